@@ -1,0 +1,115 @@
+//! `App`: everything a request needs, wired once at start-up and shared by `serve` and the tests.
+
+use crate::audit::Auditor;
+use crate::clock::SharedClock;
+use crate::config::{Config, StoreSettings};
+use crate::credentials::{KeyRing, RevocationList};
+use crate::idp::demo::DemoIdp;
+use crate::idp::jwt::WebIdentityVerifier;
+use crate::store::{self, Store};
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often shared state (keys, revocations) is re-read from the store: the bound on how long a
+/// rotation or revocation made by another replica takes to apply here.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The running service.
+pub struct App {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// Persistent, shared state.
+    pub store: Arc<dyn Store>,
+    /// Session-token sealing keys.
+    pub keys: KeyRing,
+    /// Revocations in force.
+    pub revocations: RevocationList,
+    /// Web identity token verification.
+    pub verifier: WebIdentityVerifier,
+    /// Audit events.
+    pub audit: Auditor,
+    /// Time.
+    pub clock: SharedClock,
+    /// The built-in demo identity provider, when enabled.
+    pub demo: Option<DemoIdp>,
+}
+
+/// Opens the store a configuration names.
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.store {
+        StoreSettings::Sled { path } => Arc::new(store::sled::SledStore::open(path)?),
+        StoreSettings::Memory => Arc::new(store::memory::MemoryStore::new()),
+    })
+}
+
+impl App {
+    /// Wires the service over an open store.
+    pub async fn build(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+    ) -> anyhow::Result<Arc<App>> {
+        let now = clock.now().timestamp();
+        let keys = KeyRing::load(store.as_ref(), now)
+            .await
+            .context("loading session-token sealing keys")?;
+        let revocations = RevocationList::default();
+        revocations
+            .refresh(store.as_ref())
+            .await
+            .context("loading revocations")?;
+        let verifier = WebIdentityVerifier::new(&config.oidc_providers, clock.clone())
+            .map_err(anyhow::Error::msg)?;
+        let demo = if config.demo {
+            Some(DemoIdp::new(&config.public_url).context("starting the demo identity provider")?)
+        } else {
+            None
+        };
+        let audit = Auditor::start(store.clone());
+        Ok(Arc::new(App {
+            config: Arc::new(config),
+            store,
+            keys,
+            revocations,
+            verifier,
+            audit,
+            clock,
+            demo,
+        }))
+    }
+
+    /// Starts background work: key warm-up, periodic refresh of shared state, clean-up of expired rows.
+    pub fn start_background(self: &Arc<Self>) {
+        let app = self.clone();
+        tokio::spawn(async move { app.verifier.warm().await });
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REFRESH_INTERVAL);
+            let mut n: u64 = 0;
+            loop {
+                tick.tick().await;
+                n += 1;
+                if let Err(e) = app.keys.refresh(app.store.as_ref()).await {
+                    tracing::warn!(error = %e, "refreshing sealing keys failed");
+                }
+                if let Err(e) = app.revocations.refresh(app.store.as_ref()).await {
+                    tracing::warn!(error = %e, "refreshing revocations failed");
+                }
+                // Clean-up once a minute.
+                if n.is_multiple_of(12) {
+                    let now = app.clock.now().timestamp();
+                    if let Err(e) = app.store.purge_expired_replays(now).await {
+                        tracing::warn!(error = %e, "purging replay entries failed");
+                    }
+                    if let Err(e) = app.store.purge_expired_revocations(now).await {
+                        tracing::warn!(error = %e, "purging revocations failed");
+                    }
+                    if let Err(e) = KeyRing::delete_expired(app.store.as_ref(), now).await {
+                        tracing::warn!(error = %e, "deleting expired sealing keys failed");
+                    }
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,342 @@
+//! Command-line interface: `serve`, `check-config`, and the operator commands (`audit`, `revoke`,
+//! `keys rotate`). Operator commands open the store directly; when a running rolegate holds it (sled
+//! allows one process), they go through that server's admin API instead.
+
+use crate::app::{open_store, App};
+use crate::audit::AuditEvent;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::credentials::{KeyRing, RevocationList};
+use crate::store::{Store, StoreError};
+use crate::web::{self};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// rolegate: federation identity broker with an AWS-compatible STS.
+#[derive(Debug, Parser)]
+#[command(name = "rolegate", version, about)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "ROLEGATE_CONFIG",
+        default_value = "config/rolegate.toml"
+    )]
+    pub config: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve,
+    /// Validate the configuration and print every problem with file and line.
+    CheckConfig,
+    /// Show audit events, newest first.
+    Audit {
+        /// Only events of the last DURATION (e.g. 15m, 2h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this action (e.g. AssumeRoleWithWebIdentity).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this principal ARN.
+        #[arg(long)]
+        principal: Option<String>,
+        /// Only allow, deny or error.
+        #[arg(long)]
+        decision: Option<String>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke sessions issued before now.
+    Revoke {
+        /// all, role, subject, session or access-key.
+        #[arg(long)]
+        scope: String,
+        /// Role ARN, subject, session id or access key id.
+        #[arg(long)]
+        value: Option<String>,
+        /// For --scope subject: the provider's issuer URL or ARN.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Session-token sealing keys.
+    Keys {
+        /// What to do with the keys.
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+/// `rolegate keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Start sealing with a new key; old keys still open tokens until those expire.
+    Rotate,
+}
+
+/// Runs the command and returns the process exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    init_tracing();
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
+    let result = match cli.command {
+        Command::CheckConfig => {
+            println!(
+                "{}: ok ({} accounts, {} oidc providers, {} roles, {} warnings)",
+                cli.config.display(),
+                config.accounts.len(),
+                config.oidc_providers.len(),
+                config.roles.len(),
+                config.warnings.len()
+            );
+            Ok(())
+        }
+        Command::Serve => serve(config).await,
+        Command::Audit {
+            since,
+            action,
+            principal,
+            decision,
+            limit,
+            json,
+        } => {
+            let params =
+                web::admin_audit_params(since.as_deref(), action, principal, decision, limit);
+            match params {
+                Ok(p) => audit_command(&config, p, json).await,
+                Err(e) => Err(anyhow::anyhow!(e)),
+            }
+        }
+        Command::Revoke {
+            scope,
+            value,
+            provider,
+            reason,
+        } => {
+            let req = web::RevocationRequest {
+                scope,
+                value,
+                provider,
+                reason,
+            };
+            revoke_command(&config, req).await
+        }
+        Command::Keys {
+            action: KeysCommand::Rotate,
+        } => rotate_command(&config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rolegate: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ROLEGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("ROLEGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let store = open_store(&config)?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let app = App::build(config, store, clock).await?;
+    app.start_background();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(address = %bound, public_url = %app.config.public_url, "rolegate listening");
+    let router = web::router(app.clone());
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("shutting down: flushing the audit log");
+    app.audit.flush().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// The store, or `None` when a running server holds it.
+fn try_open(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    match open_store(config) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) => match e.downcast_ref::<StoreError>() {
+            Some(StoreError::Locked(_)) => Ok(None),
+            _ => Err(e),
+        },
+    }
+}
+
+fn admin_client(config: &Config) -> anyhow::Result<(reqwest::Client, String, String)> {
+    let token = config.admin_token.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "the store is in use by a running rolegate; configure [admin] token_file or token_env to reach it through its admin API, or stop it"
+        )
+    })?;
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    Ok((
+        reqwest::Client::new(),
+        format!("http://{addr}"),
+        token.expose().to_string(),
+    ))
+}
+
+async fn admin_call(req: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {
+    let resp = req.send().await?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        anyhow::bail!("admin API answered {status}: {body}");
+    }
+    Ok(body)
+}
+
+async fn audit_command(config: &Config, p: web::AuditParams, json: bool) -> anyhow::Result<()> {
+    let events: Vec<AuditEvent> = match try_open(config)? {
+        Some(store) => crate::audit::query(store.as_ref(), &p.to_query()).await?,
+        None => {
+            let (http, base, token) = admin_client(config)?;
+            let v = admin_call(
+                http.get(format!("{base}/admin/audit"))
+                    .bearer_auth(token)
+                    .query(&p),
+            )
+            .await?;
+            serde_json::from_value(v)?
+        }
+    };
+    for e in &events {
+        if json {
+            println!("{}", serde_json::to_string(e)?);
+        } else {
+            println!(
+                "{} {:<5} {:<28} {} {}{}",
+                e.time,
+                e.decision,
+                e.action,
+                e.principal
+                    .as_deref()
+                    .or(e.subject.as_deref())
+                    .unwrap_or("-"),
+                e.error_code
+                    .as_deref()
+                    .map(|c| format!("[{c}] "))
+                    .unwrap_or_default(),
+                e.reason.as_deref().unwrap_or("")
+            );
+        }
+    }
+    if !json {
+        eprintln!("{} event(s)", events.len());
+    }
+    Ok(())
+}
+
+async fn revoke_command(config: &Config, req: web::RevocationRequest) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp();
+    match try_open(config)? {
+        Some(store) => {
+            let r = req.to_revocation(now).map_err(anyhow::Error::msg)?;
+            RevocationList::default()
+                .revoke(store.as_ref(), r.clone())
+                .await?;
+            println!(
+                "revoked {:?}: sessions issued before {}",
+                r.scope, r.issued_before
+            );
+        }
+        None => {
+            let (http, base, token) = admin_client(config)?;
+            let v = admin_call(
+                http.post(format!("{base}/admin/revocations"))
+                    .bearer_auth(token)
+                    .json(&req),
+            )
+            .await?;
+            println!(
+                "revoked {}: sessions issued before {}",
+                v["revoked"], v["issued_before"]
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn rotate_command(config: &Config) -> anyhow::Result<()> {
+    let id = match try_open(config)? {
+        Some(store) => KeyRing::rotate(store.as_ref(), chrono::Utc::now().timestamp()).await?,
+        None => {
+            let (http, base, token) = admin_client(config)?;
+            let v = admin_call(
+                http.post(format!("{base}/admin/keys/rotate"))
+                    .bearer_auth(token),
+            )
+            .await?;
+            v["key_id"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    println!("sealing with new key {id}; retired keys open existing tokens until they expire");
+    Ok(())
+}

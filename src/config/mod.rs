@@ -1,0 +1,974 @@
+//! Configuration as code: one TOML file (plus the policy files it names), overridable from a few
+//! environment variables, secrets from files or the environment. Loading validates everything and reports
+//! every problem with file and line, so that a bad configuration fails at start-up and never at request
+//! time. Knows nothing of HTTP or of store implementations.
+
+mod raw;
+
+use crate::policy::{Policy, PolicyKind};
+use raw::RawConfig;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use url::Url;
+
+/// Algorithms accepted for web identity tokens. Symmetric algorithms and `none` are never accepted.
+pub const SUPPORTED_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+];
+/// Longest clock leeway a provider may be given, in seconds.
+pub const MAX_LEEWAY_SECONDS: i64 = 60;
+/// Environment variables that override the file.
+pub const ENV_OVERRIDES: &[&str] = &[
+    "ROLEGATE_LISTEN",
+    "ROLEGATE_PUBLIC_URL",
+    "ROLEGATE_STORE_PATH",
+];
+/// Environment variables rolegate reads besides the overrides (not configuration problems when set).
+const ENV_KNOWN: &[&str] = &["ROLEGATE_LOG", "ROLEGATE_LOG_FORMAT", "ROLEGATE_CONFIG"];
+
+/// One thing wrong with the configuration, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file the problem is in (or `<environment>`).
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.file.display(), l, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Everything wrong with a configuration.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} configuration problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError(pub Vec<Problem>);
+
+/// A secret value whose `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where persistent state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    /// The embedded store in a data directory.
+    Sled { path: PathBuf },
+    /// In memory only: state is lost at exit. For tests and throwaway demos.
+    Memory,
+}
+
+/// A configured AWS-style account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Twelve digits.
+    pub id: String,
+    /// A human name.
+    pub name: String,
+}
+
+/// Where a provider's signing keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// `jwks_uri` from `{issuer}/.well-known/openid-configuration`.
+    Discovery,
+    /// An explicit JWKS URL.
+    Url(String),
+}
+
+/// An OpenID Connect provider trusted for web identity tokens.
+#[derive(Debug, Clone)]
+pub struct OidcProvider {
+    /// The exact `iss` value.
+    pub issuer: String,
+    /// The issuer without its scheme: the provider's name in ARNs and the prefix of its condition keys.
+    pub key_prefix: String,
+    /// Accepted `aud` values (client ids).
+    pub audiences: Vec<String>,
+    /// Where keys come from.
+    pub jwks: JwksSource,
+    /// Allowed JWS algorithms.
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    /// Clock leeway for `exp`, `nbf`, `iat`, in seconds.
+    pub leeway_seconds: u64,
+    /// Whether plain http (loopback only) was allowed.
+    pub allow_http: bool,
+    /// Accounts whose roles may trust this provider; `None` = all.
+    pub accounts: Option<Vec<String>>,
+}
+
+impl OidcProvider {
+    /// `arn:aws:iam::ACCOUNT:oidc-provider/<issuer host/path>`.
+    pub fn arn(&self, account: &str) -> String {
+        format!("arn:aws:iam::{account}:oidc-provider/{}", self.key_prefix)
+    }
+    /// Whether roles in `account` may trust this provider.
+    pub fn serves_account(&self, account: &str) -> bool {
+        self.accounts
+            .as_ref()
+            .is_none_or(|a| a.iter().any(|x| x == account))
+    }
+}
+
+/// A role that sessions can assume.
+#[derive(Debug, Clone)]
+pub struct Role {
+    /// Account id.
+    pub account: String,
+    /// Role name.
+    pub name: String,
+    /// Path, starting and ending with `/`.
+    pub path: String,
+    /// `arn:aws:iam::ACCOUNT:role{path}{name}`.
+    pub arn: String,
+    /// Stable unique id `AROA…`.
+    pub role_id: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Longest session, seconds (3600..=43200).
+    pub max_session_duration: u32,
+    /// Who may assume the role.
+    pub trust_policy: Arc<Policy>,
+    /// What sessions of the role may do: (name, policy).
+    pub policies: Vec<(String, Arc<Policy>)>,
+    /// Role tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The URL clients use to reach rolegate.
+    pub public_url: Url,
+    /// Persistent state.
+    pub store: StoreSettings,
+    /// Regions accepted in SigV4 credential scopes.
+    pub sts_regions: Vec<String>,
+    /// Largest accepted difference between a signed request's time and ours.
+    pub max_clock_skew: chrono::Duration,
+    /// Bearer token for the admin API, if enabled.
+    pub admin_token: Option<Secret>,
+    /// Days audit events are kept.
+    pub audit_retention_days: i64,
+    /// The built-in demo identity provider (loopback only).
+    pub demo: bool,
+    /// Accounts.
+    pub accounts: Vec<Account>,
+    /// Web identity providers.
+    pub oidc_providers: Vec<OidcProvider>,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Things worth knowing that do not stop start-up.
+    pub warnings: Vec<Problem>,
+}
+
+impl Config {
+    /// Loads and validates `path`, applying overrides from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(path, &env)
+    }
+
+    /// Loads and validates `path` with the given environment (for tests).
+    pub fn load_with_env(path: &Path, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(vec![Problem {
+                file: path.to_path_buf(),
+                line: None,
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        Self::from_str_with_env(path, &text, env)
+    }
+
+    /// Parses and validates configuration text that came from `path` (used to resolve relative files).
+    pub fn from_str_with_env(
+        path: &Path,
+        text: &str,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            ConfigError(vec![Problem {
+                file: path.to_path_buf(),
+                line: e.span().map(|s| line_of(text, s.start)),
+                message: e.message().trim().to_string(),
+            }])
+        })?;
+        let mut v = Validator {
+            path,
+            text,
+            dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let cfg = v.validate(raw, env);
+        if v.problems.is_empty() {
+            match cfg {
+                Some(mut c) => {
+                    c.warnings = v.warnings;
+                    Ok(c)
+                }
+                None => Err(ConfigError(vec![v.problem(None, "invalid configuration")])),
+            }
+        } else {
+            Err(ConfigError(v.problems))
+        }
+    }
+
+    /// The role with this ARN.
+    pub fn role(&self, arn: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.arn == arn)
+    }
+}
+
+/// The 1-based line of byte `offset` in `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// `AROA` followed by 17 characters derived from the role ARN: stable across restarts and replicas.
+pub fn role_id_for(arn: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, arn.as_bytes());
+    let mut id = String::from("AROA");
+    for b in digest.as_ref().iter().take(17) {
+        id.push(ALPHABET[(*b as usize) % 32] as char);
+    }
+    id
+}
+
+/// Whether `s` is a valid IAM name (roles, sessions): `[\w+=,.@-]`.
+pub fn is_iam_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+    dir: PathBuf,
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn problem(&self, span_start: Option<usize>, msg: impl Into<String>) -> Problem {
+        Problem {
+            file: self.path.to_path_buf(),
+            line: span_start.map(|s| line_of(self.text, s)),
+            message: msg.into(),
+        }
+    }
+
+    fn err(&mut self, span_start: Option<usize>, msg: impl Into<String>) {
+        let p = self.problem(span_start, msg);
+        self.problems.push(p);
+    }
+
+    fn validate(&mut self, raw: RawConfig, env: &[(String, String)]) -> Option<Config> {
+        let env_get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        for (name, _) in env {
+            if name.starts_with("ROLEGATE_")
+                && !ENV_OVERRIDES.contains(&name.as_str())
+                && !ENV_KNOWN.contains(&name.as_str())
+                && !name.starts_with("ROLEGATE_TEST_")
+                && Some(name.clone()) != raw.admin.token_env.as_ref().map(|s| s.get_ref().clone())
+            {
+                self.warnings.push(Problem {
+                    file: PathBuf::from("<environment>"),
+                    line: None,
+                    message: format!(
+                        "unknown variable {name} is ignored (known: {})",
+                        ENV_OVERRIDES.join(", ")
+                    ),
+                });
+            }
+        }
+
+        // server
+        let listen_text =
+            env_get("ROLEGATE_LISTEN").unwrap_or_else(|| raw.server.listen.get_ref().clone());
+        let listen: Option<SocketAddr> = match listen_text.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.err(
+                    Some(raw.server.listen.span().start),
+                    format!("server.listen: '{listen_text}' is not an address:port (e.g. 127.0.0.1:8080)"),
+                );
+                None
+            }
+        };
+        let public_text = env_get("ROLEGATE_PUBLIC_URL")
+            .unwrap_or_else(|| raw.server.public_url.get_ref().clone());
+        let public_url = match Url::parse(&public_text) {
+            Ok(u) if u.scheme() == "https" => Some(u),
+            Ok(u) if u.scheme() == "http" && host_is_loopback(&u) => Some(u),
+            Ok(u) if u.scheme() == "http" => {
+                self.err(
+                    Some(raw.server.public_url.span().start),
+                    format!(
+                        "server.public_url: '{public_text}' is plain http on a non-loopback host; use https (credentials and sign-in tokens cross this URL)"
+                    ),
+                );
+                let _ = u;
+                None
+            }
+            _ => {
+                self.err(
+                    Some(raw.server.public_url.span().start),
+                    format!("server.public_url: '{public_text}' is not an http(s) URL"),
+                );
+                None
+            }
+        };
+
+        // store
+        let store = match raw.store.kind.get_ref().as_str() {
+            "sled" => Some(StoreSettings::Sled {
+                path: PathBuf::from(
+                    env_get("ROLEGATE_STORE_PATH").unwrap_or(raw.store.path.clone()),
+                ),
+            }),
+            "memory" => Some(StoreSettings::Memory),
+            other => {
+                self.err(
+                    Some(raw.store.kind.span().start),
+                    format!("store.kind: unknown store '{other}' (expected sled or memory)"),
+                );
+                None
+            }
+        };
+
+        // sts
+        let sts_regions = match &raw.sts.regions {
+            Some(r) => {
+                for region in r.get_ref() {
+                    if region.is_empty()
+                        || !region
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    {
+                        self.err(
+                            Some(r.span().start),
+                            format!("sts.regions: '{region}' is not a region name"),
+                        );
+                    }
+                }
+                if r.get_ref().is_empty() {
+                    self.err(
+                        Some(r.span().start),
+                        "sts.regions: at least one region is required",
+                    );
+                }
+                r.get_ref().clone()
+            }
+            None => vec!["us-east-1".to_string()],
+        };
+        let skew = match &raw.sts.max_clock_skew_seconds {
+            Some(s) if !(1..=900).contains(s.get_ref()) => {
+                self.err(
+                    Some(s.span().start),
+                    "sts.max_clock_skew_seconds: must be between 1 and 900 (AWS uses 900)",
+                );
+                900
+            }
+            Some(s) => *s.get_ref(),
+            None => 900,
+        };
+
+        // admin
+        let admin_token = match (&raw.admin.token_file, &raw.admin.token_env) {
+            (Some(_), Some(e)) => {
+                self.err(
+                    Some(e.span().start),
+                    "admin: set token_file or token_env, not both",
+                );
+                None
+            }
+            (Some(f), None) => {
+                let p = self.resolve(f.get_ref());
+                match std::fs::read_to_string(&p) {
+                    Ok(t) if t.trim().len() >= 32 => Some(Secret::new(t.trim())),
+                    Ok(_) => {
+                        self.err(
+                            Some(f.span().start),
+                            format!(
+                                "admin.token_file: {} holds fewer than 32 characters",
+                                p.display()
+                            ),
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        self.err(
+                            Some(f.span().start),
+                            format!("admin.token_file: cannot read {}: {e}", p.display()),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, Some(e)) => match env_get(e.get_ref()) {
+                Some(t) if t.trim().len() >= 32 => Some(Secret::new(t.trim())),
+                Some(_) => {
+                    self.err(
+                        Some(e.span().start),
+                        format!(
+                            "admin.token_env: ${} holds fewer than 32 characters",
+                            e.get_ref()
+                        ),
+                    );
+                    None
+                }
+                None => {
+                    self.err(
+                        Some(e.span().start),
+                        format!("admin.token_env: ${} is not set", e.get_ref()),
+                    );
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+
+        let audit_retention_days = match &raw.audit.retention_days {
+            Some(d) if *d.get_ref() < 1 => {
+                self.err(
+                    Some(d.span().start),
+                    "audit.retention_days: must be at least 1",
+                );
+                90
+            }
+            Some(d) => *d.get_ref(),
+            None => 90,
+        };
+
+        let demo = raw.demo.enabled.as_ref().is_some_and(|e| *e.get_ref());
+        if demo {
+            if let Some(l) = listen {
+                if !l.ip().is_loopback() {
+                    self.err(
+                        raw.demo.enabled.as_ref().map(|e| e.span().start),
+                        "demo.enabled: the demo identity provider issues tokens to anyone; it may only run on a loopback listen address",
+                    );
+                }
+            }
+        }
+
+        // accounts
+        let mut accounts = Vec::new();
+        let mut seen_accounts = HashSet::new();
+        for a in &raw.accounts {
+            let at = Some(a.span().start);
+            let acc = a.get_ref();
+            if acc.id.len() != 12 || !acc.id.chars().all(|c| c.is_ascii_digit()) {
+                self.err(
+                    at,
+                    format!("account '{}': id must be exactly 12 digits", acc.id),
+                );
+            } else if !seen_accounts.insert(acc.id.clone()) {
+                self.err(at, format!("account {} is defined twice", acc.id));
+            }
+            if acc.name.trim().is_empty() {
+                self.err(at, format!("account {}: name must not be empty", acc.id));
+            }
+            accounts.push(Account {
+                id: acc.id.clone(),
+                name: acc.name.clone(),
+            });
+        }
+
+        // OIDC providers
+        let mut providers: Vec<OidcProvider> = Vec::new();
+        for p in &raw.oidc_providers {
+            if let Some(op) = self.validate_provider(p, &seen_accounts) {
+                if providers.iter().any(|x| x.issuer == op.issuer) {
+                    self.err(
+                        Some(p.span().start),
+                        format!("oidc provider {} is defined twice", op.issuer),
+                    );
+                }
+                providers.push(op);
+            }
+        }
+
+        // roles
+        let mut roles: Vec<Role> = Vec::new();
+        for r in &raw.roles {
+            if let Some(role) = self.validate_role(r, &seen_accounts, &providers) {
+                if roles
+                    .iter()
+                    .any(|x| x.account == role.account && x.name.eq_ignore_ascii_case(&role.name))
+                {
+                    self.err(
+                        Some(r.span().start),
+                        format!(
+                            "role {} is defined twice in account {}",
+                            role.name, role.account
+                        ),
+                    );
+                }
+                roles.push(role);
+            }
+        }
+
+        Some(Config {
+            path: self.path.to_path_buf(),
+            listen: listen?,
+            public_url: public_url?,
+            store: store?,
+            sts_regions,
+            max_clock_skew: chrono::Duration::seconds(skew),
+            admin_token,
+            audit_retention_days,
+            demo,
+            accounts,
+            oidc_providers: providers,
+            roles,
+            warnings: Vec::new(),
+        })
+    }
+
+    fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+
+    fn validate_provider(
+        &mut self,
+        p: &toml::Spanned<raw::RawOidcProvider>,
+        accounts: &HashSet<String>,
+    ) -> Option<OidcProvider> {
+        let at = Some(p.span().start);
+        let raw = p.get_ref();
+        let name = &raw.issuer;
+        let issuer = match Url::parse(&raw.issuer) {
+            Ok(u) => u,
+            Err(e) => {
+                self.err(
+                    at,
+                    format!("oidc provider '{name}': issuer is not a URL: {e}"),
+                );
+                return None;
+            }
+        };
+        let mut ok = true;
+        let url_ok = |u: &Url| {
+            u.scheme() == "https" || (u.scheme() == "http" && raw.allow_http && host_is_loopback(u))
+        };
+        if !url_ok(&issuer) || issuer.query().is_some() || issuer.fragment().is_some() {
+            self.err(
+                at,
+                format!(
+                    "oidc provider '{name}': issuer must be an https URL without query or fragment (plain http only with allow_http = true on a loopback address)"
+                ),
+            );
+            ok = false;
+        }
+        if raw.allow_http && !host_is_loopback(&issuer) {
+            self.err(
+                at,
+                format!(
+                    "oidc provider '{name}': allow_http is only permitted for loopback issuers"
+                ),
+            );
+            ok = false;
+        }
+        let jwks = match &raw.jwks_url {
+            Some(j) => match Url::parse(j) {
+                Ok(u) if url_ok(&u) => JwksSource::Url(j.clone()),
+                _ => {
+                    self.err(at, format!("oidc provider '{name}': jwks_url '{j}' must be https (or loopback http with allow_http)"));
+                    ok = false;
+                    JwksSource::Discovery
+                }
+            },
+            None => JwksSource::Discovery,
+        };
+        if raw.audiences.is_empty() || raw.audiences.iter().any(|a| a.is_empty()) {
+            self.err(
+                at,
+                format!(
+                    "oidc provider '{name}': audiences must list at least one non-empty client id"
+                ),
+            );
+            ok = false;
+        }
+        let mut algorithms = Vec::new();
+        for a in raw
+            .algorithms
+            .clone()
+            .unwrap_or_else(|| vec!["RS256".into()])
+        {
+            if !SUPPORTED_ALGORITHMS.contains(&a.as_str()) {
+                self.err(
+                    at,
+                    format!(
+                        "oidc provider '{name}': algorithm '{a}' is not allowed (allowed: {}; symmetric algorithms and none are never accepted)",
+                        SUPPORTED_ALGORITHMS.join(", ")
+                    ),
+                );
+                ok = false;
+            } else if let Ok(alg) = a.parse::<jsonwebtoken::Algorithm>() {
+                algorithms.push(alg);
+            }
+        }
+        if raw.algorithms.as_ref().is_some_and(|a| a.is_empty()) {
+            self.err(
+                at,
+                format!("oidc provider '{name}': algorithms must not be empty"),
+            );
+            ok = false;
+        }
+        let leeway = raw.leeway_seconds.unwrap_or(60);
+        if !(0..=MAX_LEEWAY_SECONDS).contains(&leeway) {
+            self.err(at, format!("oidc provider '{name}': leeway_seconds must be between 0 and {MAX_LEEWAY_SECONDS}"));
+            ok = false;
+        }
+        if let Some(accs) = &raw.accounts {
+            for a in accs {
+                if !accounts.contains(a) {
+                    self.err(
+                        at,
+                        format!("oidc provider '{name}': account {a} is not defined"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let key_prefix = raw
+            .issuer
+            .split_once("://")
+            .map(|(_, rest)| rest.trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        ok.then(|| OidcProvider {
+            issuer: raw.issuer.clone(),
+            key_prefix,
+            audiences: raw.audiences.clone(),
+            jwks,
+            algorithms,
+            leeway_seconds: leeway as u64,
+            allow_http: raw.allow_http,
+            accounts: raw.accounts.clone(),
+        })
+    }
+
+    fn policy_text(
+        &mut self,
+        inline: Option<&toml::Spanned<String>>,
+        file: Option<&String>,
+        what: &str,
+        at: Option<usize>,
+    ) -> Option<(String, PathBuf, usize)> {
+        match (inline, file) {
+            (Some(_), Some(_)) => {
+                self.err(
+                    at,
+                    format!("{what}: give the document inline or as a file, not both"),
+                );
+                None
+            }
+            (Some(doc), None) => {
+                // The document starts on the line after an opening ''' when the string is multi-line.
+                let start = line_of(self.text, doc.span().start);
+                let first = if self.text[doc.span().start..].starts_with("'''\n")
+                    || self.text[doc.span().start..].starts_with("\"\"\"\n")
+                {
+                    start + 1
+                } else {
+                    start
+                };
+                Some((doc.get_ref().clone(), self.path.to_path_buf(), first))
+            }
+            (None, Some(f)) => {
+                let p = self.resolve(f);
+                match std::fs::read_to_string(&p) {
+                    Ok(t) => Some((t, p, 1)),
+                    Err(e) => {
+                        self.err(at, format!("{what}: cannot read {}: {e}", p.display()));
+                        None
+                    }
+                }
+            }
+            (None, None) => {
+                self.err(at, format!("{what}: a policy document is required"));
+                None
+            }
+        }
+    }
+
+    fn parse_policy(
+        &mut self,
+        text: &str,
+        kind: PolicyKind,
+        file: &Path,
+        first_line: usize,
+        what: &str,
+    ) -> Option<Policy> {
+        match Policy::parse(text, kind) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let line = match &e {
+                    crate::policy::PolicyError::Syntax { line, .. } => line + first_line - 1,
+                    _ => first_line,
+                };
+                self.problems.push(Problem {
+                    file: file.to_path_buf(),
+                    line: Some(line),
+                    message: format!("{what}: {e}"),
+                });
+                None
+            }
+        }
+    }
+
+    fn validate_role(
+        &mut self,
+        r: &toml::Spanned<raw::RawRole>,
+        accounts: &HashSet<String>,
+        providers: &[OidcProvider],
+    ) -> Option<Role> {
+        let at = Some(r.span().start);
+        let raw = r.get_ref();
+        let what = format!("role '{}'", raw.name);
+        let mut ok = true;
+        if !accounts.contains(&raw.account) {
+            self.err(
+                at,
+                format!("{what}: account {} is not defined", raw.account),
+            );
+            ok = false;
+        }
+        if raw.name.is_empty() || raw.name.len() > 64 || !raw.name.chars().all(is_iam_name_char) {
+            self.err(
+                at,
+                format!("{what}: name must be 1-64 characters of [A-Za-z0-9_+=,.@-]"),
+            );
+            ok = false;
+        }
+        let path = raw.path.clone().unwrap_or_else(|| "/".into());
+        if !path.starts_with('/')
+            || !path.ends_with('/')
+            || path.len() > 512
+            || path.contains("//")
+            || !path.chars().all(|c| c == '/' || c.is_ascii_graphic())
+        {
+            self.err(
+                at,
+                format!("{what}: path '{path}' must start and end with '/'"),
+            );
+            ok = false;
+        }
+        let max = raw.max_session_duration.unwrap_or(3600);
+        if !(3600..=43200).contains(&max) {
+            self.err(
+                at,
+                format!("{what}: max_session_duration must be 3600..=43200 seconds"),
+            );
+            ok = false;
+        }
+        for (k, v) in &raw.tags {
+            if k.is_empty()
+                || k.len() > 128
+                || v.len() > 256
+                || k.to_ascii_lowercase().starts_with("aws:")
+            {
+                self.err(at, format!("{what}: tag '{k}' is invalid (key 1-128 chars not starting with aws:, value ≤ 256)"));
+                ok = false;
+            }
+        }
+        let trust = self
+            .policy_text(
+                raw.trust_policy.as_ref(),
+                raw.trust_policy_file.as_ref(),
+                &format!("{what} trust_policy"),
+                at,
+            )
+            .and_then(|(text, file, line)| {
+                self.lint_trust_policy(&text, &raw.account, providers, &file, line, &what);
+                self.parse_policy(
+                    &text,
+                    PolicyKind::Trust,
+                    &file,
+                    line,
+                    &format!("{what} trust policy"),
+                )
+            });
+        let mut policies = Vec::new();
+        let mut names = HashSet::new();
+        for p in &raw.policies {
+            let pat = Some(p.span().start);
+            let pr = p.get_ref();
+            if !names.insert(pr.name.clone()) {
+                self.err(
+                    pat,
+                    format!("{what}: policy '{}' is defined twice", pr.name),
+                );
+                ok = false;
+            }
+            let pw = format!("{what} policy '{}'", pr.name);
+            match self
+                .policy_text(pr.document.as_ref(), pr.file.as_ref(), &pw, pat)
+                .and_then(|(text, file, line)| {
+                    self.parse_policy(&text, PolicyKind::Inline, &file, line, &pw)
+                }) {
+                Some(pol) => policies.push((pr.name.clone(), Arc::new(pol))),
+                None => ok = false,
+            }
+        }
+        let trust = trust?;
+        if !ok {
+            return None;
+        }
+        let arn = format!("arn:aws:iam::{}:role{}{}", raw.account, path, raw.name);
+        Some(Role {
+            account: raw.account.clone(),
+            name: raw.name.clone(),
+            role_id: role_id_for(&arn),
+            arn,
+            path,
+            description: raw.description.clone(),
+            max_session_duration: max as u32,
+            trust_policy: Arc::new(trust),
+            policies,
+            tags: raw.tags.clone(),
+        })
+    }
+
+    /// Dangling references in a trust policy are errors; risky shapes are warnings.
+    fn lint_trust_policy(
+        &mut self,
+        text: &str,
+        account: &str,
+        providers: &[OidcProvider],
+        file: &Path,
+        line: usize,
+        what: &str,
+    ) {
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(text) else {
+            return; // the parser reports syntax errors
+        };
+        let statements = match doc.get("Statement") {
+            Some(serde_json::Value::Array(a)) => a.clone(),
+            Some(s @ serde_json::Value::Object(_)) => vec![s.clone()],
+            _ => return,
+        };
+        let push = |v: &mut Vec<Problem>, msg: String| {
+            v.push(Problem {
+                file: file.to_path_buf(),
+                line: Some(line),
+                message: format!("{what} trust policy: {msg}"),
+            })
+        };
+        for (i, st) in statements.iter().enumerate() {
+            let federated: Vec<String> = match st.get("Principal").and_then(|p| p.get("Federated"))
+            {
+                Some(serde_json::Value::String(s)) => vec![s.clone()],
+                Some(serde_json::Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect(),
+                _ => vec![],
+            };
+            for f in &federated {
+                if let Some(rest) = f.strip_prefix("arn:aws:iam::") {
+                    if let Some((acc, name)) = rest.split_once(":oidc-provider/") {
+                        let known = providers.iter().find(|p| p.key_prefix == name);
+                        match known {
+                            None => push(
+                                &mut self.problems,
+                                format!("statement {i} trusts {f}, but no oidc provider with issuer '{name}' is configured"),
+                            ),
+                            Some(p) if acc != account || !p.serves_account(acc) => push(
+                                &mut self.problems,
+                                format!("statement {i} trusts {f}, which is not a provider of account {account}"),
+                            ),
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+            let allows = st.get("Effect").and_then(|e| e.as_str()) == Some("Allow");
+            let wildcard_principal = st.get("Principal").is_some_and(|p| {
+                p == "*"
+                    || p.get("AWS") == Some(&serde_json::json!("*"))
+                    || p.get("Federated") == Some(&serde_json::json!("*"))
+            });
+            if allows && wildcard_principal && st.get("Condition").is_none() {
+                push(
+                    &mut self.warnings,
+                    format!("statement {i} allows any principal without a condition"),
+                );
+            }
+            if allows && !federated.is_empty() && st.get("Condition").is_none() {
+                push(
+                    &mut self.warnings,
+                    format!(
+                        "statement {i} trusts a web identity provider without conditions: every subject the provider issues tokens to (for an accepted audience) can assume this role; add a condition on ':sub'"
+                    ),
+                );
+            }
+            if let Some(cond) = st.get("Condition").and_then(|c| c.as_object()) {
+                for op in cond.keys() {
+                    if op.starts_with("ForAllValues:") && !op.ends_with("IfExists") {
+                        push(
+                            &mut self.warnings,
+                            format!(
+                                "statement {i} uses {op}: it is also true when the key is missing or empty; pair it with a Null check"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn host_is_loopback(u: &Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

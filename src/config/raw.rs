@@ -1,0 +1,131 @@
+//! The configuration file's shape, exactly as written: every table rejects unknown keys, and items that
+//! later checks may complain about keep their position in the file.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: RawServer,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub sts: RawSts,
+    #[serde(default)]
+    pub admin: RawAdmin,
+    #[serde(default)]
+    pub audit: RawAudit,
+    #[serde(default)]
+    pub demo: RawDemo,
+    #[serde(default)]
+    pub accounts: Vec<Spanned<RawAccount>>,
+    #[serde(default)]
+    pub oidc_providers: Vec<Spanned<RawOidcProvider>>,
+    #[serde(default)]
+    pub roles: Vec<Spanned<RawRole>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Spanned<String>,
+    pub public_url: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    #[serde(default = "default_store_kind")]
+    pub kind: Spanned<String>,
+    #[serde(default = "default_store_path")]
+    pub path: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            kind: default_store_kind(),
+            path: default_store_path(),
+        }
+    }
+}
+
+fn default_store_kind() -> Spanned<String> {
+    Spanned::new(0..0, "sled".to_string())
+}
+
+fn default_store_path() -> String {
+    "data".to_string()
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSts {
+    pub regions: Option<Spanned<Vec<String>>>,
+    pub max_clock_skew_seconds: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub token_file: Option<Spanned<String>>,
+    pub token_env: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub retention_days: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDemo {
+    pub enabled: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccount {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidcProvider {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub jwks_url: Option<String>,
+    pub algorithms: Option<Vec<String>>,
+    pub leeway_seconds: Option<i64>,
+    #[serde(default)]
+    pub allow_http: bool,
+    pub accounts: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRole {
+    pub account: String,
+    pub name: String,
+    pub path: Option<String>,
+    pub description: Option<String>,
+    pub max_session_duration: Option<i64>,
+    pub trust_policy: Option<Spanned<String>>,
+    pub trust_policy_file: Option<String>,
+    #[serde(default)]
+    pub policies: Vec<Spanned<RawInlinePolicy>>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInlinePolicy {
+    pub name: String,
+    pub document: Option<Spanned<String>>,
+    pub file: Option<String>,
+}

@@ -1,0 +1,219 @@
+use super::*;
+use std::io::Write;
+
+const BASE: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:8080"
+
+[store]
+kind = "memory"
+
+[[accounts]]
+id = "111122223333"
+name = "main"
+
+[[oidc_providers]]
+issuer = "https://idp.example.com"
+audiences = ["sts.amazonaws.com"]
+
+[[roles]]
+account = "111122223333"
+name = "ci"
+trust_policy = '''
+{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+  "Principal": {"Federated": "arn:aws:iam::111122223333:oidc-provider/idp.example.com"},
+  "Action": "sts:AssumeRoleWithWebIdentity",
+  "Condition": {"StringEquals": {"idp.example.com:sub": "x"}}}]}
+'''
+"#;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_str_with_env(Path::new("/etc/rolegate/rolegate.toml"), text, &[])
+}
+
+fn problems(text: &str) -> Vec<String> {
+    load(text)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(|p| p.to_string())
+        .collect()
+}
+
+#[test]
+fn a_valid_configuration_loads_with_derived_names() {
+    let c = load(BASE).unwrap();
+    assert_eq!(c.roles[0].arn, "arn:aws:iam::111122223333:role/ci");
+    assert!(c.roles[0].role_id.starts_with("AROA") && c.roles[0].role_id.len() == 21);
+    assert_eq!(c.oidc_providers[0].key_prefix, "idp.example.com");
+    assert_eq!(
+        c.oidc_providers[0].arn("111122223333"),
+        "arn:aws:iam::111122223333:oidc-provider/idp.example.com"
+    );
+    assert_eq!(c.sts_regions, vec!["us-east-1"]);
+    assert_eq!(c.store, StoreSettings::Memory);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn unknown_keys_are_errors_with_their_line() {
+    let text = BASE.replace("name = \"main\"", "name = \"main\"\nowner = \"x\"");
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].starts_with("/etc/rolegate/rolegate.toml:12:"), "{p:?}");
+    assert!(p[0].contains("owner"), "{p:?}");
+}
+
+#[test]
+fn every_semantic_problem_is_reported_at_once() {
+    let text = format!(
+        "{BASE}\n[[roles]]\naccount = \"999999999999\"\nname = \"bad name\"\nmax_session_duration = 10\ntrust_policy = '{{\"Version\": \"2012-10-17\"}}'\n\n[[oidc_providers]]\nissuer = \"http://evil.example\"\naudiences = []\nalgorithms = [\"HS256\", \"none\"]\nleeway_seconds = 600\n"
+    );
+    let p = problems(&text).join("\n");
+    for expected in [
+        "account 999999999999 is not defined",
+        "name must be 1-64",
+        "max_session_duration",
+        "issuer must be an https URL",
+        "audiences must list",
+        "algorithm 'HS256' is not allowed",
+        "algorithm 'none' is not allowed",
+        "leeway_seconds",
+    ] {
+        assert!(p.contains(expected), "missing '{expected}' in:\n{p}");
+    }
+    assert!(
+        p.lines()
+            .all(|l| l.starts_with("/etc/rolegate/rolegate.toml:")),
+        "{p}"
+    );
+}
+
+#[test]
+fn dangling_and_unsafe_references_are_errors() {
+    let text = BASE.replace(
+        "oidc-provider/idp.example.com",
+        "oidc-provider/unknown.example.com",
+    );
+    let p = problems(&text).join("\n");
+    assert!(
+        p.contains("no oidc provider with issuer 'unknown.example.com'"),
+        "{p}"
+    );
+    let text = BASE.replace(
+        "arn:aws:iam::111122223333:oidc",
+        "arn:aws:iam::444455556666:oidc",
+    );
+    assert!(problems(&text)
+        .join("\n")
+        .contains("not a provider of account"));
+    let text = BASE.replace(
+        "public_url = \"http://127.0.0.1:8080\"",
+        "public_url = \"http://sts.example.com\"",
+    );
+    assert!(problems(&text).join("\n").contains("plain http"));
+    let text = BASE.replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:8080\"")
+        + "\n[demo]\nenabled = true\n";
+    assert!(problems(&text).join("\n").contains("loopback"));
+    let text = BASE
+        .replace("https://idp.example.com", "http://127.0.0.1:9999")
+        .replace("idp.example.com", "127.0.0.1:9999");
+    assert!(
+        problems(&text)
+            .join("\n")
+            .contains("issuer must be an https URL"),
+        "http without allow_http"
+    );
+}
+
+#[test]
+fn malformed_policies_are_reported_in_their_file_with_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = std::fs::File::create(dir.path().join("trust.json")).unwrap();
+    writeln!(f, "{{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {{\"Effect\": \"Allow\" \"Action\": \"x\"}}\n  ]\n}}").unwrap();
+    let text = BASE.replace(
+        "trust_policy = '''",
+        "trust_policy_file = \"trust.json\"\nunused = '''",
+    );
+    let text = text.replace("unused = '''", "description = '''");
+    let cfg_path = dir.path().join("rolegate.toml");
+    let p = Config::from_str_with_env(&cfg_path, &text, &[])
+        .unwrap_err()
+        .0;
+    let trust = p
+        .iter()
+        .find(|x| x.file.ends_with("trust.json"))
+        .unwrap_or_else(|| panic!("{p:?}"));
+    assert_eq!(trust.line, Some(4), "{trust}");
+    let missing = BASE.replace(
+        "trust_policy = '''",
+        "trust_policy_file = \"nope.json\"\ndescription = '''",
+    );
+    assert!(problems(&missing).join("\n").contains("cannot read"));
+}
+
+#[test]
+fn risky_trust_policies_are_warnings() {
+    let text = BASE.replace(
+        ",\n  \"Condition\": {\"StringEquals\": {\"idp.example.com:sub\": \"x\"}}",
+        "",
+    );
+    let c = load(&text).unwrap();
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.message.contains("without conditions")),
+        "{:?}",
+        c.warnings
+    );
+    let text = BASE.replace(
+        "\"StringEquals\": {\"idp.example.com:sub\": \"x\"}",
+        "\"ForAllValues:StringEquals\": {\"idp.example.com:groups\": \"x\"}",
+    );
+    let c = load(&text).unwrap();
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.message.contains("ForAllValues")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn environment_overrides_apply_and_unknown_variables_warn() {
+    let env = vec![
+        ("ROLEGATE_LISTEN".to_string(), "127.0.0.1:9000".to_string()),
+        ("ROLEGATE_LISTNE".to_string(), "x".to_string()),
+    ];
+    let c = Config::from_str_with_env(Path::new("c.toml"), BASE, &env).unwrap();
+    assert_eq!(c.listen.port(), 9000);
+    assert!(c
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("ROLEGATE_LISTNE")));
+    let bad = vec![("ROLEGATE_LISTEN".to_string(), "nope".to_string())];
+    assert!(Config::from_str_with_env(Path::new("c.toml"), BASE, &bad).is_err());
+}
+
+#[test]
+fn admin_tokens_come_from_files_or_environment_and_must_be_long() {
+    let text = format!("{BASE}\n[admin]\ntoken_env = \"RG_ADMIN\"\n");
+    let short = vec![("RG_ADMIN".to_string(), "short".to_string())];
+    assert!(Config::from_str_with_env(Path::new("c.toml"), &text, &short).is_err());
+    let long = vec![("RG_ADMIN".to_string(), "x".repeat(40))];
+    let c = Config::from_str_with_env(Path::new("c.toml"), &text, &long).unwrap();
+    assert_eq!(c.admin_token.as_ref().unwrap().expose().len(), 40);
+    assert_eq!(format!("{:?}", c.admin_token), "Some(***)");
+    assert!(Config::from_str_with_env(Path::new("c.toml"), &text, &[]).is_err());
+}
+
+#[test]
+fn the_example_configuration_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rolegate.toml");
+    let c =
+        Config::from_str_with_env(&path, &std::fs::read_to_string(&path).unwrap(), &[]).unwrap();
+    assert!(c.demo);
+    assert_eq!(c.roles.len(), 2);
+}

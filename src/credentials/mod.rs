@@ -1,0 +1,234 @@
+//! Temporary credentials: access key ids, secrets, and the sealed, self-contained session token that
+//! carries a whole session so that any replica holding the sealing keys verifies a signed request with
+//! no database read. Also the sealing-key ring (rotation with key ids) and revocation checks.
+//! Knows nothing of HTTP or XML.
+
+mod keyring;
+mod revocation;
+
+pub use keyring::{KeyRing, KEY_RETENTION_SECONDS};
+pub use revocation::RevocationList;
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// The token is not one of ours, was altered, or its key is gone.
+    #[error("session token rejected: {0}")]
+    InvalidToken(String),
+    /// No sealing key is available.
+    #[error("no sealing key is available")]
+    NoKey,
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// Randomness failed (should never happen).
+    #[error("random number generator failed")]
+    Random,
+}
+
+/// Result of this module.
+pub type Result<T> = std::result::Result<T, CredentialError>;
+
+/// What kind of identity a session is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t")]
+pub enum SessionPrincipal {
+    /// A session of an assumed role.
+    #[serde(rename = "r")]
+    AssumedRole {
+        /// Account id.
+        #[serde(rename = "a")]
+        account: String,
+        /// Role name.
+        #[serde(rename = "n")]
+        role_name: String,
+        /// Role path.
+        #[serde(rename = "p")]
+        role_path: String,
+        /// The role's unique id (`AROA…`).
+        #[serde(rename = "i")]
+        role_id: String,
+        /// The session name.
+        #[serde(rename = "s")]
+        session_name: String,
+    },
+}
+
+impl SessionPrincipal {
+    /// The account the session belongs to.
+    pub fn account(&self) -> &str {
+        match self {
+            Self::AssumedRole { account, .. } => account,
+        }
+    }
+
+    /// The principal's ARN as `GetCallerIdentity` reports it.
+    pub fn arn(&self) -> String {
+        match self {
+            Self::AssumedRole {
+                account,
+                role_name,
+                session_name,
+                ..
+            } => format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"),
+        }
+    }
+
+    /// `UserId` as `GetCallerIdentity` reports it.
+    pub fn user_id(&self) -> String {
+        match self {
+            Self::AssumedRole {
+                role_id,
+                session_name,
+                ..
+            } => format!("{role_id}:{session_name}"),
+        }
+    }
+
+    /// The ARN of the role behind the session.
+    pub fn role_arn(&self) -> String {
+        match self {
+            Self::AssumedRole {
+                account,
+                role_name,
+                role_path,
+                ..
+            } => format!("arn:aws:iam::{account}:role{role_path}{role_name}"),
+        }
+    }
+}
+
+/// A session tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    /// Key.
+    #[serde(rename = "k")]
+    pub key: String,
+    /// Value.
+    #[serde(rename = "v")]
+    pub value: String,
+}
+
+/// Where a federated session came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Federation {
+    /// The provider's ARN.
+    #[serde(rename = "p")]
+    pub provider_arn: String,
+    /// The condition-key prefix of the provider (issuer without scheme).
+    #[serde(rename = "k")]
+    pub key_prefix: String,
+    /// The subject.
+    #[serde(rename = "s")]
+    pub subject: String,
+    /// Every claim of the token, for condition keys in later decisions.
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<serde_json::Value>,
+}
+
+/// Everything a session is, sealed inside its session token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    /// The temporary access key id (`ASIA…`).
+    #[serde(rename = "ak")]
+    pub access_key_id: String,
+    /// The secret access key.
+    #[serde(rename = "sk")]
+    pub secret_access_key: String,
+    /// A random id of this session (revocation by session).
+    #[serde(rename = "id")]
+    pub session_id: String,
+    /// Who the session is.
+    #[serde(rename = "pr")]
+    pub principal: SessionPrincipal,
+    /// `SourceIdentity`, once set never changed along a chain.
+    #[serde(rename = "si", default, skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
+    /// Session tags.
+    #[serde(rename = "tg", default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+    /// Keys of tags that pass to chained sessions.
+    #[serde(rename = "tt", default, skip_serializing_if = "Vec::is_empty")]
+    pub transitive_tag_keys: Vec<String>,
+    /// Inline session policy text.
+    #[serde(rename = "sp", default, skip_serializing_if = "Option::is_none")]
+    pub session_policy: Option<String>,
+    /// Managed session policy ARNs.
+    #[serde(rename = "pa", default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_arns: Vec<String>,
+    /// The federated identity behind the session, if any.
+    #[serde(rename = "fd", default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<Federation>,
+    /// When MFA was last performed (epoch seconds), if it was.
+    #[serde(rename = "mf", default, skip_serializing_if = "Option::is_none")]
+    pub mfa_time: Option<i64>,
+    /// Issue time, epoch seconds.
+    #[serde(rename = "ia")]
+    pub issued_at: i64,
+    /// Expiry, epoch seconds.
+    #[serde(rename = "ex")]
+    pub expires_at: i64,
+    /// Whether the session came from role chaining.
+    #[serde(rename = "ch", default)]
+    pub chained: bool,
+}
+
+impl fmt::Debug for SessionClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionClaims")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"***")
+            .field("session_id", &self.session_id)
+            .field("principal", &self.principal)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| CredentialError::Random)?;
+    Ok(b)
+}
+
+fn random_from(alphabet: &[u8], len: usize) -> Result<String> {
+    // Alphabets are 32 or 64 symbols, so masking the byte keeps the distribution uniform.
+    let bytes = random_bytes::<64>()?;
+    Ok(bytes[..len]
+        .iter()
+        .map(|b| alphabet[(*b as usize) % alphabet.len()] as char)
+        .collect())
+}
+
+/// A new temporary access key id: `ASIA` + 16 base32 characters.
+pub fn new_temporary_access_key_id() -> Result<String> {
+    Ok(format!("ASIA{}", random_from(BASE32, 16)?))
+}
+
+/// A new 40-character secret access key.
+pub fn new_secret_access_key() -> Result<String> {
+    random_from(SECRET_ALPHABET, 40)
+}
+
+/// A new random session id (hex, 128 bits).
+pub fn new_session_id() -> Result<String> {
+    Ok(hex::encode(random_bytes::<16>()?))
+}
+
+/// Whether an access key id has the shape of a temporary one.
+pub fn is_temporary_access_key_id(s: &str) -> bool {
+    s.len() == 20 && s.starts_with("ASIA") && s[4..].bytes().all(|b| BASE32.contains(&b))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+use super::*;
+use crate::store::memory::MemoryStore;
+use crate::store::{Revocation, RevocationScope, Store};
+
+fn claims() -> SessionClaims {
+    SessionClaims {
+        access_key_id: new_temporary_access_key_id().unwrap(),
+        secret_access_key: new_secret_access_key().unwrap(),
+        session_id: new_session_id().unwrap(),
+        principal: SessionPrincipal::AssumedRole {
+            account: "111122223333".into(),
+            role_name: "deploy".into(),
+            role_path: "/ci/".into(),
+            role_id: "AROAEXAMPLEEXAMPLE1".into(),
+            session_name: "run-42".into(),
+        },
+        source_identity: Some("alice".into()),
+        tags: vec![Tag {
+            key: "team".into(),
+            value: "platform".into(),
+        }],
+        transitive_tag_keys: vec!["team".into()],
+        session_policy: None,
+        policy_arns: vec![],
+        federation: Some(Federation {
+            provider_arn: "arn:aws:iam::111122223333:oidc-provider/idp.example".into(),
+            key_prefix: "idp.example".into(),
+            subject: "alice".into(),
+            claims: None,
+        }),
+        mfa_time: None,
+        issued_at: 1_000,
+        expires_at: 4_600,
+        chained: false,
+    }
+}
+
+#[test]
+fn key_ids_and_secrets_have_aws_shapes() {
+    let id = new_temporary_access_key_id().unwrap();
+    assert!(is_temporary_access_key_id(&id), "{id}");
+    assert!(!is_temporary_access_key_id("AKIAAAAAAAAAAAAAAAAA"));
+    let s = new_secret_access_key().unwrap();
+    assert_eq!(s.len(), 40);
+    assert_ne!(s, new_secret_access_key().unwrap());
+    assert_eq!(new_session_id().unwrap().len(), 32);
+}
+
+#[test]
+fn principal_arns_follow_aws() {
+    let c = claims();
+    assert_eq!(
+        c.principal.arn(),
+        "arn:aws:sts::111122223333:assumed-role/deploy/run-42"
+    );
+    assert_eq!(
+        c.principal.role_arn(),
+        "arn:aws:iam::111122223333:role/ci/deploy"
+    );
+    assert_eq!(c.principal.user_id(), "AROAEXAMPLEEXAMPLE1:run-42");
+    assert!(!format!("{c:?}").contains(&c.secret_access_key));
+}
+
+#[tokio::test]
+async fn sealed_sessions_round_trip_and_any_change_is_refused() {
+    let store = MemoryStore::new();
+    let ring = KeyRing::load(&store, 0).await.unwrap();
+    let c = claims();
+    let token = ring.seal_session(&c).unwrap();
+    assert_eq!(ring.unseal_session(&token).unwrap(), c);
+    // Two seals of the same session differ (fresh nonce).
+    assert_ne!(token, ring.seal_session(&c).unwrap());
+    let raw =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &token).unwrap();
+    for i in 0..raw.len() {
+        let mut m = raw.clone();
+        m[i] ^= 0x01;
+        let t = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &m);
+        assert!(
+            ring.unseal_session(&t).is_err(),
+            "byte {i} changed but accepted"
+        );
+    }
+    assert!(ring.unseal_session("").is_err());
+    assert!(ring.unseal_session("not base64!").is_err());
+    // A value sealed for another purpose does not open as a session.
+    let other = ring
+        .seal_bytes(b"other purpose", &serde_json::to_vec(&c).unwrap())
+        .unwrap();
+    assert!(ring.unseal_session(&other).is_err());
+}
+
+#[tokio::test]
+async fn rotation_seals_with_the_new_key_and_old_tokens_still_open() {
+    let store = MemoryStore::new();
+    let ring = KeyRing::load(&store, 0).await.unwrap();
+    let first = ring.current_key_id().unwrap();
+    let old = ring.seal_session(&claims()).unwrap();
+    let new_id = KeyRing::rotate(&store, 100).await.unwrap();
+    ring.refresh(&store).await.unwrap();
+    assert_eq!(ring.current_key_id().unwrap(), new_id);
+    assert_ne!(first, new_id);
+    assert!(ring.unseal_session(&old).is_ok());
+    // The retired key goes only after the retention period.
+    assert_eq!(
+        KeyRing::delete_expired(&store, 100 + KEY_RETENTION_SECONDS)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        KeyRing::delete_expired(&store, 101 + KEY_RETENTION_SECONDS)
+            .await
+            .unwrap(),
+        1
+    );
+    ring.refresh(&store).await.unwrap();
+    assert!(ring.unseal_session(&old).is_err());
+    // A second ring over the same store (another replica) agrees on the sealing key.
+    let replica = KeyRing::load(&store, 200).await.unwrap();
+    assert_eq!(replica.current_key_id(), ring.current_key_id());
+}
+
+#[tokio::test]
+async fn a_token_from_another_installation_is_refused() {
+    let a = KeyRing::load(&MemoryStore::new(), 0).await.unwrap();
+    let b = KeyRing::load(&MemoryStore::new(), 0).await.unwrap();
+    let t = a.seal_session(&claims()).unwrap();
+    assert!(b.unseal_session(&t).is_err());
+}
+
+#[tokio::test]
+async fn revocations_match_their_scope_and_only_older_sessions() {
+    let store = MemoryStore::new();
+    let list = RevocationList::default();
+    let c = claims();
+    assert!(list.check(&c).is_none());
+    let rev = |scope, before| Revocation {
+        scope,
+        issued_before: before,
+        created_at: before,
+        reason: "test".into(),
+        expires_at: before + 10_000,
+    };
+    list.revoke(
+        &store,
+        rev(
+            RevocationScope::Role("arn:aws:iam::111122223333:role/other".into()),
+            2_000,
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(list.check(&c).is_none(), "another role");
+    list.revoke(
+        &store,
+        rev(RevocationScope::Role(c.principal.role_arn()), 1_000),
+    )
+    .await
+    .unwrap();
+    assert!(
+        list.check(&c).is_none(),
+        "issued at the revocation time is not before it"
+    );
+    list.revoke(
+        &store,
+        rev(RevocationScope::Role(c.principal.role_arn()), 1_001),
+    )
+    .await
+    .unwrap();
+    assert!(list.check(&c).is_some());
+
+    let list = RevocationList::default();
+    let store = MemoryStore::new();
+    list.revoke(
+        &store,
+        rev(
+            RevocationScope::Subject {
+                provider: "https://idp.example".into(),
+                subject: "alice".into(),
+            },
+            2_000,
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(list.check(&c).is_some(), "subject by issuer URL");
+    let mut bob = c.clone();
+    bob.federation.as_mut().unwrap().subject = "bob".into();
+    assert!(list.check(&bob).is_none());
+
+    let list = RevocationList::default();
+    let store = MemoryStore::new();
+    list.revoke(
+        &store,
+        rev(RevocationScope::Session(c.session_id.clone()), 2_000),
+    )
+    .await
+    .unwrap();
+    assert!(list.check(&c).is_some());
+    assert!(list.check(&claims()).is_none(), "another session");
+    // Another replica sees it after a refresh.
+    let replica = RevocationList::default();
+    replica.refresh(&store).await.unwrap();
+    assert!(replica.check(&c).is_some());
+    let _ = store.kind();
+}

@@ -1,0 +1,458 @@
+//! Evaluation: does a statement apply to a request, and what do the policies of a [`PolicySet`]
+//! (or a trust policy alone) decide. The rule is in the module documentation of `policy`.
+
+use serde::Serialize;
+
+use super::context::{Principal, RequestContext};
+use super::grammar::{
+    root_account, ActionClause, Policy, PrincipalClause, PrincipalEntry, PrincipalSpec,
+    ResourceClause, Statement,
+};
+
+/// What a statement says when it applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum StatementEffect {
+    /// `"Effect": "Allow"`.
+    Allow,
+    /// `"Effect": "Deny"`.
+    Deny,
+}
+
+/// The outcome of evaluating a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Effect {
+    /// Allowed.
+    Allow,
+    /// A `Deny` statement applies.
+    ExplicitDeny,
+    /// Nothing (or not everything that must) allows it.
+    ImplicitDeny,
+}
+
+/// The role a policy plays in a [`PolicySet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum PolicyScope {
+    /// An identity-based policy of the caller.
+    Identity,
+    /// A session policy of the caller's session.
+    Session,
+    /// The caller's permissions boundary.
+    Boundary,
+    /// The resource-based policy of the resource (for roles, the trust policy).
+    Resource,
+}
+
+/// A statement that applied to the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatchedStatement {
+    /// The label the caller gave the policy.
+    pub policy: String,
+    /// The role of that policy.
+    pub scope: PolicyScope,
+    /// The statement's `Sid`.
+    pub sid: Option<String>,
+    /// The statement's index in its policy.
+    pub index: usize,
+    /// Allow or Deny.
+    pub effect: StatementEffect,
+}
+
+/// The decision for one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// Allowed, explicitly denied or implicitly denied.
+    pub effect: Effect,
+    /// Every statement that applied, in policy order.
+    pub matched: Vec<MatchedStatement>,
+    /// Condition keys and policy variables that statements needed but the request context lacked
+    /// (as written in the policy), in first-seen order.
+    pub missing_context_keys: Vec<String>,
+}
+
+impl Decision {
+    /// Whether the request is allowed.
+    pub fn is_allowed(&self) -> bool {
+        self.effect == Effect::Allow
+    }
+}
+
+/// The full set of policies that apply to one request, each labelled for explanations.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet<'a> {
+    /// The caller's identity-based policies.
+    pub identity: Vec<(&'a str, &'a Policy)>,
+    /// The session policies; `None` when the session has none. `Some(empty)` allows nothing.
+    pub session: Option<Vec<(&'a str, &'a Policy)>>,
+    /// The caller's permissions boundary.
+    pub boundary: Option<(&'a str, &'a Policy)>,
+    /// The resource's resource-based policy.
+    pub resource: Option<(&'a str, &'a Policy)>,
+}
+
+impl<'a> PolicySet<'a> {
+    /// An empty set (which allows nothing).
+    pub fn new() -> Self {
+        PolicySet::default()
+    }
+
+    /// Adds an identity-based policy.
+    pub fn with_identity(mut self, label: &'a str, policy: &'a Policy) -> Self {
+        self.identity.push((label, policy));
+        self
+    }
+
+    /// Adds a session policy.
+    pub fn with_session(mut self, label: &'a str, policy: &'a Policy) -> Self {
+        self.session
+            .get_or_insert_with(Vec::new)
+            .push((label, policy));
+        self
+    }
+
+    /// Sets the permissions boundary.
+    pub fn with_boundary(mut self, label: &'a str, policy: &'a Policy) -> Self {
+        self.boundary = Some((label, policy));
+        self
+    }
+
+    /// Sets the resource-based policy.
+    pub fn with_resource(mut self, label: &'a str, policy: &'a Policy) -> Self {
+        self.resource = Some((label, policy));
+        self
+    }
+
+    /// Every policy with its label and scope, in evaluation order.
+    pub(crate) fn all(&self) -> impl Iterator<Item = (&'a str, &'a Policy, PolicyScope)> + '_ {
+        let identity = self
+            .identity
+            .iter()
+            .map(|(l, p)| (*l, *p, PolicyScope::Identity));
+        let session = self
+            .session
+            .iter()
+            .flatten()
+            .map(|(l, p)| (*l, *p, PolicyScope::Session));
+        let boundary = self
+            .boundary
+            .iter()
+            .map(|(l, p)| (*l, *p, PolicyScope::Boundary));
+        let resource = self
+            .resource
+            .iter()
+            .map(|(l, p)| (*l, *p, PolicyScope::Resource));
+        identity.chain(session).chain(boundary).chain(resource)
+    }
+}
+
+/// How a resource-based statement reached the caller; decides which implicit denies limit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Grant {
+    /// Through the caller's account only: delegates to identity policies.
+    Account,
+    /// Through a wildcard (`*`, `{"AWS": "*"}`, `NotPrincipal`), or no principal element.
+    Wildcard,
+    /// Through the caller's role ARN: limited by boundary and session policies.
+    Role,
+    /// Through the caller's own ARN (user, role session, federated user), federated provider or
+    /// service: not limited by implicit denies elsewhere.
+    Direct,
+}
+
+fn classify(arn: &str) -> Grant {
+    if root_account(arn).is_some() {
+        Grant::Account
+    } else if arn.split(':').nth(2) == Some("iam")
+        && arn
+            .splitn(6, ':')
+            .nth(5)
+            .is_some_and(|r| r.starts_with("role/"))
+    {
+        Grant::Role
+    } else {
+        Grant::Direct
+    }
+}
+
+impl PrincipalEntry {
+    /// How this entry matches the given caller identity (an AWS ARN, provider or service name),
+    /// if it does.
+    fn matches_identity(&self, identity: &Identity<'_>) -> Option<Grant> {
+        match (self, identity) {
+            (PrincipalEntry::AnyAws, Identity::Aws(_)) => Some(Grant::Wildcard),
+            (PrincipalEntry::Account(a), Identity::Aws(arn)) => {
+                (root_account(arn) == Some(a.as_str())).then_some(Grant::Account)
+            }
+            (PrincipalEntry::Aws(p), Identity::Aws(arn)) => (p == arn).then(|| classify(arn)),
+            (PrincipalEntry::AnyFederated, Identity::Federated(_)) => Some(Grant::Wildcard),
+            (PrincipalEntry::Federated(p), Identity::Federated(f)) => {
+                (p == f).then_some(Grant::Direct)
+            }
+            (PrincipalEntry::AnyService, Identity::Service(_)) => Some(Grant::Wildcard),
+            (PrincipalEntry::Service(p), Identity::Service(s)) => {
+                p.eq_ignore_ascii_case(s).then_some(Grant::Direct)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One identity of a caller.
+enum Identity<'a> {
+    Aws(&'a str),
+    Federated(&'a str),
+    Service(&'a str),
+}
+
+fn identities(p: Option<&Principal>) -> impl Iterator<Item = Identity<'_>> {
+    p.into_iter().flat_map(|p| {
+        p.aws
+            .iter()
+            .map(|a| Identity::Aws(a))
+            .chain(p.federated.as_deref().map(Identity::Federated))
+            .chain(p.service.as_deref().map(Identity::Service))
+    })
+}
+
+impl PrincipalClause {
+    /// How the clause matches the caller, if it does.
+    pub(crate) fn grant(&self, caller: Option<&Principal>) -> Option<Grant> {
+        let entries = match &self.spec {
+            PrincipalSpec::Anyone => {
+                // NotPrincipal "*" excludes everyone.
+                return (!self.negated).then_some(Grant::Wildcard);
+            }
+            PrincipalSpec::Entries(entries) => entries,
+        };
+        if self.negated {
+            // The statement applies unless every identity of the caller is excluded.
+            let mut ids = identities(caller).peekable();
+            if ids.peek().is_none() {
+                return Some(Grant::Wildcard);
+            }
+            let escapes = ids.any(|id| !entries.iter().any(|e| e.matches_identity(&id).is_some()));
+            return escapes.then_some(Grant::Wildcard);
+        }
+        identities(caller)
+            .flat_map(|id| entries.iter().filter_map(move |e| e.matches_identity(&id)))
+            .max()
+    }
+}
+
+impl ActionClause {
+    pub(crate) fn matches(&self, ctx: &RequestContext) -> bool {
+        let hit = self.patterns.iter().any(|g| g.matches(ctx.action(), ctx));
+        hit != self.negated
+    }
+}
+
+impl ResourceClause {
+    pub(crate) fn matches(&self, ctx: &RequestContext) -> bool {
+        let hit = self.patterns.iter().any(|p| p.matches(ctx.resource(), ctx));
+        hit != self.negated
+    }
+}
+
+/// Whether `stmt` applies to the request; `Some(grant)` says how its principal matched (statements
+/// without a principal element give [`Grant::Wildcard`]). Records missing keys in `missing`.
+pub(crate) fn statement_applies<'p>(
+    stmt: &'p Statement,
+    ctx: &RequestContext,
+    missing: &mut Vec<&'p str>,
+) -> Option<Grant> {
+    let grant = match &stmt.principal {
+        Some(p) => p.grant(ctx.principal())?,
+        None => Grant::Wildcard,
+    };
+    if !stmt.action.matches(ctx) {
+        return None;
+    }
+    for (key, name) in &stmt.required_variables {
+        if ctx.lookup(key).is_none() {
+            note_missing(missing, name);
+        }
+    }
+    if let Some(r) = &stmt.resource {
+        if !r.matches(ctx) {
+            return None;
+        }
+    }
+    // Every condition is evaluated (no short cut) so that missing keys are reported completely.
+    let mut all = true;
+    for c in &stmt.conditions {
+        let outcome = c.evaluate(ctx);
+        if outcome.missing {
+            note_missing(missing, &c.key_name);
+        }
+        all &= outcome.matched;
+    }
+    all.then_some(grant)
+}
+
+fn note_missing<'p>(missing: &mut Vec<&'p str>, key: &'p str) {
+    if !missing.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+        missing.push(key);
+    }
+}
+
+/// What the statements of a set said, gathered for [`decide`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Tally {
+    pub(crate) explicit_deny: bool,
+    pub(crate) identity_allow: bool,
+    pub(crate) session_allow: bool,
+    pub(crate) boundary_allow: bool,
+    pub(crate) resource_allow: Option<Grant>,
+}
+
+impl Tally {
+    pub(crate) fn record(&mut self, scope: PolicyScope, effect: StatementEffect, grant: Grant) {
+        match (effect, scope) {
+            (StatementEffect::Deny, _) => self.explicit_deny = true,
+            (StatementEffect::Allow, PolicyScope::Identity) => self.identity_allow = true,
+            (StatementEffect::Allow, PolicyScope::Session) => self.session_allow = true,
+            (StatementEffect::Allow, PolicyScope::Boundary) => self.boundary_allow = true,
+            (StatementEffect::Allow, PolicyScope::Resource) => {
+                self.resource_allow = self.resource_allow.max(Some(grant))
+            }
+        }
+    }
+}
+
+/// Why a set decided what it decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    ExplicitDeny,
+    DirectResourceGrant,
+    Allowed,
+    NoAllow,
+    SessionDoesNotAllow,
+    BoundaryDoesNotAllow,
+}
+
+/// The evaluation rule for a policy set (see the `policy` module documentation).
+pub(crate) fn decide(set: &PolicySet<'_>, t: &Tally) -> (Effect, Reason) {
+    if t.explicit_deny {
+        return (Effect::ExplicitDeny, Reason::ExplicitDeny);
+    }
+    if t.resource_allow == Some(Grant::Direct) {
+        return (Effect::Allow, Reason::DirectResourceGrant);
+    }
+    let granted =
+        t.identity_allow || matches!(t.resource_allow, Some(Grant::Role) | Some(Grant::Wildcard));
+    if !granted {
+        return (Effect::ImplicitDeny, Reason::NoAllow);
+    }
+    if set.session.is_some() && !t.session_allow {
+        return (Effect::ImplicitDeny, Reason::SessionDoesNotAllow);
+    }
+    if set.boundary.is_some() && !t.boundary_allow {
+        return (Effect::ImplicitDeny, Reason::BoundaryDoesNotAllow);
+    }
+    (Effect::Allow, Reason::Allowed)
+}
+
+/// The rule for a trust policy alone.
+pub(crate) fn decide_trust(t: &Tally) -> (Effect, Reason) {
+    if t.explicit_deny {
+        (Effect::ExplicitDeny, Reason::ExplicitDeny)
+    } else if t.resource_allow.is_some() {
+        (Effect::Allow, Reason::Allowed)
+    } else {
+        (Effect::ImplicitDeny, Reason::NoAllow)
+    }
+}
+
+fn run<'p>(
+    label: &str,
+    policy: &'p Policy,
+    scope: PolicyScope,
+    ctx: &RequestContext,
+    tally: &mut Tally,
+    matched: &mut Vec<MatchedStatement>,
+    missing: &mut Vec<&'p str>,
+) {
+    for stmt in &policy.statements {
+        if let Some(grant) = statement_applies(stmt, ctx, missing) {
+            tally.record(scope, stmt.effect, grant);
+            matched.push(MatchedStatement {
+                policy: label.to_owned(),
+                scope,
+                sid: stmt.sid.clone(),
+                index: stmt.index,
+                effect: stmt.effect,
+            });
+        }
+    }
+}
+
+/// Decides a request against every policy that applies to it.
+pub fn evaluate(set: &PolicySet<'_>, ctx: &RequestContext) -> Decision {
+    let mut tally = Tally::default();
+    let mut matched = Vec::new();
+    let mut missing = Vec::new();
+    for (label, policy, scope) in set.all() {
+        run(
+            label,
+            policy,
+            scope,
+            ctx,
+            &mut tally,
+            &mut matched,
+            &mut missing,
+        );
+    }
+    let (effect, _) = decide(set, &tally);
+    Decision {
+        effect,
+        matched,
+        missing_context_keys: missing.into_iter().map(str::to_owned).collect(),
+    }
+}
+
+/// Decides a request against a role trust policy alone (the principal must match). Matched
+/// statements are reported under the policy label `trust`.
+pub fn evaluate_trust(trust: &Policy, ctx: &RequestContext) -> Decision {
+    let mut tally = Tally::default();
+    let mut matched = Vec::new();
+    let mut missing = Vec::new();
+    run(
+        "trust",
+        trust,
+        PolicyScope::Resource,
+        ctx,
+        &mut tally,
+        &mut matched,
+        &mut missing,
+    );
+    let (effect, _) = decide_trust(&tally);
+    Decision {
+        effect,
+        matched,
+        missing_context_keys: missing.into_iter().map(str::to_owned).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_principal_arns() {
+        assert_eq!(classify("arn:aws:iam::111122223333:root"), Grant::Account);
+        assert_eq!(classify("arn:aws:iam::111122223333:role/R"), Grant::Role);
+        assert_eq!(classify("arn:aws:iam::111122223333:role/p/R"), Grant::Role);
+        assert_eq!(
+            classify("arn:aws:sts::111122223333:assumed-role/R/S"),
+            Grant::Direct
+        );
+        assert_eq!(classify("arn:aws:iam::111122223333:user/U"), Grant::Direct);
+    }
+
+    #[test]
+    fn grants_are_ordered_by_strength() {
+        assert!(Grant::Direct > Grant::Role);
+        assert!(Grant::Role > Grant::Wildcard);
+        assert!(Grant::Wildcard > Grant::Account);
+        assert!(Some(Grant::Account) > None);
+    }
+}

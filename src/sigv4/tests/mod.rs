@@ -1,0 +1,9 @@
+//! Verification against independent signers (aws-sigv4, botocore fixtures), mutations of signed
+//! requests, and the refusals the security design asks for.
+
+mod botocore;
+mod mutation;
+mod negative;
+mod oracle;
+mod property;
+mod support;

@@ -1,0 +1,799 @@
+//! The STS actions: `AssumeRoleWithWebIdentity`, `GetCallerIdentity`, `AssumeRole`,
+//! `DecodeAuthorizationMessage`. Each validates its parameters first, then authenticates, then asks the
+//! policy engine, then mints; any refusal leaves nothing behind.
+
+use super::context::{self, add_request_keys, add_request_tags, add_session_keys};
+use super::params::{self, Params};
+use super::xml::XmlWriter;
+use super::{auth, StsError, StsRequest};
+use crate::app::App;
+use crate::audit::AuditEvent;
+use crate::config::Role;
+use crate::credentials::{self, Federation, SessionClaims, SessionPrincipal, Tag};
+use crate::idp::jwt::JwtError;
+use crate::policy::{
+    self, ContextValue, Effect, Policy, PolicyKind, PolicySet, Principal, RequestContext,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Sealing purpose of encoded authorization messages.
+const AUTH_MESSAGE_PURPOSE: &[u8] = b"rolegate authorization message v1";
+/// Session tags in a web identity token.
+const TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
+/// Source identity in a web identity token.
+const SOURCE_IDENTITY_CLAIM: &str = "https://aws.amazon.com/source_identity";
+/// Longest role-chaining session.
+const CHAINED_MAX_SECONDS: i64 = 3600;
+/// Most session tags.
+const MAX_TAGS: usize = 50;
+
+/// Session policy parameters, validated.
+struct SessionPolicy {
+    text: Option<String>,
+    arns: Vec<String>,
+    minified_len: usize,
+}
+
+fn session_policy(params: &Params) -> Result<SessionPolicy, StsError> {
+    let arns: Vec<String> = params
+        .list("PolicyArns", ".arn")?
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let refs: Vec<&str> = arns.iter().map(String::as_str).collect();
+    params::check_policy_arns(&refs)?;
+    let mut minified_len = 0;
+    let text = match params.get("Policy")? {
+        Some(t) => {
+            params::check_session_policy_text(t)?;
+            Policy::parse(t, PolicyKind::Session)
+                .map_err(|e| StsError::malformed_policy(e.to_string()))?;
+            minified_len = serde_json::from_str::<Value>(t)
+                .map(|v| v.to_string().len())
+                .unwrap_or(t.len());
+            Some(t.to_string())
+        }
+        None => None,
+    };
+    if let Some(a) = arns.first() {
+        // Managed policies are not defined yet: a session policy that cannot be evaluated must not be
+        // silently dropped, since that would widen the session.
+        return Err(StsError::invalid_parameter(format!(
+            "Policy {a} does not exist or is not attachable."
+        )));
+    }
+    Ok(SessionPolicy {
+        text,
+        arns,
+        minified_len,
+    })
+}
+
+/// Packed size of session policy and tags as a percentage of the allowed size.
+fn packed_percent(sp: &SessionPolicy, tags: &[Tag]) -> u32 {
+    let tag_bytes: usize = tags.iter().map(|t| t.key.len() + t.value.len() + 2).sum();
+    let bytes = sp.minified_len + sp.arns.iter().map(String::len).sum::<usize>() + tag_bytes;
+    (bytes * 100).div_ceil(2048) as u32
+}
+
+fn iso(t: i64) -> String {
+    DateTime::<Utc>::from_timestamp(t, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn jwt_error(e: JwtError) -> StsError {
+    match e {
+        JwtError::Invalid(r) => StsError::invalid_identity_token(r),
+        JwtError::Expired(r) => StsError::expired_identity_token(r),
+        JwtError::Unreachable(r) => StsError::idp_communication(r),
+    }
+}
+
+fn internal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> StsError {
+    move |e| StsError::internal(format!("{what}: {e}"))
+}
+
+/// Session tags and transitive keys from the `https://aws.amazon.com/tags` claim.
+fn token_tags(
+    claims: &serde_json::Map<String, Value>,
+) -> Result<(Vec<Tag>, Vec<String>), StsError> {
+    let Some(v) = claims.get(TAGS_CLAIM) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let bad = |why: &str| StsError::invalid_identity_token(format!("claim {TAGS_CLAIM}: {why}"));
+    let obj = v.as_object().ok_or_else(|| bad("not an object"))?;
+    let mut tags = Vec::new();
+    if let Some(pt) = obj.get("principal_tags") {
+        let pt = pt
+            .as_object()
+            .ok_or_else(|| bad("principal_tags is not an object"))?;
+        for (k, vals) in pt {
+            let value = match vals {
+                Value::Array(a) if a.len() == 1 => a[0]
+                    .as_str()
+                    .ok_or_else(|| bad("tag values must be strings"))?,
+                Value::String(s) => s.as_str(),
+                _ => return Err(bad("each principal tag must have exactly one string value")),
+            };
+            params::check_tag(k, value).map_err(|e| bad(&e.message))?;
+            tags.push(Tag {
+                key: k.clone(),
+                value: value.to_string(),
+            });
+        }
+    }
+    let mut transitive = Vec::new();
+    if let Some(tt) = obj.get("transitive_tag_keys") {
+        let arr = tt
+            .as_array()
+            .ok_or_else(|| bad("transitive_tag_keys is not an array"))?;
+        for k in arr {
+            let k = k
+                .as_str()
+                .ok_or_else(|| bad("transitive tag keys must be strings"))?;
+            if !tags.iter().any(|t| t.key == k) {
+                return Err(bad(&format!(
+                    "transitive tag key {k} is not a principal tag"
+                )));
+            }
+            transitive.push(k.to_string());
+        }
+    }
+    check_tag_set(&tags).map_err(|e| bad(&e.message))?;
+    Ok((tags, transitive))
+}
+
+fn check_tag_set(tags: &[Tag]) -> Result<(), StsError> {
+    if tags.len() > MAX_TAGS {
+        return Err(StsError::validation(
+            &tags.len().to_string(),
+            "tags",
+            "Member must have length less than or equal to 50",
+        ));
+    }
+    for (i, t) in tags.iter().enumerate() {
+        if tags[..i].iter().any(|o| o.key.eq_ignore_ascii_case(&t.key)) {
+            return Err(StsError::invalid_parameter(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn tag_pairs(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect()
+}
+
+/// The identity policies of the role behind a session, narrowed by its session policy.
+struct CallerPolicies {
+    role: Option<Role>,
+    session: Option<Policy>,
+}
+
+impl CallerPolicies {
+    fn load(app: &App, c: &SessionClaims) -> Result<Self, StsError> {
+        let role = app.config.role(&c.principal.role_arn()).cloned();
+        let session = match &c.session_policy {
+            Some(t) => Some(
+                Policy::parse(t, PolicyKind::Session).map_err(internal("sealed session policy"))?,
+            ),
+            None => None,
+        };
+        Ok(Self { role, session })
+    }
+
+    fn set(&self) -> PolicySet<'_> {
+        let mut set = PolicySet::default();
+        if let Some(r) = &self.role {
+            for (name, p) in &r.policies {
+                set.identity.push((name.as_str(), p.as_ref()));
+            }
+        }
+        if let Some(s) = &self.session {
+            set.session = Some(vec![("session policy", s)]);
+        }
+        set
+    }
+}
+
+/// A sealed message explaining a denial, for `DecodeAuthorizationMessage`.
+fn encode_denial(
+    app: &App,
+    caller: &SessionClaims,
+    ctx: &RequestContext,
+    explicit: bool,
+    explanation: &Value,
+) -> String {
+    let conditions: Vec<Value> = ctx
+        .keys()
+        .map(|(k, v)| {
+            let values: Vec<Value> = match v {
+                ContextValue::Single(s) => vec![json!({ "value": s })],
+                ContextValue::Multi(m) => m.iter().map(|s| json!({ "value": s })).collect(),
+            };
+            json!({ "key": k, "values": { "items": values } })
+        })
+        .collect();
+    let message = json!({
+        "allowed": false,
+        "explicitDeny": explicit,
+        "matchedStatements": { "items": explanation.get("matched").cloned().unwrap_or(json!([])) },
+        "failures": { "items": [] },
+        "context": {
+            "principal": { "id": caller.principal.user_id(), "arn": caller.principal.arn() },
+            "action": ctx.action(),
+            "resource": ctx.resource(),
+            "conditions": { "items": conditions },
+        },
+        "explanation": explanation,
+    });
+    let sealed = json!({ "account": caller.principal.account(), "message": message });
+    app.keys
+        .seal_bytes(AUTH_MESSAGE_PURPOSE, sealed.to_string().as_bytes())
+        .unwrap_or_default()
+}
+
+fn write_credentials(w: &mut XmlWriter, c: &SessionClaims, token: &str) {
+    w.open("Credentials");
+    w.leaf("AccessKeyId", &c.access_key_id);
+    w.leaf("SecretAccessKey", &c.secret_access_key);
+    w.leaf("SessionToken", token);
+    w.leaf("Expiration", &iso(c.expires_at));
+    w.close("Credentials");
+}
+
+fn write_assumed_role_user(w: &mut XmlWriter, c: &SessionClaims) {
+    w.open("AssumedRoleUser");
+    w.leaf("AssumedRoleId", &c.principal.user_id());
+    w.leaf("Arn", &c.principal.arn());
+    w.close("AssumedRoleUser");
+}
+
+fn finish(mut w: XmlWriter, op: &str, request_id: &str) -> String {
+    w.close(&format!("{op}Result"));
+    w.open("ResponseMetadata");
+    w.leaf("RequestId", request_id);
+    w.close("ResponseMetadata");
+    w.close(&format!("{op}Response"));
+    w.finish()
+}
+
+fn start(op: &str) -> XmlWriter {
+    let mut w = XmlWriter::new();
+    w.open_ns(&format!("{op}Response"));
+    w.open(&format!("{op}Result"));
+    w
+}
+
+struct Mint<'a> {
+    role: &'a Role,
+    session_name: &'a str,
+    duration: i64,
+    source_identity: Option<String>,
+    tags: Vec<Tag>,
+    transitive: Vec<String>,
+    policy: &'a SessionPolicy,
+    federation: Option<Federation>,
+    mfa_time: Option<i64>,
+    chained: bool,
+}
+
+fn mint(app: &App, m: Mint<'_>, ev: &mut AuditEvent) -> Result<(SessionClaims, String), StsError> {
+    let now = app.clock.now().timestamp();
+    let claims = SessionClaims {
+        access_key_id: credentials::new_temporary_access_key_id()
+            .map_err(internal("access key id"))?,
+        secret_access_key: credentials::new_secret_access_key().map_err(internal("secret"))?,
+        session_id: credentials::new_session_id().map_err(internal("session id"))?,
+        principal: SessionPrincipal::AssumedRole {
+            account: m.role.account.clone(),
+            role_name: m.role.name.clone(),
+            role_path: m.role.path.clone(),
+            role_id: m.role.role_id.clone(),
+            session_name: m.session_name.to_string(),
+        },
+        source_identity: m.source_identity,
+        tags: m.tags,
+        transitive_tag_keys: m.transitive,
+        session_policy: m.policy.text.clone(),
+        policy_arns: m.policy.arns.clone(),
+        federation: m.federation,
+        mfa_time: m.mfa_time,
+        issued_at: now,
+        expires_at: now + m.duration,
+        chained: m.chained,
+    };
+    let token = app
+        .keys
+        .seal_session(&claims)
+        .map_err(internal("sealing the session"))?;
+    ev.access_key_id = Some(claims.access_key_id.clone());
+    ev.expiration = Some(iso(claims.expires_at));
+    Ok((claims, token))
+}
+
+/// `AssumeRoleWithWebIdentity`: an OIDC token for a session of a role that trusts its provider.
+pub async fn assume_role_with_web_identity(
+    app: &Arc<App>,
+    req: &StsRequest<'_>,
+    params: &Params,
+    ev: &mut AuditEvent,
+) -> Result<String, StsError> {
+    let role_arn = params.required("RoleArn", "roleArn")?;
+    ev.role_arn = Some(role_arn.to_string());
+    let session_name = params.required("RoleSessionName", "roleSessionName")?;
+    ev.session_name = Some(session_name.to_string());
+    let token = params.required("WebIdentityToken", "webIdentityToken")?;
+    params::check_role_arn(role_arn)?;
+    params::check_name(session_name, "roleSessionName")?;
+    let token_len = token.trim().chars().count();
+    if token_len < 4 {
+        return Err(StsError::validation(
+            "***",
+            "webIdentityToken",
+            "Member must have length greater than or equal to 4",
+        ));
+    }
+    if token_len > 20_000 {
+        return Err(StsError::validation(
+            "***",
+            "webIdentityToken",
+            "Member must have length less than or equal to 20000",
+        ));
+    }
+    if params.get("ProviderId")?.is_some() {
+        return Err(StsError::invalid_parameter(
+            "ProviderId is only for OAuth 2.0 access tokens; this service accepts OpenID Connect ID tokens",
+        ));
+    }
+    let duration = params::duration(params.get("DurationSeconds")?, 900, 43_200)?;
+    let sp = session_policy(params)?;
+
+    let denied =
+        || StsError::access_denied("Not authorized to perform sts:AssumeRoleWithWebIdentity");
+    let role = app
+        .config
+        .role(role_arn)
+        .ok_or_else(|| denied().because(format!("role {role_arn} does not exist")))?;
+    ev.principal = Some(format!(
+        "arn:aws:sts::{}:assumed-role/{}/{}",
+        role.account, role.name, session_name
+    ));
+
+    let identity = app.verifier.verify(token).await.map_err(jwt_error)?;
+    let provider = &identity.provider;
+    ev.provider = Some(provider.issuer.clone());
+    ev.subject = Some(identity.subject.clone());
+    if !provider.serves_account(&role.account) {
+        return Err(denied().because(format!(
+            "provider {} is not a provider of account {}",
+            provider.issuer, role.account
+        )));
+    }
+    if let Some(d) = duration {
+        if d > i64::from(role.max_session_duration) {
+            return Err(StsError::validation_msg(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            ));
+        }
+    }
+    let (tags, transitive) = token_tags(&identity.claims)?;
+    let source_identity = match identity.claims.get(SOURCE_IDENTITY_CLAIM) {
+        None => None,
+        Some(Value::String(s)) => {
+            params::check_source_identity(s).map_err(|e| {
+                StsError::invalid_identity_token(format!(
+                    "claim {SOURCE_IDENTITY_CLAIM}: {}",
+                    e.message
+                ))
+            })?;
+            Some(s.clone())
+        }
+        Some(_) => {
+            return Err(StsError::invalid_identity_token(format!(
+                "claim {SOURCE_IDENTITY_CLAIM} is not a string"
+            )))
+        }
+    };
+    let percent = packed_percent(&sp, &tags);
+    if percent > 100 {
+        return Err(StsError::packed_policy_too_large(percent));
+    }
+
+    let provider_arn = provider.arn(&role.account);
+    let now = app.clock.now();
+    let make_ctx = |action: &str| {
+        let mut ctx = RequestContext::new(action, role.arn.clone()).with_principal(Principal {
+            aws: Vec::new(),
+            federated: Some(provider_arn.clone()),
+            service: None,
+        });
+        add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
+        context::add_claims(&mut ctx, &provider.key_prefix, &identity.claims);
+        ctx.set(
+            &format!("{}:aud", provider.key_prefix),
+            ContextValue::Single(identity.audience.clone()),
+        );
+        ctx.set(
+            "aws:FederatedProvider",
+            ContextValue::Single(provider_arn.clone()),
+        );
+        ctx.set(
+            "sts:RoleSessionName",
+            ContextValue::Single(session_name.to_string()),
+        );
+        if !tags.is_empty() {
+            add_request_tags(&mut ctx, &tag_pairs(&tags));
+        }
+        if let Some(si) = &source_identity {
+            ctx.set("sts:SourceIdentity", ContextValue::Single(si.clone()));
+        }
+        ctx
+    };
+    let mut actions = vec!["sts:AssumeRoleWithWebIdentity"];
+    if !tags.is_empty() {
+        actions.push("sts:TagSession");
+    }
+    if source_identity.is_some() {
+        actions.push("sts:SetSourceIdentity");
+    }
+    for action in actions {
+        let ctx = make_ctx(action);
+        let decision = policy::evaluate_trust(&role.trust_policy, &ctx);
+        if decision.effect != Effect::Allow {
+            let explanation = policy::explain_trust(&role.trust_policy, &ctx);
+            ev.explanation = serde_json::to_value(&explanation).ok();
+            return Err(denied().because(format!(
+                "trust policy of {} does not allow {action} for {} (sub {}): {explanation}",
+                role.arn, provider_arn, identity.subject
+            )));
+        }
+    }
+
+    let federation = Federation {
+        provider_arn,
+        key_prefix: provider.key_prefix.clone(),
+        subject: identity.subject.clone(),
+        claims: Some(Value::Object(identity.claims.clone())),
+    };
+    let (claims, token) = mint(
+        app,
+        Mint {
+            role,
+            session_name,
+            duration: duration.unwrap_or(3600),
+            source_identity: source_identity.clone(),
+            tags,
+            transitive,
+            policy: &sp,
+            federation: Some(federation),
+            mfa_time: None,
+            chained: false,
+        },
+        ev,
+    )?;
+
+    let op = "AssumeRoleWithWebIdentity";
+    let mut w = start(op);
+    write_credentials(&mut w, &claims, &token);
+    w.leaf("SubjectFromWebIdentityToken", &identity.subject);
+    write_assumed_role_user(&mut w, &claims);
+    if sp.text.is_some() || !claims.tags.is_empty() {
+        w.leaf("PackedPolicySize", &percent.to_string());
+    }
+    w.leaf("Provider", &provider.issuer);
+    w.leaf("Audience", &identity.audience);
+    w.leaf_opt("SourceIdentity", source_identity.as_deref());
+    Ok(finish(w, op, req.request_id))
+}
+
+/// `GetCallerIdentity`: who signed this request. Never denied for a valid signature, as in AWS.
+pub async fn get_caller_identity(
+    app: &Arc<App>,
+    req: &StsRequest<'_>,
+    ev: &mut AuditEvent,
+) -> Result<String, StsError> {
+    let caller = auth::authenticate(app, req).await?;
+    ev.principal = Some(caller.principal.arn());
+    ev.access_key_id = Some(caller.access_key_id.clone());
+    ev.role_arn = Some(caller.principal.role_arn());
+    let op = "GetCallerIdentity";
+    let mut w = start(op);
+    w.leaf("Arn", &caller.principal.arn());
+    w.leaf("UserId", &caller.principal.user_id());
+    w.leaf("Account", caller.principal.account());
+    Ok(finish(w, op, req.request_id))
+}
+
+/// `AssumeRole`: a signed-in session takes on another role (role chaining: at most one hour).
+pub async fn assume_role(
+    app: &Arc<App>,
+    req: &StsRequest<'_>,
+    params: &Params,
+    ev: &mut AuditEvent,
+) -> Result<String, StsError> {
+    let role_arn = params.required("RoleArn", "roleArn")?;
+    ev.role_arn = Some(role_arn.to_string());
+    let session_name = params.required("RoleSessionName", "roleSessionName")?;
+    ev.session_name = Some(session_name.to_string());
+    params::check_role_arn(role_arn)?;
+    params::check_name(session_name, "roleSessionName")?;
+    let duration = params::duration(params.get("DurationSeconds")?, 900, 43_200)?;
+    let external_id = params.get("ExternalId")?;
+    if let Some(x) = external_id {
+        params::check_external_id(x)?;
+    }
+    let requested_si = params.get("SourceIdentity")?;
+    if let Some(si) = requested_si {
+        params::check_source_identity(si)?;
+    }
+    let keys = params.list("Tags", ".Key")?;
+    let values = params.list("Tags", ".Value")?;
+    if keys.len() != values.len() {
+        return Err(StsError::invalid_parameter(
+            "Each tag needs a Key and a Value",
+        ));
+    }
+    let mut tags: Vec<Tag> = Vec::new();
+    for (k, v) in keys.iter().zip(values.iter()) {
+        params::check_tag(k, v)?;
+        tags.push(Tag {
+            key: (*k).to_string(),
+            value: (*v).to_string(),
+        });
+    }
+    check_tag_set(&tags)?;
+    let requested_transitive: Vec<String> = params
+        .list("TransitiveTagKeys", "")?
+        .into_iter()
+        .map(String::from)
+        .collect();
+    for k in &requested_transitive {
+        if !tags.iter().any(|t| &t.key == k) {
+            return Err(StsError::invalid_parameter(format!(
+                "Transitive tag key {k} is not one of the session tags"
+            )));
+        }
+    }
+    let sp = session_policy(params)?;
+    let mfa_requested = params.get("SerialNumber")?.is_some() || params.get("TokenCode")?.is_some();
+
+    let caller = auth::authenticate(app, req).await?;
+    ev.principal = Some(caller.principal.arn());
+    if let Some(f) = &caller.federation {
+        ev.provider = Some(f.provider_arn.clone());
+        ev.subject = Some(f.subject.clone());
+    }
+    let denied = || {
+        StsError::access_denied(format!(
+            "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            caller.principal.arn()
+        ))
+    };
+    if mfa_requested {
+        return Err(denied()
+            .because("SerialNumber/TokenCode given, but the caller has no registered MFA device"));
+    }
+    let Some(role) = app.config.role(role_arn) else {
+        return Err(denied().because(format!("role {role_arn} does not exist")));
+    };
+    // Role chaining: the calling session is itself a role session.
+    let duration = duration.unwrap_or(3600);
+    if duration > CHAINED_MAX_SECONDS {
+        return Err(StsError::validation_msg(
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+        ));
+    }
+    // Transitive tags of the calling session pass on and cannot be overridden.
+    let mut transitive = requested_transitive.clone();
+    for k in &caller.transitive_tag_keys {
+        if let Some(t) = caller.tags.iter().find(|t| &t.key == k) {
+            if tags.iter().any(|r| r.key.eq_ignore_ascii_case(k)) {
+                return Err(StsError::invalid_parameter(format!(
+                    "Tag key {k} is transitive from the calling session and cannot be set again"
+                )));
+            }
+            tags.push(t.clone());
+            transitive.push(k.clone());
+        }
+    }
+    check_tag_set(&tags)?;
+    let source_identity = match (&caller.source_identity, requested_si) {
+        (Some(have), Some(want)) if have != want => {
+            return Err(StsError::validation_msg(format!(
+                "SourceIdentity cannot be changed once set: the calling session has '{have}'"
+            )))
+        }
+        (Some(have), _) => Some(have.clone()),
+        (None, want) => want.map(String::from),
+    };
+    let percent = packed_percent(&sp, &tags);
+    if percent > 100 {
+        return Err(StsError::packed_policy_too_large(percent));
+    }
+
+    let now = app.clock.now();
+    let request_tags: Vec<(String, String)> = tags
+        .iter()
+        .filter(|t| keys.contains(&t.key.as_str()))
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect();
+    let make_ctx = |action: &str, principal: Principal| {
+        let mut ctx = RequestContext::new(action, role.arn.clone()).with_principal(principal);
+        add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
+        add_session_keys(&mut ctx, &caller, now);
+        ctx.set(
+            "sts:RoleSessionName",
+            ContextValue::Single(session_name.to_string()),
+        );
+        if let Some(x) = external_id {
+            ctx.set("sts:ExternalId", ContextValue::Single(x.to_string()));
+        }
+        if let Some(si) = requested_si {
+            ctx.set("sts:SourceIdentity", ContextValue::Single(si.to_string()));
+        }
+        if !request_tags.is_empty() {
+            add_request_tags(&mut ctx, &request_tags);
+        }
+        if !requested_transitive.is_empty() {
+            ctx.set(
+                "sts:TransitiveTagKeys",
+                ContextValue::Multi(requested_transitive.clone()),
+            );
+        }
+        ctx
+    };
+    let caller_policies = CallerPolicies::load(app, &caller)?;
+    let mut actions = vec!["sts:AssumeRole"];
+    if !request_tags.is_empty() {
+        actions.push("sts:TagSession");
+    }
+    if requested_si.is_some() {
+        actions.push("sts:SetSourceIdentity");
+    }
+    let same_account = caller.principal.account() == role.account;
+    for action in actions {
+        // The trust policy must allow the caller. Within one account, a statement naming the caller's
+        // session or role specifically is enough; trust granted to the account (or across accounts)
+        // also needs the caller's own policies to allow the action.
+        let specific = make_ctx(action, context::session_principal_specific(&caller));
+        let trusted_specifically =
+            policy::evaluate_trust(&role.trust_policy, &specific).effect == Effect::Allow;
+        let ctx = make_ctx(action, context::session_principal(&caller));
+        if !trusted_specifically {
+            let trust = policy::evaluate_trust(&role.trust_policy, &ctx);
+            if trust.effect != Effect::Allow {
+                let explanation = policy::explain_trust(&role.trust_policy, &ctx);
+                let ex = serde_json::to_value(&explanation).unwrap_or(Value::Null);
+                let encoded = encode_denial(
+                    app,
+                    &caller,
+                    &ctx,
+                    trust.effect == Effect::ExplicitDeny,
+                    &ex,
+                );
+                ev.explanation = Some(ex);
+                let mut e = denied();
+                e.message = format!(
+                    "{} Encoded authorization failure message: {encoded}",
+                    e.message
+                );
+                return Err(e.because(format!(
+                    "trust policy of {} does not allow {action}: {explanation}",
+                    role.arn
+                )));
+            }
+        }
+        if !(trusted_specifically && same_account) {
+            let set = caller_policies.set();
+            let decision = policy::evaluate(&set, &ctx);
+            if decision.effect != Effect::Allow {
+                let explanation = policy::explain(&set, &ctx);
+                let ex = serde_json::to_value(&explanation).unwrap_or(Value::Null);
+                let encoded = encode_denial(
+                    app,
+                    &caller,
+                    &ctx,
+                    decision.effect == Effect::ExplicitDeny,
+                    &ex,
+                );
+                ev.explanation = Some(ex);
+                let mut e = denied();
+                e.message = format!(
+                    "{} Encoded authorization failure message: {encoded}",
+                    e.message
+                );
+                return Err(e.because(format!(
+                    "the policies of {} do not allow {action} on {}: {explanation}",
+                    caller.principal.role_arn(),
+                    role.arn
+                )));
+            }
+        }
+    }
+
+    let (claims, token) = mint(
+        app,
+        Mint {
+            role,
+            session_name,
+            duration,
+            source_identity: source_identity.clone(),
+            tags,
+            transitive,
+            policy: &sp,
+            federation: caller.federation.clone(),
+            mfa_time: caller.mfa_time,
+            chained: true,
+        },
+        ev,
+    )?;
+    let op = "AssumeRole";
+    let mut w = start(op);
+    write_credentials(&mut w, &claims, &token);
+    write_assumed_role_user(&mut w, &claims);
+    if sp.text.is_some() || !claims.tags.is_empty() {
+        w.leaf("PackedPolicySize", &percent.to_string());
+    }
+    w.leaf_opt("SourceIdentity", source_identity.as_deref());
+    Ok(finish(w, op, req.request_id))
+}
+
+/// `DecodeAuthorizationMessage`: the explanation sealed into an earlier denial, for callers allowed
+/// `sts:DecodeAuthorizationMessage` in the same account.
+pub async fn decode_authorization_message(
+    app: &Arc<App>,
+    req: &StsRequest<'_>,
+    params: &Params,
+    ev: &mut AuditEvent,
+) -> Result<String, StsError> {
+    let encoded = params.required("EncodedMessage", "encodedMessage")?;
+    if encoded.is_empty() || encoded.len() > 10_240 {
+        return Err(StsError::validation(
+            "…",
+            "encodedMessage",
+            "Member must have length between 1 and 10240",
+        ));
+    }
+    let caller = auth::authenticate(app, req).await?;
+    ev.principal = Some(caller.principal.arn());
+    let now = app.clock.now();
+    let mut ctx = RequestContext::new("sts:DecodeAuthorizationMessage", "*");
+    add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
+    add_session_keys(&mut ctx, &caller, now);
+    let caller_policies = CallerPolicies::load(app, &caller)?;
+    let set = caller_policies.set();
+    if policy::evaluate(&set, &ctx).effect != Effect::Allow {
+        let explanation = policy::explain(&set, &ctx);
+        ev.explanation = serde_json::to_value(&explanation).ok();
+        return Err(StsError::access_denied(format!(
+            "User: {} is not authorized to perform: sts:DecodeAuthorizationMessage",
+            caller.principal.arn()
+        ))
+        .because(format!(
+            "the caller's policies do not allow sts:DecodeAuthorizationMessage: {explanation}"
+        )));
+    }
+    let plain = app
+        .keys
+        .unseal_bytes(AUTH_MESSAGE_PURPOSE, encoded.trim())
+        .map_err(|e| StsError::invalid_authorization_message(e.to_string()))?;
+    let doc: Value = serde_json::from_slice(&plain)
+        .map_err(|e| StsError::invalid_authorization_message(e.to_string()))?;
+    if doc.get("account").and_then(Value::as_str) != Some(caller.principal.account()) {
+        return Err(StsError::invalid_authorization_message(
+            "the message was issued in another account",
+        ));
+    }
+    let message = doc.get("message").cloned().unwrap_or(Value::Null);
+    let op = "DecodeAuthorizationMessage";
+    let mut w = start(op);
+    w.leaf("DecodedMessage", &message.to_string());
+    Ok(finish(w, op, req.request_id))
+}

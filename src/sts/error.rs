@@ -1,0 +1,202 @@
+//! `StsError`: every refusal STS can give, with its AWS code, HTTP status and a coarse client message,
+//! plus a precise reason that goes only to the audit log.
+
+use super::xml::XmlWriter;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// An STS error as sent on the wire, plus the reason kept for the audit log.
+#[derive(Debug, Clone)]
+pub struct StsError {
+    /// AWS error code, e.g. `InvalidIdentityToken`.
+    pub code: &'static str,
+    /// The message the client sees.
+    pub message: String,
+    /// The precise reason, for the audit and debug logs only.
+    pub reason: String,
+    /// Filled in when the response is built.
+    pub request_id: String,
+}
+
+impl StsError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            code,
+            reason: message.clone(),
+            message,
+            request_id: String::new(),
+        }
+    }
+
+    /// Replaces the audit-only reason.
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+
+    /// HTTP status per AWS: the signature and authorization family is 403, a server fault 500/503,
+    /// everything else 400.
+    pub fn status(&self) -> StatusCode {
+        match self.code {
+            "AccessDenied"
+            | "IDPRejectedClaim"
+            | "InvalidClientTokenId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "RequestTimeTooSkewed"
+            | "MissingAuthenticationToken"
+            | "RegionDisabledException" => StatusCode::FORBIDDEN,
+            "InternalFailure" => StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceUnavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "Throttling" => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// `Sender` for client faults, `Receiver` for ours.
+    pub fn fault_type(&self) -> &'static str {
+        if self.status().is_server_error() {
+            "Receiver"
+        } else {
+            "Sender"
+        }
+    }
+
+    /// `ValidationError` in AWS's wording for a constraint on a member.
+    pub fn validation(value: &str, member: &str, constraint: &str) -> Self {
+        let shown: String = value.chars().take(64).collect();
+        Self::new(
+            "ValidationError",
+            format!("1 validation error detected: Value '{shown}' at '{member}' failed to satisfy constraint: {constraint}"),
+        )
+    }
+
+    /// `ValidationError` for a missing required member.
+    pub fn missing(member: &str) -> Self {
+        Self::new(
+            "ValidationError",
+            format!("1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"),
+        )
+    }
+
+    /// `ValidationError` with a free message.
+    pub fn validation_msg(message: impl Into<String>) -> Self {
+        Self::new("ValidationError", message)
+    }
+    /// `InvalidParameterValue`.
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        Self::new("InvalidParameterValue", message)
+    }
+    /// `InvalidAction`.
+    pub fn invalid_action(message: impl Into<String>) -> Self {
+        Self::new("InvalidAction", message)
+    }
+    /// `MalformedPolicyDocument`.
+    pub fn malformed_policy(message: impl Into<String>) -> Self {
+        Self::new("MalformedPolicyDocument", message)
+    }
+    /// `PackedPolicyTooLarge`.
+    pub fn packed_policy_too_large(percent: u32) -> Self {
+        Self::new(
+            "PackedPolicyTooLarge",
+            format!("Packed size of the session policy and session tags exceeds the limit ({percent}% of the allowed size)"),
+        )
+    }
+    /// `InvalidIdentityToken` with a coarse message; the reason goes to the audit log.
+    pub fn invalid_identity_token(reason: impl Into<String>) -> Self {
+        Self::new("InvalidIdentityToken", "The web identity token that was passed could not be validated. Verify the token and try again.")
+            .because(reason)
+    }
+    /// `InvalidIdentityToken` whose message may be shown as is.
+    pub fn invalid_identity_token_msg(message: impl Into<String>) -> Self {
+        Self::new("InvalidIdentityToken", message)
+    }
+    /// `ExpiredTokenException` (an expired web identity token).
+    pub fn expired_identity_token(reason: impl Into<String>) -> Self {
+        Self::new(
+            "ExpiredTokenException",
+            "Token expired: the web identity token has expired",
+        )
+        .because(reason)
+    }
+    /// `IDPCommunicationError` (SDKs retry it).
+    pub fn idp_communication(reason: impl Into<String>) -> Self {
+        Self::new(
+            "IDPCommunicationError",
+            "The identity provider could not be reached to validate the token. Try again.",
+        )
+        .because(reason)
+    }
+    /// `AccessDenied`.
+    pub fn access_denied(message: impl Into<String>) -> Self {
+        Self::new("AccessDenied", message)
+    }
+    /// `InvalidClientTokenId`.
+    pub fn invalid_client_token(reason: impl Into<String>) -> Self {
+        Self::new(
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        )
+        .because(reason)
+    }
+    /// `ExpiredToken` (temporary credentials past their expiry or revoked).
+    pub fn expired_token(message: &str, reason: impl Into<String>) -> Self {
+        Self::new("ExpiredToken", message).because(reason)
+    }
+    /// A SigV4 failure with its own AWS code.
+    pub fn signature(code: &'static str, message: String, reason: String) -> Self {
+        Self::new(code, message).because(reason)
+    }
+    /// `InvalidAuthorizationMessageException`.
+    pub fn invalid_authorization_message(reason: impl Into<String>) -> Self {
+        Self::new(
+            "InvalidAuthorizationMessageException",
+            "The encoded authorization message is invalid.",
+        )
+        .because(reason)
+    }
+    /// `InternalFailure`: the detail stays in the logs.
+    pub fn internal(reason: impl Into<String>) -> Self {
+        Self::new(
+            "InternalFailure",
+            "The request processing has failed because of an unknown error.",
+        )
+        .because(reason)
+    }
+    /// `ServiceUnavailable`.
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Self::new(
+            "ServiceUnavailable",
+            "The service is unavailable. Please try again later.",
+        )
+        .because(reason)
+    }
+
+    /// The `ErrorResponse` document.
+    pub fn to_xml(&self) -> String {
+        let mut w = XmlWriter::new();
+        w.open_ns("ErrorResponse");
+        w.open("Error");
+        w.leaf("Type", self.fault_type());
+        w.leaf("Code", self.code);
+        w.leaf("Message", &self.message);
+        w.close("Error");
+        w.leaf("RequestId", &self.request_id);
+        w.close("ErrorResponse");
+        w.finish()
+    }
+}
+
+impl IntoResponse for StsError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut resp = (status, self.to_xml()).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
+            h.insert("x-amzn-requestid", v);
+        }
+        resp
+    }
+}

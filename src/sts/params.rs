@@ -1,0 +1,345 @@
+//! Query API parameters: the form (or query string) as a multimap, and the constraints AWS puts on each
+//! member, checked before anything else happens.
+
+use super::error::StsError;
+use crate::config::is_iam_name_char;
+use std::collections::HashMap;
+
+/// The parameters of one request.
+#[derive(Debug, Default)]
+pub struct Params {
+    map: HashMap<String, Vec<String>>,
+}
+
+impl Params {
+    /// Parses an `application/x-www-form-urlencoded` body or query string and adds its pairs.
+    pub fn add_form(&mut self, raw: &[u8]) {
+        for (k, v) in form_urlencoded::parse(raw) {
+            self.map
+                .entry(k.into_owned())
+                .or_default()
+                .push(v.into_owned());
+        }
+    }
+
+    /// A single-valued parameter; a parameter given twice is an error.
+    pub fn get(&self, name: &str) -> Result<Option<&str>, StsError> {
+        match self.map.get(name).map(Vec::as_slice) {
+            None => Ok(None),
+            Some([one]) => Ok(Some(one.as_str())),
+            Some(_) => Err(StsError::invalid_parameter(format!(
+                "The parameter {name} was given more than once"
+            ))),
+        }
+    }
+
+    /// A required single-valued parameter (`member` is its name in validation messages).
+    pub fn required(&self, name: &str, member: &str) -> Result<&str, StsError> {
+        self.get(name)?.ok_or_else(|| StsError::missing(member))
+    }
+
+    /// `Prefix.member.N[suffix]` list values in order of N (1-based, no gaps allowed).
+    pub fn list(&self, prefix: &str, suffix: &str) -> Result<Vec<&str>, StsError> {
+        let mut items: Vec<(usize, &str)> = Vec::new();
+        let head = format!("{prefix}.member.");
+        for (k, v) in &self.map {
+            if let Some(rest) = k.strip_prefix(&head) {
+                let (n, tail) = match rest.split_once('.') {
+                    Some((n, t)) => (n, format!(".{t}")),
+                    None => (rest, String::new()),
+                };
+                if tail != suffix {
+                    continue;
+                }
+                let n: usize =
+                    n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                        StsError::invalid_parameter(format!("Bad list index in {k}"))
+                    })?;
+                if v.len() != 1 {
+                    return Err(StsError::invalid_parameter(format!(
+                        "The parameter {k} was given more than once"
+                    )));
+                }
+                items.push((n, v[0].as_str()));
+            }
+        }
+        items.sort_by_key(|(n, _)| *n);
+        for (i, (n, _)) in items.iter().enumerate() {
+            if *n != i + 1 {
+                return Err(StsError::invalid_parameter(format!(
+                    "{prefix} list members must be numbered from 1 without gaps"
+                )));
+            }
+        }
+        Ok(items.into_iter().map(|(_, v)| v).collect())
+    }
+}
+
+/// A session or source-identity name: 2..=64 of `[\w+=,.@-]`.
+pub fn check_name(value: &str, member: &str) -> Result<(), StsError> {
+    let n = value.chars().count();
+    if n < 2 {
+        return Err(StsError::validation(
+            value,
+            member,
+            "Member must have length greater than or equal to 2",
+        ));
+    }
+    if n > 64 {
+        return Err(StsError::validation(
+            value,
+            member,
+            "Member must have length less than or equal to 64",
+        ));
+    }
+    if !value.chars().all(is_iam_name_char) {
+        return Err(StsError::validation(
+            value,
+            member,
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
+        ));
+    }
+    Ok(())
+}
+
+/// `RoleArn`: 20..=2048 characters and the shape of a role ARN.
+pub fn check_role_arn(value: &str) -> Result<(), StsError> {
+    let n = value.chars().count();
+    if n < 20 {
+        return Err(StsError::validation(
+            value,
+            "roleArn",
+            "Member must have length greater than or equal to 20",
+        ));
+    }
+    if n > 2048 {
+        return Err(StsError::validation(
+            value,
+            "roleArn",
+            "Member must have length less than or equal to 2048",
+        ));
+    }
+    let ok = value
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|r| r.split_once(":role/"))
+        .is_some_and(|(acc, name)| {
+            acc.len() == 12 && acc.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty()
+        });
+    if !ok {
+        return Err(StsError::validation_msg(format!("{value} is invalid")));
+    }
+    Ok(())
+}
+
+/// `DurationSeconds` within `min..=max`.
+pub fn duration(value: Option<&str>, min: i64, max: i64) -> Result<Option<i64>, StsError> {
+    let Some(v) = value else { return Ok(None) };
+    let d: i64 = v
+        .parse()
+        .map_err(|_| StsError::validation(v, "durationSeconds", "Member must be a number"))?;
+    if d < min {
+        return Err(StsError::validation(
+            v,
+            "durationSeconds",
+            &format!("Member must have value greater than or equal to {min}"),
+        ));
+    }
+    if d > max {
+        return Err(StsError::validation(
+            v,
+            "durationSeconds",
+            &format!("Member must have value less than or equal to {max}"),
+        ));
+    }
+    Ok(Some(d))
+}
+
+/// An inline session `Policy`: 1..=2048 characters from the allowed range.
+pub fn check_session_policy_text(value: &str) -> Result<(), StsError> {
+    let n = value.chars().count();
+    if n < 1 {
+        return Err(StsError::validation(
+            value,
+            "policy",
+            "Member must have length greater than or equal to 1",
+        ));
+    }
+    if n > 2048 {
+        return Err(StsError::validation(
+            value,
+            "policy",
+            "Member must have length less than or equal to 2048",
+        ));
+    }
+    if !value
+        .chars()
+        .all(|c| matches!(c, '\u{09}' | '\u{0A}' | '\u{0D}' | '\u{20}'..='\u{FF}'))
+    {
+        return Err(StsError::validation(
+            value,
+            "policy",
+            "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
+        ));
+    }
+    Ok(())
+}
+
+/// `PolicyArns`: at most 10, each 20..=2048 characters.
+pub fn check_policy_arns(arns: &[&str]) -> Result<(), StsError> {
+    if arns.len() > 10 {
+        return Err(StsError::validation(
+            &arns.len().to_string(),
+            "policyArns",
+            "Member must have length less than or equal to 10",
+        ));
+    }
+    for a in arns {
+        let n = a.chars().count();
+        if !(20..=2048).contains(&n) {
+            return Err(StsError::validation(
+                a,
+                "policyArns.member.arn",
+                "Member must have length between 20 and 2048",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `ExternalId`: 2..=1224 of `[\w+=,.@:/-]`.
+pub fn check_external_id(value: &str) -> Result<(), StsError> {
+    let n = value.chars().count();
+    if !(2..=1224).contains(&n) {
+        return Err(StsError::validation(
+            value,
+            "externalId",
+            "Member must have length between 2 and 1224",
+        ));
+    }
+    if !value
+        .chars()
+        .all(|c| is_iam_name_char(c) || c == ':' || c == '/')
+    {
+        return Err(StsError::validation(
+            value,
+            "externalId",
+            "Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*",
+        ));
+    }
+    Ok(())
+}
+
+/// `SourceIdentity`: a name that does not start with `aws:`.
+pub fn check_source_identity(value: &str) -> Result<(), StsError> {
+    check_name(value, "sourceIdentity")?;
+    if value.to_ascii_lowercase().starts_with("aws:") {
+        return Err(StsError::validation_msg(
+            "SourceIdentity must not start with 'aws:'",
+        ));
+    }
+    Ok(())
+}
+
+/// A session tag key: 1..=128 of letters, digits, spaces and `_.:/=+-@`, not starting with `aws:`.
+pub fn check_tag(key: &str, value: &str) -> Result<(), StsError> {
+    let kn = key.chars().count();
+    let ok_char = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
+    if !(1..=128).contains(&kn) || !key.chars().all(ok_char) {
+        return Err(StsError::validation(
+            key,
+            "tags.member.key",
+            "Member must have length between 1 and 128 and satisfy [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+",
+        ));
+    }
+    if key.to_ascii_lowercase().starts_with("aws:") {
+        return Err(StsError::invalid_parameter(format!(
+            "Tag key {key} uses the reserved prefix aws:"
+        )));
+    }
+    if value.chars().count() > 256 || !value.chars().all(ok_char) {
+        return Err(StsError::validation(value, "tags.member.value", "Member must have length less than or equal to 256 and satisfy [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(s: &str) -> Params {
+        let mut p = Params::default();
+        p.add_form(s.as_bytes());
+        p
+    }
+
+    #[test]
+    fn lists_are_ordered_by_index_and_need_no_gaps() {
+        let p = params("PolicyArns.member.2.arn=b&PolicyArns.member.1.arn=a");
+        assert_eq!(p.list("PolicyArns", ".arn").unwrap(), vec!["a", "b"]);
+        let gap = params("PolicyArns.member.1.arn=a&PolicyArns.member.3.arn=c");
+        assert_eq!(
+            gap.list("PolicyArns", ".arn").unwrap_err().code,
+            "InvalidParameterValue"
+        );
+        let tags = params("Tags.member.1.Key=k&Tags.member.1.Value=v");
+        assert_eq!(tags.list("Tags", ".Key").unwrap(), vec!["k"]);
+        assert_eq!(tags.list("Tags", ".Value").unwrap(), vec!["v"]);
+    }
+
+    #[test]
+    fn repeated_single_parameter_is_refused() {
+        let p = params("RoleArn=a&RoleArn=b");
+        assert_eq!(p.get("RoleArn").unwrap_err().code, "InvalidParameterValue");
+    }
+
+    #[test]
+    fn session_name_limits() {
+        for bad in ["a", &"a".repeat(65), "has/slash", "has space"] {
+            assert_eq!(
+                check_name(bad, "roleSessionName").unwrap_err().code,
+                "ValidationError",
+                "{bad}"
+            );
+        }
+        for good in ["ab", &"a".repeat(64), "a_b+c=d,e.f@g-h"] {
+            check_name(good, "roleSessionName").unwrap();
+        }
+    }
+
+    #[test]
+    fn duration_limits() {
+        assert!(duration(Some("899"), 900, 43200).is_err());
+        assert!(duration(Some("43201"), 900, 43200).is_err());
+        assert!(duration(Some("x"), 900, 43200).is_err());
+        assert_eq!(duration(Some("900"), 900, 43200).unwrap(), Some(900));
+        assert_eq!(duration(None, 900, 43200).unwrap(), None);
+    }
+
+    #[test]
+    fn session_policy_text_limits() {
+        assert!(check_session_policy_text(&"x".repeat(2049)).is_err());
+        assert!(check_session_policy_text("{\u{100}}").is_err());
+        assert!(check_session_policy_text("").is_err());
+        assert!(check_session_policy_text(&"x".repeat(2048)).is_ok());
+    }
+
+    #[test]
+    fn role_arn_shape() {
+        assert!(check_role_arn("arn:aws:iam::111122223333:role/x").is_ok());
+        assert!(check_role_arn("arn:aws:iam::1111:role/xxxxxxxxx").is_err());
+        assert!(check_role_arn("arn:aws:iam::111122223333:user/x").is_err());
+        assert!(check_role_arn("short").is_err());
+    }
+
+    #[test]
+    fn tags_and_external_ids() {
+        assert!(check_tag("team", "a b").is_ok());
+        assert!(check_tag("aws:x", "v").is_err());
+        assert!(check_tag(&"k".repeat(129), "v").is_err());
+        assert!(check_tag("k", &"v".repeat(257)).is_err());
+        assert!(check_external_id("abc:/def").is_ok());
+        assert!(check_external_id("a").is_err());
+        assert!(check_external_id("a b").is_err());
+        assert!(check_source_identity("aws:me").is_err());
+    }
+}

@@ -1,0 +1,2 @@
+//! Support code shared by the integration tests: real external components started on loopback.
+pub mod idp;
