@@ -2,7 +2,6 @@
 //! It issues ES256 ID tokens to anyone who asks, so configuration refuses it on a non-loopback address.
 //! rolegate verifies its tokens exactly like any other provider's: discovery, JWKS, every check.
 
-use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -26,7 +25,7 @@ impl DemoIdp {
     /// A demo issuer at `{public_url}/demo-idp` with a fresh P-256 key.
     pub fn new(public_url: &url::Url) -> anyhow::Result<Self> {
         let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)?;
-        let der = pair.private_key().as_der()?;
+        let der = pair.to_pkcs8v1()?;
         let public = pair.public_key().as_ref();
         anyhow::ensure!(
             public.len() == 65 && public[0] == 4,
