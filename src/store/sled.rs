@@ -7,6 +7,8 @@ use super::*;
 use std::path::{Path, PathBuf};
 
 const FORMAT: u8 = 1;
+/// sled's page cache. Its default (1 GiB) lets memory grow with the audit log; this bounds it.
+pub const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The sled-backed store.
 pub struct SledStore {
@@ -48,7 +50,7 @@ impl SledStore {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|e| unavailable(format!("cannot restrict {}: {e}", dir.display())))?;
         }
-        let db = ::sled::Config::new().path(dir).open().map_err(|e| match e {
+        let db = ::sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).open().map_err(|e| match e {
             ::sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
                 StoreError::Locked(format!(
                     "{} is in use by another rolegate process (the embedded store allows one process at a time)",
