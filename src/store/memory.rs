@@ -1,21 +1,22 @@
-//! `MemoryStore`: every capability in process memory. Nothing survives the process; for tests.
+//! In-memory backend for tests: the semantics of every store, none of the persistence. Nothing survives
+//! the value, and nothing is shared between processes.
 
-use super::*;
+use super::{
+    check_audit_batch, check_replay, check_sealing_key, merge_revocation, retire_time, AuditLog,
+    AuditQuery, AuditRecord, KeyStore, ReplayCache, Result, Revocation, RevocationScope,
+    RevocationStore, SealingKey, Store, StoreError,
+};
+use async_trait::async_trait;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-#[derive(Default)]
-struct Inner {
-    keys: Vec<SealingKey>,
-    replays: HashMap<(String, String), i64>,
-    revocations: Vec<Revocation>,
-    audit: Vec<AuditRecord>,
-}
-
-/// The in-memory store.
-#[derive(Default)]
+/// A store held in process memory.
+#[derive(Debug, Default)]
 pub struct MemoryStore {
-    inner: Mutex<Inner>,
+    keys: Mutex<HashMap<String, SealingKey>>,
+    replays: Mutex<HashMap<(String, String), i64>>,
+    revocations: Mutex<HashMap<RevocationScope, Revocation>>,
+    audit: Mutex<BTreeMap<(i64, String), AuditRecord>>,
 }
 
 impl MemoryStore {
@@ -25,28 +26,39 @@ impl MemoryStore {
     }
 }
 
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
 #[async_trait]
 impl KeyStore for MemoryStore {
     async fn sealing_keys(&self) -> Result<Vec<SealingKey>> {
-        Ok(self.inner.lock().keys.clone())
+        let mut keys: Vec<SealingKey> = self.keys.lock().values().cloned().collect();
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
     }
+
     async fn insert_sealing_key(&self, key: &SealingKey) -> Result<bool> {
-        let mut g = self.inner.lock();
-        if g.keys.iter().any(|k| k.id == key.id) {
+        check_sealing_key(key)?;
+        let mut keys = self.keys.lock();
+        if keys.contains_key(&key.id) {
             return Ok(false);
         }
-        g.keys.push(key.clone());
+        keys.insert(key.id.clone(), key.clone());
         Ok(true)
     }
+
     async fn retire_sealing_key(&self, id: &str, retired_at: i64) -> Result<()> {
-        let mut g = self.inner.lock();
-        if let Some(k) = g.keys.iter_mut().find(|k| k.id == id) {
-            k.retired_at.get_or_insert(retired_at);
-        }
+        let mut keys = self.keys.lock();
+        let key = keys
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound(format!("sealing key {id:?}")))?;
+        key.retired_at = Some(retire_time(key.retired_at, retired_at));
         Ok(())
     }
+
     async fn delete_sealing_key(&self, id: &str) -> Result<()> {
-        self.inner.lock().keys.retain(|k| k.id != id);
+        self.keys.lock().remove(id);
         Ok(())
     }
 }
@@ -60,60 +72,72 @@ impl ReplayCache for MemoryStore {
         expires_at: i64,
         now: i64,
     ) -> Result<bool> {
-        let mut g = self.inner.lock();
-        let k = (namespace.to_string(), key.to_string());
-        match g.replays.get(&k) {
-            Some(exp) if *exp > now => Ok(false),
-            _ => {
-                g.replays.insert(k, expires_at);
-                Ok(true)
-            }
+        check_replay(namespace, key, expires_at, now)?;
+        let mut replays = self.replays.lock();
+        let slot = replays
+            .entry((namespace.to_owned(), key.to_owned()))
+            .or_insert(i64::MIN);
+        if *slot > now {
+            return Ok(false);
         }
+        *slot = expires_at;
+        Ok(true)
     }
+
     async fn purge_expired_replays(&self, now: i64) -> Result<u64> {
-        let mut g = self.inner.lock();
-        let before = g.replays.len();
-        g.replays.retain(|_, exp| *exp > now);
-        Ok((before - g.replays.len()) as u64)
+        let mut replays = self.replays.lock();
+        let before = replays.len();
+        replays.retain(|_, expires_at| *expires_at > now);
+        Ok(count(before - replays.len()))
     }
 }
 
 #[async_trait]
 impl RevocationStore for MemoryStore {
     async fn revoke(&self, r: &Revocation) -> Result<()> {
-        let mut g = self.inner.lock();
-        match g.revocations.iter_mut().find(|x| x.scope == r.scope) {
-            Some(x) if x.issued_before >= r.issued_before => {}
-            Some(x) => *x = r.clone(),
-            None => g.revocations.push(r.clone()),
-        }
+        let mut revocations = self.revocations.lock();
+        let merged = match revocations.get(&r.scope) {
+            Some(stored) => merge_revocation(stored, r),
+            None => r.clone(),
+        };
+        revocations.insert(r.scope.clone(), merged);
         Ok(())
     }
+
     async fn revocations(&self) -> Result<Vec<Revocation>> {
-        Ok(self.inner.lock().revocations.clone())
+        Ok(self.revocations.lock().values().cloned().collect())
     }
+
     async fn purge_expired_revocations(&self, now: i64) -> Result<u64> {
-        let mut g = self.inner.lock();
-        let before = g.revocations.len();
-        g.revocations.retain(|r| r.expires_at > now);
-        Ok((before - g.revocations.len()) as u64)
+        let mut revocations = self.revocations.lock();
+        let before = revocations.len();
+        revocations.retain(|_, r| r.expires_at > now);
+        Ok(count(before - revocations.len()))
     }
 }
 
 #[async_trait]
 impl AuditLog for MemoryStore {
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<()> {
-        self.inner.lock().audit.extend_from_slice(records);
+        check_audit_batch(records)?;
+        let mut audit = self.audit.lock();
+        for r in records {
+            audit
+                .entry((r.time_ms, r.id.clone()))
+                .or_insert_with(|| r.clone());
+        }
         Ok(())
     }
+
     async fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
-        let g = self.inner.lock();
-        let mut all: Vec<&AuditRecord> = g.audit.iter().filter(|r| q.matches(r)).collect();
-        all.sort_by(|a, b| (a.time_ms, &a.id).cmp(&(b.time_ms, &b.id)));
-        if q.newest_first {
-            all.reverse();
-        }
-        Ok(all.into_iter().take(q.limit).cloned().collect())
+        let audit = self.audit.lock();
+        let matching = audit.values().filter(|r| q.matches(r));
+        let out = if q.newest_first {
+            matching.rev().take(q.limit).cloned().collect()
+        } else {
+            matching.take(q.limit).cloned().collect()
+        };
+        Ok(out)
     }
 }
 
@@ -122,6 +146,7 @@ impl Store for MemoryStore {
     fn kind(&self) -> &'static str {
         "memory"
     }
+
     async fn health(&self) -> Result<()> {
         Ok(())
     }

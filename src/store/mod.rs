@@ -1,45 +1,93 @@
-//! Storage: capability traits for what must persist or be shared between replicas (sealing keys, replay
-//! caches, revocations, audit events), composed into [`Store`]. Backends: `sled` (embedded default),
-//! `memory` (tests). The store knows no domain rules: it never decides whether a token is valid.
-//! One conformance suite ([`conformance`]) is run against every backend.
-
-pub mod conformance;
-pub mod memory;
-pub mod sled;
+//! Storage for what must outlive a process or be shared between replicas: sealing keys, replay records
+//! (SAML assertion IDs, OIDC nonces, TOTP steps), revocation epochs and the audit log.
+//!
+//! Each capability is its own trait ([`KeyStore`], [`ReplayCache`], [`RevocationStore`], [`AuditLog`]);
+//! [`Store`] composes them. Backends: [`SledStore`] (embedded, one process per directory) and
+//! [`MemoryStore`] (tests). Every backend must pass [`conformance::run`]. Atomic operations are single
+//! calls so that an SQL backend can express each as one statement.
+//!
+//! The store knows no domain rules: it never decides whether a token, key or principal is valid; it only
+//! keeps records and compares the times it is given. All times are Unix seconds except audit
+//! `time_ms` (Unix milliseconds).
+//!
+//! In SQL each operation is one statement: `first_use` an `INSERT … ON CONFLICT (namespace, key) DO
+//! UPDATE SET expires_at = excluded.expires_at WHERE <table>.expires_at <= $now` (one row affected
+//! means first use); `insert_sealing_key` an `INSERT … ON CONFLICT DO NOTHING`; `retire_sealing_key`
+//! an `UPDATE … SET retired_at = LEAST(retired_at, $t)`; `revoke` an upsert keyed by scope using
+//! `GREATEST`; `append_audit` one transaction of `INSERT … ON CONFLICT DO NOTHING` keyed by
+//! `(time_ms, id)`.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Errors of every backend.
+mod codec;
+#[doc(hidden)]
+pub mod conformance;
+pub mod memory;
+pub mod sled;
+
+pub use self::memory::MemoryStore;
+pub use self::sled::SledStore;
+
+/// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The backend cannot be reached or failed to answer.
+    /// The backend cannot be reached or failed an I/O operation.
     #[error("store unavailable: {0}")]
     Unavailable(String),
-    /// Another process holds the store.
+    /// The backend is held by another process.
     #[error("store locked: {0}")]
     Locked(String),
-    /// Stored data cannot be read back.
-    #[error("stored data is corrupt: {0}")]
+    /// A stored record cannot be read back (damaged, or written by an unknown format version).
+    #[error("store data corrupt: {0}")]
     Corrupt(String),
+    /// The request itself is malformed (empty identifier, expiry not after `now`, wrong key length).
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+    /// The record to change does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
 }
 
-/// Result of store operations.
+/// Result of storage operations.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Secret key material whose `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The secret bytes of a sealing key ([`KeyBytes::LEN`] of them in every stored key). `Debug` prints
+/// `***`; equality is constant-time.
+#[derive(Clone)]
 pub struct KeyBytes(Vec<u8>);
 
 impl KeyBytes {
-    /// Wraps key bytes.
+    /// Length of a sealing key secret in bytes; [`KeyStore::insert_sealing_key`] refuses any other.
+    pub const LEN: usize = 32;
+
+    /// Wraps secret bytes.
     pub fn new(bytes: Vec<u8>) -> Self {
         Self(bytes)
     }
-    /// The bytes; call only where they are used.
+
+    /// Copies a secret from a slice; [`StoreError::Invalid`] unless it is exactly [`KeyBytes::LEN`] bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() != Self::LEN {
+            return Err(StoreError::Invalid(format!(
+                "a sealing key secret is {} bytes, got {}",
+                Self::LEN,
+                bytes.len()
+            )));
+        }
+        Ok(Self(bytes.to_vec()))
+    }
+
+    /// The secret bytes; call only where they are used.
     pub fn expose(&self) -> &[u8] {
         &self.0
+    }
+}
+
+impl From<[u8; KeyBytes::LEN]> for KeyBytes {
+    fn from(bytes: [u8; KeyBytes::LEN]) -> Self {
+        Self(bytes.to_vec())
     }
 }
 
@@ -49,122 +97,55 @@ impl fmt::Debug for KeyBytes {
     }
 }
 
-/// A session-token sealing key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SealingKey {
-    /// Key id, carried in every token it seals.
-    pub id: String,
-    /// 32 bytes of AES-256 key.
-    pub secret: KeyBytes,
-    /// Creation time, epoch seconds.
-    pub created_at: i64,
-    /// When it stopped sealing, epoch seconds.
-    pub retired_at: Option<i64>,
-}
-
-/// What a revocation covers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum RevocationScope {
-    /// Every session.
-    All,
-    /// Sessions of a role (ARN).
-    Role(String),
-    /// Sessions of a federated subject at a provider (issuer URL, key prefix or provider ARN).
-    Subject {
-        /// The provider.
-        provider: String,
-        /// The subject.
-        subject: String,
-    },
-    /// One session (its id).
-    Session(String),
-    /// Sessions of one access key id.
-    AccessKey(String),
-}
-
-/// "Sessions in this scope issued before T are no longer valid".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Revocation {
-    /// What it covers.
-    pub scope: RevocationScope,
-    /// Sessions issued strictly before this (epoch seconds) are revoked.
-    pub issued_before: i64,
-    /// When it was made.
-    pub created_at: i64,
-    /// Why.
-    pub reason: String,
-    /// When it can be forgotten (every covered session has expired).
-    pub expires_at: i64,
-}
-
-/// One stored audit event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    /// Event time, epoch milliseconds.
-    pub time_ms: i64,
-    /// Unique id (the request id).
-    pub id: String,
-    /// Action.
-    pub action: String,
-    /// Who.
-    pub principal: Option<String>,
-    /// allow, deny or error.
-    pub decision: String,
-    /// The whole event as JSON.
-    pub json: String,
-}
-
-/// Which audit events to read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditQuery {
-    /// At or after, epoch milliseconds.
-    pub since_ms: Option<i64>,
-    /// Before, epoch milliseconds.
-    pub until_ms: Option<i64>,
-    /// Exact action.
-    pub action: Option<String>,
-    /// Exact principal.
-    pub principal: Option<String>,
-    /// Exact decision.
-    pub decision: Option<String>,
-    /// At most this many.
-    pub limit: usize,
-    /// Newest first.
-    pub newest_first: bool,
-}
-
-impl AuditQuery {
-    /// Whether a record passes the filters (time range included).
-    pub fn matches(&self, r: &AuditRecord) -> bool {
-        self.since_ms.is_none_or(|s| r.time_ms >= s)
-            && self.until_ms.is_none_or(|u| r.time_ms < u)
-            && self.action.as_ref().is_none_or(|a| *a == r.action)
+impl PartialEq for KeyBytes {
+    fn eq(&self, other: &Self) -> bool {
+        // Secrets are compared without early exit so that timing reveals nothing but their lengths.
+        self.0.len() == other.0.len()
             && self
-                .principal
-                .as_ref()
-                .is_none_or(|p| Some(p) == r.principal.as_ref())
-            && self.decision.as_ref().is_none_or(|d| *d == r.decision)
+                .0
+                .iter()
+                .zip(other.0.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 }
 
-/// Session-token sealing keys.
+impl Eq for KeyBytes {}
+
+/// A key that seals session tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealingKey {
+    /// Identifier carried in sealed tokens; unique in the store.
+    pub id: String,
+    /// The secret.
+    pub secret: KeyBytes,
+    /// When the key was created (Unix seconds).
+    pub created_at: i64,
+    /// When the key stopped sealing new tokens (Unix seconds); it may still unseal until deleted.
+    pub retired_at: Option<i64>,
+}
+
+/// Sealing keys shared by all replicas.
 #[async_trait]
-pub trait KeyStore {
-    /// Every stored key.
+pub trait KeyStore: Send + Sync {
+    /// All stored keys, ordered by `created_at`, then `id`.
     async fn sealing_keys(&self) -> Result<Vec<SealingKey>>;
-    /// Stores a key; `false` (and no change) if its id exists.
+    /// Stores a new key, durably on return. `false` (and nothing changes) if a key with this id exists.
     async fn insert_sealing_key(&self, key: &SealingKey) -> Result<bool>;
-    /// Marks a key retired at `retired_at` (it still unseals).
+    /// Marks a key retired at `retired_at`. A key already retired keeps the earlier of the two times.
+    /// [`StoreError::NotFound`] if there is no such key.
     async fn retire_sealing_key(&self, id: &str, retired_at: i64) -> Result<()>;
-    /// Removes a key.
+    /// Removes a key; removing a key that does not exist succeeds.
     async fn delete_sealing_key(&self, id: &str) -> Result<()>;
 }
 
-/// One-time values (assertion ids, nonces, one-time codes).
+/// Single-use records: each (namespace, key) is accepted once until it expires.
 #[async_trait]
-pub trait ReplayCache {
+pub trait ReplayCache: Send + Sync {
     /// Atomically records (namespace, key) until `expires_at`; `true` if this is its first use (or the
-    /// earlier record expired by `now`), `false` if it is a replay. Durable once it returns `true`.
+    /// previous record has expired by `now`), `false` if it is a replay. A record is live while
+    /// `now < expires_at`. Durable once it returns `true`. [`StoreError::Invalid`] if `expires_at <= now`
+    /// or the namespace or key is empty.
     async fn first_use(
         &self,
         namespace: &str,
@@ -172,35 +153,397 @@ pub trait ReplayCache {
         expires_at: i64,
         now: i64,
     ) -> Result<bool>;
-    /// Forgets records expired by `now`; returns how many.
+    /// Removes records with `expires_at <= now`; returns how many were removed.
     async fn purge_expired_replays(&self, now: i64) -> Result<u64>;
 }
 
-/// Revocations.
+/// What a revocation applies to. Scopes are distinct keys: `Role("x")` and `Session("x")` never merge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RevocationScope {
+    /// Every session.
+    All,
+    /// Sessions of one role (by role ARN).
+    Role(String),
+    /// Sessions of one federated subject of one provider.
+    Subject {
+        /// The identity provider's name.
+        provider: String,
+        /// The subject at that provider.
+        subject: String,
+    },
+    /// One session (by session id).
+    Session(String),
+    /// Credentials with one access key id.
+    AccessKey(String),
+}
+
+/// "Tokens in this scope issued before `issued_before` are revoked".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// What the revocation applies to.
+    pub scope: RevocationScope,
+    /// Tokens issued strictly before this time (Unix seconds) are revoked.
+    pub issued_before: i64,
+    /// When the revocation was made (Unix seconds).
+    pub created_at: i64,
+    /// Free text for operators.
+    pub reason: String,
+    /// When the record may be dropped (Unix seconds): no token it covers is valid after this time.
+    pub expires_at: i64,
+}
+
+/// Revocation epochs shared by all replicas.
 #[async_trait]
-pub trait RevocationStore {
-    /// Records a revocation; for a scope already revoked the later `issued_before` is kept.
+pub trait RevocationStore: Send + Sync {
+    /// Records a revocation, durably on return. For a scope already stored, `issued_before` never moves
+    /// back: the record with the later `issued_before` supplies `issued_before`, `created_at` and
+    /// `reason` (on a tie the stored one stays), and `expires_at` becomes the later of the two.
     async fn revoke(&self, r: &Revocation) -> Result<()>;
-    /// Every revocation in force.
+    /// All stored revocations, including expired ones not yet purged; in no particular order.
     async fn revocations(&self) -> Result<Vec<Revocation>>;
-    /// Forgets revocations whose `expires_at` has passed; returns how many.
+    /// Removes revocations with `expires_at <= now`; returns how many were removed.
     async fn purge_expired_revocations(&self, now: i64) -> Result<u64>;
 }
 
-/// The audit log.
+/// One stored audit event. `(time_ms, id)` identifies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// When it happened (Unix milliseconds).
+    pub time_ms: i64,
+    /// Unique id of the event.
+    pub id: String,
+    /// What was attempted (e.g. `sts:AssumeRoleWithWebIdentity`).
+    pub action: String,
+    /// Who attempted it, when known.
+    pub principal: Option<String>,
+    /// The outcome (e.g. `allow`, `deny`).
+    pub decision: String,
+    /// The full event as JSON; opaque to the store.
+    pub json: String,
+}
+
+/// Which audit records to return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only records with `time_ms >= since_ms`.
+    pub since_ms: Option<i64>,
+    /// Only records with `time_ms < until_ms`.
+    pub until_ms: Option<i64>,
+    /// Only records with exactly this action.
+    pub action: Option<String>,
+    /// Only records with exactly this principal (records without one never match).
+    pub principal: Option<String>,
+    /// Only records with exactly this decision.
+    pub decision: Option<String>,
+    /// At most this many records (0 returns none).
+    pub limit: usize,
+    /// Order by `(time_ms, id)` descending instead of ascending; `limit` keeps the first in this order.
+    pub newest_first: bool,
+}
+
+impl AuditQuery {
+    /// The `limit` of [`AuditQuery::default`].
+    pub const DEFAULT_LIMIT: usize = 100;
+
+    /// Whether `r` passes the time range and every filter (`limit` and order aside).
+    pub fn matches(&self, r: &AuditRecord) -> bool {
+        audit_time_matches(self, r.time_ms) && audit_filter_matches(self, r)
+    }
+}
+
+impl Default for AuditQuery {
+    /// The newest [`AuditQuery::DEFAULT_LIMIT`] records, unfiltered.
+    fn default() -> Self {
+        Self {
+            since_ms: None,
+            until_ms: None,
+            action: None,
+            principal: None,
+            decision: None,
+            limit: Self::DEFAULT_LIMIT,
+            newest_first: true,
+        }
+    }
+}
+
+/// Append-only audit log.
 #[async_trait]
-pub trait AuditLog {
-    /// Appends a batch; durable on return.
+pub trait AuditLog: Send + Sync {
+    /// Appends one batch, atomically and durably on return. A record whose `(time_ms, id)` is already
+    /// stored (or repeats earlier in the batch) is ignored, so a retried batch does not duplicate.
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<()>;
-    /// Reads events.
+    /// Records matching `q`, ordered by `(time_ms, id)` as `q.newest_first` says.
     async fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>>;
 }
 
-/// Everything rolegate stores.
+/// Every storage capability, as one backend provides them.
 #[async_trait]
 pub trait Store: KeyStore + ReplayCache + RevocationStore + AuditLog + Send + Sync {
-    /// The backend's name.
+    /// Short backend name (`sled`, `memory`, …) for logs and health output.
     fn kind(&self) -> &'static str;
-    /// Whether the backend answers.
+    /// Succeeds when the backend can serve requests.
     async fn health(&self) -> Result<()>;
+}
+
+fn check_not_empty(what: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(StoreError::Invalid(format!("{what} must not be empty")));
+    }
+    Ok(())
+}
+
+fn check_replay(namespace: &str, key: &str, expires_at: i64, now: i64) -> Result<()> {
+    check_not_empty("replay namespace", namespace)?;
+    check_not_empty("replay key", key)?;
+    // A record that is already expired would protect nothing: refuse it rather than accept a replay.
+    if expires_at <= now {
+        return Err(StoreError::Invalid(format!(
+            "replay record for namespace {namespace:?} expires at {expires_at}, not after now ({now})"
+        )));
+    }
+    Ok(())
+}
+
+fn check_sealing_key(key: &SealingKey) -> Result<()> {
+    check_not_empty("sealing key id", &key.id)?;
+    if key.secret.expose().len() != KeyBytes::LEN {
+        return Err(StoreError::Invalid(format!(
+            "sealing key {:?}: secret is {} bytes, not {}",
+            key.id,
+            key.secret.expose().len(),
+            KeyBytes::LEN
+        )));
+    }
+    Ok(())
+}
+
+fn check_audit_batch(records: &[AuditRecord]) -> Result<()> {
+    records
+        .iter()
+        .try_for_each(|r| check_not_empty("audit record id", &r.id))
+}
+
+/// The retirement time kept when `requested` meets a stored `current` one.
+fn retire_time(current: Option<i64>, requested: i64) -> i64 {
+    current.map_or(requested, |t| t.min(requested))
+}
+
+/// The record kept when `new` is revoked over `stored` of the same scope.
+fn merge_revocation(stored: &Revocation, new: &Revocation) -> Revocation {
+    let winner = if new.issued_before > stored.issued_before {
+        new
+    } else {
+        stored
+    };
+    Revocation {
+        scope: stored.scope.clone(),
+        issued_before: winner.issued_before,
+        created_at: winner.created_at,
+        reason: winner.reason.clone(),
+        expires_at: stored.expires_at.max(new.expires_at),
+    }
+}
+
+/// Whether `r` passes the filters of `q` (time range excluded).
+fn audit_filter_matches(q: &AuditQuery, r: &AuditRecord) -> bool {
+    q.action.as_ref().is_none_or(|a| *a == r.action)
+        && q.decision.as_ref().is_none_or(|d| *d == r.decision)
+        && q.principal
+            .as_ref()
+            .is_none_or(|p| r.principal.as_ref() == Some(p))
+}
+
+/// Whether `time_ms` lies in `[since_ms, until_ms)`.
+fn audit_time_matches(q: &AuditQuery, time_ms: i64) -> bool {
+    q.since_ms.is_none_or(|s| time_ms >= s) && q.until_ms.is_none_or(|u| time_ms < u)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rev(issued_before: i64, created_at: i64, reason: &str, expires_at: i64) -> Revocation {
+        Revocation {
+            scope: RevocationScope::Role("arn:aws:iam::123456789012:role/r".into()),
+            issued_before,
+            created_at,
+            reason: reason.into(),
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn key_bytes_debug_hides_the_secret() {
+        let k = KeyBytes::from([7; 32]);
+        assert_eq!(format!("{k:?}"), "***");
+        let sk = SealingKey {
+            id: "k1".into(),
+            secret: k,
+            created_at: 1,
+            retired_at: None,
+        };
+        let shown = format!("{sk:?}");
+        assert!(shown.contains("secret: ***"), "{shown}");
+        assert!(!shown.contains('7'), "{shown}");
+    }
+
+    #[test]
+    fn key_bytes_from_slice_needs_exactly_32_bytes() {
+        for (len, ok) in [
+            (0, false),
+            (31, false),
+            (32, true),
+            (33, false),
+            (64, false),
+        ] {
+            let got = KeyBytes::from_slice(&vec![1u8; len]);
+            assert_eq!(got.is_ok(), ok, "length {len}");
+            if let Err(e) = got {
+                assert!(matches!(e, StoreError::Invalid(_)), "length {len}: {e:?}");
+            }
+        }
+        assert_eq!(
+            KeyBytes::from_slice(&[9u8; 32])
+                .map(|k| k.expose().to_vec())
+                .ok(),
+            Some(vec![9u8; 32])
+        );
+    }
+
+    #[test]
+    fn key_bytes_equality_compares_every_byte() {
+        let a = KeyBytes::from([0; 32]);
+        let mut last = [0; 32];
+        last[31] = 1;
+        let mut first = [0; 32];
+        first[0] = 0x80;
+        assert_eq!(a, KeyBytes::new(vec![0; 32]));
+        assert_ne!(a, KeyBytes::from(last));
+        assert_ne!(a, KeyBytes::from(first));
+        assert_ne!(a, KeyBytes::new(vec![0; 31]), "a prefix is not equal");
+        assert_ne!(a, KeyBytes::new(vec![0; 33]), "an extension is not equal");
+    }
+
+    #[test]
+    fn sealing_keys_need_an_id_and_a_32_byte_secret() {
+        let key = |id: &str, len: usize| SealingKey {
+            id: id.into(),
+            secret: KeyBytes::new(vec![1; len]),
+            created_at: 0,
+            retired_at: None,
+        };
+        for (id, len, ok) in [
+            ("k", 32, true),
+            ("", 32, false),
+            ("k", 16, false),
+            ("k", 0, false),
+        ] {
+            let got = check_sealing_key(&key(id, len));
+            assert_eq!(got.is_ok(), ok, "{id:?} {len}");
+            if let Err(e) = got {
+                assert!(matches!(e, StoreError::Invalid(_)), "{e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn retire_time_keeps_the_earlier_time() {
+        for (current, requested, kept) in [
+            (None, 50, 50),
+            (Some(40), 50, 40),
+            (Some(60), 50, 50),
+            (Some(50), 50, 50),
+        ] {
+            assert_eq!(
+                retire_time(current, requested),
+                kept,
+                "{current:?} {requested}"
+            );
+        }
+    }
+
+    #[test]
+    fn merge_revocation_never_moves_issued_before_back() {
+        let stored = rev(100, 10, "first", 500);
+        let cases = [
+            // later issued_before wins issued_before, created_at and reason
+            (rev(150, 20, "second", 400), rev(150, 20, "second", 500)),
+            (rev(150, 20, "second", 900), rev(150, 20, "second", 900)),
+            // earlier or equal issued_before keeps the stored record, expiry still extends
+            (rev(50, 20, "older", 400), rev(100, 10, "first", 500)),
+            (rev(50, 20, "older", 900), rev(100, 10, "first", 900)),
+            (rev(100, 20, "tie", 500), rev(100, 10, "first", 500)),
+        ];
+        for (new, want) in cases {
+            assert_eq!(merge_revocation(&stored, &new), want, "new {new:?}");
+        }
+    }
+
+    #[test]
+    fn replay_checks_refuse_empty_names_and_dead_records() {
+        let cases = [
+            ("ns", "k", 11, 10, true),
+            ("ns", "k", 10, 10, false),
+            ("ns", "k", 9, 10, false),
+            ("", "k", 11, 10, false),
+            ("ns", "", 11, 10, false),
+        ];
+        for (ns, key, exp, now, ok) in cases {
+            let got = check_replay(ns, key, exp, now);
+            assert_eq!(got.is_ok(), ok, "{ns:?} {key:?} {exp} {now}");
+            if let Err(e) = got {
+                assert!(matches!(e, StoreError::Invalid(_)), "{e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn audit_filters_match_exact_values() {
+        let r = AuditRecord {
+            time_ms: 1000,
+            id: "e1".into(),
+            action: "sts:AssumeRole".into(),
+            principal: Some("alice".into()),
+            decision: "allow".into(),
+            json: "{}".into(),
+        };
+        let anonymous = AuditRecord {
+            principal: None,
+            ..r.clone()
+        };
+        let q = |f: fn(&mut AuditQuery)| {
+            let mut q = AuditQuery::default();
+            f(&mut q);
+            q
+        };
+        let cases: [(AuditQuery, &AuditRecord, bool); 9] = [
+            (AuditQuery::default(), &r, true),
+            (q(|q| q.action = Some("sts:AssumeRole".into())), &r, true),
+            (q(|q| q.action = Some("sts:assumerole".into())), &r, false),
+            (q(|q| q.decision = Some("deny".into())), &r, false),
+            (q(|q| q.principal = Some("alice".into())), &r, true),
+            (q(|q| q.principal = Some("bob".into())), &r, false),
+            (q(|q| q.principal = Some("alice".into())), &anonymous, false),
+            (q(|q| q.principal = Some(String::new())), &anonymous, false),
+            (AuditQuery::default(), &anonymous, true),
+        ];
+        for (i, (q, rec, want)) in cases.iter().enumerate() {
+            assert_eq!(audit_filter_matches(q, rec), *want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn audit_time_range_is_half_open() {
+        let q = AuditQuery {
+            since_ms: Some(100),
+            until_ms: Some(200),
+            ..AuditQuery::default()
+        };
+        for (t, want) in [(99, false), (100, true), (199, true), (200, false)] {
+            assert_eq!(audit_time_matches(&q, t), want, "t = {t}");
+        }
+        let open = AuditQuery::default();
+        assert!(audit_time_matches(&open, i64::MIN));
+        assert!(audit_time_matches(&open, i64::MAX));
+    }
 }

@@ -1,72 +1,205 @@
-//! `SledStore`: the embedded default, one sled database in a data directory (mode 0700), a tree per
-//! capability. sled allows one process per database: a second process gets [`StoreError::Locked`].
-//! Writes that must survive a crash (keys, replay entries, revocations, audit batches) are flushed before
-//! the call returns; flushing runs on the blocking pool, off the async runtime.
+//! [`SledStore`]: the embedded default backend, one sled database in a private data directory with a
+//! tree per capability. Knows how records sit in sled; knows nothing of what they mean.
+//!
+//! **One process per directory.** sled 0.34.7 takes an exclusive, non-blocking `flock` on `<dir>/db`
+//! when it opens and reports a conflict as `sled::Error::Io` of kind `Other` whose message reads
+//! `could not acquire lock on "<dir>/db": Os { .., kind: WouldBlock, .. }`. [`SledStore::open`] turns
+//! that into [`StoreError::Locked`]. On Linux the lock belongs to the open file description, so a second
+//! open of the same directory *within one process* is refused the same way while the first handle
+//! lives; once every handle is dropped the directory opens again at once.
+//!
+//! **Off the runtime.** Every operation, flush included, runs as one closure on tokio's blocking pool,
+//! at most [`BLOCKING_PERMITS`] at a time. sled's own `flush_async` is not used: in sled 0.34.7 it queues
+//! the flush on sled's I/O thread pool, and with eight or more concurrent callers every pool thread
+//! waits in the flush for a log-buffer write queued behind it on the same pool, which never runs.
+//! Flushing inline on a runtime worker instead stalled other tasks by about 100 ms under 32 concurrent
+//! writers.
+//!
+//! Writes the callers rely on after a crash (keys, replay records, revocations, audit batches) are
+//! flushed to disk before the call returns.
 
-use super::*;
+use super::codec::{self, StoredAudit, StoredReplay, StoredRevocation, StoredSealingKey};
+use super::{
+    check_audit_batch, check_replay, check_sealing_key, merge_revocation, retire_time, AuditLog,
+    AuditQuery, AuditRecord, KeyStore, ReplayCache, Result, Revocation, RevocationStore,
+    SealingKey, Store, StoreError,
+};
+use async_trait::async_trait;
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 
-const FORMAT: u8 = 1;
 /// sled's page cache. Its default (1 GiB) lets memory grow with the audit log; this bounds it.
 pub const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
-/// The sled-backed store.
-pub struct SledStore {
-    dir: PathBuf,
+/// Store operations running at once on the blocking pool; further callers wait their turn.
+pub const BLOCKING_PERMITS: usize = 16;
+
+const KEYS: &str = "sealing_keys";
+const REPLAYS: &str = "replays";
+const REVOCATIONS: &str = "revocations";
+const AUDIT: &str = "audit";
+const META: &str = "meta";
+const FORMAT_KEY: &[u8] = b"format";
+
+struct Trees {
     db: ::sled::Db,
     keys: ::sled::Tree,
     replays: ::sled::Tree,
     revocations: ::sled::Tree,
     audit: ::sled::Tree,
+    meta: ::sled::Tree,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+impl Trees {
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map(drop).map_err(from_sled)
+    }
 }
 
-fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    let mut out = vec![FORMAT];
-    serde_json::to_writer(&mut out, v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(out)
+/// The store in a sled database.
+pub struct SledStore {
+    dir: PathBuf,
+    trees: Arc<Trees>,
+    permits: Arc<Semaphore>,
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    match bytes.split_first() {
-        Some((&FORMAT, rest)) => {
-            serde_json::from_slice(rest).map_err(|e| StoreError::Corrupt(e.to_string()))
+impl fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledStore")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn from_sled(e: ::sled::Error) -> StoreError {
+    match e {
+        ::sled::Error::Corruption { .. } | ::sled::Error::CollectionNotFound(_) => {
+            StoreError::Corrupt(e.to_string())
         }
-        _ => Err(StoreError::Corrupt("unknown record format".into())),
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+/// Whether sled failed to open because another handle holds the directory's lock (see the module doc).
+fn is_lock_conflict(e: &::sled::Error) -> bool {
+    match e {
+        ::sled::Error::Io(io) => {
+            let msg = io.to_string();
+            io.kind() == std::io::ErrorKind::Other
+                && msg.contains("could not acquire lock")
+                && msg.contains("WouldBlock")
+        }
+        _ => false,
+    }
+}
+
+fn open_error(dir: &Path, e: ::sled::Error) -> StoreError {
+    if is_lock_conflict(&e) {
+        return StoreError::Locked(format!(
+            "{} is in use by another rolegate process (the embedded store allows one process per \
+             directory); stop that process or point this one at another directory",
+            dir.display()
+        ));
+    }
+    match from_sled(e) {
+        StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", dir.display())),
+        other => StoreError::Unavailable(format!("cannot open {}: {other}", dir.display())),
+    }
+}
+
+/// Creates `dir` (and missing parents) readable by its owner only, and narrows an existing one.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let fail = |what: &str, e: std::io::Error| {
+        StoreError::Unavailable(format!("cannot {what} {}: {e}", dir.display()))
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| fail("create", e))?;
+        let mode = std::fs::metadata(dir)
+            .map_err(|e| fail("inspect", e))?
+            .permissions()
+            .mode();
+        // The directory holds sealing keys in clear: nobody but the owner may read or enter it.
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| fail("restrict permissions of", e))?;
+            tracing::warn!(dir = %dir.display(), was = format!("{:o}", mode & 0o777), "store directory narrowed to mode 700");
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).map_err(|e| fail("create", e))?;
+    Ok(())
+}
+
+/// Writes the format marker into a new database, or checks the one present.
+fn check_format(trees: &Trees, dir: &Path) -> Result<()> {
+    match trees.meta.get(FORMAT_KEY).map_err(from_sled)? {
+        Some(v) if v.as_ref() == [codec::FORMAT] => Ok(()),
+        Some(v) => Err(StoreError::Corrupt(format!(
+            "{} was written in store format {:?}, this build reads [{}]",
+            dir.display(),
+            v.as_ref(),
+            codec::FORMAT
+        ))),
+        None => {
+            let has_data = [
+                &trees.keys,
+                &trees.replays,
+                &trees.revocations,
+                &trees.audit,
+            ]
+            .iter()
+            .any(|t| !t.is_empty());
+            if has_data {
+                return Err(StoreError::Corrupt(format!(
+                    "{} holds records without a format marker (an earlier development layout); move it \
+                     aside",
+                    dir.display()
+                )));
+            }
+            trees
+                .meta
+                .insert(FORMAT_KEY, &[codec::FORMAT])
+                .map_err(from_sled)?;
+            trees.flush()
+        }
     }
 }
 
 impl SledStore {
-    /// Opens (creating if needed) the store in `dir`.
+    /// Opens the store in `dir`, creating it with mode 0700 if needed. [`StoreError::Locked`] when
+    /// another process (or another live handle in this process) holds it. Blocking: call at start-up.
     pub fn open(dir: &Path) -> Result<SledStore> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| unavailable(format!("cannot restrict {}: {e}", dir.display())))?;
-        }
-        let db = ::sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).open().map_err(|e| match e {
-            ::sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                StoreError::Locked(format!(
-                    "{} is in use by another rolegate process (the embedded store allows one process at a time)",
-                    dir.display()
-                ))
-            }
-            other => unavailable(format!("cannot open {}: {other}", dir.display())),
-        })?;
-        let tree = |name: &str| db.open_tree(name).map_err(unavailable);
+        create_private_dir(dir)?;
+        let db = ::sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|e| open_error(dir, e))?;
+        let tree = |name: &str| db.open_tree(name).map_err(from_sled);
+        let trees = Trees {
+            keys: tree(KEYS)?,
+            replays: tree(REPLAYS)?,
+            revocations: tree(REVOCATIONS)?,
+            audit: tree(AUDIT)?,
+            meta: tree(META)?,
+            db,
+        };
+        check_format(&trees, dir)?;
+        tracing::debug!(dir = %dir.display(), recovered = trees.db.was_recovered(), "sled store open");
         Ok(SledStore {
             dir: dir.to_path_buf(),
-            keys: tree("sealing_keys")?,
-            replays: tree("replays")?,
-            revocations: tree("revocations")?,
-            audit: tree("audit")?,
-            db,
+            trees: Arc::new(trees),
+            permits: Arc::new(Semaphore::new(BLOCKING_PERMITS)),
         })
     }
 
@@ -75,63 +208,130 @@ impl SledStore {
         &self.dir
     }
 
-    async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await.map(|_| ()).map_err(unavailable)
+    /// Runs `work` on the blocking pool.
+    async fn run<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Trees) -> Result<T> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        let trees = Arc::clone(&self.trees);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work(&trees)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store operation failed: {e}")))?
     }
 }
 
-fn replay_key(namespace: &str, key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(namespace.len() + key.len() + 1);
-    k.extend_from_slice(namespace.as_bytes());
-    k.push(0);
-    k.extend_from_slice(key.as_bytes());
-    k
+fn decode_key(v: &[u8]) -> Result<SealingKey> {
+    SealingKey::try_from(codec::decode::<StoredSealingKey>(KEYS, v)?)
 }
 
-fn audit_key(r: &AuditRecord) -> Vec<u8> {
-    // Big-endian time (offset to sort negatives first), then the id: ordered by time.
-    let mut k = ((r.time_ms as u64) ^ (1 << 63)).to_be_bytes().to_vec();
-    k.extend_from_slice(r.id.as_bytes());
-    k
+fn decode_revocation(v: &[u8]) -> Result<Revocation> {
+    Ok(codec::decode::<StoredRevocation>(REVOCATIONS, v)?.into())
 }
 
-fn time_prefix(ms: i64) -> [u8; 8] {
-    ((ms as u64) ^ (1 << 63)).to_be_bytes()
+fn replay_expiry(v: &[u8]) -> Result<i64> {
+    Ok(codec::decode::<StoredReplay>(REPLAYS, v)?.expires_at)
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// Removes every record of `tree` whose value `expired` says so, unless it changed meanwhile.
+fn purge(
+    trees: &Trees,
+    tree: &::sled::Tree,
+    expired: impl Fn(&[u8]) -> Result<bool>,
+) -> Result<u64> {
+    let mut removed = 0;
+    for item in tree.iter() {
+        let (k, v) = item.map_err(from_sled)?;
+        if expired(&v)?
+            && tree
+                .compare_and_swap(&k, Some(&v), None::<&[u8]>)
+                .map_err(from_sled)?
+                .is_ok()
+        {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        trees.flush()?;
+    }
+    Ok(count(removed))
 }
 
 #[async_trait]
 impl KeyStore for SledStore {
     async fn sealing_keys(&self) -> Result<Vec<SealingKey>> {
-        self.keys
-            .iter()
-            .map(|kv| kv.map_err(unavailable).and_then(|(_, v)| decode(&v)))
-            .collect()
+        self.run(|t| {
+            let mut keys = t
+                .keys
+                .iter()
+                .map(|item| item.map_err(from_sled).and_then(|(_, v)| decode_key(&v)))
+                .collect::<Result<Vec<_>>>()?;
+            keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            Ok(keys)
+        })
+        .await
     }
+
     async fn insert_sealing_key(&self, key: &SealingKey) -> Result<bool> {
-        let inserted = self
-            .keys
-            .compare_and_swap(key.id.as_bytes(), None as Option<&[u8]>, Some(encode(key)?))
-            .map_err(unavailable)?
-            .is_ok();
-        self.flush().await?;
-        Ok(inserted)
-    }
-    async fn retire_sealing_key(&self, id: &str, retired_at: i64) -> Result<()> {
-        if let Some(v) = self.keys.get(id.as_bytes()).map_err(unavailable)? {
-            let mut k: SealingKey = decode(&v)?;
-            if k.retired_at.is_none() {
-                k.retired_at = Some(retired_at);
-                self.keys
-                    .insert(id.as_bytes(), encode(&k)?)
-                    .map_err(unavailable)?;
-                self.flush().await?;
+        check_sealing_key(key)?;
+        let id = key.id.clone();
+        let value = codec::encode(&StoredSealingKey::from(key))?;
+        self.run(move |t| {
+            let inserted = t
+                .keys
+                .compare_and_swap(id.as_bytes(), None::<&[u8]>, Some(value))
+                .map_err(from_sled)?
+                .is_ok();
+            if inserted {
+                t.flush()?;
             }
-        }
-        Ok(())
+            Ok(inserted)
+        })
+        .await
     }
+
+    async fn retire_sealing_key(&self, id: &str, retired_at: i64) -> Result<()> {
+        let id = id.to_owned();
+        self.run(move |t| loop {
+            let current = t
+                .keys
+                .get(id.as_bytes())
+                .map_err(from_sled)?
+                .ok_or_else(|| StoreError::NotFound(format!("sealing key {id:?}")))?;
+            let mut key = decode_key(&current)?;
+            key.retired_at = Some(retire_time(key.retired_at, retired_at));
+            let value = codec::encode(&StoredSealingKey::from(&key))?;
+            if t.keys
+                .compare_and_swap(id.as_bytes(), Some(&current), Some(value))
+                .map_err(from_sled)?
+                .is_ok()
+            {
+                return t.flush();
+            }
+        })
+        .await
+    }
+
     async fn delete_sealing_key(&self, id: &str) -> Result<()> {
-        self.keys.remove(id.as_bytes()).map_err(unavailable)?;
-        self.flush().await
+        let id = id.to_owned();
+        self.run(move |t| {
+            if t.keys.remove(id.as_bytes()).map_err(from_sled)?.is_some() {
+                t.flush()?;
+            }
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -144,137 +344,156 @@ impl ReplayCache for SledStore {
         expires_at: i64,
         now: i64,
     ) -> Result<bool> {
-        let k = replay_key(namespace, key);
-        let new = expires_at.to_be_bytes();
-        loop {
-            let current = self.replays.get(&k).map_err(unavailable)?;
-            if let Some(cur) = &current {
-                let exp = i64::from_be_bytes(
-                    cur.as_ref()
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt("replay entry".into()))?,
-                );
-                if exp > now {
+        check_replay(namespace, key, expires_at, now)?;
+        let k = codec::replay_key(namespace, key);
+        let value = codec::encode(&StoredReplay { expires_at })?;
+        self.run(move |t| loop {
+            let current = t.replays.get(&k).map_err(from_sled)?;
+            if let Some(v) = &current {
+                if replay_expiry(v)? > now {
                     return Ok(false);
                 }
             }
-            // Atomic: only one caller replaces exactly what it saw.
-            match self
-                .replays
-                .compare_and_swap(&k, current.as_ref(), Some(&new[..]))
-                .map_err(unavailable)?
+            // Only the caller whose compare-and-swap lands on exactly what it read wins; every other
+            // concurrent caller re-reads and sees the live record.
+            if t.replays
+                .compare_and_swap(&k, current.as_ref(), Some(value.as_slice()))
+                .map_err(from_sled)?
+                .is_ok()
             {
-                Ok(()) => {
-                    self.flush().await?;
-                    return Ok(true);
-                }
-                Err(_) => continue,
+                t.flush()?;
+                return Ok(true);
             }
-        }
+        })
+        .await
     }
+
     async fn purge_expired_replays(&self, now: i64) -> Result<u64> {
-        let mut n = 0;
-        for kv in self.replays.iter() {
-            let (k, v) = kv.map_err(unavailable)?;
-            let exp = i64::from_be_bytes(
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("replay entry".into()))?,
-            );
-            if exp <= now
-                && self
-                    .replays
-                    .compare_and_swap(&k, Some(v), None as Option<&[u8]>)
-                    .map_err(unavailable)?
-                    .is_ok()
-            {
-                n += 1;
-            }
-        }
-        if n > 0 {
-            self.flush().await?;
-        }
-        Ok(n)
+        self.run(move |t| purge(t, &t.replays, |v| Ok(replay_expiry(v)? <= now)))
+            .await
     }
 }
 
 #[async_trait]
 impl RevocationStore for SledStore {
     async fn revoke(&self, r: &Revocation) -> Result<()> {
-        let k = encode(&r.scope)?;
-        loop {
-            let current = self.revocations.get(&k).map_err(unavailable)?;
-            if let Some(cur) = &current {
-                let existing: Revocation = decode(cur)?;
-                if existing.issued_before >= r.issued_before {
-                    return Ok(());
-                }
-            }
-            if self
-                .revocations
-                .compare_and_swap(&k, current.as_ref(), Some(encode(r)?))
-                .map_err(unavailable)?
+        let k = codec::scope_key(&r.scope);
+        let r = r.clone();
+        self.run(move |t| loop {
+            let current = t.revocations.get(&k).map_err(from_sled)?;
+            let merged = match &current {
+                Some(v) => merge_revocation(&decode_revocation(v)?, &r),
+                None => r.clone(),
+            };
+            let value = codec::encode(&StoredRevocation::from(&merged))?;
+            if t.revocations
+                .compare_and_swap(&k, current.as_ref(), Some(value))
+                .map_err(from_sled)?
                 .is_ok()
             {
-                return self.flush().await;
+                return t.flush();
             }
-        }
+        })
+        .await
     }
+
     async fn revocations(&self) -> Result<Vec<Revocation>> {
-        self.revocations
-            .iter()
-            .map(|kv| kv.map_err(unavailable).and_then(|(_, v)| decode(&v)))
-            .collect()
+        self.run(|t| {
+            t.revocations
+                .iter()
+                .map(|item| {
+                    item.map_err(from_sled)
+                        .and_then(|(_, v)| decode_revocation(&v))
+                })
+                .collect()
+        })
+        .await
     }
+
     async fn purge_expired_revocations(&self, now: i64) -> Result<u64> {
-        let mut n = 0;
-        for kv in self.revocations.iter() {
-            let (k, v) = kv.map_err(unavailable)?;
-            let r: Revocation = decode(&v)?;
-            if r.expires_at <= now {
-                self.revocations.remove(&k).map_err(unavailable)?;
-                n += 1;
-            }
-        }
-        if n > 0 {
-            self.flush().await?;
-        }
-        Ok(n)
+        self.run(move |t| {
+            purge(t, &t.revocations, |v| {
+                Ok(decode_revocation(v)?.expires_at <= now)
+            })
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl AuditLog for SledStore {
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<()> {
-        let mut batch = ::sled::Batch::default();
+        check_audit_batch(records)?;
+        let mut seen = HashSet::new();
+        let mut batch = Vec::with_capacity(records.len());
         for r in records {
-            batch.insert(audit_key(r), encode(r)?);
+            let k = codec::audit_key(r.time_ms, &r.id);
+            if seen.insert(k.clone()) {
+                batch.push((k, codec::encode(&StoredAudit::from(r))?));
+            }
         }
-        self.audit.apply_batch(batch).map_err(unavailable)?;
-        self.flush().await
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.run(move |t| {
+            t.audit
+                .transaction(|tx| {
+                    for (k, v) in &batch {
+                        if tx.get(k.as_slice())?.is_none() {
+                            tx.insert(k.as_slice(), v.as_slice())?;
+                        }
+                    }
+                    Ok::<(), ::sled::transaction::ConflictableTransactionError<()>>(())
+                })
+                .map_err(|e| match e {
+                    ::sled::transaction::TransactionError::Storage(e) => from_sled(e),
+                    ::sled::transaction::TransactionError::Abort(()) => {
+                        StoreError::Unavailable("audit batch aborted".into())
+                    }
+                })?;
+            t.flush()
+        })
+        .await
     }
+
     async fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
-        let start = time_prefix(q.since_ms.unwrap_or(i64::MIN));
-        let end = time_prefix(q.until_ms.unwrap_or(i64::MAX));
-        let range = self.audit.range(start..end);
-        let iter: Box<dyn Iterator<Item = ::sled::Result<(::sled::IVec, ::sled::IVec)>>> =
-            if q.newest_first {
-                Box::new(range.rev())
-            } else {
-                Box::new(range)
-            };
-        let mut out = Vec::new();
-        for kv in iter {
-            if out.len() >= q.limit {
-                break;
-            }
-            let (_, v) = kv.map_err(unavailable)?;
-            let r: AuditRecord = decode(&v)?;
-            if q.matches(&r) {
-                out.push(r);
+        if q.limit == 0 {
+            return Ok(Vec::new());
+        }
+        if let (Some(since), Some(until)) = (q.since_ms, q.until_ms) {
+            if since >= until {
+                return Ok(Vec::new());
             }
         }
-        Ok(out)
+        let q = q.clone();
+        self.run(move |t| {
+            let start = q.since_ms.map_or(Bound::Unbounded, |s| {
+                Bound::Included(codec::time_key(s).to_vec())
+            });
+            let end = q.until_ms.map_or(Bound::Unbounded, |u| {
+                Bound::Excluded(codec::time_key(u).to_vec())
+            });
+            let range = t.audit.range::<Vec<u8>, _>((start, end));
+            let items: Box<dyn Iterator<Item = ::sled::Result<(::sled::IVec, ::sled::IVec)>>> =
+                if q.newest_first {
+                    Box::new(range.rev())
+                } else {
+                    Box::new(range)
+                };
+            let mut out = Vec::new();
+            for item in items {
+                let (_, v) = item.map_err(from_sled)?;
+                let r = AuditRecord::from(codec::decode::<StoredAudit>(AUDIT, &v)?);
+                if q.matches(&r) {
+                    out.push(r);
+                    if out.len() == q.limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -283,9 +502,142 @@ impl Store for SledStore {
     fn kind(&self) -> &'static str {
         "sled"
     }
+
     async fn health(&self) -> Result<()> {
-        self.db.was_recovered();
-        self.keys.len();
-        Ok(())
+        self.run(|t| match t.meta.get(FORMAT_KEY).map_err(from_sled)? {
+            Some(v) if v.as_ref() == [codec::FORMAT] => Ok(()),
+            _ => Err(StoreError::Corrupt(
+                "the store format marker is missing".into(),
+            )),
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn open_creates_a_private_directory_and_narrows_an_open_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().expect("tempdir");
+        let fresh = base.path().join("a/b/data");
+        let _s = SledStore::open(&fresh).expect("open");
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode(&fresh), 0o700);
+
+        let open = base.path().join("open");
+        std::fs::create_dir(&open).expect("mkdir");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let _t = SledStore::open(&open).expect("open");
+        assert_eq!(mode(&open), 0o700);
+    }
+
+    #[test]
+    fn a_second_handle_in_the_same_process_is_locked_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = SledStore::open(dir.path()).expect("open");
+        match SledStore::open(dir.path()) {
+            Err(StoreError::Locked(m)) => {
+                assert!(m.contains(&dir.path().display().to_string()), "{m}");
+                assert!(m.contains("in use by another rolegate process"), "{m}");
+            }
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        drop(first);
+        SledStore::open(dir.path()).expect("reopen after drop");
+    }
+
+    #[test]
+    fn lock_conflicts_are_told_apart_from_other_io_errors() {
+        let lock = ::sled::Error::Io(std::io::Error::other(
+            "could not acquire lock on \"/d/db\": Os { code: 11, kind: WouldBlock, message: \"Resource temporarily unavailable\" }",
+        ));
+        let no_locks = ::sled::Error::Io(std::io::Error::other(
+            "could not acquire lock on \"/d/db\": Os { code: 37, kind: Uncategorized, message: \"No locks available\" }",
+        ));
+        let denied = ::sled::Error::Io(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert!(is_lock_conflict(&lock));
+        assert!(!is_lock_conflict(&no_locks));
+        assert!(!is_lock_conflict(&denied));
+        assert!(matches!(
+            open_error(Path::new("/d"), lock),
+            StoreError::Locked(_)
+        ));
+        assert!(matches!(
+            open_error(Path::new("/d"), no_locks),
+            StoreError::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn a_directory_with_data_but_no_format_marker_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = ::sled::open(dir.path()).expect("raw open");
+            let t = db.open_tree(REPLAYS).expect("tree");
+            t.insert(b"x", &7i64.to_be_bytes()).expect("insert");
+            db.flush().expect("flush");
+        }
+        match SledStore::open(dir.path()) {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("format marker"), "{m}"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_directory_of_another_format_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = ::sled::open(dir.path()).expect("raw open");
+            let t = db.open_tree(META).expect("tree");
+            t.insert(FORMAT_KEY, &[codec::FORMAT + 1]).expect("insert");
+            db.flush().expect("flush");
+        }
+        match SledStore::open(dir.path()) {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("store format"), "{m}"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn damaged_records_surface_as_corrupt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = SledStore::open(dir.path()).expect("open");
+        s.trees
+            .replays
+            .insert(codec::replay_key("ns", "k"), &[9u8, 1, 2][..])
+            .expect("insert");
+        s.trees
+            .keys
+            .insert(b"k1", &[codec::FORMAT, b'{'][..])
+            .expect("insert");
+        assert!(matches!(
+            s.first_use("ns", "k", 10, 1).await,
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            s.purge_expired_replays(5).await,
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            s.sealing_keys().await,
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            s.retire_sealing_key("k1", 5).await,
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn health_reads_the_format_marker() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = SledStore::open(dir.path()).expect("open");
+        s.health().await.expect("healthy");
+        s.trees.meta.remove(FORMAT_KEY).expect("remove");
+        assert!(matches!(s.health().await, Err(StoreError::Corrupt(_))));
     }
 }
