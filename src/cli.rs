@@ -176,10 +176,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let clock: SharedClock = Arc::new(SystemClock);
     let app = App::build(config, store, clock).await?;
-    app.start_background();
+    // Listen before the background key warm-up: a provider may be served by rolegate itself (the demo).
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    app.start_background();
     let bound = listener.local_addr()?;
     tracing::info!(address = %bound, public_url = %app.config.public_url, "rolegate listening");
     let router = web::router(app.clone());
@@ -317,7 +318,8 @@ async fn revoke_command(config: &Config, req: web::RevocationRequest) -> anyhow:
             .await?;
             println!(
                 "revoked {}: sessions issued before {}",
-                v["revoked"], v["issued_before"]
+                v["revoked"].as_str().unwrap_or_default(),
+                v["issued_before"]
             );
         }
     }

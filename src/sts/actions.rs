@@ -200,6 +200,38 @@ impl CallerPolicies {
         }
         set
     }
+
+    /// The session policy alone, as the only policy that must allow; `None` without one.
+    fn session_only(&self) -> Option<PolicySet<'_>> {
+        self.session.as_ref().map(|s| {
+            let mut set = PolicySet::default();
+            set.identity.push(("session policy", s));
+            set
+        })
+    }
+}
+
+/// An `AccessDenied` carrying an encoded explanation, with the explanation in the audit event.
+#[allow(clippy::too_many_arguments)]
+fn denial(
+    app: &App,
+    caller: &SessionClaims,
+    ctx: &RequestContext,
+    effect: Effect,
+    explanation: &policy::Explanation,
+    base: StsError,
+    reason: String,
+    ev: &mut AuditEvent,
+) -> StsError {
+    let ex = serde_json::to_value(explanation).unwrap_or(Value::Null);
+    let encoded = encode_denial(app, caller, ctx, effect == Effect::ExplicitDeny, &ex);
+    ev.explanation = Some(ex);
+    let mut e = base.because(reason);
+    e.message = format!(
+        "{} Encoded authorization failure message: {encoded}",
+        e.message
+    );
+    e
 }
 
 /// A sealed message explaining a denial, for `DecodeAuthorizationMessage`.
@@ -499,7 +531,7 @@ pub async fn get_caller_identity(
     req: &StsRequest<'_>,
     ev: &mut AuditEvent,
 ) -> Result<String, StsError> {
-    let caller = auth::authenticate(app, req).await?;
+    let caller = auth::authenticate(app, req, ev).await?;
     ev.principal = Some(caller.principal.arn());
     ev.access_key_id = Some(caller.access_key_id.clone());
     ev.role_arn = Some(caller.principal.role_arn());
@@ -564,7 +596,7 @@ pub async fn assume_role(
     let sp = session_policy(params)?;
     let mfa_requested = params.get("SerialNumber")?.is_some() || params.get("TokenCode")?.is_some();
 
-    let caller = auth::authenticate(app, req).await?;
+    let caller = auth::authenticate(app, req, ev).await?;
     ev.principal = Some(caller.principal.arn());
     if let Some(f) = &caller.federation {
         ev.provider = Some(f.provider_arn.clone());
@@ -659,61 +691,60 @@ pub async fn assume_role(
     }
     let same_account = caller.principal.account() == role.account;
     for action in actions {
-        // The trust policy must allow the caller. Within one account, a statement naming the caller's
-        // session or role specifically is enough; trust granted to the account (or across accounts)
-        // also needs the caller's own policies to allow the action.
-        let specific = make_ctx(action, context::session_principal_specific(&caller));
-        let trusted_specifically =
-            policy::evaluate_trust(&role.trust_policy, &specific).effect == Effect::Allow;
+        // The trust policy must allow the caller. Within one account, a statement naming the calling
+        // session's ARN is enough on its own; one naming the caller's role ARN is enough for the role's
+        // policies but is still narrowed by the session policy; trust granted to the account (or across
+        // accounts) needs the caller's identity and session policies to allow the action too.
         let ctx = make_ctx(action, context::session_principal(&caller));
-        if !trusted_specifically {
+        let trusts = |p: Principal| {
+            policy::evaluate_trust(&role.trust_policy, &make_ctx(action, p)).effect == Effect::Allow
+        };
+        let by_session = trusts(Principal::aws([caller.principal.arn()]));
+        let by_role = by_session || trusts(context::session_principal_specific(&caller));
+        if !by_role {
             let trust = policy::evaluate_trust(&role.trust_policy, &ctx);
             if trust.effect != Effect::Allow {
                 let explanation = policy::explain_trust(&role.trust_policy, &ctx);
-                let ex = serde_json::to_value(&explanation).unwrap_or(Value::Null);
-                let encoded = encode_denial(
+                let reason = format!(
+                    "trust policy of {} does not allow {action}: {explanation}",
+                    role.arn
+                );
+                return Err(denial(
                     app,
                     &caller,
                     &ctx,
-                    trust.effect == Effect::ExplicitDeny,
-                    &ex,
-                );
-                ev.explanation = Some(ex);
-                let mut e = denied();
-                e.message = format!(
-                    "{} Encoded authorization failure message: {encoded}",
-                    e.message
-                );
-                return Err(e.because(format!(
-                    "trust policy of {} does not allow {action}: {explanation}",
-                    role.arn
-                )));
+                    trust.effect,
+                    &explanation,
+                    denied(),
+                    reason,
+                    ev,
+                ));
             }
         }
-        if !(trusted_specifically && same_account) {
-            let set = caller_policies.set();
+        let set = match (same_account, by_session, by_role) {
+            (true, true, _) => None,
+            (true, false, true) => caller_policies.session_only(),
+            _ => Some(caller_policies.set()),
+        };
+        if let Some(set) = set {
             let decision = policy::evaluate(&set, &ctx);
             if decision.effect != Effect::Allow {
                 let explanation = policy::explain(&set, &ctx);
-                let ex = serde_json::to_value(&explanation).unwrap_or(Value::Null);
-                let encoded = encode_denial(
+                let reason = format!(
+                    "the policies of {} do not allow {action} on {}: {explanation}",
+                    caller.principal.arn(),
+                    role.arn
+                );
+                return Err(denial(
                     app,
                     &caller,
                     &ctx,
-                    decision.effect == Effect::ExplicitDeny,
-                    &ex,
-                );
-                ev.explanation = Some(ex);
-                let mut e = denied();
-                e.message = format!(
-                    "{} Encoded authorization failure message: {encoded}",
-                    e.message
-                );
-                return Err(e.because(format!(
-                    "the policies of {} do not allow {action} on {}: {explanation}",
-                    caller.principal.role_arn(),
-                    role.arn
-                )));
+                    decision.effect,
+                    &explanation,
+                    denied(),
+                    reason,
+                    ev,
+                ));
             }
         }
     }
@@ -761,7 +792,7 @@ pub async fn decode_authorization_message(
             "Member must have length between 1 and 10240",
         ));
     }
-    let caller = auth::authenticate(app, req).await?;
+    let caller = auth::authenticate(app, req, ev).await?;
     ev.principal = Some(caller.principal.arn());
     let now = app.clock.now();
     let mut ctx = RequestContext::new("sts:DecodeAuthorizationMessage", "*");

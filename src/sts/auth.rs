@@ -4,6 +4,7 @@
 
 use super::{StsError, StsRequest};
 use crate::app::App;
+use crate::audit::AuditEvent;
 use crate::credentials::SessionClaims;
 use crate::sigv4::{self, SignedRequest, VerifyOptions};
 
@@ -11,7 +12,11 @@ use crate::sigv4::{self, SignedRequest, VerifyOptions};
 const DECOY_SECRET: &str = "rolegate-decoy-secret-never-matches-0000";
 
 /// The session behind a signed request.
-pub async fn authenticate(app: &App, req: &StsRequest<'_>) -> Result<SessionClaims, StsError> {
+pub async fn authenticate(
+    app: &App,
+    req: &StsRequest<'_>,
+    ev: &mut AuditEvent,
+) -> Result<SessionClaims, StsError> {
     let sreq = SignedRequest {
         method: req.method.as_str(),
         path: req.path,
@@ -41,6 +46,9 @@ pub async fn authenticate(app: &App, req: &StsRequest<'_>) -> Result<SessionClai
         Ok(c) => c,
         Err(e) => return Err(decoy(format!("session token: {e}"))),
     };
+    // From here on the audit event names the session the token describes, refused or not.
+    ev.principal = Some(claims.principal.arn());
+    ev.access_key_id = Some(auth.access_key_id.clone());
     let presented = auth.access_key_id.as_bytes();
     let sealed = claims.access_key_id.as_bytes();
     if !bool::from(subtle::ConstantTimeEq::ct_eq(presented, sealed)) {
