@@ -215,6 +215,10 @@ impl WebIdentityVerifier {
                         cfg.audiences
                     ),
                     K::InvalidIssuer => "iss does not match".to_string(),
+                    // jsonwebtoken reports a present claim of the wrong type as missing.
+                    K::MissingRequiredClaim(c) if payload.contains_key(c.as_str()) => {
+                        format!("claim {c} has the wrong type")
+                    }
                     K::MissingRequiredClaim(c) => format!("required claim {c} is missing"),
                     K::InvalidAlgorithm => "algorithm does not match the key".to_string(),
                     other => format!("token rejected: {other:?}"),

@@ -229,15 +229,9 @@ pub fn check_external_id(value: &str) -> Result<(), StsError> {
     Ok(())
 }
 
-/// `SourceIdentity`: a name that does not start with `aws:`.
+/// `SourceIdentity`: a name (its character set has no `:`, so the reserved `aws:` prefix cannot occur).
 pub fn check_source_identity(value: &str) -> Result<(), StsError> {
-    check_name(value, "sourceIdentity")?;
-    if value.to_ascii_lowercase().starts_with("aws:") {
-        return Err(StsError::validation_msg(
-            "SourceIdentity must not start with 'aws:'",
-        ));
-    }
-    Ok(())
+    check_name(value, "sourceIdentity")
 }
 
 /// A session tag key: 1..=128 of letters, digits, spaces and `_.:/=+-@`, not starting with `aws:`.

@@ -278,6 +278,14 @@ async fn claims_are_checked_exactly() {
         let r = v.verify(&k.token(c)).await;
         assert!(matches!(r, Err(JwtError::Invalid(_))), "{name}: {r:?}");
     }
+    // A wrongly typed time claim is named as such, not as missing.
+    let r = v
+        .verify(&k.token(with(base.clone(), |m| {
+            m.insert("exp".into(), json!("soon"));
+        })))
+        .await;
+    let msg = invalid(r);
+    assert!(msg.contains("exp") && msg.contains("wrong type"), "{msg}");
     // Unknown issuer: no such provider.
     let r = v
         .verify(&k.token(with(base.clone(), |m| {
