@@ -31,6 +31,8 @@ pub struct App {
     pub audit: Auditor,
     /// Time.
     pub clock: SharedClock,
+    /// Session policies carried in tokens, parsed once.
+    pub policy_cache: crate::authz::PolicyCache,
     /// The built-in demo identity provider, when enabled.
     pub demo: Option<DemoIdp>,
 }
@@ -75,6 +77,7 @@ impl App {
             verifier,
             audit,
             clock,
+            policy_cache: Default::default(),
             demo,
         }))
     }

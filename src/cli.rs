@@ -217,7 +217,12 @@ async fn shutdown_signal() {
 }
 
 /// The store, or `None` when a running server holds it.
+/// The store, opened directly, or `None` when only the running server can reach it: sled allows
+/// one process, and a memory store lives inside the server that holds it.
 fn try_open(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    if matches!(config.store, crate::config::StoreSettings::Memory) {
+        return Ok(None);
+    }
     match open_store(config) {
         Ok(s) => Ok(Some(s)),
         Err(e) => match e.downcast_ref::<StoreError>() {
@@ -230,7 +235,7 @@ fn try_open(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
 fn admin_client(config: &Config) -> anyhow::Result<(reqwest::Client, String, String)> {
     let token = config.admin_token.as_ref().ok_or_else(|| {
         anyhow::anyhow!(
-            "the store is in use by a running rolegate; configure [admin] token_file or token_env to reach it through its admin API, or stop it"
+            "the store is held by a running rolegate (sled allows one process; a memory store lives in the server); configure [admin] token_file or token_env to reach it through its admin API"
         )
     })?;
     let mut addr = config.listen;

@@ -9,10 +9,12 @@
 
 pub mod app;
 pub mod audit;
+pub mod authz;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod credentials;
+pub mod iam;
 pub mod idp;
 pub mod policy;
 pub mod sigv4;

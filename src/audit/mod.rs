@@ -62,6 +62,12 @@ pub struct AuditEvent {
     /// Who is (or would be) acting: the caller's ARN, or the session ARN a federation creates.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
+    /// The downstream service that asked (authorization API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The resource a decision was about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
     /// The role concerned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,

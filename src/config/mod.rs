@@ -20,6 +20,8 @@ pub const SUPPORTED_ALGORITHMS: &[&str] = &[
 ];
 /// Longest clock leeway a provider may be given, in seconds.
 pub const MAX_LEEWAY_SECONDS: i64 = 60;
+/// Most managed policies one role may have attached (AWS's quota, raised to its maximum).
+pub const MAX_MANAGED_PER_ROLE: usize = 20;
 /// Environment variables that override the file.
 pub const ENV_OVERRIDES: &[&str] = &[
     "ROLEGATE_LISTEN",
@@ -155,10 +157,53 @@ pub struct Role {
     pub max_session_duration: u32,
     /// Who may assume the role.
     pub trust_policy: Arc<Policy>,
-    /// What sessions of the role may do: (name, policy).
+    /// What sessions of the role may do: its inline policies, (name, policy).
     pub policies: Vec<(String, Arc<Policy>)>,
+    /// Managed policies attached to the role, (ARN, policy).
+    pub managed_policies: Vec<(String, Arc<Policy>)>,
+    /// The role's permissions boundary, (managed policy ARN, policy).
+    pub permissions_boundary: Option<(String, Arc<Policy>)>,
     /// Role tags.
     pub tags: BTreeMap<String, String>,
+}
+
+impl Role {
+    /// Every identity-based policy of the role, labelled: inline policies by name, managed ones by ARN.
+    pub fn identity_policies(&self) -> impl Iterator<Item = (&str, &Arc<Policy>)> {
+        self.policies
+            .iter()
+            .chain(self.managed_policies.iter())
+            .map(|(l, p)| (l.as_str(), p))
+    }
+}
+
+/// A downstream service that asks rolegate whether SigV4-signed requests it received are allowed.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Name, for the audit log.
+    pub name: String,
+    /// The bearer token it presents.
+    pub token: Secret,
+    /// The SigV4 signing names (credential scope services) it may verify requests for, e.g. `s3`.
+    pub signing_names: Vec<String>,
+}
+
+/// A customer managed policy: defined once, attached to roles by ARN and usable as a session
+/// policy (`PolicyArns`).
+#[derive(Debug, Clone)]
+pub struct ManagedPolicy {
+    /// Account id that owns it.
+    pub account: String,
+    /// Name.
+    pub name: String,
+    /// Path, starting and ending with `/`.
+    pub path: String,
+    /// `arn:aws:iam::ACCOUNT:policy{path}{name}`.
+    pub arn: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// The document.
+    pub policy: Arc<Policy>,
 }
 
 /// A validated configuration.
@@ -178,6 +223,8 @@ pub struct Config {
     pub max_clock_skew: chrono::Duration,
     /// Bearer token for the admin API, if enabled.
     pub admin_token: Option<Secret>,
+    /// Downstream services allowed to use the authorization API.
+    pub services: Vec<Service>,
     /// Days audit events are kept.
     pub audit_retention_days: i64,
     /// The built-in demo identity provider (loopback only).
@@ -186,6 +233,8 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// Web identity providers.
     pub oidc_providers: Vec<OidcProvider>,
+    /// Customer managed policies.
+    pub managed_policies: Vec<ManagedPolicy>,
     /// Roles.
     pub roles: Vec<Role>,
     /// Things worth knowing that do not stop start-up.
@@ -249,6 +298,11 @@ impl Config {
     pub fn role(&self, arn: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.arn == arn)
     }
+
+    /// The managed policy with this ARN.
+    pub fn managed_policy(&self, arn: &str) -> Option<&ManagedPolicy> {
+        self.managed_policies.iter().find(|p| p.arn == arn)
+    }
 }
 
 /// The 1-based line of byte `offset` in `text`.
@@ -300,12 +354,23 @@ impl Validator<'_> {
 
     fn validate(&mut self, raw: RawConfig, env: &[(String, String)]) -> Option<Config> {
         let env_get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let named_envs: Vec<&str> = raw
+            .admin
+            .token_env
+            .iter()
+            .chain(
+                raw.services
+                    .iter()
+                    .filter_map(|s| s.get_ref().token_env.as_ref()),
+            )
+            .map(|s| s.get_ref().as_str())
+            .collect();
         for (name, _) in env {
             if name.starts_with("ROLEGATE_")
                 && !ENV_OVERRIDES.contains(&name.as_str())
                 && !ENV_KNOWN.contains(&name.as_str())
                 && !name.starts_with("ROLEGATE_TEST_")
-                && Some(name.clone()) != raw.admin.token_env.as_ref().map(|s| s.get_ref().clone())
+                && !named_envs.contains(&name.as_str())
             {
                 self.warnings.push(Problem {
                     file: PathBuf::from("<environment>"),
@@ -410,59 +475,66 @@ impl Validator<'_> {
         };
 
         // admin
-        let admin_token = match (&raw.admin.token_file, &raw.admin.token_env) {
-            (Some(_), Some(e)) => {
+        let admin_token = self.bearer_token(
+            raw.admin.token_file.as_ref(),
+            raw.admin.token_env.as_ref(),
+            "admin",
+            &env_get,
+        );
+
+        // downstream services of the authorization API
+        let mut services: Vec<Service> = Vec::new();
+        for sv in &raw.services {
+            let at = Some(sv.span().start);
+            let r = sv.get_ref();
+            let what = format!("service '{}'", r.name);
+            if r.name.is_empty() || r.name.len() > 64 || !r.name.chars().all(is_iam_name_char) {
                 self.err(
-                    Some(e.span().start),
-                    "admin: set token_file or token_env, not both",
+                    at,
+                    format!("{what}: name must be 1-64 characters of [A-Za-z0-9_+=,.@-]"),
                 );
-                None
             }
-            (Some(f), None) => {
-                let p = self.resolve(f.get_ref());
-                match std::fs::read_to_string(&p) {
-                    Ok(t) if t.trim().len() >= 32 => Some(Secret::new(t.trim())),
-                    Ok(_) => {
-                        self.err(
-                            Some(f.span().start),
-                            format!(
-                                "admin.token_file: {} holds fewer than 32 characters",
-                                p.display()
-                            ),
-                        );
-                        None
-                    }
-                    Err(e) => {
-                        self.err(
-                            Some(f.span().start),
-                            format!("admin.token_file: cannot read {}: {e}", p.display()),
-                        );
-                        None
-                    }
-                }
+            if services.iter().any(|x| x.name == r.name) {
+                self.err(at, format!("{what} is defined twice"));
             }
-            (None, Some(e)) => match env_get(e.get_ref()) {
-                Some(t) if t.trim().len() >= 32 => Some(Secret::new(t.trim())),
-                Some(_) => {
-                    self.err(
-                        Some(e.span().start),
-                        format!(
-                            "admin.token_env: ${} holds fewer than 32 characters",
-                            e.get_ref()
-                        ),
-                    );
-                    None
+            if r.signing_names.is_empty()
+                || r.signing_names.iter().any(|n| {
+                    n.is_empty()
+                        || !n
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                })
+            {
+                self.err(
+                    at,
+                    format!("{what}: signing_names must list SigV4 service names such as \"s3\""),
+                );
+            }
+            let token = self.bearer_token(
+                r.token_file.as_ref(),
+                r.token_env.as_ref(),
+                &format!("services.{}", r.name),
+                &env_get,
+            );
+            match token {
+                Some(token) => services.push(Service {
+                    name: r.name.clone(),
+                    token,
+                    signing_names: r.signing_names.clone(),
+                }),
+                None if r.token_file.is_none() && r.token_env.is_none() => {
+                    self.err(at, format!("{what}: a token_file or token_env is required"));
                 }
-                None => {
-                    self.err(
-                        Some(e.span().start),
-                        format!("admin.token_env: ${} is not set", e.get_ref()),
-                    );
-                    None
-                }
-            },
-            (None, None) => None,
-        };
+                None => {}
+            }
+        }
+        for (i, sv) in services.iter().enumerate() {
+            if services[..i].iter().any(|o| o.token == sv.token)
+                || admin_token.as_ref() == Some(&sv.token)
+            {
+                self.err(None, format!("service '{}': its token is also used elsewhere; give every service its own", sv.name));
+            }
+        }
 
         let audit_retention_days = match &raw.audit.retention_days {
             Some(d) if *d.get_ref() < 1 => {
@@ -525,10 +597,24 @@ impl Validator<'_> {
             }
         }
 
+        // managed policies
+        let mut managed: Vec<ManagedPolicy> = Vec::new();
+        for m in &raw.managed_policies {
+            if let Some(mp) = self.validate_managed_policy(m, &seen_accounts) {
+                if managed.iter().any(|x| x.arn == mp.arn) {
+                    self.err(
+                        Some(m.span().start),
+                        format!("managed policy {} is defined twice", mp.arn),
+                    );
+                }
+                managed.push(mp);
+            }
+        }
+
         // roles
         let mut roles: Vec<Role> = Vec::new();
         for r in &raw.roles {
-            if let Some(role) = self.validate_role(r, &seen_accounts, &providers) {
+            if let Some(role) = self.validate_role(r, &seen_accounts, &providers, &managed) {
                 if roles
                     .iter()
                     .any(|x| x.account == role.account && x.name.eq_ignore_ascii_case(&role.name))
@@ -553,13 +639,78 @@ impl Validator<'_> {
             sts_regions,
             max_clock_skew: chrono::Duration::seconds(skew),
             admin_token,
+            services,
             audit_retention_days,
             demo,
             accounts,
             oidc_providers: providers,
+            managed_policies: managed,
             roles,
             warnings: Vec::new(),
         })
+    }
+
+    /// A bearer token of at least 32 characters from a file or an environment variable.
+    fn bearer_token(
+        &mut self,
+        file: Option<&toml::Spanned<String>>,
+        env: Option<&toml::Spanned<String>>,
+        what: &str,
+        env_get: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Secret> {
+        match (file, env) {
+            (Some(_), Some(e)) => {
+                self.err(
+                    Some(e.span().start),
+                    format!("{what}: set token_file or token_env, not both"),
+                );
+                None
+            }
+            (Some(f), None) => {
+                let p = self.resolve(f.get_ref());
+                match std::fs::read_to_string(&p) {
+                    Ok(t) if t.trim().len() >= 32 => Some(Secret::new(t.trim())),
+                    Ok(_) => {
+                        self.err(
+                            Some(f.span().start),
+                            format!(
+                                "{what}.token_file: {} holds fewer than 32 characters",
+                                p.display()
+                            ),
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        self.err(
+                            Some(f.span().start),
+                            format!("{what}.token_file: cannot read {}: {e}", p.display()),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, Some(e)) => match env_get(e.get_ref()) {
+                Some(t) if t.trim().len() >= 32 => Some(Secret::new(t.trim())),
+                Some(_) => {
+                    self.err(
+                        Some(e.span().start),
+                        format!(
+                            "{what}.token_env: ${} holds fewer than 32 characters",
+                            e.get_ref()
+                        ),
+                    );
+                    None
+                }
+                None => {
+                    self.err(
+                        Some(e.span().start),
+                        format!("{what}.token_env: ${} is not set", e.get_ref()),
+                    );
+                    None
+                }
+            },
+            (None, None) => None,
+        }
     }
 
     fn resolve(&self, p: &str) -> PathBuf {
@@ -759,11 +910,73 @@ impl Validator<'_> {
         }
     }
 
+    fn validate_managed_policy(
+        &mut self,
+        m: &toml::Spanned<raw::RawManagedPolicy>,
+        accounts: &HashSet<String>,
+    ) -> Option<ManagedPolicy> {
+        let at = Some(m.span().start);
+        let raw = m.get_ref();
+        let what = format!("managed policy '{}'", raw.name);
+        let mut ok = true;
+        if !accounts.contains(&raw.account) {
+            self.err(
+                at,
+                format!("{what}: account {} is not defined", raw.account),
+            );
+            ok = false;
+        }
+        if raw.name.is_empty() || raw.name.len() > 128 || !raw.name.chars().all(is_iam_name_char) {
+            self.err(
+                at,
+                format!("{what}: name must be 1-128 characters of [A-Za-z0-9_+=,.@-]"),
+            );
+            ok = false;
+        }
+        let path = raw.path.clone().unwrap_or_else(|| "/".into());
+        if !valid_iam_path(&path) {
+            self.err(
+                at,
+                format!("{what}: path '{path}' must start and end with '/'"),
+            );
+            ok = false;
+        }
+        let policy = self
+            .policy_text(raw.document.as_ref(), raw.file.as_ref(), &what, at)
+            .and_then(|(text, file, line)| {
+                let p = self.parse_policy(&text, PolicyKind::Identity, &file, line, &what)?;
+                self.policy_warnings(&p, &file, line, &what);
+                Some(p)
+            });
+        let policy = policy?;
+        ok.then(|| ManagedPolicy {
+            arn: format!("arn:aws:iam::{}:policy{}{}", raw.account, path, raw.name),
+            account: raw.account.clone(),
+            name: raw.name.clone(),
+            path,
+            description: raw.description.clone(),
+            policy: Arc::new(policy),
+        })
+    }
+
+    /// The policy's own lint warnings, located at the document.
+    fn policy_warnings(&mut self, p: &Policy, file: &Path, line: usize, what: &str) {
+        for w in p.warnings() {
+            let sid = w.sid.map(|s| format!(" ({s})")).unwrap_or_default();
+            self.warnings.push(Problem {
+                file: file.to_path_buf(),
+                line: Some(line),
+                message: format!("{what}: statement {}{sid}: {}", w.statement, w.message),
+            });
+        }
+    }
+
     fn validate_role(
         &mut self,
         r: &toml::Spanned<raw::RawRole>,
         accounts: &HashSet<String>,
         providers: &[OidcProvider],
+        managed: &[ManagedPolicy],
     ) -> Option<Role> {
         let at = Some(r.span().start);
         let raw = r.get_ref();
@@ -784,12 +997,7 @@ impl Validator<'_> {
             ok = false;
         }
         let path = raw.path.clone().unwrap_or_else(|| "/".into());
-        if !path.starts_with('/')
-            || !path.ends_with('/')
-            || path.len() > 512
-            || path.contains("//")
-            || !path.chars().all(|c| c == '/' || c.is_ascii_graphic())
-        {
+        if !valid_iam_path(&path) {
             self.err(
                 at,
                 format!("{what}: path '{path}' must start and end with '/'"),
@@ -823,13 +1031,10 @@ impl Validator<'_> {
             )
             .and_then(|(text, file, line)| {
                 self.lint_trust_policy(&text, &raw.account, providers, &file, line, &what);
-                self.parse_policy(
-                    &text,
-                    PolicyKind::Trust,
-                    &file,
-                    line,
-                    &format!("{what} trust policy"),
-                )
+                let tw = format!("{what} trust policy");
+                let p = self.parse_policy(&text, PolicyKind::Trust, &file, line, &tw)?;
+                self.policy_warnings(&p, &file, line, &tw);
+                Some(p)
             });
         let mut policies = Vec::new();
         let mut names = HashSet::new();
@@ -847,12 +1052,71 @@ impl Validator<'_> {
             match self
                 .policy_text(pr.document.as_ref(), pr.file.as_ref(), &pw, pat)
                 .and_then(|(text, file, line)| {
-                    self.parse_policy(&text, PolicyKind::Inline, &file, line, &pw)
+                    let p = self.parse_policy(&text, PolicyKind::Inline, &file, line, &pw)?;
+                    self.policy_warnings(&p, &file, line, &pw);
+                    Some(p)
                 }) {
                 Some(pol) => policies.push((pr.name.clone(), Arc::new(pol))),
                 None => ok = false,
             }
         }
+        let mut managed_policies = Vec::new();
+        for arn in &raw.managed_policy_arns {
+            match managed.iter().find(|m| &m.arn == arn) {
+                Some(m) if m.account == raw.account => {
+                    if managed_policies.iter().any(|(a, _)| a == arn) {
+                        self.err(
+                            at,
+                            format!("{what}: managed policy {arn} is attached twice"),
+                        );
+                        ok = false;
+                    }
+                    managed_policies.push((m.arn.clone(), Arc::clone(&m.policy)));
+                }
+                Some(_) => {
+                    self.err(
+                        at,
+                        format!("{what}: managed policy {arn} belongs to another account"),
+                    );
+                    ok = false;
+                }
+                None => {
+                    self.err(at, format!("{what}: managed policy {arn} is not defined"));
+                    ok = false;
+                }
+            }
+        }
+        if managed_policies.len() > MAX_MANAGED_PER_ROLE {
+            self.err(
+                at,
+                format!("{what}: at most {MAX_MANAGED_PER_ROLE} managed policies may be attached"),
+            );
+            ok = false;
+        }
+        let permissions_boundary = match &raw.permissions_boundary {
+            None => None,
+            Some(arn) => match managed.iter().find(|m| &m.arn == arn) {
+                Some(m) if m.account == raw.account => Some((m.arn.clone(), Arc::clone(&m.policy))),
+                Some(_) => {
+                    self.err(
+                        at,
+                        format!("{what}: permissions boundary {arn} belongs to another account"),
+                    );
+                    ok = false;
+                    None
+                }
+                None => {
+                    self.err(
+                        at,
+                        format!(
+                            "{what}: permissions boundary {arn} is not a defined managed policy"
+                        ),
+                    );
+                    ok = false;
+                    None
+                }
+            },
+        };
         let trust = trust?;
         if !ok {
             return None;
@@ -868,11 +1132,13 @@ impl Validator<'_> {
             max_session_duration: max as u32,
             trust_policy: Arc::new(trust),
             policies,
+            managed_policies,
+            permissions_boundary,
             tags: raw.tags.clone(),
         })
     }
 
-    /// Dangling references in a trust policy are errors; risky shapes are warnings.
+    /// Dangling references in a trust policy are errors (risky shapes are the policy's own warnings).
     fn lint_trust_policy(
         &mut self,
         text: &str,
@@ -925,40 +1191,16 @@ impl Validator<'_> {
                     }
                 }
             }
-            let allows = st.get("Effect").and_then(|e| e.as_str()) == Some("Allow");
-            let wildcard_principal = st.get("Principal").is_some_and(|p| {
-                p == "*"
-                    || p.get("AWS") == Some(&serde_json::json!("*"))
-                    || p.get("Federated") == Some(&serde_json::json!("*"))
-            });
-            if allows && wildcard_principal && st.get("Condition").is_none() {
-                push(
-                    &mut self.warnings,
-                    format!("statement {i} allows any principal without a condition"),
-                );
-            }
-            if allows && !federated.is_empty() && st.get("Condition").is_none() {
-                push(
-                    &mut self.warnings,
-                    format!(
-                        "statement {i} trusts a web identity provider without conditions: every subject the provider issues tokens to (for an accepted audience) can assume this role; add a condition on ':sub'"
-                    ),
-                );
-            }
-            if let Some(cond) = st.get("Condition").and_then(|c| c.as_object()) {
-                for op in cond.keys() {
-                    if op.starts_with("ForAllValues:") && !op.ends_with("IfExists") {
-                        push(
-                            &mut self.warnings,
-                            format!(
-                                "statement {i} uses {op}: it is also true when the key is missing or empty; pair it with a Null check"
-                            ),
-                        );
-                    }
-                }
-            }
         }
     }
+}
+/// An IAM path: starts and ends with `/`, at most 512 printable ASCII characters, no empty segment.
+fn valid_iam_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.ends_with('/')
+        && path.len() <= 512
+        && !path.contains("//")
+        && path.chars().all(|c| c == '/' || c.is_ascii_graphic())
 }
 
 fn host_is_loopback(u: &Url) -> bool {

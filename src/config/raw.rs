@@ -20,9 +20,13 @@ pub struct RawConfig {
     #[serde(default)]
     pub demo: RawDemo,
     #[serde(default)]
+    pub services: Vec<Spanned<RawService>>,
+    #[serde(default)]
     pub accounts: Vec<Spanned<RawAccount>>,
     #[serde(default)]
     pub oidc_providers: Vec<Spanned<RawOidcProvider>>,
+    #[serde(default)]
+    pub managed_policies: Vec<Spanned<RawManagedPolicy>>,
     #[serde(default)]
     pub roles: Vec<Spanned<RawRole>>,
 }
@@ -65,6 +69,15 @@ fn default_store_path() -> String {
 pub struct RawSts {
     pub regions: Option<Spanned<Vec<String>>>,
     pub max_clock_skew_seconds: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub name: String,
+    pub signing_names: Vec<String>,
+    pub token_file: Option<Spanned<String>>,
+    pub token_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -119,7 +132,21 @@ pub struct RawRole {
     #[serde(default)]
     pub policies: Vec<Spanned<RawInlinePolicy>>,
     #[serde(default)]
+    pub managed_policy_arns: Vec<String>,
+    pub permissions_boundary: Option<String>,
+    #[serde(default)]
     pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawManagedPolicy {
+    pub account: String,
+    pub name: String,
+    pub path: Option<String>,
+    pub description: Option<String>,
+    pub document: Option<Spanned<String>>,
+    pub file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

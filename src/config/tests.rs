@@ -217,3 +217,116 @@ fn the_example_configuration_is_valid() {
     assert!(c.demo);
     assert_eq!(c.roles.len(), 2);
 }
+
+const MANAGED: &str = r#"
+[[accounts]]
+id = "444455556666"
+name = "other"
+
+[[managed_policies]]
+account = "111122223333"
+name = "Read"
+path = "/team/"
+document = '''{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}]}'''
+
+[[managed_policies]]
+account = "444455556666"
+name = "Foreign"
+document = '''{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}]}'''
+"#;
+
+fn with_managed(role_lines: &str) -> String {
+    let mut text = BASE.replace("[[roles]]", &format!("{MANAGED}\n[[roles]]\n{role_lines}"));
+    text.push('\n');
+    text
+}
+
+#[test]
+fn managed_policies_attach_by_arn_and_dangling_ones_are_errors() {
+    let c = load(&with_managed(
+        "managed_policy_arns = [\"arn:aws:iam::111122223333:policy/team/Read\"]\npermissions_boundary = \"arn:aws:iam::111122223333:policy/team/Read\"",
+    ))
+    .unwrap();
+    let m = c
+        .managed_policy("arn:aws:iam::111122223333:policy/team/Read")
+        .unwrap();
+    assert_eq!((m.name.as_str(), m.path.as_str()), ("Read", "/team/"));
+    let role = &c.roles[0];
+    let labels: Vec<&str> = role.identity_policies().map(|(l, _)| l).collect();
+    assert_eq!(labels, vec!["arn:aws:iam::111122223333:policy/team/Read"]);
+    assert_eq!(
+        role.permissions_boundary.as_ref().map(|(a, _)| a.as_str()),
+        Some("arn:aws:iam::111122223333:policy/team/Read")
+    );
+
+    let cases = [
+        (
+            "managed_policy_arns = [\"arn:aws:iam::111122223333:policy/Nope\"]",
+            "managed policy arn:aws:iam::111122223333:policy/Nope is not defined",
+        ),
+        (
+            "managed_policy_arns = [\"arn:aws:iam::444455556666:policy/Foreign\"]",
+            "belongs to another account",
+        ),
+        (
+            "permissions_boundary = \"arn:aws:iam::111122223333:policy/Nope\"",
+            "is not a defined managed policy",
+        ),
+        (
+            "managed_policy_arns = [\"arn:aws:iam::111122223333:policy/team/Read\", \"arn:aws:iam::111122223333:policy/team/Read\"]",
+            "attached twice",
+        ),
+    ];
+    for (lines, needle) in cases {
+        let p = problems(&with_managed(lines)).join("\n");
+        assert!(p.contains(needle), "{lines}: {p}");
+    }
+    // A malformed managed policy is reported at its own line; a duplicate ARN is an error.
+    let bad = with_managed("").replace(
+        "\"s3:Get*\", \"Resource\": \"*\"}]}'''\n\n[[managed_policies]]",
+        "\"s3:Get*\", \"Resource\": 7}]}'''\n\n[[managed_policies]]",
+    );
+    let p = problems(&bad).join("\n");
+    assert!(
+        p.contains("managed policy 'Read'") && p.contains("Resource"),
+        "{p}"
+    );
+    let dup = with_managed("")
+        .replace("name = \"Foreign\"", "name = \"Read\"\npath = \"/team/\"")
+        .replace(
+            "account = \"444455556666\"\nname = \"Read\"",
+            "account = \"111122223333\"\nname = \"Read\"",
+        );
+    assert!(
+        problems(&dup).join("\n").contains("is defined twice"),
+        "{:?}",
+        problems(&dup)
+    );
+}
+
+#[test]
+fn services_need_their_own_long_token() {
+    let svc = |lines: &str| {
+        format!("{BASE}\n[[services]]\nname = \"objstore\"\nsigning_names = [\"s3\"]\n{lines}\n")
+    };
+    let env = vec![
+        ("OBJ_TOKEN".to_string(), "t".repeat(40)),
+        ("SHORT".to_string(), "t".into()),
+    ];
+    let load_env = |t: &str| Config::from_str_with_env(Path::new("c.toml"), t, &env);
+    let c = load_env(&svc("token_env = \"OBJ_TOKEN\"")).unwrap();
+    assert_eq!(c.services[0].signing_names, vec!["s3"]);
+    assert_eq!(c.services[0].token.expose().len(), 40);
+    let msg = |t: &str| load_env(t).unwrap_err().to_string();
+    assert!(msg(&svc("token_env = \"SHORT\"")).contains("fewer than 32"));
+    assert!(msg(&svc("")).contains("token_file or token_env is required"));
+    assert!(msg(&svc("token_env = \"UNSET_VAR\"")).contains("is not set"));
+    assert!(
+        msg(&svc("token_env = \"OBJ_TOKEN\"").replace("[\"s3\"]", "[]")).contains("signing_names")
+    );
+    let two = format!(
+        "{}\n[[services]]\nname = \"other\"\nsigning_names = [\"s3\"]\ntoken_env = \"OBJ_TOKEN\"\n",
+        svc("token_env = \"OBJ_TOKEN\"")
+    );
+    assert!(msg(&two).contains("its token is also used elsewhere"));
+}

@@ -348,6 +348,14 @@ impl Policy {
                 }
             }
         }
+        for (st, message) in super::lint::lint(self) {
+            out.push(PolicyWarning {
+                statement: st.index,
+                sid: st.sid.clone(),
+                message,
+            });
+        }
+        out.sort_by_key(|w| w.statement);
         out
     }
 }

@@ -69,6 +69,7 @@ mod eval;
 mod explain;
 mod grammar;
 mod json;
+mod lint;
 mod variables;
 mod wildcard;
 

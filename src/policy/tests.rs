@@ -2154,7 +2154,81 @@ fn warnings_point_at_likely_mistakes() {
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(w[0].message.contains("any principal"));
     assert!(w[1].message.contains("NotPrincipal"));
-    assert!(github_trust().warnings().is_empty());
+    // AWS's own GitHub example matches the subject by wildcard: legal, and worth a warning.
+    let w = github_trust().warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].message
+            .contains("wildcard pattern \"repo:octo-org/octo-repo:*\""),
+        "{}",
+        w[0].message
+    );
+}
+
+#[test]
+fn lint_flags_broad_and_unreachable_statements() {
+    let messages = |p: &Policy| {
+        p.warnings()
+            .into_iter()
+            .map(|w| (w.statement, w.message))
+            .collect::<Vec<_>>()
+    };
+    let has = |w: &[(usize, String)], i: usize, needle: &str| {
+        w.iter().any(|(s, m)| *s == i && m.contains(needle))
+    };
+
+    // Allow with NotAction; an Allow shadowed by an unconditional Deny; a Deny with a condition
+    // shadows nothing; a prefix pattern covers the narrower one.
+    let p = identity(json!({"Statement": [
+        {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:Get*"], "Resource": "arn:aws:s3:::b/*"},
+        {"Sid": "NoS3", "Effect": "Deny", "Action": "S3:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"},
+        {"Effect": "Deny", "Action": "ec2:*", "Resource": "*",
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}}},
+        {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "arn:aws:dynamodb:*:*:table/t"},
+        {"Effect": "Deny", "Action": "dynamodb:*", "Resource": "arn:aws:dynamodb:*:*:table/other"}
+    ]}));
+    let w = messages(&p);
+    assert!(has(&w, 0, "NotAction"), "{w:?}");
+    assert!(
+        has(&w, 1, "statement 2 (NoS3) denies all of its actions"),
+        "{w:?}"
+    );
+    assert!(
+        !has(&w, 3, "can never allow"),
+        "a conditional Deny shadows nothing: {w:?}"
+    );
+    assert!(
+        !has(&w, 5, "can never allow"),
+        "a Deny on another resource shadows nothing: {w:?}"
+    );
+    assert_eq!(w.len(), 2, "{w:?}");
+
+    // Federated trust: no aud/sub pin (a negated operator pins nothing), a wildcard sub, and a
+    // statement about an action trust policies are never asked about.
+    let t = trust(json!({"Statement": [
+        {"Effect": "Allow", "Principal": {"Federated": OIDC}, "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringNotEquals": {"token.actions.githubusercontent.com:sub": "x"}}},
+        {"Effect": "Allow", "Principal": {"Federated": OIDC}, "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "*"}}},
+        {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "s3:GetObject"},
+        {"Effect": "Allow", "Principal": {"Federated": OIDC}, "Action": "sts:*",
+            "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}}
+    ]}));
+    let w = messages(&t);
+    assert!(has(&w, 0, "without conditions on 'aud' or 'sub'"), "{w:?}");
+    assert!(has(&w, 1, "wildcard pattern \"*\""), "{w:?}");
+    assert!(
+        !has(&w, 1, "without conditions"),
+        "a StringLike on sub pins it: {w:?}"
+    );
+    assert!(has(&w, 2, "never applies"), "{w:?}");
+    assert!(
+        !has(&w, 3, "never applies") && !has(&w, 3, "without conditions"),
+        "{w:?}"
+    );
+    assert_eq!(w.len(), 3, "{w:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,11 +22,19 @@ pub fn canonical_request(req: &SignedRequest, auth: &Authorization) -> Vec<u8> {
     let payload = match req.headers.get(X_AMZ_CONTENT_SHA256) {
         Some(claimed) => claimed.as_bytes(),
         None => {
-            body_hash = sha256_hex(req.body);
+            body_hash = self::body_hash(req);
             body_hash.as_bytes()
         }
     };
     canonical_request_with_payload(req, auth, payload)
+}
+
+/// The hex SHA-256 of the request body: the one given with the request, or computed.
+pub(super) fn body_hash(req: &SignedRequest) -> String {
+    match req.body_sha256 {
+        Some(h) => h.to_ascii_lowercase(),
+        None => sha256_hex(req.body),
+    }
 }
 
 pub(super) fn canonical_request_with_payload(

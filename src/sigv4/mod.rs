@@ -58,6 +58,9 @@ pub struct SignedRequest<'a> {
     pub headers: &'a http::HeaderMap,
     /// The whole body.
     pub body: &'a [u8],
+    /// The lowercase hex SHA-256 of the whole body, when the caller hashed it already (a service
+    /// that streamed a large upload); `body` is then not read.
+    pub body_sha256: Option<&'a str>,
 }
 
 impl fmt::Debug for SignedRequest<'_> {
@@ -158,7 +161,7 @@ pub fn verify(
     let scope = check_scope(auth, opts);
     let time = check_time(auth, now, opts);
 
-    let body_hash = canonical::sha256_hex(req.body);
+    let body_hash = canonical::body_hash(req);
     let (payload_line, payload) = payload_hash(req, &body_hash, opts);
 
     let creq = canonical::canonical_request_with_payload(req, auth, payload_line);

@@ -8,12 +8,11 @@ use super::xml::XmlWriter;
 use super::{auth, StsError, StsRequest};
 use crate::app::App;
 use crate::audit::AuditEvent;
+use crate::authz::SessionPolicies;
 use crate::config::Role;
 use crate::credentials::{self, Federation, SessionClaims, SessionPrincipal, Tag};
 use crate::idp::jwt::JwtError;
-use crate::policy::{
-    self, ContextValue, Effect, Policy, PolicyKind, PolicySet, Principal, RequestContext,
-};
+use crate::policy::{self, ContextValue, Effect, Policy, PolicyKind, Principal, RequestContext};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -57,18 +56,36 @@ fn session_policy(params: &Params) -> Result<SessionPolicy, StsError> {
         }
         None => None,
     };
-    if let Some(a) = arns.first() {
-        // Managed policies are not defined yet: a session policy that cannot be evaluated must not be
-        // silently dropped, since that would widen the session.
-        return Err(StsError::invalid_parameter(format!(
-            "Policy {a} does not exist or is not attachable."
-        )));
-    }
     Ok(SessionPolicy {
         text,
         arns,
         minified_len,
     })
+}
+
+/// Every `PolicyArns` entry must name a managed policy of the role's account: a session policy that
+/// cannot be evaluated must never be silently dropped, since that would widen the session.
+fn check_policy_arns_exist(app: &App, sp: &SessionPolicy, role: &Role) -> Result<(), StsError> {
+    for arn in &sp.arns {
+        match app.config.managed_policy(arn) {
+            Some(m) if m.account == role.account => {}
+            found => {
+                let why = if found.is_some() {
+                    format!(
+                        "managed policy {arn} belongs to another account than role {}",
+                        role.arn
+                    )
+                } else {
+                    format!("managed policy {arn} is not defined")
+                };
+                return Err(StsError::invalid_parameter(format!(
+                    "Policy {arn} does not exist or is not attachable."
+                ))
+                .because(why));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Packed size of session policy and tags as a percentage of the allowed size.
@@ -170,47 +187,6 @@ fn tag_pairs(tags: &[Tag]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The identity policies of the role behind a session, narrowed by its session policy.
-struct CallerPolicies {
-    role: Option<Role>,
-    session: Option<Policy>,
-}
-
-impl CallerPolicies {
-    fn load(app: &App, c: &SessionClaims) -> Result<Self, StsError> {
-        let role = app.config.role(&c.principal.role_arn()).cloned();
-        let session = match &c.session_policy {
-            Some(t) => Some(
-                Policy::parse(t, PolicyKind::Session).map_err(internal("sealed session policy"))?,
-            ),
-            None => None,
-        };
-        Ok(Self { role, session })
-    }
-
-    fn set(&self) -> PolicySet<'_> {
-        let mut set = PolicySet::default();
-        if let Some(r) = &self.role {
-            for (name, p) in &r.policies {
-                set.identity.push((name.as_str(), p.as_ref()));
-            }
-        }
-        if let Some(s) = &self.session {
-            set.session = Some(vec![("session policy", s)]);
-        }
-        set
-    }
-
-    /// The session policy alone, as the only policy that must allow; `None` without one.
-    fn session_only(&self) -> Option<PolicySet<'_>> {
-        self.session.as_ref().map(|s| {
-            let mut set = PolicySet::default();
-            set.identity.push(("session policy", s));
-            set
-        })
-    }
-}
-
 /// An `AccessDenied` carrying an encoded explanation, with the explanation in the audit event.
 #[allow(clippy::too_many_arguments)]
 fn denial(
@@ -235,7 +211,7 @@ fn denial(
 }
 
 /// A sealed message explaining a denial, for `DecodeAuthorizationMessage`.
-fn encode_denial(
+pub(crate) fn encode_denial(
     app: &App,
     caller: &SessionClaims,
     ctx: &RequestContext,
@@ -255,7 +231,7 @@ fn encode_denial(
     let message = json!({
         "allowed": false,
         "explicitDeny": explicit,
-        "matchedStatements": { "items": explanation.get("matched").cloned().unwrap_or(json!([])) },
+        "matchedStatements": { "items": applied_statements(explanation) },
         "failures": { "items": [] },
         "context": {
             "principal": { "id": caller.principal.user_id(), "arn": caller.principal.arn() },
@@ -269,6 +245,25 @@ fn encode_denial(
     app.keys
         .seal_bytes(AUTH_MESSAGE_PURPOSE, sealed.to_string().as_bytes())
         .unwrap_or_default()
+}
+
+/// The statements of an explanation that applied, as AWS lists matched statements.
+fn applied_statements(explanation: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for p in explanation["policies"].as_array().into_iter().flatten() {
+        for st in p["statements"].as_array().into_iter().flatten() {
+            if st["applies"] == json!(true) {
+                out.push(json!({
+                    "policy": p["policy"],
+                    "scope": p["scope"],
+                    "sid": st["sid"],
+                    "index": st["index"],
+                    "effect": st["effect"],
+                }));
+            }
+        }
+    }
+    out
 }
 
 fn write_credentials(w: &mut XmlWriter, c: &SessionClaims, token: &str) {
@@ -393,6 +388,7 @@ pub async fn assume_role_with_web_identity(
         .config
         .role(role_arn)
         .ok_or_else(|| denied().because(format!("role {role_arn} does not exist")))?;
+    check_policy_arns_exist(app, &sp, role)?;
     ev.principal = Some(format!(
         "arn:aws:sts::{}:assumed-role/{}/{}",
         role.account, role.name, session_name
@@ -516,7 +512,7 @@ pub async fn assume_role_with_web_identity(
     write_credentials(&mut w, &claims, &token);
     w.leaf("SubjectFromWebIdentityToken", &identity.subject);
     write_assumed_role_user(&mut w, &claims);
-    if sp.text.is_some() || !claims.tags.is_empty() {
+    if sp.text.is_some() || !sp.arns.is_empty() || !claims.tags.is_empty() {
         w.leaf("PackedPolicySize", &percent.to_string());
     }
     w.leaf("Provider", &provider.issuer);
@@ -615,6 +611,7 @@ pub async fn assume_role(
     let Some(role) = app.config.role(role_arn) else {
         return Err(denied().because(format!("role {role_arn} does not exist")));
     };
+    check_policy_arns_exist(app, &sp, role)?;
     // Role chaining: the calling session is itself a role session.
     let duration = duration.unwrap_or(3600);
     if duration > CHAINED_MAX_SECONDS {
@@ -681,7 +678,8 @@ pub async fn assume_role(
         }
         ctx
     };
-    let caller_policies = CallerPolicies::load(app, &caller)?;
+    let caller_policies = SessionPolicies::load(&app.config, &app.policy_cache, &caller)
+        .map_err(StsError::internal)?;
     let mut actions = vec!["sts:AssumeRole"];
     if !request_tags.is_empty() {
         actions.push("sts:TagSession");
@@ -769,7 +767,7 @@ pub async fn assume_role(
     let mut w = start(op);
     write_credentials(&mut w, &claims, &token);
     write_assumed_role_user(&mut w, &claims);
-    if sp.text.is_some() || !claims.tags.is_empty() {
+    if sp.text.is_some() || !sp.arns.is_empty() || !claims.tags.is_empty() {
         w.leaf("PackedPolicySize", &percent.to_string());
     }
     w.leaf_opt("SourceIdentity", source_identity.as_deref());
@@ -798,7 +796,8 @@ pub async fn decode_authorization_message(
     let mut ctx = RequestContext::new("sts:DecodeAuthorizationMessage", "*");
     add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
     add_session_keys(&mut ctx, &caller, now);
-    let caller_policies = CallerPolicies::load(app, &caller)?;
+    let caller_policies = SessionPolicies::load(&app.config, &app.policy_cache, &caller)
+        .map_err(StsError::internal)?;
     let set = caller_policies.set();
     if policy::evaluate(&set, &ctx).effect != Effect::Allow {
         let explanation = policy::explain(&set, &ctx);

@@ -11,11 +11,21 @@ use crate::sigv4::{self, SignedRequest, VerifyOptions};
 /// A secret used only to spend the same work on requests whose key is unknown.
 const DECOY_SECRET: &str = "rolegate-decoy-secret-never-matches-0000";
 
-/// The session behind a signed request.
+/// The session behind a signed STS request.
 pub async fn authenticate(
     app: &App,
     req: &StsRequest<'_>,
     ev: &mut AuditEvent,
+) -> Result<SessionClaims, StsError> {
+    authenticate_for(app, req, ev, "sts").await
+}
+
+/// The session behind a request signed for `service` (the SigV4 signing name, e.g. `iam`).
+pub async fn authenticate_for(
+    app: &App,
+    req: &StsRequest<'_>,
+    ev: &mut AuditEvent,
+    service: &str,
 ) -> Result<SessionClaims, StsError> {
     let sreq = SignedRequest {
         method: req.method.as_str(),
@@ -23,14 +33,27 @@ pub async fn authenticate(
         query: req.query,
         headers: req.headers,
         body: req.body,
+        body_sha256: None,
     };
-    let now = app.clock.now();
     let opts = VerifyOptions {
-        service: "sts",
+        service,
         regions: &app.config.sts_regions,
         max_skew: app.config.max_clock_skew,
         allow_unsigned_payload: false,
     };
+    authenticate_signed(app, &sreq, &opts, ev)
+}
+
+/// The session behind any SigV4-signed request, verified with `opts`.
+pub fn authenticate_signed(
+    app: &App,
+    sreq: &SignedRequest<'_>,
+    opts: &VerifyOptions<'_>,
+    ev: &mut AuditEvent,
+) -> Result<SessionClaims, StsError> {
+    let sreq = *sreq;
+    let opts = *opts;
+    let now = app.clock.now();
     let auth = sigv4::parse_authorization(&sreq).map_err(sig_error)?;
     let decoy = |reason: String| {
         let _ = sigv4::verify(&sreq, &auth, DECOY_SECRET, now, &opts);

@@ -1,14 +1,15 @@
 //! The STS Query API: parameters from a form body or query string, dispatch on `Action` (named with
 //! AWS's words in [`StsAction`]), handlers, XML responses and [`StsError`] → `ErrorResponse`.
-//! Knows nothing of HTML or cookies.
+//! Knows nothing of HTML or cookies. Requests whose `Version` is IAM's are answered by [`crate::iam`].
 
 mod actions;
-mod auth;
-mod context;
+pub(crate) mod auth;
+pub(crate) mod context;
 pub mod error;
 pub mod params;
 pub mod xml;
 
+pub(crate) use actions::encode_denial;
 pub use error::StsError;
 
 use crate::app::App;
@@ -108,6 +109,7 @@ pub async fn handle(app: &Arc<App>, req: StsRequest<'_>) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(256).collect());
 
+    let iam = crate::iam::is_iam_request(&params);
     let result = dispatch(app, &req, &params, &mut event).await;
     let response = match result {
         Ok(xml) => {
@@ -129,7 +131,11 @@ pub async fn handle(app: &Arc<App>, req: StsRequest<'_>) -> Response {
             });
             event.error_code = Some(e.code.to_string());
             event.reason = Some(e.reason.clone());
-            e.into_response()
+            if iam {
+                crate::iam::error_response(e)
+            } else {
+                e.into_response()
+            }
         }
     };
     app.audit.record(event);
@@ -142,6 +148,9 @@ async fn dispatch(
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, StsError> {
+    if crate::iam::is_iam_request(params) {
+        return crate::iam::dispatch(app, req, params, ev).await;
+    }
     let action = params.get("Action")?.ok_or_else(|| {
         StsError::invalid_action("The request must contain the parameter Action")
             .because("no Action parameter")

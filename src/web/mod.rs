@@ -2,6 +2,7 @@
 //! the demo issuer and static files. Domain rules live elsewhere.
 
 mod admin;
+pub mod authorize;
 
 pub use admin::{AuditParams, RevocationRequest};
 
@@ -29,7 +30,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/static/style.css", get(stylesheet))
-        .merge(admin::routes());
+        .merge(admin::routes())
+        .merge(authorize::routes());
     if app.demo.is_some() {
         r = r
             .route(

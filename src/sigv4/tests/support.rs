@@ -64,6 +64,7 @@ impl OwnedRequest {
             query: &self.query,
             headers: &self.headers,
             body: &self.body,
+            body_sha256: None,
         }
     }
 

@@ -1,0 +1,478 @@
+//! The authorization API for downstream services: a service that received a SigV4-signed request
+//! hands over the request as received, the action and resource it is about to perform and the
+//! condition keys it knows; rolegate verifies the signature, opens the session and answers with the
+//! verified principal and the policy decision (with the explanation and an encoded authorization
+//! message when it is a denial). The JSON shapes are [`AuthorizeInput`] and [`AuthorizeOutput`].
+
+use super::SessionPolicies;
+use crate::app::App;
+use crate::audit::AuditEvent;
+use crate::config::Service;
+use crate::credentials::SessionClaims;
+use crate::policy::{
+    self, ContextValue, Effect, Explanation, MatchedStatement, Policy, PolicyKind, RequestContext,
+};
+use crate::sigv4::{SignedRequest, VerifyOptions};
+use crate::sts::context::{add_request_keys, add_session_keys, session_principal};
+use crate::sts::{auth, encode_denial, StsError};
+use base64::Engine;
+use chrono::{DateTime, SecondsFormat, Utc};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Most condition keys a service may supply.
+pub const MAX_CONTEXT_KEYS: usize = 100;
+/// Most values of one supplied condition key.
+pub const MAX_CONTEXT_VALUES: usize = 100;
+
+/// Condition keys only rolegate sets (from the verified session and the request itself); a
+/// service supplying one would be able to impersonate what the session is.
+const RESERVED_KEYS: &[&str] = &[
+    "aws:currenttime",
+    "aws:epochtime",
+    "aws:securetransport",
+    "aws:sourceip",
+    "aws:principalarn",
+    "aws:principalaccount",
+    "aws:principaltype",
+    "aws:userid",
+    "aws:username",
+    "aws:tokenissuetime",
+    "aws:multifactorauthpresent",
+    "aws:multifactorauthage",
+    "aws:sourceidentity",
+    "aws:federatedprovider",
+];
+const RESERVED_PREFIXES: &[&str] = &["aws:principaltag/"];
+
+/// What a service sends.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeInput {
+    /// The signed request as the service received it.
+    pub request: SignedInput,
+    /// The action the request asks for, e.g. `s3:GetObject`.
+    pub action: String,
+    /// The resource it acts on (an ARN, or `*`).
+    pub resource: String,
+    /// Condition keys the service knows (service-specific keys, `aws:RequestTag/K`,
+    /// `aws:ResourceTag/K`…): a string, a list of strings, a number or a boolean each.
+    #[serde(default)]
+    pub context: BTreeMap<String, ContextInput>,
+    /// The resource's resource-based policy, as a JSON object or its text.
+    #[serde(default)]
+    pub resource_policy: Option<serde_json::Value>,
+    /// The client's address, as the service saw it (`aws:SourceIp`); absent when not given.
+    #[serde(default)]
+    pub source_ip: Option<IpAddr>,
+    /// Whether the client used TLS (`aws:SecureTransport`).
+    #[serde(default)]
+    pub secure_transport: bool,
+}
+
+/// A SigV4-signed request, exactly as received.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedInput {
+    /// HTTP method.
+    pub method: String,
+    /// Raw path, percent-encoded as on the wire, without the query.
+    pub path: String,
+    /// Raw query string without `?`.
+    #[serde(default)]
+    pub query: String,
+    /// Every header: name → value, or name → list of values.
+    pub headers: BTreeMap<String, HeaderInput>,
+    /// The body, base64-encoded (omit with `body_sha256`, or for an empty body).
+    #[serde(default)]
+    pub body_base64: Option<String>,
+    /// The lowercase hex SHA-256 of the body, when the service hashed it itself.
+    #[serde(default)]
+    pub body_sha256: Option<String>,
+    /// Whether the service accepts `x-amz-content-sha256: UNSIGNED-PAYLOAD` (as S3 does).
+    #[serde(default)]
+    pub allow_unsigned_payload: bool,
+}
+
+/// One header's value or values.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum HeaderInput {
+    /// One value.
+    One(String),
+    /// Several values, in order.
+    Many(Vec<String>),
+}
+
+/// One supplied condition key's value.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ContextInput {
+    /// A string.
+    Text(String),
+    /// A boolean.
+    Flag(bool),
+    /// A number.
+    Number(serde_json::Number),
+    /// Several strings.
+    List(Vec<String>),
+}
+
+/// Who signed the request.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrincipalOutput {
+    /// The session ARN (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`).
+    pub arn: String,
+    /// The role's ARN.
+    pub role_arn: String,
+    /// The account.
+    pub account: String,
+    /// `aws:userid` (`AROA…:SESSION`).
+    pub user_id: String,
+    /// The access key the request was signed with.
+    pub access_key_id: String,
+    /// The source identity, if set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
+    /// Session tags.
+    pub tags: BTreeMap<String, String>,
+    /// The federated provider (ARN) behind the session, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federated_provider: Option<String>,
+    /// The subject at that provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Whether the session was established with MFA.
+    pub mfa_authenticated: bool,
+    /// Issue time, RFC 3339.
+    pub issued_at: String,
+    /// Expiry, RFC 3339.
+    pub expiration: String,
+}
+
+/// rolegate's answer.
+#[derive(Debug, Serialize)]
+pub struct AuthorizeOutput {
+    /// The verified principal.
+    pub principal: PrincipalOutput,
+    /// `Allow`, `ExplicitDeny` or `ImplicitDeny`.
+    pub decision: Effect,
+    /// Whether the request may proceed.
+    pub allowed: bool,
+    /// The statements that applied.
+    pub matched_statements: Vec<MatchedStatement>,
+    /// Condition keys the policies asked about that the request did not have.
+    pub missing_context_values: Vec<String>,
+    /// Statement by statement, why: on denials only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
+    /// For the client on denials: `sts:DecodeAuthorizationMessage` turns it into the explanation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoded_authorization_message: Option<String>,
+}
+
+/// A refusal of the API call itself (not a policy decision).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// AWS-style error code: for a request whose signature fails, the code the service should
+    /// return to its client (`SignatureDoesNotMatch`, `InvalidClientTokenId`, `ExpiredToken`…).
+    pub code: String,
+    /// The message for the service (and, for signature failures, its client).
+    pub message: String,
+    /// The precise reason, for the audit log.
+    pub reason: String,
+}
+
+impl ApiError {
+    fn invalid(message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            status: 400,
+            code: "InvalidInput".into(),
+            reason: message.clone(),
+            message,
+        }
+    }
+
+    fn from_sts(e: StsError) -> Self {
+        Self {
+            status: e.status().as_u16(),
+            code: e.code.to_string(),
+            message: e.message,
+            reason: e.reason,
+        }
+    }
+}
+
+/// Verifies the signed request of `input` and decides it. One audit event is filled in `ev`.
+pub fn authorize(
+    app: &App,
+    service: &Service,
+    input: &AuthorizeInput,
+    ev: &mut AuditEvent,
+) -> Result<AuthorizeOutput, ApiError> {
+    ev.service = Some(service.name.clone());
+    ev.resource = Some(input.resource.chars().take(2048).collect());
+    check_action_and_resource(&input.action, &input.resource)?;
+    let supplied = supplied_context(app, &input.context)?;
+    let resource_policy = match &input.resource_policy {
+        None => None,
+        Some(v) => {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Some(
+                Policy::parse(&text, PolicyKind::Resource).map_err(|e| ApiError {
+                    status: 400,
+                    code: "MalformedPolicyDocument".into(),
+                    message: format!("resource_policy: {e}"),
+                    reason: format!("resource_policy: {e}"),
+                })?,
+            )
+        }
+    };
+
+    let claims = verify_signed(app, service, &input.request, ev)?;
+    ev.principal = Some(claims.principal.arn());
+    ev.access_key_id = Some(claims.access_key_id.clone());
+    if let Some(f) = &claims.federation {
+        ev.provider = Some(f.provider_arn.clone());
+        ev.subject = Some(f.subject.clone());
+    }
+
+    let now = app.clock.now();
+    let mut ctx = RequestContext::new(input.action.as_str(), input.resource.as_str())
+        .with_principal(session_principal(&claims));
+    let ip = input
+        .source_ip
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    add_request_keys(&mut ctx, now, ip, input.secure_transport);
+    if input.source_ip.is_none() {
+        ctx.remove("aws:SourceIp");
+    }
+    add_session_keys(&mut ctx, &claims, now);
+    for (k, v) in supplied {
+        ctx.set(&k, v);
+    }
+
+    let policies = SessionPolicies::load(&app.config, &app.policy_cache, &claims)
+        .map_err(|e| ApiError::from_sts(StsError::internal(e)))?;
+    let mut set = policies.set();
+    if let Some(rp) = &resource_policy {
+        set.resource = Some(("resource policy", rp));
+    }
+    let decision = policy::evaluate(&set, &ctx);
+    let allowed = decision.is_allowed();
+    let (explanation, encoded) = if allowed {
+        (None, None)
+    } else {
+        let explanation = policy::explain(&set, &ctx);
+        let value = serde_json::to_value(&explanation).unwrap_or_default();
+        let encoded = encode_denial(
+            app,
+            &claims,
+            &ctx,
+            decision.effect == Effect::ExplicitDeny,
+            &value,
+        );
+        ev.reason = Some(format!(
+            "{} is not allowed {} on {}: {explanation}",
+            claims.principal.arn(),
+            input.action,
+            input.resource
+        ));
+        ev.explanation = Some(value);
+        (Some(explanation), Some(encoded))
+    };
+    Ok(AuthorizeOutput {
+        principal: principal_output(&claims),
+        decision: decision.effect,
+        allowed,
+        matched_statements: decision.matched,
+        missing_context_values: decision.missing_context_keys,
+        explanation,
+        encoded_authorization_message: encoded,
+    })
+}
+
+fn check_action_and_resource(action: &str, resource: &str) -> Result<(), ApiError> {
+    let well_formed = action.len() <= 128
+        && action.split_once(':').is_some_and(|(svc, name)| {
+            !svc.is_empty()
+                && !name.is_empty()
+                && svc.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && name.chars().all(|c| c.is_ascii_alphanumeric())
+        });
+    if !well_formed {
+        return Err(ApiError::invalid(format!(
+            "action {:?} is not of the form service:Action",
+            action.chars().take(140).collect::<String>()
+        )));
+    }
+    if resource.is_empty() || resource.len() > 2048 || resource.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "resource must be an ARN or * of 1-2048 characters without control characters",
+        ));
+    }
+    if resource != "*" && !resource.starts_with("arn:") {
+        return Err(ApiError::invalid(format!(
+            "resource {:?} is neither an ARN nor *",
+            resource.chars().take(140).collect::<String>()
+        )));
+    }
+    Ok(())
+}
+
+/// The service's condition keys, refusing keys only rolegate may set.
+fn supplied_context(
+    app: &App,
+    context: &BTreeMap<String, ContextInput>,
+) -> Result<Vec<(String, ContextValue)>, ApiError> {
+    if context.len() > MAX_CONTEXT_KEYS {
+        return Err(ApiError::invalid(format!(
+            "at most {MAX_CONTEXT_KEYS} context keys may be given"
+        )));
+    }
+    let mut out = Vec::with_capacity(context.len());
+    for (key, value) in context {
+        let lower = key.to_ascii_lowercase();
+        let reserved = RESERVED_KEYS.contains(&lower.as_str())
+            || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
+            || app.config.oidc_providers.iter().any(|p| {
+                lower
+                    .strip_prefix(&p.key_prefix.to_ascii_lowercase())
+                    .is_some_and(|rest| rest.starts_with(':'))
+            });
+        if reserved {
+            return Err(ApiError::invalid(format!(
+                "context key {key} is set by rolegate from the verified session and request; a \
+                 service may not supply it"
+            )));
+        }
+        if key.is_empty() || key.len() > 256 || !key.contains(':') {
+            return Err(ApiError::invalid(format!(
+                "context key {:?} must be a prefix:name key of at most 256 characters",
+                key.chars().take(140).collect::<String>()
+            )));
+        }
+        let v = match value {
+            ContextInput::Text(s) => ContextValue::Single(s.clone()),
+            ContextInput::Flag(b) => ContextValue::Single(b.to_string()),
+            ContextInput::Number(n) => ContextValue::Single(n.to_string()),
+            ContextInput::List(l) if l.len() <= MAX_CONTEXT_VALUES => {
+                ContextValue::Multi(l.clone())
+            }
+            ContextInput::List(_) => {
+                return Err(ApiError::invalid(format!(
+                    "context key {key} has more than {MAX_CONTEXT_VALUES} values"
+                )))
+            }
+        };
+        out.push((key.clone(), v));
+    }
+    Ok(out)
+}
+
+fn verify_signed(
+    app: &App,
+    service: &Service,
+    req: &SignedInput,
+    ev: &mut AuditEvent,
+) -> Result<SessionClaims, ApiError> {
+    let mut headers = HeaderMap::new();
+    for (name, values) in &req.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ApiError::invalid(format!("header name {name:?} is not valid")))?;
+        let values: Vec<&String> = match values {
+            HeaderInput::One(v) => vec![v],
+            HeaderInput::Many(vs) => vs.iter().collect(),
+        };
+        for v in values {
+            let v = HeaderValue::from_str(v)
+                .map_err(|_| ApiError::invalid(format!("header {name} has an invalid value")))?;
+            headers.append(name.clone(), v);
+        }
+    }
+    let method = req.method.to_ascii_uppercase();
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(ApiError::invalid("request.method is not an HTTP method"));
+    }
+    if !req.path.starts_with('/') {
+        return Err(ApiError::invalid("request.path must start with /"));
+    }
+    let body = match &req.body_base64 {
+        Some(b) => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .map_err(|_| ApiError::invalid("request.body_base64 is not base64"))?,
+        None => Vec::new(),
+    };
+    if let Some(h) = &req.body_sha256 {
+        if req.body_base64.is_some() {
+            return Err(ApiError::invalid(
+                "give request.body_base64 or request.body_sha256, not both",
+            ));
+        }
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::invalid(
+                "request.body_sha256 must be 64 hex digits",
+            ));
+        }
+    }
+    let sreq = SignedRequest {
+        method: &method,
+        path: &req.path,
+        query: &req.query,
+        headers: &headers,
+        body: &body,
+        body_sha256: req.body_sha256.as_deref(),
+    };
+    // The credential scope names the service the client signed for; it must be one this service
+    // answers for.
+    let scope_service = crate::sigv4::parse_authorization(&sreq)
+        .map(|a| a.service)
+        .unwrap_or_default();
+    let signing_name = service
+        .signing_names
+        .iter()
+        .find(|n| **n == scope_service)
+        .map(String::as_str)
+        .unwrap_or(service.signing_names[0].as_str());
+    let opts = VerifyOptions {
+        service: signing_name,
+        regions: &app.config.sts_regions,
+        max_skew: app.config.max_clock_skew,
+        allow_unsigned_payload: req.allow_unsigned_payload,
+    };
+    auth::authenticate_signed(app, &sreq, &opts, ev).map_err(ApiError::from_sts)
+}
+
+fn principal_output(c: &SessionClaims) -> PrincipalOutput {
+    let time = |t: i64| {
+        DateTime::<Utc>::from_timestamp(t, 0)
+            .unwrap_or_default()
+            .to_rfc3339_opts(SecondsFormat::Secs, true)
+    };
+    PrincipalOutput {
+        arn: c.principal.arn(),
+        role_arn: c.principal.role_arn(),
+        account: c.principal.account().to_string(),
+        user_id: c.principal.user_id(),
+        access_key_id: c.access_key_id.clone(),
+        source_identity: c.source_identity.clone(),
+        tags: c
+            .tags
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect(),
+        federated_provider: c.federation.as_ref().map(|f| f.provider_arn.clone()),
+        subject: c.federation.as_ref().map(|f| f.subject.clone()),
+        mfa_authenticated: c.mfa_time.is_some(),
+        issued_at: time(c.issued_at),
+        expiration: time(c.expires_at),
+    }
+}

@@ -1,0 +1,225 @@
+//! The part of IAM's Query API (version `2010-05-08`) that rolegate answers: the policy simulator,
+//! `SimulatePrincipalPolicy` and `SimulateCustomPolicy`.
+//!
+//! IAM requests arrive at the same endpoint as STS and are told apart by their `Version`
+//! parameter; they are signed for the service `iam`. Responses and `ErrorResponse` documents carry
+//! the IAM namespace. Errors reuse [`StsError`] (code, message, audit-only reason); the codes IAM
+//! adds here are `NoSuchEntity` (404) and `InvalidInput` (400).
+
+mod simulate;
+
+use crate::app::App;
+use crate::audit::AuditEvent;
+use crate::sts::params::Params;
+use crate::sts::xml::XmlWriter;
+use crate::sts::{StsError, StsRequest};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// The IAM API version.
+pub const API_VERSION: &str = "2010-05-08";
+
+/// The IAM XML namespace.
+pub const NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+
+/// The SigV4 signing name of IAM requests.
+pub const SIGNING_NAME: &str = "iam";
+
+/// The IAM actions rolegate answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IamAction {
+    /// Signed: the policies of a configured role, plus optional extra policies, against requests.
+    SimulatePrincipalPolicy,
+    /// Signed: policies given in the request against requests.
+    SimulateCustomPolicy,
+}
+
+impl IamAction {
+    /// Parses an `Action` value (case-sensitive, as AWS).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "SimulatePrincipalPolicy" => Self::SimulatePrincipalPolicy,
+            "SimulateCustomPolicy" => Self::SimulateCustomPolicy,
+            _ => return None,
+        })
+    }
+
+    /// AWS's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SimulatePrincipalPolicy => "SimulatePrincipalPolicy",
+            Self::SimulateCustomPolicy => "SimulateCustomPolicy",
+        }
+    }
+}
+
+/// Whether a request is an IAM request: its `Version` is IAM's. A `Version` given more than once
+/// is not IAM's (the STS path reports it).
+pub fn is_iam_request(params: &Params) -> bool {
+    matches!(params.get("Version"), Ok(Some(API_VERSION)))
+}
+
+/// Answers one IAM request; the caller has already seen that its `Version` is IAM's.
+pub async fn dispatch(
+    app: &Arc<App>,
+    req: &StsRequest<'_>,
+    params: &Params,
+    ev: &mut AuditEvent,
+) -> Result<String, StsError> {
+    let action = params.get("Action")?.ok_or_else(|| {
+        StsError::invalid_action("The request must contain the parameter Action")
+            .because("no Action parameter")
+    })?;
+    let Some(action) = IamAction::parse(action) else {
+        let shown: String = action.chars().take(64).collect();
+        return Err(StsError::invalid_action(format!(
+            "Could not find operation {shown} for version {API_VERSION}"
+        )));
+    };
+    match action {
+        IamAction::SimulatePrincipalPolicy => {
+            simulate::simulate_principal_policy(app, req, params, ev).await
+        }
+        IamAction::SimulateCustomPolicy => {
+            simulate::simulate_custom_policy(app, req, params, ev).await
+        }
+    }
+}
+
+/// An error with an IAM code the STS constructors do not have.
+fn error(code: &'static str, message: impl Into<String>) -> StsError {
+    let message = message.into();
+    StsError {
+        code,
+        reason: message.clone(),
+        message,
+        request_id: String::new(),
+    }
+}
+
+/// `NoSuchEntity` (404).
+pub(crate) fn no_such_entity(message: impl Into<String>) -> StsError {
+    error("NoSuchEntity", message)
+}
+
+/// `InvalidInput` (400).
+pub(crate) fn invalid_input(message: impl Into<String>) -> StsError {
+    error("InvalidInput", message)
+}
+
+/// The HTTP status of an error answered to an IAM request.
+pub fn status(e: &StsError) -> StatusCode {
+    match e.code {
+        "NoSuchEntity" => StatusCode::NOT_FOUND,
+        _ => e.status(),
+    }
+}
+
+/// The `ErrorResponse` document in the IAM namespace.
+pub fn error_xml(e: &StsError) -> String {
+    let mut w = XmlWriter::new();
+    w.open("Error");
+    w.leaf("Type", e.fault_type());
+    w.leaf("Code", e.code);
+    w.leaf("Message", &e.message);
+    w.close("Error");
+    w.leaf("RequestId", &e.request_id);
+    w.close("ErrorResponse");
+    with_root("ErrorResponse", w)
+}
+
+/// The HTTP response for an error answered to an IAM request.
+pub fn error_response(e: StsError) -> Response {
+    let mut resp = (status(&e), error_xml(&e)).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(&e.request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+/// Prefixes a document body (which closes `root` itself) with `root` opened in the IAM namespace.
+fn with_root(root: &str, body: XmlWriter) -> String {
+    let body = body.finish();
+    let mut out = String::with_capacity(body.len() + root.len() + NAMESPACE.len() + 16);
+    out.push('<');
+    out.push_str(root);
+    out.push_str(" xmlns=\"");
+    out.push_str(NAMESPACE);
+    out.push_str("\">\n");
+    out.push_str(&body);
+    out
+}
+
+/// A response document: `<{op}Response xmlns=IAM><{op}Result>` … written by `fill` …
+/// `</{op}Result><ResponseMetadata>…</ResponseMetadata></{op}Response>`.
+fn response(op: &str, request_id: &str, fill: impl FnOnce(&mut XmlWriter)) -> String {
+    let mut w = XmlWriter::new();
+    let result = format!("{op}Result");
+    w.open(&result);
+    fill(&mut w);
+    w.close(&result);
+    w.open("ResponseMetadata");
+    w.leaf("RequestId", request_id);
+    w.close("ResponseMetadata");
+    let root = format!("{op}Response");
+    w.close(&root);
+    with_root(&root, w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(s: &str) -> Params {
+        let mut p = Params::default();
+        p.add_form(s.as_bytes());
+        p
+    }
+
+    #[test]
+    fn iam_requests_are_told_apart_by_version() {
+        assert!(is_iam_request(&params(
+            "Action=SimulateCustomPolicy&Version=2010-05-08"
+        )));
+        assert!(!is_iam_request(&params(
+            "Action=GetCallerIdentity&Version=2011-06-15"
+        )));
+        assert!(!is_iam_request(&params("Action=GetCallerIdentity")));
+        assert!(!is_iam_request(&params(
+            "Version=2010-05-08&Version=2010-05-08"
+        )));
+    }
+
+    #[test]
+    fn error_documents_use_the_iam_namespace_and_status() {
+        let mut e = no_such_entity("The role with name x cannot be found.");
+        e.request_id = "rid".into();
+        assert_eq!(status(&e), StatusCode::NOT_FOUND);
+        assert_eq!(
+            error_xml(&e),
+            "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\n<Error>\n\
+             <Type>Sender</Type>\n<Code>NoSuchEntity</Code>\n\
+             <Message>The role with name x cannot be found.</Message>\n</Error>\n\
+             <RequestId>rid</RequestId>\n</ErrorResponse>\n"
+        );
+        assert_eq!(status(&invalid_input("x")), StatusCode::BAD_REQUEST);
+        assert_eq!(status(&StsError::access_denied("x")), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn response_documents_wrap_the_result() {
+        let doc = response("SimulateCustomPolicy", "rid", |w| {
+            w.leaf("IsTruncated", "false")
+        });
+        assert_eq!(
+            doc,
+            "<SimulateCustomPolicyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\n\
+             <SimulateCustomPolicyResult>\n<IsTruncated>false</IsTruncated>\n\
+             </SimulateCustomPolicyResult>\n<ResponseMetadata>\n<RequestId>rid</RequestId>\n\
+             </ResponseMetadata>\n</SimulateCustomPolicyResponse>\n"
+        );
+    }
+}
