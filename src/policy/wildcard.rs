@@ -10,13 +10,54 @@ pub(crate) struct Glob {
     pieces: Vec<Piece>,
     /// Compare ASCII letters ignoring case (action names).
     ignore_ascii_case: bool,
+    /// The common shapes, matched without the general algorithm (derived from `pieces`).
+    shape: Shape,
+}
+
+/// The shape of a pattern's pieces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `*` alone.
+    Any,
+    /// Literal text alone (or nothing: only the empty value matches).
+    Exact,
+    /// Literal text then `*`.
+    Prefix,
+    /// Anything else (`?`, variables, inner `*`).
+    General,
 }
 
 impl Glob {
     pub(crate) fn new(pieces: Vec<Piece>, ignore_ascii_case: bool) -> Self {
+        let shape = match pieces.as_slice() {
+            [Piece::Star] => Shape::Any,
+            [] | [Piece::Text(_)] => Shape::Exact,
+            [Piece::Text(_), Piece::Star] => Shape::Prefix,
+            _ => Shape::General,
+        };
         Glob {
             pieces,
             ignore_ascii_case,
+            shape,
+        }
+    }
+
+    /// The literal text of an [`Shape::Exact`] or [`Shape::Prefix`] pattern.
+    fn leading_text(&self) -> &[u8] {
+        match self.pieces.first() {
+            Some(Piece::Text(t)) => t.as_bytes(),
+            _ => &[],
+        }
+    }
+
+    /// The text this pattern matches exactly, when it is literal text (no wildcard, no variable).
+    pub(crate) fn literal(&self) -> Option<&str> {
+        if self.shape != Shape::Exact {
+            return None;
+        }
+        match self.pieces.first() {
+            Some(Piece::Text(t)) => Some(t),
+            _ => Some(""),
         }
     }
 
@@ -40,9 +81,32 @@ impl Glob {
         }
     }
 
+    /// The first position at or after `from` where `lit` occurs in `value`.
+    fn find(&self, value: &[u8], from: usize, lit: &[u8]) -> Option<usize> {
+        let hay = value.get(from..)?;
+        if lit.is_empty() {
+            Some(from)
+        } else if self.ignore_ascii_case {
+            hay.windows(lit.len())
+                .position(|w| w.eq_ignore_ascii_case(lit))
+                .map(|i| from + i)
+        } else {
+            memchr::memmem::find(hay, lit).map(|i| from + i)
+        }
+    }
+
     /// Whether `value` matches. A variable without a value makes the pattern match nothing.
     pub(crate) fn matches(&self, value: &str, ctx: &RequestContext) -> bool {
         let v = value.as_bytes();
+        match self.shape {
+            Shape::Any => return true,
+            Shape::Exact => {
+                let lit = self.leading_text();
+                return v.len() == lit.len() && self.literal_at(v, 0, lit);
+            }
+            Shape::Prefix => return self.literal_at(v, 0, self.leading_text()),
+            Shape::General => {}
+        }
         let pieces = self.pieces.as_slice();
         let (mut t, mut p) = (0usize, 0usize);
         // Where to resume after the most recent `*`: (piece index after it, value position).
@@ -72,7 +136,17 @@ impl Glob {
             }
             match resume {
                 Some((rt, rp)) if rp < v.len() => {
-                    let np = rp + char_len(v[rp]);
+                    let mut np = rp + char_len(v[rp]);
+                    // The star takes more of the value: skip straight to where the text after it
+                    // next occurs. Resumption only moves forward, so if it occurs nowhere further
+                    // on, nothing can match. (A match of valid UTF-8 text starts on a character
+                    // boundary.)
+                    if let Some(Piece::Text(lit)) = pieces.get(rt) {
+                        match self.find(v, np, lit.as_bytes()) {
+                            Some(i) => np = i,
+                            None => return false,
+                        }
+                    }
                     resume = Some((rt, np));
                     t = rt;
                     p = np;
@@ -99,7 +173,46 @@ pub(crate) enum ArnPattern {
     /// `*`: every resource.
     Any,
     /// Up to six `:`-separated fields; the sixth holds the rest of the ARN, colons included.
-    Fields(Vec<Glob>),
+    Fields(ArnFields),
+}
+
+/// The fields of an ARN pattern, with its leading literal fields joined for a single comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ArnFields {
+    globs: Vec<Glob>,
+    /// The leading fields that are literal text (not counting the last field), each followed by
+    /// `:`, e.g. `arn:aws:s3:::`.
+    prefix: String,
+    /// How many fields `prefix` covers.
+    prefix_fields: usize,
+}
+
+impl ArnFields {
+    fn new(globs: Vec<Glob>) -> Self {
+        let mut prefix = String::new();
+        let mut prefix_fields = 0;
+        for glob in &globs[..globs.len().saturating_sub(1)] {
+            let Some(lit) = glob.literal() else { break };
+            // Literal text in the first five fields never contains `:` (see `ArnPattern::new`).
+            prefix.push_str(lit);
+            prefix.push(':');
+            prefix_fields += 1;
+        }
+        ArnFields {
+            globs,
+            prefix,
+            prefix_fields,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a ArnFields {
+    type Item = &'a Glob;
+    type IntoIter = std::slice::Iter<'a, Glob>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.globs.iter()
+    }
 }
 
 impl ArnPattern {
@@ -128,7 +241,9 @@ impl ArnPattern {
                 }
             }
         }
-        ArnPattern::Fields(fields.into_iter().map(|f| Glob::new(f, false)).collect())
+        ArnPattern::Fields(ArnFields::new(
+            fields.into_iter().map(|f| Glob::new(f, false)).collect(),
+        ))
     }
 
     /// Whether `value` matches (case-sensitively).
@@ -137,15 +252,30 @@ impl ArnPattern {
             ArnPattern::Any => return true,
             ArnPattern::Fields(fields) => fields,
         };
-        let n = fields.len();
-        let mut rest = value;
-        for (i, glob) in fields.iter().enumerate() {
+        // The leading literal fields, compared at once: field by field they would each have to be
+        // exactly that text followed by `:`.
+        let Some(mut rest) = value.strip_prefix(fields.prefix.as_str()) else {
+            return false;
+        };
+        let n = fields.globs.len();
+        for (i, glob) in fields.globs.iter().enumerate().skip(fields.prefix_fields) {
             if i + 1 == n {
                 if i == 5 || glob.ends_with_star() {
                     // The sixth field, or a trailing `*` in a shorter pattern, takes the rest.
                     return glob.matches(rest, ctx);
                 }
                 return !rest.contains(':') && glob.matches(rest, ctx);
+            }
+            if let Some(lit) = glob.literal() {
+                // Literal text in the first five fields never contains `:` (see `new`), so the
+                // field matches when the value goes on with exactly that text and a `:`.
+                debug_assert!(!lit.contains(':'));
+                let (b, lit) = (rest.as_bytes(), lit.as_bytes());
+                if b.len() > lit.len() && b[lit.len()] == b':' && b[..lit.len()] == *lit {
+                    rest = &rest[lit.len() + 1..];
+                    continue;
+                }
+                return false;
             }
             let Some((field, tail)) = rest.split_once(':') else {
                 return false;
@@ -280,6 +410,66 @@ mod tests {
         ];
         for (p, v, want) in cases {
             assert_eq!(arn(p).matches(v, &ctx), *want, "{p} vs {v}");
+        }
+    }
+
+    /// `*`/`?` matching by recursion on characters: slow and obviously right.
+    fn naive_glob(p: &[char], v: &[char]) -> bool {
+        match p.split_first() {
+            None => v.is_empty(),
+            Some(('*', rest)) => (0..=v.len()).any(|i| naive_glob(rest, &v[i..])),
+            Some(('?', rest)) => !v.is_empty() && naive_glob(rest, &v[1..]),
+            Some((c, rest)) => v.first() == Some(c) && naive_glob(rest, &v[1..]),
+        }
+    }
+
+    /// ARN matching as IAM describes it, written out naively: up to six `:`-separated fields,
+    /// wildcards stay within a field, and the last field takes the rest of the ARN when it is the
+    /// sixth or ends with `*`.
+    fn naive_arn(p: &str, v: &str) -> bool {
+        if p == "*" {
+            return true;
+        }
+        let pf: Vec<&str> = p.splitn(6, ':').collect();
+        let n = pf.len();
+        let last_takes_rest = n == 6 || pf[n - 1].ends_with('*');
+        let vf: Vec<&str> = if last_takes_rest {
+            v.splitn(n, ':').collect()
+        } else {
+            v.split(':').collect()
+        };
+        vf.len() == n
+            && pf.iter().zip(&vf).all(|(p, v)| {
+                let (p, v): (Vec<char>, Vec<char>) = (p.chars().collect(), v.chars().collect());
+                naive_glob(&p, &v)
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// The compiled matcher (with its literal-prefix and literal-field shortcuts) agrees
+        /// with the naive one on patterns and values over a small alphabet rich in separators.
+        #[test]
+        fn arn_patterns_agree_with_a_naive_matcher(
+            p in "[ab:*?/]{0,14}",
+            v in "[ab:/é]{0,14}",
+        ) {
+            let ctx = RequestContext::new("a:b", "*");
+            proptest::prop_assert_eq!(arn(&p).matches(&v, &ctx), naive_arn(&p, &v), "{} vs {}", p, v);
+        }
+
+        /// Likewise for plain globs, with and without ASCII case folding.
+        #[test]
+        fn globs_agree_with_a_naive_matcher(p in "[aB*?]{0,8}", v in "[abAB]{0,8}") {
+            let ctx = RequestContext::new("a:b", "*");
+            let (pc, vc): (Vec<char>, Vec<char>) = (p.chars().collect(), v.chars().collect());
+            proptest::prop_assert_eq!(glob(&p, false).matches(&v, &ctx), naive_glob(&pc, &vc));
+            let (pl, vl): (Vec<char>, Vec<char>) = (
+                p.to_ascii_lowercase().chars().collect(),
+                v.to_ascii_lowercase().chars().collect(),
+            );
+            proptest::prop_assert_eq!(glob(&p, true).matches(&v, &ctx), naive_glob(&pl, &vl));
         }
     }
 
