@@ -1,6 +1,9 @@
 //! The `rolegate` command: argument parsing and dispatch only.
 
 use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -1,8 +1,10 @@
 //! Audit events: one structured record per decision (who, what, the decision, and the precise reason even
 //! when the client got a coarse message). Events are queued without blocking the request, written to the
 //! store in batches, and mirrored to the tracing log. Durability: a batch is written at most
-//! [`FLUSH_INTERVAL`] after its first event (or when [`BATCH_SIZE`] events are queued) and on shutdown;
-//! a crash loses at most the events of that window. Knows nothing of HTTP types.
+//! [`FLUSH_INTERVAL`] after its first event, at once when someone waits for it ([`Auditor::flush`]),
+//! and on shutdown; a crash loses at most the events of that window. The writer sleeps through the
+//! window instead of waking for every event, so a busy server pays one wake-up per batch.
+//! Knows nothing of HTTP types.
 
 use crate::store::{AuditQuery, AuditRecord, Store};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -10,12 +12,10 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Longest time an event waits in memory before it is written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
-/// Largest batch written at once.
-pub const BATCH_SIZE: usize = 512;
 /// Events queued beyond this are dropped (and counted) rather than blocking requests.
 pub const QUEUE_CAPACITY: usize = 65_536;
 
@@ -47,6 +47,9 @@ impl Outcome {
 pub struct AuditEvent {
     /// When, RFC 3339 with milliseconds.
     pub time: String,
+    /// The same time in Unix milliseconds, for the store's time index.
+    #[serde(skip)]
+    time_ms: i64,
     /// The request id returned to the client.
     pub request_id: String,
     /// The action, e.g. `AssumeRoleWithWebIdentity`.
@@ -102,6 +105,7 @@ impl AuditEvent {
     pub fn new(time: DateTime<Utc>, request_id: &str, action: &str) -> Self {
         Self {
             time: time.to_rfc3339_opts(SecondsFormat::Millis, true),
+            time_ms: time.timestamp_millis(),
             request_id: request_id.to_string(),
             action: action.to_string(),
             decision: Outcome::Error.as_str().into(),
@@ -115,11 +119,8 @@ impl AuditEvent {
     }
 
     fn to_record(&self) -> AuditRecord {
-        let time_ms = DateTime::parse_from_rfc3339(&self.time)
-            .map(|t| t.timestamp_millis())
-            .unwrap_or_default();
         AuditRecord {
-            time_ms,
+            time_ms: self.time_ms,
             id: self.request_id.clone(),
             action: self.action.clone(),
             principal: self.principal.clone(),
@@ -138,6 +139,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct Auditor {
     tx: mpsc::Sender<Msg>,
+    flush_now: Arc<Notify>,
     dropped: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
 }
@@ -147,9 +149,11 @@ impl Auditor {
     pub fn start(store: Arc<dyn Store>) -> Auditor {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let written = Arc::new(AtomicU64::new(0));
-        tokio::spawn(writer(store, rx, written.clone()));
+        let flush_now = Arc::new(Notify::new());
+        tokio::spawn(writer(store, rx, flush_now.clone(), written.clone()));
         Auditor {
             tx,
+            flush_now,
             dropped: Arc::new(AtomicU64::new(0)),
             written,
         }
@@ -175,6 +179,7 @@ impl Auditor {
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Msg::Flush(tx)).await.is_ok() {
+            self.flush_now.notify_one();
             let _ = rx.await;
         }
     }
@@ -190,29 +195,34 @@ impl Auditor {
     }
 }
 
-async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Msg>, written: Arc<AtomicU64>) {
-    let mut batch: Vec<AuditRecord> = Vec::with_capacity(BATCH_SIZE);
+async fn writer(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Msg>,
+    flush_now: Arc<Notify>,
+    written: Arc<AtomicU64>,
+) {
+    let mut batch: Vec<AuditRecord> = Vec::new();
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+    let push =
+        |m: Msg, batch: &mut Vec<AuditRecord>, waiters: &mut Vec<oneshot::Sender<()>>| match m {
+            Msg::Event(e) => batch.push(e.to_record()),
+            Msg::Flush(w) => waiters.push(w),
+        };
     loop {
         let first = match rx.recv().await {
             Some(m) => m,
             None => break,
         };
         let deadline = tokio::time::Instant::now() + FLUSH_INTERVAL;
-        let push = |m: Msg,
-                    batch: &mut Vec<AuditRecord>,
-                    waiters: &mut Vec<oneshot::Sender<()>>| match m {
-            Msg::Event(e) => batch.push(e.to_record()),
-            Msg::Flush(w) => waiters.push(w),
-        };
         push(first, &mut batch, &mut waiters);
-        while batch.len() < BATCH_SIZE && waiters.is_empty() {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(m)) => push(m, &mut batch, &mut waiters),
-                Ok(None) | Err(_) => break,
+        if waiters.is_empty() {
+            // Events queue up meanwhile; a flush ends the wait early.
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = flush_now.notified() => {}
             }
         }
-        // Drain whatever is already queued so that a flush covers everything recorded before it.
+        // Everything queued by now, so that a flush covers every event recorded before it.
         while let Ok(m) = rx.try_recv() {
             push(m, &mut batch, &mut waiters);
         }

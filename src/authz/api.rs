@@ -8,7 +8,7 @@ use super::SessionPolicies;
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::config::Service;
-use crate::credentials::SessionClaims;
+use crate::credentials::{OpenSession, SessionClaims};
 use crate::policy::{
     self, ContextValue, Effect, Explanation, MatchedStatement, Policy, PolicyKind, RequestContext,
 };
@@ -21,6 +21,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Most condition keys a service may supply.
 pub const MAX_CONTEXT_KEYS: usize = 100;
@@ -383,7 +384,7 @@ fn verify_signed(
     service: &Service,
     req: &SignedInput,
     ev: &mut AuditEvent,
-) -> Result<SessionClaims, ApiError> {
+) -> Result<Arc<OpenSession>, ApiError> {
     let mut headers = HeaderMap::new();
     for (name, values) in &req.headers {
         let name = HeaderName::from_bytes(name.as_bytes())

@@ -17,6 +17,59 @@ pub const KEY_RETENTION_SECONDS: i64 = 129_600 + 900;
 const FORMAT_VERSION: u8 = 1;
 const SESSION_PURPOSE: &[u8] = b"rolegate session token v1";
 
+/// How many opened session tokens are kept; the cache is emptied when it is full.
+pub const OPEN_SESSION_CACHE: usize = 4096;
+
+/// A session token already opened: its claims, and the SigV4 signing key of the scope it last
+/// signed for (derived from the sealed secret; a client signs a day's requests with one scope).
+pub struct OpenSession {
+    claims: SessionClaims,
+    signing: parking_lot::Mutex<Option<(String, crate::sigv4::SigningKey)>>,
+}
+
+impl OpenSession {
+    fn new(claims: SessionClaims) -> Self {
+        OpenSession {
+            claims,
+            signing: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// The session's claims.
+    pub fn claims(&self) -> &SessionClaims {
+        &self.claims
+    }
+
+    /// The signing key of this session's secret for `date`/`region`/`service`, derived once per
+    /// scope.
+    pub fn signing_key(&self, date: &str, region: &str, service: &str) -> crate::sigv4::SigningKey {
+        let mut slot = self.signing.lock();
+        if let Some((scope, key)) = slot.as_ref() {
+            let mut parts = scope.split('/');
+            if parts.next() == Some(date)
+                && parts.next() == Some(region)
+                && parts.next() == Some(service)
+            {
+                return key.clone();
+            }
+        }
+        let key =
+            crate::sigv4::derive_signing_key(&self.claims.secret_access_key, date, region, service);
+        *slot = Some((format!("{date}/{region}/{service}"), key.clone()));
+        key
+    }
+}
+
+impl std::ops::Deref for OpenSession {
+    type Target = SessionClaims;
+
+    fn deref(&self) -> &SessionClaims {
+        &self.claims
+    }
+}
+
+type OpenSessions = HashMap<Box<str>, Arc<OpenSession>, foldhash::fast::RandomState>;
+
 struct Ring {
     current: Option<String>,
     keys: HashMap<String, LessSafeKey>,
@@ -25,6 +78,9 @@ struct Ring {
 /// The keys that seal and unseal tokens.
 pub struct KeyRing {
     ring: RwLock<Arc<Ring>>,
+    /// Session tokens already opened, by their exact text (a token is authenticated before it is
+    /// kept, so the same text opens to the same claims). Emptied whenever the keys change.
+    open: parking_lot::Mutex<OpenSessions>,
 }
 
 impl KeyRing {
@@ -35,6 +91,7 @@ impl KeyRing {
                 current: None,
                 keys: HashMap::new(),
             })),
+            open: parking_lot::Mutex::new(OpenSessions::default()),
         };
         kr.refresh(store).await?;
         if kr.ring.read().current.is_none() {
@@ -67,6 +124,7 @@ impl KeyRing {
             keys,
         };
         *self.ring.write() = Arc::new(ring);
+        self.open.lock().clear();
         Ok(())
     }
 
@@ -179,6 +237,21 @@ impl KeyRing {
         let json =
             serde_json::to_vec(claims).map_err(|e| CredentialError::InvalidToken(e.to_string()))?;
         self.seal_bytes(SESSION_PURPOSE, &json)
+    }
+
+    /// Opens a session token like [`KeyRing::unseal_session`], from the cache of opened tokens when
+    /// this exact token was opened before.
+    pub fn open_session(&self, token: &str) -> Result<Arc<OpenSession>> {
+        if let Some(s) = self.open.lock().get(token) {
+            return Ok(s.clone());
+        }
+        let session = Arc::new(OpenSession::new(self.unseal_session(token)?));
+        let mut open = self.open.lock();
+        if open.len() >= OPEN_SESSION_CACHE {
+            open.clear();
+        }
+        open.insert(token.into(), session.clone());
+        Ok(session)
     }
 
     /// Opens a session token; fails for anything not sealed by one of our keys.

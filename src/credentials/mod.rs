@@ -6,7 +6,7 @@
 mod keyring;
 mod revocation;
 
-pub use keyring::{KeyRing, KEY_RETENTION_SECONDS};
+pub use keyring::{KeyRing, OpenSession, KEY_RETENTION_SECONDS, OPEN_SESSION_CACHE};
 pub use revocation::RevocationList;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -193,18 +193,49 @@ impl fmt::Debug for SessionClaims {
 const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// Fills `out` from the system's cryptographic generator, through a per-thread buffer refilled
+/// [`RANDOM_POOL`] bytes at a time: one generator call serves many identifiers and keys. Bytes are
+/// handed out once and wiped from the buffer as they are.
+pub fn fill_random(out: &mut [u8]) -> Result<()> {
+    use std::cell::RefCell;
+    thread_local! {
+        static POOL: RefCell<([u8; RANDOM_POOL], usize)> = const { RefCell::new(([0; RANDOM_POOL], RANDOM_POOL)) };
+    }
+    if out.len() > RANDOM_POOL {
+        return SystemRandom::new()
+            .fill(out)
+            .map_err(|_| CredentialError::Random);
+    }
+    POOL.with_borrow_mut(|(buf, used)| {
+        if RANDOM_POOL - *used < out.len() {
+            SystemRandom::new()
+                .fill(buf)
+                .map_err(|_| CredentialError::Random)?;
+            *used = 0;
+        }
+        let taken = &mut buf[*used..*used + out.len()];
+        out.copy_from_slice(taken);
+        taken.fill(0);
+        *used += out.len();
+        Ok(())
+    })
+}
+
+/// Size of the per-thread buffer of [`fill_random`].
+const RANDOM_POOL: usize = 1024;
+
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
-    SystemRandom::new()
-        .fill(&mut b)
-        .map_err(|_| CredentialError::Random)?;
+    fill_random(&mut b)?;
     Ok(b)
 }
 
 fn random_from(alphabet: &[u8], len: usize) -> Result<String> {
     // Alphabets are 32 or 64 symbols, so masking the byte keeps the distribution uniform.
-    let bytes = random_bytes::<64>()?;
-    Ok(bytes[..len]
+    let mut bytes = [0u8; 64];
+    let bytes = &mut bytes[..len.min(64)];
+    fill_random(bytes)?;
+    Ok(bytes
         .iter()
         .map(|b| alphabet[(*b as usize) % alphabet.len()] as char)
         .collect())

@@ -205,3 +205,19 @@ async fn revocations_match_their_scope_and_only_older_sessions() {
     assert!(replica.check(&c).is_some());
     let _ = store.kind();
 }
+
+#[test]
+fn random_bytes_from_the_pool_never_repeat_across_refills() {
+    let mut seen = std::collections::HashSet::new();
+    // 16-byte draws over several refills of the per-thread buffer, some of odd sizes in between.
+    for i in 0..300 {
+        let mut b = [0u8; 16];
+        fill_random(&mut b).unwrap();
+        assert!(seen.insert(b), "draw {i} repeated");
+        let mut odd = vec![0u8; 1 + i % 37];
+        fill_random(&mut odd).unwrap();
+    }
+    let mut big = vec![0u8; 5000];
+    fill_random(&mut big).unwrap();
+    assert!(big.iter().filter(|b| **b == 0).count() < 100);
+}

@@ -25,7 +25,7 @@ use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::authz::SessionPolicies;
 use crate::config::Role;
-use crate::credentials::SessionClaims;
+use crate::credentials::{OpenSession, SessionClaims};
 use crate::policy::{
     self, ContextValue, Decision, Effect, Policy, PolicyKind, PolicyScope, PolicySet, Principal,
     RequestContext, StatementEffect,
@@ -723,7 +723,7 @@ async fn authenticate(
     app: &App,
     req: &StsRequest<'_>,
     ev: &mut AuditEvent,
-) -> Result<SessionClaims, StsError> {
+) -> Result<Arc<OpenSession>, StsError> {
     let caller = authenticate_for(app, req, ev, SIGNING_NAME).await?;
     ev.principal = Some(caller.principal.arn());
     ev.access_key_id = Some(caller.access_key_id.clone());

@@ -77,7 +77,7 @@ pub(super) fn canonical_request_with_payload(
 /// The string to sign: algorithm, request time, credential scope and the hex SHA-256 of the
 /// canonical request, separated by newlines.
 pub fn string_to_sign(auth: &Authorization, canonical_request: &[u8]) -> Vec<u8> {
-    let time = auth.request_time.format("%Y%m%dT%H%M%SZ").to_string();
+    let time = amz_date(&auth.request_time);
     let hashed = sha256_hex(canonical_request);
     let mut out = Vec::with_capacity(
         ALGORITHM.len()
@@ -107,6 +107,27 @@ pub fn string_to_sign(auth: &Authorization, canonical_request: &[u8]) -> Vec<u8>
     }
     out.push(b'\n');
     out.extend_from_slice(hashed.as_bytes());
+    out
+}
+
+/// `YYYYMMDDTHHMMSSZ`, as `X-Amz-Date` writes a time.
+fn amz_date(t: &chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    fn digits(out: &mut String, n: u32, width: u32) {
+        for p in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u32.pow(p) % 10) as u8));
+        }
+    }
+    let mut out = String::with_capacity(16);
+    // Years outside 0..=9999 cannot come from a parsed X-Amz-Date or HTTP date.
+    digits(&mut out, t.year().clamp(0, 9999) as u32, 4);
+    digits(&mut out, t.month(), 2);
+    digits(&mut out, t.day(), 2);
+    out.push('T');
+    digits(&mut out, t.hour(), 2);
+    digits(&mut out, t.minute(), 2);
+    digits(&mut out, t.second(), 2);
+    out.push('Z');
     out
 }
 
@@ -266,8 +287,14 @@ fn write_trimmed(value: &[u8], out: &mut Vec<u8>) {
         .iter()
         .rposition(|b| *b != b' ')
         .map_or(start, |i| i + 1);
+    let value = &value[start..end];
+    // Most values (a security token, a date) hold no run of spaces: copied whole.
+    if memchr::memmem::find(value, b"  ").is_none() {
+        out.extend_from_slice(value);
+        return;
+    }
     let mut previous_space = false;
-    for &byte in &value[start..end] {
+    for &byte in value {
         if byte == b' ' {
             if previous_space {
                 continue;
@@ -283,6 +310,22 @@ fn write_trimmed(value: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amz_date_writes_what_chrono_writes() {
+        use chrono::TimeZone;
+        for secs in [
+            0i64,
+            1,
+            951_782_400,
+            1_709_251_198,
+            4_102_444_799,
+            253_402_300_799,
+        ] {
+            let t = chrono::Utc.timestamp_opt(secs, 0).unwrap();
+            assert_eq!(amz_date(&t), t.format("%Y%m%dT%H%M%SZ").to_string());
+        }
+    }
 
     fn uri(raw: &str) -> String {
         let mut out = Vec::new();

@@ -157,6 +157,43 @@ pub fn verify(
     now: DateTime<Utc>,
     opts: &VerifyOptions,
 ) -> Result<()> {
+    let key = derive_signing_key(
+        secret_access_key,
+        &auth.scope_date,
+        &auth.region,
+        &auth.service,
+    );
+    verify_with_key(req, auth, &key, now, opts)
+}
+
+/// The SigV4 signing key (`kSigning`) of a secret for one date, region and service, ready to sign:
+/// what [`verify_with_key`] takes, so that a caller may keep it for the day instead of deriving it
+/// anew (four HMACs and a key schedule) for every request.
+#[derive(Clone)]
+pub struct SigningKey(aws_lc_rs::hmac::Key);
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey(***)")
+    }
+}
+
+/// The [`SigningKey`] of `secret` for one scope.
+pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> SigningKey {
+    SigningKey(aws_lc_rs::hmac::Key::new(
+        aws_lc_rs::hmac::HMAC_SHA256,
+        &signing_key(secret, date, region, service),
+    ))
+}
+
+/// [`verify`] with the signing key of the authorization's scope already derived.
+pub fn verify_with_key(
+    req: &SignedRequest,
+    auth: &Authorization,
+    key: &SigningKey,
+    now: DateTime<Utc>,
+    opts: &VerifyOptions,
+) -> Result<()> {
     let shape = parse::check_signed_header_requirements(req, auth);
     let scope = check_scope(auth, opts);
     let time = check_time(auth, now, opts);
@@ -166,13 +203,7 @@ pub fn verify(
 
     let creq = canonical::canonical_request_with_payload(req, auth, payload_line);
     let sts = string_to_sign(auth, &creq);
-    let key = signing_key(
-        secret_access_key,
-        &auth.scope_date,
-        &auth.region,
-        &auth.service,
-    );
-    let computed = canonical::hmac(&key, &sts);
+    let computed = aws_lc_rs::hmac::sign(&key.0, &sts);
 
     let mut provided = [0u8; 32];
     let well_formed = auth.signature.len() == 64

@@ -1,7 +1,7 @@
 //! Reading what a request claims about its signer (the `Authorization` header or the presigned
 //! `X-Amz-*` query parameters), strictly and without any secret.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use http::header::{AUTHORIZATION, DATE};
 use http::HeaderValue;
 
@@ -382,9 +382,15 @@ pub(super) fn parse_amz_date(value: &str) -> Option<DateTime<Utc>> {
     if !shape {
         return None;
     }
-    NaiveDateTime::parse_from_str(value, "%Y%m%dT%H%M%SZ")
-        .ok()
-        .map(|t| t.and_utc())
+    let num = |r: std::ops::Range<usize>| {
+        bytes[r]
+            .iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+    };
+    let date = NaiveDate::from_ymd_opt(num(0..4) as i32, num(4..6), num(6..8))?;
+    // A leap second (60) is not a SigV4 time.
+    let time = NaiveTime::from_hms_opt(num(9..11), num(11..13), num(13..15))?;
+    Some(NaiveDateTime::new(date, time).and_utc())
 }
 
 /// An HTTP `Date` header (RFC 1123 / RFC 2822 form).

@@ -1,8 +1,8 @@
 //! Byte layout of records in the embedded (sled) backend: versioned values and ordered keys.
 //! Knows the shape of records, not what they mean.
 //!
-//! A value is one format byte followed by JSON. Keys sort the way queries need them: audit keys start
-//! with the event time so that a time range is one key range.
+//! A value is one format byte followed by JSON. Audit batches, kept in segment files beside the
+//! database, have a binary layout of their own ([`encode_audit_batch`]).
 
 use super::{AuditRecord, KeyBytes, Result, Revocation, RevocationScope, SealingKey, StoreError};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -11,9 +11,64 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Format byte of every value written by this build, also kept as the database's format marker.
-/// Format 1 was an earlier development layout (JSON of the public types, raw replay values); it is not
-/// read.
-pub(super) const FORMAT: u8 = 2;
+/// Format 1 was an earlier development layout (JSON of the public types, raw replay values) and is not
+/// read. Format 2 kept the audit log in sled, one record per key, and is migrated on open
+/// ([`LEGACY_FORMAT`]); format 3 keeps it in segment files (`super::audit_files`).
+pub(super) const FORMAT: u8 = 3;
+
+/// The previous format, which differs from [`FORMAT`] only in the audit log: one JSON record per
+/// sled key (`time_key` then the record id) instead of segment files.
+pub(super) const LEGACY_FORMAT: u8 = 2;
+
+/// An audit record as format 2 stored it.
+#[derive(Deserialize)]
+struct LegacyAudit {
+    time_ms: i64,
+    id: String,
+    action: String,
+    principal: Option<String>,
+    decision: String,
+    json: String,
+}
+
+/// Decodes a format 2 audit record.
+pub(super) fn decode_legacy_audit(bytes: &[u8]) -> Result<AuditRecord> {
+    match bytes.split_first() {
+        Some((&LEGACY_FORMAT, json)) => {
+            let a: LegacyAudit = serde_json::from_slice(json).map_err(|e| {
+                StoreError::Corrupt(format!("unreadable format 2 audit record: {e}"))
+            })?;
+            Ok(AuditRecord {
+                time_ms: a.time_ms,
+                id: a.id,
+                action: a.action,
+                principal: a.principal,
+                decision: a.decision,
+                json: a.json,
+            })
+        }
+        _ => Err(StoreError::Corrupt(
+            "audit record of the format 2 log is not in format 2".into(),
+        )),
+    }
+}
+
+/// A format 2 value of the sealing key, replay or revocation trees in this format: the layout is
+/// the same, only the leading byte changes. Values already in this format are returned unchanged.
+pub(super) fn upgrade_legacy_value(tree: &str, bytes: &[u8]) -> Result<Vec<u8>> {
+    match bytes.split_first() {
+        Some((&LEGACY_FORMAT | &FORMAT, rest)) => {
+            let mut out = Vec::with_capacity(bytes.len());
+            out.push(FORMAT);
+            out.extend_from_slice(rest);
+            Ok(out)
+        }
+        Some((version, _)) => Err(StoreError::Corrupt(format!(
+            "record in {tree} has format version {version} in a format 2 store"
+        ))),
+        None => Err(StoreError::Corrupt(format!("empty record in {tree}"))),
+    }
+}
 
 /// Encodes `value` as the current format.
 pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
@@ -35,17 +90,83 @@ pub(super) fn decode<T: DeserializeOwned>(tree: &str, bytes: &[u8]) -> Result<T>
     }
 }
 
-/// `t` as 8 bytes whose byte order is the numeric order of `t` (negative times first).
+/// `t` as 8 bytes whose byte order is the numeric order of `t` (negative times first): how format 2
+/// keyed audit records.
+#[cfg(test)]
 pub(super) fn time_key(t: i64) -> [u8; 8] {
     ((t as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-/// Key of an audit record: time, then id.
-pub(super) fn audit_key(time_ms: i64, id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(8 + id.len());
-    k.extend_from_slice(&time_key(time_ms));
-    k.extend_from_slice(id.as_bytes());
-    k
+/// Encodes a batch of audit records: the format byte, then per record its time (8 bytes, big
+/// endian), id, action, principal (a 0/1 flag, then the value), decision and JSON, each string with a
+/// 4-byte big-endian length.
+pub(super) fn encode_audit_batch<'a>(records: impl Iterator<Item = &'a AuditRecord>) -> Vec<u8> {
+    let mut out = vec![FORMAT];
+    for r in records {
+        out.extend_from_slice(&r.time_ms.to_be_bytes());
+        push_part(&mut out, &r.id);
+        push_part(&mut out, &r.action);
+        match &r.principal {
+            Some(p) => {
+                out.push(1);
+                push_part(&mut out, p);
+            }
+            None => out.push(0),
+        }
+        push_part(&mut out, &r.decision);
+        push_part(&mut out, &r.json);
+    }
+    out
+}
+
+/// Decodes an audit batch; an empty one is damage (nothing writes it).
+pub(super) fn decode_audit_batch(bytes: &[u8]) -> Result<Vec<AuditRecord>> {
+    let corrupt = |why: &str| StoreError::Corrupt(format!("unreadable audit batch: {why}"));
+    let mut rest = match bytes.split_first() {
+        Some((&FORMAT, rest)) => rest,
+        Some((version, _)) => {
+            return Err(StoreError::Corrupt(format!(
+                "audit batch has format version {version}, this build reads {FORMAT}"
+            )))
+        }
+        None => return Err(corrupt("empty")),
+    };
+    if rest.is_empty() {
+        return Err(corrupt("no records"));
+    }
+    fn take<'b>(rest: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
+        let (head, tail) = rest.split_at_checked(n)?;
+        *rest = tail;
+        Some(head)
+    }
+    fn part(rest: &mut &[u8]) -> Option<String> {
+        let len = u32::from_be_bytes(take(rest, 4)?.try_into().ok()?) as usize;
+        String::from_utf8(take(rest, len)?.to_vec()).ok()
+    }
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let r = (|| {
+            let time_ms = i64::from_be_bytes(take(&mut rest, 8)?.try_into().ok()?);
+            let id = part(&mut rest)?;
+            let action = part(&mut rest)?;
+            let principal = match take(&mut rest, 1)? {
+                [0] => None,
+                [1] => Some(part(&mut rest)?),
+                _ => return None,
+            };
+            Some(AuditRecord {
+                time_ms,
+                id,
+                action,
+                principal,
+                decision: part(&mut rest)?,
+                json: part(&mut rest)?,
+            })
+        })()
+        .ok_or_else(|| corrupt("truncated or not UTF-8"))?;
+        out.push(r);
+    }
+    Ok(out)
 }
 
 fn push_part(out: &mut Vec<u8>, part: &str) {
@@ -205,43 +326,6 @@ impl From<StoredRevocation> for Revocation {
     }
 }
 
-/// Stored form of an audit record.
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) struct StoredAudit {
-    time_ms: i64,
-    id: String,
-    action: String,
-    principal: Option<String>,
-    decision: String,
-    json: String,
-}
-
-impl From<&AuditRecord> for StoredAudit {
-    fn from(r: &AuditRecord) -> Self {
-        Self {
-            time_ms: r.time_ms,
-            id: r.id.clone(),
-            action: r.action.clone(),
-            principal: r.principal.clone(),
-            decision: r.decision.clone(),
-            json: r.json.clone(),
-        }
-    }
-}
-
-impl From<StoredAudit> for AuditRecord {
-    fn from(s: StoredAudit) -> Self {
-        Self {
-            time_ms: s.time_ms,
-            id: s.id,
-            action: s.action,
-            principal: s.principal,
-            decision: s.decision,
-            json: s.json,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,17 +360,35 @@ mod tests {
     }
 
     #[test]
-    fn audit_keys_order_by_time_then_id() {
-        let ordered = [
-            audit_key(-5, "z"),
-            audit_key(10, "a"),
-            audit_key(10, "b"),
-            audit_key(10, "ba"),
-            audit_key(11, ""),
+    fn audit_batches_round_trip_and_refuse_damage() {
+        let records = vec![
+            AuditRecord {
+                time_ms: 1_234,
+                id: "a".into(),
+                action: "sts:AssumeRole".into(),
+                principal: Some("arn:aws:sts::1:assumed-role/r/s".into()),
+                decision: "allow".into(),
+                json: "{\"é\":1}".into(),
+            },
+            AuditRecord {
+                time_ms: 1_999,
+                id: "b".into(),
+                action: String::new(),
+                principal: None,
+                decision: "deny".into(),
+                json: String::new(),
+            },
         ];
-        for pair in ordered.windows(2) {
-            assert!(pair[0] < pair[1], "{:?} < {:?}", pair[0], pair[1]);
+        let bytes = encode_audit_batch(records.iter());
+        assert_eq!(decode_audit_batch(&bytes).unwrap(), records);
+        let boundary = encode_audit_batch(records[..1].iter()).len();
+        for cut in (1..bytes.len()).filter(|&c| c != boundary) {
+            assert!(decode_audit_batch(&bytes[..cut]).is_err(), "cut at {cut}");
         }
+        let mut old = bytes.clone();
+        old[0] = 2;
+        assert!(decode_audit_batch(&old).is_err());
+        assert!(decode_audit_batch(&[]).is_err());
     }
 
     #[test]
@@ -361,10 +463,10 @@ mod tests {
     fn decode_rejects_unknown_versions_and_damage() {
         let cases: [(&[u8], &str); 5] = [
             (b"", "empty record in t"),
-            (b"\x01{\"expires_at\":1}", "format version 1"),
-            (b"\x03{\"expires_at\":1}", "format version 3"),
-            (b"\x02{\"expires_at\":", "unreadable record in t"),
-            (b"\x02{}", "unreadable record in t"),
+            (b"\x02{\"expires_at\":1}", "format version 2"),
+            (b"\x04{\"expires_at\":1}", "format version 4"),
+            (b"\x03{\"expires_at\":", "unreadable record in t"),
+            (b"\x03{}", "unreadable record in t"),
         ];
         for (bytes, want) in cases {
             match decode::<StoredReplay>("t", bytes) {

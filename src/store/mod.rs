@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod audit_files;
 mod codec;
 #[doc(hidden)]
 pub mod conformance;

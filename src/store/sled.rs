@@ -1,5 +1,7 @@
 //! [`SledStore`]: the embedded default backend, one sled database in a private data directory with a
-//! tree per capability. Knows how records sit in sled; knows nothing of what they mean.
+//! tree per capability, and the audit log as segment files in `<dir>/audit` ([`AuditFiles`]): sled's
+//! memory grows with the data it holds, and the audit log only grows. Knows how records sit on disk;
+//! knows nothing of what they mean.
 //!
 //! **One process per directory.** sled 0.34.7 takes an exclusive, non-blocking `flock` on `<dir>/db`
 //! when it opens and reports a conflict as `sled::Error::Io` of kind `Other` whose message reads
@@ -17,17 +19,20 @@
 //!
 //! Writes the callers rely on after a crash (keys, replay records, revocations, audit batches) are
 //! flushed to disk before the call returns.
+//!
+//! **Formats.** The format marker in the `meta` tree says how the directory is laid out. Format 2 kept
+//! the audit log in a sled tree; opening such a directory migrates it to format 3 (see
+//! `migrate_from_format_2`), resumably if interrupted.
 
-use super::codec::{self, StoredAudit, StoredReplay, StoredRevocation, StoredSealingKey};
+use super::audit_files::AuditFiles;
+use super::codec::{self, StoredReplay, StoredRevocation, StoredSealingKey};
 use super::{
     check_audit_batch, check_replay, check_sealing_key, merge_revocation, retire_time, AuditLog,
     AuditQuery, AuditRecord, KeyStore, ReplayCache, Result, Revocation, RevocationStore,
     SealingKey, Store, StoreError,
 };
 use async_trait::async_trait;
-use std::collections::HashSet;
 use std::fmt;
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -41,7 +46,11 @@ pub const BLOCKING_PERMITS: usize = 16;
 const KEYS: &str = "sealing_keys";
 const REPLAYS: &str = "replays";
 const REVOCATIONS: &str = "revocations";
-const AUDIT: &str = "audit";
+/// Format 2 kept the audit log in this tree, one record per key; format 3 keeps it in
+/// [`AUDIT_DIR`] (see [`super::audit_files`]).
+const LEGACY_AUDIT: &str = "audit";
+/// The audit log's segment files, inside the data directory.
+pub const AUDIT_DIR: &str = "audit";
 const META: &str = "meta";
 const FORMAT_KEY: &[u8] = b"format";
 
@@ -50,7 +59,7 @@ struct Trees {
     keys: ::sled::Tree,
     replays: ::sled::Tree,
     revocations: ::sled::Tree,
-    audit: ::sled::Tree,
+    audit: AuditFiles,
     meta: ::sled::Tree,
 }
 
@@ -140,10 +149,28 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes the format marker into a new database, or checks the one present.
+/// Whether the database has a tree called `name`, without creating it.
+fn has_tree(db: &::sled::Db, name: &str) -> bool {
+    db.tree_names()
+        .iter()
+        .any(|n| n.as_ref() == name.as_bytes())
+}
+
+/// Writes the format marker into a new database, or checks the one present, migrating a format 2
+/// database first.
 fn check_format(trees: &Trees, dir: &Path) -> Result<()> {
     match trees.meta.get(FORMAT_KEY).map_err(from_sled)? {
-        Some(v) if v.as_ref() == [codec::FORMAT] => Ok(()),
+        Some(v) if v.as_ref() == [codec::FORMAT] => {
+            // A migration that stopped after switching the marker left the old log behind.
+            if has_tree(&trees.db, LEGACY_AUDIT) {
+                trees.db.drop_tree(LEGACY_AUDIT).map_err(from_sled)?;
+            }
+            Ok(())
+        }
+        Some(v) if v.as_ref() == [codec::LEGACY_FORMAT] => {
+            migrate_from_format_2(trees, dir)?;
+            check_format(trees, dir)
+        }
         Some(v) => Err(StoreError::Corrupt(format!(
             "{} was written in store format {:?}, this build reads [{}]",
             dir.display(),
@@ -151,14 +178,17 @@ fn check_format(trees: &Trees, dir: &Path) -> Result<()> {
             codec::FORMAT
         ))),
         None => {
-            let has_data = [
-                &trees.keys,
-                &trees.replays,
-                &trees.revocations,
-                &trees.audit,
-            ]
-            .iter()
-            .any(|t| !t.is_empty());
+            let legacy_audit = has_tree(&trees.db, LEGACY_AUDIT)
+                && !trees
+                    .db
+                    .open_tree(LEGACY_AUDIT)
+                    .map_err(from_sled)?
+                    .is_empty();
+            let has_data = legacy_audit
+                || !trees.audit.is_empty()
+                || [&trees.keys, &trees.replays, &trees.revocations]
+                    .iter()
+                    .any(|t| !t.is_empty());
             if has_data {
                 return Err(StoreError::Corrupt(format!(
                     "{} holds records without a format marker (an earlier development layout); move it \
@@ -175,6 +205,55 @@ fn check_format(trees: &Trees, dir: &Path) -> Result<()> {
     }
 }
 
+/// Rewrites a format 2 database as format 3: the audit log's records move to the segment files, the
+/// other trees' values get the new format byte, and only then does the marker change. Each step can
+/// be repeated, so a migration stopped by a crash starts over on the next open: the segment files are
+/// emptied first, and the old tree is dropped only after the marker says 3.
+fn migrate_from_format_2(trees: &Trees, dir: &Path) -> Result<()> {
+    tracing::info!(dir = %dir.display(), "migrating the store from format 2 to format {}", codec::FORMAT);
+    trees.audit.clear()?;
+    let mut migrated = 0u64;
+    if has_tree(&trees.db, LEGACY_AUDIT) {
+        let legacy = trees.db.open_tree(LEGACY_AUDIT).map_err(from_sled)?;
+        let mut batch: Vec<AuditRecord> = Vec::with_capacity(MIGRATION_BATCH);
+        for item in legacy.iter() {
+            let (_, v) = item.map_err(from_sled)?;
+            batch.push(codec::decode_legacy_audit(&v)?);
+            if batch.len() == MIGRATION_BATCH {
+                trees.audit.append(&batch)?;
+                migrated += batch.len() as u64;
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            trees.audit.append(&batch)?;
+            migrated += batch.len() as u64;
+        }
+    }
+    for (name, tree) in [
+        (KEYS, &trees.keys),
+        (REPLAYS, &trees.replays),
+        (REVOCATIONS, &trees.revocations),
+    ] {
+        for item in tree.iter() {
+            let (k, v) = item.map_err(from_sled)?;
+            tree.insert(k, codec::upgrade_legacy_value(name, &v)?)
+                .map_err(from_sled)?;
+        }
+    }
+    trees.flush()?;
+    trees
+        .meta
+        .insert(FORMAT_KEY, &[codec::FORMAT])
+        .map_err(from_sled)?;
+    trees.flush()?;
+    tracing::info!(dir = %dir.display(), audit_records = migrated, "store migrated to format {}", codec::FORMAT);
+    Ok(())
+}
+
+/// Audit records moved per append while migrating.
+const MIGRATION_BATCH: usize = 1024;
+
 impl SledStore {
     /// Opens the store in `dir`, creating it with mode 0700 if needed. [`StoreError::Locked`] when
     /// another process (or another live handle in this process) holds it. Blocking: call at start-up.
@@ -190,7 +269,7 @@ impl SledStore {
             keys: tree(KEYS)?,
             replays: tree(REPLAYS)?,
             revocations: tree(REVOCATIONS)?,
-            audit: tree(AUDIT)?,
+            audit: AuditFiles::open(&dir.join(AUDIT_DIR))?,
             meta: tree(META)?,
             db,
         };
@@ -424,76 +503,16 @@ impl RevocationStore for SledStore {
 impl AuditLog for SledStore {
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<()> {
         check_audit_batch(records)?;
-        let mut seen = HashSet::new();
-        let mut batch = Vec::with_capacity(records.len());
-        for r in records {
-            let k = codec::audit_key(r.time_ms, &r.id);
-            if seen.insert(k.clone()) {
-                batch.push((k, codec::encode(&StoredAudit::from(r))?));
-            }
-        }
-        if batch.is_empty() {
+        if records.is_empty() {
             return Ok(());
         }
-        self.run(move |t| {
-            t.audit
-                .transaction(|tx| {
-                    for (k, v) in &batch {
-                        if tx.get(k.as_slice())?.is_none() {
-                            tx.insert(k.as_slice(), v.as_slice())?;
-                        }
-                    }
-                    Ok::<(), ::sled::transaction::ConflictableTransactionError<()>>(())
-                })
-                .map_err(|e| match e {
-                    ::sled::transaction::TransactionError::Storage(e) => from_sled(e),
-                    ::sled::transaction::TransactionError::Abort(()) => {
-                        StoreError::Unavailable("audit batch aborted".into())
-                    }
-                })?;
-            t.flush()
-        })
-        .await
+        let records = records.to_vec();
+        self.run(move |t| t.audit.append(&records)).await
     }
 
     async fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
-        if q.limit == 0 {
-            return Ok(Vec::new());
-        }
-        if let (Some(since), Some(until)) = (q.since_ms, q.until_ms) {
-            if since >= until {
-                return Ok(Vec::new());
-            }
-        }
         let q = q.clone();
-        self.run(move |t| {
-            let start = q.since_ms.map_or(Bound::Unbounded, |s| {
-                Bound::Included(codec::time_key(s).to_vec())
-            });
-            let end = q.until_ms.map_or(Bound::Unbounded, |u| {
-                Bound::Excluded(codec::time_key(u).to_vec())
-            });
-            let range = t.audit.range::<Vec<u8>, _>((start, end));
-            let items: Box<dyn Iterator<Item = ::sled::Result<(::sled::IVec, ::sled::IVec)>>> =
-                if q.newest_first {
-                    Box::new(range.rev())
-                } else {
-                    Box::new(range)
-                };
-            let mut out = Vec::new();
-            for item in items {
-                let (_, v) = item.map_err(from_sled)?;
-                let r = AuditRecord::from(codec::decode::<StoredAudit>(AUDIT, &v)?);
-                if q.matches(&r) {
-                    out.push(r);
-                    if out.len() == q.limit {
-                        break;
-                    }
-                }
-            }
-            Ok(out)
-        })
-        .await
+        self.run(move |t| t.audit.query(&q)).await
     }
 }
 
@@ -505,7 +524,7 @@ impl Store for SledStore {
 
     async fn health(&self) -> Result<()> {
         self.run(|t| match t.meta.get(FORMAT_KEY).map_err(from_sled)? {
-            Some(v) if v.as_ref() == [codec::FORMAT] => Ok(()),
+            Some(v) if v.as_ref() == [codec::FORMAT] => t.audit.health(),
             _ => Err(StoreError::Corrupt(
                 "the store format marker is missing".into(),
             )),
@@ -630,6 +649,153 @@ mod tests {
             s.retire_sealing_key("k1", 5).await,
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    /// A format 2 database: the API's writes with their leading byte set back to 2, and an audit log
+    /// of one JSON record per key, as format 2 wrote it.
+    async fn format_2_database(dir: &Path, audit: &[AuditRecord]) -> SealingKey {
+        use super::super::{KeyBytes, RevocationScope};
+        let key = SealingKey {
+            id: "k1".into(),
+            secret: KeyBytes::new(vec![7u8; 32]),
+            created_at: 10,
+            retired_at: None,
+        };
+        {
+            let s = SledStore::open(dir).expect("open");
+            assert!(s.insert_sealing_key(&key).await.expect("key"));
+            assert!(s.first_use("ns", "jti", 1_000, 1).await.expect("replay"));
+            s.revoke(&Revocation {
+                scope: RevocationScope::Role("arn:aws:iam::1:role/r".into()),
+                issued_before: 50,
+                created_at: 40,
+                reason: "test".into(),
+                expires_at: 900,
+            })
+            .await
+            .expect("revoke");
+        }
+        std::fs::remove_dir_all(dir.join(AUDIT_DIR)).expect("format 2 had no segment files");
+        let db = ::sled::open(dir).expect("raw open");
+        for name in [KEYS, REPLAYS, REVOCATIONS] {
+            let t = db.open_tree(name).expect("tree");
+            for item in t.iter() {
+                let (k, v) = item.expect("item");
+                let mut old = v.to_vec();
+                assert_eq!(old[0], codec::FORMAT);
+                old[0] = codec::LEGACY_FORMAT;
+                t.insert(k, old).expect("insert");
+            }
+        }
+        let legacy = db.open_tree(LEGACY_AUDIT).expect("tree");
+        for r in audit {
+            let mut k = codec::time_key(r.time_ms).to_vec();
+            k.extend_from_slice(r.id.as_bytes());
+            let mut v = vec![codec::LEGACY_FORMAT];
+            serde_json::to_writer(
+                &mut v,
+                &serde_json::json!({
+                    "time_ms": r.time_ms, "id": r.id, "action": r.action,
+                    "principal": r.principal, "decision": r.decision, "json": r.json,
+                }),
+            )
+            .expect("json");
+            legacy.insert(k, v).expect("insert");
+        }
+        db.open_tree(META)
+            .expect("meta")
+            .insert(FORMAT_KEY, &[codec::LEGACY_FORMAT])
+            .expect("marker");
+        db.flush().expect("flush");
+        key
+    }
+
+    fn audit_record(time_ms: i64, id: &str) -> AuditRecord {
+        AuditRecord {
+            time_ms,
+            id: id.into(),
+            action: "sts:AssumeRoleWithWebIdentity".into(),
+            principal: (time_ms % 2 == 0).then(|| "arn:aws:sts::1:assumed-role/r/s".into()),
+            decision: "allow".into(),
+            json: format!("{{\"n\":{time_ms}}}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_format_2_database_is_migrated_on_open_and_loses_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let audit: Vec<AuditRecord> = [
+            (-1_500, "neg"),
+            (999, "a"),
+            (1_000, "b"),
+            (1_000, "c"),
+            (1_999, "d"),
+            (5_000, "e"),
+        ]
+        .iter()
+        .map(|&(t, id)| audit_record(t, id))
+        .collect();
+        let key = format_2_database(dir.path(), &audit).await;
+
+        // A migration that stopped part-way left segment files behind; they must not be read twice.
+        {
+            let stale = AuditFiles::open(&dir.path().join(AUDIT_DIR)).expect("audit files");
+            stale.append(&audit[1..2]).expect("append");
+        }
+
+        let s = SledStore::open(dir.path()).expect("migrating open");
+        s.health().await.expect("healthy");
+        assert!(!has_tree(&s.trees.db, LEGACY_AUDIT));
+        assert_eq!(s.sealing_keys().await.expect("keys"), vec![key]);
+        assert!(!s
+            .first_use("ns", "jti", 1_000, 2)
+            .await
+            .expect("replay kept"));
+        assert_eq!(s.revocations().await.expect("revocations").len(), 1);
+        let all = AuditQuery {
+            newest_first: false,
+            limit: 100,
+            ..AuditQuery::default()
+        };
+        assert_eq!(s.query_audit(&all).await.expect("audit"), audit);
+        let window = AuditQuery {
+            since_ms: Some(1_000),
+            until_ms: Some(2_000),
+            ..all.clone()
+        };
+        assert_eq!(s.query_audit(&window).await.expect("audit"), audit[2..5]);
+        drop(s);
+        // Opening again is a plain open.
+        let s = SledStore::open(dir.path()).expect("reopen");
+        assert_eq!(s.query_audit(&all).await.expect("audit"), audit);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_format_2_record_stops_the_migration_and_keeps_the_old_marker() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        format_2_database(dir.path(), &[audit_record(1_000, "a")]).await;
+        {
+            let db = ::sled::open(dir.path()).expect("raw open");
+            db.open_tree(LEGACY_AUDIT)
+                .expect("tree")
+                .insert(b"zz", &[codec::LEGACY_FORMAT, b'{'][..])
+                .expect("insert");
+            db.flush().expect("flush");
+        }
+        match SledStore::open(dir.path()) {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("format 2 audit record"), "{m}"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        let db = ::sled::open(dir.path()).expect("raw open");
+        assert_eq!(
+            db.open_tree(META)
+                .expect("meta")
+                .get(FORMAT_KEY)
+                .expect("get")
+                .as_deref(),
+            Some(&[codec::LEGACY_FORMAT][..])
+        );
+        assert_eq!(db.open_tree(LEGACY_AUDIT).expect("tree").len(), 2);
     }
 
     #[tokio::test]

@@ -5,8 +5,9 @@
 use super::{StsError, StsRequest};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::credentials::SessionClaims;
+use crate::credentials::OpenSession;
 use crate::sigv4::{self, SignedRequest, VerifyOptions};
+use std::sync::Arc;
 
 /// A secret used only to spend the same work on requests whose key is unknown.
 const DECOY_SECRET: &str = "rolegate-decoy-secret-never-matches-0000";
@@ -16,7 +17,7 @@ pub async fn authenticate(
     app: &App,
     req: &StsRequest<'_>,
     ev: &mut AuditEvent,
-) -> Result<SessionClaims, StsError> {
+) -> Result<Arc<OpenSession>, StsError> {
     authenticate_for(app, req, ev, "sts").await
 }
 
@@ -26,7 +27,7 @@ pub async fn authenticate_for(
     req: &StsRequest<'_>,
     ev: &mut AuditEvent,
     service: &str,
-) -> Result<SessionClaims, StsError> {
+) -> Result<Arc<OpenSession>, StsError> {
     let sreq = SignedRequest {
         method: req.method.as_str(),
         path: req.path,
@@ -50,7 +51,7 @@ pub fn authenticate_signed(
     sreq: &SignedRequest<'_>,
     opts: &VerifyOptions<'_>,
     ev: &mut AuditEvent,
-) -> Result<SessionClaims, StsError> {
+) -> Result<Arc<OpenSession>, StsError> {
     let sreq = *sreq;
     let opts = *opts;
     let now = app.clock.now();
@@ -65,7 +66,7 @@ pub fn authenticate_signed(
             auth.access_key_id
         )));
     };
-    let claims = match app.keys.unseal_session(token) {
+    let claims = match app.keys.open_session(token) {
         Ok(c) => c,
         Err(e) => return Err(decoy(format!("session token: {e}"))),
     };
@@ -80,7 +81,8 @@ pub fn authenticate_signed(
             claims.access_key_id, auth.access_key_id
         )));
     }
-    sigv4::verify(&sreq, &auth, &claims.secret_access_key, now, &opts).map_err(sig_error)?;
+    let key = claims.signing_key(&auth.scope_date, &auth.region, &auth.service);
+    sigv4::verify_with_key(&sreq, &auth, &key, now, &opts).map_err(sig_error)?;
     if claims.expires_at <= now.timestamp() {
         return Err(StsError::expired_token(
             "The security token included in the request is expired",

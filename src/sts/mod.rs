@@ -116,6 +116,8 @@ pub async fn handle(app: &Arc<App>, req: StsRequest<'_>) -> Response {
             event.outcome(Outcome::Allow);
             let mut r = xml.into_response();
             let h = r.headers_mut();
+            // Room for these two and the security headers added on the way out, without regrowing.
+            h.reserve(8);
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
             if let Ok(v) = HeaderValue::from_str(req.request_id) {
                 h.insert("x-amzn-requestid", v);

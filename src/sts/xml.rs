@@ -65,18 +65,30 @@ impl XmlWriter {
 
 /// Escapes text for element content and attribute values.
 pub fn escape_into(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot carry are replaced rather than emitted.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
-            c => out.push(c),
+    let needs_escape = |b: u8| {
+        matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')
+            || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+    };
+    let bytes = s.as_bytes();
+    let mut clean_from = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !needs_escape(b) {
+            continue;
         }
+        // Every byte that needs escaping is ASCII, so `i` is a character boundary.
+        out.push_str(&s[clean_from..i]);
+        out.push_str(match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&apos;",
+            // Characters XML 1.0 cannot carry are replaced rather than emitted.
+            _ => "\u{FFFD}",
+        });
+        clean_from = i + 1;
     }
+    out.push_str(&s[clean_from..]);
 }
 
 #[cfg(test)]

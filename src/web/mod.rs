@@ -89,19 +89,33 @@ pub fn admin_audit_params(
 
 /// A request id in the shape AWS uses (a random UUID).
 pub fn new_request_id() -> String {
-    let mut b = [0u8; 16];
-    let _ = aws_lc_rs::rand::fill(&mut b);
+    let mut b = random_16();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            id.push('-');
+        }
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    id
+}
+
+/// 16 random bytes ([`crate::credentials::fill_random`]); if the generator fails, which is never
+/// seen in practice, an id must still be unique: the time and a count.
+fn random_16() -> [u8; 16] {
+    let mut out = [0u8; 16];
+    if crate::credentials::fill_random(&mut out).is_err() {
+        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+        out[..8].copy_from_slice(&t.to_be_bytes());
+        out[8..].copy_from_slice(&n.to_be_bytes());
+    }
+    out
 }
 
 async fn security_headers(req: Request, next: axum::middleware::Next) -> Response {
@@ -271,6 +285,33 @@ async fn demo_token(
         Err(e) => {
             tracing::error!(error = %e, "demo token signing failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_distinct_version_4_uuids() {
+        let ids: std::collections::HashSet<String> = (0..2_000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 2_000);
+        for id in &ids {
+            let groups: Vec<&str> = id.split('-').collect();
+            assert_eq!(
+                groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12],
+                "{id}"
+            );
+            assert!(id
+                .bytes()
+                .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+            assert!(groups[2].starts_with('4'), "{id}");
+            assert!(
+                matches!(groups[3].as_bytes()[0], b'8'..=b'9' | b'a'..=b'b'),
+                "{id}"
+            );
         }
     }
 }
