@@ -174,9 +174,7 @@ mod tests {
     use super::*;
 
     fn params(s: &str) -> Params {
-        let mut p = Params::default();
-        p.add_form(s.as_bytes());
-        p
+        Params::from_form(s.as_bytes())
     }
 
     #[test]

@@ -1436,34 +1436,22 @@ mod tests {
     #[test]
     fn context_entries_are_checked() {
         let code = |list: &[Vec<(String, String)>]| entries(list).unwrap_err().code;
-        assert_eq!(
-            code(&[entry(1, "aws:SourceIp", "ip", &["nope"])]),
-            "InvalidInput"
-        );
-        assert_eq!(
-            code(&[entry(1, "s3:n", "numeric", &["1"])]),
-            "ValidationError"
-        );
-        assert_eq!(
-            code(&[entry(1, "aws:x-num", "numeric", &["ten"])]),
-            "InvalidInput"
-        );
-        assert_eq!(
-            code(&[entry(1, "aws:flag", "boolean", &["yes"])]),
-            "InvalidInput"
-        );
-        assert_eq!(
-            code(&[entry(1, "aws:when", "date", &["yesterday"])]),
-            "InvalidInput"
-        );
-        assert_eq!(
-            code(&[entry(1, "aws:blob", "binary", &["%%%"])]),
-            "InvalidInput"
-        );
-        assert_eq!(
-            code(&[entry(1, "aws:key", "text", &["x"])]),
-            "ValidationError"
-        );
+        let cases = [
+            ("aws:SourceIp", "ip", "nope", "InvalidInput"),
+            ("s3:n", "numeric", "1", "ValidationError"),
+            ("aws:x-num", "numeric", "ten", "InvalidInput"),
+            ("aws:flag", "boolean", "yes", "InvalidInput"),
+            ("aws:when", "date", "yesterday", "InvalidInput"),
+            ("aws:blob", "binary", "%%%", "InvalidInput"),
+            ("aws:key", "text", "x", "ValidationError"),
+        ];
+        for (key, kind, value, want) in cases {
+            assert_eq!(
+                code(&[entry(1, key, kind, &[value])]),
+                want,
+                "{key} {kind} {value}"
+            );
+        }
         // A single-valued type needs exactly one value.
         assert_eq!(code(&[entry(1, "aws:key", "string", &[])]), "InvalidInput");
         assert_eq!(

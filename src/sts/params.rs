@@ -12,6 +12,13 @@ pub struct Params {
 }
 
 impl Params {
+    /// The parameters of one form or query string.
+    pub fn from_form(raw: &[u8]) -> Params {
+        let mut p = Params::default();
+        p.add_form(raw);
+        p
+    }
+
     /// Parses an `application/x-www-form-urlencoded` body or query string and adds its pairs.
     pub fn add_form(&mut self, raw: &[u8]) {
         for (k, v) in form_urlencoded::parse(raw) {
@@ -261,9 +268,7 @@ mod tests {
     use super::*;
 
     fn params(s: &str) -> Params {
-        let mut p = Params::default();
-        p.add_form(s.as_bytes());
-        p
+        Params::from_form(s.as_bytes())
     }
 
     #[test]
