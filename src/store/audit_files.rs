@@ -98,12 +98,18 @@ fn sealed_name(seq: u64, (min, max): (i64, i64)) -> String {
 }
 
 /// Appends the frame of `records` to `out`.
-fn frame(records: &[AuditRecord], out: &mut Vec<u8>) {
+fn frame(records: &[AuditRecord], out: &mut Vec<u8>) -> Result<()> {
     let payload = codec::encode_audit_batch(records.iter());
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    let len = u32::try_from(payload.len()).map_err(|_| {
+        StoreError::Invalid(format!(
+            "an audit batch of {} bytes is over the 4 GiB a frame can hold",
+            payload.len()
+        ))
+    })?;
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&crc32fast::hash(&payload).to_be_bytes());
     out.extend_from_slice(&payload);
+    Ok(())
 }
 
 /// The whole frames at the start of `bytes`: each one's offset and payload, and the length they span.
@@ -295,7 +301,7 @@ impl AuditFiles {
     /// Appends a checked, non-empty batch, durably on return.
     pub fn append(&self, records: &[AuditRecord]) -> Result<()> {
         let mut bytes = Vec::new();
-        frame(records, &mut bytes);
+        frame(records, &mut bytes)?;
         let mut inner = self.lock();
         if let Some(why) = &inner.broken {
             return Err(StoreError::Unavailable(why.clone()));
@@ -327,19 +333,22 @@ impl AuditFiles {
         Ok(())
     }
 
-    /// Seals the segment being written and starts the next.
+    /// Seals the segment being written and starts the next. The next file is created first: if that
+    /// fails nothing has changed, and if the rename then fails the empty file is harmless (the next open
+    /// seals the older segment and writes on in the newer).
     fn rotate(&self, inner: &mut Inner) -> Result<()> {
         let seg = inner.segments.last_mut().expect("an active segment");
         let Some(range) = seg.range else {
             return Ok(());
         };
+        let seq = seg.seq + 1;
+        let path = self.dir.join(active_name(seq));
+        let next = open_active(&path)?;
         let sealed = self.dir.join(sealed_name(seg.seq, range));
         fs::rename(&seg.path, &sealed).map_err(|e| io_error("seal", &seg.path, e))?;
         seg.path = sealed;
         seg.sealed = true;
-        let seq = seg.seq + 1;
-        let path = self.dir.join(active_name(seq));
-        inner.active = open_active(&path)?;
+        inner.active = next;
         inner.segments.push(Segment {
             seq,
             path,
