@@ -70,28 +70,36 @@ impl std::ops::Deref for OpenSession {
 
 type OpenSessions = HashMap<Box<str>, Arc<OpenSession>, foldhash::fast::RandomState>;
 
+/// One generation of keys, as read from the store, with the session tokens opened under it.
 struct Ring {
     current: Option<String>,
     keys: HashMap<String, LessSafeKey>,
+    /// Session tokens already opened with these keys, by their exact text (a token is authenticated
+    /// before it is kept, so the same text opens to the same claims). A refresh starts a new
+    /// generation with an empty cache, so a token opened with a key since deleted is not kept.
+    open: parking_lot::Mutex<OpenSessions>,
+}
+
+impl Ring {
+    fn new(current: Option<String>, keys: HashMap<String, LessSafeKey>) -> Ring {
+        Ring {
+            current,
+            keys,
+            open: parking_lot::Mutex::new(OpenSessions::default()),
+        }
+    }
 }
 
 /// The keys that seal and unseal tokens.
 pub struct KeyRing {
     ring: RwLock<Arc<Ring>>,
-    /// Session tokens already opened, by their exact text (a token is authenticated before it is
-    /// kept, so the same text opens to the same claims). Emptied whenever the keys change.
-    open: parking_lot::Mutex<OpenSessions>,
 }
 
 impl KeyRing {
     /// Loads the keys from the store, creating the first one if there is none to seal with.
     pub async fn load(store: &dyn Store, now: i64) -> Result<KeyRing> {
         let kr = KeyRing {
-            ring: RwLock::new(Arc::new(Ring {
-                current: None,
-                keys: HashMap::new(),
-            })),
-            open: parking_lot::Mutex::new(OpenSessions::default()),
+            ring: RwLock::new(Arc::new(Ring::new(None, HashMap::new()))),
         };
         kr.refresh(store).await?;
         if kr.ring.read().current.is_none() {
@@ -119,12 +127,8 @@ impl KeyRing {
                 }
             }
         }
-        let ring = Ring {
-            current: current.map(|k| k.id.clone()),
-            keys,
-        };
+        let ring = Ring::new(current.map(|k| k.id.clone()), keys);
         *self.ring.write() = Arc::new(ring);
-        self.open.lock().clear();
         Ok(())
     }
 
@@ -203,33 +207,8 @@ impl KeyRing {
 
     /// Opens a value sealed by [`KeyRing::seal_bytes`] for the same purpose.
     pub fn unseal_bytes(&self, purpose: &[u8], token: &str) -> Result<Vec<u8>> {
-        let bad = |why: &str| CredentialError::InvalidToken(why.to_string());
-        let raw = URL_SAFE_NO_PAD
-            .decode(token.trim_end_matches('='))
-            .map_err(|_| bad("not base64url"))?;
-        let (&version, rest) = raw.split_first().ok_or_else(|| bad("empty"))?;
-        if version != FORMAT_VERSION {
-            return Err(bad("unknown format version"));
-        }
-        let (&kid_len, rest) = rest.split_first().ok_or_else(|| bad("truncated"))?;
-        let kid_len = kid_len as usize;
-        if rest.len() < kid_len + NONCE_LEN + 16 {
-            return Err(bad("truncated"));
-        }
-        let (kid, rest) = rest.split_at(kid_len);
-        let kid = std::str::from_utf8(kid).map_err(|_| bad("key id not utf-8"))?;
-        let (nonce, sealed) = rest.split_at(NONCE_LEN);
         let ring = self.ring.read().clone();
-        let key = ring
-            .keys
-            .get(kid)
-            .ok_or_else(|| CredentialError::InvalidToken(format!("unknown sealing key {kid}")))?;
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad("bad nonce"))?;
-        let mut buf = sealed.to_vec();
-        let plain = key
-            .open_in_place(nonce, Aad::from(aad(purpose, kid)), &mut buf)
-            .map_err(|_| bad("authentication failed"))?;
-        Ok(plain.to_vec())
+        unseal_with(&ring, purpose, token)
     }
 
     /// Seals a session into a session token.
@@ -242,11 +221,13 @@ impl KeyRing {
     /// Opens a session token like [`KeyRing::unseal_session`], from the cache of opened tokens when
     /// this exact token was opened before.
     pub fn open_session(&self, token: &str) -> Result<Arc<OpenSession>> {
-        if let Some(s) = self.open.lock().get(token) {
+        let ring = self.ring.read().clone();
+        if let Some(s) = ring.open.lock().get(token) {
             return Ok(s.clone());
         }
-        let session = Arc::new(OpenSession::new(self.unseal_session(token)?));
-        let mut open = self.open.lock();
+        let plain = unseal_with(&ring, SESSION_PURPOSE, token)?;
+        let session = Arc::new(OpenSession::new(session_claims(&plain)?));
+        let mut open = ring.open.lock();
         if open.len() >= OPEN_SESSION_CACHE {
             open.clear();
         }
@@ -256,10 +237,43 @@ impl KeyRing {
 
     /// Opens a session token; fails for anything not sealed by one of our keys.
     pub fn unseal_session(&self, token: &str) -> Result<SessionClaims> {
-        let plain = self.unseal_bytes(SESSION_PURPOSE, token)?;
-        serde_json::from_slice(&plain)
-            .map_err(|e| CredentialError::InvalidToken(format!("bad session: {e}")))
+        session_claims(&self.unseal_bytes(SESSION_PURPOSE, token)?)
     }
+}
+
+fn session_claims(plain: &[u8]) -> Result<SessionClaims> {
+    serde_json::from_slice(plain)
+        .map_err(|e| CredentialError::InvalidToken(format!("bad session: {e}")))
+}
+
+/// Opens `token` sealed for `purpose` with one of `ring`'s keys.
+fn unseal_with(ring: &Ring, purpose: &[u8], token: &str) -> Result<Vec<u8>> {
+    let bad = |why: &str| CredentialError::InvalidToken(why.to_string());
+    let raw = URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|_| bad("not base64url"))?;
+    let (&version, rest) = raw.split_first().ok_or_else(|| bad("empty"))?;
+    if version != FORMAT_VERSION {
+        return Err(bad("unknown format version"));
+    }
+    let (&kid_len, rest) = rest.split_first().ok_or_else(|| bad("truncated"))?;
+    let kid_len = kid_len as usize;
+    if rest.len() < kid_len + NONCE_LEN + 16 {
+        return Err(bad("truncated"));
+    }
+    let (kid, rest) = rest.split_at(kid_len);
+    let kid = std::str::from_utf8(kid).map_err(|_| bad("key id not utf-8"))?;
+    let (nonce, sealed) = rest.split_at(NONCE_LEN);
+    let key = ring
+        .keys
+        .get(kid)
+        .ok_or_else(|| CredentialError::InvalidToken(format!("unknown sealing key {kid}")))?;
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad("bad nonce"))?;
+    let mut buf = sealed.to_vec();
+    let plain = key
+        .open_in_place(nonce, Aad::from(aad(purpose, kid)), &mut buf)
+        .map_err(|_| bad("authentication failed"))?;
+    Ok(plain.to_vec())
 }
 
 fn aad(purpose: &[u8], kid: &str) -> Vec<u8> {

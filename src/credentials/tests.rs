@@ -1,6 +1,7 @@
 use super::*;
 use crate::store::memory::MemoryStore;
 use crate::store::{Revocation, RevocationScope, Store};
+use std::sync::Arc;
 
 fn claims() -> SessionClaims {
     SessionClaims {
@@ -220,4 +221,46 @@ fn random_bytes_from_the_pool_never_repeat_across_refills() {
     let mut big = vec![0u8; 5000];
     fill_random(&mut big).unwrap();
     assert!(big.iter().filter(|b| **b == 0).count() < 100);
+}
+
+#[tokio::test]
+async fn an_opened_session_is_forgotten_once_its_key_is_gone() {
+    let store = MemoryStore::new();
+    let ring = KeyRing::load(&store, 0).await.unwrap();
+    let c = claims();
+    let token = ring.seal_session(&c).unwrap();
+    let first = ring.open_session(&token).unwrap();
+    assert_eq!(first.claims(), &c);
+    // The second open is the cached one.
+    assert!(Arc::ptr_eq(&first, &ring.open_session(&token).unwrap()));
+    KeyRing::rotate(&store, 100).await.unwrap();
+    ring.refresh(&store).await.unwrap();
+    // A refresh starts afresh, but the retired key still opens the token.
+    let again = ring.open_session(&token).unwrap();
+    assert!(!Arc::ptr_eq(&first, &again));
+    KeyRing::delete_expired(&store, 101 + KEY_RETENTION_SECONDS)
+        .await
+        .unwrap();
+    ring.refresh(&store).await.unwrap();
+    assert!(ring.open_session(&token).is_err());
+    // Damaged tokens are never cached as anything.
+    let mut bad = token.clone();
+    bad.pop();
+    assert!(ring.open_session(&bad).is_err());
+}
+
+#[tokio::test]
+async fn the_opened_session_cache_stays_bounded_and_correct() {
+    let store = MemoryStore::new();
+    let ring = KeyRing::load(&store, 0).await.unwrap();
+    let tokens: Vec<(SessionClaims, String)> = (0..OPEN_SESSION_CACHE + 10)
+        .map(|_| {
+            let c = claims();
+            let t = ring.seal_session(&c).unwrap();
+            (c, t)
+        })
+        .collect();
+    for (c, t) in tokens.iter().chain(tokens.iter().take(20)) {
+        assert_eq!(ring.open_session(t).unwrap().claims(), c);
+    }
 }
