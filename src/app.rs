@@ -6,6 +6,7 @@ use crate::config::{Config, StoreSettings};
 use crate::credentials::{KeyRing, RevocationList};
 use crate::idp::demo::DemoIdp;
 use crate::idp::jwt::WebIdentityVerifier;
+use crate::idp::local::Directory;
 use crate::store::{self, Store};
 use anyhow::Context;
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct App {
     pub policy_cache: crate::authz::PolicyCache,
     /// The built-in demo identity provider, when enabled.
     pub demo: Option<DemoIdp>,
+    /// The local directory (`None` when no account is configured).
+    pub directory: Option<Arc<Directory>>,
 }
 
 /// Opens the store a configuration names.
@@ -69,6 +72,18 @@ impl App {
             None
         };
         let audit = Auditor::start(store.clone());
+        let directory = config.directory.clone().map(|settings| {
+            Arc::new(Directory::new(
+                store.clone(),
+                settings,
+                clock.clone(),
+                config
+                    .public_url
+                    .host_str()
+                    .unwrap_or("rolegate")
+                    .to_string(),
+            ))
+        });
         Ok(Arc::new(App {
             config: Arc::new(config),
             store,
@@ -79,6 +94,7 @@ impl App {
             clock,
             policy_cache: Default::default(),
             demo,
+            directory,
         }))
     }
 

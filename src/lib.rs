@@ -16,6 +16,7 @@ pub mod config;
 pub mod credentials;
 pub mod iam;
 pub mod idp;
+pub mod mapping;
 pub mod policy;
 pub mod sigv4;
 pub mod store;

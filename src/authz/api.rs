@@ -210,7 +210,7 @@ impl ApiError {
 }
 
 /// Verifies the signed request of `input` and decides it. One audit event is filled in `ev`.
-pub fn authorize(
+pub async fn authorize(
     app: &App,
     service: &Service,
     input: &AuthorizeInput,
@@ -261,7 +261,8 @@ pub fn authorize(
         ctx.set(&k, v);
     }
 
-    let policies = SessionPolicies::load(&app.config, &app.policy_cache, &claims)
+    let policies = SessionPolicies::for_session(app, &claims)
+        .await
         .map_err(|e| ApiError::from_sts(StsError::internal(e)))?;
     let mut set = policies.set();
     if let Some(rp) = &resource_policy {
@@ -460,7 +461,7 @@ fn principal_output(c: &SessionClaims) -> PrincipalOutput {
     };
     PrincipalOutput {
         arn: c.principal.arn(),
-        role_arn: c.principal.role_arn(),
+        role_arn: c.principal.principal_arn(),
         account: c.principal.account().to_string(),
         user_id: c.principal.user_id(),
         access_key_id: c.access_key_id.clone(),

@@ -5,8 +5,10 @@
 
 pub mod api;
 
-use crate::config::{Config, Role};
-use crate::credentials::SessionClaims;
+use crate::app::App;
+use crate::config::Config;
+use crate::credentials::{SessionClaims, SessionPrincipal};
+use crate::idp::local::{PolicySource, User};
 use crate::policy::{Policy, PolicyKind, PolicySet};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -15,52 +17,70 @@ use std::sync::Arc;
 /// Label of the inline session policy in decisions and explanations.
 pub const INLINE_SESSION_POLICY: &str = "session policy";
 
-/// Session policy documents carried in session tokens, parsed once per distinct text.
+/// Policy documents carried in session tokens or kept in the directory, parsed once per distinct
+/// text and kind.
 ///
-/// Tokens carry their inline session policy as text; every signed request of a session would
-/// otherwise parse it again. The cache is bounded: when full it is emptied and refilled.
+/// Tokens carry their inline session policy as text, and directory users' policies are stored as
+/// text; every signed request would otherwise parse them again. The cache is bounded: when full it
+/// is emptied and refilled.
 #[derive(Default)]
 pub struct PolicyCache {
-    parsed: Mutex<HashMap<String, Arc<Policy>>>,
+    parsed: Mutex<HashMap<(PolicyKind, String), Arc<Policy>>>,
 }
 
-/// Most distinct session policy texts kept parsed.
+/// Most distinct policy texts kept parsed.
 pub const POLICY_CACHE_ENTRIES: usize = 4096;
 
 impl PolicyCache {
     /// The parsed session policy for `text`.
     pub fn session_policy(&self, text: &str) -> Result<Arc<Policy>, String> {
-        if let Some(p) = self.parsed.lock().get(text) {
+        self.parsed(text, PolicyKind::Session)
+            .map_err(|e| format!("sealed session policy does not parse: {e}"))
+    }
+
+    /// `text` parsed as a policy of `kind`.
+    pub fn parsed(&self, text: &str, kind: PolicyKind) -> Result<Arc<Policy>, String> {
+        let key = (kind, text.to_string());
+        if let Some(p) = self.parsed.lock().get(&key) {
             return Ok(Arc::clone(p));
         }
-        let p = Arc::new(
-            Policy::parse(text, PolicyKind::Session)
-                .map_err(|e| format!("sealed session policy does not parse: {e}"))?,
-        );
+        let p = Arc::new(Policy::parse(text, kind).map_err(|e| e.to_string())?);
         let mut m = self.parsed.lock();
         if m.len() >= POLICY_CACHE_ENTRIES {
             m.clear();
         }
-        m.insert(text.to_string(), Arc::clone(&p));
+        m.insert(key, Arc::clone(&p));
         Ok(p)
     }
 }
 
 /// Every policy that decides what one session may do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionPolicies {
-    /// The session's role as configured now; `None` when it no longer exists (nothing is allowed).
-    pub role: Option<Role>,
+    /// Identity policies: the role's (inline, then managed), or a directory user's and its groups'.
+    /// Empty when the role or user no longer exists (nothing is allowed).
+    pub identity: Vec<(String, Arc<Policy>)>,
+    /// The role's permissions boundary.
+    pub boundary: Option<(String, Arc<Policy>)>,
     /// The session policies (inline first, then `PolicyArns` in order); `None` without any.
     pub session: Option<Vec<(String, Arc<Policy>)>>,
 }
 
 impl SessionPolicies {
-    /// The policies of the session `c` under the current configuration. A managed session policy
-    /// that no longer exists contributes nothing (so a session whose only session policy was
-    /// removed is allowed nothing, never more).
+    /// The policies of the role session `c` under the current configuration. A managed session
+    /// policy that no longer exists contributes nothing (so a session whose only session policy
+    /// was removed is allowed nothing, never more). Sessions of directory users need the directory:
+    /// see [`SessionPolicies::for_session`]; here they get no identity policies.
     pub fn load(config: &Config, cache: &PolicyCache, c: &SessionClaims) -> Result<Self, String> {
-        let role = config.role(&c.principal.role_arn()).cloned();
+        let role = c.principal.role_arn().and_then(|arn| config.role(&arn));
+        let mut out = Self::default();
+        if let Some(r) = role {
+            out.identity = r
+                .identity_policies()
+                .map(|(l, p)| (l.to_string(), Arc::clone(p)))
+                .collect();
+            out.boundary = r.permissions_boundary.clone();
+        }
         let mut session = Vec::new();
         if let Some(t) = &c.session_policy {
             session.push((INLINE_SESSION_POLICY.to_string(), cache.session_policy(t)?));
@@ -70,23 +90,64 @@ impl SessionPolicies {
                 session.push((arn.clone(), Arc::clone(&m.policy)));
             }
         }
-        let has_session = c.session_policy.is_some() || !c.policy_arns.is_empty();
-        Ok(Self {
-            role,
-            session: has_session.then_some(session),
-        })
+        // A federated user has exactly the permissions its session policies allow of its user's:
+        // without a session policy, nothing.
+        let federated = matches!(c.principal, SessionPrincipal::FederatedUser { .. });
+        let has_session = federated || c.session_policy.is_some() || !c.policy_arns.is_empty();
+        out.session = has_session.then_some(session);
+        Ok(out)
+    }
+
+    /// The policies of any session: role sessions from the configuration, sessions of directory
+    /// users (and their federated users) from the directory as it is now.
+    pub async fn for_session(app: &App, c: &SessionClaims) -> Result<Self, String> {
+        let mut out = Self::load(&app.config, &app.policy_cache, c)?;
+        if c.principal.role_arn().is_none() {
+            let user = match (&app.directory, &c.origin_user) {
+                (Some(d), Some(id)) => d.user_by_id(id).await.map_err(|e| e.to_string())?,
+                _ => None,
+            };
+            if let Some(u) = user {
+                out.identity = Self::of_user(app, &u).await?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A directory user's identity policies (its own and its groups'), parsed.
+    pub async fn of_user(app: &App, user: &User) -> Result<Vec<(String, Arc<Policy>)>, String> {
+        let Some(d) = &app.directory else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for source in d.policies_of(user).await.map_err(|e| e.to_string())? {
+            match source {
+                PolicySource::Inline { label, document } => {
+                    let p = app
+                        .policy_cache
+                        .parsed(&document, PolicyKind::Inline)
+                        .map_err(|e| format!("{label} does not parse: {e}"))?;
+                    out.push((label, p));
+                }
+                PolicySource::Managed(arn) => {
+                    // A managed policy removed from the configuration grants nothing.
+                    if let Some(m) = app.config.managed_policy(&arn) {
+                        out.push((arn, Arc::clone(&m.policy)));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The full set: identity policies ∩ session policies ∩ boundary.
     pub fn set(&self) -> PolicySet<'_> {
         let mut set = PolicySet::default();
-        if let Some(r) = &self.role {
-            for (label, p) in r.identity_policies() {
-                set.identity.push((label, p.as_ref()));
-            }
-            if let Some((label, p)) = &r.permissions_boundary {
-                set.boundary = Some((label.as_str(), p.as_ref()));
-            }
+        for (label, p) in &self.identity {
+            set.identity.push((label.as_str(), p.as_ref()));
+        }
+        if let Some((label, p)) = &self.boundary {
+            set.boundary = Some((label.as_str(), p.as_ref()));
         }
         if let Some(s) = &self.session {
             set.session = Some(s.iter().map(|(l, p)| (l.as_str(), p.as_ref())).collect());

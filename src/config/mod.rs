@@ -3,7 +3,13 @@
 //! every problem with file and line, so that a bad configuration fails at start-up and never at request
 //! time. Knows nothing of HTTP or of store implementations.
 
+mod identity;
 mod raw;
+
+pub use identity::{
+    permission_set_trust_policy, AssignmentRule, DirectorySettings, MfaRequirement, PermissionSet,
+    RuleMatch, DEFAULT_ROLE_PREFIX, LOCAL_PROVIDER, RULE_ACTION, SIGN_IN_PROVIDER,
+};
 
 use crate::policy::{Policy, PolicyKind};
 use raw::RawConfig;
@@ -123,6 +129,17 @@ pub struct OidcProvider {
     pub allow_http: bool,
     /// Accounts whose roles may trust this provider; `None` = all.
     pub accounts: Option<Vec<String>>,
+    /// Its name in assignment rules and the audit log (default: the issuer without scheme).
+    pub name: String,
+    /// The claim holding group memberships (default `groups`).
+    pub groups_claim: String,
+    /// Splits a string-valued group claim into several groups (e.g. `","`); `None`: one group.
+    pub groups_delimiter: Option<String>,
+    /// The claim holding the e-mail address (default `email`).
+    pub email_claim: String,
+    /// `amr` values that count as MFA performed at the provider (default none: upstream MFA is
+    /// not trusted).
+    pub mfa_amr: Vec<String>,
 }
 
 impl OidcProvider {
@@ -235,8 +252,14 @@ pub struct Config {
     pub oidc_providers: Vec<OidcProvider>,
     /// Customer managed policies.
     pub managed_policies: Vec<ManagedPolicy>,
-    /// Roles.
+    /// Roles (configured ones, then those permission sets provision).
     pub roles: Vec<Role>,
+    /// The local directory's settings (`None` without accounts).
+    pub directory: Option<DirectorySettings>,
+    /// Permission sets.
+    pub permission_sets: Vec<PermissionSet>,
+    /// Assignment rules, in file order.
+    pub assignment_rules: Vec<AssignmentRule>,
     /// Things worth knowing that do not stop start-up.
     pub warnings: Vec<Problem>,
 }
@@ -587,6 +610,12 @@ impl Validator<'_> {
         let mut providers: Vec<OidcProvider> = Vec::new();
         for p in &raw.oidc_providers {
             if let Some(op) = self.validate_provider(p, &seen_accounts) {
+                if providers.iter().any(|x| x.name == op.name) {
+                    self.err(
+                        Some(p.span().start),
+                        format!("oidc provider name '{}' is used twice", op.name),
+                    );
+                }
                 if providers.iter().any(|x| x.issuer == op.issuer) {
                     self.err(
                         Some(p.span().start),
@@ -631,6 +660,62 @@ impl Validator<'_> {
             }
         }
 
+        // the identity model
+        let directory = self.validate_directory(raw.directory.as_ref(), &accounts);
+        let mut permission_sets: Vec<PermissionSet> = Vec::new();
+        for p in &raw.permission_sets {
+            if let Some(ps) = self.validate_permission_set(p) {
+                if permission_sets
+                    .iter()
+                    .any(|x| x.name.eq_ignore_ascii_case(&ps.name))
+                {
+                    self.err(
+                        Some(p.span().start),
+                        format!("permission set '{}' is defined twice", ps.name),
+                    );
+                }
+                permission_sets.push(ps);
+            }
+        }
+        let mut assignment_rules = Vec::new();
+        for (i, r) in raw.assignment_rules.iter().enumerate() {
+            if let Some(rule) =
+                self.validate_rule(i, r, &providers, &permission_sets, &seen_accounts)
+            {
+                assignment_rules.push(rule);
+            }
+        }
+        if let Some(d) = &directory {
+            let mut provisioned: Vec<(String, String)> = Vec::new();
+            for rule in &assignment_rules {
+                for a in &rule.accounts {
+                    let pair = (a.clone(), rule.permission_set.clone());
+                    if !provisioned.contains(&pair) {
+                        provisioned.push(pair);
+                    }
+                }
+            }
+            for (account, name) in provisioned {
+                let Some(set) = permission_sets.iter().find(|s| s.name == name) else {
+                    continue;
+                };
+                if let Some(role) = self.provision(set, &account, &d.role_prefix, &managed) {
+                    if roles.iter().any(|x| {
+                        x.account == role.account && x.name.eq_ignore_ascii_case(&role.name)
+                    }) {
+                        self.err(
+                            None,
+                            format!(
+                                "permission set '{name}' provisions role {} in account {account}, which is also configured as a role; rename one or change directory.permission_set_role_prefix",
+                                role.name
+                            ),
+                        );
+                    }
+                    roles.push(role);
+                }
+            }
+        }
+
         Some(Config {
             path: self.path.to_path_buf(),
             listen: listen?,
@@ -646,6 +731,9 @@ impl Validator<'_> {
             oidc_providers: providers,
             managed_policies: managed,
             roles,
+            directory,
+            permission_sets,
+            assignment_rules,
             warnings: Vec::new(),
         })
     }
@@ -829,8 +917,36 @@ impl Validator<'_> {
             .split_once("://")
             .map(|(_, rest)| rest.trim_end_matches('/').to_string())
             .unwrap_or_default();
+        let pname = raw.name.clone().unwrap_or_else(|| key_prefix.clone());
+        if pname.is_empty()
+            || pname.len() > 128
+            || pname == LOCAL_PROVIDER
+            || !pname
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.:/-".contains(c))
+        {
+            self.err(
+                at,
+                format!(
+                    "oidc provider '{name}': name '{pname}' must be 1-128 characters of [A-Za-z0-9_.:/-] and not \"{LOCAL_PROVIDER}\""
+                ),
+            );
+            ok = false;
+        }
+        if raw.groups_delimiter.as_deref() == Some("") {
+            self.err(
+                at,
+                format!("oidc provider '{name}': groups_delimiter must not be empty"),
+            );
+            ok = false;
+        }
         ok.then(|| OidcProvider {
             issuer: raw.issuer.clone(),
+            name: pname,
+            groups_claim: raw.groups_claim.clone().unwrap_or_else(|| "groups".into()),
+            groups_delimiter: raw.groups_delimiter.clone(),
+            email_claim: raw.email_claim.clone().unwrap_or_else(|| "email".into()),
+            mfa_amr: raw.mfa_amr.clone().unwrap_or_default(),
             key_prefix,
             audiences: raw.audiences.clone(),
             jwks,

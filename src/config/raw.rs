@@ -29,6 +29,50 @@ pub struct RawConfig {
     pub managed_policies: Vec<Spanned<RawManagedPolicy>>,
     #[serde(default)]
     pub roles: Vec<Spanned<RawRole>>,
+    pub directory: Option<Spanned<RawDirectory>>,
+    #[serde(default)]
+    pub permission_sets: Vec<Spanned<RawPermissionSet>>,
+    #[serde(default)]
+    pub assignment_rules: Vec<Spanned<RawAssignmentRule>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDirectory {
+    pub account: Option<String>,
+    pub min_password_length: Option<i64>,
+    pub permission_set_role_prefix: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPermissionSet {
+    pub name: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub managed_policies: Vec<String>,
+    #[serde(default)]
+    pub policies: Vec<Spanned<RawInlinePolicy>>,
+    pub permissions_boundary: Option<String>,
+    pub session_duration: Option<String>,
+    pub relay_state: Option<String>,
+    pub mfa: Option<String>,
+    pub mfa_max_age_minutes: Option<i64>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAssignmentRule {
+    pub provider: String,
+    pub permission_set: String,
+    pub accounts: Vec<String>,
+    pub description: Option<String>,
+    pub group: Option<String>,
+    pub email_domain: Option<String>,
+    pub local_group: Option<String>,
+    pub condition: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +161,11 @@ pub struct RawOidcProvider {
     #[serde(default)]
     pub allow_http: bool,
     pub accounts: Option<Vec<String>>,
+    pub name: Option<String>,
+    pub groups_claim: Option<String>,
+    pub groups_delimiter: Option<String>,
+    pub email_claim: Option<String>,
+    pub mfa_amr: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -56,13 +56,41 @@ pub enum SessionPrincipal {
         #[serde(rename = "s")]
         session_name: String,
     },
+    /// A user of the local directory, signed in with a session token (`GetSessionToken`).
+    #[serde(rename = "u")]
+    User {
+        /// Account id.
+        #[serde(rename = "a")]
+        account: String,
+        /// User name.
+        #[serde(rename = "n")]
+        name: String,
+        /// User path.
+        #[serde(rename = "p")]
+        path: String,
+        /// The user's unique id (`AIDA…`).
+        #[serde(rename = "i")]
+        user_id: String,
+    },
+    /// A federated user a directory user created with `GetFederationToken`.
+    #[serde(rename = "f")]
+    FederatedUser {
+        /// Account id.
+        #[serde(rename = "a")]
+        account: String,
+        /// The federated user's name (`Name`).
+        #[serde(rename = "n")]
+        name: String,
+    },
 }
 
 impl SessionPrincipal {
     /// The account the session belongs to.
     pub fn account(&self) -> &str {
         match self {
-            Self::AssumedRole { account, .. } => account,
+            Self::AssumedRole { account, .. }
+            | Self::User { account, .. }
+            | Self::FederatedUser { account, .. } => account,
         }
     }
 
@@ -75,6 +103,15 @@ impl SessionPrincipal {
                 session_name,
                 ..
             } => format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"),
+            Self::User {
+                account,
+                name,
+                path,
+                ..
+            } => format!("arn:aws:iam::{account}:user{path}{name}"),
+            Self::FederatedUser { account, name } => {
+                format!("arn:aws:sts::{account}:federated-user/{name}")
+            }
         }
     }
 
@@ -86,18 +123,35 @@ impl SessionPrincipal {
                 session_name,
                 ..
             } => format!("{role_id}:{session_name}"),
+            Self::User { user_id, .. } => user_id.clone(),
+            Self::FederatedUser { account, name } => format!("{account}:{name}"),
         }
     }
 
-    /// The ARN of the role behind the session.
-    pub fn role_arn(&self) -> String {
+    /// The ARN of the role behind the session, for role sessions.
+    pub fn role_arn(&self) -> Option<String> {
         match self {
             Self::AssumedRole {
                 account,
                 role_name,
                 role_path,
                 ..
-            } => format!("arn:aws:iam::{account}:role{role_path}{role_name}"),
+            } => Some(format!("arn:aws:iam::{account}:role{role_path}{role_name}")),
+            Self::User { .. } | Self::FederatedUser { .. } => None,
+        }
+    }
+
+    /// The ARN policies see as `aws:PrincipalArn`: the role for role sessions, else the principal.
+    pub fn principal_arn(&self) -> String {
+        self.role_arn().unwrap_or_else(|| self.arn())
+    }
+
+    /// `aws:PrincipalType`.
+    pub fn principal_type(&self) -> &'static str {
+        match self {
+            Self::AssumedRole { .. } => "AssumedRole",
+            Self::User { .. } => "User",
+            Self::FederatedUser { .. } => "FederatedUser",
         }
     }
 }
@@ -175,6 +229,10 @@ pub struct SessionClaims {
     /// Whether the session came from role chaining.
     #[serde(rename = "ch", default)]
     pub chained: bool,
+    /// The id (`AIDA…`) of the local directory user whose long-term key or sign-in started the
+    /// chain this session belongs to; revoking the user's sessions matches it.
+    #[serde(rename = "ou", default, skip_serializing_if = "Option::is_none")]
+    pub origin_user: Option<String>,
 }
 
 impl fmt::Debug for SessionClaims {

@@ -33,6 +33,7 @@ fn claims() -> SessionClaims {
         issued_at: 1_000,
         expires_at: 4_600,
         chained: false,
+        origin_user: None,
     }
 }
 
@@ -55,10 +56,28 @@ fn principal_arns_follow_aws() {
         "arn:aws:sts::111122223333:assumed-role/deploy/run-42"
     );
     assert_eq!(
-        c.principal.role_arn(),
-        "arn:aws:iam::111122223333:role/ci/deploy"
+        c.principal.role_arn().as_deref(),
+        Some("arn:aws:iam::111122223333:role/ci/deploy")
     );
     assert_eq!(c.principal.user_id(), "AROAEXAMPLEEXAMPLE1:run-42");
+    let user = SessionPrincipal::User {
+        account: "111122223333".into(),
+        name: "alice".into(),
+        path: "/eng/".into(),
+        user_id: "AIDAEXAMPLEEXAMPLE12".into(),
+    };
+    assert_eq!(user.arn(), "arn:aws:iam::111122223333:user/eng/alice");
+    assert_eq!(user.user_id(), "AIDAEXAMPLEEXAMPLE12");
+    assert_eq!(user.role_arn(), None);
+    assert_eq!(user.principal_arn(), user.arn());
+    assert_eq!(user.principal_type(), "User");
+    let fed = SessionPrincipal::FederatedUser {
+        account: "111122223333".into(),
+        name: "bob".into(),
+    };
+    assert_eq!(fed.arn(), "arn:aws:sts::111122223333:federated-user/bob");
+    assert_eq!(fed.user_id(), "111122223333:bob");
+    assert_eq!(fed.principal_type(), "FederatedUser");
     assert!(!format!("{c:?}").contains(&c.secret_access_key));
 }
 
@@ -155,7 +174,10 @@ async fn revocations_match_their_scope_and_only_older_sessions() {
     assert!(list.check(&c).is_none(), "another role");
     list.revoke(
         &store,
-        rev(RevocationScope::Role(c.principal.role_arn()), 1_000),
+        rev(
+            RevocationScope::Role(c.principal.role_arn().unwrap()),
+            1_000,
+        ),
     )
     .await
     .unwrap();
@@ -165,7 +187,10 @@ async fn revocations_match_their_scope_and_only_older_sessions() {
     );
     list.revoke(
         &store,
-        rev(RevocationScope::Role(c.principal.role_arn()), 1_001),
+        rev(
+            RevocationScope::Role(c.principal.role_arn().unwrap()),
+            1_001,
+        ),
     )
     .await
     .unwrap();

@@ -683,7 +683,7 @@ fn caller_keys(app: &App, arn: &str) -> Vec<(String, ContextValue)> {
 // ---------------------------------------------------------------------------------------------
 // Authorization of the caller
 
-fn authorize(
+async fn authorize(
     app: &App,
     req: &StsRequest<'_>,
     caller: &SessionClaims,
@@ -695,7 +695,8 @@ fn authorize(
     let mut ctx = RequestContext::new(action, resource).with_principal(session_principal(caller));
     add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
     add_session_keys(&mut ctx, caller, now);
-    let policies = SessionPolicies::load(&app.config, &app.policy_cache, caller)
+    let policies = SessionPolicies::for_session(app, caller)
+        .await
         .map_err(StsError::internal)?;
     let set = policies.set();
     let decision = policy::evaluate(&set, &ctx);
@@ -771,7 +772,8 @@ pub async fn simulate_principal_policy(
         "iam:SimulatePrincipalPolicy",
         resource,
         ev,
-    )?;
+    )
+    .await?;
     let not_found = || match &target {
         SourceArn::Role(arn) => {
             let name = arn.rsplit('/').next().unwrap_or_default();
@@ -899,7 +901,7 @@ pub async fn simulate_custom_policy(
     let caller = authenticate(app, req, ev).await?;
     let common = Common::parse(params, true)?;
     let marker = common.offset()?;
-    authorize(app, req, &caller, "iam:SimulateCustomPolicy", "*", ev)?;
+    authorize(app, req, &caller, "iam:SimulateCustomPolicy", "*", ev).await?;
 
     let Common {
         actions,

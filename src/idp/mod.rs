@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod jwt;
+pub mod local;
 
 use crate::config::OidcProvider;
 use std::sync::Arc;

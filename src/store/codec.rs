@@ -183,6 +183,28 @@ pub(super) fn replay_key(namespace: &str, key: &str) -> Vec<u8> {
     k
 }
 
+/// Key of a directory record: length-prefixed kind, then the key itself. Every key of one kind starts
+/// with [`dir_prefix`] of that kind.
+pub(super) fn dir_key(kind: &str, key: &str) -> Vec<u8> {
+    let mut k = dir_prefix(kind);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// The prefix shared by every directory key of `kind` (and by no key of another kind).
+pub(super) fn dir_prefix(kind: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(4 + kind.len());
+    push_part(&mut k, kind);
+    k
+}
+
+/// Stored form of a directory record.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct StoredDirEntry {
+    pub(super) version: u64,
+    pub(super) value: String,
+}
+
 /// Key of a revocation: a tag per scope kind, then length-prefixed parts.
 pub(super) fn scope_key(scope: &RevocationScope) -> Vec<u8> {
     let mut k = Vec::new();
@@ -204,6 +226,10 @@ pub(super) fn scope_key(scope: &RevocationScope) -> Vec<u8> {
         RevocationScope::AccessKey(access_key) => {
             k.push(4);
             push_part(&mut k, access_key);
+        }
+        RevocationScope::User(user) => {
+            k.push(5);
+            push_part(&mut k, user);
         }
     }
     k
@@ -267,6 +293,7 @@ enum StoredScope {
     Subject { provider: String, subject: String },
     Session { session: String },
     AccessKey { access_key: String },
+    User { user: String },
 }
 
 /// Stored form of a revocation.
@@ -294,6 +321,7 @@ impl From<&Revocation> for StoredRevocation {
             RevocationScope::AccessKey(access_key) => StoredScope::AccessKey {
                 access_key: access_key.clone(),
             },
+            RevocationScope::User(user) => StoredScope::User { user: user.clone() },
         };
         Self {
             scope,
@@ -315,6 +343,7 @@ impl From<StoredRevocation> for Revocation {
             }
             StoredScope::Session { session } => RevocationScope::Session(session),
             StoredScope::AccessKey { access_key } => RevocationScope::AccessKey(access_key),
+            StoredScope::User { user } => RevocationScope::User(user),
         };
         Self {
             scope,

@@ -7,8 +7,8 @@
 //! the store.
 
 use super::{
-    AuditQuery, AuditRecord, KeyBytes, Result, Revocation, RevocationScope, SealingKey, Store,
-    StoreError,
+    AuditQuery, AuditRecord, DirWrite, KeyBytes, Result, Revocation, RevocationScope, SealingKey,
+    Store, StoreError, Versioned, MAX_DIR_BATCH,
 };
 use std::fmt::Debug;
 use std::future::Future;
@@ -30,6 +30,8 @@ pub async fn run(store: &dyn Store) {
     replay_races(store).await;
     revocations(store).await;
     revocation_purge(store).await;
+    directory(store).await;
+    directory_races(store).await;
     audit(store).await;
     ok("health after the suite", store.health().await);
 }
@@ -87,6 +89,14 @@ pub async fn write_durable(s: &dyn Store) {
         "append before reopen",
         s.append_audit(&durable_events()).await,
     );
+    assert!(ok(
+        "directory write before reopen",
+        s.dir_write(&[
+            DirWrite::insert("user", "durable", "{\"n\":1}".into()),
+            DirWrite::insert("group", "durable", "{}".into()),
+        ])
+        .await
+    ));
 }
 
 /// Checks, through a store opened after [`write_durable`] returned, that every record is there.
@@ -121,6 +131,17 @@ pub async fn check_durable(s: &dyn Store) {
         ),
         durable_events(),
         "store conformance: audit records persist across a reopen"
+    );
+    assert_eq!(
+        ok(
+            "directory get after reopen",
+            s.dir_get("user", "durable").await
+        ),
+        Some(Versioned {
+            value: "{\"n\":1}".into(),
+            version: 1
+        }),
+        "store conformance: directory records persist across a reopen"
     );
     ok("health after reopen", s.health().await);
 }
@@ -537,6 +558,261 @@ async fn replay_races(s: &dyn Store) {
             "store conformance: concurrent first uses of distinct keys are all accepted"
         );
     }
+}
+
+async fn directory(s: &dyn Store) {
+    let v = |value: &str, version: u64| Versioned {
+        value: value.into(),
+        version,
+    };
+    assert_eq!(
+        ok("get missing", s.dir_get("user", "alice").await),
+        None,
+        "store conformance: a missing directory record reads as None"
+    );
+    assert!(
+        ok(
+            "insert",
+            s.dir_write(&[DirWrite::insert("user", "alice", "a1".into())])
+                .await
+        ),
+        "store conformance: inserting an absent record succeeds"
+    );
+    assert_eq!(
+        ok("get", s.dir_get("user", "alice").await),
+        Some(v("a1", 1)),
+        "store conformance: an inserted record has version 1"
+    );
+    assert!(
+        !ok(
+            "insert again",
+            s.dir_write(&[DirWrite::insert("user", "alice", "other".into())])
+                .await
+        ),
+        "store conformance: inserting an existing record is refused"
+    );
+    assert!(
+        !ok(
+            "stale update",
+            s.dir_write(&[DirWrite::update("user", "alice", 2, "a?".into())])
+                .await
+        ),
+        "store conformance: an update naming the wrong version is refused"
+    );
+    assert!(
+        ok(
+            "update",
+            s.dir_write(&[DirWrite::update("user", "alice", 1, "a2".into())])
+                .await
+        ),
+        "store conformance: an update naming the current version succeeds"
+    );
+    assert_eq!(
+        ok("get after update", s.dir_get("user", "alice").await),
+        Some(v("a2", 2)),
+        "store conformance: an update adds one to the version"
+    );
+
+    // Atomicity: one failing expectation and nothing of the batch is written.
+    assert!(
+        !ok(
+            "failing batch",
+            s.dir_write(&[
+                DirWrite::insert("user", "bob", "b1".into()),
+                DirWrite::update("user", "alice", 2, "a3".into()),
+                DirWrite::update("user", "carol", 1, "c?".into()),
+            ])
+            .await
+        ),
+        "store conformance: a batch with one failing expectation is refused"
+    );
+    assert_eq!(
+        ok("get bob", s.dir_get("user", "bob").await),
+        None,
+        "store conformance: a refused batch writes none of its inserts"
+    );
+    assert_eq!(
+        ok("get alice", s.dir_get("user", "alice").await),
+        Some(v("a2", 2)),
+        "store conformance: a refused batch writes none of its updates"
+    );
+    assert!(
+        !ok(
+            "guarded batch",
+            s.dir_write(&[
+                DirWrite::insert("user", "bob", "b1".into()),
+                DirWrite::absent("user", "alice"),
+            ])
+            .await
+        ),
+        "store conformance: an absence guard on an existing record refuses the batch"
+    );
+    assert!(
+        ok(
+            "batch",
+            s.dir_write(&[
+                DirWrite::insert("user", "bob", "b1".into()),
+                DirWrite::update("user", "alice", 2, "a3".into()),
+                DirWrite::absent("user", "carol"),
+                DirWrite::insert("access_key", "AKIA1", "bob".into()),
+            ])
+            .await
+        ),
+        "store conformance: a batch whose expectations all hold is applied"
+    );
+    assert_eq!(
+        ok("get carol", s.dir_get("user", "carol").await),
+        None,
+        "store conformance: an absence guard writes nothing"
+    );
+
+    // Listing is per kind, ordered by key, and a kind that is a prefix of another sees only its own.
+    ok(
+        "insert prefix kinds",
+        s.dir_write(&[
+            DirWrite::insert("use", "zed", "z".into()),
+            DirWrite::insert("users", "aaron", "x".into()),
+            DirWrite::insert("user", "adam", "d".into()),
+        ])
+        .await,
+    );
+    let keys = |l: Vec<(String, Versioned)>| l.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(
+        keys(ok("list user", s.dir_list("user").await)),
+        vec!["adam", "alice", "bob"],
+        "store conformance: dir_list returns one kind's records ordered by key"
+    );
+    assert_eq!(
+        ok("list access_key", s.dir_list("access_key").await),
+        vec![("AKIA1".to_string(), v("bob", 1))],
+        "store conformance: dir_list returns values and versions"
+    );
+    assert!(
+        ok("list empty kind", s.dir_list("nothing").await).is_empty(),
+        "store conformance: a kind without records lists nothing"
+    );
+
+    // Deletion needs the current version; a deleted record can be created again at version 1.
+    assert!(
+        !ok(
+            "stale delete",
+            s.dir_write(&[DirWrite::delete("user", "bob", 7)]).await
+        ),
+        "store conformance: a delete naming the wrong version is refused"
+    );
+    assert!(
+        ok(
+            "delete",
+            s.dir_write(&[DirWrite::delete("user", "bob", 1)]).await
+        ),
+        "store conformance: a delete naming the current version succeeds"
+    );
+    assert_eq!(
+        ok("get deleted", s.dir_get("user", "bob").await),
+        None,
+        "store conformance: a deleted record is gone"
+    );
+    assert!(
+        ok(
+            "recreate",
+            s.dir_write(&[DirWrite::insert("user", "bob", "b2".into())])
+                .await
+        ),
+        "store conformance: a deleted record can be created again"
+    );
+    assert_eq!(
+        ok("get recreated", s.dir_get("user", "bob").await),
+        Some(v("b2", 1)),
+        "store conformance: a re-created record starts at version 1"
+    );
+
+    let long: Vec<DirWrite> = (0..=MAX_DIR_BATCH)
+        .map(|i| DirWrite::insert("bulk", &i.to_string(), String::new()))
+        .collect();
+    let twice = [
+        DirWrite::insert("user", "dup", "1".into()),
+        DirWrite::absent("user", "dup"),
+    ];
+    invalid("empty batch", s.dir_write(&[]).await);
+    invalid("too long a batch", s.dir_write(&long).await);
+    invalid("the same record twice", s.dir_write(&twice).await);
+    invalid(
+        "empty kind",
+        s.dir_write(&[DirWrite::insert("", "k", "v".into())]).await,
+    );
+    invalid(
+        "empty key",
+        s.dir_write(&[DirWrite::insert("user", "", "v".into())])
+            .await,
+    );
+    invalid(
+        "NUL in kind",
+        s.dir_write(&[DirWrite::insert("us\0er", "k", "v".into())])
+            .await,
+    );
+    invalid("get with empty key", s.dir_get("user", "").await);
+    invalid("list with empty kind", s.dir_list("").await);
+    assert_eq!(
+        ok("get dup", s.dir_get("user", "dup").await),
+        None,
+        "store conformance: an invalid batch writes nothing"
+    );
+}
+
+async fn directory_races(s: &dyn Store) {
+    // Every racer reads, then writes back its increment naming the version it read, retrying on
+    // refusal: with optimistic concurrency no increment is lost.
+    ok(
+        "counter",
+        s.dir_write(&[DirWrite::insert("counter", "c", "0".into())])
+            .await,
+    );
+    let increment = || async {
+        loop {
+            let cur = ok("read counter", s.dir_get("counter", "c").await).expect("counter exists");
+            let n: u64 = cur.value.parse().expect("counter is a number");
+            if ok(
+                "write counter",
+                s.dir_write(&[DirWrite::update(
+                    "counter",
+                    "c",
+                    cur.version,
+                    (n + 1).to_string(),
+                )])
+                .await,
+            ) {
+                return;
+            }
+        }
+    };
+    let racers: Vec<BoxedFuture<'_, ()>> = (0..RACERS)
+        .map(|_| Box::pin(increment()) as BoxedFuture<'_, ()>)
+        .collect();
+    join_all(racers).await;
+    let end = ok("read counter", s.dir_get("counter", "c").await).expect("counter exists");
+    assert_eq!(
+        (end.value.as_str(), end.version),
+        (RACERS.to_string().as_str(), RACERS as u64 + 1),
+        "store conformance: concurrent compare-and-swap increments are none of them lost"
+    );
+    // Racing inserts of one key: exactly one wins.
+    let inserts: Vec<BoxedFuture<'_, Result<bool>>> = (0..RACERS)
+        .map(|i| {
+            Box::pin(async move {
+                s.dir_write(&[DirWrite::insert("race", "one", i.to_string())])
+                    .await
+            }) as BoxedFuture<'_, Result<bool>>
+        })
+        .collect();
+    let won = join_all(inserts)
+        .await
+        .into_iter()
+        .filter(|r| matches!(r, Ok(true)))
+        .count();
+    assert_eq!(
+        won, 1,
+        "store conformance: of {RACERS} concurrent inserts of one record exactly one succeeds"
+    );
 }
 
 async fn revocations(s: &dyn Store) {

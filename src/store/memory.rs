@@ -2,9 +2,10 @@
 //! the value, and nothing is shared between processes.
 
 use super::{
-    check_audit_batch, check_replay, check_sealing_key, merge_revocation, retire_time, AuditLog,
-    AuditQuery, AuditRecord, KeyStore, ReplayCache, Result, Revocation, RevocationScope,
-    RevocationStore, SealingKey, Store, StoreError,
+    check_audit_batch, check_dir_batch, check_dir_key, check_replay, check_sealing_key,
+    merge_revocation, retire_time, AuditLog, AuditQuery, AuditRecord, DirWrite, DirectoryStore,
+    Expect, KeyStore, ReplayCache, Result, Revocation, RevocationScope, RevocationStore,
+    SealingKey, Store, StoreError, Versioned,
 };
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -17,6 +18,7 @@ pub struct MemoryStore {
     replays: Mutex<HashMap<(String, String), i64>>,
     revocations: Mutex<HashMap<RevocationScope, Revocation>>,
     audit: Mutex<BTreeMap<(i64, String), AuditRecord>>,
+    directory: Mutex<BTreeMap<(String, String), Versioned>>,
 }
 
 impl MemoryStore {
@@ -113,6 +115,67 @@ impl RevocationStore for MemoryStore {
         let before = revocations.len();
         revocations.retain(|_, r| r.expires_at > now);
         Ok(count(before - revocations.len()))
+    }
+}
+
+#[async_trait]
+impl DirectoryStore for MemoryStore {
+    async fn dir_get(&self, kind: &str, key: &str) -> Result<Option<Versioned>> {
+        check_dir_key(kind, key)?;
+        Ok(self
+            .directory
+            .lock()
+            .get(&(kind.to_owned(), key.to_owned()))
+            .cloned())
+    }
+
+    async fn dir_list(&self, kind: &str) -> Result<Vec<(String, Versioned)>> {
+        check_dir_key(kind, "-")?;
+        Ok(self
+            .directory
+            .lock()
+            .range((kind.to_owned(), String::new())..)
+            .take_while(|((k, _), _)| k == kind)
+            .map(|((_, key), v)| (key.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn dir_write(&self, writes: &[DirWrite]) -> Result<bool> {
+        check_dir_batch(writes)?;
+        let mut dir = self.directory.lock();
+        let holds = writes.iter().all(|w| {
+            let current = dir.get(&(w.kind.clone(), w.key.clone()));
+            match w.expect {
+                Expect::Absent => current.is_none(),
+                Expect::Version(v) => current.is_some_and(|c| c.version == v),
+            }
+        });
+        if !holds {
+            return Ok(false);
+        }
+        for w in writes {
+            let k = (w.kind.clone(), w.key.clone());
+            match (&w.value, w.expect) {
+                (Some(value), expect) => {
+                    let version = match expect {
+                        Expect::Absent => 1,
+                        Expect::Version(v) => v + 1,
+                    };
+                    dir.insert(
+                        k,
+                        Versioned {
+                            value: value.clone(),
+                            version,
+                        },
+                    );
+                }
+                (None, Expect::Version(_)) => {
+                    dir.remove(&k);
+                }
+                (None, Expect::Absent) => {}
+            }
+        }
+        Ok(true)
     }
 }
 

@@ -1,7 +1,9 @@
 //! Storage for what must outlive a process or be shared between replicas: sealing keys, replay records
-//! (SAML assertion IDs, OIDC nonces, TOTP steps), revocation epochs and the audit log.
+//! (SAML assertion IDs, OIDC nonces, TOTP steps), revocation epochs, the local directory and the audit
+//! log.
 //!
-//! Each capability is its own trait ([`KeyStore`], [`ReplayCache`], [`RevocationStore`], [`AuditLog`]);
+//! Each capability is its own trait ([`KeyStore`], [`ReplayCache`], [`RevocationStore`],
+//! [`DirectoryStore`], [`AuditLog`]);
 //! [`Store`] composes them. Backends: [`SledStore`] (embedded, one process per directory) and
 //! [`MemoryStore`] (tests). Every backend must pass [`conformance::run`]. Atomic operations are single
 //! calls so that an SQL backend can express each as one statement.
@@ -15,7 +17,8 @@
 //! means first use); `insert_sealing_key` an `INSERT … ON CONFLICT DO NOTHING`; `retire_sealing_key`
 //! an `UPDATE … SET retired_at = LEAST(retired_at, $t)`; `revoke` an upsert keyed by scope using
 //! `GREATEST`; `append_audit` one transaction of `INSERT … ON CONFLICT DO NOTHING` keyed by
-//! `(time_ms, id)`.
+//! `(time_ms, id)`; `dir_write` one transaction whose conditional `INSERT`/`UPDATE … WHERE version =
+//! $v`/`DELETE … WHERE version = $v` statements must each touch exactly one row, rolled back otherwise.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -176,6 +179,8 @@ pub enum RevocationScope {
     Session(String),
     /// Credentials with one access key id.
     AccessKey(String),
+    /// Sessions that a user of the local directory started, directly or by a chain (by user id).
+    User(String),
 }
 
 /// "Tokens in this scope issued before `issued_before` are revoked".
@@ -204,6 +209,94 @@ pub trait RevocationStore: Send + Sync {
     async fn revocations(&self) -> Result<Vec<Revocation>>;
     /// Removes revocations with `expires_at <= now`; returns how many were removed.
     async fn purge_expired_revocations(&self, now: i64) -> Result<u64>;
+}
+
+/// A directory record as stored: an opaque document (JSON, written by the domain) and its version.
+/// The first write of a key gives version 1; each later write adds one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    /// The document.
+    pub value: String,
+    /// How many times the record has been written since it was (last) created.
+    pub version: u64,
+}
+
+/// What a directory write requires of the record it touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// No record with this key exists.
+    Absent,
+    /// The record exists at exactly this version.
+    Version(u64),
+}
+
+/// One write of an atomic directory batch ([`DirectoryStore::dir_write`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirWrite {
+    /// The kind of record (a namespace: `user`, `access_key`, …).
+    pub kind: String,
+    /// The record's key within its kind.
+    pub key: String,
+    /// What must hold for the batch to apply.
+    pub expect: Expect,
+    /// The new document; `None` deletes the record (with [`Expect::Absent`], a pure guard that
+    /// changes nothing).
+    pub value: Option<String>,
+}
+
+impl DirWrite {
+    /// Creates a record that must not exist yet.
+    pub fn insert(kind: &str, key: &str, value: String) -> Self {
+        Self::new(kind, key, Expect::Absent, Some(value))
+    }
+
+    /// Replaces the record at `version`.
+    pub fn update(kind: &str, key: &str, version: u64, value: String) -> Self {
+        Self::new(kind, key, Expect::Version(version), Some(value))
+    }
+
+    /// Deletes the record at `version`.
+    pub fn delete(kind: &str, key: &str, version: u64) -> Self {
+        Self::new(kind, key, Expect::Version(version), None)
+    }
+
+    /// Requires that the record does not exist, changing nothing.
+    pub fn absent(kind: &str, key: &str) -> Self {
+        Self::new(kind, key, Expect::Absent, None)
+    }
+
+    /// Requires that the record is at `version`, changing nothing: written back unchanged.
+    pub fn unchanged(kind: &str, key: &str, current: &Versioned) -> Self {
+        Self::update(kind, key, current.version, current.value.clone())
+    }
+
+    fn new(kind: &str, key: &str, expect: Expect, value: Option<String>) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            key: key.to_owned(),
+            expect,
+            value,
+        }
+    }
+}
+
+/// Most writes in one directory batch.
+pub const MAX_DIR_BATCH: usize = 64;
+
+/// The local directory (users, groups, access keys, MFA devices, bootstrap tokens, login records) as
+/// versioned documents with optimistic concurrency: every change names the version it read, and a
+/// batch applies only if every record is still as read. The domain owns the documents' meaning.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
+    /// The record `(kind, key)`, if it exists.
+    async fn dir_get(&self, kind: &str, key: &str) -> Result<Option<Versioned>>;
+    /// Every record of `kind`, ordered by key (byte order).
+    async fn dir_list(&self, kind: &str) -> Result<Vec<(String, Versioned)>>;
+    /// Applies every write of `writes` atomically and durably if each one's [`Expect`] holds:
+    /// `true`. Otherwise nothing changes: `false`. [`StoreError::Invalid`] for an empty batch, one
+    /// longer than [`MAX_DIR_BATCH`], an empty kind or key, a kind containing NUL, or the same record
+    /// twice.
+    async fn dir_write(&self, writes: &[DirWrite]) -> Result<bool>;
 }
 
 /// One stored audit event. `(time_ms, id)` identifies it.
@@ -279,7 +372,9 @@ pub trait AuditLog: Send + Sync {
 
 /// Every storage capability, as one backend provides them.
 #[async_trait]
-pub trait Store: KeyStore + ReplayCache + RevocationStore + AuditLog + Send + Sync {
+pub trait Store:
+    KeyStore + ReplayCache + RevocationStore + DirectoryStore + AuditLog + Send + Sync
+{
     /// Short backend name (`sled`, `memory`, …) for logs and health output.
     fn kind(&self) -> &'static str;
     /// Succeeds when the backend can serve requests.
@@ -313,6 +408,39 @@ fn check_sealing_key(key: &SealingKey) -> Result<()> {
             key.id,
             key.secret.expose().len(),
             KeyBytes::LEN
+        )));
+    }
+    Ok(())
+}
+
+fn check_dir_batch(writes: &[DirWrite]) -> Result<()> {
+    if writes.is_empty() || writes.len() > MAX_DIR_BATCH {
+        return Err(StoreError::Invalid(format!(
+            "a directory batch has 1 to {MAX_DIR_BATCH} writes, got {}",
+            writes.len()
+        )));
+    }
+    for (i, w) in writes.iter().enumerate() {
+        check_dir_key(&w.kind, &w.key)?;
+        if writes[..i]
+            .iter()
+            .any(|o| o.kind == w.kind && o.key == w.key)
+        {
+            return Err(StoreError::Invalid(format!(
+                "directory record {}/{} is written twice in one batch",
+                w.kind, w.key
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_dir_key(kind: &str, key: &str) -> Result<()> {
+    check_not_empty("directory kind", kind)?;
+    check_not_empty("directory key", key)?;
+    if kind.contains('\0') {
+        return Err(StoreError::Invalid(format!(
+            "directory kind {kind:?} contains NUL"
         )));
     }
     Ok(())

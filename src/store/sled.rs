@@ -25,12 +25,14 @@
 //! `migrate_from_format_2`), resumably if interrupted.
 
 use super::audit_files::AuditFiles;
-use super::codec::{self, StoredReplay, StoredRevocation, StoredSealingKey};
+use super::codec::{self, StoredDirEntry, StoredReplay, StoredRevocation, StoredSealingKey};
 use super::{
-    check_audit_batch, check_replay, check_sealing_key, merge_revocation, retire_time, AuditLog,
-    AuditQuery, AuditRecord, KeyStore, ReplayCache, Result, Revocation, RevocationStore,
-    SealingKey, Store, StoreError,
+    check_audit_batch, check_dir_batch, check_dir_key, check_replay, check_sealing_key,
+    merge_revocation, retire_time, AuditLog, AuditQuery, AuditRecord, DirWrite, DirectoryStore,
+    Expect, KeyStore, ReplayCache, Result, Revocation, RevocationStore, SealingKey, Store,
+    StoreError, Versioned,
 };
+use ::sled::transaction::{ConflictableTransactionError, TransactionError};
 use async_trait::async_trait;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -46,6 +48,7 @@ pub const BLOCKING_PERMITS: usize = 16;
 const KEYS: &str = "sealing_keys";
 const REPLAYS: &str = "replays";
 const REVOCATIONS: &str = "revocations";
+const DIRECTORY: &str = "directory";
 /// Format 2 kept the audit log in this tree, one record per key; format 3 keeps it in
 /// [`AUDIT_DIR`] (see [`super::audit_files`]).
 const LEGACY_AUDIT: &str = "audit";
@@ -59,6 +62,7 @@ struct Trees {
     keys: ::sled::Tree,
     replays: ::sled::Tree,
     revocations: ::sled::Tree,
+    directory: ::sled::Tree,
     audit: AuditFiles,
     meta: ::sled::Tree,
 }
@@ -186,9 +190,14 @@ fn check_format(trees: &Trees, dir: &Path) -> Result<()> {
                     .is_empty();
             let has_data = legacy_audit
                 || !trees.audit.is_empty()
-                || [&trees.keys, &trees.replays, &trees.revocations]
-                    .iter()
-                    .any(|t| !t.is_empty());
+                || [
+                    &trees.keys,
+                    &trees.replays,
+                    &trees.revocations,
+                    &trees.directory,
+                ]
+                .iter()
+                .any(|t| !t.is_empty());
             if has_data {
                 return Err(StoreError::Corrupt(format!(
                     "{} holds records without a format marker (an earlier development layout); move it \
@@ -269,6 +278,7 @@ impl SledStore {
             keys: tree(KEYS)?,
             replays: tree(REPLAYS)?,
             revocations: tree(REVOCATIONS)?,
+            directory: tree(DIRECTORY)?,
             audit: AuditFiles::open(&dir.join(AUDIT_DIR))?,
             meta: tree(META)?,
             db,
@@ -494,6 +504,109 @@ impl RevocationStore for SledStore {
             purge(t, &t.revocations, |v| {
                 Ok(decode_revocation(v)?.expires_at <= now)
             })
+        })
+        .await
+    }
+}
+
+fn decode_dir(v: &[u8]) -> Result<Versioned> {
+    let e = codec::decode::<StoredDirEntry>(DIRECTORY, v)?;
+    Ok(Versioned {
+        value: e.value,
+        version: e.version,
+    })
+}
+
+#[async_trait]
+impl DirectoryStore for SledStore {
+    async fn dir_get(&self, kind: &str, key: &str) -> Result<Option<Versioned>> {
+        check_dir_key(kind, key)?;
+        let k = codec::dir_key(kind, key);
+        self.run(move |t| {
+            t.directory
+                .get(&k)
+                .map_err(from_sled)?
+                .map(|v| decode_dir(&v))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn dir_list(&self, kind: &str) -> Result<Vec<(String, Versioned)>> {
+        check_dir_key(kind, "-")?;
+        let prefix = codec::dir_prefix(kind);
+        self.run(move |t| {
+            t.directory
+                .scan_prefix(&prefix)
+                .map(|item| {
+                    let (k, v) = item.map_err(from_sled)?;
+                    let key = std::str::from_utf8(&k[prefix.len()..])
+                        .map_err(|_| StoreError::Corrupt("directory key is not UTF-8".into()))?;
+                    Ok((key.to_owned(), decode_dir(&v)?))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn dir_write(&self, writes: &[DirWrite]) -> Result<bool> {
+        check_dir_batch(writes)?;
+        let mut prepared = Vec::with_capacity(writes.len());
+        for w in writes {
+            let value = match (&w.value, w.expect) {
+                (Some(value), expect) => {
+                    let version = match expect {
+                        Expect::Absent => 1,
+                        Expect::Version(v) => v.checked_add(1).ok_or_else(|| {
+                            StoreError::Invalid("directory version overflow".into())
+                        })?,
+                    };
+                    Some(codec::encode(&StoredDirEntry {
+                        version,
+                        value: value.clone(),
+                    })?)
+                }
+                (None, _) => None,
+            };
+            prepared.push((codec::dir_key(&w.kind, &w.key), w.expect, value));
+        }
+        self.run(move |t| {
+            let outcome = t.directory.transaction(|tx| {
+                for (k, expect, _) in &prepared {
+                    let current = tx.get(k)?;
+                    let holds = match (expect, current) {
+                        (Expect::Absent, None) => true,
+                        (Expect::Version(v), Some(c)) => {
+                            decode_dir(&c)
+                                .map_err(ConflictableTransactionError::Abort)?
+                                .version
+                                == *v
+                        }
+                        _ => false,
+                    };
+                    if !holds {
+                        return Ok(false);
+                    }
+                }
+                for (k, expect, value) in &prepared {
+                    match (value, expect) {
+                        (Some(v), _) => {
+                            tx.insert(k.as_slice(), v.as_slice())?;
+                        }
+                        (None, Expect::Version(_)) => {
+                            tx.remove(k.as_slice())?;
+                        }
+                        (None, Expect::Absent) => {}
+                    }
+                }
+                Ok(true)
+            });
+            match outcome {
+                Ok(true) => t.flush().map(|()| true),
+                Ok(false) => Ok(false),
+                Err(TransactionError::Abort(e)) => Err(e),
+                Err(TransactionError::Storage(e)) => Err(from_sled(e)),
+            }
         })
         .await
     }

@@ -309,6 +309,7 @@ struct Mint<'a> {
     federation: Option<Federation>,
     mfa_time: Option<i64>,
     chained: bool,
+    origin_user: Option<String>,
 }
 
 fn mint(app: &App, m: Mint<'_>, ev: &mut AuditEvent) -> Result<(SessionClaims, String), StsError> {
@@ -335,6 +336,7 @@ fn mint(app: &App, m: Mint<'_>, ev: &mut AuditEvent) -> Result<(SessionClaims, S
         issued_at: now,
         expires_at: now + m.duration,
         chained: m.chained,
+        origin_user: m.origin_user,
     };
     let token = app
         .keys
@@ -503,6 +505,7 @@ pub async fn assume_role_with_web_identity(
             federation: Some(federation),
             mfa_time: None,
             chained: false,
+            origin_user: None,
         },
         ev,
     )?;
@@ -530,7 +533,7 @@ pub async fn get_caller_identity(
     let caller = auth::authenticate(app, req, ev).await?;
     ev.principal = Some(caller.principal.arn());
     ev.access_key_id = Some(caller.access_key_id.clone());
-    ev.role_arn = Some(caller.principal.role_arn());
+    ev.role_arn = caller.principal.role_arn();
     let op = "GetCallerIdentity";
     let mut w = start(op);
     w.leaf("Arn", &caller.principal.arn());
@@ -678,7 +681,8 @@ pub async fn assume_role(
         }
         ctx
     };
-    let caller_policies = SessionPolicies::load(&app.config, &app.policy_cache, &caller)
+    let caller_policies = SessionPolicies::for_session(app, &caller)
+        .await
         .map_err(StsError::internal)?;
     let mut actions = vec!["sts:AssumeRole"];
     if !request_tags.is_empty() {
@@ -760,6 +764,7 @@ pub async fn assume_role(
             federation: caller.federation.clone(),
             mfa_time: caller.mfa_time,
             chained: true,
+            origin_user: caller.origin_user.clone(),
         },
         ev,
     )?;
@@ -796,7 +801,8 @@ pub async fn decode_authorization_message(
     let mut ctx = RequestContext::new("sts:DecodeAuthorizationMessage", "*");
     add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
     add_session_keys(&mut ctx, &caller, now);
-    let caller_policies = SessionPolicies::load(&app.config, &app.policy_cache, &caller)
+    let caller_policies = SessionPolicies::for_session(app, &caller)
+        .await
         .map_err(StsError::internal)?;
     let set = caller_policies.set();
     if policy::evaluate(&set, &ctx).effect != Effect::Allow {

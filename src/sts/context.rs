@@ -67,21 +67,27 @@ fn add_claim(ctx: &mut RequestContext, key: &str, v: &Value, depth: usize) {
 pub fn session_principal(c: &SessionClaims) -> Principal {
     let account = c.principal.account().to_string();
     Principal {
-        aws: vec![
+        aws: dedup(vec![
             c.principal.arn(),
-            c.principal.role_arn(),
+            c.principal.principal_arn(),
             format!("arn:aws:iam::{account}:root"),
             account,
-        ],
+        ]),
         federated: None,
         service: None,
     }
 }
 
+fn dedup(mut v: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|s| seen.insert(s.clone()));
+    v
+}
+
 /// How a session is known when only a specific grant counts (not its account).
 pub fn session_principal_specific(c: &SessionClaims) -> Principal {
     Principal {
-        aws: vec![c.principal.arn(), c.principal.role_arn()],
+        aws: dedup(vec![c.principal.arn(), c.principal.principal_arn()]),
         federated: None,
         service: None,
     }
@@ -89,9 +95,12 @@ pub fn session_principal_specific(c: &SessionClaims) -> Principal {
 
 /// The keys describing a signed-in session: principal, tags, MFA, issue time, federated claims.
 pub fn add_session_keys(ctx: &mut RequestContext, c: &SessionClaims, now: DateTime<Utc>) {
-    ctx.set("aws:PrincipalArn", single(c.principal.role_arn()));
+    ctx.set("aws:PrincipalArn", single(c.principal.principal_arn()));
     ctx.set("aws:PrincipalAccount", single(c.principal.account()));
-    ctx.set("aws:PrincipalType", single("AssumedRole"));
+    ctx.set("aws:PrincipalType", single(c.principal.principal_type()));
+    if let crate::credentials::SessionPrincipal::User { name, .. } = &c.principal {
+        ctx.set("aws:username", single(name.clone()));
+    }
     ctx.set("aws:userid", single(c.principal.user_id()));
     if let Some(t) = DateTime::<Utc>::from_timestamp(c.issued_at, 0) {
         ctx.set(

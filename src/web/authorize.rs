@@ -80,7 +80,7 @@ async fn authorize(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes)
         }
     };
     ev.action = input.action.chars().take(128).collect();
-    let result = api::authorize(&app, service, &input, &mut ev);
+    let result = api::authorize(&app, service, &input, &mut ev).await;
     let response = match result {
         Ok(out) => {
             ev.outcome(if out.allowed {

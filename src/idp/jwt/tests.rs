@@ -112,6 +112,11 @@ fn provider(issuer: &str) -> OidcProvider {
         leeway_seconds: 30,
         allow_http: true,
         accounts: None,
+        name: "test".into(),
+        groups_claim: "groups".into(),
+        groups_delimiter: None,
+        email_claim: "email".into(),
+        mfa_amr: Vec::new(),
     }
 }
 

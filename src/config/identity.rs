@@ -1,0 +1,576 @@
+//! The identity model's configuration: the local directory's settings, permission sets (and the
+//! roles they provision in accounts), and the rules that assign permission sets to people by their
+//! provider's claims, groups, e-mail domain or local groups.
+
+use super::raw::{RawAssignmentRule, RawDirectory, RawPermissionSet};
+use super::{
+    is_iam_name_char, role_id_for, ManagedPolicy, OidcProvider, Role, Validator,
+    MAX_MANAGED_PER_ROLE,
+};
+use crate::policy::{Policy, PolicyKind};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use toml::Spanned;
+
+/// The provider name of rolegate's own directory in assignment rules.
+pub const LOCAL_PROVIDER: &str = "local";
+
+/// Name of the federated principal that permission-set roles trust: the sign-in path of rolegate
+/// itself (portal and SSO API), never a configurable provider.
+pub const SIGN_IN_PROVIDER: &str = "RolegateSSO";
+
+/// Default prefix of the roles permission sets provision.
+pub const DEFAULT_ROLE_PREFIX: &str = "RolegateSSO_";
+
+/// Default shortest password of local users.
+pub const DEFAULT_MIN_PASSWORD_LENGTH: usize = 12;
+
+/// Settings of the local directory.
+#[derive(Debug, Clone)]
+pub struct DirectorySettings {
+    /// The account local users, groups and the root user belong to.
+    pub account: String,
+    /// Shortest password accepted.
+    pub min_password_length: usize,
+    /// Prefix of the role names permission sets provision.
+    pub role_prefix: String,
+}
+
+/// How much MFA a permission set demands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaRequirement {
+    /// None.
+    None,
+    /// MFA at some point in the sign-in session.
+    Required,
+    /// MFA no longer ago than this many seconds (step-up).
+    Within(u32),
+}
+
+/// A permission set: what a person assigned it may do in an account.
+#[derive(Debug, Clone)]
+pub struct PermissionSet {
+    /// Name (1-32 of `[A-Za-z0-9_+=,.@-]`, as IAM Identity Center).
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Inline policies.
+    pub policies: Vec<(String, Arc<Policy>)>,
+    /// Names of customer managed policies, resolved in each account the set is provisioned in.
+    pub managed_policies: Vec<String>,
+    /// Name of a customer managed policy used as permissions boundary in each account.
+    pub permissions_boundary: Option<String>,
+    /// Session length in seconds (3600..=43200).
+    pub session_seconds: u32,
+    /// Where the console opens, if not rolegate's own console page.
+    pub relay_state: Option<String>,
+    /// MFA demanded before credentials or the console are handed out.
+    pub mfa: MfaRequirement,
+    /// Tags of the provisioned roles.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What an assignment rule looks at.
+#[derive(Debug, Clone)]
+pub enum RuleMatch {
+    /// Membership in a group of the provider's (normalised) group claim.
+    Group(String),
+    /// The domain of the e-mail claim (exact, case-insensitive; an `email_verified` of false never
+    /// matches).
+    EmailDomain(String),
+    /// Membership in a group of the local directory.
+    LocalGroup(String),
+    /// An IAM condition block over the identity's condition keys, as a one-statement policy.
+    Condition(Arc<Policy>),
+}
+
+/// Assigns a permission set in accounts to the identities of one provider that match.
+#[derive(Debug, Clone)]
+pub struct AssignmentRule {
+    /// Position in the file (0-based), for explanations.
+    pub index: usize,
+    /// The provider's name, or [`LOCAL_PROVIDER`].
+    pub provider: String,
+    /// The permission set assigned.
+    pub permission_set: String,
+    /// The accounts it is assigned in.
+    pub accounts: Vec<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// What must match.
+    pub matcher: RuleMatch,
+}
+
+/// The action a rule's condition is evaluated for.
+pub const RULE_ACTION: &str = "rolegate:AssignPermissionSet";
+
+/// The policy text a rule's condition block becomes.
+fn condition_policy(condition: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{RULE_ACTION}","Resource":"*","Condition":{condition}}}]}}"#
+    )
+}
+
+/// The trust policy of a permission set's role: only rolegate's own sign-in path, with the permission
+/// set's MFA requirement as conditions.
+pub fn permission_set_trust_policy(account: &str, mfa: MfaRequirement) -> String {
+    let condition = match mfa {
+        MfaRequirement::None => String::new(),
+        MfaRequirement::Required => {
+            r#","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}"#.to_string()
+        }
+        MfaRequirement::Within(s) => format!(
+            r#","Condition":{{"Bool":{{"aws:MultiFactorAuthPresent":"true"}},"NumericLessThanEquals":{{"aws:MultiFactorAuthAge":"{s}"}}}}"#
+        ),
+    };
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"RolegateSignIn","Effect":"Allow","Principal":{{"Federated":"arn:aws:iam::{account}:saml-provider/{SIGN_IN_PROVIDER}"}},"Action":["sts:AssumeRoleWithSAML","sts:TagSession"]{condition}}}]}}"#
+    )
+}
+
+/// Parses `PT<n>H`, `PT<n>M` or `PT<n>H<m>M` into seconds.
+fn iso_duration(s: &str) -> Option<u32> {
+    let rest = s.strip_prefix("PT")?;
+    let (h, rest) = match rest.split_once('H') {
+        Some((h, r)) => (h.parse::<u32>().ok()?, r),
+        None => (0, rest),
+    };
+    let m = match rest {
+        "" => 0,
+        r => r.strip_suffix('M')?.parse::<u32>().ok()?,
+    };
+    if m >= 60 && h > 0 {
+        return None;
+    }
+    h.checked_mul(3600)?.checked_add(m.checked_mul(60)?)
+}
+
+impl Validator<'_> {
+    pub(super) fn validate_directory(
+        &mut self,
+        raw: Option<&Spanned<RawDirectory>>,
+        accounts: &[super::Account],
+    ) -> Option<DirectorySettings> {
+        let at = raw.map(|r| r.span().start);
+        let d = raw.map(|r| r.get_ref());
+        let account = match d.and_then(|d| d.account.clone()) {
+            Some(a) if accounts.iter().any(|x| x.id == a) => a,
+            Some(a) => {
+                self.err(at, format!("directory.account: account {a} is not defined"));
+                return None;
+            }
+            None => accounts.first()?.id.clone(),
+        };
+        let min = d
+            .and_then(|d| d.min_password_length)
+            .unwrap_or(DEFAULT_MIN_PASSWORD_LENGTH as i64);
+        if !(8..=128).contains(&min) {
+            self.err(
+                at,
+                "directory.min_password_length: must be between 8 and 128",
+            );
+        }
+        let role_prefix = d
+            .and_then(|d| d.permission_set_role_prefix.clone())
+            .unwrap_or_else(|| DEFAULT_ROLE_PREFIX.to_string());
+        if role_prefix.len() > 32 || !role_prefix.chars().all(is_iam_name_char) {
+            self.err(
+                at,
+                "directory.permission_set_role_prefix: at most 32 characters of [A-Za-z0-9_+=,.@-]",
+            );
+        }
+        Some(DirectorySettings {
+            account,
+            min_password_length: min.clamp(8, 128) as usize,
+            role_prefix,
+        })
+    }
+
+    pub(super) fn validate_permission_set(
+        &mut self,
+        p: &Spanned<RawPermissionSet>,
+    ) -> Option<PermissionSet> {
+        let at = Some(p.span().start);
+        let raw = p.get_ref();
+        let what = format!("permission set '{}'", raw.name);
+        let mut ok = true;
+        if raw.name.is_empty() || raw.name.len() > 32 || !raw.name.chars().all(is_iam_name_char) {
+            self.err(
+                at,
+                format!("{what}: name must be 1-32 characters of [A-Za-z0-9_+=,.@-]"),
+            );
+            ok = false;
+        }
+        let session_seconds = match raw.session_duration.as_deref() {
+            None => 3600,
+            Some(d) => match iso_duration(d) {
+                Some(s) if (3600..=43200).contains(&s) => s,
+                _ => {
+                    self.err(
+                        at,
+                        format!(
+                            "{what}: session_duration '{d}' must be an ISO 8601 duration from PT1H to PT12H (e.g. PT8H, PT1H30M)"
+                        ),
+                    );
+                    ok = false;
+                    3600
+                }
+            },
+        };
+        let mfa = match (raw.mfa.as_deref(), raw.mfa_max_age_minutes) {
+            (None | Some("none"), None) => MfaRequirement::None,
+            (Some("required"), None) => MfaRequirement::Required,
+            (Some("required"), Some(m)) if (1..=720).contains(&m) => {
+                MfaRequirement::Within((m * 60) as u32)
+            }
+            (Some("required"), Some(_)) => {
+                self.err(
+                    at,
+                    format!("{what}: mfa_max_age_minutes must be between 1 and 720"),
+                );
+                ok = false;
+                MfaRequirement::Required
+            }
+            (None | Some("none"), Some(_)) => {
+                self.err(
+                    at,
+                    format!("{what}: mfa_max_age_minutes needs mfa = \"required\""),
+                );
+                ok = false;
+                MfaRequirement::None
+            }
+            (Some(other), _) => {
+                self.err(
+                    at,
+                    format!("{what}: mfa '{other}' must be \"none\" or \"required\""),
+                );
+                ok = false;
+                MfaRequirement::None
+            }
+        };
+        if let Some(r) = &raw.relay_state {
+            let good = match url::Url::parse(r) {
+                Ok(u) => u.scheme() == "https" || u.scheme() == "http",
+                Err(_) => r.starts_with('/') && !r.starts_with("//"),
+            };
+            if !good {
+                self.err(
+                    at,
+                    format!(
+                        "{what}: relay_state '{r}' must be an http(s) URL or a path starting with one '/'"
+                    ),
+                );
+                ok = false;
+            }
+        }
+        for (k, v) in &raw.tags {
+            if k.is_empty()
+                || k.len() > 128
+                || v.len() > 256
+                || k.to_ascii_lowercase().starts_with("aws:")
+            {
+                self.err(at, format!("{what}: tag '{k}' is invalid (key 1-128 chars not starting with aws:, value ≤ 256)"));
+                ok = false;
+            }
+        }
+        let mut policies = Vec::new();
+        let mut names = HashSet::new();
+        for ip in &raw.policies {
+            let pat = Some(ip.span().start);
+            let pr = ip.get_ref();
+            if !names.insert(pr.name.clone()) {
+                self.err(
+                    pat,
+                    format!("{what}: policy '{}' is defined twice", pr.name),
+                );
+                ok = false;
+            }
+            let pw = format!("{what} policy '{}'", pr.name);
+            match self
+                .policy_text(pr.document.as_ref(), pr.file.as_ref(), &pw, pat)
+                .and_then(|(text, file, line)| {
+                    let p = self.parse_policy(&text, PolicyKind::Inline, &file, line, &pw)?;
+                    self.policy_warnings(&p, &file, line, &pw);
+                    Some(p)
+                }) {
+                Some(pol) => policies.push((pr.name.clone(), Arc::new(pol))),
+                None => ok = false,
+            }
+        }
+        if raw.managed_policies.len() > MAX_MANAGED_PER_ROLE {
+            self.err(
+                at,
+                format!("{what}: at most {MAX_MANAGED_PER_ROLE} managed policies"),
+            );
+            ok = false;
+        }
+        ok.then(|| PermissionSet {
+            name: raw.name.clone(),
+            description: raw.description.clone(),
+            policies,
+            managed_policies: raw.managed_policies.clone(),
+            permissions_boundary: raw.permissions_boundary.clone(),
+            session_seconds,
+            relay_state: raw.relay_state.clone(),
+            mfa,
+            tags: raw.tags.clone(),
+        })
+    }
+
+    pub(super) fn validate_rule(
+        &mut self,
+        index: usize,
+        r: &Spanned<RawAssignmentRule>,
+        providers: &[OidcProvider],
+        sets: &[PermissionSet],
+        accounts: &HashSet<String>,
+    ) -> Option<AssignmentRule> {
+        let at = Some(r.span().start);
+        let raw = r.get_ref();
+        let what = format!("assignment rule {} ({})", index + 1, raw.permission_set);
+        let mut ok = true;
+        if raw.provider != LOCAL_PROVIDER && !providers.iter().any(|p| p.name == raw.provider) {
+            let known: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+            self.err(
+                at,
+                format!(
+                    "{what}: provider '{}' is not defined (known: {LOCAL_PROVIDER}{}{})",
+                    raw.provider,
+                    if known.is_empty() { "" } else { ", " },
+                    known.join(", ")
+                ),
+            );
+            ok = false;
+        }
+        if !sets.iter().any(|s| s.name == raw.permission_set) {
+            self.err(
+                at,
+                format!(
+                    "{what}: permission set '{}' is not defined",
+                    raw.permission_set
+                ),
+            );
+            ok = false;
+        }
+        if raw.accounts.is_empty() {
+            self.err(
+                at,
+                format!("{what}: accounts must list at least one account"),
+            );
+            ok = false;
+        }
+        for a in &raw.accounts {
+            if !accounts.contains(a) {
+                self.err(at, format!("{what}: account {a} is not defined"));
+                ok = false;
+            }
+        }
+        let given = [
+            raw.group.is_some(),
+            raw.email_domain.is_some(),
+            raw.local_group.is_some(),
+            raw.condition.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if given != 1 {
+            self.err(
+                at,
+                format!(
+                    "{what}: give exactly one of group, email_domain, local_group, condition (got {given})"
+                ),
+            );
+            return None;
+        }
+        let matcher = if let Some(g) = &raw.group {
+            if g.is_empty() {
+                self.err(at, format!("{what}: group must not be empty"));
+                ok = false;
+            }
+            if raw.provider == LOCAL_PROVIDER {
+                self.err(
+                    at,
+                    format!("{what}: for the local directory use local_group, not group"),
+                );
+                ok = false;
+            }
+            RuleMatch::Group(g.clone())
+        } else if let Some(d) = &raw.email_domain {
+            let d = d.trim_start_matches('@').to_ascii_lowercase();
+            if d.is_empty() || d.contains('@') || !d.contains('.') {
+                self.err(
+                    at,
+                    format!("{what}: email_domain '{d}' is not a domain name"),
+                );
+                ok = false;
+            }
+            RuleMatch::EmailDomain(d)
+        } else if let Some(g) = &raw.local_group {
+            if raw.provider != LOCAL_PROVIDER {
+                self.err(
+                    at,
+                    format!("{what}: local_group applies only to provider \"{LOCAL_PROVIDER}\""),
+                );
+                ok = false;
+            }
+            RuleMatch::LocalGroup(g.clone())
+        } else {
+            let c = raw.condition.as_ref()?;
+            let cat = Some(c.span().start);
+            match serde_json::from_str::<serde_json::Value>(c.get_ref()) {
+                Ok(serde_json::Value::Object(m)) if !m.is_empty() => {}
+                _ => {
+                    self.err(
+                        cat,
+                        format!(
+                            "{what}: condition must be a non-empty IAM condition block, e.g. {{\"StringLike\": {{\"claim:department\": \"eng*\"}}}}"
+                        ),
+                    );
+                    return None;
+                }
+            }
+            match Policy::parse(&condition_policy(c.get_ref()), PolicyKind::Identity) {
+                Ok(p) => RuleMatch::Condition(Arc::new(p)),
+                Err(e) => {
+                    self.err(cat, format!("{what}: condition: {e}"));
+                    return None;
+                }
+            }
+        };
+        ok.then(|| AssignmentRule {
+            index,
+            provider: raw.provider.clone(),
+            permission_set: raw.permission_set.clone(),
+            accounts: raw.accounts.clone(),
+            description: raw.description.clone(),
+            matcher,
+        })
+    }
+
+    /// The role a permission set provisions in an account, with its managed policies resolved there.
+    pub(super) fn provision(
+        &mut self,
+        set: &PermissionSet,
+        account: &str,
+        prefix: &str,
+        managed: &[ManagedPolicy],
+    ) -> Option<Role> {
+        let what = format!("permission set '{}' in account {account}", set.name);
+        let name = format!("{prefix}{}", set.name);
+        if name.len() > 64 {
+            self.err(
+                None,
+                format!("{what}: role name {name} is longer than 64 characters"),
+            );
+            return None;
+        }
+        let find = |n: &str| managed.iter().find(|m| m.account == account && m.name == n);
+        let mut managed_policies = Vec::new();
+        for n in &set.managed_policies {
+            match find(n) {
+                Some(m) => managed_policies.push((m.arn.clone(), Arc::clone(&m.policy))),
+                None => {
+                    self.err(
+                        None,
+                        format!("{what}: managed policy '{n}' is not defined in account {account}"),
+                    );
+                    return None;
+                }
+            }
+        }
+        let permissions_boundary = match &set.permissions_boundary {
+            None => None,
+            Some(n) => match find(n) {
+                Some(m) => Some((m.arn.clone(), Arc::clone(&m.policy))),
+                None => {
+                    self.err(
+                        None,
+                        format!(
+                            "{what}: permissions boundary '{n}' is not a managed policy of account {account}"
+                        ),
+                    );
+                    return None;
+                }
+            },
+        };
+        let trust = match Policy::parse(
+            &permission_set_trust_policy(account, set.mfa),
+            PolicyKind::Trust,
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                self.err(None, format!("{what}: generated trust policy: {e}"));
+                return None;
+            }
+        };
+        let arn = format!("arn:aws:iam::{account}:role/{name}");
+        Some(Role {
+            account: account.to_string(),
+            role_id: role_id_for(&arn),
+            arn,
+            name,
+            path: "/".into(),
+            description: Some(format!(
+                "Provisioned by permission set {}{}",
+                set.name,
+                set.description
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            )),
+            max_session_duration: set.session_seconds,
+            trust_policy: Arc::new(trust),
+            policies: set.policies.clone(),
+            managed_policies,
+            permissions_boundary,
+            tags: set.tags.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_durations_from_one_to_twelve_hours() {
+        for (s, want) in [
+            ("PT1H", Some(3600)),
+            ("PT12H", Some(43200)),
+            ("PT1H30M", Some(5400)),
+            ("PT90M", Some(5400)),
+            ("PT8H", Some(28800)),
+            ("P1D", None),
+            ("PT", Some(0)),
+            ("PT1H60M", None),
+            ("1H", None),
+            ("PT-1H", None),
+            ("PTxH", None),
+        ] {
+            assert_eq!(iso_duration(s), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn generated_trust_policies_parse_and_carry_the_mfa_requirement() {
+        for (mfa, needle) in [
+            (MfaRequirement::None, None),
+            (
+                MfaRequirement::Required,
+                Some(r#""aws:MultiFactorAuthPresent":"true""#),
+            ),
+            (
+                MfaRequirement::Within(900),
+                Some(r#""aws:MultiFactorAuthAge":"900""#),
+            ),
+        ] {
+            let text = permission_set_trust_policy("111122223333", mfa);
+            Policy::parse(&text, PolicyKind::Trust).expect("generated trust policy parses");
+            match needle {
+                Some(n) => assert!(text.contains(n), "{text}"),
+                None => assert!(!text.contains("Condition"), "{text}"),
+            }
+        }
+    }
+}

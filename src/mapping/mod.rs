@@ -1,0 +1,447 @@
+//! Who someone is → what they may assume: the assignment rules of the configuration applied to the
+//! claims (or attributes) a provider vouched for, giving permission sets in accounts, each with the
+//! rules that gave it and, for every rule, why it matched or not. Also the login record that keeps a
+//! person's assignments as of their last login (rules are authoritative: what no rule gives at a
+//! login is gone). Knows nothing of IdP protocols or HTTP.
+//!
+//! **Condition keys of rules.** Every claim is `claim:<name>` (nested claims by path,
+//! `claim:address/country`; arrays of scalars are multi-valued). rolegate adds `rolegate:Provider`,
+//! `rolegate:Subject`, `rolegate:Groups` (the provider's group claim, normalised),
+//! `rolegate:Email`, `rolegate:EmailDomain`, `rolegate:Claims` (the names of the claims present)
+//! and, for the local directory, `rolegate:LocalGroups`.
+//!
+//! **Missing and empty are different.** A claim the token does not carry is absent from the
+//! context: `StringEquals` never matches it, negated operators and `…IfExists` do. A claim that is
+//! present but empty (`""`, `[]`) is present: `StringEquals: ""` matches an empty string, and its
+//! name is in `rolegate:Claims`. `Null` follows IAM and treats both as null, so to tell them apart
+//! test `rolegate:Claims` (`ForAllValues:StringNotEquals {"rolegate:Claims": "department"}` holds
+//! only when there is no `department` claim at all). For group rules both mean "in no group". A
+//! group claim of the wrong type (an object) counts as missing and is reported in the explanation.
+
+use crate::config::{AssignmentRule, Config, RuleMatch, LOCAL_PROVIDER, RULE_ACTION};
+use crate::policy::{self, ContextValue, Effect, PolicySet, RequestContext};
+use crate::store::{DirWrite, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Directory kind of login records.
+const LOGIN_RECORD: &str = "assignments";
+
+/// Someone a provider vouched for.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    /// The provider's name (or [`LOCAL_PROVIDER`]).
+    pub provider: &'a str,
+    /// The subject at that provider.
+    pub subject: &'a str,
+    /// Every claim or attribute.
+    pub claims: &'a Map<String, Value>,
+    /// Groups of the local directory (local users only).
+    pub local_groups: &'a [String],
+}
+
+/// A permission set in an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// Account id.
+    pub account: String,
+    /// Permission set name.
+    pub permission_set: String,
+    /// The role the permission set provisions in the account.
+    pub role_arn: String,
+    /// The rules (1-based, file order) that gave it.
+    #[serde(default)]
+    pub rules: Vec<usize>,
+}
+
+/// How one rule judged a subject.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleOutcome {
+    /// The rule (1-based, file order).
+    pub rule: usize,
+    /// Its description, if any.
+    pub description: Option<String>,
+    /// What it assigns.
+    pub permission_set: String,
+    /// Where.
+    pub accounts: Vec<String>,
+    /// Whether it matched.
+    pub matched: bool,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// The assignments of a subject and the reasons for them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// The provider's name.
+    pub provider: String,
+    /// The subject.
+    pub subject: String,
+    /// The provider's group claim, normalised; `None` when the claim is missing.
+    pub groups: Option<Vec<String>>,
+    /// The e-mail claim.
+    pub email: Option<String>,
+    /// Permission sets in accounts, ordered by account then permission set.
+    pub assignments: Vec<Assignment>,
+    /// Every rule of the provider, in file order.
+    pub rules: Vec<RuleOutcome>,
+    /// Problems with the claims worth telling an operator (a group claim of the wrong type).
+    pub notes: Vec<String>,
+}
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    /// The provider is not configured.
+    #[error("provider '{0}' is not configured")]
+    UnknownProvider(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Group claim settings of a provider.
+struct GroupSettings<'a> {
+    claim: &'a str,
+    delimiter: Option<&'a str>,
+    email_claim: &'a str,
+}
+
+fn group_settings<'a>(config: &'a Config, provider: &str) -> Option<GroupSettings<'a>> {
+    if provider == LOCAL_PROVIDER {
+        return Some(GroupSettings {
+            claim: "groups",
+            delimiter: None,
+            email_claim: "email",
+        });
+    }
+    config
+        .oidc_providers
+        .iter()
+        .find(|p| p.name == provider)
+        .map(|p| GroupSettings {
+            claim: &p.groups_claim,
+            delimiter: p.groups_delimiter.as_deref(),
+            email_claim: &p.email_claim,
+        })
+}
+
+/// A group claim as groups: arrays of strings (or numbers) as they are, a string as one group or,
+/// with a delimiter, split on it (trimmed, empty parts dropped). `Err` for any other shape.
+pub fn normalize_groups(value: &Value, delimiter: Option<&str>) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = match value {
+        Value::Array(items) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                other => Err(format!("a group entry is {other}, not a string")),
+            })
+            .collect::<Result<_, _>>()?,
+        Value::String(s) => match delimiter {
+            Some(d) => s
+                .split(d)
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(String::from)
+                .collect(),
+            None if s.is_empty() => Vec::new(),
+            None => vec![s.clone()],
+        },
+        other => {
+            return Err(format!(
+                "the group claim is {other}, not an array or a string"
+            ))
+        }
+    };
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|g| seen.insert(g.clone()));
+    Ok(out)
+}
+
+fn email_domain(email: &str) -> Option<String> {
+    let (local, domain) = email.rsplit_once('@')?;
+    (!local.is_empty() && !domain.is_empty()).then(|| domain.to_ascii_lowercase())
+}
+
+/// The request context a rule's condition is evaluated in.
+pub fn rule_context(
+    s: &Subject<'_>,
+    groups: Option<&[String]>,
+    email: Option<&str>,
+) -> RequestContext {
+    let mut ctx = RequestContext::new(RULE_ACTION, "*");
+    crate::sts::context::add_claims(&mut ctx, "claim", s.claims);
+    ctx.set("rolegate:Provider", ContextValue::Single(s.provider.into()));
+    ctx.set("rolegate:Subject", ContextValue::Single(s.subject.into()));
+    ctx.set(
+        "rolegate:Claims",
+        ContextValue::Multi(s.claims.keys().cloned().collect()),
+    );
+    if let Some(g) = groups {
+        ctx.set("rolegate:Groups", ContextValue::Multi(g.to_vec()));
+    }
+    if let Some(e) = email {
+        ctx.set("rolegate:Email", ContextValue::Single(e.into()));
+        if let Some(d) = email_domain(e) {
+            ctx.set("rolegate:EmailDomain", ContextValue::Single(d));
+        }
+    }
+    if s.provider == LOCAL_PROVIDER {
+        ctx.set(
+            "rolegate:LocalGroups",
+            ContextValue::Multi(s.local_groups.to_vec()),
+        );
+    }
+    ctx
+}
+
+fn judge(
+    rule: &AssignmentRule,
+    s: &Subject<'_>,
+    groups: Option<&[String]>,
+    email: Option<&str>,
+    email_verified: Option<bool>,
+    ctx: &RequestContext,
+) -> (bool, String) {
+    match &rule.matcher {
+        RuleMatch::Group(g) => match groups {
+            None => (false, format!("no group claim, so not in group '{g}'")),
+            Some(gs) if gs.iter().any(|x| x == g) => (true, format!("member of group '{g}'")),
+            Some(gs) => (
+                false,
+                format!("not in group '{g}' (groups: {})", display_list(gs)),
+            ),
+        },
+        RuleMatch::LocalGroup(g) => {
+            if s.local_groups.iter().any(|x| x.eq_ignore_ascii_case(g)) {
+                (true, format!("member of local group '{g}'"))
+            } else {
+                (
+                    false,
+                    format!(
+                        "not in local group '{g}' (local groups: {})",
+                        display_list(s.local_groups)
+                    ),
+                )
+            }
+        }
+        RuleMatch::EmailDomain(d) => match (email, email_verified) {
+            (None, _) => (false, format!("no e-mail claim, so not in domain {d}")),
+            (Some(e), Some(false)) => (
+                false,
+                format!("e-mail {e} is not verified (email_verified is false)"),
+            ),
+            (Some(e), _) => match email_domain(e) {
+                Some(x) if x == *d => (true, format!("e-mail {e} is in domain {d}")),
+                _ => (false, format!("e-mail {e} is not in domain {d}")),
+            },
+        },
+        RuleMatch::Condition(p) => {
+            let set = PolicySet {
+                identity: vec![("condition", p.as_ref())],
+                ..PolicySet::default()
+            };
+            if policy::evaluate(&set, ctx).effect == Effect::Allow {
+                (true, "the condition holds".to_string())
+            } else {
+                let explanation = policy::explain(&set, ctx);
+                (false, format!("the condition does not hold: {explanation}"))
+            }
+        }
+    }
+}
+
+fn display_list(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Applies every rule of the subject's provider.
+pub fn evaluate(config: &Config, s: &Subject<'_>) -> Result<Evaluation, MappingError> {
+    let settings = group_settings(config, s.provider)
+        .ok_or_else(|| MappingError::UnknownProvider(s.provider.to_string()))?;
+    let mut notes = Vec::new();
+    let groups = match s.claims.get(settings.claim) {
+        None => None,
+        Some(v) => match normalize_groups(v, settings.delimiter) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                notes.push(format!("claim '{}' ignored: {e}", settings.claim));
+                None
+            }
+        },
+    };
+    let email = s
+        .claims
+        .get(settings.email_claim)
+        .and_then(Value::as_str)
+        .map(String::from);
+    let email_verified = match s.claims.get("email_verified") {
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::String(v)) => Some(v == "true"),
+        _ => None,
+    };
+    let ctx = rule_context(s, groups.as_deref(), email.as_deref());
+    let mut outcomes = Vec::new();
+    let mut assignments: Vec<Assignment> = Vec::new();
+    let prefix = config
+        .directory
+        .as_ref()
+        .map(|d| d.role_prefix.as_str())
+        .unwrap_or(crate::config::DEFAULT_ROLE_PREFIX);
+    for rule in config
+        .assignment_rules
+        .iter()
+        .filter(|r| r.provider == s.provider)
+    {
+        let (matched, reason) = judge(
+            rule,
+            s,
+            groups.as_deref(),
+            email.as_deref(),
+            email_verified,
+            &ctx,
+        );
+        if matched {
+            for account in &rule.accounts {
+                match assignments
+                    .iter_mut()
+                    .find(|a| a.account == *account && a.permission_set == rule.permission_set)
+                {
+                    Some(a) => a.rules.push(rule.index + 1),
+                    None => assignments.push(Assignment {
+                        account: account.clone(),
+                        permission_set: rule.permission_set.clone(),
+                        role_arn: format!(
+                            "arn:aws:iam::{account}:role/{prefix}{}",
+                            rule.permission_set
+                        ),
+                        rules: vec![rule.index + 1],
+                    }),
+                }
+            }
+        }
+        outcomes.push(RuleOutcome {
+            rule: rule.index + 1,
+            description: rule.description.clone(),
+            permission_set: rule.permission_set.clone(),
+            accounts: rule.accounts.clone(),
+            matched,
+            reason,
+        });
+    }
+    assignments.sort_by(|a, b| {
+        (a.account.as_str(), a.permission_set.as_str())
+            .cmp(&(b.account.as_str(), b.permission_set.as_str()))
+    });
+    Ok(Evaluation {
+        provider: s.provider.to_string(),
+        subject: s.subject.to_string(),
+        groups,
+        email,
+        assignments,
+        rules: outcomes,
+        notes,
+    })
+}
+
+/// A person's assignments as of their last login.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginRecord {
+    /// The provider's name.
+    pub provider: String,
+    /// The subject.
+    pub subject: String,
+    /// Unix seconds.
+    pub last_login: i64,
+    /// What the rules gave at that login.
+    pub assignments: Vec<Assignment>,
+}
+
+/// What a login changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LoginChanges {
+    /// Assignments the person did not have at the previous login.
+    pub added: Vec<Assignment>,
+    /// Assignments the person had and no longer has.
+    pub removed: Vec<Assignment>,
+}
+
+fn record_key(provider: &str, subject: &str) -> String {
+    format!("{provider}\u{1f}{subject}")
+}
+
+fn same_target(a: &Assignment, b: &Assignment) -> bool {
+    a.account == b.account && a.permission_set == b.permission_set
+}
+
+/// Replaces the stored assignments of the evaluation's subject with the evaluation's (rules are
+/// authoritative at every login) and reports what changed.
+pub async fn record_login(
+    store: &dyn Store,
+    e: &Evaluation,
+    now: i64,
+) -> Result<LoginChanges, MappingError> {
+    let key = record_key(&e.provider, &e.subject);
+    let record = LoginRecord {
+        provider: e.provider.clone(),
+        subject: e.subject.clone(),
+        last_login: now,
+        assignments: e.assignments.clone(),
+    };
+    let value = serde_json::to_string(&record)
+        .map_err(|err| StoreError::Invalid(format!("login record: {err}")))?;
+    loop {
+        let current = store.dir_get(LOGIN_RECORD, &key).await?;
+        let previous: Vec<Assignment> = match &current {
+            Some(v) => serde_json::from_str::<LoginRecord>(&v.value)
+                .map(|r| r.assignments)
+                .map_err(|err| StoreError::Corrupt(format!("login record {key}: {err}")))?,
+            None => Vec::new(),
+        };
+        let write = match &current {
+            Some(v) => DirWrite::update(LOGIN_RECORD, &key, v.version, value.clone()),
+            None => DirWrite::insert(LOGIN_RECORD, &key, value.clone()),
+        };
+        if store.dir_write(&[write]).await? {
+            return Ok(LoginChanges {
+                added: e
+                    .assignments
+                    .iter()
+                    .filter(|a| !previous.iter().any(|p| same_target(a, p)))
+                    .cloned()
+                    .collect(),
+                removed: previous
+                    .iter()
+                    .filter(|p| !e.assignments.iter().any(|a| same_target(a, p)))
+                    .cloned()
+                    .collect(),
+            });
+        }
+    }
+}
+
+/// The stored assignments of a subject as of their last login.
+pub async fn login_record(
+    store: &dyn Store,
+    provider: &str,
+    subject: &str,
+) -> Result<Option<LoginRecord>, MappingError> {
+    match store
+        .dir_get(LOGIN_RECORD, &record_key(provider, subject))
+        .await?
+    {
+        Some(v) => Ok(Some(serde_json::from_str(&v.value).map_err(|err| {
+            StoreError::Corrupt(format!("login record {provider}/{subject}: {err}"))
+        })?)),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,423 @@
+use super::*;
+use crate::store::MemoryStore;
+use serde_json::json;
+use std::path::Path;
+
+/// Providers shaped like the real ones: Entra ID (groups as an array of object ids), Okta with the
+/// groups claim configured as one comma-separated string, Google Workspace (`hd`), and a SAML IdP
+/// whose attributes arrive multi-valued.
+const CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:8080"
+
+[store]
+kind = "memory"
+
+[[accounts]]
+id = "111122223333"
+name = "prod"
+
+[[accounts]]
+id = "444455556666"
+name = "dev"
+
+[[oidc_providers]]
+name = "entra"
+issuer = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
+audiences = ["rolegate"]
+
+[[oidc_providers]]
+name = "okta"
+issuer = "https://example.okta.com"
+audiences = ["rolegate"]
+groups_delimiter = ","
+
+[[oidc_providers]]
+name = "google"
+issuer = "https://accounts.google.com"
+audiences = ["rolegate.apps.googleusercontent.com"]
+
+[[oidc_providers]]
+name = "shibboleth"
+issuer = "https://idp.example.edu"
+audiences = ["rolegate"]
+groups_claim = "urn:oid:1.3.6.1.4.1.5923.1.5.1.1"
+
+[[managed_policies]]
+account = "111122223333"
+name = "ReadOnly"
+document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}'
+
+[[managed_policies]]
+account = "444455556666"
+name = "ReadOnly"
+document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}'
+
+[[permission_sets]]
+name = "Admin"
+session_duration = "PT8H"
+mfa = "required"
+mfa_max_age_minutes = 15
+[[permission_sets.policies]]
+name = "all"
+document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+[[permission_sets]]
+name = "ReadOnly"
+managed_policies = ["ReadOnly"]
+
+[[assignment_rules]]
+provider = "entra"
+permission_set = "Admin"
+accounts = ["111122223333"]
+group = "5f3c7a1e-0b7d-4d4c-9d77-2f1b8c1a6e10"
+
+[[assignment_rules]]
+provider = "okta"
+permission_set = "ReadOnly"
+accounts = ["111122223333", "444455556666"]
+group = "Engineering"
+
+[[assignment_rules]]
+provider = "google"
+permission_set = "ReadOnly"
+accounts = ["444455556666"]
+condition = '{"StringEquals": {"claim:hd": "example.com"}}'
+
+[[assignment_rules]]
+provider = "google"
+permission_set = "Admin"
+accounts = ["444455556666"]
+email_domain = "example.com"
+
+[[assignment_rules]]
+provider = "shibboleth"
+permission_set = "ReadOnly"
+accounts = ["111122223333"]
+condition = '{"ForAnyValue:StringLike": {"claim:urn:oid:1.3.6.1.4.1.5923.1.1.1.7": "urn:mace:example.edu:entitlement:cloud-*"}}'
+
+[[assignment_rules]]
+provider = "shibboleth"
+permission_set = "Admin"
+accounts = ["111122223333"]
+group = "admins@example.edu"
+
+[[assignment_rules]]
+provider = "local"
+permission_set = "Admin"
+accounts = ["444455556666"]
+local_group = "ops"
+
+[[assignment_rules]]
+provider = "okta"
+permission_set = "Admin"
+accounts = ["444455556666"]
+description = "anyone without a department claim is still an admin of dev (absent, not empty)"
+condition = '{"ForAllValues:StringNotEquals": {"rolegate:Claims": "department"}}'
+"#;
+
+fn config() -> Config {
+    Config::from_str_with_env(Path::new("/etc/rolegate/rolegate.toml"), CONFIG, &[]).unwrap()
+}
+
+fn claims(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn targets(e: &Evaluation) -> Vec<(String, String)> {
+    e.assignments
+        .iter()
+        .map(|a| (a.account.clone(), a.permission_set.clone()))
+        .collect()
+}
+
+fn eval(c: &Config, provider: &str, cl: &Map<String, Value>) -> Evaluation {
+    evaluate(
+        c,
+        &Subject {
+            provider,
+            subject: "s-1",
+            claims: cl,
+            local_groups: &[],
+        },
+    )
+    .unwrap()
+}
+
+fn t(account: &str, set: &str) -> (String, String) {
+    (account.to_string(), set.to_string())
+}
+
+#[test]
+fn permission_sets_provision_roles_with_generated_trust_policies() {
+    let c = config();
+    let admin = c
+        .role("arn:aws:iam::111122223333:role/RolegateSSO_Admin")
+        .expect("Admin provisioned in prod");
+    assert_eq!(admin.max_session_duration, 8 * 3600);
+    assert!(c
+        .role("arn:aws:iam::444455556666:role/RolegateSSO_Admin")
+        .is_some());
+    let ro = c
+        .role("arn:aws:iam::444455556666:role/RolegateSSO_ReadOnly")
+        .unwrap();
+    assert_eq!(
+        ro.managed_policies[0].0, "arn:aws:iam::444455556666:policy/ReadOnly",
+        "managed policies are resolved in the account the set is provisioned in"
+    );
+    let ps = c
+        .permission_sets
+        .iter()
+        .find(|p| p.name == "Admin")
+        .unwrap();
+    assert_eq!(ps.mfa, crate::config::MfaRequirement::Within(900));
+}
+
+#[test]
+fn entra_groups_are_object_ids_in_an_array() {
+    let c = config();
+    let member = claims(json!({
+        "sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ",
+        "oid": "00000000-0000-0000-66f3-3332eca7ea81",
+        "groups": ["5f3c7a1e-0b7d-4d4c-9d77-2f1b8c1a6e10", "a1b2c3d4-0000-0000-0000-000000000000"],
+        "tid": "9188040d-6c67-4c5b-b112-36a304b66dad"
+    }));
+    let e = eval(&c, "entra", &member);
+    assert_eq!(targets(&e), vec![t("111122223333", "Admin")]);
+    assert_eq!(
+        e.assignments[0].role_arn,
+        "arn:aws:iam::111122223333:role/RolegateSSO_Admin"
+    );
+    assert_eq!(e.assignments[0].rules, vec![1]);
+    assert!(e.rules[0].matched && e.rules[0].reason.contains("member of group"));
+
+    let other = claims(json!({"sub": "x", "groups": ["a1b2c3d4-0000-0000-0000-000000000000"]}));
+    let e = eval(&c, "entra", &other);
+    assert!(e.assignments.is_empty());
+    assert!(
+        e.rules[0].reason.contains("not in group"),
+        "{}",
+        e.rules[0].reason
+    );
+}
+
+#[test]
+fn okta_groups_as_one_delimited_string() {
+    let c = config();
+    let e = eval(
+        &c,
+        "okta",
+        &claims(
+            json!({"sub": "00u1", "groups": "Everyone, Engineering,,Finance", "department": "eng"}),
+        ),
+    );
+    assert_eq!(
+        e.groups.as_deref().unwrap(),
+        ["Everyone", "Engineering", "Finance"]
+    );
+    assert_eq!(
+        targets(&e),
+        vec![t("111122223333", "ReadOnly"), t("444455556666", "ReadOnly")]
+    );
+}
+
+#[test]
+fn a_missing_claim_and_an_empty_claim_are_distinct() {
+    let c = config();
+    // No department claim at all: rule 8 assigns Admin in dev.
+    let absent = eval(
+        &c,
+        "okta",
+        &claims(json!({"sub": "00u2", "groups": "Engineering"})),
+    );
+    assert!(targets(&absent).contains(&t("444455556666", "Admin")));
+    // An empty department is present: rule 8 does not hold.
+    let empty = eval(
+        &c,
+        "okta",
+        &claims(json!({"sub": "00u2", "groups": "Engineering", "department": ""})),
+    );
+    assert!(
+        !targets(&empty).contains(&t("444455556666", "Admin")),
+        "{:?}",
+        empty.rules
+    );
+    // No groups claim and an empty one both mean "in no group", but are reported differently.
+    let no_groups = eval(
+        &c,
+        "okta",
+        &claims(json!({"sub": "00u3", "department": "x"})),
+    );
+    assert_eq!(no_groups.groups, None);
+    assert!(no_groups.rules[0].reason.contains("no group claim"));
+    let empty_groups = eval(
+        &c,
+        "okta",
+        &claims(json!({"sub": "00u3", "groups": "", "department": "x"})),
+    );
+    assert_eq!(empty_groups.groups, Some(vec![]));
+    assert!(empty_groups.rules[0].reason.contains("groups: none"));
+    assert!(no_groups.assignments.is_empty() && empty_groups.assignments.is_empty());
+}
+
+#[test]
+fn google_hosted_domain_and_verified_email() {
+    let c = config();
+    let workspace = claims(json!({
+        "sub": "110169484474386276334", "hd": "example.com",
+        "email": "ana@Example.com", "email_verified": true
+    }));
+    let e = eval(&c, "google", &workspace);
+    assert_eq!(
+        targets(&e),
+        vec![t("444455556666", "Admin"), t("444455556666", "ReadOnly")]
+    );
+    // A consumer account with an unverified address in the domain gets nothing.
+    let consumer = claims(json!({
+        "sub": "2", "email": "mallory@example.com", "email_verified": false
+    }));
+    let e = eval(&c, "google", &consumer);
+    assert!(e.assignments.is_empty());
+    assert!(
+        e.rules[1].reason.contains("not verified"),
+        "{}",
+        e.rules[1].reason
+    );
+    // A subdomain is not the domain.
+    let sub = claims(json!({"sub": "3", "email": "x@corp.example.com", "email_verified": true}));
+    assert!(eval(&c, "google", &sub).assignments.is_empty());
+}
+
+#[test]
+fn saml_multi_valued_attributes() {
+    let c = config();
+    let attrs = claims(json!({
+        "urn:oid:1.3.6.1.4.1.5923.1.1.1.7": [
+            "urn:mace:example.edu:entitlement:library",
+            "urn:mace:example.edu:entitlement:cloud-readonly"
+        ],
+        "urn:oid:1.3.6.1.4.1.5923.1.5.1.1": ["staff@example.edu", "admins@example.edu"]
+    }));
+    let e = eval(&c, "shibboleth", &attrs);
+    assert_eq!(
+        targets(&e),
+        vec![t("111122223333", "Admin"), t("111122223333", "ReadOnly")]
+    );
+    let fewer = claims(json!({
+        "urn:oid:1.3.6.1.4.1.5923.1.1.1.7": ["urn:mace:example.edu:entitlement:library"],
+        "urn:oid:1.3.6.1.4.1.5923.1.5.1.1": "staff@example.edu"
+    }));
+    assert!(eval(&c, "shibboleth", &fewer).assignments.is_empty());
+}
+
+#[test]
+fn local_groups_assign_for_the_local_provider_only() {
+    let c = config();
+    let empty = Map::new();
+    let groups = vec!["OPS".to_string()];
+    let e = evaluate(
+        &c,
+        &Subject {
+            provider: LOCAL_PROVIDER,
+            subject: "alice",
+            claims: &empty,
+            local_groups: &groups,
+        },
+    )
+    .unwrap();
+    assert_eq!(targets(&e), vec![t("444455556666", "Admin")]);
+    assert!(matches!(
+        evaluate(
+            &c,
+            &Subject {
+                provider: "nope",
+                subject: "x",
+                claims: &empty,
+                local_groups: &[]
+            }
+        ),
+        Err(MappingError::UnknownProvider(_))
+    ));
+}
+
+#[test]
+fn a_group_claim_of_the_wrong_shape_counts_as_missing_and_is_noted() {
+    let c = config();
+    let e = eval(
+        &c,
+        "entra",
+        &claims(json!({"sub": "x", "groups": {"a": 1}})),
+    );
+    assert_eq!(e.groups, None);
+    assert!(e.assignments.is_empty());
+    assert_eq!(e.notes.len(), 1, "{:?}", e.notes);
+}
+
+#[tokio::test]
+async fn assignments_follow_the_idp_at_every_login() {
+    let c = config();
+    let store = MemoryStore::new();
+    let with = claims(json!({"sub": "u", "groups": ["5f3c7a1e-0b7d-4d4c-9d77-2f1b8c1a6e10"]}));
+    let first = record_login(&store, &eval(&c, "entra", &with), 100)
+        .await
+        .unwrap();
+    assert_eq!(first.added.len(), 1);
+    assert!(first.removed.is_empty());
+    let same = record_login(&store, &eval(&c, "entra", &with), 200)
+        .await
+        .unwrap();
+    assert!(same.added.is_empty() && same.removed.is_empty());
+
+    // The group is removed at the IdP: the next login removes the assignment.
+    let without = claims(json!({"sub": "u", "groups": []}));
+    let next = record_login(&store, &eval(&c, "entra", &without), 300)
+        .await
+        .unwrap();
+    assert_eq!(next.removed.len(), 1);
+    assert_eq!(next.removed[0].permission_set, "Admin");
+    let stored = login_record(&store, "entra", "s-1").await.unwrap().unwrap();
+    assert!(stored.assignments.is_empty());
+    assert_eq!(stored.last_login, 300);
+}
+
+#[test]
+fn rule_configuration_errors_are_reported() {
+    let bad = CONFIG.to_string()
+        + r#"
+[[assignment_rules]]
+provider = "okta"
+permission_set = "Nope"
+accounts = ["999999999999"]
+group = "x"
+email_domain = "example.com"
+
+[[assignment_rules]]
+provider = "entra"
+permission_set = "Admin"
+accounts = ["111122223333"]
+local_group = "ops"
+
+[[assignment_rules]]
+provider = "missing"
+permission_set = "Admin"
+accounts = ["111122223333"]
+condition = '{"StringEquals": '
+"#;
+    let errs: Vec<String> =
+        Config::from_str_with_env(Path::new("/etc/rolegate/rolegate.toml"), &bad, &[])
+            .unwrap_err()
+            .0
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+    let all = errs.join("\n");
+    for needle in [
+        "give exactly one of group, email_domain, local_group, condition",
+        "local_group applies only to provider \"local\"",
+        "provider 'missing' is not defined",
+        "condition must be a non-empty IAM condition block",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+}
