@@ -98,6 +98,12 @@ pub struct AuditEvent {
     /// Statement-by-statement explanation of a policy decision.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<serde_json::Value>,
+    /// The root user acted (signed in, bootstrapped): flagged, since root is for root tasks only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub root: bool,
+    /// Whether MFA was part of a sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<bool>,
 }
 
 impl AuditEvent {
@@ -252,12 +258,30 @@ async fn writer(
     }
 }
 
-/// Reads audit events back, newest first unless told otherwise.
+/// Reads audit events back, newest first unless told otherwise. A stored event that no longer
+/// decodes is never dropped silently: it comes back with only what the store indexes (time, id,
+/// action, principal, decision) and the decoding error as its reason.
 pub async fn query(store: &dyn Store, q: &AuditQuery) -> crate::store::Result<Vec<AuditEvent>> {
     Ok(store
         .query_audit(q)
         .await?
         .into_iter()
-        .filter_map(|r| serde_json::from_str(&r.json).ok())
+        .map(|r| {
+            serde_json::from_str(&r.json).unwrap_or_else(|e| {
+                tracing::warn!(id = %r.id, error = %e, "stored audit event does not decode");
+                AuditEvent {
+                    time: chrono::DateTime::<Utc>::from_timestamp_millis(r.time_ms)
+                        .unwrap_or_default()
+                        .to_rfc3339_opts(SecondsFormat::Millis, true),
+                    time_ms: r.time_ms,
+                    request_id: r.id,
+                    action: r.action,
+                    decision: r.decision,
+                    principal: r.principal,
+                    reason: Some(format!("stored event does not decode: {e}")),
+                    ..Default::default()
+                }
+            })
+        })
         .collect())
 }

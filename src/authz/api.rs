@@ -238,7 +238,7 @@ pub async fn authorize(
         }
     };
 
-    let claims = verify_signed(app, service, &input.request, ev)?;
+    let claims = verify_signed(app, service, &input.request, ev).await?;
     ev.principal = Some(claims.principal.arn());
     ev.access_key_id = Some(claims.access_key_id.clone());
     if let Some(f) = &claims.federation {
@@ -380,7 +380,7 @@ fn supplied_context(
     Ok(out)
 }
 
-fn verify_signed(
+async fn verify_signed(
     app: &App,
     service: &Service,
     req: &SignedInput,
@@ -450,7 +450,9 @@ fn verify_signed(
         max_skew: app.config.max_clock_skew,
         allow_unsigned_payload: req.allow_unsigned_payload,
     };
-    auth::authenticate_signed(app, &sreq, &opts, ev).map_err(ApiError::from_sts)
+    auth::authenticate_signed(app, &sreq, &opts, ev)
+        .await
+        .map_err(ApiError::from_sts)
 }
 
 fn principal_output(c: &SessionClaims) -> PrincipalOutput {

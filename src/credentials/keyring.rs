@@ -28,7 +28,9 @@ pub struct OpenSession {
 }
 
 impl OpenSession {
-    fn new(claims: SessionClaims) -> Self {
+    /// An open session for `claims` (also for callers signing with long-term keys, whose claims
+    /// are made up from the directory rather than unsealed).
+    pub fn new(claims: SessionClaims) -> Self {
         OpenSession {
             claims,
             signing: parking_lot::Mutex::new(None),

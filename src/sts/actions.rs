@@ -299,8 +299,7 @@ fn start(op: &str) -> XmlWriter {
 }
 
 struct Mint<'a> {
-    role: &'a Role,
-    session_name: &'a str,
+    principal: SessionPrincipal,
     duration: i64,
     source_identity: Option<String>,
     tags: Vec<Tag>,
@@ -312,6 +311,16 @@ struct Mint<'a> {
     origin_user: Option<String>,
 }
 
+fn role_session(role: &Role, session_name: &str) -> SessionPrincipal {
+    SessionPrincipal::AssumedRole {
+        account: role.account.clone(),
+        role_name: role.name.clone(),
+        role_path: role.path.clone(),
+        role_id: role.role_id.clone(),
+        session_name: session_name.to_string(),
+    }
+}
+
 fn mint(app: &App, m: Mint<'_>, ev: &mut AuditEvent) -> Result<(SessionClaims, String), StsError> {
     let now = app.clock.now().timestamp();
     let claims = SessionClaims {
@@ -319,13 +328,7 @@ fn mint(app: &App, m: Mint<'_>, ev: &mut AuditEvent) -> Result<(SessionClaims, S
             .map_err(internal("access key id"))?,
         secret_access_key: credentials::new_secret_access_key().map_err(internal("secret"))?,
         session_id: credentials::new_session_id().map_err(internal("session id"))?,
-        principal: SessionPrincipal::AssumedRole {
-            account: m.role.account.clone(),
-            role_name: m.role.name.clone(),
-            role_path: m.role.path.clone(),
-            role_id: m.role.role_id.clone(),
-            session_name: m.session_name.to_string(),
-        },
+        principal: m.principal,
         source_identity: m.source_identity,
         tags: m.tags,
         transitive_tag_keys: m.transitive,
@@ -495,8 +498,7 @@ pub async fn assume_role_with_web_identity(
     let (claims, token) = mint(
         app,
         Mint {
-            role,
-            session_name,
+            principal: role_session(role, session_name),
             duration: duration.unwrap_or(3600),
             source_identity: source_identity.clone(),
             tags,
@@ -564,21 +566,15 @@ pub async fn assume_role(
     if let Some(si) = requested_si {
         params::check_source_identity(si)?;
     }
-    let keys = params.list("Tags", ".Key")?;
-    let values = params.list("Tags", ".Value")?;
-    if keys.len() != values.len() {
-        return Err(StsError::invalid_parameter(
-            "Each tag needs a Key and a Value",
-        ));
-    }
-    let mut tags: Vec<Tag> = Vec::new();
-    for (k, v) in keys.iter().zip(values.iter()) {
-        params::check_tag(k, v)?;
-        tags.push(Tag {
-            key: (*k).to_string(),
-            value: (*v).to_string(),
-        });
-    }
+    let request_pairs = params::tags(params)?;
+    let keys: Vec<&str> = request_pairs.iter().map(|(k, _)| k.as_str()).collect();
+    let mut tags: Vec<Tag> = request_pairs
+        .iter()
+        .map(|(k, v)| Tag {
+            key: k.clone(),
+            value: v.clone(),
+        })
+        .collect();
     check_tag_set(&tags)?;
     let requested_transitive: Vec<String> = params
         .list("TransitiveTagKeys", "")?
@@ -593,7 +589,7 @@ pub async fn assume_role(
         }
     }
     let sp = session_policy(params)?;
-    let mfa_requested = params.get("SerialNumber")?.is_some() || params.get("TokenCode")?.is_some();
+    let mfa = params::mfa(params)?;
 
     let caller = auth::authenticate(app, req, ev).await?;
     ev.principal = Some(caller.principal.arn());
@@ -601,25 +597,32 @@ pub async fn assume_role(
         ev.provider = Some(f.provider_arn.clone());
         ev.subject = Some(f.subject.clone());
     }
+    let caller = match &mfa {
+        Some((serial, code)) => with_mfa(app, caller, serial, code).await?,
+        None => caller,
+    };
     let denied = || {
         StsError::access_denied(format!(
             "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
             caller.principal.arn()
         ))
     };
-    if mfa_requested {
-        return Err(denied()
-            .because("SerialNumber/TokenCode given, but the caller has no registered MFA device"));
-    }
     let Some(role) = app.config.role(role_arn) else {
         return Err(denied().because(format!("role {role_arn} does not exist")));
     };
     check_policy_arns_exist(app, &sp, role)?;
-    // Role chaining: the calling session is itself a role session.
+    // Role chaining: the calling session is itself a role session, capped at one hour. A directory
+    // user (long-term key or its session token) gets up to the role's maximum.
+    let chained = caller.principal.role_arn().is_some();
     let duration = duration.unwrap_or(3600);
-    if duration > CHAINED_MAX_SECONDS {
+    if chained && duration > CHAINED_MAX_SECONDS {
         return Err(StsError::validation_msg(
             "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+        ));
+    }
+    if duration > i64::from(role.max_session_duration) {
+        return Err(StsError::validation_msg(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         ));
     }
     // Transitive tags of the calling session pass on and cannot be overridden.
@@ -754,8 +757,7 @@ pub async fn assume_role(
     let (claims, token) = mint(
         app,
         Mint {
-            role,
-            session_name,
+            principal: role_session(role, session_name),
             duration,
             source_identity: source_identity.clone(),
             tags,
@@ -763,7 +765,7 @@ pub async fn assume_role(
             policy: &sp,
             federation: caller.federation.clone(),
             mfa_time: caller.mfa_time,
-            chained: true,
+            chained,
             origin_user: caller.origin_user.clone(),
         },
         ev,
@@ -776,6 +778,215 @@ pub async fn assume_role(
         w.leaf("PackedPolicySize", &percent.to_string());
     }
     w.leaf_opt("SourceIdentity", source_identity.as_deref());
+    Ok(finish(w, op, req.request_id))
+}
+
+/// The calling directory user, for actions only users (long-term key or their session) may call.
+async fn calling_user(
+    app: &App,
+    caller: &SessionClaims,
+) -> Result<crate::idp::local::User, StsError> {
+    let user = match (&app.directory, &caller.principal, &caller.origin_user) {
+        (Some(d), SessionPrincipal::User { .. }, Some(id)) => d
+            .user_by_id(id)
+            .await
+            .map_err(|e| StsError::internal(format!("reading the directory: {e}")))?,
+        _ => None,
+    };
+    user.ok_or_else(|| {
+        StsError::access_denied(format!(
+            "User: {} cannot use an MFA device: it is not a user of the directory",
+            caller.principal.arn()
+        ))
+        .because("MFA was presented by a caller that is not a directory user")
+    })
+}
+
+/// The caller with MFA: the code must be a valid, unused code of the calling user's device.
+async fn with_mfa(
+    app: &App,
+    caller: Arc<crate::credentials::OpenSession>,
+    serial: &str,
+    code: &str,
+) -> Result<Arc<crate::credentials::OpenSession>, StsError> {
+    let user = calling_user(app, &caller).await?;
+    let Some(d) = &app.directory else {
+        return Err(StsError::internal("no directory"));
+    };
+    use crate::idp::local::DirectoryError;
+    match d.verify_totp(&user, serial, code).await {
+        Ok(t) => {
+            let mut claims = caller.claims().clone();
+            claims.mfa_time = Some(t);
+            Ok(Arc::new(crate::credentials::OpenSession::new(claims)))
+        }
+        Err(e @ (DirectoryError::Denied(_) | DirectoryError::Locked { .. })) => {
+            Err(StsError::access_denied(
+                "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
+            )
+            .because(e.to_string()))
+        }
+        Err(e) => Err(StsError::internal(format!("verifying MFA: {e}"))),
+    }
+}
+
+/// `GetSessionToken`: temporary credentials of the calling directory user, with MFA if a code is
+/// given. Only long-term credentials may call it.
+pub async fn get_session_token(
+    app: &Arc<App>,
+    req: &StsRequest<'_>,
+    params: &Params,
+    ev: &mut AuditEvent,
+) -> Result<String, StsError> {
+    let duration = params::duration(params.get("DurationSeconds")?, 900, 129_600)?;
+    let mfa = params::mfa(params)?;
+    let caller = auth::authenticate(app, req, ev).await?;
+    if !auth::is_long_term(&caller) {
+        return Err(StsError::access_denied(
+            "Cannot call GetSessionToken with session credentials",
+        )
+        .because(format!(
+            "{} called with a session token",
+            caller.principal.arn()
+        )));
+    }
+    let caller = match &mfa {
+        Some((serial, code)) => with_mfa(app, caller, serial, code).await?,
+        None => caller,
+    };
+    let (claims, token) = mint(
+        app,
+        Mint {
+            principal: caller.principal.clone(),
+            duration: duration.unwrap_or(43_200),
+            source_identity: None,
+            tags: Vec::new(),
+            transitive: Vec::new(),
+            policy: &SessionPolicy {
+                text: None,
+                arns: Vec::new(),
+                minified_len: 0,
+            },
+            federation: None,
+            mfa_time: caller.mfa_time,
+            chained: false,
+            origin_user: caller.origin_user.clone(),
+        },
+        ev,
+    )?;
+    let op = "GetSessionToken";
+    let mut w = start(op);
+    write_credentials(&mut w, &claims, &token);
+    Ok(finish(w, op, req.request_id))
+}
+
+/// `GetFederationToken`: credentials for a federated user whose permissions are the intersection of
+/// the calling directory user's policies and the session policies passed (none passed: nothing).
+pub async fn get_federation_token(
+    app: &Arc<App>,
+    req: &StsRequest<'_>,
+    params: &Params,
+    ev: &mut AuditEvent,
+) -> Result<String, StsError> {
+    let name = params.required("Name", "name")?;
+    let n = name.chars().count();
+    if !(2..=32).contains(&n) {
+        return Err(StsError::validation(
+            name,
+            "name",
+            "Member must have length between 2 and 32",
+        ));
+    }
+    params::check_name(name, "name")?;
+    ev.session_name = Some(name.to_string());
+    let duration = params::duration(params.get("DurationSeconds")?, 900, 129_600)?;
+    let sp = session_policy(params)?;
+    let tags: Vec<Tag> = params::tags(params)?
+        .into_iter()
+        .map(|(key, value)| Tag { key, value })
+        .collect();
+    check_tag_set(&tags)?;
+    let caller = auth::authenticate(app, req, ev).await?;
+    if !auth::is_long_term(&caller) {
+        return Err(StsError::access_denied(
+            "Cannot call GetFederationToken with session credentials",
+        )
+        .because(format!(
+            "{} called with a session token",
+            caller.principal.arn()
+        )));
+    }
+    let account = caller.principal.account().to_string();
+    for arn in &sp.arns {
+        if app
+            .config
+            .managed_policy(arn)
+            .is_none_or(|m| m.account != account)
+        {
+            return Err(StsError::invalid_parameter(format!(
+                "Policy {arn} does not exist or is not attachable."
+            ))
+            .because(format!(
+                "managed policy {arn} is not defined in account {account}"
+            )));
+        }
+    }
+    let percent = packed_percent(&sp, &tags);
+    if percent > 100 {
+        return Err(StsError::packed_policy_too_large(percent));
+    }
+    let federated = SessionPrincipal::FederatedUser {
+        account: account.clone(),
+        name: name.to_string(),
+    };
+    let now = app.clock.now();
+    let mut ctx = RequestContext::new("sts:GetFederationToken", federated.arn())
+        .with_principal(context::session_principal(&caller));
+    add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
+    add_session_keys(&mut ctx, &caller, now);
+    let caller_policies = SessionPolicies::for_session(app, &caller)
+        .await
+        .map_err(StsError::internal)?;
+    let set = caller_policies.set();
+    if policy::evaluate(&set, &ctx).effect != Effect::Allow {
+        let explanation = policy::explain(&set, &ctx);
+        ev.explanation = serde_json::to_value(&explanation).ok();
+        return Err(StsError::access_denied(format!(
+            "User: {} is not authorized to perform: sts:GetFederationToken on resource: {}",
+            caller.principal.arn(),
+            federated.arn()
+        ))
+        .because(format!(
+            "the policies of {} do not allow sts:GetFederationToken: {explanation}",
+            caller.principal.arn()
+        )));
+    }
+    let (claims, token) = mint(
+        app,
+        Mint {
+            principal: federated,
+            duration: duration.unwrap_or(43_200),
+            source_identity: None,
+            tags,
+            transitive: Vec::new(),
+            policy: &sp,
+            federation: None,
+            mfa_time: None,
+            chained: false,
+            origin_user: caller.origin_user.clone(),
+        },
+        ev,
+    )?;
+    let op = "GetFederationToken";
+    let mut w = start(op);
+    write_credentials(&mut w, &claims, &token);
+    w.open("FederatedUser");
+    w.leaf("FederatedUserId", &claims.principal.user_id());
+    w.leaf("Arn", &claims.principal.arn());
+    w.close("FederatedUser");
+    if sp.text.is_some() || !sp.arns.is_empty() || !claims.tags.is_empty() {
+        w.leaf("PackedPolicySize", &percent.to_string());
+    }
     Ok(finish(w, op, req.request_id))
 }
 

@@ -1,11 +1,14 @@
 //! Authenticates a signed STS request: parse the SigV4 authorization, open the session token, check that
 //! it belongs to the presented access key, verify the signature with the sealed secret, then expiry and
-//! revocation. An unknown or foreign key costs the same signature work as a known one.
+//! revocation. A request without a session token is signed with a long-term key of a directory user
+//! (`AKIA…`): its secret comes from the directory, and the caller is the user, described by claims
+//! made up for it (see [`is_long_term`]). An unknown or foreign key costs the same signature work as
+//! a known one.
 
 use super::{StsError, StsRequest};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::credentials::OpenSession;
+use crate::credentials::{OpenSession, SessionClaims, SessionPrincipal};
 use crate::sigv4::{self, SignedRequest, VerifyOptions};
 use std::sync::Arc;
 
@@ -42,11 +45,16 @@ pub async fn authenticate_for(
         max_skew: app.config.max_clock_skew,
         allow_unsigned_payload: false,
     };
-    authenticate_signed(app, &sreq, &opts, ev)
+    authenticate_signed(app, &sreq, &opts, ev).await
+}
+
+/// Whether the caller signed with a long-term access key of a directory user (not a session).
+pub fn is_long_term(c: &SessionClaims) -> bool {
+    c.access_key_id.starts_with("AKIA")
 }
 
 /// The session behind any SigV4-signed request, verified with `opts`.
-pub fn authenticate_signed(
+pub async fn authenticate_signed(
     app: &App,
     sreq: &SignedRequest<'_>,
     opts: &VerifyOptions<'_>,
@@ -61,10 +69,7 @@ pub fn authenticate_signed(
         StsError::invalid_client_token(reason)
     };
     let Some(token) = auth.security_token.as_deref() else {
-        return Err(decoy(format!(
-            "access key {} has no session token and long-term keys are not known",
-            auth.access_key_id
-        )));
+        return long_term(app, &sreq, &auth, &opts, ev).await;
     };
     let claims = match app.keys.open_session(token) {
         Ok(c) => c,
@@ -108,6 +113,71 @@ pub fn authenticate_signed(
         ));
     }
     Ok(claims)
+}
+
+/// A request signed with a long-term key: the key's user, if the key exists, is active, and signed.
+async fn long_term(
+    app: &App,
+    sreq: &SignedRequest<'_>,
+    auth: &sigv4::Authorization,
+    opts: &VerifyOptions<'_>,
+    ev: &mut AuditEvent,
+) -> Result<Arc<OpenSession>, StsError> {
+    let now = app.clock.now();
+    let found = match &app.directory {
+        Some(d) if auth.access_key_id.starts_with("AKIA") => d
+            .access_key(&auth.access_key_id)
+            .await
+            .map_err(|e| StsError::internal(format!("reading access key: {e}")))?,
+        _ => None,
+    };
+    let Some((user, key)) = found else {
+        let _ = sigv4::verify(sreq, auth, DECOY_SECRET, now, opts);
+        return Err(StsError::invalid_client_token(format!(
+            "access key {} has no session token and is not a long-term key of the directory",
+            auth.access_key_id
+        )));
+    };
+    let account = app
+        .directory
+        .as_ref()
+        .map(|d| d.account().to_string())
+        .unwrap_or_default();
+    ev.principal = Some(user.arn(&account));
+    ev.access_key_id = Some(key.id.clone());
+    sigv4::verify(sreq, auth, key.secret.expose(), now, opts).map_err(sig_error)?;
+    if key.status != crate::idp::local::KeyStatus::Active {
+        return Err(StsError::invalid_client_token(format!(
+            "access key {} of user {} is inactive",
+            key.id, user.name
+        )));
+    }
+    if let Some(d) = &app.directory {
+        d.touch_access_key(&key.id, &auth.service, &auth.region)
+            .await;
+    }
+    Ok(Arc::new(OpenSession::new(SessionClaims {
+        access_key_id: key.id.clone(),
+        secret_access_key: String::new(),
+        session_id: format!("long-term-{}", key.id),
+        principal: SessionPrincipal::User {
+            account,
+            name: user.name.clone(),
+            path: user.path.clone(),
+            user_id: user.user_id.clone(),
+        },
+        source_identity: None,
+        tags: Vec::new(),
+        transitive_tag_keys: Vec::new(),
+        session_policy: None,
+        policy_arns: Vec::new(),
+        federation: None,
+        mfa_time: None,
+        issued_at: key.created_at,
+        expires_at: i64::MAX,
+        chained: false,
+        origin_user: Some(user.user_id.clone()),
+    })))
 }
 
 fn sig_error(e: sigv4::SigV4Error) -> StsError {

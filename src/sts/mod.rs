@@ -34,6 +34,10 @@ pub enum StsAction {
     AssumeRole,
     /// Signed: the explanation behind a denial.
     DecodeAuthorizationMessage,
+    /// Signed with a directory user's long-term key: the user's own temporary credentials.
+    GetSessionToken,
+    /// Signed with a directory user's long-term key: credentials of a federated user.
+    GetFederationToken,
 }
 
 impl StsAction {
@@ -44,6 +48,8 @@ impl StsAction {
             "GetCallerIdentity" => Self::GetCallerIdentity,
             "AssumeRole" => Self::AssumeRole,
             "DecodeAuthorizationMessage" => Self::DecodeAuthorizationMessage,
+            "GetSessionToken" => Self::GetSessionToken,
+            "GetFederationToken" => Self::GetFederationToken,
             _ => return None,
         })
     }
@@ -55,6 +61,8 @@ impl StsAction {
             Self::GetCallerIdentity => "GetCallerIdentity",
             Self::AssumeRole => "AssumeRole",
             Self::DecodeAuthorizationMessage => "DecodeAuthorizationMessage",
+            Self::GetSessionToken => "GetSessionToken",
+            Self::GetFederationToken => "GetFederationToken",
         }
     }
 }
@@ -181,5 +189,7 @@ async fn dispatch(
         StsAction::DecodeAuthorizationMessage => {
             actions::decode_authorization_message(app, req, params, ev).await
         }
+        StsAction::GetSessionToken => actions::get_session_token(app, req, params, ev).await,
+        StsAction::GetFederationToken => actions::get_federation_token(app, req, params, ev).await,
     }
 }

@@ -263,6 +263,65 @@ pub fn check_tag(key: &str, value: &str) -> Result<(), StsError> {
     Ok(())
 }
 
+/// `SerialNumber` and `TokenCode` of an MFA-authenticated request, validated; `None` when neither is
+/// given.
+pub fn mfa(params: &Params) -> Result<Option<(String, String)>, StsError> {
+    let serial = params.get("SerialNumber")?;
+    let code = params.get("TokenCode")?;
+    match (serial, code) {
+        (None, None) => Ok(None),
+        (Some(s), Some(c)) => {
+            let n = s.chars().count();
+            if !(9..=256).contains(&n) {
+                return Err(StsError::validation(
+                    s,
+                    "serialNumber",
+                    "Member must have length between 9 and 256",
+                ));
+            }
+            if !s
+                .chars()
+                .all(|c| c.is_alphanumeric() || "_+=/:,.@-".contains(c))
+            {
+                return Err(StsError::validation(
+                    s,
+                    "serialNumber",
+                    "Member must satisfy regular expression pattern: [\\w+=/:,.@-]*",
+                ));
+            }
+            if c.len() != 6 || !c.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(StsError::validation(
+                    c,
+                    "tokenCode",
+                    "Member must have length 6 and satisfy regular expression pattern: [\\d]*",
+                ));
+            }
+            Ok(Some((s.to_string(), c.to_string())))
+        }
+        _ => Err(StsError::validation_msg(
+            "SerialNumber and TokenCode must be given together",
+        )),
+    }
+}
+
+/// `Tags.member.N.Key`/`.Value`, validated one by one.
+pub fn tags(params: &Params) -> Result<Vec<(String, String)>, StsError> {
+    let keys = params.list("Tags", ".Key")?;
+    let values = params.list("Tags", ".Value")?;
+    if keys.len() != values.len() {
+        return Err(StsError::invalid_parameter(
+            "Each tag needs a Key and a Value",
+        ));
+    }
+    keys.iter()
+        .zip(values.iter())
+        .map(|(k, v)| {
+            check_tag(k, v)?;
+            Ok(((*k).to_string(), (*v).to_string()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod authorize;
+pub mod directory;
 
 pub use admin::{AuditParams, RevocationRequest};
 
@@ -31,6 +32,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/static/style.css", get(stylesheet))
         .merge(admin::routes())
+        .merge(directory::routes())
         .merge(authorize::routes());
     if app.demo.is_some() {
         r = r

@@ -1,6 +1,9 @@
 //! Command-line interface: `serve`, `check-config`, and the operator commands (`audit`, `revoke`,
-//! `keys rotate`). Operator commands open the store directly; when a running rolegate holds it (sled
-//! allows one process), they go through that server's admin API instead.
+//! `keys rotate`, and the directory's `user`, `group`, `access-key`, `mfa`, `assignments`, `root`).
+//! Operator commands open the store directly; when a running rolegate holds it (sled allows one
+//! process), they go through that server's admin API instead.
+
+mod directory;
 
 use crate::app::{open_store, App};
 use crate::audit::AuditEvent;
@@ -61,7 +64,8 @@ pub enum Command {
     },
     /// Revoke sessions issued before now.
     Revoke {
-        /// all, role, subject, session or access-key.
+        /// all, role, subject, session, access-key, or user (a directory user's name: every
+        /// session it started, directly or by chaining).
         #[arg(long)]
         scope: String,
         /// Role ARN, subject, session id or access key id.
@@ -79,6 +83,42 @@ pub enum Command {
         /// What to do with the keys.
         #[command(subcommand)]
         action: KeysCommand,
+    },
+    /// Users of the local directory.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: directory::UserCommand,
+    },
+    /// Groups of the local directory.
+    Group {
+        /// What to do.
+        #[command(subcommand)]
+        action: directory::GroupCommand,
+    },
+    /// Long-term access keys of directory users.
+    AccessKey {
+        /// What to do.
+        #[command(subcommand)]
+        action: directory::AccessKeyCommand,
+    },
+    /// MFA devices of directory users.
+    Mfa {
+        /// What to do.
+        #[command(subcommand)]
+        action: directory::MfaCommand,
+    },
+    /// Assignment rules.
+    Assignments {
+        /// What to do.
+        #[command(subcommand)]
+        action: directory::AssignmentsCommand,
+    },
+    /// The root user.
+    Root {
+        /// What to do.
+        #[command(subcommand)]
+        action: directory::RootCommand,
     },
 }
 
@@ -147,6 +187,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keys {
             action: KeysCommand::Rotate,
         } => rotate_command(&config).await,
+        Command::User { action } => directory::user(&config, action).await,
+        Command::Group { action } => directory::group(&config, action).await,
+        Command::AccessKey { action } => directory::access_key(&config, action).await,
+        Command::Mfa { action } => directory::mfa(&config, action).await,
+        Command::Assignments { action } => directory::assignments(&config, action).await,
+        Command::Root { action } => directory::root(&config, action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -181,6 +227,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     app.start_background();
+    if let Some(d) = &app.directory {
+        match d.ensure_root().await {
+            Ok(Some(token)) => tracing::warn!(
+                bootstrap_token = %token,
+                "the root user has no password and MFA yet: set them with `rolegate root bootstrap --token {token}` (or POST /bootstrap); the token is valid for 24 hours and shown only now"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "preparing the root user failed"),
+        }
+    }
     let bound = listener.local_addr()?;
     tracing::info!(address = %bound, public_url = %app.config.public_url, "rolegate listening");
     let router = web::router(app.clone());
@@ -301,6 +357,25 @@ async fn audit_command(config: &Config, p: web::AuditParams, json: bool) -> anyh
 }
 
 async fn revoke_command(config: &Config, req: web::RevocationRequest) -> anyhow::Result<()> {
+    if req.scope == "user" {
+        let v = directory::admin_request(
+            config,
+            http::Method::POST,
+            "/admin/sessions/revoke",
+            Some(serde_json::json!({
+                "scope": "user",
+                "value": req.value.clone().unwrap_or_default(),
+                "reason": req.reason,
+            })),
+        )
+        .await?;
+        println!(
+            "revoked {}: sessions issued before {}",
+            v["revoked"].as_str().unwrap_or_default(),
+            v["issued_before"]
+        );
+        return Ok(());
+    }
     let now = chrono::Utc::now().timestamp();
     match try_open(config)? {
         Some(store) => {

@@ -1,0 +1,551 @@
+//! The directory commands (`user`, `group`, `access-key`, `mfa`, `assignments`, `root`): each is one
+//! call of the directory admin API. When the store can be opened here, the API runs in this process
+//! over it; when a running rolegate holds the store, the call goes to that server with the admin
+//! token. Either way the same code answers and the call is audited.
+
+use crate::app::App;
+use crate::clock::SystemClock;
+use crate::config::{Config, Secret};
+use axum::body::Body;
+use clap::Subcommand;
+use http::{Method, Request};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// `rolegate user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (no password, keys or MFA yet).
+    Create {
+        /// 1-64 characters of [A-Za-z0-9_+=,.@-].
+        name: String,
+        /// IAM path, e.g. /engineering/.
+        #[arg(long)]
+        path: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Show a user: groups, policies, access keys with their last use, MFA devices.
+    Show {
+        /// The user.
+        name: String,
+    },
+    /// Delete a user with its keys and devices; sessions it started are revoked.
+    Delete {
+        /// The user.
+        name: String,
+    },
+    /// Set a user's password, read from a file or (without --password-file) from standard input.
+    SetPassword {
+        /// The user.
+        name: String,
+        /// A file holding the password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Add or replace an inline policy of the user.
+    PutPolicy {
+        /// The user.
+        name: String,
+        /// Policy name.
+        policy: String,
+        /// The policy document (JSON).
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+/// `rolegate group …`
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group.
+    Create {
+        /// The group.
+        name: String,
+    },
+    /// List groups.
+    List,
+    /// Add a user to a group.
+    AddUser {
+        /// The group.
+        group: String,
+        /// The user.
+        user: String,
+    },
+    /// Remove a user from a group.
+    RemoveUser {
+        /// The group.
+        group: String,
+        /// The user.
+        user: String,
+    },
+    /// Add or replace an inline policy of the group.
+    PutPolicy {
+        /// The group.
+        group: String,
+        /// Policy name.
+        policy: String,
+        /// The policy document (JSON).
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+/// `rolegate access-key …`
+#[derive(Debug, Subcommand)]
+pub enum AccessKeyCommand {
+    /// Create a key (at most two per user); the secret is shown once.
+    Create {
+        /// The user.
+        user: String,
+    },
+    /// Create a new key and deactivate the user's only other one.
+    Rotate {
+        /// The user.
+        user: String,
+    },
+    /// Stop a key from signing.
+    Deactivate {
+        /// The user.
+        user: String,
+        /// The key id.
+        id: String,
+    },
+    /// Let a key sign again.
+    Activate {
+        /// The user.
+        user: String,
+        /// The key id.
+        id: String,
+    },
+    /// Delete a key.
+    Delete {
+        /// The user.
+        user: String,
+        /// The key id.
+        id: String,
+    },
+}
+
+/// `rolegate mfa …`
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// Start TOTP enrolment: prints the secret and the otpauth URI.
+    CreateTotp {
+        /// The user.
+        user: String,
+    },
+    /// Finish enrolment with two consecutive codes.
+    Enable {
+        /// The user.
+        user: String,
+        /// A code.
+        code1: String,
+        /// The next code.
+        code2: String,
+    },
+    /// Remove a device.
+    Delete {
+        /// The user.
+        user: String,
+        /// The device's serial number.
+        serial: String,
+    },
+}
+
+/// `rolegate assignments …`
+#[derive(Debug, Subcommand)]
+pub enum AssignmentsCommand {
+    /// Which permission sets a set of claims yields, and why, rule by rule.
+    Explain {
+        /// The provider's name, or "local".
+        #[arg(long)]
+        provider: String,
+        /// A JSON file with the claims (or SAML attributes).
+        #[arg(long)]
+        claims: PathBuf,
+        /// For --provider local: the user's groups.
+        #[arg(long = "local-group")]
+        local_groups: Vec<String>,
+    },
+}
+
+/// `rolegate root …`
+#[derive(Debug, Subcommand)]
+pub enum RootCommand {
+    /// Set the root password with the one-time bootstrap token rolegate printed at first start;
+    /// prints the TOTP secret to enrol.
+    Bootstrap {
+        /// The bootstrap token.
+        #[arg(long)]
+        token: String,
+        /// A file holding the new password (default: standard input).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Finish the bootstrap with two consecutive TOTP codes.
+    BootstrapFinish {
+        /// The bootstrap token.
+        #[arg(long)]
+        token: String,
+        /// A code.
+        code1: String,
+        /// The next code.
+        code2: String,
+    },
+}
+
+/// One admin API call: in this process over the store when it can be opened, else through the
+/// running server.
+pub async fn admin_request(
+    config: &Config,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    match super::try_open(config)? {
+        Some(store) => {
+            let mut config = config.clone();
+            let mut raw = [0u8; 32];
+            crate::credentials::fill_random(&mut raw)?;
+            let token = hex::encode(raw);
+            config.admin_token = Some(Secret::new(token.clone()));
+            let app = App::build(config, store, Arc::new(SystemClock)).await?;
+            let router = crate::web::router(app.clone());
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))?;
+            let resp = router.oneshot(req).await?;
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await?;
+            app.audit.flush().await;
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if !status.is_success() {
+                anyhow::bail!("{}", v["error"].as_str().unwrap_or(status.as_str()));
+            }
+            Ok(v)
+        }
+        None => {
+            let (http, base, token) = super::admin_client(config)?;
+            let m = reqwest::Method::from_bytes(method.as_str().as_bytes())?;
+            let mut req = http.request(m, format!("{base}{path}")).bearer_auth(token);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            super::admin_call(req).await
+        }
+    }
+}
+
+fn read_secret(file: Option<&PathBuf>) -> anyhow::Result<String> {
+    let text = match file {
+        Some(f) => std::fs::read_to_string(f)?,
+        None => {
+            let mut s = String::new();
+            std::io::stdin().read_line(&mut s)?;
+            s
+        }
+    };
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn read_json(file: &PathBuf) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+fn print(v: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn seg(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Runs `rolegate user …`.
+pub async fn user(config: &Config, c: UserCommand) -> anyhow::Result<()> {
+    let v = match c {
+        UserCommand::Create { name, path } => {
+            admin_request(
+                config,
+                Method::POST,
+                "/admin/users",
+                Some(json!({"name": name, "path": path})),
+            )
+            .await?
+        }
+        UserCommand::List => admin_request(config, Method::GET, "/admin/users", None).await?,
+        UserCommand::Show { name } => {
+            admin_request(
+                config,
+                Method::GET,
+                &format!("/admin/users/{}", seg(&name)),
+                None,
+            )
+            .await?
+        }
+        UserCommand::Delete { name } => {
+            admin_request(
+                config,
+                Method::DELETE,
+                &format!("/admin/users/{}", seg(&name)),
+                None,
+            )
+            .await?
+        }
+        UserCommand::SetPassword {
+            name,
+            password_file,
+        } => {
+            let password = read_secret(password_file.as_ref())?;
+            admin_request(
+                config,
+                Method::PUT,
+                &format!("/admin/users/{}/password", seg(&name)),
+                Some(json!({"password": password})),
+            )
+            .await?
+        }
+        UserCommand::PutPolicy { name, policy, file } => {
+            admin_request(
+                config,
+                Method::PUT,
+                &format!("/admin/users/{}/policies/{}", seg(&name), seg(&policy)),
+                Some(json!({"document": read_json(&file)?})),
+            )
+            .await?
+        }
+    };
+    print(&v)
+}
+
+/// Runs `rolegate group …`.
+pub async fn group(config: &Config, c: GroupCommand) -> anyhow::Result<()> {
+    let v = match c {
+        GroupCommand::Create { name } => {
+            admin_request(
+                config,
+                Method::POST,
+                "/admin/groups",
+                Some(json!({"name": name})),
+            )
+            .await?
+        }
+        GroupCommand::List => admin_request(config, Method::GET, "/admin/groups", None).await?,
+        GroupCommand::AddUser { group, user } => {
+            admin_request(
+                config,
+                Method::PUT,
+                &format!("/admin/groups/{}/members/{}", seg(&group), seg(&user)),
+                None,
+            )
+            .await?
+        }
+        GroupCommand::RemoveUser { group, user } => {
+            admin_request(
+                config,
+                Method::DELETE,
+                &format!("/admin/groups/{}/members/{}", seg(&group), seg(&user)),
+                None,
+            )
+            .await?
+        }
+        GroupCommand::PutPolicy {
+            group,
+            policy,
+            file,
+        } => {
+            admin_request(
+                config,
+                Method::PUT,
+                &format!("/admin/groups/{}/policies/{}", seg(&group), seg(&policy)),
+                Some(json!({"document": read_json(&file)?})),
+            )
+            .await?
+        }
+    };
+    print(&v)
+}
+
+/// Runs `rolegate access-key …`.
+pub async fn access_key(config: &Config, c: AccessKeyCommand) -> anyhow::Result<()> {
+    let key_path = |u: &str, id: &str| format!("/admin/users/{}/access-keys/{}", seg(u), seg(id));
+    let v = match c {
+        AccessKeyCommand::Create { user } => {
+            admin_request(
+                config,
+                Method::POST,
+                &format!("/admin/users/{}/access-keys", seg(&user)),
+                None,
+            )
+            .await?
+        }
+        AccessKeyCommand::Rotate { user } => {
+            admin_request(
+                config,
+                Method::POST,
+                &format!("/admin/users/{}/access-keys/rotate", seg(&user)),
+                None,
+            )
+            .await?
+        }
+        AccessKeyCommand::Deactivate { user, id } => {
+            admin_request(
+                config,
+                Method::PUT,
+                &key_path(&user, &id),
+                Some(json!({"status": "Inactive"})),
+            )
+            .await?
+        }
+        AccessKeyCommand::Activate { user, id } => {
+            admin_request(
+                config,
+                Method::PUT,
+                &key_path(&user, &id),
+                Some(json!({"status": "Active"})),
+            )
+            .await?
+        }
+        AccessKeyCommand::Delete { user, id } => {
+            admin_request(config, Method::DELETE, &key_path(&user, &id), None).await?
+        }
+    };
+    print(&v)
+}
+
+/// Runs `rolegate mfa …`.
+pub async fn mfa(config: &Config, c: MfaCommand) -> anyhow::Result<()> {
+    let v = match c {
+        MfaCommand::CreateTotp { user } => {
+            admin_request(
+                config,
+                Method::POST,
+                &format!("/admin/users/{}/mfa/totp", seg(&user)),
+                None,
+            )
+            .await?
+        }
+        MfaCommand::Enable { user, code1, code2 } => {
+            admin_request(
+                config,
+                Method::POST,
+                &format!("/admin/users/{}/mfa/totp/enable", seg(&user)),
+                Some(json!({"code1": code1, "code2": code2})),
+            )
+            .await?
+        }
+        MfaCommand::Delete { user, serial } => {
+            admin_request(
+                config,
+                Method::DELETE,
+                &format!("/admin/users/{}/mfa?serial={}", seg(&user), seg(&serial)),
+                None,
+            )
+            .await?
+        }
+    };
+    print(&v)
+}
+
+/// Runs `rolegate assignments …`.
+pub async fn assignments(config: &Config, c: AssignmentsCommand) -> anyhow::Result<()> {
+    let AssignmentsCommand::Explain {
+        provider,
+        claims,
+        local_groups,
+    } = c;
+    // Explaining needs only the configuration: no store, no server.
+    let claims = match read_json(&claims)? {
+        Value::Object(m) => m,
+        _ => anyhow::bail!("{}: the claims must be a JSON object", claims.display()),
+    };
+    let subject = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_string();
+    let e = crate::mapping::evaluate(
+        config,
+        &crate::mapping::Subject {
+            provider: &provider,
+            subject: &subject,
+            claims: &claims,
+            local_groups: &local_groups,
+        },
+    )?;
+    for a in &e.assignments {
+        println!(
+            "{} {} ({}) by rule {}",
+            a.account,
+            a.permission_set,
+            a.role_arn,
+            a.rules
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if e.assignments.is_empty() {
+        println!("no permission sets");
+    }
+    for r in &e.rules {
+        println!(
+            "  rule {} {} {} in {}: {}",
+            r.rule,
+            if r.matched {
+                "matched"
+            } else {
+                "did not match"
+            },
+            r.permission_set,
+            r.accounts.join(", "),
+            r.reason
+        );
+    }
+    for n in &e.notes {
+        println!("  note: {n}");
+    }
+    Ok(())
+}
+
+/// Runs `rolegate root …`.
+pub async fn root(config: &Config, c: RootCommand) -> anyhow::Result<()> {
+    let v = match c {
+        RootCommand::Bootstrap {
+            token,
+            password_file,
+        } => {
+            let password = read_secret(password_file.as_ref())?;
+            admin_request(
+                config,
+                Method::POST,
+                "/bootstrap",
+                Some(json!({"token": token, "password": password})),
+            )
+            .await?
+        }
+        RootCommand::BootstrapFinish {
+            token,
+            code1,
+            code2,
+        } => {
+            admin_request(
+                config,
+                Method::POST,
+                "/bootstrap/finish",
+                Some(json!({"token": token, "code1": code1, "code2": code2})),
+            )
+            .await?
+        }
+    };
+    print(&v)
+}
