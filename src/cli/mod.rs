@@ -145,11 +145,13 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::CheckConfig => {
             println!(
-                "{}: ok ({} accounts, {} oidc providers, {} roles, {} warnings)",
+                "{}: ok ({} accounts, {} oidc providers, {} roles, {} permission sets, {} assignment rules, {} warnings)",
                 cli.config.display(),
                 config.accounts.len(),
                 config.oidc_providers.len(),
                 config.roles.len(),
+                config.permission_sets.len(),
+                config.assignment_rules.len(),
                 config.warnings.len()
             );
             Ok(())

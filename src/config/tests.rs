@@ -215,7 +215,11 @@ fn the_example_configuration_is_valid() {
     let c =
         Config::from_str_with_env(&path, &std::fs::read_to_string(&path).unwrap(), &[]).unwrap();
     assert!(c.demo);
-    assert_eq!(c.roles.len(), 2);
+    assert_eq!(c.roles.len(), 3);
+    assert!(c
+        .role("arn:aws:iam::111122223333:role/RolegateSSO_DemoAdmin")
+        .is_some());
+    assert_eq!(c.assignment_rules.len(), 2);
 }
 
 const MANAGED: &str = r#"

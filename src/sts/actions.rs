@@ -113,6 +113,34 @@ fn internal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> StsError 
     move |e| StsError::internal(format!("{what}: {e}"))
 }
 
+/// When the provider says MFA was performed: an `amr` value the provider's configuration trusts
+/// (`mfa_amr`) makes the session's MFA time the token's `auth_time` (or `iat`). Without trusted
+/// values, upstream MFA does not count.
+fn upstream_mfa_time(
+    provider: &crate::config::OidcProvider,
+    claims: &serde_json::Map<String, Value>,
+    issued_at: i64,
+) -> Option<i64> {
+    if provider.mfa_amr.is_empty() {
+        return None;
+    }
+    let amr: Vec<&str> = match claims.get("amr") {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(s)) => vec![s.as_str()],
+        _ => return None,
+    };
+    if !amr.iter().any(|v| provider.mfa_amr.iter().any(|t| t == v)) {
+        return None;
+    }
+    Some(
+        claims
+            .get("auth_time")
+            .and_then(Value::as_i64)
+            .filter(|t| *t <= issued_at)
+            .unwrap_or(issued_at),
+    )
+}
+
 /// Session tags and transitive keys from the `https://aws.amazon.com/tags` claim.
 fn token_tags(
     claims: &serde_json::Map<String, Value>,
@@ -441,6 +469,7 @@ pub async fn assume_role_with_web_identity(
 
     let provider_arn = provider.arn(&role.account);
     let now = app.clock.now();
+    let upstream_mfa = upstream_mfa_time(provider, &identity.claims, identity.issued_at);
     let make_ctx = |action: &str| {
         let mut ctx = RequestContext::new(action, role.arn.clone()).with_principal(Principal {
             aws: Vec::new(),
@@ -457,6 +486,22 @@ pub async fn assume_role_with_web_identity(
             "aws:FederatedProvider",
             ContextValue::Single(provider_arn.clone()),
         );
+        match upstream_mfa {
+            Some(t) => {
+                ctx.set(
+                    "aws:MultiFactorAuthPresent",
+                    ContextValue::Single("true".into()),
+                );
+                ctx.set(
+                    "aws:MultiFactorAuthAge",
+                    ContextValue::Single((now.timestamp() - t).max(0).to_string()),
+                );
+            }
+            None => ctx.set(
+                "aws:MultiFactorAuthPresent",
+                ContextValue::Single("false".into()),
+            ),
+        }
         ctx.set(
             "sts:RoleSessionName",
             ContextValue::Single(session_name.to_string()),
@@ -505,7 +550,7 @@ pub async fn assume_role_with_web_identity(
             transitive,
             policy: &sp,
             federation: Some(federation),
-            mfa_time: None,
+            mfa_time: upstream_mfa,
             chained: false,
             origin_user: None,
         },
@@ -1043,4 +1088,60 @@ pub async fn decode_authorization_message(
     let mut w = start(op);
     w.leaf("DecodedMessage", &message.to_string());
     Ok(finish(w, op, req.request_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn provider(trusted: &[&str]) -> crate::config::OidcProvider {
+        crate::config::OidcProvider {
+            issuer: "https://idp.example.com".into(),
+            key_prefix: "idp.example.com".into(),
+            audiences: vec!["a".into()],
+            jwks: crate::config::JwksSource::Discovery,
+            algorithms: vec![],
+            leeway_seconds: 0,
+            allow_http: false,
+            accounts: None,
+            name: "idp".into(),
+            groups_claim: "groups".into(),
+            groups_delimiter: None,
+            email_claim: "email".into(),
+            mfa_amr: trusted.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn upstream_mfa_counts_only_for_trusted_amr_values() {
+        let claims = |v: Value| v.as_object().unwrap().clone();
+        let cases = [
+            (
+                &["mfa"][..],
+                json!({"amr": ["pwd", "mfa"], "auth_time": 900}),
+                Some(900),
+            ),
+            (&["mfa"][..], json!({"amr": ["pwd", "mfa"]}), Some(1000)),
+            (&["mfa"][..], json!({"amr": "mfa"}), Some(1000)),
+            (&["mfa"][..], json!({"amr": ["pwd"]}), None),
+            (&["mfa"][..], json!({}), None),
+            // auth_time after iat is not believed.
+            (
+                &["mfa"][..],
+                json!({"amr": ["mfa"], "auth_time": 2000}),
+                Some(1000),
+            ),
+            // Nothing trusted: the provider's word does not count.
+            (&[][..], json!({"amr": ["mfa"], "auth_time": 900}), None),
+            (&["hwk"][..], json!({"amr": ["MFA"]}), None),
+        ];
+        for (trusted, c, want) in cases {
+            assert_eq!(
+                upstream_mfa_time(&provider(trusted), &claims(c.clone()), 1000),
+                want,
+                "{trusted:?} {c}"
+            );
+        }
+    }
 }

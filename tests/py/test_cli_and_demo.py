@@ -29,7 +29,7 @@ DEMO_ADMIN = "arn:aws:iam::111122223333:role/demo-admin"
 def test_check_config_accepts_the_example():
     r = e2e.run_rolegate(["--config", "config/rolegate.toml", "check-config"], cwd=e2e.ROOT)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == "config/rolegate.toml: ok (1 accounts, 1 oidc providers, 2 roles, 0 warnings)\n"
+    assert r.stdout == "config/rolegate.toml: ok (1 accounts, 1 oidc providers, 3 roles, 1 permission sets, 2 assignment rules, 0 warnings)\n"
     assert "warning" not in r.stderr
 
 
@@ -78,7 +78,7 @@ def test_check_config_control_case_is_valid(tmp_path):
     path.write_text(broken())
     r = e2e.run_rolegate(["--config", str(path), "check-config"])
     assert r.returncode == 0, r.stderr
-    assert r.stdout == f"{path}: ok (1 accounts, 1 oidc providers, 1 roles, 0 warnings)\n"
+    assert r.stdout == f"{path}: ok (1 accounts, 1 oidc providers, 1 roles, 0 permission sets, 0 assignment rules, 0 warnings)\n"
 
 
 def problem_lines(stderr: str) -> list[str]:

@@ -7,10 +7,13 @@
 //! Records (kind → key → document): `user` → name → [`User`]; `user_id` → `AIDA…` → name;
 //! `access_key` → `AKIA…` → user name; `key_used` → `AKIA…` → last use; `group` → name → [`Group`];
 //! `mfa_state` → device serial → [`Throttle`] (last accepted step and failures); `login_state` →
-//! user name → [`Throttle`]; `bootstrap` → `root` → the root bootstrap token's hash.
+//! user name → [`Throttle`]; `bootstrap` → `root` → the root bootstrap token's hash;
+//! `webauthn_pending` → `reg:`/`auth:` + user → a pending ceremony (used once: deleted before it
+//! is checked); `webauthn_credential` → credential id → user name (unique across users).
 
 pub mod password;
 pub mod totp;
+pub mod webauthn;
 
 use crate::clock::SharedClock;
 use crate::config::DirectorySettings;
@@ -31,6 +34,8 @@ const GROUP: &str = "group";
 const MFA_STATE: &str = "mfa_state";
 const LOGIN_STATE: &str = "login_state";
 const BOOTSTRAP: &str = "bootstrap";
+const WEBAUTHN_PENDING: &str = "webauthn_pending";
+const WEBAUTHN_CREDENTIAL: &str = "webauthn_credential";
 
 /// The root user's name.
 pub const ROOT: &str = "root";
@@ -143,13 +148,20 @@ pub enum MfaDevice {
         /// Unix seconds.
         created_at: i64,
     },
+    /// A WebAuthn security key.
+    SecurityKey {
+        /// `webauthn:` + the credential id.
+        serial: String,
+        /// The registered key (public key, counter).
+        key: webauthn::StoredKey,
+    },
 }
 
 impl MfaDevice {
     /// The device's serial number.
     pub fn serial(&self) -> &str {
         match self {
-            Self::Totp { serial, .. } => serial,
+            Self::Totp { serial, .. } | Self::SecurityKey { serial, .. } => serial,
         }
     }
 
@@ -157,6 +169,7 @@ impl MfaDevice {
     pub fn enabled(&self) -> bool {
         match self {
             Self::Totp { enabled_at, .. } => enabled_at.is_some(),
+            Self::SecurityKey { .. } => true,
         }
     }
 }
@@ -351,6 +364,7 @@ fn sha256_hex(s: &str) -> String {
 
 /// The directory service.
 pub struct Directory {
+    webauthn: Option<webauthn::WebAuthnMfa>,
     store: Arc<dyn Store>,
     settings: DirectorySettings,
     clock: SharedClock,
@@ -368,6 +382,7 @@ impl Directory {
         issuer: impl Into<String>,
     ) -> Self {
         Self {
+            webauthn: None,
             store,
             settings,
             clock,
@@ -375,6 +390,15 @@ impl Directory {
             issuer: issuer.into(),
             key_use: Default::default(),
         }
+    }
+
+    /// Enables WebAuthn security keys for this relying party (an https origin, or localhost).
+    pub fn enable_webauthn(&mut self, settings: &webauthn::WebAuthnSettings) -> Result<()> {
+        self.webauthn = Some(
+            webauthn::WebAuthnMfa::new(settings)
+                .map_err(|e| DirectoryError::Invalid(e.to_string()))?,
+        );
+        Ok(())
     }
 
     /// The account of the directory's users.
@@ -1311,11 +1335,13 @@ impl Directory {
         let s = serial.clone();
         self.update_user(user, move |u| {
             for d in u.mfa_devices.iter_mut() {
-                let MfaDevice::Totp {
+                if let MfaDevice::Totp {
                     serial, enabled_at, ..
-                } = d;
-                if *serial == s {
-                    *enabled_at = Some(now);
+                } = d
+                {
+                    if *serial == s {
+                        *enabled_at = Some(now);
+                    }
                 }
             }
             Ok(((), Vec::new()))
@@ -1327,6 +1353,14 @@ impl Directory {
     /// Removes an MFA device.
     pub async fn delete_mfa_device(&self, user: &str, serial: &str) -> Result<()> {
         let state = self.store.dir_get(MFA_STATE, serial).await?;
+        let credential = match serial.strip_prefix("webauthn:") {
+            Some(id) => self
+                .store
+                .dir_get(WEBAUTHN_CREDENTIAL, id)
+                .await?
+                .map(|v| (id, v)),
+            None => None,
+        };
         self.update_user(user, |u| {
             let before = u.mfa_devices.len();
             u.mfa_devices.retain(|d| d.serial() != serial);
@@ -1336,10 +1370,13 @@ impl Directory {
                     u.name
                 )));
             }
-            let extra = state
+            let mut extra: Vec<DirWrite> = state
                 .as_ref()
                 .map(|v| vec![DirWrite::delete(MFA_STATE, serial, v.version)])
                 .unwrap_or_default();
+            if let Some((id, v)) = &credential {
+                extra.push(DirWrite::delete(WEBAUTHN_CREDENTIAL, id, v.version));
+            }
             Ok(((), extra))
         })
         .await
@@ -1422,6 +1459,190 @@ impl Directory {
         Err(DirectoryError::Conflict(format!(
             "MFA device {serial} is being used concurrently; try again"
         )))
+    }
+}
+
+impl Directory {
+    fn webauthn(&self) -> Result<&webauthn::WebAuthnMfa> {
+        self.webauthn.as_ref().ok_or_else(|| {
+            DirectoryError::Invalid(
+                "security keys need a public_url with https (or localhost): WebAuthn is off".into(),
+            )
+        })
+    }
+
+    fn security_keys(user: &User) -> Vec<webauthn::StoredKey> {
+        user.mfa_devices
+            .iter()
+            .filter_map(|d| match d {
+                MfaDevice::SecurityKey { key, .. } => Some(key.clone()),
+                MfaDevice::Totp { .. } => None,
+            })
+            .collect()
+    }
+
+    fn user_handle(user: &User) -> uuid::Uuid {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, user.user_id.as_bytes());
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&digest.as_ref()[..16]);
+        uuid::Uuid::from_bytes(b)
+    }
+
+    async fn put_pending(&self, key: &str, p: &webauthn::PendingCeremony) -> Result<()> {
+        let value = encode(p)?;
+        for _ in 0..CAS_ATTEMPTS {
+            let write = match self.store.dir_get(WEBAUTHN_PENDING, key).await? {
+                Some(v) => DirWrite::update(WEBAUTHN_PENDING, key, v.version, value.clone()),
+                None => DirWrite::insert(WEBAUTHN_PENDING, key, value.clone()),
+            };
+            if self.store.dir_write(&[write]).await? {
+                return Ok(());
+            }
+        }
+        Err(DirectoryError::Conflict(
+            "ceremony started concurrently; try again".into(),
+        ))
+    }
+
+    /// Takes the pending ceremony out of the store: it is deleted before it is checked, so it can
+    /// be finished at most once whatever the outcome.
+    async fn take_pending(&self, key: &str) -> Result<webauthn::PendingCeremony> {
+        let none = || DirectoryError::Denied("no security key ceremony is pending".into());
+        let v = self
+            .store
+            .dir_get(WEBAUTHN_PENDING, key)
+            .await?
+            .ok_or_else(none)?;
+        if !self
+            .store
+            .dir_write(&[DirWrite::delete(WEBAUTHN_PENDING, key, v.version)])
+            .await?
+        {
+            return Err(none());
+        }
+        decode(WEBAUTHN_PENDING, key, &v)
+    }
+
+    /// Starts registering a security key: the options for `navigator.credentials.create()`.
+    pub async fn start_security_key_registration(&self, user: &str) -> Result<serde_json::Value> {
+        let w = self.webauthn()?;
+        let u = self.user(user).await?;
+        let (options, pending) = w
+            .start_registration(
+                Self::user_handle(&u),
+                &u.name,
+                &Self::security_keys(&u),
+                self.now(),
+            )
+            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+        self.put_pending(&format!("reg:{}", key_of(&u.name)), &pending)
+            .await?;
+        Ok(options)
+    }
+
+    /// Finishes registering a security key with the browser's response; returns its serial.
+    pub async fn finish_security_key_registration(
+        &self,
+        user: &str,
+        response: &serde_json::Value,
+        label: &str,
+    ) -> Result<String> {
+        let w = self.webauthn()?;
+        let pending = self.take_pending(&format!("reg:{}", key_of(user))).await?;
+        let key = w
+            .finish_registration(&pending, response, label, self.now())
+            .map_err(|e| DirectoryError::Denied(e.to_string()))?;
+        if self
+            .store
+            .dir_get(WEBAUTHN_CREDENTIAL, &key.credential_id)
+            .await?
+            .is_some()
+        {
+            return Err(DirectoryError::Conflict(
+                "this security key is already registered".into(),
+            ));
+        }
+        let serial = format!("webauthn:{}", key.credential_id);
+        let cred = key.credential_id.clone();
+        let s = serial.clone();
+        self.update_user(user, move |u| {
+            u.mfa_devices.push(MfaDevice::SecurityKey {
+                serial: s.clone(),
+                key: key.clone(),
+            });
+            // A credential id belongs to one user: the insert fails if it is registered anywhere.
+            Ok((
+                (),
+                vec![DirWrite::insert(WEBAUTHN_CREDENTIAL, &cred, u.name.clone())],
+            ))
+        })
+        .await?;
+        Ok(serial)
+    }
+
+    /// Starts a security-key sign-in: the options for `navigator.credentials.get()`.
+    pub async fn start_security_key_authentication(
+        &self,
+        user: &User,
+    ) -> Result<serde_json::Value> {
+        let w = self.webauthn()?;
+        let (options, pending) = w
+            .start_authentication(&Self::security_keys(user), self.now())
+            .map_err(|e| DirectoryError::Denied(e.to_string()))?;
+        self.put_pending(&format!("auth:{}", key_of(&user.name)), &pending)
+            .await?;
+        Ok(options)
+    }
+
+    /// Verifies a security-key assertion; the updated counter is written back only if the user
+    /// did not change meanwhile, so two ceremonies cannot both pass with one counter value. Counts
+    /// failures like wrong TOTP codes. Returns the time of the MFA.
+    pub async fn finish_security_key_authentication(
+        &self,
+        user: &str,
+        response: &serde_json::Value,
+    ) -> Result<i64> {
+        let w = self.webauthn()?;
+        let now = self.now();
+        let throttle_key = format!("webauthn:{}", key_of(user));
+        self.check_lock(MFA_STATE, &throttle_key, "security keys", now)
+            .await?;
+        let pending = self.take_pending(&format!("auth:{}", key_of(user))).await?;
+        let (u, v) = self.user_record(user).await?;
+        match w.finish_authentication(&pending, response, &Self::security_keys(&u), now) {
+            Ok((used, updated)) => {
+                if let Some(updated) = updated {
+                    let mut u2 = u.clone();
+                    for d in u2.mfa_devices.iter_mut() {
+                        if let MfaDevice::SecurityKey { key, .. } = d {
+                            if key.credential_id == used {
+                                *key = updated.clone();
+                            }
+                        }
+                    }
+                    if !self
+                        .store
+                        .dir_write(&[DirWrite::update(
+                            USER,
+                            &key_of(user),
+                            v.version,
+                            encode(&u2)?,
+                        )])
+                        .await?
+                    {
+                        return Err(DirectoryError::Denied(
+                            "the security key was used concurrently; try again".into(),
+                        ));
+                    }
+                }
+                Ok(now)
+            }
+            Err(e) => {
+                self.record_failure(MFA_STATE, &throttle_key, MFA_MAX_FAILURES, now)
+                    .await?;
+                Err(DirectoryError::Denied(e.to_string()))
+            }
+        }
     }
 }
 
