@@ -273,30 +273,13 @@ impl Validator<'_> {
                 ok = false;
             }
         }
-        let mut policies = Vec::new();
-        let mut names = HashSet::new();
-        for ip in &raw.policies {
-            let pat = Some(ip.span().start);
-            let pr = ip.get_ref();
-            if !names.insert(pr.name.clone()) {
-                self.err(
-                    pat,
-                    format!("{what}: policy '{}' is defined twice", pr.name),
-                );
+        let policies = match self.inline_policies(&raw.policies, &what) {
+            Some(p) => p,
+            None => {
                 ok = false;
+                Vec::new()
             }
-            let pw = format!("{what} policy '{}'", pr.name);
-            match self
-                .policy_text(pr.document.as_ref(), pr.file.as_ref(), &pw, pat)
-                .and_then(|(text, file, line)| {
-                    let p = self.parse_policy(&text, PolicyKind::Inline, &file, line, &pw)?;
-                    self.policy_warnings(&p, &file, line, &pw);
-                    Some(p)
-                }) {
-                Some(pol) => policies.push((pr.name.clone(), Arc::new(pol))),
-                None => ok = false,
-            }
-        }
+        };
         if raw.managed_policies.len() > MAX_MANAGED_PER_ROLE {
             self.err(
                 at,

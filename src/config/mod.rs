@@ -1075,6 +1075,41 @@ impl Validator<'_> {
         })
     }
 
+    /// Inline policies (unique names, each parsed); `None` when any of them is wrong (each problem
+    /// reported).
+    fn inline_policies(
+        &mut self,
+        list: &[toml::Spanned<raw::RawInlinePolicy>],
+        what: &str,
+    ) -> Option<Vec<(String, Arc<Policy>)>> {
+        let mut ok = true;
+        let mut policies = Vec::new();
+        let mut names = HashSet::new();
+        for p in list {
+            let pat = Some(p.span().start);
+            let pr = p.get_ref();
+            if !names.insert(pr.name.clone()) {
+                self.err(
+                    pat,
+                    format!("{what}: policy '{}' is defined twice", pr.name),
+                );
+                ok = false;
+            }
+            let pw = format!("{what} policy '{}'", pr.name);
+            match self
+                .policy_text(pr.document.as_ref(), pr.file.as_ref(), &pw, pat)
+                .and_then(|(text, file, line)| {
+                    let p = self.parse_policy(&text, PolicyKind::Inline, &file, line, &pw)?;
+                    self.policy_warnings(&p, &file, line, &pw);
+                    Some(p)
+                }) {
+                Some(pol) => policies.push((pr.name.clone(), Arc::new(pol))),
+                None => ok = false,
+            }
+        }
+        ok.then_some(policies)
+    }
+
     /// The policy's own lint warnings, located at the document.
     fn policy_warnings(&mut self, p: &Policy, file: &Path, line: usize, what: &str) {
         for w in p.warnings() {
@@ -1152,30 +1187,13 @@ impl Validator<'_> {
                 self.policy_warnings(&p, &file, line, &tw);
                 Some(p)
             });
-        let mut policies = Vec::new();
-        let mut names = HashSet::new();
-        for p in &raw.policies {
-            let pat = Some(p.span().start);
-            let pr = p.get_ref();
-            if !names.insert(pr.name.clone()) {
-                self.err(
-                    pat,
-                    format!("{what}: policy '{}' is defined twice", pr.name),
-                );
+        let policies = match self.inline_policies(&raw.policies, &what) {
+            Some(p) => p,
+            None => {
                 ok = false;
+                Vec::new()
             }
-            let pw = format!("{what} policy '{}'", pr.name);
-            match self
-                .policy_text(pr.document.as_ref(), pr.file.as_ref(), &pw, pat)
-                .and_then(|(text, file, line)| {
-                    let p = self.parse_policy(&text, PolicyKind::Inline, &file, line, &pw)?;
-                    self.policy_warnings(&p, &file, line, &pw);
-                    Some(p)
-                }) {
-                Some(pol) => policies.push((pr.name.clone(), Arc::new(pol))),
-                None => ok = false,
-            }
-        }
+        };
         let mut managed_policies = Vec::new();
         for arn in &raw.managed_policy_arns {
             match managed.iter().find(|m| &m.arn == arn) {

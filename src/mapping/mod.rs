@@ -404,10 +404,7 @@ pub async fn record_login(
                 .map_err(|err| StoreError::Corrupt(format!("login record {key}: {err}")))?,
             None => Vec::new(),
         };
-        let write = match &current {
-            Some(v) => DirWrite::update(LOGIN_RECORD, &key, v.version, value.clone()),
-            None => DirWrite::insert(LOGIN_RECORD, &key, value.clone()),
-        };
+        let write = DirWrite::put(LOGIN_RECORD, &key, current.as_ref(), value.clone());
         if store.dir_write(&[write]).await? {
             return Ok(LoginChanges {
                 added: e

@@ -260,6 +260,15 @@ impl DirWrite {
         Self::new(kind, key, Expect::Version(version), None)
     }
 
+    /// Writes `value` over the record as last read (`current`): an update of that version, or an
+    /// insert when it did not exist.
+    pub fn put(kind: &str, key: &str, current: Option<&Versioned>, value: String) -> Self {
+        match current {
+            Some(v) => Self::update(kind, key, v.version, value),
+            None => Self::insert(kind, key, value),
+        }
+    }
+
     /// Requires that the record does not exist, changing nothing.
     pub fn absent(kind: &str, key: &str) -> Self {
         Self::new(kind, key, Expect::Absent, None)

@@ -255,9 +255,18 @@ where
         Ok(_) => work().await,
         Err(e) => Err(e),
     };
+    respond(app, ev, result)
+}
+
+/// The response to an admin call, with its one audit event: the outcome, and for a refusal the
+/// reason (the precise one when the handler set it, else the message).
+fn respond(app: &App, mut ev: AuditEvent, result: Result<Value, AdminError>) -> Response {
     let response = match result {
         Ok(v) => {
             ev.outcome(Outcome::Allow);
+            if ev.root {
+                tracing::warn!(source = ?ev.source_ip, action = %ev.action, "root user acted");
+            }
             Json(v).into_response()
         }
         Err(e) => {
@@ -926,19 +935,8 @@ where
     ev.principal = Some(user_arn(app, "root").replace(":user/root", ":root"));
     ev.source_ip = Some(req.source.ip().to_string());
     ev.root = true;
-    let response = match work().await {
-        Ok(v) => {
-            ev.outcome(Outcome::Allow);
-            Json(v).into_response()
-        }
-        Err(e) => {
-            ev.outcome(Outcome::Deny);
-            ev.reason = Some(e.message.clone());
-            e.into_response()
-        }
-    };
-    app.audit.record(ev);
-    response
+    let result = work().await;
+    respond(app, ev, result)
 }
 
 #[derive(Deserialize)]
@@ -1034,22 +1032,5 @@ async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequest) -> Res
         }))
     }
     .await;
-    let response = match result {
-        Ok(v) => {
-            ev.outcome(Outcome::Allow);
-            if ev.root {
-                tracing::warn!(source = ?ev.source_ip, "root user signed in");
-            }
-            Json(v).into_response()
-        }
-        Err(e) => {
-            ev.outcome(Outcome::Deny);
-            if ev.reason.is_none() {
-                ev.reason = Some(e.message.clone());
-            }
-            e.into_response()
-        }
-    };
-    app.audit.record(ev);
-    response
+    respond(&app, ev, result)
 }

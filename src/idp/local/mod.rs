@@ -720,10 +720,7 @@ impl Directory {
                 t.failures = 0;
             }
             let out = change(&mut t)?;
-            let write = match &current {
-                Some((_, v)) => DirWrite::update(kind, key, v.version, encode(&t)?),
-                None => DirWrite::insert(kind, key, encode(&t)?),
-            };
+            let write = DirWrite::put(kind, key, current.as_ref().map(|(_, v)| v), encode(&t)?);
             if self.store.dir_write(&[write]).await? {
                 return Ok(out);
             }
@@ -794,10 +791,12 @@ impl Directory {
             sha256: sha256_hex(&token),
             expires_at: now + BOOTSTRAP_SECONDS,
         };
-        let write = match &current {
-            Some((_, v)) => DirWrite::update(BOOTSTRAP, ROOT, v.version, encode(&record)?),
-            None => DirWrite::insert(BOOTSTRAP, ROOT, encode(&record)?),
-        };
+        let write = DirWrite::put(
+            BOOTSTRAP,
+            ROOT,
+            current.as_ref().map(|(_, v)| v),
+            encode(&record)?,
+        );
         if self.store.dir_write(&[write]).await? {
             Ok(Some(token))
         } else {
@@ -1216,10 +1215,7 @@ impl Directory {
         let result = async {
             let current = self.store.dir_get(KEY_USED, id).await?;
             let value = encode(&record)?;
-            let write = match current {
-                Some(v) => DirWrite::update(KEY_USED, id, v.version, value),
-                None => DirWrite::insert(KEY_USED, id, value),
-            };
+            let write = DirWrite::put(KEY_USED, id, current.as_ref(), value);
             self.store.dir_write(&[write]).await?;
             Ok::<_, DirectoryError>(())
         }
@@ -1434,10 +1430,12 @@ impl Directory {
                     }
                 }
             }
-            let write = match &current {
-                Some((_, v)) => DirWrite::update(MFA_STATE, serial, v.version, encode(&t)?),
-                None => DirWrite::insert(MFA_STATE, serial, encode(&t)?),
-            };
+            let write = DirWrite::put(
+                MFA_STATE,
+                serial,
+                current.as_ref().map(|(_, v)| v),
+                encode(&t)?,
+            );
             if !self.store.dir_write(&[write]).await? {
                 continue;
             }
@@ -1491,10 +1489,8 @@ impl Directory {
     async fn put_pending(&self, key: &str, p: &webauthn::PendingCeremony) -> Result<()> {
         let value = encode(p)?;
         for _ in 0..CAS_ATTEMPTS {
-            let write = match self.store.dir_get(WEBAUTHN_PENDING, key).await? {
-                Some(v) => DirWrite::update(WEBAUTHN_PENDING, key, v.version, value.clone()),
-                None => DirWrite::insert(WEBAUTHN_PENDING, key, value.clone()),
-            };
+            let current = self.store.dir_get(WEBAUTHN_PENDING, key).await?;
+            let write = DirWrite::put(WEBAUTHN_PENDING, key, current.as_ref(), value.clone());
             if self.store.dir_write(&[write]).await? {
                 return Ok(());
             }
