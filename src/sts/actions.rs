@@ -1035,6 +1035,167 @@ pub async fn get_federation_token(
     Ok(finish(w, op, req.request_id))
 }
 
+/// Someone signed in through rolegate (a directory user or, with the portal, a federated person),
+/// as the permission-set path sees them.
+pub struct SignedIn<'a> {
+    /// The provider's name (or `local`).
+    pub provider: &'a str,
+    /// The subject at the provider.
+    pub subject: &'a str,
+    /// Every claim or attribute.
+    pub claims: serde_json::Map<String, Value>,
+    /// When MFA was performed in this sign-in, if it was.
+    pub mfa_time: Option<i64>,
+    /// The directory user, for local sign-ins.
+    pub origin_user: Option<String>,
+}
+
+/// Credentials for a permission set in an account, for someone signed in: the assignment must be
+/// one the rules give them now, and the role's generated trust policy (with the permission set's
+/// MFA requirement) must allow rolegate's sign-in path with this sign-in's MFA. The session lasts
+/// the permission set's session duration and is named after the subject.
+pub fn credentials_for_assignment(
+    app: &App,
+    who: &SignedIn<'_>,
+    account: &str,
+    permission_set: &str,
+    ev: &mut AuditEvent,
+) -> Result<(SessionClaims, String), StsError> {
+    let denied = || {
+        StsError::access_denied(format!(
+            "Not authorized to use permission set {permission_set} in account {account}"
+        ))
+    };
+    // Local users' groups are their directory groups; no other provider's claims are local groups.
+    let local_groups: Vec<String> = if who.provider == crate::config::LOCAL_PROVIDER {
+        who.claims
+            .get("groups")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|g| g.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let evaluation = crate::mapping::evaluate(
+        &app.config,
+        &crate::mapping::Subject {
+            provider: who.provider,
+            subject: who.subject,
+            claims: &who.claims,
+            local_groups: &local_groups,
+        },
+    )
+    .map_err(|e| denied().because(e.to_string()))?;
+    let Some(assignment) = evaluation
+        .assignments
+        .iter()
+        .find(|a| a.account == account && a.permission_set == permission_set)
+    else {
+        return Err(denied().because(format!(
+            "no assignment rule gives {} at {} permission set {permission_set} in {account}",
+            who.subject, who.provider
+        )));
+    };
+    let role = app.config.role(&assignment.role_arn).ok_or_else(|| {
+        denied().because(format!("role {} is not provisioned", assignment.role_arn))
+    })?;
+    let set = app
+        .config
+        .permission_sets
+        .iter()
+        .find(|p| p.name == permission_set)
+        .ok_or_else(|| denied().because("permission set not configured"))?;
+    ev.role_arn = Some(role.arn.clone());
+    let provider_arn = format!(
+        "arn:aws:iam::{account}:saml-provider/{}",
+        crate::config::SIGN_IN_PROVIDER
+    );
+    let now = app.clock.now();
+    let mut ctx = RequestContext::new("sts:AssumeRoleWithSAML", role.arn.clone())
+        .with_principal(Principal::federated(provider_arn.clone()));
+    add_request_keys(&mut ctx, now, std::net::IpAddr::from([127, 0, 0, 1]), true);
+    ctx.remove("aws:SourceIp");
+    match who.mfa_time {
+        Some(t) => {
+            ctx.set(
+                "aws:MultiFactorAuthPresent",
+                ContextValue::Single("true".into()),
+            );
+            ctx.set(
+                "aws:MultiFactorAuthAge",
+                ContextValue::Single((now.timestamp() - t).max(0).to_string()),
+            );
+        }
+        None => ctx.set(
+            "aws:MultiFactorAuthPresent",
+            ContextValue::Single("false".into()),
+        ),
+    }
+    if policy::evaluate_trust(&role.trust_policy, &ctx).effect != Effect::Allow {
+        let explanation = policy::explain_trust(&role.trust_policy, &ctx);
+        ev.explanation = serde_json::to_value(&explanation).ok();
+        return Err(StsError::access_denied(format!(
+            "Permission set {permission_set} requires {}",
+            match set.mfa {
+                crate::config::MfaRequirement::Within(s) => {
+                    format!("MFA within the last {} minutes", s / 60)
+                }
+                _ => "MFA".to_string(),
+            }
+        ))
+        .because(format!(
+            "trust policy of {} does not allow this sign-in: {explanation}",
+            role.arn
+        )));
+    }
+    let session_name: String = who
+        .subject
+        .chars()
+        .map(|c| {
+            if crate::config::is_iam_name_char(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let session_name = if session_name.chars().count() < 2 {
+        format!("{session_name}__")
+    } else {
+        session_name
+    };
+    mint(
+        app,
+        Mint {
+            principal: role_session(role, &session_name),
+            duration: i64::from(set.session_seconds),
+            source_identity: None,
+            tags: Vec::new(),
+            transitive: Vec::new(),
+            policy: &SessionPolicy {
+                text: None,
+                arns: Vec::new(),
+                minified_len: 0,
+            },
+            federation: Some(Federation {
+                provider_arn,
+                key_prefix: who.provider.to_string(),
+                subject: who.subject.to_string(),
+                claims: Some(Value::Object(who.claims.clone())),
+            }),
+            mfa_time: who.mfa_time,
+            chained: false,
+            origin_user: who.origin_user.clone(),
+        },
+        ev,
+    )
+}
+
 /// `DecodeAuthorizationMessage`: the explanation sealed into an earlier denial, for callers allowed
 /// `sts:DecodeAuthorizationMessage` in the same account.
 pub async fn decode_authorization_message(
@@ -1143,5 +1304,85 @@ mod tests {
                 "{trusted:?} {c}"
             );
         }
+    }
+
+    const STEP_UP: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:8080"
+[store]
+kind = "memory"
+[[accounts]]
+id = "111122223333"
+name = "main"
+[[permission_sets]]
+name = "Breakglass"
+mfa = "required"
+mfa_max_age_minutes = 15
+[[permission_sets.policies]]
+name = "all"
+document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+[[assignment_rules]]
+provider = "local"
+permission_set = "Breakglass"
+accounts = ["111122223333"]
+local_group = "oncall"
+"#;
+
+    #[tokio::test]
+    async fn step_up_mfa_must_be_recent_for_the_permission_set() {
+        use crate::clock::FixedClock;
+        let config = crate::config::Config::from_str_with_env(
+            std::path::Path::new("/etc/rolegate.toml"),
+            STEP_UP,
+            &[],
+        )
+        .unwrap();
+        let clock = FixedClock::new(DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+        let app = App::build(
+            config,
+            Arc::new(crate::store::MemoryStore::new()),
+            Arc::new(clock.clone()),
+        )
+        .await
+        .unwrap();
+        let who = |mfa_time: Option<i64>, groups: Value| SignedIn {
+            provider: "local",
+            subject: "ana",
+            claims: json!({"sub": "ana", "groups": groups})
+                .as_object()
+                .unwrap()
+                .clone(),
+            mfa_time,
+            origin_user: None,
+        };
+        let mut ev = AuditEvent::default();
+        let issue = |w: &SignedIn<'_>, ev: &mut AuditEvent| {
+            credentials_for_assignment(&app, w, "111122223333", "Breakglass", ev)
+        };
+        let fresh = who(Some(1_700_000_000 - 60), json!(["oncall"]));
+        let (c, _) = issue(&fresh, &mut ev).expect("MFA a minute ago is recent enough");
+        assert_eq!(
+            c.principal.arn(),
+            "arn:aws:sts::111122223333:assumed-role/RolegateSSO_Breakglass/ana"
+        );
+        assert_eq!(c.expires_at - c.issued_at, 3600);
+        assert_eq!(c.mfa_time, Some(1_700_000_000 - 60));
+
+        clock.advance(chrono::Duration::minutes(15));
+        let e = issue(&fresh, &mut ev).expect_err("MFA 16 minutes ago is too old");
+        assert_eq!(e.code, "AccessDenied");
+        assert!(
+            e.message.contains("within the last 15 minutes"),
+            "{}",
+            e.message
+        );
+        assert!(e.reason.contains("aws:MultiFactorAuthAge"), "{}", e.reason);
+
+        let none = who(None, json!(["oncall"]));
+        assert!(issue(&none, &mut ev).is_err(), "no MFA at all");
+        let outsider = who(Some(1_700_000_000 + 900), json!(["dev"]));
+        let e = issue(&outsider, &mut ev).expect_err("not assigned");
+        assert!(e.reason.contains("no assignment rule"), "{}", e.reason);
     }
 }

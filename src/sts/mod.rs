@@ -10,6 +10,7 @@ pub mod params;
 pub mod xml;
 
 pub(crate) use actions::encode_denial;
+pub use actions::{credentials_for_assignment, SignedIn};
 pub use error::StsError;
 
 use crate::app::App;

@@ -945,6 +945,9 @@ struct SignIn {
     password: String,
     serial: Option<String>,
     code: Option<String>,
+    /// With `permission_set`: also hand out credentials for that assignment.
+    account: Option<String>,
+    permission_set: Option<String>,
 }
 
 /// Password sign-in of a directory user (with a TOTP code when the user has a device, and always
@@ -1022,6 +1025,40 @@ async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequest) -> Res
         )
         .await
         .map_err(|e| AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        let credentials = match (&b.account, &b.permission_set) {
+            (Some(account), Some(set)) => {
+                let mut claims = claims.clone();
+                claims.insert("groups".into(), json!(user.groups));
+                let who = crate::sts::SignedIn {
+                    provider: crate::config::LOCAL_PROVIDER,
+                    subject: &user.name,
+                    claims,
+                    mfa_time,
+                    origin_user: Some(user.user_id.clone()),
+                };
+                let (c, token) =
+                    crate::sts::credentials_for_assignment(&app, &who, account, set, &mut ev)
+                        .map_err(|e| {
+                            ev.reason = Some(e.reason.clone());
+                            AdminError::new(e.status(), e.message.clone())
+                        })?;
+                Some(json!({
+                    "AccessKeyId": c.access_key_id,
+                    "SecretAccessKey": c.secret_access_key,
+                    "SessionToken": token,
+                    "Expiration": chrono::DateTime::<chrono::Utc>::from_timestamp(c.expires_at, 0)
+                        .unwrap_or_default()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                }))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(AdminError::new(
+                    StatusCode::BAD_REQUEST,
+                    "give account and permission_set together",
+                ))
+            }
+        };
         Ok(json!({
             "user": user.name,
             "arn": user.arn(d.account()),
@@ -1029,6 +1066,7 @@ async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequest) -> Res
             "mfa": mfa_time.is_some(),
             "assignments": evaluation.assignments,
             "removed_since_last_login": changes.removed,
+            "credentials": credentials,
         }))
     }
     .await;

@@ -387,3 +387,29 @@ def test_root_is_bootstrapped_with_the_one_time_token(dir_server, tmp_path):
     # Root has no access keys.
     r = dir_server.cli("access-key", "create", "root")
     assert r.returncode != 0 and "root user has no access keys" in r.stderr
+
+
+def test_permission_set_credentials_need_the_assignment_and_mfa(dir_server, ops_group, tmp_path):
+    _, device = make_user(dir_server, tmp_path, "heidi", groups=[ops_group], password="heidi's long password")
+    url = f"{dir_server.url}/login/password"
+
+    def sign_in(**extra):
+        body = {"user": "heidi", "password": "heidi's long password", **extra}
+        return e2e.http("POST", url, body=json.dumps(body).encode(),
+                        headers={"content-type": "application/json"})
+
+    # The Ops permission set requires MFA: a password alone gets no credentials, and says why.
+    r = sign_in(account=ACCOUNT, permission_set="Ops")
+    assert r.status == 403 and "requires MFA" in r.text, r.text
+    # A permission set the rules do not give is refused too.
+    r = sign_in(account=ACCOUNT, permission_set="Nope")
+    assert r.status == 403 and "Not authorized to use permission set Nope" in r.text, r.text
+
+    # With MFA: credentials for the provisioned role, visible through GetCallerIdentity like any role.
+    r = sign_in(account=ACCOUNT, permission_set="Ops", serial=device["serial"],
+                code=totp(device["secret_base32"], time.time() + 30))
+    assert r.status == 200, r.text
+    c = r.json()["credentials"]
+    who = sts_with_key(dir_server, c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]).get_caller_identity()
+    assert who["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/RolegateSSO_Ops/heidi"
+    assert who["UserId"].startswith("AROA") and who["UserId"].endswith(":heidi")
