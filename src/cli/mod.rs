@@ -131,7 +131,7 @@ pub enum KeysCommand {
 
 /// Runs the command and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
-    init_tracing();
+    init_tracing(matches!(cli.command, Command::Serve));
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -205,9 +205,13 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Logging to standard error: `info` for the server, `warn` for the other commands (whose own
+/// output is their result), unless ROLEGATE_LOG says otherwise.
+fn init_tracing(serving: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("ROLEGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let default = if serving { "info" } else { "warn" };
+    let filter =
+        EnvFilter::try_from_env("ROLEGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let json = std::env::var("ROLEGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
