@@ -486,22 +486,7 @@ pub async fn assume_role_with_web_identity(
             "aws:FederatedProvider",
             ContextValue::Single(provider_arn.clone()),
         );
-        match upstream_mfa {
-            Some(t) => {
-                ctx.set(
-                    "aws:MultiFactorAuthPresent",
-                    ContextValue::Single("true".into()),
-                );
-                ctx.set(
-                    "aws:MultiFactorAuthAge",
-                    ContextValue::Single((now.timestamp() - t).max(0).to_string()),
-                );
-            }
-            None => ctx.set(
-                "aws:MultiFactorAuthPresent",
-                ContextValue::Single("false".into()),
-            ),
-        }
+        context::add_mfa_keys(&mut ctx, upstream_mfa, now);
         ctx.set(
             "sts:RoleSessionName",
             ContextValue::Single(session_name.to_string()),
@@ -1119,22 +1104,7 @@ pub fn credentials_for_assignment(
         .with_principal(Principal::federated(provider_arn.clone()));
     add_request_keys(&mut ctx, now, std::net::IpAddr::from([127, 0, 0, 1]), true);
     ctx.remove("aws:SourceIp");
-    match who.mfa_time {
-        Some(t) => {
-            ctx.set(
-                "aws:MultiFactorAuthPresent",
-                ContextValue::Single("true".into()),
-            );
-            ctx.set(
-                "aws:MultiFactorAuthAge",
-                ContextValue::Single((now.timestamp() - t).max(0).to_string()),
-            );
-        }
-        None => ctx.set(
-            "aws:MultiFactorAuthPresent",
-            ContextValue::Single("false".into()),
-        ),
-    }
+    context::add_mfa_keys(&mut ctx, who.mfa_time, now);
     if policy::evaluate_trust(&role.trust_policy, &ctx).effect != Effect::Allow {
         let explanation = policy::explain_trust(&role.trust_policy, &ctx);
         ev.explanation = serde_json::to_value(&explanation).ok();

@@ -108,16 +108,7 @@ pub fn add_session_keys(ctx: &mut RequestContext, c: &SessionClaims, now: DateTi
             single(t.to_rfc3339_opts(SecondsFormat::Secs, true)),
         );
     }
-    match c.mfa_time {
-        Some(t) => {
-            ctx.set("aws:MultiFactorAuthPresent", single("true"));
-            ctx.set(
-                "aws:MultiFactorAuthAge",
-                single((now.timestamp() - t).max(0).to_string()),
-            );
-        }
-        None => ctx.set("aws:MultiFactorAuthPresent", single("false")),
-    }
+    add_mfa_keys(ctx, c.mfa_time, now);
     if let Some(si) = &c.source_identity {
         ctx.set("aws:SourceIdentity", single(si.clone()));
     }
@@ -132,6 +123,20 @@ pub fn add_session_keys(ctx: &mut RequestContext, c: &SessionClaims, now: DateTi
         if let Some(Value::Object(claims)) = &f.claims {
             add_claims(ctx, &f.key_prefix, claims);
         }
+    }
+}
+
+/// `aws:MultiFactorAuthPresent`, and `aws:MultiFactorAuthAge` when MFA was performed at `mfa_time`.
+pub fn add_mfa_keys(ctx: &mut RequestContext, mfa_time: Option<i64>, now: DateTime<Utc>) {
+    match mfa_time {
+        Some(t) => {
+            ctx.set("aws:MultiFactorAuthPresent", single("true"));
+            ctx.set(
+                "aws:MultiFactorAuthAge",
+                single((now.timestamp() - t).max(0).to_string()),
+            );
+        }
+        None => ctx.set("aws:MultiFactorAuthPresent", single("false")),
     }
 }
 
