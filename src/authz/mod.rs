@@ -164,3 +164,64 @@ impl SessionPolicies {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::SessionPrincipal;
+    use crate::policy::{evaluate, Effect, RequestContext};
+
+    const ALL: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+    fn federated(session_policy: Option<&str>) -> SessionClaims {
+        SessionClaims {
+            access_key_id: "ASIAEXAMPLEEXAMPLE00".into(),
+            secret_access_key: "x".into(),
+            session_id: "s".into(),
+            principal: SessionPrincipal::FederatedUser {
+                account: "111122223333".into(),
+                name: "app".into(),
+            },
+            source_identity: None,
+            tags: Vec::new(),
+            transitive_tag_keys: Vec::new(),
+            session_policy: session_policy.map(String::from),
+            policy_arns: Vec::new(),
+            federation: None,
+            mfa_time: None,
+            issued_at: 0,
+            expires_at: 10,
+            chained: false,
+            origin_user: Some("AIDAEXAMPLE".into()),
+        }
+    }
+
+    fn decide(c: &SessionClaims) -> Effect {
+        let config = crate::config::Config::from_str_with_env(
+            std::path::Path::new("/etc/rolegate.toml"),
+            "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1:1\"\n",
+            &[],
+        )
+        .unwrap();
+        let mut p = SessionPolicies::load(&config, &PolicyCache::default(), c).unwrap();
+        // The calling user's policies allow everything.
+        p.identity = vec![(
+            "user policy".into(),
+            Arc::new(Policy::parse(ALL, PolicyKind::Inline).unwrap()),
+        )];
+        evaluate(
+            &p.set(),
+            &RequestContext::new("s3:GetObject", "arn:aws:s3:::b/k"),
+        )
+        .effect
+    }
+
+    #[test]
+    fn a_federated_user_without_a_session_policy_may_do_nothing() {
+        assert_ne!(decide(&federated(None)), Effect::Allow);
+        assert_eq!(decide(&federated(Some(ALL))), Effect::Allow);
+        let narrow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"*"}]}"#;
+        assert_ne!(decide(&federated(Some(narrow))), Effect::Allow);
+    }
+}

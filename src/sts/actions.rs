@@ -1033,6 +1033,8 @@ pub struct SignedIn<'a> {
     pub mfa_time: Option<i64>,
     /// The directory user, for local sign-ins.
     pub origin_user: Option<String>,
+    /// The directory user's groups, for local sign-ins (empty for every other provider).
+    pub local_groups: Vec<String>,
 }
 
 /// Credentials for a permission set in an account, for someone signed in: the assignment must be
@@ -1051,27 +1053,13 @@ pub fn credentials_for_assignment(
             "Not authorized to use permission set {permission_set} in account {account}"
         ))
     };
-    // Local users' groups are their directory groups; no other provider's claims are local groups.
-    let local_groups: Vec<String> = if who.provider == crate::config::LOCAL_PROVIDER {
-        who.claims
-            .get("groups")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|g| g.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
     let evaluation = crate::mapping::evaluate(
         &app.config,
         &crate::mapping::Subject {
             provider: who.provider,
             subject: who.subject,
             claims: &who.claims,
-            local_groups: &local_groups,
+            local_groups: &who.local_groups,
         },
     )
     .map_err(|e| denied().because(e.to_string()))?;
@@ -1316,21 +1304,19 @@ local_group = "oncall"
         )
         .await
         .unwrap();
-        let who = |mfa_time: Option<i64>, groups: Value| SignedIn {
+        let who = |mfa_time: Option<i64>, groups: &[&str]| SignedIn {
             provider: "local",
             subject: "ana",
-            claims: json!({"sub": "ana", "groups": groups})
-                .as_object()
-                .unwrap()
-                .clone(),
+            claims: json!({"sub": "ana"}).as_object().unwrap().clone(),
             mfa_time,
             origin_user: None,
+            local_groups: groups.iter().map(|g| g.to_string()).collect(),
         };
         let mut ev = AuditEvent::default();
         let issue = |w: &SignedIn<'_>, ev: &mut AuditEvent| {
             credentials_for_assignment(&app, w, "111122223333", "Breakglass", ev)
         };
-        let fresh = who(Some(1_700_000_000 - 60), json!(["oncall"]));
+        let fresh = who(Some(1_700_000_000 - 60), &["oncall"]);
         let (c, _) = issue(&fresh, &mut ev).expect("MFA a minute ago is recent enough");
         assert_eq!(
             c.principal.arn(),
@@ -1349,9 +1335,9 @@ local_group = "oncall"
         );
         assert!(e.reason.contains("aws:MultiFactorAuthAge"), "{}", e.reason);
 
-        let none = who(None, json!(["oncall"]));
+        let none = who(None, &["oncall"]);
         assert!(issue(&none, &mut ev).is_err(), "no MFA at all");
-        let outsider = who(Some(1_700_000_000 + 900), json!(["dev"]));
+        let outsider = who(Some(1_700_000_000 + 900), &["dev"]);
         let e = issue(&outsider, &mut ev).expect_err("not assigned");
         assert!(e.reason.contains("no assignment rule"), "{}", e.reason);
     }

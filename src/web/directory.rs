@@ -1027,14 +1027,13 @@ async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequest) -> Res
         .map_err(|e| AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         let credentials = match (&b.account, &b.permission_set) {
             (Some(account), Some(set)) => {
-                let mut claims = claims.clone();
-                claims.insert("groups".into(), json!(user.groups));
                 let who = crate::sts::SignedIn {
                     provider: crate::config::LOCAL_PROVIDER,
                     subject: &user.name,
-                    claims,
+                    claims: claims.clone(),
                     mfa_time,
                     origin_user: Some(user.user_id.clone()),
+                    local_groups: user.groups.clone(),
                 };
                 let (c, token) =
                     crate::sts::credentials_for_assignment(&app, &who, account, set, &mut ev)
