@@ -110,7 +110,7 @@ impl AuditEvent {
     /// A new event for `action` at `time`.
     pub fn new(time: DateTime<Utc>, request_id: &str, action: &str) -> Self {
         Self {
-            time: time.to_rfc3339_opts(SecondsFormat::Millis, true),
+            time: crate::clock::rfc3339(&time, true),
             time_ms: time.timestamp_millis(),
             request_id: request_id.to_string(),
             action: action.to_string(),

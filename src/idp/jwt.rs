@@ -98,6 +98,7 @@ impl WebIdentityVerifier {
         providers: &[OidcProvider],
         clock: SharedClock,
     ) -> std::result::Result<Self, String> {
+        rsa_cache::install();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(5))
@@ -707,3 +708,5 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>> 
 
 #[cfg(test)]
 mod tests;
+
+mod rsa_cache;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 /// aimed at collisions.
 type KeyMap = HashMap<String, ContextValue, foldhash::fast::RandomState>;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// The value of one condition key in a request.
@@ -203,10 +203,7 @@ impl RequestContext {
 
     /// Sets a date key as ISO 8601 (`2024-05-01T12:00:00Z`).
     pub fn set_time(&mut self, key: &str, t: DateTime<Utc>) {
-        self.set(
-            key,
-            ContextValue::Single(t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-        );
+        self.set(key, ContextValue::Single(crate::clock::rfc3339(&t, false)));
     }
 
     /// Sets `aws:CurrentTime` and `aws:EpochTime`: the only way time reaches policy evaluation.

@@ -13,7 +13,7 @@ use crate::config::Role;
 use crate::credentials::{self, Federation, SessionClaims, SessionPrincipal, Tag};
 use crate::idp::jwt::JwtError;
 use crate::policy::{self, ContextValue, Effect, Policy, PolicyKind, Principal, RequestContext};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -96,9 +96,10 @@ fn packed_percent(sp: &SessionPolicy, tags: &[Tag]) -> u32 {
 }
 
 fn iso(t: i64) -> String {
-    DateTime::<Utc>::from_timestamp(t, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
+    crate::clock::rfc3339(
+        &DateTime::<Utc>::from_timestamp(t, 0).unwrap_or_default(),
+        false,
+    )
 }
 
 fn jwt_error(e: JwtError) -> StsError {

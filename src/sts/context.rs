@@ -2,7 +2,7 @@
 
 use crate::credentials::SessionClaims;
 use crate::policy::{ContextValue, Principal, RequestContext};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 
@@ -10,7 +10,7 @@ use std::net::IpAddr;
 pub fn add_request_keys(ctx: &mut RequestContext, now: DateTime<Utc>, ip: IpAddr, secure: bool) {
     ctx.set(
         "aws:CurrentTime",
-        single(now.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        single(crate::clock::rfc3339(&now, false)),
     );
     ctx.set("aws:EpochTime", single(now.timestamp().to_string()));
     ctx.set("aws:SourceIp", single(ip.to_string()));
@@ -105,7 +105,7 @@ pub fn add_session_keys(ctx: &mut RequestContext, c: &SessionClaims, now: DateTi
     if let Some(t) = DateTime::<Utc>::from_timestamp(c.issued_at, 0) {
         ctx.set(
             "aws:TokenIssueTime",
-            single(t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            single(crate::clock::rfc3339(&t, false)),
         );
     }
     add_mfa_keys(ctx, c.mfa_time, now);

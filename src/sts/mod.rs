@@ -116,7 +116,10 @@ pub async fn handle(app: &Arc<App>, req: StsRequest<'_>) -> Response {
         .headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(256).collect());
+        .map(|s| {
+            // At most 256 characters (a header value that is a str is ASCII: bytes are characters).
+            s[..s.len().min(256)].to_string()
+        });
 
     let iam = crate::iam::is_iam_request(&params);
     let result = dispatch(app, &req, &params, &mut event).await;

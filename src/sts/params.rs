@@ -3,12 +3,12 @@
 
 use super::error::StsError;
 use crate::config::is_iam_name_char;
-use std::collections::HashMap;
 
-/// The parameters of one request.
+/// The parameters of one request, in the order given (a request carries a handful: a list scan is
+/// cheaper than hashing them).
 #[derive(Debug, Default)]
 pub struct Params {
-    map: HashMap<String, Vec<String>>,
+    pairs: Vec<(String, String)>,
 }
 
 impl Params {
@@ -21,20 +21,17 @@ impl Params {
 
     /// Parses an `application/x-www-form-urlencoded` body or query string and adds its pairs.
     pub fn add_form(&mut self, raw: &[u8]) {
-        for (k, v) in form_urlencoded::parse(raw) {
-            self.map
-                .entry(k.into_owned())
-                .or_default()
-                .push(v.into_owned());
-        }
+        self.pairs
+            .extend(form_urlencoded::parse(raw).map(|(k, v)| (k.into_owned(), v.into_owned())));
     }
 
     /// A single-valued parameter; a parameter given twice is an error.
     pub fn get(&self, name: &str) -> Result<Option<&str>, StsError> {
-        match self.map.get(name).map(Vec::as_slice) {
-            None => Ok(None),
-            Some([one]) => Ok(Some(one.as_str())),
-            Some(_) => Err(StsError::invalid_parameter(format!(
+        let mut found = self.pairs.iter().filter(|(k, _)| k == name);
+        match (found.next(), found.next()) {
+            (None, _) => Ok(None),
+            (Some((_, one)), None) => Ok(Some(one.as_str())),
+            (Some(_), Some(_)) => Err(StsError::invalid_parameter(format!(
                 "The parameter {name} was given more than once"
             ))),
         }
@@ -47,9 +44,9 @@ impl Params {
 
     /// `Prefix.member.N[suffix]` list values in order of N (1-based, no gaps allowed).
     pub fn list(&self, prefix: &str, suffix: &str) -> Result<Vec<&str>, StsError> {
-        let mut items: Vec<(usize, &str)> = Vec::new();
+        let mut items: Vec<(usize, &str, &str)> = Vec::new();
         let head = format!("{prefix}.member.");
-        for (k, v) in &self.map {
+        for (k, v) in &self.pairs {
             if let Some(rest) = k.strip_prefix(&head) {
                 let (n, tail) = match rest.split_once('.') {
                     Some((n, t)) => (n, format!(".{t}")),
@@ -62,23 +59,24 @@ impl Params {
                     n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
                         StsError::invalid_parameter(format!("Bad list index in {k}"))
                     })?;
-                if v.len() != 1 {
-                    return Err(StsError::invalid_parameter(format!(
-                        "The parameter {k} was given more than once"
-                    )));
-                }
-                items.push((n, v[0].as_str()));
+                items.push((n, k.as_str(), v.as_str()));
             }
         }
-        items.sort_by_key(|(n, _)| *n);
-        for (i, (n, _)) in items.iter().enumerate() {
+        items.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        if let Some(w) = items.windows(2).find(|w| w[0].1 == w[1].1) {
+            return Err(StsError::invalid_parameter(format!(
+                "The parameter {} was given more than once",
+                w[0].1
+            )));
+        }
+        for (i, (n, _, _)) in items.iter().enumerate() {
             if *n != i + 1 {
                 return Err(StsError::invalid_parameter(format!(
                     "{prefix} list members must be numbered from 1 without gaps"
                 )));
             }
         }
-        Ok(items.into_iter().map(|(_, v)| v).collect())
+        Ok(items.into_iter().map(|(_, _, v)| v).collect())
     }
 }
 
