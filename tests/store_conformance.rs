@@ -492,3 +492,44 @@ async fn postgres_writes_survive_a_process_that_exits_without_closing() {
     conformance::check_durable(&db.open().await).await;
     db.drop_now().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_audit_batch_is_one_transaction_over_several_statements() {
+    use rolegate::store::postgres::AUDIT_ROWS_PER_STATEMENT;
+    use rolegate::store::{AuditLog, AuditQuery, AuditRecord};
+    let Some(db) = pg_database("audit_batch").await else {
+        return;
+    };
+    let store = db.open().await;
+    let n = AUDIT_ROWS_PER_STATEMENT * 3 + 7;
+    let record = |i: usize, json: &str| AuditRecord {
+        time_ms: i64::try_from(i).unwrap(),
+        id: format!("e{i}"),
+        action: "sts:AssumeRole".into(),
+        principal: None,
+        decision: "allow".into(),
+        json: json.into(),
+    };
+    let all = AuditQuery {
+        limit: usize::MAX,
+        newest_first: false,
+        ..AuditQuery::default()
+    };
+    // A value PostgreSQL refuses in the last statement rolls back the earlier ones.
+    let mut bad: Vec<AuditRecord> = (0..n).map(|i| record(i, "{}")).collect();
+    bad[n - 1].json = "nul\0".into();
+    assert!(matches!(
+        store.append_audit(&bad).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(store.query_audit(&all).await.unwrap().is_empty());
+    // A repeat in a later statement of the batch keeps the first record.
+    let mut good: Vec<AuditRecord> = (0..n).map(|i| record(i, "{}")).collect();
+    good.push(record(3, "{\"later\":true}"));
+    store.append_audit(&good).await.unwrap();
+    let stored = store.query_audit(&all).await.unwrap();
+    assert_eq!(stored.len(), n);
+    assert_eq!(stored[3].json, "{}");
+    drop(store);
+    db.drop_now().await;
+}

@@ -86,6 +86,15 @@ CREATE INDEX audit_principal ON audit (principal, time_ms);
 CREATE INDEX audit_action ON audit (action, time_ms);
 "#];
 
+/// Rows per audit `INSERT`; a batch longer than this is several statements in one transaction.
+pub const AUDIT_ROWS_PER_STATEMENT: usize = 256;
+
+/// Appends audit rows given as arrays, in order, so that of two rows with the same `(time_ms, id)`
+/// (in the batch or stored) the first is kept.
+const AUDIT_INSERT: &str = "INSERT INTO audit (time_ms, id, action, principal, decision, json)
+     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+     ON CONFLICT (time_ms, id) DO NOTHING";
+
 /// The two-key advisory lock (`pg_advisory_lock(int, int)`) held while migrating. The two-key space
 /// never meets the one-key space of the directory locks.
 const MIGRATION_LOCK: (i32, i32) = (0x726f_6c65, 1);
@@ -689,25 +698,29 @@ impl AuditLog for PgStore {
         if records.is_empty() {
             return Ok(());
         }
-        let times: Vec<i64> = records.iter().map(|r| r.time_ms).collect();
-        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
-        let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
-        let principals: Vec<Option<&str>> =
-            records.iter().map(|r| r.principal.as_deref()).collect();
-        let decisions: Vec<&str> = records.iter().map(|r| r.decision.as_str()).collect();
-        let jsons: Vec<&str> = records.iter().map(|r| r.json.as_str()).collect();
-        // One statement is one transaction; rows keep the batch's order, so of two records with
-        // the same (time_ms, id) the first is kept.
-        self.execute(
-            "appending audit records",
-            "INSERT INTO audit (time_ms, id, action, principal, decision, json)
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                  $6::text[])
-             ON CONFLICT (time_ms, id) DO NOTHING",
-            &[&times, &ids, &actions, &principals, &decisions, &jsons],
-        )
+        // One transaction of statements of at most AUDIT_ROWS_PER_STATEMENT rows: a connection's
+        // buffers grow to the largest statement it sent and keep that size.
+        self.with("appending audit records", |mut c| async move {
+            let st = c.prepare_cached(AUDIT_INSERT).await.map_err(from_pg)?;
+            let tx = c.transaction().await.map_err(from_pg)?;
+            for chunk in records.chunks(AUDIT_ROWS_PER_STATEMENT) {
+                let times: Vec<i64> = chunk.iter().map(|r| r.time_ms).collect();
+                let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+                let actions: Vec<&str> = chunk.iter().map(|r| r.action.as_str()).collect();
+                let principals: Vec<Option<&str>> =
+                    chunk.iter().map(|r| r.principal.as_deref()).collect();
+                let decisions: Vec<&str> = chunk.iter().map(|r| r.decision.as_str()).collect();
+                let jsons: Vec<&str> = chunk.iter().map(|r| r.json.as_str()).collect();
+                tx.execute(
+                    &st,
+                    &[&times, &ids, &actions, &principals, &decisions, &jsons],
+                )
+                .await
+                .map_err(from_pg)?;
+            }
+            tx.commit().await.map_err(from_pg)
+        })
         .await
-        .map(drop)
     }
 
     async fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
