@@ -9,11 +9,13 @@
 //! affected. Every transaction commits with PostgreSQL's default `synchronous_commit = on`: a call
 //! that returned has its write on the server's disk.
 //!
-//! **Directory batches** run under `READ COMMITTED` behind transaction-scoped advisory locks, one per
-//! record of the batch (a hash of kind and key, taken in ascending order so that two batches never
+//! **Directory batches** of several writes run under `READ COMMITTED` behind transaction-scoped
+//! advisory locks, one per record of the batch (a hash of kind and key, taken in ascending order so that two batches never
 //! wait on each other in a cycle). Each conditional statement must touch exactly one row (a pure
 //! absence guard: none), else the transaction rolls back and the batch is refused. The locks make an
 //! absence guard hold until commit, which row locks alone cannot, since there is no row to lock.
+//! A batch of one write is one statement (see `PgStore::dir_write_one`): the common case costs one
+//! round trip.
 //!
 //! **Schema.** Migrations are embedded ([`MIGRATIONS`]) and applied at start-up by
 //! [`PgStore::connect`] under a session advisory lock, so replicas starting together apply each one
@@ -285,6 +287,54 @@ impl PgStore {
                 self.op_timeout.as_millis()
             ))),
         }
+    }
+
+    /// A batch of one write as one statement (one round trip, no explicit transaction). An update or
+    /// delete conditional on the version is atomic by itself and waits for the row lock of any batch
+    /// touching the record; an insert takes the record's advisory lock in the same statement, so that
+    /// it waits for a batch holding an absence guard on it. A pure guard is a read.
+    async fn dir_write_one(&self, w: &DirWrite) -> Result<bool> {
+        let what = "writing a directory record";
+        let n = match (&w.value, w.expect) {
+            (Some(value), Expect::Absent) => {
+                self.execute(
+                    what,
+                    "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock($4))
+                     INSERT INTO directory (kind, key, version, value)
+                     SELECT $1, $2, 1, $3 FROM l ON CONFLICT (kind, key) DO NOTHING",
+                    &[&w.kind, &w.key, value, &dir_lock_key(&w.kind, &w.key)],
+                )
+                .await?
+            }
+            (Some(value), Expect::Version(v)) => {
+                self.execute(
+                    what,
+                    "UPDATE directory SET version = version + 1, value = $4
+                     WHERE kind = $1 AND key = $2 AND version = $3",
+                    &[&w.kind, &w.key, &to_i64(v), value],
+                )
+                .await?
+            }
+            (None, Expect::Version(v)) => {
+                self.execute(
+                    what,
+                    "DELETE FROM directory WHERE kind = $1 AND key = $2 AND version = $3",
+                    &[&w.kind, &w.key, &to_i64(v)],
+                )
+                .await?
+            }
+            (None, Expect::Absent) => {
+                let found = self
+                    .query(
+                        what,
+                        "SELECT 1 FROM directory WHERE kind = $1 AND key = $2",
+                        &[&w.kind, &w.key],
+                    )
+                    .await?;
+                return Ok(found.is_empty());
+            }
+        };
+        Ok(n == 1)
     }
 
     /// Runs one statement and returns how many rows it touched.
@@ -665,6 +715,9 @@ impl DirectoryStore for PgStore {
             .any(|w| matches!(w.expect, Expect::Version(v) if v == u64::MAX))
         {
             return Err(StoreError::Invalid("directory version overflow".into()));
+        }
+        if let [w] = writes {
+            return self.dir_write_one(w).await;
         }
         let mut lock_keys: Vec<i64> = writes
             .iter()
