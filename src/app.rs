@@ -40,11 +40,19 @@ pub struct App {
     pub directory: Option<Arc<Directory>>,
 }
 
-/// Opens the store a configuration names.
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the store a configuration names (for PostgreSQL: connects and migrates the schema).
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match &config.store {
         StoreSettings::Sled { path } => Arc::new(store::sled::SledStore::open(path)?),
         StoreSettings::Memory => Arc::new(store::memory::MemoryStore::new()),
+        StoreSettings::Postgres(pg) => {
+            let opts = store::postgres::PgOptions {
+                pool_size: pg.pool_size,
+                statement_timeout: pg.statement_timeout,
+                connect_timeout: pg.connect_timeout,
+            };
+            Arc::new(store::postgres::PgStore::connect(pg.url.expose(), &opts).await?)
+        }
     })
 }
 

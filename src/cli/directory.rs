@@ -205,7 +205,7 @@ pub async fn admin_request(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
-    match super::try_open(config)? {
+    match super::try_open(config).await? {
         Some(store) => {
             let mut config = config.clone();
             let mut raw = [0u8; 32];

@@ -225,7 +225,7 @@ fn init_tracing(serving: bool) {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let clock: SharedClock = Arc::new(SystemClock);
     let app = App::build(config, store, clock).await?;
     // Listen before the background key warm-up: a provider may be served by rolegate itself (the demo).
@@ -281,11 +281,11 @@ async fn shutdown_signal() {
 /// The store, or `None` when a running server holds it.
 /// The store, opened directly, or `None` when only the running server can reach it: sled allows
 /// one process, and a memory store lives inside the server that holds it.
-fn try_open(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
+async fn try_open(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
     if matches!(config.store, crate::config::StoreSettings::Memory) {
         return Ok(None);
     }
-    match open_store(config) {
+    match open_store(config).await {
         Ok(s) => Ok(Some(s)),
         Err(e) => match e.downcast_ref::<StoreError>() {
             Some(StoreError::Locked(_)) => Ok(None),
@@ -322,7 +322,7 @@ async fn admin_call(req: reqwest::RequestBuilder) -> anyhow::Result<serde_json::
 }
 
 async fn audit_command(config: &Config, p: web::AuditParams, json: bool) -> anyhow::Result<()> {
-    let events: Vec<AuditEvent> = match try_open(config)? {
+    let events: Vec<AuditEvent> = match try_open(config).await? {
         Some(store) => crate::audit::query(store.as_ref(), &p.to_query()).await?,
         None => {
             let (http, base, token) = admin_client(config)?;
@@ -383,7 +383,7 @@ async fn revoke_command(config: &Config, req: web::RevocationRequest) -> anyhow:
         return Ok(());
     }
     let now = chrono::Utc::now().timestamp();
-    match try_open(config)? {
+    match try_open(config).await? {
         Some(store) => {
             let r = req.to_revocation(now).map_err(anyhow::Error::msg)?;
             RevocationList::default()
@@ -413,7 +413,7 @@ async fn revoke_command(config: &Config, req: web::RevocationRequest) -> anyhow:
 }
 
 async fn rotate_command(config: &Config) -> anyhow::Result<()> {
-    let id = match try_open(config)? {
+    let id = match try_open(config).await? {
         Some(store) => KeyRing::rotate(store.as_ref(), chrono::Utc::now().timestamp()).await?,
         None => {
             let (http, base, token) = admin_client(config)?;

@@ -5,6 +5,7 @@
 
 mod identity;
 mod raw;
+mod store;
 
 pub use identity::{
     permission_set_trust_policy, AssignmentRule, DirectorySettings, MfaRequirement, PermissionSet,
@@ -90,7 +91,11 @@ pub enum StoreSettings {
     Sled { path: PathBuf },
     /// In memory only: state is lost at exit. For tests and throwaway demos.
     Memory,
+    /// A PostgreSQL database shared by every replica.
+    Postgres(PostgresSettings),
 }
+
+pub use store::PostgresSettings;
 
 /// A configured AWS-style account.
 #[derive(Debug, Clone)]
@@ -386,6 +391,7 @@ impl Validator<'_> {
                     .iter()
                     .filter_map(|s| s.get_ref().token_env.as_ref()),
             )
+            .chain(raw.store.url_env.iter())
             .map(|s| s.get_ref().as_str())
             .collect();
         for (name, _) in env {
@@ -444,21 +450,7 @@ impl Validator<'_> {
         };
 
         // store
-        let store = match raw.store.kind.get_ref().as_str() {
-            "sled" => Some(StoreSettings::Sled {
-                path: PathBuf::from(
-                    env_get("ROLEGATE_STORE_PATH").unwrap_or(raw.store.path.clone()),
-                ),
-            }),
-            "memory" => Some(StoreSettings::Memory),
-            other => {
-                self.err(
-                    Some(raw.store.kind.span().start),
-                    format!("store.kind: unknown store '{other}' (expected sled or memory)"),
-                );
-                None
-            }
-        };
+        let store = self.store_settings(&raw.store, &env_get);
 
         // sts
         let sts_regions = match &raw.sts.regions {

@@ -89,6 +89,12 @@ pub struct RawStore {
     pub kind: Spanned<String>,
     #[serde(default = "default_store_path")]
     pub path: String,
+    pub url_file: Option<Spanned<String>>,
+    pub url_env: Option<Spanned<String>>,
+    pub pool_size: Option<Spanned<i64>>,
+    pub statement_timeout_ms: Option<Spanned<i64>>,
+    pub connect_timeout_ms: Option<Spanned<i64>>,
+    pub allow_plaintext: Option<Spanned<bool>>,
 }
 
 impl Default for RawStore {
@@ -96,6 +102,12 @@ impl Default for RawStore {
         Self {
             kind: default_store_kind(),
             path: default_store_path(),
+            url_file: None,
+            url_env: None,
+            pool_size: None,
+            statement_timeout_ms: None,
+            connect_timeout_ms: None,
+            allow_plaintext: None,
         }
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! Each capability is its own trait ([`KeyStore`], [`ReplayCache`], [`RevocationStore`],
 //! [`DirectoryStore`], [`AuditLog`]);
-//! [`Store`] composes them. Backends: [`SledStore`] (embedded, one process per directory) and
-//! [`MemoryStore`] (tests). Every backend must pass [`conformance::run`]. Atomic operations are single
+//! [`Store`] composes them. Backends: [`SledStore`] (embedded, one process per directory),
+//! [`PgStore`] (PostgreSQL, shared by several replicas) and [`MemoryStore`] (tests). Every backend must pass [`conformance::run`]. Atomic operations are single
 //! calls so that an SQL backend can express each as one statement.
 //!
 //! The store knows no domain rules: it never decides whether a token, key or principal is valid; it only
@@ -29,9 +29,11 @@ mod codec;
 #[doc(hidden)]
 pub mod conformance;
 pub mod memory;
+pub mod postgres;
 pub mod sled;
 
 pub use self::memory::MemoryStore;
+pub use self::postgres::PgStore;
 pub use self::sled::SledStore;
 
 /// Errors of the storage layer.

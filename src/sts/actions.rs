@@ -821,7 +821,7 @@ async fn calling_user(
         (Some(d), SessionPrincipal::User { .. }, Some(id)) => d
             .user_by_id(id)
             .await
-            .map_err(|e| StsError::internal(format!("reading the directory: {e}")))?,
+            .map_err(|e| StsError::directory("reading the directory", &e))?,
         _ => None,
     };
     user.ok_or_else(|| {
@@ -857,7 +857,7 @@ async fn with_mfa(
             )
             .because(e.to_string()))
         }
-        Err(e) => Err(StsError::internal(format!("verifying MFA: {e}"))),
+        Err(e) => Err(StsError::directory("verifying MFA", &e)),
     }
 }
 

@@ -128,7 +128,7 @@ async fn long_term(
         Some(d) if auth.access_key_id.starts_with("AKIA") => d
             .access_key(&auth.access_key_id)
             .await
-            .map_err(|e| StsError::internal(format!("reading access key: {e}")))?,
+            .map_err(|e| StsError::directory("reading access key", &e))?,
         _ => None,
     };
     let Some((user, key)) = found else {

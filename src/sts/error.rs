@@ -173,6 +173,28 @@ impl StsError {
         .because(reason)
     }
 
+    /// A failure of the store behind a request: `ServiceUnavailable` (503, which SDKs retry) when
+    /// the store cannot be reached or is held elsewhere, `InternalFailure` for anything else (a
+    /// record that cannot be read back is not fixed by retrying).
+    pub fn store(what: &str, e: &crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::Unavailable(_) | StoreError::Locked(_) => {
+                Self::unavailable(format!("{what}: {e}"))
+            }
+            _ => Self::internal(format!("{what}: {e}")),
+        }
+    }
+
+    /// A failure of the local directory: [`StsError::store`] for its store, `InternalFailure`
+    /// otherwise.
+    pub fn directory(what: &str, e: &crate::idp::local::DirectoryError) -> Self {
+        match e {
+            crate::idp::local::DirectoryError::Store(s) => Self::store(what, s),
+            other => Self::internal(format!("{what}: {other}")),
+        }
+    }
+
     /// The `ErrorResponse` document.
     pub fn to_xml(&self) -> String {
         let mut w = XmlWriter::new();
@@ -198,5 +220,48 @@ impl IntoResponse for StsError {
             h.insert("x-amzn-requestid", v);
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idp::local::DirectoryError;
+    use crate::store::StoreError;
+
+    #[test]
+    fn an_unreachable_store_is_service_unavailable_and_damage_is_an_internal_failure() {
+        let cases = [
+            (
+                DirectoryError::Store(StoreError::Unavailable("connection refused".into())),
+                "ServiceUnavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                DirectoryError::Store(StoreError::Locked("held".into())),
+                "ServiceUnavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                DirectoryError::Store(StoreError::Corrupt("bad record".into())),
+                "InternalFailure",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                DirectoryError::Internal("rng".into()),
+                "InternalFailure",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (e, code, status) in cases {
+            let s = StsError::directory("reading access key", &e);
+            assert_eq!((s.code, s.status()), (code, status), "{e}");
+            assert_eq!(s.fault_type(), "Receiver");
+            assert!(s.reason.starts_with("reading access key: "), "{}", s.reason);
+            assert!(
+                !s.message.contains("connection refused"),
+                "detail stays in the audit reason"
+            );
+        }
     }
 }
