@@ -4,11 +4,17 @@
 //! time. Knows nothing of HTTP or of store implementations.
 
 mod identity;
+mod ops;
 mod raw;
 
 pub use identity::{
     permission_set_trust_policy, AssignmentRule, DirectorySettings, MfaRequirement, PermissionSet,
     RuleMatch, DEFAULT_ROLE_PREFIX, LOCAL_PROVIDER, RULE_ACTION, SIGN_IN_PROVIDER,
+};
+
+pub use ops::{
+    AuditSinks, BodyLimits, LogFormat, LogSettings, MetricsSettings, OpsSettings, Rate,
+    RateLimitSettings, TlsSettings, DEFAULT_BODY_LIMITS,
 };
 
 use crate::policy::{Policy, PolicyKind};
@@ -260,6 +266,8 @@ pub struct Config {
     pub permission_sets: Vec<PermissionSet>,
     /// Assignment rules, in file order.
     pub assignment_rules: Vec<AssignmentRule>,
+    /// Operational settings: logs, metrics, limits, shutdown, TLS, audit sinks.
+    pub ops: OpsSettings,
     /// Things worth knowing that do not stop start-up.
     pub warnings: Vec<Problem>,
 }
@@ -716,6 +724,22 @@ impl Validator<'_> {
             }
         }
 
+        let ops = self.ops(
+            ops::RawOps {
+                log: &raw.log,
+                metrics: &raw.metrics,
+                limits: &raw.limits,
+                rate_limits: &raw.rate_limits,
+                shutdown: &raw.shutdown,
+                tls: raw.tls.as_ref(),
+                audit: ops::RawAuditSinks {
+                    sinks: raw.audit.sinks.as_ref(),
+                    file: raw.audit.file.as_ref(),
+                    file_max_bytes: raw.audit.file_max_bytes.as_ref(),
+                },
+            },
+            listen,
+        );
         Some(Config {
             path: self.path.to_path_buf(),
             listen: listen?,
@@ -734,6 +758,7 @@ impl Validator<'_> {
             directory,
             permission_sets,
             assignment_rules,
+            ops,
             warnings: Vec::new(),
         })
     }
