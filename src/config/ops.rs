@@ -80,6 +80,15 @@ pub struct LogSettings {
     pub level: Option<String>,
 }
 
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: None,
+        }
+    }
+}
+
 /// `[metrics]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSettings {
@@ -177,10 +186,7 @@ pub const DEFAULT_BODY_LIMITS: BodyLimits = BodyLimits {
 impl Default for OpsSettings {
     fn default() -> Self {
         Self {
-            log: LogSettings {
-                format: LogFormat::Text,
-                level: None,
-            },
+            log: LogSettings::default(),
             metrics: MetricsSettings {
                 enabled: true,
                 listen: None,

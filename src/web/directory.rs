@@ -994,7 +994,6 @@ async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequest) -> Res
     ev.provider = Some(crate::config::LOCAL_PROVIDER.into());
     let result = async {
         let b: SignIn = req.json()?;
-        let d = directory(&app)?;
         ev.subject = Some(b.user.clone());
         // Before any password work: a refused attempt costs no hashing.
         let limited = app
@@ -1007,6 +1006,7 @@ async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequest) -> Res
         if let Err(limited) = limited {
             return Err(rate_limited(&app, &mut ev, &limited));
         }
+        let d = directory(&app)?;
         let user = d
             .check_password(
                 &b.user,

@@ -5,6 +5,7 @@
 mod admin;
 pub mod authorize;
 pub mod directory;
+pub mod serve;
 
 pub use admin::{AuditParams, RevocationRequest};
 
