@@ -3,6 +3,7 @@
 //! every problem with file and line, so that a bad configuration fails at start-up and never at request
 //! time. Knows nothing of HTTP or of store implementations.
 
+mod env;
 mod identity;
 mod ops;
 mod raw;
@@ -34,12 +35,15 @@ pub const SUPPORTED_ALGORITHMS: &[&str] = &[
 pub const MAX_LEEWAY_SECONDS: i64 = 60;
 /// Most managed policies one role may have attached (AWS's quota, raised to its maximum).
 pub const MAX_MANAGED_PER_ROLE: usize = 20;
-/// Environment variables that override the file.
+/// Environment variables that override single keys of the file (older names; every key can
+/// also be set as `ROLEGATE__<SECTION>__<KEY>`, see [`ENV_PREFIX`]).
 pub const ENV_OVERRIDES: &[&str] = &[
     "ROLEGATE_LISTEN",
     "ROLEGATE_PUBLIC_URL",
     "ROLEGATE_STORE_PATH",
 ];
+/// The prefix of `ROLEGATE__<SECTION>__<KEY>` variables, which set any key of the file.
+pub const ENV_PREFIX: &str = env::PREFIX;
 /// Environment variables rolegate reads besides the overrides (not configuration problems when set).
 const ENV_KNOWN: &[&str] = &["ROLEGATE_LOG", "ROLEGATE_LOG_FORMAT", "ROLEGATE_CONFIG"];
 
@@ -297,12 +301,22 @@ impl Config {
         text: &str,
         env: &[(String, String)],
     ) -> Result<Config, ConfigError> {
+        // ROLEGATE__SECTION__KEY variables, applied to the document so that they are checked
+        // like the file itself.
+        let overridden = env::apply(text, env).map_err(ConfigError)?;
+        let fix = |mut problems: Vec<Problem>| {
+            if let Some(o) = &overridden {
+                o.fix(path, &mut problems);
+            }
+            problems
+        };
+        let text = overridden.as_ref().map_or(text, |o| o.text.as_str());
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            ConfigError(vec![Problem {
+            ConfigError(fix(vec![Problem {
                 file: path.to_path_buf(),
                 line: e.span().map(|s| line_of(text, s.start)),
                 message: e.message().trim().to_string(),
-            }])
+            }]))
         })?;
         let mut v = Validator {
             path,
@@ -315,13 +329,13 @@ impl Config {
         if v.problems.is_empty() {
             match cfg {
                 Some(mut c) => {
-                    c.warnings = v.warnings;
+                    c.warnings = fix(v.warnings);
                     Ok(c)
                 }
                 None => Err(ConfigError(vec![v.problem(None, "invalid configuration")])),
             }
         } else {
-            Err(ConfigError(v.problems))
+            Err(ConfigError(fix(v.problems)))
         }
     }
 
@@ -398,6 +412,7 @@ impl Validator<'_> {
             .collect();
         for (name, _) in env {
             if name.starts_with("ROLEGATE_")
+                && !name.starts_with(env::PREFIX)
                 && !ENV_OVERRIDES.contains(&name.as_str())
                 && !ENV_KNOWN.contains(&name.as_str())
                 && !name.starts_with("ROLEGATE_TEST_")
@@ -407,7 +422,7 @@ impl Validator<'_> {
                     file: PathBuf::from("<environment>"),
                     line: None,
                     message: format!(
-                        "unknown variable {name} is ignored (known: {})",
+                        "unknown variable {name} is ignored (known: {}, and ROLEGATE__<SECTION>__<KEY> for any key of the file)",
                         ENV_OVERRIDES.join(", ")
                     ),
                 });
