@@ -43,9 +43,12 @@ pub enum Command {
     CheckConfig,
     /// Show audit events, newest first.
     Audit {
-        /// Only events of the last DURATION (e.g. 15m, 2h, 7d).
+        /// Only events of the last DURATION (e.g. 15m, 2h, 7d) or since an RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
+        /// Only events before DURATION ago or before an RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
         /// Only this action (e.g. AssumeRoleWithWebIdentity).
         #[arg(long)]
         action: Option<String>,
@@ -160,14 +163,21 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Audit {
             since,
+            until,
             action,
             principal,
             decision,
             limit,
             json,
         } => {
-            let params =
-                web::admin_audit_params(since.as_deref(), action, principal, decision, limit);
+            let params = web::admin_audit_params_between(
+                since.as_deref(),
+                until.as_deref(),
+                action,
+                principal,
+                decision,
+                limit,
+            );
             match params {
                 Ok(p) => audit_command(&config, p, json).await,
                 Err(e) => Err(anyhow::anyhow!(e)),

@@ -89,7 +89,8 @@ pub fn request_id() -> String {
         .unwrap_or_else(|_| new_request_id())
 }
 
-/// Audit query parameters from CLI arguments; `since` is a duration such as `15m`, `2h` or `7d`.
+/// Audit query parameters from CLI arguments; `since` and `until` are a duration before now such
+/// as `15m`, `2h` or `7d`, or an RFC 3339 time (`2026-12-03T06:00:00Z`).
 pub fn admin_audit_params(
     since: Option<&str>,
     action: Option<String>,
@@ -97,23 +98,25 @@ pub fn admin_audit_params(
     decision: Option<String>,
     limit: usize,
 ) -> Result<AuditParams, String> {
-    let since_ms = match since {
-        None => None,
-        Some(s) => {
-            let (n, unit) = s.split_at(s.len().saturating_sub(1));
-            let n: i64 = n
-                .parse()
-                .map_err(|_| format!("--since {s}: expected a number and a unit (s, m, h, d)"))?;
-            let secs = match unit {
-                "s" => n,
-                "m" => n * 60,
-                "h" => n * 3600,
-                "d" => n * 86_400,
-                _ => return Err(format!("--since {s}: unit must be s, m, h or d")),
-            };
-            Some(chrono::Utc::now().timestamp_millis() - secs * 1000)
-        }
-    };
+    admin_audit_params_between(since, None, action, principal, decision, limit)
+}
+
+/// [`admin_audit_params`] with an end of the time range (events before it).
+pub fn admin_audit_params_between(
+    since: Option<&str>,
+    until: Option<&str>,
+    action: Option<String>,
+    principal: Option<String>,
+    decision: Option<String>,
+    limit: usize,
+) -> Result<AuditParams, String> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let since_ms = since
+        .map(|s| audit_time("--since", s, now_ms))
+        .transpose()?;
+    let until_ms = until
+        .map(|s| audit_time("--until", s, now_ms))
+        .transpose()?;
     if let Some(d) = &decision {
         if !["allow", "deny", "error"].contains(&d.as_str()) {
             return Err(format!("--decision {d}: expected allow, deny or error"));
@@ -121,13 +124,32 @@ pub fn admin_audit_params(
     }
     Ok(AuditParams {
         since_ms,
-        until_ms: None,
+        until_ms,
         action,
         principal,
         decision,
         limit: Some(limit),
         oldest_first: false,
     })
+}
+
+/// `s` as Unix milliseconds: an RFC 3339 time, or a duration before `now_ms`.
+fn audit_time(flag: &str, s: &str, now_ms: i64) -> Result<i64, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| {
+        format!("{flag} {s}: expected a number and a unit (s, m, h, d) or an RFC 3339 time")
+    })?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{flag} {s}: unit must be s, m, h or d")),
+    };
+    Ok(now_ms - secs * 1000)
 }
 
 /// A request id in the shape AWS uses (a random UUID).
@@ -394,6 +416,34 @@ async fn demo_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_times_are_durations_before_now_or_rfc_3339() {
+        let now = 1_800_000_000_000;
+        assert_eq!(audit_time("--since", "15m", now), Ok(now - 900_000));
+        assert_eq!(audit_time("--since", "2d", now), Ok(now - 172_800_000));
+        assert_eq!(
+            audit_time("--until", "2026-12-03T06:00:00Z", now),
+            Ok(1_796_277_600_000)
+        );
+        assert!(audit_time("--until", "3w", now)
+            .unwrap_err()
+            .contains("unit"));
+        assert!(audit_time("--since", "yesterday", now)
+            .unwrap_err()
+            .contains("RFC 3339"));
+        let p = admin_audit_params_between(
+            Some("2026-12-03T06:00:00Z"),
+            Some("2026-12-03T07:00:00+01:00"),
+            None,
+            None,
+            Some("deny".into()),
+            10,
+        )
+        .unwrap();
+        assert_eq!(p.since_ms, Some(1_796_277_600_000));
+        assert_eq!(p.until_ms, p.since_ms, "07:00+01:00 is 06:00Z");
+    }
 
     #[test]
     fn request_ids_are_distinct_version_4_uuids() {

@@ -488,3 +488,32 @@ def _serial_or_none(port, ca):
         return peer_serial(port, ca)
     except (ssl.SSLError, OSError):
         return None
+
+
+def test_rolegate_audit_selects_a_time_range_action_and_decision(ops):
+    from datetime import datetime, timezone
+
+    def now():
+        return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+    def unsigned_call():
+        r = e2e.http("POST", ops.url + "/", "Action=GetCallerIdentity&Version=2011-06-15",
+                     {"Content-Type": "application/x-www-form-urlencoded"})
+        return e2e.sts_error(r.body)[2]
+
+    time.sleep(0.02)
+    t0 = now()
+    time.sleep(0.02)
+    inside = unsigned_call()
+    time.sleep(0.02)
+    t1 = now()
+    time.sleep(0.02)
+    outside = unsigned_call()
+    wait_for(lambda: any(e["request_id"] == outside for e in audit_lines(ops.audit_file)),
+             what="the second event")
+    got = ops.audit("--since", t0, "--until", t1, "--action", "GetCallerIdentity",
+                    "--decision", "deny")
+    assert [e["request_id"] for e in got] == [inside]
+    assert ops.audit("--since", t0, "--until", t1, "--decision", "allow") == []
+    assert {e["request_id"] for e in ops.audit("--since", t0, "--action", "GetCallerIdentity")} \
+        == {inside, outside}
