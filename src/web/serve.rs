@@ -77,13 +77,11 @@ impl axum::serve::Listener for TlsListener {
     type Io = TlsStream<TcpStream>;
     type Addr = SocketAddr;
 
-    fn accept(&mut self) -> impl std::future::Future<Output = (Self::Io, Self::Addr)> + Send {
-        async move {
-            match self.rx.recv().await {
-                Some(conn) => conn,
-                // The acceptor stopped (shutdown): accept nothing more.
-                None => std::future::pending().await,
-            }
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(conn) => conn,
+            // The acceptor stopped (shutdown): accept nothing more.
+            None => std::future::pending().await,
         }
     }
 
