@@ -62,10 +62,15 @@ impl App {
         store: Arc<dyn Store>,
         clock: SharedClock,
     ) -> anyhow::Result<Arc<App>> {
-        let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+        let recording = config.ops.metrics.enabled;
+        let metrics = Arc::new(Metrics::with_recording(recording).context("registering metrics")?);
         let config_limits = config.ops.rate_limits;
         // Every store operation is timed, whatever the backend: this is the one place it is wrapped.
-        let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store, metrics.clone()));
+        let store: Arc<dyn Store> = if recording {
+            Arc::new(MeteredStore::new(store, metrics.clone()))
+        } else {
+            store
+        };
         let now = clock.now().timestamp();
         let keys = KeyRing::load(store.as_ref(), now)
             .await
@@ -138,6 +143,12 @@ impl App {
             audit_dropped: self.audit.dropped(),
             now: self.clock.now().timestamp(),
         })
+    }
+
+    /// Whether browser cookies must be `Secure`: rolegate terminates TLS itself, or clients reach
+    /// it through an https URL (a load balancer in front terminates TLS).
+    pub fn cookies_secure(&self) -> bool {
+        self.config.ops.tls.is_some() || self.config.public_url.scheme() == "https"
     }
 
     /// Starts background work: key warm-up, periodic refresh of shared state, clean-up of expired rows.

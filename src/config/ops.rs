@@ -202,8 +202,8 @@ impl Default for OpsSettings {
                     burst: 10,
                 }),
                 mfa_per_user: Some(Rate {
-                    per_minute: 10,
-                    burst: 5,
+                    per_minute: 20,
+                    burst: 10,
                 }),
                 sts_per_ip: None,
                 max_tracked_keys: 100_000,

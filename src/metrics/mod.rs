@@ -254,6 +254,8 @@ const RATE_LIMITS: &[&str] = &[
 
 /// Every series rolegate exports.
 pub struct Metrics {
+    /// `false`: every recording call returns at once (`[metrics] enabled = false`).
+    on: bool,
     registry: Registry,
     sts_requests: IntCounterVec,
     sts_duration: HistogramVec,
@@ -292,6 +294,11 @@ pub struct Snapshot {
 impl Metrics {
     /// Registers every series.
     pub fn new() -> Result<Metrics> {
+        Self::with_recording(true)
+    }
+
+    /// Registers every series; with `on == false` nothing is ever recorded.
+    pub fn with_recording(on: bool) -> Result<Metrics> {
         let registry = Registry::new_custom(Some("rolegate".into()), None)?;
         let sts_requests = IntCounterVec::new(
             Opts::new(
@@ -392,6 +399,7 @@ impl Metrics {
             .map(|l| rate_limited_vec.get_metric_with_label_values(&[l]))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(Metrics {
+            on,
             registry,
             sts_requests,
             sts_duration,
@@ -418,6 +426,9 @@ impl Metrics {
     /// One STS (or IAM Query API) request: its `Action` parameter as sent, `None` for success or
     /// the AWS error code, and how long it took.
     pub fn sts_request(&self, action: &str, code: Option<&str>, elapsed: Duration) {
+        if !self.on {
+            return;
+        }
         let a = action_index(action);
         let code = code.unwrap_or("OK");
         match code_index(code) {
@@ -446,6 +457,9 @@ impl Metrics {
 
     /// One request to another route (`route` is the route template, e.g. `/admin/users/{name}`).
     pub fn http_request(&self, route: &str, status: u16, elapsed: Duration) {
+        if !self.on {
+            return;
+        }
         let digits = itoa_status(status);
         let status = std::str::from_utf8(&digits).unwrap_or("000");
         self.http_requests.with_label_values(&[route, status]).inc();
@@ -456,6 +470,9 @@ impl Metrics {
 
     /// One store operation.
     pub fn store_op(&self, op: StoreOp, ok: bool, elapsed: Duration) {
+        if !self.on {
+            return;
+        }
         let i = op.index();
         if let Some(h) = self.store_duration.get(i) {
             h.observe(elapsed.as_secs_f64());
@@ -470,6 +487,9 @@ impl Metrics {
     /// A request refused by the rate limit named `limit` (one of `login_per_ip`, `login_per_user`,
     /// `mfa_per_user`, `sts_per_ip`).
     pub fn rate_limited(&self, limit: &str) {
+        if !self.on {
+            return;
+        }
         if let Some(i) = RATE_LIMITS.iter().position(|l| *l == limit) {
             self.rate_limited[i].inc();
         }
@@ -477,6 +497,9 @@ impl Metrics {
 
     /// Credentials were minted at `now` (Unix seconds), valid until `expires_at`.
     pub fn session_minted(&self, now: i64, expires_at: i64) {
+        if !self.on {
+            return;
+        }
         self.sessions_minted.inc();
         self.sessions.minted(now, expires_at);
     }
@@ -656,6 +679,20 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(s.active(t0), 20_000);
+    }
+
+    #[test]
+    fn nothing_is_recorded_when_off() {
+        let m = Metrics::with_recording(false).unwrap();
+        m.sts_request("GetCallerIdentity", None, Duration::from_millis(1));
+        m.http_request("/healthz", 200, Duration::from_millis(1));
+        m.store_op(StoreOp::DirGet, false, Duration::from_millis(1));
+        m.session_minted(0, 900);
+        let text = m.render(Snapshot::default()).unwrap();
+        assert!(!text.contains("rolegate_sts_requests_total{"));
+        assert!(!text.contains("rolegate_http_requests_total{"));
+        assert!(text.contains("rolegate_store_errors_total{op=\"dir_get\"} 0"));
+        assert!(text.contains("rolegate_sessions_minted_total 0"));
     }
 
     #[test]
