@@ -244,9 +244,13 @@ def test_tls_only_role_is_refused_over_plain_http(ops, id_token):
 
 
 def test_sts_per_ip_limit_answers_throttling_400_like_aws(idp, admin_token, tmp_path):
-    extra = """
+    metrics_port = e2e.free_port()
+    extra = f"""
 [rate_limits]
-sts_per_ip = { per_minute = 1, burst = 2 }
+sts_per_ip = {{ per_minute = 1, burst = 2 }}
+
+[metrics]
+listen = "127.0.0.1:{metrics_port}"
 """
     srv = e2e.Rolegate(tmp_path, config_for_port=config_with(idp, tmp_path / "data", extra),
                        env={e2e.ADMIN_TOKEN_ENV: admin_token})
@@ -268,6 +272,13 @@ sts_per_ip = { per_minute = 1, burst = 2 }
         ev = srv.audit_event(rid)
         assert ev["error_code"] == "Throttling"
         assert ev["reason"] == "rate limit sts_per_ip exceeded by 127.0.0.1"
+        # Metrics on their own listener, not on the main one.
+        assert e2e.http("GET", f"{srv.url}/metrics").status == 404
+        text = e2e.http("GET", f"http://127.0.0.1:{metrics_port}/metrics").text
+        limited = metric(text, "rolegate_rate_limited_total", limit="sts_per_ip")
+        assert limited >= 2  # the raw request and boto3's attempt(s)
+        assert metric(text, "rolegate_sts_requests_total", action="GetCallerIdentity",
+                      code="Throttling") == limited
     finally:
         assert srv.stop() == 0
 
