@@ -7,6 +7,7 @@ use crate::credentials::{KeyRing, RevocationList};
 use crate::idp::demo::DemoIdp;
 use crate::idp::jwt::WebIdentityVerifier;
 use crate::idp::local::Directory;
+use crate::metrics::{MeteredStore, Metrics};
 use crate::store::{self, Store};
 use anyhow::Context;
 use std::sync::Arc;
@@ -38,6 +39,12 @@ pub struct App {
     pub demo: Option<DemoIdp>,
     /// The local directory (`None` when no account is configured).
     pub directory: Option<Arc<Directory>>,
+    /// Prometheus series.
+    pub metrics: Arc<Metrics>,
+    /// Rate limits on sign-in, MFA and the STS.
+    pub limits: crate::limit::RateLimits,
+    /// Makes the audit file sink reopen its file (SIGHUP), when there is one.
+    pub audit_reopen: Option<crate::audit::ReopenHandle>,
 }
 
 /// Opens the store a configuration names (for PostgreSQL: connects and migrates the schema).
@@ -63,6 +70,15 @@ impl App {
         store: Arc<dyn Store>,
         clock: SharedClock,
     ) -> anyhow::Result<Arc<App>> {
+        let recording = config.ops.metrics.enabled;
+        let metrics = Arc::new(Metrics::with_recording(recording).context("registering metrics")?);
+        let config_limits = config.ops.rate_limits;
+        // Every store operation is timed, whatever the backend: this is the one place it is wrapped.
+        let store: Arc<dyn Store> = if recording {
+            Arc::new(MeteredStore::new(store, metrics.clone()))
+        } else {
+            store
+        };
         let now = clock.now().timestamp();
         let keys = KeyRing::load(store.as_ref(), now)
             .await
@@ -79,7 +95,16 @@ impl App {
         } else {
             None
         };
-        let audit = Auditor::start(store.clone());
+        let sinks = &config.ops.audit;
+        let file_sink = match &sinks.file {
+            Some(path) => Some(
+                crate::audit::FileSink::open(path, sinks.file_max_bytes)
+                    .context("opening the audit file")?,
+            ),
+            None => None,
+        };
+        let audit_reopen = file_sink.as_ref().map(|f| f.reopen_handle());
+        let audit = Auditor::start_with(sinks.store.then(|| store.clone()), file_sink);
         let directory = config.directory.clone().map(|settings| {
             Arc::new(Directory::new(
                 store.clone(),
@@ -103,7 +128,35 @@ impl App {
             policy_cache: Default::default(),
             demo,
             directory,
+            metrics,
+            limits: crate::limit::RateLimits::new(&config_limits),
+            audit_reopen,
         }))
+    }
+
+    /// The Prometheus text of every series, counters kept elsewhere brought up to date.
+    pub fn render_metrics(&self) -> crate::metrics::Result<String> {
+        self.metrics.render(crate::metrics::Snapshot {
+            jwks_fetches: self
+                .verifier
+                .stats
+                .fetches
+                .load(std::sync::atomic::Ordering::Relaxed),
+            jwks_failures: self
+                .verifier
+                .stats
+                .failures
+                .load(std::sync::atomic::Ordering::Relaxed),
+            audit_written: self.audit.written(),
+            audit_dropped: self.audit.dropped(),
+            now: self.clock.now().timestamp(),
+        })
+    }
+
+    /// Whether browser cookies must be `Secure`: rolegate terminates TLS itself, or clients reach
+    /// it through an https URL (a load balancer in front terminates TLS).
+    pub fn cookies_secure(&self) -> bool {
+        self.config.ops.tls.is_some() || self.config.public_url.scheme() == "https"
     }
 
     /// Starts background work: key warm-up, periodic refresh of shared state, clean-up of expired rows.

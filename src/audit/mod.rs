@@ -4,12 +4,19 @@
 //! [`FLUSH_INTERVAL`] after its first event, at once when someone waits for it ([`Auditor::flush`]),
 //! and on shutdown; a crash loses at most the events of that window. The writer sleeps through the
 //! window instead of waking for every event, so a busy server pays one wake-up per batch.
+//!
+//! Sinks, chosen by configuration: the store (queryable) and/or a JSON-lines file ([`FileSink`]:
+//! one event per line, appended and synced once per batch, reopened on demand — SIGHUP, after an
+//! external rotation — and rotated to `<file>.1` when it passes a size). A batch reaches the file
+//! before flush waiters are released, so [`Auditor::flush`] covers both sinks.
 //! Knows nothing of HTTP types.
 
 use crate::store::{AuditQuery, AuditRecord, Store};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -141,6 +148,108 @@ enum Msg {
     Flush(oneshot::Sender<()>),
 }
 
+/// Everything that can go wrong with the audit file.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// Opening, writing, syncing or renaming the file failed.
+    #[error("audit file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The JSON-lines file sink: appended to, reopened when asked, rotated by size.
+pub struct FileSink {
+    path: PathBuf,
+    /// `None` after a failed reopen: the next batch tries again.
+    file: Option<std::fs::File>,
+    size: u64,
+    max_bytes: u64,
+    reopen: Arc<AtomicBool>,
+}
+
+impl FileSink {
+    /// Opens (creating, mode 0600) `path` for appending; rotates at `max_bytes` (0: only by
+    /// external rotation and reopening).
+    pub fn open(path: &Path, max_bytes: u64) -> Result<FileSink, AuditError> {
+        let file = open_append(path)?;
+        let size = file
+            .metadata()
+            .map_err(|source| AuditError::File {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        Ok(FileSink {
+            path: path.to_path_buf(),
+            file: Some(file),
+            size,
+            max_bytes,
+            reopen: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// A handle that makes the sink reopen its file before the next batch (after an external
+    /// rotation renamed it: SIGHUP).
+    pub fn reopen_handle(&self) -> ReopenHandle {
+        ReopenHandle(self.reopen.clone())
+    }
+
+    /// Appends one batch of lines and syncs it.
+    fn write(&mut self, lines: &[u8]) -> Result<(), AuditError> {
+        let err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| AuditError::File { path, source }
+        };
+        if self.reopen.swap(false, Ordering::AcqRel) || self.file.is_none() {
+            self.file = None;
+            let f = open_append(&self.path)?;
+            self.size = f.metadata().map_err(err(&self.path))?.len();
+            self.file = Some(f);
+        }
+        if self.max_bytes > 0 && self.size > 0 && self.size + lines.len() as u64 > self.max_bytes {
+            let mut rotated = self.path.clone().into_os_string();
+            rotated.push(".1");
+            std::fs::rename(&self.path, &rotated).map_err(err(&self.path))?;
+            self.file = None;
+            self.file = Some(open_append(&self.path)?);
+            self.size = 0;
+        }
+        let Some(f) = self.file.as_mut() else {
+            return Ok(());
+        };
+        f.write_all(lines).map_err(err(&self.path))?;
+        f.sync_data().map_err(err(&self.path))?;
+        self.size += lines.len() as u64;
+        Ok(())
+    }
+}
+
+fn open_append(path: &Path) -> Result<std::fs::File, AuditError> {
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path).map_err(|source| AuditError::File {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Makes a [`FileSink`] reopen its file.
+#[derive(Clone)]
+pub struct ReopenHandle(Arc<AtomicBool>);
+
+impl ReopenHandle {
+    /// Reopen before the next batch.
+    pub fn reopen(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
 /// The handle requests use to record events.
 #[derive(Clone)]
 pub struct Auditor {
@@ -153,10 +262,16 @@ pub struct Auditor {
 impl Auditor {
     /// Starts the background writer for `store`.
     pub fn start(store: Arc<dyn Store>) -> Auditor {
+        Self::start_with(Some(store), None)
+    }
+
+    /// Starts the background writer for the given sinks (at least one should be given: with
+    /// none, events reach only the tracing log).
+    pub fn start_with(store: Option<Arc<dyn Store>>, file: Option<FileSink>) -> Auditor {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let written = Arc::new(AtomicU64::new(0));
         let flush_now = Arc::new(Notify::new());
-        tokio::spawn(writer(store, rx, flush_now.clone(), written.clone()));
+        tokio::spawn(writer(store, file, rx, flush_now.clone(), written.clone()));
         Auditor {
             tx,
             flush_now,
@@ -202,7 +317,8 @@ impl Auditor {
 }
 
 async fn writer(
-    store: Arc<dyn Store>,
+    store: Option<Arc<dyn Store>>,
+    mut file: Option<FileSink>,
     mut rx: mpsc::Receiver<Msg>,
     flush_now: Arc<Notify>,
     written: Arc<AtomicU64>,
@@ -233,6 +349,11 @@ async fn writer(
             push(m, &mut batch, &mut waiters);
         }
         if !batch.is_empty() {
+            if let Some(sink) = file.take() {
+                file = Some(write_file(sink, &batch).await);
+            }
+        }
+        if let (false, Some(store)) = (batch.is_empty(), &store) {
             let mut delay = Duration::from_millis(50);
             for attempt in 0..5 {
                 match store.append_audit(&batch).await {
@@ -250,10 +371,47 @@ async fn writer(
                     }
                 }
             }
-            batch.clear();
+        } else if store.is_none() {
+            written.fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
+        batch.clear();
         for w in waiters.drain(..) {
             let _ = w.send(());
+        }
+    }
+}
+
+/// Appends a batch to the file sink off the async runtime (the write is synced); a failure is
+/// logged with the number of events the file lost (the store still has them when it is a sink).
+async fn write_file(mut sink: FileSink, batch: &[AuditRecord]) -> FileSink {
+    let mut lines = Vec::with_capacity(batch.iter().map(|r| r.json.len() + 1).sum());
+    for r in batch {
+        lines.extend_from_slice(r.json.as_bytes());
+        lines.push(b'\n');
+    }
+    let n = batch.len();
+    let (path, max_bytes, reopen) = (sink.path.clone(), sink.max_bytes, sink.reopen.clone());
+    match tokio::task::spawn_blocking(move || {
+        let r = sink.write(&lines);
+        (sink, r)
+    })
+    .await
+    {
+        Ok((sink, Ok(()))) => sink,
+        Ok((sink, Err(e))) => {
+            tracing::error!(error = %e, lost = n, "audit file write failed; events missing from the file");
+            sink
+        }
+        Err(e) => {
+            // The blocking task failed and took the sink with it: the next batch reopens.
+            tracing::error!(error = %e, lost = n, "audit file writer failed");
+            FileSink {
+                path,
+                file: None,
+                size: 0,
+                max_bytes,
+                reopen,
+            }
         }
     }
 }
@@ -284,4 +442,98 @@ pub async fn query(store: &dyn Store, q: &AuditQuery) -> crate::store::Result<Ve
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AuditLog, MemoryStore};
+
+    fn event(id: &str) -> AuditEvent {
+        let mut e = AuditEvent::new(Utc::now(), id, "GetCallerIdentity");
+        e.outcome(Outcome::Allow);
+        e
+    }
+
+    fn lines(path: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn events_reach_the_file_and_the_store_before_flush_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let store = Arc::new(MemoryStore::new());
+        let a = Auditor::start_with(Some(store.clone()), Some(FileSink::open(&path, 0).unwrap()));
+        a.record(event("r1"));
+        a.record(event("r2"));
+        a.flush().await;
+        let got = lines(&path);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0]["request_id"], "r1");
+        assert_eq!(got[1]["decision"], "allow");
+        assert_eq!(
+            store
+                .query_audit(&AuditQuery::default())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_renamed_file_is_reopened_when_asked_and_rotated_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let sink = FileSink::open(&path, 0).unwrap();
+        let reopen = sink.reopen_handle();
+        let a = Auditor::start_with(None, Some(sink));
+        a.record(event("before"));
+        a.flush().await;
+        // logrotate: rename, then SIGHUP.
+        let old = dir.path().join("audit.jsonl.old");
+        std::fs::rename(&path, &old).unwrap();
+        a.record(event("late"));
+        a.flush().await;
+        assert_eq!(
+            lines(&old).len(),
+            2,
+            "until told, the renamed file is still written"
+        );
+        reopen.reopen();
+        a.record(event("after"));
+        a.flush().await;
+        let now = lines(&path);
+        assert_eq!(now.len(), 1);
+        assert_eq!(now[0]["request_id"], "after");
+        assert_eq!(a.written(), 3);
+
+        // Size-based: a file over the limit moves to .1 before the batch that would pass it.
+        let path2 = dir.path().join("sized.jsonl");
+        let line = |id: &str| {
+            let mut l = serde_json::to_vec(&event(id)).unwrap();
+            l.push(b'\n');
+            l
+        };
+        let one = line("a").len() as u64;
+        let mut sink = FileSink::open(&path2, one + one / 2).unwrap();
+        sink.write(&line("a")).unwrap();
+        let rotated = dir.path().join("sized.jsonl.1");
+        assert!(!rotated.exists(), "one event fits");
+        sink.write(&line("b")).unwrap();
+        assert!(rotated.exists(), "a second one would pass the limit");
+        assert_eq!(lines(&rotated)[0]["request_id"], "a");
+        assert_eq!(lines(&path2)[0]["request_id"], "b");
+    }
 }

@@ -43,9 +43,12 @@ pub enum Command {
     CheckConfig,
     /// Show audit events, newest first.
     Audit {
-        /// Only events of the last DURATION (e.g. 15m, 2h, 7d).
+        /// Only events of the last DURATION (e.g. 15m, 2h, 7d) or since an RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
+        /// Only events before DURATION ago or before an RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
         /// Only this action (e.g. AssumeRoleWithWebIdentity).
         #[arg(long)]
         action: Option<String>,
@@ -131,14 +134,15 @@ pub enum KeysCommand {
 
 /// Runs the command and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
-    init_tracing(matches!(cli.command, Command::Serve));
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
+            init_tracing(false, &Default::default());
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    init_tracing(matches!(cli.command, Command::Serve), &config.ops.log);
     for w in &config.warnings {
         eprintln!("warning: {w}");
     }
@@ -159,14 +163,21 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Audit {
             since,
+            until,
             action,
             principal,
             decision,
             limit,
             json,
         } => {
-            let params =
-                web::admin_audit_params(since.as_deref(), action, principal, decision, limit);
+            let params = web::admin_audit_params_between(
+                since.as_deref(),
+                until.as_deref(),
+                action,
+                principal,
+                decision,
+                limit,
+            );
             match params {
                 Ok(p) => audit_command(&config, p, json).await,
                 Err(e) => Err(anyhow::anyhow!(e)),
@@ -205,14 +216,21 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Logging to standard error: `info` for the server, `warn` for the other commands (whose own
-/// output is their result), unless ROLEGATE_LOG says otherwise.
-fn init_tracing(serving: bool) {
+/// Logging to standard error: `[log] level` (default `info` for the server, `warn` for the other
+/// commands, whose own output is their result) unless ROLEGATE_LOG says otherwise; JSON lines when
+/// `[log] format = "json"` (or ROLEGATE_LOG_FORMAT=json), each carrying the request id of the
+/// request it belongs to.
+fn init_tracing(serving: bool, log: &crate::config::LogSettings) {
     use tracing_subscriber::EnvFilter;
-    let default = if serving { "info" } else { "warn" };
+    let default = match (&log.level, serving) {
+        (Some(l), true) => l.as_str(),
+        (_, true) => "info",
+        (_, false) => "warn",
+    };
     let filter =
         EnvFilter::try_from_env("ROLEGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let json = std::env::var("ROLEGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let json = log.format == crate::config::LogFormat::Json
+        || std::env::var("ROLEGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -244,38 +262,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     let bound = listener.local_addr()?;
-    tracing::info!(address = %bound, public_url = %app.config.public_url, "rolegate listening");
-    let router = web::router(app.clone());
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-    tracing::info!("shutting down: flushing the audit log");
-    app.audit.flush().await;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    tracing::info!(
+        address = %bound,
+        public_url = %app.config.public_url,
+        tls = app.config.ops.tls.is_some(),
+        "rolegate listening"
+    );
+    web::serve::serve(app, listener).await
 }
 
 /// The store, or `None` when a running server holds it.

@@ -3,13 +3,20 @@
 //! every problem with file and line, so that a bad configuration fails at start-up and never at request
 //! time. Knows nothing of HTTP or of store implementations.
 
+mod env;
 mod identity;
+mod ops;
 mod raw;
 mod store;
 
 pub use identity::{
     permission_set_trust_policy, AssignmentRule, DirectorySettings, MfaRequirement, PermissionSet,
     RuleMatch, DEFAULT_ROLE_PREFIX, LOCAL_PROVIDER, RULE_ACTION, SIGN_IN_PROVIDER,
+};
+
+pub use ops::{
+    AuditSinks, BodyLimits, LogFormat, LogSettings, MetricsSettings, OpsSettings, Rate,
+    RateLimitSettings, TlsSettings, DEFAULT_BODY_LIMITS,
 };
 
 use crate::policy::{Policy, PolicyKind};
@@ -29,12 +36,15 @@ pub const SUPPORTED_ALGORITHMS: &[&str] = &[
 pub const MAX_LEEWAY_SECONDS: i64 = 60;
 /// Most managed policies one role may have attached (AWS's quota, raised to its maximum).
 pub const MAX_MANAGED_PER_ROLE: usize = 20;
-/// Environment variables that override the file.
+/// Environment variables that override single keys of the file (older names; every key can
+/// also be set as `ROLEGATE__<SECTION>__<KEY>`, see [`ENV_PREFIX`]).
 pub const ENV_OVERRIDES: &[&str] = &[
     "ROLEGATE_LISTEN",
     "ROLEGATE_PUBLIC_URL",
     "ROLEGATE_STORE_PATH",
 ];
+/// The prefix of `ROLEGATE__<SECTION>__<KEY>` variables, which set any key of the file.
+pub const ENV_PREFIX: &str = env::PREFIX;
 /// Environment variables rolegate reads besides the overrides (not configuration problems when set).
 const ENV_KNOWN: &[&str] = &["ROLEGATE_LOG", "ROLEGATE_LOG_FORMAT", "ROLEGATE_CONFIG"];
 
@@ -265,6 +275,8 @@ pub struct Config {
     pub permission_sets: Vec<PermissionSet>,
     /// Assignment rules, in file order.
     pub assignment_rules: Vec<AssignmentRule>,
+    /// Operational settings: logs, metrics, limits, shutdown, TLS, audit sinks.
+    pub ops: OpsSettings,
     /// Things worth knowing that do not stop start-up.
     pub warnings: Vec<Problem>,
 }
@@ -294,12 +306,22 @@ impl Config {
         text: &str,
         env: &[(String, String)],
     ) -> Result<Config, ConfigError> {
+        // ROLEGATE__SECTION__KEY variables, applied to the document so that they are checked
+        // like the file itself.
+        let overridden = env::apply(text, env).map_err(ConfigError)?;
+        let fix = |mut problems: Vec<Problem>| {
+            if let Some(o) = &overridden {
+                o.fix(path, &mut problems);
+            }
+            problems
+        };
+        let text = overridden.as_ref().map_or(text, |o| o.text.as_str());
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            ConfigError(vec![Problem {
+            ConfigError(fix(vec![Problem {
                 file: path.to_path_buf(),
                 line: e.span().map(|s| line_of(text, s.start)),
                 message: e.message().trim().to_string(),
-            }])
+            }]))
         })?;
         let mut v = Validator {
             path,
@@ -312,13 +334,13 @@ impl Config {
         if v.problems.is_empty() {
             match cfg {
                 Some(mut c) => {
-                    c.warnings = v.warnings;
+                    c.warnings = fix(v.warnings);
                     Ok(c)
                 }
                 None => Err(ConfigError(vec![v.problem(None, "invalid configuration")])),
             }
         } else {
-            Err(ConfigError(v.problems))
+            Err(ConfigError(fix(v.problems)))
         }
     }
 
@@ -396,6 +418,7 @@ impl Validator<'_> {
             .collect();
         for (name, _) in env {
             if name.starts_with("ROLEGATE_")
+                && !name.starts_with(env::PREFIX)
                 && !ENV_OVERRIDES.contains(&name.as_str())
                 && !ENV_KNOWN.contains(&name.as_str())
                 && !name.starts_with("ROLEGATE_TEST_")
@@ -405,7 +428,7 @@ impl Validator<'_> {
                     file: PathBuf::from("<environment>"),
                     line: None,
                     message: format!(
-                        "unknown variable {name} is ignored (known: {})",
+                        "unknown variable {name} is ignored (known: {}, and ROLEGATE__<SECTION>__<KEY> for any key of the file)",
                         ENV_OVERRIDES.join(", ")
                     ),
                 });
@@ -708,6 +731,22 @@ impl Validator<'_> {
             }
         }
 
+        let ops = self.ops(
+            ops::RawOps {
+                log: &raw.log,
+                metrics: &raw.metrics,
+                limits: &raw.limits,
+                rate_limits: &raw.rate_limits,
+                shutdown: &raw.shutdown,
+                tls: raw.tls.as_ref(),
+                audit: ops::RawAuditSinks {
+                    sinks: raw.audit.sinks.as_ref(),
+                    file: raw.audit.file.as_ref(),
+                    file_max_bytes: raw.audit.file_max_bytes.as_ref(),
+                },
+            },
+            listen,
+        );
         Some(Config {
             path: self.path.to_path_buf(),
             listen: listen?,
@@ -726,6 +765,7 @@ impl Validator<'_> {
             directory,
             permission_sets,
             assignment_rules,
+            ops,
             warnings: Vec::new(),
         })
     }

@@ -34,6 +34,17 @@ pub struct RawConfig {
     pub permission_sets: Vec<Spanned<RawPermissionSet>>,
     #[serde(default)]
     pub assignment_rules: Vec<Spanned<RawAssignmentRule>>,
+    #[serde(default)]
+    pub log: super::ops::RawLog,
+    #[serde(default)]
+    pub metrics: super::ops::RawMetrics,
+    #[serde(default)]
+    pub limits: super::ops::RawLimits,
+    #[serde(default)]
+    pub rate_limits: super::ops::RawRateLimits,
+    #[serde(default)]
+    pub shutdown: super::ops::RawShutdown,
+    pub tls: Option<Spanned<super::ops::RawTls>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -147,6 +158,9 @@ pub struct RawAdmin {
 #[serde(deny_unknown_fields)]
 pub struct RawAudit {
     pub retention_days: Option<Spanned<i64>>,
+    pub sinks: Option<Spanned<Vec<String>>>,
+    pub file: Option<Spanned<String>>,
+    pub file_max_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

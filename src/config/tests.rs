@@ -334,3 +334,143 @@ fn services_need_their_own_long_token() {
     );
     assert!(msg(&two).contains("its token is also used elsewhere"));
 }
+
+fn load_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_str_with_env(Path::new("/etc/rolegate/rolegate.toml"), text, &env)
+}
+
+#[test]
+fn every_key_can_come_from_a_rolegate_double_underscore_variable() {
+    let c = load_env(
+        BASE,
+        &[
+            ("ROLEGATE__SERVER__LISTEN", "127.0.0.1:9100"),
+            ("ROLEGATE__STS__MAX_CLOCK_SKEW_SECONDS", "300"),
+            ("ROLEGATE__METRICS__ENABLED", "false"),
+            (
+                "ROLEGATE__RATE_LIMITS__STS_PER_IP",
+                "{ per_minute = 600, burst = 100 }",
+            ),
+            ("ROLEGATE__RATE_LIMITS__LOGIN_PER_IP__PER_MINUTE", "0"),
+            ("ROLEGATE__SHUTDOWN__DRAIN_SECONDS", "3"),
+            ("ROLEGATE__ROLES__0__MAX_SESSION_DURATION", "7200"),
+            ("ROLEGATE__OIDC_PROVIDERS__0__AUDIENCES", "[\"a\", \"b\"]"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.listen.port(), 9100);
+    assert_eq!(c.max_clock_skew.num_seconds(), 300);
+    assert!(!c.ops.metrics.enabled);
+    assert_eq!(
+        c.ops.rate_limits.sts_per_ip,
+        Some(Rate {
+            per_minute: 600,
+            burst: 100
+        })
+    );
+    assert_eq!(
+        c.ops.rate_limits.login_per_ip, None,
+        "per_minute = 0 is off"
+    );
+    assert_eq!(c.ops.drain, std::time::Duration::from_secs(3));
+    assert_eq!(c.roles[0].max_session_duration, 7200);
+    assert_eq!(c.oidc_providers[0].audiences, ["a", "b"]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn variables_are_validated_like_the_file_and_problems_name_them() {
+    let e = load_env(BASE, &[("ROLEGATE__SERVER__LISTN", "127.0.0.1:1")]).unwrap_err();
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert_eq!(e.0[0].file, Path::new("<environment>"));
+    assert!(
+        e.0[0]
+            .message
+            .starts_with("ROLEGATE__SERVER__LISTN: unknown field"),
+        "{e}"
+    );
+
+    let e = load_env(BASE, &[("ROLEGATE__SHUTDOWN__DRAIN_SECONDS", "9999")]).unwrap_err();
+    assert!(
+        e.0[0]
+            .message
+            .starts_with("ROLEGATE__SHUTDOWN__DRAIN_SECONDS: shutdown.drain_seconds"),
+        "{e}"
+    );
+
+    // A problem of the file keeps its line (the role's) when variables insert lines above it.
+    let broken = BASE.replace("name = \"ci\"", "name = \"ci\"\nmax_session_duration = 5");
+    let line = broken
+        .lines()
+        .position(|l| l.starts_with("[[roles]]"))
+        .unwrap()
+        + 1;
+    let e = load_env(&broken, &[("ROLEGATE__SERVER__EXTRA_A", "1")]).unwrap_err();
+    assert!(
+        e.0.iter().any(|p| p.file == Path::new("<environment>")),
+        "{e}"
+    );
+    let e = load_env(
+        &broken,
+        &[
+            ("ROLEGATE__STORE__PATH", "/tmp/x"),
+            ("ROLEGATE__STS__REGIONS", "[\"us-east-1\"]"),
+        ],
+    )
+    .unwrap_err();
+    let p =
+        e.0.iter()
+            .find(|p| p.message.contains("max_session_duration"))
+            .unwrap_or_else(|| panic!("{e}"));
+    assert_eq!(p.line, Some(line), "{e}");
+}
+
+#[test]
+fn operational_settings_have_safe_defaults_and_refuse_nonsense() {
+    let c = load(BASE).unwrap();
+    assert_eq!(c.ops.limits, DEFAULT_BODY_LIMITS);
+    assert!(c.ops.metrics.enabled && c.ops.tls.is_none());
+    assert!(c.ops.rate_limits.login_per_ip.is_some() && c.ops.rate_limits.sts_per_ip.is_none());
+    assert!(c.ops.audit.store && c.ops.audit.file.is_none());
+    for (extra, expect) in [
+        ("[log]\nformat = \"xml\"\n", "log.format"),
+        ("[limits]\nsts_body_bytes = 10\n", "limits.sts_body_bytes"),
+        (
+            "[rate_limits]\nlogin_per_ip = { per_minute = -1 }\n",
+            "rate_limits.login_per_ip",
+        ),
+        (
+            "[rate_limits]\nmfa_per_user = { per_minute = 0, burst = 3 }\n",
+            "turns the limit off",
+        ),
+        ("[audit]\nsinks = []\n", "at least one sink"),
+        ("[audit]\nsinks = [\"file\"]\n", "needs audit.file"),
+        ("[audit]\nfile = \"a.jsonl\"\n", "does not name 'file'"),
+        ("[audit]\nsinks = [\"syslog\"]\n", "unknown sink"),
+        (
+            "[tls]\ncert_file = \"/nonexistent.pem\"\nkey_file = \"/nonexistent.key\"\n",
+            "tls.cert_file",
+        ),
+        (
+            "[metrics]\nlisten = \"127.0.0.1:0\"\n",
+            "must differ from server.listen",
+        ),
+        ("[shutdown]\ndrain_second = 3\n", "unknown field"),
+    ] {
+        let all = problems(&format!("{BASE}\n{extra}"));
+        assert!(all.iter().any(|p| p.contains(expect)), "{extra}: {all:?}");
+    }
+    let c = load(&format!(
+        "{BASE}\n[audit]\nsinks = [\"file\"]\nfile = \"audit.jsonl\"\nfile_max_bytes = 1048576\n"
+    ))
+    .unwrap();
+    assert!(!c.ops.audit.store);
+    assert_eq!(
+        c.ops.audit.file.as_deref(),
+        Some(Path::new("/etc/rolegate/audit.jsonl"))
+    );
+}

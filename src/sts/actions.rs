@@ -376,6 +376,7 @@ fn mint(app: &App, m: Mint<'_>, ev: &mut AuditEvent) -> Result<(SessionClaims, S
         .map_err(internal("sealing the session"))?;
     ev.access_key_id = Some(claims.access_key_id.clone());
     ev.expiration = Some(iso(claims.expires_at));
+    app.metrics.session_minted(now, claims.expires_at);
     Ok((claims, token))
 }
 

@@ -49,7 +49,6 @@ impl StsError {
             | "RegionDisabledException" => StatusCode::FORBIDDEN,
             "InternalFailure" => StatusCode::INTERNAL_SERVER_ERROR,
             "ServiceUnavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            "Throttling" => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -193,6 +192,11 @@ impl StsError {
             crate::idp::local::DirectoryError::Store(s) => Self::store(what, s),
             other => Self::internal(format!("{what}: {other}")),
         }
+    }
+
+    /// `Throttling` (HTTP 400, as AWS sends it; SDKs retry it with back-off).
+    pub fn throttling(reason: impl Into<String>) -> Self {
+        Self::new("Throttling", "Rate exceeded").because(reason)
     }
 
     /// The `ErrorResponse` document.

@@ -90,6 +90,7 @@ pub struct StsRequest<'a> {
 
 /// Handles one STS request end to end, recording exactly one audit event.
 pub async fn handle(app: &Arc<App>, req: StsRequest<'_>) -> Response {
+    let started = std::time::Instant::now();
     let now = app.clock.now();
     let mut params = Params::default();
     params.add_form(req.query.as_bytes());
@@ -122,7 +123,24 @@ pub async fn handle(app: &Arc<App>, req: StsRequest<'_>) -> Response {
         });
 
     let iam = crate::iam::is_iam_request(&params);
-    let result = dispatch(app, &req, &params, &mut event).await;
+    let mfa_serial = match (params.get("TokenCode"), params.get("SerialNumber")) {
+        (Ok(Some(_)), Ok(serial)) => Some(serial.unwrap_or("-")),
+        _ => None,
+    };
+    let result = match app.limits.sts(req.source_ip, mfa_serial) {
+        Ok(()) => dispatch(app, &req, &params, &mut event).await,
+        Err(limited) => {
+            app.metrics.rate_limited(limited.limit);
+            Err(StsError::throttling(format!(
+                "rate limit {} exceeded by {}",
+                limited.limit,
+                match limited.limit {
+                    "mfa_per_user" => mfa_serial.unwrap_or("-").to_string(),
+                    _ => req.source_ip.to_string(),
+                }
+            )))
+        }
+    };
     let response = match result {
         Ok(xml) => {
             event.outcome(Outcome::Allow);
@@ -152,6 +170,8 @@ pub async fn handle(app: &Arc<App>, req: StsRequest<'_>) -> Response {
             }
         }
     };
+    app.metrics
+        .sts_request(&action_name, event.error_code.as_deref(), started.elapsed());
     app.audit.record(event);
     response
 }

@@ -74,6 +74,7 @@ pub fn routes() -> Router<Arc<App>> {
 pub struct AdminError {
     status: StatusCode,
     message: String,
+    retry_after: Option<u64>,
 }
 
 impl AdminError {
@@ -81,13 +82,26 @@ impl AdminError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 }
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": self.message}))).into_response()
+        let mut resp = (self.status, Json(json!({"error": self.message}))).into_response();
+        if let Some(s) = self.retry_after {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(s),
+            );
+        }
+        resp
     }
 }
 
@@ -249,7 +263,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Value, AdminError>>,
 {
-    let mut ev = AuditEvent::new(app.clock.now(), &super::new_request_id(), action);
+    let mut ev = AuditEvent::new(app.clock.now(), &super::request_id(), action);
     ev.role_arn = Some(resource.clone());
     let result = match guard(app, req, action, &resource, &mut ev).await {
         Ok(_) => work().await,
@@ -283,6 +297,23 @@ fn respond(app: &App, mut ev: AuditEvent, result: Result<Value, AdminError>) -> 
     };
     app.audit.record(ev);
     response
+}
+
+/// A sign-in refused by a rate limit: HTTP 429 with `Retry-After`, the limit named in the audit
+/// reason and counted in the metrics.
+fn rate_limited(app: &App, ev: &mut AuditEvent, limited: &crate::limit::Limited) -> AdminError {
+    app.metrics.rate_limited(limited.limit);
+    ev.error_code = Some("Throttling".into());
+    ev.reason = Some(format!(
+        "rate limit {} exceeded; retry in {} s",
+        limited.limit,
+        limited.retry_after.as_secs().max(1)
+    ));
+    AdminError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many requests; try again later",
+    )
+    .retry_after(limited.retry_after.as_secs().max(1))
 }
 
 fn user_arn(app: &App, name: &str) -> String {
@@ -931,11 +962,14 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Value, AdminError>>,
 {
-    let mut ev = AuditEvent::new(app.clock.now(), &super::new_request_id(), action);
+    let mut ev = AuditEvent::new(app.clock.now(), &super::request_id(), action);
     ev.principal = Some(user_arn(app, "root").replace(":user/root", ":root"));
     ev.source_ip = Some(req.source.ip().to_string());
     ev.root = true;
-    let result = work().await;
+    let result = match app.limits.login(req.source.ip(), None) {
+        Ok(()) => work().await,
+        Err(limited) => Err(rate_limited(app, &mut ev, &limited)),
+    };
     respond(app, ev, result)
 }
 
@@ -955,13 +989,24 @@ struct SignIn {
 /// the login, and answers who signed in and what they may assume. Root sign-ins are flagged in the
 /// audit log.
 async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequest) -> Response {
-    let mut ev = AuditEvent::new(app.clock.now(), &super::new_request_id(), "rolegate:SignIn");
+    let mut ev = AuditEvent::new(app.clock.now(), &super::request_id(), "rolegate:SignIn");
     ev.source_ip = Some(req.source.ip().to_string());
     ev.provider = Some(crate::config::LOCAL_PROVIDER.into());
     let result = async {
         let b: SignIn = req.json()?;
-        let d = directory(&app)?;
         ev.subject = Some(b.user.clone());
+        // Before any password work: a refused attempt costs no hashing.
+        let limited = app
+            .limits
+            .login(req.source.ip(), Some(&b.user))
+            .and_then(|()| match (&b.serial, &b.code) {
+                (Some(serial), Some(_)) => app.limits.mfa(serial),
+                _ => Ok(()),
+            });
+        if let Err(limited) = limited {
+            return Err(rate_limited(&app, &mut ev, &limited));
+        }
+        let d = directory(&app)?;
         let user = d
             .check_password(
                 &b.user,

@@ -1,9 +1,11 @@
-//! Router assembly and middleware: request ids, body limits, security headers, health, the admin API,
-//! the demo issuer and static files. Domain rules live elsewhere.
+//! Router assembly and middleware: request ids, body limits, security headers, metrics, health, the
+//! admin API, the demo issuer and static files; the listener (plain or TLS) and graceful shutdown.
+//! Domain rules live elsewhere.
 
 mod admin;
 pub mod authorize;
 pub mod directory;
+pub mod serve;
 
 pub use admin::{AuditParams, RevocationRequest};
 
@@ -12,7 +14,7 @@ use crate::idp::demo::DEMO_PATH;
 use crate::sts::{self, StsRequest};
 use askama::Template;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,19 +23,25 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-/// Largest request body accepted on the STS endpoint (a SAML assertion is at most 100,000 characters).
-pub const STS_BODY_LIMIT: usize = 256 * 1024;
+/// Largest request body accepted on the STS endpoint by default for `AssumeRoleWithSAML` (a SAML
+/// assertion is at most 100,000 characters), and the default for routes without their own limit;
+/// `[limits] saml_body_bytes` changes it.
+pub const STS_BODY_LIMIT: usize = crate::config::DEFAULT_BODY_LIMITS.saml;
 
 /// The whole HTTP surface of rolegate.
 pub fn router(app: Arc<App>) -> Router {
+    let limits = app.config.ops.limits;
     let mut r = Router::new()
         .route("/", get(sts_or_home).post(sts_endpoint))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/static/style.css", get(stylesheet))
-        .merge(admin::routes())
-        .merge(directory::routes())
+        .merge(admin::routes().layer(DefaultBodyLimit::max(limits.admin)))
+        .merge(directory::routes().layer(DefaultBodyLimit::max(limits.admin)))
         .merge(authorize::routes());
+    if app.config.ops.metrics.enabled && app.config.ops.metrics.listen.is_none() {
+        r = r.route(METRICS_PATH, get(metrics_endpoint));
+    }
     if app.demo.is_some() {
         r = r
             .route(
@@ -43,12 +51,46 @@ pub fn router(app: Arc<App>) -> Router {
             .route(&format!("{DEMO_PATH}/jwks"), get(demo_jwks))
             .route(&format!("{DEMO_PATH}/token"), post(demo_token));
     }
-    r.layer(DefaultBodyLimit::max(STS_BODY_LIMIT))
-        .layer(axum::middleware::from_fn(security_headers))
+    r.layer(DefaultBodyLimit::max(limits.saml))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), edge))
         .with_state(app)
 }
 
-/// Audit query parameters from CLI arguments; `since` is a duration such as `15m`, `2h` or `7d`.
+/// Where Prometheus scrapes.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// `/metrics` alone, for `[metrics] listen` (a separate listener, e.g. on an internal address).
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route(METRICS_PATH, get(metrics_endpoint))
+        .with_state(app)
+}
+
+async fn metrics_endpoint(State(app): State<Arc<App>>) -> Response {
+    match app.render_metrics() {
+        Ok(text) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering metrics failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The id of the request being handled (routes other than the STS, which makes its own).
+    static REQUEST_ID: Arc<str>;
+}
+
+/// The id of the request being handled, as the `x-request-id` response header and the log's
+/// `request_id` show it; a fresh one outside a request.
+pub fn request_id() -> String {
+    REQUEST_ID
+        .try_with(|id| id.to_string())
+        .unwrap_or_else(|_| new_request_id())
+}
+
+/// Audit query parameters from CLI arguments; `since` and `until` are a duration before now such
+/// as `15m`, `2h` or `7d`, or an RFC 3339 time (`2026-12-03T06:00:00Z`).
 pub fn admin_audit_params(
     since: Option<&str>,
     action: Option<String>,
@@ -56,23 +98,25 @@ pub fn admin_audit_params(
     decision: Option<String>,
     limit: usize,
 ) -> Result<AuditParams, String> {
-    let since_ms = match since {
-        None => None,
-        Some(s) => {
-            let (n, unit) = s.split_at(s.len().saturating_sub(1));
-            let n: i64 = n
-                .parse()
-                .map_err(|_| format!("--since {s}: expected a number and a unit (s, m, h, d)"))?;
-            let secs = match unit {
-                "s" => n,
-                "m" => n * 60,
-                "h" => n * 3600,
-                "d" => n * 86_400,
-                _ => return Err(format!("--since {s}: unit must be s, m, h or d")),
-            };
-            Some(chrono::Utc::now().timestamp_millis() - secs * 1000)
-        }
-    };
+    admin_audit_params_between(since, None, action, principal, decision, limit)
+}
+
+/// [`admin_audit_params`] with an end of the time range (events before it).
+pub fn admin_audit_params_between(
+    since: Option<&str>,
+    until: Option<&str>,
+    action: Option<String>,
+    principal: Option<String>,
+    decision: Option<String>,
+    limit: usize,
+) -> Result<AuditParams, String> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let since_ms = since
+        .map(|s| audit_time("--since", s, now_ms))
+        .transpose()?;
+    let until_ms = until
+        .map(|s| audit_time("--until", s, now_ms))
+        .transpose()?;
     if let Some(d) = &decision {
         if !["allow", "deny", "error"].contains(&d.as_str()) {
             return Err(format!("--decision {d}: expected allow, deny or error"));
@@ -80,13 +124,32 @@ pub fn admin_audit_params(
     }
     Ok(AuditParams {
         since_ms,
-        until_ms: None,
+        until_ms,
         action,
         principal,
         decision,
         limit: Some(limit),
         oldest_first: false,
     })
+}
+
+/// `s` as Unix milliseconds: an RFC 3339 time, or a duration before `now_ms`.
+fn audit_time(flag: &str, s: &str, now_ms: i64) -> Result<i64, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| {
+        format!("{flag} {s}: expected a number and a unit (s, m, h, d) or an RFC 3339 time")
+    })?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{flag} {s}: unit must be s, m, h or d")),
+    };
+    Ok(now_ms - secs * 1000)
 }
 
 /// A request id in the shape AWS uses (a random UUID).
@@ -120,8 +183,29 @@ fn random_16() -> [u8; 16] {
     out
 }
 
-async fn security_headers(req: Request, next: axum::middleware::Next) -> Response {
-    let mut resp = next.run(req).await;
+/// Every response: security headers. Every route but the STS (which measures and identifies its
+/// own requests, on the hot path): a request id (response header, log span, audit events) and
+/// metrics by route template.
+async fn edge(State(app): State<Arc<App>>, req: Request, next: axum::middleware::Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let mut resp = if route.as_ref().is_some_and(|r| r.as_str() == "/") {
+        next.run(req).await
+    } else {
+        use tracing::Instrument;
+        let started = std::time::Instant::now();
+        let id: Arc<str> = Arc::from(new_request_id());
+        let route = route.as_ref().map_or("(unmatched)", |r| r.as_str());
+        let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
+        let mut resp = REQUEST_ID
+            .scope(id.clone(), next.run(req).instrument(span))
+            .await;
+        app.metrics
+            .http_request(route, resp.status().as_u16(), started.elapsed());
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        resp
+    };
     let h = resp.headers_mut();
     h.insert(
         "x-content-type-options",
@@ -154,17 +238,41 @@ async fn sts_or_home(State(app): State<Arc<App>>, req: Request) -> Response {
 async fn sts_endpoint(State(app): State<Arc<App>>, req: Request) -> Response {
     let request_id = new_request_id();
     let ip = client_ip(&req);
+    let limits = app.config.ops.limits;
     let (parts, body) = req.into_parts();
-    let body: Bytes = match axum::body::to_bytes(body, STS_BODY_LIMIT).await {
+    let too_large = |why: String| {
+        let started = std::time::Instant::now();
+        let mut e = sts::StsError::validation_msg("The request body is too large").because(why);
+        e.request_id = request_id.clone();
+        app.metrics
+            .sts_request("-", Some(e.code), started.elapsed());
+        let mut ev = crate::audit::AuditEvent::new(app.clock.now(), &request_id, "-");
+        ev.outcome(crate::audit::Outcome::Deny);
+        ev.error_code = Some(e.code.to_string());
+        ev.reason = Some(e.reason.clone());
+        ev.source_ip = Some(ip.to_string());
+        app.audit.record(ev);
+        e.into_response()
+    };
+    let body: Bytes = match axum::body::to_bytes(body, limits.saml.max(limits.sts)).await {
         Ok(b) => b,
         Err(_) => {
-            let mut e = sts::StsError::validation_msg("The request body is too large")
-                .because("body over the limit");
-            e.request_id = request_id;
-            return e.into_response();
+            return too_large(format!(
+                "body over the limit of {} bytes",
+                limits.saml.max(limits.sts)
+            ))
         }
     };
-    let secure = parts.uri.scheme_str() == Some("https");
+    // Only AssumeRoleWithSAML may be larger than the STS limit (its assertion alone may be
+    // 100,000 characters); the action is looked up only for such bodies.
+    if body.len() > limits.sts && !is_saml_request(parts.uri.query(), &body) {
+        return too_large(format!(
+            "body of {} bytes over the limit of {} bytes for actions other than AssumeRoleWithSAML",
+            body.len(),
+            limits.sts
+        ));
+    }
+    let secure = app.config.ops.tls.is_some() || parts.uri.scheme_str() == Some("https");
     sts::handle(
         &app,
         StsRequest {
@@ -179,6 +287,20 @@ async fn sts_endpoint(State(app): State<Arc<App>>, req: Request) -> Response {
         },
     )
     .await
+}
+
+/// Whether the `Action` of a Query API request (query string first, as the STS reads it) is
+/// `AssumeRoleWithSAML`.
+fn is_saml_request(query: Option<&str>, body: &[u8]) -> bool {
+    let action = |bytes: &[u8]| {
+        form_urlencoded::parse(bytes)
+            .find(|(k, _)| k == "Action")
+            .map(|(_, v)| v == "AssumeRoleWithSAML")
+    };
+    query
+        .and_then(|q| action(q.as_bytes()))
+        .or_else(|| action(body))
+        .unwrap_or(false)
 }
 
 #[derive(Template)]
@@ -294,6 +416,34 @@ async fn demo_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_times_are_durations_before_now_or_rfc_3339() {
+        let now = 1_800_000_000_000;
+        assert_eq!(audit_time("--since", "15m", now), Ok(now - 900_000));
+        assert_eq!(audit_time("--since", "2d", now), Ok(now - 172_800_000));
+        assert_eq!(
+            audit_time("--until", "2026-12-03T06:00:00Z", now),
+            Ok(1_796_277_600_000)
+        );
+        assert!(audit_time("--until", "3w", now)
+            .unwrap_err()
+            .contains("unit"));
+        assert!(audit_time("--since", "yesterday", now)
+            .unwrap_err()
+            .contains("RFC 3339"));
+        let p = admin_audit_params_between(
+            Some("2026-12-03T06:00:00Z"),
+            Some("2026-12-03T07:00:00+01:00"),
+            None,
+            None,
+            Some("deny".into()),
+            10,
+        )
+        .unwrap();
+        assert_eq!(p.since_ms, Some(1_796_277_600_000));
+        assert_eq!(p.until_ms, p.since_ms, "07:00+01:00 is 06:00Z");
+    }
 
     #[test]
     fn request_ids_are_distinct_version_4_uuids() {

@@ -1,0 +1,491 @@
+//! Operational settings: logging, metrics, request body limits, rate limits, shutdown, TLS and the
+//! audit log's file sink. Parsed from `[log]`, `[metrics]`, `[limits]`, `[rate_limits]`,
+//! `[shutdown]`, `[tls]` and the sink keys of `[audit]`, validated with file and line like the rest.
+
+use super::Validator;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<Spanned<String>>,
+    pub level: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub enabled: Option<bool>,
+    pub listen: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub sts_body_bytes: Option<Spanned<i64>>,
+    pub saml_body_bytes: Option<Spanned<i64>>,
+    pub admin_body_bytes: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct RawRate {
+    pub per_minute: i64,
+    pub burst: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimits {
+    pub login_per_ip: Option<Spanned<RawRate>>,
+    pub login_per_user: Option<Spanned<RawRate>>,
+    pub mfa_per_user: Option<Spanned<RawRate>>,
+    pub sts_per_ip: Option<Spanned<RawRate>>,
+    pub max_tracked_keys: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawShutdown {
+    pub drain_seconds: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert_file: Spanned<String>,
+    pub key_file: Spanned<String>,
+    pub reload_seconds: Option<Spanned<i64>>,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the request id of the request being handled.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Output format.
+    pub format: LogFormat,
+    /// A tracing filter directive (`info`, `rolegate=debug,info`); `ROLEGATE_LOG` overrides it.
+    pub level: Option<String>,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: None,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Whether `/metrics` is served.
+    pub enabled: bool,
+    /// A separate listener for `/metrics` (then it is not served on the main one).
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[limits]`: largest request bodies, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// STS and IAM Query API requests other than `AssumeRoleWithSAML`.
+    pub sts: usize,
+    /// `AssumeRoleWithSAML`, and every route without its own limit (SAML responses posted by
+    /// browsers are the largest legitimate bodies).
+    pub saml: usize,
+    /// The admin and directory APIs, password sign-in and bootstrap (JSON).
+    pub admin: usize,
+}
+
+/// A token bucket: `per_minute` requests a minute on average, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Sustained requests per minute.
+    pub per_minute: u32,
+    /// Requests allowed at once.
+    pub burst: u32,
+}
+
+/// `[rate_limits]`: `None` is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Password sign-in and root bootstrap, per client address (IPv6 per /64).
+    pub login_per_ip: Option<Rate>,
+    /// Password sign-in per user name.
+    pub login_per_user: Option<Rate>,
+    /// STS calls carrying an MFA code (`TokenCode`), per MFA device serial.
+    pub mfa_per_user: Option<Rate>,
+    /// Every STS and IAM Query API call, per client address (IPv6 per /64).
+    pub sts_per_ip: Option<Rate>,
+    /// Most keys each limit tracks at once; beyond that, requests of new keys are refused.
+    pub max_tracked_keys: usize,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// How often the files are checked for changes (they are also reloaded on SIGHUP).
+    pub reload_every: Duration,
+}
+
+/// Where audit events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSinks {
+    /// Into the store (queryable with `rolegate audit` and `/admin/audit`).
+    pub store: bool,
+    /// Appended to this JSON-lines file, reopened on SIGHUP and when its size passes
+    /// `file_max_bytes` (renamed to `<file>.1` first).
+    pub file: Option<PathBuf>,
+    /// Size at which the file is rotated; 0: never by size.
+    pub file_max_bytes: u64,
+}
+
+/// Every operational setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpsSettings {
+    /// Logging.
+    pub log: LogSettings,
+    /// Prometheus metrics.
+    pub metrics: MetricsSettings,
+    /// Request body limits.
+    pub limits: BodyLimits,
+    /// Rate limits.
+    pub rate_limits: RateLimitSettings,
+    /// Longest wait for in-flight requests on SIGTERM/SIGINT.
+    pub drain: Duration,
+    /// Native TLS termination.
+    pub tls: Option<TlsSettings>,
+    /// Audit sinks.
+    pub audit: AuditSinks,
+}
+
+/// The defaults of `[limits]`.
+pub const DEFAULT_BODY_LIMITS: BodyLimits = BodyLimits {
+    sts: 64 * 1024,
+    saml: 256 * 1024,
+    admin: 64 * 1024,
+};
+
+impl Default for OpsSettings {
+    fn default() -> Self {
+        Self {
+            log: LogSettings::default(),
+            metrics: MetricsSettings {
+                enabled: true,
+                listen: None,
+            },
+            limits: DEFAULT_BODY_LIMITS,
+            rate_limits: RateLimitSettings {
+                login_per_ip: Some(Rate {
+                    per_minute: 60,
+                    burst: 20,
+                }),
+                login_per_user: Some(Rate {
+                    per_minute: 10,
+                    burst: 10,
+                }),
+                mfa_per_user: Some(Rate {
+                    per_minute: 20,
+                    burst: 10,
+                }),
+                sts_per_ip: None,
+                max_tracked_keys: 100_000,
+            },
+            drain: Duration::from_secs(20),
+            tls: None,
+            audit: AuditSinks {
+                store: true,
+                file: None,
+                file_max_bytes: 0,
+            },
+        }
+    }
+}
+
+/// What `[audit]` says about sinks (the rest of `[audit]` is read elsewhere).
+pub struct RawAuditSinks<'a> {
+    pub sinks: Option<&'a Spanned<Vec<String>>>,
+    pub file: Option<&'a Spanned<String>>,
+    pub file_max_bytes: Option<&'a Spanned<i64>>,
+}
+
+pub struct RawOps<'a> {
+    pub log: &'a RawLog,
+    pub metrics: &'a RawMetrics,
+    pub limits: &'a RawLimits,
+    pub rate_limits: &'a RawRateLimits,
+    pub shutdown: &'a RawShutdown,
+    pub tls: Option<&'a Spanned<RawTls>>,
+    pub audit: RawAuditSinks<'a>,
+}
+
+impl Validator<'_> {
+    pub(super) fn ops(&mut self, raw: RawOps<'_>, listen: Option<SocketAddr>) -> OpsSettings {
+        let mut out = OpsSettings::default();
+
+        if let Some(f) = &raw.log.format {
+            out.log.format = match f.get_ref().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    self.err(
+                        Some(f.span().start),
+                        format!("log.format: '{other}' (expected text or json)"),
+                    );
+                    LogFormat::Text
+                }
+            };
+        }
+        if let Some(l) = &raw.log.level {
+            if tracing_subscriber::EnvFilter::try_new(l.get_ref()).is_err()
+                || l.get_ref().is_empty()
+            {
+                self.err(
+                    Some(l.span().start),
+                    format!(
+                        "log.level: '{}' is not a filter such as info or rolegate=debug,warn",
+                        l.get_ref()
+                    ),
+                );
+            }
+            out.log.level = Some(l.get_ref().clone());
+        }
+
+        if let Some(e) = raw.metrics.enabled {
+            out.metrics.enabled = e;
+        }
+        if let Some(l) = &raw.metrics.listen {
+            match l.get_ref().parse::<SocketAddr>() {
+                Ok(a) if Some(a) == listen => self.err(
+                    Some(l.span().start),
+                    "metrics.listen: must differ from server.listen (leave it out to serve /metrics there)",
+                ),
+                Ok(a) => out.metrics.listen = Some(a),
+                Err(_) => self.err(
+                    Some(l.span().start),
+                    format!("metrics.listen: '{}' is not an address:port", l.get_ref()),
+                ),
+            }
+        }
+
+        let mut bytes =
+            |v: Option<&Spanned<i64>>, key: &str, min: i64, max: i64, dflt: usize| match v {
+                None => dflt,
+                Some(s) if (min..=max).contains(s.get_ref()) => *s.get_ref() as usize,
+                Some(s) => {
+                    self.err(
+                        Some(s.span().start),
+                        format!("limits.{key}: must be between {min} and {max} bytes"),
+                    );
+                    dflt
+                }
+            };
+        // The STS must take its largest legitimate request: a 20,000-character web identity
+        // token with a 2,048-character policy, ten policy ARNs and fifty tags, form-encoded.
+        out.limits.sts = bytes(
+            raw.limits.sts_body_bytes.as_ref(),
+            "sts_body_bytes",
+            32 * 1024,
+            1024 * 1024,
+            DEFAULT_BODY_LIMITS.sts,
+        );
+        // A SAML assertion may be 100,000 characters of base64, more once form-encoded.
+        out.limits.saml = bytes(
+            raw.limits.saml_body_bytes.as_ref(),
+            "saml_body_bytes",
+            160 * 1024,
+            4 * 1024 * 1024,
+            DEFAULT_BODY_LIMITS.saml,
+        );
+        out.limits.admin = bytes(
+            raw.limits.admin_body_bytes.as_ref(),
+            "admin_body_bytes",
+            4 * 1024,
+            4 * 1024 * 1024,
+            DEFAULT_BODY_LIMITS.admin,
+        );
+
+        let rl = raw.rate_limits;
+        out.rate_limits.login_per_ip = self.rate(
+            rl.login_per_ip.as_ref(),
+            "login_per_ip",
+            out.rate_limits.login_per_ip,
+        );
+        out.rate_limits.login_per_user = self.rate(
+            rl.login_per_user.as_ref(),
+            "login_per_user",
+            out.rate_limits.login_per_user,
+        );
+        out.rate_limits.mfa_per_user = self.rate(
+            rl.mfa_per_user.as_ref(),
+            "mfa_per_user",
+            out.rate_limits.mfa_per_user,
+        );
+        out.rate_limits.sts_per_ip = self.rate(
+            rl.sts_per_ip.as_ref(),
+            "sts_per_ip",
+            out.rate_limits.sts_per_ip,
+        );
+        if let Some(m) = &rl.max_tracked_keys {
+            if (1_000..=10_000_000).contains(m.get_ref()) {
+                out.rate_limits.max_tracked_keys = *m.get_ref() as usize;
+            } else {
+                self.err(
+                    Some(m.span().start),
+                    "rate_limits.max_tracked_keys: must be between 1000 and 10000000",
+                );
+            }
+        }
+
+        if let Some(d) = &raw.shutdown.drain_seconds {
+            if (0..=600).contains(d.get_ref()) {
+                out.drain = Duration::from_secs(*d.get_ref() as u64);
+            } else {
+                self.err(
+                    Some(d.span().start),
+                    "shutdown.drain_seconds: must be between 0 and 600",
+                );
+            }
+        }
+
+        if let Some(t) = raw.tls {
+            let r = t.get_ref();
+            let cert_file = self.resolve(r.cert_file.get_ref());
+            let key_file = self.resolve(r.key_file.get_ref());
+            for (key, span, p) in [
+                ("cert_file", r.cert_file.span().start, &cert_file),
+                ("key_file", r.key_file.span().start, &key_file),
+            ] {
+                if let Err(e) = std::fs::metadata(p) {
+                    self.err(
+                        Some(span),
+                        format!("tls.{key}: cannot read {}: {e}", p.display()),
+                    );
+                }
+            }
+            let reload_every = match &r.reload_seconds {
+                None => Duration::from_secs(10),
+                Some(s) if (1..=86_400).contains(s.get_ref()) => {
+                    Duration::from_secs(*s.get_ref() as u64)
+                }
+                Some(s) => {
+                    self.err(
+                        Some(s.span().start),
+                        "tls.reload_seconds: must be between 1 and 86400",
+                    );
+                    Duration::from_secs(10)
+                }
+            };
+            out.tls = Some(TlsSettings {
+                cert_file,
+                key_file,
+                reload_every,
+            });
+        }
+
+        if let Some(s) = raw.audit.sinks {
+            out.audit.store = false;
+            let mut file = false;
+            for sink in s.get_ref() {
+                match sink.as_str() {
+                    "store" => out.audit.store = true,
+                    "file" => file = true,
+                    other => self.err(
+                        Some(s.span().start),
+                        format!("audit.sinks: unknown sink '{other}' (expected store and/or file)"),
+                    ),
+                }
+            }
+            if s.get_ref().is_empty() {
+                self.err(
+                    Some(s.span().start),
+                    "audit.sinks: at least one sink is required (an audit log is not optional)",
+                );
+            }
+            match (file, raw.audit.file) {
+                (true, Some(f)) => out.audit.file = Some(self.resolve(f.get_ref())),
+                (true, None) => self.err(
+                    Some(s.span().start),
+                    "audit.sinks: 'file' needs audit.file (the JSON-lines file to append to)",
+                ),
+                (false, Some(f)) => self.err(
+                    Some(f.span().start),
+                    "audit.file: set, but audit.sinks does not name 'file'",
+                ),
+                (false, None) => {}
+            }
+        } else if let Some(f) = raw.audit.file {
+            self.err(
+                Some(f.span().start),
+                "audit.file: set, but audit.sinks does not name 'file' (e.g. sinks = [\"store\", \"file\"])",
+            );
+        }
+        if let Some(m) = raw.audit.file_max_bytes {
+            if *m.get_ref() == 0 || (1024 * 1024..=1 << 40).contains(m.get_ref()) {
+                out.audit.file_max_bytes = *m.get_ref() as u64;
+            } else {
+                self.err(
+                    Some(m.span().start),
+                    "audit.file_max_bytes: 0 (rotate only on SIGHUP) or at least 1048576",
+                );
+            }
+        }
+        out
+    }
+
+    fn rate(
+        &mut self,
+        raw: Option<&Spanned<RawRate>>,
+        key: &str,
+        dflt: Option<Rate>,
+    ) -> Option<Rate> {
+        let Some(r) = raw else { return dflt };
+        let at = Some(r.span().start);
+        let v = *r.get_ref();
+        if v.per_minute == 0 {
+            if v.burst.is_some_and(|b| b != 0) {
+                self.err(
+                    at,
+                    format!("rate_limits.{key}: per_minute = 0 turns the limit off; drop burst"),
+                );
+            }
+            return None;
+        }
+        if !(1..=1_000_000).contains(&v.per_minute) {
+            self.err(
+                at,
+                format!("rate_limits.{key}.per_minute: must be between 0 (off) and 1000000"),
+            );
+            return dflt;
+        }
+        let burst = v.burst.unwrap_or(v.per_minute);
+        if !(1..=1_000_000).contains(&burst) {
+            self.err(
+                at,
+                format!("rate_limits.{key}.burst: must be between 1 and 1000000"),
+            );
+            return dflt;
+        }
+        Some(Rate {
+            per_minute: v.per_minute as u32,
+            burst: burst as u32,
+        })
+    }
+}
