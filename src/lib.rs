@@ -18,6 +18,7 @@ pub mod iam;
 pub mod idp;
 pub mod mapping;
 pub mod policy;
+pub mod portal;
 pub mod sigv4;
 pub mod store;
 pub mod sts;

@@ -4,7 +4,9 @@
 //! time. Knows nothing of HTTP or of store implementations.
 
 mod identity;
+mod portal;
 mod raw;
+pub use portal::PortalSettings;
 
 pub use identity::{
     permission_set_trust_policy, AssignmentRule, DirectorySettings, MfaRequirement, PermissionSet,
@@ -260,6 +262,8 @@ pub struct Config {
     pub permission_sets: Vec<PermissionSet>,
     /// Assignment rules, in file order.
     pub assignment_rules: Vec<AssignmentRule>,
+    /// The browser portal (`None` without a `[portal]` table).
+    pub portal: Option<PortalSettings>,
     /// Things worth knowing that do not stop start-up.
     pub warnings: Vec<Problem>,
 }
@@ -716,6 +720,8 @@ impl Validator<'_> {
             }
         }
 
+        let portal = self.validate_portal(raw.portal.as_ref(), directory.as_ref(), &accounts);
+
         Some(Config {
             path: self.path.to_path_buf(),
             listen: listen?,
@@ -734,6 +740,7 @@ impl Validator<'_> {
             directory,
             permission_sets,
             assignment_rules,
+            portal,
             warnings: Vec::new(),
         })
     }

@@ -34,6 +34,15 @@ pub struct RawConfig {
     pub permission_sets: Vec<Spanned<RawPermissionSet>>,
     #[serde(default)]
     pub assignment_rules: Vec<Spanned<RawAssignmentRule>>,
+    pub portal: Option<Spanned<RawPortal>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPortal {
+    pub session_idle_minutes: Option<i64>,
+    pub session_max_hours: Option<i64>,
+    pub local_login: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]

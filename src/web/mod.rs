@@ -33,7 +33,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/static/style.css", get(stylesheet))
         .merge(admin::routes())
         .merge(directory::routes())
-        .merge(authorize::routes());
+        .merge(authorize::routes())
+        .merge(crate::portal::router(&app));
     if app.demo.is_some() {
         r = r
             .route(
@@ -131,7 +132,7 @@ async fn security_headers(req: Request, next: axum::middleware::Next) -> Respons
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(
         "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+        HeaderValue::from_static("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
