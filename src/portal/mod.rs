@@ -25,6 +25,10 @@ use std::sync::Arc;
 
 pub use pages::routes;
 
+/// Referrer policy of portal pages: URLs never leave for other sites, and form posts carry our
+/// `Origin` (under `no-referrer` browsers send `Origin: null`).
+pub const REFERRER_POLICY: &str = "same-origin";
+
 /// Audit action of a portal sign-in.
 pub const SIGN_IN_ACTION: &str = "portal:SignIn";
 
@@ -134,7 +138,9 @@ impl IntoResponse for PortalError {
             next_label,
         };
         match page.render() {
-            Ok(html) => (status, Html(html)).into_response(),
+            Ok(html) => {
+                (status, [("referrer-policy", REFERRER_POLICY)], Html(html)).into_response()
+            }
             Err(_) => status.into_response(),
         }
     }

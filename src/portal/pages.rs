@@ -100,7 +100,7 @@ fn refuse(app: &App, mut ev: AuditEvent, reason: String, err: PortalError) -> Re
 
 fn page(t: impl Template) -> Response {
     match t.render() {
-        Ok(html) => Html(html).into_response(),
+        Ok(html) => ([("referrer-policy", super::REFERRER_POLICY)], Html(html)).into_response(),
         Err(e) => PortalError::Internal(format!("rendering: {e}")).into_response(),
     }
 }

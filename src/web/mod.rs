@@ -128,7 +128,11 @@ async fn security_headers(req: Request, next: axum::middleware::Next) -> Respons
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // A page may ask for a laxer policy (the portal's same-origin: with no-referrer, browsers send
+    // `Origin: null` on its form posts and the Origin check could not pass).
+    if !h.contains_key("referrer-policy") {
+        h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    }
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(
         "content-security-policy",

@@ -124,7 +124,7 @@ def credentials_from(html):
 
 
 def test_portal_credentials_work_with_boto3_and_mfa_sets_need_mfa(portal_server, tmp_path):
-    cli_json(portal_server, "group", "create", "dev")
+    portal_server.cli("group", "create", "dev")  # may exist from another test
     password = "ivy's long portal password"
     _, device = make_user(portal_server, tmp_path, "ivy", groups=["dev"], password=password)
 
@@ -160,3 +160,36 @@ def test_portal_credentials_work_with_boto3_and_mfa_sets_need_mfa(portal_server,
     b.cookies["__Host-rolegate-session"] = session
     status, _, html = b.request("GET", "/portal")
     assert status == 401 and "Session expired" in html
+
+
+def test_portal_in_chromium_signs_in_shows_credentials_that_work_and_signs_out(portal_server, tmp_path):
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    password = "kim's long portal password"
+    cli_json(portal_server, "user", "create", "kim")
+    pw = tmp_path / "kim.pw"
+    pw.write_text(password + "\n")
+    cli_json(portal_server, "user", "set-password", "kim", "--password-file", str(pw))
+    portal_server.cli("group", "create", "dev")  # may exist from the test above
+    cli_json(portal_server, "group", "add-user", "dev", "kim")
+    node_dir = Path(os.environ.get("ROLEGATE_TEST_NODE_DIR", Path(__file__).parents[1] / "node"))
+    artifacts = Path(__file__).parents[1] / "artifacts" / "portal"
+    r = subprocess.run(
+        ["node", str(node_dir / "portal-browser.mjs"), "--url", portal_server.url, "--user", "kim",
+         "--password", password, "--account", ACCOUNT, "--permission-set", "Dev", "--out", str(artifacts)],
+        capture_output=True, text=True, timeout=120, cwd=node_dir,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["violations"] == [], out["violations"]
+    assert out["copy_visible"] is True
+    assert out["after_logout"].startswith(f"{portal_server.url}/login"), out
+    c = out["credentials"]
+    who = sts_with_key(portal_server, c["AWS_ACCESS_KEY_ID"], c["AWS_SECRET_ACCESS_KEY"],
+                       c["AWS_SESSION_TOKEN"]).get_caller_identity()
+    assert who["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/RolegateSSO_Dev/kim"
+    for name in ["1-sign-in", "2-portal-home", "3-command-line-access", "4-signed-out"]:
+        assert (artifacts / f"{name}.png").stat().st_size > 1000
