@@ -188,6 +188,9 @@ impl App {
                     if let Err(e) = KeyRing::delete_expired(app.store.as_ref(), now).await {
                         tracing::warn!(error = %e, "deleting expired sealing keys failed");
                     }
+                    if let Err(e) = crate::portal::purge_expired(&app).await {
+                        tracing::warn!(error = %e, "purging expired portal sessions failed");
+                    }
                 }
             }
         });

@@ -20,6 +20,7 @@ pub mod limit;
 pub mod mapping;
 pub mod metrics;
 pub mod policy;
+pub mod portal;
 pub mod sigv4;
 pub mod store;
 pub mod sts;

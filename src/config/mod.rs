@@ -8,6 +8,8 @@ mod identity;
 mod ops;
 mod raw;
 mod store;
+mod portal;
+pub use portal::PortalSettings;
 
 pub use identity::{
     permission_set_trust_policy, AssignmentRule, DirectorySettings, MfaRequirement, PermissionSet,
@@ -277,6 +279,8 @@ pub struct Config {
     pub assignment_rules: Vec<AssignmentRule>,
     /// Operational settings: logs, metrics, limits, shutdown, TLS, audit sinks.
     pub ops: OpsSettings,
+    /// The browser portal (`None` without a `[portal]` table).
+    pub portal: Option<PortalSettings>,
     /// Things worth knowing that do not stop start-up.
     pub warnings: Vec<Problem>,
 }
@@ -747,6 +751,8 @@ impl Validator<'_> {
             },
             listen,
         );
+        let portal = self.validate_portal(raw.portal.as_ref(), directory.as_ref(), &accounts);
+
         Some(Config {
             path: self.path.to_path_buf(),
             listen: listen?,
@@ -766,6 +772,7 @@ impl Validator<'_> {
             permission_sets,
             assignment_rules,
             ops,
+            portal,
             warnings: Vec::new(),
         })
     }

@@ -45,6 +45,15 @@ pub struct RawConfig {
     #[serde(default)]
     pub shutdown: super::ops::RawShutdown,
     pub tls: Option<Spanned<super::ops::RawTls>>,
+    pub portal: Option<Spanned<RawPortal>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPortal {
+    pub session_idle_minutes: Option<i64>,
+    pub session_max_hours: Option<i64>,
+    pub local_login: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -38,7 +38,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/static/style.css", get(stylesheet))
         .merge(admin::routes().layer(DefaultBodyLimit::max(limits.admin)))
         .merge(directory::routes().layer(DefaultBodyLimit::max(limits.admin)))
-        .merge(authorize::routes());
+        .merge(authorize::routes())
+        .merge(crate::portal::router(&app));
     if app.config.ops.metrics.enabled && app.config.ops.metrics.listen.is_none() {
         r = r.route(METRICS_PATH, get(metrics_endpoint));
     }
@@ -211,11 +212,15 @@ async fn edge(State(app): State<Arc<App>>, req: Request, next: axum::middleware:
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // A page may ask for a laxer policy (the portal's same-origin: with no-referrer, browsers send
+    // `Origin: null` on its form posts and the Origin check could not pass).
+    if !h.contains_key("referrer-policy") {
+        h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    }
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(
         "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+        HeaderValue::from_static("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp

@@ -1,0 +1,245 @@
+//! The browser portal: the sign-in start page, server-side sessions, the portal home listing each
+//! account and the permission sets the assignment rules give the person, and command line access
+//! (temporary credentials for one permission set). Every sign-in method ends in one seam,
+//! [`start_session`], which takes a provider-neutral [`SignedInIdentity`]: the local directory's
+//! password (+TOTP) form calls it today, and any verified federated identity (OIDC, SAML) calls it
+//! the same way.
+//!
+//! Owns: HTML pages (askama), cookies, CSRF tokens, the Origin check, `return_to` rules. Must not
+//! know: XML, SigV4, how a provider proves an identity (it is handed one already verified).
+
+mod pages;
+pub mod session;
+#[cfg(test)]
+mod tests;
+
+use crate::app::App;
+use crate::audit::{AuditEvent, Outcome};
+use crate::store::StoreError;
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+pub use pages::routes;
+
+/// Referrer policy of portal pages: URLs never leave for other sites, and form posts carry our
+/// `Origin` (under `no-referrer` browsers send `Origin: null`).
+pub const REFERRER_POLICY: &str = "same-origin";
+
+/// Audit action of a portal sign-in.
+pub const SIGN_IN_ACTION: &str = "portal:SignIn";
+
+/// Errors of the portal, each shown as an HTML page with a coarse message (details go to the
+/// audit log and debug logs).
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    /// No session, or the session timed out.
+    #[error("session expired")]
+    SessionExpired,
+    /// A form without a valid CSRF token or from another origin.
+    #[error("request refused: {0}")]
+    Forged(String),
+    /// The request is malformed.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Sign-in failed (wrong password, MFA failed, locked).
+    #[error("sign-in failed: {0}")]
+    SignInFailed(String),
+    /// The person may not do this; the policy engine's explanation when there is one.
+    #[error("access denied: {message}")]
+    Denied {
+        /// What the person is told.
+        message: String,
+        /// The engine's explanation.
+        explanation: Option<String>,
+    },
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// Anything else that should not happen.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// Result of portal operations.
+pub type Result<T> = std::result::Result<T, PortalError>;
+
+#[derive(Template)]
+#[template(path = "portal/error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    explanation: Option<&'a str>,
+    next: &'a str,
+    next_label: &'a str,
+}
+
+impl IntoResponse for PortalError {
+    fn into_response(self) -> Response {
+        let (status, title, message, next, next_label) = match &self {
+            PortalError::SessionExpired => (
+                StatusCode::UNAUTHORIZED,
+                "Session expired",
+                "Your session has ended. Sign in again to continue.",
+                "/login",
+                "Sign in",
+            ),
+            PortalError::Forged(_) => (
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This form was not sent from a rolegate page, or it is too old. Go back, reload the page and try again.",
+                "/portal",
+                "Back to your accounts",
+            ),
+            PortalError::BadRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "The request was not understood.",
+                "/portal",
+                "Back to your accounts",
+            ),
+            PortalError::SignInFailed(_) => (
+                StatusCode::UNAUTHORIZED,
+                "Sign-in failed",
+                "The user name, password or MFA code is wrong, or sign-in is locked for a while after too many failures.",
+                "/login",
+                "Try again",
+            ),
+            PortalError::Denied { message, .. } => (
+                StatusCode::FORBIDDEN,
+                "Access denied",
+                message.as_str(),
+                "/portal",
+                "Back to your accounts",
+            ),
+            PortalError::Store(_) | PortalError::Internal(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "rolegate cannot complete this request right now. Try again in a moment.",
+                "/portal",
+                "Back to your accounts",
+            ),
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self, "portal request failed");
+        }
+        let explanation = match &self {
+            PortalError::Denied { explanation, .. } => explanation.as_deref(),
+            _ => None,
+        };
+        let page = ErrorPage {
+            title,
+            message,
+            explanation,
+            next,
+            next_label,
+        };
+        match page.render() {
+            Ok(html) => {
+                (status, [("referrer-policy", REFERRER_POLICY)], Html(html)).into_response()
+            }
+            Err(_) => status.into_response(),
+        }
+    }
+}
+
+/// Someone a provider vouched for, as the portal keeps them in a session: the same shape whatever
+/// the provider (OIDC, SAML, the local directory).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignedInIdentity {
+    /// The provider's name (an `[[oidc_providers]]` name, a SAML provider's name, or `local`).
+    pub provider: String,
+    /// The subject at that provider.
+    pub subject: String,
+    /// Every claim or attribute the provider vouched for.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// When MFA was performed in this sign-in (Unix seconds), if it was.
+    pub mfa_time: Option<i64>,
+    /// Groups of the local directory (local users only; empty otherwise).
+    pub local_groups: Vec<String>,
+    /// The directory user id (local users only).
+    pub origin_user: Option<String>,
+}
+
+impl SignedInIdentity {
+    /// The name shown in the page header and used as the audit principal of portal events.
+    pub fn display(&self) -> String {
+        format!("{}/{}", self.provider, self.subject)
+    }
+
+    /// The permission-set path's view of this person.
+    pub fn signed_in(&self) -> crate::sts::SignedIn<'_> {
+        crate::sts::SignedIn {
+            provider: &self.provider,
+            subject: &self.subject,
+            claims: self.claims.clone(),
+            mfa_time: self.mfa_time,
+            origin_user: self.origin_user.clone(),
+            local_groups: self.local_groups.clone(),
+        }
+    }
+}
+
+/// Starts a portal session for a verified identity: applies the assignment rules and records the
+/// login (what no rule gives any more is gone), stores a new session under a new random id (any
+/// session the browser had before is not reused: no fixation), and audits the sign-in. Returns the
+/// cookie value of the new session.
+pub async fn start_session(
+    app: &App,
+    identity: SignedInIdentity,
+    ip: &str,
+    ev: &mut AuditEvent,
+) -> Result<String> {
+    ev.provider = Some(identity.provider.clone());
+    ev.subject = Some(identity.subject.clone());
+    ev.principal = Some(identity.display());
+    ev.mfa = Some(identity.mfa_time.is_some());
+    let evaluation = crate::mapping::evaluate(
+        &app.config,
+        &crate::mapping::Subject {
+            provider: &identity.provider,
+            subject: &identity.subject,
+            claims: &identity.claims,
+            local_groups: &identity.local_groups,
+        },
+    )
+    .map_err(|e| PortalError::Internal(e.to_string()))?;
+    let now = app.clock.now().timestamp();
+    crate::mapping::record_login(app.store.as_ref(), &evaluation, now)
+        .await
+        .map_err(|e| PortalError::Internal(e.to_string()))?;
+    let token = session::create(app.store.as_ref(), identity, ip.to_string(), now).await?;
+    ev.outcome(Outcome::Allow);
+    Ok(token)
+}
+
+/// Portal settings in force (`None` when the portal is off).
+fn settings(app: &App) -> Option<&crate::config::PortalSettings> {
+    app.config.portal.as_ref()
+}
+
+/// Deletes timed-out portal sessions; for the background clean-up.
+pub async fn purge_expired(app: &App) -> Result<usize> {
+    let Some(s) = settings(app) else {
+        return Ok(0);
+    };
+    session::purge_expired(
+        app.store.as_ref(),
+        app.clock.now().timestamp(),
+        s.idle_seconds,
+        s.max_seconds,
+    )
+    .await
+}
+
+/// The portal's routes (empty when `[portal]` is not configured).
+pub fn router(app: &App) -> Router<Arc<App>> {
+    if settings(app).is_some() {
+        routes()
+    } else {
+        Router::new()
+    }
+}

@@ -1,0 +1,645 @@
+//! The portal's HTTP handlers: start page, password sign-in, home, command line access, sign-in
+//! history and sign-out.
+
+use super::session::{self, Session, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
+use super::{settings, start_session, PortalError, Result, SignedInIdentity, SIGN_IN_ACTION};
+use crate::app::App;
+use crate::audit::{AuditEvent, Outcome};
+use crate::idp::local::DirectoryError;
+use crate::store::AuditQuery;
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Largest form body accepted.
+const FORM_LIMIT: usize = 16 * 1024;
+
+/// The portal's routes.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/login", get(login_page))
+        .route("/login/local", post(submit_password))
+        .route("/portal", get(home))
+        .route("/portal/credentials", post(command_line_access))
+        .route("/portal/history", get(history))
+        .route("/logout", post(sign_out))
+        .route("/static/portal.js", get(script))
+}
+
+/// A request taken apart: headers, client address, query and (for POST) form fields.
+struct PortalRequest {
+    headers: HeaderMap,
+    ip: String,
+    query: HashMap<String, String>,
+    form: HashMap<String, String>,
+}
+
+impl PortalRequest {
+    async fn read(req: Request) -> Result<Self> {
+        let (parts, body) = req.into_parts();
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "127.0.0.1".into());
+        let query = parse_pairs(parts.uri.query().unwrap_or("").as_bytes())?;
+        let form = if parts.method == Method::POST {
+            let bytes = axum::body::to_bytes(body, FORM_LIMIT)
+                .await
+                .map_err(|_| PortalError::BadRequest("form too large".into()))?;
+            parse_pairs(&bytes)?
+        } else {
+            HashMap::new()
+        };
+        Ok(Self {
+            headers: parts.headers,
+            ip,
+            query,
+            form,
+        })
+    }
+
+    fn field(&self, name: &str) -> Option<&str> {
+        self.form.get(name).map(String::as_str)
+    }
+}
+
+/// Form or query pairs; a name given twice is refused (which value counts would be ambiguous).
+fn parse_pairs(bytes: &[u8]) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for (k, v) in form_urlencoded::parse(bytes) {
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(PortalError::BadRequest(format!(
+                "parameter {k} given twice"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn event(app: &App, action: &str, ip: &str) -> AuditEvent {
+    let mut ev = AuditEvent::new(app.clock.now(), &crate::web::new_request_id(), action);
+    ev.source_ip = Some(ip.to_string());
+    ev
+}
+
+/// Records `ev` as refused with `reason` and returns `err`.
+fn refuse(app: &App, mut ev: AuditEvent, reason: String, err: PortalError) -> Response {
+    ev.outcome(Outcome::Deny);
+    ev.reason = Some(reason);
+    app.audit.record(ev);
+    err.into_response()
+}
+
+fn page(t: impl Template) -> Response {
+    match t.render() {
+        Ok(html) => ([("referrer-policy", super::REFERRER_POLICY)], Html(html)).into_response(),
+        Err(e) => PortalError::Internal(format!("rendering: {e}")).into_response(),
+    }
+}
+
+fn with_cookies(mut resp: Response, cookies: &[String]) -> Response {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+/// The live session of a request; `SessionExpired` when there is none.
+async fn require_session(app: &App, headers: &HeaderMap) -> Result<Session> {
+    let s = settings(app).ok_or(PortalError::SessionExpired)?;
+    session::load(
+        app.store.as_ref(),
+        headers,
+        app.clock.now().timestamp(),
+        s.idle_seconds,
+        s.max_seconds,
+    )
+    .await?
+    .ok_or(PortalError::SessionExpired)
+}
+
+/// For a state-changing request of a signed-in person: the session, its CSRF token matching the
+/// form's, and the Origin check. Each refusal is audited with its reason.
+async fn require_post(
+    app: &App,
+    r: &PortalRequest,
+    action: &str,
+) -> std::result::Result<Session, Response> {
+    let ev = event(app, action, &r.ip);
+    if let Err(why) = session::origin_ok(&r.headers, &app.config.public_url) {
+        return Err(refuse(app, ev, why.clone(), PortalError::Forged(why)));
+    }
+    let s = match require_session(app, &r.headers).await {
+        Ok(s) => s,
+        Err(e) => return Err(refuse(app, ev, "no live session".into(), e)),
+    };
+    match r.field("csrf") {
+        Some(t) if session::same_token(t, &s.record.csrf) => Ok(s),
+        _ => {
+            let mut ev = ev;
+            ev.principal = Some(s.record.identity.display());
+            Err(refuse(
+                app,
+                ev,
+                "CSRF token missing or wrong".into(),
+                PortalError::Forged("csrf".into()),
+            ))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/login.html")]
+struct LoginPage<'a> {
+    csrf: &'a str,
+    return_to: &'a str,
+    local: bool,
+    message: Option<&'a str>,
+}
+
+async fn login_page(State(app): State<Arc<App>>, req: Request) -> Response {
+    let r = match PortalRequest::read(req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let Some(s) = settings(&app) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let csrf = match session::random_token() {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let return_to = session::safe_return_to(r.query.get("return_to").map(String::as_str));
+    let resp = page(LoginPage {
+        csrf: &csrf,
+        return_to: &return_to,
+        local: s.local_login,
+        message: None,
+    });
+    with_cookies(resp, &[session::set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600)])
+}
+
+/// Password (+TOTP) sign-in of a directory user.
+async fn submit_password(State(app): State<Arc<App>>, req: Request) -> Response {
+    let r = match PortalRequest::read(req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let mut ev = event(&app, SIGN_IN_ACTION, &r.ip);
+    ev.provider = Some(crate::config::LOCAL_PROVIDER.into());
+    let (Some(s), Some(d)) = (settings(&app), app.directory.as_ref()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if !s.local_login {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if let Err(why) = session::origin_ok(&r.headers, &app.config.public_url) {
+        return refuse(&app, ev, why.clone(), PortalError::Forged(why));
+    }
+    let csrf_ok = match (
+        session::cookie(&r.headers, LOGIN_CSRF_COOKIE),
+        r.field("csrf"),
+    ) {
+        (Some(c), Some(f)) => session::same_token(&c, f),
+        _ => false,
+    };
+    if !csrf_ok {
+        return refuse(
+            &app,
+            ev,
+            "sign-in form CSRF token missing or not the cookie's".into(),
+            PortalError::Forged("csrf".into()),
+        );
+    }
+    let (Some(user), Some(password)) = (r.field("user"), r.field("password")) else {
+        return refuse(
+            &app,
+            ev,
+            "user or password missing".into(),
+            PortalError::BadRequest("user and password are required".into()),
+        );
+    };
+    ev.subject = Some(user.to_string());
+    let user = match d
+        .check_password(
+            user,
+            crate::idp::local::password::Password::new(password.to_string()),
+        )
+        .await
+    {
+        Ok(u) => u,
+        Err(e @ (DirectoryError::Denied(_) | DirectoryError::Locked { .. })) => {
+            return refuse(
+                &app,
+                ev,
+                e.to_string(),
+                PortalError::SignInFailed(e.to_string()),
+            )
+        }
+        Err(e) => return PortalError::Internal(e.to_string()).into_response(),
+    };
+    ev.principal = Some(user.arn(d.account()));
+    ev.root = user.root;
+    let code = r.field("code").filter(|c| !c.is_empty());
+    let mfa_time = match (code, user.has_mfa()) {
+        (Some(code), true) => match d.verify_totp(&user, &d.totp_serial(&user), code).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                return refuse(
+                    &app,
+                    ev,
+                    format!("MFA: {e}"),
+                    PortalError::SignInFailed(e.to_string()),
+                )
+            }
+        },
+        (Some(_), false) => {
+            return refuse(
+                &app,
+                ev,
+                "MFA code given for a user without an MFA device".into(),
+                PortalError::SignInFailed("no device".into()),
+            )
+        }
+        (None, _) if user.root => {
+            return refuse(
+                &app,
+                ev,
+                "root signs in only with MFA".into(),
+                PortalError::SignInFailed("root needs MFA".into()),
+            )
+        }
+        (None, _) => None,
+    };
+    let claims = serde_json::Map::from_iter([
+        (
+            "sub".to_string(),
+            serde_json::Value::String(user.name.clone()),
+        ),
+        (
+            "username".to_string(),
+            serde_json::Value::String(user.name.clone()),
+        ),
+    ]);
+    let identity = SignedInIdentity {
+        provider: crate::config::LOCAL_PROVIDER.into(),
+        subject: user.name.clone(),
+        claims,
+        mfa_time,
+        local_groups: user.groups.clone(),
+        origin_user: Some(user.user_id.clone()),
+    };
+    let return_to = session::safe_return_to(r.field("return_to"));
+    finish_sign_in(&app, identity, &r, ev, &return_to).await
+}
+
+/// Starts the session, replaces any session cookie the browser had, and sends it on.
+async fn finish_sign_in(
+    app: &App,
+    identity: SignedInIdentity,
+    r: &PortalRequest,
+    mut ev: AuditEvent,
+    return_to: &str,
+) -> Response {
+    let Some(s) = settings(app) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    // The session the browser had before, if any, ends here: the new one has a new id.
+    if let Some(old) = session::cookie(&r.headers, SESSION_COOKIE) {
+        if let Err(e) = session::delete(app.store.as_ref(), &session::key_of(&old)).await {
+            return e.into_response();
+        }
+    }
+    match start_session(app, identity, &r.ip, &mut ev).await {
+        Ok(token) => {
+            app.audit.record(ev);
+            with_cookies(
+                Redirect::to(return_to).into_response(),
+                &[
+                    session::set_cookie(SESSION_COOKIE, &token, s.max_seconds),
+                    session::clear_cookie(LOGIN_CSRF_COOKIE),
+                ],
+            )
+        }
+        Err(e) => {
+            ev.outcome(Outcome::Error);
+            ev.reason = Some(e.to_string());
+            app.audit.record(ev);
+            e.into_response()
+        }
+    }
+}
+
+/// One permission set on the home page.
+pub struct SetView {
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// Whether it needs MFA.
+    pub mfa: bool,
+}
+
+/// One account on the home page.
+pub struct AccountView {
+    /// Account id.
+    pub id: String,
+    /// Account name.
+    pub name: String,
+    /// Permission sets assigned in it.
+    pub sets: Vec<SetView>,
+}
+
+/// The portal home page.
+#[derive(Template)]
+#[template(path = "portal/home.html")]
+pub struct HomePage {
+    /// Who is signed in.
+    pub who: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// The filter.
+    pub q: String,
+    /// Accounts with their permission sets.
+    pub accounts: Vec<AccountView>,
+}
+
+/// The accounts and permission sets the rules give `identity` now, filtered by `q` (case-
+/// insensitive, on account id or name and permission set name).
+pub fn home_page(
+    config: &crate::config::Config,
+    identity: &SignedInIdentity,
+    csrf: String,
+    q: &str,
+) -> Result<HomePage> {
+    let evaluation = crate::mapping::evaluate(
+        config,
+        &crate::mapping::Subject {
+            provider: &identity.provider,
+            subject: &identity.subject,
+            claims: &identity.claims,
+            local_groups: &identity.local_groups,
+        },
+    )
+    .map_err(|e| PortalError::Internal(e.to_string()))?;
+    let needle = q.trim().to_lowercase();
+    let mut accounts: Vec<AccountView> = Vec::new();
+    for a in &evaluation.assignments {
+        let name = config
+            .accounts
+            .iter()
+            .find(|x| x.id == a.account)
+            .map_or_else(|| a.account.clone(), |x| x.name.clone());
+        let set = config
+            .permission_sets
+            .iter()
+            .find(|p| p.name == a.permission_set);
+        if !needle.is_empty()
+            && !a.account.contains(&needle)
+            && !name.to_lowercase().contains(&needle)
+            && !a.permission_set.to_lowercase().contains(&needle)
+        {
+            continue;
+        }
+        let view = SetView {
+            name: a.permission_set.clone(),
+            description: set.and_then(|s| s.description.clone()).unwrap_or_default(),
+            mfa: set.is_some_and(|s| s.mfa != crate::config::MfaRequirement::None),
+        };
+        match accounts.last_mut() {
+            Some(last) if last.id == a.account => last.sets.push(view),
+            _ => accounts.push(AccountView {
+                id: a.account.clone(),
+                name,
+                sets: vec![view],
+            }),
+        }
+    }
+    Ok(HomePage {
+        who: identity.display(),
+        csrf,
+        q: q.to_string(),
+        accounts,
+    })
+}
+
+fn to_login(return_to: &str) -> Response {
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("return_to", return_to)
+        .finish();
+    Redirect::to(&format!("/login?{q}")).into_response()
+}
+
+async fn home(State(app): State<Arc<App>>, req: Request) -> Response {
+    let r = match PortalRequest::read(req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let s = match require_session(&app, &r.headers).await {
+        Ok(s) => s,
+        Err(PortalError::SessionExpired)
+            if session::cookie(&r.headers, SESSION_COOKIE).is_none() =>
+        {
+            return to_login("/portal")
+        }
+        Err(e) => return e.into_response(),
+    };
+    let q = r.query.get("q").map(String::as_str).unwrap_or("");
+    match home_page(&app.config, &s.record.identity, s.record.csrf.clone(), q) {
+        Ok(p) => page(p),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/credentials.html")]
+struct CredentialsPage<'a> {
+    who: String,
+    csrf: &'a str,
+    account: &'a str,
+    permission_set: &'a str,
+    expiration: String,
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    session_token: &'a str,
+    endpoint: &'a str,
+    profile: String,
+}
+
+/// Temporary credentials for one permission set, shown for bash, PowerShell and the credentials
+/// file.
+async fn command_line_access(State(app): State<Arc<App>>, req: Request) -> Response {
+    let r = match PortalRequest::read(req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let s = match require_post(&app, &r, "portal:GetCredentials").await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    let mut ev = event(&app, "portal:GetCredentials", &r.ip);
+    let identity = &s.record.identity;
+    ev.provider = Some(identity.provider.clone());
+    ev.subject = Some(identity.subject.clone());
+    let (Some(account), Some(set)) = (r.field("account"), r.field("permission_set")) else {
+        return refuse(
+            &app,
+            ev,
+            "account or permission_set missing".into(),
+            PortalError::BadRequest("account and permission_set are required".into()),
+        );
+    };
+    let who = identity.signed_in();
+    match crate::sts::credentials_for_assignment(&app, &who, account, set, &mut ev) {
+        Ok((c, token)) => {
+            ev.outcome(Outcome::Allow);
+            ev.principal = Some(c.principal.arn());
+            ev.access_key_id = Some(c.access_key_id.clone());
+            let expiration = chrono::DateTime::<chrono::Utc>::from_timestamp(c.expires_at, 0)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            ev.expiration = Some(expiration.clone());
+            app.audit.record(ev);
+            page(CredentialsPage {
+                who: identity.display(),
+                csrf: &s.record.csrf,
+                account,
+                permission_set: set,
+                expiration,
+                access_key_id: &c.access_key_id,
+                secret_access_key: &c.secret_access_key,
+                session_token: &token,
+                endpoint: app.config.public_url.as_str().trim_end_matches('/'),
+                profile: format!("{account}_{set}"),
+            })
+        }
+        Err(e) => {
+            let explanation = ev
+                .explanation
+                .as_ref()
+                .and_then(|v| serde_json::to_string_pretty(v).ok());
+            let message = e.message.clone();
+            refuse(
+                &app,
+                ev,
+                e.reason.clone(),
+                PortalError::Denied {
+                    message,
+                    explanation,
+                },
+            )
+        }
+    }
+}
+
+/// One row of the sign-in history.
+struct HistoryRow {
+    time: String,
+    ip: String,
+    provider: String,
+    mfa: &'static str,
+    outcome: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/history.html")]
+struct HistoryPage<'a> {
+    who: String,
+    csrf: &'a str,
+    rows: Vec<HistoryRow>,
+}
+
+/// The person's last 50 portal sign-ins from the audit log.
+async fn history(State(app): State<Arc<App>>, req: Request) -> Response {
+    let r = match PortalRequest::read(req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let s = match require_session(&app, &r.headers).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let identity = &s.record.identity;
+    app.audit.flush().await;
+    let q = AuditQuery {
+        action: Some(SIGN_IN_ACTION.into()),
+        principal: Some(identity.display()),
+        limit: 50,
+        ..AuditQuery::default()
+    };
+    let events = match crate::audit::query(app.store.as_ref(), &q).await {
+        Ok(e) => e,
+        Err(e) => return PortalError::Store(e).into_response(),
+    };
+    let rows = events
+        .into_iter()
+        .map(|e| HistoryRow {
+            time: e.time,
+            ip: e.source_ip.unwrap_or_default(),
+            provider: e.provider.unwrap_or_default(),
+            mfa: if e.mfa == Some(true) { "yes" } else { "no" },
+            outcome: e.decision,
+        })
+        .collect();
+    page(HistoryPage {
+        who: identity.display(),
+        csrf: &s.record.csrf,
+        rows,
+    })
+}
+
+/// Ends the session server-side (with `everywhere`, every session of the person).
+async fn sign_out(State(app): State<Arc<App>>, req: Request) -> Response {
+    let r = match PortalRequest::read(req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let s = match require_post(&app, &r, "portal:SignOut").await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    let mut ev = event(&app, "portal:SignOut", &r.ip);
+    let identity = &s.record.identity;
+    ev.principal = Some(identity.display());
+    ev.provider = Some(identity.provider.clone());
+    ev.subject = Some(identity.subject.clone());
+    let result = if r.field("everywhere") == Some("1") {
+        session::delete_all_of(app.store.as_ref(), &identity.provider, &identity.subject)
+            .await
+            .map(|n| format!("signed out of {n} sessions"))
+    } else {
+        session::delete(app.store.as_ref(), &s.key)
+            .await
+            .map(|()| "signed out".to_string())
+    };
+    match result {
+        Ok(reason) => {
+            ev.outcome(Outcome::Allow);
+            ev.reason = Some(reason);
+            app.audit.record(ev);
+            with_cookies(
+                Redirect::to("/login").into_response(),
+                &[session::clear_cookie(SESSION_COOKIE)],
+            )
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        Body::from(include_str!("../../static/portal.js")),
+    )
+        .into_response()
+}

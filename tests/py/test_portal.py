@@ -1,0 +1,195 @@
+"""The browser portal against a real rolegate: password (+TOTP) sign-in, command line access whose
+credentials work with boto3, a permission set that needs MFA refused without it, sign-out."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import time
+import urllib.parse
+
+import pytest
+
+import e2e
+from test_directory import cli_json, make_user, sts_with_key, totp
+
+ACCOUNT = e2e.ACCOUNT
+EVERYTHING = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+
+def config(data_dir):
+    def render(port: int) -> str:
+        return f"""\
+[server]
+listen = "127.0.0.1:{port}"
+public_url = "http://127.0.0.1:{port}"
+
+[store]
+kind = "sled"
+path = "{data_dir}"
+
+[admin]
+token_env = "{e2e.ADMIN_TOKEN_ENV}"
+
+[[accounts]]
+id = "{ACCOUNT}"
+name = "portal"
+
+[[permission_sets]]
+name = "Dev"
+[[permission_sets.policies]]
+name = "everything"
+document = '''{EVERYTHING}'''
+
+[[permission_sets]]
+name = "Ops"
+mfa = "required"
+[[permission_sets.policies]]
+name = "everything"
+document = '''{EVERYTHING}'''
+
+[[assignment_rules]]
+provider = "local"
+permission_set = "Dev"
+accounts = ["{ACCOUNT}"]
+local_group = "dev"
+
+[[assignment_rules]]
+provider = "local"
+permission_set = "Ops"
+accounts = ["{ACCOUNT}"]
+local_group = "dev"
+
+[portal]
+"""
+    return render
+
+
+@pytest.fixture(scope="module")
+def portal_server(rolegate_binary, admin_token, tmp_path_factory):
+    work = tmp_path_factory.mktemp("portal")
+    srv = e2e.Rolegate(work, config_for_port=config(work / "data"),
+                       env={e2e.ADMIN_TOKEN_ENV: admin_token})
+    yield srv
+    code = srv.stop()
+    assert code == 0, f"rolegate exited with {code}\n{srv.log_tail()}"
+
+
+class Browser:
+    """Just enough of a browser: a cookie jar, Origin on POSTs, no redirects followed."""
+
+    def __init__(self, url: str):
+        self.url = url
+        u = urllib.parse.urlparse(url)
+        self.host, self.port = u.hostname, u.port
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method, path, form=None):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=15)
+        headers = {"cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            headers["content-type"] = "application/x-www-form-urlencoded"
+            headers["origin"] = self.url
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        for name, value in resp.getheaders():
+            if name.lower() == "set-cookie":
+                k, v = value.split(";", 1)[0].split("=", 1)
+                if v:
+                    self.cookies[k] = v
+                else:
+                    self.cookies.pop(k, None)
+        conn.close()
+        return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), text
+
+    def sign_in(self, user, password, code=""):
+        status, _, _ = self.request("GET", "/login")
+        assert status == 200
+        form = {"csrf": self.cookies["__Host-rolegate-csrf"], "user": user, "password": password,
+                "code": code, "return_to": "/portal"}
+        return self.request("POST", "/login/local", form)
+
+    def csrf(self):
+        status, _, html = self.request("GET", "/portal")
+        assert status == 200, html
+        return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def credentials_from(html):
+    found = dict(re.findall(r'export (AWS_[A-Z_]+)="([^"]*)"', html))
+    return found["AWS_ACCESS_KEY_ID"], found["AWS_SECRET_ACCESS_KEY"], found["AWS_SESSION_TOKEN"]
+
+
+def test_portal_credentials_work_with_boto3_and_mfa_sets_need_mfa(portal_server, tmp_path):
+    portal_server.cli("group", "create", "dev")  # may exist from another test
+    password = "ivy's long portal password"
+    _, device = make_user(portal_server, tmp_path, "ivy", groups=["dev"], password=password)
+
+    b = Browser(portal_server.url)
+    status, headers, _ = b.sign_in("ivy", password)
+    assert status == 303 and headers["location"] == "/portal"
+    csrf = b.csrf()
+    status, _, html = b.request("POST", "/portal/credentials",
+                                {"csrf": csrf, "account": ACCOUNT, "permission_set": "Dev"})
+    assert status == 200, html
+    key, secret, token = credentials_from(html)
+    who = sts_with_key(portal_server, key, secret, token).get_caller_identity()
+    assert who["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/RolegateSSO_Dev/ivy"
+
+    status, _, html = b.request("POST", "/portal/credentials",
+                                {"csrf": csrf, "account": ACCOUNT, "permission_set": "Ops"})
+    assert status == 403 and "requires MFA" in html and "AWS_ACCESS_KEY_ID" not in html
+
+    # A second sign-in with the TOTP code (a step not used before) gives an MFA session.
+    code = totp(device["secret_base32"], time.time() + 30)
+    status, _, _ = b.sign_in("ivy", password, code)
+    assert status == 303
+    status, _, html = b.request("POST", "/portal/credentials",
+                                {"csrf": b.csrf(), "account": ACCOUNT, "permission_set": "Ops"})
+    assert status == 200, html
+    key, secret, token = credentials_from(html)
+    who = sts_with_key(portal_server, key, secret, token).get_caller_identity()
+    assert who["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/RolegateSSO_Ops/ivy"
+
+    session = b.cookies["__Host-rolegate-session"]
+    status, headers, _ = b.request("POST", "/logout", {"csrf": b.csrf()})
+    assert status == 303 and "__Host-rolegate-session" not in b.cookies
+    b.cookies["__Host-rolegate-session"] = session
+    status, _, html = b.request("GET", "/portal")
+    assert status == 401 and "Session expired" in html
+
+
+def test_portal_in_chromium_signs_in_shows_credentials_that_work_and_signs_out(portal_server, tmp_path):
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    password = "kim's long portal password"
+    cli_json(portal_server, "user", "create", "kim")
+    pw = tmp_path / "kim.pw"
+    pw.write_text(password + "\n")
+    cli_json(portal_server, "user", "set-password", "kim", "--password-file", str(pw))
+    portal_server.cli("group", "create", "dev")  # may exist from the test above
+    cli_json(portal_server, "group", "add-user", "dev", "kim")
+    node_dir = Path(os.environ.get("ROLEGATE_TEST_NODE_DIR", Path(__file__).parents[1] / "node"))
+    artifacts = Path(__file__).parents[1] / "artifacts" / "portal"
+    r = subprocess.run(
+        ["node", str(node_dir / "portal-browser.mjs"), "--url", portal_server.url, "--user", "kim",
+         "--password", password, "--account", ACCOUNT, "--permission-set", "Dev", "--out", str(artifacts)],
+        capture_output=True, text=True, timeout=120, cwd=node_dir,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["violations"] == [], out["violations"]
+    assert out["copy_visible"] is True
+    assert out["after_logout"].startswith(f"{portal_server.url}/login"), out
+    c = out["credentials"]
+    who = sts_with_key(portal_server, c["AWS_ACCESS_KEY_ID"], c["AWS_SECRET_ACCESS_KEY"],
+                       c["AWS_SESSION_TOKEN"]).get_caller_identity()
+    assert who["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/RolegateSSO_Dev/kim"
+    for name in ["1-sign-in", "2-portal-home", "3-command-line-access", "4-signed-out"]:
+        assert (artifacts / f"{name}.png").stat().st_size > 1000
