@@ -7,6 +7,7 @@ use crate::credentials::{KeyRing, RevocationList};
 use crate::idp::demo::DemoIdp;
 use crate::idp::jwt::WebIdentityVerifier;
 use crate::idp::local::Directory;
+use crate::idp::saml::SamlFederation;
 use crate::store::{self, Store};
 use anyhow::Context;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct App {
     pub demo: Option<DemoIdp>,
     /// The local directory (`None` when no account is configured).
     pub directory: Option<Arc<Directory>>,
+    /// SAML identity providers and rolegate's service-provider side.
+    pub saml: SamlFederation,
 }
 
 /// Opens the store a configuration names.
@@ -71,6 +74,8 @@ impl App {
         } else {
             None
         };
+        let saml = SamlFederation::new(&config.saml, &config.saml_providers, clock.clone());
+        saml.load().await.map_err(anyhow::Error::msg)?;
         let audit = Auditor::start(store.clone());
         let directory = config.directory.clone().map(|settings| {
             Arc::new(Directory::new(
@@ -95,6 +100,7 @@ impl App {
             policy_cache: Default::default(),
             demo,
             directory,
+            saml,
         }))
     }
 
@@ -115,6 +121,7 @@ impl App {
                 if let Err(e) = app.revocations.refresh(app.store.as_ref()).await {
                     tracing::warn!(error = %e, "refreshing revocations failed");
                 }
+                app.saml.refresh_due().await;
                 // Clean-up once a minute.
                 if n.is_multiple_of(12) {
                     let now = app.clock.now().timestamp();

@@ -5,11 +5,14 @@
 
 mod identity;
 mod raw;
+mod saml;
 
 pub use identity::{
     permission_set_trust_policy, AssignmentRule, DirectorySettings, MfaRequirement, PermissionSet,
     RuleMatch, DEFAULT_ROLE_PREFIX, LOCAL_PROVIDER, RULE_ACTION, SIGN_IN_PROVIDER,
 };
+
+pub use saml::{MetadataSource, SamlProvider, SamlSettings, MAX_SAML_SKEW_SECONDS};
 
 use crate::policy::{Policy, PolicyKind};
 use raw::RawConfig;
@@ -260,6 +263,10 @@ pub struct Config {
     pub permission_sets: Vec<PermissionSet>,
     /// Assignment rules, in file order.
     pub assignment_rules: Vec<AssignmentRule>,
+    /// rolegate as a SAML service provider.
+    pub saml: SamlSettings,
+    /// Trusted SAML identity providers.
+    pub saml_providers: Vec<SamlProvider>,
     /// Things worth knowing that do not stop start-up.
     pub warnings: Vec<Problem>,
 }
@@ -626,6 +633,39 @@ impl Validator<'_> {
             }
         }
 
+        // SAML
+        let saml = self.validate_saml(raw.saml.as_ref(), public_url.as_ref());
+        let mut saml_providers: Vec<SamlProvider> = Vec::new();
+        for p in &raw.saml_providers {
+            if let Some(sp) = self.validate_saml_provider(p, &seen_accounts) {
+                if saml_providers
+                    .iter()
+                    .any(|x| x.name.eq_ignore_ascii_case(&sp.name))
+                    || providers.iter().any(|x| x.name == sp.name)
+                {
+                    self.err(
+                        Some(p.span().start),
+                        format!("saml provider name '{}' is used twice", sp.name),
+                    );
+                }
+                let entity = sp.metadata.as_ref().map(|m| m.entity_id.as_str());
+                if entity.is_some()
+                    && saml_providers
+                        .iter()
+                        .any(|x| x.metadata.as_ref().map(|m| m.entity_id.as_str()) == entity)
+                {
+                    self.err(
+                        Some(p.span().start),
+                        format!(
+                            "saml provider '{}': entity id is also another provider's",
+                            sp.name
+                        ),
+                    );
+                }
+                saml_providers.push(sp);
+            }
+        }
+
         // managed policies
         let mut managed: Vec<ManagedPolicy> = Vec::new();
         for m in &raw.managed_policies {
@@ -679,9 +719,12 @@ impl Validator<'_> {
         }
         let mut assignment_rules = Vec::new();
         for (i, r) in raw.assignment_rules.iter().enumerate() {
-            if let Some(rule) =
-                self.validate_rule(i, r, &providers, &permission_sets, &seen_accounts)
-            {
+            let names: Vec<&str> = providers
+                .iter()
+                .map(|p| p.name.as_str())
+                .chain(saml_providers.iter().map(|p| p.name.as_str()))
+                .collect();
+            if let Some(rule) = self.validate_rule(i, r, &names, &permission_sets, &seen_accounts) {
                 assignment_rules.push(rule);
             }
         }
@@ -734,6 +777,8 @@ impl Validator<'_> {
             directory,
             permission_sets,
             assignment_rules,
+            saml: saml?,
+            saml_providers,
             warnings: Vec::new(),
         })
     }

@@ -34,6 +34,9 @@ pub struct RawConfig {
     pub permission_sets: Vec<Spanned<RawPermissionSet>>,
     #[serde(default)]
     pub assignment_rules: Vec<Spanned<RawAssignmentRule>>,
+    pub saml: Option<Spanned<super::saml::RawSaml>>,
+    #[serde(default)]
+    pub saml_providers: Vec<Spanned<super::saml::RawSamlProvider>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

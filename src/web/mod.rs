@@ -4,6 +4,7 @@
 mod admin;
 pub mod authorize;
 pub mod directory;
+pub mod saml;
 
 pub use admin::{AuditParams, RevocationRequest};
 
@@ -33,7 +34,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/static/style.css", get(stylesheet))
         .merge(admin::routes())
         .merge(directory::routes())
-        .merge(authorize::routes());
+        .merge(authorize::routes())
+        .merge(saml::routes());
     if app.demo.is_some() {
         r = r
             .route(

@@ -1,0 +1,1 @@
+//! Unit tests of the SAML pipeline's pure parts.
