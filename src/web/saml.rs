@@ -123,7 +123,7 @@ async fn login(State(app): State<Arc<App>>, Path(provider): Path<String>) -> Res
     let mut ev = AuditEvent::new(app.clock.now(), &super::new_request_id(), "saml:Login");
     ev.provider = Some(provider.chars().take(128).collect());
     let result = start_login(&app, &provider);
-    let response = match result {
+    let mut response = match result {
         Ok(r) => {
             ev.outcome(Outcome::Allow);
             r
@@ -145,6 +145,9 @@ async fn login(State(app): State<Arc<App>>, Path(provider): Path<String>) -> Res
             )
         }
     };
+    if let Ok(v) = HeaderValue::from_str(&ev.request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
     app.audit.record(ev);
     response
 }
@@ -247,6 +250,9 @@ async fn acs(
     };
     if let Some(c) = clear {
         response.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ev.request_id) {
+        response.headers_mut().insert("x-request-id", v);
     }
     app.audit.record(ev);
     response

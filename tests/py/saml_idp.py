@@ -189,7 +189,7 @@ def element_id(xml: str, local: str) -> str:
 
 def strip_signatures(xml: str) -> str:
     """The document without any ds:Signature element."""
-    return re.sub(r"<(\w+:)?Signature\b.*?</\1?Signature>", "", xml, flags=re.S)
+    return re.sub(r"<((?:\w+:)?)Signature\b.*?</\1Signature>", "", xml, flags=re.S)
 
 
 def signature_template(

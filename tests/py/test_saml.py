@@ -277,3 +277,476 @@ def test_lifetime_is_the_shortest_of_duration_session_duration_and_session_not_o
                                   SAMLAssertion=saml.idp.response(attributes=attrs(session="long")),
                                   DurationSeconds=ADMIN_MAX_SESSION + 1)
     assert e.value.response["Error"]["Code"] == "ValidationError"
+
+
+# ---------------------------------------------------------------------------------------------
+# The attack corpus: each case built from a valid pysaml2 Response
+
+
+def unsigned(saml: SamlServer, session: str = "mallory", **kw) -> str:
+    """A fresh pysaml2 Response without signatures (to be changed, then signed)."""
+    return saml.idp.response_xml(attributes=attrs(session=session), sign_response=False,
+                                 sign_assertion=False, **kw)
+
+
+def idp_signs(saml: SamlServer, xml: str, element: str = "Assertion", **template) -> str:
+    """`xml` signed by the IdP's real key: content the IdP vouched for, shapes it chose."""
+    return saml_idp.sign(xml, element, saml.idp.key, saml.idp.cert_b64, **template)
+
+
+def assertion_of(xml: str) -> str:
+    m = re.search(r"<ns1:Assertion\b.*?</ns1:Assertion>", xml, re.S)
+    assert m, xml
+    return m.group(0)
+
+
+def evil_copy(assertion: str, new_id: str | None = None) -> str:
+    """The assertion, unsigned, claiming to be someone else (and with another ID unless given)."""
+    e = saml_idp.strip_signatures(assertion).replace("alice@example.test", "admin@example.test")
+    old = saml_idp.element_id(assertion, "Assertion")
+    return e.replace(f'ID="{old}"', f'ID="{new_id or saml_idp.new_id()}"')
+
+
+def signature_of(xml: str) -> str:
+    m = re.search(r"<((?:\w+:)?)Signature\b.*?</\1Signature>", xml, re.S)
+    assert m
+    return m.group(0)
+
+
+def ds_prefix(sig: str) -> str:
+    """The namespace prefix (with its colon) the signature uses for xmldsig."""
+    return re.match(r"<((?:\w+:)?)Signature", sig).group(1)
+
+
+def test_signature_removed(saml):
+    xml = saml_idp.strip_signatures(saml.idp.response_xml(attributes=attrs()))
+    refused(saml, saml_idp.b64(xml), "InvalidIdentityToken", "neither the Response nor the Assertion is signed")
+
+
+def _assertion_signed(saml):
+    return saml.idp.response_xml(attributes=attrs(), sign_response=False, sign_assertion=True)
+
+
+def _response_signed(saml):
+    return saml.idp.response_xml(attributes=attrs(), sign_response=True, sign_assertion=False)
+
+
+def _xsw(saml, case: str) -> str:
+    """XSW1–XSW8 after the classic catalogue (signed content cloned, moved under Signature,
+    Extensions or ds:Object, wrapped, or re-identified)."""
+    if case in ("XSW1", "XSW2"):
+        r = _response_signed(saml)
+        sig = signature_of(r)
+        rid = saml_idp.element_id(r, "Response")
+        evil = r.replace(sig, "").replace(f'ID="{rid}"', f'ID="{saml_idp.new_id()}"', 1)
+        evil = evil.replace("alice@example.test", "admin@example.test")
+        original = r  # the whole signed Response
+        if case == "XSW1":  # the original inside the evil Response's Signature
+            p = ds_prefix(sig)
+            inner = sig.replace(f"</{p}SignatureValue>", f"</{p}SignatureValue>" + original.split("?>")[-1], 1)
+            return saml_idp.insert_after_issuer(evil, "Response", inner)
+        # XSW2: the original as a sibling before the Signature, inside the evil Response
+        return saml_idp.insert_after_issuer(evil, "Response", original.split("?>")[-1] + sig)
+    s = _assertion_signed(saml)
+    a = assertion_of(s)
+    sig = signature_of(a)
+    if case == "XSW3":  # evil assertion first, signed one after it
+        return s.replace(a, evil_copy(a) + a)
+    if case == "XSW4":  # signed assertion wrapped inside the evil one
+        e = evil_copy(a)
+        return s.replace(a, e.replace("</ns1:Assertion>", a + "</ns1:Assertion>"))
+    if case == "XSW5":  # the evil assertion carries the original signature; the original appended
+        e = saml_idp.insert_after_issuer(evil_copy(a), "Assertion", sig)
+        return s.replace(a, e + saml_idp.strip_signatures(a))
+    if case == "XSW6":  # the evil assertion carries the signature, the original inside ds:Object
+        p = ds_prefix(sig)
+        wrapped = sig.replace(f"</{p}Signature>", f"<{p}Object>{saml_idp.strip_signatures(a)}</{p}Object></{p}Signature>")
+        return s.replace(a, saml_idp.insert_after_issuer(evil_copy(a), "Assertion", wrapped))
+    if case == "XSW7":  # the original moved under Extensions, the evil one in its place
+        return s.replace(a, f"<ns0:Extensions>{a}</ns0:Extensions>" + evil_copy(a))
+    if case == "XSW8":  # re-identified: the evil assertion takes the signed one's ID
+        aid = saml_idp.element_id(a, "Assertion")
+        p = ds_prefix(sig)
+        wrapped = sig.replace(f"</{p}Signature>", f"<{p}Object>{saml_idp.strip_signatures(a)}</{p}Object></{p}Signature>")
+        return s.replace(a, saml_idp.insert_after_issuer(evil_copy(a, new_id=aid), "Assertion", wrapped))
+    raise AssertionError(case)
+
+
+XSW_REASONS = {
+    # A cloned document repeats the signed IDs: found before anything else.
+    "XSW1": "appears more than once",
+    "XSW2": "appears more than once",
+    "XSW3": "assertions; exactly one is allowed",
+    "XSW4": "nested",
+    "XSW5": "assertions; exactly one is allowed",
+    "XSW6": "nested",
+    "XSW7": "nested",
+    "XSW8": "appears more than once",
+}
+
+
+@pytest.mark.parametrize("case", sorted(XSW_REASONS))
+def test_signature_wrapping_is_refused(saml, case):
+    xml = _xsw(saml, case)
+    assert "admin@example.test" in xml
+    ev = refused(saml, saml_idp.b64(xml), "InvalidIdentityToken", "shape check")
+    assert XSW_REASONS[case] in ev["reason"], ev["reason"]
+
+
+def test_a_second_unsigned_assertion_appended(saml):
+    s = _assertion_signed(saml)
+    a = assertion_of(s)
+    xml = s.replace(a, a + evil_copy(a))
+    refused(saml, saml_idp.b64(xml), "InvalidIdentityToken", "2 assertions")
+
+
+def test_two_validly_signed_assertions(saml):
+    s = _assertion_signed(saml)
+    other = assertion_of(saml.idp.response_xml(attributes=attrs(session="bob"), name_id="bob@example.test",
+                                               sign_response=False, sign_assertion=True))
+    other = other.replace('Id="Signature2"', 'Id="Signature3"')
+    a = assertion_of(s)
+    refused(saml, saml_idp.b64(s.replace(a, a + other)), "InvalidIdentityToken", "2 assertions")
+
+
+@pytest.mark.parametrize("uri,reason", [
+    ("", "Reference URI '' is not"),
+    ("#xpointer(/)", "Reference URI '#xpointer(/)' is not"),
+    ("file:///etc/passwd", "Reference URI 'file:///etc/passwd' is not"),
+    ("http://127.0.0.1:9/x", "Reference URI 'http://127.0.0.1:9/x' is not"),
+])
+def test_reference_uri_must_be_the_parents_id(saml, uri, reason):
+    s = _assertion_signed(saml)
+    aid = saml_idp.element_id(s, "Assertion")
+    xml = s.replace(f'URI="#{aid}"', f'URI="{uri}"')
+    assert xml != s
+    refused(saml, saml_idp.b64(xml), "InvalidIdentityToken", reason)
+
+
+@pytest.mark.parametrize("transforms,reason", [
+    ([saml_idp.ENVELOPED, "http://www.w3.org/2001/10/xml-exc-c14n#WithComments"], "transforms must be exactly"),
+    ([saml_idp.EXC_C14N], "transforms must be exactly"),
+    ([saml_idp.ENVELOPED, saml_idp.EXC_C14N, saml_idp.EXC_C14N], "transforms must be exactly"),
+])
+def test_transforms_other_than_enveloped_then_exclusive_c14n(saml, transforms, reason):
+    xml = idp_signs(saml, unsigned(saml), transforms=transforms)
+    refused(saml, saml_idp.b64(xml), "InvalidIdentityToken", reason)
+
+
+@pytest.mark.parametrize("alg", ["http://www.w3.org/TR/1999/REC-xpath-19991116",
+                                 "http://www.w3.org/TR/1999/REC-xslt-19991116",
+                                 "http://www.w3.org/2002/06/xmldsig-filter2"])
+def test_xpath_and_xslt_transforms(saml, alg):
+    # xmlsec1 would need the transform's parameters to sign; the shape check refuses on the URI.
+    s = idp_signs(saml, unsigned(saml))
+    xml = s.replace(f'Algorithm="{saml_idp.EXC_C14N}"/></ds:Transforms>', f'Algorithm="{alg}"/></ds:Transforms>')
+    assert xml != s
+    refused(saml, saml_idp.b64(xml), "InvalidIdentityToken", "transforms must be exactly")
+
+
+def test_two_references(saml):
+    xml = idp_signs(saml, unsigned(saml), extra_references=1)
+    refused(saml, saml_idp.b64(xml), "InvalidIdentityToken", "2 References")
+
+
+@pytest.mark.parametrize("alg", ["rsa-sha1", "rsa-md5", "hmac-sha1"])
+def test_weak_or_symmetric_signature_methods(saml, alg):
+    s = idp_signs(saml, unsigned(saml))
+    xml = s.replace(saml_idp.SIG["rsa-sha256"], saml_idp.SIG[alg])
+    refused(saml, saml_idp.b64(xml), "InvalidIdentityToken", f"signature method {saml_idp.SIG[alg]} is not allowed")
+
+
+def test_sha1_signature_made_by_the_idp_itself(saml):
+    # Not a substituted URI: the IdP's key really signed with RSA-SHA1 / SHA-1.
+    xml = idp_signs(saml, unsigned(saml), sig_alg=saml_idp.SIG["rsa-sha1"], digest_alg=saml_idp.DIGEST["sha1"])
+    refused(saml, saml_idp.b64(xml), "InvalidIdentityToken", "is not allowed")
+
+
+def test_response_resigned_with_the_attackers_own_key(saml, tmp_path):
+    key, _, cert_b64 = saml_idp.make_key_pair(tmp_path, "attacker")
+    xml = saml_idp.sign(unsigned(saml).replace("mallory", "admin"), "Assertion", key, cert_b64)
+    refused(saml, saml_idp.b64(xml), "InvalidIdentityToken", "signature does not verify")
+
+
+def test_comment_inside_a_signed_name_id(saml):
+    # Exclusive c14n drops comments, so the IdP's signature still verifies over
+    # "admin@example.test.evil.test"; a parser reading only the first text node would see admin@example.test.
+    xml = unsigned(saml).replace("alice@example.test", "admin@example.test.evil.test")
+    s = idp_signs(saml, xml).replace("admin@example.test.evil.test", "admin@example.test<!---->.evil.test")
+    refused(saml, saml_idp.b64(s), "InvalidIdentityToken", "comments are not allowed")
+
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">
+<!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;"><!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;">
+<!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;"><!ENTITY h "&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;">]>
+<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&h;</samlp:Response>"""
+
+
+@pytest.mark.parametrize("doc,reason", [
+    (BILLION_LAUGHS, "DOCTYPE is not allowed"),
+    ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+     '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&x;</samlp:Response>',
+     "DOCTYPE is not allowed"),
+    ('<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">' + "<a>" * 200 + "</a>" * 200
+     + "</samlp:Response>", "nested deeper than"),
+    ('<?xml-stylesheet href="x"?><samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"/>',
+     "processing instructions"),
+])
+def test_hostile_xml_is_refused_before_any_crypto(saml, doc, reason):
+    start = time.monotonic()
+    refused(saml, saml_idp.b64(doc), "InvalidIdentityToken", reason)
+    assert time.monotonic() - start < 5
+
+
+def test_oversized_assertion_is_a_validation_error(saml):
+    big = saml_idp.b64(unsigned(saml).replace("</ns0:Response>", "<!--" + "x" * 80_000 + "--></ns0:Response>"))
+    assert len(big) > 100_000
+    refused(saml, big, "ValidationError", "less than or equal to 100000")
+
+
+def _resign(saml, change, element="Assertion", **kw):
+    xml = unsigned(saml, **kw)
+    changed = change(xml)
+    assert changed != xml
+    return saml_idp.b64(idp_signs(saml, changed, element))
+
+
+def _iso(offset: int) -> str:
+    return datetime.fromtimestamp(time.time() + offset, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_wrong_audience(saml):
+    a = _resign(saml, lambda x: x.replace(f"<ns1:Audience>{saml.url}/saml/metadata</ns1:Audience>",
+                                          "<ns1:Audience>https://other.example/sp</ns1:Audience>"))
+    refused(saml, a, "InvalidIdentityToken", "does not contain our entity id")
+
+
+def test_an_extra_audience_restriction_without_us(saml):
+    a = _resign(saml, lambda x: x.replace("</ns1:AudienceRestriction>",
+                                          "</ns1:AudienceRestriction><ns1:AudienceRestriction>"
+                                          "<ns1:Audience>https://other.example/sp</ns1:Audience></ns1:AudienceRestriction>"))
+    refused(saml, a, "InvalidIdentityToken", "does not contain our entity id")
+
+
+def test_no_audience_restriction(saml):
+    a = _resign(saml, lambda x: re.sub(r"<ns1:AudienceRestriction>.*?</ns1:AudienceRestriction>", "", x))
+    refused(saml, a, "InvalidIdentityToken", "no AudienceRestriction")
+
+
+def test_wrong_recipient(saml):
+    a = _resign(saml, lambda x: x.replace(f'Recipient="{saml.acs}"', 'Recipient="https://other.example/acs"'))
+    refused(saml, a, "InvalidIdentityToken", "bearer Recipient")
+
+
+def test_wrong_destination(saml):
+    a = _resign(saml, lambda x: x.replace(f'Destination="{saml.acs}"', 'Destination="https://other.example/acs"'),
+                element="Response")
+    refused(saml, a, "InvalidIdentityToken", "Destination")
+
+
+def test_wrong_issuer(saml):
+    a = _resign(saml, lambda x: x.replace(saml.idp.entity_id, "https://evil.example/idp"))
+    refused(saml, a, "InvalidIdentityToken", "is not provider corp's entity id")
+
+
+def test_expired(saml):
+    a = _resign(saml, lambda x: re.sub(r'NotOnOrAfter="[^"]+"', f'NotOnOrAfter="{_iso(-120)}"', x))
+    refused(saml, a, "ExpiredTokenException", "expired at")
+
+
+def test_not_yet_valid(saml):
+    a = _resign(saml, lambda x: re.sub(r'NotBefore="[^"]+"', f'NotBefore="{_iso(600)}"', x))
+    refused(saml, a, "ExpiredTokenException", "not valid before")
+
+
+def test_issued_long_ago(saml):
+    a = _resign(saml, lambda x: re.sub(r'(<ns1:Assertion [^>]*IssueInstant=")[^"]+"', rf'\g<1>{_iso(-3600)}"', x))
+    refused(saml, a, "ExpiredTokenException", "s ago")
+
+
+def test_holder_of_key_confirmation(saml):
+    a = _resign(saml, lambda x: x.replace("urn:oasis:names:tc:SAML:2.0:cm:bearer",
+                                          "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"))
+    refused(saml, a, "InvalidIdentityToken", "is not bearer")
+
+
+def test_no_authn_statement(saml):
+    a = _resign(saml, lambda x: re.sub(r"<ns1:AuthnStatement\b.*?</ns1:AuthnStatement>", "", x))
+    refused(saml, a, "InvalidIdentityToken", "no AuthnStatement")
+
+
+def test_non_success_status_carrying_an_assertion(saml):
+    a = _resign(saml, lambda x: x.replace("urn:oasis:names:tc:SAML:2.0:status:Success",
+                                          "urn:oasis:names:tc:SAML:2.0:status:Responder"), element="Response")
+    refused(saml, a, "InvalidIdentityToken", "status:Responder, not Success")
+
+
+def test_role_attribute_without_the_requested_pair(saml):
+    a = saml.idp.response(attributes=attrs(role=ROLE_ENGINEERS))
+    refused(saml, a, "AccessDenied", "does not contain", status=403)
+
+
+def test_unknown_principal_arn(saml):
+    a = saml.idp.response(attributes=attrs())
+    refused(saml, a, "InvalidIdentityToken", "is not a configured saml provider",
+            principal=f"arn:aws:iam::{e2e.ACCOUNT}:saml-provider/nobody")
+
+
+def test_trust_policy_conditions_on_saml_keys(saml):
+    # saml-admin requires saml:sub_type persistent: a transient NameID is refused by the policy.
+    a = _resign(saml, lambda x: x.replace("nameid-format:persistent", "nameid-format:transient"))
+    ev = refused(saml, a, "AccessDenied", "saml:sub_type", status=403)
+    assert ev["subject"] == "alice@example.test"
+
+
+def _encrypted(saml, key_alg: str, data_alg: str) -> str:
+    s = unsigned(saml)
+    a = assertion_of(s)
+    enc = ('<ns1:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" '
+           f'Type="http://www.w3.org/2001/04/xmlenc#Element"><xenc:EncryptionMethod Algorithm="{data_alg}"/>'
+           '<ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey>'
+           f'<xenc:EncryptionMethod Algorithm="{key_alg}"/><xenc:CipherData><xenc:CipherValue>'
+           f'{base64.b64encode(b"k" * 256).decode()}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey>'
+           '</ds:KeyInfo><xenc:CipherData><xenc:CipherValue>'
+           f'{base64.b64encode(a.encode()).decode()}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData>'
+           '</ns1:EncryptedAssertion>')
+    return saml_idp.b64(idp_signs(saml, s.replace(a, enc), "Response"))
+
+
+@pytest.mark.parametrize("key_alg,data_alg,reason", [
+    ("http://www.w3.org/2001/04/xmlenc#rsa-1_5", "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+     "key transport http://www.w3.org/2001/04/xmlenc#rsa-1_5 is not allowed"),
+    ("http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p", "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+     "content encryption http://www.w3.org/2001/04/xmlenc#aes128-cbc is not allowed"),
+    ("http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p", "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+     "no decryption key is configured"),
+])
+def test_encrypted_assertions(saml, key_alg, data_alg, reason):
+    refused(saml, _encrypted(saml, key_alg, data_alg), "InvalidIdentityToken", reason)
+
+
+def test_replay_is_refused_also_after_a_restart(saml):
+    a = saml.idp.response(attributes=attrs(session="once"))
+    assert assume_raw(saml, a).status == 200
+    refused(saml, a, "InvalidIdentityToken", "replay: assertion")
+    saml.restart()
+    refused(saml, a, "InvalidIdentityToken", "replay: assertion")
+    # A fresh assertion still works after the restart.
+    assert assume_raw(saml, saml.idp.response(attributes=attrs(session="after"))).status == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# The browser: SP-initiated login through rolegate's real AuthnRequest
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class Browser:
+    """A cookie-keeping HTTP client (as a browser, without JavaScript)."""
+
+    def __init__(self):
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
+
+    def request(self, method: str, url: str, form: dict | None = None) -> e2e.HttpResponse:
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        req = urllib.request.Request(url, data=data, method=method)
+        try:
+            with self.opener.open(req, timeout=15) as r:
+                return e2e.HttpResponse(r.status, {k.lower(): v for k, v in r.headers.items()}, r.read())
+        except urllib.error.HTTPError as e:
+            return e2e.HttpResponse(e.code, {k.lower(): v for k, v in e.headers.items()}, e.read())
+
+    def start_login(self, saml: SamlServer):
+        """GET /saml/corp/login: (AuthnRequest as pysaml2 parsed it, RelayState)."""
+        r = self.request("GET", f"{saml.url}/saml/{PROVIDER}/login")
+        assert r.status == 302, r.text
+        loc = urllib.parse.urlsplit(r.headers["location"])
+        assert f"{loc.scheme}://{loc.netloc}{loc.path}" == saml.idp.sso_url
+        q = urllib.parse.parse_qs(loc.query)
+        # The HTTP-Redirect encoding: raw DEFLATE, base64.
+        raw = zlib.decompress(base64.b64decode(q["SAMLRequest"][0]), -15).decode()
+        assert "AuthnRequest" in raw
+        req = saml.idp.parse_authn_request(q["SAMLRequest"][0])
+        return req, q["RelayState"][0]
+
+    def post_response(self, saml: SamlServer, response: str, relay: str | None) -> e2e.HttpResponse:
+        form = {"SAMLResponse": response}
+        if relay is not None:
+            form["RelayState"] = relay
+        return self.request("POST", saml.acs, form)
+
+
+def browser_refused(saml: SamlServer, r: e2e.HttpResponse, reason: str) -> dict:
+    assert r.status == 403, (r.status, r.text)
+    assert b"assignments" not in r.body
+    ev = saml.rg.audit_event(r.headers["x-request-id"])
+    assert ev["action"] == "saml:SignIn" and ev["decision"] == "deny", ev
+    assert reason in ev.get("reason", ""), (reason, ev.get("reason"))
+    return ev
+
+
+def test_browser_login_end_to_end(saml):
+    b = Browser()
+    req, relay = b.start_login(saml)
+    msg = req.message
+    assert msg.assertion_consumer_service_url == saml.acs
+    assert msg.issuer.text == f"{saml.url}/saml/metadata"
+    assert len(relay) >= 22  # 128 bits
+    cookies = {c.name: c for c in b.jar}
+    assert "rolegate-saml" in cookies and cookies["rolegate-saml"].has_nonstandard_attr("HttpOnly")
+    resp = saml.idp.response(name_id="erin@example.test", in_response_to=msg.id,
+                             attributes={"groups": ["engineers"], "email": ["erin@example.test"]},
+                             authn_class=AC_MFA)
+    r = b.post_response(saml, resp, relay)
+    assert r.status == 200, r.text
+    body = r.json()
+    assert body["subject"] == "erin@example.test" and body["provider"] == PROVIDER
+    assert body["mfa"] is True
+    assert body["groups"] == ["engineers"]
+    assert [(a["account"], a["permission_set"]) for a in body["assignments"]] == [(e2e.ACCOUNT, "Engineering")]
+    ev = saml.rg.audit_event(r.headers["x-request-id"])
+    assert ev["decision"] == "allow" and ev["subject"] == "erin@example.test" and ev["mfa"] is True
+    assert "rolegate-saml" not in {c.name for c in b.jar}, "the pending login is cleared"
+
+
+def test_browser_unsolicited_response_is_refused(saml):
+    b = Browser()
+    browser_refused(saml, b.post_response(saml, saml.idp.response(attributes={}), None),
+                    "IdP-initiated Response: provider corp does not allow it")
+
+
+def test_browser_response_for_a_request_this_browser_did_not_make(saml):
+    a, b = Browser(), Browser()
+    req_a, _ = a.start_login(saml)
+    _, relay_b = b.start_login(saml)
+    resp = saml.idp.response(in_response_to=req_a.message.id, attributes={})
+    browser_refused(saml, b.post_response(saml, resp, relay_b), "is not the request this browser is waiting for")
+    # Without any pending login of its own.
+    resp = saml.idp.response(in_response_to=req_a.message.id, attributes={})
+    browser_refused(saml, Browser().post_response(saml, resp, None), "answers no pending request")
+
+
+def test_browser_relay_state_mismatch(saml):
+    b = Browser()
+    req, relay = b.start_login(saml)
+    resp = saml.idp.response(in_response_to=req.message.id, attributes={})
+    browser_refused(saml, b.post_response(saml, resp, relay + "x"), "RelayState does not match")
+
+
+def test_browser_in_response_to_is_single_use(saml):
+    b = Browser()
+    req, relay = b.start_login(saml)
+    kept = [c for c in b.jar if c.name == "rolegate-saml"][0]
+    first = saml.idp.response(in_response_to=req.message.id, attributes={})
+    assert b.post_response(saml, first, relay).status == 200
+    # The same pending login (cookie kept by an attacker) with a second, fresh Response.
+    b.jar.set_cookie(kept)
+    again = saml.idp.response(in_response_to=req.message.id, attributes={})
+    browser_refused(saml, b.post_response(saml, again, relay), "was already answered")
