@@ -126,13 +126,13 @@ pub fn parse_idp(xml: &str) -> Result<IdpMetadata, MetadataError> {
                         key_use_signing =
                             attr(b"use").is_none_or(|u| u.is_empty() || u == "signing");
                     }
-                    "SingleSignOnService" if in_idp && ns_is(NS_METADATA) => {
-                        if attr(b"Binding").as_deref() == Some(BINDING_REDIRECT) {
-                            if let Some(d) = current.as_mut() {
-                                if d.sso_redirect.is_none() {
-                                    d.sso_redirect = attr(b"Location");
-                                }
-                            }
+                    "SingleSignOnService"
+                        if in_idp
+                            && ns_is(NS_METADATA)
+                            && attr(b"Binding").as_deref() == Some(BINDING_REDIRECT) =>
+                    {
+                        if let Some(d) = current.as_mut().filter(|d| d.sso_redirect.is_none()) {
+                            d.sso_redirect = attr(b"Location");
                         }
                     }
                     _ => {}

@@ -458,11 +458,11 @@ pub fn check(xml: &str) -> Result<Shape> {
             ));
         }
     }
-    if response_sig.is_none() && assertion_sig.is_none() {
-        return Err(ShapeError::Unsigned);
-    }
     if encrypted && response_sig.is_none() {
         return Err(ShapeError::EncryptedUnsigned);
+    }
+    if response_sig.is_none() && assertion_sig.is_none() {
+        return Err(ShapeError::Unsigned);
     }
     let response_id = root
         .attr("ID")
@@ -553,7 +553,7 @@ fn check_signature(tree: &Tree, sig: usize, parent_id: &str, element: &'static s
             alg(method)
         )));
     }
-    if !tree.children(method).next().is_none() {
+    if tree.children(method).next().is_some() {
         return Err(bad(
             "SignatureMethod has parameters (HMAC output length?)".into()
         ));
