@@ -40,7 +40,7 @@ DURATION_ATTR = "https://aws.amazon.com/SAML/Attributes/SessionDuration"
 ADMIN_MAX_SESSION = 7200
 
 
-def _config(idp: saml_idp.SamlIdp, data_dir: Path):
+def _config(idp: saml_idp.SamlIdp, partner: saml_idp.SamlIdp, data_dir: Path):
     def trust(conditions: dict) -> str:
         return json.dumps({
             "Version": "2012-10-17",
@@ -83,6 +83,11 @@ metadata_file = "{idp.metadata_path}"
 mfa_authn_contexts = ["{AC_MFA}"]
 groups_attribute = "groups"
 
+[[saml_providers]]
+name = "partner"
+metadata_file = "{partner.metadata_path}"
+allow_idp_initiated = true
+
 [[roles]]
 account = "{e2e.ACCOUNT}"
 name = "saml-admin"
@@ -121,11 +126,14 @@ class SamlServer:
         self.work = work
         self.admin_token = admin_token
         self.idp = saml_idp.SamlIdp(work / "idp")
-        self.rg = e2e.Rolegate(work / "rolegate", config_for_port=_config(self.idp, work / "data"),
+        self.partner = saml_idp.SamlIdp(work / "partner", entity_id="https://partner.example.test/saml")
+        self.rg = e2e.Rolegate(work / "rolegate",
+                               config_for_port=_config(self.idp, self.partner, work / "data"),
                                env={e2e.ADMIN_TOKEN_ENV: admin_token})
         md = e2e.http("GET", f"{self.rg.url}/saml/metadata")
         assert md.status == 200, md.text
         self.idp.trust_sp(md.text)
+        self.partner.trust_sp(md.text)
 
     def restart(self) -> None:
         assert self.rg.stop() == 0
@@ -750,3 +758,23 @@ def test_browser_in_response_to_is_single_use(saml):
     b.jar.set_cookie(kept)
     again = saml.idp.response(in_response_to=req.message.id, attributes={})
     browser_refused(saml, b.post_response(saml, again, relay), "was already answered")
+
+
+def test_idp_initiated_login_where_the_provider_opts_in_still_runs_every_check(saml):
+    resp = saml.partner.response(name_id="pat@partner.example.test", attributes={})
+    r = Browser().post_response(saml, resp, None)
+    assert r.status == 200, r.text
+    assert r.json()["provider"] == "partner" and r.json()["subject"] == "pat@partner.example.test"
+    # Once only,
+    browser_refused(saml, Browser().post_response(saml, resp, None), "replay")
+    # and still for our audience only.
+    xml = saml.partner.response_xml(attributes={}, sign_response=False, sign_assertion=False)
+    xml = xml.replace(f"<ns1:Audience>{saml.url}/saml/metadata</ns1:Audience>",
+                      "<ns1:Audience>https://other.example/sp</ns1:Audience>")
+    signed = saml_idp.sign(xml, "Assertion", saml.partner.key, saml.partner.cert_b64)
+    browser_refused(saml, Browser().post_response(saml, saml_idp.b64(signed), None),
+                    "does not contain our entity id")
+    # The other provider's key does not sign for the partner.
+    forged = saml_idp.sign(saml.partner.response_xml(attributes={}, sign_response=False, sign_assertion=False),
+                           "Assertion", saml.idp.key, saml.idp.cert_b64)
+    browser_refused(saml, Browser().post_response(saml, saml_idp.b64(forged), None), "signature does not verify")

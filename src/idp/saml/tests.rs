@@ -4,6 +4,7 @@
 use super::metadata::{self, MetadataError};
 use super::shape::{self, ShapeError};
 use super::*;
+use crate::config::{MetadataSource, SamlProvider, SamlSettings};
 
 const SIG_RSA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
 
@@ -551,4 +552,253 @@ fn sub_type_names_the_common_formats_and_keeps_others_whole() {
         )),
         "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
     );
+}
+
+const T0: i64 = 1_800_000_000;
+
+fn iso(t: i64) -> String {
+    DateTime::from_timestamp(t, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A verified assertion as samael hands it over, with its times and confirmation chosen.
+fn verified(
+    not_before: i64,
+    not_after: i64,
+    bearer_until: i64,
+    method: &str,
+    irt: Option<&str>,
+) -> Assertion {
+    let irt = irt
+        .map(|i| format!(r#" InResponseTo="{i}""#))
+        .unwrap_or_default();
+    format!(
+        concat!(
+            r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="a1" Version="2.0" IssueInstant="{now}">"#,
+            r#"<saml:Issuer>https://idp.example/saml</saml:Issuer>"#,
+            r#"<saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">alice</saml:NameID>"#,
+            r#"<saml:SubjectConfirmation Method="{method}"><saml:SubjectConfirmationData NotOnOrAfter="{bu}" Recipient="https://sp.example/saml/acs"{irt}/></saml:SubjectConfirmation></saml:Subject>"#,
+            r#"<saml:Conditions NotBefore="{nb}" NotOnOrAfter="{na}"><saml:AudienceRestriction><saml:Audience>https://sp.example/saml/metadata</saml:Audience></saml:AudienceRestriction></saml:Conditions>"#,
+            r#"<saml:AuthnStatement AuthnInstant="{now}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:mfa</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"#,
+            r#"<saml:AttributeStatement><saml:Attribute Name="groups"><saml:AttributeValue>a</saml:AttributeValue><saml:AttributeValue>b</saml:AttributeValue></saml:Attribute>"#,
+            r#"<saml:Attribute Name="groups"><saml:AttributeValue>c</saml:AttributeValue></saml:Attribute></saml:AttributeStatement>"#,
+            r#"</saml:Assertion>"#
+        ),
+        now = iso(T0),
+        nb = iso(not_before),
+        na = iso(not_after),
+        bu = iso(bearer_until),
+        method = method,
+        irt = irt,
+    )
+    .parse()
+    .unwrap()
+}
+
+fn federation(
+    skew: i64,
+) -> (
+    SamlFederation,
+    crate::clock::FixedClock,
+    SamlProvider,
+    IdpMetadata,
+) {
+    let clock = crate::clock::FixedClock::new(DateTime::from_timestamp(T0, 0).unwrap());
+    let settings = SamlSettings {
+        entity_id: "https://sp.example/saml/metadata".into(),
+        acs_url: "https://sp.example/saml/acs".into(),
+        metadata_url: "https://sp.example/saml/metadata".into(),
+        max_clock_skew_seconds: skew,
+        max_response_age_seconds: 300,
+        max_concurrent_verifications: 1,
+        login_timeout_seconds: 600,
+    };
+    let provider = SamlProvider {
+        name: "corp".into(),
+        source: MetadataSource::Url("https://idp.example/md".into()),
+        metadata: None,
+        refresh_seconds: 3600,
+        accounts: None,
+        allow_idp_initiated: false,
+        mfa_authn_contexts: vec!["urn:mfa".into()],
+        groups_attribute: "groups".into(),
+        groups_delimiter: None,
+        email_attribute: "email".into(),
+    };
+    let meta = IdpMetadata {
+        entity_id: "https://idp.example/saml".into(),
+        signing_certificates: vec![],
+        sso_redirect: None,
+        wants_signed_requests: false,
+    };
+    (
+        SamlFederation::new(
+            &settings,
+            std::slice::from_ref(&provider),
+            Arc::new(clock.clone()),
+        ),
+        clock,
+        provider,
+        meta,
+    )
+}
+
+fn raw_shape() -> shape::Shape {
+    shape::Shape {
+        response_id: "r1".into(),
+        assertion_id: Some("a1".into()),
+        status: Some(STATUS_SUCCESS.into()),
+        assertion_signed: true,
+        ..shape::Shape::default()
+    }
+}
+
+#[test]
+fn times_are_checked_with_the_configured_skew_and_no_more() {
+    let (fed, _clock, p, m) = federation(60);
+    let check = |a: &Assertion| {
+        fed.check_assertion(
+            &p,
+            &m,
+            &raw_shape(),
+            a,
+            Use::Sts,
+            DateTime::from_timestamp(T0, 0).unwrap(),
+        )
+    };
+    let bearer = BEARER;
+    // Expired 59 s ago: within the skew.
+    let id = check(&verified(T0 - 600, T0 - 59, T0 + 300, bearer, None)).expect("within skew");
+    assert_eq!(
+        id.replay_until,
+        T0 + 300 + 60,
+        "held until the later expiry plus the skew"
+    );
+    assert_eq!(
+        id.attributes["groups"],
+        vec!["a", "b", "c"],
+        "multi-valued, merged"
+    );
+    assert_eq!(id.mfa_time, Some(T0), "the class is listed as MFA");
+    // Expired exactly the skew ago, or more: refused.
+    for na in [T0 - 60, T0 - 61, T0 - 3600] {
+        assert!(
+            matches!(
+                check(&verified(T0 - 600, na, T0 + 300, bearer, None)),
+                Err(SamlError::Expired(_))
+            ),
+            "{na}"
+        );
+    }
+    // Not yet valid beyond the skew.
+    assert!(check(&verified(T0 + 60, T0 + 600, T0 + 300, bearer, None)).is_ok());
+    assert!(
+        matches!(check(&verified(T0 + 61, T0 + 600, T0 + 300, bearer, None)), Err(SamlError::Expired(m)) if m.contains("not valid before"))
+    );
+    // The bearer confirmation's own expiry counts too.
+    assert!(
+        matches!(check(&verified(T0 - 10, T0 + 600, T0 - 61, bearer, None)), Err(SamlError::Expired(m)) if m.contains("bearer"))
+    );
+    // Holder-of-key alone is not enough.
+    assert!(matches!(
+        check(&verified(T0 - 10, T0 + 600, T0 + 300, "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key", None)),
+        Err(SamlError::Invalid(m)) if m.contains("not bearer")
+    ));
+}
+
+#[test]
+fn browser_responses_must_answer_this_browsers_request() {
+    let (fed, _clock, p, m) = federation(0);
+    let now = DateTime::from_timestamp(T0, 0).unwrap();
+    let a = verified(T0, T0 + 300, T0 + 300, BEARER, Some("_req1"));
+    let unsolicited = verified(T0, T0 + 300, T0 + 300, BEARER, None);
+    let run =
+        |a: &Assertion, usage: Use<'_>| fed.check_assertion(&p, &m, &raw_shape(), a, usage, now);
+    assert!(run(
+        &a,
+        Use::Browser {
+            pending: Some("_req1")
+        }
+    )
+    .is_ok());
+    assert!(matches!(
+        run(
+            &a,
+            Use::Browser {
+                pending: Some("_req2")
+            }
+        ),
+        Err(SamlError::Unsolicited(_))
+    ));
+    assert!(matches!(
+        run(&a, Use::Browser { pending: None }),
+        Err(SamlError::Unsolicited(_))
+    ));
+    assert!(
+        matches!(run(&unsolicited, Use::Browser { pending: None }), Err(SamlError::Unsolicited(m)) if m.contains("IdP-initiated"))
+    );
+    assert!(matches!(
+        run(
+            &unsolicited,
+            Use::Browser {
+                pending: Some("_req1")
+            }
+        ),
+        Err(SamlError::Unsolicited(_))
+    ));
+    // The STS path answers no request of ours: InResponseTo does not matter there.
+    assert!(run(&a, Use::Sts).is_ok() && run(&unsolicited, Use::Sts).is_ok());
+    let mut open = p.clone();
+    open.allow_idp_initiated = true;
+    assert!(fed
+        .check_assertion(
+            &open,
+            &m,
+            &raw_shape(),
+            &unsolicited,
+            Use::Browser { pending: None },
+            now
+        )
+        .is_ok());
+    // A Response-level InResponseTo that differs from the signed one is refused.
+    let mut s = raw_shape();
+    s.in_response_to = Some("_other".into());
+    assert!(matches!(
+        fed.check_assertion(&p, &m, &s, &a, Use::Sts, now),
+        Err(SamlError::Invalid(_))
+    ));
+}
+
+#[test]
+fn status_destination_and_issuer_are_checked() {
+    let (fed, _clock, p, m) = federation(0);
+    let now = DateTime::from_timestamp(T0, 0).unwrap();
+    let a = verified(T0, T0 + 300, T0 + 300, BEARER, None);
+    let with = |f: fn(&mut shape::Shape)| {
+        let mut s = raw_shape();
+        f(&mut s);
+        fed.check_assertion(&p, &m, &s, &a, Use::Sts, now)
+    };
+    assert!(with(|_| {}).is_ok());
+    assert!(
+        matches!(with(|s| s.status = Some("urn:oasis:names:tc:SAML:2.0:status:Requester".into())), Err(SamlError::Invalid(m)) if m.contains("not Success"))
+    );
+    assert!(matches!(
+        with(|s| s.status = None),
+        Err(SamlError::Invalid(_))
+    ));
+    assert!(
+        matches!(with(|s| s.destination = Some("https://evil/acs".into())), Err(SamlError::Invalid(m)) if m.contains("Destination"))
+    );
+    assert!(with(|s| s.destination = Some("https://sp.example/saml/acs".into())).is_ok());
+    assert!(matches!(
+        with(|s| s.assertion_id = Some("a2".into())),
+        Err(SamlError::Invalid(_))
+    ));
+    let mut other = m.clone();
+    other.entity_id = "https://other.example".into();
+    assert!(fed
+        .check_assertion(&p, &other, &raw_shape(), &a, Use::Sts, now)
+        .is_err());
 }
