@@ -309,6 +309,7 @@ impl Config {
             dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
             problems: Vec::new(),
             warnings: Vec::new(),
+            saml_names: Vec::new(),
         };
         let cfg = v.validate(raw, env);
         if v.problems.is_empty() {
@@ -366,6 +367,8 @@ struct Validator<'a> {
     dir: PathBuf,
     problems: Vec<Problem>,
     warnings: Vec<Problem>,
+    /// SAML providers (name, accounts served), for the trust-policy references check.
+    saml_names: Vec<(String, Option<Vec<String>>)>,
 }
 
 impl Validator<'_> {
@@ -665,6 +668,10 @@ impl Validator<'_> {
                 saml_providers.push(sp);
             }
         }
+        self.saml_names = saml_providers
+            .iter()
+            .map(|p| (p.name.clone(), p.accounts.clone()))
+            .collect();
 
         // managed policies
         let mut managed: Vec<ManagedPolicy> = Vec::new();
@@ -1365,6 +1372,25 @@ impl Validator<'_> {
                                 &mut self.problems,
                                 format!("statement {i} trusts {f}, which is not a provider of account {account}"),
                             ),
+                            Some(_) => {}
+                        }
+                    }
+                    if let Some((acc, name)) = rest.split_once(":saml-provider/") {
+                        match self.saml_names.iter().find(|(n, _)| n == name) {
+                            None if name == SIGN_IN_PROVIDER => {}
+                            None => push(
+                                &mut self.problems,
+                                format!("statement {i} trusts {f}, but no saml provider named '{name}' is configured"),
+                            ),
+                            Some((_, accounts))
+                                if acc != account
+                                    || accounts.as_ref().is_some_and(|a| !a.iter().any(|x| x == acc)) =>
+                            {
+                                push(
+                                    &mut self.problems,
+                                    format!("statement {i} trusts {f}, which is not a provider of account {account}"),
+                                )
+                            }
                             Some(_) => {}
                         }
                     }

@@ -3,7 +3,7 @@
 //! configuration error (samael would skip signature verification). Metadata from a file is read and
 //! checked here; metadata from a URL is fetched and checked at start-up.
 
-use super::{host_is_loopback, Validator, LOCAL_PROVIDER};
+use super::{host_is_loopback, Validator, LOCAL_PROVIDER, SIGN_IN_PROVIDER};
 use crate::idp::saml::metadata::{self, IdpMetadata};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -197,6 +197,15 @@ impl Validator<'_> {
             self.err(
                 at,
                 format!("{what}: name must be 1-128 characters of [A-Za-z0-9_.-] and not \"{LOCAL_PROVIDER}\""),
+            );
+            ok = false;
+        }
+        // The provider rolegate's own sign-in path uses in permission-set trust policies: an IdP
+        // by that name could assume those roles without the assignment rules.
+        if name.eq_ignore_ascii_case(SIGN_IN_PROVIDER) {
+            self.err(
+                at,
+                format!("{what}: the name \"{SIGN_IN_PROVIDER}\" is reserved for rolegate's own sign-in"),
             );
             ok = false;
         }

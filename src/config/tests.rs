@@ -429,6 +429,16 @@ fn saml_provider_mistakes_are_configuration_errors() {
             "max_clock_skew_seconds",
         ),
         (
+            provider(&format!("name = \"rolegatesso\"\nmetadata_file = \"{}\"", one.path().display())),
+            "is reserved for rolegate's own sign-in",
+        ),
+        (
+            format!(
+                "{BASE}\n[[roles]]\naccount = \"111122223333\"\nname = \"s\"\ntrust_policy = '''{{\"Version\": \"2012-10-17\", \"Statement\": [{{\"Effect\": \"Allow\", \"Principal\": {{\"Federated\": \"arn:aws:iam::111122223333:saml-provider/nobody\"}}, \"Action\": \"sts:AssumeRoleWithSAML\"}}]}}'''\n"
+            ),
+            "no saml provider named 'nobody' is configured",
+        ),
+        (
             provider(&format!(
                 "name = \"corp\"\nmetadata_file = \"{}\"\naccounts = [\"999999999999\"]",
                 one.path().display()
