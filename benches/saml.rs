@@ -6,6 +6,7 @@
 //!   - `assume_role_with_saml`: the whole STS action (form parsing, shape check, xmlsec
 //!     verification and reduction, every assertion check, replay cache, trust policy, minting,
 //!     XML), each iteration with a fresh replay cache so that the one document can be reused.
+//!
 //! Hostile inputs through the whole action: a billion-laughs document and one with 80,000
 //! attributes (both must be refused in well under 10 ms).
 //!

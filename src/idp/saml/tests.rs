@@ -96,13 +96,16 @@ fn a_well_shaped_response_passes_and_says_what_it_holds() {
     );
 }
 
+/// Which error a case must give.
+type Expectation = fn(&ShapeError) -> bool;
+
 /// Each case: a change to the good document, and the error it must give.
 #[test]
 fn badly_shaped_documents_are_refused_with_a_precise_reason() {
     let g = good();
     let sig = signature("a1");
     let unsigned_a = assertion("a9", false);
-    let cases: Vec<(&str, String, fn(&ShapeError) -> bool)> = vec![
+    let cases: Vec<(&str, String, Expectation)> = vec![
         (
             "doctype",
             format!("<!DOCTYPE r [<!ENTITY x \"y\">]>{g}"),
