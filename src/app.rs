@@ -8,6 +8,7 @@ use crate::idp::demo::DemoIdp;
 use crate::idp::jwt::WebIdentityVerifier;
 use crate::idp::local::Directory;
 use crate::metrics::{MeteredStore, Metrics};
+use crate::idp::saml::SamlFederation;
 use crate::store::{self, Store};
 use anyhow::Context;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct App {
     pub limits: crate::limit::RateLimits,
     /// Makes the audit file sink reopen its file (SIGHUP), when there is one.
     pub audit_reopen: Option<crate::audit::ReopenHandle>,
+    /// SAML identity providers and rolegate's service-provider side.
+    pub saml: SamlFederation,
 }
 
 /// Opens the store a configuration names (for PostgreSQL: connects and migrates the schema).
@@ -95,6 +98,8 @@ impl App {
         } else {
             None
         };
+        let saml = SamlFederation::new(&config.saml, &config.saml_providers, clock.clone());
+        saml.load().await.map_err(anyhow::Error::msg)?;
         let sinks = &config.ops.audit;
         let file_sink = match &sinks.file {
             Some(path) => Some(
@@ -131,6 +136,7 @@ impl App {
             metrics,
             limits: crate::limit::RateLimits::new(&config_limits),
             audit_reopen,
+            saml,
         }))
     }
 
@@ -176,6 +182,7 @@ impl App {
                 if let Err(e) = app.revocations.refresh(app.store.as_ref()).await {
                     tracing::warn!(error = %e, "refreshing revocations failed");
                 }
+                app.saml.refresh_due().await;
                 // Clean-up once a minute.
                 if n.is_multiple_of(12) {
                     let now = app.clock.now().timestamp();

@@ -3,10 +3,7 @@
 //! provider's claims, groups, e-mail domain or local groups.
 
 use super::raw::{RawAssignmentRule, RawDirectory, RawPermissionSet};
-use super::{
-    is_iam_name_char, role_id_for, ManagedPolicy, OidcProvider, Role, Validator,
-    MAX_MANAGED_PER_ROLE,
-};
+use super::{is_iam_name_char, role_id_for, ManagedPolicy, Role, Validator, MAX_MANAGED_PER_ROLE};
 use crate::policy::{Policy, PolicyKind};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -304,7 +301,7 @@ impl Validator<'_> {
         &mut self,
         index: usize,
         r: &Spanned<RawAssignmentRule>,
-        providers: &[OidcProvider],
+        providers: &[&str],
         sets: &[PermissionSet],
         accounts: &HashSet<String>,
     ) -> Option<AssignmentRule> {
@@ -312,8 +309,8 @@ impl Validator<'_> {
         let raw = r.get_ref();
         let what = format!("assignment rule {} ({})", index + 1, raw.permission_set);
         let mut ok = true;
-        if raw.provider != LOCAL_PROVIDER && !providers.iter().any(|p| p.name == raw.provider) {
-            let known: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+        if raw.provider != LOCAL_PROVIDER && !providers.contains(&raw.provider.as_str()) {
+            let known = providers;
             self.err(
                 at,
                 format!(

@@ -10,6 +10,7 @@ mod raw;
 mod store;
 mod portal;
 pub use portal::PortalSettings;
+mod saml;
 
 pub use identity::{
     permission_set_trust_policy, AssignmentRule, DirectorySettings, MfaRequirement, PermissionSet,
@@ -20,6 +21,7 @@ pub use ops::{
     AuditSinks, BodyLimits, LogFormat, LogSettings, MetricsSettings, OpsSettings, Rate,
     RateLimitSettings, TlsSettings, DEFAULT_BODY_LIMITS,
 };
+pub use saml::{MetadataSource, SamlProvider, SamlSettings, MAX_SAML_SKEW_SECONDS};
 
 use crate::policy::{Policy, PolicyKind};
 use raw::RawConfig;
@@ -281,6 +283,10 @@ pub struct Config {
     pub ops: OpsSettings,
     /// The browser portal (`None` without a `[portal]` table).
     pub portal: Option<PortalSettings>,
+    /// rolegate as a SAML service provider.
+    pub saml: SamlSettings,
+    /// Trusted SAML identity providers.
+    pub saml_providers: Vec<SamlProvider>,
     /// Things worth knowing that do not stop start-up.
     pub warnings: Vec<Problem>,
 }
@@ -333,6 +339,7 @@ impl Config {
             dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
             problems: Vec::new(),
             warnings: Vec::new(),
+            saml_names: Vec::new(),
         };
         let cfg = v.validate(raw, env);
         if v.problems.is_empty() {
@@ -390,6 +397,8 @@ struct Validator<'a> {
     dir: PathBuf,
     problems: Vec<Problem>,
     warnings: Vec<Problem>,
+    /// SAML providers (name, accounts served), for the trust-policy references check.
+    saml_names: Vec<(String, Option<Vec<String>>)>,
 }
 
 impl Validator<'_> {
@@ -645,6 +654,43 @@ impl Validator<'_> {
             }
         }
 
+        // SAML
+        let saml = self.validate_saml(raw.saml.as_ref(), public_url.as_ref());
+        let mut saml_providers: Vec<SamlProvider> = Vec::new();
+        for p in &raw.saml_providers {
+            if let Some(sp) = self.validate_saml_provider(p, &seen_accounts) {
+                if saml_providers
+                    .iter()
+                    .any(|x| x.name.eq_ignore_ascii_case(&sp.name))
+                    || providers.iter().any(|x| x.name == sp.name)
+                {
+                    self.err(
+                        Some(p.span().start),
+                        format!("saml provider name '{}' is used twice", sp.name),
+                    );
+                }
+                let entity = sp.metadata.as_ref().map(|m| m.entity_id.as_str());
+                if entity.is_some()
+                    && saml_providers
+                        .iter()
+                        .any(|x| x.metadata.as_ref().map(|m| m.entity_id.as_str()) == entity)
+                {
+                    self.err(
+                        Some(p.span().start),
+                        format!(
+                            "saml provider '{}': entity id is also another provider's",
+                            sp.name
+                        ),
+                    );
+                }
+                saml_providers.push(sp);
+            }
+        }
+        self.saml_names = saml_providers
+            .iter()
+            .map(|p| (p.name.clone(), p.accounts.clone()))
+            .collect();
+
         // managed policies
         let mut managed: Vec<ManagedPolicy> = Vec::new();
         for m in &raw.managed_policies {
@@ -698,9 +744,12 @@ impl Validator<'_> {
         }
         let mut assignment_rules = Vec::new();
         for (i, r) in raw.assignment_rules.iter().enumerate() {
-            if let Some(rule) =
-                self.validate_rule(i, r, &providers, &permission_sets, &seen_accounts)
-            {
+            let names: Vec<&str> = providers
+                .iter()
+                .map(|p| p.name.as_str())
+                .chain(saml_providers.iter().map(|p| p.name.as_str()))
+                .collect();
+            if let Some(rule) = self.validate_rule(i, r, &names, &permission_sets, &seen_accounts) {
                 assignment_rules.push(rule);
             }
         }
@@ -773,6 +822,8 @@ impl Validator<'_> {
             assignment_rules,
             ops,
             portal,
+            saml: saml?,
+            saml_providers,
             warnings: Vec::new(),
         })
     }
@@ -1359,6 +1410,25 @@ impl Validator<'_> {
                                 &mut self.problems,
                                 format!("statement {i} trusts {f}, which is not a provider of account {account}"),
                             ),
+                            Some(_) => {}
+                        }
+                    }
+                    if let Some((acc, name)) = rest.split_once(":saml-provider/") {
+                        match self.saml_names.iter().find(|(n, _)| n == name) {
+                            None if name == SIGN_IN_PROVIDER => {}
+                            None => push(
+                                &mut self.problems,
+                                format!("statement {i} trusts {f}, but no saml provider named '{name}' is configured"),
+                            ),
+                            Some((_, accounts))
+                                if acc != account
+                                    || accounts.as_ref().is_some_and(|a| !a.iter().any(|x| x == acc)) =>
+                            {
+                                push(
+                                    &mut self.problems,
+                                    format!("statement {i} trusts {f}, which is not a provider of account {account}"),
+                                )
+                            }
                             Some(_) => {}
                         }
                     }

@@ -45,6 +45,9 @@ pub struct RawConfig {
     #[serde(default)]
     pub shutdown: super::ops::RawShutdown,
     pub tls: Option<Spanned<super::ops::RawTls>>,
+    pub saml: Option<Spanned<super::saml::RawSaml>>,
+    #[serde(default)]
+    pub saml_providers: Vec<Spanned<super::saml::RawSamlProvider>>,
     pub portal: Option<Spanned<RawPortal>>,
 }
 

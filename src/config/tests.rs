@@ -474,3 +474,119 @@ fn operational_settings_have_safe_defaults_and_refuse_nonsense() {
         Some(Path::new("/etc/rolegate/audit.jsonl"))
     );
 }
+fn saml_metadata_file(certs: usize) -> tempfile::NamedTempFile {
+    use base64::Engine;
+    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
+    let mut keys = String::new();
+    for _ in 0..certs {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut b = X509::builder().unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+            .unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        let der = b.build().to_der().unwrap();
+        keys.push_str(&format!(
+            r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
+            base64::engine::general_purpose::STANDARD.encode(der)
+        ));
+    }
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    write!(
+        f,
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example/saml"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{keys}</md:IDPSSODescriptor></md:EntityDescriptor>"#
+    )
+    .unwrap();
+    f
+}
+
+#[test]
+fn saml_providers_load_from_metadata_with_their_certificates() {
+    let md = saml_metadata_file(2);
+    let text = format!(
+        "{BASE}\n[saml]\nmax_clock_skew_seconds = 30\n\n[[saml_providers]]\nname = \"corp\"\nmetadata_file = \"{}\"\nmfa_authn_contexts = [\"urn:mfa\"]\n",
+        md.path().display()
+    );
+    let c = load(&text).unwrap();
+    assert_eq!(c.saml.entity_id, "http://127.0.0.1:8080/saml/metadata");
+    assert_eq!(c.saml.acs_url, "http://127.0.0.1:8080/saml/acs");
+    assert_eq!(c.saml.max_clock_skew_seconds, 30);
+    let p = &c.saml_providers[0];
+    assert_eq!(
+        p.arn("111122223333"),
+        "arn:aws:iam::111122223333:saml-provider/corp"
+    );
+    let m = p.metadata.as_ref().unwrap();
+    assert_eq!(m.entity_id, "https://idp.example/saml");
+    assert_eq!(
+        m.signing_certificates.len(),
+        2,
+        "both certificates, for rotation"
+    );
+    assert!(
+        !p.allow_idp_initiated,
+        "IdP-initiated login is off by default"
+    );
+}
+
+#[test]
+fn saml_provider_mistakes_are_configuration_errors() {
+    let none = saml_metadata_file(0);
+    let one = saml_metadata_file(1);
+    let provider = |body: &str| format!("{BASE}\n[[saml_providers]]\n{body}\n");
+    let cases = [
+        (
+            provider(&format!("name = \"corp\"\nmetadata_file = \"{}\"", none.path().display())),
+            "has no signing certificate",
+        ),
+        (
+            provider("name = \"corp\"\nmetadata_url = \"http://idp.example/md\""),
+            "must be https",
+        ),
+        (
+            provider(&format!(
+                "name = \"corp\"\nmetadata_file = \"{}\"\nmetadata_url = \"https://idp.example/md\"",
+                one.path().display()
+            )),
+            "exactly one of metadata_file and metadata_url",
+        ),
+        (
+            provider(&format!("name = \"co rp\"\nmetadata_file = \"{}\"", one.path().display())),
+            "name must be",
+        ),
+        (
+            provider(&format!(
+                "name = \"corp\"\nmetadata_file = \"{}\"\nsurprise = 1",
+                one.path().display()
+            )),
+            "unknown field",
+        ),
+        (
+            format!("{BASE}\n[saml]\nmax_clock_skew_seconds = 600\n"),
+            "max_clock_skew_seconds",
+        ),
+        (
+            provider(&format!("name = \"rolegatesso\"\nmetadata_file = \"{}\"", one.path().display())),
+            "is reserved for rolegate's own sign-in",
+        ),
+        (
+            format!(
+                "{BASE}\n[[roles]]\naccount = \"111122223333\"\nname = \"s\"\ntrust_policy = '''{{\"Version\": \"2012-10-17\", \"Statement\": [{{\"Effect\": \"Allow\", \"Principal\": {{\"Federated\": \"arn:aws:iam::111122223333:saml-provider/nobody\"}}, \"Action\": \"sts:AssumeRoleWithSAML\"}}]}}'''\n"
+            ),
+            "no saml provider named 'nobody' is configured",
+        ),
+        (
+            provider(&format!(
+                "name = \"corp\"\nmetadata_file = \"{}\"\naccounts = [\"999999999999\"]",
+                one.path().display()
+            )),
+            "account 999999999999 is not defined",
+        ),
+    ];
+    for (text, want) in cases {
+        let p = problems(&text);
+        assert!(p.iter().any(|m| m.contains(want)), "{want}: {p:?}");
+    }
+}

@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod jwt;
 pub mod local;
+pub mod saml;
 
 use crate::config::OidcProvider;
 use std::sync::Arc;

@@ -125,6 +125,17 @@ fn group_settings<'a>(config: &'a Config, provider: &str) -> Option<GroupSetting
             delimiter: p.groups_delimiter.as_deref(),
             email_claim: &p.email_claim,
         })
+        .or_else(|| {
+            config
+                .saml_providers
+                .iter()
+                .find(|p| p.name == provider)
+                .map(|p| GroupSettings {
+                    claim: &p.groups_attribute,
+                    delimiter: p.groups_delimiter.as_deref(),
+                    email_claim: &p.email_attribute,
+                })
+        })
 }
 
 /// A group claim as groups: arrays of strings (or numbers) as they are, a string as one group or,
@@ -279,7 +290,12 @@ pub fn evaluate(config: &Config, s: &Subject<'_>) -> Result<Evaluation, MappingE
     let email = s
         .claims
         .get(settings.email_claim)
-        .and_then(Value::as_str)
+        .and_then(|v| match v {
+            Value::String(s) => Some(s.as_str()),
+            // A SAML attribute: multi-valued, used when it has exactly one value.
+            Value::Array(a) if a.len() == 1 => a[0].as_str(),
+            _ => None,
+        })
         .map(String::from);
     let email_verified = match s.claims.get("email_verified") {
         Some(Value::Bool(b)) => Some(*b),

@@ -29,13 +29,13 @@ const CHAINED_MAX_SECONDS: i64 = 3600;
 const MAX_TAGS: usize = 50;
 
 /// Session policy parameters, validated.
-struct SessionPolicy {
-    text: Option<String>,
-    arns: Vec<String>,
-    minified_len: usize,
+pub(super) struct SessionPolicy {
+    pub(super) text: Option<String>,
+    pub(super) arns: Vec<String>,
+    pub(super) minified_len: usize,
 }
 
-fn session_policy(params: &Params) -> Result<SessionPolicy, StsError> {
+pub(super) fn session_policy(params: &Params) -> Result<SessionPolicy, StsError> {
     let arns: Vec<String> = params
         .list("PolicyArns", ".arn")?
         .into_iter()
@@ -65,7 +65,11 @@ fn session_policy(params: &Params) -> Result<SessionPolicy, StsError> {
 
 /// Every `PolicyArns` entry must name a managed policy of the role's account: a session policy that
 /// cannot be evaluated must never be silently dropped, since that would widen the session.
-fn check_policy_arns_exist(app: &App, sp: &SessionPolicy, role: &Role) -> Result<(), StsError> {
+pub(super) fn check_policy_arns_exist(
+    app: &App,
+    sp: &SessionPolicy,
+    role: &Role,
+) -> Result<(), StsError> {
     for arn in &sp.arns {
         match app.config.managed_policy(arn) {
             Some(m) if m.account == role.account => {}
@@ -89,13 +93,13 @@ fn check_policy_arns_exist(app: &App, sp: &SessionPolicy, role: &Role) -> Result
 }
 
 /// Packed size of session policy and tags as a percentage of the allowed size.
-fn packed_percent(sp: &SessionPolicy, tags: &[Tag]) -> u32 {
+pub(super) fn packed_percent(sp: &SessionPolicy, tags: &[Tag]) -> u32 {
     let tag_bytes: usize = tags.iter().map(|t| t.key.len() + t.value.len() + 2).sum();
     let bytes = sp.minified_len + sp.arns.iter().map(String::len).sum::<usize>() + tag_bytes;
     (bytes * 100).div_ceil(2048) as u32
 }
 
-fn iso(t: i64) -> String {
+pub(super) fn iso(t: i64) -> String {
     crate::clock::rfc3339(
         &DateTime::<Utc>::from_timestamp(t, 0).unwrap_or_default(),
         false,
@@ -110,7 +114,7 @@ fn jwt_error(e: JwtError) -> StsError {
     }
 }
 
-fn internal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> StsError {
+pub(super) fn internal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> StsError {
     move |e| StsError::internal(format!("{what}: {e}"))
 }
 
@@ -192,7 +196,7 @@ fn token_tags(
     Ok((tags, transitive))
 }
 
-fn check_tag_set(tags: &[Tag]) -> Result<(), StsError> {
+pub(super) fn check_tag_set(tags: &[Tag]) -> Result<(), StsError> {
     if tags.len() > MAX_TAGS {
         return Err(StsError::validation(
             &tags.len().to_string(),
@@ -210,7 +214,7 @@ fn check_tag_set(tags: &[Tag]) -> Result<(), StsError> {
     Ok(())
 }
 
-fn tag_pairs(tags: &[Tag]) -> Vec<(String, String)> {
+pub(super) fn tag_pairs(tags: &[Tag]) -> Vec<(String, String)> {
     tags.iter()
         .map(|t| (t.key.clone(), t.value.clone()))
         .collect()
@@ -295,7 +299,7 @@ fn applied_statements(explanation: &Value) -> Vec<Value> {
     out
 }
 
-fn write_credentials(w: &mut XmlWriter, c: &SessionClaims, token: &str) {
+pub(super) fn write_credentials(w: &mut XmlWriter, c: &SessionClaims, token: &str) {
     w.open("Credentials");
     w.leaf("AccessKeyId", &c.access_key_id);
     w.leaf("SecretAccessKey", &c.secret_access_key);
@@ -304,14 +308,14 @@ fn write_credentials(w: &mut XmlWriter, c: &SessionClaims, token: &str) {
     w.close("Credentials");
 }
 
-fn write_assumed_role_user(w: &mut XmlWriter, c: &SessionClaims) {
+pub(super) fn write_assumed_role_user(w: &mut XmlWriter, c: &SessionClaims) {
     w.open("AssumedRoleUser");
     w.leaf("AssumedRoleId", &c.principal.user_id());
     w.leaf("Arn", &c.principal.arn());
     w.close("AssumedRoleUser");
 }
 
-fn finish(mut w: XmlWriter, op: &str, request_id: &str) -> String {
+pub(super) fn finish(mut w: XmlWriter, op: &str, request_id: &str) -> String {
     w.close(&format!("{op}Result"));
     w.open("ResponseMetadata");
     w.leaf("RequestId", request_id);
@@ -320,27 +324,27 @@ fn finish(mut w: XmlWriter, op: &str, request_id: &str) -> String {
     w.finish()
 }
 
-fn start(op: &str) -> XmlWriter {
+pub(super) fn start(op: &str) -> XmlWriter {
     let mut w = XmlWriter::new();
     w.open_ns(&format!("{op}Response"));
     w.open(&format!("{op}Result"));
     w
 }
 
-struct Mint<'a> {
-    principal: SessionPrincipal,
-    duration: i64,
-    source_identity: Option<String>,
-    tags: Vec<Tag>,
-    transitive: Vec<String>,
-    policy: &'a SessionPolicy,
-    federation: Option<Federation>,
-    mfa_time: Option<i64>,
-    chained: bool,
-    origin_user: Option<String>,
+pub(super) struct Mint<'a> {
+    pub(super) principal: SessionPrincipal,
+    pub(super) duration: i64,
+    pub(super) source_identity: Option<String>,
+    pub(super) tags: Vec<Tag>,
+    pub(super) transitive: Vec<String>,
+    pub(super) policy: &'a SessionPolicy,
+    pub(super) federation: Option<Federation>,
+    pub(super) mfa_time: Option<i64>,
+    pub(super) chained: bool,
+    pub(super) origin_user: Option<String>,
 }
 
-fn role_session(role: &Role, session_name: &str) -> SessionPrincipal {
+pub(super) fn role_session(role: &Role, session_name: &str) -> SessionPrincipal {
     SessionPrincipal::AssumedRole {
         account: role.account.clone(),
         role_name: role.name.clone(),
@@ -350,7 +354,11 @@ fn role_session(role: &Role, session_name: &str) -> SessionPrincipal {
     }
 }
 
-fn mint(app: &App, m: Mint<'_>, ev: &mut AuditEvent) -> Result<(SessionClaims, String), StsError> {
+pub(super) fn mint(
+    app: &App,
+    m: Mint<'_>,
+    ev: &mut AuditEvent,
+) -> Result<(SessionClaims, String), StsError> {
     let now = app.clock.now().timestamp();
     let claims = SessionClaims {
         access_key_id: credentials::new_temporary_access_key_id()

@@ -1,4 +1,4 @@
-//! The STS Query API: parameters from a form body or query string, dispatch on `Action` (named with
+//! The STS Query API (`AssumeRoleWithSAML` in [`saml`]): parameters from a form body or query string, dispatch on `Action` (named with
 //! AWS's words in [`StsAction`]), handlers, XML responses and [`StsError`] → `ErrorResponse`.
 //! Knows nothing of HTML or cookies. Requests whose `Version` is IAM's are answered by [`crate::iam`].
 
@@ -7,6 +7,7 @@ pub(crate) mod auth;
 pub(crate) mod context;
 pub mod error;
 pub mod params;
+pub mod saml;
 pub mod xml;
 
 pub(crate) use actions::encode_denial;
@@ -39,6 +40,8 @@ pub enum StsAction {
     GetSessionToken,
     /// Signed with a directory user's long-term key: credentials of a federated user.
     GetFederationToken,
+    /// Unsigned: a SAML assertion for credentials.
+    AssumeRoleWithSAML,
 }
 
 impl StsAction {
@@ -51,6 +54,7 @@ impl StsAction {
             "DecodeAuthorizationMessage" => Self::DecodeAuthorizationMessage,
             "GetSessionToken" => Self::GetSessionToken,
             "GetFederationToken" => Self::GetFederationToken,
+            "AssumeRoleWithSAML" => Self::AssumeRoleWithSAML,
             _ => return None,
         })
     }
@@ -64,6 +68,7 @@ impl StsAction {
             Self::DecodeAuthorizationMessage => "DecodeAuthorizationMessage",
             Self::GetSessionToken => "GetSessionToken",
             Self::GetFederationToken => "GetFederationToken",
+            Self::AssumeRoleWithSAML => "AssumeRoleWithSAML",
         }
     }
 }
@@ -215,5 +220,6 @@ async fn dispatch(
         }
         StsAction::GetSessionToken => actions::get_session_token(app, req, params, ev).await,
         StsAction::GetFederationToken => actions::get_federation_token(app, req, params, ev).await,
+        StsAction::AssumeRoleWithSAML => saml::assume_role_with_saml(app, req, params, ev).await,
     }
 }

@@ -6,6 +6,7 @@ mod admin;
 pub mod authorize;
 pub mod directory;
 pub mod serve;
+pub mod saml;
 
 pub use admin::{AuditParams, RevocationRequest};
 
@@ -39,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(admin::routes().layer(DefaultBodyLimit::max(limits.admin)))
         .merge(directory::routes().layer(DefaultBodyLimit::max(limits.admin)))
         .merge(authorize::routes())
+        .merge(saml::routes())
         .merge(crate::portal::router(&app));
     if app.config.ops.metrics.enabled && app.config.ops.metrics.listen.is_none() {
         r = r.route(METRICS_PATH, get(metrics_endpoint));

@@ -1,0 +1,310 @@
+//! SAML configuration: the `[saml]` service-provider section and the `[[saml_providers]]` list.
+//! Every provider needs metadata with at least one signing certificate: a provider without one is a
+//! configuration error (samael would skip signature verification). Metadata from a file is read and
+//! checked here; metadata from a URL is fetched and checked at start-up.
+
+use super::{host_is_loopback, Validator, LOCAL_PROVIDER, SIGN_IN_PROVIDER};
+use crate::idp::saml::metadata::{self, IdpMetadata};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use toml::Spanned;
+use url::Url;
+
+/// Largest clock skew a SAML provider may be given, in seconds.
+pub const MAX_SAML_SKEW_SECONDS: i64 = 180;
+/// Default age after which a Response's `IssueInstant` is too old, in seconds.
+pub const DEFAULT_MAX_RESPONSE_AGE_SECONDS: i64 = 300;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSaml {
+    pub entity_id: Option<String>,
+    pub max_clock_skew_seconds: Option<i64>,
+    pub max_response_age_seconds: Option<i64>,
+    pub max_concurrent_verifications: Option<i64>,
+    pub login_timeout_seconds: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSamlProvider {
+    pub name: String,
+    pub metadata_file: Option<String>,
+    pub metadata_url: Option<String>,
+    #[serde(default)]
+    pub allow_http: bool,
+    pub refresh_minutes: Option<i64>,
+    pub accounts: Option<Vec<String>>,
+    #[serde(default)]
+    pub allow_idp_initiated: bool,
+    #[serde(default)]
+    pub mfa_authn_contexts: Vec<String>,
+    pub groups_attribute: Option<String>,
+    pub groups_delimiter: Option<String>,
+    pub email_attribute: Option<String>,
+}
+
+/// rolegate as a SAML service provider.
+#[derive(Debug, Clone)]
+pub struct SamlSettings {
+    /// Our entity id: the audience assertions must be restricted to.
+    pub entity_id: String,
+    /// The assertion consumer service (HTTP-POST), also the `Recipient` AssumeRoleWithSAML requires.
+    pub acs_url: String,
+    /// Where our metadata is served.
+    pub metadata_url: String,
+    /// Clock skew allowed on `NotBefore` / `NotOnOrAfter`.
+    pub max_clock_skew_seconds: i64,
+    /// A Response issued longer ago than this is refused.
+    pub max_response_age_seconds: i64,
+    /// Signature verifications run at once (each on the blocking pool).
+    pub max_concurrent_verifications: usize,
+    /// How long a browser has between the AuthnRequest and the Response.
+    pub login_timeout_seconds: i64,
+}
+
+/// Where a provider's metadata comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataSource {
+    /// A file, re-read at each refresh.
+    File(PathBuf),
+    /// An https URL (loopback http with `allow_http`), fetched at start-up and at each refresh.
+    Url(String),
+}
+
+/// A trusted SAML identity provider.
+#[derive(Debug, Clone)]
+pub struct SamlProvider {
+    /// Its IAM name: `arn:aws:iam::ACCOUNT:saml-provider/<name>`; also its name in assignment rules.
+    pub name: String,
+    /// Where the metadata comes from.
+    pub source: MetadataSource,
+    /// The metadata as read at configuration time (files only).
+    pub metadata: Option<IdpMetadata>,
+    /// How often metadata is re-read.
+    pub refresh_seconds: u64,
+    /// Accounts whose roles may trust this provider; `None` = all.
+    pub accounts: Option<Vec<String>>,
+    /// Whether the browser ACS accepts Responses that answer no AuthnRequest of ours.
+    pub allow_idp_initiated: bool,
+    /// `AuthnContextClassRef` values that count as MFA.
+    pub mfa_authn_contexts: Vec<String>,
+    /// The attribute holding group memberships (default `groups`).
+    pub groups_attribute: String,
+    /// Splits each group value further (e.g. `","`).
+    pub groups_delimiter: Option<String>,
+    /// The attribute holding the e-mail address (default `email`).
+    pub email_attribute: String,
+}
+
+impl SamlProvider {
+    /// `arn:aws:iam::ACCOUNT:saml-provider/<name>`.
+    pub fn arn(&self, account: &str) -> String {
+        format!("arn:aws:iam::{account}:saml-provider/{}", self.name)
+    }
+    /// Whether roles in `account` may trust this provider.
+    pub fn serves_account(&self, account: &str) -> bool {
+        self.accounts
+            .as_ref()
+            .is_none_or(|a| a.iter().any(|x| x == account))
+    }
+}
+
+impl Validator<'_> {
+    pub(super) fn validate_saml(
+        &mut self,
+        raw: Option<&Spanned<RawSaml>>,
+        public_url: Option<&Url>,
+    ) -> Option<SamlSettings> {
+        let at = raw.map(|r| r.span().start);
+        let default = RawSaml::default();
+        let r = raw.map(|r| r.get_ref()).unwrap_or(&default);
+        let base = public_url?.as_str().trim_end_matches('/').to_string();
+        let metadata_url = format!("{base}/saml/metadata");
+        let entity_id = r.entity_id.clone().unwrap_or_else(|| metadata_url.clone());
+        let mut ok = true;
+        if entity_id.trim().is_empty() || entity_id.len() > 1024 {
+            self.err(at, "saml.entity_id: must be 1-1024 characters");
+            ok = false;
+        }
+        let skew = r.max_clock_skew_seconds.unwrap_or(60);
+        if !(0..=MAX_SAML_SKEW_SECONDS).contains(&skew) {
+            self.err(
+                at,
+                format!(
+                    "saml.max_clock_skew_seconds: must be between 0 and {MAX_SAML_SKEW_SECONDS}"
+                ),
+            );
+            ok = false;
+        }
+        let age = r
+            .max_response_age_seconds
+            .unwrap_or(DEFAULT_MAX_RESPONSE_AGE_SECONDS);
+        if !(30..=3600).contains(&age) {
+            self.err(
+                at,
+                "saml.max_response_age_seconds: must be between 30 and 3600",
+            );
+            ok = false;
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as i64;
+        let conc = r.max_concurrent_verifications.unwrap_or(cores);
+        if !(1..=256).contains(&conc) {
+            self.err(
+                at,
+                "saml.max_concurrent_verifications: must be between 1 and 256",
+            );
+            ok = false;
+        }
+        let login = r.login_timeout_seconds.unwrap_or(600);
+        if !(60..=3600).contains(&login) {
+            self.err(
+                at,
+                "saml.login_timeout_seconds: must be between 60 and 3600",
+            );
+            ok = false;
+        }
+        ok.then(|| SamlSettings {
+            entity_id,
+            acs_url: format!("{base}/saml/acs"),
+            metadata_url,
+            max_clock_skew_seconds: skew,
+            max_response_age_seconds: age,
+            max_concurrent_verifications: conc as usize,
+            login_timeout_seconds: login,
+        })
+    }
+
+    pub(super) fn validate_saml_provider(
+        &mut self,
+        p: &Spanned<RawSamlProvider>,
+        accounts: &HashSet<String>,
+    ) -> Option<SamlProvider> {
+        let at = Some(p.span().start);
+        let raw = p.get_ref();
+        let name = &raw.name;
+        let what = format!("saml provider '{name}'");
+        let mut ok = true;
+        // IAM's SAML provider names: 1-128 of [\w._-].
+        if name.is_empty()
+            || name.len() > 128
+            || name == LOCAL_PROVIDER
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            self.err(
+                at,
+                format!("{what}: name must be 1-128 characters of [A-Za-z0-9_.-] and not \"{LOCAL_PROVIDER}\""),
+            );
+            ok = false;
+        }
+        // The provider rolegate's own sign-in path uses in permission-set trust policies: an IdP
+        // by that name could assume those roles without the assignment rules.
+        if name.eq_ignore_ascii_case(SIGN_IN_PROVIDER) {
+            self.err(
+                at,
+                format!("{what}: the name \"{SIGN_IN_PROVIDER}\" is reserved for rolegate's own sign-in"),
+            );
+            ok = false;
+        }
+        let (source, metadata) = match (&raw.metadata_file, &raw.metadata_url) {
+            (Some(f), None) => {
+                let path = self.resolve(f);
+                let parsed = match std::fs::read_to_string(&path) {
+                    Ok(text) => match metadata::parse_idp(&text) {
+                        Ok(m) => Some(m),
+                        Err(e) => {
+                            self.err(at, format!("{what}: {}: {e}", path.display()));
+                            ok = false;
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        self.err(at, format!("{what}: cannot read {}: {e}", path.display()));
+                        ok = false;
+                        None
+                    }
+                };
+                if raw.allow_http {
+                    self.err(
+                        at,
+                        format!("{what}: allow_http applies only to metadata_url"),
+                    );
+                    ok = false;
+                }
+                (MetadataSource::File(path), parsed)
+            }
+            (None, Some(u)) => {
+                match Url::parse(u) {
+                    Ok(url)
+                        if url.scheme() == "https"
+                            || (url.scheme() == "http"
+                                && raw.allow_http
+                                && host_is_loopback(&url)) => {}
+                    _ => {
+                        self.err(
+                            at,
+                            format!("{what}: metadata_url '{u}' must be https (plain http only with allow_http = true on a loopback address)"),
+                        );
+                        ok = false;
+                    }
+                }
+                (MetadataSource::Url(u.clone()), None)
+            }
+            _ => {
+                self.err(
+                    at,
+                    format!("{what}: set exactly one of metadata_file and metadata_url"),
+                );
+                return None;
+            }
+        };
+        let refresh = raw.refresh_minutes.unwrap_or(60);
+        if !(1..=10_080).contains(&refresh) {
+            self.err(
+                at,
+                format!("{what}: refresh_minutes must be between 1 and 10080"),
+            );
+            ok = false;
+        }
+        if let Some(accs) = &raw.accounts {
+            for a in accs {
+                if !accounts.contains(a) {
+                    self.err(at, format!("{what}: account {a} is not defined"));
+                    ok = false;
+                }
+            }
+        }
+        if raw.groups_delimiter.as_deref() == Some("") {
+            self.err(at, format!("{what}: groups_delimiter must not be empty"));
+            ok = false;
+        }
+        if raw.mfa_authn_contexts.iter().any(|c| c.trim().is_empty()) {
+            self.err(
+                at,
+                format!("{what}: mfa_authn_contexts must not contain empty values"),
+            );
+            ok = false;
+        }
+        ok.then(|| SamlProvider {
+            name: name.clone(),
+            source,
+            metadata,
+            refresh_seconds: refresh as u64 * 60,
+            accounts: raw.accounts.clone(),
+            allow_idp_initiated: raw.allow_idp_initiated,
+            mfa_authn_contexts: raw.mfa_authn_contexts.clone(),
+            groups_attribute: raw
+                .groups_attribute
+                .clone()
+                .unwrap_or_else(|| "groups".into()),
+            groups_delimiter: raw.groups_delimiter.clone(),
+            email_attribute: raw
+                .email_attribute
+                .clone()
+                .unwrap_or_else(|| "email".into()),
+        })
+    }
+}

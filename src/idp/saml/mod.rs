@@ -1,0 +1,712 @@
+//! SAML 2.0 identity providers: verifying a base64 `Response` into a [`SamlIdentity`].
+//!
+//! The order is fixed and fails closed: size → base64/UTF-8 → the strict [`shape`] check (before
+//! any crypto) → samael/xmlsec signature verification against the provider's pinned signing
+//! certificates, with an algorithm allow-list, on the blocking pool behind a semaphore → the checks
+//! samael does not make (issuer, every `AudienceRestriction`, bearer `Recipient`, time with bounded
+//! skew, status, `AuthnStatement`, `SessionNotOnOrAfter`, `InResponseTo` for browsers) → the durable
+//! replay cache keyed by (issuer, assertion ID), last, so that only a fully valid assertion is
+//! recorded. Provider metadata comes from a file or URL and is refreshed; a refresh without a
+//! signing certificate is refused and the last good metadata kept.
+//!
+//! Knows nothing of HTTP routing, cookies, STS parameters or policies.
+
+pub mod metadata;
+pub mod request;
+pub mod shape;
+#[cfg(test)]
+mod tests;
+
+use crate::clock::SharedClock;
+use crate::config::{MetadataSource, SamlProvider, SamlSettings};
+use crate::store::Store;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use metadata::IdpMetadata;
+use parking_lot::RwLock;
+use samael::crypto::{
+    AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
+};
+use samael::schema::{Assertion, Response};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Longest `SAMLResponse` / `SAMLAssertion` accepted, in base64 characters (AWS's limit).
+pub const MAX_BASE64_CHARS: usize = 100_000;
+/// Replay-cache namespace of assertion IDs.
+pub const REPLAY_NAMESPACE: &str = "saml-assertion";
+/// `urn:oasis:names:tc:SAML:2.0:status:Success`.
+pub const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+/// The bearer subject confirmation method.
+pub const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
+/// Largest metadata document fetched from a URL.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+const ALLOWED_ALGORITHMS: &[AllowedSignatureAlgorithm] = &[
+    AllowedSignatureAlgorithm::RsaSha256,
+    AllowedSignatureAlgorithm::RsaSha384,
+    AllowedSignatureAlgorithm::RsaSha512,
+    AllowedSignatureAlgorithm::EcdsaSha256,
+    AllowedSignatureAlgorithm::EcdsaSha384,
+    AllowedSignatureAlgorithm::EcdsaSha512,
+];
+
+/// Why a SAML Response was refused. The text is the precise audit reason.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SamlError {
+    /// Not acceptable: malformed, badly shaped, badly signed, wrong audience, issuer, recipient…
+    #[error("{0}")]
+    Invalid(String),
+    /// Valid once, but expired (or not yet valid).
+    #[error("{0}")]
+    Expired(String),
+    /// The assertion was used before.
+    #[error("{0}")]
+    Replay(String),
+    /// A browser Response that does not answer this browser's pending request.
+    #[error("{0}")]
+    Unsolicited(String),
+    /// The provider is unknown or its metadata is not loaded.
+    #[error("{0}")]
+    UnknownProvider(String),
+    /// Too many verifications waiting, or the store failed.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Result of this module.
+pub type Result<T> = std::result::Result<T, SamlError>;
+
+impl From<shape::ShapeError> for SamlError {
+    fn from(e: shape::ShapeError) -> Self {
+        SamlError::Invalid(format!("shape check: {e}"))
+    }
+}
+
+/// Where a Response is being used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Use<'a> {
+    /// `AssumeRoleWithSAML`: no request of ours to answer.
+    Sts,
+    /// The browser ACS: `pending` is the ID of the AuthnRequest this browser is waiting for, if any.
+    Browser {
+        /// The pending request's ID.
+        pending: Option<&'a str>,
+    },
+}
+
+/// A verified SAML assertion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlIdentity {
+    /// The provider's configured name.
+    pub provider: String,
+    /// The Issuer (the provider's entity id).
+    pub issuer: String,
+    /// The assertion's ID.
+    pub assertion_id: String,
+    /// The NameID value.
+    pub name_id: String,
+    /// The NameID format, if given.
+    pub name_id_format: Option<String>,
+    /// `NameQualifier` of the NameID.
+    pub name_qualifier: Option<String>,
+    /// `SPNameQualifier` of the NameID.
+    pub sp_name_qualifier: Option<String>,
+    /// The bearer confirmation's Recipient (our ACS).
+    pub recipient: String,
+    /// Our entity id, as the audience.
+    pub audience: String,
+    /// Every attribute by `Name`, every one multi-valued, in document order.
+    pub attributes: BTreeMap<String, Vec<String>>,
+    /// `AuthnInstant`, epoch seconds.
+    pub authn_instant: i64,
+    /// `AuthnContextClassRef`.
+    pub authn_context: Option<String>,
+    /// `SessionNotOnOrAfter`, epoch seconds.
+    pub session_not_on_or_after: Option<i64>,
+    /// When MFA was performed, if the provider's `mfa_authn_contexts` lists the class.
+    pub mfa_time: Option<i64>,
+    /// The `InResponseTo` the assertion carries (browser logins).
+    pub in_response_to: Option<String>,
+    /// Until when the assertion's ID is held in the replay cache.
+    pub replay_until: i64,
+}
+
+impl SamlIdentity {
+    /// The attributes as JSON (name → array of strings), for assignment rules and condition keys.
+    pub fn attributes_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.attributes
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    serde_json::Value::Array(
+                        v.iter().cloned().map(serde_json::Value::String).collect(),
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
+struct ProviderState {
+    cfg: Arc<SamlProvider>,
+    metadata: RwLock<Option<Arc<IdpMetadata>>>,
+    last_refresh: parking_lot::Mutex<Instant>,
+}
+
+/// The configured SAML providers and the verification pipeline.
+pub struct SamlFederation {
+    settings: SamlSettings,
+    providers: Vec<ProviderState>,
+    permits: Arc<Semaphore>,
+    clock: SharedClock,
+    http: reqwest::Client,
+}
+
+impl SamlFederation {
+    /// Providers as configured; metadata from files is already loaded, URLs need [`Self::load`].
+    pub fn new(settings: &SamlSettings, providers: &[SamlProvider], clock: SharedClock) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(FETCH_TIMEOUT)
+            .build()
+            .unwrap_or_default();
+        Self {
+            settings: settings.clone(),
+            providers: providers
+                .iter()
+                .map(|p| ProviderState {
+                    metadata: RwLock::new(p.metadata.clone().map(Arc::new)),
+                    cfg: Arc::new(p.clone()),
+                    last_refresh: parking_lot::Mutex::new(Instant::now()),
+                })
+                .collect(),
+            permits: Arc::new(Semaphore::new(settings.max_concurrent_verifications.max(1))),
+            clock,
+            http,
+        }
+    }
+
+    /// The SP settings.
+    pub fn settings(&self) -> &SamlSettings {
+        &self.settings
+    }
+
+    /// The provider named `name`.
+    pub fn provider(&self, name: &str) -> Option<Arc<SamlProvider>> {
+        self.state(name).map(|s| s.cfg.clone())
+    }
+
+    /// Names of the configured providers.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.providers.iter().map(|p| p.cfg.name.as_str())
+    }
+
+    /// The provider's metadata as currently loaded.
+    pub fn metadata(&self, name: &str) -> Option<Arc<IdpMetadata>> {
+        self.state(name).and_then(|s| s.metadata.read().clone())
+    }
+
+    fn state(&self, name: &str) -> Option<&ProviderState> {
+        self.providers.iter().find(|p| p.cfg.name == name)
+    }
+
+    /// Loads metadata every provider still lacks (URL sources): an error names the first that fails,
+    /// so that start-up refuses a provider it cannot verify.
+    pub async fn load(&self) -> std::result::Result<(), String> {
+        for p in &self.providers {
+            if p.metadata.read().is_some() {
+                continue;
+            }
+            let m = self
+                .read_metadata(&p.cfg.source)
+                .await
+                .map_err(|e| format!("saml provider '{}': {e}", p.cfg.name))?;
+            *p.metadata.write() = Some(Arc::new(m));
+        }
+        Ok(())
+    }
+
+    /// Re-reads the metadata of providers whose refresh interval has passed. A failure keeps the
+    /// last good metadata.
+    pub async fn refresh_due(&self) {
+        for p in &self.providers {
+            let due = p.last_refresh.lock().elapsed() >= Duration::from_secs(p.cfg.refresh_seconds);
+            if !due {
+                continue;
+            }
+            *p.last_refresh.lock() = Instant::now();
+            match self.read_metadata(&p.cfg.source).await {
+                Ok(m) => {
+                    let changed = p.metadata.read().as_deref() != Some(&m);
+                    if changed {
+                        tracing::info!(provider = %p.cfg.name, certificates = m.signing_certificates.len(), "saml metadata updated");
+                        *p.metadata.write() = Some(Arc::new(m));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(provider = %p.cfg.name, error = %e, "saml metadata refresh failed; keeping the last good metadata")
+                }
+            }
+        }
+    }
+
+    async fn read_metadata(
+        &self,
+        source: &MetadataSource,
+    ) -> std::result::Result<IdpMetadata, String> {
+        let text = match source {
+            MetadataSource::File(path) => tokio::fs::read_to_string(path)
+                .await
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            MetadataSource::Url(url) => {
+                let resp = self
+                    .http
+                    .get(url)
+                    .send()
+                    .await
+                    .map_err(|e| format!("fetching {url}: {e}"))?;
+                if !resp.status().is_success() {
+                    return Err(format!("fetching {url}: HTTP {}", resp.status()));
+                }
+                if resp
+                    .content_length()
+                    .is_some_and(|l| l > metadata::MAX_METADATA_BYTES as u64)
+                {
+                    return Err(format!("{url}: metadata too large"));
+                }
+                let bytes = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| format!("fetching {url}: {e}"))?;
+                if bytes.len() > metadata::MAX_METADATA_BYTES {
+                    return Err(format!("{url}: metadata too large"));
+                }
+                String::from_utf8(bytes.to_vec())
+                    .map_err(|_| format!("{url}: metadata is not UTF-8"))?
+            }
+        };
+        metadata::parse_idp(&text).map_err(|e| e.to_string())
+    }
+
+    /// Verifies a base64 `Response` from provider `name` for `usage`, and records its assertion ID.
+    pub async fn verify(
+        &self,
+        store: &dyn Store,
+        name: &str,
+        base64_response: &str,
+        usage: Use<'_>,
+    ) -> Result<SamlIdentity> {
+        let state = self.state(name).ok_or_else(|| {
+            SamlError::UnknownProvider(format!("no saml provider named '{name}'"))
+        })?;
+        let metadata = state.metadata.read().clone().ok_or_else(|| {
+            SamlError::UnknownProvider(format!("metadata of saml provider '{name}' is not loaded"))
+        })?;
+        let xml = decode(base64_response)?;
+        let shape = shape::check(&xml)?;
+        let issuer = match (&shape.response_issuer, &shape.assertion_issuer) {
+            (Some(r), Some(a)) if r != a => {
+                return Err(SamlError::Invalid(format!(
+                    "the Response's Issuer '{r}' differs from the Assertion's '{a}'"
+                )))
+            }
+            (_, Some(i)) | (Some(i), None) => i.clone(),
+            (None, None) => return Err(SamlError::Invalid("no Issuer".into())),
+        };
+        if issuer != metadata.entity_id {
+            return Err(SamlError::Invalid(format!(
+                "Issuer '{}' is not provider {name}'s entity id '{}'",
+                truncate(&issuer),
+                metadata.entity_id
+            )));
+        }
+        if shape.encrypted {
+            // Only RSA-OAEP + AES-GCM pass the shape check; decryption needs an SP key, which
+            // this configuration does not have.
+            return Err(SamlError::Invalid(
+                "an EncryptedAssertion arrived, but no decryption key is configured".into(),
+            ));
+        }
+        let assertion = self.verify_signature(xml, &metadata).await?;
+        let now = self.clock.now();
+        let identity =
+            self.check_assertion(&state.cfg, &metadata, &shape, &assertion, usage, now)?;
+        let key = format!("{}\n{}", identity.issuer, identity.assertion_id);
+        match store
+            .first_use(
+                REPLAY_NAMESPACE,
+                &key,
+                identity.replay_until,
+                now.timestamp(),
+            )
+            .await
+        {
+            Ok(true) => Ok(identity),
+            Ok(false) => Err(SamlError::Replay(format!(
+                "assertion {} of {} was already used",
+                truncate(&identity.assertion_id),
+                identity.issuer
+            ))),
+            Err(e) => Err(SamlError::Unavailable(format!("replay cache: {e}"))),
+        }
+    }
+
+    /// xmlsec through samael, off the async runtime and at most `max_concurrent_verifications` at
+    /// once: the signed content only, verified with the provider's certificates.
+    async fn verify_signature(&self, xml: String, metadata: &IdpMetadata) -> Result<Assertion> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SamlError::Unavailable("verification pool closed".into()))?;
+        let certs: Vec<CertificateDer> = metadata
+            .signing_certificates
+            .iter()
+            .cloned()
+            .map(CertificateDer::from)
+            .collect();
+        let work = move || -> std::result::Result<Assertion, String> {
+            let _permit = permit;
+            verify_blocking(&xml, &certs)
+        };
+        match tokio::task::spawn_blocking(work).await {
+            Ok(r) => r.map_err(SamlError::Invalid),
+            Err(e) => Err(SamlError::Invalid(format!(
+                "signature verification failed: {e}"
+            ))),
+        }
+    }
+
+    fn check_assertion(
+        &self,
+        provider: &SamlProvider,
+        metadata: &IdpMetadata,
+        shape: &shape::Shape,
+        a: &Assertion,
+        usage: Use<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<SamlIdentity> {
+        let s = &self.settings;
+        let skew = chrono::Duration::seconds(s.max_clock_skew_seconds);
+        let invalid = |m: String| Err(SamlError::Invalid(m));
+        if Some(&a.id) != shape.assertion_id.as_ref() {
+            return invalid("the verified assertion is not the document's assertion".into());
+        }
+        if a.issuer.value.as_deref() != Some(metadata.entity_id.as_str()) {
+            return invalid(format!(
+                "Assertion Issuer {:?} is not '{}'",
+                a.issuer.value, metadata.entity_id
+            ));
+        }
+        match shape.status.as_deref() {
+            Some(STATUS_SUCCESS) => {}
+            Some(other) => return invalid(format!("status is {}, not Success", truncate(other))),
+            None => return invalid("the Response has no StatusCode".into()),
+        }
+        if let Some(d) = &shape.destination {
+            if d != &s.acs_url {
+                return invalid(format!(
+                    "Destination '{}' is not our ACS '{}'",
+                    truncate(d),
+                    s.acs_url
+                ));
+            }
+        }
+        let age = chrono::Duration::seconds(s.max_response_age_seconds);
+        if a.issue_instant > now + skew {
+            return Err(SamlError::Expired(format!(
+                "assertion issued in the future ({})",
+                a.issue_instant.to_rfc3339()
+            )));
+        }
+        if a.issue_instant + age + skew < now {
+            return Err(SamlError::Expired(format!(
+                "assertion issued at {}, more than {} s ago",
+                a.issue_instant.to_rfc3339(),
+                s.max_response_age_seconds
+            )));
+        }
+        let Some(conditions) = &a.conditions else {
+            return invalid("the assertion has no Conditions".into());
+        };
+        if let Some(nb) = conditions.not_before {
+            if now + skew < nb {
+                return Err(SamlError::Expired(format!(
+                    "assertion not valid before {}",
+                    nb.to_rfc3339()
+                )));
+            }
+        }
+        let Some(not_after) = conditions.not_on_or_after else {
+            return invalid("Conditions have no NotOnOrAfter".into());
+        };
+        if not_after + skew <= now {
+            return Err(SamlError::Expired(format!(
+                "assertion expired at {}",
+                not_after.to_rfc3339()
+            )));
+        }
+        let restrictions = conditions.audience_restrictions.as_deref().unwrap_or(&[]);
+        if restrictions.is_empty() {
+            return invalid("the assertion has no AudienceRestriction".into());
+        }
+        for r in restrictions {
+            if !r.audience.iter().any(|x| x == &s.entity_id) {
+                return invalid(format!(
+                    "an AudienceRestriction [{}] does not contain our entity id '{}'",
+                    r.audience
+                        .iter()
+                        .map(|x| truncate(x))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    s.entity_id
+                ));
+            }
+        }
+        let Some(subject) = &a.subject else {
+            return invalid("the assertion has no Subject".into());
+        };
+        let Some(name_id) = subject
+            .name_id
+            .as_ref()
+            .filter(|n| !n.value.trim().is_empty())
+        else {
+            return invalid("the Subject has no NameID".into());
+        };
+        // A bearer confirmation for our endpoint, still valid. Other methods (holder-of-key) are
+        // never enough on their own.
+        let confirmations = subject.subject_confirmations.as_deref().unwrap_or(&[]);
+        let mut why = String::from("no bearer SubjectConfirmation");
+        let mut bearer = None;
+        for c in confirmations {
+            if c.method.as_deref() != Some(BEARER) {
+                why = format!(
+                    "SubjectConfirmation method {} is not bearer",
+                    truncate(c.method.as_deref().unwrap_or("(none)"))
+                );
+                continue;
+            }
+            let Some(d) = &c.subject_confirmation_data else {
+                why = "bearer SubjectConfirmation without SubjectConfirmationData".into();
+                continue;
+            };
+            if d.recipient.as_deref() != Some(s.acs_url.as_str()) {
+                why = format!(
+                    "bearer Recipient {:?} is not our ACS '{}'",
+                    d.recipient.as_deref().map(truncate),
+                    s.acs_url
+                );
+                continue;
+            }
+            let Some(na) = d.not_on_or_after else {
+                why = "bearer SubjectConfirmationData has no NotOnOrAfter".into();
+                continue;
+            };
+            if na + skew <= now {
+                return Err(SamlError::Expired(format!(
+                    "bearer confirmation expired at {}",
+                    na.to_rfc3339()
+                )));
+            }
+            if d.not_before.is_some_and(|nb| now + skew < nb) {
+                return Err(SamlError::Expired(
+                    "bearer confirmation not yet valid".into(),
+                ));
+            }
+            bearer = Some((d, na));
+            break;
+        }
+        let Some((data, bearer_until)) = bearer else {
+            return invalid(why);
+        };
+        let in_response_to = data.in_response_to.clone();
+        if let (Some(r), Some(a)) = (&shape.in_response_to, &in_response_to) {
+            if r != a {
+                return invalid("InResponseTo of the Response and of the assertion differ".into());
+            }
+        }
+        if let Use::Browser { pending } = usage {
+            match (in_response_to.as_deref(), pending) {
+                (Some(got), Some(want)) if got == want => {}
+                (Some(got), Some(_)) => {
+                    return Err(SamlError::Unsolicited(format!(
+                        "InResponseTo '{}' is not the request this browser is waiting for",
+                        truncate(got)
+                    )))
+                }
+                (Some(got), None) => {
+                    return Err(SamlError::Unsolicited(format!(
+                        "InResponseTo '{}' answers no pending request of this browser",
+                        truncate(got)
+                    )))
+                }
+                (None, _) if provider.allow_idp_initiated => {}
+                (None, _) => {
+                    return Err(SamlError::Unsolicited(format!(
+                        "IdP-initiated Response: provider {} does not allow it",
+                        provider.name
+                    )))
+                }
+            }
+        }
+        let authn = a.authn_statements.as_deref().unwrap_or(&[]);
+        let Some(st) = authn.first() else {
+            return invalid("the assertion has no AuthnStatement".into());
+        };
+        let Some(authn_instant) = st.authn_instant else {
+            return invalid("AuthnStatement has no AuthnInstant".into());
+        };
+        if authn_instant > now + skew {
+            return invalid("AuthnInstant is in the future".into());
+        }
+        let session_not_on_or_after = st.session_not_on_or_after.map(|t| t.timestamp());
+        if let Some(t) = st.session_not_on_or_after {
+            if t <= now {
+                return Err(SamlError::Expired(format!(
+                    "the IdP session ended at {} (SessionNotOnOrAfter)",
+                    t.to_rfc3339()
+                )));
+            }
+        }
+        let authn_context = st
+            .authn_context
+            .as_ref()
+            .and_then(|c| c.value.as_ref())
+            .and_then(|r| r.value.clone())
+            .map(|v| v.trim().to_string());
+        let mfa_time = authn_context
+            .as_ref()
+            .filter(|c| provider.mfa_authn_contexts.iter().any(|m| m == *c))
+            .map(|_| authn_instant.timestamp());
+        let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for statement in a.attribute_statements.as_deref().unwrap_or(&[]) {
+            for attr in &statement.attributes {
+                let Some(n) = attr.name.as_ref().filter(|n| !n.is_empty()) else {
+                    continue;
+                };
+                let values = attributes.entry(n.clone()).or_default();
+                values.extend(attr.values.iter().filter_map(|v| v.value.clone()));
+            }
+        }
+        let replay_until = not_after.max(bearer_until) + skew;
+        Ok(SamlIdentity {
+            provider: provider.name.clone(),
+            issuer: metadata.entity_id.clone(),
+            assertion_id: a.id.clone(),
+            name_id: name_id.value.trim().to_string(),
+            name_id_format: name_id.format.clone(),
+            name_qualifier: shape.name_qualifier.clone(),
+            sp_name_qualifier: shape.sp_name_qualifier.clone(),
+            recipient: s.acs_url.clone(),
+            audience: s.entity_id.clone(),
+            attributes,
+            authn_instant: authn_instant.timestamp(),
+            authn_context,
+            session_not_on_or_after,
+            mfa_time,
+            in_response_to,
+            replay_until: replay_until.timestamp(),
+        })
+    }
+}
+
+/// The blocking part: xmlsec verification and reduction to the signed content, then parsing it.
+pub fn verify_blocking(
+    xml: &str,
+    certs: &[CertificateDer],
+) -> std::result::Result<Assertion, String> {
+    let reduced = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+        xml,
+        certs,
+        ReduceMode::ValidateAndMarkNoAncestors,
+        Some(ALLOWED_ALGORITHMS),
+    )
+    .map_err(|e| format!("signature does not verify with the provider's certificates: {e}"))?;
+    // serde does not look at the root's name: decide on it first.
+    match root_element(&reduced)
+        .as_ref()
+        .map(|(ns, n)| (ns.as_str(), n.as_str()))
+    {
+        Some((shape::NS_PROTOCOL, "Response")) => reduced
+            .parse::<Response>()
+            .map_err(|e| format!("the signed Response does not parse: {e}"))?
+            .assertion
+            .ok_or_else(|| "the signed Response holds no assertion".to_string()),
+        Some((shape::NS_ASSERTION, "Assertion")) => reduced
+            .parse::<Assertion>()
+            .map_err(|e| format!("the signed Assertion does not parse: {e}")),
+        other => Err(format!(
+            "the signed content is {other:?}, not a Response or an Assertion"
+        )),
+    }
+}
+
+fn root_element(xml: &str) -> Option<(String, String)> {
+    let mut reader = quick_xml::NsReader::from_str(xml);
+    loop {
+        match reader.read_resolved_event().ok()? {
+            (ns, quick_xml::events::Event::Start(e)) | (ns, quick_xml::events::Event::Empty(e)) => {
+                let ns = match ns {
+                    quick_xml::name::ResolveResult::Bound(n) => {
+                        String::from_utf8_lossy(n.as_ref()).into_owned()
+                    }
+                    _ => String::new(),
+                };
+                return Some((
+                    ns,
+                    String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+                ));
+            }
+            (_, quick_xml::events::Event::Eof) => return None,
+            _ => {}
+        }
+    }
+}
+
+/// Base64 (whitespace ignored) to UTF-8 text, within [`MAX_BASE64_CHARS`].
+pub fn decode(b64: &str) -> Result<String> {
+    if b64.len() > MAX_BASE64_CHARS + MAX_BASE64_CHARS / 16 {
+        return Err(SamlError::Invalid(format!(
+            "the SAML message is longer than {MAX_BASE64_CHARS} characters"
+        )));
+    }
+    let compact: Vec<u8> = b64.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if compact.len() > MAX_BASE64_CHARS {
+        return Err(SamlError::Invalid(format!(
+            "the SAML message is longer than {MAX_BASE64_CHARS} characters"
+        )));
+    }
+    let bytes = STANDARD
+        .decode(&compact)
+        .map_err(|e| SamlError::Invalid(format!("not base64: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| SamlError::Invalid("not UTF-8".into()))
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(128).collect()
+}
+
+/// AWS's `NameQualifier`: base64(SHA-1(issuer + account id + "/" + provider name)).
+pub fn name_qualifier(issuer: &str, account: &str, provider: &str) -> String {
+    let d = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        format!("{issuer}{account}/{provider}").as_bytes(),
+    );
+    STANDARD.encode(d.as_ref())
+}
+
+/// `saml:sub_type`: `persistent`, `transient`, or the full format URI.
+pub fn sub_type(format: Option<&str>) -> String {
+    match format {
+        Some("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent") => "persistent".into(),
+        Some("urn:oasis:names:tc:SAML:2.0:nameid-format:transient") => "transient".into(),
+        Some(f) => f.to_string(),
+        None => "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified".into(),
+    }
+}

@@ -1,0 +1,415 @@
+//! `AssumeRoleWithSAML`: a SAML assertion of a configured provider for a session of a role that
+//! trusts it. Parameters first, then the assertion (shape, signature, conditions, replay), then the
+//! Role attribute, then the trust policy with every `saml:*` key; any refusal issues nothing.
+
+use super::actions::{
+    check_policy_arns_exist, check_tag_set, finish, mint, packed_percent, role_session,
+    session_policy, start, tag_pairs, write_assumed_role_user, write_credentials, Mint,
+};
+use super::context::{self, add_request_keys, add_request_tags};
+use super::params::{self, Params};
+use super::{StsError, StsRequest};
+use crate::app::App;
+use crate::audit::AuditEvent;
+use crate::credentials::{Federation, Tag};
+use crate::idp::saml::{self, SamlError, SamlIdentity, Use};
+use crate::policy::{self, ContextValue, Effect, Principal, RequestContext};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// The SAML attribute naming the roles a person may take: `roleArn,providerArn` pairs.
+pub const ROLE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
+/// The session name.
+pub const SESSION_NAME_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/RoleSessionName";
+/// The source identity.
+pub const SOURCE_IDENTITY_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/SourceIdentity";
+/// Prefix of session tag attributes.
+pub const PRINCIPAL_TAG_PREFIX: &str = "https://aws.amazon.com/SAML/Attributes/PrincipalTag:";
+/// Transitive tag keys.
+pub const TRANSITIVE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/TransitiveTagKeys";
+/// Session duration in seconds.
+pub const SESSION_DURATION_ATTRIBUTE: &str =
+    "https://aws.amazon.com/SAML/Attributes/SessionDuration";
+
+/// The STS error for a refused assertion: coarse message, precise reason.
+pub fn saml_error(e: SamlError) -> StsError {
+    match e {
+        SamlError::Expired(r) => StsError {
+            code: "ExpiredTokenException",
+            message: "Token expired: the SAML assertion has expired".into(),
+            reason: r,
+            request_id: String::new(),
+        },
+        SamlError::Unavailable(r) => StsError::unavailable(r),
+        SamlError::Replay(r) => {
+            StsError::invalid_identity_token_msg("Invalid SAML assertion: it was already used")
+                .because(format!("replay: {r}"))
+        }
+        SamlError::UnknownProvider(r) => {
+            StsError::invalid_identity_token_msg("Specified provider doesn't exist.").because(r)
+        }
+        SamlError::Invalid(r) | SamlError::Unsolicited(r) => {
+            StsError::invalid_identity_token_msg("Invalid SAML assertion").because(r)
+        }
+    }
+}
+
+fn bad_attribute(name: &str, why: &str) -> StsError {
+    StsError::invalid_identity_token_msg("Invalid SAML assertion")
+        .because(format!("attribute {name}: {why}"))
+}
+
+fn single<'a>(id: &'a SamlIdentity, name: &str) -> Result<Option<&'a str>, StsError> {
+    match id.attributes.get(name).map(Vec::as_slice) {
+        None => Ok(None),
+        Some([v]) => Ok(Some(v.as_str())),
+        Some(_) => Err(bad_attribute(name, "must have exactly one value")),
+    }
+}
+
+/// The `saml:*` condition keys of an identity as a claims map (also kept in the session for later
+/// decisions): every attribute by name, plus `aud`, `iss`, `sub`, `sub_type`, `namequalifier`,
+/// `doc`.
+pub fn saml_claims(id: &SamlIdentity, account: &str) -> Map<String, Value> {
+    let mut claims = id.attributes_json();
+    let s = |v: &str| Value::String(v.to_string());
+    claims.insert("aud".into(), s(&id.recipient));
+    claims.insert("iss".into(), s(&id.issuer));
+    claims.insert("sub".into(), s(&id.name_id));
+    claims.insert(
+        "sub_type".into(),
+        s(&saml::sub_type(id.name_id_format.as_deref())),
+    );
+    claims.insert(
+        "namequalifier".into(),
+        s(&saml::name_qualifier(&id.issuer, account, &id.provider)),
+    );
+    claims.insert("doc".into(), s(&format!("{account}/{}", id.provider)));
+    claims
+}
+
+/// Whether the Role attribute carries the pair (role, provider), in either order, as AWS accepts.
+fn role_pair_present(values: &[String], role_arn: &str, provider_arn: &str) -> bool {
+    values.iter().any(|v| {
+        let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+        matches!(parts.as_slice(), [a, b] if (*a == role_arn && *b == provider_arn) || (*a == provider_arn && *b == role_arn))
+    })
+}
+
+/// `AssumeRoleWithSAML`.
+pub async fn assume_role_with_saml(
+    app: &Arc<App>,
+    req: &StsRequest<'_>,
+    params: &Params,
+    ev: &mut AuditEvent,
+) -> Result<String, StsError> {
+    let role_arn = params.required("RoleArn", "roleArn")?;
+    ev.role_arn = Some(role_arn.to_string());
+    let principal_arn = params.required("PrincipalArn", "principalArn")?;
+    ev.provider = Some(principal_arn.to_string());
+    let assertion = params.required("SAMLAssertion", "SAMLAssertion")?;
+    params::check_role_arn(role_arn)?;
+    if principal_arn.len() < 20 || principal_arn.len() > 2048 {
+        return Err(StsError::validation(
+            principal_arn,
+            "principalArn",
+            "Member must have length between 20 and 2048",
+        ));
+    }
+    let len = assertion.trim().chars().count();
+    if len < 4 {
+        return Err(StsError::validation(
+            "***",
+            "SAMLAssertion",
+            "Member must have length greater than or equal to 4",
+        ));
+    }
+    if len > saml::MAX_BASE64_CHARS {
+        return Err(StsError::validation(
+            "***",
+            "SAMLAssertion",
+            "Member must have length less than or equal to 100000",
+        ));
+    }
+    let duration = params::duration(params.get("DurationSeconds")?, 900, 43_200)?;
+    let sp = session_policy(params)?;
+
+    let denied = || StsError::access_denied("Not authorized to perform sts:AssumeRoleWithSAML");
+    let role = app
+        .config
+        .role(role_arn)
+        .ok_or_else(|| denied().because(format!("role {role_arn} does not exist")))?;
+    check_policy_arns_exist(app, &sp, role)?;
+    let provider_name = principal_arn
+        .strip_prefix(&format!("arn:aws:iam::{}:saml-provider/", role.account))
+        .filter(|n| !n.is_empty());
+    let Some(provider) = provider_name.and_then(|n| app.saml.provider(n)) else {
+        return Err(
+            StsError::invalid_identity_token_msg("Specified provider doesn't exist.").because(
+                format!(
+                    "PrincipalArn {principal_arn} is not a configured saml provider of account {}",
+                    role.account
+                ),
+            ),
+        );
+    };
+    if !provider.serves_account(&role.account) {
+        return Err(denied().because(format!(
+            "saml provider {} is not a provider of account {}",
+            provider.name, role.account
+        )));
+    }
+    if let Some(d) = duration {
+        if d > i64::from(role.max_session_duration) {
+            return Err(StsError::validation_msg(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            ));
+        }
+    }
+
+    let identity = app
+        .saml
+        .verify(
+            app.store.as_ref(),
+            &provider.name,
+            assertion.trim(),
+            Use::Sts,
+        )
+        .await
+        .map_err(saml_error)?;
+    ev.subject = Some(identity.name_id.clone());
+    let provider_arn = provider.arn(&role.account);
+
+    let roles = identity
+        .attributes
+        .get(ROLE_ATTRIBUTE)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    if !role_pair_present(roles, &role.arn, &provider_arn) {
+        return Err(denied().because(format!(
+            "the assertion's {ROLE_ATTRIBUTE} attribute does not contain {},{provider_arn} (it has {} value(s))",
+            role.arn,
+            roles.len()
+        )));
+    }
+    let session_name = single(&identity, SESSION_NAME_ATTRIBUTE)?
+        .ok_or_else(|| bad_attribute(SESSION_NAME_ATTRIBUTE, "is missing"))?
+        .to_string();
+    params::check_name(&session_name, "roleSessionName")
+        .map_err(|e| bad_attribute(SESSION_NAME_ATTRIBUTE, &e.message))?;
+    ev.session_name = Some(session_name.clone());
+    ev.principal = Some(format!(
+        "arn:aws:sts::{}:assumed-role/{}/{}",
+        role.account, role.name, session_name
+    ));
+    let source_identity = match single(&identity, SOURCE_IDENTITY_ATTRIBUTE)? {
+        Some(si) => {
+            params::check_source_identity(si)
+                .map_err(|e| bad_attribute(SOURCE_IDENTITY_ATTRIBUTE, &e.message))?;
+            Some(si.to_string())
+        }
+        None => None,
+    };
+    let mut tags = Vec::new();
+    for (name, values) in &identity.attributes {
+        let Some(key) = name.strip_prefix(PRINCIPAL_TAG_PREFIX) else {
+            continue;
+        };
+        let [value] = values.as_slice() else {
+            return Err(bad_attribute(
+                name,
+                "a session tag must have exactly one value",
+            ));
+        };
+        params::check_tag(key, value).map_err(|e| bad_attribute(name, &e.message))?;
+        tags.push(Tag {
+            key: key.to_string(),
+            value: value.clone(),
+        });
+    }
+    check_tag_set(&tags).map_err(|e| bad_attribute(PRINCIPAL_TAG_PREFIX, &e.message))?;
+    let mut transitive = Vec::new();
+    for k in identity
+        .attributes
+        .get(TRANSITIVE_ATTRIBUTE)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        if !tags.iter().any(|t| &t.key == k) {
+            return Err(bad_attribute(
+                TRANSITIVE_ATTRIBUTE,
+                &format!("transitive tag key {k} is not a principal tag"),
+            ));
+        }
+        transitive.push(k.clone());
+    }
+    let attribute_duration = match single(&identity, SESSION_DURATION_ATTRIBUTE)? {
+        Some(v) => {
+            let d: i64 = v
+                .trim()
+                .parse()
+                .map_err(|_| bad_attribute(SESSION_DURATION_ATTRIBUTE, "is not a number"))?;
+            if !(900..=43_200).contains(&d) {
+                return Err(bad_attribute(
+                    SESSION_DURATION_ATTRIBUTE,
+                    "must be between 900 and 43200",
+                ));
+            }
+            Some(d)
+        }
+        None => None,
+    };
+    let percent = packed_percent(&sp, &tags);
+    if percent > 100 {
+        return Err(StsError::packed_policy_too_large(percent));
+    }
+
+    let now = app.clock.now();
+    let claims = saml_claims(&identity, &role.account);
+    let make_ctx = |action: &str| {
+        let mut ctx = RequestContext::new(action, role.arn.clone()).with_principal(Principal {
+            aws: Vec::new(),
+            federated: Some(provider_arn.clone()),
+            service: None,
+        });
+        add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
+        context::add_claims(&mut ctx, "saml", &claims);
+        ctx.set(
+            "aws:FederatedProvider",
+            ContextValue::Single(provider_arn.clone()),
+        );
+        context::add_mfa_keys(&mut ctx, identity.mfa_time, now);
+        ctx.set(
+            "sts:RoleSessionName",
+            ContextValue::Single(session_name.clone()),
+        );
+        if !tags.is_empty() {
+            add_request_tags(&mut ctx, &tag_pairs(&tags));
+        }
+        if !transitive.is_empty() {
+            ctx.set(
+                "sts:TransitiveTagKeys",
+                ContextValue::Multi(transitive.clone()),
+            );
+        }
+        if let Some(si) = &source_identity {
+            ctx.set("sts:SourceIdentity", ContextValue::Single(si.clone()));
+        }
+        ctx
+    };
+    let mut actions = vec!["sts:AssumeRoleWithSAML"];
+    if !tags.is_empty() {
+        actions.push("sts:TagSession");
+    }
+    if source_identity.is_some() {
+        actions.push("sts:SetSourceIdentity");
+    }
+    for action in actions {
+        let ctx = make_ctx(action);
+        if policy::evaluate_trust(&role.trust_policy, &ctx).effect != Effect::Allow {
+            let explanation = policy::explain_trust(&role.trust_policy, &ctx);
+            ev.explanation = serde_json::to_value(&explanation).ok();
+            return Err(denied().because(format!(
+                "trust policy of {} does not allow {action} for {provider_arn} (sub {}): {explanation}",
+                role.arn, identity.name_id
+            )));
+        }
+    }
+
+    // Lifetime: the shortest of DurationSeconds (default one hour), the SessionDuration attribute,
+    // the IdP session (SessionNotOnOrAfter) and the role's maximum.
+    let mut lifetime = duration
+        .unwrap_or(3600)
+        .min(i64::from(role.max_session_duration));
+    if let Some(d) = attribute_duration {
+        lifetime = lifetime.min(d);
+    }
+    if let Some(t) = identity.session_not_on_or_after {
+        lifetime = lifetime.min(t - now.timestamp());
+    }
+    if lifetime <= 0 {
+        return Err(saml_error(SamlError::Expired(
+            "the IdP session ends before a session could start".into(),
+        )));
+    }
+
+    let federation = Federation {
+        provider_arn: provider_arn.clone(),
+        key_prefix: "saml".into(),
+        subject: identity.name_id.clone(),
+        claims: Some(Value::Object(claims.clone())),
+    };
+    let (session, token) = mint(
+        app,
+        Mint {
+            principal: role_session(role, &session_name),
+            duration: lifetime,
+            source_identity: source_identity.clone(),
+            tags,
+            transitive,
+            policy: &sp,
+            federation: Some(federation),
+            mfa_time: identity.mfa_time,
+            chained: false,
+            origin_user: None,
+        },
+        ev,
+    )?;
+
+    let op = "AssumeRoleWithSAML";
+    let mut w = start(op);
+    write_credentials(&mut w, &session, &token);
+    write_assumed_role_user(&mut w, &session);
+    if sp.text.is_some() || !sp.arns.is_empty() || !session.tags.is_empty() {
+        w.leaf("PackedPolicySize", &percent.to_string());
+    }
+    w.leaf("Subject", &identity.name_id);
+    w.leaf(
+        "SubjectType",
+        &saml::sub_type(identity.name_id_format.as_deref()),
+    );
+    w.leaf("Issuer", &identity.issuer);
+    w.leaf("Audience", &identity.recipient);
+    w.leaf(
+        "NameQualifier",
+        &saml::name_qualifier(&identity.issuer, &role.account, &provider.name),
+    );
+    w.leaf_opt("SourceIdentity", source_identity.as_deref());
+    Ok(finish(w, op, req.request_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_role_attribute_pair_is_accepted_in_either_order_and_only_whole() {
+        let role = "arn:aws:iam::111122223333:role/admin";
+        let idp = "arn:aws:iam::111122223333:saml-provider/corp";
+        let cases: &[(&[&str], bool)] = &[
+            (&["arn:aws:iam::111122223333:role/admin,arn:aws:iam::111122223333:saml-provider/corp"], true),
+            (&["arn:aws:iam::111122223333:saml-provider/corp, arn:aws:iam::111122223333:role/admin"], true),
+            (&["arn:aws:iam::111122223333:role/admin"], false),
+            (&["arn:aws:iam::111122223333:role/admin,arn:aws:iam::111122223333:saml-provider/other"], false),
+            (&["arn:aws:iam::111122223333:role/adminx,arn:aws:iam::111122223333:saml-provider/corp"], false),
+            (&["arn:aws:iam::111122223333:role/admin,arn:aws:iam::111122223333:saml-provider/corp,x"], false),
+            (&["x,y", "arn:aws:iam::111122223333:role/admin,arn:aws:iam::111122223333:saml-provider/corp"], true),
+            (&[], false),
+        ];
+        for (values, want) in cases {
+            let v: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+            assert_eq!(role_pair_present(&v, role, idp), *want, "{values:?}");
+        }
+    }
+
+    #[test]
+    fn name_qualifier_is_awss_hash_of_issuer_account_and_provider() {
+        // base64(SHA-1("https://idp.example.com/saml" + "111122223333" + "/corp")), computed with
+        // `printf %s … | openssl sha1 -binary | base64`.
+        let got = saml::name_qualifier("https://idp.example.com/saml", "111122223333", "corp");
+        assert_eq!(got.len(), 28);
+        assert_eq!(got, EXPECTED_QUALIFIER);
+    }
+
+    const EXPECTED_QUALIFIER: &str = "q9cKCJk6vpTW1u2/xwTUYDemF2k=";
+}
