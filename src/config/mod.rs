@@ -6,9 +6,9 @@
 mod env;
 mod identity;
 mod ops;
+mod portal;
 mod raw;
 mod store;
-mod portal;
 pub use portal::PortalSettings;
 mod saml;
 

@@ -303,6 +303,24 @@ async fn submit_password(State(app): State<Arc<App>>, req: Request) -> Response 
     finish_sign_in(&app, identity, &r, ev, &return_to).await
 }
 
+/// Ends a sign-in that another path verified (the SAML assertion consumer) in a portal session:
+/// the same session start as the portal's own sign-ins, then the browser goes to the portal home.
+pub async fn sign_in_verified_elsewhere(
+    app: &App,
+    identity: SignedInIdentity,
+    headers: HeaderMap,
+    ip: String,
+    ev: AuditEvent,
+) -> Response {
+    let r = PortalRequest {
+        headers,
+        ip,
+        query: HashMap::new(),
+        form: HashMap::new(),
+    };
+    finish_sign_in(app, identity, &r, ev, "/portal").await
+}
+
 /// Starts the session, replaces any session cookie the browser had, and sends it on.
 async fn finish_sign_in(
     app: &App,

@@ -5,8 +5,8 @@
 mod admin;
 pub mod authorize;
 pub mod directory;
-pub mod serve;
 pub mod saml;
+pub mod serve;
 
 pub use admin::{AuditParams, RevocationRequest};
 

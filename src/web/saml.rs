@@ -219,12 +219,40 @@ struct AcsForm {
 
 async fn acs(
     State(app): State<Arc<App>>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     Form(form): Form<AcsForm>,
 ) -> Response {
     let mut ev = AuditEvent::new(app.clock.now(), &super::new_request_id(), "saml:SignIn");
     let result = consume(&app, &headers, &form, &mut ev).await;
     let clear = set_cookie(&app, "", 0);
+    // With the portal on, the person lands in a portal session; without it, the ACS answers the
+    // sign-in's assignments as JSON.
+    if let (Some(_), Ok(identity)) = (&app.config.portal, &result) {
+        let signed_in = crate::portal::SignedInIdentity {
+            provider: identity.provider.clone(),
+            subject: identity.name_id.clone(),
+            claims: identity.attributes_json(),
+            mfa_time: identity.mfa_time,
+            local_groups: Vec::new(),
+            origin_user: None,
+        };
+        let mut response = crate::portal::sign_in_verified_elsewhere(
+            &app,
+            signed_in,
+            headers,
+            extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+                .unwrap_or_else(|| "127.0.0.1".into()),
+            ev,
+        )
+        .await;
+        if let Some(c) = clear {
+            response.headers_mut().append(header::SET_COOKIE, c);
+        }
+        return response;
+    }
     let mut response = match result {
         Ok(identity) => match browser_sign_in_complete(&app, &identity, &mut ev).await {
             Ok(v) => {

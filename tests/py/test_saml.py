@@ -9,6 +9,7 @@ in the audit log.
 from __future__ import annotations
 
 import base64
+import http.client
 import http.cookiejar
 import json
 import re
@@ -120,15 +121,17 @@ group = "engineers"
 
 
 class SamlServer:
-    """rolegate trusting one pysaml2 IdP, restartable on the same port and data."""
+    """rolegate trusting one pysaml2 IdP, restartable on the same port and data; with `portal`,
+    the browser portal is on too."""
 
-    def __init__(self, work: Path, admin_token: str):
+    def __init__(self, work: Path, admin_token: str, portal: bool = False):
         self.work = work
         self.admin_token = admin_token
         self.idp = saml_idp.SamlIdp(work / "idp")
         self.partner = saml_idp.SamlIdp(work / "partner", entity_id="https://partner.example.test/saml")
-        self.rg = e2e.Rolegate(work / "rolegate",
-                               config_for_port=_config(self.idp, self.partner, work / "data"),
+        render = _config(self.idp, self.partner, work / "data")
+        config_for_port = (lambda port: render(port) + "\n[portal]\n") if portal else render
+        self.rg = e2e.Rolegate(work / "rolegate", config_for_port=config_for_port,
                                env={e2e.ADMIN_TOKEN_ENV: admin_token})
         md = e2e.http("GET", f"{self.rg.url}/saml/metadata")
         assert md.status == 200, md.text
@@ -722,6 +725,76 @@ def test_browser_login_end_to_end(saml):
     ev = saml.rg.audit_event(r.headers["x-request-id"])
     assert ev["decision"] == "allow" and ev["subject"] == "erin@example.test" and ev["mfa"] is True
     assert "rolegate-saml" not in {c.name for c in b.jar}, "the pending login is cleared"
+
+
+@pytest.fixture(scope="module")
+def saml_portal(rolegate_binary, admin_token, tmp_path_factory):
+    srv = SamlServer(tmp_path_factory.mktemp("saml-portal"), admin_token, portal=True)
+    yield srv
+    code = srv.rg.stop()
+    assert code == 0, f"rolegate exited with {code}\n{srv.rg.log_tail()}"
+
+
+def raw_request(url: str, method: str, headers: dict, body: bytes | None = None):
+    """(status, every header as (name, value) pairs in order, body): Set-Cookie may come more than
+    once, and no redirect is followed."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=15)
+    try:
+        conn.request(method, u.path + (f"?{u.query}" if u.query else ""), body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.getheaders(), resp.read()
+    finally:
+        conn.close()
+
+
+def post_acs_raw(saml: SamlServer, b: Browser, response: str, relay: str):
+    """Posts to the ACS as the browser `b` would, carrying its pending-login cookie."""
+    cookies = "; ".join(f"{c.name}={c.value}" for c in b.jar)
+    body = urllib.parse.urlencode({"SAMLResponse": response, "RelayState": relay}).encode()
+    return raw_request(saml.acs, "POST", {"Cookie": cookies,
+                                          "Content-Type": "application/x-www-form-urlencoded"}, body)
+
+
+def portal_session_cookie(headers) -> str | None:
+    """The value of the portal session cookie set (it is `Secure`, so a cookie jar on plain-http
+    loopback would not send it back: the test carries it by hand)."""
+    for name, value in headers:
+        if name.lower() == "set-cookie" and value.startswith("__Host-rolegate-session="):
+            v = value.split(";", 1)[0].split("=", 1)[1]
+            return v or None
+    return None
+
+
+def test_browser_login_with_the_portal_on_starts_a_portal_session(saml_portal):
+    b = Browser()
+    req, relay = b.start_login(saml_portal)
+    resp = saml_portal.idp.response(name_id="frank@example.test", in_response_to=req.message.id,
+                                    attributes={"groups": ["engineers"]}, authn_class=AC_MFA)
+    status, headers, body = post_acs_raw(saml_portal, b, resp, relay)
+    assert status == 303, (status, body)
+    assert dict((k.lower(), v) for k, v in headers)["location"] == "/portal"
+    session = portal_session_cookie(headers)
+    assert session, headers
+    status, _, page = raw_request(f"{saml_portal.url}/portal", "GET",
+                                  {"Cookie": f"__Host-rolegate-session={session}"})
+    assert status == 200, page
+    text = page.decode()
+    assert "Engineering" in text and e2e.ACCOUNT in text, text
+    assert "frank@example.test" in text, text
+    # Without the cookie the portal sends the browser to sign in.
+    status, _, _ = raw_request(f"{saml_portal.url}/portal", "GET", {})
+    assert status in (302, 303)
+
+
+def test_a_refused_response_with_the_portal_on_starts_no_session(saml_portal):
+    b = Browser()
+    _, relay = b.start_login(saml_portal)
+    # Answers no AuthnRequest of this browser.
+    resp = saml_portal.idp.response(in_response_to="_not-ours", attributes={"groups": ["engineers"]})
+    status, headers, body = post_acs_raw(saml_portal, b, resp, relay)
+    assert status == 403, (status, body)
+    assert portal_session_cookie(headers) is None
 
 
 def test_browser_unsolicited_response_is_refused(saml):
