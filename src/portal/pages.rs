@@ -85,7 +85,7 @@ fn parse_pairs(bytes: &[u8]) -> Result<HashMap<String, String>> {
 }
 
 fn event(app: &App, action: &str, ip: &str) -> AuditEvent {
-    let mut ev = AuditEvent::new(app.clock.now(), &crate::web::new_request_id(), action);
+    let mut ev = AuditEvent::new(app.clock.now(), &crate::web::request_id(), action);
     ev.source_ip = Some(ip.to_string());
     ev
 }

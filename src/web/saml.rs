@@ -120,7 +120,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 async fn login(State(app): State<Arc<App>>, Path(provider): Path<String>) -> Response {
-    let mut ev = AuditEvent::new(app.clock.now(), &super::new_request_id(), "saml:Login");
+    let mut ev = AuditEvent::new(app.clock.now(), &super::request_id(), "saml:Login");
     ev.provider = Some(provider.chars().take(128).collect());
     let result = start_login(&app, &provider);
     let mut response = match result {
@@ -223,7 +223,7 @@ async fn acs(
     headers: HeaderMap,
     Form(form): Form<AcsForm>,
 ) -> Response {
-    let mut ev = AuditEvent::new(app.clock.now(), &super::new_request_id(), "saml:SignIn");
+    let mut ev = AuditEvent::new(app.clock.now(), &super::request_id(), "saml:SignIn");
     let result = consume(&app, &headers, &form, &mut ev).await;
     let clear = set_cookie(&app, "", 0);
     // With the portal on, the person lands in a portal session; without it, the ACS answers the
