@@ -3,8 +3,9 @@
 //! Role attribute, then the trust policy with every `saml:*` key; any refusal issues nothing.
 
 use super::actions::{
-    check_policy_arns_exist, check_tag_set, finish, mint, packed_percent, role_session,
-    session_policy, start, tag_pairs, write_assumed_role_user, write_credentials, Mint,
+    check_federated_trust, check_policy_arns_exist, check_tag_set, finish, mint, packed_percent,
+    role_session, session_policy, start, tag_pairs, write_assumed_role_user, write_credentials,
+    FederatedTrust, Mint,
 };
 use super::context::{self, add_request_keys, add_request_tags};
 use super::params::{self, Params};
@@ -13,7 +14,7 @@ use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::credentials::{Federation, Tag};
 use crate::idp::saml::{self, SamlError, SamlIdentity, Use};
-use crate::policy::{self, ContextValue, Effect, Principal, RequestContext};
+use crate::policy::{ContextValue, Principal, RequestContext};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -297,24 +298,19 @@ pub async fn assume_role_with_saml(
         }
         ctx
     };
-    let mut actions = vec!["sts:AssumeRoleWithSAML"];
-    if !tags.is_empty() {
-        actions.push("sts:TagSession");
-    }
-    if source_identity.is_some() {
-        actions.push("sts:SetSourceIdentity");
-    }
-    for action in actions {
-        let ctx = make_ctx(action);
-        if policy::evaluate_trust(&role.trust_policy, &ctx).effect != Effect::Allow {
-            let explanation = policy::explain_trust(&role.trust_policy, &ctx);
-            ev.explanation = serde_json::to_value(&explanation).ok();
-            return Err(denied().because(format!(
-                "trust policy of {} does not allow {action} for {provider_arn} (sub {}): {explanation}",
-                role.arn, identity.name_id
-            )));
-        }
-    }
+    check_federated_trust(
+        role,
+        FederatedTrust {
+            action: "sts:AssumeRoleWithSAML",
+            tags: !tags.is_empty(),
+            source_identity: source_identity.is_some(),
+            provider_arn: &provider_arn,
+            subject: &identity.name_id,
+        },
+        make_ctx,
+        denied,
+        ev,
+    )?;
 
     // Lifetime: the shortest of DurationSeconds (default one hour), the SessionDuration attribute,
     // the IdP session (SessionNotOnOrAfter) and the role's maximum.
