@@ -26,6 +26,7 @@ import pytest
 
 import e2e
 import saml_idp
+from pgtest import DATABASE_URL_ENV, pg_cluster, postgres_store, wait_until  # noqa: F401 (fixture)
 from saml_idp import AC_MFA
 
 PROVIDER = "corp"
@@ -851,3 +852,61 @@ def test_idp_initiated_login_where_the_provider_opts_in_still_runs_every_check(s
     forged = saml_idp.sign(saml.partner.response_xml(attributes={}, sign_response=False, sign_assertion=False),
                            "Assertion", saml.idp.key, saml.idp.cert_b64)
     browser_refused(saml, Browser().post_response(saml, saml_idp.b64(forged), None), "signature does not verify")
+
+
+# ---------------------------------------------------------------------------------------------
+# Two replicas on one PostgreSQL database: an assertion accepted by one is refused by the other
+
+
+@pytest.fixture(scope="module")
+def saml_replicas(pg_cluster, rolegate_binary, admin_token, tmp_path_factory):
+    """Two rolegate processes on one database, both answering for the same public URL (as behind a
+    load balancer), trusting one pysaml2 IdP."""
+    work = tmp_path_factory.mktemp("saml-replicas")
+    url = pg_cluster.create_database("saml_replicas")
+    env = {e2e.ADMIN_TOKEN_ENV: admin_token, DATABASE_URL_ENV: url}
+    idp = saml_idp.SamlIdp(work / "idp")
+    partner = saml_idp.SamlIdp(work / "partner", entity_id="https://partner.example.test/saml")
+    render = _config(idp, partner, work / "unused")
+    a = e2e.Rolegate(work / "a", config_for_port=lambda p: postgres_store(render(p)), env=env)
+
+    def as_a(port: int) -> str:
+        text = render(port).replace(f"127.0.0.1:{port}", f"127.0.0.1:{a.port}")
+        return postgres_store(text.replace(f'listen = "127.0.0.1:{a.port}"',
+                                           f'listen = "127.0.0.1:{port}"'))
+
+    b = e2e.Rolegate(work / "b", config_for_port=as_a, env=env)
+    idp.trust_sp(e2e.http("GET", f"{a.url}/saml/metadata").text)
+    yield idp, a, b
+    for srv in (a, b):
+        code = srv.stop()
+        assert code == 0, f"rolegate exited with {code}\n{srv.log_tail()}"
+
+
+class Replica:
+    """One replica in the shape the helpers above take."""
+
+    def __init__(self, rg: e2e.Rolegate):
+        self.rg = rg
+        self.url = rg.url
+
+
+def test_an_assertion_used_on_one_replica_is_refused_on_the_other(saml_replicas):
+    idp, a, b = saml_replicas
+    # The same Response is good for either replica (same audience and recipient) until one uses it.
+    fresh = idp.response(attributes=attrs(session="replica-b"))
+    assert assume_raw(Replica(b), fresh).status == 200, "replica B accepts an assertion for the shared URL"
+    used = idp.response(attributes=attrs(session="replica-a"))
+    r = assume_raw(Replica(a), used)
+    assert r.status == 200, r.text
+    for replica in (b, a):
+        r = assume_raw(Replica(replica), used)
+        assert r.status == 400, (r.status, r.text)
+        assert b"SecretAccessKey" not in r.body and b"SessionToken" not in r.body
+        code, _, request_id = e2e.sts_error(r.body)
+        assert code == "InvalidIdentityToken", r.text
+        # The CLI reads the database directly: the replica's audit batch lands within its window.
+        ev = wait_until("the refusal's audit event",
+                        lambda: [e for e in replica.audit() if e.get("request_id") == request_id],
+                        timeout=5)[0]
+        assert ev["decision"] == "deny" and "replay: assertion" in ev.get("reason", ""), ev
