@@ -263,7 +263,7 @@ pub async fn authorize(
 
     let policies = SessionPolicies::for_session(app, &claims)
         .await
-        .map_err(|e| ApiError::from_sts(StsError::internal(e)))?;
+        .map_err(|e| ApiError::from_sts(StsError::from(e)))?;
     let mut set = policies.set();
     if let Some(rp) = &resource_policy {
         set.resource = Some(("resource policy", rp));

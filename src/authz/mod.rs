@@ -54,6 +54,40 @@ impl PolicyCache {
     }
 }
 
+/// Why a session's policies could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyLoadError {
+    /// The directory (and so its store) could not be read.
+    #[error("reading the directory: {0}")]
+    Directory(#[from] crate::idp::local::DirectoryError),
+    /// A stored or configured policy does not parse.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl PolicyLoadError {
+    /// Whether retrying may help: the store behind the directory is unreachable or busy.
+    pub fn unavailable(&self) -> bool {
+        use crate::store::StoreError;
+        matches!(
+            self,
+            Self::Directory(crate::idp::local::DirectoryError::Store(
+                StoreError::Unavailable(_) | StoreError::Locked(_)
+            ))
+        )
+    }
+}
+
+impl From<PolicyLoadError> for crate::sts::StsError {
+    /// `ServiceUnavailable` when the store is, `InternalFailure` otherwise.
+    fn from(e: PolicyLoadError) -> Self {
+        match e {
+            PolicyLoadError::Directory(d) => Self::directory("loading the caller's policies", &d),
+            PolicyLoadError::Invalid(why) => Self::internal(why),
+        }
+    }
+}
+
 /// Every policy that decides what one session may do.
 #[derive(Debug, Clone, Default)]
 pub struct SessionPolicies {
@@ -100,11 +134,12 @@ impl SessionPolicies {
 
     /// The policies of any session: role sessions from the configuration, sessions of directory
     /// users (and their federated users) from the directory as it is now.
-    pub async fn for_session(app: &App, c: &SessionClaims) -> Result<Self, String> {
-        let mut out = Self::load(&app.config, &app.policy_cache, c)?;
+    pub async fn for_session(app: &App, c: &SessionClaims) -> Result<Self, PolicyLoadError> {
+        let mut out =
+            Self::load(&app.config, &app.policy_cache, c).map_err(PolicyLoadError::Invalid)?;
         if c.principal.role_arn().is_none() {
             let user = match (&app.directory, &c.origin_user) {
-                (Some(d), Some(id)) => d.user_by_id(id).await.map_err(|e| e.to_string())?,
+                (Some(d), Some(id)) => d.user_by_id(id).await?,
                 _ => None,
             };
             if let Some(u) = user {
@@ -115,18 +150,23 @@ impl SessionPolicies {
     }
 
     /// A directory user's identity policies (its own and its groups'), parsed.
-    pub async fn of_user(app: &App, user: &User) -> Result<Vec<(String, Arc<Policy>)>, String> {
+    pub async fn of_user(
+        app: &App,
+        user: &User,
+    ) -> Result<Vec<(String, Arc<Policy>)>, PolicyLoadError> {
         let Some(d) = &app.directory else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for source in d.policies_of(user).await.map_err(|e| e.to_string())? {
+        for source in d.policies_of(user).await? {
             match source {
                 PolicySource::Inline { label, document } => {
                     let p = app
                         .policy_cache
                         .parsed(&document, PolicyKind::Inline)
-                        .map_err(|e| format!("{label} does not parse: {e}"))?;
+                        .map_err(|e| {
+                            PolicyLoadError::Invalid(format!("{label} does not parse: {e}"))
+                        })?;
                     out.push((label, p));
                 }
                 PolicySource::Managed(arn) => {
@@ -170,6 +210,43 @@ mod tests {
     use super::*;
     use crate::credentials::SessionPrincipal;
     use crate::policy::{evaluate, Effect, RequestContext};
+
+    #[test]
+    fn a_store_outage_while_loading_policies_is_service_unavailable_and_nothing_else_is() {
+        use crate::idp::local::DirectoryError;
+        use crate::store::StoreError;
+        use crate::sts::StsError;
+        let cases = [
+            (
+                PolicyLoadError::Directory(DirectoryError::Store(StoreError::Unavailable(
+                    "connection refused".into(),
+                ))),
+                true,
+                "ServiceUnavailable",
+                503,
+            ),
+            (
+                PolicyLoadError::Directory(DirectoryError::Store(StoreError::Corrupt(
+                    "bad record".into(),
+                ))),
+                false,
+                "InternalFailure",
+                500,
+            ),
+            (
+                PolicyLoadError::Invalid("inline policy x does not parse".into()),
+                false,
+                "InternalFailure",
+                500,
+            ),
+        ];
+        for (e, unavailable, code, status) in cases {
+            assert_eq!(e.unavailable(), unavailable, "{e}");
+            let sts = StsError::from(e);
+            assert_eq!(sts.code, code);
+            assert_eq!(sts.status().as_u16(), status);
+        }
+    }
 
     const ALL: &str =
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;

@@ -697,7 +697,7 @@ async fn authorize(
     add_session_keys(&mut ctx, caller, now);
     let policies = SessionPolicies::for_session(app, caller)
         .await
-        .map_err(StsError::internal)?;
+        .map_err(StsError::from)?;
     let set = policies.set();
     let decision = policy::evaluate(&set, &ctx);
     if decision.is_allowed() {

@@ -765,7 +765,7 @@ pub async fn assume_role(
     };
     let caller_policies = SessionPolicies::for_session(app, &caller)
         .await
-        .map_err(StsError::internal)?;
+        .map_err(StsError::from)?;
     let mut actions = vec!["sts:AssumeRole"];
     if !request_tags.is_empty() {
         actions.push("sts:TagSession");
@@ -1025,7 +1025,7 @@ pub async fn get_federation_token(
     add_session_keys(&mut ctx, &caller, now);
     let caller_policies = SessionPolicies::for_session(app, &caller)
         .await
-        .map_err(StsError::internal)?;
+        .map_err(StsError::from)?;
     let set = caller_policies.set();
     if policy::evaluate(&set, &ctx).effect != Effect::Allow {
         let explanation = policy::explain(&set, &ctx);
@@ -1227,7 +1227,7 @@ pub async fn decode_authorization_message(
     add_session_keys(&mut ctx, &caller, now);
     let caller_policies = SessionPolicies::for_session(app, &caller)
         .await
-        .map_err(StsError::internal)?;
+        .map_err(StsError::from)?;
     let set = caller_policies.set();
     if policy::evaluate(&set, &ctx).effect != Effect::Allow {
         let explanation = policy::explain(&set, &ctx);

@@ -231,7 +231,14 @@ async fn guard(
     add_session_keys(&mut ctx, &caller, now);
     let policies = SessionPolicies::for_session(app, &caller)
         .await
-        .map_err(|e| AdminError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        .map_err(|e| {
+            let status = if e.unavailable() {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            AdminError::new(status, e.to_string())
+        })?;
     let set = policies.set();
     if policy::evaluate(&set, &ctx).effect != Effect::Allow {
         let explanation = policy::explain(&set, &ctx);
