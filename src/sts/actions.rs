@@ -447,21 +447,7 @@ pub async fn assume_role_with_web_identity(
     let token = params.required("WebIdentityToken", "webIdentityToken")?;
     params::check_role_arn(role_arn)?;
     params::check_name(session_name, "roleSessionName")?;
-    let token_len = token.trim().chars().count();
-    if token_len < 4 {
-        return Err(StsError::validation(
-            "***",
-            "webIdentityToken",
-            "Member must have length greater than or equal to 4",
-        ));
-    }
-    if token_len > 20_000 {
-        return Err(StsError::validation(
-            "***",
-            "webIdentityToken",
-            "Member must have length less than or equal to 20000",
-        ));
-    }
+    params::check_secret_length(token, "webIdentityToken", 4, 20_000)?;
     if params.get("ProviderId")?.is_some() {
         return Err(StsError::invalid_parameter(
             "ProviderId is only for OAuth 2.0 access tokens; this service accepts OpenID Connect ID tokens",

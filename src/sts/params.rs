@@ -80,6 +80,32 @@ impl Params {
     }
 }
 
+/// The length (in characters, surrounding whitespace ignored) of a credential-bearing member such as
+/// a token or an assertion; the value itself never goes into the error.
+pub fn check_secret_length(
+    value: &str,
+    member: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), StsError> {
+    let n = value.trim().chars().count();
+    if n < min {
+        return Err(StsError::validation(
+            "***",
+            member,
+            &format!("Member must have length greater than or equal to {min}"),
+        ));
+    }
+    if n > max {
+        return Err(StsError::validation(
+            "***",
+            member,
+            &format!("Member must have length less than or equal to {max}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A session or source-identity name: 2..=64 of `[\w+=,.@-]`.
 pub fn check_name(value: &str, member: &str) -> Result<(), StsError> {
     let n = value.chars().count();
@@ -323,6 +349,33 @@ pub fn tags(params: &Params) -> Result<Vec<(String, String)>, StsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_lengths_are_checked_without_showing_the_secret() {
+        assert!(check_secret_length(" abcd\n", "webIdentityToken", 4, 20_000).is_ok());
+        for (value, want) in [
+            (
+                "abc\n",
+                "Member must have length greater than or equal to 4",
+            ),
+            (
+                &"x".repeat(20_001)[..],
+                "Member must have length less than or equal to 20000",
+            ),
+        ] {
+            let e = check_secret_length(value, "webIdentityToken", 4, 20_000).unwrap_err();
+            assert_eq!(e.code, "ValidationError");
+            assert!(e.message.contains(want), "{}", e.message);
+            assert!(e.message.contains("webIdentityToken"), "{}", e.message);
+            assert!(
+                !e.message.contains("abc") && !e.message.contains("xxxx"),
+                "{}",
+                e.message
+            );
+        }
+        // Characters, not bytes: 20,000 two-byte characters are within the limit.
+        assert!(check_secret_length(&"é".repeat(20_000), "webIdentityToken", 4, 20_000).is_ok());
+    }
 
     fn params(s: &str) -> Params {
         Params::from_form(s.as_bytes())

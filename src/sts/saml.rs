@@ -117,21 +117,7 @@ pub async fn assume_role_with_saml(
             "Member must have length between 20 and 2048",
         ));
     }
-    let len = assertion.trim().chars().count();
-    if len < 4 {
-        return Err(StsError::validation(
-            "***",
-            "SAMLAssertion",
-            "Member must have length greater than or equal to 4",
-        ));
-    }
-    if len > saml::MAX_BASE64_CHARS {
-        return Err(StsError::validation(
-            "***",
-            "SAMLAssertion",
-            "Member must have length less than or equal to 100000",
-        ));
-    }
+    params::check_secret_length(assertion, "SAMLAssertion", 4, saml::MAX_BASE64_CHARS)?;
     let duration = params::duration(params.get("DurationSeconds")?, 900, 43_200)?;
     let sp = session_policy(params)?;
 
