@@ -65,6 +65,14 @@ struct Trees {
     directory: ::sled::Tree,
     audit: AuditFiles,
     meta: ::sled::Tree,
+    /// The data directory.
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Trees {
+    fn drop(&mut self) {
+        CLOSED_HERE.lock().insert(self.dir.clone());
+    }
 }
 
 impl Trees {
@@ -109,6 +117,13 @@ fn is_lock_conflict(e: &::sled::Error) -> bool {
         _ => false,
     }
 }
+
+/// How long opening waits for the lock of a data directory this process closed.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Data directories whose store this process has closed (and not opened again since).
+static CLOSED_HERE: parking_lot::Mutex<std::collections::BTreeSet<std::path::PathBuf>> =
+    parking_lot::Mutex::new(std::collections::BTreeSet::new());
 
 fn open_error(dir: &Path, e: ::sled::Error) -> StoreError {
     if is_lock_conflict(&e) {
@@ -268,11 +283,28 @@ impl SledStore {
     /// another process (or another live handle in this process) holds it. Blocking: call at start-up.
     pub fn open(dir: &Path) -> Result<SledStore> {
         create_private_dir(dir)?;
-        let db = ::sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|e| open_error(dir, e))?;
+        // A store this process just closed may hold the lock a moment longer (sled's flusher
+        // thread outlives the handle): only then wait, a bounded time. A lock held by another
+        // process, or by a handle still open here, is refused at once.
+        let closed_here = CLOSED_HERE.lock().contains(dir);
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match ::sled::Config::new()
+                .path(dir)
+                .cache_capacity(CACHE_BYTES)
+                .open()
+            {
+                Ok(db) => break db,
+                Err(e)
+                    if closed_here
+                        && is_lock_conflict(&e)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(open_error(dir, e)),
+            }
+        };
         let tree = |name: &str| db.open_tree(name).map_err(from_sled);
         let trees = Trees {
             keys: tree(KEYS)?,
@@ -282,8 +314,10 @@ impl SledStore {
             audit: AuditFiles::open(&dir.join(AUDIT_DIR))?,
             meta: tree(META)?,
             db,
+            dir: dir.to_path_buf(),
         };
         check_format(&trees, dir)?;
+        CLOSED_HERE.lock().remove(dir);
         tracing::debug!(dir = %dir.display(), recovered = trees.db.was_recovered(), "sled store open");
         Ok(SledStore {
             dir: dir.to_path_buf(),
@@ -671,7 +705,13 @@ mod tests {
     fn a_second_handle_in_the_same_process_is_locked_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().expect("tempdir");
         let first = SledStore::open(dir.path()).expect("open");
-        match SledStore::open(dir.path()) {
+        let asked = std::time::Instant::now();
+        let second = SledStore::open(dir.path());
+        assert!(
+            asked.elapsed() < LOCK_WAIT,
+            "a lock held by an open handle is refused without waiting"
+        );
+        match second {
             Err(StoreError::Locked(m)) => {
                 assert!(m.contains(&dir.path().display().to_string()), "{m}");
                 assert!(m.contains("in use by another rolegate process"), "{m}");
