@@ -173,6 +173,34 @@ pub async fn create(
     Ok(token)
 }
 
+/// Records that the person behind `session` has just passed MFA (a step-up after sign-in):
+/// the session moves to a new id with `mfa_time = now`, in one atomic write that also deletes the
+/// old id, so a cookie copied before the step-up never carries the stronger session. Returns the
+/// new cookie value. Fails with [`PortalError::SessionExpired`] when the session was ended or
+/// changed meanwhile (signed out elsewhere): nothing is written then.
+pub async fn record_mfa(
+    store: &dyn Store,
+    session: &Session,
+    now: i64,
+) -> Result<String, PortalError> {
+    let token = random_token()?;
+    let mut record = session.record.clone();
+    record.identity.mfa_time = Some(now);
+    record.last_seen = now;
+    let doc = serde_json::to_string(&record).map_err(|e| PortalError::Internal(e.to_string()))?;
+    let done = store
+        .dir_write(&[
+            DirWrite::delete(SESSION_KIND, &session.key, session.version),
+            DirWrite::insert(SESSION_KIND, &key_of(&token), doc),
+        ])
+        .await?;
+    if done {
+        Ok(token)
+    } else {
+        Err(PortalError::SessionExpired)
+    }
+}
+
 /// Whether a session has run out by `now` (idle or absolute timeout).
 pub fn expired(r: &SessionRecord, now: i64, idle: i64, max: i64) -> bool {
     now - r.last_seen >= idle || now - r.created_at >= max || now < r.created_at - 300

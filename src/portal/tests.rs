@@ -539,3 +539,54 @@ async fn without_a_session_the_home_page_sends_to_sign_in() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()[header::LOCATION], "/login?return_to=%2Fportal");
 }
+
+#[tokio::test]
+async fn an_mfa_step_up_moves_the_session_to_a_new_id_and_ends_the_old_one() {
+    let f = fixture().await;
+    let (old, _) = f.sign_in(None).await;
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(header::COOKIE, session_cookie(&old).parse().unwrap());
+    let now = f.app.clock.now().timestamp();
+    let loaded = super::session::load(f.app.store.as_ref(), &headers, now, 1800, 3600)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(loaded.record.identity.mfa_time, None);
+    let new = super::session::record_mfa(f.app.store.as_ref(), &loaded, now + 5)
+        .await
+        .unwrap();
+    assert_ne!(new, old);
+    assert_eq!(
+        f.get("/portal", &session_cookie(&old)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the id from before the step-up no longer names a session"
+    );
+    assert_eq!(
+        f.get("/portal", &session_cookie(&new)).await.status(),
+        StatusCode::OK
+    );
+    let key = super::session::key_of(&new);
+    let stored = f
+        .app
+        .store
+        .dir_get(super::session::SESSION_KIND, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    let record: super::session::SessionRecord = serde_json::from_str(&stored.value).unwrap();
+    assert_eq!(record.identity.mfa_time, Some(now + 5));
+    // A second step-up from the stale loaded copy writes nothing.
+    assert!(matches!(
+        super::session::record_mfa(f.app.store.as_ref(), &loaded, now + 6).await,
+        Err(super::PortalError::SessionExpired)
+    ));
+    assert_eq!(
+        f.app
+            .store
+            .dir_list(super::session::SESSION_KIND)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
