@@ -131,14 +131,16 @@ impl AuditEvent {
         self.decision = o.as_str().into();
     }
 
-    fn to_record(&self) -> AuditRecord {
+    /// The stored form: the JSON of the whole event, and the indexed fields moved out of it.
+    fn into_record(self) -> AuditRecord {
+        let json = serde_json::to_string(&self).unwrap_or_default();
         AuditRecord {
             time_ms: self.time_ms,
-            id: self.request_id.clone(),
-            action: self.action.clone(),
-            principal: self.principal.clone(),
-            decision: self.decision.clone(),
-            json: serde_json::to_string(self).unwrap_or_default(),
+            id: self.request_id,
+            action: self.action,
+            principal: self.principal,
+            decision: self.decision,
+            json,
         }
     }
 }
@@ -327,7 +329,7 @@ async fn writer(
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
     let push =
         |m: Msg, batch: &mut Vec<AuditRecord>, waiters: &mut Vec<oneshot::Sender<()>>| match m {
-            Msg::Event(e) => batch.push(e.to_record()),
+            Msg::Event(e) => batch.push(e.into_record()),
             Msg::Flush(w) => waiters.push(w),
         };
     loop {

@@ -25,6 +25,7 @@ pub const OPEN_SESSION_CACHE: usize = 4096;
 pub struct OpenSession {
     claims: SessionClaims,
     signing: parking_lot::Mutex<Option<(String, crate::sigv4::SigningKey)>>,
+    arn: std::sync::OnceLock<String>,
 }
 
 impl OpenSession {
@@ -34,7 +35,14 @@ impl OpenSession {
         OpenSession {
             claims,
             signing: parking_lot::Mutex::new(None),
+            arn: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The principal's ARN ([`super::SessionPrincipal::arn`]), written once per open session:
+    /// every signed call of a cached session names it in its audit event.
+    pub fn principal_arn(&self) -> &str {
+        self.arn.get_or_init(|| self.claims.principal.arn())
     }
 
     /// The session's claims.

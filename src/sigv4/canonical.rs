@@ -156,7 +156,11 @@ pub(super) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 /// Lowercase hex SHA-256.
 pub(super) fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(digest::digest(&digest::SHA256, data))
+    let mut out = [0u8; 64];
+    // A table lookup per byte into a buffer of the right size; `hex::encode` pushes char by char.
+    hex::encode_to_slice(digest::digest(&digest::SHA256, data), &mut out)
+        .expect("64 hex digits for 32 bytes");
+    String::from_utf8(out.to_vec()).expect("hex digits are ASCII")
 }
 
 /// The path normalised (RFC 3986 dot segments removed, empty segments dropped, a trailing slash

@@ -100,8 +100,24 @@ pub(super) fn time_key(t: i64) -> [u8; 8] {
 /// Encodes a batch of audit records: the format byte, then per record its time (8 bytes, big
 /// endian), id, action, principal (a 0/1 flag, then the value), decision and JSON, each string with a
 /// 4-byte big-endian length.
-pub(super) fn encode_audit_batch<'a>(records: impl Iterator<Item = &'a AuditRecord>) -> Vec<u8> {
-    let mut out = vec![FORMAT];
+pub(super) fn encode_audit_batch<'a>(
+    records: impl Iterator<Item = &'a AuditRecord> + Clone,
+) -> Vec<u8> {
+    // Sized once: a batch may hold thousands of records, and regrowing would copy it over and over.
+    let size: usize = records
+        .clone()
+        .map(|r| {
+            8 + 4 * 5
+                + 1
+                + r.id.len()
+                + r.action.len()
+                + r.principal.as_ref().map_or(0, String::len)
+                + r.decision.len()
+                + r.json.len()
+        })
+        .sum();
+    let mut out = Vec::with_capacity(1 + size);
+    out.push(FORMAT);
     for r in records {
         out.extend_from_slice(&r.time_ms.to_be_bytes());
         push_part(&mut out, &r.id);

@@ -597,13 +597,12 @@ pub async fn get_caller_identity(
     req: &StsRequest<'_>,
     ev: &mut AuditEvent,
 ) -> Result<String, StsError> {
+    // `authenticate` has named the principal and access key in the audit event already.
     let caller = auth::authenticate(app, req, ev).await?;
-    ev.principal = Some(caller.principal.arn());
-    ev.access_key_id = Some(caller.access_key_id.clone());
     ev.role_arn = caller.principal.role_arn();
     let op = "GetCallerIdentity";
     let mut w = start(op);
-    w.leaf("Arn", &caller.principal.arn());
+    w.leaf("Arn", caller.principal_arn());
     w.leaf("UserId", &caller.principal.user_id());
     w.leaf("Account", caller.principal.account());
     Ok(finish(w, op, req.request_id))

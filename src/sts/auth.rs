@@ -76,7 +76,7 @@ pub async fn authenticate_signed(
         Err(e) => return Err(decoy(format!("session token: {e}"))),
     };
     // From here on the audit event names the session the token describes, refused or not.
-    ev.principal = Some(claims.principal.arn());
+    ev.principal = Some(claims.principal_arn().to_owned());
     ev.access_key_id = Some(auth.access_key_id.clone());
     let presented = auth.access_key_id.as_bytes();
     let sealed = claims.access_key_id.as_bytes();
