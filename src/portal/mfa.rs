@@ -5,11 +5,12 @@
 //! The flow: a directory user who has an MFA method and signs in with the password alone gets a
 //! session that waits for the challenge (`mfa_pending`): every portal page but the challenge, the
 //! security-key challenge and sign-out sends the browser to `/portal/mfa`, which comes back to
-//! the sign-in's `return_to`. Passing it (a TOTP code, a recovery code, or a security key on
-//! `/portal/mfa/webauthn`) moves the session to a new id with the MFA time
-//! ([`session::record_mfa`]). A permission set that needs (fresh) MFA links to the challenge
-//! too. Removing TOTP, regenerating recovery codes and adding a method to an account that has
-//! one need an MFA no older than [`FRESH_MFA_SECONDS`].
+//! the sign-in's `return_to`; a session still waiting after [`PENDING_SECONDS`] ends. Passing the
+//! challenge (a TOTP code, a recovery code, or a security key on `/portal/mfa/webauthn`) moves
+//! the session to a new id with the MFA time ([`session::record_mfa`]). A permission set that
+//! needs (fresh) MFA links to the challenge too. Removing TOTP, regenerating recovery codes and
+//! adding a method to an account that has one need an MFA no older than [`FRESH_MFA_SECONDS`];
+//! root keeps its last MFA device (it signs in only with MFA).
 //!
 //! A TOTP enrolment belongs to the session that started it (kind `portal_totp_enrolment`, keyed
 //! by the directory user id, holding the hash of that session's CSRF token, which survives the
@@ -54,6 +55,8 @@ pub const CHALLENGE_ACTION: &str = "portal:MfaChallenge";
 pub const FRESH_MFA_SECONDS: i64 = 300;
 /// How long a started TOTP enrolment can be confirmed (seconds).
 pub const ENROLMENT_SECONDS: i64 = 600;
+/// How long a session waits for the MFA challenge before it ends (seconds).
+pub const PENDING_SECONDS: i64 = 600;
 /// Directory kind binding a pending TOTP enrolment to the session that started it.
 const ENROLMENT_KIND: &str = "portal_totp_enrolment";
 
@@ -81,6 +84,11 @@ pub fn satisfies(requirement: MfaRequirement, mfa_time: Option<i64>, now: i64) -
 /// Whether an MFA at `mfa_time` is fresh enough for changing the person's MFA methods.
 pub fn fresh(mfa_time: Option<i64>, now: i64) -> bool {
     mfa_time.is_some_and(|t| now - t <= FRESH_MFA_SECONDS && t <= now + 60)
+}
+
+/// Whether a session waiting for the MFA challenge has waited too long: it then ends.
+pub fn pending_too_long(r: &session::SessionRecord, now: i64) -> bool {
+    r.mfa_pending && now - r.created_at >= PENDING_SECONDS
 }
 
 /// Whether the user has an enabled TOTP device.
@@ -803,6 +811,20 @@ async fn totp_remove(State(app): State<Arc<App>>, req: Request) -> Response {
             ev,
             format!("user {} has no TOTP device to remove", user.name),
             PortalError::BadRequest("no TOTP device".into()),
+        );
+    }
+    if user.root && !has_webauthn(&user) {
+        ev.outcome(Outcome::Deny);
+        ev.reason = Some("root signs in only with MFA: its last MFA device stays".into());
+        app.audit.record(ev);
+        return with_status(
+            StatusCode::CONFLICT,
+            render_security(
+                &app,
+                &s,
+                Some("The root user signs in only with MFA: set up another method before removing this one."),
+            )
+            .await,
         );
     }
     if !fresh(s.record.identity.mfa_time, now(&app)) {

@@ -639,3 +639,91 @@ async fn federated_people_are_told_that_their_provider_does_mfa() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_session_waiting_for_the_challenge_ends_after_ten_minutes() {
+    let f = fixture().await;
+    let secret = enrol_directly(&f).await;
+    let (pending, _) = f.sign_in(None).await;
+    f.clock.advance(chrono::Duration::seconds(599));
+    assert_eq!(
+        f.get("/portal/mfa", &session_cookie(&pending))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let csrf = f.challenge_csrf(&pending).await;
+    f.clock.advance(chrono::Duration::seconds(1));
+    let code = totp::code_at(&secret, now(&f)).unwrap();
+    let r = f
+        .post(
+            "/portal/mfa",
+            &session_cookie(&pending),
+            ORIGIN,
+            &[("csrf", &csrf), ("method", "totp"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(&r, SESSION_COOKIE).is_none());
+    assert!(f
+        .app
+        .store
+        .dir_list(session::SESSION_KIND)
+        .await
+        .unwrap()
+        .is_empty());
+    // The code was not spent on the ended session.
+    let (again, _) = f.sign_in(None).await;
+    assert_eq!(
+        f.answer(&again, "totp", &code, "/portal").await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn root_keeps_its_last_mfa_device() {
+    let f = fixture().await;
+    let d = f.app.directory.clone().unwrap();
+    d.ensure_root().await.unwrap();
+    let e = d.create_totp("root").await.unwrap();
+    let secret = totp::from_base32(e.secret_base32.expose()).unwrap();
+    let t = now(&f);
+    d.enable_totp(
+        "root",
+        &totp::code_at(&secret, t).unwrap(),
+        &totp::code_at(&secret, t + 30).unwrap(),
+    )
+    .await
+    .unwrap();
+    let root = d.user("root").await.unwrap();
+    let identity = super::SignedInIdentity {
+        provider: "local".into(),
+        subject: "root".into(),
+        claims: Default::default(),
+        mfa_time: Some(t),
+        local_groups: vec![],
+        origin_user: Some(root.user_id.clone()),
+    };
+    let token = session::create(f.app.store.as_ref(), identity, "127.0.0.1".into(), t)
+        .await
+        .unwrap();
+    let csrf = f.home_csrf(&token).await;
+    let r = f
+        .post(
+            "/portal/security/totp/remove",
+            &session_cookie(&token),
+            ORIGIN,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(text(r)
+        .await
+        .contains("The root user signs in only with MFA"));
+    assert!(d.user("root").await.unwrap().has_mfa());
+    assert!(
+        f.audited("portal:RemoveTotp", "deny", |r| r
+            == "root signs in only with MFA: its last MFA device stays")
+            .await
+    );
+}

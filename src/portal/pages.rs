@@ -128,15 +128,21 @@ pub(super) async fn require_session(app: &App, headers: &HeaderMap) -> Result<Se
 /// The live session of a request, also one that waits for the MFA challenge.
 pub(super) async fn require_session_any(app: &App, headers: &HeaderMap) -> Result<Session> {
     let s = settings(app).ok_or(PortalError::SessionExpired)?;
-    session::load(
+    let now = app.clock.now().timestamp();
+    let loaded = session::load(
         app.store.as_ref(),
         headers,
-        app.clock.now().timestamp(),
+        now,
         s.idle_seconds,
         s.max_seconds,
     )
     .await?
-    .ok_or(PortalError::SessionExpired)
+    .ok_or(PortalError::SessionExpired)?;
+    if super::mfa::pending_too_long(&loaded.record, now) {
+        session::delete(app.store.as_ref(), &loaded.key).await?;
+        return Err(PortalError::SessionExpired);
+    }
+    Ok(loaded)
 }
 
 /// For a state-changing request of a signed-in person: the session, its CSRF token matching the
