@@ -727,3 +727,27 @@ async fn root_keeps_its_last_mfa_device() {
             .await
     );
 }
+
+#[test]
+fn mfa_requirements_and_freshness() {
+    use super::mfa::{fresh, satisfies};
+    use crate::config::MfaRequirement;
+    let now = 10_000;
+    assert!(satisfies(MfaRequirement::None, None, now));
+    assert!(!satisfies(MfaRequirement::Required, None, now));
+    assert!(satisfies(MfaRequirement::Required, Some(1), now));
+    assert!(satisfies(MfaRequirement::Within(900), Some(now - 900), now));
+    assert!(!satisfies(
+        MfaRequirement::Within(900),
+        Some(now - 901),
+        now
+    ));
+    assert!(!satisfies(MfaRequirement::Within(900), None, now));
+    assert!(fresh(Some(now - 300), now));
+    assert!(!fresh(Some(now - 301), now));
+    assert!(!fresh(None, now));
+    assert!(
+        !fresh(Some(now + 61), now),
+        "an MFA time from the future is not trusted"
+    );
+}
