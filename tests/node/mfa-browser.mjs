@@ -4,7 +4,8 @@
 // secret from the page and computing codes with RFC 6238), keeps the recovery codes shown, signs out,
 // signs in again and passes the challenge with a recovery code (after a wrong TOTP code), signs out,
 // signs in and passes the challenge with a TOTP code, then opens command line access for the permission
-// set (which needs MFA). Runs axe-core on every page (serious or critical violations are reported),
+// set (which needs MFA), makes new recovery codes, checks that a used and an old recovery code are
+// refused and a new one passes, and removes the app. Runs axe-core on every page (serious or critical violations are reported),
 // saves a screenshot of each page to DIR and prints one JSON line to stdout.
 import { chromium } from 'playwright-core';
 import { createHmac } from 'node:crypto';
@@ -87,6 +88,10 @@ try {
   const page = await context.newPage();
   await signIn(page);
   expectPath(page, '/portal');
+  await page.goto(`${args.url}/portal/mfa`);
+  await check(page, 'mfa-0-no-method');
+  const noMethod = await page.textContent('main');
+  await page.goto(`${args.url}/portal`);
   await page.getByRole('link', { name: 'Sign-in security' }).click();
   await page.waitForURL(/\/portal\/security$/);
   await check(page, 'mfa-1-security');
@@ -124,9 +129,14 @@ try {
   await check(page, 'mfa-6-home-after-recovery-code');
   await signOut(page);
 
-  // The TOTP challenge: a step after the enrolment's two, within one step of drift of now.
+  // The recovery code is spent; the TOTP challenge: a step after the enrolment's two, within one
+  // step of drift of now.
   await signIn(page);
   expectPath(page, '/portal/mfa');
+  await page.locator('#recovery-code').fill(recoveryCodes[0]);
+  await page.getByRole('button', { name: 'Use recovery code' }).click();
+  await page.waitForSelector('p.notice[role="alert"]');
+  const reusedCodeMessage = await page.textContent('p.notice[role="alert"]');
   const totpStep = enrolStep + 2;
   while (stepNow() < totpStep - 1) await new Promise((r) => setTimeout(r, 500));
   const totpCode = totp(key, totpStep);
@@ -141,10 +151,32 @@ try {
   await page.goto(`${args.url}/portal/security`);
   await check(page, 'mfa-8-security-enrolled');
   const security = await page.textContent('main');
+  // The MFA is fresh: new recovery codes, then removing the app, need no further challenge.
+  await page.getByRole('button', { name: 'Make new recovery codes' }).click();
+  await page.waitForSelector('#recovery-codes');
+  await check(page, 'mfa-9-new-recovery-codes');
+  const newRecoveryCodes = (await page.locator('#recovery-codes code').allTextContents()).map((c) => c.trim());
+  await signOut(page);
+  await signIn(page);
+  expectPath(page, '/portal/mfa');
+  await page.locator('#recovery-code').fill(recoveryCodes[1]);
+  await page.getByRole('button', { name: 'Use recovery code' }).click();
+  await page.waitForSelector('p.notice[role="alert"]');
+  const oldCodeMessage = await page.textContent('p.notice[role="alert"]');
+  await page.locator('#recovery-code').fill(newRecoveryCodes[0]);
+  await page.getByRole('button', { name: 'Use recovery code' }).click();
+  await page.waitForURL(`${args.url}/portal`);
+  await page.goto(`${args.url}/portal/security`);
+  await page.getByRole('button', { name: 'Remove authenticator app' }).click();
+  await page.waitForURL(/\/portal\/security$/);
+  await check(page, 'mfa-10-removed');
+  const afterRemoval = await page.textContent('main');
   process.stdout.write(`${JSON.stringify({
     secret, qr_codes: qrCodes, enrol_step: enrolStep, recovery_codes: recoveryCodes,
     challenge_url: challengeUrl, wrong_code_message: wrongCodeMessage, home_while_pending: homeWhilePending,
-    totp_step: totpStep, totp_code: totpCode, credentials, security, violations,
+    totp_step: totpStep, totp_code: totpCode, credentials, security, violations, no_method: noMethod,
+    new_recovery_codes: newRecoveryCodes, after_removal: afterRemoval, reused_code_message: reusedCodeMessage,
+    old_code_message: oldCodeMessage,
   })}\n`);
 } finally {
   await browser.close();
