@@ -103,6 +103,7 @@ impl IntoResponse for PortalError {
         }
         let challenge;
         let (status, title, message, next, next_label) = match &self {
+            // Answered above with the redirect; the page is its fallback wording.
             PortalError::MfaPending => (
                 StatusCode::SEE_OTHER,
                 "MFA needed",
