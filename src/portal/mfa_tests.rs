@@ -1,7 +1,9 @@
 //! The MFA challenge, TOTP enrolment and recovery codes, through the router.
 
 use super::session::{self, SESSION_COOKIE};
-use super::tests::{fixture, session_cookie, set_cookie, text, Fixture, ORIGIN};
+use super::tests::{
+    fixture, fixture_with, session_cookie, set_cookie, text, Fixture, CONFIG, ORIGIN,
+};
 use crate::idp::local::totp;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
@@ -750,4 +752,40 @@ fn mfa_requirements_and_freshness() {
         !fresh(Some(now + 61), now),
         "an MFA time from the future is not trusted"
     );
+}
+
+#[tokio::test]
+async fn a_permission_set_wanting_a_recent_mfa_sends_back_to_the_challenge() {
+    let within = CONFIG.replace(
+        "mfa = \"required\"",
+        "mfa = \"required\"\nmfa_max_age_minutes = 15",
+    );
+    assert_ne!(within, CONFIG);
+    let f = fixture_with(&within).await;
+    let secret = enrol_directly(&f).await;
+    let (pending, _) = f.sign_in(None).await;
+    let code = totp::code_at(&secret, now(&f)).unwrap();
+    let r = f.answer(&pending, "totp", &code, "/portal").await;
+    let session = set_cookie(&r, SESSION_COOKIE).unwrap();
+    let csrf = f.home_csrf(&session).await;
+    assert_eq!(
+        f.ops_credentials(&session, &csrf).await.status(),
+        StatusCode::OK
+    );
+    f.clock.advance(chrono::Duration::minutes(16));
+    let r = f.ops_credentials(&session, &csrf).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let html = text(r).await;
+    assert!(
+        html.contains("href=\"/portal/mfa?return_to=%2Fportal\""),
+        "{html}"
+    );
+    assert!(!html.contains("AWS_ACCESS_KEY_ID"));
+    // A step-up with a new code: the set is open again.
+    let code = totp::code_at(&secret, now(&f)).unwrap();
+    let r = f.answer(&session, "totp", &code, "/portal").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let stepped = set_cookie(&r, SESSION_COOKIE).unwrap();
+    let r = f.ops_credentials(&stepped, &csrf).await;
+    assert_eq!(r.status(), StatusCode::OK);
 }

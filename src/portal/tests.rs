@@ -9,7 +9,7 @@ use axum::response::Response;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-const CONFIG: &str = r#"
+pub(super) const CONFIG: &str = r#"
 [server]
 listen = "127.0.0.1:0"
 public_url = "http://127.0.0.1:8080"
@@ -54,9 +54,14 @@ pub(super) struct Fixture {
 }
 
 pub(super) async fn fixture() -> Fixture {
+    fixture_with(CONFIG).await
+}
+
+/// The fixture over another configuration.
+pub(super) async fn fixture_with(toml: &str) -> Fixture {
     let config = crate::config::Config::from_str_with_env(
         std::path::Path::new("/etc/rolegate.toml"),
-        CONFIG,
+        toml,
         &[],
     )
     .unwrap();
