@@ -8,7 +8,11 @@
 //! Owns: HTML pages (askama), cookies, CSRF tokens, the Origin check, `return_to` rules. Must not
 //! know: XML, SigV4, how a provider proves an identity (it is handed one already verified).
 
+pub mod mfa;
+#[cfg(test)]
+mod mfa_tests;
 mod pages;
+pub mod recovery;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -45,6 +49,21 @@ pub enum PortalError {
     /// The request is malformed.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The session waits for the MFA challenge (the person has MFA but signed in without it):
+    /// the browser is sent to the challenge.
+    #[error("MFA challenge not yet passed in this session")]
+    MfaPending,
+    /// The person may not do this without (fresh) MFA; the page links to the challenge, which
+    /// comes back to `return_to`.
+    #[error("MFA needed: {message}")]
+    MfaNeeded {
+        /// What the person is told.
+        message: String,
+        /// The engine's explanation.
+        explanation: Option<String>,
+        /// Where the challenge returns to.
+        return_to: String,
+    },
     /// Sign-in failed (wrong password, MFA failed, locked).
     #[error("sign-in failed: {0}")]
     SignInFailed(String),
@@ -79,7 +98,31 @@ struct ErrorPage<'a> {
 
 impl IntoResponse for PortalError {
     fn into_response(self) -> Response {
+        if matches!(self, PortalError::MfaPending) {
+            return axum::response::Redirect::to(mfa::CHALLENGE_PATH).into_response();
+        }
+        let challenge;
         let (status, title, message, next, next_label) = match &self {
+            // Answered above with the redirect; the page is its fallback wording.
+            PortalError::MfaPending => (
+                StatusCode::SEE_OTHER,
+                "MFA needed",
+                "Verify with MFA to continue.",
+                mfa::CHALLENGE_PATH,
+                "Verify",
+            ),
+            PortalError::MfaNeeded {
+                message, return_to, ..
+            } => {
+                challenge = mfa::challenge_url(return_to);
+                (
+                    StatusCode::FORBIDDEN,
+                    "MFA needed",
+                    message.as_str(),
+                    challenge.as_str(),
+                    "Verify with MFA",
+                )
+            }
             PortalError::SessionExpired => (
                 StatusCode::UNAUTHORIZED,
                 "Session expired",
@@ -127,7 +170,8 @@ impl IntoResponse for PortalError {
             tracing::error!(error = %self, "portal request failed");
         }
         let explanation = match &self {
-            PortalError::Denied { explanation, .. } => explanation.as_deref(),
+            PortalError::Denied { explanation, .. }
+            | PortalError::MfaNeeded { explanation, .. } => explanation.as_deref(),
             _ => None,
         };
         let page = ErrorPage {
@@ -193,6 +237,18 @@ pub async fn start_session(
     ip: &str,
     ev: &mut AuditEvent,
 ) -> Result<String> {
+    start_session_with(app, identity, ip, ev, false).await
+}
+
+/// [`start_session`] for a person who has an MFA method but did not use it in this sign-in when
+/// `mfa_pending`: the session then waits for the MFA challenge (see [`mfa`]).
+pub async fn start_session_with(
+    app: &App,
+    identity: SignedInIdentity,
+    ip: &str,
+    ev: &mut AuditEvent,
+    mfa_pending: bool,
+) -> Result<String> {
     ev.provider = Some(identity.provider.clone());
     ev.subject = Some(identity.subject.clone());
     ev.principal = Some(identity.display());
@@ -211,7 +267,14 @@ pub async fn start_session(
     crate::mapping::record_login(app.store.as_ref(), &evaluation, now)
         .await
         .map_err(|e| PortalError::Internal(e.to_string()))?;
-    let token = session::create(app.store.as_ref(), identity, ip.to_string(), now).await?;
+    let token = session::create_with(
+        app.store.as_ref(),
+        identity,
+        ip.to_string(),
+        now,
+        mfa_pending,
+    )
+    .await?;
     ev.outcome(Outcome::Allow);
     Ok(token)
 }

@@ -2,7 +2,7 @@
 //! history and sign-out.
 
 use super::session::{self, Session, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
-use super::{settings, start_session, PortalError, Result, SignedInIdentity, SIGN_IN_ACTION};
+use super::{settings, PortalError, Result, SignedInIdentity, SIGN_IN_ACTION};
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
 use crate::idp::local::DirectoryError;
@@ -31,18 +31,19 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/portal/history", get(history))
         .route("/logout", post(sign_out))
         .route("/static/portal.js", get(script))
+        .merge(super::mfa::routes())
 }
 
 /// A request taken apart: headers, client address, query and (for POST) form fields.
-struct PortalRequest {
-    headers: HeaderMap,
-    ip: String,
-    query: HashMap<String, String>,
-    form: HashMap<String, String>,
+pub(super) struct PortalRequest {
+    pub(super) headers: HeaderMap,
+    pub(super) ip: String,
+    pub(super) query: HashMap<String, String>,
+    pub(super) form: HashMap<String, String>,
 }
 
 impl PortalRequest {
-    async fn read(req: Request) -> Result<Self> {
+    pub(super) async fn read(req: Request) -> Result<Self> {
         let (parts, body) = req.into_parts();
         let ip = parts
             .extensions
@@ -66,7 +67,7 @@ impl PortalRequest {
         })
     }
 
-    fn field(&self, name: &str) -> Option<&str> {
+    pub(super) fn field(&self, name: &str) -> Option<&str> {
         self.form.get(name).map(String::as_str)
     }
 }
@@ -84,28 +85,28 @@ fn parse_pairs(bytes: &[u8]) -> Result<HashMap<String, String>> {
     Ok(out)
 }
 
-fn event(app: &App, action: &str, ip: &str) -> AuditEvent {
+pub(super) fn event(app: &App, action: &str, ip: &str) -> AuditEvent {
     let mut ev = AuditEvent::new(app.clock.now(), &crate::web::request_id(), action);
     ev.source_ip = Some(ip.to_string());
     ev
 }
 
 /// Records `ev` as refused with `reason` and returns `err`.
-fn refuse(app: &App, mut ev: AuditEvent, reason: String, err: PortalError) -> Response {
+pub(super) fn refuse(app: &App, mut ev: AuditEvent, reason: String, err: PortalError) -> Response {
     ev.outcome(Outcome::Deny);
     ev.reason = Some(reason);
     app.audit.record(ev);
     err.into_response()
 }
 
-fn page(t: impl Template) -> Response {
+pub(super) fn page(t: impl Template) -> Response {
     match t.render() {
         Ok(html) => ([("referrer-policy", super::REFERRER_POLICY)], Html(html)).into_response(),
         Err(e) => PortalError::Internal(format!("rendering: {e}")).into_response(),
     }
 }
 
-fn with_cookies(mut resp: Response, cookies: &[String]) -> Response {
+pub(super) fn with_cookies(mut resp: Response, cookies: &[String]) -> Response {
     for c in cookies {
         if let Ok(v) = HeaderValue::from_str(c) {
             resp.headers_mut().append(header::SET_COOKIE, v);
@@ -114,35 +115,71 @@ fn with_cookies(mut resp: Response, cookies: &[String]) -> Response {
     resp
 }
 
-/// The live session of a request; `SessionExpired` when there is none.
-async fn require_session(app: &App, headers: &HeaderMap) -> Result<Session> {
+/// The live session of a request; `SessionExpired` when there is none, `MfaPending` while it
+/// waits for the MFA challenge.
+pub(super) async fn require_session(app: &App, headers: &HeaderMap) -> Result<Session> {
+    let s = require_session_any(app, headers).await?;
+    if s.record.mfa_pending {
+        return Err(PortalError::MfaPending);
+    }
+    Ok(s)
+}
+
+/// The live session of a request, also one that waits for the MFA challenge.
+pub(super) async fn require_session_any(app: &App, headers: &HeaderMap) -> Result<Session> {
     let s = settings(app).ok_or(PortalError::SessionExpired)?;
-    session::load(
+    let now = app.clock.now().timestamp();
+    let loaded = session::load(
         app.store.as_ref(),
         headers,
-        app.clock.now().timestamp(),
+        now,
         s.idle_seconds,
         s.max_seconds,
     )
     .await?
-    .ok_or(PortalError::SessionExpired)
+    .ok_or(PortalError::SessionExpired)?;
+    if super::mfa::pending_too_long(&loaded.record, now) {
+        session::delete(app.store.as_ref(), &loaded.key).await?;
+        return Err(PortalError::SessionExpired);
+    }
+    Ok(loaded)
 }
 
 /// For a state-changing request of a signed-in person: the session, its CSRF token matching the
 /// form's, and the Origin check. Each refusal is audited with its reason.
-async fn require_post(
+pub(super) async fn require_post(
     app: &App,
     r: &PortalRequest,
     action: &str,
+) -> std::result::Result<Session, Response> {
+    require_post_with(app, r, action, false).await
+}
+
+/// [`require_post`]; with `allow_pending` also for a session waiting for the MFA challenge.
+pub(super) async fn require_post_with(
+    app: &App,
+    r: &PortalRequest,
+    action: &str,
+    allow_pending: bool,
 ) -> std::result::Result<Session, Response> {
     let ev = event(app, action, &r.ip);
     if let Err(why) = session::origin_ok(&r.headers, &app.config.public_url) {
         return Err(refuse(app, ev, why.clone(), PortalError::Forged(why)));
     }
-    let s = match require_session(app, &r.headers).await {
+    let s = match require_session_any(app, &r.headers).await {
         Ok(s) => s,
         Err(e) => return Err(refuse(app, ev, "no live session".into(), e)),
     };
+    if s.record.mfa_pending && !allow_pending {
+        let mut ev = ev;
+        ev.principal = Some(s.record.identity.display());
+        return Err(refuse(
+            app,
+            ev,
+            "the session has not passed the MFA challenge yet".into(),
+            PortalError::MfaPending,
+        ));
+    }
     match r.field("csrf") {
         Some(t) if session::same_token(t, &s.record.csrf) => Ok(s),
         _ => {
@@ -300,7 +337,9 @@ async fn submit_password(State(app): State<Arc<App>>, req: Request) -> Response 
         origin_user: Some(user.user_id.clone()),
     };
     let return_to = session::safe_return_to(r.field("return_to"));
-    finish_sign_in(&app, identity, &r, ev, &return_to).await
+    // Whoever has an MFA method and did not use it here passes the challenge before the portal.
+    let mfa_pending = mfa_time.is_none() && user.has_mfa();
+    finish_sign_in(&app, identity, &r, ev, &return_to, mfa_pending).await
 }
 
 /// Ends a sign-in that another path verified (the SAML assertion consumer) in a portal session:
@@ -318,7 +357,7 @@ pub async fn sign_in_verified_elsewhere(
         query: HashMap::new(),
         form: HashMap::new(),
     };
-    finish_sign_in(app, identity, &r, ev, "/portal").await
+    finish_sign_in(app, identity, &r, ev, "/portal", false).await
 }
 
 /// Starts the session, replaces any session cookie the browser had, and sends it on.
@@ -328,6 +367,7 @@ async fn finish_sign_in(
     r: &PortalRequest,
     mut ev: AuditEvent,
     return_to: &str,
+    mfa_pending: bool,
 ) -> Response {
     let Some(s) = settings(app) else {
         return StatusCode::NOT_FOUND.into_response();
@@ -338,11 +378,19 @@ async fn finish_sign_in(
             return e.into_response();
         }
     }
-    match start_session(app, identity, &r.ip, &mut ev).await {
+    match super::start_session_with(app, identity, &r.ip, &mut ev, mfa_pending).await {
         Ok(token) => {
+            if mfa_pending {
+                ev.reason = Some("password accepted; MFA challenge next".into());
+            }
             app.audit.record(ev);
+            let next = if mfa_pending {
+                super::mfa::challenge_url(return_to)
+            } else {
+                return_to.to_string()
+            };
             with_cookies(
-                Redirect::to(return_to).into_response(),
+                Redirect::to(&next).into_response(),
                 &[
                     session::set_cookie(SESSION_COOKIE, &token, s.max_seconds),
                     session::clear_cookie(LOGIN_CSRF_COOKIE),
@@ -451,7 +499,7 @@ pub fn home_page(
     })
 }
 
-fn to_login(return_to: &str) -> Response {
+pub(super) fn to_login(return_to: &str) -> Response {
     let q: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("return_to", return_to)
         .finish();
@@ -547,15 +595,26 @@ async fn command_line_access(State(app): State<Arc<App>>, req: Request) -> Respo
                 .as_ref()
                 .and_then(|v| serde_json::to_string_pretty(v).ok());
             let message = e.message.clone();
-            refuse(
-                &app,
-                ev,
-                e.reason.clone(),
+            let now = app.clock.now().timestamp();
+            let needs_mfa = app
+                .config
+                .permission_sets
+                .iter()
+                .find(|p| p.name == set)
+                .is_some_and(|p| !super::mfa::satisfies(p.mfa, identity.mfa_time, now));
+            let err = if needs_mfa {
+                PortalError::MfaNeeded {
+                    message,
+                    explanation,
+                    return_to: "/portal".into(),
+                }
+            } else {
                 PortalError::Denied {
                     message,
                     explanation,
-                },
-            )
+                }
+            };
+            refuse(&app, ev, e.reason.clone(), err)
         }
     }
 }
@@ -622,7 +681,7 @@ async fn sign_out(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let s = match require_post(&app, &r, "portal:SignOut").await {
+    let s = match require_post_with(&app, &r, "portal:SignOut", true).await {
         Ok(s) => s,
         Err(resp) => return resp,
     };

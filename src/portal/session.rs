@@ -32,6 +32,10 @@ pub struct SessionRecord {
     pub last_seen: i64,
     /// Client address at sign-in.
     pub ip: String,
+    /// The person has an MFA method but signed in without it: until the MFA challenge is passed
+    /// ([`record_mfa`] clears this), only the challenge pages and sign-out accept the session.
+    #[serde(default)]
+    pub mfa_pending: bool,
 }
 
 /// A loaded session: its id hash (store key), record and version.
@@ -155,6 +159,18 @@ pub async fn create(
     ip: String,
     now: i64,
 ) -> Result<String, PortalError> {
+    create_with(store, identity, ip, now, false).await
+}
+
+/// Stores a new session for `identity`, waiting for the MFA challenge when `mfa_pending`, and
+/// returns the cookie value.
+pub async fn create_with(
+    store: &dyn Store,
+    identity: SignedInIdentity,
+    ip: String,
+    now: i64,
+    mfa_pending: bool,
+) -> Result<String, PortalError> {
     let token = random_token()?;
     let record = SessionRecord {
         identity,
@@ -162,6 +178,7 @@ pub async fn create(
         created_at: now,
         last_seen: now,
         ip,
+        mfa_pending,
     };
     let doc = serde_json::to_string(&record).map_err(|e| PortalError::Internal(e.to_string()))?;
     if !store
@@ -186,6 +203,7 @@ pub async fn record_mfa(
     let token = random_token()?;
     let mut record = session.record.clone();
     record.identity.mfa_time = Some(now);
+    record.mfa_pending = false;
     record.last_seen = now;
     let doc = serde_json::to_string(&record).map_err(|e| PortalError::Internal(e.to_string()))?;
     let done = store
@@ -382,6 +400,7 @@ mod tests {
             created_at,
             last_seen,
             ip: String::new(),
+            mfa_pending: false,
         };
         assert!(!expired(&r(1000, 1000), 1000 + 1799, 1800, 3600));
         assert!(expired(&r(1000, 1000), 1000 + 1800, 1800, 3600));

@@ -9,7 +9,7 @@ use axum::response::Response;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-const CONFIG: &str = r#"
+pub(super) const CONFIG: &str = r#"
 [server]
 listen = "127.0.0.1:0"
 public_url = "http://127.0.0.1:8080"
@@ -45,18 +45,23 @@ session_idle_minutes = 30
 session_max_hours = 1
 "#;
 
-const ORIGIN: &str = "http://127.0.0.1:8080";
-const PASSWORD: &str = "correct horse battery";
+pub(super) const ORIGIN: &str = "http://127.0.0.1:8080";
+pub(super) const PASSWORD: &str = "correct horse battery";
 
-struct Fixture {
-    app: Arc<App>,
-    clock: FixedClock,
+pub(super) struct Fixture {
+    pub(super) app: Arc<App>,
+    pub(super) clock: FixedClock,
 }
 
-async fn fixture() -> Fixture {
+pub(super) async fn fixture() -> Fixture {
+    fixture_with(CONFIG).await
+}
+
+/// The fixture over another configuration.
+pub(super) async fn fixture_with(toml: &str) -> Fixture {
     let config = crate::config::Config::from_str_with_env(
         std::path::Path::new("/etc/rolegate.toml"),
-        CONFIG,
+        toml,
         &[],
     )
     .unwrap();
@@ -82,14 +87,14 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    async fn send(&self, req: Request<Body>) -> Response {
+    pub(super) async fn send(&self, req: Request<Body>) -> Response {
         crate::web::router(self.app.clone())
             .oneshot(req)
             .await
             .unwrap()
     }
 
-    async fn get(&self, path: &str, cookies: &str) -> Response {
+    pub(super) async fn get(&self, path: &str, cookies: &str) -> Response {
         self.send(
             Request::get(path)
                 .header(header::COOKIE, cookies)
@@ -99,7 +104,7 @@ impl Fixture {
         .await
     }
 
-    async fn post(
+    pub(super) async fn post(
         &self,
         path: &str,
         cookies: &str,
@@ -121,7 +126,7 @@ impl Fixture {
     }
 
     /// Signs ana in; returns the session cookie value and the home page's CSRF token.
-    async fn sign_in(&self, planted: Option<&str>) -> (String, Response) {
+    pub(super) async fn sign_in(&self, planted: Option<&str>) -> (String, Response) {
         let login = self.get("/login", "").await;
         assert_eq!(login.status(), StatusCode::OK);
         let csrf = set_cookie(&login, super::session::LOGIN_CSRF_COOKIE).unwrap();
@@ -146,7 +151,7 @@ impl Fixture {
         (session, resp)
     }
 
-    async fn home_csrf(&self, session: &str) -> String {
+    pub(super) async fn home_csrf(&self, session: &str) -> String {
         let home = self.get("/portal", &session_cookie(session)).await;
         assert_eq!(home.status(), StatusCode::OK);
         let html = text(home).await;
@@ -154,7 +159,7 @@ impl Fixture {
         html[at..at + 43].to_string()
     }
 
-    async fn audit(&self, action: &str) -> Vec<crate::audit::AuditEvent> {
+    pub(super) async fn audit(&self, action: &str) -> Vec<crate::audit::AuditEvent> {
         self.app.audit.flush().await;
         crate::audit::query(
             self.app.store.as_ref(),
@@ -168,11 +173,11 @@ impl Fixture {
     }
 }
 
-fn session_cookie(v: &str) -> String {
+pub(super) fn session_cookie(v: &str) -> String {
     format!("{}={v}", super::session::SESSION_COOKIE)
 }
 
-fn set_cookie(resp: &Response, name: &str) -> Option<String> {
+pub(super) fn set_cookie(resp: &Response, name: &str) -> Option<String> {
     resp.headers()
         .get_all(header::SET_COOKIE)
         .iter()
@@ -184,7 +189,7 @@ fn set_cookie(resp: &Response, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-async fn text(resp: Response) -> String {
+pub(super) async fn text(resp: Response) -> String {
     let b = axum::body::to_bytes(resp.into_body(), 1 << 20)
         .await
         .unwrap();

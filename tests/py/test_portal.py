@@ -125,11 +125,15 @@ def credentials_from(html):
 
 def test_portal_credentials_work_with_boto3_and_mfa_sets_need_mfa(portal_server, tmp_path):
     portal_server.cli("group", "create", "dev")  # may exist from another test
-    password = "ivy's long portal password"
-    _, device = make_user(portal_server, tmp_path, "ivy", groups=["dev"], password=password)
-
+    # jon has no MFA device: a password sign-in reaches the portal, and MFA sets are refused.
+    password = "jon's long portal password"
+    cli_json(portal_server, "user", "create", "jon")
+    pw = tmp_path / "jon.pw"
+    pw.write_text(password + "\n")
+    cli_json(portal_server, "user", "set-password", "jon", "--password-file", str(pw))
+    cli_json(portal_server, "group", "add-user", "dev", "jon")
     b = Browser(portal_server.url)
-    status, headers, _ = b.sign_in("ivy", password)
+    status, headers, _ = b.sign_in("jon", password)
     assert status == 303 and headers["location"] == "/portal"
     csrf = b.csrf()
     status, _, html = b.request("POST", "/portal/credentials",
@@ -137,22 +141,51 @@ def test_portal_credentials_work_with_boto3_and_mfa_sets_need_mfa(portal_server,
     assert status == 200, html
     key, secret, token = credentials_from(html)
     who = sts_with_key(portal_server, key, secret, token).get_caller_identity()
-    assert who["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/RolegateSSO_Dev/ivy"
-
+    assert who["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/RolegateSSO_Dev/jon"
     status, _, html = b.request("POST", "/portal/credentials",
                                 {"csrf": csrf, "account": ACCOUNT, "permission_set": "Ops"})
     assert status == 403 and "requires MFA" in html and "AWS_ACCESS_KEY_ID" not in html
+    assert 'href="/portal/mfa?return_to=%2Fportal"' in html
 
-    # A second sign-in with the TOTP code (a step not used before) gives an MFA session.
+    # ivy has a TOTP device: a password-only sign-in waits for the MFA challenge, which comes
+    # first; until then nothing is issued.
+    password = "ivy's long portal password"
+    _, device = make_user(portal_server, tmp_path, "ivy", groups=["dev"], password=password)
+    b = Browser(portal_server.url)
+    status, headers, _ = b.sign_in("ivy", password)
+    assert status == 303 and headers["location"] == "/portal/mfa?return_to=%2Fportal"
+    status, headers, _ = b.request("GET", "/portal")
+    assert status == 303 and headers["location"] == "/portal/mfa"
+    status, _, html = b.request("GET", "/portal/mfa")
+    assert status == 200 and "Code from your authenticator app" in html
+    csrf = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+    status, _, html = b.request("POST", "/portal/credentials",
+                                {"csrf": csrf, "account": ACCOUNT, "permission_set": "Dev"})
+    assert status == 303 and "AWS_ACCESS_KEY_ID" not in html
+    # The next step's code (the device was enabled with this step's): one step of drift.
     code = totp(device["secret_base32"], time.time() + 30)
-    status, _, _ = b.sign_in("ivy", password, code)
-    assert status == 303
+    status, headers, _ = b.request("POST", "/portal/mfa", {"csrf": csrf, "method": "totp", "code": code,
+                                                           "return_to": "/portal"})
+    assert status == 303 and headers["location"] == "/portal"
+    status, _, html = b.request("POST", "/portal/mfa", {"csrf": csrf, "method": "totp", "code": code,
+                                                        "return_to": "/portal"})
+    assert status == 401 and "wrong or has been used" in html
     status, _, html = b.request("POST", "/portal/credentials",
                                 {"csrf": b.csrf(), "account": ACCOUNT, "permission_set": "Ops"})
     assert status == 200, html
     key, secret, token = credentials_from(html)
     who = sts_with_key(portal_server, key, secret, token).get_caller_identity()
     assert who["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/RolegateSSO_Ops/ivy"
+
+    # The sign-in form's MFA code field gives an MFA session at once.
+    password = "lee's long portal password"
+    _, device = make_user(portal_server, tmp_path, "lee", groups=["dev"], password=password)
+    b = Browser(portal_server.url)
+    status, headers, _ = b.sign_in("lee", password, totp(device["secret_base32"], time.time() + 30))
+    assert status == 303 and headers["location"] == "/portal"
+    status, _, html = b.request("POST", "/portal/credentials",
+                                {"csrf": b.csrf(), "account": ACCOUNT, "permission_set": "Ops"})
+    assert status == 200, html
 
     session = b.cookies["__Host-rolegate-session"]
     status, headers, _ = b.request("POST", "/logout", {"csrf": b.csrf()})

@@ -406,6 +406,11 @@ impl Directory {
         &self.settings.account
     }
 
+    /// The issuer name authenticator apps show for rolegate.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     /// The password hasher (shared with benchmarks).
     pub fn hasher(&self) -> &Hasher {
         &self.hasher
