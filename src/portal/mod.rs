@@ -23,6 +23,7 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+pub use pages::security_keys::offers_security_key;
 pub use pages::{routes, sign_in_verified_elsewhere};
 
 /// Referrer policy of portal pages: URLs never leave for other sites, and form posts carry our

@@ -8,8 +8,8 @@
 //! `access_key` → `AKIA…` → user name; `key_used` → `AKIA…` → last use; `group` → name → [`Group`];
 //! `mfa_state` → device serial → [`Throttle`] (last accepted step and failures); `login_state` →
 //! user name → [`Throttle`]; `bootstrap` → `root` → the root bootstrap token's hash;
-//! `webauthn_pending` → `reg:`/`auth:` + user → a pending ceremony (used once: deleted before it
-//! is checked); `webauthn_credential` → credential id → user name (unique across users).
+//! `webauthn_pending` → `reg:`/`auth:` + user (+ `:` + scope) → a pending ceremony (used once:
+//! deleted before it is checked; a scope binds it to one caller, e.g. a browser session); `webauthn_credential` → credential id → user name (unique across users).
 
 pub mod password;
 pub mod totp;
@@ -1519,8 +1519,28 @@ impl Directory {
         decode(WEBAUTHN_PENDING, key, &v)
     }
 
+    /// Whether security keys are enabled (a relying party is configured).
+    pub fn webauthn_enabled(&self) -> bool {
+        self.webauthn.is_some()
+    }
+
+    /// The user's registered security keys.
+    pub fn security_keys_of(user: &User) -> Vec<webauthn::StoredKey> {
+        Self::security_keys(user)
+    }
+
     /// Starts registering a security key: the options for `navigator.credentials.create()`.
     pub async fn start_security_key_registration(&self, user: &str) -> Result<serde_json::Value> {
+        self.start_security_key_registration_in(user, "").await
+    }
+
+    /// [`Self::start_security_key_registration`] bound to `scope` (e.g. a session's id hash): only
+    /// a finish with the same scope finds the ceremony, and it replaces an earlier one of the scope.
+    pub async fn start_security_key_registration_in(
+        &self,
+        user: &str,
+        scope: &str,
+    ) -> Result<serde_json::Value> {
         let w = self.webauthn()?;
         let u = self.user(user).await?;
         let (options, pending) = w
@@ -1531,7 +1551,7 @@ impl Directory {
                 self.now(),
             )
             .map_err(|e| DirectoryError::Internal(e.to_string()))?;
-        self.put_pending(&format!("reg:{}", key_of(&u.name)), &pending)
+        self.put_pending(&pending_key("reg", &u.name, scope), &pending)
             .await?;
         Ok(options)
     }
@@ -1543,8 +1563,20 @@ impl Directory {
         response: &serde_json::Value,
         label: &str,
     ) -> Result<String> {
+        self.finish_security_key_registration_in(user, "", response, label)
+            .await
+    }
+
+    /// [`Self::finish_security_key_registration`] of a ceremony started in `scope`.
+    pub async fn finish_security_key_registration_in(
+        &self,
+        user: &str,
+        scope: &str,
+        response: &serde_json::Value,
+        label: &str,
+    ) -> Result<String> {
         let w = self.webauthn()?;
-        let pending = self.take_pending(&format!("reg:{}", key_of(user))).await?;
+        let pending = self.take_pending(&pending_key("reg", user, scope)).await?;
         let key = w
             .finish_registration(&pending, response, label, self.now())
             .map_err(|e| DirectoryError::Denied(e.to_string()))?;
@@ -1581,11 +1613,20 @@ impl Directory {
         &self,
         user: &User,
     ) -> Result<serde_json::Value> {
+        self.start_security_key_authentication_in(user, "").await
+    }
+
+    /// [`Self::start_security_key_authentication`] bound to `scope`.
+    pub async fn start_security_key_authentication_in(
+        &self,
+        user: &User,
+        scope: &str,
+    ) -> Result<serde_json::Value> {
         let w = self.webauthn()?;
         let (options, pending) = w
             .start_authentication(&Self::security_keys(user), self.now())
             .map_err(|e| DirectoryError::Denied(e.to_string()))?;
-        self.put_pending(&format!("auth:{}", key_of(&user.name)), &pending)
+        self.put_pending(&pending_key("auth", &user.name, scope), &pending)
             .await?;
         Ok(options)
     }
@@ -1598,12 +1639,23 @@ impl Directory {
         user: &str,
         response: &serde_json::Value,
     ) -> Result<i64> {
+        self.finish_security_key_authentication_in(user, "", response)
+            .await
+    }
+
+    /// [`Self::finish_security_key_authentication`] of a ceremony started in `scope`.
+    pub async fn finish_security_key_authentication_in(
+        &self,
+        user: &str,
+        scope: &str,
+        response: &serde_json::Value,
+    ) -> Result<i64> {
         let w = self.webauthn()?;
         let now = self.now();
         let throttle_key = format!("webauthn:{}", key_of(user));
         self.check_lock(MFA_STATE, &throttle_key, "security keys", now)
             .await?;
-        let pending = self.take_pending(&format!("auth:{}", key_of(user))).await?;
+        let pending = self.take_pending(&pending_key("auth", user, scope)).await?;
         let (u, v) = self.user_record(user).await?;
         match w.finish_authentication(&pending, response, &Self::security_keys(&u), now) {
             Ok((used, updated)) => {
@@ -1639,6 +1691,16 @@ impl Directory {
                 Err(DirectoryError::Denied(e.to_string()))
             }
         }
+    }
+}
+
+/// The record key of a pending ceremony: `reg:`/`auth:` + user, and `:` + scope when scoped (user
+/// names cannot contain `:`).
+fn pending_key(kind: &str, user: &str, scope: &str) -> String {
+    if scope.is_empty() {
+        format!("{kind}:{}", key_of(user))
+    } else {
+        format!("{kind}:{}:{scope}", key_of(user))
     }
 }
 
