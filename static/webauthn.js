@@ -94,7 +94,7 @@
       case 'SecurityError':
         return 'The browser refused to use a security key on this address.';
       case 'NotSupportedError':
-        return 'This security key or browser does not support what rolegate asks for.';
+        return `This security key or browser does not support what rolegate asks for (${err.message}).`;
       default:
         return `The security key could not be used (${err && err.name ? err.name : 'unknown error'}).`;
     }

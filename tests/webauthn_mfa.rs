@@ -147,6 +147,13 @@ fn options_carry_rp_user_challenge_and_policy() {
         pk["authenticatorSelection"]["userVerification"],
         "preferred"
     );
+    // credProtect at userVerificationRequired without required UV: Chromium refuses the options.
+    let ext = pk["extensions"].as_object().unwrap();
+    assert!(
+        !ext.contains_key("credentialProtectionPolicy")
+            && !ext.contains_key("enforceCredentialProtectionPolicy"),
+        "{ext:?}"
+    );
     assert_eq!(pending.expires_at, NOW + CEREMONY_SECONDS);
 
     let key = SoftKey::new();
