@@ -444,6 +444,33 @@ async fn a_challenge_is_single_use_and_expires() {
 }
 
 #[tokio::test]
+async fn ceremonies_nobody_finished_are_purged_once_expired() {
+    let f = fixture().await;
+    let b = f.sign_in("ana").await;
+    let mut key = SoftKey::new();
+    f.enrol(&b, &key, "k").await;
+    let b = f.sign_in("ana").await;
+    let challenge = f.begin_challenge(&b).await;
+    let assertion = key.get_assertion(&challenge, &f.origin, RP_ID);
+    let d = f.directory();
+    f.clock.advance(chrono::Duration::seconds(299));
+    assert_eq!(d.purge_expired_ceremonies().await.unwrap(), 0, "still live");
+    f.clock.advance(chrono::Duration::seconds(1));
+    rolegate::portal::purge_expired(&f.app).await.unwrap();
+    assert_eq!(
+        d.purge_expired_ceremonies().await.unwrap(),
+        0,
+        "already gone"
+    );
+    refused(
+        f.finish_challenge(&b, &assertion).await,
+        StatusCode::FORBIDDEN,
+        "no_ceremony",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_challenge_belongs_to_the_session_that_started_it() {
     let f = fixture().await;
     let b = f.sign_in("ana").await;

@@ -1529,6 +1529,27 @@ impl Directory {
         Self::security_keys(user)
     }
 
+    /// Deletes pending ceremonies whose deadline has passed (and records that no longer decode),
+    /// left behind by browsers that never finished them; returns how many.
+    pub async fn purge_expired_ceremonies(&self) -> Result<usize> {
+        let now = self.now();
+        let mut n = 0;
+        for (key, v) in self.store.dir_list(WEBAUTHN_PENDING).await? {
+            let dead = serde_json::from_str::<webauthn::PendingCeremony>(&v.value)
+                .map(|p| p.expires_at <= now)
+                .unwrap_or(true);
+            if dead
+                && self
+                    .store
+                    .dir_write(&[DirWrite::delete(WEBAUTHN_PENDING, &key, v.version)])
+                    .await?
+            {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Starts registering a security key: the options for `navigator.credentials.create()`.
     pub async fn start_security_key_registration(&self, user: &str) -> Result<serde_json::Value> {
         self.start_security_key_registration_in(user, "").await
