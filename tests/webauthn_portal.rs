@@ -315,6 +315,40 @@ async fn enrolled_key_passes_the_challenge_and_the_session_moves_to_a_new_id_wit
     let html = text(page).await;
     assert!(html.contains("You have no security key yet"), "{html}");
     assert!(html.contains(r#"<script src="/static/webauthn.js" defer></script>"#));
+    // Without JavaScript the form stays hidden and the notice says what is needed.
+    assert!(
+        html.contains(r#"<form id="webauthn-form" class="stack" data-webauthn="create" hidden"#)
+    );
+    assert!(html.contains("Adding a security key needs JavaScript"));
+    let js = f.get("/static/webauthn.js", "").await;
+    assert_eq!(js.status(), StatusCode::OK);
+    assert_eq!(
+        js.headers()[header::CONTENT_TYPE],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(text(js).await.contains("navigator.credentials.create"));
+    let csp = f
+        .get("/portal/security/webauthn", &b.cookie())
+        .await
+        .headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    // The challenge page of a user without keys says so and offers no button.
+    let html = text(
+        f.get("/portal/mfa/webauthn?return_to=/portal", &b.cookie())
+            .await,
+    )
+    .await;
+    assert!(
+        html.contains("No security key is registered to your account"),
+        "{html}"
+    );
+    assert!(!html.contains("Use security key"), "{html}");
 
     let mut key = SoftKey::new();
     f.enrol(&b, &key, "blue key").await;
