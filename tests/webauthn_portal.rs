@@ -605,6 +605,52 @@ async fn wrong_origin_unknown_key_and_stale_counter_are_refused_with_their_reaso
 }
 
 #[tokio::test]
+async fn another_rp_id_is_refused_and_repeated_failures_lock_security_keys() {
+    let f = fixture().await;
+    let b = f.sign_in("ana").await;
+    let mut key = SoftKey::new();
+    f.enrol(&b, &key, "k").await;
+    let b = f.sign_in("ana").await;
+    let challenge = f.begin_challenge(&b).await;
+    let other_rp = key.get_assertion(&challenge, &f.origin, "example.com");
+    refused(
+        f.finish_challenge(&b, &other_rp).await,
+        StatusCode::FORBIDDEN,
+        "wrong_origin",
+    )
+    .await;
+    assert!(f
+        .last_reason(CHALLENGE, "deny")
+        .await
+        .contains("InvalidRPIDHash"));
+    // Four more failures make five: then even a correct answer is refused for a while.
+    for _ in 0..4 {
+        let challenge = f.begin_challenge(&b).await;
+        let bad = key.get_assertion(&challenge, "https://evil.example", RP_ID);
+        refused(
+            f.finish_challenge(&b, &bad).await,
+            StatusCode::FORBIDDEN,
+            "wrong_origin",
+        )
+        .await;
+    }
+    let challenge = f.begin_challenge(&b).await;
+    let good = key.get_assertion(&challenge, &f.origin, RP_ID);
+    let msg = refused(
+        f.finish_challenge(&b, &good).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked",
+    )
+    .await;
+    assert!(msg.starts_with("Too many failed attempts"), "{msg}");
+    assert!(f
+        .last_reason(CHALLENGE, "deny")
+        .await
+        .contains("is locked after repeated failures"));
+    assert_eq!(f.has_mfa(&b).await, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn every_ceremony_post_needs_our_origin_a_session_and_its_csrf_token() {
     let f = fixture().await;
     let b = f.sign_in("ana").await;
