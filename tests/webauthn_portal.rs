@@ -724,16 +724,22 @@ async fn every_ceremony_post_needs_our_origin_a_session_and_its_csrf_token() {
 async fn adding_a_second_factor_or_removing_a_key_needs_a_fresh_mfa() {
     let f = fixture().await;
     let b = f.sign_in("ana").await;
+    // Bad names are refused before the ceremony is consumed: it still finishes afterwards.
     let mut key = SoftKey::new();
-    f.enrol(&b, &key, "first").await;
-
-    // Bad names are refused before anything is consumed.
+    let begin = json(f.post("/portal/security/webauthn/begin", &b, &[]).await).await;
+    let attestation = key
+        .make_credential(
+            begin["publicKey"]["challenge"].as_str().unwrap(),
+            &f.origin,
+            RP_ID,
+        )
+        .to_string();
     for (label, code) in [("", "bad_label"), ("a\nb", "bad_label")] {
         refused(
             f.post(
                 "/portal/security/webauthn/finish",
                 &b,
-                &[("label", label), ("credential", "{}")],
+                &[("label", label), ("credential", &attestation)],
             )
             .await,
             StatusCode::BAD_REQUEST,
@@ -746,13 +752,22 @@ async fn adding_a_second_factor_or_removing_a_key_needs_a_fresh_mfa() {
         f.post(
             "/portal/security/webauthn/finish",
             &b,
-            &[("label", &long), ("credential", "{}")],
+            &[("label", &long), ("credential", &attestation)],
         )
         .await,
         StatusCode::BAD_REQUEST,
         "bad_label",
     )
     .await;
+    let ok = f
+        .post(
+            "/portal/security/webauthn/finish",
+            &b,
+            &[("label", " first "), ("credential", &attestation)],
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(f.key_count("ana").await, 1);
 
     // ana now has a second factor: a password-only session cannot add another.
     let b = f.sign_in("ana").await;
@@ -884,6 +899,30 @@ async fn adding_a_second_factor_or_removing_a_key_needs_a_fresh_mfa() {
     };
     let r = f.post("/portal/security/webauthn/begin", &b, &[]).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_registration_started_before_another_key_was_added_cannot_finish_without_fresh_mfa() {
+    let f = fixture().await;
+    let early = f.sign_in("ana").await;
+    let begin = json(f.post("/portal/security/webauthn/begin", &early, &[]).await).await;
+    let challenge = begin["publicKey"]["challenge"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Meanwhile, another session adds the first key: ana now has a second factor.
+    let other = f.sign_in("ana").await;
+    f.enrol(&other, &SoftKey::new(), "first").await;
+    let late = SoftKey::new().make_credential(&challenge, &f.origin, RP_ID);
+    let r = f
+        .post(
+            "/portal/security/webauthn/finish",
+            &early,
+            &[("label", "late"), ("credential", &late.to_string())],
+        )
+        .await;
+    refused(r, StatusCode::FORBIDDEN, "fresh_mfa_required").await;
+    assert_eq!(f.key_count("ana").await, 1);
 }
 
 #[tokio::test]

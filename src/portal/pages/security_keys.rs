@@ -442,24 +442,10 @@ async fn register_begin(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let now = app.clock.now().timestamp();
-    if c.user.has_mfa() && !fresh_mfa(&c.session, now) {
-        let path = step_up_path(&c.user);
-        let mut ev = c.ev;
-        ev.outcome(Outcome::Deny);
-        ev.reason = Some(format!(
-            "adding a security key to a user with MFA needs an MFA in the last {FRESH_MFA_SECONDS} s"
-        ));
-        app.audit.record(ev);
-        return json(
-            StatusCode::FORBIDDEN,
-            serde_json::json!({
-                "error": "fresh_mfa_required",
-                "message": "You already have a second factor: confirm with it first, then add the key.",
-                "redirect": path,
-            }),
-        );
-    }
+    let c = match may_add(&app, c) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
     match c
         .directory
         .start_security_key_registration_in(&c.user.name, &c.session.key)
@@ -473,6 +459,31 @@ async fn register_begin(State(app): State<Arc<App>>, req: Request) -> Response {
     }
 }
 
+/// A key may be added by a user without a second factor, or with an MFA in the last
+/// [`FRESH_MFA_SECONDS`]: otherwise a password alone would add the attacker's key. Checked at the
+/// start and again at the finish (a second factor may have been added meanwhile).
+fn may_add(app: &App, c: Ceremony) -> std::result::Result<Ceremony, Response> {
+    let now = app.clock.now().timestamp();
+    if !c.user.has_mfa() || fresh_mfa(&c.session, now) {
+        return Ok(c);
+    }
+    let path = step_up_path(&c.user);
+    let mut ev = c.ev;
+    ev.outcome(Outcome::Deny);
+    ev.reason = Some(format!(
+        "adding a security key to a user with MFA needs an MFA in the last {FRESH_MFA_SECONDS} s"
+    ));
+    app.audit.record(ev);
+    Err(json(
+        StatusCode::FORBIDDEN,
+        serde_json::json!({
+            "error": "fresh_mfa_required",
+            "message": "You already have a second factor: confirm with it first, then add the key.",
+            "redirect": path,
+        }),
+    ))
+}
+
 /// Finishes registering a key with the browser's attestation and the key's name.
 async fn register_finish(State(app): State<Arc<App>>, req: Request) -> Response {
     let r = match PortalRequest::read(req).await {
@@ -480,6 +491,10 @@ async fn register_finish(State(app): State<Arc<App>>, req: Request) -> Response 
         Err(e) => return e.into_response(),
     };
     let c = match ceremony(&app, &r, REGISTER_ACTION).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let c = match may_add(&app, c) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
