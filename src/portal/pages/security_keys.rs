@@ -442,10 +442,9 @@ async fn register_begin(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let c = match may_add(&app, c) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    if let Some(resp) = refuse_stale_add(&app, &c) {
+        return resp;
+    }
     match c
         .directory
         .start_security_key_registration_in(&c.user.name, &c.session.key)
@@ -462,19 +461,19 @@ async fn register_begin(State(app): State<Arc<App>>, req: Request) -> Response {
 /// A key may be added by a user without a second factor, or with an MFA in the last
 /// [`FRESH_MFA_SECONDS`]: otherwise a password alone would add the attacker's key. Checked at the
 /// start and again at the finish (a second factor may have been added meanwhile).
-fn may_add(app: &App, c: Ceremony) -> std::result::Result<Ceremony, Response> {
+fn refuse_stale_add(app: &App, c: &Ceremony) -> Option<Response> {
     let now = app.clock.now().timestamp();
     if !c.user.has_mfa() || fresh_mfa(&c.session, now) {
-        return Ok(c);
+        return None;
     }
     let path = step_up_path(&c.user);
-    let mut ev = c.ev;
+    let mut ev = c.ev.clone();
     ev.outcome(Outcome::Deny);
     ev.reason = Some(format!(
         "adding a security key to a user with MFA needs an MFA in the last {FRESH_MFA_SECONDS} s"
     ));
     app.audit.record(ev);
-    Err(json(
+    Some(json(
         StatusCode::FORBIDDEN,
         serde_json::json!({
             "error": "fresh_mfa_required",
@@ -494,10 +493,9 @@ async fn register_finish(State(app): State<Arc<App>>, req: Request) -> Response 
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let c = match may_add(&app, c) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    if let Some(resp) = refuse_stale_add(&app, &c) {
+        return resp;
+    }
     let label = match valid_label(r.field("label")) {
         Ok(l) => l,
         Err(message) => {
