@@ -110,18 +110,26 @@ impl App {
         };
         let audit_reopen = file_sink.as_ref().map(|f| f.reopen_handle());
         let audit = Auditor::start_with(sinks.store.then(|| store.clone()), file_sink);
-        let directory = config.directory.clone().map(|settings| {
-            Arc::new(Directory::new(
-                store.clone(),
-                settings,
-                clock.clone(),
-                config
-                    .public_url
-                    .host_str()
-                    .unwrap_or("rolegate")
-                    .to_string(),
-            ))
-        });
+        let directory = match config.directory.clone() {
+            Some(settings) => {
+                let mut d = Directory::new(
+                    store.clone(),
+                    settings,
+                    clock.clone(),
+                    config
+                        .public_url
+                        .host_str()
+                        .unwrap_or("rolegate")
+                        .to_string(),
+                );
+                if let Some(w) = config.portal.as_ref().and_then(|p| p.webauthn.as_ref()) {
+                    d.enable_webauthn(w)
+                        .context("enabling security keys (portal.webauthn)")?;
+                }
+                Some(Arc::new(d))
+            }
+            None => None,
+        };
         Ok(Arc::new(App {
             config: Arc::new(config),
             store,

@@ -11,6 +11,7 @@ mod raw;
 mod store;
 pub use portal::PortalSettings;
 mod saml;
+mod webauthn;
 
 pub use identity::{
     permission_set_trust_policy, AssignmentRule, DirectorySettings, MfaRequirement, PermissionSet,
@@ -800,7 +801,10 @@ impl Validator<'_> {
             },
             listen,
         );
-        let portal = self.validate_portal(raw.portal.as_ref(), directory.as_ref(), &accounts);
+        let mut portal = self.validate_portal(raw.portal.as_ref(), directory.as_ref(), &accounts);
+        if let (Some(p), Some(raw_portal)) = (portal.as_mut(), raw.portal.as_ref()) {
+            p.webauthn = self.validate_webauthn(raw_portal, public_url.as_ref(), p.local_login);
+        }
 
         Some(Config {
             path: self.path.to_path_buf(),

@@ -19,6 +19,8 @@ pub struct PortalSettings {
     pub max_seconds: i64,
     /// Whether directory users sign in with their password on the start page.
     pub local_login: bool,
+    /// Security keys (WebAuthn) for directory users: the relying party, `None` when off.
+    pub webauthn: Option<crate::idp::local::webauthn::WebAuthnSettings>,
 }
 
 impl Validator<'_> {
@@ -69,6 +71,7 @@ impl Validator<'_> {
             idle_seconds: idle_minutes.clamp(5, 1440) * 60,
             max_seconds: max_hours.clamp(1, 24) * 3600,
             local_login,
+            webauthn: None,
         })
     }
 }

@@ -57,6 +57,9 @@ pub struct RawPortal {
     pub session_idle_minutes: Option<i64>,
     pub session_max_hours: Option<i64>,
     pub local_login: Option<bool>,
+    pub webauthn: Option<bool>,
+    pub webauthn_rp_id: Option<String>,
+    pub webauthn_rp_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

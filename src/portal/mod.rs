@@ -27,6 +27,7 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+pub use pages::security_keys::offers_security_key;
 pub use pages::{routes, sign_in_verified_elsewhere};
 
 /// Referrer policy of portal pages: URLs never leave for other sites, and form posts carry our
@@ -284,11 +285,17 @@ fn settings(app: &App) -> Option<&crate::config::PortalSettings> {
     app.config.portal.as_ref()
 }
 
-/// Deletes timed-out portal sessions; for the background clean-up.
+/// Deletes timed-out portal sessions and security-key ceremonies nobody finished; for the
+/// background clean-up. Returns how many sessions.
 pub async fn purge_expired(app: &App) -> Result<usize> {
     let Some(s) = settings(app) else {
         return Ok(0);
     };
+    if let Some(d) = app.directory.as_ref().filter(|d| d.webauthn_enabled()) {
+        d.purge_expired_ceremonies()
+            .await
+            .map_err(|e| PortalError::Internal(e.to_string()))?;
+    }
     session::purge_expired(
         app.store.as_ref(),
         app.clock.now().timestamp(),

@@ -1,6 +1,8 @@
 //! The portal's HTTP handlers: start page, password sign-in, home, command line access, sign-in
 //! history and sign-out.
 
+pub mod security_keys;
+
 use super::session::{self, Session, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use super::{settings, PortalError, Result, SignedInIdentity, SIGN_IN_ACTION};
 use crate::app::App;
@@ -32,6 +34,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/logout", post(sign_out))
         .route("/static/portal.js", get(script))
         .merge(super::mfa::routes())
+        .merge(security_keys::routes())
 }
 
 /// A request taken apart: headers, client address, query and (for POST) form fields.

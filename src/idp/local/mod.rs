@@ -8,8 +8,8 @@
 //! `access_key` → `AKIA…` → user name; `key_used` → `AKIA…` → last use; `group` → name → [`Group`];
 //! `mfa_state` → device serial → [`Throttle`] (last accepted step and failures); `login_state` →
 //! user name → [`Throttle`]; `bootstrap` → `root` → the root bootstrap token's hash;
-//! `webauthn_pending` → `reg:`/`auth:` + user → a pending ceremony (used once: deleted before it
-//! is checked); `webauthn_credential` → credential id → user name (unique across users).
+//! `webauthn_pending` → `reg:`/`auth:` + user (+ `:` + scope) → a pending ceremony (used once:
+//! deleted before it is checked; a scope binds it to one caller, e.g. a browser session); `webauthn_credential` → credential id → user name (unique across users).
 
 pub mod password;
 pub mod totp;
@@ -1524,8 +1524,49 @@ impl Directory {
         decode(WEBAUTHN_PENDING, key, &v)
     }
 
+    /// Whether security keys are enabled (a relying party is configured).
+    pub fn webauthn_enabled(&self) -> bool {
+        self.webauthn.is_some()
+    }
+
+    /// The user's registered security keys.
+    pub fn security_keys_of(user: &User) -> Vec<webauthn::StoredKey> {
+        Self::security_keys(user)
+    }
+
+    /// Deletes pending ceremonies whose deadline has passed (and records that no longer decode),
+    /// left behind by browsers that never finished them; returns how many.
+    pub async fn purge_expired_ceremonies(&self) -> Result<usize> {
+        let now = self.now();
+        let mut n = 0;
+        for (key, v) in self.store.dir_list(WEBAUTHN_PENDING).await? {
+            let dead = serde_json::from_str::<webauthn::PendingCeremony>(&v.value)
+                .map(|p| p.expires_at <= now)
+                .unwrap_or(true);
+            if dead
+                && self
+                    .store
+                    .dir_write(&[DirWrite::delete(WEBAUTHN_PENDING, &key, v.version)])
+                    .await?
+            {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Starts registering a security key: the options for `navigator.credentials.create()`.
     pub async fn start_security_key_registration(&self, user: &str) -> Result<serde_json::Value> {
+        self.start_security_key_registration_in(user, "").await
+    }
+
+    /// [`Self::start_security_key_registration`] bound to `scope` (e.g. a session's id hash): only
+    /// a finish with the same scope finds the ceremony, and it replaces an earlier one of the scope.
+    pub async fn start_security_key_registration_in(
+        &self,
+        user: &str,
+        scope: &str,
+    ) -> Result<serde_json::Value> {
         let w = self.webauthn()?;
         let u = self.user(user).await?;
         let (options, pending) = w
@@ -1536,7 +1577,7 @@ impl Directory {
                 self.now(),
             )
             .map_err(|e| DirectoryError::Internal(e.to_string()))?;
-        self.put_pending(&format!("reg:{}", key_of(&u.name)), &pending)
+        self.put_pending(&pending_key("reg", &u.name, scope), &pending)
             .await?;
         Ok(options)
     }
@@ -1548,8 +1589,20 @@ impl Directory {
         response: &serde_json::Value,
         label: &str,
     ) -> Result<String> {
+        self.finish_security_key_registration_in(user, "", response, label)
+            .await
+    }
+
+    /// [`Self::finish_security_key_registration`] of a ceremony started in `scope`.
+    pub async fn finish_security_key_registration_in(
+        &self,
+        user: &str,
+        scope: &str,
+        response: &serde_json::Value,
+        label: &str,
+    ) -> Result<String> {
         let w = self.webauthn()?;
-        let pending = self.take_pending(&format!("reg:{}", key_of(user))).await?;
+        let pending = self.take_pending(&pending_key("reg", user, scope)).await?;
         let key = w
             .finish_registration(&pending, response, label, self.now())
             .map_err(|e| DirectoryError::Denied(e.to_string()))?;
@@ -1586,11 +1639,20 @@ impl Directory {
         &self,
         user: &User,
     ) -> Result<serde_json::Value> {
+        self.start_security_key_authentication_in(user, "").await
+    }
+
+    /// [`Self::start_security_key_authentication`] bound to `scope`.
+    pub async fn start_security_key_authentication_in(
+        &self,
+        user: &User,
+        scope: &str,
+    ) -> Result<serde_json::Value> {
         let w = self.webauthn()?;
         let (options, pending) = w
             .start_authentication(&Self::security_keys(user), self.now())
             .map_err(|e| DirectoryError::Denied(e.to_string()))?;
-        self.put_pending(&format!("auth:{}", key_of(&user.name)), &pending)
+        self.put_pending(&pending_key("auth", &user.name, scope), &pending)
             .await?;
         Ok(options)
     }
@@ -1603,12 +1665,23 @@ impl Directory {
         user: &str,
         response: &serde_json::Value,
     ) -> Result<i64> {
+        self.finish_security_key_authentication_in(user, "", response)
+            .await
+    }
+
+    /// [`Self::finish_security_key_authentication`] of a ceremony started in `scope`.
+    pub async fn finish_security_key_authentication_in(
+        &self,
+        user: &str,
+        scope: &str,
+        response: &serde_json::Value,
+    ) -> Result<i64> {
         let w = self.webauthn()?;
         let now = self.now();
         let throttle_key = format!("webauthn:{}", key_of(user));
         self.check_lock(MFA_STATE, &throttle_key, "security keys", now)
             .await?;
-        let pending = self.take_pending(&format!("auth:{}", key_of(user))).await?;
+        let pending = self.take_pending(&pending_key("auth", user, scope)).await?;
         let (u, v) = self.user_record(user).await?;
         match w.finish_authentication(&pending, response, &Self::security_keys(&u), now) {
             Ok((used, updated)) => {
@@ -1644,6 +1717,16 @@ impl Directory {
                 Err(DirectoryError::Denied(e.to_string()))
             }
         }
+    }
+}
+
+/// The record key of a pending ceremony: `reg:`/`auth:` + user, and `:` + scope when scoped (user
+/// names cannot contain `:`).
+fn pending_key(kind: &str, user: &str, scope: &str) -> String {
+    if scope.is_empty() {
+        format!("{kind}:{}", key_of(user))
+    } else {
+        format!("{kind}:{}:{scope}", key_of(user))
     }
 }
 

@@ -109,9 +109,11 @@ pub struct PendingCeremony {
 /// User verification is `preferred`, the policy `webauthn-rs` fixes for
 /// security keys: a key with a PIN or biometric is asked to use it, and a key
 /// that verified the user at registration must verify at every later use.
-/// Registration also requests the `credProtect` extension at level
-/// `userVerificationRequired` (not enforced), so keys that honour it require
-/// their PIN at every use. Attestation is not requested (`none`).
+/// Registration does not request the `credProtect` extension that `webauthn-rs`
+/// adds (level `userVerificationRequired`, not enforced): Chromium refuses that
+/// level unless user verification is `required` ("Requested protection policy is
+/// inconsistent"), so it is taken out of the options. Attestation is not
+/// requested (`none`).
 #[derive(Debug, Clone)]
 pub struct WebAuthnMfa {
     webauthn: Webauthn,
@@ -180,8 +182,15 @@ impl WebAuthnMfa {
             .map_err(rejected)?;
         let challenge = URL_SAFE_NO_PAD.encode(options.public_key.challenge.as_ref());
         let pending = pending(challenge, &state, now)?;
-        let options = serde_json::to_value(&options)
+        let mut options = serde_json::to_value(&options)
             .map_err(|e| WebAuthnError::Corrupt(format!("registration options: {e}")))?;
+        if let Some(ext) = options
+            .pointer_mut("/publicKey/extensions")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            ext.remove("credentialProtectionPolicy");
+            ext.remove("enforceCredentialProtectionPolicy");
+        }
         Ok((options, pending))
     }
 
