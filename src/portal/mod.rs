@@ -8,6 +8,7 @@
 //! Owns: HTML pages (askama), cookies, CSRF tokens, the Origin check, `return_to` rules. Must not
 //! know: XML, SigV4, how a provider proves an identity (it is handed one already verified).
 
+mod oidc;
 mod pages;
 pub mod session;
 #[cfg(test)]
@@ -221,11 +222,12 @@ fn settings(app: &App) -> Option<&crate::config::PortalSettings> {
     app.config.portal.as_ref()
 }
 
-/// Deletes timed-out portal sessions; for the background clean-up.
+/// Deletes timed-out portal sessions and expired pending OIDC sign-ins; for the background clean-up.
 pub async fn purge_expired(app: &App) -> Result<usize> {
     let Some(s) = settings(app) else {
         return Ok(0);
     };
+    oidc::purge_expired(app).await?;
     session::purge_expired(
         app.store.as_ref(),
         app.clock.now().timestamp(),

@@ -117,6 +117,7 @@ fn provider(issuer: &str) -> OidcProvider {
         groups_delimiter: None,
         email_claim: "email".into(),
         mfa_amr: Vec::new(),
+        login: None,
     }
 }
 
