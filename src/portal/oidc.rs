@@ -190,7 +190,13 @@ fn stop(app: &App, mut ev: AuditEvent, outcome: Outcome, reason: String, f: Fail
     ev.outcome(outcome);
     ev.reason = Some(reason);
     app.audit.record(ev);
-    let mut resp = f.into_response();
+    f.into_response()
+}
+
+/// `resp` with the binding cookie removed: for answers after the pending login was consumed (a
+/// refusal before that leaves the browser's own pending login alone: a forged callback must not
+/// end it).
+fn consumed(mut resp: Response) -> Response {
     if let Ok(v) = HeaderValue::from_str(&clear_cookie(BINDING_COOKIE)) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -452,7 +458,7 @@ async fn callback(
     let issuer = app.oidc.issuer(&provider).unwrap_or_default();
     match q("iss") {
         Some(iss) if iss != issuer => {
-            return stop(
+            return consumed(stop(
                 &app,
                 ev,
                 Outcome::Deny,
@@ -461,17 +467,17 @@ async fn callback(
                     iss.chars().take(256).collect::<String>()
                 ),
                 Failure::Refused,
-            )
+            ))
         }
         None if app.oidc.sends_iss(&provider) => {
-            return stop(
+            return consumed(stop(
                 &app,
                 ev,
                 Outcome::Deny,
                 "authorization response has no iss although the provider announces it (RFC 9207)"
                     .into(),
                 Failure::Refused,
-            )
+            ))
         }
         _ => {}
     }
@@ -486,22 +492,22 @@ async fn callback(
             .chars()
             .take(256)
             .collect();
-        return stop(
+        return consumed(stop(
             &app,
             ev,
             Outcome::Deny,
             format!("identity provider answered error {code}: {desc}"),
             Failure::ProviderError(code),
-        );
+        ));
     }
     let Some(code) = q("code").filter(|c| !c.is_empty() && c.len() <= 2048) else {
-        return stop(
+        return consumed(stop(
             &app,
             ev,
             Outcome::Deny,
             "callback without code".into(),
             Failure::BadRequest,
-        );
+        ));
     };
     let redirect = redirect_uri(&app, &provider);
     let expected = Expected {
@@ -518,7 +524,7 @@ async fn callback(
         Ok(i) => i,
         Err(e) => {
             let (outcome, f) = failure_of(&e);
-            return stop(&app, ev, outcome, e.to_string(), f);
+            return consumed(stop(&app, ev, outcome, e.to_string(), f));
         }
     };
     let mut ev = ev;

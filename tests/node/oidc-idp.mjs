@@ -498,7 +498,14 @@ async function serve(args) {
     interactions: { url: (ctx, interaction) => `${issuerPath}/interaction/${interaction.uid}` },
     pkce: { required: () => true },
     claims: {
-      openid: ['sub'],
+      acr: null,
+      amr: null,
+      auth_time: null,
+      sid: null,
+      iss: null,
+      // amr and acr go with every ID token of a browser sign-in (the provider's default sends
+      // them only when the client asks for them with the claims parameter).
+      openid: ['sub', 'acr', 'amr'],
       email: ['email', 'email_verified'],
       profile: ['name'],
       groups: ['groups'],
