@@ -166,3 +166,119 @@ impl Validator<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError};
+    use std::path::Path;
+
+    fn with_login(name: &str, login: &str) -> String {
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:8080"
+[store]
+kind = "memory"
+[[oidc_providers]]
+issuer = "https://idp.example.com"
+audiences = ["sts.amazonaws.com"]
+name = "{name}"
+[oidc_providers.login]
+{login}
+"#
+        )
+    }
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_str_with_env(Path::new("/etc/rolegate/rolegate.toml"), text, &env)
+    }
+
+    #[test]
+    fn a_login_table_loads_with_its_defaults_and_the_secret_from_the_environment() {
+        let c = load(
+            &with_login(
+                "corp",
+                "client_id = \"rolegate\"\nclient_secret_env = \"OIDC_SECRET\"",
+            ),
+            &[("OIDC_SECRET", " s3cret\n")],
+        )
+        .unwrap();
+        let l = c.oidc_providers[0].login.as_ref().unwrap();
+        assert_eq!(l.client_id, "rolegate");
+        assert_eq!(l.client_secret.as_ref().unwrap().expose(), "s3cret");
+        assert_eq!(format!("{:?}", l.client_secret), "Some(***)");
+        assert_eq!(l.scopes, ["openid", "email", "profile"]);
+        assert!(!l.userinfo);
+        assert_eq!(l.display_name, "corp");
+        assert!(l.mfa_acr.is_empty() && l.step_up_acr_values.is_empty());
+    }
+
+    #[test]
+    fn bad_login_tables_are_refused_with_the_reason() {
+        let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+            (
+                "corp",
+                "client_id = \"\"",
+                &[],
+                "login.client_id must be 1-256 characters",
+            ),
+            (
+                "corp",
+                "client_id = \"x\"\nscopes = [\"email\"]",
+                &[],
+                "login.scopes must include \"openid\"",
+            ),
+            (
+                "corp",
+                "client_id = \"x\"\nscopes = [\"openid\", \"two words\"]",
+                &[],
+                "login.scopes: 'two words' must be",
+            ),
+            (
+                "corp",
+                "client_id = \"x\"\nstep_up_acr_values = [\"\"]",
+                &[],
+                "login.step_up_acr_values: '' must be",
+            ),
+            (
+                "corp",
+                "client_id = \"x\"\nclient_secret_env = \"A\"\nclient_secret_file = \"f\"",
+                &[("A", "s")],
+                "set client_secret_file or client_secret_env, not both",
+            ),
+            (
+                "corp",
+                "client_id = \"x\"\nclient_secret_env = \"MISSING\"",
+                &[],
+                "login.client_secret_env: $MISSING is not set or empty",
+            ),
+            (
+                "corp",
+                "client_id = \"x\"\nclient_secret_file = \"/nonexistent/secret\"",
+                &[],
+                "login.client_secret_file: cannot read /nonexistent/secret",
+            ),
+            (
+                "idp.example.com/tenant",
+                "client_id = \"x\"",
+                &[],
+                "a provider used for browser sign-in needs a name of [A-Za-z0-9_.-]",
+            ),
+            (
+                "corp",
+                "client_id = \"x\"\nredirect_uri = \"https://evil.example\"",
+                &[],
+                "unknown field `redirect_uri`",
+            ),
+        ];
+        for (name, login, env, expected) in cases {
+            let err = load(&with_login(name, login), env).unwrap_err().to_string();
+            assert!(err.contains(expected), "{login}: {err}");
+        }
+    }
+}

@@ -18,15 +18,15 @@ use crate::config::{OidcLogin, OidcProvider};
 use crate::idp::jwt::{JwtError, WebIdentityVerifier};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
-    CoreClient, CoreClientAuthMethod, CoreGenderClaim, CoreGrantType,
-    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJsonWebKey,
-    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    CoreClient, CoreClientAuthMethod, CoreGenderClaim, CoreGrantType, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
+    CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalClaims, AdditionalProviderMetadata, AuthenticationContextClass,
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RequestTokenError, Scope,
-    SubjectIdentifier, TokenResponse, UserInfoClaims,
+    AdditionalClaims, AdditionalProviderMetadata, AuthenticationContextClass, AuthorizationCode,
+    ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, ProviderMetadata, RedirectUrl, RequestTokenError, Scope, SubjectIdentifier,
+    TokenResponse, UserInfoClaims,
 };
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};

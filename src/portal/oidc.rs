@@ -167,13 +167,13 @@ impl IntoResponse for Failure {
             next_label,
         };
         let mut resp = match page.render() {
-            Ok(html) => (status, [("referrer-policy", REFERRER_POLICY)], Html(html)).into_response(),
+            Ok(html) => {
+                (status, [("referrer-policy", REFERRER_POLICY)], Html(html)).into_response()
+            }
             Err(_) => status.into_response(),
         };
-        resp.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
     }
 }
@@ -268,7 +268,13 @@ async fn start(
     let doc = match serde_json::to_string(&pending) {
         Ok(d) => d,
         Err(e) => {
-            return stop(&app, ev, Outcome::Error, e.to_string(), Failure::Unavailable);
+            return stop(
+                &app,
+                ev,
+                Outcome::Error,
+                e.to_string(),
+                Failure::Unavailable,
+            );
         }
     };
     match app
@@ -315,11 +321,9 @@ async fn start(
         }
         Err(_) => return Failure::Unavailable.into_response(),
     }
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(
-        BINDING_COOKIE,
-        &binding,
-        LOGIN_TIMEOUT_SECONDS,
-    )) {
+    if let Ok(v) =
+        HeaderValue::from_str(&set_cookie(BINDING_COOKIE, &binding, LOGIN_TIMEOUT_SECONDS))
+    {
         h.append(header::SET_COOKIE, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -404,8 +408,7 @@ async fn callback(
             &app,
             ev,
             Outcome::Deny,
-            "state is not bound to this browser (pending-login cookie missing or different)"
-                .into(),
+            "state is not bound to this browser (pending-login cookie missing or different)".into(),
             Failure::Refused,
         );
     }
@@ -457,18 +460,16 @@ async fn callback(
     }
     let issuer = app.oidc.issuer(&provider).unwrap_or_default();
     match q("iss") {
-        Some(iss) if iss != issuer => {
-            return consumed(stop(
-                &app,
-                ev,
-                Outcome::Deny,
-                format!(
-                    "authorization response iss '{}' is not the provider's issuer {issuer} (RFC 9207)",
-                    iss.chars().take(256).collect::<String>()
-                ),
-                Failure::Refused,
-            ))
-        }
+        Some(iss) if iss != issuer => return consumed(stop(
+            &app,
+            ev,
+            Outcome::Deny,
+            format!(
+                "authorization response iss '{}' is not the provider's issuer {issuer} (RFC 9207)",
+                iss.chars().take(256).collect::<String>()
+            ),
+            Failure::Refused,
+        )),
         None if app.oidc.sends_iss(&provider) => {
             return consumed(stop(
                 &app,
@@ -629,3 +630,7 @@ pub fn step_up_offer(
             .into_response(),
     )
 }
+
+#[cfg(test)]
+#[path = "oidc_tests.rs"]
+mod tests;
