@@ -218,9 +218,12 @@ name = "{name}"
         assert!(l.mfa_acr.is_empty() && l.step_up_acr_values.is_empty());
     }
 
+    /// Provider name, login table, environment, expected problem.
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+
     #[test]
     fn bad_login_tables_are_refused_with_the_reason() {
-        let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+        let cases: &[Case] = &[
             (
                 "corp",
                 "client_id = \"\"",

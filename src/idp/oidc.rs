@@ -239,14 +239,16 @@ impl OidcLogins {
     }
 
     /// Whether provider `name`'s discovery document says it sends `iss` with every authorization
-    /// response (RFC 9207): its absence is then refused.
-    pub fn sends_iss(&self, name: &str) -> bool {
-        self.get(name).ok().is_some_and(|p| {
-            p.metadata.read().as_ref().is_some_and(|(m, _)| {
-                m.additional_metadata()
-                    .authorization_response_iss_parameter_supported
-                    == Some(true)
-            })
+    /// response (RFC 9207): its absence is then refused. A document that cannot be had answers
+    /// `false` (the code exchange then fails on the same unreachable provider).
+    pub async fn sends_iss(&self, name: &str) -> bool {
+        let Ok(p) = self.get(name) else {
+            return false;
+        };
+        self.metadata(p).await.is_ok_and(|m| {
+            m.additional_metadata()
+                .authorization_response_iss_parameter_supported
+                == Some(true)
         })
     }
 

@@ -82,6 +82,8 @@ enum Failure {
     /// No pending login, not this browser's, used, or another provider's.
     Refused,
     Expired,
+    /// The provider's answer (code exchange, ID token, userinfo) did not verify.
+    Unverified,
     /// The provider answered with an `error`.
     ProviderError(String),
     Unreachable,
@@ -120,6 +122,13 @@ impl IntoResponse for Failure {
                 StatusCode::FORBIDDEN,
                 "Sign-in refused",
                 "This sign-in was not started in this browser, or it was already completed. Start again from the sign-in page.",
+                "/login",
+                "Sign in again",
+            ),
+            Failure::Unverified => (
+                StatusCode::FORBIDDEN,
+                "Sign-in refused",
+                "The identity provider's answer could not be verified, so you are not signed in. Start again from the sign-in page; if this persists, tell your administrator.",
                 "/login",
                 "Sign in again",
             ),
@@ -207,7 +216,7 @@ fn failure_of(e: &OidcError) -> (Outcome, Failure) {
     match e {
         OidcError::UnknownProvider(_) => (Outcome::Deny, Failure::UnknownProvider),
         OidcError::Unreachable(_) => (Outcome::Error, Failure::Unreachable),
-        OidcError::Refused(_) => (Outcome::Deny, Failure::Refused),
+        OidcError::Refused(_) => (Outcome::Deny, Failure::Unverified),
     }
 }
 
@@ -470,7 +479,7 @@ async fn callback(
             ),
             Failure::Refused,
         )),
-        None if app.oidc.sends_iss(&provider) => {
+        None if app.oidc.sends_iss(&provider).await => {
             return consumed(stop(
                 &app,
                 ev,
