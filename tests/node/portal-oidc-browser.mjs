@@ -1,13 +1,16 @@
 // Drives rolegate's portal sign-in through an OpenID provider in headless Chromium (Debian's
 // /usr/bin/chromium through playwright-core):
 //   node portal-oidc-browser.mjs --url URL --provider-button "Sign in with X" --user NAME --password PW
-//                                [--down-provider NAME] --out DIR
+//                                [--step-up-set NAME] [--down-provider NAME] --out DIR
 // On the start page clicks the provider's button, fills the provider's own login form (oidc-idp.mjs),
-// follows the redirects back to rolegate, and reads the portal home; with --down-provider also opens
+// follows the redirects back to rolegate, and reads the portal home; with --step-up-set asks for
+// command line access to that permission set, which must answer the "Sign in again with MFA" page;
+// with --down-provider also opens
 // that provider's sign-in, which must answer rolegate's "unreachable" page. Runs axe-core on rolegate's
 // pages and the provider's form (serious or critical violations of rolegate's pages fail), saves a
 // screenshot of each page to DIR and prints one JSON line to stdout:
-//   {"portal_url": ..., "portal_text": ..., "down_status": N, "down_text": ..., "violations": [...]}
+//   {"portal_url": ..., "portal_text": ..., "step_up_link": ..., "down_status": N, "down_text": ...,
+//    "violations": [...]}
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -17,7 +20,8 @@ console.log = console.error;
 const { values: args } = parseArgs({
   options: {
     url: { type: 'string' }, 'provider-button': { type: 'string' }, user: { type: 'string' },
-    password: { type: 'string' }, 'down-provider': { type: 'string' }, out: { type: 'string' },
+    password: { type: 'string' }, 'down-provider': { type: 'string' }, 'step-up-set': { type: 'string' },
+    out: { type: 'string' },
   },
 });
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
@@ -58,6 +62,13 @@ try {
   const portalUrl = page.url();
   const portalText = await page.textContent('body');
   await check(page, '3-portal-home');
+  let stepUpLink = null;
+  if (args['step-up-set']) {
+    await page.getByRole('button', { name: `Command line access: ${args['step-up-set']} in` }).click();
+    await page.waitForSelector('#step-up');
+    stepUpLink = await page.getAttribute('#step-up', 'href');
+    await check(page, '5-step-up');
+  }
   let downStatus = null;
   let downText = null;
   if (args['down-provider']) {
@@ -67,7 +78,8 @@ try {
     await check(page, '4-idp-down');
   }
   process.stdout.write(`${JSON.stringify({
-    portal_url: portalUrl, portal_text: portalText, down_status: downStatus, down_text: downText, violations,
+    portal_url: portalUrl, portal_text: portalText, step_up_link: stepUpLink, down_status: downStatus,
+    down_text: downText, violations,
   })}\n`);
 } finally {
   await browser.close();

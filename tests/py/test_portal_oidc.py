@@ -361,7 +361,7 @@ def test_chromium_signs_in_on_the_provider_login_form_and_lands_on_the_portal(po
     r = subprocess.run(
         ["node", str(node_dir / "portal-oidc-browser.mjs"), "--url", portal.url,
          "--provider-button", "Sign in with Test IdP", "--user", "alice", "--password", "alice-password",
-         "--down-provider", "downidp", "--out", str(artifacts)],
+         "--step-up-set", "Ops", "--down-provider", "downidp", "--out", str(artifacts)],
         capture_output=True, text=True, timeout=120, cwd=node_dir,
     )
     assert r.returncode == 0, r.stderr[-3000:]
@@ -369,6 +369,7 @@ def test_chromium_signs_in_on_the_provider_login_form_and_lands_on_the_portal(po
     assert out["violations"] == [], out["violations"]
     assert out["portal_url"] == f"{portal.url}/portal", out
     assert f"{PROVIDER}/alice" in out["portal_text"] and "Dev" in out["portal_text"]
+    assert out["step_up_link"].startswith(f"/login/oidc/{PROVIDER}?step_up=900"), out
     assert out["down_status"] == 503 and "Identity provider unreachable" in out["down_text"]
-    for name in ["1-sign-in", "2-idp-login", "3-portal-home", "4-idp-down"]:
+    for name in ["1-sign-in", "2-idp-login", "3-portal-home", "4-idp-down", "5-step-up"]:
         assert (artifacts / f"{name}.png").stat().st_size > 1000
