@@ -500,3 +500,71 @@ impl OidcLogins {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::trusted_mfa_time;
+    use crate::config::{Config, OidcLogin, OidcProvider};
+    use serde_json::{json, Value};
+
+    fn provider(mfa_amr: &[&str], mfa_acr: &[&str]) -> (OidcProvider, OidcLogin) {
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1:8080\"\n[store]\nkind = \"memory\"\n[[oidc_providers]]\nissuer = \"https://idp.example.com\"\naudiences = [\"a\"]\nname = \"corp\"\nmfa_amr = {}\n[oidc_providers.login]\nclient_id = \"rolegate\"\nmfa_acr = {}\n",
+            json!(mfa_amr),
+            json!(mfa_acr)
+        );
+        let c = Config::from_str_with_env(std::path::Path::new("/etc/r.toml"), &text, &[]).unwrap();
+        let p = c.oidc_providers[0].clone();
+        let l = p.login.clone().unwrap();
+        (p, l)
+    }
+
+    /// Trusted `amr`, trusted `acr`, the token's claims, the MFA time expected (with `iat` 1000).
+    type Case = (
+        &'static [&'static str],
+        &'static [&'static str],
+        Value,
+        Option<i64>,
+    );
+
+    #[test]
+    fn upstream_mfa_counts_only_for_trusted_amr_or_acr_values() {
+        let cases: [Case; 9] = [
+            (
+                &["otp"],
+                &[],
+                json!({"amr": ["pwd", "otp"], "auth_time": 900}),
+                Some(900),
+            ),
+            (&["otp"], &[], json!({"amr": "otp"}), Some(1000)),
+            (
+                &["otp"],
+                &[],
+                json!({"amr": ["pwd"], "acr": "urn:mfa"}),
+                None,
+            ),
+            (
+                &[],
+                &["urn:mfa"],
+                json!({"amr": ["pwd"], "acr": "urn:mfa", "auth_time": 950}),
+                Some(950),
+            ),
+            (&[], &["urn:mfa"], json!({"acr": "urn:pwd"}), None),
+            (&[], &[], json!({"amr": ["otp"], "acr": "urn:mfa"}), None),
+            // auth_time after iat is not believed: iat is the latest the authentication can be.
+            (
+                &["otp"],
+                &[],
+                json!({"amr": ["otp"], "auth_time": 2000}),
+                Some(1000),
+            ),
+            (&["otp"], &[], json!({"amr": ["OTP"]}), None),
+            (&["otp"], &[], json!({"amr": [{"otp": true}]}), None),
+        ];
+        for (amr, acr, claims, want) in cases {
+            let (p, l) = provider(amr, acr);
+            let claims = claims.as_object().unwrap().clone();
+            assert_eq!(trusted_mfa_time(&p, &l, &claims, 1000), want, "{claims:?}");
+        }
+    }
+}

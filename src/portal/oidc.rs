@@ -469,16 +469,18 @@ async fn callback(
     }
     let issuer = app.oidc.issuer(&provider).unwrap_or_default();
     match q("iss") {
-        Some(iss) if iss != issuer => return consumed(stop(
-            &app,
-            ev,
-            Outcome::Deny,
-            format!(
+        Some(iss) if iss != issuer => {
+            return consumed(stop(
+                &app,
+                ev,
+                Outcome::Deny,
+                format!(
                 "authorization response iss '{}' is not the provider's issuer {issuer} (RFC 9207)",
                 iss.chars().take(256).collect::<String>()
             ),
-            Failure::Refused,
-        )),
+                Failure::Refused,
+            ))
+        }
         None if app.oidc.sends_iss(&provider).await => {
             return consumed(stop(
                 &app,
