@@ -88,6 +88,8 @@ enum Failure {
     ProviderError(String),
     Unreachable,
     Unavailable,
+    /// Too many sign-ins from this address.
+    RateLimited,
 }
 
 #[derive(Template)]
@@ -160,6 +162,13 @@ impl IntoResponse for Failure {
                 "/login",
                 "Back to sign-in",
             ),
+            Failure::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins",
+                "There were too many sign-in attempts from your address. Wait a minute and try again.",
+                "/login",
+                "Back to sign-in",
+            ),
             Failure::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
@@ -227,9 +236,24 @@ async fn start(
 ) -> Response {
     let r = match PortalRequest::read(req).await {
         Ok(r) => r,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            let ev = event(&app, START_ACTION, "", &provider);
+            return stop(&app, ev, Outcome::Deny, e.to_string(), Failure::BadRequest);
+        }
     };
     let ev = event(&app, START_ACTION, &r.ip, &provider);
+    // Each start stores a pending login: bounded per address like every other sign-in.
+    if let Ok(ip) = r.ip.parse::<std::net::IpAddr>() {
+        if let Err(limited) = app.limits.login(ip, None) {
+            return stop(
+                &app,
+                ev,
+                Outcome::Deny,
+                limited.to_string(),
+                Failure::RateLimited,
+            );
+        }
+    }
     if settings(&app).is_none() || !app.oidc.has(&provider) {
         let why = format!(
             "no oidc provider '{}' with browser sign-in",
@@ -346,7 +370,10 @@ async fn callback(
 ) -> Response {
     let r = match PortalRequest::read(req).await {
         Ok(r) => r,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            let ev = event(&app, SIGN_IN_ACTION, "", &provider);
+            return stop(&app, ev, Outcome::Deny, e.to_string(), Failure::BadRequest);
+        }
     };
     let ev = event(&app, SIGN_IN_ACTION, &r.ip, &provider);
     if settings(&app).is_none() || !app.oidc.has(&provider) {

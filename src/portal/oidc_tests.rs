@@ -285,6 +285,12 @@ async fn callbacks_without_a_live_pending_login_of_this_browser_are_refused() {
             "state belongs to a pending login at provider 'other'",
         ),
         (
+            "/login/oidc/corp/callback?code=c&state=s-live&state=s-live",
+            &cookie,
+            StatusCode::BAD_REQUEST,
+            "bad request: parameter state given twice",
+        ),
+        (
             "/login/oidc/nosuch/callback?code=c&state=s-live",
             &cookie,
             StatusCode::NOT_FOUND,
@@ -395,4 +401,30 @@ async fn expired_pending_logins_are_purged_and_live_ones_kept() {
     f.clock
         .advance(chrono::Duration::seconds(LOGIN_TIMEOUT_SECONDS));
     assert_eq!(super::purge_expired(&f.app).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn starts_from_one_address_are_rate_limited_like_password_sign_ins() {
+    let f = fixture().await;
+    // The default login_per_ip burst is 20 (refilled at one a second): each start before the
+    // limit reaches discovery; then one is refused.
+    let mut passed = 0;
+    let resp = loop {
+        let resp = f.get("/login/oidc/corp", "").await;
+        if resp.status() != StatusCode::SERVICE_UNAVAILABLE {
+            break resp;
+        }
+        passed += 1;
+        assert!(passed < 60, "no start was rate limited");
+    };
+    assert!(passed >= 20, "{passed}");
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(!sets_cookie(&resp, BINDING_COOKIE));
+    assert!(text(resp).await.contains("Too many sign-ins"));
+    let (decision, reason) = f.last_reason(START_ACTION).await;
+    assert_eq!(decision, "deny");
+    assert!(
+        reason.starts_with("rate limit login_per_ip exceeded"),
+        "{reason}"
+    );
 }
