@@ -94,7 +94,8 @@ struct LoginProvider {
 }
 
 /// The start of a sign-in: where to send the browser, and what the callback must be given back.
-#[derive(Debug, Clone)]
+/// No `Debug`: it holds the nonce and the PKCE verifier.
+#[derive(Clone)]
 pub struct Authorization {
     /// The authorization request URL at the provider.
     pub url: String,
@@ -106,8 +107,8 @@ pub struct Authorization {
     pub pkce_verifier: String,
 }
 
-/// What the callback checks the answer against: the pending login's secrets.
-#[derive(Debug, Clone)]
+/// What the callback checks the answer against: the pending login's secrets (no `Debug`).
+#[derive(Clone)]
 pub struct Expected<'a> {
     /// The nonce sent.
     pub nonce: &'a str,

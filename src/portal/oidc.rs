@@ -42,8 +42,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/login/oidc/{provider}/callback", get(callback))
 }
 
-/// A pending sign-in as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A pending sign-in as stored (no `Debug`: it holds the nonce and the PKCE verifier).
+#[derive(Clone, Serialize, Deserialize)]
 struct PendingLogin {
     provider: String,
     nonce: String,
