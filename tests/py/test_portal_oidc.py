@@ -293,6 +293,12 @@ def test_callback_refusals_answer_the_right_status_audit_the_reason_and_start_no
     agent.cookies(portal.port)[BINDING] = binding
     refused(agent, callback, 403, "state was already used", "Sign-in refused")
 
+    # A code the provider did not issue for this login: the code exchange is refused.
+    agent = Agent()
+    callback = idp_login(agent, portal, start(agent, portal))
+    refused(agent, with_params(callback, code="forged-" + callback_params(callback)["code"]), 403,
+            "token endpoint refused the code: invalid_grant", "Sign-in refused")
+
     # The provider's `error` (the person pressed Cancel on its login form).
     agent = Agent()
     callback = idp_login(agent, portal, start(agent, portal), cancel=True)
