@@ -48,6 +48,8 @@ pub struct App {
     pub audit_reopen: Option<crate::audit::ReopenHandle>,
     /// SAML identity providers and rolegate's service-provider side.
     pub saml: SamlFederation,
+    /// Browser sign-in through OpenID Connect providers.
+    pub oidc: crate::idp::oidc::OidcLogins,
 }
 
 /// Opens the store a configuration names (for PostgreSQL: connects and migrates the schema).
@@ -92,6 +94,8 @@ impl App {
             .await
             .context("loading revocations")?;
         let verifier = WebIdentityVerifier::new(&config.oidc_providers, clock.clone())
+            .map_err(anyhow::Error::msg)?;
+        let oidc = crate::idp::oidc::OidcLogins::new(&config.oidc_providers)
             .map_err(anyhow::Error::msg)?;
         let demo = if config.demo {
             Some(DemoIdp::new(&config.public_url).context("starting the demo identity provider")?)
@@ -145,6 +149,7 @@ impl App {
             limits: crate::limit::RateLimits::new(&config_limits),
             audit_reopen,
             saml,
+            oidc,
         }))
     }
 

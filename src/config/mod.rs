@@ -5,6 +5,7 @@
 
 mod env;
 mod identity;
+mod oidc_login;
 mod ops;
 mod portal;
 mod raw;
@@ -110,6 +111,7 @@ pub enum StoreSettings {
     Postgres(PostgresSettings),
 }
 
+pub use oidc_login::OidcLogin;
 pub use store::PostgresSettings;
 
 /// A configured AWS-style account.
@@ -160,6 +162,8 @@ pub struct OidcProvider {
     /// `amr` values that count as MFA performed at the provider (default none: upstream MFA is
     /// not trusted).
     pub mfa_amr: Vec<String>,
+    /// Browser sign-in through this provider (`None`: web identity tokens only).
+    pub login: Option<OidcLogin>,
 }
 
 impl OidcProvider {
@@ -638,7 +642,10 @@ impl Validator<'_> {
         // OIDC providers
         let mut providers: Vec<OidcProvider> = Vec::new();
         for p in &raw.oidc_providers {
-            if let Some(op) = self.validate_provider(p, &seen_accounts) {
+            if let Some(mut op) = self.validate_provider(p, &seen_accounts) {
+                if let Some(l) = &p.get_ref().login {
+                    op.login = self.validate_oidc_login(l, &op.name, &env_get);
+                }
                 if providers.iter().any(|x| x.name == op.name) {
                     self.err(
                         Some(p.span().start),
@@ -1041,6 +1048,7 @@ impl Validator<'_> {
             groups_delimiter: raw.groups_delimiter.clone(),
             email_claim: raw.email_claim.clone().unwrap_or_else(|| "email".into()),
             mfa_amr: raw.mfa_amr.clone().unwrap_or_default(),
+            login: None,
             key_prefix,
             audiences: raw.audiences.clone(),
             jwks,

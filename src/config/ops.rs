@@ -122,7 +122,8 @@ pub struct Rate {
 /// `[rate_limits]`: `None` is off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitSettings {
-    /// Password sign-in and root bootstrap, per client address (IPv6 per /64).
+    /// Password sign-in, the start of an OIDC portal sign-in and root bootstrap, per client address
+    /// (IPv6 per /64).
     pub login_per_ip: Option<Rate>,
     /// Password sign-in per user name.
     pub login_per_user: Option<Rate>,

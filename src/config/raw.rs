@@ -207,6 +207,7 @@ pub struct RawOidcProvider {
     pub groups_delimiter: Option<String>,
     pub email_claim: Option<String>,
     pub mfa_amr: Option<Vec<String>>,
+    pub login: Option<Spanned<super::oidc_login::RawOidcLogin>>,
 }
 
 #[derive(Debug, Deserialize)]

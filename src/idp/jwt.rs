@@ -149,6 +149,27 @@ impl WebIdentityVerifier {
 
     /// Verifies `token` (surrounding whitespace is ignored) and returns the identity it proves.
     pub async fn verify(&self, token: &str) -> Result<VerifiedIdentity> {
+        self.verify_as(token, None).await
+    }
+
+    /// Verifies an ID token of browser sign-in: every check of [`WebIdentityVerifier::verify`]
+    /// (pinned keys, algorithms, `exp`/`nbf`/`iat` with the provider's leeway, `crit`), except
+    /// that `iss` must be exactly `issuer` and the one accepted audience is `client_id` (with
+    /// several audiences, `azp` must be `client_id`), not the provider's `audiences` list.
+    pub async fn verify_for_client(
+        &self,
+        token: &str,
+        issuer: &str,
+        client_id: &str,
+    ) -> Result<VerifiedIdentity> {
+        self.verify_as(token, Some((issuer, client_id))).await
+    }
+
+    async fn verify_as(
+        &self,
+        token: &str,
+        client: Option<(&str, &str)>,
+    ) -> Result<VerifiedIdentity> {
         let token = token.trim();
         if token.len() > MAX_TOKEN_CHARS {
             return Err(JwtError::Invalid(format!(
@@ -176,6 +197,13 @@ impl WebIdentityVerifier {
             Some(_) => return Err(JwtError::Invalid("iss is not a string".into())),
             None => return Err(JwtError::Invalid("iss is missing".into())),
         };
+        if let Some((expected, _)) = client {
+            if issuer != expected {
+                return Err(JwtError::Invalid(format!(
+                    "iss {issuer} is not the provider's issuer {expected}"
+                )));
+            }
+        }
         let state = self.providers.get(issuer).ok_or_else(|| {
             JwtError::Invalid(format!(
                 "no OpenID Connect provider is configured for issuer {issuer}"
@@ -217,15 +245,24 @@ impl WebIdentityVerifier {
                 }));
             }
         }
-        check_registered_claims(&payload, cfg)?;
+        let client_audiences;
+        let audiences = match client {
+            Some((_, id)) => {
+                client_audiences = [id.to_string()];
+                &client_audiences[..]
+            }
+            None => &cfg.audiences[..],
+        };
+        check_registered_claims(&payload, cfg, audiences)?;
         let claims = payload;
-        self.check_claims(&claims, cfg)
+        self.check_claims(&claims, cfg, audiences)
     }
 
     fn check_claims(
         &self,
         claims: &Map<String, Value>,
         cfg: &Arc<OidcProvider>,
+        audiences: &[String],
     ) -> Result<VerifiedIdentity> {
         let now = self.clock.now().timestamp();
         let leeway = cfg.leeway_seconds as i64;
@@ -273,7 +310,7 @@ impl WebIdentityVerifier {
                     } else {
                         match claims.get("azp") {
                             Some(Value::String(azp))
-                                if cfg.audiences.contains(azp) && auds.contains(&azp.as_str()) =>
+                                if audiences.contains(azp) && auds.contains(&azp.as_str()) =>
                             {
                                 azp.clone()
                             }
@@ -286,12 +323,12 @@ impl WebIdentityVerifier {
                 }
                 _ => return Err(JwtError::Invalid("aud is missing".into())),
             };
-        if !cfg.audiences.contains(&audience) {
+        if !audiences.contains(&audience) {
             return Err(JwtError::Invalid(format!("aud {audience} is not accepted")));
         }
         if let Some(azp) = claims.get("azp") {
             match azp.as_str() {
-                Some(a) if cfg.audiences.iter().any(|x| x == a) => {}
+                Some(a) if audiences.iter().any(|x| x == a) => {}
                 _ => return Err(JwtError::Invalid("azp is not an accepted client".into())),
             }
         }
@@ -645,7 +682,11 @@ fn check_header(h: &Map<String, Value>, cfg: &OidcProvider) -> Result<Algorithm>
 /// A NumericDate claim: must be a JSON number when present.
 /// The registered claims every token must carry, with the types RFC 7519 gives them; then the
 /// issuer and audience. Finer checks (times, `sub` length, `azp`) follow in `check_claims`.
-fn check_registered_claims(claims: &Map<String, Value>, cfg: &OidcProvider) -> Result<()> {
+fn check_registered_claims(
+    claims: &Map<String, Value>,
+    cfg: &OidcProvider,
+    audiences: &[String],
+) -> Result<()> {
     for name in ["exp", "iat", "sub", "iss", "aud"] {
         let well_typed = match claims.get(name) {
             None | Some(Value::Null) => {
@@ -677,7 +718,7 @@ fn check_registered_claims(claims: &Map<String, Value>, cfg: &OidcProvider) -> R
     if claims.get("iss").and_then(Value::as_str) != Some(cfg.issuer.as_str()) {
         return Err(JwtError::Invalid("iss does not match".into()));
     }
-    let accepted = |a: &str| cfg.audiences.iter().any(|x| x == a);
+    let accepted = |a: &str| audiences.iter().any(|x| x == a);
     let any_accepted = match &claims["aud"] {
         Value::String(a) => accepted(a),
         Value::Array(list) => list.iter().filter_map(Value::as_str).any(accepted),
@@ -685,8 +726,7 @@ fn check_registered_claims(claims: &Map<String, Value>, cfg: &OidcProvider) -> R
     };
     if !any_accepted {
         return Err(JwtError::Invalid(format!(
-            "aud is not one of the accepted audiences {:?}",
-            cfg.audiences
+            "aud is not one of the accepted audiences {audiences:?}"
         )));
     }
     Ok(())

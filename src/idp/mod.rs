@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod jwt;
 pub mod local;
+pub mod oidc;
 pub mod saml;
 
 use crate::config::OidcProvider;

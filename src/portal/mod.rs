@@ -11,6 +11,7 @@
 pub mod mfa;
 #[cfg(test)]
 mod mfa_tests;
+mod oidc;
 mod pages;
 pub mod recovery;
 pub mod session;
@@ -285,8 +286,8 @@ fn settings(app: &App) -> Option<&crate::config::PortalSettings> {
     app.config.portal.as_ref()
 }
 
-/// Deletes timed-out portal sessions and security-key ceremonies nobody finished; for the
-/// background clean-up. Returns how many sessions.
+/// Deletes timed-out portal sessions, security-key ceremonies nobody finished and expired pending
+/// OIDC sign-ins; for the background clean-up. Returns how many sessions.
 pub async fn purge_expired(app: &App) -> Result<usize> {
     let Some(s) = settings(app) else {
         return Ok(0);
@@ -296,6 +297,7 @@ pub async fn purge_expired(app: &App) -> Result<usize> {
             .await
             .map_err(|e| PortalError::Internal(e.to_string()))?;
     }
+    oidc::purge_expired(app).await?;
     session::purge_expired(
         app.store.as_ref(),
         app.clock.now().timestamp(),

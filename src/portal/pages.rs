@@ -35,6 +35,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/static/portal.js", get(script))
         .merge(super::mfa::routes())
         .merge(security_keys::routes())
+        .merge(super::oidc::routes())
 }
 
 /// A request taken apart: headers, client address, query and (for POST) form fields.
@@ -205,6 +206,8 @@ struct LoginPage<'a> {
     return_to: &'a str,
     local: bool,
     message: Option<&'a str>,
+    /// OIDC providers with browser sign-in: (name, display name, start link).
+    oidc: Vec<(String, String, String)>,
 }
 
 async fn login_page(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -220,11 +223,24 @@ async fn login_page(State(app): State<Arc<App>>, req: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     let return_to = session::safe_return_to(r.query.get("return_to").map(String::as_str));
+    let oidc = app
+        .oidc
+        .list()
+        .into_iter()
+        .map(|(name, display)| {
+            let q: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("return_to", &return_to)
+                .finish();
+            let link = format!("/login/oidc/{name}?{q}");
+            (name, display, link)
+        })
+        .collect();
     let resp = page(LoginPage {
         csrf: &csrf,
         return_to: &return_to,
         local: s.local_login,
         message: None,
+        oidc,
     });
     with_cookies(resp, &[session::set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600)])
 }
@@ -361,6 +377,18 @@ pub async fn sign_in_verified_elsewhere(
         form: HashMap::new(),
     };
     finish_sign_in(app, identity, &r, ev, "/portal", false).await
+}
+
+/// Ends a sign-in verified by an OpenID Connect provider in a portal session, then sends the
+/// browser to `return_to` (already checked by [`session::safe_return_to`]).
+pub(super) async fn sign_in_verified_to(
+    app: &App,
+    identity: SignedInIdentity,
+    r: &PortalRequest,
+    ev: AuditEvent,
+    return_to: &str,
+) -> Response {
+    finish_sign_in(app, identity, r, ev, return_to).await
 }
 
 /// Starts the session, replaces any session cookie the browser had, and sends it on.
@@ -598,6 +626,7 @@ async fn command_line_access(State(app): State<Arc<App>>, req: Request) -> Respo
                 .as_ref()
                 .and_then(|v| serde_json::to_string_pretty(v).ok());
             let message = e.message.clone();
+            let step_up = super::oidc::step_up_offer(&app, identity, set, &message);
             let now = app.clock.now().timestamp();
             let needs_mfa = app
                 .config
@@ -617,7 +646,8 @@ async fn command_line_access(State(app): State<Arc<App>>, req: Request) -> Respo
                     explanation,
                 }
             };
-            refuse(&app, ev, e.reason.clone(), err)
+            let denied = refuse(&app, ev, e.reason.clone(), err);
+            step_up.unwrap_or(denied)
         }
     }
 }

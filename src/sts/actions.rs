@@ -1263,6 +1263,7 @@ mod tests {
             groups_delimiter: None,
             email_claim: "email".into(),
             mfa_amr: trusted.iter().map(|s| s.to_string()).collect(),
+            login: None,
         }
     }
 

@@ -20,6 +20,20 @@
 // Both are `native` clients: a loopback redirect URI matches on any port. Defaults to
 // http://127.0.0.1/callback when no --redirect-uri is given.
 //
+// Browser sign-in (authorization code flow, PKCE S256 required for every client):
+//   client rolegate-portal / rolegate-portal-secret (client_secret_basic, `require_auth_time`), with
+//   the same redirect URIs as the clients above. The provider's own login form
+//   (<issuer>/interaction/<uid>) accepts the test users below; consent is given automatically. Its
+//   optional one-time code field decides what the ID token says about MFA:
+//     code 123456  → amr ["pwd", "otp"], acr "urn:rolegate:test:mfa"
+//     no code      → amr ["pwd"],        acr "urn:rolegate:test:pwd"
+//     another code → the form again with "wrong one-time code"
+//   "Cancel" answers the client with error=access_denied. A wrong password shows the form again.
+//   Test users (claims in the ID token and at userinfo with scopes email profile groups):
+//     alice / alice-password: email alice@example.com (verified), name "Alice Example",
+//                             groups ["engineers"]
+//     bob   / bob-password:   email bob@example.org (verified), name "Bob Example", groups []
+//
 // Grant `urn:rolegate:test:id-token` at the token endpoint (`<issuer>/token`), parameters:
 //   sub         required, the subject
 //   claims      optional JSON object merged into the ID token verbatim (arrays, nested objects, `amr`,
@@ -71,6 +85,20 @@ const CLIENTS = [
   { id: 'rolegate-test', secret: 'rolegate-test-secret' },
   { id: 'rolegate-other', secret: 'rolegate-other-secret' },
 ];
+
+const PORTAL_CLIENT = { id: 'rolegate-portal', secret: 'rolegate-portal-secret' };
+
+const USERS = {
+  alice: {
+    password: 'alice-password',
+    claims: { email: 'alice@example.com', email_verified: true, name: 'Alice Example', groups: ['engineers'] },
+  },
+  bob: {
+    password: 'bob-password',
+    claims: { email: 'bob@example.org', email_verified: true, name: 'Bob Example', groups: [] },
+  },
+};
+const TEST_OTP = '123456';
 
 function fail(message) {
   process.stderr.write(`oidc-idp: ${message}\n`);
@@ -265,6 +293,78 @@ async function handleTestEndpoint(req, res, url, jwks, stats) {
   return send(res, 404, { error: 'not_found' });
 }
 
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({
+    '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+  })[c]);
+}
+
+function loginForm(base, uid, clientId, message) {
+  const action = `${base}/interaction/${encodeURIComponent(uid)}`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Test IdP sign-in</title></head>
+<body><main>
+<h1>Test IdP sign-in</h1>
+<p>Signing in to ${escapeHtml(clientId)}.</p>
+${message ? `<p role="alert" id="error">${escapeHtml(message)}</p>` : ''}
+<form method="post" action="${action}/login">
+<label for="login">User</label> <input id="login" name="login" autocomplete="username" required>
+<label for="password">Password</label> <input id="password" name="password" type="password" required>
+<label for="otp">One-time code</label> <input id="otp" name="otp" inputmode="numeric">
+<button type="submit" id="submit">Sign in</button>
+</form>
+<form method="post" action="${action}/abort"><button type="submit" id="cancel">Cancel</button></form>
+</main></body></html>`;
+}
+
+// The provider's login and consent: GET <issuer>/interaction/<uid> shows the login form (consent is
+// given at once); POST .../login checks the user, POST .../abort ends with access_denied.
+async function handleInteraction(provider, req, res, path, base) {
+  const match = /^\/interaction\/([^/]+)(\/login|\/abort)?$/.exec(path);
+  if (!match) return send(res, 404, { error: 'not_found' });
+  const details = await provider.interactionDetails(req, res);
+  const { uid, prompt, params, session } = details;
+  if (match[1] !== uid) return send(res, 400, { error: 'interaction_mismatch' });
+  if (prompt.name === 'consent') {
+    const grant = details.grantId
+      ? await provider.Grant.find(details.grantId)
+      : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+    if (prompt.details.missingOIDCScope) grant.addOIDCScope(prompt.details.missingOIDCScope.join(' '));
+    if (prompt.details.missingOIDCClaims) grant.addOIDCClaims(prompt.details.missingOIDCClaims);
+    const grantId = await grant.save();
+    return provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  }
+  if (prompt.name !== 'login') return send(res, 501, { error: `prompt ${prompt.name} not implemented` });
+  if (!match[2]) {
+    return send(res, 200, loginForm(base, uid, params.client_id), 'text/html; charset=utf-8');
+  }
+  if (req.method !== 'POST') return send(res, 405, { error: 'method_not_allowed' });
+  if (match[2] === '/abort') {
+    return provider.interactionFinished(req, res, {
+      error: 'access_denied', error_description: 'End-User aborted interaction',
+    }, { mergeWithLastSubmission: false });
+  }
+  const form = new URLSearchParams(await readBody(req));
+  const login = form.get('login') ?? '';
+  const user = Object.hasOwn(USERS, login) ? USERS[login] : undefined;
+  if (!user || form.get('password') !== user.password) {
+    return send(res, 200, loginForm(base, uid, params.client_id, 'wrong user or password'), 'text/html; charset=utf-8');
+  }
+  const otp = form.get('otp') ?? '';
+  if (otp !== '' && otp !== TEST_OTP) {
+    return send(res, 200, loginForm(base, uid, params.client_id, 'wrong one-time code'), 'text/html; charset=utf-8');
+  }
+  const mfa = otp === TEST_OTP;
+  return provider.interactionFinished(req, res, {
+    login: {
+      accountId: login,
+      amr: mfa ? ['pwd', 'otp'] : ['pwd'],
+      acr: mfa ? 'urn:rolegate:test:mfa' : 'urn:rolegate:test:pwd',
+      remember: false,
+    },
+  }, { mergeWithLastSubmission: false });
+}
+
 function idTokenGrant(provider, errors) {
   return async function handleIdTokenGrant(ctx) {
     const { params, client } = ctx.oidc;
@@ -348,6 +448,13 @@ async function serve(args) {
       if (!req.url.startsWith('/')) req.url = `/${req.url}`;
     }
     const path = new URL(req.url, 'http://127.0.0.1').pathname;
+    if (path.startsWith('/interaction/')) {
+      handleInteraction(provider, req, res, path, issuerPath).catch((err) => {
+        console.error(err);
+        if (!res.headersSent) send(res, 400, { error: 'invalid_request', error_description: err.message });
+      });
+      return;
+    }
     if (path === '/jwks') stats.jwks += 1;
     if (path === '/.well-known/openid-configuration') stats.discovery += 1;
     providerCallback(req, res);
@@ -362,23 +469,56 @@ async function serve(args) {
   const issuer = `http://127.0.0.1:${actualPort}${issuerPath}`;
 
   const provider = new Provider(issuer, {
-    clients: CLIENTS.map(({ id, secret }) => ({
-      client_id: id,
-      client_secret: secret,
-      application_type: 'native',
-      grant_types: ['authorization_code', GRANT_TYPE],
-      response_types: ['code'],
-      redirect_uris: redirectUris,
-      token_endpoint_auth_method: 'client_secret_basic',
-      id_token_signed_response_alg: 'RS256',
-    })),
+    clients: [
+      ...CLIENTS.map(({ id, secret }) => ({
+        client_id: id,
+        client_secret: secret,
+        application_type: 'native',
+        grant_types: ['authorization_code', GRANT_TYPE],
+        response_types: ['code'],
+        redirect_uris: redirectUris,
+        token_endpoint_auth_method: 'client_secret_basic',
+        id_token_signed_response_alg: 'RS256',
+      })),
+      {
+        client_id: PORTAL_CLIENT.id,
+        client_secret: PORTAL_CLIENT.secret,
+        application_type: 'native',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: redirectUris,
+        token_endpoint_auth_method: 'client_secret_basic',
+        id_token_signed_response_alg: 'RS256',
+        require_auth_time: true,
+      },
+    ],
     jwks,
     cookies: { keys: [randomBytes(32).toString('base64url')] },
-    features: { devInteractions: { enabled: true } },
+    features: { devInteractions: { enabled: false } },
+    interactions: { url: (ctx, interaction) => `${issuerPath}/interaction/${interaction.uid}` },
+    pkce: { required: () => true },
+    claims: {
+      acr: null,
+      amr: null,
+      auth_time: null,
+      sid: null,
+      iss: null,
+      // amr and acr go with every ID token of a browser sign-in (the provider's default sends
+      // them only when the client asks for them with the claims parameter).
+      openid: ['sub', 'acr', 'amr'],
+      email: ['email', 'email_verified'],
+      profile: ['name'],
+      groups: ['groups'],
+    },
+    scopes: ['openid', 'email', 'profile', 'groups'],
+    conformIdTokenClaims: false,
     routes: { jwks: '/jwks', token: '/token' },
     ttl: { IdToken: 3600 },
     enabledJWA: { idTokenSigningAlgValues: ID_TOKEN_ALGS },
-    findAccount: (ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
+    findAccount: (ctx, sub) => ({
+      accountId: sub,
+      claims: () => ({ sub, ...(Object.hasOwn(USERS, sub) ? USERS[sub].claims : {}) }),
+    }),
   });
   provider.registerGrantType(GRANT_TYPE, idTokenGrant(provider, errors), ['sub', 'claims', 'alg', 'expires_in']);
   provider.on('server_error', (ctx, err) => console.error('oidc-provider server_error', err));

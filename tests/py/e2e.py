@@ -230,7 +230,7 @@ def terminate(proc: subprocess.Popen, what: str, log: Path | None = None) -> int
 class Idp:
     """The test OpenID provider, oidc-idp.mjs, on a free port."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, redirect_uris: Sequence[str] = ()):
         workdir.mkdir(parents=True, exist_ok=True)
         self.keys_file = workdir / "keys.json"
         self.log = workdir / "oidc-idp.log"
@@ -241,7 +241,8 @@ class Idp:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 ["node", "oidc-idp.mjs", "--port", "0", "--keys", str(self.keys_file),
-                 "--exit-on-stdin-close"],
+                 "--exit-on-stdin-close",
+                 *[a for u in redirect_uris for a in ("--redirect-uri", u)]],
                 cwd=directory,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

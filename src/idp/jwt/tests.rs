@@ -117,6 +117,7 @@ fn provider(issuer: &str) -> OidcProvider {
         groups_delimiter: None,
         email_claim: "email".into(),
         mfa_amr: Vec::new(),
+        login: None,
     }
 }
 
@@ -440,4 +441,56 @@ async fn no_kid_is_accepted_only_with_a_single_usable_key() {
             .await,
     );
     assert!(msg.contains("several keys"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_browser_id_token_is_accepted_only_for_the_client_and_the_exact_issuer() {
+    let k = Key::new("k1");
+    let idp = idp(&[&k]).await;
+    let (v, _) = verifier(&idp.issuer);
+    let for_portal = |aud: Value, azp: Option<&str>| {
+        k.token(with(claims(&idp.issuer), |m| {
+            m.insert("aud".into(), aud);
+            if let Some(a) = azp {
+                m.insert("azp".into(), json!(a));
+            }
+        }))
+    };
+    let ok = v
+        .verify_for_client(&for_portal(json!("portal"), None), &idp.issuer, "portal")
+        .await
+        .unwrap();
+    assert_eq!(ok.audience, "portal");
+    let ok = v
+        .verify_for_client(
+            &for_portal(json!(["portal", "client-a"]), Some("portal")),
+            &idp.issuer,
+            "portal",
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.audience, "portal");
+    // The STS audiences do not count for the browser client, nor the browser client for the STS.
+    let sts_token = for_portal(json!("client-a"), None);
+    assert!(
+        invalid(v.verify_for_client(&sts_token, &idp.issuer, "portal").await)
+            .contains("aud is not one of the accepted audiences [\"portal\"]")
+    );
+    assert!(invalid(v.verify(&for_portal(json!("portal"), None)).await)
+        .contains("aud is not one of the accepted audiences"));
+    // Several audiences need azp naming the client.
+    let no_azp = for_portal(json!(["portal", "client-a"]), None);
+    assert!(
+        invalid(v.verify_for_client(&no_azp, &idp.issuer, "portal").await)
+            .contains("several audiences and no azp")
+    );
+    let other_azp = for_portal(json!(["portal", "client-a"]), Some("client-a"));
+    assert!(!invalid(v.verify_for_client(&other_azp, &idp.issuer, "portal").await).is_empty());
+    // A token of another configured issuer is not this provider's.
+    let token = for_portal(json!("portal"), None);
+    assert!(invalid(
+        v.verify_for_client(&token, "http://127.0.0.1:1/other", "portal")
+            .await
+    )
+    .contains("is not the provider's issuer"));
 }
