@@ -184,7 +184,19 @@ impl Fixture {
     }
 
     async fn csrf_of(&self, session: &str) -> String {
-        let home = self.get("/portal", &format!("{SESSION}={session}")).await;
+        let cookie = format!("{SESSION}={session}");
+        let mut home = self.get("/portal", &cookie).await;
+        if home.status() == StatusCode::SEE_OTHER {
+            // A user with a second factor who signed in with the password waits for the challenge.
+            let to = home.headers()[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(to.starts_with("/portal/mfa"), "{to}");
+            home = self
+                .get("/portal/mfa/webauthn?return_to=/portal", &cookie)
+                .await;
+        }
         assert_eq!(home.status(), StatusCode::OK);
         let html = text(home).await;
         let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
@@ -238,14 +250,26 @@ impl Fixture {
     }
 
     /// Whether `b`'s session may take the MFA-only permission set.
+    /// The answer to a request for the MFA-only permission set: 200 with MFA, 403 without. A
+    /// password-only session of a user with a second factor is sent to the challenge instead
+    /// (303 to `/portal/mfa…`): also no MFA, reported as 403.
     async fn has_mfa(&self, b: &Browser) -> StatusCode {
-        self.post(
-            "/portal/credentials",
-            b,
-            &[("account", "111122223333"), ("permission_set", "Ops")],
-        )
-        .await
-        .status()
+        let r = self
+            .post(
+                "/portal/credentials",
+                b,
+                &[("account", "111122223333"), ("permission_set", "Ops")],
+            )
+            .await;
+        if r.status() == StatusCode::SEE_OTHER
+            && r.headers()[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .starts_with("/portal/mfa")
+        {
+            return StatusCode::FORBIDDEN;
+        }
+        r.status()
     }
 
     async fn audit(&self, action: &str) -> Vec<rolegate::audit::AuditEvent> {
@@ -769,9 +793,12 @@ async fn adding_a_second_factor_or_removing_a_key_needs_a_fresh_mfa() {
     assert_eq!(ok.status(), StatusCode::OK);
     assert_eq!(f.key_count("ana").await, 1);
 
-    // ana now has a second factor: a password-only session cannot add another.
-    let b = f.sign_in("ana").await;
-    let r = f.post("/portal/security/webauthn/begin", &b, &[]).await;
+    // ana now has a second factor: a password-only session waits for the challenge and cannot add
+    // another.
+    let pending = f.sign_in("ana").await;
+    let r = f
+        .post("/portal/security/webauthn/begin", &pending, &[])
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let body = json(r).await;
     assert_eq!(body["error"], "fresh_mfa_required");
@@ -779,6 +806,24 @@ async fn adding_a_second_factor_or_removing_a_key_needs_a_fresh_mfa() {
         body["redirect"],
         "/portal/mfa/webauthn?return_to=%2Fportal%2Fsecurity%2Fwebauthn"
     );
+    assert_eq!(
+        f.last_reason(REGISTER, "deny").await,
+        "the session has not passed the MFA challenge yet"
+    );
+
+    // A session whose MFA is older than 15 minutes can neither add nor remove a key.
+    let challenge = f.begin_challenge(&pending).await;
+    let done = f
+        .finish_challenge(&pending, &key.get_assertion(&challenge, &f.origin, RP_ID))
+        .await;
+    let b = Browser {
+        session: set_cookie(&done, SESSION).unwrap(),
+        csrf: pending.csrf.clone(),
+    };
+    f.clock.advance(chrono::Duration::minutes(16));
+    let r = f.post("/portal/security/webauthn/begin", &b, &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(json(r).await["error"], "fresh_mfa_required");
     assert!(f
         .last_reason(REGISTER, "deny")
         .await

@@ -388,7 +388,7 @@ pub(super) async fn sign_in_verified_to(
     ev: AuditEvent,
     return_to: &str,
 ) -> Response {
-    finish_sign_in(app, identity, r, ev, return_to).await
+    finish_sign_in(app, identity, r, ev, return_to, false).await
 }
 
 /// Starts the session, replaces any session cookie the browser had, and sends it on.

@@ -9,7 +9,9 @@
 //! started it, and the audit reason of every refusal. Must not know: CBOR, signatures, counters
 //! (the directory and `idp::local::webauthn` check those).
 
-use super::{event, page, refuse, require_post, require_session, to_login, with_cookies};
+use super::{
+    event, page, refuse, require_post, require_session, require_session_any, to_login, with_cookies,
+};
 use super::{PortalRequest, Session, SESSION_COOKIE};
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
@@ -169,7 +171,14 @@ async fn ceremony(
             "This request was not sent from a rolegate page. Reload the page and try again.",
         ));
     }
-    let s = match require_session(app, &r.headers).await {
+    // The challenge is how a session waiting for MFA gets on; every other ceremony needs a session
+    // that has passed it.
+    let loaded = if action == CHALLENGE_ACTION {
+        require_session_any(app, &r.headers).await
+    } else {
+        require_session(app, &r.headers).await
+    };
+    let s = match loaded {
         Ok(s) => s,
         Err(PortalError::SessionExpired) => {
             return Err(refuse_json(
@@ -180,6 +189,27 @@ async fn ceremony(
                 "session_expired",
                 "Your session has ended. Sign in again to continue.",
             ))
+        }
+        Err(PortalError::MfaPending) => {
+            let mut ev = ev;
+            ev.outcome(Outcome::Deny);
+            ev.reason = Some("the session has not passed the MFA challenge yet".into());
+            app.audit.record(ev);
+            let to = format!(
+                "{CHALLENGE_PATH}?return_to={}",
+                percent_encoding::utf8_percent_encode(
+                    KEYS_PATH,
+                    percent_encoding::NON_ALPHANUMERIC
+                )
+            );
+            return Err(json(
+                StatusCode::FORBIDDEN,
+                serde_json::json!({
+                    "error": "fresh_mfa_required",
+                    "message": "Confirm your sign-in with your second factor first.",
+                    "redirect": to,
+                }),
+            ));
         }
         Err(e) => {
             return Err(refuse_json(
@@ -657,7 +687,7 @@ async fn challenge_page(State(app): State<Arc<App>>, req: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     let return_to = session::safe_return_to(r.query.get("return_to").map(String::as_str));
-    let s = match require_session(&app, &r.headers).await {
+    let s = match require_session_any(&app, &r.headers).await {
         Ok(s) => s,
         Err(PortalError::SessionExpired)
             if session::cookie(&r.headers, SESSION_COOKIE).is_none() =>
