@@ -28,21 +28,26 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/login/local", post(submit_password))
         .route("/portal", get(home))
         .route("/portal/credentials", post(command_line_access))
+        .route("/portal/console", post(super::console::open))
+        .route("/federation", get(super::federation::federation))
+        .route(super::federation::CONSOLE_PATH, get(super::console::view))
+        .route("/console/simulate", post(super::console::simulate))
+        .route("/console/logout", post(super::console::sign_out))
         .route("/portal/history", get(history))
         .route("/logout", post(sign_out))
         .route("/static/portal.js", get(script))
 }
 
 /// A request taken apart: headers, client address, query and (for POST) form fields.
-struct PortalRequest {
-    headers: HeaderMap,
-    ip: String,
-    query: HashMap<String, String>,
-    form: HashMap<String, String>,
+pub(super) struct PortalRequest {
+    pub(super) headers: HeaderMap,
+    pub(super) ip: String,
+    pub(super) query: HashMap<String, String>,
+    pub(super) form: HashMap<String, String>,
 }
 
 impl PortalRequest {
-    async fn read(req: Request) -> Result<Self> {
+    pub(super) async fn read(req: Request) -> Result<Self> {
         let (parts, body) = req.into_parts();
         let ip = parts
             .extensions
@@ -66,7 +71,7 @@ impl PortalRequest {
         })
     }
 
-    fn field(&self, name: &str) -> Option<&str> {
+    pub(super) fn field(&self, name: &str) -> Option<&str> {
         self.form.get(name).map(String::as_str)
     }
 }
@@ -84,28 +89,28 @@ fn parse_pairs(bytes: &[u8]) -> Result<HashMap<String, String>> {
     Ok(out)
 }
 
-fn event(app: &App, action: &str, ip: &str) -> AuditEvent {
+pub(super) fn event(app: &App, action: &str, ip: &str) -> AuditEvent {
     let mut ev = AuditEvent::new(app.clock.now(), &crate::web::request_id(), action);
     ev.source_ip = Some(ip.to_string());
     ev
 }
 
 /// Records `ev` as refused with `reason` and returns `err`.
-fn refuse(app: &App, mut ev: AuditEvent, reason: String, err: PortalError) -> Response {
+pub(super) fn refuse(app: &App, mut ev: AuditEvent, reason: String, err: PortalError) -> Response {
     ev.outcome(Outcome::Deny);
     ev.reason = Some(reason);
     app.audit.record(ev);
     err.into_response()
 }
 
-fn page(t: impl Template) -> Response {
+pub(super) fn page(t: impl Template) -> Response {
     match t.render() {
         Ok(html) => ([("referrer-policy", super::REFERRER_POLICY)], Html(html)).into_response(),
         Err(e) => PortalError::Internal(format!("rendering: {e}")).into_response(),
     }
 }
 
-fn with_cookies(mut resp: Response, cookies: &[String]) -> Response {
+pub(super) fn with_cookies(mut resp: Response, cookies: &[String]) -> Response {
     for c in cookies {
         if let Ok(v) = HeaderValue::from_str(c) {
             resp.headers_mut().append(header::SET_COOKIE, v);
@@ -130,7 +135,7 @@ async fn require_session(app: &App, headers: &HeaderMap) -> Result<Session> {
 
 /// For a state-changing request of a signed-in person: the session, its CSRF token matching the
 /// form's, and the Origin check. Each refusal is audited with its reason.
-async fn require_post(
+pub(super) async fn require_post(
     app: &App,
     r: &PortalRequest,
     action: &str,
