@@ -369,7 +369,7 @@ async fn open_console_with_mfa_lands_on_the_console_page_once() {
     );
     assert!(html.contains("arn:aws:iam::111122223333:role/RolegateSSO_Ops"));
     assert!(html.contains("Identity policy"));
-    assert!(html.contains("<style") == false && html.contains("<script>") == false);
+    assert!(!html.contains("<style") && !html.contains("<script>"));
 
     // The same link again: refused, no second console session.
     f.clock.advance(chrono::Duration::milliseconds(5));
