@@ -135,9 +135,10 @@ fn main() {
         .await
         .expect("app");
         let now = chrono::Utc::now().timestamp();
-        let token = rolegate::portal::session::create(store.as_ref(), person(), "127.0.0.1".into(), now)
-            .await
-            .expect("session");
+        let token =
+            rolegate::portal::session::create(store.as_ref(), person(), "127.0.0.1".into(), now)
+                .await
+                .expect("session");
         let router = rolegate::web::router(app);
         let cookie = format!("{}={token}", rolegate::portal::session::SESSION_COOKIE);
         let get = || async {

@@ -150,32 +150,14 @@ fn live(app: &App, token: &str, now: i64) -> std::result::Result<SessionClaims, 
             format!("session token: {e}"),
         )
     })?;
-    if claims.expires_at <= now {
-        return Err(TokenError::denied(
-            "ExpiredToken",
-            "The session credentials have expired",
-            format!(
-                "session {} of {} expired at {}",
-                claims.session_id,
-                claims.principal.arn(),
-                claims.expires_at
-            ),
-        ));
-    }
-    if let Some(r) = app.revocations.check(&claims) {
-        return Err(TokenError::denied(
-            "ExpiredToken",
-            "The session credentials have been revoked",
-            format!(
-                "session {} of {} was issued before the revocation of {:?} at {}: {}",
-                claims.session_id,
-                claims.principal.arn(),
-                r.scope,
-                r.issued_before,
-                r.reason
-            ),
-        ));
-    }
+    crate::sts::auth::check_live(app, &claims, now).map_err(|e| {
+        let message = if e.message.contains("revoked") {
+            "The session credentials have been revoked"
+        } else {
+            "The session credentials have expired"
+        };
+        TokenError::denied(e.code, message, e.reason)
+    })?;
     Ok(claims.claims().clone())
 }
 
