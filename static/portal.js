@@ -13,3 +13,8 @@ document.querySelectorAll('button.copy[data-copy]').forEach((button) => {
     }
   });
 });
+
+// "Open console" for a console on another site: follow the one-time sign-in link at once. Without
+// JavaScript the link stays for the person to click.
+const follow = document.querySelector('a[data-follow]');
+if (follow) window.location.assign(follow.href);

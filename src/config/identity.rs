@@ -125,6 +125,30 @@ pub fn permission_set_trust_policy(account: &str, mfa: MfaRequirement) -> String
     )
 }
 
+/// Whether `r` may be a permission set's relay state (where "Open console" lands): an https URL,
+/// an http URL only on a loopback host, or a path of rolegate's; never with credentials in the
+/// URL, control characters or backslashes.
+pub fn relay_state_ok(r: &str) -> bool {
+    if r.len() > 2048 || r.chars().any(|c| c.is_control() || c == '\\') {
+        return false;
+    }
+    match url::Url::parse(r) {
+        Ok(u) => {
+            let loopback = match u.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            u.username().is_empty()
+                && u.password().is_none()
+                && u.host().is_some()
+                && (u.scheme() == "https" || (u.scheme() == "http" && loopback))
+        }
+        Err(_) => r.starts_with('/') && !r.starts_with("//"),
+    }
+}
+
 /// Parses `PT<n>H`, `PT<n>M` or `PT<n>H<m>M` into seconds.
 fn iso_duration(s: &str) -> Option<u32> {
     let rest = s.strip_prefix("PT")?;
@@ -246,15 +270,12 @@ impl Validator<'_> {
             }
         };
         if let Some(r) = &raw.relay_state {
-            let good = match url::Url::parse(r) {
-                Ok(u) => u.scheme() == "https" || u.scheme() == "http",
-                Err(_) => r.starts_with('/') && !r.starts_with("//"),
-            };
-            if !good {
+            if !relay_state_ok(r) {
                 self.err(
                     at,
                     format!(
-                        "{what}: relay_state '{r}' must be an http(s) URL or a path starting with one '/'"
+                        "{what}: relay_state '{r}' must be an https URL (http only on a loopback \
+                         host), without user name or password, or a path starting with one '/'"
                     ),
                 );
                 ok = false;

@@ -1,7 +1,7 @@
 //! The browser portal: the sign-in start page, server-side sessions, the portal home listing each
-//! account and the permission sets the assignment rules give the person, and command line access
-//! (temporary credentials for one permission set). Every sign-in method ends in one seam,
-//! [`start_session`], which takes a provider-neutral [`SignedInIdentity`]: the local directory's
+//! account and the permission sets the assignment rules give the person, command line access
+//! (temporary credentials for one permission set) and the console (see [`console`] and
+//! [`federation`]). Every sign-in method ends in one seam, [`start_session`], which takes a provider-neutral [`SignedInIdentity`]: the local directory's
 //! password (+TOTP) form calls it today, and any verified federated identity (OIDC, SAML) calls it
 //! the same way.
 //!
@@ -12,6 +12,10 @@ pub mod mfa;
 #[cfg(test)]
 mod mfa_tests;
 mod oidc;
+mod console;
+#[cfg(test)]
+mod console_tests;
+pub mod federation;
 mod pages;
 pub mod recovery;
 pub mod session;
@@ -29,7 +33,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub use pages::security_keys::offers_security_key;
-pub use pages::{routes, sign_in_verified_elsewhere};
+pub use console::mfa_satisfied;
+pub use pages::{home_page, routes, sign_in_verified_elsewhere, AccountView, HomePage, SetView};
 
 /// Referrer policy of portal pages: URLs never leave for other sites, and form posts carry our
 /// `Origin` (under `no-referrer` browsers send `Origin: null`).
@@ -96,6 +101,27 @@ struct ErrorPage<'a> {
     explanation: Option<&'a str>,
     next: &'a str,
     next_label: &'a str,
+}
+
+/// A page with a title, a message and one link on, with `status`.
+fn error_page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    next: &str,
+    next_label: &str,
+) -> Response {
+    let page = ErrorPage {
+        title,
+        message,
+        explanation: None,
+        next,
+        next_label,
+    };
+    match page.render() {
+        Ok(html) => (status, [("referrer-policy", REFERRER_POLICY)], Html(html)).into_response(),
+        Err(_) => status.into_response(),
+    }
 }
 
 impl IntoResponse for PortalError {
@@ -286,8 +312,9 @@ fn settings(app: &App) -> Option<&crate::config::PortalSettings> {
     app.config.portal.as_ref()
 }
 
-/// Deletes timed-out portal sessions, security-key ceremonies nobody finished and expired pending
-/// OIDC sign-ins; for the background clean-up. Returns how many sessions.
+/// Deletes timed-out portal sessions, security-key ceremonies nobody finished, expired pending
+/// OIDC sign-ins, sign-in tokens and console sessions; for the background clean-up. Returns how
+/// many sessions, sign-in tokens and console sessions.
 pub async fn purge_expired(app: &App) -> Result<usize> {
     let Some(s) = settings(app) else {
         return Ok(0);
@@ -298,13 +325,10 @@ pub async fn purge_expired(app: &App) -> Result<usize> {
             .map_err(|e| PortalError::Internal(e.to_string()))?;
     }
     oidc::purge_expired(app).await?;
-    session::purge_expired(
-        app.store.as_ref(),
-        app.clock.now().timestamp(),
-        s.idle_seconds,
-        s.max_seconds,
-    )
-    .await
+    let now = app.clock.now().timestamp();
+    let sessions =
+        session::purge_expired(app.store.as_ref(), now, s.idle_seconds, s.max_seconds).await?;
+    Ok(sessions + federation::purge_expired(app, now).await?)
 }
 
 /// The portal's routes (empty when `[portal]` is not configured).

@@ -88,7 +88,14 @@ pub async fn authenticate_signed(
     }
     let key = claims.signing_key(&auth.scope_date, &auth.region, &auth.service);
     sigv4::verify_with_key(&sreq, &auth, &key, now, &opts).map_err(sig_error)?;
-    if claims.expires_at <= now.timestamp() {
+    check_live(app, &claims, now.timestamp())?;
+    Ok(claims)
+}
+
+/// Whether the session of an opened token is still live at `now`: not expired, not revoked. For
+/// every path that accepts rolegate-issued credentials (signed requests, console sign-in).
+pub fn check_live(app: &App, claims: &SessionClaims, now: i64) -> Result<(), StsError> {
+    if claims.expires_at <= now {
         return Err(StsError::expired_token(
             "The security token included in the request is expired",
             format!(
@@ -99,7 +106,7 @@ pub async fn authenticate_signed(
             ),
         ));
     }
-    if let Some(r) = app.revocations.check(&claims) {
+    if let Some(r) = app.revocations.check(claims) {
         return Err(StsError::expired_token(
             "The security token included in the request has been revoked",
             format!(
@@ -112,7 +119,7 @@ pub async fn authenticate_signed(
             ),
         ));
     }
-    Ok(claims)
+    Ok(())
 }
 
 /// A request signed with a long-term key: the key's user, if the key exists, is active, and signed.
