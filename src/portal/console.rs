@@ -151,6 +151,10 @@ pub async fn open(State(app): State<Arc<App>>, req: Request) -> Response {
             None => format!("no MFA in this sign-in: {why}"),
         });
         app.audit.record(ev);
+        // Signed in through an OIDC or SAML provider: the MFA step is a new sign-in there.
+        if let Some(step_up) = super::oidc::step_up_offer(&app, identity, set_name, &why) {
+            return step_up;
+        }
         let back = format!(
             "/portal?{}",
             form_urlencoded::Serializer::new(String::new())

@@ -8,14 +8,14 @@
 //! Owns: HTML pages (askama), cookies, CSRF tokens, the Origin check, `return_to` rules. Must not
 //! know: XML, SigV4, how a provider proves an identity (it is handed one already verified).
 
-pub mod mfa;
-#[cfg(test)]
-mod mfa_tests;
-mod oidc;
 mod console;
 #[cfg(test)]
 mod console_tests;
 pub mod federation;
+pub mod mfa;
+#[cfg(test)]
+mod mfa_tests;
+mod oidc;
 mod pages;
 pub mod recovery;
 pub mod session;
@@ -32,8 +32,8 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-pub use pages::security_keys::offers_security_key;
 pub use console::mfa_satisfied;
+pub use pages::security_keys::offers_security_key;
 pub use pages::{home_page, routes, sign_in_verified_elsewhere, AccountView, HomePage, SetView};
 
 /// Referrer policy of portal pages: URLs never leave for other sites, and form posts carry our

@@ -617,9 +617,10 @@ struct StepUpPage<'a> {
 }
 
 /// When permission set `set` was refused to `identity` for lack of (fresh) MFA and the person
-/// signed in through an OIDC provider: the page offering "Sign in again with MFA" (a step-up
-/// sign-in with `prompt=login`, `max_age` and the configured `acr_values`). `None` when the
-/// refusal has another cause or the session is not an OIDC provider's.
+/// signed in through an OIDC or SAML provider: the page offering "Sign in again with MFA" (a
+/// step-up sign-in: OIDC with `prompt=login`, `max_age` and the configured `acr_values`; SAML with
+/// `ForceAuthn` and the provider's MFA `RequestedAuthnContext`). `None` when the refusal has
+/// another cause or the session is neither's.
 pub fn step_up_offer(
     app: &App,
     identity: &SignedInIdentity,
@@ -627,7 +628,9 @@ pub fn step_up_offer(
     message: &str,
 ) -> Option<Response> {
     use crate::config::MfaRequirement;
-    if !app.oidc.has(&identity.provider) {
+    let oidc = app.oidc.has(&identity.provider);
+    let saml = !oidc && app.saml.provider(&identity.provider).is_some();
+    if !oidc && !saml {
         return None;
     }
     let now = app.clock.now().timestamp();
@@ -652,7 +655,14 @@ pub fn step_up_offer(
         .find(|(n, _)| *n == identity.provider)
         .map(|(_, d)| d)
         .unwrap_or_else(|| identity.provider.clone());
-    let link = step_up_link(&identity.provider, max_age, "/portal");
+    // A SAML provider is asked with `ForceAuthn` and its MFA classes; the Assertion's
+    // `AuthnInstant` then tells how recent the MFA is, so an IdP that reuses an old sign-in does not
+    // pass a `Within` requirement.
+    let link = if saml {
+        format!("/saml/{}/login?step_up=1", identity.provider)
+    } else {
+        step_up_link(&identity.provider, max_age, "/portal")
+    };
     let page = StepUpPage {
         message,
         provider: &display,

@@ -119,10 +119,38 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-async fn login(State(app): State<Arc<App>>, Path(provider): Path<String>) -> Response {
+/// Query of `GET /saml/<provider>/login`.
+#[derive(Deserialize)]
+struct LoginQuery {
+    /// `1`: a step-up — the IdP must authenticate afresh (`ForceAuthn`) with one of the
+    /// provider's MFA classes (`RequestedAuthnContext`), because a permission set wants recent MFA.
+    step_up: Option<String>,
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    Path(provider): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<LoginQuery>,
+) -> Response {
     let mut ev = AuditEvent::new(app.clock.now(), &super::request_id(), "saml:Login");
     ev.provider = Some(provider.chars().take(128).collect());
-    let result = start_login(&app, &provider);
+    let step_up = match query.step_up.as_deref() {
+        None => false,
+        Some("1") => true,
+        Some(other) => {
+            ev.outcome(Outcome::Deny);
+            ev.reason = Some(format!(
+                "step_up must be 1, not {:?}",
+                other.chars().take(32).collect::<String>()
+            ));
+            app.audit.record(ev);
+            return error(StatusCode::BAD_REQUEST, "bad request");
+        }
+    };
+    if step_up {
+        ev.reason = Some("step-up: ForceAuthn with the provider's MFA classes".into());
+    }
+    let result = start_login(&app, &provider, step_up);
     let mut response = match result {
         Ok(r) => {
             ev.outcome(Outcome::Allow);
@@ -152,7 +180,7 @@ async fn login(State(app): State<Arc<App>>, Path(provider): Path<String>) -> Res
     response
 }
 
-fn start_login(app: &App, provider: &str) -> Result<Response, (StatusCode, String)> {
+fn start_login(app: &App, provider: &str, step_up: bool) -> Result<Response, (StatusCode, String)> {
     let Some(meta) = app.saml.metadata(provider) else {
         return Err((
             StatusCode::NOT_FOUND,
@@ -166,6 +194,11 @@ fn start_login(app: &App, provider: &str) -> Result<Response, (StatusCode, Strin
         ));
     };
     let internal = |e: String| (StatusCode::INTERNAL_SERVER_ERROR, e);
+    let mfa_classes = app
+        .saml
+        .provider(provider)
+        .map(|p| p.mfa_authn_contexts.clone())
+        .unwrap_or_default();
     let id = format!(
         "_{}",
         hex::encode(random_token(16).map_err(internal)?.as_bytes())
@@ -194,6 +227,8 @@ fn start_login(app: &App, provider: &str) -> Result<Response, (StatusCode, Strin
         destination: sso,
         issuer: &s.entity_id,
         acs_url: &s.acs_url,
+        force_authn: step_up,
+        authn_contexts: if step_up { mfa_classes.as_slice() } else { &[] },
     }
     .redirect_url(&relay)
     .map_err(|e| internal(e.to_string()))?;

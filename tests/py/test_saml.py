@@ -27,7 +27,7 @@ import pytest
 import e2e
 import saml_idp
 from pgtest import DATABASE_URL_ENV, pg_cluster, postgres_store, wait_until  # noqa: F401 (fixture)
-from saml_idp import AC_MFA
+from saml_idp import AC_MFA, AC_PASSWORD
 
 PROVIDER = "corp"
 PROVIDER_ARN = f"arn:aws:iam::{e2e.ACCOUNT}:saml-provider/{PROVIDER}"
@@ -116,6 +116,20 @@ provider = "{PROVIDER}"
 permission_set = "Engineering"
 accounts = ["{e2e.ACCOUNT}"]
 group = "engineers"
+
+[[permission_sets]]
+name = "Ops"
+mfa = "required"
+
+[[permission_sets.policies]]
+name = "all"
+document = '{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "*", "Resource": "*"}}]}}'
+
+[[assignment_rules]]
+provider = "{PROVIDER}"
+permission_set = "Ops"
+accounts = ["{e2e.ACCOUNT}"]
+group = "operators"
 """
 
     return render
@@ -675,9 +689,9 @@ class Browser:
         except urllib.error.HTTPError as e:
             return e2e.HttpResponse(e.code, {k.lower(): v for k, v in e.headers.items()}, e.read())
 
-    def start_login(self, saml: SamlServer):
-        """GET /saml/corp/login: (AuthnRequest as pysaml2 parsed it, RelayState)."""
-        r = self.request("GET", f"{saml.url}/saml/{PROVIDER}/login")
+    def start_login(self, saml: SamlServer, path: str = f"/saml/{PROVIDER}/login"):
+        """GET /saml/corp/login (or `path`): (AuthnRequest as pysaml2 parsed it, RelayState)."""
+        r = self.request("GET", f"{saml.url}{path}")
         assert r.status == 302, r.text
         loc = urllib.parse.urlsplit(r.headers["location"])
         assert f"{loc.scheme}://{loc.netloc}{loc.path}" == saml.idp.sso_url
@@ -786,6 +800,67 @@ def test_browser_login_with_the_portal_on_starts_a_portal_session(saml_portal):
     # Without the cookie the portal sends the browser to sign in.
     status, _, _ = raw_request(f"{saml_portal.url}/portal", "GET", {})
     assert status in (302, 303)
+
+
+def portal_credentials(saml: SamlServer, session: str, permission_set: str,
+                       path: str = "/portal/credentials"):
+    """POST /portal/credentials (or `path`, e.g. /portal/console) for `permission_set` with the
+    session's CSRF token: (status, page)."""
+    cookie = {"Cookie": f"__Host-rolegate-session={session}"}
+    status, _, home = raw_request(f"{saml.url}/portal", "GET", cookie)
+    assert status == 200, home
+    csrf = re.search(r'name="csrf" value="([^"]+)"', home.decode()).group(1)
+    body = urllib.parse.urlencode({"csrf": csrf, "account": e2e.ACCOUNT,
+                                   "permission_set": permission_set}).encode()
+    status, _, page = raw_request(f"{saml.url}{path}", "POST",
+                                  {**cookie, "Origin": saml.url,
+                                   "Content-Type": "application/x-www-form-urlencoded"}, body)
+    return status, page.decode()
+
+
+def test_a_permission_set_needing_mfa_offers_a_saml_step_up_with_force_authn(saml_portal):
+    srv = saml_portal
+    b = Browser()
+    req, relay = b.start_login(srv)
+    assert req.message.force_authn is None and req.message.requested_authn_context is None
+    resp = srv.idp.response(name_id="gina@example.test", in_response_to=req.message.id,
+                            attributes={"groups": ["operators"]}, authn_class=AC_PASSWORD)
+    status, headers, body = post_acs_raw(srv, b, resp, relay)
+    assert status == 303, body
+    session = portal_session_cookie(headers)
+    status, page = portal_credentials(srv, session, "Ops")
+    assert status == 403, page
+    assert 'href="/saml/corp/login?step_up=1"' in page, page
+    assert "AWS_SECRET_ACCESS_KEY" not in page
+    # Open console offers the same step-up.
+    status, page = portal_credentials(srv, session, "Ops", "/portal/console")
+    assert status == 403, page
+    assert 'href="/saml/corp/login?step_up=1"' in page, page
+
+    # The step-up: pysaml2 reads ForceAuthn and the provider's MFA class in the AuthnRequest.
+    req, relay = b.start_login(srv, f"/saml/{PROVIDER}/login?step_up=1")
+    assert req.message.force_authn == "true"
+    ctx = req.message.requested_authn_context
+    assert ctx.comparison == "exact"
+    assert [c.text for c in ctx.authn_context_class_ref] == [AC_MFA]
+    ev = srv.rg.audit("--action", "saml:Login")[0]
+    assert ev["decision"] == "allow" and "step-up" in ev.get("reason", ""), ev
+    resp = srv.idp.response(name_id="gina@example.test", in_response_to=req.message.id,
+                            attributes={"groups": ["operators"]}, authn_class=AC_MFA)
+    status, headers, body = post_acs_raw(srv, b, resp, relay)
+    assert status == 303, body
+    stepped = portal_session_cookie(headers)
+    assert stepped and stepped != session
+    status, page = portal_credentials(srv, stepped, "Ops")
+    assert status == 200, page
+    assert "AWS_SECRET_ACCESS_KEY" in page
+
+    # Any other step_up value is refused and starts nothing.
+    r = Browser().request("GET", f"{srv.url}/saml/{PROVIDER}/login?step_up=yes")
+    assert r.status == 400, r.text
+    assert "location" not in r.headers
+    ev = srv.rg.audit("--action", "saml:Login")[0]
+    assert ev["decision"] == "deny" and "step_up must be 1" in ev["reason"], ev
 
 
 def test_a_refused_response_with_the_portal_on_starts_no_session(saml_portal):

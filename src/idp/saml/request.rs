@@ -21,6 +21,12 @@ pub struct AuthnRequest<'a> {
     pub issuer: &'a str,
     /// Our assertion consumer service.
     pub acs_url: &'a str,
+    /// `ForceAuthn="true"`: the IdP must authenticate the person afresh (a step-up), not reuse
+    /// its own session.
+    pub force_authn: bool,
+    /// `RequestedAuthnContext` (Comparison `exact`): the authentication context classes asked
+    /// for, e.g. the provider's MFA classes on a step-up; none asks for nothing.
+    pub authn_contexts: &'a [String],
 }
 
 fn escape(s: &str) -> String {
@@ -30,13 +36,24 @@ fn escape(s: &str) -> String {
 impl AuthnRequest<'_> {
     /// The request document.
     pub fn to_xml(&self) -> String {
+        let mut requested = String::new();
+        if !self.authn_contexts.is_empty() {
+            requested.push_str(r#"<samlp:RequestedAuthnContext Comparison="exact">"#);
+            for c in self.authn_contexts {
+                requested.push_str("<saml:AuthnContextClassRef>");
+                requested.push_str(&escape(c));
+                requested.push_str("</saml:AuthnContextClassRef>");
+            }
+            requested.push_str("</samlp:RequestedAuthnContext>");
+        }
         format!(
             concat!(
                 r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion""#,
-                r#" ID="{id}" Version="2.0" IssueInstant="{instant}" Destination="{dest}""#,
+                r#" ID="{id}" Version="2.0" IssueInstant="{instant}" Destination="{dest}"{force}"#,
                 r#" AssertionConsumerServiceURL="{acs}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST">"#,
                 r#"<saml:Issuer>{issuer}</saml:Issuer>"#,
                 r#"<samlp:NameIDPolicy AllowCreate="true"/>"#,
+                "{requested}",
                 r#"</samlp:AuthnRequest>"#
             ),
             id = escape(self.id),
@@ -44,8 +61,14 @@ impl AuthnRequest<'_> {
                 .issue_instant
                 .to_rfc3339_opts(SecondsFormat::Secs, true),
             dest = escape(self.destination),
+            force = if self.force_authn {
+                r#" ForceAuthn="true""#
+            } else {
+                ""
+            },
             acs = escape(self.acs_url),
             issuer = escape(self.issuer),
+            requested = requested,
         )
     }
 

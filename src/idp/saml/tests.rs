@@ -524,6 +524,8 @@ fn the_authn_request_is_deflated_for_the_redirect_binding() {
         destination: "https://idp.example/sso?tenant=1",
         issuer: "https://sp.example/saml/metadata",
         acs_url: "https://sp.example/saml/acs",
+        force_authn: false,
+        authn_contexts: &[],
     };
     let url = req.redirect_url("relay&state").unwrap();
     assert!(url.starts_with("https://idp.example/sso?tenant=1&SAMLRequest="));
@@ -537,6 +539,39 @@ fn the_authn_request_is_deflated_for_the_redirect_binding() {
         .unwrap();
     assert_eq!(xml, req.to_xml());
     assert!(xml.contains(r#"ID="_abc""#) && xml.contains("2023-11-14T22:13:20Z"));
+    assert!(!xml.contains("ForceAuthn") && !xml.contains("RequestedAuthnContext"));
+}
+
+#[test]
+fn a_step_up_authn_request_forces_authentication_and_asks_for_the_mfa_classes() {
+    let classes = vec![
+        "urn:example:mfa".to_string(),
+        "urn:example:<hw>&key".to_string(),
+    ];
+    let req = request::AuthnRequest {
+        id: "_abc",
+        issue_instant: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        destination: "https://idp.example/sso",
+        issuer: "https://sp.example/saml/metadata",
+        acs_url: "https://sp.example/saml/acs",
+        force_authn: true,
+        authn_contexts: &classes,
+    };
+    let xml = req.to_xml();
+    assert!(xml.contains(r#" ForceAuthn="true""#), "{xml}");
+    let requested = concat!(
+        r#"<samlp:RequestedAuthnContext Comparison="exact">"#,
+        "<saml:AuthnContextClassRef>urn:example:mfa</saml:AuthnContextClassRef>",
+        "<saml:AuthnContextClassRef>urn:example:&lt;hw&gt;&amp;key</saml:AuthnContextClassRef>",
+        "</samlp:RequestedAuthnContext>"
+    );
+    // Schema order: NameIDPolicy, then RequestedAuthnContext, then the end of the request.
+    assert!(
+        xml.ends_with(&format!(
+            r#"<samlp:NameIDPolicy AllowCreate="true"/>{requested}</samlp:AuthnRequest>"#
+        )),
+        "{xml}"
+    );
 }
 
 #[test]
