@@ -1,6 +1,6 @@
 //! Serving: the listener (plain TCP, or TLS terminated with rustls), the separate metrics
 //! listener, signals (SIGTERM/SIGINT start a graceful shutdown; SIGHUP reloads the TLS
-//! certificate and reopens the audit file) and the bounded drain: after the signal no new
+//! certificate, reopens the audit file and re-reads SAML metadata) and the bounded drain: after the signal no new
 //! connection is accepted, requests in flight finish, idle connections close, and whatever is
 //! still open after `[shutdown] drain_seconds` is cut. The audit writer is flushed last.
 //!
@@ -220,6 +220,17 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> anyhow::Result<()> {
         tokio::spawn(async move {
             while hup.changed().await.is_ok() {
                 reopen.reopen();
+            }
+        });
+    }
+
+    if app.saml.names().next().is_some() {
+        let mut hup = hup.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            while hup.changed().await.is_ok() {
+                tracing::info!("SIGHUP: re-reading SAML metadata");
+                app.saml.refresh_now().await;
             }
         });
     }

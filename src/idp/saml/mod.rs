@@ -234,9 +234,20 @@ impl SamlFederation {
     /// Re-reads the metadata of providers whose refresh interval has passed. A failure keeps the
     /// last good metadata.
     pub async fn refresh_due(&self) {
+        self.refresh(false).await
+    }
+
+    /// Re-reads every provider's metadata now, due or not (SIGHUP: an operator who has just
+    /// rotated a certificate at the IdP need not wait for `refresh_minutes`). A failure keeps the
+    /// last good metadata.
+    pub async fn refresh_now(&self) {
+        self.refresh(true).await
+    }
+
+    async fn refresh(&self, all: bool) {
         for p in &self.providers {
             let due = p.last_refresh.lock().elapsed() >= Duration::from_secs(p.cfg.refresh_seconds);
-            if !due {
+            if !due && !all {
                 continue;
             }
             *p.last_refresh.lock() = Instant::now();
