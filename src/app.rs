@@ -50,6 +50,8 @@ pub struct App {
     pub saml: SamlFederation,
     /// Browser sign-in through OpenID Connect providers.
     pub oidc: crate::idp::oidc::OidcLogins,
+    /// Set once shutdown has begun: `/readyz` answers 503 from then on.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// Opens the store a configuration names (for PostgreSQL: connects and migrates the schema).
@@ -150,6 +152,7 @@ impl App {
             audit_reopen,
             saml,
             oidc,
+            draining: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 

@@ -52,6 +52,7 @@ pub struct RawRateLimits {
 #[serde(deny_unknown_fields)]
 pub struct RawShutdown {
     pub drain_seconds: Option<Spanned<i64>>,
+    pub ready_delay_seconds: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +172,9 @@ pub struct OpsSettings {
     pub rate_limits: RateLimitSettings,
     /// Longest wait for in-flight requests on SIGTERM/SIGINT.
     pub drain: Duration,
+    /// After SIGTERM/SIGINT, how long rolegate keeps serving with `/readyz` answering 503 before it
+    /// stops accepting connections (time for a load balancer to take it out of rotation).
+    pub ready_delay: Duration,
     /// Native TLS termination.
     pub tls: Option<TlsSettings>,
     /// Audit sinks.
@@ -210,6 +214,7 @@ impl Default for OpsSettings {
                 max_tracked_keys: 100_000,
             },
             drain: Duration::from_secs(20),
+            ready_delay: Duration::ZERO,
             tls: None,
             audit: AuditSinks {
                 store: true,
@@ -362,6 +367,17 @@ impl Validator<'_> {
                 self.err(
                     Some(d.span().start),
                     "shutdown.drain_seconds: must be between 0 and 600",
+                );
+            }
+        }
+
+        if let Some(d) = &raw.shutdown.ready_delay_seconds {
+            if (0..=300).contains(d.get_ref()) {
+                out.ready_delay = Duration::from_secs(*d.get_ref() as u64);
+            } else {
+                self.err(
+                    Some(d.span().start),
+                    "shutdown.ready_delay_seconds: must be between 0 and 300",
                 );
             }
         }

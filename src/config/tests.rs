@@ -590,3 +590,19 @@ fn saml_provider_mistakes_are_configuration_errors() {
         assert!(p.iter().any(|m| m.contains(want)), "{want}: {p:?}");
     }
 }
+
+#[test]
+fn the_ready_delay_is_bounded_and_off_by_default() {
+    assert_eq!(
+        load(BASE).unwrap().ops.ready_delay,
+        std::time::Duration::ZERO
+    );
+    let c = load(&format!("{BASE}\n[shutdown]\nready_delay_seconds = 15\n")).unwrap();
+    assert_eq!(c.ops.ready_delay, std::time::Duration::from_secs(15));
+    let p = problems(&format!("{BASE}\n[shutdown]\nready_delay_seconds = 301\n"));
+    assert!(
+        p.iter()
+            .any(|m| m.contains("shutdown.ready_delay_seconds: must be between 0 and 300")),
+        "{p:?}"
+    );
+}

@@ -358,6 +358,9 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if app.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
     match app.store.health().await {
         Ok(()) if app.keys.current_key_id().is_some() => "ready\n".into_response(),
         Ok(()) => (StatusCode::SERVICE_UNAVAILABLE, "no sealing key\n").into_response(),

@@ -173,8 +173,9 @@ async fn reload_tls(
     }
 }
 
-/// Turns SIGTERM/SIGINT into `shutdown = true` and counts SIGHUPs.
-async fn signals(shutdown: watch::Sender<bool>, hup: watch::Sender<u64>) {
+/// Turns SIGTERM/SIGINT into `shutdown = true` and counts SIGHUPs. With a ready delay, the
+/// App is marked draining first (`/readyz` answers 503) and keeps serving for that long.
+async fn signals(app: Arc<App>, shutdown: watch::Sender<bool>, hup: watch::Sender<u64>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -202,6 +203,16 @@ async fn signals(shutdown: watch::Sender<bool>, hup: watch::Sender<u64>) {
         let _ = hup;
         let _ = tokio::signal::ctrl_c().await;
     }
+    app.draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let delay = app.config.ops.ready_delay;
+    if !delay.is_zero() {
+        tracing::info!(
+            seconds = delay.as_secs(),
+            "shutting down: /readyz answers 503; still serving until the ready delay is over"
+        );
+        tokio::time::sleep(delay).await;
+    }
     let _ = shutdown.send(true);
 }
 
@@ -213,7 +224,7 @@ async fn until(mut rx: watch::Receiver<bool>) {
 pub async fn serve(app: Arc<App>, listener: TcpListener) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown) = watch::channel(false);
     let (hup_tx, hup) = watch::channel(0u64);
-    tokio::spawn(signals(shutdown_tx, hup_tx));
+    tokio::spawn(signals(app.clone(), shutdown_tx, hup_tx));
 
     if let Some(reopen) = app.audit_reopen.clone() {
         let mut hup = hup.clone();

@@ -343,6 +343,31 @@ file = "{tmp_path / 'audit.jsonl'}"
     assert stored["access_key_id"] == key_id
 
 
+def test_with_a_ready_delay_sigterm_first_turns_readyz_to_503_while_still_serving(
+        idp, id_token, admin_token, tmp_path):
+    extra = """
+[shutdown]
+ready_delay_seconds = 3
+drain_seconds = 5
+"""
+    srv = e2e.Rolegate(tmp_path, config_for_port=config_with(idp, tmp_path / "data", extra),
+                       env={e2e.ADMIN_TOKEN_ENV: admin_token})
+    assert e2e.http("GET", f"{srv.url}/readyz").status == 200
+    srv.proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: e2e.http("GET", f"{srv.url}/readyz").status == 503, what="/readyz to answer 503")
+    r = e2e.http("GET", f"{srv.url}/readyz")
+    assert r.text == "shutting down\n", r.text
+    # Still serving, on new connections too: credentials are issued during the delay.
+    sts = e2e.sts_client(srv.url)
+    out = sts.assume_role_with_web_identity(RoleArn=e2e.ROLE_DEPLOYER, RoleSessionName="late",
+                                            WebIdentityToken=id_token(e2e.DEPLOYER_SUB))
+    assert out["Credentials"]["AccessKeyId"].startswith("ASIA")
+    assert srv.proc.poll() is None
+    # Then the listener closes and the process exits cleanly.
+    wait_for(lambda: _refused(srv.port), what="the listener to close", timeout=10)
+    assert srv.proc.wait(timeout=10) == 0
+
+
 def _refused(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
