@@ -213,6 +213,8 @@ struct LoginPage<'a> {
     message: Option<&'a str>,
     /// OIDC providers with browser sign-in: (name, display name, start link).
     oidc: Vec<(String, String, String)>,
+    /// SAML providers whose metadata names an HTTP-Redirect sign-on endpoint: (name, start link).
+    saml: Vec<(String, String)>,
 }
 
 async fn login_page(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -240,12 +242,23 @@ async fn login_page(State(app): State<Arc<App>>, req: Request) -> Response {
             (name, display, link)
         })
         .collect();
+    let saml = app
+        .saml
+        .names()
+        .filter(|name| {
+            app.saml
+                .metadata(name)
+                .is_some_and(|m| m.sso_redirect.is_some())
+        })
+        .map(|name| (name.to_string(), format!("/saml/{name}/login")))
+        .collect();
     let resp = page(LoginPage {
         csrf: &csrf,
         return_to: &return_to,
         local: s.local_login,
         message: None,
         oidc,
+        saml,
     });
     with_cookies(resp, &[session::set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600)])
 }

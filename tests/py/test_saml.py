@@ -863,6 +863,16 @@ def test_a_permission_set_needing_mfa_offers_a_saml_step_up_with_force_authn(sam
     assert ev["decision"] == "deny" and "step_up must be 1" in ev["reason"], ev
 
 
+def test_the_sign_in_page_lists_the_saml_providers_and_their_links_start_a_login(saml_portal):
+    status, _, page = raw_request(f"{saml_portal.url}/login", "GET", {})
+    assert status == 200, page
+    text = page.decode()
+    for name in (PROVIDER, "partner"):
+        assert f'href="/saml/{name}/login" data-provider="{name}"' in text, text
+    req, relay = Browser().start_login(saml_portal)
+    assert req.message.id and relay
+
+
 def test_a_refused_response_with_the_portal_on_starts_no_session(saml_portal):
     b = Browser()
     _, relay = b.start_login(saml_portal)
