@@ -7,7 +7,7 @@ use super::{host_is_loopback, Validator, LOCAL_PROVIDER, SIGN_IN_PROVIDER};
 use crate::idp::saml::metadata::{self, IdpMetadata};
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use toml::Spanned;
 use url::Url;
 
@@ -20,6 +20,9 @@ pub const DEFAULT_MAX_RESPONSE_AGE_SECONDS: i64 = 300;
 #[serde(deny_unknown_fields)]
 pub struct RawSaml {
     pub entity_id: Option<String>,
+    pub signing_key_file: Option<String>,
+    pub signing_cert_file: Option<String>,
+    pub next_signing_cert_file: Option<String>,
     pub max_clock_skew_seconds: Option<i64>,
     pub max_response_age_seconds: Option<i64>,
     pub max_concurrent_verifications: Option<i64>,
@@ -62,6 +65,67 @@ pub struct SamlSettings {
     pub max_concurrent_verifications: usize,
     /// How long a browser has between the AuthnRequest and the Response.
     pub login_timeout_seconds: i64,
+    /// rolegate's own signing key: AuthnRequests are signed (HTTP-Redirect binding,
+    /// RSA-SHA256) and the metadata says so and carries the certificate(s).
+    pub signing: Option<SpSigning>,
+}
+
+/// rolegate's SAML signing key and the certificates its metadata publishes.
+#[derive(Clone)]
+pub struct SpSigning {
+    /// The RSA private key, PKCS#8 DER.
+    pub key_pkcs8_der: Vec<u8>,
+    /// The key's certificate, then (during a rotation) the next one, DER.
+    pub certificates_der: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SpSigning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpSigning")
+            .field("key", &"***")
+            .field("certificates", &self.certificates_der.len())
+            .finish()
+    }
+}
+
+/// Reads rolegate's SAML signing key and certificate(s), and checks that the certificate is the
+/// key's. The next certificate (rotation) is only published: it must be a certificate.
+fn load_signing(key: &Path, cert: &Path, next: Option<&Path>) -> Result<SpSigning, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let pkey = openssl::pkey::PKey::private_key_from_pem(&read(key)?)
+        .map_err(|e| format!("{}: not a PEM private key ({e})", key.display()))?;
+    if pkey.rsa().is_err() || pkey.bits() < 2048 {
+        return Err(format!(
+            "{}: the signing key must be RSA of at least 2048 bits",
+            key.display()
+        ));
+    }
+    let x509 = |p: &Path| {
+        openssl::x509::X509::from_pem(&read(p)?)
+            .map_err(|e| format!("{}: not a PEM certificate ({e})", p.display()))
+    };
+    let own = x509(cert)?;
+    let matches = own
+        .public_key()
+        .map(|k| k.public_eq(&pkey))
+        .unwrap_or(false);
+    if !matches {
+        return Err(format!(
+            "{} is not the certificate of the key in {}",
+            cert.display(),
+            key.display()
+        ));
+    }
+    let mut certificates_der = vec![own.to_der().map_err(|e| e.to_string())?];
+    if let Some(n) = next {
+        certificates_der.push(x509(n)?.to_der().map_err(|e| e.to_string())?);
+    }
+    Ok(SpSigning {
+        key_pkcs8_der: pkey
+            .private_key_to_pkcs8()
+            .map_err(|e| format!("{}: {e}", key.display()))?,
+        certificates_der,
+    })
 }
 
 /// Where a provider's metadata comes from.
@@ -165,6 +229,37 @@ impl Validator<'_> {
             );
             ok = false;
         }
+        let signing = match (&r.signing_key_file, &r.signing_cert_file) {
+            (None, None) => {
+                if r.next_signing_cert_file.is_some() {
+                    self.err(
+                        at,
+                        "saml.next_signing_cert_file: needs signing_key_file and signing_cert_file",
+                    );
+                    ok = false;
+                }
+                None
+            }
+            (Some(k), Some(c)) => {
+                let next = r.next_signing_cert_file.as_deref().map(|n| self.resolve(n));
+                match load_signing(&self.resolve(k), &self.resolve(c), next.as_deref()) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        self.err(at, format!("saml signing key: {e}"));
+                        ok = false;
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.err(
+                    at,
+                    "saml: set both signing_key_file and signing_cert_file, or neither",
+                );
+                ok = false;
+                None
+            }
+        };
         ok.then(|| SamlSettings {
             entity_id,
             acs_url: format!("{base}/saml/acs"),
@@ -173,6 +268,7 @@ impl Validator<'_> {
             max_response_age_seconds: age,
             max_concurrent_verifications: conc as usize,
             login_timeout_seconds: login,
+            signing,
         })
     }
 

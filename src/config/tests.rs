@@ -606,3 +606,74 @@ fn the_ready_delay_is_bounded_and_off_by_default() {
         "{p:?}"
     );
 }
+
+#[test]
+fn the_saml_signing_key_must_come_with_its_own_certificate() {
+    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
+    let dir = tempfile::tempdir().unwrap();
+    let write_pair = |name: &str, bits: u32| {
+        let key = PKey::from_rsa(Rsa::generate(bits).unwrap()).unwrap();
+        let mut b = X509::builder().unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+            .unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        let cert = b.build();
+        std::fs::write(
+            dir.path().join(format!("{name}.key")),
+            key.private_key_to_pem_pkcs8().unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join(format!("{name}.crt")),
+            cert.to_pem().unwrap(),
+        )
+        .unwrap();
+        cert.to_der().unwrap()
+    };
+    let a = write_pair("a", 2048);
+    let b = write_pair("b", 2048);
+    write_pair("small", 1024);
+    let d = dir.path().display();
+    let with = |keys: &str| format!("{BASE}\n[saml]\n{keys}\n");
+
+    let c = load(&with(&format!(
+        "signing_key_file = \"{d}/a.key\"\nsigning_cert_file = \"{d}/a.crt\"\nnext_signing_cert_file = \"{d}/b.crt\""
+    )))
+    .unwrap();
+    let s = c.saml.signing.as_ref().unwrap();
+    assert_eq!(s.certificates_der, vec![a, b], "current, then next");
+    assert!(!format!("{s:?}").contains("BEGIN"), "the key is not shown");
+
+    for (keys, expected) in [
+        (
+            format!("signing_key_file = \"{d}/a.key\"\nsigning_cert_file = \"{d}/b.crt\""),
+            "is not the certificate of the key",
+        ),
+        (
+            format!("signing_key_file = \"{d}/a.key\""),
+            "set both signing_key_file and signing_cert_file, or neither",
+        ),
+        (
+            format!("next_signing_cert_file = \"{d}/b.crt\""),
+            "needs signing_key_file and signing_cert_file",
+        ),
+        (
+            format!("signing_key_file = \"{d}/small.key\"\nsigning_cert_file = \"{d}/small.crt\""),
+            "RSA of at least 2048 bits",
+        ),
+        (
+            format!("signing_key_file = \"{d}/a.crt\"\nsigning_cert_file = \"{d}/a.crt\""),
+            "not a PEM private key",
+        ),
+        (
+            format!("signing_key_file = \"{d}/missing.key\"\nsigning_cert_file = \"{d}/a.crt\""),
+            "cannot read",
+        ),
+    ] {
+        let p = problems(&with(&keys));
+        assert!(p.iter().any(|m| m.contains(expected)), "{expected}: {p:?}");
+    }
+}

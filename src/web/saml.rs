@@ -104,8 +104,11 @@ async fn sp_metadata(State(app): State<Arc<App>>) -> Response {
     let doc = metadata::sp_metadata(&metadata::SpDescription {
         entity_id: &s.entity_id,
         acs_url: &s.acs_url,
-        requests_signed: false,
-        signing_certificates: &[],
+        requests_signed: s.signing.is_some(),
+        signing_certificates: s
+            .signing
+            .as_ref()
+            .map_or(&[][..], |k| k.certificates_der.as_slice()),
         encryption_certificates: &[],
     });
     (
@@ -230,7 +233,10 @@ fn start_login(app: &App, provider: &str, step_up: bool) -> Result<Response, (St
         force_authn: step_up,
         authn_contexts: if step_up { mfa_classes.as_slice() } else { &[] },
     }
-    .redirect_url(&relay)
+    .redirect_url_signed(
+        &relay,
+        s.signing.as_ref().map(|k| k.key_pkcs8_der.as_slice()),
+    )
     .map_err(|e| internal(e.to_string()))?;
     let mut r = StatusCode::FOUND.into_response();
     let h = r.headers_mut();

@@ -109,8 +109,10 @@ class SamlIdp:
         self.sp_entity_id = ""
         self.acs_url = ""
 
-    def trust_sp(self, sp_metadata: str) -> None:
-        """Loads rolegate's SP metadata (as served at /saml/metadata)."""
+    def trust_sp(self, sp_metadata: str, want_signed_requests: bool = False) -> None:
+        """Loads rolegate's SP metadata (as served at /saml/metadata); with `want_signed_requests`
+        pysaml2 refuses an AuthnRequest whose signature does not verify with the metadata's
+        certificate."""
         (self.workdir / "sp-metadata.xml").write_text(sp_metadata)
         config = IdPConfig().load(
             {
@@ -126,6 +128,7 @@ class SamlIdp:
                         "name_id_format": [NAMEID_FORMAT_PERSISTENT],
                         "sign_response": True,
                         "sign_assertion": True,
+                        "want_authn_requests_signed": want_signed_requests,
                     }
                 },
             }
@@ -166,10 +169,14 @@ class SamlIdp:
         """A fresh signed Response, base64 (what a browser posts and AssumeRoleWithSAML takes)."""
         return b64(self.response_xml(**kw))
 
-    def parse_authn_request(self, saml_request: str, relay_state: str | None = None):
-        """pysaml2's view of rolegate's AuthnRequest (HTTP-Redirect encoding)."""
+    def parse_authn_request(self, saml_request: str, relay_state: str | None = None,
+                            sigalg: str | None = None, signature: str | None = None):
+        """pysaml2's view of rolegate's AuthnRequest (HTTP-Redirect encoding); with `sigalg` and
+        `signature`, the query signature is verified too."""
         assert self.server is not None
-        return self.server.parse_authn_request(saml_request, BINDING_HTTP_REDIRECT)
+        return self.server.parse_authn_request(saml_request, BINDING_HTTP_REDIRECT,
+                                               relay_state=relay_state, sigalg=sigalg,
+                                               signature=signature)
 
 
 def b64(xml: str) -> str:

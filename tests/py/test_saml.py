@@ -139,18 +139,24 @@ class SamlServer:
     """rolegate trusting one pysaml2 IdP, restartable on the same port and data; with `portal`,
     the browser portal is on too."""
 
-    def __init__(self, work: Path, admin_token: str, portal: bool = False):
+    def __init__(self, work: Path, admin_token: str, portal: bool = False, saml_extra: str = "",
+                 want_signed_requests: bool = False):
         self.work = work
         self.admin_token = admin_token
         self.idp = saml_idp.SamlIdp(work / "idp")
         self.partner = saml_idp.SamlIdp(work / "partner", entity_id="https://partner.example.test/saml")
-        render = _config(self.idp, self.partner, work / "data")
+        base = _config(self.idp, self.partner, work / "data")
+
+        def render(port: int) -> str:
+            return base(port).replace("[saml]\n", f"[saml]\n{saml_extra}\n", 1)
+
         config_for_port = (lambda port: render(port) + "\n[portal]\n") if portal else render
         self.rg = e2e.Rolegate(work / "rolegate", config_for_port=config_for_port,
                                env={e2e.ADMIN_TOKEN_ENV: admin_token})
         md = e2e.http("GET", f"{self.rg.url}/saml/metadata")
         assert md.status == 200, md.text
-        self.idp.trust_sp(md.text)
+        self.sp_metadata = md.text
+        self.idp.trust_sp(md.text, want_signed_requests=want_signed_requests)
         self.partner.trust_sp(md.text)
 
     def restart(self) -> None:
@@ -861,6 +867,42 @@ def test_a_permission_set_needing_mfa_offers_a_saml_step_up_with_force_authn(sam
     assert "location" not in r.headers
     ev = srv.rg.audit("--action", "saml:Login")[0]
     assert ev["decision"] == "deny" and "step_up must be 1" in ev["reason"], ev
+
+
+@pytest.fixture(scope="module")
+def saml_signed(rolegate_binary, admin_token, tmp_path_factory):
+    """rolegate with a SAML signing key (and a next certificate), trusted by a pysaml2 IdP that
+    wants signed AuthnRequests."""
+    work = tmp_path_factory.mktemp("saml-signed")
+    key, cert, _ = saml_idp.make_key_pair(work, "sp")
+    _, next_cert, _ = saml_idp.make_key_pair(work, "sp-next")
+    extra = (f'signing_key_file = "{key}"\nsigning_cert_file = "{cert}"\n'
+             f'next_signing_cert_file = "{next_cert}"')
+    srv = SamlServer(work, admin_token, saml_extra=extra, want_signed_requests=True)
+    yield srv
+    code = srv.rg.stop()
+    assert code == 0, f"rolegate exited with {code}\n{srv.rg.log_tail()}"
+
+
+def test_authn_requests_are_signed_and_the_metadata_publishes_both_certificates(saml_signed):
+    md = saml_signed.sp_metadata
+    assert 'AuthnRequestsSigned="true"' in md
+    assert md.count('<md:KeyDescriptor use="signing">') == 2, md
+    b = Browser()
+    r = b.request("GET", f"{saml_signed.url}/saml/{PROVIDER}/login")
+    assert r.status == 302, r.text
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["location"]).query)
+    assert q["SigAlg"] == ["http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"]
+    # pysaml2 (wanting signed requests) verifies the query signature with the metadata's key.
+    req = saml_signed.idp.parse_authn_request(q["SAMLRequest"][0], relay_state=q["RelayState"][0],
+                                              sigalg=q["SigAlg"][0], signature=q["Signature"][0])
+    assert req.message.id.startswith("_")
+    # A request whose RelayState was changed, or with no signature at all, does not verify.
+    with pytest.raises(Exception):
+        saml_signed.idp.parse_authn_request(q["SAMLRequest"][0], relay_state=q["RelayState"][0] + "x",
+                                            sigalg=q["SigAlg"][0], signature=q["Signature"][0])
+    with pytest.raises(Exception):
+        saml_signed.idp.parse_authn_request(q["SAMLRequest"][0], relay_state=q["RelayState"][0])
 
 
 def test_the_sign_in_page_lists_the_saml_providers_and_their_links_start_a_login(saml_portal):

@@ -8,6 +8,9 @@ use flate2::write::DeflateEncoder;
 use flate2::Compression;
 use std::io::Write;
 
+/// `SigAlg` of a signed HTTP-Redirect message.
+pub const SIG_ALG_RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+
 /// An AuthnRequest to send.
 #[derive(Debug, Clone)]
 pub struct AuthnRequest<'a> {
@@ -74,6 +77,17 @@ impl AuthnRequest<'_> {
 
     /// The HTTP-Redirect binding URL: `destination?SAMLRequest=…&RelayState=…`.
     pub fn redirect_url(&self, relay_state: &str) -> std::io::Result<String> {
+        self.redirect_url_signed(relay_state, None)
+    }
+
+    /// [`Self::redirect_url`], signed when a key is given: `SigAlg` RSA-SHA256 and a `Signature`
+    /// over the URL-encoded `SAMLRequest`, `RelayState` and `SigAlg`, in that order (the binding's
+    /// section 3.4.4.1).
+    pub fn redirect_url_signed(
+        &self,
+        relay_state: &str,
+        key_pkcs8_der: Option<&[u8]>,
+    ) -> std::io::Result<String> {
         let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
         enc.write_all(self.to_xml().as_bytes())?;
         let deflated = enc.finish()?;
@@ -82,6 +96,13 @@ impl AuthnRequest<'_> {
         if !relay_state.is_empty() {
             query.append_pair("RelayState", relay_state);
         }
+        if let Some(der) = key_pkcs8_der {
+            query.append_pair("SigAlg", SIG_ALG_RSA_SHA256);
+            let signed_part = query.finish();
+            let signature = rsa_sha256(der, signed_part.as_bytes())?;
+            query = form_urlencoded::Serializer::new(signed_part);
+            query.append_pair("Signature", &STANDARD.encode(signature));
+        }
         let sep = if self.destination.contains('?') {
             '&'
         } else {
@@ -89,4 +110,14 @@ impl AuthnRequest<'_> {
         };
         Ok(format!("{}{sep}{}", self.destination, query.finish()))
     }
+}
+
+/// RSASSA-PKCS1-v1_5 with SHA-256 of `data` under a PKCS#8 key.
+fn rsa_sha256(key_pkcs8_der: &[u8], data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let key = openssl::pkey::PKey::private_key_from_pkcs8(key_pkcs8_der)
+        .map_err(std::io::Error::other)?;
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)
+        .map_err(std::io::Error::other)?;
+    signer.update(data).map_err(std::io::Error::other)?;
+    signer.sign_to_vec().map_err(std::io::Error::other)
 }

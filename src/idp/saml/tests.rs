@@ -651,6 +651,7 @@ fn federation(
         max_response_age_seconds: 300,
         max_concurrent_verifications: 1,
         login_timeout_seconds: 600,
+        signing: None,
     };
     let provider = SamlProvider {
         name: "corp".into(),
@@ -839,4 +840,47 @@ fn status_destination_and_issuer_are_checked() {
     assert!(fed
         .check_assertion(&p, &other, &raw_shape(), &a, Use::Sts, now)
         .is_err());
+}
+
+#[test]
+fn a_signed_redirect_request_is_signed_over_the_encoded_request_relay_state_and_algorithm() {
+    use openssl::{hash::MessageDigest, pkey::PKey, rsa::Rsa, sign::Verifier};
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let der = key.private_key_to_pkcs8().unwrap();
+    let req = request::AuthnRequest {
+        id: "_abc",
+        issue_instant: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        destination: "https://idp.example/sso?tenant=1",
+        issuer: "https://sp.example/saml/metadata",
+        acs_url: "https://sp.example/saml/acs",
+        force_authn: false,
+        authn_contexts: &[],
+    };
+    let url = req.redirect_url_signed("relay&state", Some(&der)).unwrap();
+    let query = url.split_once('?').unwrap().1;
+    let (signed, sig) = query.rsplit_once("&Signature=").unwrap();
+    assert!(signed.starts_with("tenant=1&SAMLRequest="), "{signed}");
+    let signed = signed.strip_prefix("tenant=1&").unwrap();
+    assert!(
+        signed.ends_with("&RelayState=relay%26state&SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256"),
+        "{signed}"
+    );
+    let sig: String = url::form_urlencoded::parse(format!("s={sig}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    let sig = STANDARD.decode(sig).unwrap();
+    let verify = |data: &[u8]| {
+        let mut v = Verifier::new(MessageDigest::sha256(), &key).unwrap();
+        v.update(data).unwrap();
+        v.verify(&sig).unwrap()
+    };
+    assert!(verify(signed.as_bytes()));
+    let mut tampered = signed.as_bytes().to_vec();
+    tampered[30] ^= 1;
+    assert!(!verify(&tampered), "one flipped byte fails");
+    // Without a key: the same request, no SigAlg, no Signature.
+    let plain = req.redirect_url("relay&state").unwrap();
+    assert!(!plain.contains("SigAlg") && !plain.contains("Signature"));
 }
