@@ -39,6 +39,15 @@ def totp(secret_b32: str, at: float) -> str:
     return f"{code:06d}"
 
 
+def steady_now() -> float:
+    """The time, once at least five seconds of the current TOTP step are left: codes of this step
+    and the one before, taken now, are still the server's current and previous step when a slow
+    command reaches it."""
+    while time.time() % 30 > 25:
+        time.sleep(0.5)
+    return time.time()
+
+
 def config(data_dir):
     mfa_trust = json.dumps({
         "Version": "2012-10-17",
@@ -130,7 +139,7 @@ def make_user(srv, tmp_path, name, groups=(), password="correct horse battery st
     device = cli_json(srv, "mfa", "create-totp", name)
     assert device["serial"] == f"arn:aws:iam::{ACCOUNT}:mfa/{name}"
     assert device["uri"].startswith("otpauth://totp/")
-    now = time.time()
+    now = steady_now()
     cli_json(srv, "mfa", "enable", name, totp(device["secret_base32"], now - 30),
              totp(device["secret_base32"], now))
     for g in groups:
@@ -367,7 +376,7 @@ def test_root_is_bootstrapped_with_the_one_time_token(dir_server, tmp_path):
     r = dir_server.cli("root", "bootstrap", "--token", "0" * 64, "--password-file", str(pw))
     assert r.returncode != 0
     device = cli_json(dir_server, "root", "bootstrap", "--token", token, "--password-file", str(pw))
-    now = time.time()
+    now = steady_now()
     cli_json(dir_server, "root", "bootstrap-finish", "--token", token,
              totp(device["secret_base32"], now - 30), totp(device["secret_base32"], now))
     r = dir_server.cli("root", "bootstrap", "--token", token, "--password-file", str(pw))

@@ -21,7 +21,7 @@ import pytest
 
 import e2e
 from pgtest import DATABASE_URL_ENV, pg_cluster, postgres_store, wait_until  # noqa: F401 (fixture)
-from test_directory import totp
+from test_directory import steady_now, totp
 
 ACCOUNT = e2e.ACCOUNT
 LOAD_SECONDS = 2.5
@@ -106,7 +106,7 @@ def test_kill_9_under_load_loses_no_acknowledged_state(store_kind, request, idp,
     # A user whose TOTP code is used just before the kill.
     cli_json(srv, "user", "create", "mfa-user")
     device = cli_json(srv, "mfa", "create-totp", "mfa-user")
-    now = time.time()
+    now = steady_now()
     cli_json(srv, "mfa", "enable", "mfa-user", totp(device["secret_base32"], now - 30),
              totp(device["secret_base32"], now))
     key = cli_json(srv, "access-key", "create", "mfa-user")

@@ -13,7 +13,7 @@ import pytest
 
 import e2e
 from pgtest import DATABASE_URL_ENV, pg_cluster, postgres_store, wait_until  # noqa: F401 (fixture)
-from test_directory import totp
+from test_directory import steady_now, totp
 
 ACCOUNT = e2e.ACCOUNT
 # src/app.rs REFRESH_INTERVAL, plus slack for a loaded machine.
@@ -107,7 +107,7 @@ def test_a_totp_code_used_on_one_replica_is_refused_on_the_other(replicas):
 
     cli("user", "create", "replicated")
     device = cli("mfa", "create-totp", "replicated")
-    now = time.time()
+    now = steady_now()
     cli("mfa", "enable", "replicated", totp(device["secret_base32"], now - 30),
         totp(device["secret_base32"], now))
     key = cli("access-key", "create", "replicated")
