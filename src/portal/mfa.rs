@@ -31,7 +31,7 @@ use super::{recovery, settings, PortalError, SignedInIdentity};
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
 use crate::config::MfaRequirement;
-use crate::idp::local::{DirectoryError, MfaDevice, User};
+use crate::idp::local::{Directory, DirectoryError, MfaDevice, User};
 use crate::store::DirWrite;
 use askama::Template;
 use axum::extract::{Request, State};
@@ -468,11 +468,15 @@ async fn security_post(
     app: &App,
     r: &PortalRequest,
     action: &str,
-) -> std::result::Result<(Session, User, AuditEvent), Response> {
+) -> std::result::Result<(Session, User, AuditEvent, Arc<Directory>), Response> {
     let s = require_post(app, r, action).await?;
     let ev = person_event(app, action, r, &s);
     match local_user(app, &s.record.identity).await {
-        Ok(Some(u)) => Ok((s, u, ev)),
+        // A directory user was found, so there is a directory.
+        Ok(Some(u)) => match app.directory.clone() {
+            Some(d) => Ok((s, u, ev, d)),
+            None => Err(PortalError::Internal("no directory".into()).into_response()),
+        },
         Ok(None) => Err(refuse(
             app,
             ev,
@@ -594,12 +598,9 @@ async fn totp_start(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let (s, user, mut ev) = match security_post(&app, &r, ACTION).await {
+    let (s, user, mut ev, d) = match security_post(&app, &r, ACTION).await {
         Ok(x) => x,
         Err(resp) => return resp,
-    };
-    let Some(d) = app.directory.as_ref() else {
-        return PortalError::Internal("no directory".into()).into_response();
     };
     if has_totp(&user) {
         ev.outcome(Outcome::Deny);
@@ -685,12 +686,9 @@ async fn totp_confirm(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let (s, user, mut ev) = match security_post(&app, &r, ACTION).await {
+    let (s, user, mut ev, d) = match security_post(&app, &r, ACTION).await {
         Ok(x) => x,
         Err(resp) => return resp,
-    };
-    let Some(d) = app.directory.as_ref() else {
-        return PortalError::Internal("no directory".into()).into_response();
     };
     match enrolment_is_ours(&app, &user, &s).await {
         Ok(true) => {}
@@ -798,12 +796,9 @@ async fn totp_remove(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let (s, user, mut ev) = match security_post(&app, &r, ACTION).await {
+    let (s, user, mut ev, d) = match security_post(&app, &r, ACTION).await {
         Ok(x) => x,
         Err(resp) => return resp,
-    };
-    let Some(d) = app.directory.as_ref() else {
-        return PortalError::Internal("no directory".into()).into_response();
     };
     if !has_totp(&user) {
         return refuse(
@@ -868,7 +863,7 @@ async fn recovery_regenerate(State(app): State<Arc<App>>, req: Request) -> Respo
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let (s, user, mut ev) = match security_post(&app, &r, ACTION).await {
+    let (s, user, mut ev, _) = match security_post(&app, &r, ACTION).await {
         Ok(x) => x,
         Err(resp) => return resp,
     };

@@ -633,20 +633,19 @@ pub fn step_up_offer(
     if !oidc && !saml {
         return None;
     }
-    let now = app.clock.now().timestamp();
     let requirement = app
         .config
         .permission_sets
         .iter()
         .find(|p| p.name == set)?
         .mfa;
-    let max_age = match (requirement, identity.mfa_time) {
-        (MfaRequirement::None, _) => return None,
-        (MfaRequirement::Required, None) => LOGIN_TIMEOUT_SECONDS as u32,
-        (MfaRequirement::Required, Some(_)) => return None,
-        (MfaRequirement::Within(s), None) => s,
-        (MfaRequirement::Within(s), Some(t)) if now - t > i64::from(s) => s,
-        (MfaRequirement::Within(_), Some(_)) => return None,
+    if super::mfa::satisfies(requirement, identity.mfa_time, app.clock.now().timestamp()) {
+        return None;
+    }
+    // The step-up sign-in must be at most this old when it comes back.
+    let max_age = match requirement {
+        MfaRequirement::Within(s) => s,
+        _ => LOGIN_TIMEOUT_SECONDS as u32,
     };
     let display = app
         .oidc

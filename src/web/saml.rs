@@ -197,11 +197,11 @@ fn start_login(app: &App, provider: &str, step_up: bool) -> Result<Response, (St
         ));
     };
     let internal = |e: String| (StatusCode::INTERNAL_SERVER_ERROR, e);
-    let mfa_classes = app
-        .saml
-        .provider(provider)
-        .map(|p| p.mfa_authn_contexts.clone())
-        .unwrap_or_default();
+    // A step-up asks for the provider's MFA classes; an ordinary sign-in asks for nothing.
+    let requested_classes = match (step_up, app.saml.provider(provider)) {
+        (true, Some(p)) => p.mfa_authn_contexts.clone(),
+        _ => Vec::new(),
+    };
     let id = format!(
         "_{}",
         hex::encode(random_token(16).map_err(internal)?.as_bytes())
@@ -231,7 +231,7 @@ fn start_login(app: &App, provider: &str, step_up: bool) -> Result<Response, (St
         issuer: &s.entity_id,
         acs_url: &s.acs_url,
         force_authn: step_up,
-        authn_contexts: if step_up { mfa_classes.as_slice() } else { &[] },
+        authn_contexts: &requested_classes,
     }
     .redirect_url_signed(
         &relay,

@@ -851,6 +851,14 @@ def test_a_permission_set_needing_mfa_offers_a_saml_step_up_with_force_authn(sam
     assert [c.text for c in ctx.authn_context_class_ref] == [AC_MFA]
     ev = srv.rg.audit("--action", "saml:Login")[0]
     assert ev["decision"] == "allow" and "step-up" in ev.get("reason", ""), ev
+    # An IdP that answers the step-up without MFA gives a session that is still refused.
+    resp = srv.idp.response(name_id="gina@example.test", in_response_to=req.message.id,
+                            attributes={"groups": ["operators"]}, authn_class=AC_PASSWORD)
+    status, headers, body = post_acs_raw(srv, b, resp, relay)
+    assert status == 303, body
+    status, page = portal_credentials(srv, portal_session_cookie(headers), "Ops")
+    assert status == 403 and "AWS_SECRET_ACCESS_KEY" not in page, page
+    req, relay = b.start_login(srv, f"/saml/{PROVIDER}/login?step_up=1")
     resp = srv.idp.response(name_id="gina@example.test", in_response_to=req.message.id,
                             attributes={"groups": ["operators"]}, authn_class=AC_MFA)
     status, headers, body = post_acs_raw(srv, b, resp, relay)
