@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod policy;
 pub mod portal;
 pub mod sigv4;
+pub mod sso;
 pub mod store;
 pub mod sts;
 pub mod web;

@@ -9,8 +9,10 @@ mod oidc_login;
 mod ops;
 mod portal;
 mod raw;
+mod sso;
 mod store;
 pub use portal::PortalSettings;
+pub use sso::SsoSettings;
 mod saml;
 mod webauthn;
 
@@ -288,6 +290,8 @@ pub struct Config {
     pub ops: OpsSettings,
     /// The browser portal (`None` without a `[portal]` table).
     pub portal: Option<PortalSettings>,
+    /// Command line sign-in (`None` without an `[sso]` table).
+    pub sso: Option<SsoSettings>,
     /// rolegate as a SAML service provider.
     pub saml: SamlSettings,
     /// Trusted SAML identity providers.
@@ -812,6 +816,7 @@ impl Validator<'_> {
         if let (Some(p), Some(raw_portal)) = (portal.as_mut(), raw.portal.as_ref()) {
             p.webauthn = self.validate_webauthn(raw_portal, public_url.as_ref(), p.local_login);
         }
+        let sso = self.validate_sso(raw.sso.as_ref(), portal.is_some());
 
         Some(Config {
             path: self.path.to_path_buf(),
@@ -833,6 +838,7 @@ impl Validator<'_> {
             assignment_rules,
             ops,
             portal,
+            sso,
             saml: saml?,
             saml_providers,
             warnings: Vec::new(),

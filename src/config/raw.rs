@@ -49,6 +49,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub saml_providers: Vec<Spanned<super::saml::RawSamlProvider>>,
     pub portal: Option<Spanned<RawPortal>>,
+    pub sso: Option<Spanned<RawSso>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +61,17 @@ pub struct RawPortal {
     pub webauthn: Option<bool>,
     pub webauthn_rp_id: Option<String>,
     pub webauthn_rp_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSso {
+    pub access_token_minutes: Option<i64>,
+    pub session_hours: Option<i64>,
+    pub device_code_minutes: Option<i64>,
+    pub poll_interval_seconds: Option<i64>,
+    pub client_secret_days: Option<i64>,
+    pub logout_revokes_credentials: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -313,8 +313,8 @@ fn settings(app: &App) -> Option<&crate::config::PortalSettings> {
 }
 
 /// Deletes timed-out portal sessions, security-key ceremonies nobody finished, expired pending
-/// OIDC sign-ins, sign-in tokens and console sessions; for the background clean-up. Returns how
-/// many sessions, sign-in tokens and console sessions.
+/// OIDC sign-ins, sign-in tokens, console sessions and SSO tokens; for the background clean-up.
+/// Returns how many sessions, SSO records, sign-in tokens and console sessions.
 pub async fn purge_expired(app: &App) -> Result<usize> {
     let Some(s) = settings(app) else {
         return Ok(0);
@@ -328,7 +328,14 @@ pub async fn purge_expired(app: &App) -> Result<usize> {
     let now = app.clock.now().timestamp();
     let sessions =
         session::purge_expired(app.store.as_ref(), now, s.idle_seconds, s.max_seconds).await?;
-    Ok(sessions + federation::purge_expired(app, now).await?)
+    let sso = if app.config.sso.is_some() {
+        crate::sso::token::purge_expired(app, now)
+            .await
+            .map_err(|e| PortalError::Internal(e.reason))?
+    } else {
+        0
+    };
+    Ok(sessions + sso + federation::purge_expired(app, now).await?)
 }
 
 /// The portal's routes (empty when `[portal]` is not configured).

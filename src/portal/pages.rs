@@ -726,8 +726,12 @@ async fn history(State(app): State<Arc<App>>, req: Request) -> Response {
     })
 }
 
-/// Ends the session server-side (with `everywhere`, every session of the person).
+/// Ends the session server-side (with `everywhere`, every session of the person). A `POST /logout`
+/// carrying an SSO bearer token is the portal API's Logout instead (the AWS path is the same).
 async fn sign_out(State(app): State<Arc<App>>, req: Request) -> Response {
+    if app.config.sso.is_some() && crate::sso::portal_api::is_api_logout(req.headers()) {
+        return crate::sso::portal_api::logout(State(app), req).await;
+    }
     let r = match PortalRequest::read(req).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),

@@ -41,7 +41,8 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(directory::routes().layer(DefaultBodyLimit::max(limits.admin)))
         .merge(authorize::routes())
         .merge(saml::routes())
-        .merge(crate::portal::router(&app));
+        .merge(crate::portal::router(&app))
+        .merge(crate::sso::router(&app));
     if app.config.ops.metrics.enabled && app.config.ops.metrics.listen.is_none() {
         r = r.route(METRICS_PATH, get(metrics_endpoint));
     }
