@@ -9,6 +9,10 @@
 
 pub mod oidc;
 pub mod portal_api;
+#[cfg(test)]
+mod portal_api_tests;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod token;
 
 use crate::app::App;

@@ -435,48 +435,12 @@ mod tests {
     use crate::clock::{Clock, FixedClock};
     use std::sync::Arc;
 
-    const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
-[portal]
-[sso]
-access_token_minutes = 60
-session_hours = 8
-"#;
-
     async fn app() -> (Arc<App>, FixedClock) {
-        let config = crate::config::Config::from_str_with_env(
-            std::path::Path::new("/etc/rolegate.toml"),
-            CONFIG,
-            &[],
-        )
-        .unwrap();
-        let clock = FixedClock::new(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap());
-        let app = App::build(
-            config,
-            Arc::new(crate::store::MemoryStore::new()),
-            Arc::new(clock.clone()),
-        )
-        .await
-        .unwrap();
-        (app, clock)
+        crate::sso::testing::app_with("").await
     }
 
     fn ana() -> SignedInIdentity {
-        SignedInIdentity {
-            provider: "local".into(),
-            subject: "ana".into(),
-            claims: serde_json::Map::new(),
-            mfa_time: None,
-            local_groups: vec!["dev".into()],
-            origin_user: None,
-        }
+        crate::sso::testing::ana(None)
     }
 
     async fn signed_in(app: &App) -> Issued {
