@@ -23,7 +23,7 @@ pub use identity::{
 
 pub use ops::{
     AuditSinks, BodyLimits, LogFormat, LogSettings, MetricsSettings, OpsSettings, Rate,
-    RateLimitSettings, TlsSettings, DEFAULT_BODY_LIMITS,
+    RateLimitSettings, TlsSettings, TracingSettings, DEFAULT_BODY_LIMITS,
 };
 pub use saml::{MetadataSource, SamlProvider, SamlSettings, MAX_SAML_SKEW_SECONDS};
 
@@ -799,6 +799,7 @@ impl Validator<'_> {
         let ops = self.ops(
             ops::RawOps {
                 log: &raw.log,
+                tracing: &raw.tracing,
                 metrics: &raw.metrics,
                 limits: &raw.limits,
                 rate_limits: &raw.rate_limits,

@@ -37,6 +37,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub log: super::ops::RawLog,
     #[serde(default)]
+    pub tracing: super::ops::RawTracing,
+    #[serde(default)]
     pub metrics: super::ops::RawMetrics,
     #[serde(default)]
     pub limits: super::ops::RawLimits,

@@ -192,17 +192,50 @@ fn random_16() -> [u8; 16] {
 /// metrics by route template.
 async fn edge(State(app): State<Arc<App>>, req: Request, next: axum::middleware::Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().cloned();
-    let mut resp = if route.as_ref().is_some_and(|r| r.as_str() == "/") {
+    let exporting = crate::telemetry::enabled();
+    let mut resp = if route.as_ref().is_some_and(|r| r.as_str() == "/") && !exporting {
         next.run(req).await
+    } else if route.as_ref().is_some_and(|r| r.as_str() == "/") {
+        // The STS makes its own request id; with trace export on, it still gets a span.
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %format!("{} /", req.method()),
+            otel.kind = "server",
+            request_id = tracing::field::Empty,
+            method = %req.method(),
+            route = "/",
+            http.response.status_code = tracing::field::Empty,
+        );
+        crate::telemetry::adopt_parent(&span, req.headers());
+        let resp = next.run(req).instrument(span.clone()).await;
+        span.record("http.response.status_code", resp.status().as_u16());
+        resp
     } else {
         use tracing::Instrument;
         let started = std::time::Instant::now();
         let id: Arc<str> = Arc::from(new_request_id());
         let route = route.as_ref().map_or("(unmatched)", |r| r.as_str());
-        let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
+        let span = tracing::info_span!(
+            "request",
+            request_id = %id,
+            method = %req.method(),
+            route = %route,
+            otel.name = tracing::field::Empty,
+            otel.kind = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        );
+        if exporting {
+            span.record("otel.name", format!("{} {route}", req.method()));
+            span.record("otel.kind", "server");
+            crate::telemetry::adopt_parent(&span, req.headers());
+        }
         let mut resp = REQUEST_ID
-            .scope(id.clone(), next.run(req).instrument(span))
+            .scope(id.clone(), next.run(req).instrument(span.clone()))
             .await;
+        if exporting {
+            span.record("http.response.status_code", resp.status().as_u16());
+        }
         app.metrics
             .http_request(route, resp.status().as_u16(), started.elapsed());
         if let Ok(v) = HeaderValue::from_str(&id) {
