@@ -120,6 +120,8 @@ pub struct RawAssignmentRule {
 pub struct RawServer {
     pub listen: Spanned<String>,
     pub public_url: Spanned<String>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

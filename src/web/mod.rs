@@ -5,6 +5,7 @@
 mod admin;
 pub mod authorize;
 pub mod directory;
+pub mod forwarded;
 pub mod saml;
 pub mod serve;
 
@@ -190,7 +191,23 @@ fn random_16() -> [u8; 16] {
 /// Every response: security headers. Every route but the STS (which measures and identifies its
 /// own requests, on the hot path): a request id (response header, log span, audit events) and
 /// metrics by route template.
-async fn edge(State(app): State<Arc<App>>, req: Request, next: axum::middleware::Next) -> Response {
+async fn edge(
+    State(app): State<Arc<App>>,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !app.config.trusted_proxies.is_empty() {
+        let peer = client_ip(&req);
+        if let Some((client, https)) =
+            forwarded::client_behind(peer, req.headers(), &app.config.trusted_proxies)
+        {
+            req.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::new(client, 0)));
+            if https {
+                req.extensions_mut().insert(forwarded::ForwardedHttps);
+            }
+        }
+    }
     let route = req.extensions().get::<MatchedPath>().cloned();
     let exporting = crate::telemetry::enabled();
     let mut resp = if route.as_ref().is_some_and(|r| r.as_str() == "/") && !exporting {
@@ -313,7 +330,12 @@ async fn sts_endpoint(State(app): State<Arc<App>>, req: Request) -> Response {
             limits.sts
         ));
     }
-    let secure = app.config.ops.tls.is_some() || parts.uri.scheme_str() == Some("https");
+    let secure = app.config.ops.tls.is_some()
+        || parts.uri.scheme_str() == Some("https")
+        || parts
+            .extensions
+            .get::<forwarded::ForwardedHttps>()
+            .is_some();
     sts::handle(
         &app,
         StsRequest {
