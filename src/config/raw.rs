@@ -137,6 +137,7 @@ pub struct RawStore {
     pub statement_timeout_ms: Option<Spanned<i64>>,
     pub connect_timeout_ms: Option<Spanned<i64>>,
     pub allow_plaintext: Option<Spanned<bool>>,
+    pub tls_ca_file: Option<Spanned<String>>,
 }
 
 impl Default for RawStore {
@@ -150,6 +151,7 @@ impl Default for RawStore {
             statement_timeout_ms: None,
             connect_timeout_ms: None,
             allow_plaintext: None,
+            tls_ca_file: None,
         }
     }
 }
