@@ -234,7 +234,7 @@ async fn list_accounts(State(app): State<Arc<App>>, req: Request) -> Response {
         paged(items, "accountList", "accounts", &r)
     }
     .await;
-    finish_read(&app, ev, result)
+    finish(&app, ev, result, false)
 }
 
 /// `ListAccountRoles`: the permission sets of the token's identity in one account (an account it
@@ -257,14 +257,26 @@ async fn list_account_roles(State(app): State<Arc<App>>, req: Request) -> Respon
         paged(items, "roleList", &format!("roles/{account}"), &r)
     }
     .await;
-    finish_read(&app, ev, result)
+    finish(&app, ev, result, false)
 }
 
-/// Reads are audited only when refused (a CLI lists on every sign-in; the allowed reads say
-/// nothing an operator needs).
-fn finish_read(app: &App, ev: AuditEvent, result: Result<Response>) -> Response {
+/// Answers `result`, auditing a refusal always and a success when `audit_allowed` (reads are
+/// audited only when refused: a CLI lists on every sign-in, and the allowed reads say nothing an
+/// operator needs).
+fn finish(
+    app: &App,
+    mut ev: AuditEvent,
+    result: Result<Response>,
+    audit_allowed: bool,
+) -> Response {
     match result {
-        Ok(resp) => resp,
+        Ok(resp) => {
+            if audit_allowed {
+                ev.outcome(Outcome::Allow);
+                app.audit.record(ev);
+            }
+            resp
+        }
         Err(e) => refuse(app, ev, e),
     }
 }
@@ -329,14 +341,7 @@ async fn get_role_credentials(State(app): State<Arc<App>>, req: Request) -> Resp
         })))
     }
     .await;
-    match result {
-        Ok(resp) => {
-            ev.outcome(Outcome::Allow);
-            app.audit.record(ev);
-            resp
-        }
-        Err(e) => refuse(&app, ev, e),
-    }
+    finish(&app, ev, result, true)
 }
 
 /// `Logout`: ends the token's sign-in (every access and refresh token of it); with
@@ -383,12 +388,5 @@ pub async fn logout(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(StatusCode::OK.into_response())
     }
     .await;
-    match result {
-        Ok(resp) => {
-            ev.outcome(Outcome::Allow);
-            app.audit.record(ev);
-            resp
-        }
-        Err(e) => refuse(&app, ev, e),
-    }
+    finish(&app, ev, result, true)
 }
