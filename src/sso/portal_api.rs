@@ -28,9 +28,14 @@ const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
 
 /// The portal API routes (`POST /logout` is shared with the browser sign-out, which hands requests
-/// carrying [`BEARER_HEADER`] to [`logout`]).
+/// carrying [`BEARER_HEADER`] to [`logout`]), and the start URL itself: opened in a browser, it is
+/// the portal.
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
+        .route(
+            "/start",
+            get(|| async { axum::response::Redirect::to("/portal") }),
+        )
         .route("/assignment/accounts", get(list_accounts))
         .route("/assignment/roles", get(list_account_roles))
         .route("/federation/credentials", get(get_role_credentials))

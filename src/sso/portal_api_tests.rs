@@ -360,3 +360,12 @@ async fn a_browser_sign_out_without_a_bearer_token_is_still_the_portal_s() {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("text/html")));
 }
+
+#[tokio::test]
+async fn the_start_url_opens_the_portal() {
+    let (app, _) = app_with("").await;
+    let resp = send(&app, get("/start", None)).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/portal");
+    assert_eq!(super::start_url(&app.config), "http://127.0.0.1:8080/start");
+}
