@@ -52,6 +52,7 @@ pub struct RawRateLimits {
     pub login_per_ip: Option<Spanned<RawRate>>,
     pub login_per_user: Option<Spanned<RawRate>>,
     pub mfa_per_user: Option<Spanned<RawRate>>,
+    pub sts_per_principal: Option<Spanned<RawRate>>,
     pub sts_per_ip: Option<Spanned<RawRate>>,
     pub max_tracked_keys: Option<Spanned<i64>>,
 }
@@ -150,6 +151,10 @@ pub struct RateLimitSettings {
     pub login_per_user: Option<Rate>,
     /// STS calls carrying an MFA code (`TokenCode`), per MFA device serial.
     pub mfa_per_user: Option<Rate>,
+    /// STS and IAM calls per caller, once it is proven: the web identity (issuer and subject) or
+    /// the signing principal. (A SAML assertion is single-use: throttling it after verification
+    /// would burn it, so AssumeRoleWithSAML is limited per address only.)
+    pub sts_per_principal: Option<Rate>,
     /// Every STS and IAM Query API call, per client address (IPv6 per /64).
     pub sts_per_ip: Option<Rate>,
     /// Most keys each limit tracks at once; beyond that, requests of new keys are refused.
@@ -233,6 +238,7 @@ impl Default for OpsSettings {
                     per_minute: 20,
                     burst: 10,
                 }),
+                sts_per_principal: None,
                 sts_per_ip: None,
                 max_tracked_keys: 100_000,
             },
@@ -433,6 +439,11 @@ impl Validator<'_> {
             rl.mfa_per_user.as_ref(),
             "mfa_per_user",
             out.rate_limits.mfa_per_user,
+        );
+        out.rate_limits.sts_per_principal = self.rate(
+            rl.sts_per_principal.as_ref(),
+            "sts_per_principal",
+            out.rate_limits.sts_per_principal,
         );
         out.rate_limits.sts_per_ip = self.rate(
             rl.sts_per_ip.as_ref(),

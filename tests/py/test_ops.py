@@ -623,3 +623,52 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_the_source_address(
             assert (status, code) == (403, "AccessDenied")
         finally:
             assert srv.stop() == 0, srv.log_tail()
+
+
+def test_sts_per_principal_limit_counts_each_proven_caller_on_its_own(idp, id_token, admin_token,
+                                                                      tmp_path):
+    extra = """
+[rate_limits]
+sts_per_principal = { per_minute = 1, burst = 2 }
+"""
+    srv = e2e.Rolegate(tmp_path, config_for_port=config_with(idp, tmp_path / "data", extra),
+                       env={e2e.ADMIN_TOKEN_ENV: admin_token})
+    sts = e2e.sts_client(srv.url)
+
+    def awi(sub, session="limited"):
+        try:
+            return sts.assume_role_with_web_identity(
+                RoleArn=e2e.ROLE_DEPLOYER, RoleSessionName=session,
+                WebIdentityToken=id_token(sub))["Credentials"], None
+        except ClientError as e:
+            return None, e.response
+
+    try:
+        # Tokens that do not verify prove no caller: they spend nobody's allowance.
+        for _ in range(4):
+            with pytest.raises(ClientError) as e:
+                sts.assume_role_with_web_identity(RoleArn=e2e.ROLE_DEPLOYER, RoleSessionName="bad",
+                                                  WebIdentityToken="not.a.token")
+            assert e.value.response["Error"]["Code"] == "InvalidIdentityToken"
+        main = e2e.DEPLOYER_SUB
+        first, _ = awi(main)
+        second, _ = awi(main, "other-session")
+        assert first and second
+        _, err = awi(main)
+        assert err["Error"]["Code"] == "Throttling", err
+        rid = err["ResponseMetadata"]["RequestId"]
+        assert srv.audit_event(rid)["reason"] == (
+            f"rate limit sts_per_principal exceeded by {idp.issuer}#{main}")
+        # Another subject from the same address has its own allowance.
+        other, err = awi("repo:acme/other:ref:refs/heads/main")
+        assert other, err
+        # Signed calls count per signer (the session's ARN names its session).
+        signed = e2e.sts_client(srv.url, first)
+        signed.get_caller_identity()
+        signed.get_caller_identity()
+        with pytest.raises(ClientError) as e:
+            signed.get_caller_identity()
+        assert e.value.response["Error"]["Code"] == "Throttling"
+        e2e.sts_client(srv.url, second).get_caller_identity()
+    finally:
+        assert srv.stop() == 0
