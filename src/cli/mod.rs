@@ -4,6 +4,7 @@
 //! process), they go through that server's admin API instead.
 
 mod directory;
+pub mod sso;
 
 use crate::app::{open_store, App};
 use crate::audit::AuditEvent;
@@ -123,6 +124,34 @@ pub enum Command {
         #[command(subcommand)]
         action: directory::RootCommand,
     },
+    /// Sign in through a start URL (PKCE in the browser, or --use-device-code) and cache the SSO
+    /// token where the AWS CLI and SDKs find it.
+    Login(sso::LoginArgs),
+    /// End the cached sign-in at the server and remove it.
+    Logout(sso::SessionArgs),
+    /// Print role credentials for a permission set in an account.
+    Credentials {
+        /// The permission set and account.
+        #[command(flatten)]
+        role: sso::RoleArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "env")]
+        format: sso::Format,
+    },
+    /// For `credential_process`: role credentials as `Version: 1` JSON, cached until 15 minutes
+    /// before they expire.
+    CredentialProcess(sso::RoleArgs),
+    /// Open (or print) a console sign-in URL for a permission set in an account.
+    Console {
+        /// The permission set and account.
+        #[command(flatten)]
+        role: sso::RoleArgs,
+        /// Print the URL instead of opening a browser.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Write an [sso-session] and profiles for rolegate to the AWS config file.
+    Configure(sso::ConfigureArgs),
 }
 
 /// `rolegate keys …`
@@ -134,6 +163,25 @@ pub enum KeysCommand {
 
 /// Runs the command and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
+    // The client commands read no server configuration.
+    let client = match &cli.command {
+        Command::Login(a) => Some(sso::login(a).await),
+        Command::Logout(a) => Some(sso::logout(a).await),
+        Command::Credentials { role, format } => Some(sso::credentials(role, *format).await),
+        Command::CredentialProcess(a) => Some(sso::credential_process(a).await),
+        Command::Console { role, print } => Some(sso::console(role, *print).await),
+        Command::Configure(a) => Some(sso::configure(a)),
+        _ => None,
+    };
+    if let Some(result) = client {
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rolegate: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -214,6 +262,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Mfa { action } => directory::mfa(&config, action).await,
         Command::Assignments { action } => directory::assignments(&config, action).await,
         Command::Root { action } => directory::root(&config, action).await,
+        Command::Login(_)
+        | Command::Logout(_)
+        | Command::Credentials { .. }
+        | Command::CredentialProcess(_)
+        | Command::Console { .. }
+        | Command::Configure(_) => unreachable!("the client commands returned above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
