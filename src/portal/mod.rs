@@ -313,8 +313,9 @@ fn settings(app: &App) -> Option<&crate::config::PortalSettings> {
 }
 
 /// Deletes timed-out portal sessions, security-key ceremonies nobody finished, expired pending
-/// OIDC sign-ins, sign-in tokens, console sessions and SSO tokens; for the background clean-up.
-/// Returns how many sessions, SSO records, sign-in tokens and console sessions.
+/// OIDC sign-ins, sign-in tokens, console sessions and SSO records (tokens, device and
+/// authorization codes, expired clients); for the background clean-up. Returns how many
+/// sessions, SSO records, sign-in tokens and console sessions.
 pub async fn purge_expired(app: &App) -> Result<usize> {
     let Some(s) = settings(app) else {
         return Ok(0);
@@ -329,7 +330,7 @@ pub async fn purge_expired(app: &App) -> Result<usize> {
     let sessions =
         session::purge_expired(app.store.as_ref(), now, s.idle_seconds, s.max_seconds).await?;
     let sso = if app.config.sso.is_some() {
-        crate::sso::token::purge_expired(app, now)
+        crate::sso::purge_expired(app, now)
             .await
             .map_err(|e| PortalError::Internal(e.reason))?
     } else {
