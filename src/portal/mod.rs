@@ -8,6 +8,9 @@
 //! Owns: HTML pages (askama), cookies, CSRF tokens, the Origin check, `return_to` rules. Must not
 //! know: XML, SigV4, how a provider proves an identity (it is handed one already verified).
 
+mod approve;
+#[cfg(test)]
+mod approve_tests;
 mod console;
 #[cfg(test)]
 mod console_tests;
@@ -339,11 +342,12 @@ pub async fn purge_expired(app: &App) -> Result<usize> {
     Ok(sessions + sso + federation::purge_expired(app, now).await?)
 }
 
-/// The portal's routes (empty when `[portal]` is not configured).
+/// The portal's routes (empty when `[portal]` is not configured), with the approval pages of
+/// command line sign-in when `[sso]` is.
 pub fn router(app: &App) -> Router<Arc<App>> {
-    if settings(app).is_some() {
-        routes()
-    } else {
-        Router::new()
+    match (settings(app), &app.config.sso) {
+        (Some(_), Some(_)) => routes().merge(approve::routes()),
+        (Some(_), None) => routes(),
+        _ => Router::new(),
     }
 }

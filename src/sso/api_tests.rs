@@ -571,7 +571,7 @@ async fn the_device_grant_is_pending_slows_down_and_yields_tokens_once_after_app
     assert_eq!(b.signin.client_id, id);
     assert_eq!(b.signin.start_url, START_URL);
     assert_eq!(b.signin.scopes, ["sso:account:access"]);
-    // Tokens once: the device code and its user code are gone.
+    // Tokens once: the device code is gone (its user code stays until it expires).
     f.advance(15);
     let a = f.poll(&id, &secret, device_code).await;
     assert_error(&a, "InvalidGrantException", "invalid_grant");
@@ -582,13 +582,11 @@ async fn the_device_grant_is_pending_slows_down_and_yields_tokens_once_after_app
         .await
         .unwrap()
         .is_empty());
-    assert!(f
-        .app
-        .store
-        .dir_list(device::USER_CODE_KIND)
-        .await
-        .unwrap()
-        .is_empty());
+    let code = device::normalize_user_code(user_code).unwrap();
+    assert!(matches!(
+        device::find_pending(&f.app, &code).await.unwrap(),
+        Err(device::CodeProblem::Decided("used"))
+    ));
 
     let ev = f.audit(super::oidc::TOKEN_ACTION).await;
     assert!(

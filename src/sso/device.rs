@@ -3,7 +3,7 @@
 //! `sso_user_code`, keyed by the eight letters, pointing at the device code's key). The person
 //! enters the user code in the portal and approves or denies; the client polls `CreateToken`
 //! until then. An approved device code yields tokens once: its deletion is part of the write that
-//! starts the sign-in.
+//! starts the sign-in (its user code stays until it expires, so that it reads as used).
 //!
 //! User codes are eight letters from an alphabet without vowels and look-alikes
 //! ([`USER_CODE_ALPHABET`], 19⁸ ≈ 1.7·10¹⁰ codes), shown as `XXXX-XXXX`; a new code is unique
@@ -192,7 +192,7 @@ pub struct Approved {
     pub record: DeviceRecord,
     /// Who approved.
     pub identity: SignedInIdentity,
-    /// Deletes the device code (at the version read) and its user code.
+    /// Deletes the device code (at the version read).
     pub consume: Vec<DirWrite>,
 }
 
@@ -260,19 +260,12 @@ pub async fn poll(app: &App, client_id: &str, device_code: &str) -> Result<Appro
     let DeviceState::Approved { identity, .. } = r.state.clone() else {
         return Err(SsoError::internal("device code in an unknown state"));
     };
-    let mut consume = vec![DirWrite::delete(DEVICE_KIND, &key, v.version)];
-    if let Some(u) = app
-        .store
-        .dir_get(USER_CODE_KIND, &r.user_code)
-        .await
-        .map_err(store_err)?
-    {
-        consume.push(DirWrite::delete(USER_CODE_KIND, &r.user_code, u.version));
-    }
+    // The user code stays until it expires: entered again, it is shown as used (and no new
+    // code can take its letters meanwhile).
     Ok(Approved {
         record: r,
         identity,
-        consume,
+        consume: vec![DirWrite::delete(DEVICE_KIND, &key, v.version)],
     })
 }
 
