@@ -64,6 +64,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 pool_size: pg.pool_size,
                 statement_timeout: pg.statement_timeout,
                 connect_timeout: pg.connect_timeout,
+                tls_ca_file: pg.tls_ca_file.clone(),
             };
             Arc::new(store::postgres::PgStore::connect(pg.url.expose(), &opts).await?)
         }

@@ -25,4 +25,5 @@ pub mod sigv4;
 pub mod sso;
 pub mod store;
 pub mod sts;
+pub mod telemetry;
 pub mod web;

@@ -2,7 +2,10 @@
 //! when the client got a coarse message). Events are queued without blocking the request, written to the
 //! store in batches, and mirrored to the tracing log. Durability: a batch is written at most
 //! [`FLUSH_INTERVAL`] after its first event, at once when someone waits for it ([`Auditor::flush`]),
-//! and on shutdown; a crash loses at most the events of that window. The writer sleeps through the
+//! and on shutdown; a crash loses at most the events of that window. While the store refuses writes
+//! (an outage, a restart of PostgreSQL), events are held in memory, in order, and retried with
+//! backoff (up to [`MAX_HELD`] of them; past that the oldest are dropped and counted); the file sink
+//! gets them at once regardless. The writer sleeps through the
 //! window instead of waking for every event, so a busy server pays one wake-up per batch.
 //!
 //! Sinks, chosen by configuration: the store (queryable) and/or a JSON-lines file ([`FileSink`]:
@@ -25,6 +28,15 @@ use tokio::sync::{mpsc, oneshot, Notify};
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 /// Events queued beyond this are dropped (and counted) rather than blocking requests.
 pub const QUEUE_CAPACITY: usize = 65_536;
+/// Most events held in memory while the store refuses audit writes; past it the oldest are dropped
+/// (and counted). About 60 MB at 600 bytes an event.
+pub const MAX_HELD: usize = 100_000;
+/// The first wait before a failed store write is tried again; it doubles up to [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+/// Longest wait between two attempts while the store refuses audit writes.
+const MAX_RETRY: Duration = Duration::from_secs(2);
+/// Most events in one store write.
+const STORE_CHUNK: usize = 1_000;
 
 /// What became of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,12 +284,19 @@ impl Auditor {
     pub fn start_with(store: Option<Arc<dyn Store>>, file: Option<FileSink>) -> Auditor {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let written = Arc::new(AtomicU64::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
         let flush_now = Arc::new(Notify::new());
-        tokio::spawn(writer(store, file, rx, flush_now.clone(), written.clone()));
+        tokio::spawn(writer(
+            store,
+            file,
+            rx,
+            flush_now.clone(),
+            (written.clone(), dropped.clone()),
+        ));
         Auditor {
             tx,
             flush_now,
-            dropped: Arc::new(AtomicU64::new(0)),
+            dropped,
             written,
         }
     }
@@ -298,7 +317,8 @@ impl Auditor {
         }
     }
 
-    /// Waits until every event recorded so far is written.
+    /// Waits until every event recorded so far is written (while the store refuses writes: tried
+    /// once and held for the retries).
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Msg::Flush(tx)).await.is_ok() {
@@ -307,7 +327,8 @@ impl Auditor {
         }
     }
 
-    /// Events dropped because the queue was full.
+    /// Events dropped: the queue was full, or the store refused writes for longer than
+    /// [`MAX_HELD`] events.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -323,64 +344,130 @@ async fn writer(
     mut file: Option<FileSink>,
     mut rx: mpsc::Receiver<Msg>,
     flush_now: Arc<Notify>,
-    written: Arc<AtomicU64>,
+    counters: (Arc<AtomicU64>, Arc<AtomicU64>),
 ) {
+    let (written, dropped) = counters;
     let mut batch: Vec<AuditRecord> = Vec::new();
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+    // Events the store has not taken yet (it failed): kept and retried, oldest first.
+    let mut held: Vec<AuditRecord> = Vec::new();
+    let mut retry_at = tokio::time::Instant::now();
+    let mut delay = FIRST_RETRY;
     let push =
         |m: Msg, batch: &mut Vec<AuditRecord>, waiters: &mut Vec<oneshot::Sender<()>>| match m {
             Msg::Event(e) => batch.push(e.into_record()),
             Msg::Flush(w) => waiters.push(w),
         };
     loop {
-        let first = match rx.recv().await {
-            Some(m) => m,
-            None => break,
-        };
-        let deadline = tokio::time::Instant::now() + FLUSH_INTERVAL;
-        push(first, &mut batch, &mut waiters);
-        if waiters.is_empty() {
-            // Events queue up meanwhile; a flush ends the wait early.
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => {}
-                _ = flush_now.notified() => {}
+        let first = if held.is_empty() {
+            match rx.recv().await {
+                Some(m) => Some(m),
+                None => break,
             }
-        }
-        // Everything queued by now, so that a flush covers every event recorded before it.
-        while let Ok(m) = rx.try_recv() {
-            push(m, &mut batch, &mut waiters);
+        } else {
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => Some(m),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(retry_at) => None,
+            }
+        };
+        if let Some(first) = first {
+            let deadline = tokio::time::Instant::now() + FLUSH_INTERVAL;
+            push(first, &mut batch, &mut waiters);
+            if waiters.is_empty() {
+                // Events queue up meanwhile; a flush ends the wait early.
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => {}
+                    _ = flush_now.notified() => {}
+                }
+            }
+            // Everything queued by now, so that a flush covers every event recorded before it.
+            while let Ok(m) = rx.try_recv() {
+                push(m, &mut batch, &mut waiters);
+            }
         }
         if !batch.is_empty() {
             if let Some(sink) = file.take() {
                 file = Some(write_file(sink, &batch).await);
             }
         }
-        if let (false, Some(store)) = (batch.is_empty(), &store) {
-            let mut delay = Duration::from_millis(50);
-            for attempt in 0..5 {
-                match store.append_audit(&batch).await {
-                    Ok(()) => {
-                        written.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        break;
-                    }
-                    Err(e) if attempt < 4 => {
-                        tracing::warn!(error = %e, "audit write failed; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay *= 2;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, lost = batch.len(), "audit write failed; events lost")
+        match &store {
+            Some(store) => {
+                held.append(&mut batch);
+                if held.len() > MAX_HELD {
+                    let n = held.len() - MAX_HELD;
+                    held.drain(..n);
+                    let total = dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+                    tracing::error!(
+                        lost = n,
+                        dropped = total,
+                        held = MAX_HELD,
+                        "audit store unavailable too long: oldest held events dropped"
+                    );
+                }
+                if !held.is_empty() && tokio::time::Instant::now() >= retry_at {
+                    let was_failing = delay > FIRST_RETRY;
+                    let before = held.len();
+                    match write_held(store.as_ref(), &mut held, &written).await {
+                        Ok(()) => {
+                            if was_failing {
+                                tracing::warn!(
+                                    written = before,
+                                    "audit store writes recovered; held events written"
+                                );
+                            }
+                            delay = FIRST_RETRY;
+                        }
+                        Err(e) => {
+                            if !was_failing {
+                                tracing::error!(
+                                    error = %e,
+                                    held = held.len(),
+                                    "audit store write failed; holding events in memory and retrying"
+                                );
+                            }
+                            retry_at = tokio::time::Instant::now() + delay;
+                            delay = (delay * 2).min(MAX_RETRY);
+                        }
                     }
                 }
             }
-        } else if store.is_none() {
-            written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            None => {
+                written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                batch.clear();
+            }
         }
-        batch.clear();
+        // Released after one attempt even when the store refused it: a flush must not hang while
+        // the store is down (the events stay held and are retried).
         for w in waiters.drain(..) {
             let _ = w.send(());
         }
     }
+    if let Some(store) = &store {
+        held.append(&mut batch);
+        if !held.is_empty() {
+            if let Err(e) = write_held(store.as_ref(), &mut held, &written).await {
+                tracing::error!(error = %e, lost = held.len(), "audit store write failed at shutdown; held events lost");
+            }
+        }
+    }
+}
+
+/// Writes held events to the store in chunks, oldest first, removing each chunk once written.
+async fn write_held(
+    store: &dyn Store,
+    held: &mut Vec<AuditRecord>,
+    written: &AtomicU64,
+) -> crate::store::Result<()> {
+    while !held.is_empty() {
+        let n = held.len().min(STORE_CHUNK);
+        store.append_audit(&held[..n]).await?;
+        held.drain(..n);
+        written.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// Appends a batch to the file sink off the async runtime (the write is synced); a failure is
@@ -537,5 +624,51 @@ mod tests {
         assert!(rotated.exists(), "a second one would pass the limit");
         assert_eq!(lines(&rotated)[0]["request_id"], "a");
         assert_eq!(lines(&path2)[0]["request_id"], "b");
+    }
+
+    #[tokio::test]
+    async fn events_are_held_while_the_store_refuses_writes_and_written_once_it_is_back() {
+        let store = Arc::new(MemoryStore::new());
+        let a = Auditor::start(store.clone());
+        a.record(event("before"));
+        a.flush().await;
+        store.set_audit_writes_failing(true);
+        for i in 0..2_500 {
+            a.record(event(&format!("outage-{i}")));
+        }
+        // The flush returns although the store refused the batch: a flush never hangs on it.
+        a.flush().await;
+        // Long past the five quick retries that used to be all.
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        a.record(event("still-down"));
+        a.flush().await;
+        assert_eq!(a.written(), 1);
+        store.set_audit_writes_failing(false);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while a.written() < 2_502 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(a.written(), 2_502);
+        assert_eq!(a.dropped(), 0);
+        let q = AuditQuery {
+            limit: 10_000,
+            ..AuditQuery::default()
+        };
+        let got = store.query_audit(&q).await.unwrap();
+        assert_eq!(got.len(), 2_502);
+        let mut ids: Vec<String> = got
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<serde_json::Value>(&r.json).unwrap()["request_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 2_502, "each event once");
+        assert!(ids.contains(&"still-down".to_string()));
+        assert!(ids.contains(&"outage-2499".to_string()));
     }
 }

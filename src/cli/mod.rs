@@ -137,12 +137,20 @@ pub async fn run(cli: Cli) -> ExitCode {
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
-            init_tracing(false, &Default::default());
+            let _ = init_tracing(false, &Default::default(), None);
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    init_tracing(matches!(cli.command, Command::Serve), &config.ops.log);
+    let serving = matches!(cli.command, Command::Serve);
+    if let Err(e) = init_tracing(
+        serving,
+        &config.ops.log,
+        config.ops.tracing.as_ref().filter(|_| serving),
+    ) {
+        eprintln!("tracing export: {e}");
+        return ExitCode::from(2);
+    }
     for w in &config.warnings {
         eprintln!("warning: {w}");
     }
@@ -219,9 +227,16 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// Logging to standard error: `[log] level` (default `info` for the server, `warn` for the other
 /// commands, whose own output is their result) unless ROLEGATE_LOG says otherwise; JSON lines when
 /// `[log] format = "json"` (or ROLEGATE_LOG_FORMAT=json), each carrying the request id of the
-/// request it belongs to.
-fn init_tracing(serving: bool, log: &crate::config::LogSettings) {
-    use tracing_subscriber::EnvFilter;
+/// request it belongs to. With `export`, spans also go to an OpenTelemetry collector (the same
+/// filter applies).
+fn init_tracing(
+    serving: bool,
+    log: &crate::config::LogSettings,
+    export: Option<&crate::config::TracingSettings>,
+) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let default = match (&log.level, serving) {
         (Some(l), true) => l.as_str(),
         (_, true) => "info",
@@ -231,14 +246,19 @@ fn init_tracing(serving: bool, log: &crate::config::LogSettings) {
         EnvFilter::try_from_env("ROLEGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let json = log.format == crate::config::LogFormat::Json
         || std::env::var("ROLEGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if json {
+        fmt.json().flatten_event(true).boxed()
     } else {
-        builder.try_init()
+        fmt.boxed()
     };
+    let otel = export.map(crate::telemetry::layer).transpose()?;
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -23,7 +23,7 @@ pub use identity::{
 
 pub use ops::{
     AuditSinks, BodyLimits, LogFormat, LogSettings, MetricsSettings, OpsSettings, Rate,
-    RateLimitSettings, TlsSettings, DEFAULT_BODY_LIMITS,
+    RateLimitSettings, TlsSettings, TracingSettings, DEFAULT_BODY_LIMITS,
 };
 pub use saml::{MetadataSource, SamlProvider, SamlSettings, MAX_SAML_SKEW_SECONDS};
 
@@ -258,6 +258,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The URL clients use to reach rolegate.
     pub public_url: Url,
+    /// Load balancers and reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are
+    /// believed (empty: those headers are ignored).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Persistent state.
     pub store: StoreSettings,
     /// Regions accepted in SigV4 credential scopes.
@@ -668,6 +671,26 @@ impl Validator<'_> {
 
         // SAML
         let saml = self.validate_saml(raw.saml.as_ref(), public_url.as_ref());
+        let mut trusted_proxies = Vec::new();
+        for p in &raw.server.trusted_proxies {
+            let text = p.get_ref();
+            match text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            {
+                Ok(n) if n.prefix_len() == 0 => self.err(
+                    Some(p.span().start),
+                    format!("server.trusted_proxies: '{text}' trusts every address; name the proxies"),
+                ),
+                Ok(n) => trusted_proxies.push(n.trunc()),
+                Err(_) => self.err(
+                    Some(p.span().start),
+                    format!(
+                        "server.trusted_proxies: '{text}' is not an address or CIDR block such as 10.0.0.0/8"
+                    ),
+                ),
+            }
+        }
         let mut saml_providers: Vec<SamlProvider> = Vec::new();
         for p in &raw.saml_providers {
             if let Some(sp) = self.validate_saml_provider(p, &seen_accounts) {
@@ -799,6 +822,7 @@ impl Validator<'_> {
         let ops = self.ops(
             ops::RawOps {
                 log: &raw.log,
+                tracing: &raw.tracing,
                 metrics: &raw.metrics,
                 limits: &raw.limits,
                 rate_limits: &raw.rate_limits,
@@ -822,6 +846,7 @@ impl Validator<'_> {
             path: self.path.to_path_buf(),
             listen: listen?,
             public_url: public_url?,
+            trusted_proxies,
             store: store?,
             sts_regions,
             max_clock_skew: chrono::Duration::seconds(skew),

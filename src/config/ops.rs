@@ -18,6 +18,14 @@ pub struct RawLog {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+pub struct RawTracing {
+    pub otlp_endpoint: Option<Spanned<String>>,
+    pub service_name: Option<Spanned<String>>,
+    pub sample_ratio: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct RawMetrics {
     pub enabled: Option<bool>,
     pub listen: Option<Spanned<String>>,
@@ -44,6 +52,7 @@ pub struct RawRateLimits {
     pub login_per_ip: Option<Spanned<RawRate>>,
     pub login_per_user: Option<Spanned<RawRate>>,
     pub mfa_per_user: Option<Spanned<RawRate>>,
+    pub sts_per_principal: Option<Spanned<RawRate>>,
     pub sts_per_ip: Option<Spanned<RawRate>>,
     pub sso_start_per_ip: Option<Spanned<RawRate>>,
     pub user_code_per_ip: Option<Spanned<RawRate>>,
@@ -72,6 +81,18 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, with the request id of the request being handled.
     Json,
+}
+
+/// `[tracing]`: OpenTelemetry trace export over OTLP/HTTP (JSON encoding).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingSettings {
+    /// The collector's OTLP/HTTP base URL (`http://collector:4318`); spans go to `/v1/traces` under it.
+    pub otlp_endpoint: url::Url,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// Share of traces started here that are exported (0.0–1.0); a request whose `traceparent`
+    /// says sampled is always exported, one that says not sampled never is.
+    pub sample_ratio: f64,
 }
 
 /// `[log]`.
@@ -132,6 +153,10 @@ pub struct RateLimitSettings {
     pub login_per_user: Option<Rate>,
     /// STS calls carrying an MFA code (`TokenCode`), per MFA device serial.
     pub mfa_per_user: Option<Rate>,
+    /// STS and IAM calls per caller, once it is proven: the web identity (issuer and subject) or
+    /// the signing principal. (A SAML assertion is single-use: throttling it after verification
+    /// would burn it, so AssumeRoleWithSAML is limited per address only.)
+    pub sts_per_principal: Option<Rate>,
     /// Every STS and IAM Query API call, per client address (IPv6 per /64).
     pub sts_per_ip: Option<Rate>,
     /// SSO-OIDC `RegisterClient` and `StartDeviceAuthorization` (each stores records before anyone
@@ -168,10 +193,12 @@ pub struct AuditSinks {
 }
 
 /// Every operational setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OpsSettings {
     /// Logging.
     pub log: LogSettings,
+    /// OpenTelemetry trace export (`None`: off).
+    pub tracing: Option<TracingSettings>,
     /// Prometheus metrics.
     pub metrics: MetricsSettings,
     /// Request body limits.
@@ -200,6 +227,7 @@ impl Default for OpsSettings {
     fn default() -> Self {
         Self {
             log: LogSettings::default(),
+            tracing: None,
             metrics: MetricsSettings {
                 enabled: true,
                 listen: None,
@@ -218,6 +246,7 @@ impl Default for OpsSettings {
                     per_minute: 20,
                     burst: 10,
                 }),
+                sts_per_principal: None,
                 sts_per_ip: None,
                 sso_start_per_ip: Some(Rate {
                     per_minute: 20,
@@ -250,6 +279,7 @@ pub struct RawAuditSinks<'a> {
 
 pub struct RawOps<'a> {
     pub log: &'a RawLog,
+    pub tracing: &'a RawTracing,
     pub metrics: &'a RawMetrics,
     pub limits: &'a RawLimits,
     pub rate_limits: &'a RawRateLimits,
@@ -259,6 +289,70 @@ pub struct RawOps<'a> {
 }
 
 impl Validator<'_> {
+    fn tracing(&mut self, raw: &RawTracing) -> Option<TracingSettings> {
+        let Some(e) = &raw.otlp_endpoint else {
+            for (set, at) in [
+                (
+                    raw.service_name.as_ref().map(|s| s.span().start),
+                    "service_name",
+                ),
+                (
+                    raw.sample_ratio.as_ref().map(|s| s.span().start),
+                    "sample_ratio",
+                ),
+            ] {
+                if let Some(span) = set {
+                    self.err(
+                        Some(span),
+                        format!("tracing.{at}: set without tracing.otlp_endpoint"),
+                    );
+                }
+            }
+            return None;
+        };
+        let at = Some(e.span().start);
+        let endpoint = match url::Url::parse(e.get_ref()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            _ => {
+                self.err(
+                    at,
+                    format!(
+                        "tracing.otlp_endpoint: '{}' is not an http(s) URL such as http://collector:4318",
+                        e.get_ref()
+                    ),
+                );
+                None
+            }
+        };
+        let service_name = match &raw.service_name {
+            Some(n) if n.get_ref().trim().is_empty() => {
+                self.err(Some(n.span().start), "tracing.service_name: empty");
+                String::new()
+            }
+            Some(n) => n.get_ref().clone(),
+            None => "rolegate".to_string(),
+        };
+        let sample_ratio = match &raw.sample_ratio {
+            Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
+                self.err(
+                    Some(r.span().start),
+                    format!(
+                        "tracing.sample_ratio: {} is not between 0.0 and 1.0",
+                        r.get_ref()
+                    ),
+                );
+                1.0
+            }
+            Some(r) => *r.get_ref(),
+            None => 1.0,
+        };
+        Some(TracingSettings {
+            otlp_endpoint: endpoint?,
+            service_name,
+            sample_ratio,
+        })
+    }
+
     pub(super) fn ops(&mut self, raw: RawOps<'_>, listen: Option<SocketAddr>) -> OpsSettings {
         let mut out = OpsSettings::default();
 
@@ -289,6 +383,8 @@ impl Validator<'_> {
             }
             out.log.level = Some(l.get_ref().clone());
         }
+
+        out.tracing = self.tracing(raw.tracing);
 
         if let Some(e) = raw.metrics.enabled {
             out.metrics.enabled = e;
@@ -359,6 +455,11 @@ impl Validator<'_> {
             rl.mfa_per_user.as_ref(),
             "mfa_per_user",
             out.rate_limits.mfa_per_user,
+        );
+        out.rate_limits.sts_per_principal = self.rate(
+            rl.sts_per_principal.as_ref(),
+            "sts_per_principal",
+            out.rate_limits.sts_per_principal,
         );
         out.rate_limits.sts_per_ip = self.rate(
             rl.sts_per_ip.as_ref(),

@@ -37,6 +37,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub log: super::ops::RawLog,
     #[serde(default)]
+    pub tracing: super::ops::RawTracing,
+    #[serde(default)]
     pub metrics: super::ops::RawMetrics,
     #[serde(default)]
     pub limits: super::ops::RawLimits,
@@ -118,6 +120,8 @@ pub struct RawAssignmentRule {
 pub struct RawServer {
     pub listen: Spanned<String>,
     pub public_url: Spanned<String>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +137,7 @@ pub struct RawStore {
     pub statement_timeout_ms: Option<Spanned<i64>>,
     pub connect_timeout_ms: Option<Spanned<i64>>,
     pub allow_plaintext: Option<Spanned<bool>>,
+    pub tls_ca_file: Option<Spanned<String>>,
 }
 
 impl Default for RawStore {
@@ -146,6 +151,7 @@ impl Default for RawStore {
             statement_timeout_ms: None,
             connect_timeout_ms: None,
             allow_plaintext: None,
+            tls_ca_file: None,
         }
     }
 }

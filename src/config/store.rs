@@ -25,6 +25,9 @@ pub struct PostgresSettings {
     pub statement_timeout: Duration,
     /// Limit on connecting and on waiting for a free connection (default 3 s).
     pub connect_timeout: Duration,
+    /// With `sslmode=verify-full`: the CA certificates (PEM) the server's certificate must chain
+    /// to; its name must match the URL's host. `None`: plain TCP.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 const POSTGRES_ONLY: &str = "applies only to kind = \"postgres\"";
@@ -38,7 +41,11 @@ impl Validator<'_> {
     ) -> Option<StoreSettings> {
         let kind = raw.kind.get_ref().as_str();
         if kind != "postgres" {
-            let extra: [(&str, Option<usize>); 6] = [
+            let extra: [(&str, Option<usize>); 7] = [
+                (
+                    "tls_ca_file",
+                    raw.tls_ca_file.as_ref().map(|s| s.span().start),
+                ),
                 ("url_file", raw.url_file.as_ref().map(|s| s.span().start)),
                 ("url_env", raw.url_env.as_ref().map(|s| s.span().start)),
                 ("pool_size", raw.pool_size.as_ref().map(|s| s.span().start)),
@@ -124,16 +131,38 @@ impl Validator<'_> {
                 }
             },
         };
+        let mut verify_full = false;
         let url = url.and_then(|(text, at, key)| {
             let plaintext_ok = raw.allow_plaintext.as_ref().is_some_and(|b| *b.get_ref());
             match check_url(&text, plaintext_ok) {
-                Ok(()) => Some(Secret::new(text)),
+                Ok(tls) => {
+                    verify_full = tls;
+                    Some(Secret::new(text))
+                }
                 Err(why) => {
                     self.err(Some(at), format!("store.{key}: {why}"));
                     None
                 }
             }
         });
+        let tls_ca_file = match (&raw.tls_ca_file, verify_full) {
+            (Some(f), true) => Some(PathBuf::from(f.get_ref())),
+            (Some(f), false) => {
+                self.err(
+                    Some(f.span().start),
+                    "store.tls_ca_file: the database URL does not ask for TLS (add ?sslmode=verify-full)",
+                );
+                None
+            }
+            (None, true) => {
+                self.err(
+                    None,
+                    "store: sslmode=verify-full needs store.tls_ca_file (the CA certificates, PEM, that sign the server's certificate)",
+                );
+                None
+            }
+            (None, false) => None,
+        };
         let pool_size = self.bounded(&raw.pool_size, "pool_size", 16, 1..=MAX_POOL_SIZE);
         let statement = self.bounded(
             &raw.statement_timeout_ms,
@@ -152,6 +181,7 @@ impl Validator<'_> {
             pool_size: usize::try_from(pool_size?).ok()?,
             statement_timeout: Duration::from_millis(u64::try_from(statement?).ok()?),
             connect_timeout: Duration::from_millis(u64::try_from(connect?).ok()?),
+            tls_ca_file,
         })
     }
 
@@ -181,8 +211,9 @@ impl Validator<'_> {
     }
 }
 
-/// Why a database URL is refused, without repeating it (it may hold a password).
-fn check_url(text: &str, plaintext_ok: bool) -> Result<(), String> {
+/// Why a database URL is refused, without repeating it (it may hold a password); `Ok(true)` when it
+/// asks for TLS (`sslmode=verify-full`).
+fn check_url(text: &str, plaintext_ok: bool) -> Result<bool, String> {
     let url = url::Url::parse(text)
         .map_err(|e| format!("not a postgresql:// URL ({e}); the value is not shown"))?;
     if !matches!(url.scheme(), "postgres" | "postgresql") {
@@ -194,15 +225,26 @@ fn check_url(text: &str, plaintext_ok: bool) -> Result<(), String> {
     if url.path().trim_start_matches('/').is_empty() {
         return Err("names no database (…/dbname)".into());
     }
-    if url
+    let modes: Vec<String> = url
         .query_pairs()
-        .any(|(k, v)| k == "sslmode" && v != "disable")
-    {
-        return Err(
-            "sslmode other than disable is not supported: connections to PostgreSQL are plain \
-             TCP; use a loopback address or a private network with allow_plaintext = true"
-                .into(),
-        );
+        .filter(|(k, _)| k == "sslmode")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    let tls = match modes.as_slice() {
+        [] => false,
+        [m] if m == "disable" => false,
+        [m] if m == "verify-full" => true,
+        [m] if matches!(m.as_str(), "allow" | "prefer" | "require" | "verify-ca") => {
+            return Err(format!(
+                "sslmode={m} does not check that the server is the one named in the URL: use \
+                 sslmode=verify-full with store.tls_ca_file"
+            ))
+        }
+        [m] => return Err(format!("sslmode={m} is not a PostgreSQL sslmode")),
+        _ => return Err("sslmode is given more than once".into()),
+    };
+    if tls {
+        return Ok(true);
     }
     // postgresql:// is not a scheme the URL standard knows, so every host reads as a name.
     let host = url.host_str().unwrap_or("");
@@ -220,7 +262,7 @@ fn check_url(text: &str, plaintext_ok: bool) -> Result<(), String> {
             url.host_str().unwrap_or("")
         ));
     }
-    Ok(())
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -331,6 +373,41 @@ public_url = "http://127.0.0.1:8080"
             &[("DB", "postgresql://rg:pw@db.example.com/rolegate")],
         );
         assert!(remote.is_ok(), "{remote:?}");
+        let tls_url = [(
+            "DB",
+            "postgresql://rg:pw@db.example.com/rolegate?sslmode=verify-full",
+        )];
+        let tls = load(
+            "kind = \"postgres\"\nurl_env = \"DB\"\ntls_ca_file = \"/etc/rolegate/db-ca.pem\"",
+            &tls_url,
+        );
+        assert!(
+            tls.is_ok(),
+            "a verified TLS connection needs no allow_plaintext: {tls:?}"
+        );
+        for (store, env, want) in [
+            (
+                "kind = \"postgres\"\nurl_env = \"DB\"",
+                &tls_url[..],
+                "needs store.tls_ca_file",
+            ),
+            (
+                "kind = \"postgres\"\nurl_env = \"DB\"\ntls_ca_file = \"/ca.pem\"",
+                &env[..],
+                "does not ask for TLS",
+            ),
+            (
+                "kind = \"sled\"\ntls_ca_file = \"/ca.pem\"",
+                &env[..],
+                "tls_ca_file applies only",
+            ),
+        ] {
+            let problems = load(store, env).expect_err(store);
+            assert!(
+                problems.iter().any(|p| p.contains(want)),
+                "{store}: {problems:?}"
+            );
+        }
     }
 
     #[test]
@@ -345,6 +422,26 @@ public_url = "http://127.0.0.1:8080"
             ("mysql://rg:pw@127.0.0.1/rolegate", false, false),
             (
                 "postgresql://rg:pw@127.0.0.1/rolegate?sslmode=require",
+                false,
+                false,
+            ),
+            (
+                "postgresql://rg:pw@db.internal/rolegate?sslmode=verify-ca",
+                true,
+                false,
+            ),
+            (
+                "postgresql://rg:pw@db.internal/rolegate?sslmode=verify-full",
+                false,
+                true,
+            ),
+            (
+                "postgresql://rg:pw@db.internal/rolegate?sslmode=verify-full&sslmode=disable",
+                false,
+                false,
+            ),
+            (
+                "postgresql://rg:pw@db.internal/rolegate?sslmode=bogus",
                 false,
                 false,
             ),

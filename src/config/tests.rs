@@ -695,3 +695,33 @@ fn the_saml_signing_key_must_come_with_its_own_certificate() {
         assert!(p.iter().any(|m| m.contains(expected)), "{expected}: {p:?}");
     }
 }
+
+#[test]
+fn trusted_proxies_are_addresses_or_blocks_but_never_everyone() {
+    let with = |list: &str| {
+        BASE.replace(
+            "public_url = \"http://127.0.0.1:8080\"\n",
+            &format!("public_url = \"http://127.0.0.1:8080\"\ntrusted_proxies = {list}\n"),
+        )
+    };
+    let c = load(&with(
+        r#"["10.0.0.0/8", "192.168.1.7", "fd00::/8", "10.1.2.3/8"]"#,
+    ))
+    .unwrap();
+    let got: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+    // A block given with host bits is read as its network.
+    assert_eq!(
+        got,
+        ["10.0.0.0/8", "192.168.1.7/32", "fd00::/8", "10.0.0.0/8"]
+    );
+    assert!(load(BASE).unwrap().trusted_proxies.is_empty());
+    for (list, needle) in [
+        (r#"["0.0.0.0/0"]"#, "trusts every address"),
+        (r#"["::/0"]"#, "trusts every address"),
+        (r#"["lb.internal"]"#, "not an address or CIDR block"),
+        (r#"["10.0.0.0/33"]"#, "not an address or CIDR block"),
+    ] {
+        let p = problems(&with(list));
+        assert!(p.iter().any(|m| m.contains(needle)), "{list}: {p:?}");
+    }
+}

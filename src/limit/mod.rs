@@ -25,7 +25,7 @@ const SHARDS: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("rate limit {limit} exceeded; retry in {retry_after:?}")]
 pub struct Limited {
-    /// The limit's name (`login_per_ip`, `login_per_user`, `mfa_per_user`, `sts_per_ip`).
+    /// The limit's name (`login_per_ip`, `sts_per_principal`, …).
     pub limit: &'static str,
     /// Until the next request of this key would pass (zero when refused because the table is full).
     pub retry_after: Duration,
@@ -119,6 +119,7 @@ pub struct RateLimits {
     login_per_ip: Option<Limiter<u128>>,
     login_per_user: Option<Limiter<String>>,
     mfa_per_user: Option<Limiter<String>>,
+    sts_per_principal: Option<Limiter<String>>,
     sts_per_ip: Option<Limiter<u128>>,
     sso_start_per_ip: Option<Limiter<u128>>,
     user_code_per_ip: Option<Limiter<u128>>,
@@ -139,6 +140,9 @@ impl RateLimits {
             mfa_per_user: settings
                 .mfa_per_user
                 .map(|r| Limiter::new("mfa_per_user", r, max)),
+            sts_per_principal: settings
+                .sts_per_principal
+                .map(|r| Limiter::new("sts_per_principal", r, max)),
             sts_per_ip: settings
                 .sts_per_ip
                 .map(|r| Limiter::new("sts_per_ip", r, max)),
@@ -176,6 +180,15 @@ impl RateLimits {
             l.check(&serial.to_string())?;
         }
         Ok(())
+    }
+
+    /// An STS call by `principal` (a web or SAML identity, or the signer's ARN), checked once the
+    /// caller is proven, so that nobody can spend another caller's allowance.
+    pub fn sts_principal(&self, principal: &str) -> Result<(), Limited> {
+        match &self.sts_per_principal {
+            Some(l) => l.check(&principal.to_string()),
+            None => Ok(()),
+        }
     }
 
     /// An SSO-OIDC `RegisterClient` or `StartDeviceAuthorization` from `ip`.
@@ -290,6 +303,7 @@ mod tests {
         let limits = RateLimits::new(&RateLimitSettings {
             login_per_ip: Some(rate(60, 3)),
             login_per_user: Some(rate(60, 2)),
+            sts_per_principal: None,
             mfa_per_user: None,
             sts_per_ip: None,
             sso_start_per_ip: None,
@@ -323,6 +337,7 @@ mod tests {
             login_per_user: None,
             mfa_per_user: None,
             sts_per_ip: None,
+            sts_per_principal: None,
             sso_start_per_ip: Some(rate(60, 1)),
             user_code_per_ip: Some(rate(60, 2)),
             max_tracked_keys: 1000,

@@ -366,7 +366,7 @@ impl Metrics {
         let audit_written = IntCounter::new("audit_events_written_total", "Audit events stored")?;
         let audit_dropped = IntCounter::new(
             "audit_events_dropped_total",
-            "Audit events dropped because the writer's queue was full",
+            "Audit events dropped: the writer's queue was full, or the store refused writes for too long",
         )?;
         let active_sessions = IntGauge::new(
             "active_sessions",

@@ -2,7 +2,7 @@
 //! the user code a CLI showed and approves or denies it, and `/authorize`, where the AWS CLI's
 //! PKCE flow (authorization code, loopback redirect) asks for the same approval. Both need a
 //! portal session that has passed the MFA challenge; without one the browser signs in (and does
-//! the challenge) and comes back. `GET /start`, the start URL clients name, leads to the portal.
+//! the challenge) and comes back.
 //!
 //! The approved identity is the session's [`super::SignedInIdentity`]; the tokens the client
 //! then collects carry it.
@@ -36,7 +36,6 @@ const MAX_STATE: usize = 512;
 /// The routes of this module.
 pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()
-        .route("/start", get(start))
         .route(
             crate::sso::oidc::DEVICE_PATH,
             get(device_page).post(device_lookup),
@@ -46,11 +45,6 @@ pub(super) fn routes() -> Router<Arc<App>> {
             crate::sso::oidc::AUTHORIZE_PATH,
             get(authorize_page).post(authorize_decide),
         )
-}
-
-/// The start URL clients name: people who open it land on the portal.
-async fn start() -> Response {
-    Redirect::to("/portal").into_response()
 }
 
 fn session_hours(app: &App) -> i64 {

@@ -14,6 +14,10 @@ pub mod code;
 pub mod device;
 pub mod oidc;
 pub mod portal_api;
+#[cfg(test)]
+mod portal_api_tests;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod token;
 
 use crate::app::App;

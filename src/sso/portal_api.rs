@@ -28,9 +28,14 @@ const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
 
 /// The portal API routes (`POST /logout` is shared with the browser sign-out, which hands requests
-/// carrying [`BEARER_HEADER`] to [`logout`]).
+/// carrying [`BEARER_HEADER`] to [`logout`]), and the start URL itself: opened in a browser, it is
+/// the portal.
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
+        .route(
+            "/start",
+            get(|| async { axum::response::Redirect::to("/portal") }),
+        )
         .route("/assignment/accounts", get(list_accounts))
         .route("/assignment/roles", get(list_account_roles))
         .route("/federation/credentials", get(get_role_credentials))
@@ -234,7 +239,7 @@ async fn list_accounts(State(app): State<Arc<App>>, req: Request) -> Response {
         paged(items, "accountList", "accounts", &r)
     }
     .await;
-    finish_read(&app, ev, result)
+    finish(&app, ev, result, false)
 }
 
 /// `ListAccountRoles`: the permission sets of the token's identity in one account (an account it
@@ -257,14 +262,26 @@ async fn list_account_roles(State(app): State<Arc<App>>, req: Request) -> Respon
         paged(items, "roleList", &format!("roles/{account}"), &r)
     }
     .await;
-    finish_read(&app, ev, result)
+    finish(&app, ev, result, false)
 }
 
-/// Reads are audited only when refused (a CLI lists on every sign-in; the allowed reads say
-/// nothing an operator needs).
-fn finish_read(app: &App, ev: AuditEvent, result: Result<Response>) -> Response {
+/// Answers `result`, auditing a refusal always and a success when `audit_allowed` (reads are
+/// audited only when refused: a CLI lists on every sign-in, and the allowed reads say nothing an
+/// operator needs).
+fn finish(
+    app: &App,
+    mut ev: AuditEvent,
+    result: Result<Response>,
+    audit_allowed: bool,
+) -> Response {
     match result {
-        Ok(resp) => resp,
+        Ok(resp) => {
+            if audit_allowed {
+                ev.outcome(Outcome::Allow);
+                app.audit.record(ev);
+            }
+            resp
+        }
         Err(e) => refuse(app, ev, e),
     }
 }
@@ -329,14 +346,7 @@ async fn get_role_credentials(State(app): State<Arc<App>>, req: Request) -> Resp
         })))
     }
     .await;
-    match result {
-        Ok(resp) => {
-            ev.outcome(Outcome::Allow);
-            app.audit.record(ev);
-            resp
-        }
-        Err(e) => refuse(&app, ev, e),
-    }
+    finish(&app, ev, result, true)
 }
 
 /// `Logout`: ends the token's sign-in (every access and refresh token of it); with
@@ -383,12 +393,5 @@ pub async fn logout(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(StatusCode::OK.into_response())
     }
     .await;
-    match result {
-        Ok(resp) => {
-            ev.outcome(Outcome::Allow);
-            app.audit.record(ev);
-            resp
-        }
-        Err(e) => refuse(&app, ev, e),
-    }
+    finish(&app, ev, result, true)
 }

@@ -345,65 +345,62 @@ pub async fn refresh(app: &App, client_id: &str, refresh_token: &str) -> Result<
     Err(SsoError::internal("refresh token changed while being used"))
 }
 
-/// Records role credentials obtained with this sign-in (for `logout_revokes_credentials`).
-/// Best effort against concurrent writers: retried a few times.
-pub async fn record_issued(app: &App, signin_key: &str, session: IssuedSession) -> Result<()> {
-    let now = app.clock.now().timestamp();
+/// Applies `change` to the sign-in record and writes it back, retried a few times against
+/// concurrent writers; `change` returns `false` to write nothing. Returns the record as written (or
+/// as it was when nothing was written); `None` when the sign-in is gone.
+async fn update_signin(
+    app: &App,
+    signin_key: &str,
+    what: &str,
+    mut change: impl FnMut(&mut SigninRecord) -> bool,
+) -> Result<Option<SigninRecord>> {
     for _ in 0..5 {
         let Some((mut r, v)) = load_signin(app, signin_key).await? else {
-            return Ok(());
+            return Ok(None);
         };
+        if !change(&mut r) {
+            return Ok(Some(r));
+        }
+        let doc = to_json(&r)?;
+        if app
+            .store
+            .dir_write(&[DirWrite::update(SIGNIN_KIND, signin_key, v.version, doc)])
+            .await
+            .map_err(store_err)?
+        {
+            return Ok(Some(r));
+        }
+    }
+    Err(SsoError::internal(format!("sign-in changed while {what}")))
+}
+
+/// Records role credentials obtained with this sign-in (for `logout_revokes_credentials`).
+pub async fn record_issued(app: &App, signin_key: &str, session: IssuedSession) -> Result<()> {
+    let now = app.clock.now().timestamp();
+    update_signin(app, signin_key, "recording credentials", |r| {
         r.issued.retain(|s| s.expires_at > now);
         r.issued.push(session.clone());
         if r.issued.len() > MAX_ISSUED {
             let extra = r.issued.len() - MAX_ISSUED;
             r.issued.drain(..extra);
         }
-        if app
-            .store
-            .dir_write(&[DirWrite::update(
-                SIGNIN_KIND,
-                signin_key,
-                v.version,
-                to_json(&r)?,
-            )])
-            .await
-            .map_err(store_err)?
-        {
-            return Ok(());
-        }
-    }
-    Err(SsoError::internal(
-        "sign-in changed while recording credentials",
-    ))
+        true
+    })
+    .await
+    .map(|_| ())
 }
 
 /// Ends a sign-in (Logout): every access and refresh token of it is refused from now on. Returns
 /// the sign-in as it was, for revoking its credentials. Ending one that is gone or ended succeeds.
 pub async fn end(app: &App, signin_key: &str, why: &str) -> Result<Option<SigninRecord>> {
-    for _ in 0..5 {
-        let Some((mut r, v)) = load_signin(app, signin_key).await? else {
-            return Ok(None);
-        };
+    update_signin(app, signin_key, "being ended", |r| {
         if r.ended.is_some() {
-            return Ok(Some(r));
+            return false;
         }
         r.ended = Some(why.to_string());
-        if app
-            .store
-            .dir_write(&[DirWrite::update(
-                SIGNIN_KIND,
-                signin_key,
-                v.version,
-                to_json(&r)?,
-            )])
-            .await
-            .map_err(store_err)?
-        {
-            return Ok(Some(r));
-        }
-    }
-    Err(SsoError::internal("sign-in changed while being ended"))
+        true
+    })
+    .await
 }
 
 /// Deletes access tokens, refresh tokens and sign-ins past their expiry (and records that no
@@ -439,48 +436,12 @@ mod tests {
     use crate::clock::{Clock, FixedClock};
     use std::sync::Arc;
 
-    const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
-[portal]
-[sso]
-access_token_minutes = 60
-session_hours = 8
-"#;
-
     async fn app() -> (Arc<App>, FixedClock) {
-        let config = crate::config::Config::from_str_with_env(
-            std::path::Path::new("/etc/rolegate.toml"),
-            CONFIG,
-            &[],
-        )
-        .unwrap();
-        let clock = FixedClock::new(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap());
-        let app = App::build(
-            config,
-            Arc::new(crate::store::MemoryStore::new()),
-            Arc::new(clock.clone()),
-        )
-        .await
-        .unwrap();
-        (app, clock)
+        crate::sso::testing::app_with("").await
     }
 
     fn ana() -> SignedInIdentity {
-        SignedInIdentity {
-            provider: "local".into(),
-            subject: "ana".into(),
-            claims: serde_json::Map::new(),
-            mfa_time: None,
-            local_groups: vec!["dev".into()],
-            origin_user: None,
-        }
+        crate::sso::testing::ana(None)
     }
 
     async fn signed_in(app: &App) -> Issued {

@@ -19,12 +19,19 @@ pub struct MemoryStore {
     revocations: Mutex<HashMap<RevocationScope, Revocation>>,
     audit: Mutex<BTreeMap<(i64, String), AuditRecord>>,
     directory: Mutex<BTreeMap<(String, String), Versioned>>,
+    audit_failing: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Fault injection for tests: while `on`, audit writes fail as an unreachable backend's do.
+    pub fn set_audit_writes_failing(&self, on: bool) {
+        self.audit_failing
+            .store(on, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -182,6 +189,11 @@ impl DirectoryStore for MemoryStore {
 #[async_trait]
 impl AuditLog for MemoryStore {
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<()> {
+        if self.audit_failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                "audit writes failing (injected)".into(),
+            ));
+        }
         check_audit_batch(records)?;
         let mut audit = self.audit.lock();
         for r in records {

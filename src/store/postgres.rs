@@ -110,6 +110,9 @@ pub struct PgOptions {
     pub statement_timeout: Duration,
     /// How long connecting, or waiting for a free connection, may take.
     pub connect_timeout: Duration,
+    /// TLS with this CA bundle (PEM) and the server name checked against the URL's host; `None`:
+    /// plain TCP.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for PgOptions {
@@ -118,8 +121,68 @@ impl Default for PgOptions {
             pool_size: 16,
             statement_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),
+            tls_ca_file: None,
         }
     }
+}
+
+/// The TLS connector for `ca_file`: rustls (aws-lc-rs), TLS 1.2+, the server's certificate checked
+/// against the bundle and the URL's host.
+fn tls_connector(ca_file: &std::path::Path) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let bad = |why: String| {
+        StoreError::Invalid(format!("store.tls_ca_file {}: {why}", ca_file.display()))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| bad(e.to_string()))? {
+        roots
+            .add(cert.map_err(|e| bad(e.to_string()))?)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("no CERTIFICATE block".into()));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// An error and its causes, `a: b: c` (tokio-postgres shows only "db error" or "error performing
+/// TLS handshake" of itself; the server's message or the certificate problem is the cause).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// `url` without its `sslmode` (tokio-postgres knows no `verify-full`; TLS is set up here).
+fn without_sslmode(url: &str) -> Result<String> {
+    let mut u = url::Url::parse(url)
+        .map_err(|_| StoreError::Invalid("the PostgreSQL URL does not parse".into()))?;
+    let kept: Vec<(String, String)> = u
+        .query_pairs()
+        .filter(|(k, _)| k != "sslmode")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        u.set_query(None);
+    } else {
+        u.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    Ok(u.to_string())
 }
 
 /// The store in a PostgreSQL database.
@@ -222,9 +285,18 @@ impl PgStore {
     /// the database cannot be reached within the connect timeout; [`StoreError::Invalid`] for a URL
     /// that does not parse; [`StoreError::Corrupt`] for a schema newer than this build.
     pub async fn connect(url: &str, opts: &PgOptions) -> Result<PgStore> {
+        let tls = opts.tls_ca_file.as_deref().map(tls_connector).transpose()?;
+        let url = if tls.is_some() {
+            without_sslmode(url)?
+        } else {
+            url.to_string()
+        };
         let mut cfg: tokio_postgres::Config = url
             .parse()
             .map_err(|_| StoreError::Invalid("the PostgreSQL URL does not parse".into()))?;
+        if tls.is_some() {
+            cfg.ssl_mode(tokio_postgres::config::SslMode::Require);
+        }
         let statement_ms = opts.statement_timeout.as_millis().max(1);
         cfg.connect_timeout(opts.connect_timeout)
             .keepalives(true)
@@ -238,14 +310,14 @@ impl PgStore {
             ));
         let target = describe(&cfg);
         let op_timeout = opts.connect_timeout + opts.statement_timeout + Duration::from_secs(1);
-        migrate(&cfg, &target, op_timeout).await?;
-        let manager = Manager::from_config(
-            cfg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        migrate(&cfg, tls.clone(), &target, op_timeout).await?;
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls {
+            Some(tls) => Manager::from_config(cfg, tls, manager_config),
+            None => Manager::from_config(cfg, NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(opts.pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -363,12 +435,29 @@ impl PgStore {
 
 /// Applies the migrations the database lacks, on a connection of its own that holds the migration
 /// lock until it closes.
-async fn migrate(cfg: &tokio_postgres::Config, target: &str, bound: Duration) -> Result<()> {
+async fn migrate(
+    cfg: &tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    target: &str,
+    bound: Duration,
+) -> Result<()> {
     let work = async {
-        let (mut client, conn) = cfg.connect(NoTls).await.map_err(|e| {
-            StoreError::Unavailable(format!("cannot connect to postgres at {target}: {e}"))
-        })?;
-        let conn = tokio::spawn(conn);
+        let unavailable = |e: tokio_postgres::Error| {
+            StoreError::Unavailable(format!(
+                "cannot connect to postgres at {target}: {}",
+                with_causes(&e)
+            ))
+        };
+        let (mut client, conn) = match tls {
+            Some(tls) => {
+                let (client, conn) = cfg.connect(tls).await.map_err(unavailable)?;
+                (client, tokio::spawn(conn))
+            }
+            None => {
+                let (client, conn) = cfg.connect(NoTls).await.map_err(unavailable)?;
+                (client, tokio::spawn(conn))
+            }
+        };
         let out = async {
             client
                 .execute(

@@ -472,6 +472,7 @@ pub async fn assume_role_with_web_identity(
     let provider = &identity.provider;
     ev.provider = Some(provider.issuer.clone());
     ev.subject = Some(identity.subject.clone());
+    auth::limit_principal(app, &format!("{}#{}", provider.issuer, identity.subject))?;
     if !provider.serves_account(&role.account) {
         return Err(denied().because(format!(
             "provider {} is not a provider of account {}",

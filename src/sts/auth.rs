@@ -45,7 +45,20 @@ pub async fn authenticate_for(
         max_skew: app.config.max_clock_skew,
         allow_unsigned_payload: false,
     };
-    authenticate_signed(app, &sreq, &opts, ev).await
+    let caller = authenticate_signed(app, &sreq, &opts, ev).await?;
+    limit_principal(app, caller.principal_arn())?;
+    Ok(caller)
+}
+
+/// `[rate_limits] sts_per_principal` for a proven caller: `Throttling` when it is over.
+pub fn limit_principal(app: &App, principal: &str) -> Result<(), StsError> {
+    app.limits.sts_principal(principal).map_err(|limited| {
+        app.metrics.rate_limited(limited.limit);
+        StsError::throttling(format!(
+            "rate limit {} exceeded by {principal}",
+            limited.limit
+        ))
+    })
 }
 
 /// Whether the caller signed with a long-term access key of a directory user (not a session).

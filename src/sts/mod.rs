@@ -108,6 +108,13 @@ pub async fn handle(app: &Arc<App>, req: StsRequest<'_>) -> Response {
         .flatten()
         .unwrap_or("")
         .to_string();
+    if crate::telemetry::enabled() {
+        let span = tracing::Span::current();
+        span.record("request_id", req.request_id);
+        if let Some(a) = StsAction::parse(&action_name) {
+            crate::telemetry::rename(&span, format!("sts:{}", a.name()));
+        }
+    }
     let mut event = AuditEvent::new(
         now,
         req.request_id,

@@ -5,6 +5,7 @@
 mod admin;
 pub mod authorize;
 pub mod directory;
+pub mod forwarded;
 pub mod saml;
 pub mod serve;
 
@@ -190,19 +191,68 @@ fn random_16() -> [u8; 16] {
 /// Every response: security headers. Every route but the STS (which measures and identifies its
 /// own requests, on the hot path): a request id (response header, log span, audit events) and
 /// metrics by route template.
-async fn edge(State(app): State<Arc<App>>, req: Request, next: axum::middleware::Next) -> Response {
+async fn edge(
+    State(app): State<Arc<App>>,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !app.config.trusted_proxies.is_empty() {
+        let peer = client_ip(&req);
+        if let Some((client, https)) =
+            forwarded::client_behind(peer, req.headers(), &app.config.trusted_proxies)
+        {
+            req.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::new(client, 0)));
+            if https {
+                req.extensions_mut().insert(forwarded::ForwardedHttps);
+            }
+        }
+    }
     let route = req.extensions().get::<MatchedPath>().cloned();
-    let mut resp = if route.as_ref().is_some_and(|r| r.as_str() == "/") {
+    let exporting = crate::telemetry::enabled();
+    let mut resp = if route.as_ref().is_some_and(|r| r.as_str() == "/") && !exporting {
         next.run(req).await
+    } else if route.as_ref().is_some_and(|r| r.as_str() == "/") {
+        // The STS makes its own request id; with trace export on, it still gets a span.
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %format!("{} /", req.method()),
+            otel.kind = "server",
+            request_id = tracing::field::Empty,
+            method = %req.method(),
+            route = "/",
+            http.response.status_code = tracing::field::Empty,
+        );
+        crate::telemetry::adopt_parent(&span, req.headers());
+        let resp = next.run(req).instrument(span.clone()).await;
+        span.record("http.response.status_code", resp.status().as_u16());
+        resp
     } else {
         use tracing::Instrument;
         let started = std::time::Instant::now();
         let id: Arc<str> = Arc::from(new_request_id());
         let route = route.as_ref().map_or("(unmatched)", |r| r.as_str());
-        let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
+        let span = tracing::info_span!(
+            "request",
+            request_id = %id,
+            method = %req.method(),
+            route = %route,
+            otel.name = tracing::field::Empty,
+            otel.kind = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        );
+        if exporting {
+            span.record("otel.name", format!("{} {route}", req.method()));
+            span.record("otel.kind", "server");
+            crate::telemetry::adopt_parent(&span, req.headers());
+        }
         let mut resp = REQUEST_ID
-            .scope(id.clone(), next.run(req).instrument(span))
+            .scope(id.clone(), next.run(req).instrument(span.clone()))
             .await;
+        if exporting {
+            span.record("http.response.status_code", resp.status().as_u16());
+        }
         app.metrics
             .http_request(route, resp.status().as_u16(), started.elapsed());
         if let Ok(v) = HeaderValue::from_str(&id) {
@@ -284,7 +334,12 @@ async fn sts_endpoint(State(app): State<Arc<App>>, req: Request) -> Response {
             limits.sts
         ));
     }
-    let secure = app.config.ops.tls.is_some() || parts.uri.scheme_str() == Some("https");
+    let secure = app.config.ops.tls.is_some()
+        || parts.uri.scheme_str() == Some("https")
+        || parts
+            .extensions
+            .get::<forwarded::ForwardedHttps>()
+            .is_some();
     sts::handle(
         &app,
         StsRequest {

@@ -304,5 +304,9 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> anyhow::Result<()> {
     }
     tracing::info!("flushing the audit log");
     app.audit.flush().await;
+    if crate::telemetry::enabled() {
+        // Blocks until the exporter has sent what it holds; its requests run on this runtime.
+        let _ = tokio::task::spawn_blocking(crate::telemetry::shutdown).await;
+    }
     Ok(())
 }

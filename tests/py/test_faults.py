@@ -203,19 +203,23 @@ def test_postgres_restarted_under_load_fails_cleanly_and_recovers(pg_cluster, id
 
     lock = threading.Lock()
     outcomes: list[tuple[float, str, float]] = []   # (when, outcome, seconds taken)
+    answered: list[tuple[float, str]] = []          # (when, request id) of every answer
     bad: list[str] = []
 
     def work(t, i):
         started = time.monotonic()
+        rid = None
         try:
             if t % 2 == 0:
                 # Signed with a long-term key: every call reads the access key from the store.
-                key_client(srv.url, key).get_caller_identity()
+                resp = key_client(srv.url, key).get_caller_identity()
             else:
-                e2e.sts_client(srv.url).assume_role_with_web_identity(
+                resp = e2e.sts_client(srv.url).assume_role_with_web_identity(
                     RoleArn=e2e.ROLE_DEPLOYER, RoleSessionName=f"p{t}", WebIdentityToken=token)
+            rid = resp["ResponseMetadata"].get("RequestId")
             outcome = "ok"
         except botocore.exceptions.ClientError as e:
+            rid = e.response["ResponseMetadata"].get("RequestId")
             status = e.response["ResponseMetadata"]["HTTPStatusCode"]
             code = e.response["Error"]["Code"]
             outcome = f"{status} {code}"
@@ -225,6 +229,8 @@ def test_postgres_restarted_under_load_fails_cleanly_and_recovers(pg_cluster, id
         took = time.monotonic() - started
         with lock:
             outcomes.append((started, outcome, took))
+            if rid:
+                answered.append((started, rid))
         time.sleep(0.02)
 
     load = Load(4, work)
@@ -252,6 +258,18 @@ def test_postgres_restarted_under_load_fails_cleanly_and_recovers(pg_cluster, id
     slowest = max(t for (_, _, t) in outcomes)
     assert slowest < 6.0, f"a request took {slowest:.1f} s: bounded by the store timeouts"
     assert srv.proc.poll() is None and srv.proc.pid == pid, "rolegate was not restarted"
+    # The audit events of requests answered while PostgreSQL was down were held and written once
+    # it was back: none is missing from the store.
+    in_outage = {rid for (w, rid) in answered if stopped_at + 0.2 < w < restarted_at - 0.2}
+    assert len(in_outage) >= 20, f"only {len(in_outage)} requests answered during the outage"
+
+    def audited():
+        r = srv.cli("audit", "--json", "--limit", "100000", "--since", "10m")
+        assert r.returncode == 0, r.stderr
+        ids = {json.loads(line)["request_id"] for line in r.stdout.splitlines() if line.strip()}
+        return in_outage <= ids
+
+    wait_until("the audit events of the outage reach the store", audited, 15)
     counts = {o: sum(1 for (_, x, _) in outcomes if x == o) for o in {x for (_, x, _) in outcomes}}
     print(f"outcomes across the restart: {counts}; slowest {slowest:.2f} s")
     assert srv.stop() == 0, srv.log_tail()

@@ -553,3 +553,122 @@ def test_rolegate_audit_selects_a_time_range_action_and_decision(ops):
     assert ops.audit("--since", t0, "--until", t1, "--decision", "allow") == []
     assert {e["request_id"] for e in ops.audit("--since", t0, "--action", "GetCallerIdentity")} \
         == {inside, outside}
+
+
+ROLE_OFFICE = f"arn:aws:iam::{e2e.ACCOUNT}:role/office-only"
+
+
+def office_only_role(idp: e2e.Idp) -> str:
+    """A role whose trust policy asks for a source address in 198.51.100.0/24 over TLS."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": idp.provider_arn()},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {f"{idp.key_prefix}:aud": e2e.CLIENT_ID},
+                "IpAddress": {"aws:SourceIp": "198.51.100.0/24"},
+                "Bool": {"aws:SecureTransport": "true"},
+            },
+        }],
+    }
+    return f"""
+[[roles]]
+account = "{e2e.ACCOUNT}"
+name = "office-only"
+trust_policy = '''{json.dumps(trust)}'''
+"""
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_is_the_source_address(
+        idp, id_token, admin_token, tmp_path):
+    def awi(srv, headers):
+        body = urllib.parse.urlencode({
+            "Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15",
+            "RoleArn": ROLE_OFFICE, "RoleSessionName": "fwd",
+            "WebIdentityToken": id_token(e2e.DEPLOYER_SUB)})
+        r = e2e.http("POST", srv.url + "/", body,
+                     {"Content-Type": "application/x-www-form-urlencoded", **headers})
+        if r.status == 200:
+            return 200, "OK", r.headers["x-amzn-requestid"]
+        code, _, rid = e2e.sts_error(r.body)
+        return r.status, code, rid
+
+    base = e2e.server_config(idp, tmp_path / "data")
+    config = lambda port: base(port) + office_only_role(idp)  # noqa: E731
+    # The proxy list comes from the environment, as a deployment would set it.
+    for trusted, believed in (('["127.0.0.1"]', True), ('["127.0.0.2/32"]', False)):
+        srv = e2e.Rolegate(tmp_path / f"run-{believed}", config_for_port=config,
+                           env={e2e.ADMIN_TOKEN_ENV: admin_token,
+                                "ROLEGATE__SERVER__TRUSTED_PROXIES": trusted})
+        try:
+            office = {"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"}
+            status, code, rid = awi(srv, office)
+            if not believed:
+                # From a peer that is no trusted proxy, both headers are the client's say-so.
+                assert (status, code) == (403, "AccessDenied")
+                assert srv.audit_event(rid)["source_ip"] == "127.0.0.1"
+                continue
+            assert (status, code) == (200, "OK")
+            assert srv.audit_event(rid)["source_ip"] == "198.51.100.7"
+            # A client that writes its own X-Forwarded-For only adds entries on the left: the
+            # proxy's entry (the real peer) is the one that counts.
+            status, code, rid = awi(srv, {"X-Forwarded-For": "198.51.100.7, 203.0.113.1",
+                                          "X-Forwarded-Proto": "https"})
+            assert (status, code) == (403, "AccessDenied")
+            assert srv.audit_event(rid)["source_ip"] == "203.0.113.1"
+            # Plain http at the proxy: aws:SecureTransport is false.
+            status, code, _ = awi(srv, {"X-Forwarded-For": "198.51.100.7"})
+            assert (status, code) == (403, "AccessDenied")
+        finally:
+            assert srv.stop() == 0, srv.log_tail()
+
+
+def test_sts_per_principal_limit_counts_each_proven_caller_on_its_own(idp, id_token, admin_token,
+                                                                      tmp_path):
+    extra = """
+[rate_limits]
+sts_per_principal = { per_minute = 1, burst = 2 }
+"""
+    srv = e2e.Rolegate(tmp_path, config_for_port=config_with(idp, tmp_path / "data", extra),
+                       env={e2e.ADMIN_TOKEN_ENV: admin_token})
+    sts = e2e.sts_client(srv.url)
+
+    def awi(sub, session="limited"):
+        try:
+            return sts.assume_role_with_web_identity(
+                RoleArn=e2e.ROLE_DEPLOYER, RoleSessionName=session,
+                WebIdentityToken=id_token(sub))["Credentials"], None
+        except ClientError as e:
+            return None, e.response
+
+    try:
+        # Tokens that do not verify prove no caller: they spend nobody's allowance.
+        for _ in range(4):
+            with pytest.raises(ClientError) as e:
+                sts.assume_role_with_web_identity(RoleArn=e2e.ROLE_DEPLOYER, RoleSessionName="bad",
+                                                  WebIdentityToken="not.a.token")
+            assert e.value.response["Error"]["Code"] == "InvalidIdentityToken"
+        main = e2e.DEPLOYER_SUB
+        first, _ = awi(main)
+        second, _ = awi(main, "other-session")
+        assert first and second
+        _, err = awi(main)
+        assert err["Error"]["Code"] == "Throttling", err
+        rid = err["ResponseMetadata"]["RequestId"]
+        assert srv.audit_event(rid)["reason"] == (
+            f"rate limit sts_per_principal exceeded by {idp.issuer}#{main}")
+        # Another subject from the same address has its own allowance.
+        other, err = awi("repo:acme/other:ref:refs/heads/main")
+        assert other, err
+        # Signed calls count per signer (the session's ARN names its session).
+        signed = e2e.sts_client(srv.url, first)
+        signed.get_caller_identity()
+        signed.get_caller_identity()
+        with pytest.raises(ClientError) as e:
+            signed.get_caller_identity()
+        assert e.value.response["Error"]["Code"] == "Throttling"
+        e2e.sts_client(srv.url, second).get_caller_identity()
+    finally:
+        assert srv.stop() == 0
