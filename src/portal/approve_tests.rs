@@ -679,3 +679,22 @@ async fn approving_at_authorize_redirects_a_code_the_client_exchanges_with_its_v
     assert!(denied.iter().any(|r| r.contains("CSRF")));
     assert!(denied.iter().any(|r| r.contains("is not registered")));
 }
+
+#[tokio::test]
+async fn without_sso_there_are_no_approval_pages_and_no_sso_oidc_api() {
+    let f = fixture_with(CONFIG).await;
+    assert_eq!(f.get("/device", "").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        f.get(&authorize_url("x", REDIRECT, "S256"), "")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let (status, _, _) = f
+        .api(
+            "/client/register",
+            json!({"clientName": "cli", "clientType": "public"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -503,6 +503,20 @@ async fn start_device_authorization_gives_codes_to_authenticated_device_clients_
         .as_deref()
         .unwrap_or("")
         .contains("client secret expired")));
+    // The clean-up removes both expired clients, the device code and its user code.
+    assert_eq!(
+        super::purge_expired(&f.app, f.app.clock.now().timestamp())
+            .await
+            .unwrap(),
+        4
+    );
+    assert!(f
+        .app
+        .store
+        .dir_list(client::CLIENT_KIND)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
