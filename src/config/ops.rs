@@ -54,6 +54,8 @@ pub struct RawRateLimits {
     pub mfa_per_user: Option<Spanned<RawRate>>,
     pub sts_per_principal: Option<Spanned<RawRate>>,
     pub sts_per_ip: Option<Spanned<RawRate>>,
+    pub sso_start_per_ip: Option<Spanned<RawRate>>,
+    pub user_code_per_ip: Option<Spanned<RawRate>>,
     pub max_tracked_keys: Option<Spanned<i64>>,
 }
 
@@ -157,6 +159,12 @@ pub struct RateLimitSettings {
     pub sts_per_principal: Option<Rate>,
     /// Every STS and IAM Query API call, per client address (IPv6 per /64).
     pub sts_per_ip: Option<Rate>,
+    /// SSO-OIDC `RegisterClient` and `StartDeviceAuthorization` (each stores records before anyone
+    /// has signed in), per client address (IPv6 per /64).
+    pub sso_start_per_ip: Option<Rate>,
+    /// User codes entered on the portal's device page, per client address and, separately, per
+    /// portal session (user codes are short enough to guess otherwise).
+    pub user_code_per_ip: Option<Rate>,
     /// Most keys each limit tracks at once; beyond that, requests of new keys are refused.
     pub max_tracked_keys: usize,
 }
@@ -240,6 +248,14 @@ impl Default for OpsSettings {
                 }),
                 sts_per_principal: None,
                 sts_per_ip: None,
+                sso_start_per_ip: Some(Rate {
+                    per_minute: 20,
+                    burst: 20,
+                }),
+                user_code_per_ip: Some(Rate {
+                    per_minute: 20,
+                    burst: 10,
+                }),
                 max_tracked_keys: 100_000,
             },
             drain: Duration::from_secs(20),
@@ -449,6 +465,16 @@ impl Validator<'_> {
             rl.sts_per_ip.as_ref(),
             "sts_per_ip",
             out.rate_limits.sts_per_ip,
+        );
+        out.rate_limits.sso_start_per_ip = self.rate(
+            rl.sso_start_per_ip.as_ref(),
+            "sso_start_per_ip",
+            out.rate_limits.sso_start_per_ip,
+        );
+        out.rate_limits.user_code_per_ip = self.rate(
+            rl.user_code_per_ip.as_ref(),
+            "user_code_per_ip",
+            out.rate_limits.user_code_per_ip,
         );
         if let Some(m) = &rl.max_tracked_keys {
             if (1_000..=10_000_000).contains(m.get_ref()) {

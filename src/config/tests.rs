@@ -220,6 +220,7 @@ fn the_example_configuration_is_valid() {
         .role("arn:aws:iam::111122223333:role/RolegateSSO_DemoAdmin")
         .is_some());
     assert_eq!(c.assignment_rules.len(), 2);
+    assert_eq!(c.sso, Some(crate::config::SsoSettings::default()));
 }
 
 const MANAGED: &str = r#"
@@ -435,6 +436,23 @@ fn operational_settings_have_safe_defaults_and_refuse_nonsense() {
     assert_eq!(c.ops.limits, DEFAULT_BODY_LIMITS);
     assert!(c.ops.metrics.enabled && c.ops.tls.is_none());
     assert!(c.ops.rate_limits.login_per_ip.is_some() && c.ops.rate_limits.sts_per_ip.is_none());
+    assert!(
+        c.ops.rate_limits.sso_start_per_ip.is_some()
+            && c.ops.rate_limits.user_code_per_ip.is_some()
+    );
+    let off = load(&format!(
+        "{BASE}[rate_limits]\nsso_start_per_ip = {{ per_minute = 0 }}\n\
+         user_code_per_ip = {{ per_minute = 3, burst = 1 }}\n"
+    ))
+    .unwrap();
+    assert_eq!(off.ops.rate_limits.sso_start_per_ip, None);
+    assert_eq!(
+        off.ops.rate_limits.user_code_per_ip,
+        Some(Rate {
+            per_minute: 3,
+            burst: 1
+        })
+    );
     assert!(c.ops.audit.store && c.ops.audit.file.is_none());
     for (extra, expect) in [
         ("[log]\nformat = \"xml\"\n", "log.format"),

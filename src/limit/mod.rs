@@ -1,7 +1,8 @@
 //! Rate limits: a generic cell-rate limiter (GCRA, the token bucket kept as one "theoretical
 //! arrival time" per key) and the limits rolegate applies — sign-in and bootstrap per client
-//! address and per user name, STS calls with an MFA code per device, and optionally every STS call
-//! per client address.
+//! address and per user name, STS calls with an MFA code per device, optionally every STS call
+//! per client address, SSO-OIDC client registrations and device authorizations per address, and
+//! user codes entered in the portal per address and per session.
 //!
 //! Keys live in sharded maps bounded by `max_tracked_keys`: idle keys (whose bucket is full again)
 //! are dropped when a shard fills, and if a shard is still full the request of a new key is
@@ -120,6 +121,9 @@ pub struct RateLimits {
     mfa_per_user: Option<Limiter<String>>,
     sts_per_principal: Option<Limiter<String>>,
     sts_per_ip: Option<Limiter<u128>>,
+    sso_start_per_ip: Option<Limiter<u128>>,
+    user_code_per_ip: Option<Limiter<u128>>,
+    user_code_per_session: Option<Limiter<String>>,
 }
 
 impl RateLimits {
@@ -142,6 +146,15 @@ impl RateLimits {
             sts_per_ip: settings
                 .sts_per_ip
                 .map(|r| Limiter::new("sts_per_ip", r, max)),
+            sso_start_per_ip: settings
+                .sso_start_per_ip
+                .map(|r| Limiter::new("sso_start_per_ip", r, max)),
+            user_code_per_ip: settings
+                .user_code_per_ip
+                .map(|r| Limiter::new("user_code_per_ip", r, max)),
+            user_code_per_session: settings
+                .user_code_per_ip
+                .map(|r| Limiter::new("user_code_per_session", r, max)),
         }
     }
 
@@ -176,6 +189,27 @@ impl RateLimits {
             Some(l) => l.check(&principal.to_string()),
             None => Ok(()),
         }
+    }
+
+    /// An SSO-OIDC `RegisterClient` or `StartDeviceAuthorization` from `ip`.
+    pub fn sso_start(&self, ip: IpAddr) -> Result<(), Limited> {
+        match &self.sso_start_per_ip {
+            Some(l) => l.check(&ip_key(ip)),
+            None => Ok(()),
+        }
+    }
+
+    /// A user code entered on the device page from `ip` in the portal session `session` (its
+    /// store key). Every entry counts, right or wrong: counting only wrong ones would not slow
+    /// down guessing, since a right guess is what must not be found.
+    pub fn user_code(&self, ip: IpAddr, session: &str) -> Result<(), Limited> {
+        if let Some(l) = &self.user_code_per_ip {
+            l.check(&ip_key(ip))?;
+        }
+        if let Some(l) = &self.user_code_per_session {
+            l.check(&session.to_string())?;
+        }
+        Ok(())
     }
 
     /// An MFA code presented at sign-in for the device `serial`.
@@ -272,6 +306,8 @@ mod tests {
             sts_per_principal: None,
             mfa_per_user: None,
             sts_per_ip: None,
+            sso_start_per_ip: None,
+            user_code_per_ip: None,
             max_tracked_keys: 1000,
         });
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
@@ -292,5 +328,36 @@ mod tests {
         for _ in 0..100 {
             assert!(limits.sts(ip, Some("arn:aws:iam::1:mfa/x")).is_ok());
         }
+    }
+
+    #[test]
+    fn user_codes_count_per_address_and_per_session() {
+        let limits = RateLimits::new(&RateLimitSettings {
+            login_per_ip: None,
+            login_per_user: None,
+            mfa_per_user: None,
+            sts_per_ip: None,
+            sts_per_principal: None,
+            sso_start_per_ip: Some(rate(60, 1)),
+            user_code_per_ip: Some(rate(60, 2)),
+            max_tracked_keys: 1000,
+        });
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        assert!(limits.sso_start(ip).is_ok());
+        assert_eq!(limits.sso_start(ip).unwrap_err().limit, "sso_start_per_ip");
+        assert!(limits.sso_start(other).is_ok());
+        assert!(limits.user_code(ip, "s1").is_ok());
+        assert!(limits.user_code(other, "s1").is_ok());
+        assert_eq!(
+            limits.user_code(ip, "s1").unwrap_err().limit,
+            "user_code_per_session"
+        );
+        // The address is counted first: its two entries are spent.
+        assert_eq!(
+            limits.user_code(ip, "s2").unwrap_err().limit,
+            "user_code_per_ip"
+        );
+        assert!(limits.user_code(other, "s2").is_ok());
     }
 }

@@ -250,6 +250,9 @@ const RATE_LIMITS: &[&str] = &[
     "login_per_user",
     "mfa_per_user",
     "sts_per_ip",
+    "sso_start_per_ip",
+    "user_code_per_ip",
+    "user_code_per_session",
 ];
 
 /// Every series rolegate exports.

@@ -8,6 +8,9 @@
 //! Owns: HTML pages (askama), cookies, CSRF tokens, the Origin check, `return_to` rules. Must not
 //! know: XML, SigV4, how a provider proves an identity (it is handed one already verified).
 
+mod approve;
+#[cfg(test)]
+mod approve_tests;
 mod console;
 #[cfg(test)]
 mod console_tests;
@@ -313,8 +316,9 @@ fn settings(app: &App) -> Option<&crate::config::PortalSettings> {
 }
 
 /// Deletes timed-out portal sessions, security-key ceremonies nobody finished, expired pending
-/// OIDC sign-ins, sign-in tokens, console sessions and SSO tokens; for the background clean-up.
-/// Returns how many sessions, SSO records, sign-in tokens and console sessions.
+/// OIDC sign-ins, sign-in tokens, console sessions and SSO records (tokens, device and
+/// authorization codes, expired clients); for the background clean-up. Returns how many
+/// sessions, SSO records, sign-in tokens and console sessions.
 pub async fn purge_expired(app: &App) -> Result<usize> {
     let Some(s) = settings(app) else {
         return Ok(0);
@@ -329,7 +333,7 @@ pub async fn purge_expired(app: &App) -> Result<usize> {
     let sessions =
         session::purge_expired(app.store.as_ref(), now, s.idle_seconds, s.max_seconds).await?;
     let sso = if app.config.sso.is_some() {
-        crate::sso::token::purge_expired(app, now)
+        crate::sso::purge_expired(app, now)
             .await
             .map_err(|e| PortalError::Internal(e.reason))?
     } else {
@@ -338,11 +342,12 @@ pub async fn purge_expired(app: &App) -> Result<usize> {
     Ok(sessions + sso + federation::purge_expired(app, now).await?)
 }
 
-/// The portal's routes (empty when `[portal]` is not configured).
+/// The portal's routes (empty when `[portal]` is not configured), with the approval pages of
+/// command line sign-in when `[sso]` is.
 pub fn router(app: &App) -> Router<Arc<App>> {
-    if settings(app).is_some() {
-        routes()
-    } else {
-        Router::new()
+    match (settings(app), &app.config.sso) {
+        (Some(_), Some(_)) => routes().merge(approve::routes()),
+        (Some(_), None) => routes(),
+        _ => Router::new(),
     }
 }

@@ -113,12 +113,18 @@ pub fn origin_ok(headers: &HeaderMap, public_url: &url::Url) -> Result<(), Strin
     }
 }
 
-/// Paths `return_to` may lead to.
-const RETURN_PREFIXES: &[&str] = &["/portal", "/console"];
+/// Paths `return_to` may lead to: the portal, the console, and the approval pages of command
+/// line sign-in (whose queries carry the user code, or the whole authorization request with its
+/// percent-encoded redirect URI: `/authorize` checks that request again when it is shown).
+const RETURN_PREFIXES: &[&str] = &["/portal", "/console", "/device", "/authorize"];
+
+/// Longest `return_to` (an authorization request with its query fits).
+const MAX_RETURN_TO: usize = 1024;
 
 /// `return_to` if it is a safe relative path into the portal, else `/portal`. Refused: absolute
 /// and scheme-relative URLs (`//host`, `/\host`), anything outside the allow-list, control
-/// characters and their percent-encodings, backslashes.
+/// characters and their percent-encodings, double percent-encodings, backslashes, dot segments,
+/// more than [`MAX_RETURN_TO`] characters.
 pub fn safe_return_to(raw: Option<&str>) -> String {
     const HOME: &str = "/portal";
     let Some(r) = raw else {
@@ -128,7 +134,7 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
         .decode_utf8_lossy()
         .into_owned();
     let bad = |s: &str| {
-        s.len() > 512
+        s.len() > MAX_RETURN_TO
             || !s.starts_with('/')
             || s.starts_with("//")
             || s.contains('\\')
@@ -332,6 +338,14 @@ pub async fn purge_expired(
 mod tests {
     use super::*;
 
+    /// The AWS CLI's authorization request, as the browser opens it.
+    const AUTHORIZE: Option<&str> = Some(
+        "/authorize?response_type=code&client_id=u_TncqdAp8ueBzVPIZxnt0sxqptpF1OsUwxjUP6PCqk\
+         &redirect_uri=http%3A%2F%2F127.0.0.1%3A54321%2Foauth%2Fcallback\
+         &state=0f1e2d3c4b5a69788796a5b4c3d2e1f0&code_challenge_method=S256\
+         &scopes=sso%3Aaccount%3Aaccess&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    );
+
     #[test]
     fn return_to_is_a_relative_portal_path_or_home() {
         let cases = [
@@ -351,7 +365,23 @@ mod tests {
             (Some("/portal/../admin"), "/portal"),
             (Some(""), "/portal"),
             (Some("portal"), "/portal"),
+            (Some("/device"), "/device"),
+            (
+                Some("/device?user_code=BCDF-GHJK"),
+                "/device?user_code=BCDF-GHJK",
+            ),
+            (Some("/devices"), "/portal"),
+            (Some("/device/../admin"), "/portal"),
+            (Some("/device%0d%0aX:1"), "/portal"),
+            (AUTHORIZE, AUTHORIZE.unwrap()),
+            (Some("/authorize?state=%252f%252fevil"), "/portal"),
+            (Some("/authorize?x=%0d%0aSet-Cookie:a"), "/portal"),
+            (Some("/authorizer"), "/portal"),
+            (Some("//authorize"), "/portal"),
+            (Some("/authorize\\x"), "/portal"),
         ];
+        let long = format!("/authorize?state={}", "a".repeat(1100));
+        assert_eq!(safe_return_to(Some(&long)), "/portal");
         for (raw, want) in cases {
             assert_eq!(safe_return_to(raw), want, "{raw:?}");
         }

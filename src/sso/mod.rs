@@ -7,6 +7,11 @@
 //! Owns: the JSON wire shapes and errors of both APIs. Must not know: HTML (the approval pages live
 //! in the portal), how a provider proves an identity.
 
+#[cfg(test)]
+mod api_tests;
+pub mod client;
+pub mod code;
+pub mod device;
 pub mod oidc;
 pub mod portal_api;
 #[cfg(test)]
@@ -336,6 +341,15 @@ pub fn router(app: &App) -> Router<Arc<App>> {
     } else {
         Router::new()
     }
+}
+
+/// Deletes what has run out: tokens and sign-ins ([`token::purge_expired`]), device and user
+/// codes, authorization codes and clients whose secret expired. Returns how many records.
+pub async fn purge_expired(app: &App, now: i64) -> Result<usize> {
+    Ok(token::purge_expired(app, now).await?
+        + device::purge_expired(app, now).await?
+        + code::purge_expired(app, now).await?
+        + client::purge_expired(app, now).await?)
 }
 
 /// The start URL of this rolegate: what `sso_start_url` / `startUrl` name (the portal's home).

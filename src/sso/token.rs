@@ -113,22 +113,26 @@ pub struct Bearer {
     pub expires_at: i64,
 }
 
-fn settings(app: &App) -> Result<&crate::config::SsoSettings> {
+/// `[sso]` settings; an internal error when it is not configured.
+pub(super) fn settings(app: &App) -> Result<&crate::config::SsoSettings> {
     app.config
         .sso
         .as_ref()
         .ok_or_else(|| SsoError::internal("[sso] is not configured"))
 }
 
-fn store_err(e: crate::store::StoreError) -> SsoError {
+/// A store failure as SSO-OIDC's internal error.
+pub(super) fn store_err(e: crate::store::StoreError) -> SsoError {
     SsoError::internal(format!("store: {e}"))
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<String> {
+/// A record as JSON for the store.
+pub(super) fn to_json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| SsoError::internal(e.to_string()))
 }
 
-fn random() -> Result<String> {
+/// A 256-bit random token (base64url).
+pub(super) fn random() -> Result<String> {
     random_token().map_err(|e| SsoError::internal(e.to_string()))
 }
 

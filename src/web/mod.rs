@@ -271,10 +271,14 @@ async fn edge(
         h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     }
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
-    );
+    // A page may widen `form-action` to one more origin (the PKCE approval page, whose form
+    // leads to the client's loopback redirect URI); everything else keeps this policy.
+    if !h.contains_key("content-security-policy") {
+        h.insert(
+            "content-security-policy",
+            HeaderValue::from_static("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+        );
+    }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
