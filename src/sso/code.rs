@@ -157,26 +157,6 @@ pub async fn redeem(
     Ok((r, DirWrite::delete(CODE_KIND, &key, v.version)))
 }
 
-/// Deletes codes past their expiry (and records that no longer decode); returns how many.
-pub async fn purge_expired(app: &App, now: i64) -> Result<usize> {
-    let mut n = 0;
-    for (key, v) in app.store.dir_list(CODE_KIND).await.map_err(store_err)? {
-        let dead = serde_json::from_str::<CodeRecord>(&v.value)
-            .map(|r| r.expires_at <= now)
-            .unwrap_or(true);
-        if dead
-            && app
-                .store
-                .dir_write(&[DirWrite::delete(CODE_KIND, &key, v.version)])
-                .await
-                .map_err(store_err)?
-        {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

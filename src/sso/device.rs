@@ -365,33 +365,6 @@ pub async fn decide(
         .map_err(store_err)
 }
 
-/// Deletes device and user codes past their expiry (and records that no longer decode);
-/// returns how many.
-pub async fn purge_expired(app: &App, now: i64) -> Result<usize> {
-    #[derive(Deserialize)]
-    struct Ends {
-        expires_at: i64,
-    }
-    let mut n = 0;
-    for kind in [DEVICE_KIND, USER_CODE_KIND] {
-        for (key, v) in app.store.dir_list(kind).await.map_err(store_err)? {
-            let dead = serde_json::from_str::<Ends>(&v.value)
-                .map(|e| e.expires_at <= now)
-                .unwrap_or(true);
-            if dead
-                && app
-                    .store
-                    .dir_write(&[DirWrite::delete(kind, &key, v.version)])
-                    .await
-                    .map_err(store_err)?
-            {
-                n += 1;
-            }
-        }
-    }
-    Ok(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -343,13 +343,54 @@ pub fn router(app: &App) -> Router<Arc<App>> {
     }
 }
 
-/// Deletes what has run out: tokens and sign-ins ([`token::purge_expired`]), device and user
-/// codes, authorization codes and clients whose secret expired. Returns how many records.
+/// Answers `result` of either API and audits it: a refusal always (deny, or error for a server
+/// fault, with the precise reason and the error type), a success when `audit_allowed` (the
+/// portal API's reads are audited only when refused: a CLI lists on every sign-in, and the
+/// allowed reads say nothing an operator needs).
+pub(crate) fn finish(
+    app: &App,
+    mut ev: crate::audit::AuditEvent,
+    result: Result<Response>,
+    audit_allowed: bool,
+) -> Response {
+    use crate::audit::Outcome;
+    match result {
+        Ok(resp) => {
+            if audit_allowed {
+                ev.outcome(Outcome::Allow);
+                app.audit.record(ev);
+            }
+            resp
+        }
+        Err(e) => {
+            ev.outcome(if e.status.is_server_error() {
+                Outcome::Error
+            } else {
+                Outcome::Deny
+            });
+            ev.reason = Some(e.reason.clone());
+            ev.error_code = Some(e.code.to_string());
+            app.audit.record(ev);
+            e.into_response()
+        }
+    }
+}
+
+/// Every kind of SSO record in the store.
+pub const RECORD_KINDS: &[&str] = &[
+    token::ACCESS_KIND,
+    token::REFRESH_KIND,
+    token::SIGNIN_KIND,
+    device::DEVICE_KIND,
+    device::USER_CODE_KIND,
+    code::CODE_KIND,
+    client::CLIENT_KIND,
+];
+
+/// Deletes what has run out: tokens and sign-ins, device and user codes, authorization codes and
+/// clients whose secret expired. Returns how many records.
 pub async fn purge_expired(app: &App, now: i64) -> Result<usize> {
-    Ok(token::purge_expired(app, now).await?
-        + device::purge_expired(app, now).await?
-        + code::purge_expired(app, now).await?
-        + client::purge_expired(app, now).await?)
+    token::purge_records(app, RECORD_KINDS, now).await
 }
 
 /// The start URL of this rolegate: what `sso_start_url` / `startUrl` name (the portal's home).

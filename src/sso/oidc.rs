@@ -12,7 +12,7 @@
 use super::client::{self, ClientRecord, CODE_GRANT, DEVICE_GRANT};
 use super::{code, device, token, Result, SsoError};
 use crate::app::App;
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::AuditEvent;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -90,29 +90,6 @@ fn ok_json(body: serde_json::Value) -> Response {
         .into_response()
 }
 
-/// Audits `result` (allow with `ev`'s reason, or the error's outcome and precise reason) and
-/// answers it.
-fn finish(app: &App, mut ev: AuditEvent, result: Result<Response>) -> Response {
-    match result {
-        Ok(resp) => {
-            ev.outcome(Outcome::Allow);
-            app.audit.record(ev);
-            resp
-        }
-        Err(e) => {
-            ev.outcome(if e.status.is_server_error() {
-                Outcome::Error
-            } else {
-                Outcome::Deny
-            });
-            ev.reason = Some(e.reason.clone());
-            ev.error_code = Some(e.code.to_string());
-            app.audit.record(ev);
-            e.into_response()
-        }
-    }
-}
-
 fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str> {
     match v.as_deref() {
         Some(s) if !s.is_empty() => Ok(s),
@@ -173,7 +150,7 @@ async fn register_client(State(app): State<Arc<App>>, req: Request) -> Response 
         })))
     }
     .await;
-    finish(&app, ev, result)
+    super::finish(&app, ev, result, true)
 }
 
 #[derive(Deserialize)]
@@ -230,7 +207,7 @@ async fn start_device_authorization(State(app): State<Arc<App>>, req: Request) -
         })))
     }
     .await;
-    finish(&app, ev, result)
+    super::finish(&app, ev, result, true)
 }
 
 #[derive(Deserialize)]
@@ -308,7 +285,7 @@ async fn create_token(State(app): State<Arc<App>>, req: Request) -> Response {
             return e.clone().into_response();
         }
     }
-    finish(&app, ev, result)
+    super::finish(&app, ev, result, true)
 }
 
 fn who(ev: &mut AuditEvent, identity: &crate::portal::SignedInIdentity) {

@@ -7,7 +7,7 @@
 use super::token::{self, Bearer, IssuedSession};
 use super::{Result, SsoError};
 use crate::app::App;
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::AuditEvent;
 use crate::store::{Revocation, RevocationScope};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -94,19 +94,6 @@ fn event(app: &App, action: &str, ip: &str) -> AuditEvent {
     let mut ev = AuditEvent::new(app.clock.now(), &crate::web::request_id(), action);
     ev.source_ip = Some(ip.to_string());
     ev
-}
-
-/// Answers `err`, auditing it as refused (or as an error for a server fault) with its reason.
-fn refuse(app: &App, mut ev: AuditEvent, err: SsoError) -> Response {
-    ev.outcome(if err.status.is_server_error() {
-        Outcome::Error
-    } else {
-        Outcome::Deny
-    });
-    ev.reason = Some(err.reason.clone());
-    ev.error_code = Some(err.code.to_string());
-    app.audit.record(ev);
-    err.into_response()
 }
 
 fn ok_json(body: serde_json::Value) -> Response {
@@ -239,7 +226,7 @@ async fn list_accounts(State(app): State<Arc<App>>, req: Request) -> Response {
         paged(items, "accountList", "accounts", &r)
     }
     .await;
-    finish(&app, ev, result, false)
+    super::finish(&app, ev, result, false)
 }
 
 /// `ListAccountRoles`: the permission sets of the token's identity in one account (an account it
@@ -262,28 +249,7 @@ async fn list_account_roles(State(app): State<Arc<App>>, req: Request) -> Respon
         paged(items, "roleList", &format!("roles/{account}"), &r)
     }
     .await;
-    finish(&app, ev, result, false)
-}
-
-/// Answers `result`, auditing a refusal always and a success when `audit_allowed` (reads are
-/// audited only when refused: a CLI lists on every sign-in, and the allowed reads say nothing an
-/// operator needs).
-fn finish(
-    app: &App,
-    mut ev: AuditEvent,
-    result: Result<Response>,
-    audit_allowed: bool,
-) -> Response {
-    match result {
-        Ok(resp) => {
-            if audit_allowed {
-                ev.outcome(Outcome::Allow);
-                app.audit.record(ev);
-            }
-            resp
-        }
-        Err(e) => refuse(app, ev, e),
-    }
+    super::finish(&app, ev, result, false)
 }
 
 fn check_account_id(account: &str) -> Result<()> {
@@ -346,7 +312,7 @@ async fn get_role_credentials(State(app): State<Arc<App>>, req: Request) -> Resp
         })))
     }
     .await;
-    finish(&app, ev, result, true)
+    super::finish(&app, ev, result, true)
 }
 
 /// `Logout`: ends the token's sign-in (every access and refresh token of it); with
@@ -393,5 +359,5 @@ pub async fn logout(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(StatusCode::OK.into_response())
     }
     .await;
-    finish(&app, ev, result, true)
+    super::finish(&app, ev, result, true)
 }

@@ -403,15 +403,15 @@ pub async fn end(app: &App, signin_key: &str, why: &str) -> Result<Option<Signin
     .await
 }
 
-/// Deletes access tokens, refresh tokens and sign-ins past their expiry (and records that no
-/// longer decode); returns how many.
-pub async fn purge_expired(app: &App, now: i64) -> Result<usize> {
+/// Deletes the records of `kinds` whose `expires_at` has passed (and records that no longer
+/// decode); returns how many. Every SSO record kind keeps its end in `expires_at`.
+pub async fn purge_records(app: &App, kinds: &[&str], now: i64) -> Result<usize> {
     #[derive(Deserialize)]
     struct Ends {
         expires_at: i64,
     }
     let mut n = 0;
-    for kind in [ACCESS_KIND, REFRESH_KIND, SIGNIN_KIND] {
+    for &kind in kinds {
         for (key, v) in app.store.dir_list(kind).await.map_err(store_err)? {
             let dead = serde_json::from_str::<Ends>(&v.value)
                 .map(|e| e.expires_at <= now)
@@ -549,13 +549,25 @@ mod tests {
         // Another sign-in of the same person is untouched.
         bearer(&app, &other.access_token).await.unwrap();
         assert_eq!(
-            purge_expired(&app, clock.now().timestamp()).await.unwrap(),
+            purge_records(
+                &app,
+                &[ACCESS_KIND, REFRESH_KIND, SIGNIN_KIND],
+                clock.now().timestamp()
+            )
+            .await
+            .unwrap(),
             0
         );
         clock.advance(chrono::Duration::seconds(8 * 3600));
         // Two sign-ins, each with one access and one refresh token.
         assert_eq!(
-            purge_expired(&app, clock.now().timestamp()).await.unwrap(),
+            purge_records(
+                &app,
+                &[ACCESS_KIND, REFRESH_KIND, SIGNIN_KIND],
+                clock.now().timestamp()
+            )
+            .await
+            .unwrap(),
             6
         );
     }
