@@ -7,6 +7,13 @@
 //!     verification and reduction, every assertion check, replay cache, trust policy, minting,
 //!     XML), each iteration with a fresh replay cache so that the one document can be reused.
 //!
+//! The same Assertion encrypted for rolegate (AES-256-GCM, RSA-OAEP to an RSA-2048 key) inside a
+//! Response signed by the IdP:
+//!   - `verify_encrypted_blocking`: the Response's signature, decryption, the decrypted Assertion's
+//!     shape check and its own signature (the blocking part of an encrypted assertion), against
+//!     `verify_blocking` for the plain Response;
+//!   - `assume_role_with_saml_encrypted`: the whole STS action with it.
+//!
 //! Hostile inputs through the whole action: a billion-laughs document and one with 80,000
 //! attributes (both must be refused in well under 10 ms).
 //!
@@ -17,7 +24,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
 use rolegate::app::App;
 use rolegate::config::Config;
-use rolegate::idp::saml::shape;
+use rolegate::idp::saml::{self, shape};
 use rolegate::store::MemoryStore;
 use rolegate::sts::{self, StsRequest};
 use samael::crypto::{CertificateDer, Crypto, CryptoProvider};
@@ -33,6 +40,65 @@ struct Fixture {
     dir: tempfile::TempDir,
     cert_der: Vec<u8>,
     signed: String,
+    /// The same Assertion, encrypted for rolegate's key, in a Response signed by the IdP.
+    encrypted: String,
+    sp_key: PKey<openssl::pkey::Private>,
+}
+
+fn xmlsec_sign(dir: &Path, key: &Path, element: &str, doc: &str, name: &str) -> String {
+    let src = dir.join(format!("{name}.template.xml"));
+    let out = dir.join(format!("{name}.xml"));
+    std::fs::write(&src, doc).expect("write template");
+    let status = std::process::Command::new("xmlsec1")
+        .args(["--sign", "--privkey-pem"])
+        .arg(key)
+        .args(["--id-attr:ID", element, "--output"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("xmlsec1 (Debian package xmlsec1) is needed to sign the benchmark's Response");
+    assert!(status.success(), "xmlsec1 --sign failed");
+    std::fs::read_to_string(&out).expect("signed")
+}
+
+/// `assertion` as an `EncryptedAssertion` for `sp`: AES-256-GCM, the key wrapped with
+/// RSA-OAEP-MGF1P (SHA-1), as an IdP encrypts it.
+fn encrypt(assertion: &str, sp: &PKey<openssl::pkey::Private>) -> String {
+    use openssl::symm::Cipher;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut key = [0u8; 32];
+    let mut iv = [0u8; 12];
+    openssl::rand::rand_bytes(&mut key).expect("rand");
+    openssl::rand::rand_bytes(&mut iv).expect("rand");
+    let mut tag = [0u8; 16];
+    let body = openssl::symm::encrypt_aead(
+        Cipher::aes_256_gcm(),
+        &key,
+        Some(&iv),
+        &[],
+        assertion.as_bytes(),
+        &mut tag,
+    )
+    .expect("gcm");
+    let data = [&iv[..], &body, &tag].concat();
+    let mut e = openssl::encrypt::Encrypter::new(sp).expect("encrypter");
+    e.set_rsa_padding(openssl::rsa::Padding::PKCS1_OAEP)
+        .expect("oaep");
+    let mut wrapped = vec![0u8; e.encrypt_len(&key).expect("len")];
+    let n = e.encrypt(&key, &mut wrapped).expect("wrap");
+    wrapped.truncate(n);
+    format!(
+        concat!(
+            r#"<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element">"#,
+            r#"<xenc:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes256-gcm"/>"#,
+            r#"<ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey>"#,
+            r#"<xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/>"#,
+            r#"<xenc:CipherData><xenc:CipherValue>{wrapped}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo>"#,
+            r#"<xenc:CipherData><xenc:CipherValue>{data}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>"#
+        ),
+        wrapped = b64.encode(wrapped),
+        data = b64.encode(data)
+    )
 }
 
 fn fixture() -> Fixture {
@@ -97,24 +163,65 @@ fn fixture() -> Fixture {
         public = PUBLIC,
         account = ACCOUNT,
     );
-    let src = dir.path().join("template.xml");
-    let out = dir.path().join("signed.xml");
-    std::fs::write(&src, template).expect("write template");
-    let status = std::process::Command::new("xmlsec1")
-        .args(["--sign", "--privkey-pem"])
-        .arg(&key_path)
-        .args([
-            "--id-attr:ID",
-            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
-            "--output",
-        ])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("xmlsec1 (Debian package xmlsec1) is needed to sign the benchmark's Response");
-    assert!(status.success(), "xmlsec1 --sign failed");
+    let signed = xmlsec_sign(
+        dir.path(),
+        &key_path,
+        "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+        &template,
+        "signed",
+    );
+    // rolegate's decryption key, and the signed Assertion (standing alone) encrypted for it.
+    let sp_key = PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("key");
+    let mut b = X509::builder().expect("x509");
+    b.set_pubkey(&sp_key).expect("pubkey");
+    b.set_not_before(&Asn1Time::days_from_now(0).expect("t"))
+        .expect("nb");
+    b.set_not_after(&Asn1Time::days_from_now(30).expect("t"))
+        .expect("na");
+    b.sign(&sp_key, MessageDigest::sha256()).expect("sign");
+    std::fs::write(
+        dir.path().join("sp-enc.key"),
+        sp_key.private_key_to_pem_pkcs8().expect("pem"),
+    )
+    .expect("write key");
+    std::fs::write(
+        dir.path().join("sp-enc.crt"),
+        b.build().to_pem().expect("pem"),
+    )
+    .expect("write cert");
+    let start = signed.find("<saml:Assertion ").expect("assertion");
+    let end = signed.find("</saml:Assertion>").expect("assertion end") + "</saml:Assertion>".len();
+    let alone = signed[start..end].replacen(
+        "<saml:Assertion ",
+        r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" "#,
+        1,
+    );
+    let outer = template[..template.find("<saml:Assertion ").expect("assertion")]
+        .replace(r#"ID="_r1""#, r#"ID="_r2""#)
+        .replacen(
+            "<samlp:Status>",
+            concat!(
+                r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>"#,
+                r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
+                r#"<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/>"#,
+                r##"<ds:Reference URI="#_r2"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>"##,
+                r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>"#,
+                r#"<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/></ds:Reference></ds:SignedInfo>"#,
+                r#"<ds:SignatureValue/></ds:Signature><samlp:Status>"#
+            ),
+            1,
+        );
+    let encrypted = xmlsec_sign(
+        dir.path(),
+        &key_path,
+        "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+        &format!("{outer}{}</samlp:Response>", encrypt(&alone, &sp_key)),
+        "encrypted",
+    );
     Fixture {
-        signed: std::fs::read_to_string(&out).expect("signed"),
+        signed,
+        encrypted,
+        sp_key,
         dir,
         cert_der,
     }
@@ -133,6 +240,8 @@ public_url = "{PUBLIC}"
 kind = "memory"
 [saml]
 max_response_age_seconds = 3600
+decryption_key_file = "{dir}/sp-enc.key"
+decryption_cert_file = "{dir}/sp-enc.crt"
 [[accounts]]
 id = "{ACCOUNT}"
 name = "bench"
@@ -144,7 +253,8 @@ account = "{ACCOUNT}"
 name = "saml-admin"
 trust_policy = '''{trust}'''
 "#,
-        dir.join("idp.xml").display()
+        dir.join("idp.xml").display(),
+        dir = dir.display()
     );
     Config::from_str_with_env(&dir.join("rolegate.toml"), &text, &[]).expect("config")
 }
@@ -216,9 +326,38 @@ fn saml(c: &mut Criterion) {
         "and refused as a replay"
     );
 
+    let enc_body = form(&base64::engine::general_purpose::STANDARD.encode(&f.encrypted));
+    assert_eq!(
+        rt.block_on(call(&new_app(), &enc_body)),
+        200,
+        "the encrypted fixture (the same assertion ID: a new app) is accepted"
+    );
+
     let mut g = c.benchmark_group("saml");
     g.sample_size(50);
     let cert = CertificateDer::from(f.cert_der.clone());
+    let certs = [cert.clone()];
+    let keys = [f.sp_key.clone()];
+    g.bench_function("verify_blocking", |b| {
+        b.iter(|| saml::verify_blocking(black_box(&f.signed), &certs).expect("verifies"))
+    });
+    g.bench_function("verify_encrypted_blocking", |b| {
+        b.iter(|| {
+            saml::verify_encrypted_blocking(black_box(&f.encrypted), &certs, &keys)
+                .expect("decrypts")
+        })
+    });
+    g.bench_function("assume_role_with_saml_encrypted", |b| {
+        b.iter_batched(
+            new_app,
+            |app| {
+                let status = rt.block_on(call(&app, &enc_body));
+                assert_eq!(status, 200);
+                app
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.bench_function("xmlsec_verify", |b| {
         b.iter(|| {
             Crypto::verify_signed_xml(black_box(f.signed.as_bytes()), &cert, Some("ID"))

@@ -25,7 +25,9 @@ pub use ops::{
     AuditSinks, BodyLimits, LogFormat, LogSettings, MetricsSettings, OpsSettings, Rate,
     RateLimitSettings, TlsSettings, TracingSettings, DEFAULT_BODY_LIMITS,
 };
-pub use saml::{MetadataSource, SamlProvider, SamlSettings, MAX_SAML_SKEW_SECONDS};
+pub use saml::{
+    MetadataSource, SamlProvider, SamlSettings, SpDecryption, SpSigning, MAX_SAML_SKEW_SECONDS,
+};
 
 use crate::policy::{Policy, PolicyKind};
 use raw::RawConfig;

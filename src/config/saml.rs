@@ -23,6 +23,10 @@ pub struct RawSaml {
     pub signing_key_file: Option<String>,
     pub signing_cert_file: Option<String>,
     pub next_signing_cert_file: Option<String>,
+    pub decryption_key_file: Option<String>,
+    pub decryption_cert_file: Option<String>,
+    pub next_decryption_key_file: Option<String>,
+    pub next_decryption_cert_file: Option<String>,
     pub max_clock_skew_seconds: Option<i64>,
     pub max_response_age_seconds: Option<i64>,
     pub max_concurrent_verifications: Option<i64>,
@@ -68,6 +72,9 @@ pub struct SamlSettings {
     /// rolegate's own signing key: AuthnRequests are signed (HTTP-Redirect binding,
     /// RSA-SHA256) and the metadata says so and carries the certificate(s).
     pub signing: Option<SpSigning>,
+    /// rolegate's decryption key(s): IdPs may encrypt assertions for it (RSA-OAEP + AES-GCM), and
+    /// the metadata carries the certificate(s) with `use="encryption"`.
+    pub decryption: Option<SpDecryption>,
 }
 
 /// rolegate's SAML signing key and the certificates its metadata publishes.
@@ -88,23 +95,45 @@ impl std::fmt::Debug for SpSigning {
     }
 }
 
-/// Reads rolegate's SAML signing key and certificate(s), and checks that the certificate is the
-/// key's. The next certificate (rotation) is only published: it must be a certificate.
-fn load_signing(key: &Path, cert: &Path, next: Option<&Path>) -> Result<SpSigning, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
-    let pkey = openssl::pkey::PKey::private_key_from_pem(&read(key)?)
+/// rolegate's SAML decryption keys, each tried on an encrypted assertion, and their certificates.
+#[derive(Clone)]
+pub struct SpDecryption {
+    /// The RSA private keys, PKCS#8 DER: the current one, then (during a rotation) the next.
+    pub keys_pkcs8_der: Vec<Vec<u8>>,
+    /// Their certificates, in the same order, DER.
+    pub certificates_der: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SpDecryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpDecryption")
+            .field("keys", &self.keys_pkcs8_der.len())
+            .field("certificates", &self.certificates_der.len())
+            .finish()
+    }
+}
+
+fn read_file(p: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+}
+
+fn read_certificate(p: &Path) -> Result<openssl::x509::X509, String> {
+    openssl::x509::X509::from_pem(&read_file(p)?)
+        .map_err(|e| format!("{}: not a PEM certificate ({e})", p.display()))
+}
+
+/// Reads an RSA key (at least 2048 bits) and its certificate, and checks that the certificate is
+/// the key's: (PKCS#8 DER key, DER certificate).
+fn load_key_pair(key: &Path, cert: &Path) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let pkey = openssl::pkey::PKey::private_key_from_pem(&read_file(key)?)
         .map_err(|e| format!("{}: not a PEM private key ({e})", key.display()))?;
     if pkey.rsa().is_err() || pkey.bits() < 2048 {
         return Err(format!(
-            "{}: the signing key must be RSA of at least 2048 bits",
+            "{}: the key must be RSA of at least 2048 bits",
             key.display()
         ));
     }
-    let x509 = |p: &Path| {
-        openssl::x509::X509::from_pem(&read(p)?)
-            .map_err(|e| format!("{}: not a PEM certificate ({e})", p.display()))
-    };
-    let own = x509(cert)?;
+    let own = read_certificate(cert)?;
     let matches = own
         .public_key()
         .map(|k| k.public_eq(&pkey))
@@ -116,16 +145,46 @@ fn load_signing(key: &Path, cert: &Path, next: Option<&Path>) -> Result<SpSignin
             key.display()
         ));
     }
-    let mut certificates_der = vec![own.to_der().map_err(|e| e.to_string())?];
+    Ok((
+        pkey.private_key_to_pkcs8()
+            .map_err(|e| format!("{}: {e}", key.display()))?,
+        own.to_der().map_err(|e| e.to_string())?,
+    ))
+}
+
+/// Reads rolegate's SAML signing key and certificate(s), and checks that the certificate is the
+/// key's. The next certificate (rotation) is only published: it must be a certificate.
+fn load_signing(key: &Path, cert: &Path, next: Option<&Path>) -> Result<SpSigning, String> {
+    let (key_pkcs8_der, own) = load_key_pair(key, cert)?;
+    let mut certificates_der = vec![own];
     if let Some(n) = next {
-        certificates_der.push(x509(n)?.to_der().map_err(|e| e.to_string())?);
+        certificates_der.push(read_certificate(n)?.to_der().map_err(|e| e.to_string())?);
     }
     Ok(SpSigning {
-        key_pkcs8_der: pkey
-            .private_key_to_pkcs8()
-            .map_err(|e| format!("{}: {e}", key.display()))?,
+        key_pkcs8_der,
         certificates_der,
     })
+}
+
+/// Reads rolegate's SAML decryption key pair and, during a rotation, the next pair: every key is
+/// checked against its certificate exactly as the signing key is.
+fn load_decryption(pairs: &[(PathBuf, PathBuf)]) -> Result<SpDecryption, String> {
+    let mut d = SpDecryption {
+        keys_pkcs8_der: Vec::new(),
+        certificates_der: Vec::new(),
+    };
+    for (key, cert) in pairs {
+        let (k, c) = load_key_pair(key, cert)?;
+        if d.certificates_der.contains(&c) {
+            return Err(format!(
+                "{} is the same certificate as the current one",
+                cert.display()
+            ));
+        }
+        d.keys_pkcs8_der.push(k);
+        d.certificates_der.push(c);
+    }
+    Ok(d)
 }
 
 /// Where a provider's metadata comes from.
@@ -260,6 +319,52 @@ impl Validator<'_> {
                 None
             }
         };
+        let decryption = match (
+            &r.decryption_key_file,
+            &r.decryption_cert_file,
+            &r.next_decryption_key_file,
+            &r.next_decryption_cert_file,
+        ) {
+            (None, None, None, None) => None,
+            (Some(k), Some(c), nk, nc) => {
+                let mut pairs = vec![(self.resolve(k), self.resolve(c))];
+                match (nk, nc) {
+                    (None, None) => {}
+                    (Some(nk), Some(nc)) => pairs.push((self.resolve(nk), self.resolve(nc))),
+                    _ => {
+                        self.err(
+                            at,
+                            "saml: set both next_decryption_key_file and next_decryption_cert_file, or neither",
+                        );
+                        ok = false;
+                    }
+                }
+                match load_decryption(&pairs) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        self.err(at, format!("saml decryption key: {e}"));
+                        ok = false;
+                        None
+                    }
+                }
+            }
+            (None, None, _, _) => {
+                self.err(
+                    at,
+                    "saml.next_decryption_key_file/next_decryption_cert_file: need decryption_key_file and decryption_cert_file",
+                );
+                ok = false;
+                None
+            }
+            _ => {
+                self.err(
+                    at,
+                    "saml: set both decryption_key_file and decryption_cert_file, or neither",
+                );
+                ok = false;
+                None
+            }
+        };
         ok.then(|| SamlSettings {
             entity_id,
             acs_url: format!("{base}/saml/acs"),
@@ -269,6 +374,7 @@ impl Validator<'_> {
             max_concurrent_verifications: conc as usize,
             login_timeout_seconds: login,
             signing,
+            decryption,
         })
     }
 

@@ -625,32 +625,32 @@ fn the_ready_delay_is_bounded_and_off_by_default() {
     );
 }
 
+/// Writes `<name>.key` (PKCS#8 PEM) and `<name>.crt` (self-signed PEM) into `dir`: the DER
+/// certificate.
+fn write_key_pair(dir: &std::path::Path, name: &str, bits: u32) -> Vec<u8> {
+    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
+    let key = PKey::from_rsa(Rsa::generate(bits).unwrap()).unwrap();
+    let mut b = X509::builder().unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    let cert = b.build();
+    std::fs::write(
+        dir.join(format!("{name}.key")),
+        key.private_key_to_pem_pkcs8().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join(format!("{name}.crt")), cert.to_pem().unwrap()).unwrap();
+    cert.to_der().unwrap()
+}
+
 #[test]
 fn the_saml_signing_key_must_come_with_its_own_certificate() {
-    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
     let dir = tempfile::tempdir().unwrap();
-    let write_pair = |name: &str, bits: u32| {
-        let key = PKey::from_rsa(Rsa::generate(bits).unwrap()).unwrap();
-        let mut b = X509::builder().unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
-            .unwrap();
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        let cert = b.build();
-        std::fs::write(
-            dir.path().join(format!("{name}.key")),
-            key.private_key_to_pem_pkcs8().unwrap(),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join(format!("{name}.crt")),
-            cert.to_pem().unwrap(),
-        )
-        .unwrap();
-        cert.to_der().unwrap()
-    };
+    let write_pair = |name: &str, bits: u32| write_key_pair(dir.path(), name, bits);
     let a = write_pair("a", 2048);
     let b = write_pair("b", 2048);
     write_pair("small", 1024);
@@ -723,5 +723,88 @@ fn trusted_proxies_are_addresses_or_blocks_but_never_everyone() {
     ] {
         let p = problems(&with(list));
         assert!(p.iter().any(|m| m.contains(needle)), "{list}: {p:?}");
+    }
+}
+
+#[test]
+fn saml_decryption_keys_come_with_their_own_certificates_and_rotate_in_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_key_pair(dir.path(), "a", 2048);
+    let b = write_key_pair(dir.path(), "b", 2048);
+    write_key_pair(dir.path(), "small", 1024);
+    let d = dir.path().display();
+    let with = |keys: &str| format!("{BASE}\n[saml]\n{keys}\n");
+
+    let c = load(&with(&format!(
+        "decryption_key_file = \"{d}/a.key\"\ndecryption_cert_file = \"{d}/a.crt\"\n\
+         next_decryption_key_file = \"{d}/b.key\"\nnext_decryption_cert_file = \"{d}/b.crt\""
+    )))
+    .unwrap();
+    let s = c.saml.decryption.as_ref().unwrap();
+    assert_eq!(s.certificates_der, vec![a.clone(), b], "current, then next");
+    assert_eq!(s.keys_pkcs8_der.len(), 2);
+    assert!(
+        !format!("{s:?}").contains("BEGIN"),
+        "the keys are not shown"
+    );
+    assert!(
+        c.saml.signing.is_none(),
+        "decryption alone does not sign requests"
+    );
+    let c = load(&with(&format!(
+        "decryption_key_file = \"{d}/a.key\"\ndecryption_cert_file = \"{d}/a.crt\""
+    )))
+    .unwrap();
+    assert_eq!(c.saml.decryption.unwrap().certificates_der, vec![a]);
+    assert!(load(BASE).unwrap().saml.decryption.is_none());
+
+    for (keys, expected) in [
+        (
+            format!("decryption_key_file = \"{d}/a.key\"\ndecryption_cert_file = \"{d}/b.crt\""),
+            "is not the certificate of the key",
+        ),
+        (
+            format!(
+                "decryption_key_file = \"{d}/a.key\"\ndecryption_cert_file = \"{d}/a.crt\"\n\
+                 next_decryption_key_file = \"{d}/a.key\"\nnext_decryption_cert_file = \"{d}/b.crt\""
+            ),
+            "b.crt is not the certificate of the key",
+        ),
+        (
+            format!(
+                "decryption_key_file = \"{d}/a.key\"\ndecryption_cert_file = \"{d}/a.crt\"\n\
+                 next_decryption_key_file = \"{d}/a.key\"\nnext_decryption_cert_file = \"{d}/a.crt\""
+            ),
+            "is the same certificate as the current one",
+        ),
+        (
+            format!("decryption_cert_file = \"{d}/a.crt\""),
+            "set both decryption_key_file and decryption_cert_file, or neither",
+        ),
+        (
+            format!(
+                "decryption_key_file = \"{d}/a.key\"\ndecryption_cert_file = \"{d}/a.crt\"\n\
+                 next_decryption_key_file = \"{d}/b.key\""
+            ),
+            "set both next_decryption_key_file and next_decryption_cert_file, or neither",
+        ),
+        (
+            format!("next_decryption_key_file = \"{d}/b.key\"\nnext_decryption_cert_file = \"{d}/b.crt\""),
+            "need decryption_key_file and decryption_cert_file",
+        ),
+        (
+            format!("decryption_key_file = \"{d}/small.key\"\ndecryption_cert_file = \"{d}/small.crt\""),
+            "RSA of at least 2048 bits",
+        ),
+        (
+            format!("decryption_key_file = \"{d}/missing.key\"\ndecryption_cert_file = \"{d}/a.crt\""),
+            "cannot read",
+        ),
+    ] {
+        let p = problems(&with(&keys));
+        assert!(
+            p.iter().any(|m| m.contains("saml") && m.contains(expected)),
+            "{expected}: {p:?}"
+        );
     }
 }

@@ -109,7 +109,10 @@ async fn sp_metadata(State(app): State<Arc<App>>) -> Response {
             .signing
             .as_ref()
             .map_or(&[][..], |k| k.certificates_der.as_slice()),
-        encryption_certificates: &[],
+        encryption_certificates: s
+            .decryption
+            .as_ref()
+            .map_or(&[][..], |d| d.certificates_der.as_slice()),
     });
     (
         [(header::CONTENT_TYPE, "application/samlmetadata+xml")],

@@ -5,12 +5,21 @@ metadata, and parsing rolegate's real AuthnRequests.
 For the attack corpus, `sign()` signs any document the way an IdP (or an attacker with a key) would,
 through the xmlsec1 command line: a signature template with the given algorithms, reference and
 transforms is inserted and `xmlsec1 --sign` fills it in.
+
+Encrypted assertions: pysaml2 encrypts for the SP metadata's `use="encryption"` certificate by
+running `xmlsec1 --encrypt` with a template it builds itself, always 3DES-CBC content encryption
+(`pre_encryption_part`'s default, which `_encrypt_assertion` does not let a caller change) and
+RSA-OAEP-MGF1P key transport. `response_xml(encryption=(content, key transport))` keeps pysaml2's
+whole flow (sign the Assertion, encrypt it, sign the Response) and only gives that xmlsec1 call a
+template with other algorithms, e.g. AES-256-GCM. `encrypt_raw()` encrypts arbitrary bytes with the
+`cryptography` package, for plaintexts no IdP would produce.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 import re
 import subprocess
 import tempfile
@@ -19,7 +28,8 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import NameOID
 
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
@@ -43,6 +53,17 @@ DIGEST = {
     "sha256": "http://www.w3.org/2001/04/xmlenc#sha256",
     "sha1": "http://www.w3.org/2000/09/xmldsig#sha1",
 }
+ENC = {
+    "aes256-gcm": "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+    "aes128-gcm": "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+    "aes128-cbc": "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+    "tripledes-cbc": "http://www.w3.org/2001/04/xmlenc#tripledes-cbc",
+    "rsa-oaep-mgf1p": "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+    "rsa-1_5": "http://www.w3.org/2001/04/xmlenc#rsa-1_5",
+}
+# xmlsec1's --session-key for each content algorithm.
+SESSION_KEY = {"aes256-gcm": "aes-256", "aes128-gcm": "aes-128", "aes128-cbc": "aes-128",
+               "tripledes-cbc": "des-192"}
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 
@@ -147,9 +168,39 @@ class SamlIdp:
         authn_class: str = AC_PASSWORD,
         session_not_on_or_after: str | None = None,
         destination: str | None = None,
+        encrypt: bool = False,
+        encryption: tuple[str, str] | None = None,
+        encrypt_cert: str | None = None,
     ) -> str:
-        """A fresh Response from pysaml2, as XML text."""
+        """A fresh Response from pysaml2, as XML text. With `encrypt` the assertion is encrypted
+        for the SP metadata's encryption certificate (or `encrypt_cert`, PEM) the way pysaml2 does
+        it (3DES-CBC); `encryption=(content, key transport)` (keys of `ENC`) gives pysaml2's xmlsec1
+        call a template with those algorithms instead."""
         assert self.server is not None, "call trust_sp first"
+        sec = self.server.sec
+        original = sec.encrypt_assertion
+        if encryption is not None:
+            encrypt = True
+            content, transport = encryption
+
+            def with_template(statement, enc_key, template, key_type="des-192", node_xpath=None):
+                template.encryption_method.algorithm = ENC[content]
+                keys = template.key_info.encrypted_key
+                for k in keys if isinstance(keys, list) else [keys]:
+                    k.encryption_method.algorithm = ENC[transport]
+                return original(statement, enc_key, template, key_type=SESSION_KEY[content],
+                                node_xpath=node_xpath)
+
+            sec.encrypt_assertion = with_template
+        try:
+            return self._create(name_id, attributes, in_response_to, sign_response, sign_assertion,
+                                authn_class, session_not_on_or_after, destination, encrypt,
+                                encrypt_cert)
+        finally:
+            sec.encrypt_assertion = original
+
+    def _create(self, name_id, attributes, in_response_to, sign_response, sign_assertion,
+                authn_class, session_not_on_or_after, destination, encrypt, encrypt_cert) -> str:
         resp = self.server.create_authn_response(
             identity=attributes or {},
             in_response_to=in_response_to,
@@ -162,6 +213,8 @@ class SamlIdp:
             sign_alg=SIG_RSA_SHA256,
             digest_alg=DIGEST_SHA256,
             session_not_on_or_after=session_not_on_or_after,
+            encrypt_assertion=encrypt,
+            encrypt_cert_assertion=encrypt_cert,
         )
         return str(resp)
 
@@ -264,3 +317,37 @@ def sign(
 
 def new_id() -> str:
     return "_" + uuid.uuid4().hex
+
+
+def encrypt_raw(plaintext: bytes, cert_pem: Path, content: str = "aes256-gcm",
+                transport: str = "rsa-oaep-mgf1p") -> str:
+    """`plaintext` as a `saml:EncryptedAssertion` for the certificate's key, encrypted with the
+    `cryptography` package: AES-GCM (IV ‖ ciphertext ‖ tag, as XML-Enc 1.1 says) and RSA-OAEP
+    (SHA-1, MGF1-SHA-1) of the content key."""
+    key_len = {"aes256-gcm": 32, "aes128-gcm": 16}[content]
+    key = os.urandom(key_len)
+    iv = os.urandom(12)
+    data = iv + AESGCM(key).encrypt(iv, plaintext, None)
+    public = x509.load_pem_x509_certificate(cert_pem.read_bytes()).public_key()
+    wrapped = public.encrypt(key, padding.OAEP(mgf=padding.MGF1(hashes.SHA1()),
+                                               algorithm=hashes.SHA1(), label=None))
+    return (
+        f'<saml:EncryptedAssertion xmlns:saml="{NS_ASSERTION}">'
+        '<xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" '
+        'Type="http://www.w3.org/2001/04/xmlenc#Element">'
+        f'<xenc:EncryptionMethod Algorithm="{ENC[content]}"/>'
+        '<ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey>'
+        f'<xenc:EncryptionMethod Algorithm="{ENC[transport]}"/>'
+        f"<xenc:CipherData><xenc:CipherValue>{base64.b64encode(wrapped).decode()}</xenc:CipherValue>"
+        "</xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo>"
+        f"<xenc:CipherData><xenc:CipherValue>{base64.b64encode(data).decode()}</xenc:CipherValue>"
+        "</xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>"
+    )
+
+
+def self_contained(assertion: str, response: str) -> str:
+    """The Assertion element cut out of `response`, with the namespace declarations of the
+    Response's root copied onto it (so that it stands alone once decrypted, as pysaml2 makes it)."""
+    root = re.search(r"<(?:\w+:)?Response\b[^>]*>", response).group(0)
+    decls = " ".join(re.findall(r'xmlns(?::\w+)?="[^"]*"', root))
+    return re.sub(r"^(<(?:\w+:)?Assertion\b)", rf"\1 {decls}", assertion, count=1)

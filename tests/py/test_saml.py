@@ -1045,3 +1045,199 @@ def test_an_assertion_used_on_one_replica_is_refused_on_the_other(saml_replicas)
                         lambda: [e for e in replica.audit() if e.get("request_id") == request_id],
                         timeout=5)[0]
         assert ev["decision"] == "deny" and "replay: assertion" in ev.get("reason", ""), ev
+
+
+# ---------------------------------------------------------------------------------------------
+# Encrypted assertions: rolegate with a decryption key (and a next one), pysaml2 encrypting for the
+# encryption certificates of its SP metadata
+
+
+@pytest.fixture(scope="module")
+def saml_enc(rolegate_binary, admin_token, tmp_path_factory):
+    work = tmp_path_factory.mktemp("saml-enc")
+    key, cert, _ = saml_idp.make_key_pair(work, "sp-enc")
+    next_key, next_cert, _ = saml_idp.make_key_pair(work, "sp-enc-next")
+    extra = (f'decryption_key_file = "{key}"\ndecryption_cert_file = "{cert}"\n'
+             f'next_decryption_key_file = "{next_key}"\nnext_decryption_cert_file = "{next_cert}"')
+    srv = SamlServer(work, admin_token, saml_extra=extra)
+    srv.enc_cert, srv.next_enc_cert = cert, next_cert
+    yield srv
+    code = srv.rg.stop()
+    assert code == 0, f"rolegate exited with {code}\n{srv.rg.log_tail()}"
+
+
+GCM = ("aes256-gcm", "rsa-oaep-mgf1p")
+
+
+def encrypted_xml(srv: SamlServer, session: str = "enc", **kw) -> str:
+    """A pysaml2 Response (Assertion signed, encrypted with AES-256-GCM / RSA-OAEP by xmlsec1,
+    Response signed)."""
+    xml = srv.idp.response_xml(attributes=attrs(session=session), encryption=GCM, **kw)
+    assert "EncryptedAssertion" in xml and saml_idp.ENC["aes256-gcm"] in xml
+    assert "alice@example.test" not in xml and "<ns1:Assertion" not in xml, "the assertion is hidden"
+    return xml
+
+
+def test_the_metadata_publishes_both_encryption_certificates_with_gcm_and_oaep_only(saml_enc):
+    md = saml_enc.sp_metadata
+    assert md.count('<md:KeyDescriptor use="encryption">') == 2, md
+    for cert in (saml_enc.enc_cert, saml_enc.next_enc_cert):
+        der = "".join(cert.read_text().strip().splitlines()[1:-1])
+        assert der in md
+    methods = re.findall(r'<md:EncryptionMethod Algorithm="([^"]+)"/>', md)
+    assert set(methods) == {"http://www.w3.org/2009/xmlenc11#aes256-gcm",
+                            "http://www.w3.org/2009/xmlenc11#aes192-gcm",
+                            "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+                            "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+                            "http://www.w3.org/2009/xmlenc11#rsa-oaep"}, methods
+    assert "cbc" not in md and "rsa-1_5" not in md
+
+
+def test_an_encrypted_assertion_through_boto3(saml_enc):
+    xml = encrypted_xml(saml_enc, session="enc-boto3")
+    out = e2e.sts_client(saml_enc.url).assume_role_with_saml(
+        RoleArn=ROLE_ADMIN, PrincipalArn=PROVIDER_ARN, SAMLAssertion=saml_idp.b64(xml))
+    assert out["Credentials"]["AccessKeyId"].startswith("ASIA")
+    assert out["Subject"] == "alice@example.test"
+    assert out["AssumedRoleUser"]["Arn"].endswith("/saml-admin/enc-boto3")
+    assert out["Issuer"] == saml_enc.idp.entity_id
+    # Once only.
+    refused(saml_enc, saml_idp.b64(xml), "InvalidIdentityToken", "replay: assertion")
+
+
+def test_an_encrypted_assertion_through_the_aws_cli(saml_enc, tmp_path):
+    xml = saml_enc.idp.response_xml(attributes=attrs(session="enc-cli"),
+                                    encryption=("aes128-gcm", "rsa-oaep-mgf1p"))
+    assert saml_idp.ENC["aes128-gcm"] in xml
+    r = e2e.run_aws(
+        ["sts", "assume-role-with-saml", "--endpoint-url", saml_enc.url, "--output", "json",
+         "--role-arn", ROLE_ADMIN, "--principal-arn", PROVIDER_ARN,
+         "--saml-assertion", saml_idp.b64(xml)],
+        env={"AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"},
+        home=tmp_path / "home",
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["AssumedRoleUser"]["Arn"].endswith("/saml-admin/enc-cli")
+
+
+def test_an_assertion_encrypted_for_the_next_key_is_accepted(saml_enc):
+    xml = encrypted_xml(saml_enc, session="enc-next", encrypt_cert=saml_enc.next_enc_cert.read_text())
+    assert assume_raw(saml_enc, saml_idp.b64(xml)).status == 200
+
+
+def test_plain_assertions_are_still_accepted_with_a_decryption_key(saml_enc):
+    assert assume_raw(saml_enc, saml_enc.idp.response(attributes=attrs(session="plain"))).status == 200
+
+
+def test_an_encrypted_assertion_at_the_browser_acs(saml_enc):
+    b = Browser()
+    req, relay = b.start_login(saml_enc)
+    xml = saml_enc.idp.response_xml(name_id="erin@example.test", in_response_to=req.message.id,
+                                    attributes={"groups": ["engineers"]}, encryption=GCM)
+    assert "EncryptedAssertion" in xml
+    r = b.post_response(saml_enc, saml_idp.b64(xml), relay)
+    assert r.status == 200, r.text
+    assert r.json()["subject"] == "erin@example.test"
+    assert [a["permission_set"] for a in r.json()["assignments"]] == ["Engineering"]
+    # IdP-initiated, from the provider that allows it: the Response's Issuer finds the provider.
+    xml = saml_enc.partner.response_xml(name_id="pat@partner.example.test", attributes={}, encryption=GCM)
+    r = Browser().post_response(saml_enc, saml_idp.b64(xml), None)
+    assert r.status == 200, r.text
+    assert r.json()["provider"] == "partner"
+    # Encrypted for a key rolegate does not have: refused at the ACS too, with the reason.
+    b = Browser()
+    req, relay = b.start_login(saml_enc)
+    _, other_cert, _ = saml_idp.make_key_pair(saml_enc.work, "acs-other")
+    xml = saml_enc.idp.response_xml(in_response_to=req.message.id, attributes={}, encryption=GCM,
+                                    encrypt_cert=other_cert.read_text())
+    browser_refused(saml_enc, b.post_response(saml_enc, saml_idp.b64(xml), relay),
+                    "no EncryptedKey opens")
+
+
+def test_pysaml2s_own_encryption_is_3des_cbc_and_refused(saml_enc):
+    # What pysaml2 produces when asked to encrypt, unchanged: xmlsec1 with 3DES-CBC content.
+    xml = saml_enc.idp.response_xml(attributes=attrs(session="pysaml2-3des"), encrypt=True)
+    assert saml_idp.ENC["tripledes-cbc"] in xml and saml_idp.ENC["rsa-oaep-mgf1p"] in xml
+    refused(saml_enc, saml_idp.b64(xml), "InvalidIdentityToken",
+            "content encryption http://www.w3.org/2001/04/xmlenc#tripledes-cbc is not allowed (AES-GCM only)")
+
+
+@pytest.mark.parametrize("content,transport,reason", [
+    ("aes128-cbc", "rsa-oaep-mgf1p",
+     "content encryption http://www.w3.org/2001/04/xmlenc#aes128-cbc is not allowed"),
+    ("aes256-gcm", "rsa-1_5",
+     "key transport http://www.w3.org/2001/04/xmlenc#rsa-1_5 is not allowed (RSA-OAEP only)"),
+])
+def test_cbc_and_rsa_1_5_really_encrypted_are_refused(saml_enc, content, transport, reason):
+    xml = saml_enc.idp.response_xml(attributes=attrs(session="weak"), encryption=(content, transport))
+    assert saml_idp.ENC[content] in xml and saml_idp.ENC[transport] in xml
+    refused(saml_enc, saml_idp.b64(xml), "InvalidIdentityToken", reason)
+
+
+def test_an_encrypted_assertion_in_an_unsigned_response_is_refused(saml_enc):
+    xml = saml_enc.idp.response_xml(attributes=attrs(session="unsigned"), encryption=GCM,
+                                    sign_response=False, sign_assertion=True)
+    assert "EncryptedAssertion" in xml
+    refused(saml_enc, saml_idp.b64(xml), "InvalidIdentityToken",
+            "an EncryptedAssertion must be inside a signed Response")
+
+
+def _signed_assertion(srv: SamlServer, session: str) -> tuple[str, str]:
+    """(an unsigned pysaml2 Response, its Assertion signed by the IdP and standing alone)."""
+    xml = srv.idp.response_xml(attributes=attrs(session=session), sign_response=False,
+                               sign_assertion=False)
+    signed = saml_idp.sign(xml, "Assertion", srv.idp.key, srv.idp.cert_b64)
+    return signed, saml_idp.self_contained(assertion_of(signed), signed)
+
+
+def _enclose(srv: SamlServer, response: str, assertion: str, encrypted: str, signed: bool = True) -> str:
+    """`response` with `assertion` replaced by `encrypted`, signed by the IdP (or not)."""
+    xml = response.replace(assertion_of(response), encrypted)
+    assert xml != response
+    return idp_signs(srv, xml, "Response") if signed else xml
+
+
+def _flip_ciphertext(xml: str) -> str:
+    m = list(re.finditer(r"(<xenc:CipherValue>)([^<]+)(</xenc:CipherValue>)", xml))[-1]
+    data = bytearray(base64.b64decode(m.group(2)))
+    data[20] ^= 1
+    return xml[:m.start(2)] + base64.b64encode(bytes(data)).decode() + xml[m.end(2):]
+
+
+def test_encrypted_refusals_leave_the_assertion_unused(saml_enc, tmp_path):
+    """Every refusal below carries the same signed assertion; afterwards, properly encrypted, it is
+    accepted: none of them recorded its ID (nor issued anything)."""
+    srv = saml_enc
+    response, a = _signed_assertion(srv, "refusals")
+    _, other_cert, _ = saml_idp.make_key_pair(tmp_path, "other-sp")
+    enc = saml_idp.encrypt_raw(a.encode(), srv.enc_cert)
+    nested = a.replace("</ns1:Issuer>", "</ns1:Issuer><ns1:Advice>"
+                       + evil_copy(a) + "</ns1:Advice>", 1)
+    cases = [
+        ("unsigned Response", _enclose(srv, response, a, enc, signed=False),
+         "an EncryptedAssertion must be inside a signed Response"),
+        ("encrypted for another key", _enclose(srv, response, a, saml_idp.encrypt_raw(a.encode(), other_cert)),
+         "no EncryptedKey opens with rolegate's decryption key(s)"),
+        ("ciphertext changed, then signed by the IdP", _enclose(srv, response, a, _flip_ciphertext(enc)),
+         "the AES-GCM tag does not verify"),
+        ("ciphertext changed after signing", _flip_ciphertext(_enclose(srv, response, a, enc)),
+         "signature does not verify"),
+        ("two Assertions inside", _enclose(srv, response, a, saml_idp.encrypt_raw(
+            (a + evil_copy(a)).encode(), srv.enc_cert)),
+         "decrypted assertion: not well-formed XML: more than one root element"),
+        ("a DOCTYPE inside", _enclose(srv, response, a, saml_idp.encrypt_raw(
+            ('<!DOCTYPE a [<!ENTITY x "admin">]>' + a).encode(), srv.enc_cert)),
+         "decrypted assertion: DOCTYPE is not allowed"),
+        ("an Assertion nested inside", _enclose(srv, response, a, saml_idp.encrypt_raw(
+            nested.encode(), srv.enc_cert)),
+         "decrypted assertion: a {urn:oasis:names:tc:SAML:2.0:assertion}Assertion element is nested in it"),
+        ("the signed Assertion changed inside", _enclose(srv, response, a, saml_idp.encrypt_raw(
+            a.replace("alice@example.test", "admin@example.test").encode(), srv.enc_cert)),
+         "the decrypted Assertion's signature"),
+    ]
+    for name, xml, reason in cases:
+        ev = refused(srv, saml_idp.b64(xml), "InvalidIdentityToken", reason)
+        assert ev["action"] == "AssumeRoleWithSAML", name
+    r = assume_raw(srv, saml_idp.b64(_enclose(srv, response, a, enc)))
+    assert r.status == 200, r.text
+    refused(srv, saml_idp.b64(_enclose(srv, response, a, enc)), "InvalidIdentityToken", "replay: assertion")

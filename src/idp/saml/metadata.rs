@@ -257,7 +257,8 @@ pub struct SpDescription<'a> {
     pub requests_signed: bool,
     /// DER signing certificates.
     pub signing_certificates: &'a [Vec<u8>],
-    /// DER encryption certificates.
+    /// DER encryption certificates (the current decryption key's, then the next one's), published
+    /// with `use="encryption"` and the AES-GCM / RSA-OAEP methods only.
     pub encryption_certificates: &'a [Vec<u8>],
 }
 
@@ -290,17 +291,14 @@ pub fn sp_metadata(d: &SpDescription<'_>) -> String {
     for c in d.signing_certificates {
         key(&mut out, "signing", c, &[]);
     }
+    // Exactly what decryption accepts: AES-GCM content, RSA-OAEP key transport.
+    let methods: Vec<&str> = super::shape::DATA_ENCRYPTION_METHODS
+        .iter()
+        .chain(super::shape::KEY_TRANSPORT_METHODS)
+        .copied()
+        .collect();
     for c in d.encryption_certificates {
-        key(
-            &mut out,
-            "encryption",
-            c,
-            &[
-                "http://www.w3.org/2009/xmlenc11#aes256-gcm",
-                "http://www.w3.org/2009/xmlenc11#aes128-gcm",
-                "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
-            ],
-        );
+        key(&mut out, "encryption", c, &methods);
     }
     for f in NAME_ID_FORMATS {
         out.push_str(&format!("<md:NameIDFormat>{f}</md:NameIDFormat>"));

@@ -2,7 +2,10 @@
 //!
 //! The order is fixed and fails closed: size → base64/UTF-8 → the strict [`shape`] check (before
 //! any crypto) → samael/xmlsec signature verification against the provider's pinned signing
-//! certificates, with an algorithm allow-list, on the blocking pool behind a semaphore → the checks
+//! certificates, with an algorithm allow-list, on the blocking pool behind a semaphore → for an
+//! `EncryptedAssertion` (only inside a signed Response), [`decrypt`]ion of the signed content with
+//! rolegate's key(s) and the same strict shape check on the decrypted Assertion (whose own
+//! signature, if it has one, must verify too) → the checks
 //! samael does not make (issuer, every `AudienceRestriction`, bearer `Recipient`, time with bounded
 //! skew, status, `AuthnStatement`, `SessionNotOnOrAfter`, `InResponseTo` for browsers) → the durable
 //! replay cache keyed by (issuer, assertion ID), last, so that only a fully valid assertion is
@@ -11,6 +14,9 @@
 //!
 //! Knows nothing of HTTP routing, cookies, STS parameters or policies.
 
+pub mod decrypt;
+#[cfg(test)]
+mod encrypted_tests;
 pub mod metadata;
 pub mod request;
 pub mod shape;
@@ -24,6 +30,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use metadata::IdpMetadata;
+use openssl::pkey::{PKey, Private};
 use parking_lot::RwLock;
 use samael::crypto::{
     AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
@@ -163,6 +170,7 @@ pub struct SamlFederation {
     settings: SamlSettings,
     providers: Vec<ProviderState>,
     permits: Arc<Semaphore>,
+    decryption_keys: Arc<Vec<PKey<Private>>>,
     clock: SharedClock,
     http: reqwest::Client,
 }
@@ -175,6 +183,20 @@ impl SamlFederation {
             .timeout(FETCH_TIMEOUT)
             .build()
             .unwrap_or_default();
+        // Checked when the configuration was loaded; a key that no longer parses is left out
+        // (and an encrypted assertion then fails to decrypt with the reason).
+        let decryption_keys = settings
+            .decryption
+            .iter()
+            .flat_map(|d| d.keys_pkcs8_der.iter())
+            .filter_map(|der| match PKey::private_key_from_pkcs8(der) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    tracing::error!(error = %e, "saml decryption key does not parse");
+                    None
+                }
+            })
+            .collect();
         Self {
             settings: settings.clone(),
             providers: providers
@@ -186,6 +208,7 @@ impl SamlFederation {
                 })
                 .collect(),
             permits: Arc::new(Semaphore::new(settings.max_concurrent_verifications.max(1))),
+            decryption_keys: Arc::new(decryption_keys),
             clock,
             http,
         }
@@ -319,31 +342,28 @@ impl SamlFederation {
             SamlError::UnknownProvider(format!("metadata of saml provider '{name}' is not loaded"))
         })?;
         let xml = decode(base64_response)?;
-        let shape = shape::check(&xml)?;
-        let issuer = match (&shape.response_issuer, &shape.assertion_issuer) {
-            (Some(r), Some(a)) if r != a => {
-                return Err(SamlError::Invalid(format!(
-                    "the Response's Issuer '{r}' differs from the Assertion's '{a}'"
-                )))
+        let mut shape = shape::check(&xml)?;
+        // An encrypted assertion's Issuer is known only once it is decrypted: then it is checked
+        // the same way.
+        check_issuer(&shape, &metadata, name, !shape.encrypted)?;
+        let assertion = if shape.encrypted {
+            if self.decryption_keys.is_empty() {
+                // Only RSA-OAEP + AES-GCM pass the shape check; decryption needs an SP key.
+                return Err(SamlError::Invalid(
+                    "an EncryptedAssertion arrived, but no decryption key is configured".into(),
+                ));
             }
-            (_, Some(i)) | (Some(i), None) => i.clone(),
-            (None, None) => return Err(SamlError::Invalid("no Issuer".into())),
+            let (assertion, inner) = self.verify_encrypted(xml, &metadata).await?;
+            shape.assertion_id = inner.assertion_id;
+            shape.assertion_issuer = inner.assertion_issuer;
+            shape.assertion_signed = inner.assertion_signed;
+            shape.name_qualifier = inner.name_qualifier;
+            shape.sp_name_qualifier = inner.sp_name_qualifier;
+            check_issuer(&shape, &metadata, name, true)?;
+            assertion
+        } else {
+            self.verify_signature(xml, &metadata).await?
         };
-        if issuer != metadata.entity_id {
-            return Err(SamlError::Invalid(format!(
-                "Issuer '{}' is not provider {name}'s entity id '{}'",
-                truncate(&issuer),
-                metadata.entity_id
-            )));
-        }
-        if shape.encrypted {
-            // Only RSA-OAEP + AES-GCM pass the shape check; decryption needs an SP key, which
-            // this configuration does not have.
-            return Err(SamlError::Invalid(
-                "an EncryptedAssertion arrived, but no decryption key is configured".into(),
-            ));
-        }
-        let assertion = self.verify_signature(xml, &metadata).await?;
         let now = self.clock.now();
         let identity =
             self.check_assertion(&state.cfg, &metadata, &shape, &assertion, usage, now)?;
@@ -370,21 +390,37 @@ impl SamlFederation {
     /// xmlsec through samael, off the async runtime and at most `max_concurrent_verifications` at
     /// once: the signed content only, verified with the provider's certificates.
     async fn verify_signature(&self, xml: String, metadata: &IdpMetadata) -> Result<Assertion> {
+        let certs = certificates(metadata);
+        self.blocking(move || verify_blocking(&xml, &certs)).await
+    }
+
+    /// The Response's signature verified, then its `EncryptedAssertion` decrypted and checked, on
+    /// the blocking pool under the same semaphore: the Assertion and what the shape check learned
+    /// of it.
+    async fn verify_encrypted(
+        &self,
+        xml: String,
+        metadata: &IdpMetadata,
+    ) -> Result<(Assertion, shape::Shape)> {
+        let certs = certificates(metadata);
+        let keys = self.decryption_keys.clone();
+        self.blocking(move || verify_encrypted_blocking(&xml, &certs, &keys))
+            .await
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> std::result::Result<T, String> + Send + 'static,
+    ) -> Result<T> {
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| SamlError::Unavailable("verification pool closed".into()))?;
-        let certs: Vec<CertificateDer> = metadata
-            .signing_certificates
-            .iter()
-            .cloned()
-            .map(CertificateDer::from)
-            .collect();
-        let work = move || -> std::result::Result<Assertion, String> {
+        let work = move || {
             let _permit = permit;
-            verify_blocking(&xml, &certs)
+            work()
         };
         match tokio::task::spawn_blocking(work).await {
             Ok(r) => r.map_err(SamlError::Invalid),
@@ -627,18 +663,64 @@ impl SamlFederation {
     }
 }
 
-/// The blocking part: xmlsec verification and reduction to the signed content, then parsing it.
-pub fn verify_blocking(
-    xml: &str,
-    certs: &[CertificateDer],
-) -> std::result::Result<Assertion, String> {
-    let reduced = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+fn certificates(metadata: &IdpMetadata) -> Vec<CertificateDer> {
+    metadata
+        .signing_certificates
+        .iter()
+        .cloned()
+        .map(CertificateDer::from)
+        .collect()
+}
+
+/// Where an Issuer comes from and whether it is the provider's: the Response's and the Assertion's
+/// must agree, and the one given must be the metadata's entity id. With `required` unset a
+/// document without either passes (its Issuer is inside an encrypted assertion).
+fn check_issuer(
+    shape: &shape::Shape,
+    metadata: &IdpMetadata,
+    name: &str,
+    required: bool,
+) -> Result<()> {
+    let issuer = match (&shape.response_issuer, &shape.assertion_issuer) {
+        (Some(r), Some(a)) if r != a => {
+            return Err(SamlError::Invalid(format!(
+                "the Response's Issuer '{}' differs from the Assertion's '{}'",
+                truncate(r),
+                truncate(a)
+            )))
+        }
+        (_, Some(i)) | (Some(i), None) => i,
+        (None, None) if required => return Err(SamlError::Invalid("no Issuer".into())),
+        (None, None) => return Ok(()),
+    };
+    if issuer != &metadata.entity_id {
+        return Err(SamlError::Invalid(format!(
+            "Issuer '{}' is not provider {name}'s entity id '{}'",
+            truncate(issuer),
+            metadata.entity_id
+        )));
+    }
+    Ok(())
+}
+
+/// xmlsec verification of every signature in `xml` with `certs` (allow-listed algorithms), and
+/// the document reduced to what they sign.
+fn reduce(xml: &str, certs: &[CertificateDer]) -> std::result::Result<String, String> {
+    Crypto::reduce_xml_to_signed_with_allowed_algorithms(
         xml,
         certs,
         ReduceMode::ValidateAndMarkNoAncestors,
         Some(ALLOWED_ALGORITHMS),
     )
-    .map_err(|e| format!("signature does not verify with the provider's certificates: {e}"))?;
+    .map_err(|e| format!("signature does not verify with the provider's certificates: {e}"))
+}
+
+/// The blocking part: xmlsec verification and reduction to the signed content, then parsing it.
+pub fn verify_blocking(
+    xml: &str,
+    certs: &[CertificateDer],
+) -> std::result::Result<Assertion, String> {
+    let reduced = reduce(xml, certs)?;
     // serde does not look at the root's name: decide on it first.
     match root_element(&reduced)
         .as_ref()
@@ -656,6 +738,55 @@ pub fn verify_blocking(
             "the signed content is {other:?}, not a Response or an Assertion"
         )),
     }
+}
+
+/// The blocking part for an encrypted assertion: the Response's signature verified first; then
+/// the `EncryptedAssertion` taken from the signed content (checked again), decrypted with the first
+/// of `keys` that opens it, and the plaintext checked like a plain Assertion (a signature inside it
+/// must verify with `certs` too) and parsed. Returns the Assertion and the decrypted document's
+/// shape facts (ID, Issuer, NameID qualifiers, whether it is signed).
+pub fn verify_encrypted_blocking(
+    xml: &str,
+    certs: &[CertificateDer],
+    keys: &[PKey<Private>],
+) -> std::result::Result<(Assertion, shape::Shape), String> {
+    let reduced = reduce(xml, certs)?;
+    match root_element(&reduced)
+        .as_ref()
+        .map(|(ns, n)| (ns.as_str(), n.as_str()))
+    {
+        Some((shape::NS_PROTOCOL, "Response")) => {}
+        other => {
+            return Err(format!(
+                "the signed content is {other:?}, not the Response around the EncryptedAssertion"
+            ))
+        }
+    }
+    let parts = shape::encrypted_parts(&reduced).map_err(|e| format!("shape check: {e}"))?;
+    let plain = decrypt::decrypt(&parts, keys).map_err(|e| format!("decryption: {e}"))?;
+    let mut facts = shape::Shape::default();
+    shape::check_decrypted(&plain, &mut facts).map_err(|e| format!("shape check: {e}"))?;
+    let text = if facts.assertion_signed {
+        let inner = reduce(&plain, certs)
+            .map_err(|e| format!("the decrypted Assertion's signature: {e}"))?;
+        match root_element(&inner)
+            .as_ref()
+            .map(|(ns, n)| (ns.as_str(), n.as_str()))
+        {
+            Some((shape::NS_ASSERTION, "Assertion")) => inner,
+            other => {
+                return Err(format!(
+                    "the decrypted assertion's signed content is {other:?}, not the Assertion"
+                ))
+            }
+        }
+    } else {
+        plain
+    };
+    let assertion = text
+        .parse::<Assertion>()
+        .map_err(|e| format!("the decrypted Assertion does not parse: {e}"))?;
+    Ok((assertion, facts))
 }
 
 fn root_element(xml: &str) -> Option<(String, String)> {

@@ -7,8 +7,12 @@
 //! assertion anywhere else; `ds:Signature` only as a direct child of the Response or the Assertion,
 //! each with exactly one Reference to `#` + its parent's `ID`, transforms exactly
 //! enveloped-signature then exclusive c14n, and RSA/ECDSA with SHA-256 or stronger; encrypted
-//! assertions only with RSA-OAEP and AES-GCM. It also bounds size, depth and counts, so that hostile
-//! input costs little.
+//! assertions only in one form (one `EncryptedData` of `Type` Element with AES-GCM and an inline
+//! `CipherValue`, one to four `EncryptedKey`s with RSA-OAEP, nothing fetched). It also bounds size,
+//! depth and counts, so that hostile input costs little.
+//!
+//! A decrypted assertion passes [`check_decrypted`], the same rules for a document whose root is
+//! the `saml:Assertion`.
 //!
 //! This module is pure: it knows nothing of providers, time or the store.
 
@@ -59,12 +63,32 @@ pub const KEY_TRANSPORT_METHODS: &[&str] = &[
     "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
     "http://www.w3.org/2009/xmlenc11#rsa-oaep",
 ];
-/// Content encryption for encrypted assertions: AES-GCM only.
+/// Content encryption for encrypted assertions: AES-GCM only (strongest first, as the SP metadata
+/// lists them).
 pub const DATA_ENCRYPTION_METHODS: &[&str] = &[
-    "http://www.w3.org/2009/xmlenc11#aes128-gcm",
-    "http://www.w3.org/2009/xmlenc11#aes192-gcm",
     "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+    "http://www.w3.org/2009/xmlenc11#aes192-gcm",
+    "http://www.w3.org/2009/xmlenc11#aes128-gcm",
 ];
+/// Digests RSA-OAEP may use (its `ds:DigestMethod`; SHA-1 when absent, as XML-Enc says).
+pub const OAEP_DIGEST_METHODS: &[&str] = &[
+    "http://www.w3.org/2000/09/xmldsig#sha1",
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
+];
+/// Mask generation functions of `xmlenc11#rsa-oaep` (MGF1 with SHA-1 when absent).
+pub const OAEP_MGF_METHODS: &[&str] = &[
+    "http://www.w3.org/2009/xmlenc11#mgf1sha1",
+    "http://www.w3.org/2009/xmlenc11#mgf1sha224",
+    "http://www.w3.org/2009/xmlenc11#mgf1sha256",
+    "http://www.w3.org/2009/xmlenc11#mgf1sha384",
+    "http://www.w3.org/2009/xmlenc11#mgf1sha512",
+];
+/// The only `Type` an `EncryptedData` may declare: a whole element (the Assertion).
+pub const TYPE_ELEMENT: &str = "http://www.w3.org/2001/04/xmlenc#Element";
+/// Most `EncryptedKey` elements an encrypted assertion may carry (one per recipient key).
+pub const MAX_ENCRYPTED_KEYS: usize = 4;
 
 /// Why a document failed the shape check. Each variant is a precise audit reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,9 +152,13 @@ pub enum ShapeError {
         /// What is wrong.
         why: String,
     },
-    /// An encryption algorithm outside the allow-list.
+    /// An encryption algorithm outside the allow-list, or an encrypted assertion not of the one
+    /// accepted form.
     #[error("encrypted assertion: {0}")]
     Encryption(String),
+    /// A decrypted assertion not of the accepted form.
+    #[error("decrypted assertion: {0}")]
+    Decrypted(String),
     /// Two elements share an ID.
     #[error("ID '{0}' appears more than once")]
     DuplicateId(String),
@@ -170,6 +198,34 @@ pub struct Shape {
     pub name_qualifier: Option<String>,
     /// `SPNameQualifier` of the Subject's NameID.
     pub sp_name_qualifier: Option<String>,
+    /// What an encrypted assertion is made of (`None` when not encrypted).
+    pub encryption: Option<Encryption>,
+}
+
+/// An `EncryptedAssertion` as the document gives it, its algorithms within the allow-lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Encryption {
+    /// The content encryption (one of [`DATA_ENCRYPTION_METHODS`]).
+    pub data_algorithm: String,
+    /// The `EncryptedData`'s `CipherValue`, base64 as written.
+    pub cipher_value: String,
+    /// Every `EncryptedKey`, from the `EncryptedData`'s `KeyInfo` and beside it.
+    pub keys: Vec<EncryptedKey>,
+}
+
+/// One `EncryptedKey`: the content key wrapped with RSA-OAEP for one recipient.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncryptedKey {
+    /// The key transport (one of [`KEY_TRANSPORT_METHODS`]).
+    pub algorithm: String,
+    /// OAEP's digest (one of [`OAEP_DIGEST_METHODS`]), if given.
+    pub digest: Option<String>,
+    /// OAEP's mask generation function (one of [`OAEP_MGF_METHODS`]), if given.
+    pub mgf: Option<String>,
+    /// `OAEPparams` (the OAEP label), base64 as written, if given.
+    pub oaep_params: Option<String>,
+    /// The wrapped key, base64 as written.
+    pub cipher_value: String,
 }
 
 #[derive(Debug)]
@@ -371,17 +427,7 @@ pub fn check(xml: &str) -> Result<Shape> {
     }
 
     // IDs are unique across the whole document: a Reference must find exactly one element.
-    let mut ids: Vec<&str> = Vec::new();
-    for n in &tree.nodes {
-        for (ns, name, v) in &n.attrs {
-            if ns.is_empty() && (name == "ID" || name == "Id" || name == "id") {
-                if ids.contains(&v.as_str()) {
-                    return Err(ShapeError::DuplicateId(v.chars().take(64).collect()));
-                }
-                ids.push(v);
-            }
-        }
-    }
+    unique_ids(&tree)?;
 
     // Exactly one assertion, a direct child of the root; none anywhere else.
     let is_assertion = |n: &Node| {
@@ -492,18 +538,31 @@ pub fn check(xml: &str) -> Result<Shape> {
     }
 
     if encrypted {
-        check_encryption(&tree, assertion)?;
+        shape.encryption = Some(check_encryption(&tree, assertion)?);
         return Ok(shape);
     }
+    assertion_facts(&tree, assertion, assertion_sig, &mut shape)?;
+    Ok(shape)
+}
+
+/// The Assertion's ID (its signature's reference checked against it), Issuer and NameID
+/// qualifiers, into `shape`.
+fn assertion_facts(
+    tree: &Tree,
+    assertion: usize,
+    sig: Option<usize>,
+    shape: &mut Shape,
+) -> Result<()> {
     let a = &tree.nodes[assertion];
     let assertion_id = a
         .attr("ID")
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ShapeError::Missing("the Assertion has no ID".into()))?
         .to_string();
-    if let Some(s) = assertion_sig {
-        check_signature(&tree, s, &assertion_id, "Assertion")?;
+    if let Some(s) = sig {
+        check_signature(tree, s, &assertion_id, "Assertion")?;
     }
+    shape.assertion_signed = sig.is_some();
     shape.assertion_id = Some(assertion_id);
     shape.assertion_issuer = tree
         .child(assertion, NS_ASSERTION, "Issuer")
@@ -516,7 +575,100 @@ pub fn check(xml: &str) -> Result<Shape> {
             shape.sp_name_qualifier = n.attr("SPNameQualifier").map(String::from);
         }
     }
-    Ok(shape)
+    Ok(())
+}
+
+fn unique_ids(tree: &Tree) -> Result<()> {
+    let mut ids: Vec<&str> = Vec::new();
+    for n in &tree.nodes {
+        for (ns, name, v) in &n.attrs {
+            if ns.is_empty() && (name == "ID" || name == "Id" || name == "id") {
+                if ids.contains(&v.as_str()) {
+                    return Err(ShapeError::DuplicateId(v.chars().take(64).collect()));
+                }
+                ids.push(v);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `EncryptedAssertion` of a Response whose signature has been verified (the signed content
+/// samael hands back), checked as strictly as [`check`] does: its parts, for decryption.
+pub fn encrypted_parts(xml: &str) -> Result<Encryption> {
+    if xml.len() > MAX_XML_BYTES {
+        return Err(ShapeError::TooLarge(xml.len()));
+    }
+    let tree = parse(xml)?;
+    if !tree.nodes[0].is(NS_PROTOCOL, "Response") {
+        return Err(ShapeError::Root(tree.nodes[0].qualified()));
+    }
+    let encrypted = tree.child(0, NS_ASSERTION, "EncryptedAssertion");
+    let plain = tree.child(0, NS_ASSERTION, "Assertion");
+    match (encrypted.as_slice(), plain.len()) {
+        ([a], 0) => check_encryption(&tree, *a),
+        _ => Err(ShapeError::Assertions(format!(
+            "the signed Response holds {} EncryptedAssertion(s) and {} Assertion(s); exactly one EncryptedAssertion was expected",
+            encrypted.len(),
+            plain.len()
+        ))),
+    }
+}
+
+/// Checks a decrypted assertion as strictly as a plain one (within the size limit; no DOCTYPE,
+/// entities, processing instructions, comments or CDATA; a `saml:Assertion` root with an ID and an
+/// Issuer; no assertion nested anywhere in it; a signature only as the root's direct child, of the
+/// one accepted form) and puts its ID, Issuer, NameID qualifiers and whether it is signed into
+/// `shape`. Every refusal is [`ShapeError::Decrypted`].
+pub fn check_decrypted(xml: &str, shape: &mut Shape) -> Result<()> {
+    check_decrypted_inner(xml, shape).map_err(|e| match e {
+        ShapeError::Decrypted(_) => e,
+        other => ShapeError::Decrypted(other.to_string()),
+    })
+}
+
+fn check_decrypted_inner(xml: &str, shape: &mut Shape) -> Result<()> {
+    if xml.len() > MAX_XML_BYTES {
+        return Err(ShapeError::TooLarge(xml.len()));
+    }
+    let tree = parse(xml)?;
+    let root = &tree.nodes[0];
+    if !root.is(NS_ASSERTION, "Assertion") {
+        return Err(ShapeError::Decrypted(format!(
+            "root element is {}, not saml:Assertion",
+            root.qualified()
+        )));
+    }
+    unique_ids(&tree)?;
+    let mut sig = None;
+    for (i, n) in tree.nodes.iter().enumerate().skip(1) {
+        if matches!(
+            n.name.as_str(),
+            "Assertion" | "EncryptedAssertion" | "EncryptedData"
+        ) {
+            return Err(ShapeError::Decrypted(format!(
+                "a {} element is nested in it",
+                n.qualified()
+            )));
+        }
+        if n.name == "Signature" {
+            if n.ns != NS_DSIG || n.parent != Some(0) {
+                return Err(ShapeError::SignaturePlacement(
+                    "a Signature that is not a direct ds:Signature child of the Assertion".into(),
+                ));
+            }
+            if sig.replace(i).is_some() {
+                return Err(ShapeError::SignaturePlacement(
+                    "two Signatures on one element".into(),
+                ));
+            }
+        }
+    }
+    assertion_facts(&tree, 0, sig, shape)?;
+    if shape.assertion_issuer.as_deref().is_none_or(str::is_empty) {
+        return Err(ShapeError::Missing("the Assertion has no Issuer".into()));
+    }
+    Ok(())
 }
 
 fn check_signature(tree: &Tree, sig: usize, parent_id: &str, element: &'static str) -> Result<()> {
@@ -620,12 +772,13 @@ fn check_signature(tree: &Tree, sig: usize, parent_id: &str, element: &'static s
     Ok(())
 }
 
-fn check_encryption(tree: &Tree, assertion: usize) -> Result<()> {
+/// The one accepted form of an `EncryptedAssertion`: one `EncryptedData` (`Type` Element, AES-GCM,
+/// an inline `CipherValue`) and one to [`MAX_ENCRYPTED_KEYS`] `EncryptedKey`s (RSA-OAEP with an
+/// allowed digest and MGF, an inline `CipherValue`) in its `KeyInfo` or beside it. Nothing is
+/// fetched: a `CipherReference` is refused.
+fn check_encryption(tree: &Tree, assertion: usize) -> Result<Encryption> {
     let bad = |why: String| ShapeError::Encryption(why);
-    let data = tree
-        .one_child(assertion, NS_XMLENC, "EncryptedData", "EncryptedData")
-        .map_err(|e| bad(e.to_string()))?;
-    let mut keys = 0;
+    // Every EncryptionMethod anywhere inside, in the allow-list of its place.
     let mut walk = vec![assertion];
     while let Some(i) = walk.pop() {
         let n = &tree.nodes[i];
@@ -641,7 +794,6 @@ fn check_encryption(tree: &Tree, assertion: usize) -> Result<()> {
                     }
                 }
                 Some(p) if p.is(NS_XMLENC, "EncryptedKey") => {
-                    keys += 1;
                     if !KEY_TRANSPORT_METHODS.contains(&alg) {
                         return Err(bad(format!(
                             "key transport {alg} is not allowed (RSA-OAEP only)"
@@ -653,11 +805,188 @@ fn check_encryption(tree: &Tree, assertion: usize) -> Result<()> {
         }
         walk.extend(n.children.iter().copied());
     }
-    if tree.child(data, NS_XMLENC, "EncryptionMethod").is_empty() {
-        return Err(bad("EncryptedData names no EncryptionMethod".into()));
+
+    let mut data = None;
+    let mut keys = Vec::new();
+    for (i, c) in tree.children(assertion) {
+        if c.is(NS_XMLENC, "EncryptedData") {
+            if data.replace(i).is_some() {
+                return Err(bad("EncryptedData appears more than once".into()));
+            }
+        } else if c.is(NS_XMLENC, "EncryptedKey") {
+            keys.push(encrypted_key(tree, i)?);
+        } else {
+            return Err(bad(format!(
+                "unexpected {} in EncryptedAssertion",
+                c.qualified()
+            )));
+        }
     }
-    if keys == 0 {
+    let data = data.ok_or_else(|| bad("EncryptedData is missing".into()))?;
+    if let Some(t) = tree.nodes[data].attr("Type") {
+        if t != TYPE_ELEMENT {
+            return Err(bad(format!(
+                "EncryptedData Type {} is not {TYPE_ELEMENT}",
+                t.chars().take(80).collect::<String>()
+            )));
+        }
+    }
+    let mut method = None;
+    let mut cipher = None;
+    for (i, c) in tree.children(data) {
+        match (c.ns.as_str(), c.name.as_str()) {
+            (NS_XMLENC, "EncryptionMethod") => {
+                if method.replace(i).is_some() {
+                    return Err(bad(
+                        "EncryptedData has more than one EncryptionMethod".into()
+                    ));
+                }
+            }
+            (NS_DSIG, "KeyInfo") => {
+                for (k, kc) in tree.children(i) {
+                    if kc.is(NS_XMLENC, "EncryptedKey") {
+                        keys.push(encrypted_key(tree, k)?);
+                    } else if !(kc.ns == NS_DSIG
+                        && matches!(kc.name.as_str(), "KeyName" | "RetrievalMethod"))
+                    {
+                        return Err(bad(format!(
+                            "unexpected {} in the EncryptedData's KeyInfo",
+                            kc.qualified()
+                        )));
+                    }
+                }
+            }
+            (NS_XMLENC, "CipherData") => {
+                if cipher.replace(cipher_value(tree, i)?).is_some() {
+                    return Err(bad("EncryptedData has more than one CipherData".into()));
+                }
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unexpected {} in EncryptedData",
+                    c.qualified()
+                )))
+            }
+        }
+    }
+    let method = method.ok_or_else(|| bad("EncryptedData names no EncryptionMethod".into()))?;
+    if tree.children(method).next().is_some() {
+        return Err(bad(
+            "the content EncryptionMethod has parameters (AES-GCM takes none)".into(),
+        ));
+    }
+    let cipher_value = cipher.ok_or_else(|| bad("EncryptedData has no CipherData".into()))?;
+    if keys.is_empty() {
         return Err(bad("no EncryptedKey with an EncryptionMethod".into()));
     }
-    Ok(())
+    if keys.len() > MAX_ENCRYPTED_KEYS {
+        return Err(bad(format!(
+            "{} EncryptedKeys; at most {MAX_ENCRYPTED_KEYS} are allowed",
+            keys.len()
+        )));
+    }
+    Ok(Encryption {
+        data_algorithm: tree.nodes[method]
+            .attr("Algorithm")
+            .unwrap_or("")
+            .to_string(),
+        cipher_value,
+        keys,
+    })
+}
+
+fn encrypted_key(tree: &Tree, key: usize) -> Result<EncryptedKey> {
+    let bad = |why: String| ShapeError::Encryption(why);
+    let mut method = None;
+    let mut cipher = None;
+    for (i, c) in tree.children(key) {
+        match (c.ns.as_str(), c.name.as_str()) {
+            (NS_XMLENC, "EncryptionMethod") => {
+                if method.replace(i).is_some() {
+                    return Err(bad("EncryptedKey has more than one EncryptionMethod".into()));
+                }
+            }
+            (NS_XMLENC, "CipherData") => {
+                if cipher.replace(cipher_value(tree, i)?).is_some() {
+                    return Err(bad("EncryptedKey has more than one CipherData".into()));
+                }
+            }
+            // Which key it is for (never fetched), and what it says it encrypts.
+            (NS_DSIG, "KeyInfo") | (NS_XMLENC, "ReferenceList" | "CarriedKeyName") => {}
+            _ => return Err(bad(format!("unexpected {} in EncryptedKey", c.qualified()))),
+        }
+    }
+    let method = method.ok_or_else(|| bad("EncryptedKey names no EncryptionMethod".into()))?;
+    let algorithm = tree.nodes[method]
+        .attr("Algorithm")
+        .unwrap_or("")
+        .to_string();
+    let mut k = EncryptedKey {
+        algorithm,
+        cipher_value: cipher.ok_or_else(|| bad("EncryptedKey has no CipherData".into()))?,
+        ..EncryptedKey::default()
+    };
+    for (_, p) in tree.children(method) {
+        let alg = p.attr("Algorithm").unwrap_or("").to_string();
+        let slot = match (p.ns.as_str(), p.name.as_str()) {
+            (NS_DSIG, "DigestMethod") => {
+                if !OAEP_DIGEST_METHODS.contains(&alg.as_str()) {
+                    return Err(bad(format!("RSA-OAEP digest {alg} is not allowed")));
+                }
+                &mut k.digest
+            }
+            (NS_XMLENC11, "MGF") if k.algorithm == "http://www.w3.org/2009/xmlenc11#rsa-oaep" => {
+                if !OAEP_MGF_METHODS.contains(&alg.as_str()) {
+                    return Err(bad(format!(
+                        "RSA-OAEP mask generation {alg} is not allowed"
+                    )));
+                }
+                &mut k.mgf
+            }
+            (NS_XMLENC, "OAEPparams") => {
+                if p.text.trim().is_empty() {
+                    continue;
+                }
+                if k.oaep_params.replace(p.text.trim().to_string()).is_some() {
+                    return Err(bad("OAEPparams appears more than once".into()));
+                }
+                continue;
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unexpected {} in the key EncryptionMethod",
+                    p.qualified()
+                )))
+            }
+        };
+        if slot.replace(alg).is_some() {
+            return Err(bad(format!(
+                "{} appears more than once in the key EncryptionMethod",
+                p.name
+            )));
+        }
+    }
+    Ok(k)
+}
+
+/// The text of a `CipherData`'s one `CipherValue`; a `CipherReference` (external data) is refused.
+fn cipher_value(tree: &Tree, cipher_data: usize) -> Result<String> {
+    let bad = |why: String| ShapeError::Encryption(why);
+    let mut value = None;
+    for (_, c) in tree.children(cipher_data) {
+        if c.is(NS_XMLENC, "CipherValue") {
+            if value.replace(c.text.trim().to_string()).is_some() {
+                return Err(bad("CipherData has more than one CipherValue".into()));
+            }
+        } else if c.is(NS_XMLENC, "CipherReference") {
+            return Err(bad(
+                "CipherReference is not allowed (no external data)".into()
+            ));
+        } else {
+            return Err(bad(format!("unexpected {} in CipherData", c.qualified())));
+        }
+    }
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| bad("CipherData has no CipherValue".into()))
 }

@@ -652,6 +652,7 @@ fn federation(
         max_concurrent_verifications: 1,
         login_timeout_seconds: 600,
         signing: None,
+        decryption: None,
     };
     let provider = SamlProvider {
         name: "corp".into(),
