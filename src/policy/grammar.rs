@@ -607,7 +607,8 @@ fn parse_resource(
     })
 }
 
-fn is_account_id(s: &str) -> bool {
+/// Whether `s` is an account id: exactly 12 ASCII digits.
+pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 

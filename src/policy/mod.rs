@@ -83,7 +83,7 @@ pub use eval::{
     StatementEffect,
 };
 pub use explain::{explain, explain_trust, Check, Explanation, PolicyReport, StatementReport};
-pub use grammar::{Policy, PolicyVersion, PolicyWarning};
+pub use grammar::{is_account_id, Policy, PolicyVersion, PolicyWarning};
 
 /// Errors from parsing a policy document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

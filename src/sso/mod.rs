@@ -343,6 +343,23 @@ pub fn router(app: &App) -> Router<Arc<App>> {
     }
 }
 
+/// An audit event of either API for a request from `ip`.
+pub(crate) fn event(app: &App, action: &str, ip: &str) -> crate::audit::AuditEvent {
+    let mut ev = crate::audit::AuditEvent::new(app.clock.now(), &crate::web::request_id(), action);
+    ev.source_ip = Some(ip.to_string());
+    ev
+}
+
+/// A 200 answer with a JSON body.
+pub(crate) fn ok_json(body: serde_json::Value) -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 /// Answers `result` of either API and audits it: a refusal always (deny, or error for a server
 /// fault, with the precise reason and the error type), a success when `audit_allowed` (the
 /// portal API's reads are audited only when refused: a CLI lists on every sign-in, and the

@@ -14,7 +14,6 @@ use super::{code, device, token, Result, SsoError};
 use crate::app::App;
 use crate::audit::AuditEvent;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -75,21 +74,6 @@ async fn read<T: DeserializeOwned>(req: Request) -> (IpAddr, Result<T>) {
     (ip, parsed)
 }
 
-fn event(app: &App, action: &str, ip: IpAddr) -> AuditEvent {
-    let mut ev = AuditEvent::new(app.clock.now(), &crate::web::request_id(), action);
-    ev.source_ip = Some(ip.to_string());
-    ev
-}
-
-fn ok_json(body: serde_json::Value) -> Response {
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
 fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str> {
     match v.as_deref() {
         Some(s) if !s.is_empty() => Ok(s),
@@ -119,7 +103,7 @@ struct RegisterClientRequest {
 /// `RegisterClient`: a public client with an expiring secret.
 async fn register_client(State(app): State<Arc<App>>, req: Request) -> Response {
     let (ip, parsed) = read::<RegisterClientRequest>(req).await;
-    let mut ev = event(&app, REGISTER_ACTION, ip);
+    let mut ev = super::event(&app, REGISTER_ACTION, &ip.to_string());
     let result = async {
         rate_limit(&app, ip)?;
         let r = parsed?;
@@ -140,7 +124,7 @@ async fn register_client(State(app): State<Arc<App>>, req: Request) -> Response 
             done.record.grant_types.join(" "),
             done.record.scopes.join(" ")
         ));
-        Ok(ok_json(json!({
+        Ok(super::ok_json(json!({
             "clientId": done.client_id,
             "clientSecret": done.client_secret,
             "clientIdIssuedAt": done.issued_at,
@@ -164,7 +148,7 @@ struct StartDeviceAuthorizationRequest {
 /// `StartDeviceAuthorization`: a device code and its user code for the person to approve.
 async fn start_device_authorization(State(app): State<Arc<App>>, req: Request) -> Response {
     let (ip, parsed) = read::<StartDeviceAuthorizationRequest>(req).await;
-    let mut ev = event(&app, DEVICE_ACTION, ip);
+    let mut ev = super::event(&app, DEVICE_ACTION, &ip.to_string());
     let result = async {
         let r = parsed?;
         let client_id = required(&r.client_id, "clientId")?;
@@ -197,7 +181,7 @@ async fn start_device_authorization(State(app): State<Arc<App>>, req: Request) -
             "device code with user code {} for client {:?}",
             started.user_code, c.name
         ));
-        Ok(ok_json(json!({
+        Ok(super::ok_json(json!({
             "deviceCode": started.device_code,
             "userCode": started.user_code,
             "verificationUri": uri,
@@ -242,7 +226,7 @@ fn narrow(approved: &[String], asked: &Option<Vec<String>>) -> Result<Vec<String
 }
 
 fn token_response(t: &token::Issued) -> Response {
-    ok_json(json!({
+    super::ok_json(json!({
         "accessToken": t.access_token,
         "tokenType": token::TOKEN_TYPE,
         "expiresIn": t.expires_in,
@@ -254,7 +238,7 @@ fn token_response(t: &token::Issued) -> Response {
 /// verifier, or a refresh token (rotated).
 async fn create_token(State(app): State<Arc<App>>, req: Request) -> Response {
     let (ip, parsed) = read::<CreateTokenRequest>(req).await;
-    let mut ev = event(&app, TOKEN_ACTION, ip);
+    let mut ev = super::event(&app, TOKEN_ACTION, &ip.to_string());
     let result = async {
         let r = parsed?;
         let client_id = required(&r.client_id, "clientId")?;

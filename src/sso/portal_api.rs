@@ -46,36 +46,38 @@ pub fn is_api_logout(headers: &HeaderMap) -> bool {
     headers.contains_key(BEARER_HEADER)
 }
 
-/// A request taken apart: the bearer token, client address and query.
+/// A request taken apart: the bearer token and query.
 struct ApiRequest {
     token: Option<String>,
-    ip: String,
     query: HashMap<String, String>,
 }
 
-impl ApiRequest {
-    fn read(req: &Request) -> Result<Self> {
-        let ip = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "127.0.0.1".into());
-        let token = req
-            .headers()
-            .get(BEARER_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let mut query = HashMap::new();
-        for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
-            if query.insert(k.to_string(), v.to_string()).is_some() {
-                return Err(SsoError::portal_invalid_request(format!(
-                    "Parameter {k} given twice"
-                )));
-            }
+/// Starts handling `req` as `action`: the audit event (with the client address) and the request
+/// taken apart (refused when a parameter is given twice). The request itself is dropped here: its
+/// body is not `Sync`, and the handlers' futures must be `Send`.
+fn begin(app: &App, action: &str, req: Request) -> (AuditEvent, Result<ApiRequest>) {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let ev = super::event(app, action, &ip);
+    let token = req
+        .headers()
+        .get(BEARER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut query = HashMap::new();
+    for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
+        if query.insert(k.to_string(), v.to_string()).is_some() {
+            let e = SsoError::portal_invalid_request(format!("Parameter {k} given twice"));
+            return (ev, Err(e));
         }
-        Ok(Self { token, ip, query })
     }
+    (ev, Ok(ApiRequest { token, query }))
+}
 
+impl ApiRequest {
     fn param(&self, name: &str) -> Option<&str> {
         self.query.get(name).map(String::as_str)
     }
@@ -88,21 +90,6 @@ impl ApiRequest {
             ))),
         }
     }
-}
-
-fn event(app: &App, action: &str, ip: &str) -> AuditEvent {
-    let mut ev = AuditEvent::new(app.clock.now(), &crate::web::request_id(), action);
-    ev.source_ip = Some(ip.to_string());
-    ev
-}
-
-fn ok_json(body: serde_json::Value) -> Response {
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
 }
 
 /// The live sign-in behind the request's token, with the audit event naming who it is.
@@ -193,17 +180,14 @@ fn paged(
     if !next.is_null() {
         body.insert("nextToken".into(), next);
     }
-    Ok(ok_json(serde_json::Value::Object(body)))
+    Ok(super::ok_json(serde_json::Value::Object(body)))
 }
 
 /// `ListAccounts`: the accounts in which the token's identity has at least one permission set.
 async fn list_accounts(State(app): State<Arc<App>>, req: Request) -> Response {
-    let mut ev = event(&app, "sso:ListAccounts", "");
-    let parsed = ApiRequest::read(&req);
-    drop(req);
+    let (mut ev, parsed) = begin(&app, "sso:ListAccounts", req);
     let result = async {
         let r = parsed?;
-        ev.source_ip = Some(r.ip.clone());
         let b = authenticate(&app, &r, &mut ev).await?;
         let mut seen: Vec<String> = Vec::new();
         for (account, _) in assignments(&app, &b)? {
@@ -232,12 +216,9 @@ async fn list_accounts(State(app): State<Arc<App>>, req: Request) -> Response {
 /// `ListAccountRoles`: the permission sets of the token's identity in one account (an account it
 /// has none in gives an empty list, not an error: no oracle for which accounts exist).
 async fn list_account_roles(State(app): State<Arc<App>>, req: Request) -> Response {
-    let mut ev = event(&app, "sso:ListAccountRoles", "");
-    let parsed = ApiRequest::read(&req);
-    drop(req);
+    let (mut ev, parsed) = begin(&app, "sso:ListAccountRoles", req);
     let result = async {
         let r = parsed?;
-        ev.source_ip = Some(r.ip.clone());
         let b = authenticate(&app, &r, &mut ev).await?;
         let account = r.required("account_id")?;
         check_account_id(account)?;
@@ -253,7 +234,7 @@ async fn list_account_roles(State(app): State<Arc<App>>, req: Request) -> Respon
 }
 
 fn check_account_id(account: &str) -> Result<()> {
-    if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
+    if crate::policy::is_account_id(account) {
         Ok(())
     } else {
         Err(SsoError::portal_invalid_request(
@@ -266,12 +247,9 @@ fn check_account_id(account: &str) -> Result<()> {
 /// exactly as the portal's command line access issues them (the same assignment and MFA rules);
 /// `expiration` in epoch milliseconds.
 async fn get_role_credentials(State(app): State<Arc<App>>, req: Request) -> Response {
-    let mut ev = event(&app, "sso:GetRoleCredentials", "");
-    let parsed = ApiRequest::read(&req);
-    drop(req);
+    let (mut ev, parsed) = begin(&app, "sso:GetRoleCredentials", req);
     let result = async {
         let r = parsed?;
-        ev.source_ip = Some(r.ip.clone());
         let b = authenticate(&app, &r, &mut ev).await?;
         let set = r.required("role_name")?;
         let account = r.required("account_id")?;
@@ -302,7 +280,7 @@ async fn get_role_credentials(State(app): State<Arc<App>>, req: Request) -> Resp
         ev.principal = Some(c.principal.arn());
         ev.access_key_id = Some(c.access_key_id.clone());
         ev.expiration = Some(crate::portal::federation::rfc3339(c.expires_at));
-        Ok(ok_json(json!({
+        Ok(super::ok_json(json!({
             "roleCredentials": {
                 "accessKeyId": c.access_key_id,
                 "secretAccessKey": c.secret_access_key,
@@ -318,12 +296,9 @@ async fn get_role_credentials(State(app): State<Arc<App>>, req: Request) -> Resp
 /// `Logout`: ends the token's sign-in (every access and refresh token of it); with
 /// `[sso] logout_revokes_credentials`, also revokes the role credentials obtained with it.
 pub async fn logout(State(app): State<Arc<App>>, req: Request) -> Response {
-    let mut ev = event(&app, "sso:Logout", "");
-    let parsed = ApiRequest::read(&req);
-    drop(req);
+    let (mut ev, parsed) = begin(&app, "sso:Logout", req);
     let result = async {
         let r = parsed?;
-        ev.source_ip = Some(r.ip.clone());
         let b = authenticate(&app, &r, &mut ev).await?;
         let ended = token::end(&app, &b.signin_key, "Logout")
             .await

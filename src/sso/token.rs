@@ -331,12 +331,8 @@ pub async fn refresh(app: &App, client_id: &str, refresh_token: &str) -> Result<
             v.version,
             to_json(&r)?,
         ));
-        writes.push(DirWrite::update(
-            SIGNIN_KIND,
-            &r.signin,
-            sv.version,
-            sv.value.clone(),
-        ));
+        // The sign-in must not change (end) meanwhile.
+        writes.push(DirWrite::unchanged(SIGNIN_KIND, &r.signin, &sv));
         if app.store.dir_write(&writes).await.map_err(store_err)? {
             return Ok(issued);
         }

@@ -634,7 +634,7 @@ pub fn configure(args: &ConfigureArgs) -> anyhow::Result<()> {
         let (Some(account), Some(role)) = (parts.next(), parts.next()) else {
             bail!("--profile {spec:?}: expected ACCOUNT:ROLE[:PROFILE]");
         };
-        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        if !crate::policy::is_account_id(account) {
             bail!("--profile {spec:?}: the account must be 12 digits");
         }
         let profile = parts
