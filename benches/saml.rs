@@ -19,6 +19,9 @@
 //!
 //! `cargo bench --bench saml`
 
+#[path = "support/saml_idp.rs"]
+mod saml_idp;
+
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
@@ -103,32 +106,10 @@ fn encrypt(assertion: &str, sp: &PKey<openssl::pkey::Private>) -> String {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let key = PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("key");
-    let mut b = X509::builder().expect("x509");
-    b.set_pubkey(&key).expect("pubkey");
-    b.set_not_before(&Asn1Time::days_from_now(0).expect("t"))
-        .expect("nb");
-    b.set_not_after(&Asn1Time::days_from_now(30).expect("t"))
-        .expect("na");
-    b.sign(&key, MessageDigest::sha256()).expect("sign");
-    let cert_der = b.build().to_der().expect("der");
+    let (key, cert_der) = saml_idp::write_idp(dir.path(), IDP);
     let key_path = dir.path().join("idp.key.pem");
     std::fs::write(&key_path, key.private_key_to_pem_pkcs8().expect("pem")).expect("write key");
     let cert_b64 = base64::engine::general_purpose::STANDARD.encode(&cert_der);
-    std::fs::write(
-        dir.path().join("idp.xml"),
-        format!(
-            concat!(
-                r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{idp}">"#,
-                r#"<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing">"#,
-                r#"<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"#,
-                r#"</md:KeyDescriptor></md:IDPSSODescriptor></md:EntityDescriptor>"#
-            ),
-            idp = IDP,
-            cert = cert_b64
-        ),
-    )
-    .expect("write metadata");
     let now = chrono::Utc::now();
     let t = |s: i64| {
         (now + chrono::Duration::seconds(s)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -18,11 +18,13 @@
 //! `cargo bench --bench saml_load -- --bench MODE ARGS…` (scripts/load-saml runs it; `cargo test`
 //! runs bench targets without `--bench`, and then it does nothing).
 
+#[path = "support/saml_idp.rs"]
+mod saml_idp;
+
 use axum::body::Bytes;
 use axum::routing::post;
 use axum::Router;
 use base64::Engine;
-use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
 use samael::crypto::{
     AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
 };
@@ -96,31 +98,9 @@ fn form(assertion_b64: &str) -> String {
 }
 
 fn generate(n: usize, dir: &Path, public: &str) {
-    let key = PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("key");
-    let mut b = X509::builder().expect("x509");
-    b.set_pubkey(&key).expect("pubkey");
-    b.set_not_before(&Asn1Time::days_from_now(0).expect("t"))
-        .expect("nb");
-    b.set_not_after(&Asn1Time::days_from_now(30).expect("t"))
-        .expect("na");
-    b.sign(&key, MessageDigest::sha256()).expect("sign");
-    let cert_der = b.build().to_der().expect("der");
+    let (key, cert_der) = saml_idp::write_idp(dir, IDP);
     let cert_b64 = b64().encode(&cert_der);
     std::fs::write(dir.join("idp.cert.der"), &cert_der).expect("write cert");
-    std::fs::write(
-        dir.join("idp.xml"),
-        format!(
-            concat!(
-                r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{idp}">"#,
-                r#"<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing">"#,
-                r#"<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"#,
-                r#"</md:KeyDescriptor></md:IDPSSODescriptor></md:EntityDescriptor>"#
-            ),
-            idp = IDP,
-            cert = cert_b64
-        ),
-    )
-    .expect("write metadata");
     let key_der = key.private_key_to_der().expect("key der");
     let mut r = [0u8; 6];
     openssl::rand::rand_bytes(&mut r).expect("rand");
