@@ -671,4 +671,45 @@ mod tests {
         assert!(ids.contains(&"still-down".to_string()));
         assert!(ids.contains(&"outage-2499".to_string()));
     }
+
+    #[tokio::test]
+    async fn past_the_bound_the_oldest_held_events_are_dropped_and_counted() {
+        let store = Arc::new(MemoryStore::new());
+        let a = Auditor::start(store.clone());
+        store.set_audit_writes_failing(true);
+        // In chunks below the queue's capacity, each flushed into the held events.
+        let total = MAX_HELD + 2_500;
+        for chunk in 0..total.div_ceil(10_000) {
+            for i in chunk * 10_000..((chunk + 1) * 10_000).min(total) {
+                a.record(event(&format!("e{i}")));
+            }
+            a.flush().await;
+        }
+        assert_eq!(a.dropped(), 2_500);
+        store.set_audit_writes_failing(false);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while a.written() < MAX_HELD as u64 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(a.written(), MAX_HELD as u64);
+        let q = AuditQuery {
+            limit: 200_000,
+            ..AuditQuery::default()
+        };
+        let ids: std::collections::HashSet<String> = store
+            .query_audit(&q)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<serde_json::Value>(&r.json).unwrap()["request_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        // The oldest went; the newest stayed.
+        assert!(!ids.contains("e0") && !ids.contains("e2499"));
+        assert!(ids.contains("e2500") && ids.contains(&format!("e{}", total - 1)));
+    }
 }
