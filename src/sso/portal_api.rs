@@ -267,16 +267,24 @@ async fn get_role_credentials(State(app): State<Arc<App>>, req: Request) -> Resp
             };
             SsoError::forbidden(message).because(e.reason)
         })?;
-        token::record_issued(
-            &app,
-            &b.signin_key,
-            IssuedSession {
-                session_id: c.session_id.clone(),
-                expires_at: c.expires_at,
-            },
-        )
-        .await
-        .map_err(|e| e.for_api(super::Api::Portal))?;
+        // Remembered only for a Logout that revokes them: otherwise a write per call for nothing.
+        if app
+            .config
+            .sso
+            .as_ref()
+            .is_some_and(|s| s.logout_revokes_credentials)
+        {
+            token::record_issued(
+                &app,
+                &b.signin_key,
+                IssuedSession {
+                    session_id: c.session_id.clone(),
+                    expires_at: c.expires_at,
+                },
+            )
+            .await
+            .map_err(|e| e.for_api(super::Api::Portal))?;
+        }
         ev.principal = Some(c.principal.arn());
         ev.access_key_id = Some(c.access_key_id.clone());
         ev.expiration = Some(crate::portal::federation::rfc3339(c.expires_at));
