@@ -13,14 +13,14 @@ use super::client::{self, ClientRecord, CODE_GRANT, DEVICE_GRANT};
 use super::{code, device, token, Result, SsoError};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Largest request body (every member together is far smaller).
@@ -51,11 +51,7 @@ pub fn public(config: &crate::config::Config, path: &str) -> String {
 
 /// The request's client address, and its JSON body as `T`.
 async fn read<T: DeserializeOwned>(req: Request) -> (IpAddr, Result<T>) {
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let ip = crate::web::client_ip(&req);
     let body = match axum::body::to_bytes(req.into_body(), BODY_LIMIT).await {
         Ok(b) => b,
         Err(_) => {

@@ -9,7 +9,7 @@ use super::{Result, SsoError};
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::store::{Revocation, RevocationScope};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,7 +17,6 @@ use axum::Router;
 use base64::Engine;
 use serde_json::json;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The header carrying the SSO access token.
@@ -56,12 +55,7 @@ struct ApiRequest {
 /// taken apart (refused when a parameter is given twice). The request itself is dropped here: its
 /// body is not `Sync`, and the handlers' futures must be `Send`.
 fn begin(app: &App, action: &str, req: Request) -> (AuditEvent, Result<ApiRequest>) {
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "127.0.0.1".into());
-    let ev = super::event(app, action, &ip);
+    let ev = super::event(app, action, &crate::web::client_ip(&req).to_string());
     let token = req
         .headers()
         .get(BEARER_HEADER)

@@ -283,7 +283,9 @@ async fn edge(
     resp
 }
 
-fn client_ip(req: &Request) -> IpAddr {
+/// The client's address: the peer, or the forwarded client when a trusted proxy is the peer (the
+/// edge rewrites it); loopback when there is no connection (in-process tests).
+pub(crate) fn client_ip(req: &Request) -> IpAddr {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
