@@ -7,6 +7,9 @@
 //! backoff (up to [`MAX_HELD`] of them; past that the oldest are dropped and counted); the file sink
 //! gets them at once regardless. The writer sleeps through the
 //! window instead of waking for every event, so a busy server pays one wake-up per batch.
+//! Store writes run one at a time in a task of their own ([`STORE_CHUNK`] events at most), while the
+//! writer goes on taking events from the queue: a store slower than the request rate makes the
+//! held backlog grow (within the same bound) instead of filling the queue and dropping events.
 //!
 //! Sinks, chosen by configuration: the store (queryable) and/or a JSON-lines file ([`FileSink`]:
 //! one event per line, appended and synced once per batch, reopened on demand — SIGHUP, after an
@@ -17,6 +20,7 @@
 use crate::store::{AuditQuery, AuditRecord, Store};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,7 +40,7 @@ const FIRST_RETRY: Duration = Duration::from_millis(50);
 /// Longest wait between two attempts while the store refuses audit writes.
 const MAX_RETRY: Duration = Duration::from_secs(2);
 /// Most events in one store write.
-const STORE_CHUNK: usize = 1_000;
+pub const STORE_CHUNK: usize = 1_000;
 
 /// What became of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -339,6 +343,41 @@ impl Auditor {
     }
 }
 
+/// A store write under way: events `[start, start + n)` of the writer's sequence, in a task of its
+/// own so that the queue keeps being drained (and the file sink fed) while the store works.
+struct InFlight {
+    start: u64,
+    n: usize,
+    task: tokio::task::JoinHandle<(Vec<AuditRecord>, crate::store::Result<()>)>,
+}
+
+fn start_write(store: &Arc<dyn Store>, held: &mut VecDeque<AuditRecord>, start: u64) -> InFlight {
+    let n = held.len().min(STORE_CHUNK);
+    let chunk: Vec<AuditRecord> = held.drain(..n).collect();
+    let store = store.clone();
+    InFlight {
+        start,
+        n,
+        task: tokio::spawn(async move {
+            let r = store.append_audit(&chunk).await;
+            (chunk, r)
+        }),
+    }
+}
+
+/// Flush waiters, each with the number of events that must be finished before it is released.
+type Waiters = Vec<(u64, oneshot::Sender<()>)>;
+
+/// What woke the writer.
+enum Wake {
+    Msg(Option<Msg>),
+    Written(Result<(Vec<AuditRecord>, crate::store::Result<()>), tokio::task::JoinError>),
+    Retry,
+}
+
+/// The background writer. Events are numbered in the order received; `head` is the number of the
+/// first held event, and every event before the write under way (or before `head` when none is)
+/// is written or dropped, which is what releases a flush waiting for it.
 async fn writer(
     store: Option<Arc<dyn Store>>,
     mut file: Option<FileSink>,
@@ -348,122 +387,154 @@ async fn writer(
 ) {
     let (written, dropped) = counters;
     let mut batch: Vec<AuditRecord> = Vec::new();
-    let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
-    // Events the store has not taken yet (it failed): kept and retried, oldest first.
-    let mut held: Vec<AuditRecord> = Vec::new();
+    let mut waiters: Waiters = Vec::new();
+    // Events the store has not taken yet, oldest first.
+    let mut held: VecDeque<AuditRecord> = VecDeque::new();
+    let mut head: u64 = 0;
+    let mut received: u64 = 0;
+    let mut in_flight: Option<InFlight> = None;
+    let mut failing = false;
     let mut retry_at = tokio::time::Instant::now();
     let mut delay = FIRST_RETRY;
-    let push =
-        |m: Msg, batch: &mut Vec<AuditRecord>, waiters: &mut Vec<oneshot::Sender<()>>| match m {
-            Msg::Event(e) => batch.push(e.into_record()),
-            Msg::Flush(w) => waiters.push(w),
+    let mut open = true;
+    while open || in_flight.is_some() {
+        let retry_due = in_flight.is_none() && !held.is_empty() && failing;
+        let wake = tokio::select! {
+            m = rx.recv(), if open => Wake::Msg(m),
+            r = async { (&mut in_flight.as_mut().expect("guarded").task).await }, if in_flight.is_some() => Wake::Written(r),
+            _ = tokio::time::sleep_until(retry_at), if retry_due => Wake::Retry,
         };
-    loop {
-        let first = if held.is_empty() {
-            match rx.recv().await {
-                Some(m) => Some(m),
-                None => break,
-            }
-        } else {
-            tokio::select! {
-                m = rx.recv() => match m {
-                    Some(m) => Some(m),
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(retry_at) => None,
-            }
-        };
-        if let Some(first) = first {
-            let deadline = tokio::time::Instant::now() + FLUSH_INTERVAL;
-            push(first, &mut batch, &mut waiters);
-            if waiters.is_empty() {
-                // Events queue up meanwhile; a flush ends the wait early.
-                tokio::select! {
-                    _ = tokio::time::sleep_until(deadline) => {}
-                    _ = flush_now.notified() => {}
+        match wake {
+            Wake::Msg(None) => open = false,
+            Wake::Msg(Some(first)) => {
+                let deadline = tokio::time::Instant::now() + FLUSH_INTERVAL;
+                let push = |m: Msg, batch: &mut Vec<AuditRecord>, waiters: &mut Waiters| match m {
+                    Msg::Event(e) => batch.push(e.into_record()),
+                    Msg::Flush(w) => waiters.push((received + batch.len() as u64, w)),
+                };
+                push(first, &mut batch, &mut waiters);
+                if waiters.is_empty() {
+                    // Events queue up meanwhile; a flush ends the wait early.
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(deadline) => {}
+                        _ = flush_now.notified() => {}
+                    }
                 }
-            }
-            // Everything queued by now, so that a flush covers every event recorded before it.
-            while let Ok(m) = rx.try_recv() {
-                push(m, &mut batch, &mut waiters);
-            }
-        }
-        if !batch.is_empty() {
-            if let Some(sink) = file.take() {
-                file = Some(write_file(sink, &batch).await);
-            }
-        }
-        match &store {
-            Some(store) => {
-                held.append(&mut batch);
-                if held.len() > MAX_HELD {
-                    let n = held.len() - MAX_HELD;
-                    held.drain(..n);
-                    let total = dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-                    tracing::error!(
-                        lost = n,
-                        dropped = total,
-                        held = MAX_HELD,
-                        "audit store unavailable too long: oldest held events dropped"
-                    );
+                // Everything queued by now, so that a flush covers every event recorded before it.
+                while let Ok(m) = rx.try_recv() {
+                    push(m, &mut batch, &mut waiters);
                 }
-                if !held.is_empty() && tokio::time::Instant::now() >= retry_at {
-                    let was_failing = delay > FIRST_RETRY;
-                    let before = held.len();
-                    match write_held(store.as_ref(), &mut held, &written).await {
-                        Ok(()) => {
-                            if was_failing {
-                                tracing::warn!(
-                                    written = before,
-                                    "audit store writes recovered; held events written"
-                                );
-                            }
-                            delay = FIRST_RETRY;
-                        }
-                        Err(e) => {
-                            if !was_failing {
-                                tracing::error!(
-                                    error = %e,
-                                    held = held.len(),
-                                    "audit store write failed; holding events in memory and retrying"
-                                );
-                            }
-                            retry_at = tokio::time::Instant::now() + delay;
-                            delay = (delay * 2).min(MAX_RETRY);
-                        }
+                if !batch.is_empty() {
+                    if let Some(sink) = file.take() {
+                        file = Some(write_file(sink, &batch).await);
+                    }
+                }
+                received += batch.len() as u64;
+                match &store {
+                    Some(_) => held.extend(batch.drain(..)),
+                    None => {
+                        written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        head = received;
+                        batch.clear();
                     }
                 }
             }
-            None => {
-                written.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                batch.clear();
+            Wake::Written(done) => {
+                let InFlight { start, n, .. } = in_flight.take().expect("a write was under way");
+                match done {
+                    Ok((_, Ok(()))) => {
+                        written.fetch_add(n as u64, Ordering::Relaxed);
+                        if failing {
+                            tracing::warn!(
+                                held = held.len(),
+                                "audit store writes recovered; held events are being written"
+                            );
+                        }
+                        failing = false;
+                        delay = FIRST_RETRY;
+                    }
+                    Ok((chunk, Err(e))) => {
+                        if !failing {
+                            tracing::error!(
+                                error = %e,
+                                held = held.len() + n,
+                                "audit store write failed; holding events in memory and retrying"
+                            );
+                        }
+                        for r in chunk.into_iter().rev() {
+                            held.push_front(r);
+                        }
+                        head = start;
+                        failing = true;
+                        retry_at = tokio::time::Instant::now() + delay;
+                        delay = (delay * 2).min(MAX_RETRY);
+                        // A flush must not hang while the store is down: the events stay held.
+                        for (_, w) in waiters.drain(..) {
+                            let _ = w.send(());
+                        }
+                    }
+                    Err(e) => {
+                        let total = dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+                        tracing::error!(error = %e, lost = n, dropped = total, "audit store write task failed");
+                    }
+                }
+            }
+            Wake::Retry => {}
+        }
+        if held.len() > MAX_HELD {
+            let n = held.len() - MAX_HELD;
+            held.drain(..n);
+            head += n as u64;
+            let total = dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+            tracing::error!(
+                lost = n,
+                dropped = total,
+                held = MAX_HELD,
+                "audit store unavailable or behind for too long: oldest held events dropped"
+            );
+        }
+        if let Some(store) = &store {
+            if in_flight.is_none()
+                && !held.is_empty()
+                && (!failing || tokio::time::Instant::now() >= retry_at)
+            {
+                let start = head;
+                in_flight = Some(start_write(store, &mut held, start));
+                head += in_flight.as_ref().map_or(0, |w| w.n as u64);
             }
         }
-        // Released after one attempt even when the store refused it: a flush must not hang while
-        // the store is down (the events stay held and are retried).
-        for w in waiters.drain(..) {
-            let _ = w.send(());
+        let finished = in_flight.as_ref().map_or(head, |w| w.start);
+        let mut i = 0;
+        while i < waiters.len() {
+            if waiters[i].0 <= finished {
+                let _ = waiters.swap_remove(i).1.send(());
+            } else {
+                i += 1;
+            }
         }
     }
     if let Some(store) = &store {
-        held.append(&mut batch);
         if !held.is_empty() {
             if let Err(e) = write_held(store.as_ref(), &mut held, &written).await {
                 tracing::error!(error = %e, lost = held.len(), "audit store write failed at shutdown; held events lost");
             }
         }
     }
+    for (_, w) in waiters.drain(..) {
+        let _ = w.send(());
+    }
 }
 
 /// Writes held events to the store in chunks, oldest first, removing each chunk once written.
 async fn write_held(
     store: &dyn Store,
-    held: &mut Vec<AuditRecord>,
+    held: &mut VecDeque<AuditRecord>,
     written: &AtomicU64,
 ) -> crate::store::Result<()> {
     while !held.is_empty() {
         let n = held.len().min(STORE_CHUNK);
-        store.append_audit(&held[..n]).await?;
+        let chunk: Vec<AuditRecord> = held.range(..n).cloned().collect();
+        store.append_audit(&chunk).await?;
         held.drain(..n);
         written.fetch_add(n as u64, Ordering::Relaxed);
     }
@@ -711,5 +782,33 @@ mod tests {
         // The oldest went; the newest stayed.
         assert!(!ids.contains("e0") && !ids.contains("e2499"));
         assert!(ids.contains("e2500") && ids.contains(&format!("e{}", total - 1)));
+    }
+
+    #[tokio::test]
+    async fn a_slow_store_does_not_fill_the_queue_while_it_writes() {
+        let store = Arc::new(MemoryStore::new());
+        store.set_audit_write_delay(Duration::from_millis(20));
+        let a = Auditor::start(store.clone());
+        // Faster than the store takes them (1,000 per 20 ms), and more than the queue holds: the
+        // writer must keep draining the queue while a store write is under way.
+        let total = QUEUE_CAPACITY + 20_000;
+        for chunk in 0..total.div_ceil(5_000) {
+            for i in chunk * 5_000..((chunk + 1) * 5_000).min(total) {
+                a.record(event(&format!("e{i}")));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(a.dropped(), 0, "nothing dropped for a slow store");
+        a.flush().await;
+        assert_eq!(
+            a.written(),
+            total as u64,
+            "a flush waits for every event before it"
+        );
+        let q = AuditQuery {
+            limit: 200_000,
+            ..AuditQuery::default()
+        };
+        assert_eq!(store.query_audit(&q).await.unwrap().len(), total);
     }
 }

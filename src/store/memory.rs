@@ -20,6 +20,7 @@ pub struct MemoryStore {
     audit: Mutex<BTreeMap<(i64, String), AuditRecord>>,
     directory: Mutex<BTreeMap<(String, String), Versioned>>,
     audit_failing: std::sync::atomic::AtomicBool,
+    audit_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryStore {
@@ -32,6 +33,15 @@ impl MemoryStore {
     pub fn set_audit_writes_failing(&self, on: bool) {
         self.audit_failing
             .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl MemoryStore {
+    /// Fault injection for tests: every audit write takes this long first, as a busy backend's do.
+    pub fn set_audit_write_delay(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.audit_delay_ms
+            .store(ms, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -189,6 +199,12 @@ impl DirectoryStore for MemoryStore {
 #[async_trait]
 impl AuditLog for MemoryStore {
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<()> {
+        let delay = self
+            .audit_delay_ms
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         if self.audit_failing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(StoreError::Unavailable(
                 "audit writes failing (injected)".into(),
