@@ -7,7 +7,7 @@
 //! backoff (up to [`MAX_HELD`] of them; past that the oldest are dropped and counted); the file sink
 //! gets them at once regardless. The writer sleeps through the
 //! window instead of waking for every event, so a busy server pays one wake-up per batch.
-//! Store writes run one at a time in a task of their own ([`STORE_CHUNK`] events at most), while the
+//! Store writes run one at a time in a task of their own (`STORE_CHUNK` events at most), while the
 //! writer goes on taking events from the queue: a store slower than the request rate makes the
 //! held backlog grow (within the same bound) instead of filling the queue and dropping events.
 //!
@@ -40,7 +40,7 @@ const FIRST_RETRY: Duration = Duration::from_millis(50);
 /// Longest wait between two attempts while the store refuses audit writes.
 const MAX_RETRY: Duration = Duration::from_secs(2);
 /// Most events in one store write.
-pub const STORE_CHUNK: usize = 1_000;
+const STORE_CHUNK: usize = 1_000;
 
 /// What became of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,20 +343,18 @@ impl Auditor {
     }
 }
 
-/// A store write under way: events `[start, start + n)` of the writer's sequence, in a task of its
-/// own so that the queue keeps being drained (and the file sink fed) while the store works.
+/// A store write under way: the `n` oldest events not yet written, in a task of its own so that the
+/// queue keeps being drained (and the file sink fed) while the store works.
 struct InFlight {
-    start: u64,
     n: usize,
     task: tokio::task::JoinHandle<(Vec<AuditRecord>, crate::store::Result<()>)>,
 }
 
-fn start_write(store: &Arc<dyn Store>, held: &mut VecDeque<AuditRecord>, start: u64) -> InFlight {
+fn start_write(store: &Arc<dyn Store>, held: &mut VecDeque<AuditRecord>) -> InFlight {
     let n = held.len().min(STORE_CHUNK);
     let chunk: Vec<AuditRecord> = held.drain(..n).collect();
     let store = store.clone();
     InFlight {
-        start,
         n,
         task: tokio::spawn(async move {
             let r = store.append_audit(&chunk).await;
@@ -375,9 +373,9 @@ enum Wake {
     Retry,
 }
 
-/// The background writer. Events are numbered in the order received; `head` is the number of the
-/// first held event, and every event before the write under way (or before `head` when none is)
-/// is written or dropped, which is what releases a flush waiting for it.
+/// The background writer. Events are counted in the order received; all but the held ones and
+/// those of the write under way are written or dropped, which is what releases a flush waiting for
+/// them.
 async fn writer(
     store: Option<Arc<dyn Store>>,
     mut file: Option<FileSink>,
@@ -390,7 +388,6 @@ async fn writer(
     let mut waiters: Waiters = Vec::new();
     // Events the store has not taken yet, oldest first.
     let mut held: VecDeque<AuditRecord> = VecDeque::new();
-    let mut head: u64 = 0;
     let mut received: u64 = 0;
     let mut in_flight: Option<InFlight> = None;
     let mut failing = false;
@@ -434,13 +431,12 @@ async fn writer(
                     Some(_) => held.extend(batch.drain(..)),
                     None => {
                         written.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        head = received;
                         batch.clear();
                     }
                 }
             }
             Wake::Written(done) => {
-                let InFlight { start, n, .. } = in_flight.take().expect("a write was under way");
+                let n = in_flight.take().expect("a write was under way").n;
                 match done {
                     Ok((_, Ok(()))) => {
                         written.fetch_add(n as u64, Ordering::Relaxed);
@@ -464,7 +460,6 @@ async fn writer(
                         for r in chunk.into_iter().rev() {
                             held.push_front(r);
                         }
-                        head = start;
                         failing = true;
                         retry_at = tokio::time::Instant::now() + delay;
                         delay = (delay * 2).min(MAX_RETRY);
@@ -484,7 +479,6 @@ async fn writer(
         if held.len() > MAX_HELD {
             let n = held.len() - MAX_HELD;
             held.drain(..n);
-            head += n as u64;
             let total = dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
             tracing::error!(
                 lost = n,
@@ -498,12 +492,11 @@ async fn writer(
                 && !held.is_empty()
                 && (!failing || tokio::time::Instant::now() >= retry_at)
             {
-                let start = head;
-                in_flight = Some(start_write(store, &mut held, start));
-                head += in_flight.as_ref().map_or(0, |w| w.n as u64);
+                in_flight = Some(start_write(store, &mut held));
             }
         }
-        let finished = in_flight.as_ref().map_or(head, |w| w.start);
+        let pending = held.len() + in_flight.as_ref().map_or(0, |w| w.n);
+        let finished = received - pending as u64;
         let mut i = 0;
         while i < waiters.len() {
             if waiters[i].0 <= finished {
@@ -533,8 +526,7 @@ async fn write_held(
 ) -> crate::store::Result<()> {
     while !held.is_empty() {
         let n = held.len().min(STORE_CHUNK);
-        let chunk: Vec<AuditRecord> = held.range(..n).cloned().collect();
-        store.append_audit(&chunk).await?;
+        store.append_audit(&held.make_contiguous()[..n]).await?;
         held.drain(..n);
         written.fetch_add(n as u64, Ordering::Relaxed);
     }
