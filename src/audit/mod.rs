@@ -164,7 +164,7 @@ impl AuditEvent {
 }
 
 enum Msg {
-    Event(Box<AuditEvent>),
+    Event(AuditRecord),
     Flush(oneshot::Sender<()>),
 }
 
@@ -307,17 +307,17 @@ impl Auditor {
         }
     }
 
-    /// Records an event without waiting.
+    /// Records an event without waiting. The event is serialized here, once, for both the log and
+    /// the writer: what crosses to the writer is the stored form alone, and the event's other
+    /// strings are freed by the thread that made them.
     pub fn record(&self, ev: AuditEvent) {
-        match ev.decision.as_str() {
-            "allow" => {
-                tracing::info!(target: "audit", event = %serde_json::to_string(&ev).unwrap_or_default())
-            }
-            _ => {
-                tracing::warn!(target: "audit", event = %serde_json::to_string(&ev).unwrap_or_default())
-            }
+        let record = ev.into_record();
+        if record.decision == Outcome::Allow.as_str() {
+            tracing::info!(target: "audit", event = %record.json)
+        } else {
+            tracing::warn!(target: "audit", event = %record.json)
         }
-        if self.tx.try_send(Msg::Event(Box::new(ev))).is_err() {
+        if self.tx.try_send(Msg::Event(record)).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::error!(dropped = n, "audit queue full or closed: event dropped");
         }
@@ -412,7 +412,7 @@ async fn writer(
             _ = tokio::time::sleep_until(retry_at), if retry_due => Wake::Retry,
         };
         let push = |m: Msg, batch: &mut Vec<AuditRecord>, waiters: &mut Waiters| match m {
-            Msg::Event(e) => batch.push(e.into_record()),
+            Msg::Event(r) => batch.push(r),
             Msg::Flush(w) => waiters.push((received + batch.len() as u64, w)),
         };
         match wake {

@@ -135,7 +135,7 @@ pub fn error_response(e: StsError) -> Response {
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     if let Ok(v) = HeaderValue::from_str(&e.request_id) {
-        h.insert("x-amzn-requestid", v);
+        h.insert(crate::sts::X_AMZN_REQUESTID.clone(), v);
     }
     resp
 }

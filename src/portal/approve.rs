@@ -532,10 +532,8 @@ fn authorize_csp(redirect_uri: &str) -> Option<HeaderValue> {
         url::Host::Ipv6(_) => "http:".to_string(),
         _ => u.origin().ascii_serialization(),
     };
-    HeaderValue::from_str(&format!(
-        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self' {target}"
-    ))
-    .ok()
+    // The page policy ends with `form-action 'self'`: the target is one more source of it.
+    HeaderValue::from_str(&format!("{} {target}", crate::web::PAGE_CSP)).ok()
 }
 
 /// The AWS CLI's authorization request: checked, then the page naming the client.

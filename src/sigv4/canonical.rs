@@ -78,7 +78,7 @@ pub(super) fn canonical_request_with_payload(
 /// canonical request, separated by newlines.
 pub fn string_to_sign(auth: &Authorization, canonical_request: &[u8]) -> Vec<u8> {
     let time = amz_date(&auth.request_time);
-    let hashed = sha256_hex(canonical_request);
+    let hashed = sha256_hex_digits(canonical_request);
     let mut out = Vec::with_capacity(
         ALGORITHM.len()
             + time.len()
@@ -89,12 +89,9 @@ pub fn string_to_sign(auth: &Authorization, canonical_request: &[u8]) -> Vec<u8>
             + hashed.len()
             + 8,
     );
-    for (i, part) in [ALGORITHM, &time].iter().enumerate() {
-        if i > 0 {
-            out.push(b'\n');
-        }
-        out.extend_from_slice(part.as_bytes());
-    }
+    out.extend_from_slice(ALGORITHM.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(&time);
     out.push(b'\n');
     for (i, part) in [&auth.scope_date, &auth.region, &auth.service, TERMINATOR]
         .iter()
@@ -106,29 +103,40 @@ pub fn string_to_sign(auth: &Authorization, canonical_request: &[u8]) -> Vec<u8>
         out.extend_from_slice(part.as_bytes());
     }
     out.push(b'\n');
-    out.extend_from_slice(hashed.as_bytes());
+    out.extend_from_slice(&hashed);
     out
 }
 
 /// `YYYYMMDDTHHMMSSZ`, as `X-Amz-Date` writes a time.
-fn amz_date(t: &chrono::DateTime<chrono::Utc>) -> String {
-    use chrono::{Datelike, Timelike};
-    fn digits(out: &mut String, n: u32, width: u32) {
-        for p in (0..width).rev() {
-            out.push(char::from(b'0' + (n / 10u32.pow(p) % 10) as u8));
-        }
-    }
-    let mut out = String::with_capacity(16);
-    // Years outside 0..=9999 cannot come from a parsed X-Amz-Date or HTTP date.
-    digits(&mut out, t.year().clamp(0, 9999) as u32, 4);
-    digits(&mut out, t.month(), 2);
-    digits(&mut out, t.day(), 2);
-    out.push('T');
-    digits(&mut out, t.hour(), 2);
-    digits(&mut out, t.minute(), 2);
-    digits(&mut out, t.second(), 2);
-    out.push('Z');
+fn amz_date(t: &chrono::DateTime<chrono::Utc>) -> [u8; 16] {
+    use chrono::Timelike;
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&scope_day(t));
+    out[8] = b'T';
+    digits(&mut out[9..11], t.hour());
+    digits(&mut out[11..13], t.minute());
+    digits(&mut out[13..15], t.second());
+    out[15] = b'Z';
     out
+}
+
+/// `YYYYMMDD`, the day of a time as a credential scope names it.
+pub(super) fn scope_day(t: &chrono::DateTime<chrono::Utc>) -> [u8; 8] {
+    use chrono::Datelike;
+    let mut out = [0u8; 8];
+    // Years outside 0..=9999 cannot come from a parsed X-Amz-Date or HTTP date.
+    digits(&mut out[..4], t.year().clamp(0, 9999) as u32);
+    digits(&mut out[4..6], t.month());
+    digits(&mut out[6..], t.day());
+    out
+}
+
+/// `n` in decimal, zero-padded to the width of `out`.
+fn digits(out: &mut [u8], mut n: u32) {
+    for d in out.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
 }
 
 /// `kSigning`: HMAC chain over date, region, service and terminator starting from
@@ -156,11 +164,16 @@ pub(super) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 /// Lowercase hex SHA-256.
 pub(super) fn sha256_hex(data: &[u8]) -> String {
+    String::from_utf8(sha256_hex_digits(data).to_vec()).expect("hex digits are ASCII")
+}
+
+/// Lowercase hex SHA-256, on the stack.
+fn sha256_hex_digits(data: &[u8]) -> [u8; 64] {
     let mut out = [0u8; 64];
     // A table lookup per byte into a buffer of the right size; `hex::encode` pushes char by char.
     hex::encode_to_slice(digest::digest(&digest::SHA256, data), &mut out)
         .expect("64 hex digits for 32 bytes");
-    String::from_utf8(out.to_vec()).expect("hex digits are ASCII")
+    out
 }
 
 /// The path normalised (RFC 3986 dot segments removed, empty segments dropped, a trailing slash
@@ -327,7 +340,14 @@ mod tests {
             253_402_300_799,
         ] {
             let t = chrono::Utc.timestamp_opt(secs, 0).unwrap();
-            assert_eq!(amz_date(&t), t.format("%Y%m%dT%H%M%SZ").to_string());
+            assert_eq!(
+                amz_date(&t).as_slice(),
+                t.format("%Y%m%dT%H%M%SZ").to_string().as_bytes()
+            );
+            assert_eq!(
+                scope_day(&t).as_slice(),
+                t.format("%Y%m%d").to_string().as_bytes()
+            );
         }
     }
 

@@ -257,13 +257,14 @@ fn payload_hash<'a>(
 }
 
 fn check_scope(auth: &Authorization, opts: &VerifyOptions) -> Result<()> {
-    let request_day = auth.request_time.format("%Y%m%d").to_string();
-    if auth.scope_date != request_day {
+    let request_day = canonical::scope_day(&auth.request_time);
+    if auth.scope_date.as_bytes() != request_day {
         return Err(SigV4Error::InvalidScope {
             field: ScopeField::Date,
             detail: format!(
-                "scope date {} differs from request day {request_day}",
-                error::snippet(&auth.scope_date)
+                "scope date {} differs from request day {}",
+                error::snippet(&auth.scope_date),
+                String::from_utf8_lossy(&request_day)
             ),
         });
     }

@@ -221,7 +221,7 @@ impl IntoResponse for StsError {
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
-            h.insert("x-amzn-requestid", v);
+            h.insert(crate::sts::X_AMZN_REQUESTID.clone(), v);
         }
         resp
     }

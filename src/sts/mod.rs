@@ -22,6 +22,10 @@ use params::Params;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// The response header that carries the request id, as AWS names it.
+pub static X_AMZN_REQUESTID: header::HeaderName =
+    header::HeaderName::from_static("x-amzn-requestid");
+
 /// The STS API version.
 pub const API_VERSION: &str = "2011-06-15";
 
@@ -162,7 +166,7 @@ pub async fn handle(app: &Arc<App>, req: StsRequest<'_>) -> Response {
             h.reserve(8);
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
             if let Ok(v) = HeaderValue::from_str(req.request_id) {
-                h.insert("x-amzn-requestid", v);
+                h.insert(X_AMZN_REQUESTID.clone(), v);
             }
             r
         }

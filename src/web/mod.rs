@@ -260,27 +260,56 @@ async fn edge(
         }
         resp
     };
-    let h = resp.headers_mut();
+    security_headers(resp.headers_mut());
+    resp
+}
+
+/// The policy of HTML pages: their own scripts, styles and images, nothing else, never framed. It
+/// ends with `form-action 'self'`, which the PKCE approval page extends by one origin.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// The policy of everything that is not a page (STS XML, JSON, CSS): nothing may load or run if a
+/// browser renders it as a document, and it is never framed.
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+static X_CONTENT_TYPE_OPTIONS: header::HeaderName =
+    header::HeaderName::from_static("x-content-type-options");
+static X_FRAME_OPTIONS: header::HeaderName = header::HeaderName::from_static("x-frame-options");
+
+/// The security headers of every response. A page gets [`PAGE_CSP`] and `Referrer-Policy:
+/// no-referrer` unless it set its own (the portal's same-origin: with no-referrer, browsers send
+/// `Origin: null` on its form posts; the PKCE approval page's `form-action` names the client's
+/// loopback redirect). Anything else (the STS and the APIs above all, with their high request
+/// rates) gets the shorter [`API_CSP`] and no referrer policy, which only a document with links
+/// could use. Every response: `nosniff`, `X-Frame-Options: DENY`, `Cache-Control: no-store`.
+fn security_headers(h: &mut header::HeaderMap) {
+    let page = h
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     h.insert(
-        "x-content-type-options",
+        X_CONTENT_TYPE_OPTIONS.clone(),
         HeaderValue::from_static("nosniff"),
     );
-    // A page may ask for a laxer policy (the portal's same-origin: with no-referrer, browsers send
-    // `Origin: null` on its form posts and the Origin check could not pass).
-    if !h.contains_key("referrer-policy") {
-        h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    }
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    // A page may widen `form-action` to one more origin (the PKCE approval page, whose form
-    // leads to the client's loopback redirect URI); everything else keeps this policy.
-    if !h.contains_key("content-security-policy") {
+    h.insert(X_FRAME_OPTIONS.clone(), HeaderValue::from_static("DENY"));
+    if page {
+        if !h.contains_key(header::REFERRER_POLICY) {
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+        }
+        if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_CSP),
+            );
+        }
+    } else if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
-            "content-security-policy",
-            HeaderValue::from_static("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_CSP),
         );
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
 }
 
 /// The client's address: the peer, or the forwarded client when a trusted proxy is the peer (the
@@ -515,6 +544,49 @@ mod tests {
         .unwrap();
         assert_eq!(p.since_ms, Some(1_796_277_600_000));
         assert_eq!(p.until_ms, p.since_ms, "07:00+01:00 is 06:00Z");
+    }
+
+    #[test]
+    fn pages_and_everything_else_get_their_own_security_headers() {
+        let with = |content_type: &str, own: &[(&'static str, &'static str)]| {
+            let mut h = header::HeaderMap::new();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(content_type).unwrap(),
+            );
+            for (k, v) in own {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            security_headers(&mut h);
+            h
+        };
+        let common = |h: &header::HeaderMap| {
+            assert_eq!(h["x-content-type-options"], "nosniff");
+            assert_eq!(h["x-frame-options"], "DENY");
+            assert_eq!(h[header::CACHE_CONTROL], "no-store");
+        };
+        let page = with("text/html; charset=utf-8", &[]);
+        common(&page);
+        assert_eq!(page[header::CONTENT_SECURITY_POLICY], PAGE_CSP);
+        assert_eq!(page[header::REFERRER_POLICY], "no-referrer");
+        // A page's own policies stand.
+        let own = with(
+            "text/html; charset=utf-8",
+            &[
+                ("referrer-policy", "same-origin"),
+                ("content-security-policy", "default-src 'self'"),
+            ],
+        );
+        common(&own);
+        assert_eq!(own[header::CONTENT_SECURITY_POLICY], "default-src 'self'");
+        assert_eq!(own[header::REFERRER_POLICY], "same-origin");
+        for api in ["text/xml", "application/json", "text/css"] {
+            let h = with(api, &[]);
+            common(&h);
+            assert_eq!(h[header::CONTENT_SECURITY_POLICY], API_CSP, "{api}");
+            assert!(!h.contains_key(header::REFERRER_POLICY), "{api}");
+        }
+        assert!(PAGE_CSP.ends_with("form-action 'self'"));
     }
 
     #[test]

@@ -114,6 +114,12 @@ def test_assume_role_with_web_identity_returns_documented_fields(server, sts, id
     assert_expires_in(creds["Expiration"], 1800)
     assert resp["ResponseMetadata"]["RequestId"] == (
         resp["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"])
+    # Credentials are never cached; the XML, if a browser rendered it, could load and run nothing.
+    headers = resp["ResponseMetadata"]["HTTPHeaders"]
+    assert headers["cache-control"] == "no-store"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
 
     who = e2e.sts_client(server.url, creds).get_caller_identity()
     assert who["Arn"] == user["Arn"]
