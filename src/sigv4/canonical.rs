@@ -54,7 +54,7 @@ pub(super) fn canonical_request_with_payload(
     for name in &auth.signed_headers {
         out.extend_from_slice(name.as_bytes());
         out.push(b':');
-        for (i, value) in req.headers.get_all(name.as_str()).iter().enumerate() {
+        for (i, value) in req.headers.get_all(name.as_ref()).iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }

@@ -22,6 +22,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
@@ -85,32 +86,34 @@ pub enum AuthForm {
     Presigned,
 }
 
-/// What the request claims about its signer, parsed without any secret.
+/// What the request claims about its signer, parsed without any secret. The header form borrows
+/// every part from the request (nothing is copied on the hot path); the presigned form owns what it
+/// had to percent-decode.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Authorization {
+pub struct Authorization<'a> {
     /// Header or presigned form.
     pub form: AuthForm,
     /// The access key id of the credential scope.
-    pub access_key_id: String,
+    pub access_key_id: Cow<'a, str>,
     /// `YYYYMMDD` as in the credential scope.
-    pub scope_date: String,
+    pub scope_date: Cow<'a, str>,
     /// The region of the credential scope.
-    pub region: String,
+    pub region: Cow<'a, str>,
     /// The service of the credential scope.
-    pub service: String,
+    pub service: Cow<'a, str>,
     /// Lowercase header names, strictly ascending.
-    pub signed_headers: Vec<String>,
+    pub signed_headers: Vec<Cow<'a, str>>,
     /// 64 lowercase hex digits.
-    pub signature: String,
+    pub signature: Cow<'a, str>,
     /// `X-Amz-Date` (header or query), or the `Date` header.
     pub request_time: DateTime<Utc>,
     /// Presigned only: `X-Amz-Expires`, 1..=604800.
     pub expires_seconds: Option<u32>,
     /// `X-Amz-Security-Token` from the header or the query.
-    pub security_token: Option<String>,
+    pub security_token: Option<Cow<'a, str>>,
 }
 
-impl fmt::Debug for Authorization {
+impl fmt::Debug for Authorization<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authorization")
             .field("form", &self.form)
@@ -211,7 +214,7 @@ pub fn verify_with_key(
             .signature
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        && hex::decode_to_slice(&auth.signature, &mut provided).is_ok();
+        && hex::decode_to_slice(auth.signature.as_bytes(), &mut provided).is_ok();
     // The comparison is constant-time: a timing difference would let a client find a valid
     // signature byte by byte.
     let matches: bool = computed.as_ref().ct_eq(&provided).into();

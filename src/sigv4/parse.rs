@@ -1,6 +1,8 @@
 //! Reading what a request claims about its signer (the `Authorization` header or the presigned
 //! `X-Amz-*` query parameters), strictly and without any secret.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use http::header::{AUTHORIZATION, DATE};
 use http::HeaderValue;
@@ -40,7 +42,7 @@ const PRESIGNED_MARKERS: [&[u8]; 6] = [
 /// [`SigV4Error::AmbiguousAuthentication`] with both, [`SigV4Error::UnsupportedAlgorithm`],
 /// [`SigV4Error::Malformed`], [`SigV4Error::HeaderNotSigned`], and
 /// [`SigV4Error::InvalidScope`] for a terminator other than `aws4_request`.
-pub fn parse_authorization(req: &SignedRequest) -> Result<Authorization> {
+pub fn parse_authorization<'a>(req: &SignedRequest<'a>) -> Result<Authorization<'a>> {
     let mut headers = req.headers.get_all(AUTHORIZATION).iter();
     let header = headers.next();
     if headers.next().is_some() {
@@ -90,7 +92,10 @@ fn malformed(detail: impl Into<String>) -> SigV4Error {
     SigV4Error::Malformed(detail.into())
 }
 
-fn parse_header_form(req: &SignedRequest, value: &HeaderValue) -> Result<Authorization> {
+fn parse_header_form<'a>(
+    req: &SignedRequest<'a>,
+    value: &'a HeaderValue,
+) -> Result<Authorization<'a>> {
     let value = value
         .to_str()
         .map_err(|_| malformed("Authorization header is not visible ASCII"))?;
@@ -147,27 +152,30 @@ fn parse_header_form(req: &SignedRequest, value: &HeaderValue) -> Result<Authori
         single_query_param(req.query, Q_SECURITY_TOKEN)?,
     ) {
         (Some(_), Some(_)) => return Err(malformed("security token in header and query")),
-        (Some(token), None) => Some(token.to_owned()),
-        (None, Some(token)) => Some(token),
+        (Some(token), None) => Some(Cow::Borrowed(token)),
+        (None, Some(token)) => Some(Cow::Owned(token)),
         (None, None) => None,
     };
 
     let (access_key_id, scope_date, region, service) = parse_credential(credential)?;
     Ok(Authorization {
         form: AuthForm::Header,
-        access_key_id,
-        scope_date,
-        region,
-        service,
-        signed_headers: parse_signed_headers(signed_headers)?,
-        signature: parse_signature(signature)?,
+        access_key_id: Cow::Borrowed(access_key_id),
+        scope_date: Cow::Borrowed(scope_date),
+        region: Cow::Borrowed(region),
+        service: Cow::Borrowed(service),
+        signed_headers: parse_signed_headers(signed_headers)?
+            .into_iter()
+            .map(Cow::Borrowed)
+            .collect(),
+        signature: Cow::Borrowed(parse_signature(signature)?),
         request_time,
         expires_seconds: None,
         security_token: non_empty_token(security_token)?,
     })
 }
 
-fn parse_query_form(req: &SignedRequest) -> Result<Authorization> {
+fn parse_query_form<'a>(req: &SignedRequest<'a>) -> Result<Authorization<'a>> {
     let mut algorithm = None;
     let mut credential = None;
     let mut date = None;
@@ -211,19 +219,23 @@ fn parse_query_form(req: &SignedRequest) -> Result<Authorization> {
     let expires_seconds = parse_expires(&expires)?;
     let security_token = match (single_header(req, X_AMZ_SECURITY_TOKEN)?, security_token) {
         (Some(_), Some(_)) => return Err(malformed("security token in header and query")),
-        (Some(token), None) => Some(token.to_owned()),
-        (None, token) => token,
+        (Some(token), None) => Some(Cow::Borrowed(token)),
+        (None, token) => token.map(Cow::Owned),
     };
 
     let (access_key_id, scope_date, region, service) = parse_credential(&credential)?;
+    let owned = |s: &str| Cow::Owned(s.to_owned());
     Ok(Authorization {
         form: AuthForm::Presigned,
-        access_key_id,
-        scope_date,
-        region,
-        service,
-        signed_headers: parse_signed_headers(&signed_headers)?,
-        signature: parse_signature(&signature)?,
+        access_key_id: owned(access_key_id),
+        scope_date: owned(scope_date),
+        region: owned(region),
+        service: owned(service),
+        signed_headers: parse_signed_headers(&signed_headers)?
+            .into_iter()
+            .map(owned)
+            .collect(),
+        signature: owned(parse_signature(&signature)?),
         request_time,
         expires_seconds: Some(expires_seconds),
         security_token: non_empty_token(security_token)?,
@@ -231,7 +243,7 @@ fn parse_query_form(req: &SignedRequest) -> Result<Authorization> {
 }
 
 /// The value of a header that may appear at most once, as visible ASCII.
-fn single_header<'a>(req: &'a SignedRequest, name: &str) -> Result<Option<&'a str>> {
+fn single_header<'a>(req: &SignedRequest<'a>, name: &str) -> Result<Option<&'a str>> {
     let mut values = req.headers.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);
@@ -269,7 +281,7 @@ fn decode_utf8(raw: &str, name: &[u8]) -> Result<String> {
     })
 }
 
-fn non_empty_token(token: Option<String>) -> Result<Option<String>> {
+fn non_empty_token(token: Option<Cow<'_, str>>) -> Result<Option<Cow<'_, str>>> {
     match token {
         Some(token) if token.is_empty() => Err(malformed("empty security token")),
         other => Ok(other),
@@ -277,9 +289,12 @@ fn non_empty_token(token: Option<String>) -> Result<Option<String>> {
 }
 
 /// `AKID/YYYYMMDD/region/service/aws4_request`.
-fn parse_credential(credential: &str) -> Result<(String, String, String, String)> {
-    let parts: Vec<&str> = credential.split('/').collect();
-    let [access_key_id, date, region, service, terminator] = parts.as_slice() else {
+fn parse_credential(credential: &str) -> Result<(&str, &str, &str, &str)> {
+    let mut split = credential.split('/');
+    let parts = [(); 5].map(|()| split.next());
+    let ([Some(access_key_id), Some(date), Some(region), Some(service), Some(terminator)], None) =
+        (parts, split.next())
+    else {
         return Err(malformed(format!(
             "credential {} does not have five parts",
             snippet(credential)
@@ -302,23 +317,18 @@ fn parse_credential(credential: &str) -> Result<(String, String, String, String)
     if region.is_empty() || service.is_empty() {
         return Err(malformed("empty region or service in credential"));
     }
-    if *terminator != TERMINATOR {
+    if terminator != TERMINATOR {
         return Err(SigV4Error::InvalidScope {
             field: ScopeField::Terminator,
             detail: format!("terminator {}", snippet(terminator)),
         });
     }
-    Ok((
-        (*access_key_id).to_owned(),
-        (*date).to_owned(),
-        (*region).to_owned(),
-        (*service).to_owned(),
-    ))
+    Ok((access_key_id, date, region, service))
 }
 
 /// Lowercase header names separated by `;`, strictly ascending (sorted, no repeats).
-fn parse_signed_headers(value: &str) -> Result<Vec<String>> {
-    let mut names: Vec<String> = Vec::with_capacity(value.len() / 8 + 1);
+fn parse_signed_headers(value: &str) -> Result<Vec<&str>> {
+    let mut names: Vec<&str> = Vec::with_capacity(value.len() / 8 + 1);
     for name in value.split(';') {
         let well_formed = !name.is_empty()
             && name.bytes().all(|b| {
@@ -330,21 +340,21 @@ fn parse_signed_headers(value: &str) -> Result<Vec<String>> {
                 snippet(name)
             )));
         }
-        if names.last().is_some_and(|last| last.as_str() >= name) {
+        if names.last().is_some_and(|last| *last >= name) {
             return Err(malformed("signed headers not sorted or repeated"));
         }
-        names.push(name.to_owned());
+        names.push(name);
     }
     Ok(names)
 }
 
-fn parse_signature(value: &str) -> Result<String> {
+fn parse_signature(value: &str) -> Result<&str> {
     if value.len() == 64
         && value
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
-        Ok(value.to_owned())
+        Ok(value)
     } else {
         Err(malformed(format!(
             "signature {} is not 64 lowercase hex digits",
@@ -446,12 +456,7 @@ mod tests {
     fn credential_needs_five_well_formed_parts() {
         assert_eq!(
             parse_credential("AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request").unwrap(),
-            (
-                "AKIDEXAMPLE".to_owned(),
-                "20150830".to_owned(),
-                "us-east-1".to_owned(),
-                "iam".to_owned()
-            )
+            ("AKIDEXAMPLE", "20150830", "us-east-1", "iam")
         );
         for bad in [
             "",

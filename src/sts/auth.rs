@@ -90,7 +90,7 @@ pub async fn authenticate_signed(
     };
     // From here on the audit event names the session the token describes, refused or not.
     ev.principal = Some(claims.principal_arn().to_owned());
-    ev.access_key_id = Some(auth.access_key_id.clone());
+    ev.access_key_id = Some(auth.access_key_id.to_string());
     let presented = auth.access_key_id.as_bytes();
     let sealed = claims.access_key_id.as_bytes();
     if !bool::from(subtle::ConstantTimeEq::ct_eq(presented, sealed)) {
@@ -139,7 +139,7 @@ pub fn check_live(app: &App, claims: &SessionClaims, now: i64) -> Result<(), Sts
 async fn long_term(
     app: &App,
     sreq: &SignedRequest<'_>,
-    auth: &sigv4::Authorization,
+    auth: &sigv4::Authorization<'_>,
     opts: &VerifyOptions<'_>,
     ev: &mut AuditEvent,
 ) -> Result<Arc<OpenSession>, StsError> {

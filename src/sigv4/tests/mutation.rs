@@ -234,7 +234,7 @@ fn any_changed_signature_digit_fails() {
         for i in 0..64 {
             let digit = auth.signature.as_bytes()[i];
             let other = if digit == b'0' { "1" } else { "0" };
-            let mut changed = auth.signature.clone();
+            let mut changed = auth.signature.to_string();
             changed.replace_range(i..=i, other);
             let mut req = original.clone();
             match auth.form {

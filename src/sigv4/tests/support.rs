@@ -69,7 +69,7 @@ impl OwnedRequest {
     }
 
     /// Parses, then verifies with `secret` at `now` for STS in us-east-1.
-    pub fn check_with(&self, secret: &str, now: DateTime<Utc>) -> Result<Authorization> {
+    pub fn check_with(&self, secret: &str, now: DateTime<Utc>) -> Result<Authorization<'_>> {
         let req = self.as_signed();
         let auth = parse_authorization(&req)?;
         let regions = regions();
@@ -77,7 +77,7 @@ impl OwnedRequest {
         Ok(auth)
     }
 
-    pub fn check(&self) -> Result<Authorization> {
+    pub fn check(&self) -> Result<Authorization<'_>> {
         self.check_with(SECRET, soon())
     }
 
