@@ -290,23 +290,17 @@ fn security_headers(h: &mut header::HeaderMap) {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(X_FRAME_OPTIONS.clone(), HeaderValue::from_static("DENY"));
-    if page {
-        if !h.contains_key(header::REFERRER_POLICY) {
-            h.insert(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            );
-        }
-        if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-            h.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(PAGE_CSP),
-            );
-        }
-    } else if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+    if page && !h.contains_key(header::REFERRER_POLICY) {
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+    }
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        let csp = if page { PAGE_CSP } else { API_CSP };
         h.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(API_CSP),
+            HeaderValue::from_static(csp),
         );
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

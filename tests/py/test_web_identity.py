@@ -114,12 +114,7 @@ def test_assume_role_with_web_identity_returns_documented_fields(server, sts, id
     assert_expires_in(creds["Expiration"], 1800)
     assert resp["ResponseMetadata"]["RequestId"] == (
         resp["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"])
-    # Credentials are never cached; the XML, if a browser rendered it, could load and run nothing.
-    headers = resp["ResponseMetadata"]["HTTPHeaders"]
-    assert headers["cache-control"] == "no-store"
-    assert headers["x-content-type-options"] == "nosniff"
-    assert headers["x-frame-options"] == "DENY"
-    assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert_api_security_headers(resp["ResponseMetadata"]["HTTPHeaders"])
 
     who = e2e.sts_client(server.url, creds).get_caller_identity()
     assert who["Arn"] == user["Arn"]
@@ -139,6 +134,15 @@ def forged_token(idp) -> tuple[str, str]:
     header, payload, signature = e2e.jwt_parts(idp.id_token("repo:acme/readonly"))
     payload["sub"] = e2e.DEPLOYER_SUB
     return f"{e2e.b64url_json(header)}.{e2e.b64url_json(payload)}.{signature}", payload["sub"]
+
+
+def assert_api_security_headers(headers: dict) -> None:
+    """Credentials are never cached; the XML, if a browser rendered it, could load and run nothing."""
+    assert headers["cache-control"] == "no-store"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert "referrer-policy" not in headers
 
 
 def call_error(sts, **kwargs) -> ClientError:
@@ -187,6 +191,7 @@ def test_trust_policy_mismatch_is_access_denied(server, sts, idp):
     assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert err.response["Error"]["Message"] == (
         "Not authorized to perform sts:AssumeRoleWithWebIdentity")
+    assert_api_security_headers(err.response["ResponseMetadata"]["HTTPHeaders"])
 
     event = server.audit_event(err.response["ResponseMetadata"]["RequestId"])
     assert event["decision"] == "deny"
