@@ -265,7 +265,9 @@ def test_callback_refusals_answer_the_right_status_audit_the_reason_and_start_no
     # A state cookie that is not the one the login was started with (tampered or another browser).
     agent = Agent()
     callback = idp_login(agent, portal, start(agent, portal))
-    agent.cookies(portal.port)[BINDING] = "x" + agent.cookies(portal.port)[BINDING][1:]
+    genuine = agent.cookies(portal.port)[BINDING]
+    # Change the first character to one it is not, so the cookie always differs.
+    agent.cookies(portal.port)[BINDING] = ("x" if genuine[0] != "x" else "y") + genuine[1:]
     refused(agent, callback, 403, "not bound to this browser", "Sign-in refused")
     del agent.cookies(portal.port)[BINDING]
     refused(agent, callback, 403, "not bound to this browser", "Sign-in refused")
