@@ -597,6 +597,9 @@ async fn key_rotation_fetches_the_new_key_once_and_a_missing_kid_is_ambiguous() 
         .start()
         .await;
     let issuer = idp.issuer().to_owned();
+    // The new key is generated now, before the first fetch, so that only the restart (which
+    // re-reads the keys file) falls inside the refresh interval the test relies on below.
+    idp.add_key("rsa-2");
 
     let old = idp.id_token("mallory", json!({})).await;
     assert_granted(&assume(&app, &old).await, "token of the first key");
@@ -608,7 +611,6 @@ async fn key_rotation_fetches_the_new_key_once_and_a_missing_kid_is_ambiguous() 
         .await;
     assert_granted(&assume(&app, &no_kid).await, "no kid, one RSA key");
 
-    idp.add_key("rsa-2");
     let idp = idp.restart().await;
     let new = idp.id_token("mallory", json!({})).await;
     let header: Value = serde_json::from_slice(
@@ -624,6 +626,11 @@ async fn key_rotation_fetches_the_new_key_once_and_a_missing_kid_is_ambiguous() 
     );
 
     // Within the refresh interval an unknown kid causes no fetch.
+    assert!(
+        fetched_at.elapsed() < Duration::from_secs(9),
+        "the provider's restart took {:?}; the next check must run within the 10 s refresh interval",
+        fetched_at.elapsed()
+    );
     let answer = assume(&app, &new).await;
     app.assert_denied(
         &answer,

@@ -221,7 +221,11 @@ def test_audit_file_gets_every_event_and_is_reopened_on_sighup(ops, idp):
              what="GetCallerIdentity in the audit file")
     rotated = ops.audit_file.with_name("audit.jsonl.rotated")
     ops.audit_file.rename(rotated)
+    hup_line = "SIGHUP: reloading the TLS certificate and reopening the audit file"
+    hups = ops.log.read_text().count(hup_line)
     ops.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: ops.log.read_text().count(hup_line) > hups, what="the server to take the SIGHUP")
+    # The signal task logs, then tells the sinks; give that hand-over a moment.
     time.sleep(0.3)
     r = e2e.http("POST", ops.url + "/", "Action=GetCallerIdentity&Version=2011-06-15",
                  {"Content-Type": "application/x-www-form-urlencoded"})
@@ -318,7 +322,8 @@ file = "{tmp_path / 'audit.jsonl'}"
                        env={e2e.ADMIN_TOKEN_ENV: admin_token})
     token = id_token(e2e.DEPLOYER_SUB)
     s, rest = _partial_awi(srv.port, token)
-    time.sleep(0.2)
+    # Long enough for the server to accept the connection and start reading the request.
+    time.sleep(1)
     srv.proc.send_signal(signal.SIGTERM)
     # No new connections once shutdown began.
     wait_for(lambda: e2e.port_in_use(srv.port) is False or _refused(srv.port),
@@ -347,20 +352,22 @@ def test_with_a_ready_delay_sigterm_first_turns_readyz_to_503_while_still_servin
         idp, id_token, admin_token, tmp_path):
     extra = """
 [shutdown]
-ready_delay_seconds = 3
+ready_delay_seconds = 5
 drain_seconds = 5
 """
     srv = e2e.Rolegate(tmp_path, config_for_port=config_with(idp, tmp_path / "data", extra),
                        env={e2e.ADMIN_TOKEN_ENV: admin_token})
     assert e2e.http("GET", f"{srv.url}/readyz").status == 200
+    # Everything the call below needs is made before the delay starts to run.
+    sts = e2e.sts_client(srv.url)
+    token = id_token(e2e.DEPLOYER_SUB)
     srv.proc.send_signal(signal.SIGTERM)
     wait_for(lambda: e2e.http("GET", f"{srv.url}/readyz").status == 503, what="/readyz to answer 503")
     r = e2e.http("GET", f"{srv.url}/readyz")
     assert r.text == "shutting down\n", r.text
     # Still serving, on new connections too: credentials are issued during the delay.
-    sts = e2e.sts_client(srv.url)
     out = sts.assume_role_with_web_identity(RoleArn=e2e.ROLE_DEPLOYER, RoleSessionName="late",
-                                            WebIdentityToken=id_token(e2e.DEPLOYER_SUB))
+                                            WebIdentityToken=token)
     assert out["Credentials"]["AccessKeyId"].startswith("ASIA")
     assert srv.proc.poll() is None
     # Then the listener closes and the process exits cleanly.
@@ -384,7 +391,7 @@ drain_seconds = 1
     srv = e2e.Rolegate(tmp_path, config_for_port=config_with(idp, tmp_path / "data", extra),
                        env={e2e.ADMIN_TOKEN_ENV: admin_token})
     s, _ = _partial_awi(srv.port, id_token(e2e.DEPLOYER_SUB))
-    time.sleep(0.2)
+    time.sleep(1)
     started = time.monotonic()
     srv.proc.send_signal(signal.SIGTERM)
     assert srv.proc.wait(timeout=8) == 0

@@ -406,7 +406,13 @@ fn hostile_documents_are_refused_quickly() {
     for doc in [laughs, many_attrs] {
         let start = std::time::Instant::now();
         assert!(shape::check(&doc).is_err());
-        assert!(start.elapsed() < std::time::Duration::from_millis(50));
+        // A linear scan takes milliseconds; expanding entities or comparing attributes pairwise
+        // would take far longer than this bound, which leaves room for a loaded machine.
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
     }
     assert!(matches!(
         decode(&"A".repeat(MAX_BASE64_CHARS + 4)),
