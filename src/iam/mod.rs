@@ -13,7 +13,7 @@ use crate::audit::AuditEvent;
 use crate::sts::params::Params;
 use crate::sts::xml::XmlWriter;
 use crate::sts::{StsError, StsRequest};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
@@ -132,11 +132,7 @@ pub fn error_xml(e: &StsError) -> String {
 /// The HTTP response for an error answered to an IAM request.
 pub fn error_response(e: StsError) -> Response {
     let mut resp = (status(&e), error_xml(&e)).into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-    if let Ok(v) = HeaderValue::from_str(&e.request_id) {
-        h.insert(crate::sts::X_AMZN_REQUESTID.clone(), v);
-    }
+    crate::sts::set_xml_headers(resp.headers_mut(), &e.request_id);
     resp
 }
 

@@ -2,7 +2,7 @@
 //! plus a precise reason that goes only to the audit log.
 
 use super::xml::XmlWriter;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 /// An STS error as sent on the wire, plus the reason kept for the audit log.
@@ -218,11 +218,7 @@ impl IntoResponse for StsError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut resp = (status, self.to_xml()).into_response();
-        let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
-            h.insert(crate::sts::X_AMZN_REQUESTID.clone(), v);
-        }
+        super::set_xml_headers(resp.headers_mut(), &self.request_id);
         resp
     }
 }

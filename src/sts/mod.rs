@@ -26,6 +26,14 @@ use std::sync::Arc;
 pub static X_AMZN_REQUESTID: header::HeaderName =
     header::HeaderName::from_static("x-amzn-requestid");
 
+/// The headers of every STS and IAM answer, result or error: XML, and the request id.
+pub fn set_xml_headers(h: &mut HeaderMap, request_id: &str) {
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert(X_AMZN_REQUESTID.clone(), v);
+    }
+}
+
 /// The STS API version.
 pub const API_VERSION: &str = "2011-06-15";
 
@@ -164,10 +172,7 @@ pub async fn handle(app: &Arc<App>, req: StsRequest<'_>) -> Response {
             let h = r.headers_mut();
             // Room for these two and the security headers added on the way out, without regrowing.
             h.reserve(8);
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-            if let Ok(v) = HeaderValue::from_str(req.request_id) {
-                h.insert(X_AMZN_REQUESTID.clone(), v);
-            }
+            set_xml_headers(h, req.request_id);
             r
         }
         Err(mut e) => {

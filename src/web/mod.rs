@@ -271,10 +271,6 @@ pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src '
 /// browser renders it as a document, and it is never framed.
 pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
-static X_CONTENT_TYPE_OPTIONS: header::HeaderName =
-    header::HeaderName::from_static("x-content-type-options");
-static X_FRAME_OPTIONS: header::HeaderName = header::HeaderName::from_static("x-frame-options");
-
 /// The security headers of every response. A page gets [`PAGE_CSP`] and `Referrer-Policy:
 /// no-referrer` unless it set its own (the portal's same-origin: with no-referrer, browsers send
 /// `Origin: null` on its form posts; the PKCE approval page's `form-action` names the client's
@@ -286,10 +282,10 @@ fn security_headers(h: &mut header::HeaderMap) {
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     h.insert(
-        X_CONTENT_TYPE_OPTIONS.clone(),
+        header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(X_FRAME_OPTIONS.clone(), HeaderValue::from_static("DENY"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if page && !h.contains_key(header::REFERRER_POLICY) {
         h.insert(
             header::REFERRER_POLICY,
