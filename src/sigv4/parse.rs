@@ -164,10 +164,7 @@ fn parse_header_form<'a>(
         scope_date: Cow::Borrowed(scope_date),
         region: Cow::Borrowed(region),
         service: Cow::Borrowed(service),
-        signed_headers: parse_signed_headers(signed_headers)?
-            .into_iter()
-            .map(Cow::Borrowed)
-            .collect(),
+        signed_headers: parse_signed_headers(signed_headers)?,
         signature: Cow::Borrowed(parse_signature(signature)?),
         request_time,
         expires_seconds: None,
@@ -233,7 +230,7 @@ fn parse_query_form<'a>(req: &SignedRequest<'a>) -> Result<Authorization<'a>> {
         service: owned(service),
         signed_headers: parse_signed_headers(&signed_headers)?
             .into_iter()
-            .map(owned)
+            .map(|name| Cow::Owned(name.into_owned()))
             .collect(),
         signature: owned(parse_signature(&signature)?),
         request_time,
@@ -326,9 +323,9 @@ fn parse_credential(credential: &str) -> Result<(&str, &str, &str, &str)> {
     Ok((access_key_id, date, region, service))
 }
 
-/// Lowercase header names separated by `;`, strictly ascending (sorted, no repeats).
-fn parse_signed_headers(value: &str) -> Result<Vec<&str>> {
-    let mut names: Vec<&str> = Vec::with_capacity(value.len() / 8 + 1);
+/// Lowercase header names separated by `;`, strictly ascending (sorted, no repeats), borrowed.
+fn parse_signed_headers(value: &str) -> Result<Vec<Cow<'_, str>>> {
+    let mut names: Vec<Cow<'_, str>> = Vec::with_capacity(value.len() / 8 + 1);
     for name in value.split(';') {
         let well_formed = !name.is_empty()
             && name.bytes().all(|b| {
@@ -340,10 +337,10 @@ fn parse_signed_headers(value: &str) -> Result<Vec<&str>> {
                 snippet(name)
             )));
         }
-        if names.last().is_some_and(|last| *last >= name) {
+        if names.last().is_some_and(|last| &**last >= name) {
             return Err(malformed("signed headers not sorted or repeated"));
         }
-        names.push(name);
+        names.push(Cow::Borrowed(name));
     }
     Ok(names)
 }
