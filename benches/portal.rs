@@ -74,6 +74,7 @@ fn person() -> SignedInIdentity {
         mfa_time: None,
         local_groups: vec!["staff".into()],
         origin_user: None,
+        signed_in_at: chrono::Utc::now().timestamp(),
     }
 }
 
@@ -135,10 +136,16 @@ fn main() {
         .await
         .expect("app");
         let now = chrono::Utc::now().timestamp();
-        let token =
-            rolegate::portal::session::create(store.as_ref(), person(), "127.0.0.1".into(), now)
-                .await
-                .expect("session");
+        // The session is re-checked against the directory on every request: ana must exist.
+        let d = app.directory.clone().expect("directory");
+        d.create_user("ana", None).await.expect("user");
+        d.create_group("staff", None).await.expect("group");
+        d.add_user_to_group("ana", "staff").await.expect("member");
+        let mut ana = person();
+        ana.origin_user = Some(d.user("ana").await.expect("user").user_id);
+        let token = rolegate::portal::session::create(store.as_ref(), ana, "127.0.0.1".into(), now)
+            .await
+            .expect("session");
         let router = rolegate::web::router(app);
         let cookie = format!("{}={token}", rolegate::portal::session::SESSION_COOKIE);
         let get = || async {

@@ -131,14 +131,26 @@ fn main() {
             Arc::new(rolegate::clock::SystemClock),
         ))
         .expect("app");
-    let who = sts::SignedIn {
-        provider: "local",
-        subject: "bench",
-        claims: serde_json::Map::new(),
-        mfa_time: None,
-        origin_user: Some("bench".into()),
-        local_groups: vec!["dev".into()],
-    };
+    // A directory user of group dev, signed in through the portal's path (the gate reads it).
+    let who = rt.block_on(async {
+        let d = app.directory.clone().expect("directory");
+        d.create_user("bench", None).await.expect("user");
+        d.create_group("dev", None).await.expect("group");
+        d.add_user_to_group("bench", "dev").await.expect("member");
+        let user = d.user("bench").await.expect("user");
+        let identity = rolegate::authz::gate::SignedInIdentity {
+            provider: "local".into(),
+            subject: "bench".into(),
+            claims: serde_json::Map::new(),
+            mfa_time: None,
+            origin_user: Some(user.user_id),
+            local_groups: vec!["dev".into()],
+            signed_in_at: app.clock.now().timestamp(),
+        };
+        rolegate::authz::gate::admit_sign_in(&app, &identity)
+            .await
+            .expect("admitted")
+    });
     let mut ev = rolegate::audit::AuditEvent::new(app.clock.now(), "bench", "bench");
     let (claims, token) =
         sts::credentials_for_assignment(&app, &who, ACCOUNT, "Dev", &mut ev).expect("credentials");

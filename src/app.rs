@@ -92,6 +92,9 @@ impl App {
             .await
             .context("loading session-token sealing keys")?;
         let revocations = RevocationList::default();
+        revocations.set_providers(crate::credentials::ProviderAliases::new(
+            config.provider_aliases(),
+        ));
         revocations
             .refresh(store.as_ref())
             .await

@@ -994,6 +994,7 @@ async fn security_keys_are_off_where_browsers_cannot_use_them() {
         mfa_time: None,
         local_groups: vec![],
         origin_user: None,
+        signed_in_at: 0,
     };
     assert!(!rolegate::portal::offers_security_key(&f.app, &identity)
         .await
@@ -1007,6 +1008,7 @@ async fn other_pages_can_ask_whether_to_offer_a_security_key() {
     let identity =
         |provider: &str, origin_user: Option<String>| rolegate::portal::SignedInIdentity {
             provider: provider.into(),
+            signed_in_at: 0,
             subject: "ana".into(),
             claims: Default::default(),
             mfa_time: None,

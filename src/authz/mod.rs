@@ -4,6 +4,9 @@
 //! API for downstream services and IAM's policy simulator. Knows nothing of HTTP or XML.
 
 pub mod api;
+pub mod gate;
+#[cfg(test)]
+mod gate_tests;
 
 use crate::app::App;
 use crate::config::Config;

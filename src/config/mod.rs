@@ -369,6 +369,38 @@ impl Config {
         }
     }
 
+    /// Every identity provider's name with the other names it goes by (an OpenID provider's issuer
+    /// with and without its scheme), for matching revocations however a session names its provider.
+    pub fn provider_aliases(&self) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = self
+            .oidc_providers
+            .iter()
+            .map(|p| {
+                let aliases = vec![
+                    p.issuer.clone(),
+                    p.issuer.trim_end_matches('/').to_string(),
+                    p.key_prefix.clone(),
+                ];
+                (p.name.clone(), aliases)
+            })
+            .collect();
+        out.extend(
+            self.saml_providers
+                .iter()
+                .map(|p| (p.name.clone(), Vec::new())),
+        );
+        out.push((LOCAL_PROVIDER.to_string(), Vec::new()));
+        out
+    }
+
+    /// Whether `name` is the name of a provider people sign in through: `local`, an OpenID
+    /// provider or a SAML provider of this configuration.
+    pub fn knows_provider(&self, name: &str) -> bool {
+        name == LOCAL_PROVIDER
+            || self.oidc_providers.iter().any(|p| p.name == name)
+            || self.saml_providers.iter().any(|p| p.name == name)
+    }
+
     /// The role with this ARN.
     pub fn role(&self, arn: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.arn == arn)

@@ -178,9 +178,12 @@ pub async fn open(State(app): State<Arc<App>>, req: Request) -> Response {
         *resp.status_mut() = StatusCode::FORBIDDEN;
         return resp;
     }
-    let who = identity.signed_in();
+    let admitted = match crate::authz::gate::admit_sign_in(&app, identity).await {
+        Ok(a) => a,
+        Err(e) => return super::pages::gate_refused(&app, ev, e),
+    };
     let (claims, token) =
-        match crate::sts::credentials_for_assignment(&app, &who, account, set_name, &mut ev) {
+        match crate::sts::credentials_for_assignment(&app, &admitted, account, set_name, &mut ev) {
             Ok(v) => v,
             Err(e) => {
                 let explanation = ev

@@ -107,6 +107,7 @@ fn ana(mfa_time: Option<i64>) -> SignedInIdentity {
         mfa_time,
         local_groups: vec!["dev".into()],
         origin_user: None,
+        signed_in_at: 0,
     }
 }
 
@@ -181,6 +182,7 @@ impl Fixture {
 
     /// A portal session for `identity`: its cookie header and CSRF token.
     async fn portal(&self, identity: SignedInIdentity) -> (String, String) {
+        let identity = crate::sso::testing::in_directory(&self.app, identity).await;
         let token = session::create(
             self.app.store.as_ref(),
             identity,
@@ -214,17 +216,15 @@ impl Fixture {
     }
 
     /// Real credentials for `set` (as command line access issues them): key, secret, token.
-    fn credentials(&self, set: &str, mfa_time: Option<i64>) -> (String, String, String) {
-        let id = ana(mfa_time);
+    async fn credentials(&self, set: &str, mfa_time: Option<i64>) -> (String, String, String) {
+        let id = crate::sso::testing::in_directory(&self.app, ana(mfa_time)).await;
+        let admitted = crate::authz::gate::admit_sign_in(&self.app, &id)
+            .await
+            .unwrap();
         let mut ev = crate::audit::AuditEvent::new(self.app.clock.now(), "t", "test");
-        let (c, token) = crate::sts::credentials_for_assignment(
-            &self.app,
-            &id.signed_in(),
-            ACCOUNT,
-            set,
-            &mut ev,
-        )
-        .unwrap();
+        let (c, token) =
+            crate::sts::credentials_for_assignment(&self.app, &admitted, ACCOUNT, set, &mut ev)
+                .unwrap();
         (c.access_key_id.clone(), c.secret_access_key.clone(), token)
     }
 
@@ -447,7 +447,7 @@ async fn a_relay_state_console_is_reached_through_a_link_and_the_login_redirects
 #[tokio::test]
 async fn get_signin_token_accepts_live_credentials_and_the_console_lasts_at_most_as_long() {
     let f = fixture().await;
-    let (key, secret, token) = f.credentials("Dev", None);
+    let (key, secret, token) = f.credentials("Dev", None).await;
     let t = signin_token(
         f.get_signin_token(&session_json(&key, &secret, &token), None)
             .await,
@@ -481,8 +481,8 @@ async fn get_signin_token_accepts_live_credentials_and_the_console_lasts_at_most
 #[tokio::test]
 async fn get_signin_token_refuses_bad_credentials_and_durations_and_stores_nothing() {
     let f = fixture().await;
-    let (key, secret, token) = f.credentials("Dev", None);
-    let (key2, _, _) = f.credentials("Dev", None);
+    let (key, secret, token) = f.credentials("Dev", None).await;
+    let (key2, _, _) = f.credentials("Dev", None).await;
     let mut wrong_secret = secret.clone();
     wrong_secret.replace_range(0..1, if secret.starts_with('A') { "B" } else { "A" });
     let cases: Vec<(String, Option<&str>, u16, &str, &str)> = vec![
@@ -573,7 +573,7 @@ async fn get_signin_token_refuses_bad_credentials_and_durations_and_stores_nothi
         .last_reason(super::federation::GET_SIGNIN_TOKEN_ACTION)
         .await;
     assert!(reason.contains("expired at"), "{reason}");
-    let (key, secret, token) = f.credentials("Dev", None);
+    let (key, secret, token) = f.credentials("Dev", None).await;
     f.clock.advance(chrono::Duration::seconds(1));
     f.app
         .revocations
@@ -603,7 +603,7 @@ async fn get_signin_token_refuses_bad_credentials_and_durations_and_stores_nothi
 #[tokio::test]
 async fn a_sign_in_token_expires_after_15_minutes_and_a_foreign_destination_does_not_spend_it() {
     let f = fixture().await;
-    let (key, secret, token) = f.credentials("Dev", None);
+    let (key, secret, token) = f.credentials("Dev", None).await;
     let t = signin_token(
         f.get_signin_token(&session_json(&key, &secret, &token), None)
             .await,
@@ -644,7 +644,7 @@ async fn a_sign_in_token_expires_after_15_minutes_and_a_foreign_destination_does
 }
 
 async fn console_for(f: &Fixture, set: &str) -> (String, String) {
-    let (key, secret, token) = f.credentials(set, Some(T0));
+    let (key, secret, token) = f.credentials(set, Some(T0)).await;
     let t = signin_token(
         f.get_signin_token(&session_json(&key, &secret, &token), None)
             .await,
@@ -787,7 +787,7 @@ async fn the_home_page_offers_open_console_for_every_set() {
 async fn purge_removes_spent_sign_in_tokens_and_console_sessions() {
     let f = fixture().await;
     let (_cookie, _) = console_for(&f, "Dev").await;
-    let (key, secret, token) = f.credentials("Dev", None);
+    let (key, secret, token) = f.credentials("Dev", None).await;
     let _ = f
         .get_signin_token(&session_json(&key, &secret, &token), None)
         .await;

@@ -604,7 +604,10 @@ async fn without_a_method_the_challenge_says_so_and_mfa_sets_link_to_it() {
 
 #[tokio::test]
 async fn federated_people_are_told_that_their_provider_does_mfa() {
-    let f = fixture().await;
+    let f = fixture_with(&format!(
+        "{CONFIG}\n[[oidc_providers]]\nname = \"corp\"\nissuer = \"https://idp.example.com\"\naudiences = [\"rolegate\"]\n"
+    ))
+    .await;
     let identity = super::SignedInIdentity {
         provider: "corp".into(),
         subject: "u-1".into(),
@@ -612,6 +615,7 @@ async fn federated_people_are_told_that_their_provider_does_mfa() {
         mfa_time: None,
         local_groups: vec![],
         origin_user: None,
+        signed_in_at: 0,
     };
     let token = session::create(f.app.store.as_ref(), identity, "127.0.0.1".into(), now(&f))
         .await
@@ -705,6 +709,7 @@ async fn root_keeps_its_last_mfa_device() {
         mfa_time: Some(t),
         local_groups: vec![],
         origin_user: Some(root.user_id.clone()),
+        signed_in_at: 0,
     };
     let token = session::create(f.app.store.as_ref(), identity, "127.0.0.1".into(), t)
         .await

@@ -32,7 +32,6 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub use console::mfa_satisfied;
@@ -221,42 +220,7 @@ impl IntoResponse for PortalError {
     }
 }
 
-/// Someone a provider vouched for, as the portal keeps them in a session: the same shape whatever
-/// the provider (OIDC, SAML, the local directory).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SignedInIdentity {
-    /// The provider's name (an `[[oidc_providers]]` name, a SAML provider's name, or `local`).
-    pub provider: String,
-    /// The subject at that provider.
-    pub subject: String,
-    /// Every claim or attribute the provider vouched for.
-    pub claims: serde_json::Map<String, serde_json::Value>,
-    /// When MFA was performed in this sign-in (Unix seconds), if it was.
-    pub mfa_time: Option<i64>,
-    /// Groups of the local directory (local users only; empty otherwise).
-    pub local_groups: Vec<String>,
-    /// The directory user id (local users only).
-    pub origin_user: Option<String>,
-}
-
-impl SignedInIdentity {
-    /// The name shown in the page header and used as the audit principal of portal events.
-    pub fn display(&self) -> String {
-        format!("{}/{}", self.provider, self.subject)
-    }
-
-    /// The permission-set path's view of this person.
-    pub fn signed_in(&self) -> crate::sts::SignedIn<'_> {
-        crate::sts::SignedIn {
-            provider: &self.provider,
-            subject: &self.subject,
-            claims: self.claims.clone(),
-            mfa_time: self.mfa_time,
-            origin_user: self.origin_user.clone(),
-            local_groups: self.local_groups.clone(),
-        }
-    }
-}
+pub use crate::authz::gate::SignedInIdentity;
 
 /// Starts a portal session for a verified identity: applies the assignment rules and records the
 /// login (what no rule gives any more is gone), stores a new session under a new random id (any

@@ -580,6 +580,7 @@ async fn callback(
         mfa_time: identity.mfa_time,
         local_groups: Vec::new(),
         origin_user: None,
+        signed_in_at: app.clock.now().timestamp(),
     };
     let mut resp = sign_in_verified_to(&app, signed_in, &r, ev, &pending.return_to).await;
     if let Ok(v) = HeaderValue::from_str(&clear_cookie(BINDING_COOKIE)) {

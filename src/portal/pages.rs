@@ -151,7 +151,36 @@ pub(super) async fn require_session_any(app: &App, headers: &HeaderMap) -> Resul
         session::delete(app.store.as_ref(), &loaded.key).await?;
         return Err(PortalError::SessionExpired);
     }
-    Ok(loaded)
+    recheck(app, loaded).await
+}
+
+/// The session with its identity as the gate sees it now (directory groups re-read). A sign-in the
+/// gate refuses (user deleted, revoked, provider removed, MFA rule unmet) ends here: the session
+/// is deleted and the refusal audited with its reason.
+async fn recheck(app: &App, mut s: Session) -> Result<Session> {
+    match crate::authz::gate::recheck(app, &s.record.identity, s.record.mfa_pending).await {
+        Ok(identity) => {
+            s.record.identity = identity;
+            Ok(s)
+        }
+        Err(e) if e.unavailable() => Err(PortalError::Internal(e.to_string())),
+        Err(e) => {
+            session::delete(app.store.as_ref(), &s.key).await?;
+            let mut ev = AuditEvent::new(
+                app.clock.now(),
+                &crate::web::request_id(),
+                "portal:EndSession",
+            );
+            ev.provider = Some(s.record.identity.provider.clone());
+            ev.subject = Some(s.record.identity.subject.clone());
+            ev.principal = Some(s.record.identity.display());
+            ev.source_ip = Some(s.record.ip.clone());
+            ev.outcome(Outcome::Deny);
+            ev.reason = Some(format!("portal session ended: {e}"));
+            app.audit.record(ev);
+            Err(PortalError::SessionExpired)
+        }
+    }
 }
 
 /// For a state-changing request of a signed-in person: the session, its CSRF token matching the
@@ -372,6 +401,7 @@ async fn submit_password(State(app): State<Arc<App>>, req: Request) -> Response 
         mfa_time,
         local_groups: user.groups.clone(),
         origin_user: Some(user.user_id.clone()),
+        signed_in_at: app.clock.now().timestamp(),
     };
     let return_to = session::safe_return_to(r.field("return_to"));
     // Whoever has an MFA method and did not use it here passes the challenge before the portal.
@@ -614,8 +644,11 @@ async fn command_line_access(State(app): State<Arc<App>>, req: Request) -> Respo
             PortalError::BadRequest("account and permission_set are required".into()),
         );
     };
-    let who = identity.signed_in();
-    match crate::sts::credentials_for_assignment(&app, &who, account, set, &mut ev) {
+    let admitted = match crate::authz::gate::admit_sign_in(&app, identity).await {
+        Ok(a) => a,
+        Err(e) => return gate_refused(&app, ev, e),
+    };
+    match crate::sts::credentials_for_assignment(&app, &admitted, account, set, &mut ev) {
         Ok((c, token)) => {
             ev.outcome(Outcome::Allow);
             ev.principal = Some(c.principal.arn());
@@ -668,6 +701,17 @@ async fn command_line_access(State(app): State<Arc<App>>, req: Request) -> Respo
             step_up.unwrap_or(denied)
         }
     }
+}
+
+/// A sign-in the gate refused at the moment of minting: audited with the gate's reason; the
+/// person signs in again (or, when the directory could not be read, tries again later).
+pub(super) fn gate_refused(app: &App, ev: AuditEvent, e: crate::authz::gate::Refusal) -> Response {
+    let err = if e.unavailable() {
+        PortalError::Internal(e.to_string())
+    } else {
+        PortalError::SessionExpired
+    };
+    refuse(app, ev, format!("mint gate: {e}"), err)
 }
 
 /// One row of the sign-in history.

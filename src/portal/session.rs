@@ -425,6 +425,7 @@ mod tests {
                 mfa_time: None,
                 local_groups: vec![],
                 origin_user: None,
+                signed_in_at: 0,
             },
             csrf: String::new(),
             created_at,

@@ -70,6 +70,7 @@ fn ana() -> SignedInIdentity {
         mfa_time: None,
         local_groups: vec!["dev".into()],
         origin_user: None,
+        signed_in_at: 0,
     }
 }
 
@@ -163,7 +164,11 @@ impl Fixture {
             .await
             .unwrap()
             .unwrap();
-        let who = if approve { Some(ana()) } else { None };
+        let who = if approve {
+            Some(crate::sso::testing::in_directory(&self.app, ana()).await)
+        } else {
+            None
+        };
         assert!(device::decide(&self.app, &pending, who, "local/ana")
             .await
             .unwrap());
@@ -758,7 +763,7 @@ async fn an_authorization_code_needs_its_client_redirect_uri_and_verifier_and_wo
                 &id,
                 REDIRECT,
                 &code::s256(VERIFIER),
-                ana(),
+                crate::sso::testing::in_directory(&app, ana()).await,
                 vec!["sso:account:access".into()],
             )
             .await

@@ -91,12 +91,13 @@ async fn authenticate(app: &App, r: &ApiRequest, ev: &mut AuditEvent) -> Result<
     let Some(t) = r.token.as_deref().filter(|t| !t.is_empty()) else {
         return Err(SsoError::unauthorized(format!("no {BEARER_HEADER} header")));
     };
-    let b = token::bearer(app, t).await?;
+    let mut b = token::bearer(app, t).await?;
     let id = &b.signin.identity;
     ev.provider = Some(id.provider.clone());
     ev.subject = Some(id.subject.clone());
     ev.principal = Some(id.display());
     ev.mfa = Some(id.mfa_time.is_some());
+    b.signin.identity = token::recheck(app, &b.signin_key, &b.signin.identity).await?;
     Ok(b)
 }
 
@@ -248,19 +249,18 @@ async fn get_role_credentials(State(app): State<Arc<App>>, req: Request) -> Resp
         let set = r.required("role_name")?;
         let account = r.required("account_id")?;
         check_account_id(account)?;
-        let who = b.signin.identity.signed_in();
-        let (c, session_token) = crate::sts::credentials_for_assignment(
-            &app, &who, account, set, &mut ev,
-        )
-        .map_err(|e| {
-            let assigned = e.reason.contains("no assignment rule");
-            let message = if assigned {
-                "No access".to_string()
-            } else {
-                e.message.clone()
-            };
-            SsoError::forbidden(message).because(e.reason)
-        })?;
+        let admitted = token::admit(&app, &b.signin_key, &b.signin.identity).await?;
+        let (c, session_token) =
+            crate::sts::credentials_for_assignment(&app, &admitted, account, set, &mut ev)
+                .map_err(|e| {
+                    let assigned = e.reason.contains("no assignment rule");
+                    let message = if assigned {
+                        "No access".to_string()
+                    } else {
+                        e.message.clone()
+                    };
+                    SsoError::forbidden(message).because(e.reason)
+                })?;
         // Remembered only for a Logout that revokes them: otherwise a write per call for nothing.
         if app
             .config

@@ -87,11 +87,37 @@ pub fn ana(mfa_time: Option<i64>) -> SignedInIdentity {
         mfa_time,
         local_groups: vec!["dev".into()],
         origin_user: None,
+        signed_in_at: 0,
     }
+}
+
+/// `identity` as a sign-in of the directory: a local identity names its directory user, which is
+/// created (in the identity's groups) when the fixture does not have it yet.
+pub async fn in_directory(app: &App, mut identity: SignedInIdentity) -> SignedInIdentity {
+    if identity.provider != "local" || identity.origin_user.is_some() {
+        return identity;
+    }
+    let d = app.directory.clone().expect("the fixture has a directory");
+    let user = match d.user(&identity.subject).await {
+        Ok(u) => u,
+        Err(_) => {
+            d.create_user(&identity.subject, None).await.unwrap();
+            for g in &identity.local_groups {
+                if d.group(g).await.is_err() {
+                    d.create_group(g, None).await.unwrap();
+                }
+                d.add_user_to_group(&identity.subject, g).await.unwrap();
+            }
+            d.user(&identity.subject).await.unwrap()
+        }
+    };
+    identity.origin_user = Some(user.user_id);
+    identity
 }
 
 /// A sign-in approved for `client-a`.
 pub async fn signed_in(app: &App, identity: SignedInIdentity) -> super::token::Issued {
+    let identity = in_directory(app, identity).await;
     super::token::start(
         app,
         "client-a",

@@ -272,6 +272,43 @@ pub async fn bearer(app: &App, access_token: &str) -> Result<Bearer> {
     })
 }
 
+/// The sign-in's identity as the gate sees it now (directory groups re-read). A sign-in the gate
+/// refuses (user deleted, revoked, provider removed) is ended, so none of its tokens works again,
+/// and the caller gets `UnauthorizedException` with the gate's reason.
+pub async fn recheck(
+    app: &App,
+    signin_key: &str,
+    identity: &SignedInIdentity,
+) -> Result<SignedInIdentity> {
+    match crate::authz::gate::recheck(app, identity, false).await {
+        Ok(fresh) => Ok(fresh),
+        Err(e) => Err(gate_refused(app, signin_key, e).await),
+    }
+}
+
+/// [`recheck`] with the gate's admission, for minting credentials.
+pub async fn admit(
+    app: &App,
+    signin_key: &str,
+    identity: &SignedInIdentity,
+) -> Result<crate::authz::gate::Admitted> {
+    match crate::authz::gate::admit_sign_in(app, identity).await {
+        Ok(a) => Ok(a),
+        Err(e) => Err(gate_refused(app, signin_key, e).await),
+    }
+}
+
+async fn gate_refused(app: &App, signin_key: &str, e: crate::authz::gate::Refusal) -> SsoError {
+    if e.unavailable() {
+        return SsoError::portal_internal(format!("mint gate: {e}"));
+    }
+    let why = format!("mint gate: {e}");
+    if let Err(end_failed) = end(app, signin_key, &why).await {
+        return end_failed.for_api(super::Api::Portal);
+    }
+    SsoError::unauthorized(format!("{why}; the sign-in is ended"))
+}
+
 /// `CreateToken` with `grant_type=refresh_token`: exchanges an unused refresh token of
 /// `client_id` for a new pair (the old refresh token is marked used, in the same write). A refresh
 /// token used a second time ends its sign-in. Errors are SSO-OIDC's.
@@ -305,6 +342,14 @@ pub async fn refresh(app: &App, client_id: &str, refresh_token: &str) -> Result<
         };
         if let Some(why) = &signin.ended {
             return Err(invalid().because(format!("the sign-in was ended: {why}")));
+        }
+        if let Err(e) = crate::authz::gate::recheck(app, &signin.identity, false).await {
+            if e.unavailable() {
+                return Err(SsoError::internal(format!("mint gate: {e}")));
+            }
+            let why = format!("mint gate: {e}");
+            end(app, &r.signin, &why).await?;
+            return Err(invalid().because(format!("{why}; the sign-in is ended")));
         }
         if let Some(used) = r.used_at {
             // Reuse: someone holds a copy. End the sign-in, so neither copy goes on.
@@ -444,7 +489,7 @@ mod tests {
         start(
             app,
             "client-a",
-            ana(),
+            crate::sso::testing::in_directory(app, ana()).await,
             "http://127.0.0.1:8080/start",
             vec![],
             vec![],

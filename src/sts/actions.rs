@@ -8,6 +8,7 @@ use super::xml::XmlWriter;
 use super::{auth, StsError, StsRequest};
 use crate::app::App;
 use crate::audit::AuditEvent;
+use crate::authz::gate::{self, Admission, Admitted, Refusal};
 use crate::authz::SessionPolicies;
 use crate::config::Role;
 use crate::credentials::{self, Federation, SessionClaims, SessionPrincipal, Tag};
@@ -116,6 +117,15 @@ fn jwt_error(e: JwtError) -> StsError {
 
 pub(super) fn internal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> StsError {
     move |e| StsError::internal(format!("{what}: {e}"))
+}
+
+/// The gate's refusal on the wire: `ServiceUnavailable` when the directory could not be read,
+/// else `denied` with the gate's precise reason for the audit log.
+pub(super) fn refused(e: Refusal, denied: impl FnOnce() -> StsError) -> StsError {
+    match &e {
+        Refusal::Directory(d) => StsError::directory("the mint gate reading the directory", d),
+        _ => denied().because(format!("mint gate: {e}")),
+    }
 }
 
 /// When the provider says MFA was performed: an `amr` value the provider's configuration trusts
@@ -354,8 +364,10 @@ pub(super) fn role_session(role: &Role, session_name: &str) -> SessionPrincipal 
     }
 }
 
+/// Mints a session: only for an identity the gate admitted (`_admission`).
 pub(super) fn mint(
     app: &App,
+    _admission: &Admission,
     m: Mint<'_>,
     ev: &mut AuditEvent,
 ) -> Result<(SessionClaims, String), StsError> {
@@ -555,6 +567,9 @@ pub async fn assume_role_with_web_identity(
         ev,
     )?;
 
+    let admission =
+        gate::admit_federated(app, &provider.name, &identity.subject, identity.issued_at)
+            .map_err(|e| refused(e, denied))?;
     let federation = Federation {
         provider_arn,
         key_prefix: provider.key_prefix.clone(),
@@ -563,6 +578,7 @@ pub async fn assume_role_with_web_identity(
     };
     let (claims, token) = mint(
         app,
+        &admission,
         Mint {
             principal: role_session(role, session_name),
             duration: duration.unwrap_or(3600),
@@ -662,6 +678,14 @@ pub async fn assume_role(
         ev.provider = Some(f.provider_arn.clone());
         ev.subject = Some(f.subject.clone());
     }
+    let admission = gate::admit_session(app, &caller).await.map_err(|e| {
+        refused(e, || {
+            StsError::access_denied(format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                caller.principal.arn()
+            ))
+        })
+    })?;
     let caller = match &mfa {
         Some((serial, code)) => with_mfa(app, caller, serial, code).await?,
         None => caller,
@@ -821,6 +845,7 @@ pub async fn assume_role(
 
     let (claims, token) = mint(
         app,
+        &admission,
         Mint {
             principal: role_session(role, session_name),
             duration,
@@ -915,12 +940,21 @@ pub async fn get_session_token(
             caller.principal.arn()
         )));
     }
+    let admission = gate::admit_session(app, &caller).await.map_err(|e| {
+        refused(e, || {
+            StsError::access_denied(format!(
+                "User: {} is not authorized to perform: sts:GetSessionToken",
+                caller.principal.arn()
+            ))
+        })
+    })?;
     let caller = match &mfa {
         Some((serial, code)) => with_mfa(app, caller, serial, code).await?,
         None => caller,
     };
     let (claims, token) = mint(
         app,
+        &admission,
         Mint {
             principal: caller.principal.clone(),
             duration: duration.unwrap_or(43_200),
@@ -981,6 +1015,14 @@ pub async fn get_federation_token(
             caller.principal.arn()
         )));
     }
+    let admission = gate::admit_session(app, &caller).await.map_err(|e| {
+        refused(e, || {
+            StsError::access_denied(format!(
+                "User: {} is not authorized to perform: sts:GetFederationToken",
+                caller.principal.arn()
+            ))
+        })
+    })?;
     let account = caller.principal.account().to_string();
     for arn in &sp.arns {
         if app
@@ -1028,6 +1070,7 @@ pub async fn get_federation_token(
     }
     let (claims, token) = mint(
         app,
+        &admission,
         Mint {
             principal: federated,
             duration: duration.unwrap_or(43_200),
@@ -1055,30 +1098,14 @@ pub async fn get_federation_token(
     Ok(finish(w, op, req.request_id))
 }
 
-/// Someone signed in through rolegate (a directory user or, with the portal, a federated person),
-/// as the permission-set path sees them.
-pub struct SignedIn<'a> {
-    /// The provider's name (or `local`).
-    pub provider: &'a str,
-    /// The subject at the provider.
-    pub subject: &'a str,
-    /// Every claim or attribute.
-    pub claims: serde_json::Map<String, Value>,
-    /// When MFA was performed in this sign-in, if it was.
-    pub mfa_time: Option<i64>,
-    /// The directory user, for local sign-ins.
-    pub origin_user: Option<String>,
-    /// The directory user's groups, for local sign-ins (empty for every other provider).
-    pub local_groups: Vec<String>,
-}
-
 /// Credentials for a permission set in an account, for someone signed in: the assignment must be
 /// one the rules give them now, and the role's generated trust policy (with the permission set's
 /// MFA requirement) must allow rolegate's sign-in path with this sign-in's MFA. The session lasts
-/// the permission set's session duration and is named after the subject.
+/// the permission set's session duration and is named after the subject. Only for a sign-in the
+/// gate admitted just now ([`gate::admit_sign_in`]): its directory groups are as they are now.
 pub fn credentials_for_assignment(
     app: &App,
-    who: &SignedIn<'_>,
+    admitted: &Admitted,
     account: &str,
     permission_set: &str,
     ev: &mut AuditEvent,
@@ -1088,11 +1115,12 @@ pub fn credentials_for_assignment(
             "Not authorized to use permission set {permission_set} in account {account}"
         ))
     };
+    let who = &admitted.identity;
     let evaluation = crate::mapping::evaluate(
         &app.config,
         &crate::mapping::Subject {
-            provider: who.provider,
-            subject: who.subject,
+            provider: &who.provider,
+            subject: &who.subject,
             claims: &who.claims,
             local_groups: &who.local_groups,
         },
@@ -1164,6 +1192,7 @@ pub fn credentials_for_assignment(
     };
     mint(
         app,
+        &admitted.admission,
         Mint {
             principal: role_session(role, &session_name),
             duration: i64::from(set.session_seconds),
@@ -1177,7 +1206,7 @@ pub fn credentials_for_assignment(
             },
             federation: Some(Federation {
                 provider_arn,
-                key_prefix: who.provider.to_string(),
+                key_prefix: who.provider.clone(),
                 subject: who.subject.to_string(),
                 claims: Some(Value::Object(who.claims.clone())),
             }),
@@ -1340,20 +1369,44 @@ local_group = "oncall"
         )
         .await
         .unwrap();
-        let who = |mfa_time: Option<i64>, groups: &[&str]| SignedIn {
-            provider: "local",
-            subject: "ana",
-            claims: json!({"sub": "ana"}).as_object().unwrap().clone(),
-            mfa_time,
-            origin_user: None,
-            local_groups: groups.iter().map(|g| g.to_string()).collect(),
+        let d = app.directory.clone().unwrap();
+        for (name, group) in [("ana", "oncall"), ("bo", "dev")] {
+            d.create_user(name, None).await.unwrap();
+            if d.group(group).await.is_err() {
+                d.create_group(group, None).await.unwrap();
+            }
+            d.add_user_to_group(name, group).await.unwrap();
+        }
+        let who = |name: &str, mfa_time: Option<i64>| {
+            let d = d.clone();
+            let name = name.to_string();
+            async move {
+                let u = d.user(&name).await.unwrap();
+                crate::authz::gate::SignedInIdentity {
+                    provider: "local".into(),
+                    subject: name.clone(),
+                    claims: json!({"sub": name}).as_object().unwrap().clone(),
+                    mfa_time,
+                    origin_user: Some(u.user_id),
+                    // A stale snapshot: the gate reads the groups again.
+                    local_groups: vec!["oncall".into()],
+                    signed_in_at: 1_700_000_000,
+                }
+            }
         };
-        let mut ev = AuditEvent::default();
-        let issue = |w: &SignedIn<'_>, ev: &mut AuditEvent| {
-            credentials_for_assignment(&app, w, "111122223333", "Breakglass", ev)
+        let app2 = app.clone();
+        let issue = |w: crate::authz::gate::SignedInIdentity| {
+            let app = app2.clone();
+            async move {
+                let admitted = gate::admit_sign_in(&app, &w).await.unwrap();
+                let mut ev = AuditEvent::default();
+                credentials_for_assignment(&app, &admitted, "111122223333", "Breakglass", &mut ev)
+            }
         };
-        let fresh = who(Some(1_700_000_000 - 60), &["oncall"]);
-        let (c, _) = issue(&fresh, &mut ev).expect("MFA a minute ago is recent enough");
+        let fresh = who("ana", Some(1_700_000_000 - 60)).await;
+        let (c, _) = issue(fresh.clone())
+            .await
+            .expect("MFA a minute ago is recent enough");
         assert_eq!(
             c.principal.arn(),
             "arn:aws:sts::111122223333:assumed-role/RolegateSSO_Breakglass/ana"
@@ -1362,7 +1415,9 @@ local_group = "oncall"
         assert_eq!(c.mfa_time, Some(1_700_000_000 - 60));
 
         clock.advance(chrono::Duration::minutes(15));
-        let e = issue(&fresh, &mut ev).expect_err("MFA 16 minutes ago is too old");
+        let e = issue(fresh)
+            .await
+            .expect_err("MFA 16 minutes ago is too old");
         assert_eq!(e.code, "AccessDenied");
         assert!(
             e.message.contains("within the last 15 minutes"),
@@ -1371,10 +1426,11 @@ local_group = "oncall"
         );
         assert!(e.reason.contains("aws:MultiFactorAuthAge"), "{}", e.reason);
 
-        let none = who(None, &["oncall"]);
-        assert!(issue(&none, &mut ev).is_err(), "no MFA at all");
-        let outsider = who(Some(1_700_000_000 + 900), &["dev"]);
-        let e = issue(&outsider, &mut ev).expect_err("not assigned");
+        let none = who("ana", None).await;
+        assert!(issue(none).await.is_err(), "no MFA at all");
+        // bo's snapshot says oncall; the directory says dev.
+        let outsider = who("bo", Some(1_700_000_000 + 900)).await;
+        let e = issue(outsider).await.expect_err("not assigned");
         assert!(e.reason.contains("no assignment rule"), "{}", e.reason);
     }
 }

@@ -10,8 +10,8 @@ pub mod params;
 pub mod saml;
 pub mod xml;
 
+pub use actions::credentials_for_assignment;
 pub(crate) use actions::encode_denial;
-pub use actions::{credentials_for_assignment, SignedIn};
 pub use error::StsError;
 
 use crate::app::App;

@@ -315,6 +315,13 @@ pub async fn assume_role_with_saml(
         )));
     }
 
+    let admission = crate::authz::gate::admit_federated(
+        app,
+        &identity.provider,
+        &identity.name_id,
+        identity.authn_instant,
+    )
+    .map_err(|e| super::actions::refused(e, denied))?;
     let federation = Federation {
         provider_arn: provider_arn.clone(),
         key_prefix: "saml".into(),
@@ -323,6 +330,7 @@ pub async fn assume_role_with_saml(
     };
     let (session, token) = mint(
         app,
+        &admission,
         Mint {
             principal: role_session(role, &session_name),
             duration: lifetime,

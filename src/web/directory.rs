@@ -1042,19 +1042,20 @@ async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequest) -> Res
                     AdminError::new(StatusCode::UNAUTHORIZED, "MFA failed")
                 })?)
             }
-            (None, None, _) if user.root => {
-                ev.reason = Some("root signs in only with MFA".into());
-                return Err(AdminError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "the root user must sign in with an MFA code",
-                ));
-            }
             (None, None, _) => None,
             _ => {
                 ev.reason = Some("MFA code given for a user without an MFA device".into());
                 return Err(AdminError::new(StatusCode::UNAUTHORIZED, "MFA failed"));
             }
         };
+        // The one MFA rule: whoever has an MFA method (root always) signs in only with it.
+        if let Err(e) = crate::authz::gate::mfa_rule(&user, mfa_time) {
+            ev.reason = Some(format!("mint gate: {e}"));
+            return Err(AdminError::new(
+                StatusCode::UNAUTHORIZED,
+                "this user signs in only with MFA: give serial and code",
+            ));
+        }
         ev.mfa = Some(mfa_time.is_some());
         let claims = serde_json::Map::from_iter([
             ("sub".to_string(), Value::String(user.name.clone())),
@@ -1079,16 +1080,27 @@ async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequest) -> Res
         .map_err(|e| AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         let credentials = match (&b.account, &b.permission_set) {
             (Some(account), Some(set)) => {
-                let who = crate::sts::SignedIn {
-                    provider: crate::config::LOCAL_PROVIDER,
-                    subject: &user.name,
+                let who = crate::authz::gate::SignedInIdentity {
+                    provider: crate::config::LOCAL_PROVIDER.into(),
+                    subject: user.name.clone(),
                     claims: claims.clone(),
                     mfa_time,
                     origin_user: Some(user.user_id.clone()),
                     local_groups: user.groups.clone(),
+                    signed_in_at: app.clock.now().timestamp(),
                 };
+                let admitted = crate::authz::gate::admit_sign_in(&app, &who)
+                    .await
+                    .map_err(|e| {
+                        ev.reason = Some(format!("mint gate: {e}"));
+                        if e.unavailable() {
+                            AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+                        } else {
+                            AdminError::new(StatusCode::FORBIDDEN, "sign-in refused")
+                        }
+                    })?;
                 let (c, token) =
-                    crate::sts::credentials_for_assignment(&app, &who, account, set, &mut ev)
+                    crate::sts::credentials_for_assignment(&app, &admitted, account, set, &mut ev)
                         .map_err(|e| {
                             ev.reason = Some(e.reason.clone());
                             AdminError::new(e.status(), e.message.clone())

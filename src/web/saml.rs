@@ -280,6 +280,7 @@ async fn acs(
             mfa_time: identity.mfa_time,
             local_groups: Vec::new(),
             origin_user: None,
+            signed_in_at: app.clock.now().timestamp(),
         };
         let mut response = crate::portal::sign_in_verified_elsewhere(
             &app,
@@ -437,22 +438,15 @@ pub async fn browser_sign_in_complete(
     identity: &SamlIdentity,
     ev: &mut AuditEvent,
 ) -> Result<Value, (StatusCode, String)> {
-    let who = crate::sts::SignedIn {
-        provider: &identity.provider,
-        subject: &identity.name_id,
-        claims: identity.attributes_json(),
-        mfa_time: identity.mfa_time,
-        origin_user: None,
-        local_groups: Vec::new(),
-    };
-    ev.mfa = Some(who.mfa_time.is_some());
+    ev.mfa = Some(identity.mfa_time.is_some());
+    let claims = identity.attributes_json();
     let evaluation = crate::mapping::evaluate(
         &app.config,
         &crate::mapping::Subject {
-            provider: who.provider,
-            subject: who.subject,
-            claims: &who.claims,
-            local_groups: &who.local_groups,
+            provider: &identity.provider,
+            subject: &identity.name_id,
+            claims: &claims,
+            local_groups: &[],
         },
     )
     .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -465,7 +459,7 @@ pub async fn browser_sign_in_complete(
         "subject": identity.name_id,
         "subject_type": saml::sub_type(identity.name_id_format.as_deref()),
         "issuer": identity.issuer,
-        "mfa": who.mfa_time.is_some(),
+        "mfa": identity.mfa_time.is_some(),
         "authn_context": identity.authn_context,
         "groups": evaluation.groups,
         "assignments": evaluation.assignments,
