@@ -130,12 +130,17 @@ def error_code(excinfo) -> str:
     return excinfo.value.response["Error"]["Code"]
 
 
-def make_user(srv, tmp_path, name, groups=(), password="correct horse battery staple"):
-    """A user with a password, an enabled TOTP device and an access key; returns (key, secret)."""
+def make_user(srv, tmp_path, name, groups=(), password="correct horse battery staple", mfa=True):
+    """A user with a password, an enabled TOTP device (unless `mfa` is false) and an access key;
+    returns (key, device)."""
     cli_json(srv, "user", "create", name)
     pw = tmp_path / f"{name}.pw"
     pw.write_text(password + "\n")
     cli_json(srv, "user", "set-password", name, "--password-file", str(pw))
+    if not mfa:
+        for g in groups:
+            cli_json(srv, "group", "add-user", g, name)
+        return cli_json(srv, "access-key", "create", name), None
     device = cli_json(srv, "mfa", "create-totp", name)
     assert device["serial"] == f"arn:aws:iam::{ACCOUNT}:mfa/{name}"
     assert device["uri"].startswith("otpauth://totp/")
@@ -292,7 +297,8 @@ def test_get_federation_token(dir_server, ops_group, tmp_path):
 
 
 def test_password_sign_in_and_assignments_follow_local_groups(dir_server, ops_group, tmp_path):
-    make_user(dir_server, tmp_path, "erin", groups=[ops_group], password="erin's long password")
+    # erin has no MFA method: a password alone is her sign-in.
+    make_user(dir_server, tmp_path, "erin", groups=[ops_group], password="erin's long password", mfa=False)
     url = f"{dir_server.url}/login/password"
     wrong = e2e.http("POST", url, body=json.dumps({"user": "erin", "password": "nope nope nope"}).encode(),
                      headers={"content-type": "application/json"})
@@ -303,6 +309,10 @@ def test_password_sign_in_and_assignments_follow_local_groups(dir_server, ops_gr
     body = ok.json()
     assert [a["role_arn"] for a in body["assignments"]] == [ROLE_OPS]
     assert body["mfa"] is False
+    # A permission set the rules do not give gets no credentials, and says so.
+    r = e2e.http("POST", url, headers={"content-type": "application/json"}, body=json.dumps({
+        "user": "erin", "password": "erin's long password", "account": ACCOUNT, "permission_set": "Nope"}).encode())
+    assert r.status == 403 and "Not authorized to use permission set Nope" in r.text, r.text
 
     # Removed from the group: the next sign-in no longer has the assignment.
     cli_json(dir_server, "group", "remove-user", ops_group, "erin")
@@ -407,12 +417,14 @@ def test_permission_set_credentials_need_the_assignment_and_mfa(dir_server, ops_
         return e2e.http("POST", url, body=json.dumps(body).encode(),
                         headers={"content-type": "application/json"})
 
-    # The Ops permission set requires MFA: a password alone gets no credentials, and says why.
-    r = sign_in(account=ACCOUNT, permission_set="Ops")
-    assert r.status == 403 and "requires MFA" in r.text, r.text
-    # A permission set the rules do not give is refused too.
-    r = sign_in(account=ACCOUNT, permission_set="Nope")
-    assert r.status == 403 and "Not authorized to use permission set Nope" in r.text, r.text
+    # heidi has an MFA device: a password alone is no sign-in at all, with or without a permission
+    # set asked for, and the audit log says why.
+    for extra in ({"account": ACCOUNT, "permission_set": "Ops"}, {"account": ACCOUNT, "permission_set": "Dev"}, {}):
+        r = sign_in(**extra)
+        assert r.status == 401 and "only with MFA" in r.text, (extra, r.text)
+        assert "credentials" not in r.json(), r.text
+    refused = dir_server.audit("--action", "rolegate:SignIn", "--decision", "deny")
+    assert any("heidi has an MFA method and did not pass MFA" in (ev.get("reason") or "") for ev in refused), refused
 
     # With MFA: credentials for the provisioned role, visible through GetCallerIdentity like any role.
     r = sign_in(account=ACCOUNT, permission_set="Ops", serial=device["serial"],
