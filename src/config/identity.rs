@@ -72,8 +72,9 @@ pub struct PermissionSet {
 pub enum RuleMatch {
     /// Membership in a group of the provider's (normalised) group claim.
     Group(String),
-    /// The domain of the e-mail claim (exact, case-insensitive; an `email_verified` of false never
-    /// matches).
+    /// The domain of the e-mail claim (exact, case-insensitive), of a verified address only:
+    /// `email_verified` must be the boolean `true` unless the provider is configured with
+    /// `email_always_verified`.
     EmailDomain(String),
     /// Membership in a group of the local directory.
     LocalGroup(String),

@@ -163,6 +163,9 @@ pub struct OidcProvider {
     pub groups_delimiter: Option<String>,
     /// The claim holding the e-mail address (default `email`).
     pub email_claim: String,
+    /// Whether the provider hands out verified addresses only, so that `email_domain` rules trust
+    /// the e-mail claim without an `email_verified` of boolean true. Default false.
+    pub email_always_verified: bool,
     /// `amr` values that count as MFA performed at the provider (default none: upstream MFA is
     /// not trusted).
     pub mfa_amr: Vec<String>,
@@ -1112,6 +1115,7 @@ impl Validator<'_> {
             groups_claim: raw.groups_claim.clone().unwrap_or_else(|| "groups".into()),
             groups_delimiter: raw.groups_delimiter.clone(),
             email_claim: raw.email_claim.clone().unwrap_or_else(|| "email".into()),
+            email_always_verified: raw.email_always_verified,
             mfa_amr: raw.mfa_amr.clone().unwrap_or_default(),
             login: None,
             key_prefix,

@@ -224,6 +224,8 @@ pub struct RawOidcProvider {
     pub groups_claim: Option<String>,
     pub groups_delimiter: Option<String>,
     pub email_claim: Option<String>,
+    #[serde(default)]
+    pub email_always_verified: bool,
     pub mfa_amr: Option<Vec<String>>,
     pub login: Option<Spanned<super::oidc_login::RawOidcLogin>>,
 }

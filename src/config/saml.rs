@@ -50,6 +50,8 @@ pub struct RawSamlProvider {
     pub groups_attribute: Option<String>,
     pub groups_delimiter: Option<String>,
     pub email_attribute: Option<String>,
+    #[serde(default)]
+    pub email_always_verified: bool,
 }
 
 /// rolegate as a SAML service provider.
@@ -219,6 +221,10 @@ pub struct SamlProvider {
     pub groups_delimiter: Option<String>,
     /// The attribute holding the e-mail address (default `email`).
     pub email_attribute: String,
+    /// Whether the IdP hands out verified addresses only, so that `email_domain` rules trust the
+    /// e-mail attribute without an `email_verified` of boolean true (SAML attributes are strings,
+    /// so without this setting no SAML identity matches an `email_domain` rule). Default false.
+    pub email_always_verified: bool,
 }
 
 impl SamlProvider {
@@ -507,6 +513,7 @@ impl Validator<'_> {
                 .email_attribute
                 .clone()
                 .unwrap_or_else(|| "email".into()),
+            email_always_verified: raw.email_always_verified,
         })
     }
 }

@@ -17,6 +17,14 @@
 //! test `rolegate:Claims` (`ForAllValues:StringNotEquals {"rolegate:Claims": "department"}` holds
 //! only when there is no `department` claim at all). For group rules both mean "in no group". A
 //! group claim of the wrong type (an object) counts as missing and is reported in the explanation.
+//!
+//! **Verified addresses only.** An `email_domain` rule matches only an address the provider says it
+//! verified: the claim `email_verified` is the JSON boolean `true`. Absent, `false`, the string
+//! `"true"` (some IdPs send strings) or anything else is not verified, and the explanation says so;
+//! a provider configured with `email_always_verified = true` (one that hands out verified addresses
+//! only, e.g. a workforce directory) is trusted without the claim, though an explicit `false` is
+//! still believed. The claim is strict on purpose: an unverified address in the domain is anyone
+//! who can type it at a consumer IdP.
 
 use crate::config::{AssignmentRule, Config, RuleMatch, LOCAL_PROVIDER, RULE_ACTION};
 use crate::policy::{self, ContextValue, Effect, PolicySet, RequestContext};
@@ -106,6 +114,7 @@ struct GroupSettings<'a> {
     claim: &'a str,
     delimiter: Option<&'a str>,
     email_claim: &'a str,
+    email_always_verified: bool,
 }
 
 fn group_settings<'a>(config: &'a Config, provider: &str) -> Option<GroupSettings<'a>> {
@@ -114,6 +123,7 @@ fn group_settings<'a>(config: &'a Config, provider: &str) -> Option<GroupSetting
             claim: "groups",
             delimiter: None,
             email_claim: "email",
+            email_always_verified: false,
         });
     }
     config
@@ -124,6 +134,7 @@ fn group_settings<'a>(config: &'a Config, provider: &str) -> Option<GroupSetting
             claim: &p.groups_claim,
             delimiter: p.groups_delimiter.as_deref(),
             email_claim: &p.email_claim,
+            email_always_verified: p.email_always_verified,
         })
         .or_else(|| {
             config
@@ -134,6 +145,7 @@ fn group_settings<'a>(config: &'a Config, provider: &str) -> Option<GroupSetting
                     claim: &p.groups_attribute,
                     delimiter: p.groups_delimiter.as_deref(),
                     email_claim: &p.email_attribute,
+                    email_always_verified: p.email_always_verified,
                 })
         })
 }
@@ -169,6 +181,46 @@ pub fn normalize_groups(value: &Value, delimiter: Option<&str>) -> Result<Vec<St
     let mut seen = std::collections::HashSet::new();
     out.retain(|g| seen.insert(g.clone()));
     Ok(out)
+}
+
+/// Whether the provider vouched for the e-mail address, and if not, why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum EmailVerification {
+    /// `email_verified` is the boolean `true`.
+    Claimed,
+    /// The provider is configured with `email_always_verified`.
+    Provider,
+    /// Not verified; the words say what `email_verified` was.
+    Not(String),
+}
+
+/// How the claims and the provider's setting vouch for the e-mail address: only the JSON boolean
+/// `true` counts (not the string `"true"`), unless the provider hands out verified addresses only;
+/// an explicit `false` (boolean or string) is believed even then.
+fn email_verification(claims: &Map<String, Value>, always_verified: bool) -> EmailVerification {
+    let claim = claims.get("email_verified");
+    if claim == Some(&Value::Bool(true)) {
+        return EmailVerification::Claimed;
+    }
+    // A SAML attribute is multi-valued: a single value is read as that value.
+    let single = match claim {
+        Some(Value::Array(a)) if a.len() == 1 => a.first(),
+        other => other,
+    };
+    match (claim, single) {
+        (_, Some(Value::Bool(false))) => EmailVerification::Not("email_verified is false".into()),
+        (_, Some(Value::String(v))) if v == "false" => {
+            EmailVerification::Not("email_verified is the string \"false\"".into())
+        }
+        _ if always_verified => EmailVerification::Provider,
+        (None, _) => EmailVerification::Not("email_verified is absent".into()),
+        (_, Some(Value::String(v))) => EmailVerification::Not(format!(
+            "email_verified is the string {v:?}, not the boolean true"
+        )),
+        (Some(other), _) => {
+            EmailVerification::Not(format!("email_verified is {other}, not the boolean true"))
+        }
+    }
 }
 
 fn email_domain(email: &str) -> Option<String> {
@@ -213,7 +265,7 @@ fn judge(
     s: &Subject<'_>,
     groups: Option<&[String]>,
     email: Option<&str>,
-    email_verified: Option<bool>,
+    email_verified: &EmailVerification,
     ctx: &RequestContext,
 ) -> (bool, String) {
     match &rule.matcher {
@@ -240,14 +292,25 @@ fn judge(
         }
         RuleMatch::EmailDomain(d) => match (email, email_verified) {
             (None, _) => (false, format!("no e-mail claim, so not in domain {d}")),
-            (Some(e), Some(false)) => (
+            (Some(e), _) if email_domain(e).as_deref() != Some(d.as_str()) => {
+                (false, format!("e-mail {e} is not in domain {d}"))
+            }
+            (Some(e), EmailVerification::Not(why)) => (
                 false,
-                format!("e-mail {e} is not verified (email_verified is false)"),
+                format!(
+                    "e-mail not verified: {e} is in domain {d}, but {why} (only the boolean true counts, unless the provider is set to email_always_verified)"
+                ),
             ),
-            (Some(e), _) => match email_domain(e) {
-                Some(x) if x == *d => (true, format!("e-mail {e} is in domain {d}")),
-                _ => (false, format!("e-mail {e} is not in domain {d}")),
-            },
+            (Some(e), EmailVerification::Claimed) => (
+                true,
+                format!("e-mail {e} is in domain {d} and verified (email_verified is true)"),
+            ),
+            (Some(e), EmailVerification::Provider) => (
+                true,
+                format!(
+                    "e-mail {e} is in domain {d} and verified (the provider hands out verified addresses only)"
+                ),
+            ),
         },
         RuleMatch::Condition(p) => {
             let set = PolicySet {
@@ -297,11 +360,7 @@ pub fn evaluate(config: &Config, s: &Subject<'_>) -> Result<Evaluation, MappingE
             _ => None,
         })
         .map(String::from);
-    let email_verified = match s.claims.get("email_verified") {
-        Some(Value::Bool(b)) => Some(*b),
-        Some(Value::String(v)) => Some(v == "true"),
-        _ => None,
-    };
+    let email_verified = email_verification(s.claims, settings.email_always_verified);
     let ctx = rule_context(s, groups.as_deref(), email.as_deref());
     let mut outcomes = Vec::new();
     let mut assignments: Vec<Assignment> = Vec::new();
@@ -320,7 +379,7 @@ pub fn evaluate(config: &Config, s: &Subject<'_>) -> Result<Evaluation, MappingE
             s,
             groups.as_deref(),
             email.as_deref(),
-            email_verified,
+            &email_verified,
             &ctx,
         );
         if matched {

@@ -39,6 +39,12 @@ issuer = "https://accounts.google.com"
 audiences = ["rolegate.apps.googleusercontent.com"]
 
 [[oidc_providers]]
+name = "workforce"
+issuer = "https://login.example.com"
+audiences = ["rolegate"]
+email_always_verified = true
+
+[[oidc_providers]]
 name = "shibboleth"
 issuer = "https://idp.example.edu"
 audiences = ["rolegate"]
@@ -108,6 +114,12 @@ provider = "local"
 permission_set = "Admin"
 accounts = ["444455556666"]
 local_group = "ops"
+
+[[assignment_rules]]
+provider = "workforce"
+permission_set = "ReadOnly"
+accounts = ["111122223333"]
+email_domain = "example.com"
 
 [[assignment_rules]]
 provider = "okta"
@@ -287,6 +299,169 @@ fn google_hosted_domain_and_verified_email() {
     // A subdomain is not the domain.
     let sub = claims(json!({"sub": "3", "email": "x@corp.example.com", "email_verified": true}));
     assert!(eval(&c, "google", &sub).assignments.is_empty());
+}
+
+/// An `email_domain` rule matches a verified address only: `email_verified` the boolean true, or a
+/// provider set to `email_always_verified` (where only an explicit false refuses).
+#[test]
+fn email_domain_rules_match_verified_addresses_only() {
+    let mut c = config();
+    c.saml_providers.push(crate::config::SamlProvider {
+        name: "corp-saml".into(),
+        source: crate::config::MetadataSource::Url("https://idp.example.com/md".into()),
+        metadata: None,
+        refresh_seconds: 3600,
+        accounts: None,
+        allow_idp_initiated: false,
+        mfa_authn_contexts: Vec::new(),
+        groups_attribute: "groups".into(),
+        groups_delimiter: None,
+        email_attribute: "email".into(),
+        email_always_verified: false,
+    });
+    let mut trusted = c.saml_providers[0].clone();
+    trusted.name = "trusted-saml".into();
+    trusted.email_always_verified = true;
+    c.saml_providers.push(trusted);
+    for provider in ["corp-saml", "trusted-saml"] {
+        c.assignment_rules.push(AssignmentRule {
+            index: c.assignment_rules.len(),
+            provider: provider.into(),
+            permission_set: "ReadOnly".into(),
+            accounts: vec!["111122223333".into()],
+            description: None,
+            matcher: RuleMatch::EmailDomain("example.com".into()),
+        });
+    }
+    // (provider, email_verified claim or None for absent, matches, words in the reason)
+    let cases: &[(&str, Option<Value>, bool, &str)] = &[
+        (
+            "google",
+            Some(json!(true)),
+            true,
+            "verified (email_verified is true)",
+        ),
+        (
+            "google",
+            Some(json!(false)),
+            false,
+            "email_verified is false",
+        ),
+        ("google", None, false, "email_verified is absent"),
+        (
+            "google",
+            Some(json!("true")),
+            false,
+            "is the string \"true\", not the boolean true",
+        ),
+        (
+            "google",
+            Some(json!("TRUE")),
+            false,
+            "is the string \"TRUE\"",
+        ),
+        (
+            "google",
+            Some(json!(1)),
+            false,
+            "email_verified is 1, not the boolean true",
+        ),
+        ("google", Some(json!(null)), false, "email_verified is null"),
+        (
+            "google",
+            Some(json!([true])),
+            false,
+            "email_verified is [true], not the boolean true",
+        ),
+        (
+            "workforce",
+            None,
+            true,
+            "the provider hands out verified addresses only",
+        ),
+        (
+            "workforce",
+            Some(json!("true")),
+            true,
+            "hands out verified addresses only",
+        ),
+        (
+            "workforce",
+            Some(json!(true)),
+            true,
+            "email_verified is true",
+        ),
+        (
+            "workforce",
+            Some(json!(false)),
+            false,
+            "email_verified is false",
+        ),
+        (
+            "workforce",
+            Some(json!("false")),
+            false,
+            "the string \"false\"",
+        ),
+        ("corp-saml", None, false, "email_verified is absent"),
+        (
+            "corp-saml",
+            Some(json!(["true"])),
+            false,
+            "the string \"true\"",
+        ),
+        (
+            "trusted-saml",
+            None,
+            true,
+            "hands out verified addresses only",
+        ),
+        (
+            "trusted-saml",
+            Some(json!(["false"])),
+            false,
+            "the string \"false\"",
+        ),
+    ];
+    for (provider, verified, matches, words) in cases {
+        let email = if provider.ends_with("saml") {
+            json!(["ana@Example.com"])
+        } else {
+            json!("ana@Example.com")
+        };
+        let mut cl = claims(json!({"sub": "s-1", "email": email}));
+        if let Some(v) = verified {
+            cl.insert("email_verified".into(), v.clone());
+        }
+        let e = eval(&c, provider, &cl);
+        let rule = e
+            .rules
+            .iter()
+            .find(|r| r.reason.contains("e-mail"))
+            .unwrap_or_else(|| panic!("{provider}: no email_domain rule in {:?}", e.rules));
+        let case = format!(
+            "{provider} with email_verified {verified:?}: {}",
+            rule.reason
+        );
+        assert_eq!(rule.matched, *matches, "{case}");
+        assert!(rule.reason.contains(words), "{case}");
+        if !matches {
+            assert!(rule.reason.starts_with("e-mail not verified"), "{case}");
+        }
+        assert_eq!(
+            e.assignments.iter().any(|a| a.rules.contains(&rule.rule)),
+            *matches,
+            "{case}"
+        );
+    }
+    // An unverified address outside the domain is reported as outside the domain.
+    let other = claims(json!({"sub": "s-2", "email": "ana@example.org"}));
+    let e = eval(&c, "google", &other);
+    assert!(
+        e.rules[1].reason.contains("is not in domain example.com"),
+        "{:?}",
+        e.rules
+    );
 }
 
 #[test]

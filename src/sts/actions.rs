@@ -1292,6 +1292,7 @@ mod tests {
             groups_claim: "groups".into(),
             groups_delimiter: None,
             email_claim: "email".into(),
+            email_always_verified: false,
             mfa_amr: trusted.iter().map(|s| s.to_string()).collect(),
             login: None,
         }

@@ -8,6 +8,12 @@
 //! `arn:aws:rolegate:::<what>`) — so an admin is whoever a policy allows `rolegate:*`, and MFA or
 //! source-address conditions apply like anywhere else — or it carries the configured admin bearer
 //! token (the break-glass path the CLI uses). Every call is audited, refused ones with the reason.
+//! Changes to the root user are reserved to root itself and the admin token, whatever the policies
+//! say (see [`root`]).
+
+mod root;
+#[cfg(test)]
+mod tests;
 
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
@@ -172,12 +178,14 @@ fn directory(app: &App) -> Result<&Directory, AdminError> {
 }
 
 /// Authenticates and authorizes an admin call for `action` on `resource`; the audit event names
-/// the caller. Returns the caller's name for the audit log.
+/// the caller. A call that changes a user names it as `target`: root is reserved to root and the
+/// admin token ([`root::check_target`]). Returns the caller's name for the audit log.
 async fn guard(
     app: &App,
     req: &AdminRequest,
     action: &str,
     resource: &str,
+    target: Option<&str>,
     ev: &mut AuditEvent,
 ) -> Result<String, AdminError> {
     ev.source_ip = Some(req.source.ip().to_string());
@@ -225,6 +233,9 @@ async fn guard(
             ev.reason = Some(e.reason.clone());
             AdminError::new(e.status(), format!("{}: {}", e.code, e.message))
         })?;
+    if let Some(target) = target {
+        root::check_target(app, &caller, action, target, ev).await?;
+    }
     let now = app.clock.now();
     let mut ctx = RequestContext::new(action, resource).with_principal(session_principal(&caller));
     add_request_keys(&mut ctx, now, req.source.ip(), false);
@@ -258,7 +269,8 @@ async fn guard(
     Ok(caller.principal.arn())
 }
 
-/// Runs one admin call: guard, work, one audit event.
+/// Runs one admin call: guard, work, one audit event. (A call that changes a user goes through
+/// [`root::call_on_user`].)
 async fn call<F, Fut>(
     app: &Arc<App>,
     req: &AdminRequest,
@@ -272,7 +284,7 @@ where
 {
     let mut ev = AuditEvent::new(app.clock.now(), &super::request_id(), action);
     ev.role_arn = Some(resource.clone());
-    let result = match guard(app, req, action, &resource, &mut ev).await {
+    let result = match guard(app, req, action, &resource, None, &mut ev).await {
         Ok(_) => work().await,
         Err(e) => Err(e),
     };
@@ -424,11 +436,12 @@ async fn delete_user(
     Path(name): Path<String>,
     req: AdminRequest,
 ) -> Response {
-    call(
+    root::call_on_user(
         &app,
         &req,
         "rolegate:DeleteUser",
         user_arn(&app, &name),
+        Some(&name),
         || async {
             let u = directory(&app)?.delete_user(&name).await?;
             // Sessions the user started end with it.
@@ -449,11 +462,12 @@ async fn set_password(
     Path(name): Path<String>,
     req: AdminRequest,
 ) -> Response {
-    call(
+    root::call_on_user(
         &app,
         &req,
         "rolegate:UpdateLoginProfile",
         user_arn(&app, &name),
+        Some(&name),
         || async {
             let b: PasswordBody = req.json()?;
             directory(&app)?
@@ -473,7 +487,7 @@ async fn create_access_key(
     Path(name): Path<String>,
     req: AdminRequest,
 ) -> Response {
-    call(&app, &req, "rolegate:CreateAccessKey", user_arn(&app, &name), || async {
+    root::call_on_user(&app, &req, "rolegate:CreateAccessKey", user_arn(&app, &name), Some(&name), || async {
         let k = directory(&app)?.create_access_key(&name).await?;
         Ok(json!({"access_key_id": k.id, "secret_access_key": k.secret.expose(), "status": k.status}))
     })
@@ -485,11 +499,12 @@ async fn rotate_access_key(
     Path(name): Path<String>,
     req: AdminRequest,
 ) -> Response {
-    call(
+    root::call_on_user(
         &app,
         &req,
         "rolegate:RotateAccessKey",
         user_arn(&app, &name),
+        Some(&name),
         || async {
             let (k, old) = directory(&app)?.rotate_access_key(&name).await?;
             Ok(json!({
@@ -512,11 +527,12 @@ async fn update_access_key(
     Path((name, id)): Path<(String, String)>,
     req: AdminRequest,
 ) -> Response {
-    call(
+    root::call_on_user(
         &app,
         &req,
         "rolegate:UpdateAccessKey",
         user_arn(&app, &name),
+        Some(&name),
         || async {
             let b: StatusBody = req.json()?;
             directory(&app)?
@@ -533,11 +549,12 @@ async fn delete_access_key(
     Path((name, id)): Path<(String, String)>,
     req: AdminRequest,
 ) -> Response {
-    call(
+    root::call_on_user(
         &app,
         &req,
         "rolegate:DeleteAccessKey",
         user_arn(&app, &name),
+        Some(&name),
         || async {
             directory(&app)?.delete_access_key(&name, &id).await?;
             Ok(json!({"deleted": id}))
@@ -551,11 +568,12 @@ async fn create_totp(
     Path(name): Path<String>,
     req: AdminRequest,
 ) -> Response {
-    call(
+    root::call_on_user(
         &app,
         &req,
         "rolegate:CreateVirtualMFADevice",
         user_arn(&app, &name),
+        Some(&name),
         || async {
             let e = directory(&app)?.create_totp(&name).await?;
             Ok(json!({
@@ -579,11 +597,12 @@ async fn enable_totp(
     Path(name): Path<String>,
     req: AdminRequest,
 ) -> Response {
-    call(
+    root::call_on_user(
         &app,
         &req,
         "rolegate:EnableMFADevice",
         user_arn(&app, &name),
+        Some(&name),
         || async {
             let b: Codes = req.json()?;
             let serial = directory(&app)?
@@ -606,11 +625,12 @@ async fn delete_mfa(
     Query(q): Query<SerialQuery>,
     req: AdminRequest,
 ) -> Response {
-    call(
+    root::call_on_user(
         &app,
         &req,
         "rolegate:DeactivateMFADevice",
         user_arn(&app, &name),
+        Some(&name),
         || async {
             directory(&app)?.delete_mfa_device(&name, &q.serial).await?;
             Ok(json!({"deleted": q.serial}))
@@ -636,11 +656,12 @@ async fn put_user_policy(
     Path((name, policy)): Path<(String, String)>,
     req: AdminRequest,
 ) -> Response {
-    call(
+    root::call_on_user(
         &app,
         &req,
         "rolegate:PutUserPolicy",
         user_arn(&app, &name),
+        Some(&name),
         || async {
             let b: PolicyBody = req.json()?;
             directory(&app)?
@@ -657,11 +678,12 @@ async fn delete_user_policy(
     Path((name, policy)): Path<(String, String)>,
     req: AdminRequest,
 ) -> Response {
-    call(
+    root::call_on_user(
         &app,
         &req,
         "rolegate:DeleteUserPolicy",
         user_arn(&app, &name),
+        Some(&name),
         || async {
             directory(&app)?
                 .delete_policy(Holder::User(&name), &policy)
@@ -733,11 +755,12 @@ async fn add_member(
     Path((group, name)): Path<(String, String)>,
     req: AdminRequest,
 ) -> Response {
-    call(
+    root::call_on_user(
         &app,
         &req,
         "rolegate:AddUserToGroup",
         group_arn(&app, &group),
+        Some(&name),
         || async {
             directory(&app)?.add_user_to_group(&name, &group).await?;
             Ok(json!({"group": group, "added": name}))
@@ -751,11 +774,12 @@ async fn remove_member(
     Path((group, name)): Path<(String, String)>,
     req: AdminRequest,
 ) -> Response {
-    call(
+    root::call_on_user(
         &app,
         &req,
         "rolegate:RemoveUserFromGroup",
         group_arn(&app, &group),
+        Some(&name),
         || async {
             directory(&app)?
                 .remove_user_from_group(&name, &group)
@@ -883,41 +907,55 @@ async fn revoke_sessions(State(app): State<Arc<App>>, req: AdminRequest) -> Resp
         Ok(b) if b.scope == "role" => b.value.clone(),
         _ => "arn:aws:rolegate:::sessions".to_string(),
     };
-    call(&app, &req, "rolegate:RevokeSessions", resource, || async {
-        let b = body?;
-        if b.reason.trim().is_empty() {
-            return Err(AdminError::new(
-                StatusCode::BAD_REQUEST,
-                "a reason is required",
-            ));
-        }
-        let r = match b.scope.as_str() {
-            "user" => {
-                let u = directory(&app)?.user(&b.value).await?;
-                revoke_user(&app, &u.user_id, &b.reason).await?
+    // Ending root's sessions is a change to root like any other.
+    let target = match &body {
+        Ok(b) if b.scope == "user" => Some(b.value.clone()),
+        _ => None,
+    };
+    root::call_on_user(
+        &app,
+        &req,
+        "rolegate:RevokeSessions",
+        resource,
+        target.as_deref(),
+        || async {
+            let b = body?;
+            if b.reason.trim().is_empty() {
+                return Err(AdminError::new(
+                    StatusCode::BAD_REQUEST,
+                    "a reason is required",
+                ));
             }
-            other => {
-                let r = super::RevocationRequest {
-                    scope: other.to_string(),
-                    value: Some(b.value.clone()),
-                    provider: b.provider.clone(),
-                    reason: b.reason.clone(),
+            let r = match b.scope.as_str() {
+                "user" => {
+                    let u = directory(&app)?.user(&b.value).await?;
+                    revoke_user(&app, &u.user_id, &b.reason).await?
                 }
-                .to_revocation(app.clock.now().timestamp())
-                .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, e))?;
-                app.revocations
-                    .revoke(app.store.as_ref(), r.clone())
-                    .await
-                    .map_err(|e| AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-                r
-            }
-        };
-        Ok(json!({
-            "revoked": format!("{:?}", r.scope),
-            "issued_before": r.issued_before,
-            "effective_everywhere_within_seconds": crate::app::REFRESH_INTERVAL.as_secs(),
-        }))
-    })
+                other => {
+                    let r = super::RevocationRequest {
+                        scope: other.to_string(),
+                        value: Some(b.value.clone()),
+                        provider: b.provider.clone(),
+                        reason: b.reason.clone(),
+                    }
+                    .to_revocation(app.clock.now().timestamp())
+                    .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, e))?;
+                    app.revocations
+                        .revoke(app.store.as_ref(), r.clone())
+                        .await
+                        .map_err(|e| {
+                            AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+                        })?;
+                    r
+                }
+            };
+            Ok(json!({
+                "revoked": format!("{:?}", r.scope),
+                "issued_before": r.issued_before,
+                "effective_everywhere_within_seconds": crate::app::REFRESH_INTERVAL.as_secs(),
+            }))
+        },
+    )
     .await
 }
 

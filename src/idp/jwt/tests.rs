@@ -116,6 +116,7 @@ fn provider(issuer: &str) -> OidcProvider {
         groups_claim: "groups".into(),
         groups_delimiter: None,
         email_claim: "email".into(),
+        email_always_verified: false,
         mfa_amr: Vec::new(),
         login: None,
     }

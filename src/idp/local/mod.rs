@@ -6,11 +6,13 @@
 //!
 //! Records (kind → key → document): `user` → name → [`User`]; `user_id` → `AIDA…` → name;
 //! `access_key` → `AKIA…` → user name; `key_used` → `AKIA…` → last use; `group` → name → [`Group`];
-//! `mfa_state` → device serial → [`Throttle`] (last accepted step and failures); `login_state` →
+//! `mfa_state` → `user:<AIDA…>:totp` / `user:<AIDA…>:webauthn` → [`Throttle`] (last accepted step
+//! and failures; keyed by user id, see [`keys`]); `login_state` →
 //! user name → [`Throttle`]; `bootstrap` → `root` → the root bootstrap token's hash;
 //! `webauthn_pending` → `reg:`/`auth:` + user (+ `:` + scope) → a pending ceremony (used once:
 //! deleted before it is checked; a scope binds it to one caller, e.g. a browser session); `webauthn_credential` → credential id → user name (unique across users).
 
+pub mod keys;
 pub mod password;
 pub mod totp;
 pub mod webauthn;
@@ -510,10 +512,8 @@ impl Directory {
     /// Creates a user without password, keys or devices.
     pub async fn create_user(&self, name: &str, path: Option<&str>) -> Result<User> {
         check_name("user", name)?;
-        if key_of(name) == ROOT {
-            return Err(DirectoryError::Invalid(
-                "the name root is reserved for the root user".into(),
-            ));
+        if let Some(why) = keys::reserved_user_name(name) {
+            return Err(DirectoryError::Invalid(why.into()));
         }
         let path = path.unwrap_or("/");
         check_path(path)?;
@@ -655,7 +655,8 @@ impl Directory {
         };
         let throttle_key = key_of(name);
         if user.is_some() {
-            self.check_lock(LOGIN_STATE, &throttle_key, "password sign-in", now)
+            let what = format!("password sign-in of {throttle_key}");
+            self.check_lock(LOGIN_STATE, &throttle_key, &what, now)
                 .await?;
         }
         let hash = user
@@ -698,11 +699,12 @@ impl Directory {
 
     // ----- throttles -----
 
+    /// Refuses while the throttle record `kind`/`key` is locked; `what` names the credential.
     async fn check_lock(&self, kind: &str, key: &str, what: &str, now: i64) -> Result<()> {
         if let Some((t, _)) = self.read::<Throttle>(kind, key).await? {
             if let Some(until) = t.locked_until.filter(|u| *u > now) {
                 return Err(DirectoryError::Locked {
-                    what: format!("{what} of {key}"),
+                    what: what.to_string(),
                     until,
                 });
             }
@@ -1241,8 +1243,9 @@ impl Directory {
     pub fn totp_serial(&self, user: &User) -> String {
         if user.root {
             format!(
-                "arn:aws:iam::{}:mfa/root-account-mfa-device",
-                self.account()
+                "arn:aws:iam::{}:mfa/{}",
+                self.account(),
+                keys::ROOT_MFA_DEVICE
             )
         } else {
             format!("arn:aws:iam::{}:mfa/{}", self.account(), user.name)
@@ -1308,7 +1311,8 @@ impl Directory {
                 "MFA device {serial} is already enabled"
             )));
         }
-        self.check_lock(MFA_STATE, &serial, "MFA device", now)
+        let state = keys::totp_state_key(&u);
+        self.check_lock(MFA_STATE, &state, &format!("MFA device {serial}"), now)
             .await?;
         let secret = totp::from_base32(secret.expose())
             .map_err(|e| DirectoryError::Internal(e.to_string()))?;
@@ -1318,14 +1322,14 @@ impl Directory {
             .map_err(|e| DirectoryError::Internal(e.to_string()))?;
         let consecutive = matches!((s1, s2), (Some(a), Some(b)) if b == a + 1);
         if !consecutive {
-            self.record_failure(MFA_STATE, &serial, MFA_MAX_FAILURES, now)
+            self.record_failure(MFA_STATE, &state, MFA_MAX_FAILURES, now)
                 .await?;
             return Err(DirectoryError::Denied(
                 "the two codes are not consecutive valid codes of the device".into(),
             ));
         }
         let last = s2;
-        self.throttle(MFA_STATE, &serial, now, |t| {
+        self.throttle(MFA_STATE, &state, now, |t| {
             *t = Throttle {
                 last_step: last,
                 ..Throttle::default()
@@ -1353,7 +1357,19 @@ impl Directory {
 
     /// Removes an MFA device.
     pub async fn delete_mfa_device(&self, user: &str, serial: &str) -> Result<()> {
-        let state = self.store.dir_get(MFA_STATE, serial).await?;
+        // The TOTP device's state goes with it; security keys share one per-user failure count.
+        let u = self.user(user).await?;
+        let is_totp = u
+            .mfa_devices
+            .iter()
+            .any(|d| d.serial() == serial && matches!(d, MfaDevice::Totp { .. }));
+        let state = match is_totp {
+            true => {
+                let key = keys::totp_state_key(&u);
+                self.store.dir_get(MFA_STATE, &key).await?.map(|v| (key, v))
+            }
+            false => None,
+        };
         let credential = match serial.strip_prefix("webauthn:") {
             Some(id) => self
                 .store
@@ -1373,7 +1389,7 @@ impl Directory {
             }
             let mut extra: Vec<DirWrite> = state
                 .as_ref()
-                .map(|v| vec![DirWrite::delete(MFA_STATE, serial, v.version)])
+                .map(|(key, v)| vec![DirWrite::delete(MFA_STATE, key, v.version)])
                 .unwrap_or_default();
             if let Some((id, v)) = &credential {
                 extra.push(DirWrite::delete(WEBAUTHN_CREDENTIAL, id, v.version));
@@ -1400,9 +1416,18 @@ impl Directory {
         };
         let secret = totp::from_base32(secret.expose())
             .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+        let key = keys::totp_state_key(user);
+        // State kept under the serial by earlier versions (which another user's name could share):
+        // only its last accepted step is honoured, so that a code used just before an upgrade, or on
+        // a replica not yet upgraded, is not accepted again.
+        let legacy_step = self
+            .read::<Throttle>(MFA_STATE, serial)
+            .await?
+            .and_then(|(t, _)| t.last_step);
         for _ in 0..CAS_ATTEMPTS {
-            let current = self.read::<Throttle>(MFA_STATE, serial).await?;
+            let current = self.read::<Throttle>(MFA_STATE, &key).await?;
             let mut t = current.as_ref().map(|(t, _)| t.clone()).unwrap_or_default();
+            t.last_step = t.last_step.max(legacy_step);
             if let Some(until) = t.locked_until.filter(|u| *u > now) {
                 return Err(DirectoryError::Locked {
                     what: format!("MFA device {serial}"),
@@ -1437,7 +1462,7 @@ impl Directory {
             }
             let write = DirWrite::put(
                 MFA_STATE,
-                serial,
+                &key,
                 current.as_ref().map(|(_, v)| v),
                 encode(&t)?,
             );
@@ -1678,8 +1703,9 @@ impl Directory {
     ) -> Result<i64> {
         let w = self.webauthn()?;
         let now = self.now();
-        let throttle_key = format!("webauthn:{}", key_of(user));
-        self.check_lock(MFA_STATE, &throttle_key, "security keys", now)
+        let throttle_key = keys::webauthn_state_key(&self.user(user).await?);
+        let what = format!("security keys of {}", key_of(user));
+        self.check_lock(MFA_STATE, &throttle_key, &what, now)
             .await?;
         let pending = self.take_pending(&pending_key("auth", user, scope)).await?;
         let (u, v) = self.user_record(user).await?;

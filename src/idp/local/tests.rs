@@ -373,3 +373,81 @@ async fn groups_and_policies() {
     assert_eq!(d.policies_of(&user).await.unwrap().len(), 1);
     d.delete_group("ops").await.unwrap();
 }
+
+/// A user whose name makes its TOTP serial the root user's (`mfa/root-account-mfa-device`) — no
+/// longer creatable, but possibly in a store written by an earlier version — shares none of root's
+/// TOTP state: neither the last accepted step nor failures and locks.
+#[tokio::test]
+async fn roots_totp_state_is_not_shared_with_a_user_named_like_its_device() {
+    let (d, c, _) = directory();
+    d.ensure_root().await.unwrap();
+    let (root_serial, root_secret) = enrolled(&d, &c, ROOT).await;
+    assert!(matches!(
+        d.create_user(keys::ROOT_MFA_DEVICE, None).await,
+        Err(DirectoryError::Invalid(m)) if m.contains("reserved")
+    ));
+    let mut twin = d.user("root").await.unwrap();
+    twin.name = keys::ROOT_MFA_DEVICE.into();
+    twin.user_id = "AIDATWINTWINTWINTWIN2".into();
+    twin.root = false;
+    twin.mfa_devices.clear();
+    assert!(d.insert_user(&twin).await.unwrap());
+    let (twin_serial, twin_secret) = enrolled(&d, &c, keys::ROOT_MFA_DEVICE).await;
+    assert_eq!(twin_serial, root_serial, "the serials are the same string");
+    let root = d.user(ROOT).await.unwrap();
+    let twin = d.user(keys::ROOT_MFA_DEVICE).await.unwrap();
+
+    // The twin uses a code of this step: root's code of the same step is still good.
+    c.advance(Duration::seconds(30));
+    let t = now(&c);
+    let code = totp::code_at(&twin_secret, t).unwrap();
+    d.verify_totp(&twin, &twin_serial, &code).await.unwrap();
+    let code = totp::code_at(&root_secret, t).unwrap();
+    assert_eq!(d.verify_totp(&root, &root_serial, &code).await.unwrap(), t);
+
+    // The twin locks its own device: root's is not locked.
+    c.advance(Duration::seconds(30));
+    let t = now(&c);
+    let good = totp::code_at(&twin_secret, t).unwrap();
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    for _ in 0..MFA_MAX_FAILURES {
+        let _ = d.verify_totp(&twin, &twin_serial, wrong).await;
+    }
+    assert!(matches!(
+        d.verify_totp(&twin, &twin_serial, &good).await,
+        Err(DirectoryError::Locked { .. })
+    ));
+    let code = totp::code_at(&root_secret, t).unwrap();
+    assert_eq!(d.verify_totp(&root, &root_serial, &code).await.unwrap(), t);
+}
+
+/// TOTP state an earlier version kept under the device serial still bounds replays: a code of the
+/// step it last accepted is refused.
+#[tokio::test]
+async fn the_last_step_kept_under_the_serial_by_earlier_versions_still_counts() {
+    let (d, c, store) = directory();
+    d.create_user("alice", None).await.unwrap();
+    let (serial, secret) = enrolled(&d, &c, "alice").await;
+    c.advance(Duration::seconds(30));
+    let t = now(&c);
+    let legacy = Throttle {
+        last_step: Some((t / 30) as u64),
+        ..Throttle::default()
+    };
+    let write = DirWrite::put(MFA_STATE, &serial, None, encode(&legacy).unwrap());
+    assert!(
+        crate::store::DirectoryStore::dir_write(store.as_ref(), &[write])
+            .await
+            .unwrap()
+    );
+    let user = d.user("alice").await.unwrap();
+    let code = totp::code_at(&secret, t).unwrap();
+    let r = d.verify_totp(&user, &serial, &code).await;
+    assert!(
+        matches!(&r, Err(DirectoryError::Denied(m)) if m.contains("already used")),
+        "{r:?}"
+    );
+    c.advance(Duration::seconds(30));
+    let code = totp::code_at(&secret, now(&c)).unwrap();
+    d.verify_totp(&user, &serial, &code).await.unwrap();
+}

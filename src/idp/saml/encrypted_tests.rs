@@ -94,6 +94,7 @@ fn federation(k: &Keys, decryption: bool) -> SamlFederation {
         groups_attribute: "groups".into(),
         groups_delimiter: None,
         email_attribute: "email".into(),
+        email_always_verified: false,
     };
     SamlFederation::new(&settings, &[provider], Arc::new(clock))
 }

@@ -671,6 +671,7 @@ fn federation(
         groups_attribute: "groups".into(),
         groups_delimiter: None,
         email_attribute: "email".into(),
+        email_always_verified: false,
     };
     let meta = IdpMetadata {
         entity_id: "https://idp.example/saml".into(),

@@ -1,0 +1,583 @@
+//! The directory admin API through the router: the root user's protection against callers whose
+//! policies allow `rolegate:*` on `user/*` or on `*`, the names no user may be created with, and
+//! assignment explanations of unverified e-mail addresses.
+
+use super::root::ROOT_RESERVED;
+use crate::app::App;
+use crate::audit::AuditEvent;
+use crate::clock::FixedClock;
+use crate::credentials::{SessionClaims, SessionPrincipal};
+use crate::idp::local::User;
+use crate::store::AuditQuery;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tower::ServiceExt;
+
+const ACCOUNT: &str = "111122223333";
+const T0: i64 = 1_700_000_000;
+const ADMIN_TOKEN: &str = "an-admin-token-of-forty-characters-0001";
+
+const CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:8080"
+[store]
+kind = "memory"
+[[accounts]]
+id = "111122223333"
+name = "main"
+[[oidc_providers]]
+name = "consumer"
+issuer = "https://accounts.example.net"
+audiences = ["rolegate"]
+[[oidc_providers]]
+name = "workforce"
+issuer = "https://login.example.com"
+audiences = ["rolegate"]
+email_always_verified = true
+[[permission_sets]]
+name = "ReadOnly"
+[[permission_sets.policies]]
+name = "read"
+document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}'
+[[assignment_rules]]
+provider = "consumer"
+permission_set = "ReadOnly"
+accounts = ["111122223333"]
+email_domain = "example.com"
+[[assignment_rules]]
+provider = "workforce"
+permission_set = "ReadOnly"
+accounts = ["111122223333"]
+email_domain = "example.com"
+"#;
+
+/// Long-term credentials or a session's.
+#[derive(Clone)]
+struct Creds {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+}
+
+struct Fixture {
+    app: Arc<App>,
+    router: axum::Router,
+}
+
+/// An admin call's answer.
+struct Answer {
+    status: StatusCode,
+    body: Value,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let mut config = crate::config::Config::from_str_with_env(
+            std::path::Path::new("/etc/rolegate.toml"),
+            CONFIG,
+            &[],
+        )
+        .unwrap();
+        config.admin_token = Some(crate::config::Secret::new(ADMIN_TOKEN));
+        let clock = FixedClock::new(chrono::DateTime::from_timestamp(T0, 0).unwrap());
+        let app = App::build(
+            config,
+            Arc::new(crate::store::MemoryStore::new()),
+            Arc::new(clock),
+        )
+        .await
+        .unwrap();
+        app.directory.as_ref().unwrap().ensure_root().await.unwrap();
+        let router = crate::web::router(app.clone());
+        Self { app, router }
+    }
+
+    fn directory(&self) -> &crate::idp::local::Directory {
+        self.app.directory.as_deref().unwrap()
+    }
+
+    async fn send(&self, req: Request<Body>) -> Answer {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        Answer {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// A call with the admin bearer token.
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// A call signed with SigV4 for the service `rolegate` at the fixture's time.
+    async fn signed(
+        &self,
+        creds: &Creds,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let identity = aws_credential_types::Credentials::new(
+            creds.access_key_id.clone(),
+            creds.secret_access_key.clone(),
+            creds.session_token.clone(),
+            None,
+            "tests",
+        )
+        .into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name(super::SIGNING_NAME)
+            .time(SystemTime::UNIX_EPOCH + Duration::from_secs(T0 as u64))
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let url = format!("http://127.0.0.1:8080{path}");
+        let headers = [
+            ("host", "127.0.0.1:8080"),
+            ("content-type", "application/json"),
+        ];
+        let signable = SignableRequest::new(
+            method.as_str(),
+            url.as_str(),
+            headers.into_iter(),
+            SignableBody::Bytes(body.as_bytes()),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1:8080")
+            .header("content-type", "application/json");
+        for (name, value) in instructions.headers() {
+            req = req.header(name, value);
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+
+    /// A directory user with an access key and one inline policy allowing `rolegate:*` on
+    /// `resources`.
+    async fn user_with_grant(&self, name: &str, resources: &[&str]) -> Creds {
+        let d = self.directory();
+        d.create_user(name, None).await.unwrap();
+        let doc = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "rolegate:*", "Resource": resources}
+        ]});
+        d.put_policy(
+            crate::idp::local::Holder::User(name),
+            "grant",
+            &doc.to_string(),
+        )
+        .await
+        .unwrap();
+        let k = d.create_access_key(name).await.unwrap();
+        Creds {
+            access_key_id: k.id,
+            secret_access_key: k.secret.expose().to_string(),
+            session_token: None,
+        }
+    }
+
+    /// A sealed session of a directory user, as `GetSessionToken` would issue it.
+    fn user_session(&self, user: &User, mfa: bool) -> Creds {
+        let claims = SessionClaims {
+            access_key_id: crate::credentials::new_temporary_access_key_id().unwrap(),
+            secret_access_key: crate::credentials::new_secret_access_key().unwrap(),
+            session_id: crate::credentials::new_session_id().unwrap(),
+            principal: SessionPrincipal::User {
+                account: ACCOUNT.into(),
+                name: user.name.clone(),
+                path: user.path.clone(),
+                user_id: user.user_id.clone(),
+            },
+            source_identity: None,
+            tags: Vec::new(),
+            transitive_tag_keys: Vec::new(),
+            session_policy: None,
+            policy_arns: Vec::new(),
+            federation: None,
+            mfa_time: mfa.then_some(T0 - 10),
+            issued_at: T0 - 10,
+            expires_at: T0 + 3600,
+            chained: false,
+            origin_user: Some(user.user_id.clone()),
+        };
+        let token = self.app.keys.seal_session(&claims).unwrap();
+        Creds {
+            access_key_id: claims.access_key_id,
+            secret_access_key: claims.secret_access_key,
+            session_token: Some(token),
+        }
+    }
+
+    async fn audit(&self, action: &str) -> Vec<AuditEvent> {
+        self.app.audit.flush().await;
+        crate::audit::query(
+            self.app.store.as_ref(),
+            &AuditQuery {
+                action: Some(action.into()),
+                limit: 10_000,
+                ..AuditQuery::default()
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    /// The root user's record as stored, to show that a refused call changed nothing.
+    async fn root_record(&self) -> (User, usize) {
+        let root = self.directory().user("root").await.unwrap();
+        let revocations = self.app.store.revocations().await.unwrap().len();
+        (root, revocations)
+    }
+}
+
+/// Every admin route that changes a user, as (action, method, path, body) for user `u`.
+fn user_changing_routes(u: &str) -> Vec<(&'static str, Method, String, Option<Value>)> {
+    let key = "AKIAAAAAAAAAAAAAAAAA";
+    vec![
+        (
+            "rolegate:UpdateLoginProfile",
+            Method::PUT,
+            format!("/admin/users/{u}/password"),
+            Some(json!({"password": "a brand new password"})),
+        ),
+        (
+            "rolegate:CreateVirtualMFADevice",
+            Method::POST,
+            format!("/admin/users/{u}/mfa/totp"),
+            None,
+        ),
+        (
+            "rolegate:EnableMFADevice",
+            Method::POST,
+            format!("/admin/users/{u}/mfa/totp/enable"),
+            Some(json!({"code1": "123456", "code2": "654321"})),
+        ),
+        (
+            "rolegate:DeactivateMFADevice",
+            Method::DELETE,
+            format!(
+                "/admin/users/{u}/mfa?serial=arn%3Aaws%3Aiam%3A%3A{ACCOUNT}%3Amfa%2Froot-account-mfa-device"
+            ),
+            None,
+        ),
+        (
+            "rolegate:CreateAccessKey",
+            Method::POST,
+            format!("/admin/users/{u}/access-keys"),
+            None,
+        ),
+        (
+            "rolegate:RotateAccessKey",
+            Method::POST,
+            format!("/admin/users/{u}/access-keys/rotate"),
+            None,
+        ),
+        (
+            "rolegate:UpdateAccessKey",
+            Method::PUT,
+            format!("/admin/users/{u}/access-keys/{key}"),
+            Some(json!({"status": "Inactive"})),
+        ),
+        (
+            "rolegate:DeleteAccessKey",
+            Method::DELETE,
+            format!("/admin/users/{u}/access-keys/{key}"),
+            None,
+        ),
+        (
+            "rolegate:PutUserPolicy",
+            Method::PUT,
+            format!("/admin/users/{u}/policies/everything"),
+            Some(json!({"document": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Deny", "Action": "*", "Resource": "*"}]}})),
+        ),
+        (
+            "rolegate:DeleteUserPolicy",
+            Method::DELETE,
+            format!("/admin/users/{u}/policies/root-policy"),
+            None,
+        ),
+        (
+            "rolegate:AddUserToGroup",
+            Method::PUT,
+            format!("/admin/groups/helpdesk/members/{u}"),
+            None,
+        ),
+        (
+            "rolegate:RemoveUserFromGroup",
+            Method::DELETE,
+            format!("/admin/groups/helpdesk/members/{u}"),
+            None,
+        ),
+        (
+            "rolegate:RevokeSessions",
+            Method::POST,
+            "/admin/sessions/revoke".to_string(),
+            Some(json!({"scope": "user", "value": u, "reason": "helpdesk ticket"})),
+        ),
+        (
+            "rolegate:DeleteUser",
+            Method::DELETE,
+            format!("/admin/users/{u}"),
+            None,
+        ),
+    ]
+}
+
+/// The grants a helpdesk may be given: `rolegate:*` on every user (and group, for memberships,
+/// and the session revocation resource), and `rolegate:*` on everything.
+const GRANTS: &[(&str, &[&str])] = &[
+    (
+        "helpdesk",
+        &[
+            "arn:aws:iam::111122223333:user/*",
+            "arn:aws:iam::111122223333:group/*",
+            "arn:aws:rolegate:::*",
+        ],
+    ),
+    ("superuser", &["*"]),
+];
+
+#[tokio::test]
+async fn a_grant_on_every_user_or_on_everything_stops_at_the_root_user() {
+    let f = Fixture::new().await;
+    f.directory().create_group("helpdesk", None).await.unwrap();
+    // Root holds a policy the helpdesk would like to remove.
+    f.admin(
+        Method::PUT,
+        "/admin/users/root/policies/root-policy",
+        Some(json!({"document": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "rolegate:GetUser", "Resource": "*"}]}})),
+    )
+    .await;
+    for (caller, resources) in GRANTS {
+        let creds = f.user_with_grant(caller, resources).await;
+        for target in ["root", "Root", "ROOT"] {
+            for (action, method, path, body) in user_changing_routes(target) {
+                let before = f.root_record().await;
+                let a = f.signed(&creds, method.clone(), &path, body).await;
+                let case = format!("{caller} {method} {path}: {} {}", a.status, a.body);
+                assert_eq!(a.status, StatusCode::FORBIDDEN, "{case}");
+                let message = a.body["error"].as_str().unwrap_or_default();
+                assert!(message.starts_with("AccessDenied"), "{case}");
+                assert!(message.contains(ROOT_RESERVED), "{case}");
+                assert_eq!(f.root_record().await, before, "{case}: root changed");
+                let events = f.audit(action).await;
+                assert!(
+                    events.iter().any(|e| e.decision == "deny"
+                        && e.reason
+                            .as_deref()
+                            .is_some_and(|r| r.starts_with(ROOT_RESERVED))
+                        && e.principal.as_deref()
+                            == Some(&format!("arn:aws:iam::{ACCOUNT}:user/{caller}"))),
+                    "{case}: no audit event with the reason"
+                );
+            }
+        }
+        // The same grant does reach an ordinary user: the refusal above is root's alone.
+        let victim = format!("victim-of-{caller}");
+        f.directory().create_user(&victim, None).await.unwrap();
+        for (_, method, path, body) in user_changing_routes(&victim) {
+            let a = f.signed(&creds, method.clone(), &path, body).await;
+            let message = a.body["error"].as_str().unwrap_or_default();
+            assert!(
+                !message.contains(ROOT_RESERVED) && !message.contains("is not authorized"),
+                "{caller} {method} {path}: {} {}",
+                a.status,
+                a.body
+            );
+        }
+    }
+    let root = f.directory().user("root").await.unwrap();
+    assert!(root.password_hash.is_none() && root.mfa_devices.is_empty());
+    assert!(root.policies.contains_key("root-policy"));
+}
+
+#[tokio::test]
+async fn the_admin_token_and_root_itself_signed_in_with_mfa_may_change_root() {
+    let f = Fixture::new().await;
+    // Reading root stays under the policies.
+    let reader = f.user_with_grant("reader", &["*"]).await;
+    let a = f
+        .signed(&reader, Method::GET, "/admin/users/root", None)
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["root"], json!(true));
+    // The admin token changes root.
+    let a = f
+        .admin(
+            Method::PUT,
+            "/admin/users/root/password",
+            Some(json!({"password": "the root password, long"})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let grant = json!({"document": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "rolegate:*", "Resource": "*"}]}});
+    let a = f
+        .admin(
+            Method::PUT,
+            "/admin/users/root/policies/all",
+            Some(grant.clone()),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+
+    let root = f.directory().user("root").await.unwrap();
+    // Root's own session with MFA passes; without MFA it is not "root itself".
+    let with_mfa = f.user_session(&root, true);
+    let a = f
+        .signed(
+            &with_mfa,
+            Method::PUT,
+            "/admin/users/root/policies/more",
+            Some(grant.clone()),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let without_mfa = f.user_session(&root, false);
+    let a = f
+        .signed(
+            &without_mfa,
+            Method::DELETE,
+            "/admin/users/root/policies/more",
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert!(a.body["error"].as_str().unwrap().contains(ROOT_RESERVED));
+    // Another user's session with MFA is not root either.
+    let other = f.user_with_grant("other", &["*"]).await;
+    drop(other);
+    let other = f.directory().user("other").await.unwrap();
+    let a = f
+        .signed(
+            &f.user_session(&other, true),
+            Method::DELETE,
+            "/admin/users/root/policies/more",
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert!(f
+        .directory()
+        .user("root")
+        .await
+        .unwrap()
+        .policies
+        .contains_key("more"));
+}
+
+#[tokio::test]
+async fn names_reserved_for_the_root_user_are_refused_at_creation() {
+    let f = Fixture::new().await;
+    for name in [
+        "root",
+        "Root",
+        "root-account-mfa-device",
+        "ROOT-Account-MFA-Device",
+    ] {
+        let a = f
+            .admin(Method::POST, "/admin/users", Some(json!({"name": name})))
+            .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{name}: {}", a.body);
+        let message = a.body["error"].as_str().unwrap_or_default();
+        assert!(message.contains("reserved"), "{name}: {message}");
+        assert!(
+            f.directory().users().await.unwrap().len() == 1,
+            "{name}: a user was created"
+        );
+    }
+    // Near names are ordinary.
+    for name in [
+        "root2",
+        "rootkit",
+        "account-mfa-device",
+        "root-account-mfa-device2",
+    ] {
+        let a = f
+            .admin(Method::POST, "/admin/users", Some(json!({"name": name})))
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{name}: {}", a.body);
+    }
+}
+
+#[tokio::test]
+async fn explain_says_an_email_domain_rule_needs_a_verified_address() {
+    let f = Fixture::new().await;
+    // (provider, email_verified or None for absent, matches, words in the reason)
+    let cases = [
+        ("consumer", None, false, "email_verified is absent"),
+        (
+            "consumer",
+            Some(json!(false)),
+            false,
+            "email_verified is false",
+        ),
+        (
+            "consumer",
+            Some(json!("true")),
+            false,
+            "email_verified is the string \"true\", not the boolean true",
+        ),
+        (
+            "consumer",
+            Some(json!(true)),
+            true,
+            "verified (email_verified is true)",
+        ),
+        ("workforce", None, true, "hands out verified addresses only"),
+        (
+            "workforce",
+            Some(json!(false)),
+            false,
+            "email_verified is false",
+        ),
+    ];
+    for (provider, verified, matches, words) in cases {
+        let mut claims = json!({"sub": "ana", "email": "ana@example.com"});
+        if let Some(v) = &verified {
+            claims["email_verified"] = v.clone();
+        }
+        let a = f
+            .admin(
+                Method::POST,
+                "/admin/assignments/explain",
+                Some(json!({"provider": provider, "claims": claims})),
+            )
+            .await;
+        let case = format!("{provider} with email_verified {verified:?}: {}", a.body);
+        assert_eq!(a.status, StatusCode::OK, "{case}");
+        let rule = &a.body["rules"][0];
+        assert_eq!(rule["matched"], json!(matches), "{case}");
+        let reason = rule["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains(words), "{case}");
+        if !matches {
+            assert!(reason.starts_with("e-mail not verified"), "{case}");
+        }
+        let assigned = a.body["assignments"].as_array().unwrap();
+        assert_eq!(!assigned.is_empty(), matches, "{case}");
+    }
+}
