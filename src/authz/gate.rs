@@ -84,6 +84,9 @@ pub enum Refusal {
     /// The directory user behind the sign-in or session was deleted.
     #[error("directory user {0} no longer exists")]
     UserGone(String),
+    /// The directory user behind the sign-in or session is disabled.
+    #[error("directory user {0} is disabled")]
+    UserDisabled(String),
     /// A revocation made after the sign-in covers it.
     #[error("{what} revoked after it began ({scope}, at {at}): {reason}")]
     Revoked {
@@ -182,6 +185,9 @@ pub async fn recheck(
         let Some(user) = user.filter(|u| u.name == identity.subject) else {
             return Err(Refusal::UserGone(format!("{} ({id})", identity.subject)));
         };
+        if !user.active() {
+            return Err(Refusal::UserDisabled(user.name));
+        }
         if !mfa_pending {
             mfa_rule(&user, identity.mfa_time)?;
         }
@@ -221,18 +227,20 @@ pub fn admit_federated(
 
 /// Admits a session or long-term key that signed a request asking for new credentials
 /// (`AssumeRole`, `GetSessionToken`, `GetFederationToken`): not revoked, and the directory user
-/// whose key or sign-in started its chain still exists.
+/// whose key or sign-in started its chain still exists and is active.
 pub async fn admit_session(app: &App, caller: &SessionClaims) -> Result<Admission, Refusal> {
     if let Some(r) = app.revocations.check(caller) {
         return Err(Refusal::revoked("session", r));
     }
     if let Some(id) = &caller.origin_user {
-        let exists = match &app.directory {
-            Some(d) => d.user_by_id(id).await?.is_some(),
-            None => false,
+        let user = match &app.directory {
+            Some(d) => d.user_by_id(id).await?,
+            None => None,
         };
-        if !exists {
-            return Err(Refusal::UserGone(id.clone()));
+        match user {
+            None => return Err(Refusal::UserGone(id.clone())),
+            Some(u) if !u.active() => return Err(Refusal::UserDisabled(u.name)),
+            Some(_) => {}
         }
     }
     Ok(Admission(()))

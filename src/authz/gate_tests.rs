@@ -57,6 +57,8 @@ local_group = "dev"
 enum State {
     Active,
     Deleted,
+    /// Disabled in the directory (no revocation: the gate reads the user's state itself).
+    Disabled,
     /// Deleted, and a new user of the same name created in the same group.
     Recreated,
     RemovedFromGroup,
@@ -70,9 +72,10 @@ enum State {
     MfaTooOld,
 }
 
-const STATES: [State; 11] = [
+const STATES: [State; 12] = [
     State::Active,
     State::Deleted,
+    State::Disabled,
     State::Recreated,
     State::RemovedFromGroup,
     State::RevokedByUser,
@@ -170,6 +173,9 @@ async fn world(state: State) -> World {
         State::Active | State::RevokedBeforeSignIn => {}
         State::Deleted => {
             d.delete_user("ana").await.unwrap();
+        }
+        State::Disabled => {
+            d.set_user_disabled("ana", true).await.unwrap();
         }
         State::Recreated => {
             d.delete_user("ana").await.unwrap();

@@ -37,6 +37,17 @@ pub enum UserCommand {
         /// The user.
         name: String,
     },
+    /// Disable a user: it keeps its record but signs in with nothing, and the sessions it started
+    /// are revoked.
+    Disable {
+        /// The user.
+        name: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// The user.
+        name: String,
+    },
     /// Set a user's password, read from a file or (without --password-file) from standard input.
     SetPassword {
         /// The user.
@@ -296,6 +307,24 @@ pub async fn user(config: &Config, c: UserCommand) -> anyhow::Result<()> {
                 config,
                 Method::DELETE,
                 &format!("/admin/users/{}", seg(&name)),
+                None,
+            )
+            .await?
+        }
+        UserCommand::Disable { name } => {
+            admin_request(
+                config,
+                Method::POST,
+                &format!("/admin/users/{}/disable", seg(&name)),
+                None,
+            )
+            .await?
+        }
+        UserCommand::Enable { name } => {
+            admin_request(
+                config,
+                Method::POST,
+                &format!("/admin/users/{}/enable", seg(&name)),
                 None,
             )
             .await?

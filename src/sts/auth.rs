@@ -172,6 +172,12 @@ async fn long_term(
             key.id, user.name
         )));
     }
+    if !user.active() {
+        return Err(StsError::invalid_client_token(format!(
+            "access key {} belongs to user {}, which is disabled",
+            key.id, user.name
+        )));
+    }
     if let Some(d) = &app.directory {
         d.touch_access_key(&key.id, &auth.service, &auth.region)
             .await;

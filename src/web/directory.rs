@@ -12,6 +12,7 @@
 //! say (see [`root`]).
 
 mod root;
+mod status;
 #[cfg(test)]
 mod tests;
 
@@ -43,6 +44,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin/users", get(list_users).post(create_user))
         .route("/admin/users/{name}", get(get_user).delete(delete_user))
         .route("/admin/users/{name}/password", put(set_password))
+        .route("/admin/users/{name}/disable", post(status::disable_user))
+        .route("/admin/users/{name}/enable", post(status::enable_user))
         .route("/admin/users/{name}/access-keys", post(create_access_key))
         .route(
             "/admin/users/{name}/access-keys/rotate",
@@ -363,6 +366,8 @@ async fn user_view(app: &App, d: &Directory, u: &User) -> Result<Value, AdminErr
         "path": u.path,
         "root": u.root,
         "created_at": u.created_at,
+        "active": u.active(),
+        "disabled_at": u.disabled_at,
         "password_set": u.password_hash.is_some(),
         "password_changed_at": u.password_changed_at,
         "groups": u.groups,
@@ -406,7 +411,7 @@ async fn list_users(State(app): State<Arc<App>>, req: AdminRequest) -> Response 
         let users = d.users().await?;
         Ok(json!(users
             .iter()
-            .map(|u| json!({"name": u.name, "user_id": u.user_id, "arn": u.arn(d.account()), "root": u.root}))
+            .map(|u| json!({"name": u.name, "user_id": u.user_id, "arn": u.arn(d.account()), "root": u.root, "active": u.active()}))
             .collect::<Vec<_>>()))
     })
     .await

@@ -321,6 +321,18 @@ def test_password_sign_in_and_assignments_follow_local_groups(dir_server, ops_gr
     assert again["assignments"] == []
     assert [a["permission_set"] for a in again["removed_since_last_login"]] == ["Ops"]
 
+    # Disabled: the password no longer signs her in, and the refusal says why; enabled, it does.
+    assert cli_json(dir_server, "user", "disable", "erin")["active"] is False
+    r = e2e.http("POST", url, body=json.dumps({"user": "erin", "password": "erin's long password"}).encode(),
+                 headers={"content-type": "application/json"})
+    assert r.status == 401, r.text
+    refused = dir_server.audit("--action", "rolegate:SignIn", "--decision", "deny")
+    assert any(ev.get("reason") == "user erin is disabled" for ev in refused), refused
+    assert cli_json(dir_server, "user", "enable", "erin")["active"] is True
+    r = e2e.http("POST", url, body=json.dumps({"user": "erin", "password": "erin's long password"}).encode(),
+                 headers={"content-type": "application/json"})
+    assert r.status == 200, r.text
+
     # `assignments explain` tells the same story without signing in.
     claims = tmp_path / "claims.json"
     claims.write_text(json.dumps({"sub": "erin"}))

@@ -14,6 +14,7 @@
 
 pub mod keys;
 pub mod password;
+mod status;
 pub mod totp;
 pub mod webauthn;
 
@@ -211,6 +212,10 @@ pub struct User {
     /// MFA devices.
     #[serde(default)]
     pub mfa_devices: Vec<MfaDevice>,
+    /// When the user was disabled (Unix seconds); `None` while it is active. A disabled user
+    /// keeps its record but signs in with nothing: no password, no access key, no session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<i64>,
 }
 
 impl User {
@@ -221,6 +226,11 @@ impl User {
         } else {
             format!("arn:aws:iam::{account}:user{}{}", self.path, self.name)
         }
+    }
+
+    /// Whether the user is active (not disabled).
+    pub fn active(&self) -> bool {
+        self.disabled_at.is_none()
     }
 
     /// Whether an enabled MFA device exists.
@@ -530,6 +540,7 @@ impl Directory {
             managed_policy_arns: Vec::new(),
             access_keys: Vec::new(),
             mfa_devices: Vec::new(),
+            disabled_at: None,
         };
         if self.insert_user(&user).await? {
             Ok(user)
@@ -668,6 +679,10 @@ impl Directory {
             .await
             .map_err(|e| DirectoryError::Internal(e.to_string()))?;
         match user {
+            Some(u) if ok && !u.active() => Err(DirectoryError::Denied(format!(
+                "user {} is disabled",
+                u.name
+            ))),
             Some(u) if ok => {
                 self.throttle(LOGIN_STATE, &throttle_key, now, |t| {
                     t.failures = 0;
@@ -776,6 +791,7 @@ impl Directory {
                     managed_policy_arns: Vec::new(),
                     access_keys: Vec::new(),
                     mfa_devices: Vec::new(),
+                    disabled_at: None,
                 };
                 self.insert_user(&u).await?;
                 self.user(ROOT).await?

@@ -257,6 +257,18 @@ fn user_changing_routes(u: &str) -> Vec<(&'static str, Method, String, Option<Va
     let key = "AKIAAAAAAAAAAAAAAAAA";
     vec![
         (
+            "rolegate:DisableUser",
+            Method::POST,
+            format!("/admin/users/{u}/disable"),
+            None,
+        ),
+        (
+            "rolegate:EnableUser",
+            Method::POST,
+            format!("/admin/users/{u}/enable"),
+            None,
+        ),
+        (
             "rolegate:UpdateLoginProfile",
             Method::PUT,
             format!("/admin/users/{u}/password"),
@@ -580,4 +592,89 @@ async fn explain_says_an_email_domain_rule_needs_a_verified_address() {
         let assigned = a.body["assignments"].as_array().unwrap();
         assert_eq!(!assigned.is_empty(), matches, "{case}");
     }
+}
+
+#[tokio::test]
+async fn a_disabled_user_signs_in_with_nothing_until_enabled_and_root_cannot_be_disabled() {
+    let f = Fixture::new().await;
+    let helpdesk = f.user_with_grant("helpdesk", &["*"]).await;
+    let bob_key = f.user_with_grant("bob", &["*"]).await;
+    let password = "bob's long enough password";
+    let a = f
+        .admin(
+            Method::PUT,
+            "/admin/users/bob/password",
+            Some(json!({"password": password})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let bob = f.directory().user("bob").await.unwrap();
+    let bob_session = f.user_session(&bob, false);
+    let sign_in = || async {
+        f.send(
+            Request::post("/login/password")
+                .header("content-type", "application/json")
+                .body(Body::from(
+                    json!({"user": "bob", "password": password}).to_string(),
+                ))
+                .unwrap(),
+        )
+        .await
+    };
+    assert_eq!(sign_in().await.status, StatusCode::OK);
+    let whoami = |c: Creds| {
+        let f = &f;
+        async move { f.signed(&c, Method::GET, "/admin/users/bob", None).await }
+    };
+    assert_eq!(whoami(bob_session.clone()).await.status, StatusCode::OK);
+
+    // A caller whose policies allow it disables bob: his sessions are revoked at once, his key
+    // and password are refused, and the record says so.
+    let a = f
+        .signed(&helpdesk, Method::POST, "/admin/users/bob/disable", None)
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["active"], json!(false));
+    assert_eq!(a.body["disabled_at"], json!(T0));
+    let a = sign_in().await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
+    let refused = f.audit("rolegate:SignIn").await;
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("user bob is disabled")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        whoami(bob_session.clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(whoami(bob_key.clone()).await.status, StatusCode::FORBIDDEN);
+    let revoked = f.app.store.revocations().await.unwrap();
+    assert!(
+        revoked.iter().any(|r| r.reason == "user disabled"
+            && r.scope == crate::store::RevocationScope::User(bob.user_id.clone())),
+        "{revoked:?}"
+    );
+
+    // Enabled again: the password and the key work; the session ended by the disabling stays
+    // ended.
+    let a = f.admin(Method::POST, "/admin/users/bob/enable", None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["active"], json!(true));
+    assert_eq!(sign_in().await.status, StatusCode::OK);
+    assert_eq!(whoami(bob_key).await.status, StatusCode::OK);
+    assert_eq!(whoami(bob_session).await.status, StatusCode::FORBIDDEN);
+
+    // Root cannot be disabled, not even with the admin token, and stays as it was.
+    let before = f.root_record().await;
+    let a = f
+        .admin(Method::POST, "/admin/users/root/disable", None)
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert!(a.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("root user cannot be disabled"));
+    assert_eq!(f.root_record().await, before);
 }
