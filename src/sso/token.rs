@@ -612,4 +612,31 @@ mod tests {
             6
         );
     }
+
+    #[tokio::test]
+    async fn refresh_re_checks_the_person_and_ends_the_sign_in_of_a_disabled_user() {
+        let (app, clock) = app().await;
+        let t = signed_in(&app).await;
+        clock.advance(chrono::Duration::seconds(60));
+        let d = app.directory.clone().unwrap();
+        d.set_user_disabled("ana", true).await.unwrap();
+        let e = refresh(&app, "client-a", &t.refresh_token)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "InvalidGrantException");
+        assert!(
+            e.reason
+                .contains("mint gate: directory user ana is disabled"),
+            "{}",
+            e.reason
+        );
+        // The sign-in is over: its access token too, and enabling the user brings neither back.
+        d.set_user_disabled("ana", false).await.unwrap();
+        let e = bearer(&app, &t.access_token).await.unwrap_err();
+        assert!(e.reason.contains("ended"), "{}", e.reason);
+        let e = refresh(&app, "client-a", &t.refresh_token)
+            .await
+            .unwrap_err();
+        assert!(e.reason.contains("ended"), "{}", e.reason);
+    }
 }
