@@ -4,6 +4,7 @@
 //! API for downstream services and IAM's policy simulator. Knows nothing of HTTP or XML.
 
 pub mod api;
+pub mod decide;
 pub mod gate;
 #[cfg(test)]
 mod gate_tests;

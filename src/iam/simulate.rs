@@ -23,7 +23,7 @@
 use super::{invalid_input, no_such_entity, response, SIGNING_NAME};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::authz::SessionPolicies;
+use crate::authz::decide::{decide, Question};
 use crate::config::Role;
 use crate::credentials::{OpenSession, SessionClaims};
 use crate::policy::{
@@ -31,7 +31,6 @@ use crate::policy::{
     RequestContext, StatementEffect,
 };
 use crate::sts::auth::authenticate_for;
-use crate::sts::context::{add_request_keys, add_session_keys, session_principal};
 use crate::sts::params::Params;
 use crate::sts::xml::XmlWriter;
 use crate::sts::{StsError, StsRequest};
@@ -691,33 +690,19 @@ async fn authorize(
     resource: &str,
     ev: &mut AuditEvent,
 ) -> Result<(), StsError> {
-    let now = app.clock.now();
-    let mut ctx = RequestContext::new(action, resource).with_principal(session_principal(caller));
-    add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
-    add_session_keys(&mut ctx, caller, now);
-    let policies = SessionPolicies::for_session(app, caller)
-        .await
-        .map_err(StsError::from)?;
-    let set = policies.set();
-    let decision = policy::evaluate(&set, &ctx);
-    if decision.is_allowed() {
+    let q =
+        Question::new(caller, action, resource).from_address(req.source_ip, req.secure_transport);
+    let verdict = decide(app, q).await?;
+    if verdict.allowed() {
         return Ok(());
     }
-    let explanation = policy::explain(&set, &ctx);
-    ev.explanation = serde_json::to_value(&explanation).ok();
-    let why = if decision.effect == Effect::ExplicitDeny {
+    let reason = verdict.audit_denial(ev);
+    let why = if verdict.explicit_deny() {
         "with an explicit deny in an identity-based policy".to_string()
     } else {
         format!("because no identity-based policy allows the {action} action")
     };
-    Err(StsError::access_denied(format!(
-        "User: {} is not authorized to perform: {action} on resource: {resource} {why}",
-        caller.principal.arn()
-    ))
-    .because(format!(
-        "the policies of {} do not allow {action} on {resource}: {explanation}",
-        caller.principal.arn()
-    )))
+    Err(StsError::access_denied(format!("{} {why}", verdict.denial_message())).because(reason))
 }
 
 async fn authenticate(

@@ -14,9 +14,10 @@ use super::session::{self, same_token};
 use super::{error_page, PortalError};
 use crate::app::App;
 use crate::audit::Outcome;
+use crate::authz::decide::{decide, Question};
 use crate::config::MfaRequirement;
 use crate::credentials::SessionPrincipal;
-use crate::policy::{ContextValue, RequestContext};
+use crate::policy::ContextValue;
 use askama::Template;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -512,25 +513,20 @@ pub async fn simulate(State(app): State<Arc<App>>, req: Request) -> Response {
             return resp;
         }
     };
-    let now = app.clock.now();
-    let mut ctx = RequestContext::new(out.action.as_str(), out.resource.as_str())
-        .with_principal(crate::sts::context::session_principal(&c.claims));
     let ip =
         r.ip.parse()
             .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
-    crate::sts::context::add_request_keys(
-        &mut ctx,
-        now,
-        ip,
-        app.config.public_url.scheme() == "https",
-    );
-    crate::sts::context::add_session_keys(&mut ctx, &c.claims, now);
-    for (k, v) in supplied {
-        ctx.set(&k, v);
-    }
-    let set = policies.set();
-    let decision = crate::policy::evaluate(&set, &ctx);
-    let explanation = crate::policy::explain(&set, &ctx);
+    let mut q = Question::new(&c.claims, &out.action, &out.resource)
+        .from_address(ip, app.config.public_url.scheme() == "https");
+    q.facts = supplied;
+    let verdict = match decide(&app, q).await {
+        Ok(v) => v,
+        Err(e) => {
+            return PortalError::Internal(format!("loading the session's policies: {e}"))
+                .into_response()
+        }
+    };
+    let (decision, explanation) = (&verdict.decision, verdict.explain());
     ev.outcome(Outcome::Allow);
     ev.reason = Some(format!(
         "simulated {} on {}: {}",
@@ -538,7 +534,7 @@ pub async fn simulate(State(app): State<Arc<App>>, req: Request) -> Response {
     ));
     app.audit.record(ev);
     out.sim = Some(SimView {
-        allowed: decision.is_allowed(),
+        allowed: verdict.allowed(),
         effect: decision.effect.to_string(),
         explanation: explanation.to_string(),
     });

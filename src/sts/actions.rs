@@ -8,6 +8,7 @@ use super::xml::XmlWriter;
 use super::{auth, StsError, StsRequest};
 use crate::app::App;
 use crate::audit::AuditEvent;
+use crate::authz::decide::{decide, Question};
 use crate::authz::gate::{self, Admission, Admitted, Refusal};
 use crate::authz::SessionPolicies;
 use crate::config::Role;
@@ -1046,27 +1047,13 @@ pub async fn get_federation_token(
         account: account.clone(),
         name: name.to_string(),
     };
-    let now = app.clock.now();
-    let mut ctx = RequestContext::new("sts:GetFederationToken", federated.arn())
-        .with_principal(context::session_principal(&caller));
-    add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
-    add_session_keys(&mut ctx, &caller, now);
-    let caller_policies = SessionPolicies::for_session(app, &caller)
-        .await
-        .map_err(StsError::from)?;
-    let set = caller_policies.set();
-    if policy::evaluate(&set, &ctx).effect != Effect::Allow {
-        let explanation = policy::explain(&set, &ctx);
-        ev.explanation = serde_json::to_value(&explanation).ok();
-        return Err(StsError::access_denied(format!(
-            "User: {} is not authorized to perform: sts:GetFederationToken on resource: {}",
-            caller.principal.arn(),
-            federated.arn()
-        ))
-        .because(format!(
-            "the policies of {} do not allow sts:GetFederationToken: {explanation}",
-            caller.principal.arn()
-        )));
+    let federated_arn = federated.arn();
+    let q = Question::new(&caller, "sts:GetFederationToken", &federated_arn)
+        .from_address(req.source_ip, req.secure_transport);
+    let verdict = decide(app, q).await?;
+    if !verdict.allowed() {
+        let reason = verdict.audit_denial(ev);
+        return Err(StsError::access_denied(verdict.denial_message()).because(reason));
     }
     let (claims, token) = mint(
         app,
@@ -1236,24 +1223,16 @@ pub async fn decode_authorization_message(
     }
     let caller = auth::authenticate(app, req, ev).await?;
     ev.principal = Some(caller.principal.arn());
-    let now = app.clock.now();
-    let mut ctx = RequestContext::new("sts:DecodeAuthorizationMessage", "*");
-    add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
-    add_session_keys(&mut ctx, &caller, now);
-    let caller_policies = SessionPolicies::for_session(app, &caller)
-        .await
-        .map_err(StsError::from)?;
-    let set = caller_policies.set();
-    if policy::evaluate(&set, &ctx).effect != Effect::Allow {
-        let explanation = policy::explain(&set, &ctx);
-        ev.explanation = serde_json::to_value(&explanation).ok();
+    let q = Question::new(&caller, "sts:DecodeAuthorizationMessage", "*")
+        .from_address(req.source_ip, req.secure_transport);
+    let verdict = decide(app, q).await?;
+    if !verdict.allowed() {
+        let reason = verdict.audit_denial(ev);
         return Err(StsError::access_denied(format!(
             "User: {} is not authorized to perform: sts:DecodeAuthorizationMessage",
             caller.principal.arn()
         ))
-        .because(format!(
-            "the caller's policies do not allow sts:DecodeAuthorizationMessage: {explanation}"
-        )));
+        .because(reason));
     }
     let plain = app
         .keys

@@ -18,12 +18,10 @@ mod tests;
 
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
-use crate::authz::SessionPolicies;
+use crate::authz::decide::{decide, Question};
 use crate::idp::local::{Directory, DirectoryError, Holder, KeyStatus, User};
-use crate::policy::{self, Effect, RequestContext};
 use crate::sigv4::{SignedRequest, VerifyOptions};
 use crate::store::{Revocation, RevocationScope};
-use crate::sts::context::{add_request_keys, add_session_keys, session_principal};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
@@ -239,34 +237,20 @@ async fn guard(
     if let Some(target) = target {
         root::check_target(app, &caller, action, target, ev).await?;
     }
-    let now = app.clock.now();
-    let mut ctx = RequestContext::new(action, resource).with_principal(session_principal(&caller));
-    add_request_keys(&mut ctx, now, req.source.ip(), false);
-    add_session_keys(&mut ctx, &caller, now);
-    let policies = SessionPolicies::for_session(app, &caller)
-        .await
-        .map_err(|e| {
-            let status = if e.unavailable() {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            };
-            AdminError::new(status, e.to_string())
-        })?;
-    let set = policies.set();
-    if policy::evaluate(&set, &ctx).effect != Effect::Allow {
-        let explanation = policy::explain(&set, &ctx);
-        ev.explanation = serde_json::to_value(&explanation).ok();
-        ev.reason = Some(format!(
-            "the policies of {} do not allow {action} on {resource}: {explanation}",
-            caller.principal.arn()
-        ));
+    let q = Question::new(&caller, action, resource).from_address(req.source.ip(), false);
+    let verdict = decide(app, q).await.map_err(|e| {
+        let status = if e.unavailable() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        AdminError::new(status, e.to_string())
+    })?;
+    if !verdict.allowed() {
+        verdict.audit_denial(ev);
         return Err(AdminError::new(
             StatusCode::FORBIDDEN,
-            format!(
-                "User: {} is not authorized to perform: {action} on resource: {resource}",
-                caller.principal.arn()
-            ),
+            verdict.denial_message(),
         ));
     }
     Ok(caller.principal.arn())
