@@ -11,6 +11,7 @@ use crate::config::Service;
 use crate::credentials::{OpenSession, SessionClaims};
 use crate::policy::{
     self, ContextValue, Effect, Explanation, MatchedStatement, Policy, PolicyKind, RequestContext,
+    ResourceAccount,
 };
 use crate::sigv4::{SignedRequest, VerifyOptions};
 use crate::sts::context::{add_request_keys, add_session_keys, session_principal};
@@ -65,6 +66,15 @@ pub struct AuthorizeInput {
     /// The resource's resource-based policy, as a JSON object or its text.
     #[serde(default)]
     pub resource_policy: Option<serde_json::Value>,
+    /// The 12-digit account that owns the resource, for ARNs that name none (S3's
+    /// `arn:aws:s3:::bucket/key`); when the ARN names one, this must be the same. Decides how the
+    /// resource policy combines with the session's policies: within the principal's account as
+    /// AWS does within one account; in another account both the session's policies and the
+    /// resource policy must allow (without a resource policy nothing is allowed). When neither
+    /// the ARN nor this field says, the account is taken as unknown: the session's policies must
+    /// allow, and a given resource policy must allow too (it never allows on its own).
+    #[serde(default)]
+    pub resource_account: Option<String>,
     /// The client's address, as the service saw it (`aws:SourceIp`); absent when not given.
     #[serde(default)]
     pub source_ip: Option<IpAddr>,
@@ -219,6 +229,7 @@ pub async fn authorize(
     ev.service = Some(service.name.clone());
     ev.resource = Some(input.resource.chars().take(2048).collect());
     check_action_and_resource(&input.action, &input.resource)?;
+    let resource_account = resource_account(&input.resource, input.resource_account.as_deref())?;
     let supplied = supplied_context(app, &input.context)?;
     let resource_policy = match &input.resource_policy {
         None => None,
@@ -264,7 +275,10 @@ pub async fn authorize(
     let policies = SessionPolicies::for_session(app, &claims)
         .await
         .map_err(|e| ApiError::from_sts(StsError::from(e)))?;
-    let mut set = policies.set();
+    let mut set = policies.set().with_resource_account(ResourceAccount::of(
+        claims.principal.account(),
+        resource_account,
+    ));
     if let Some(rp) = &resource_policy {
         set.resource = Some(("resource policy", rp));
     }
@@ -328,6 +342,30 @@ fn check_action_and_resource(action: &str, resource: &str) -> Result<(), ApiErro
         )));
     }
     Ok(())
+}
+
+/// The account of the resource: its ARN's account field, or `given` for ARNs that name none;
+/// `None` when neither says. A `given` account must be an account id and agree with the ARN.
+fn resource_account<'a>(
+    resource: &'a str,
+    given: Option<&'a str>,
+) -> Result<Option<&'a str>, ApiError> {
+    let in_arn = policy::arn_account(resource);
+    let Some(given) = given else {
+        return Ok(in_arn);
+    };
+    if !policy::is_account_id(given) {
+        return Err(ApiError::invalid(format!(
+            "resource_account {:?} is not a 12-digit account id",
+            given.chars().take(40).collect::<String>()
+        )));
+    }
+    match in_arn {
+        Some(a) if a != given => Err(ApiError::invalid(format!(
+            "resource_account {given} contradicts the account {a} in the resource ARN"
+        ))),
+        _ => Ok(Some(given)),
+    }
 }
 
 /// The service's condition keys, refusing keys only rolegate may set.
