@@ -14,10 +14,12 @@ use crate::support::signing::{sign_post, SignSpec};
 use base64::Engine;
 use reqwest::StatusCode;
 use rolegate::app::App;
+use rolegate::audit::AuditEvent;
 use rolegate::clock::SystemClock;
 use rolegate::config::Config;
 use rolegate::credentials::{Federation, SessionClaims, SessionPrincipal};
 use rolegate::store::memory::MemoryStore;
+use rolegate::store::AuditQuery;
 use serde_json::{json, Value};
 
 /// The account of every calling session.
@@ -156,6 +158,8 @@ fn config_text(addr: SocketAddr) -> String {
          [[accounts]]\nid = \"{RESOURCES}\"\nname = \"resources\"\n\n\
          [[accounts]]\nid = \"{CALLERS}\"\nname = \"callers\"\n\n\
          [[services]]\nname = \"queues\"\nsigning_names = [\"sqs\"]\ntoken_env = \"QUEUES_TOKEN\"\n\n\
+         [[oidc_providers]]\nissuer = \"http://127.0.0.1:9/corp\"\nname = \"corp\"\n\
+         audiences = [\"client\"]\nallow_http = true\n\n\
          [[managed_policies]]\naccount = \"{CALLERS}\"\nname = \"BoundaryAll\"\n\
          document = '''{ALLOW_EVERYTHING}'''\n\n\
          [[managed_policies]]\naccount = \"{CALLERS}\"\nname = \"BoundaryNarrow\"\n\
@@ -178,6 +182,11 @@ fn config_text(addr: SocketAddr) -> String {
             boundary,
         ));
     }
+    // Sessions of `portal` carry sign-in claims; its policy allows SendMessage to bob only.
+    let portal = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+  "Action": "sqs:SendMessage", "Resource": "*",
+  "Condition": {"StringEquals": {"local:sub": "bob"}}}]}"#;
+    toml.push_str(&role_toml(CALLERS, "portal", &trust_account, &[portal], ""));
     toml
 }
 
@@ -347,5 +356,24 @@ impl Server {
             .await
             .unwrap_or_else(|e| panic!("authorize answer: {e}"));
         (status, out)
+    }
+
+    /// The audit event of the request `request_id`.
+    pub async fn audit_event(&self, request_id: &str) -> AuditEvent {
+        self.app.audit.flush().await;
+        let query = AuditQuery {
+            limit: 100_000,
+            newest_first: true,
+            ..AuditQuery::default()
+        };
+        let events = rolegate::audit::query(self.app.store.as_ref(), &query)
+            .await
+            .unwrap_or_else(|e| panic!("audit query: {e}"));
+        let mut matching: Vec<AuditEvent> = events
+            .into_iter()
+            .filter(|e| e.request_id == request_id)
+            .collect();
+        assert_eq!(matching.len(), 1, "{matching:?}");
+        matching.remove(0)
     }
 }

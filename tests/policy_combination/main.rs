@@ -1,6 +1,7 @@
-//! How resource policies combine with a session's own policies, through the real edges:
-//! `POST /v1/authorize` (a downstream service hands over a request signed by the `aws-sigv4`
-//! crate), each sent over HTTP to `web::router` served on 127.0.0.1.
+//! How resource policies combine with a session's own policies, and which condition keys only
+//! rolegate may set, through the real edge `POST /v1/authorize` (a downstream service hands over
+//! a request signed by the `aws-sigv4` crate), sent over HTTP to `web::router` served on
+//! 127.0.0.1.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -8,3 +9,4 @@ mod support;
 mod harness;
 
 mod authorize;
+mod session_keys;
