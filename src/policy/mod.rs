@@ -76,6 +76,9 @@
 //! except that without a resource policy the caller's side decides alone: a resource policy can
 //! narrow, never grant on its own.
 //!
+//! A role trust policy is the role's resource policy: `AssumeRole` evaluates the caller's policies
+//! with the trust policy as the resource policy of the set and the role's account as the resource's.
+//!
 //! A role trust policy alone ([`evaluate_trust`]) allows when an `Allow` statement applies (its
 //! principal, action, resource and conditions all match) and no `Deny` statement applies. Whether
 //! a trust policy naming an account also needs that account's identity policies is the caller's

@@ -85,15 +85,6 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-/// How a session is known when only a specific grant counts (not its account).
-pub fn session_principal_specific(c: &SessionClaims) -> Principal {
-    Principal {
-        aws: dedup(vec![c.principal.arn(), c.principal.principal_arn()]),
-        federated: None,
-        service: None,
-    }
-}
-
 /// `aws:` condition keys (lowercase) that describe the principal, its session or the request as
 /// rolegate saw it; only rolegate sets them.
 const RESERVED_AWS_KEYS: &[&str] = &[

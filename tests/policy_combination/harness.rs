@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::support::app::Creds;
+use crate::support::app::{form_body, Creds};
 use crate::support::signing::{sign_post, SignSpec};
 use base64::Engine;
 use reqwest::StatusCode;
@@ -151,6 +151,12 @@ fn trust_naming(names: Names) -> String {
     .to_string()
 }
 
+/// The target role of `AssumeRole` in `account` whose trust policy names `names`.
+pub fn target(account: &str, names: Names) -> String {
+    let side = if account == CALLERS { "same" } else { "cross" };
+    format!("arn:aws:iam::{account}:role/{side}-{names:?}")
+}
+
 fn config_text(addr: SocketAddr) -> String {
     let mut toml = format!(
         "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n\n\
@@ -187,6 +193,13 @@ fn config_text(addr: SocketAddr) -> String {
   "Action": "sqs:SendMessage", "Resource": "*",
   "Condition": {"StringEquals": {"local:sub": "bob"}}}]}"#;
     toml.push_str(&role_toml(CALLERS, "portal", &trust_account, &[portal], ""));
+    for account in [CALLERS, RESOURCES] {
+        for names in [Names::Session, Names::Role, Names::Account, Names::Other] {
+            let arn = target(account, names);
+            let name = arn.rsplit('/').next().unwrap_or_default();
+            toml.push_str(&role_toml(account, name, &trust_naming(names), &[], ""));
+        }
+    }
     toml
 }
 
@@ -356,6 +369,52 @@ impl Server {
             .await
             .unwrap_or_else(|e| panic!("authorize answer: {e}"));
         (status, out)
+    }
+
+    /// A signed form `POST /` (STS and IAM).
+    pub async fn query(
+        &self,
+        creds: &Creds,
+        service: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String) {
+        let body = form_body(form);
+        let spec = SignSpec {
+            service: service.to_owned(),
+            ..SignSpec::default()
+        };
+        let host = self.addr.to_string();
+        let headers = sign_post(&self.url(), &host, &body, creds, &spec);
+        let mut request = self
+            .http
+            .post(format!("{}/", self.url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST /: {e}"));
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        (status, text)
+    }
+
+    /// `AssumeRole` of `role_arn` with the session `creds`.
+    pub async fn assume_role(&self, creds: &Creds, role_arn: &str) -> (StatusCode, String) {
+        self.query(
+            creds,
+            "sts",
+            &[
+                ("Action", "AssumeRole"),
+                ("Version", "2011-06-15"),
+                ("RoleArn", role_arn),
+                ("RoleSessionName", "chained"),
+            ],
+        )
+        .await
     }
 
     /// The audit event of the request `request_id`.
