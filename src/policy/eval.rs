@@ -386,7 +386,8 @@ pub(crate) enum Reason {
 
 /// The evaluation rule for a policy set (see the `policy` module documentation): the one place
 /// that combines identity, session, boundary and resource policies, for every caller of
-/// [`evaluate`] and [`super::explain`].
+/// [`evaluate`] and [`super::explain`] (the authorization API, STS `AssumeRole` with the role's
+/// trust policy as the resource policy, IAM's simulator).
 pub(crate) fn decide(set: &PolicySet<'_>, t: &Tally) -> (Effect, Reason) {
     if t.explicit_deny {
         return (Effect::ExplicitDeny, Reason::ExplicitDeny);

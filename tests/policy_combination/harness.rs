@@ -172,6 +172,8 @@ fn config_text(addr: SocketAddr) -> String {
          document = '''{ALLOW_OTHER}'''\n\n"
     );
     let trust_account = trust_naming(Names::Account);
+    let simulate = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+  "Action": ["iam:SimulateCustomPolicy", "iam:SimulatePrincipalPolicy"], "Resource": "*"}]}"#;
     let callers: [(&str, &[&str], &str); 5] = [
         ("id-bnd", &[ALLOW_ALL_TESTED], BOUNDARY_ALL),
         ("id-nobnd", &[ALLOW_ALL_TESTED], BOUNDARY_NARROW),
@@ -193,6 +195,13 @@ fn config_text(addr: SocketAddr) -> String {
   "Action": "sqs:SendMessage", "Resource": "*",
   "Condition": {"StringEquals": {"local:sub": "bob"}}}]}"#;
     toml.push_str(&role_toml(CALLERS, "portal", &trust_account, &[portal], ""));
+    toml.push_str(&role_toml(
+        CALLERS,
+        "simulator",
+        &trust_account,
+        &[simulate],
+        "",
+    ));
     for account in [CALLERS, RESOURCES] {
         for names in [Names::Session, Names::Role, Names::Account, Names::Other] {
             let arn = target(account, names);
