@@ -11,9 +11,10 @@ use crate::config::Service;
 use crate::credentials::{OpenSession, SessionClaims};
 use crate::policy::{
     self, ContextValue, Effect, Explanation, MatchedStatement, Policy, PolicyKind, RequestContext,
+    ResourceAccount,
 };
 use crate::sigv4::{SignedRequest, VerifyOptions};
-use crate::sts::context::{add_request_keys, add_session_keys, session_principal};
+use crate::sts::context::{self, add_request_keys, add_session_keys, session_principal};
 use crate::sts::{auth, encode_denial, StsError};
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -28,26 +29,6 @@ pub const MAX_CONTEXT_KEYS: usize = 100;
 /// Most values of one supplied condition key.
 pub const MAX_CONTEXT_VALUES: usize = 100;
 
-/// Condition keys only rolegate sets (from the verified session and the request itself); a
-/// service supplying one would be able to impersonate what the session is.
-const RESERVED_KEYS: &[&str] = &[
-    "aws:currenttime",
-    "aws:epochtime",
-    "aws:securetransport",
-    "aws:sourceip",
-    "aws:principalarn",
-    "aws:principalaccount",
-    "aws:principaltype",
-    "aws:userid",
-    "aws:username",
-    "aws:tokenissuetime",
-    "aws:multifactorauthpresent",
-    "aws:multifactorauthage",
-    "aws:sourceidentity",
-    "aws:federatedprovider",
-];
-const RESERVED_PREFIXES: &[&str] = &["aws:principaltag/"];
-
 /// What a service sends.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,12 +40,23 @@ pub struct AuthorizeInput {
     /// The resource it acts on (an ARN, or `*`).
     pub resource: String,
     /// Condition keys the service knows (service-specific keys, `aws:RequestTag/K`,
-    /// `aws:ResourceTag/K`…): a string, a list of strings, a number or a boolean each.
+    /// `aws:ResourceTag/K`…): a string, a list of strings, a number or a boolean each. Keys that
+    /// describe the principal, its session or the request as rolegate sees it (see
+    /// [`crate::sts::context::reserved`]) are refused with `InvalidInput`.
     #[serde(default)]
     pub context: BTreeMap<String, ContextInput>,
     /// The resource's resource-based policy, as a JSON object or its text.
     #[serde(default)]
     pub resource_policy: Option<serde_json::Value>,
+    /// The 12-digit account that owns the resource, for ARNs that name none (S3's
+    /// `arn:aws:s3:::bucket/key`); when the ARN names one, this must be the same. Decides how the
+    /// resource policy combines with the session's policies: within the principal's account as
+    /// AWS does within one account; in another account both the session's policies and the
+    /// resource policy must allow (without a resource policy nothing is allowed). When neither
+    /// the ARN nor this field says, the account is taken as unknown: the session's policies must
+    /// allow, and a given resource policy must allow too (it never allows on its own).
+    #[serde(default)]
+    pub resource_account: Option<String>,
     /// The client's address, as the service saw it (`aws:SourceIp`); absent when not given.
     #[serde(default)]
     pub source_ip: Option<IpAddr>,
@@ -219,7 +211,8 @@ pub async fn authorize(
     ev.service = Some(service.name.clone());
     ev.resource = Some(input.resource.chars().take(2048).collect());
     check_action_and_resource(&input.action, &input.resource)?;
-    let supplied = supplied_context(app, &input.context)?;
+    let resource_account = resource_account(&input.resource, input.resource_account.as_deref())?;
+    let supplied = supplied_context(&input.context)?;
     let resource_policy = match &input.resource_policy {
         None => None,
         Some(v) => {
@@ -246,9 +239,23 @@ pub async fn authorize(
         ev.subject = Some(f.subject.clone());
     }
 
+    if let Some((key, _)) = supplied
+        .iter()
+        .find(|(k, _)| context::reserved(k, &app.config, Some(&claims)))
+    {
+        return Err(ApiError::invalid(format!(
+            "context key {key} is set by rolegate from the verified session and request; a \
+             service may not supply it"
+        )));
+    }
+
     let now = app.clock.now();
     let mut ctx = RequestContext::new(input.action.as_str(), input.resource.as_str())
         .with_principal(session_principal(&claims));
+    // The service's keys first, so that nothing of the session's can be replaced by one.
+    for (k, v) in supplied {
+        ctx.set(&k, v);
+    }
     let ip = input
         .source_ip
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
@@ -257,14 +264,14 @@ pub async fn authorize(
         ctx.remove("aws:SourceIp");
     }
     add_session_keys(&mut ctx, &claims, now);
-    for (k, v) in supplied {
-        ctx.set(&k, v);
-    }
 
     let policies = SessionPolicies::for_session(app, &claims)
         .await
         .map_err(|e| ApiError::from_sts(StsError::from(e)))?;
-    let mut set = policies.set();
+    let mut set = policies.set().with_resource_account(ResourceAccount::of(
+        claims.principal.account(),
+        resource_account,
+    ));
     if let Some(rp) = &resource_policy {
         set.resource = Some(("resource policy", rp));
     }
@@ -330,9 +337,33 @@ fn check_action_and_resource(action: &str, resource: &str) -> Result<(), ApiErro
     Ok(())
 }
 
-/// The service's condition keys, refusing keys only rolegate may set.
+/// The account of the resource: its ARN's account field, or `given` for ARNs that name none;
+/// `None` when neither says. A `given` account must be an account id and agree with the ARN.
+fn resource_account<'a>(
+    resource: &'a str,
+    given: Option<&'a str>,
+) -> Result<Option<&'a str>, ApiError> {
+    let in_arn = policy::arn_account(resource);
+    let Some(given) = given else {
+        return Ok(in_arn);
+    };
+    if !policy::is_account_id(given) {
+        return Err(ApiError::invalid(format!(
+            "resource_account {:?} is not a 12-digit account id",
+            given.chars().take(40).collect::<String>()
+        )));
+    }
+    match in_arn {
+        Some(a) if a != given => Err(ApiError::invalid(format!(
+            "resource_account {given} contradicts the account {a} in the resource ARN"
+        ))),
+        _ => Ok(Some(given)),
+    }
+}
+
+/// The service's condition keys, checked for shape (whether one is rolegate's alone is decided
+/// once the session is known).
 fn supplied_context(
-    app: &App,
     context: &BTreeMap<String, ContextInput>,
 ) -> Result<Vec<(String, ContextValue)>, ApiError> {
     if context.len() > MAX_CONTEXT_KEYS {
@@ -342,20 +373,6 @@ fn supplied_context(
     }
     let mut out = Vec::with_capacity(context.len());
     for (key, value) in context {
-        let lower = key.to_ascii_lowercase();
-        let reserved = RESERVED_KEYS.contains(&lower.as_str())
-            || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
-            || app.config.oidc_providers.iter().any(|p| {
-                lower
-                    .strip_prefix(&p.key_prefix.to_ascii_lowercase())
-                    .is_some_and(|rest| rest.starts_with(':'))
-            });
-        if reserved {
-            return Err(ApiError::invalid(format!(
-                "context key {key} is set by rolegate from the verified session and request; a \
-                 service may not supply it"
-            )));
-        }
         if key.is_empty() || key.len() > 256 || !key.contains(':') {
             return Err(ApiError::invalid(format!(
                 "context key {:?} must be a prefix:name key of at most 256 characters",

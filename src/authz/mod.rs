@@ -198,15 +198,6 @@ impl SessionPolicies {
         }
         set
     }
-
-    /// The session policies alone, as the only policies that must allow (any of them); `None`
-    /// when the session has none.
-    pub fn session_only(&self) -> Option<PolicySet<'_>> {
-        self.session.as_ref().map(|s| PolicySet {
-            identity: s.iter().map(|(l, p)| (l.as_str(), p.as_ref())).collect(),
-            ..PolicySet::default()
-        })
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,15 @@
 //! `aws:PrincipalArn`, `aws:PrincipalAccount` and `aws:PrincipalType`; condition keys the policies
 //! look at but the context lacks are reported in `MissingContextValues`, as IAM does. The principal
 //! that resource-policy `Principal` elements are matched against is `CallerArn` when given, else
-//! the simulated role.
+//! the simulated role. `ContextEntries` may name any key, those describing a session included
+//! (keys that [`crate::sts::context::reserved`] keeps from services asking `/v1/authorize`): a
+//! simulation grants nothing, and IAM's simulator takes such keys from the request too.
+//!
+//! A resource policy combines with the simulated caller's policies by the same rule as every
+//! decision (`policy::evaluate`): within the caller's account as AWS does within one account, across
+//! accounts only when both sides allow. The resource's account is its ARN's account field, else
+//! `ResourceOwner`, else — as IAM's simulator assumes — the caller's own (`CallerArn`'s account, or
+//! the simulated role's).
 //!
 //! Statement positions (`StartPosition`/`EndPosition`) are given for policies whose text is in the
 //! request: lines count from 1 and columns from 1, each position being the one just after the
@@ -28,7 +36,7 @@ use crate::config::Role;
 use crate::credentials::{OpenSession, SessionClaims};
 use crate::policy::{
     self, ContextValue, Decision, Effect, Policy, PolicyKind, PolicyScope, PolicySet, Principal,
-    RequestContext, StatementEffect,
+    RequestContext, ResourceAccount, StatementEffect,
 };
 use crate::sts::auth::authenticate_for;
 use crate::sts::params::Params;
@@ -116,6 +124,10 @@ struct Simulation {
     resources: Vec<String>,
     resources_given: bool,
     principal: Option<Principal>,
+    /// The account of the simulated caller, when known.
+    principal_account: Option<String>,
+    /// `ResourceOwner`: the account of resources whose ARN names none.
+    resource_owner: Option<String>,
     /// Context keys, applied in order (later ones replace earlier ones).
     keys: Vec<(String, ContextValue)>,
     max_items: usize,
@@ -388,13 +400,7 @@ fn context_entries(params: &Params) -> Result<Vec<(String, ContextValue)>, StsEr
 
 /// The account of an ARN (its fifth field), when it is 12 digits.
 fn arn_account(arn: &str) -> Option<&str> {
-    let mut fields = arn.splitn(6, ':');
-    if fields.next() != Some("arn") {
-        return None;
-    }
-    let account = fields.nth(3)?;
-    fields.next()?;
-    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
+    policy::arn_account(arn).filter(|a| policy::is_account_id(a))
 }
 
 impl Common {
@@ -857,10 +863,18 @@ pub async fn simulate_principal_policy(
             ContextValue::Single(format!("{}:{s}", role.role_id)),
         ));
     }
-    if let Some(owner) = resource_owner {
-        keys.push(("aws:ResourceAccount".into(), ContextValue::Single(owner)));
+    if let Some(owner) = &resource_owner {
+        keys.push((
+            "aws:ResourceAccount".into(),
+            ContextValue::Single(owner.clone()),
+        ));
     }
     keys.extend(entries);
+    let principal_account = caller_arn
+        .as_deref()
+        .and_then(arn_account)
+        .unwrap_or(&role.account)
+        .to_string();
 
     let sim = Simulation {
         sources,
@@ -868,6 +882,8 @@ pub async fn simulate_principal_policy(
         resources,
         resources_given,
         principal: Some(principal),
+        principal_account: Some(principal_account),
+        resource_owner,
         keys,
         max_items,
         marker,
@@ -909,16 +925,25 @@ pub async fn simulate_custom_policy(
         keys.extend(caller_keys(app, arn));
         caller_principal(app, arn)
     });
-    if let Some(owner) = resource_owner {
-        keys.push(("aws:ResourceAccount".into(), ContextValue::Single(owner)));
+    if let Some(owner) = &resource_owner {
+        keys.push((
+            "aws:ResourceAccount".into(),
+            ContextValue::Single(owner.clone()),
+        ));
     }
     keys.extend(entries);
+    let principal_account = caller_arn
+        .as_deref()
+        .and_then(arn_account)
+        .map(String::from);
     let sim = Simulation {
         sources,
         actions,
         resources,
         resources_given,
         principal,
+        principal_account,
+        resource_owner,
         keys,
         max_items,
         marker,
@@ -1011,10 +1036,22 @@ impl Simulation {
         }
     }
 
+    /// Where `resource` is, seen from the simulated caller: its ARN's account, else
+    /// `ResourceOwner`, else (as IAM's simulator assumes) the caller's own account.
+    fn resource_account(&self, resource: &str) -> ResourceAccount {
+        let Some(caller) = self.principal_account.as_deref() else {
+            return ResourceAccount::Same;
+        };
+        let owner = policy::arn_account(resource)
+            .or(self.resource_owner.as_deref())
+            .unwrap_or(caller);
+        ResourceAccount::of(caller, Some(owner))
+    }
+
     /// The page of results from `marker`: actions in the order given, each against every resource.
     fn run(&self) -> Page {
         let labels: Vec<String> = (0..self.sources.len()).map(|i| i.to_string()).collect();
-        let set = self.set(&labels);
+        let mut set = self.set(&labels);
         let per_action = self.resources.len();
         let total = self.actions.len() * per_action;
         let end = total.min(self.marker.saturating_add(self.max_items));
@@ -1023,6 +1060,7 @@ impl Simulation {
                 let action = &self.actions[k / per_action];
                 let resource = &self.resources[k % per_action];
                 let ctx = self.context(action, resource);
+                set.resource_account = self.resource_account(resource);
                 EvalResult {
                     action: action.clone(),
                     resource: resource.clone(),
@@ -1679,6 +1717,8 @@ mod tests {
             },
             resources_given: !resources.is_empty(),
             principal: None,
+            principal_account: None,
+            resource_owner: None,
             keys: Vec::new(),
             max_items: DEFAULT_MAX_ITEMS,
             marker: 0,

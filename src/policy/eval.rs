@@ -76,6 +76,48 @@ impl Decision {
     }
 }
 
+/// Where the resource of a request is, seen from the caller; decides how its resource-based policy
+/// combines with the caller's own policies (see the `policy` module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub enum ResourceAccount {
+    /// In the caller's account: a resource policy can allow on its own (within the one-account
+    /// rule).
+    #[default]
+    Same,
+    /// In another account: the caller's identity policies (within its boundary and session
+    /// policies) and the resource policy must both allow; without a resource policy nothing is
+    /// allowed.
+    Other,
+    /// Not known: the caller's identity policies (within its boundary and session policies) must
+    /// allow, and the resource policy too when there is one; a resource policy never allows on its
+    /// own.
+    Unknown,
+}
+
+impl ResourceAccount {
+    /// The relation of a resource in `resource_account` (`None`: unknown) to a caller of
+    /// `caller_account`.
+    pub fn of(caller_account: &str, resource_account: Option<&str>) -> Self {
+        match resource_account {
+            None => ResourceAccount::Unknown,
+            Some(a) if a == caller_account => ResourceAccount::Same,
+            Some(_) => ResourceAccount::Other,
+        }
+    }
+}
+
+/// The account field of an ARN, when it names one (not empty, no wildcard): `111122223333` of
+/// `arn:aws:dynamodb:us-east-1:111122223333:table/T`, nothing for `arn:aws:s3:::bucket` or `*`.
+pub fn arn_account(arn: &str) -> Option<&str> {
+    let mut fields = arn.splitn(6, ':');
+    if fields.next() != Some("arn") {
+        return None;
+    }
+    let account = fields.nth(3)?;
+    fields.next()?;
+    (!account.is_empty() && !account.contains(['*', '?'])).then_some(account)
+}
+
 /// The full set of policies that apply to one request, each labelled for explanations.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet<'a> {
@@ -87,6 +129,8 @@ pub struct PolicySet<'a> {
     pub boundary: Option<(&'a str, &'a Policy)>,
     /// The resource's resource-based policy.
     pub resource: Option<(&'a str, &'a Policy)>,
+    /// Where the resource is, seen from the caller (default: in the caller's account).
+    pub resource_account: ResourceAccount,
 }
 
 impl<'a> PolicySet<'a> {
@@ -118,6 +162,12 @@ impl<'a> PolicySet<'a> {
     /// Sets the resource-based policy.
     pub fn with_resource(mut self, label: &'a str, policy: &'a Policy) -> Self {
         self.resource = Some((label, policy));
+        self
+    }
+
+    /// Says where the resource is, seen from the caller.
+    pub fn with_resource_account(mut self, account: ResourceAccount) -> Self {
+        self.resource_account = account;
         self
     }
 
@@ -327,13 +377,49 @@ pub(crate) enum Reason {
     NoAllow,
     SessionDoesNotAllow,
     BoundaryDoesNotAllow,
+    /// Across accounts (or with the resource's account unknown), no identity policy allows.
+    NoIdentityAllow,
+    /// Across accounts (or with the resource's account unknown), the resource policy (or its
+    /// absence) does not allow.
+    ResourceDoesNotAllow,
 }
 
-/// The evaluation rule for a policy set (see the `policy` module documentation).
+/// The evaluation rule for a policy set (see the `policy` module documentation): the one place
+/// that combines identity, session, boundary and resource policies, for every caller of
+/// [`evaluate`] and [`super::explain`] (the authorization API, STS `AssumeRole` with the role's
+/// trust policy as the resource policy, IAM's simulator).
 pub(crate) fn decide(set: &PolicySet<'_>, t: &Tally) -> (Effect, Reason) {
     if t.explicit_deny {
         return (Effect::ExplicitDeny, Reason::ExplicitDeny);
     }
+    match set.resource_account {
+        ResourceAccount::Same => decide_one_account(set, t),
+        ResourceAccount::Other | ResourceAccount::Unknown => decide_across_accounts(set, t),
+    }
+}
+
+/// Across accounts both sides must allow: the caller's (identity policies within the boundary
+/// and the session policies) and the resource's (any statement of its resource policy naming the
+/// caller in any form, its account included). With the account unknown, a missing resource policy
+/// leaves the decision to the caller's side.
+fn decide_across_accounts(set: &PolicySet<'_>, t: &Tally) -> (Effect, Reason) {
+    if !t.identity_allow {
+        return (Effect::ImplicitDeny, Reason::NoIdentityAllow);
+    }
+    if set.session.is_some() && !t.session_allow {
+        return (Effect::ImplicitDeny, Reason::SessionDoesNotAllow);
+    }
+    if set.boundary.is_some() && !t.boundary_allow {
+        return (Effect::ImplicitDeny, Reason::BoundaryDoesNotAllow);
+    }
+    let resource_needed = set.resource.is_some() || set.resource_account == ResourceAccount::Other;
+    if resource_needed && t.resource_allow.is_none() {
+        return (Effect::ImplicitDeny, Reason::ResourceDoesNotAllow);
+    }
+    (Effect::Allow, Reason::Allowed)
+}
+
+fn decide_one_account(set: &PolicySet<'_>, t: &Tally) -> (Effect, Reason) {
     if t.resource_allow == Some(Grant::Direct) {
         return (Effect::Allow, Reason::DirectResourceGrant);
     }
@@ -446,6 +532,100 @@ mod tests {
             Grant::Direct
         );
         assert_eq!(classify("arn:aws:iam::111122223333:user/U"), Grant::Direct);
+    }
+
+    #[test]
+    fn the_account_of_an_arn() {
+        let cases = [
+            ("arn:aws:sqs:us-east-1:111122223333:q", Some("111122223333")),
+            ("arn:aws:iam::111122223333:role/a:b", Some("111122223333")),
+            ("arn:aws:s3:::bucket/key", None),
+            ("arn:aws:sqs:us-east-1:*:q", None),
+            ("arn:aws:sqs:us-east-1:1111?2223333:q", None),
+            ("arn:aws:sqs:us-east-1:111122223333", None),
+            ("*", None),
+            ("urn:aws:sqs:us-east-1:111122223333:q", None),
+        ];
+        for (arn, want) in cases {
+            assert_eq!(arn_account(arn), want, "{arn}");
+        }
+        assert_eq!(ResourceAccount::of("1", Some("1")), ResourceAccount::Same);
+        assert_eq!(ResourceAccount::of("1", Some("2")), ResourceAccount::Other);
+        assert_eq!(ResourceAccount::of("1", None), ResourceAccount::Unknown);
+    }
+
+    /// The rule per resource account, for a role session of 111122223333 (columns: same, other,
+    /// unknown account).
+    #[test]
+    fn resource_policies_combine_by_account() {
+        use crate::policy::PolicyKind;
+        let parse = |doc: serde_json::Value, kind| Policy::parse(&doc.to_string(), kind).unwrap();
+        let allow = |action: &str| {
+            parse(
+                serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Action": action, "Resource": "*"}]}),
+                PolicyKind::Identity,
+            )
+        };
+        let naming = |principal: &str, effect: &str| {
+            parse(
+                serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": effect,
+                    "Principal": {"AWS": principal}, "Action": "sqs:SendMessage",
+                    "Resource": "*"}]}),
+                PolicyKind::Resource,
+            )
+        };
+        let session = "arn:aws:sts::111122223333:assumed-role/R/s";
+        let (identity, other) = (allow("sqs:SendMessage"), allow("s3:GetObject"));
+        let by_session = naming(session, "Allow");
+        let by_role = naming("arn:aws:iam::111122223333:role/R", "Allow");
+        let by_account = naming("111122223333", "Allow");
+        let denied = naming(session, "Deny");
+        let nobody = naming("arn:aws:iam::999988887777:role/X", "Allow");
+        // A boundary that does not allow the request.
+        let boundary = allow("s3:*");
+        let ctx = RequestContext::new("sqs:SendMessage", "arn:aws:sqs:us-east-1:1:q")
+            .with_principal(Principal::aws([
+                session.to_owned(),
+                "arn:aws:iam::111122223333:role/R".to_owned(),
+                "arn:aws:iam::111122223333:root".to_owned(),
+                "111122223333".to_owned(),
+            ]));
+        use Effect::{Allow as A, ExplicitDeny as X, ImplicitDeny as I};
+        // (identity allows, boundary allows, resource policy, [same, other, unknown])
+        let cases: [(bool, bool, Option<&Policy>, [Effect; 3]); 11] = [
+            (false, true, Some(&by_session), [A, I, I]),
+            (false, true, Some(&by_role), [A, I, I]),
+            (false, false, Some(&by_role), [I, I, I]),
+            (false, false, Some(&by_session), [A, I, I]),
+            (false, true, Some(&by_account), [I, I, I]),
+            (true, true, None, [A, I, A]),
+            (true, true, Some(&by_account), [A, A, A]),
+            (true, true, Some(&by_session), [A, A, A]),
+            (true, true, Some(&nobody), [A, I, I]),
+            (true, false, Some(&by_session), [A, I, I]),
+            (true, true, Some(&denied), [X, X, X]),
+        ];
+        let places = [
+            ResourceAccount::Same,
+            ResourceAccount::Other,
+            ResourceAccount::Unknown,
+        ];
+        for (i, (id, bnd, rp, want)) in cases.into_iter().enumerate() {
+            for (place, want) in places.into_iter().zip(want) {
+                let mut set = PolicySet::new()
+                    .with_identity("id", if id { &identity } else { &other })
+                    .with_resource_account(place);
+                if !bnd {
+                    set = set.with_boundary("boundary", &boundary);
+                }
+                if let Some(rp) = rp {
+                    set = set.with_resource("rp", rp);
+                }
+                assert_eq!(evaluate(&set, &ctx).effect, want, "case {i} {place:?}");
+                assert_eq!(super::super::explain(&set, &ctx).effect, want, "case {i}");
+            }
+        }
     }
 
     #[test]

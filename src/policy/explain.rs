@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::context::RequestContext;
 use super::eval::{
     decide, decide_trust, statement_applies, Effect, MatchedStatement, PolicyScope, PolicySet,
-    Reason, StatementEffect, Tally,
+    Reason, ResourceAccount, StatementEffect, Tally,
 };
 use super::grammar::{Policy, Statement};
 use super::variables::Piece;
@@ -88,7 +88,34 @@ pub fn explain(set: &PolicySet<'_>, ctx: &RequestContext) -> Explanation {
         b.policy(label, policy, scope, ctx);
     }
     let (effect, reason) = decide(set, &b.tally);
-    b.finish(effect, reason, ctx, false)
+    b.finish(
+        effect,
+        reason,
+        ctx,
+        Whose::Set {
+            resource_account: set.resource_account,
+            has_resource_policy: set.resource.is_some(),
+        },
+    )
+}
+
+/// What was explained: a policy set (where its resource is, whether it has a resource policy),
+/// or a trust policy alone.
+#[derive(Clone, Copy)]
+enum Whose {
+    Set {
+        resource_account: ResourceAccount,
+        has_resource_policy: bool,
+    },
+    Trust,
+}
+
+fn where_is(account: ResourceAccount) -> &'static str {
+    match account {
+        ResourceAccount::Same => "in the caller's account",
+        ResourceAccount::Other => "in another account",
+        ResourceAccount::Unknown => "in an account not known to be the caller's",
+    }
 }
 
 /// Explains the decision for a request against a role trust policy alone.
@@ -96,7 +123,7 @@ pub fn explain_trust(trust: &Policy, ctx: &RequestContext) -> Explanation {
     let mut b = Builder::default();
     b.policy("trust", trust, PolicyScope::Resource, ctx);
     let (effect, reason) = decide_trust(&b.tally);
-    b.finish(effect, reason, ctx, true)
+    b.finish(effect, reason, ctx, Whose::Trust)
 }
 
 #[derive(Default)]
@@ -153,9 +180,17 @@ impl Builder {
         effect: Effect,
         reason: Reason,
         ctx: &RequestContext,
-        trust: bool,
+        whose: Whose,
     ) -> Explanation {
         let request = format!("{} on {}", ctx.action(), ctx.resource());
+        let trust = matches!(whose, Whose::Trust);
+        let (resource_account, has_resource_policy) = match whose {
+            Whose::Set {
+                resource_account,
+                has_resource_policy,
+            } => (resource_account, has_resource_policy),
+            Whose::Trust => (ResourceAccount::Same, true),
+        };
         let summary = match reason {
             Reason::ExplicitDeny => match self.denies.first() {
                 Some(d) => format!("{request} is explicitly denied by {}", describe(d)),
@@ -189,6 +224,20 @@ impl Builder {
             Reason::BoundaryDoesNotAllow => {
                 format!("the permissions boundary does not allow {request}")
             }
+            Reason::NoIdentityAllow => format!(
+                "no identity-based policy statement allows {request}; the resource is {}, where \
+                 a resource policy cannot allow on its own",
+                where_is(resource_account)
+            ),
+            Reason::ResourceDoesNotAllow if has_resource_policy => format!(
+                "the resource is {} and no statement of its resource policy allows {request} for \
+                 this principal",
+                where_is(resource_account)
+            ),
+            Reason::ResourceDoesNotAllow => format!(
+                "the resource is {} and has no resource policy allowing {request}",
+                where_is(resource_account)
+            ),
         };
         Explanation {
             effect,

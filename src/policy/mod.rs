@@ -58,6 +58,27 @@
 //!    identity policies and grants nothing by itself.
 //! 4. Anything else is [`Effect::ImplicitDeny`].
 //!
+//! # Evaluation rule (across accounts)
+//!
+//! The set says where the resource is, seen from the caller ([`PolicySet::resource_account`],
+//! a [`ResourceAccount`]). The rule above is the one for [`ResourceAccount::Same`]. For a resource
+//! in another account ([`ResourceAccount::Other`]):
+//!
+//! 1. A `Deny` statement that applies, in any policy of the set, gives [`Effect::ExplicitDeny`].
+//! 2. Otherwise the request is allowed only when **both** sides allow: the caller's side (an
+//!    identity policy allows, and — when present — at least one session policy and the boundary
+//!    allow) **and** the resource side (a statement of the resource policy whose principal matches
+//!    the caller in any form: its own ARN, its role, its account, or a wildcard). A resource policy
+//!    naming the caller directly does not lift the caller's own limits, and without a resource
+//!    policy nothing is allowed.
+//!
+//! When the resource's account is not known ([`ResourceAccount::Unknown`]) the same rule applies,
+//! except that without a resource policy the caller's side decides alone: a resource policy can
+//! narrow, never grant on its own.
+//!
+//! A role trust policy is the role's resource policy: `AssumeRole` evaluates the caller's policies
+//! with the trust policy as the resource policy of the set and the role's account as the resource's.
+//!
 //! A role trust policy alone ([`evaluate_trust`]) allows when an `Allow` statement applies (its
 //! principal, action, resource and conditions all match) and no `Deny` statement applies. Whether
 //! a trust policy naming an account also needs that account's identity policies is the caller's
@@ -79,8 +100,8 @@ use serde::Serialize;
 
 pub use context::{ContextValue, Principal, RequestContext};
 pub use eval::{
-    evaluate, evaluate_trust, Decision, Effect, MatchedStatement, PolicyScope, PolicySet,
-    StatementEffect,
+    arn_account, evaluate, evaluate_trust, Decision, Effect, MatchedStatement, PolicyScope,
+    PolicySet, ResourceAccount, StatementEffect,
 };
 pub use explain::{explain, explain_trust, Check, Explanation, PolicyReport, StatementReport};
 pub use grammar::{is_account_id, Policy, PolicyVersion, PolicyWarning};

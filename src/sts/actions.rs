@@ -784,63 +784,57 @@ pub async fn assume_role(
     if requested_si.is_some() {
         actions.push("sts:SetSourceIdentity");
     }
-    let same_account = caller.principal.account() == role.account;
+    // The trust policy is the role's resource policy: it combines with the caller's own policies
+    // by the rule every resource policy follows (`policy::evaluate` with the role's account as the
+    // resource's). Within one account a statement naming the calling session's ARN is enough on
+    // its own; one naming the caller's role ARN (or any principal) is still limited by the
+    // caller's permissions boundary and session policies; one naming the account delegates to the
+    // caller's policies. Across accounts both the caller's policies and the trust policy must
+    // allow. An explicit deny anywhere refuses.
+    let resource_account =
+        policy::ResourceAccount::of(caller.principal.account(), Some(&role.account));
     for action in actions {
-        // The trust policy must allow the caller. Within one account, a statement naming the calling
-        // session's ARN is enough on its own; one naming the caller's role ARN is enough for the role's
-        // policies but is still narrowed by the session policy; trust granted to the account (or across
-        // accounts) needs the caller's identity and session policies to allow the action too.
         let ctx = make_ctx(action, context::session_principal(&caller));
-        let trusts = |p: Principal| {
-            policy::evaluate_trust(&role.trust_policy, &make_ctx(action, p)).effect == Effect::Allow
-        };
-        let by_session = trusts(Principal::aws([caller.principal.arn()]));
-        let by_role = by_session || trusts(context::session_principal_specific(&caller));
-        if !by_role {
-            let trust = policy::evaluate_trust(&role.trust_policy, &ctx);
-            if trust.effect != Effect::Allow {
-                let explanation = policy::explain_trust(&role.trust_policy, &ctx);
-                let reason = format!(
-                    "trust policy of {} does not allow {action}: {explanation}",
-                    role.arn
-                );
-                return Err(denial(
-                    app,
-                    &caller,
-                    &ctx,
-                    trust.effect,
-                    &explanation,
-                    denied(),
-                    reason,
-                    ev,
-                ));
-            }
+        let trust = policy::evaluate_trust(&role.trust_policy, &ctx);
+        if trust.effect != Effect::Allow {
+            let explanation = policy::explain_trust(&role.trust_policy, &ctx);
+            let reason = format!(
+                "trust policy of {} does not allow {action}: {explanation}",
+                role.arn
+            );
+            return Err(denial(
+                app,
+                &caller,
+                &ctx,
+                trust.effect,
+                &explanation,
+                denied(),
+                reason,
+                ev,
+            ));
         }
-        let set = match (same_account, by_session, by_role) {
-            (true, true, _) => None,
-            (true, false, true) => caller_policies.session_only(),
-            _ => Some(caller_policies.set()),
-        };
-        if let Some(set) = set {
-            let decision = policy::evaluate(&set, &ctx);
-            if decision.effect != Effect::Allow {
-                let explanation = policy::explain(&set, &ctx);
-                let reason = format!(
-                    "the policies of {} do not allow {action} on {}: {explanation}",
-                    caller.principal.arn(),
-                    role.arn
-                );
-                return Err(denial(
-                    app,
-                    &caller,
-                    &ctx,
-                    decision.effect,
-                    &explanation,
-                    denied(),
-                    reason,
-                    ev,
-                ));
-            }
+        let set = caller_policies
+            .set()
+            .with_resource("trust", &role.trust_policy)
+            .with_resource_account(resource_account);
+        let decision = policy::evaluate(&set, &ctx);
+        if decision.effect != Effect::Allow {
+            let explanation = policy::explain(&set, &ctx);
+            let reason = format!(
+                "the policies of {} do not allow {action} on {}: {explanation}",
+                caller.principal.arn(),
+                role.arn
+            );
+            return Err(denial(
+                app,
+                &caller,
+                &ctx,
+                decision.effect,
+                &explanation,
+                denied(),
+                reason,
+                ev,
+            ));
         }
     }
 

@@ -1,5 +1,6 @@
 //! Request contexts for policy decisions: the condition keys rolegate fills for each kind of caller.
 
+use crate::config::{Config, LOCAL_PROVIDER, SIGN_IN_PROVIDER};
 use crate::credentials::SessionClaims;
 use crate::policy::{ContextValue, Principal, RequestContext};
 use chrono::{DateTime, Utc};
@@ -84,13 +85,65 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-/// How a session is known when only a specific grant counts (not its account).
-pub fn session_principal_specific(c: &SessionClaims) -> Principal {
-    Principal {
-        aws: dedup(vec![c.principal.arn(), c.principal.principal_arn()]),
-        federated: None,
-        service: None,
+/// `aws:` condition keys (lowercase) that describe the principal, its session or the request as
+/// rolegate saw it; only rolegate sets them.
+const RESERVED_AWS_KEYS: &[&str] = &[
+    "aws:currenttime",
+    "aws:epochtime",
+    "aws:securetransport",
+    "aws:sourceip",
+    "aws:userid",
+    "aws:username",
+    "aws:tokenissuetime",
+    "aws:multifactorauthpresent",
+    "aws:multifactorauthage",
+    "aws:sourceidentity",
+    "aws:federatedprovider",
+    "aws:viaawsservice",
+    "aws:calledvia",
+    "aws:calledviafirst",
+    "aws:calledvialast",
+    "aws:assumedroot",
+];
+
+/// Key prefixes (lowercase) only rolegate fills: every `aws:Principal…` key (`PrincipalArn`,
+/// `PrincipalAccount`, `PrincipalType`, `PrincipalTag/K`, `PrincipalOrgID`…), STS's own keys
+/// (rolegate is the STS), SAML assertions' and the local directory's claims.
+const RESERVED_PREFIXES: &[&str] = &["aws:principal", "sts:", "saml:"];
+
+/// Whether the condition key `key` (compared case-insensitively, as condition keys are) belongs
+/// to the space of keys rolegate produces for a session, so that no one else may supply it: the
+/// keys [`add_request_keys`] and [`add_session_keys`] set and the ones of their kind, STS's
+/// `sts:` keys, and the claims of every source of sessions — each OpenID provider's key prefix (its
+/// issuer without scheme) and name, each SAML provider's name, `saml:`, the local directory's
+/// `local:`, rolegate's own sign-in provider — and, for `session`, the prefix its own claims carry.
+pub fn reserved(key: &str, config: &Config, session: Option<&SessionClaims>) -> bool {
+    // Lowercased as the request context stores keys (Unicode-aware: `K`, the Kelvin sign, is `k`).
+    let key = key.to_lowercase();
+    if RESERVED_AWS_KEYS.contains(&key.as_str())
+        || RESERVED_PREFIXES.iter().any(|p| key.starts_with(p))
+    {
+        return true;
     }
+    let under = |prefix: &str| {
+        key.get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+            && key.as_bytes().get(prefix.len()) == Some(&b':')
+    };
+    let oidc = config
+        .oidc_providers
+        .iter()
+        .flat_map(|p| [p.key_prefix.as_str(), p.name.as_str()]);
+    let saml = config.saml_providers.iter().map(|p| p.name.as_str());
+    let own = session
+        .and_then(|c| c.federation.as_ref())
+        .map(|f| f.key_prefix.as_str());
+    [LOCAL_PROVIDER, SIGN_IN_PROVIDER]
+        .into_iter()
+        .chain(oidc)
+        .chain(saml)
+        .chain(own)
+        .any(under)
 }
 
 /// The keys describing a signed-in session: principal, tags, MFA, issue time, federated claims.
@@ -149,4 +202,133 @@ pub fn add_request_tags(ctx: &mut RequestContext, tags: &[(String, String)]) {
         "aws:TagKeys",
         ContextValue::Multi(tags.iter().map(|(k, _)| k.clone()).collect()),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{MetadataSource, SamlProvider};
+    use crate::credentials::{Federation, SessionPrincipal};
+
+    fn config() -> Config {
+        let mut c = Config::from_str_with_env(
+            std::path::Path::new("/etc/rolegate.toml"),
+            "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1:1\"\n\
+             [[oidc_providers]]\nissuer = \"https://login.example.com/tenant\"\nname = \"Corp\"\n\
+             audiences = [\"app\"]\n",
+            &[],
+        )
+        .unwrap();
+        c.saml_providers.push(SamlProvider {
+            name: "Okta".into(),
+            source: MetadataSource::Url("https://okta.example/metadata".into()),
+            metadata: None,
+            refresh_seconds: 3600,
+            accounts: None,
+            allow_idp_initiated: false,
+            mfa_authn_contexts: Vec::new(),
+            groups_attribute: "groups".into(),
+            groups_delimiter: None,
+            email_attribute: "email".into(),
+        });
+        c
+    }
+
+    fn session(key_prefix: &str) -> SessionClaims {
+        SessionClaims {
+            access_key_id: "ASIAEXAMPLEEXAMPLE00".into(),
+            secret_access_key: "x".into(),
+            session_id: "s".into(),
+            principal: SessionPrincipal::FederatedUser {
+                account: "111122223333".into(),
+                name: "app".into(),
+            },
+            source_identity: None,
+            tags: Vec::new(),
+            transitive_tag_keys: Vec::new(),
+            session_policy: None,
+            policy_arns: Vec::new(),
+            federation: Some(Federation {
+                provider_arn: "arn:aws:iam::111122223333:saml-provider/Gone".into(),
+                key_prefix: key_prefix.into(),
+                subject: "dave".into(),
+                claims: None,
+            }),
+            mfa_time: None,
+            issued_at: 0,
+            expires_at: 10,
+            chained: false,
+            origin_user: None,
+        }
+    }
+
+    #[test]
+    fn the_session_key_space_is_reserved_case_insensitively() {
+        let c = config();
+        let own = session("gone.example/idp");
+        let reserved_keys = [
+            "aws:PrincipalArn",
+            "AWS:PRINCIPALTAG/team",
+            "aws:PrincipalOrgID",
+            "aws:userid",
+            "aws:CurrentTime",
+            "aws:SourceIp",
+            "aws:MultiFactorAuthAge",
+            "aws:FederatedProvider",
+            "sts:RoleSessionName",
+            "STS:ExternalId",
+            "saml:sub",
+            "local:sub",
+            "Local:groups",
+            "login.example.com/tenant:sub",
+            "LOGIN.example.com/TENANT:email",
+            "corp:sub",
+            "okta:sub",
+            "RolegateSSO:sub",
+            "rolegatesso:email",
+            "gone.example/idp:sub",
+        ];
+        for key in reserved_keys {
+            assert!(reserved(key, &c, Some(&own)), "{key}");
+        }
+        // The session's own prefix is reserved for it (its claims carry that prefix).
+        assert!(!reserved("gone.example/idp:sub", &c, None));
+        let free = [
+            "aws:RequestTag/team",
+            "aws:ResourceTag/team",
+            "aws:TagKeys",
+            "aws:ResourceAccount",
+            "s3:prefix",
+            "localx:sub",
+            "oktax:sub",
+            "login.example.com:sub",
+            "corp",
+        ];
+        for key in free {
+            assert!(!reserved(key, &c, Some(&own)), "{key}");
+        }
+    }
+
+    #[test]
+    fn every_key_a_session_carries_is_reserved() {
+        let c = config();
+        let mut s = session("login.example.com/tenant");
+        s.tags = vec![crate::credentials::Tag {
+            key: "team".into(),
+            value: "blue".into(),
+        }];
+        s.source_identity = Some("dave".into());
+        s.mfa_time = Some(5);
+        if let Some(f) = &mut s.federation {
+            f.claims = Some(serde_json::json!({"sub": "dave", "nested": {"a": "b"}}));
+        }
+        let mut ctx = RequestContext::new("s3:GetObject", "*");
+        add_request_keys(&mut ctx, Utc::now(), IpAddr::from([127, 0, 0, 1]), true);
+        add_session_keys(&mut ctx, &s, Utc::now());
+        let keys: Vec<String> = ctx.keys().map(|(k, _)| k.to_owned()).collect();
+        assert!(keys.len() > 10, "{keys:?}");
+        for key in keys {
+            assert!(reserved(&key, &c, Some(&s)), "{key}");
+        }
+    }
 }

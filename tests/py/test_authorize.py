@@ -211,9 +211,16 @@ def test_a_resource_policy_can_grant(authz_server, service_token, creds):
     without = authorize(authz_server, service_token, req, "s3:GetObject", "arn:aws:s3:::shared/a").json()
     assert without["allowed"] is False
     with_rp = authorize(authz_server, service_token, req, "s3:GetObject", "arn:aws:s3:::shared/a",
-                        resource_policy=rp).json()
+                        resource_policy=rp, resource_account=ACCOUNT).json()
     assert with_rp["allowed"] is True
     assert any(m["scope"] == "Resource" for m in with_rp["matched_statements"])
+    # An S3 ARN names no account: unless the service says the bucket is the role's account's, a
+    # resource policy cannot allow on its own, and in another account the role's policies must
+    # allow too.
+    for extra in ({}, {"resource_account": "999988887777"}):
+        out = authorize(authz_server, service_token, req, "s3:GetObject", "arn:aws:s3:::shared/a",
+                        resource_policy=rp, **extra).json()
+        assert out["allowed"] is False, (extra, out)
 
 
 def test_a_denial_decodes_into_its_explanation(authz_server, service_token, creds):
