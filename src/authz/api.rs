@@ -4,17 +4,16 @@
 //! verified principal and the policy decision (with the explanation and an encoded authorization
 //! message when it is a denial). The JSON shapes are [`AuthorizeInput`] and [`AuthorizeOutput`].
 
-use super::SessionPolicies;
+use super::decide::{decide, Question};
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::config::Service;
 use crate::credentials::{OpenSession, SessionClaims};
 use crate::policy::{
-    self, ContextValue, Effect, Explanation, MatchedStatement, Policy, PolicyKind, RequestContext,
-    ResourceAccount,
+    self, ContextValue, Effect, Explanation, MatchedStatement, Policy, PolicyKind, ResourceAccount,
 };
 use crate::sigv4::{SignedRequest, VerifyOptions};
-use crate::sts::context::{self, add_request_keys, add_session_keys, session_principal};
+use crate::sts::context;
 use crate::sts::{auth, encode_denial, StsError};
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -249,44 +248,28 @@ pub async fn authorize(
         )));
     }
 
-    let now = app.clock.now();
-    let mut ctx = RequestContext::new(input.action.as_str(), input.resource.as_str())
-        .with_principal(session_principal(&claims));
-    // The service's keys first, so that nothing of the session's can be replaced by one.
-    for (k, v) in supplied {
-        ctx.set(&k, v);
-    }
-    let ip = input
-        .source_ip
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    add_request_keys(&mut ctx, now, ip, input.secure_transport);
-    if input.source_ip.is_none() {
-        ctx.remove("aws:SourceIp");
-    }
-    add_session_keys(&mut ctx, &claims, now);
-
-    let policies = SessionPolicies::for_session(app, &claims)
+    let mut q = Question::new(&claims, &input.action, &input.resource).with_resource_policy(
+        "resource policy",
+        resource_policy.as_ref(),
+        ResourceAccount::of(claims.principal.account(), resource_account),
+    );
+    q.source_ip = input.source_ip;
+    q.secure_transport = input.secure_transport;
+    q.facts = supplied;
+    let verdict = decide(app, q)
         .await
         .map_err(|e| ApiError::from_sts(StsError::from(e)))?;
-    let mut set = policies.set().with_resource_account(ResourceAccount::of(
-        claims.principal.account(),
-        resource_account,
-    ));
-    if let Some(rp) = &resource_policy {
-        set.resource = Some(("resource policy", rp));
-    }
-    let decision = policy::evaluate(&set, &ctx);
-    let allowed = decision.is_allowed();
+    let allowed = verdict.allowed();
     let (explanation, encoded) = if allowed {
         (None, None)
     } else {
-        let explanation = policy::explain(&set, &ctx);
+        let explanation = verdict.explain();
         let value = serde_json::to_value(&explanation).unwrap_or_default();
         let encoded = encode_denial(
             app,
             &claims,
-            &ctx,
-            decision.effect == Effect::ExplicitDeny,
+            &verdict.context,
+            verdict.explicit_deny(),
             &value,
         );
         ev.reason = Some(format!(
@@ -298,6 +281,7 @@ pub async fn authorize(
         ev.explanation = Some(value);
         (Some(explanation), Some(encoded))
     };
+    let decision = verdict.decision;
     Ok(AuthorizeOutput {
         principal: principal_output(&claims),
         decision: decision.effect,

@@ -5,17 +5,23 @@
 //! maps a denial to its own wire error. No edge gathers a session's policies or builds its request
 //! context itself.
 //!
-//! [`decide`] builds the request context in one order: the principal, the request's own keys
-//! (`aws:CurrentTime`, `aws:SourceIp`, `aws:SecureTransport`, …), the session's keys
-//! (`aws:PrincipalArn`, tags, claims, MFA), then the facts only the edge knows ([`Question::facts`]).
-//! It loads the session's policies as they are now ([`SessionPolicies::for_session`]) and evaluates
-//! them, with a resource policy when the edge has one.
+//! [`decide`] builds the request context in one order: the principal, the facts only the edge
+//! knows ([`Question::facts`]: request tags, a downstream service's own keys), then the request's
+//! own keys (`aws:CurrentTime`, `aws:SourceIp`, `aws:SecureTransport`, …) and the session's keys
+//! (`aws:PrincipalArn`, tags, claims, MFA) — last, so that no fact an edge passes on can replace
+//! one of them. (Edges that take keys from their caller refuse those in the reserved key space,
+//! [`crate::sts::context::reserved`], before asking.) It loads the session's policies as they are
+//! now ([`SessionPolicies::for_session`]) and evaluates them, with a resource policy (and where the
+//! resource is) when the edge has one.
 
 use super::{PolicyLoadError, SessionPolicies};
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::credentials::SessionClaims;
-use crate::policy::{self, ContextValue, Decision, Effect, Explanation, Policy, RequestContext};
+use crate::policy::{
+    self, ContextValue, Decision, Effect, Explanation, Policy, PolicySet, RequestContext,
+    ResourceAccount,
+};
 use crate::sts::context::{add_request_keys, add_session_keys, session_principal};
 use std::net::IpAddr;
 
@@ -32,12 +38,13 @@ pub struct Question<'a> {
     pub source_ip: Option<IpAddr>,
     /// Whether the request came over TLS (`aws:SecureTransport`).
     pub secure_transport: bool,
-    /// Keys only this edge knows (request tags, a downstream service's own context), set after the
-    /// session's. An edge that takes keys from its caller checks them against the reserved key
-    /// space first.
+    /// Keys only this edge knows (request tags, a downstream service's own context); set before
+    /// the request's and the session's keys, which they cannot replace.
     pub facts: Vec<(String, ContextValue)>,
     /// A resource-based policy that applies, with its label.
     pub resource_policy: Option<(&'a str, &'a Policy)>,
+    /// Where the resource is, seen from the caller (its account, another, unknown).
+    pub resource_account: ResourceAccount,
 }
 
 impl<'a> Question<'a> {
@@ -52,7 +59,27 @@ impl<'a> Question<'a> {
             secure_transport: false,
             facts: Vec::new(),
             resource_policy: None,
+            resource_account: ResourceAccount::Same,
         }
+    }
+
+    /// The resource has a resource-based policy (`label`, `policy`), and is in `account` as seen
+    /// from the caller.
+    pub fn with_resource_policy(
+        mut self,
+        label: &'a str,
+        policy: Option<&'a Policy>,
+        account: ResourceAccount,
+    ) -> Self {
+        self.resource_policy = policy.map(|p| (label, p));
+        self.resource_account = account;
+        self
+    }
+
+    /// Adds a fact only this edge knows.
+    pub fn fact(mut self, key: impl Into<String>, value: ContextValue) -> Self {
+        self.facts.push((key.into(), value));
+        self
     }
 
     /// The request came from `ip`, over TLS or not.
@@ -72,6 +99,7 @@ pub struct Verdict<'a> {
     pub context: RequestContext,
     policies: SessionPolicies,
     resource_policy: Option<(&'a str, &'a Policy)>,
+    resource_account: ResourceAccount,
     principal: String,
     action: String,
     resource: String,
@@ -90,11 +118,11 @@ impl Verdict<'_> {
 
     /// Why, statement by statement (computed on demand: allowed requests rarely need it).
     pub fn explain(&self) -> Explanation {
-        let mut set = self.policies.set();
-        if let Some(rp) = self.resource_policy {
-            set.resource = Some(rp);
-        }
-        policy::explain(&set, &self.context)
+        policy::explain(&self.set(), &self.context)
+    }
+
+    fn set(&self) -> PolicySet<'_> {
+        set_of(&self.policies, self.resource_policy, self.resource_account)
     }
 
     /// For a denial: the audit event gets the explanation and the reason ("the policies of … do
@@ -126,6 +154,9 @@ pub async fn decide<'a>(app: &App, q: Question<'a>) -> Result<Verdict<'a>, Polic
     let now = app.clock.now();
     let mut ctx =
         RequestContext::new(q.action, q.resource).with_principal(session_principal(q.caller));
+    for (k, v) in q.facts {
+        ctx.set(&k, v);
+    }
     let ip = q
         .source_ip
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
@@ -134,24 +165,30 @@ pub async fn decide<'a>(app: &App, q: Question<'a>) -> Result<Verdict<'a>, Polic
         ctx.remove("aws:SourceIp");
     }
     add_session_keys(&mut ctx, q.caller, now);
-    for (k, v) in q.facts {
-        ctx.set(&k, v);
-    }
     let policies = SessionPolicies::for_session(app, q.caller).await?;
-    let decision = {
-        let mut set = policies.set();
-        if let Some(rp) = q.resource_policy {
-            set.resource = Some(rp);
-        }
-        policy::evaluate(&set, &ctx)
-    };
+    let decision = policy::evaluate(
+        &set_of(&policies, q.resource_policy, q.resource_account),
+        &ctx,
+    );
     Ok(Verdict {
         decision,
         context: ctx,
         policies,
         resource_policy: q.resource_policy,
+        resource_account: q.resource_account,
         principal: q.caller.principal.arn(),
         action: q.action.to_string(),
         resource: q.resource.to_string(),
     })
+}
+
+/// The session's policies with the resource policy, and where the resource is.
+fn set_of<'p>(
+    policies: &'p SessionPolicies,
+    resource_policy: Option<(&'p str, &'p Policy)>,
+    account: ResourceAccount,
+) -> PolicySet<'p> {
+    let mut set = policies.set().with_resource_account(account);
+    set.resource = resource_policy;
+    set
 }

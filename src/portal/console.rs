@@ -500,7 +500,19 @@ pub async fn simulate(State(app): State<Arc<App>>, req: Request) -> Response {
     ev.principal = Some(c.claims.principal.arn());
     ev.access_key_id = Some(c.claims.access_key_id.clone());
     ev.resource = Some(out.resource.chars().take(2048).collect());
-    let supplied = match simulation_input(&out.action, &out.resource, &out.context) {
+    let supplied = simulation_input(&out.action, &out.resource, &out.context).and_then(|s| {
+        // The session's own keys are what they are: a simulation of this session cannot set them.
+        match s
+            .iter()
+            .find(|(k, _)| crate::sts::context::reserved(k, &app.config, Some(&c.claims)))
+        {
+            Some((k, _)) => Err(format!(
+                "context key {k} is set by rolegate from your session and request; it cannot be supplied"
+            )),
+            None => Ok(s),
+        }
+    });
+    let supplied = match supplied {
         Ok(s) => s,
         Err(why) => {
             ev.outcome(Outcome::Deny);

@@ -711,6 +711,19 @@ async fn the_simulator_answers_allow_and_deny_with_the_engines_explanation() {
         ("GetObject", "*", "", "service:Action"),
         ("s3:GetObject", "bucket", "", "must be * or an ARN"),
         ("s3:GetObject", "*", "novalue", "is not key=value"),
+        // The session's own keys cannot be simulated away.
+        (
+            "s3:GetObject",
+            "*",
+            "aws:MultiFactorAuthPresent=true",
+            "context key aws:MultiFactorAuthPresent is set by rolegate",
+        ),
+        (
+            "s3:GetObject",
+            "*",
+            "aws:PrincipalTag/team=admins",
+            "context key aws:PrincipalTag/team is set by rolegate",
+        ),
     ] {
         let resp = f
             .post(

@@ -2,7 +2,7 @@
 //! `DecodeAuthorizationMessage`. Each validates its parameters first, then authenticates, then asks the
 //! policy engine, then mints; any refusal leaves nothing behind.
 
-use super::context::{self, add_request_keys, add_request_tags, add_session_keys};
+use super::context::{self, add_request_keys, add_request_tags, request_tag_keys};
 use super::params::{self, Params};
 use super::xml::XmlWriter;
 use super::{auth, StsError, StsRequest};
@@ -10,7 +10,6 @@ use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::authz::decide::{decide, Question};
 use crate::authz::gate::{self, Admission, Admitted, Refusal};
-use crate::authz::SessionPolicies;
 use crate::config::Role;
 use crate::credentials::{self, Federation, SessionClaims, SessionPrincipal, Tag};
 use crate::idp::jwt::JwtError;
@@ -743,40 +742,32 @@ pub async fn assume_role(
         return Err(StsError::packed_policy_too_large(percent));
     }
 
-    let now = app.clock.now();
     let request_tags: Vec<(String, String)> = tags
         .iter()
         .filter(|t| keys.contains(&t.key.as_str()))
         .map(|t| (t.key.clone(), t.value.clone()))
         .collect();
-    let make_ctx = |action: &str, principal: Principal| {
-        let mut ctx = RequestContext::new(action, role.arn.clone()).with_principal(principal);
-        add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
-        add_session_keys(&mut ctx, &caller, now);
-        ctx.set(
-            "sts:RoleSessionName",
-            ContextValue::Single(session_name.to_string()),
-        );
-        if let Some(x) = external_id {
-            ctx.set("sts:ExternalId", ContextValue::Single(x.to_string()));
-        }
-        if let Some(si) = requested_si {
-            ctx.set("sts:SourceIdentity", ContextValue::Single(si.to_string()));
-        }
-        if !request_tags.is_empty() {
-            add_request_tags(&mut ctx, &request_tags);
-        }
-        if !requested_transitive.is_empty() {
-            ctx.set(
-                "sts:TransitiveTagKeys",
-                ContextValue::Multi(requested_transitive.clone()),
-            );
-        }
-        ctx
-    };
-    let caller_policies = SessionPolicies::for_session(app, &caller)
-        .await
-        .map_err(StsError::from)?;
+    // What only this request says, in the context of every check below.
+    let mut facts = vec![(
+        "sts:RoleSessionName".to_string(),
+        ContextValue::Single(session_name.to_string()),
+    )];
+    if let Some(x) = external_id {
+        facts.push(("sts:ExternalId".into(), ContextValue::Single(x.to_string())));
+    }
+    if let Some(si) = requested_si {
+        facts.push((
+            "sts:SourceIdentity".into(),
+            ContextValue::Single(si.to_string()),
+        ));
+    }
+    facts.extend(request_tag_keys(&request_tags));
+    if !requested_transitive.is_empty() {
+        facts.push((
+            "sts:TransitiveTagKeys".into(),
+            ContextValue::Multi(requested_transitive.clone()),
+        ));
+    }
     let mut actions = vec!["sts:AssumeRole"];
     if !request_tags.is_empty() {
         actions.push("sts:TagSession");
@@ -785,7 +776,7 @@ pub async fn assume_role(
         actions.push("sts:SetSourceIdentity");
     }
     // The trust policy is the role's resource policy: it combines with the caller's own policies
-    // by the rule every resource policy follows (`policy::evaluate` with the role's account as the
+    // by the rule every resource policy follows (the decision core with the role's account as the
     // resource's). Within one account a statement naming the calling session's ARN is enough on
     // its own; one naming the caller's role ARN (or any principal) is still limited by the
     // caller's permissions boundary and session policies; one naming the account delegates to the
@@ -794,10 +785,18 @@ pub async fn assume_role(
     let resource_account =
         policy::ResourceAccount::of(caller.principal.account(), Some(&role.account));
     for action in actions {
-        let ctx = make_ctx(action, context::session_principal(&caller));
-        let trust = policy::evaluate_trust(&role.trust_policy, &ctx);
+        let mut q = Question::new(&caller, action, &role.arn).with_resource_policy(
+            "trust",
+            Some(&role.trust_policy),
+            resource_account,
+        );
+        q = q.from_address(req.source_ip, req.secure_transport);
+        q.facts = facts.clone();
+        let verdict = decide(app, q).await?;
+        let ctx = &verdict.context;
+        let trust = policy::evaluate_trust(&role.trust_policy, ctx);
         if trust.effect != Effect::Allow {
-            let explanation = policy::explain_trust(&role.trust_policy, &ctx);
+            let explanation = policy::explain_trust(&role.trust_policy, ctx);
             let reason = format!(
                 "trust policy of {} does not allow {action}: {explanation}",
                 role.arn
@@ -805,7 +804,7 @@ pub async fn assume_role(
             return Err(denial(
                 app,
                 &caller,
-                &ctx,
+                ctx,
                 trust.effect,
                 &explanation,
                 denied(),
@@ -813,13 +812,8 @@ pub async fn assume_role(
                 ev,
             ));
         }
-        let set = caller_policies
-            .set()
-            .with_resource("trust", &role.trust_policy)
-            .with_resource_account(resource_account);
-        let decision = policy::evaluate(&set, &ctx);
-        if decision.effect != Effect::Allow {
-            let explanation = policy::explain(&set, &ctx);
+        if !verdict.allowed() {
+            let explanation = verdict.explain();
             let reason = format!(
                 "the policies of {} do not allow {action} on {}: {explanation}",
                 caller.principal.arn(),
@@ -828,8 +822,8 @@ pub async fn assume_role(
             return Err(denial(
                 app,
                 &caller,
-                &ctx,
-                decision.effect,
+                ctx,
+                verdict.decision.effect,
                 &explanation,
                 denied(),
                 reason,

@@ -195,13 +195,26 @@ pub fn add_mfa_keys(ctx: &mut RequestContext, mfa_time: Option<i64>, now: DateTi
 
 /// `aws:RequestTag/K` and `aws:TagKeys` for tags a request sets.
 pub fn add_request_tags(ctx: &mut RequestContext, tags: &[(String, String)]) {
-    for (k, v) in tags {
-        ctx.set(&format!("aws:RequestTag/{k}"), single(v.clone()));
+    for (k, v) in request_tag_keys(tags) {
+        ctx.set(&k, v);
     }
-    ctx.set(
-        "aws:TagKeys",
+}
+
+/// The keys of a request's tags: `aws:RequestTag/<key>` for each and `aws:TagKeys` listing them;
+/// none without tags.
+pub fn request_tag_keys(tags: &[(String, String)]) -> Vec<(String, ContextValue)> {
+    if tags.is_empty() {
+        return Vec::new();
+    }
+    let mut keys: Vec<(String, ContextValue)> = tags
+        .iter()
+        .map(|(k, v)| (format!("aws:RequestTag/{k}"), single(v.clone())))
+        .collect();
+    keys.push((
+        "aws:TagKeys".into(),
         ContextValue::Multi(tags.iter().map(|(k, _)| k.clone()).collect()),
-    );
+    ));
+    keys
 }
 
 #[cfg(test)]
@@ -230,6 +243,7 @@ mod tests {
             groups_attribute: "groups".into(),
             groups_delimiter: None,
             email_attribute: "email".into(),
+            email_always_verified: false,
         });
         c
     }
