@@ -8,6 +8,8 @@ pub(crate) mod context;
 pub mod error;
 pub mod params;
 pub mod saml;
+#[cfg(test)]
+mod saml_tests;
 pub mod xml;
 
 pub(crate) use actions::encode_denial;
