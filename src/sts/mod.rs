@@ -10,6 +10,8 @@ pub mod params;
 pub mod saml;
 #[cfg(test)]
 mod saml_tests;
+#[cfg(test)]
+mod web_identity_tests;
 pub mod xml;
 
 pub(crate) use actions::encode_denial;
