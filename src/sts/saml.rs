@@ -234,10 +234,21 @@ pub async fn assume_role_with_saml(
     }
     let attribute_duration = match single(&identity, SESSION_DURATION_ATTRIBUTE)? {
         Some(v) => {
+            // Decimal digits exactly as signed: no sign, no whitespace around them.
             let d: i64 = v
-                .trim()
-                .parse()
-                .map_err(|_| bad_attribute(SESSION_DURATION_ATTRIBUTE, "is not a number"))?;
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| v.parse().ok())
+                .flatten()
+                .ok_or_else(|| {
+                    bad_attribute(
+                        SESSION_DURATION_ATTRIBUTE,
+                        &format!(
+                            "{:?} is not a number of seconds",
+                            v.chars().take(32).collect::<String>()
+                        ),
+                    )
+                })?;
             if !(900..=43_200).contains(&d) {
                 return Err(bad_attribute(
                     SESSION_DURATION_ATTRIBUTE,

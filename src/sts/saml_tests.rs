@@ -1,5 +1,5 @@
-//! `AssumeRoleWithSAML` through the router with Responses signed by a test IdP: the NameID and the
-//! Role attribute are used exactly as signed, never trimmed.
+//! `AssumeRoleWithSAML` through the router with Responses signed by a test IdP: the NameID, the
+//! Role attribute and SessionDuration are used exactly as signed, never trimmed.
 
 use crate::app::App;
 use crate::clock::FixedClock;
@@ -19,6 +19,7 @@ const PUBLIC: &str = "http://127.0.0.1:8080";
 const PROVIDER_ARN: &str = "arn:aws:iam::111122223333:saml-provider/corp";
 const ROLE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
 const NAME_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/RoleSessionName";
+const DURATION_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/SessionDuration";
 
 fn role(name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT}:role/{name}")
@@ -94,6 +95,17 @@ impl Fixture {
     /// A Response signed by the IdP (the Response and, separately, the Assertion: `id` and
     /// `id`-a) about `name_id`, whose Role attribute is `role_value`.
     fn responses(&self, id: &str, name_id: &str, role_value: &str) -> Vec<String> {
+        self.responses_with(id, name_id, role_value, &[])
+    }
+
+    /// [`Fixture::responses`] with `extra` attributes.
+    fn responses_with(
+        &self,
+        id: &str,
+        name_id: &str,
+        role_value: &str,
+        extra: &[(&str, &str)],
+    ) -> Vec<String> {
         let ids = [id.to_string(), format!("{id}-a")];
         let acs = format!("{PUBLIC}/saml/acs");
         let audience = format!("{PUBLIC}/saml/metadata");
@@ -104,6 +116,9 @@ impl Fixture {
                 let mut c = Claims::new(name_id, &audience, &acs, T0)
                     .attribute(ROLE_ATTRIBUTE, &[role_value])
                     .attribute(NAME_ATTRIBUTE, &["saml-session"]);
+                for (name, value) in extra {
+                    c = c.attribute(name, &[value]);
+                }
                 c.id = id;
                 test_idp::response(&c, &self.idp, signed)
             })
@@ -229,5 +244,35 @@ async fn the_role_attribute_is_compared_exactly_as_signed() {
             let (status, body, _) = f.assume(&any, &response).await;
             assert_eq!(status, StatusCode::OK, "{value:?}: {body}");
         }
+    }
+}
+
+#[tokio::test]
+async fn the_session_duration_is_taken_exactly_as_signed() {
+    let f = fixture().await;
+    let any = role("any-subject");
+    let pair = format!("{any},{PROVIDER_ARN}");
+    for (n, value) in [" 3600", "3600 ", "+3600", "3600\n"]
+        .into_iter()
+        .enumerate()
+    {
+        let extra = [(DURATION_ATTRIBUTE, value)];
+        for response in f.responses_with(&format!("d{n}"), "alice", &pair, &extra) {
+            let (status, body, ev) = f.assume(&any, &response).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{value:?}: {body}");
+            assert_eq!(xml_text(&body, "Code"), Some("InvalidIdentityToken"));
+            assert!(!body.contains("<Credentials>"), "{body}");
+            let reason = ev.reason.unwrap_or_default();
+            assert!(
+                reason.contains(&format!("{value:?} is not a number of seconds")),
+                "{reason}"
+            );
+        }
+    }
+    // Control: the digits alone.
+    let extra = [(DURATION_ATTRIBUTE, "3600")];
+    for response in f.responses_with("d-ok", "alice", &pair, &extra) {
+        let (status, body, _) = f.assume(&any, &response).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
 }
