@@ -151,7 +151,9 @@ fn group_settings<'a>(config: &'a Config, provider: &str) -> Option<GroupSetting
 }
 
 /// A group claim as groups: arrays of strings (or numbers) as they are, a string as one group or,
-/// with a delimiter, split on it (trimmed, empty parts dropped). `Err` for any other shape.
+/// with a delimiter, split on it with empty parts dropped. Every group is exactly as signed: nothing
+/// is trimmed, so `" admins"` is not `admins` (a provider that writes `a, b` needs the delimiter
+/// `", "`). `Err` for any other shape.
 pub fn normalize_groups(value: &Value, delimiter: Option<&str>) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = match value {
         Value::Array(items) => items
@@ -165,7 +167,6 @@ pub fn normalize_groups(value: &Value, delimiter: Option<&str>) -> Result<Vec<St
         Value::String(s) => match delimiter {
             Some(d) => s
                 .split(d)
-                .map(str::trim)
                 .filter(|g| !g.is_empty())
                 .map(String::from)
                 .collect(),

@@ -221,7 +221,7 @@ fn okta_groups_as_one_delimited_string() {
         &c,
         "okta",
         &claims(
-            json!({"sub": "00u1", "groups": "Everyone, Engineering,,Finance", "department": "eng"}),
+            json!({"sub": "00u1", "groups": "Everyone,Engineering,,Finance", "department": "eng"}),
         ),
     );
     assert_eq!(
@@ -231,6 +231,36 @@ fn okta_groups_as_one_delimited_string() {
     assert_eq!(
         targets(&e),
         vec![t("111122223333", "ReadOnly"), t("444455556666", "ReadOnly")]
+    );
+}
+
+#[test]
+fn delimited_groups_are_used_exactly_as_signed() {
+    let c = config();
+    for groups in [
+        "Everyone, Engineering",
+        " Engineering",
+        "Engineering ",
+        "engineering",
+    ] {
+        let e = eval(
+            &c,
+            "okta",
+            &claims(json!({"sub": "00u1", "groups": groups, "department": "eng"})),
+        );
+        let expected: Vec<&str> = groups.split(',').collect();
+        assert_eq!(e.groups.as_deref().unwrap(), expected, "{groups:?}");
+        assert!(e.assignments.is_empty(), "{groups:?}: {:?}", e.rules);
+        assert!(
+            e.rules[0].reason.contains("not in group 'Engineering'"),
+            "{}",
+            e.rules[0].reason
+        );
+    }
+    // With the provider's own separator as the delimiter, the group is found.
+    assert_eq!(
+        normalize_groups(&json!("Everyone, Engineering"), Some(", ")).unwrap(),
+        ["Everyone", "Engineering"]
     );
 }
 

@@ -3,6 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+/// Most unsigned header names an [`SigV4Error::UnsignedAmzHeaders`] carries.
+pub const MAX_NAMED_HEADERS: usize = 8;
+
 /// Result of this module.
 pub type Result<T> = std::result::Result<T, SigV4Error>;
 
@@ -38,6 +41,20 @@ pub enum SigV4Error {
     /// A header that must be signed when present is not among the signed headers.
     #[error("header {0} is required to be signed but is not in SignedHeaders")]
     HeaderNotSigned(&'static str),
+    /// `x-amz-*` headers present in the request but not among the signed headers: anyone on the
+    /// way could have added or changed them after signing, and a service reading one (`x-amz-acl`,
+    /// `x-amz-copy-source`, …) would act on what the signer never asked for.
+    #[error(
+        "{total} x-amz-* header(s) present but not in SignedHeaders: {}{}",
+        .names.join(", "),
+        if *.total > .names.len() { ", …" } else { "" }
+    )]
+    UnsignedAmzHeaders {
+        /// At most [`MAX_NAMED_HEADERS`] of them, quoted and truncated.
+        names: Vec<String>,
+        /// How many there are.
+        total: usize,
+    },
     /// A wrong credential scope.
     #[error("invalid credential scope ({field:?}): {detail}")]
     InvalidScope {
@@ -93,7 +110,11 @@ impl SigV4Error {
             | Self::PayloadHashMismatch { .. }
             | Self::SignatureMismatch => "SignatureDoesNotMatch",
             Self::RequestTimeTooSkewed { .. } => "RequestTimeTooSkewed",
-            Self::Expired { .. } => "AccessDenied",
+            // S3 refuses unsigned x-amz-* headers with AccessDenied ("There were headers present in
+            // the request which were not signed"); AWS documents no code for the Query API (STS),
+            // so every edge answers as S3 does: AccessDenied, which SDKs do not retry as a clock
+            // skew and which does not hint at a wrong secret, unlike SignatureDoesNotMatch.
+            Self::Expired { .. } | Self::UnsignedAmzHeaders { .. } => "AccessDenied",
         }
     }
 
@@ -108,6 +129,7 @@ impl SigV4Error {
             | Self::InvalidScope { .. }
             | Self::RequestTimeTooSkewed { .. }
             | Self::Expired { .. }
+            | Self::UnsignedAmzHeaders { .. }
             | Self::PayloadHashMismatch { .. }
             | Self::SignatureMismatch => 403,
         }
@@ -144,6 +166,9 @@ impl SigV4Error {
                  is too large."
             }
             Self::Expired { .. } => "Request has expired",
+            Self::UnsignedAmzHeaders { .. } => {
+                "There were headers present in the request which were not signed"
+            }
             Self::PayloadHashMismatch { .. } | Self::SignatureMismatch => {
                 "The request signature we calculated does not match the signature you provided. \
                  Check your AWS Secret Access Key and signing method. Consult the service \

@@ -30,7 +30,7 @@ use subtle::ConstantTimeEq;
 
 use canonical::signing_key;
 pub use canonical::{canonical_request, string_to_sign};
-pub use error::{Result, ScopeField, SigV4Error};
+pub use error::{Result, ScopeField, SigV4Error, MAX_NAMED_HEADERS};
 pub use parse::parse_authorization;
 
 /// The only signing algorithm accepted.

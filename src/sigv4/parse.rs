@@ -8,7 +8,7 @@ use http::header::{AUTHORIZATION, DATE};
 use http::HeaderValue;
 
 use super::canonical::{decode, query_pairs};
-use super::error::{snippet, snippet_bytes};
+use super::error::{snippet, snippet_bytes, MAX_NAMED_HEADERS};
 use super::{
     AuthForm, Authorization, Result, ScopeField, SigV4Error, SignedRequest, ALGORITHM,
     MAX_EXPIRES_SECONDS, TERMINATOR,
@@ -16,6 +16,8 @@ use super::{
 
 const X_AMZ_DATE: &str = "x-amz-date";
 const X_AMZ_SECURITY_TOKEN: &str = "x-amz-security-token";
+/// Every header named so must be signed.
+const X_AMZ_PREFIX: &str = "x-amz-";
 
 const Q_ALGORITHM: &[u8] = b"X-Amz-Algorithm";
 const Q_CREDENTIAL: &[u8] = b"X-Amz-Credential";
@@ -40,7 +42,8 @@ const PRESIGNED_MARKERS: [&[u8]; 6] = [
 ///
 /// Errors: [`SigV4Error::MissingAuthentication`] with neither form,
 /// [`SigV4Error::AmbiguousAuthentication`] with both, [`SigV4Error::UnsupportedAlgorithm`],
-/// [`SigV4Error::Malformed`], [`SigV4Error::HeaderNotSigned`], and
+/// [`SigV4Error::Malformed`], [`SigV4Error::HeaderNotSigned`],
+/// [`SigV4Error::UnsignedAmzHeaders`], and
 /// [`SigV4Error::InvalidScope`] for a terminator other than `aws4_request`.
 pub fn parse_authorization<'a>(req: &SignedRequest<'a>) -> Result<Authorization<'a>> {
     let mut headers = req.headers.get_all(AUTHORIZATION).iter();
@@ -64,7 +67,14 @@ pub fn parse_authorization<'a>(req: &SignedRequest<'a>) -> Result<Authorization<
 }
 
 /// `host` is always signed; in the header form the header that carries the request time is signed;
-/// an `x-amz-security-token` header is signed, so that a token cannot be swapped under a signature.
+/// an `x-amz-security-token` header is signed, so that a token cannot be swapped under a signature;
+/// and, in both forms, every other `x-amz-*` header present is signed too
+/// ([`SigV4Error::UnsignedAmzHeaders`]), as S3 requires: such headers carry parameters of the call
+/// (`x-amz-acl`, `x-amz-copy-source`, …) that a service would act on. The presigned form gets no
+/// exception: its `X-Amz-*` query parameters are part of the signed query already, and S3 answers a
+/// presigned URL sent with an unsigned `x-amz-*` header (`x-amz-checksum-mode`, say) the same way.
+/// AWS's signers sign every `x-amz-*` header they send in the header form (botocore, aws-sigv4; the
+/// unsigned `x-amzn-trace-id` is outside the namespace).
 pub(super) fn check_signed_header_requirements(
     req: &SignedRequest,
     auth: &Authorization,
@@ -84,6 +94,23 @@ pub(super) fn check_signed_header_requirements(
     }
     if req.headers.contains_key(X_AMZ_SECURITY_TOKEN) && !signed(X_AMZ_SECURITY_TOKEN) {
         return Err(SigV4Error::HeaderNotSigned(X_AMZ_SECURITY_TOKEN));
+    }
+    // Header names are lowercase in a `HeaderMap`, as they are in SignedHeaders.
+    let mut unsigned = req
+        .headers
+        .keys()
+        .map(http::HeaderName::as_str)
+        .filter(|name| name.starts_with(X_AMZ_PREFIX) && !signed(name));
+    if let Some(first) = unsigned.next() {
+        let mut names = vec![snippet(first)];
+        let mut total = 1;
+        for name in unsigned {
+            if names.len() < MAX_NAMED_HEADERS {
+                names.push(snippet(name));
+            }
+            total += 1;
+        }
+        return Err(SigV4Error::UnsignedAmzHeaders { names, total });
     }
     Ok(())
 }

@@ -8,6 +8,10 @@ pub(crate) mod context;
 pub mod error;
 pub mod params;
 pub mod saml;
+#[cfg(test)]
+mod saml_tests;
+#[cfg(test)]
+mod web_identity_tests;
 pub mod xml;
 
 pub use actions::credentials_for_assignment;

@@ -90,9 +90,11 @@ pub fn saml_claims(id: &SamlIdentity, account: &str) -> Map<String, Value> {
 }
 
 /// Whether the Role attribute carries the pair (role, provider), in either order, as AWS accepts.
+/// Each value is `ARN,ARN` exactly as signed: nothing is trimmed, so a value with spaces around
+/// the comma names no pair.
 fn role_pair_present(values: &[String], role_arn: &str, provider_arn: &str) -> bool {
     values.iter().any(|v| {
-        let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+        let parts: Vec<&str> = v.split(',').collect();
         matches!(parts.as_slice(), [a, b] if (*a == role_arn && *b == provider_arn) || (*a == provider_arn && *b == role_arn))
     })
 }
@@ -232,10 +234,21 @@ pub async fn assume_role_with_saml(
     }
     let attribute_duration = match single(&identity, SESSION_DURATION_ATTRIBUTE)? {
         Some(v) => {
+            // Decimal digits exactly as signed: no sign, no whitespace around them.
             let d: i64 = v
-                .trim()
-                .parse()
-                .map_err(|_| bad_attribute(SESSION_DURATION_ATTRIBUTE, "is not a number"))?;
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| v.parse().ok())
+                .flatten()
+                .ok_or_else(|| {
+                    bad_attribute(
+                        SESSION_DURATION_ATTRIBUTE,
+                        &format!(
+                            "{:?} is not a number of seconds",
+                            v.chars().take(32).collect::<String>()
+                        ),
+                    )
+                })?;
             if !(900..=43_200).contains(&d) {
                 return Err(bad_attribute(
                     SESSION_DURATION_ATTRIBUTE,
@@ -373,12 +386,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_role_attribute_pair_is_accepted_in_either_order_and_only_whole() {
+    fn the_role_attribute_pair_is_accepted_in_either_order_only_whole_and_as_signed() {
         let role = "arn:aws:iam::111122223333:role/admin";
         let idp = "arn:aws:iam::111122223333:saml-provider/corp";
         let cases: &[(&[&str], bool)] = &[
             (&["arn:aws:iam::111122223333:role/admin,arn:aws:iam::111122223333:saml-provider/corp"], true),
-            (&["arn:aws:iam::111122223333:saml-provider/corp, arn:aws:iam::111122223333:role/admin"], true),
+            (&["arn:aws:iam::111122223333:saml-provider/corp,arn:aws:iam::111122223333:role/admin"], true),
+            // Exactly as signed: no ARN has whitespace, and none is trimmed away.
+            (&["arn:aws:iam::111122223333:saml-provider/corp, arn:aws:iam::111122223333:role/admin"], false),
+            (&["arn:aws:iam::111122223333:role/admin ,arn:aws:iam::111122223333:saml-provider/corp"], false),
+            (&[" arn:aws:iam::111122223333:role/admin,arn:aws:iam::111122223333:saml-provider/corp"], false),
             (&["arn:aws:iam::111122223333:role/admin"], false),
             (&["arn:aws:iam::111122223333:role/admin,arn:aws:iam::111122223333:saml-provider/other"], false),
             (&["arn:aws:iam::111122223333:role/adminx,arn:aws:iam::111122223333:saml-provider/corp"], false),

@@ -8,6 +8,8 @@ pub mod directory;
 pub mod forwarded;
 pub mod saml;
 pub mod serve;
+#[cfg(test)]
+mod unsigned_header_tests;
 
 pub use admin::{AuditParams, RevocationRequest};
 

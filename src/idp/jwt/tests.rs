@@ -161,6 +161,21 @@ async fn a_valid_token_yields_its_subject_audience_and_every_claim() {
 }
 
 #[tokio::test]
+async fn the_subject_is_used_exactly_as_signed() {
+    let k = Key::new("k1");
+    let idp = idp(&[&k]).await;
+    let (v, _) = verifier(&idp.issuer);
+    for sub in [" alice", "alice ", "\talice\n", "ALICE", "al ice"] {
+        let token = k.token(with(claims(&idp.issuer), |m| {
+            m.insert("sub".into(), json!(sub));
+        }));
+        let id = v.verify(&token).await.unwrap();
+        assert_eq!(id.subject, sub);
+        assert_eq!(id.claims["sub"], json!(sub));
+    }
+}
+
+#[tokio::test]
 async fn headers_that_name_keys_or_unsafe_algorithms_are_refused() {
     let k = Key::new("k1");
     let idp = idp(&[&k]).await;

@@ -5,6 +5,7 @@
 
 use super::decrypt::{self, testing, DecryptError};
 use super::shape::{self, ShapeError};
+use super::test_idp::{certificate, rsa_key, sign, template};
 use super::*;
 use crate::config::{MetadataSource, SamlProvider, SamlSettings, SpDecryption};
 use crate::store::MemoryStore;
@@ -18,22 +19,6 @@ const SP: &str = "https://sp.example/saml/metadata";
 const OAEP_MGF1P: &str = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p";
 const OAEP11: &str = "http://www.w3.org/2009/xmlenc11#rsa-oaep";
 const AES256_GCM: &str = "http://www.w3.org/2009/xmlenc11#aes256-gcm";
-
-fn rsa_key() -> PKey<Private> {
-    PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap()
-}
-
-fn certificate(key: &PKey<Private>) -> Vec<u8> {
-    use openssl::{asn1::Asn1Time, x509::X509};
-    let mut b = X509::builder().unwrap();
-    b.set_pubkey(key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
-        .unwrap();
-    b.sign(key, MessageDigest::sha256()).unwrap();
-    b.build().to_der().unwrap()
-}
 
 fn iso(t: i64) -> String {
     DateTime::from_timestamp(t, 0)
@@ -97,28 +82,6 @@ fn federation(k: &Keys, decryption: bool) -> SamlFederation {
         email_always_verified: false,
     };
     SamlFederation::new(&settings, &[provider], Arc::new(clock))
-}
-
-/// A signature template (digest and value filled in by xmlsec) for the element with `id`.
-fn template(id: &str) -> String {
-    format!(
-        concat!(
-            r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>"#,
-            r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
-            r#"<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/>"#,
-            r##"<ds:Reference URI="#{id}"><ds:Transforms>"##,
-            r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>"#,
-            r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>"#,
-            r#"<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>"#,
-            r#"<ds:DigestValue></ds:DigestValue></ds:Reference></ds:SignedInfo>"#,
-            r#"<ds:SignatureValue></ds:SignatureValue></ds:Signature>"#
-        ),
-        id = id
-    )
-}
-
-fn sign(xml: &str, key: &PKey<Private>) -> String {
-    Crypto::sign_xml(xml, &key.private_key_to_der().unwrap()).expect("xmlsec signs")
 }
 
 /// A valid assertion (self-contained namespaces, as it is encrypted), with `inner` appended to its

@@ -17,9 +17,13 @@
 pub mod decrypt;
 #[cfg(test)]
 mod encrypted_tests;
+#[cfg(test)]
+mod identity_tests;
 pub mod metadata;
 pub mod request;
 pub mod shape;
+#[cfg(test)]
+pub(crate) mod test_idp;
 #[cfg(test)]
 mod tests;
 
@@ -519,13 +523,18 @@ impl SamlFederation {
         let Some(subject) = &a.subject else {
             return invalid("the assertion has no Subject".into());
         };
-        let Some(name_id) = subject
-            .name_id
-            .as_ref()
-            .filter(|n| !n.value.trim().is_empty())
-        else {
+        let Some(name_id) = subject.name_id.as_ref() else {
             return invalid("the Subject has no NameID".into());
         };
+        // The NameID is the subject exactly as signed: never trimmed or folded, so that two
+        // different signed values never become one identity. One with nothing but whitespace
+        // names nobody.
+        if name_id.value.trim().is_empty() {
+            return invalid(format!(
+                "the Subject's NameID {:?} is empty or only whitespace",
+                truncate(&name_id.value)
+            ));
+        }
         // A bearer confirmation for our endpoint, still valid. Other methods (holder-of-key) are
         // never enough on their own.
         let confirmations = subject.subject_confirmations.as_deref().unwrap_or(&[]);
@@ -621,12 +630,13 @@ impl SamlFederation {
                 )));
             }
         }
+        // Exactly as signed, like every value taken from the assertion: a context with whitespace
+        // around it is not one of the configured MFA contexts.
         let authn_context = st
             .authn_context
             .as_ref()
             .and_then(|c| c.value.as_ref())
-            .and_then(|r| r.value.clone())
-            .map(|v| v.trim().to_string());
+            .and_then(|r| r.value.clone());
         let mfa_time = authn_context
             .as_ref()
             .filter(|c| provider.mfa_authn_contexts.iter().any(|m| m == *c))
@@ -646,7 +656,7 @@ impl SamlFederation {
             provider: provider.name.clone(),
             issuer: metadata.entity_id.clone(),
             assertion_id: a.id.clone(),
-            name_id: name_id.value.trim().to_string(),
+            name_id: name_id.value.clone(),
             name_id_format: name_id.format.clone(),
             name_qualifier: shape.name_qualifier.clone(),
             sp_name_qualifier: shape.sp_name_qualifier.clone(),

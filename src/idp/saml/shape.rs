@@ -176,7 +176,7 @@ pub type Result<T> = std::result::Result<T, ShapeError>;
 pub struct Shape {
     /// The Response's `ID`.
     pub response_id: String,
-    /// The Response's `Issuer`, if it has one.
+    /// The Response's `Issuer` exactly as written (untrimmed), if it has one.
     pub response_issuer: Option<String>,
     /// `Destination`.
     pub destination: Option<String>,
@@ -192,7 +192,7 @@ pub struct Shape {
     pub encrypted: bool,
     /// The Assertion's `ID` (`None` when encrypted).
     pub assertion_id: Option<String>,
-    /// The Assertion's `Issuer` (`None` when encrypted).
+    /// The Assertion's `Issuer` exactly as written (`None` when encrypted).
     pub assertion_issuer: Option<String>,
     /// `NameQualifier` of the Subject's NameID.
     pub name_qualifier: Option<String>,
@@ -530,7 +530,7 @@ pub fn check(xml: &str) -> Result<Shape> {
     shape.response_issuer = tree
         .child(0, NS_ASSERTION, "Issuer")
         .first()
-        .map(|&i| tree.nodes[i].text.trim().to_string());
+        .map(|&i| tree.nodes[i].text.clone());
     if let Some(&status) = tree.child(0, NS_PROTOCOL, "Status").first() {
         if let Some(&code) = tree.child(status, NS_PROTOCOL, "StatusCode").first() {
             shape.status = tree.nodes[code].attr("Value").map(String::from);
@@ -567,7 +567,7 @@ fn assertion_facts(
     shape.assertion_issuer = tree
         .child(assertion, NS_ASSERTION, "Issuer")
         .first()
-        .map(|&i| tree.nodes[i].text.trim().to_string());
+        .map(|&i| tree.nodes[i].text.clone());
     if let Some(&subject) = tree.child(assertion, NS_ASSERTION, "Subject").first() {
         if let Some(&name_id) = tree.child(subject, NS_ASSERTION, "NameID").first() {
             let n = &tree.nodes[name_id];

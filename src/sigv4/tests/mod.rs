@@ -7,3 +7,4 @@ mod negative;
 mod oracle;
 mod property;
 mod support;
+mod unsigned_headers;

@@ -1,0 +1,383 @@
+//! An `x-amz-*` header added to a correctly signed request after signing is refused at every edge
+//! that verifies SigV4, through the router: the STS (long-term keys, temporary credentials,
+//! presigned URLs) and `POST /v1/authorize`. Requests are signed with the aws-sigv4 crate, the
+//! SDKs' own signer.
+
+use crate::app::App;
+use crate::audit::AuditEvent;
+use crate::clock::FixedClock;
+use crate::store::AuditQuery;
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    sign, PayloadChecksumKind, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tower::ServiceExt;
+
+const T0: i64 = 1_800_000_000;
+const HOST: &str = "127.0.0.1:8080";
+const SERVICE_TOKEN: &str = "objstore-token-0123456789abcdef0123456789";
+const GCI: &str = "Action=GetCallerIdentity&Version=2011-06-15";
+const INJECTED: [(&str, &str); 3] = [
+    ("x-amz-acl", "public-read-write"),
+    ("x-amz-copy-source", "/other-bucket/secret"),
+    ("x-amz-grant-full-control", "id=attacker"),
+];
+
+const CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:8080"
+[store]
+kind = "memory"
+[[accounts]]
+id = "111122223333"
+name = "main"
+[[services]]
+name = "objstore"
+signing_names = ["s3"]
+token_env = "OBJSTORE_TOKEN"
+"#;
+
+/// Who signs.
+#[derive(Clone)]
+struct Creds {
+    key: String,
+    secret: String,
+    token: Option<String>,
+}
+
+struct Fixture {
+    app: Arc<App>,
+    /// A directory user's long-term key.
+    user: Creds,
+}
+
+async fn fixture() -> Fixture {
+    let config = crate::config::Config::from_str_with_env(
+        std::path::Path::new("/etc/rolegate.toml"),
+        CONFIG,
+        &[("OBJSTORE_TOKEN".into(), SERVICE_TOKEN.into())],
+    )
+    .unwrap();
+    let clock = FixedClock::new(chrono::DateTime::from_timestamp(T0, 0).unwrap());
+    let app = App::build(
+        config,
+        Arc::new(crate::store::MemoryStore::new()),
+        Arc::new(clock),
+    )
+    .await
+    .unwrap();
+    let directory = app.directory.clone().unwrap();
+    directory.create_user("ana", None).await.unwrap();
+    let key = directory.create_access_key("ana").await.unwrap();
+    Fixture {
+        app,
+        user: Creds {
+            key: key.id,
+            secret: key.secret.expose().to_string(),
+            token: None,
+        },
+    }
+}
+
+/// A request as the client sends it: method, path and query, headers, body.
+#[derive(Clone, Debug)]
+struct Signed {
+    method: &'static str,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Signed {
+    /// The request with `extra` headers added after signing.
+    fn with(&self, extra: &[(&str, &str)]) -> Self {
+        let mut copy = self.clone();
+        copy.headers
+            .extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        copy
+    }
+}
+
+/// Signs `method target` for `service` at T0, in the header form or, with `presign`, as a
+/// presigned URL; S3 requests also carry the signed `x-amz-content-sha256`.
+fn sign_request(
+    creds: &Creds,
+    service: &str,
+    method: &'static str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    presign: bool,
+) -> Signed {
+    let identity: Identity = Credentials::new(
+        creds.key.clone(),
+        creds.secret.clone(),
+        creds.token.clone(),
+        None,
+        "test",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    if presign {
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(Duration::from_secs(900));
+    }
+    if service == "s3" {
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    }
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(SystemTime::UNIX_EPOCH + Duration::from_secs(T0 as u64))
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let uri = format!("http://{HOST}{target}");
+    let mut all = vec![("host", HOST)];
+    all.extend_from_slice(headers);
+    let signable = SignableRequest::new(
+        method,
+        uri.as_str(),
+        all.iter().copied(),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut request = http::Request::builder().method(method).uri(&uri);
+    for (k, v) in &all {
+        request = request.header(*k, *v);
+    }
+    let mut request = request.body(()).unwrap();
+    instructions.apply_to_request_http1x(&mut request);
+    Signed {
+        method,
+        target: request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap(),
+        headers: request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+            .collect(),
+        body: body.to_vec(),
+    }
+}
+
+/// A signed STS `POST /` with a form body.
+fn sts_post(creds: &Creds, form: &str) -> Signed {
+    sign_request(
+        creds,
+        "sts",
+        "POST",
+        "/",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+        false,
+    )
+}
+
+fn text_of<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let (_, rest) = xml.split_once(&format!("<{tag}>"))?;
+    rest.split_once(&format!("</{tag}>")).map(|(t, _)| t)
+}
+
+impl Fixture {
+    async fn send(&self, req: Request<Body>) -> (StatusCode, String) {
+        let resp = crate::web::router(self.app.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    /// Sends a signed request to the STS.
+    async fn sts(&self, req: &Signed) -> (StatusCode, String) {
+        let mut builder = Request::builder().method(req.method).uri(&req.target);
+        for (k, v) in &req.headers {
+            builder = builder.header(k, v);
+        }
+        self.send(builder.body(Body::from(req.body.clone())).unwrap())
+            .await
+    }
+
+    /// `POST /v1/authorize` for the signed request `req` (as the object store received it).
+    async fn authorize(&self, req: &Signed) -> (StatusCode, Value) {
+        let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+        let headers: serde_json::Map<String, Value> = req
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        let input = json!({
+            "request": {
+                "method": req.method,
+                "path": path,
+                "query": query,
+                "headers": headers,
+                "body_base64": STANDARD.encode(&req.body),
+            },
+            "action": "s3:PutObject",
+            "resource": "arn:aws:s3:::bucket/key",
+        });
+        let (status, body) = self
+            .send(
+                Request::post("/v1/authorize")
+                    .header("authorization", format!("Bearer {SERVICE_TOKEN}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from(input.to_string()))
+                    .unwrap(),
+            )
+            .await;
+        (status, serde_json::from_str(&body).unwrap())
+    }
+
+    /// The audit event of the request `request_id`.
+    async fn event(&self, request_id: &str) -> AuditEvent {
+        self.app.audit.flush().await;
+        crate::audit::query(self.app.store.as_ref(), &AuditQuery::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.request_id == request_id)
+            .unwrap_or_else(|| panic!("no audit event for {request_id}"))
+    }
+
+    /// Temporary credentials of the user, from `GetSessionToken`.
+    async fn session(&self) -> Creds {
+        let (status, body) = self
+            .sts(&sts_post(
+                &self.user,
+                "Action=GetSessionToken&Version=2011-06-15",
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        Creds {
+            key: text_of(&body, "AccessKeyId").unwrap().to_string(),
+            secret: text_of(&body, "SecretAccessKey").unwrap().to_string(),
+            token: Some(text_of(&body, "SessionToken").unwrap().to_string()),
+        }
+    }
+
+    /// Asserts an STS refusal for the unsigned `header`, audited with its name.
+    async fn assert_sts_refused(&self, answer: (StatusCode, String), header: &str) {
+        let (status, body) = answer;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(text_of(&body, "Code"), Some("AccessDenied"), "{body}");
+        assert_eq!(
+            text_of(&body, "Message"),
+            Some("There were headers present in the request which were not signed"),
+            "{body}"
+        );
+        assert!(!body.contains("<Arn>"), "{body}");
+        let ev = self.event(text_of(&body, "RequestId").unwrap()).await;
+        assert_eq!(ev.decision, "deny");
+        assert_eq!(ev.error_code.as_deref(), Some("AccessDenied"));
+        let reason = ev.reason.unwrap_or_default();
+        assert!(
+            reason.contains(&format!("{header:?}")) && reason.contains("not in SignedHeaders"),
+            "{reason}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sts_refuses_x_amz_headers_added_after_signing_with_either_kind_of_key() {
+    let f = fixture().await;
+    let session = f.session().await;
+    for (what, creds) in [("long-term key", &f.user), ("session", &session)] {
+        let signed = sts_post(creds, GCI);
+        let (status, body) = f.sts(&signed).await;
+        assert_eq!(status, StatusCode::OK, "{what}: control: {body}");
+        assert!(text_of(&body, "Arn").unwrap().contains("ana"), "{body}");
+        for (name, value) in INJECTED {
+            let answer = f.sts(&signed.with(&[(name, value)])).await;
+            f.assert_sts_refused(answer, name).await;
+        }
+        // Headers outside x-amz-* (a trace id, a user agent) may stay unsigned.
+        let (status, body) = f
+            .sts(&signed.with(&[
+                (
+                    "x-amzn-trace-id",
+                    "Root=1-00000000-000000000000000000000000",
+                ),
+                ("user-agent", "custom/1.0"),
+            ]))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{what}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn sts_refuses_an_unsigned_x_amz_header_on_a_presigned_url() {
+    let f = fixture().await;
+    let session = f.session().await;
+    for creds in [&f.user, &session] {
+        let presigned = sign_request(creds, "sts", "GET", &format!("/?{GCI}"), &[], b"", true);
+        let (status, body) = f.sts(&presigned).await;
+        assert_eq!(status, StatusCode::OK, "control: {body}");
+        let answer = f
+            .sts(&presigned.with(&[("x-amz-copy-source", "/other-bucket/secret")]))
+            .await;
+        f.assert_sts_refused(answer, "x-amz-copy-source").await;
+    }
+}
+
+#[tokio::test]
+async fn authorize_refuses_a_request_with_unsigned_x_amz_headers() {
+    let f = fixture().await;
+    let session = f.session().await;
+    for (what, creds) in [("long-term key", &f.user), ("session", &session)] {
+        let put = sign_request(
+            creds,
+            "s3",
+            "PUT",
+            "/bucket/key",
+            &[("x-amz-acl", "private")],
+            b"data",
+            false,
+        );
+        let (status, out) = f.authorize(&put).await;
+        assert_eq!(status, StatusCode::OK, "{what}: control: {out}");
+        assert!(
+            out["principal"]["arn"].as_str().unwrap().contains("ana"),
+            "{out}"
+        );
+        // A signed x-amz-acl is fine; a second value or another header slipped in is not.
+        for (name, value) in INJECTED.iter().skip(1) {
+            let (status, out) = f.authorize(&put.with(&[(*name, *value)])).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{what} {name}: {out}");
+            assert_eq!(out["error"]["code"], "AccessDenied", "{out}");
+            assert_eq!(
+                out["error"]["message"],
+                "There were headers present in the request which were not signed"
+            );
+            assert!(out.get("principal").is_none(), "{out}");
+            let ev = f.event(out["request_id"].as_str().unwrap()).await;
+            assert_eq!(ev.decision, "deny");
+            let reason = ev.reason.unwrap_or_default();
+            assert!(reason.contains(&format!("{name:?}")), "{reason}");
+        }
+        // The same header signed with the request is accepted.
+        let signed_all = sign_request(creds, "s3", "PUT", "/bucket/key", &INJECTED, b"data", false);
+        let (status, out) = f.authorize(&signed_all).await;
+        assert_eq!(status, StatusCode::OK, "{what}: {out}");
+    }
+}
