@@ -1,6 +1,7 @@
 //! `AssumeRoleWithSAML`: a SAML assertion of a configured provider for a session of a role that
-//! trusts it. Parameters first, then the assertion (shape, signature, conditions, replay), then the
-//! Role attribute, then the trust policy with every `saml:*` key; any refusal issues nothing.
+//! trusts it. Parameters first, then the assertion (shape, signature, conditions), then the
+//! Role attribute, then the trust policy with every `saml:*` key, then the mint gate, and only then
+//! the assertion's use is recorded (replay): any refusal issues and records nothing.
 
 use super::actions::{
     check_federated_trust, check_policy_arns_exist, check_tag_set, finish, mint, packed_percent,
@@ -156,14 +157,11 @@ pub async fn assume_role_with_saml(
         }
     }
 
-    let identity = app
+    // The assertion's use is recorded last, once every check here has passed: one refused by the
+    // trust policy or the mint gate is not spent.
+    let (identity, first_use) = app
         .saml
-        .verify(
-            app.store.as_ref(),
-            &provider.name,
-            assertion.trim(),
-            Use::Sts,
-        )
+        .verify_unrecorded(&provider.name, assertion.trim(), Use::Sts)
         .await
         .map_err(saml_error)?;
     ev.subject = Some(identity.name_id.clone());
@@ -335,6 +333,10 @@ pub async fn assume_role_with_saml(
         identity.authn_instant,
     )
     .map_err(|e| super::actions::refused(e, denied))?;
+    app.saml
+        .record_use(app.store.as_ref(), first_use)
+        .await
+        .map_err(saml_error)?;
     let federation = Federation {
         provider_arn: provider_arn.clone(),
         key_prefix: "saml".into(),

@@ -276,3 +276,32 @@ async fn the_session_duration_is_taken_exactly_as_signed() {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 }
+
+#[tokio::test]
+async fn an_assertion_refused_by_the_trust_policy_is_not_spent_and_one_used_is() {
+    let f = fixture().await;
+    let alice = role("only-alice");
+    let pair = format!("{alice},{PROVIDER_ARN}");
+    // bob's assertion is refused by the trust policy, every time: it was never spent.
+    for response in f.responses("u1", "bob", &pair) {
+        for attempt in 0..2 {
+            let (status, body, ev) = f.assume(&alice, &response).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{attempt}: {body}");
+            let reason = ev.reason.unwrap_or_default();
+            assert!(
+                reason.contains("trust policy") && !reason.contains("already used"),
+                "{attempt}: {reason}"
+            );
+        }
+    }
+    // alice's assertion gets credentials once; the second use is a replay.
+    for response in f.responses("u2", "alice", &pair) {
+        let (status, body, _) = f.assume(&alice, &response).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body, ev) = f.assume(&alice, &response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(!body.contains("<Credentials>"), "{body}");
+        let reason = ev.reason.unwrap_or_default();
+        assert!(reason.contains("already used"), "{reason}");
+    }
+}

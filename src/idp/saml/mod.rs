@@ -45,6 +45,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
+/// A verified assertion's use, still to be recorded: an assertion is single-use, so whoever
+/// verified it records the use ([`Federation::record_use`]) before acting on it.
+#[must_use = "an assertion is single-use: record its use before acting on it"]
+#[derive(Debug)]
+pub struct FirstUse {
+    key: String,
+    until: i64,
+    what: String,
+}
+
 /// Longest `SAMLResponse` / `SAMLAssertion` accepted, in base64 characters (AWS's limit).
 pub const MAX_BASE64_CHARS: usize = 100_000;
 /// Replay-cache namespace of assertion IDs.
@@ -339,6 +349,20 @@ impl SamlFederation {
         base64_response: &str,
         usage: Use<'_>,
     ) -> Result<SamlIdentity> {
+        let (identity, first_use) = self.verify_unrecorded(name, base64_response, usage).await?;
+        self.record_use(store, first_use).await?;
+        Ok(identity)
+    }
+
+    /// Verifies a base64 `Response` like [`Federation::verify`] but leaves recording its use to the
+    /// caller, which does it ([`Federation::record_use`]) once every check of its own has passed:
+    /// an assertion refused by a trust policy is not spent.
+    pub async fn verify_unrecorded(
+        &self,
+        name: &str,
+        base64_response: &str,
+        usage: Use<'_>,
+    ) -> Result<(SamlIdentity, FirstUse)> {
         let state = self.state(name).ok_or_else(|| {
             SamlError::UnknownProvider(format!("no saml provider named '{name}'"))
         })?;
@@ -371,21 +395,30 @@ impl SamlFederation {
         let now = self.clock.now();
         let identity =
             self.check_assertion(&state.cfg, &metadata, &shape, &assertion, usage, now)?;
-        let key = format!("{}\n{}", identity.issuer, identity.assertion_id);
-        match store
-            .first_use(
-                REPLAY_NAMESPACE,
-                &key,
-                identity.replay_until,
-                now.timestamp(),
-            )
-            .await
-        {
-            Ok(true) => Ok(identity),
-            Ok(false) => Err(SamlError::Replay(format!(
-                "assertion {} of {} was already used",
+        let first_use = FirstUse {
+            key: format!("{}\n{}", identity.issuer, identity.assertion_id),
+            until: identity.replay_until,
+            what: format!(
+                "assertion {} of {}",
                 truncate(&identity.assertion_id),
                 identity.issuer
+            ),
+        };
+        Ok((identity, first_use))
+    }
+
+    /// Records the first use of a verified assertion in the durable replay cache: refused with
+    /// [`SamlError::Replay`] when it was used before (by this or any replica).
+    pub async fn record_use(&self, store: &dyn Store, first_use: FirstUse) -> Result<()> {
+        let now = self.clock.now().timestamp();
+        match store
+            .first_use(REPLAY_NAMESPACE, &first_use.key, first_use.until, now)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SamlError::Replay(format!(
+                "{} was already used",
+                first_use.what
             ))),
             Err(e) => Err(SamlError::Unavailable(format!("replay cache: {e}"))),
         }
