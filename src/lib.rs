@@ -26,4 +26,6 @@ pub mod sso;
 pub mod store;
 pub mod sts;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod web;

@@ -110,21 +110,7 @@ struct World {
 }
 
 async fn app() -> (Arc<App>, FixedClock) {
-    let config = crate::config::Config::from_str_with_env(
-        std::path::Path::new("/etc/rolegate.toml"),
-        CONFIG,
-        &[],
-    )
-    .unwrap();
-    let clock = FixedClock::new(chrono::DateTime::from_timestamp(T0, 0).unwrap());
-    let app = App::build(
-        config,
-        Arc::new(crate::store::MemoryStore::new()),
-        Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
-    (app, clock)
+    crate::testing::app(CONFIG, T0).await
 }
 
 async fn revoke(app: &App, scope: RevocationScope) {

@@ -61,21 +61,7 @@ pub const T0: i64 = 1_700_000_000;
 
 /// An app over the fixture configuration with `sso` lines added to `[sso]`.
 pub async fn app_with(sso: &str) -> (Arc<App>, FixedClock) {
-    let config = crate::config::Config::from_str_with_env(
-        std::path::Path::new("/etc/rolegate.toml"),
-        &CONFIG.replace("{sso}", sso),
-        &[],
-    )
-    .unwrap();
-    let clock = FixedClock::new(chrono::DateTime::from_timestamp(T0, 0).unwrap());
-    let app = App::build(
-        config,
-        Arc::new(crate::store::MemoryStore::new()),
-        Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
-    (app, clock)
+    crate::testing::app(&CONFIG.replace("{sso}", sso), T0).await
 }
 
 /// The directory user `ana` of group `dev`, signed in with or without MFA.

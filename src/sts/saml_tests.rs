@@ -2,7 +2,6 @@
 //! Role attribute and SessionDuration are used exactly as signed, never trimmed.
 
 use crate::app::App;
-use crate::clock::FixedClock;
 use crate::idp::saml::test_idp::{self, Claims, Signed};
 use crate::store::AuditQuery;
 use axum::body::Body;
@@ -70,20 +69,7 @@ trust_policy = '{alice}'
         any = trust(""),
         alice = trust(r#","saml:sub":"alice""#),
     );
-    let config = crate::config::Config::from_str_with_env(
-        std::path::Path::new("/etc/rolegate.toml"),
-        &config,
-        &[],
-    )
-    .unwrap();
-    let clock = FixedClock::new(chrono::DateTime::from_timestamp(T0, 0).unwrap());
-    let app = App::build(
-        config,
-        Arc::new(crate::store::MemoryStore::new()),
-        Arc::new(clock),
-    )
-    .await
-    .unwrap();
+    let (app, _clock) = crate::testing::app(&config, T0).await;
     Fixture {
         app,
         idp,

@@ -4,7 +4,6 @@
 
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::clock::FixedClock;
 use crate::store::AuditQuery;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
@@ -81,20 +80,7 @@ trust_policy = '{alice}'
         any = trust(""),
         alice = trust(&format!(r#","{host}:sub":"alice""#)),
     );
-    let config = crate::config::Config::from_str_with_env(
-        std::path::Path::new("/etc/rolegate.toml"),
-        &config,
-        &[],
-    )
-    .unwrap();
-    let clock = FixedClock::new(chrono::DateTime::from_timestamp(T0, 0).unwrap());
-    let app = App::build(
-        config,
-        Arc::new(crate::store::MemoryStore::new()),
-        Arc::new(clock),
-    )
-    .await
-    .unwrap();
+    let (app, _clock) = crate::testing::app(&config, T0).await;
     Fixture { app, key, issuer }
 }
 

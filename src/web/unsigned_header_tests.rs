@@ -5,7 +5,6 @@
 
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::clock::FixedClock;
 use crate::store::AuditQuery;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
@@ -62,20 +61,8 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let config = crate::config::Config::from_str_with_env(
-        std::path::Path::new("/etc/rolegate.toml"),
-        CONFIG,
-        &[("OBJSTORE_TOKEN".into(), SERVICE_TOKEN.into())],
-    )
-    .unwrap();
-    let clock = FixedClock::new(chrono::DateTime::from_timestamp(T0, 0).unwrap());
-    let app = App::build(
-        config,
-        Arc::new(crate::store::MemoryStore::new()),
-        Arc::new(clock),
-    )
-    .await
-    .unwrap();
+    let (app, _clock) =
+        crate::testing::app_with_env(CONFIG, &[("OBJSTORE_TOKEN", SERVICE_TOKEN)], T0).await;
     let directory = app.directory.clone().unwrap();
     directory.create_user("ana", None).await.unwrap();
     let key = directory.create_access_key("ana").await.unwrap();

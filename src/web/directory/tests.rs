@@ -5,7 +5,6 @@
 use super::root::ROOT_RESERVED;
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::clock::FixedClock;
 use crate::credentials::{SessionClaims, SessionPrincipal};
 use crate::idp::local::User;
 use crate::store::AuditQuery;
@@ -29,6 +28,8 @@ kind = "memory"
 [[accounts]]
 id = "111122223333"
 name = "main"
+[admin]
+token_env = "ADMIN_TOKEN"
 [[oidc_providers]]
 name = "consumer"
 issuer = "https://accounts.example.net"
@@ -76,21 +77,8 @@ struct Answer {
 
 impl Fixture {
     async fn new() -> Self {
-        let mut config = crate::config::Config::from_str_with_env(
-            std::path::Path::new("/etc/rolegate.toml"),
-            CONFIG,
-            &[],
-        )
-        .unwrap();
-        config.admin_token = Some(crate::config::Secret::new(ADMIN_TOKEN));
-        let clock = FixedClock::new(chrono::DateTime::from_timestamp(T0, 0).unwrap());
-        let app = App::build(
-            config,
-            Arc::new(crate::store::MemoryStore::new()),
-            Arc::new(clock),
-        )
-        .await
-        .unwrap();
+        let (app, _clock) =
+            crate::testing::app_with_env(CONFIG, &[("ADMIN_TOKEN", ADMIN_TOKEN)], T0).await;
         app.directory.as_ref().unwrap().ensure_root().await.unwrap();
         let router = crate::web::router(app.clone());
         Self { app, router }
