@@ -204,7 +204,9 @@ impl Fixture {
     }
 
     /// Registers `key` as `label` in `b`'s session (which must be allowed to add one).
-    async fn enrol(&self, b: &Browser, key: &SoftKey, label: &str) {
+    /// Adds a security key in `b`'s session; the registration proves the key, so the session
+    /// moves to a new id with the MFA time: returns the browser with that session.
+    async fn enrol(&self, b: &Browser, key: &SoftKey, label: &str) -> Browser {
         let begin = self.post("/portal/security/webauthn/begin", b, &[]).await;
         assert_eq!(begin.status(), StatusCode::OK);
         let options = json(begin).await;
@@ -219,10 +221,16 @@ impl Fixture {
             )
             .await;
         assert_eq!(finish.status(), StatusCode::OK);
+        let session = set_cookie(&finish, SESSION).expect("a new session cookie");
+        assert_ne!(session, b.session);
         assert_eq!(
             json(finish).await["redirect"],
             "/portal/security/webauthn?done=added"
         );
+        Browser {
+            session,
+            csrf: b.csrf.clone(),
+        }
     }
 
     /// Starts a challenge in `b`'s session; returns its challenge.
@@ -375,7 +383,8 @@ async fn enrolled_key_passes_the_challenge_and_the_session_moves_to_a_new_id_wit
     assert!(!html.contains("Use security key"), "{html}");
 
     let mut key = SoftKey::new();
-    f.enrol(&b, &key, "blue key").await;
+    let b = f.enrol(&b, &key, "blue key").await;
+    assert_eq!(f.has_mfa(&b).await, StatusCode::OK);
     assert_eq!(
         f.last_reason(REGISTER, "allow").await,
         "security key \"blue key\" added"
@@ -887,6 +896,11 @@ async fn adding_a_second_factor_or_removing_a_key_needs_a_fresh_mfa() {
         .await;
     assert_eq!(ok.status(), StatusCode::OK);
     assert_eq!(f.key_count("ana").await, 2);
+    // The registration proved the new key: the session goes on under a new id.
+    let b = Browser {
+        session: set_cookie(&ok, SESSION).expect("a new session cookie"),
+        csrf: b.csrf.clone(),
+    };
 
     // The first key again, from another user: refused as already registered.
     let bo = f.sign_in("bo").await;
@@ -966,7 +980,10 @@ async fn a_registration_started_before_another_key_was_added_cannot_finish_witho
             &[("label", "late"), ("credential", &late.to_string())],
         )
         .await;
-    refused(r, StatusCode::FORBIDDEN, "fresh_mfa_required").await;
+    // The early session signed in with the password alone, and ana now has a second factor: the
+    // one MFA rule ends that session, so its registration cannot finish.
+    let msg = refused(r, StatusCode::UNAUTHORIZED, "session_expired").await;
+    assert!(msg.contains("Sign in again"), "{msg}");
     assert_eq!(f.key_count("ana").await, 1);
 }
 

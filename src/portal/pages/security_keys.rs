@@ -572,14 +572,39 @@ async fn register_finish(State(app): State<Arc<App>>, req: Request) -> Response 
         .await
     {
         Ok(serial) => {
+            // The registration proves the key, as a TOTP enrolment's codes prove the device: the
+            // session moves to a new id with the MFA time, so the one MFA rule (whoever has an
+            // MFA method passes it) holds for the session that added the first one.
+            let now = app.clock.now().timestamp();
+            let token = match session::record_mfa(app.store.as_ref(), &c.session, now).await {
+                Ok(t) => t,
+                Err(e) => {
+                    return refuse_json(
+                        &app,
+                        ev,
+                        format!("security key {label:?} added, but the session ended: {e}"),
+                        StatusCode::UNAUTHORIZED,
+                        "session_expired",
+                        "Your session has ended. Sign in again to continue.",
+                    )
+                }
+            };
             ev.outcome(Outcome::Allow);
+            ev.mfa = Some(true);
             ev.resource = Some(serial);
             ev.reason = Some(format!("security key {label:?} added"));
             app.audit.record(ev);
-            json(
+            let resp = json(
                 StatusCode::OK,
                 serde_json::json!({ "redirect": format!("{KEYS_PATH}?done=added") }),
-            )
+            );
+            match settings(&app) {
+                Some(s) => with_cookies(
+                    resp,
+                    &[session::set_cookie(SESSION_COOKIE, &token, s.max_seconds)],
+                ),
+                None => resp,
+            }
         }
         Err(e) => {
             let (status, code, message) = ceremony_failure(&e);
