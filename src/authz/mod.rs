@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod decide;
+#[cfg(test)]
+mod decide_tests;
 pub mod gate;
 #[cfg(test)]
 mod gate_tests;

@@ -9,6 +9,8 @@ pub mod forwarded;
 pub mod saml;
 pub mod serve;
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod unsigned_header_tests;
 
 pub use admin::{AuditParams, RevocationRequest};

@@ -3,26 +3,16 @@
 //! presigned URLs) and `POST /v1/authorize`. Requests are signed with the aws-sigv4 crate, the
 //! SDKs' own signer.
 
+use super::testing::{sign_request, sts_post, text_of, Creds, Signed, T0};
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::store::AuditQuery;
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
-};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 use tower::ServiceExt;
 
-const T0: i64 = 1_800_000_000;
-const HOST: &str = "127.0.0.1:8080";
 const SERVICE_TOKEN: &str = "objstore-token-0123456789abcdef0123456789";
 const GCI: &str = "Action=GetCallerIdentity&Version=2011-06-15";
 const INJECTED: [(&str, &str); 3] = [
@@ -46,14 +36,6 @@ signing_names = ["s3"]
 token_env = "OBJSTORE_TOKEN"
 "#;
 
-/// Who signs.
-#[derive(Clone)]
-struct Creds {
-    key: String,
-    secret: String,
-    token: Option<String>,
-}
-
 struct Fixture {
     app: Arc<App>,
     /// A directory user's long-term key.
@@ -76,112 +58,6 @@ async fn fixture() -> Fixture {
     }
 }
 
-/// A request as the client sends it: method, path and query, headers, body.
-#[derive(Clone, Debug)]
-struct Signed {
-    method: &'static str,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Signed {
-    /// The request with `extra` headers added after signing.
-    fn with(&self, extra: &[(&str, &str)]) -> Self {
-        let mut copy = self.clone();
-        copy.headers
-            .extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        copy
-    }
-}
-
-/// Signs `method target` for `service` at T0, in the header form or, with `presign`, as a
-/// presigned URL; S3 requests also carry the signed `x-amz-content-sha256`.
-fn sign_request(
-    creds: &Creds,
-    service: &str,
-    method: &'static str,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    presign: bool,
-) -> Signed {
-    let identity: Identity = Credentials::new(
-        creds.key.clone(),
-        creds.secret.clone(),
-        creds.token.clone(),
-        None,
-        "test",
-    )
-    .into();
-    let mut settings = SigningSettings::default();
-    if presign {
-        settings.signature_location = SignatureLocation::QueryParams;
-        settings.expires_in = Some(Duration::from_secs(900));
-    }
-    if service == "s3" {
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    }
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name(service)
-        .time(SystemTime::UNIX_EPOCH + Duration::from_secs(T0 as u64))
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let uri = format!("http://{HOST}{target}");
-    let mut all = vec![("host", HOST)];
-    all.extend_from_slice(headers);
-    let signable = SignableRequest::new(
-        method,
-        uri.as_str(),
-        all.iter().copied(),
-        SignableBody::Bytes(body),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let mut request = http::Request::builder().method(method).uri(&uri);
-    for (k, v) in &all {
-        request = request.header(*k, *v);
-    }
-    let mut request = request.body(()).unwrap();
-    instructions.apply_to_request_http1x(&mut request);
-    Signed {
-        method,
-        target: request
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap(),
-        headers: request
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
-            .collect(),
-        body: body.to_vec(),
-    }
-}
-
-/// A signed STS `POST /` with a form body.
-fn sts_post(creds: &Creds, form: &str) -> Signed {
-    sign_request(
-        creds,
-        "sts",
-        "POST",
-        "/",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        form.as_bytes(),
-        false,
-    )
-}
-
-fn text_of<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
-    let (_, rest) = xml.split_once(&format!("<{tag}>"))?;
-    rest.split_once(&format!("</{tag}>")).map(|(t, _)| t)
-}
-
 impl Fixture {
     async fn send(&self, req: Request<Body>) -> (StatusCode, String) {
         let resp = crate::web::router(self.app.clone())
@@ -197,30 +73,13 @@ impl Fixture {
 
     /// Sends a signed request to the STS.
     async fn sts(&self, req: &Signed) -> (StatusCode, String) {
-        let mut builder = Request::builder().method(req.method).uri(&req.target);
-        for (k, v) in &req.headers {
-            builder = builder.header(k, v);
-        }
-        self.send(builder.body(Body::from(req.body.clone())).unwrap())
-            .await
+        self.send(req.request()).await
     }
 
     /// `POST /v1/authorize` for the signed request `req` (as the object store received it).
     async fn authorize(&self, req: &Signed) -> (StatusCode, Value) {
-        let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
-        let headers: serde_json::Map<String, Value> = req
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect();
         let input = json!({
-            "request": {
-                "method": req.method,
-                "path": path,
-                "query": query,
-                "headers": headers,
-                "body_base64": STANDARD.encode(&req.body),
-            },
+            "request": req.as_received(),
             "action": "s3:PutObject",
             "resource": "arn:aws:s3:::bucket/key",
         });

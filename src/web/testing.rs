@@ -1,0 +1,174 @@
+//! Requests signed as clients sign them, for tests that go through the router: SigV4 by the
+//! aws-sigv4 crate (the SDKs' own signer) at [`T0`], in the header form or as a presigned URL, and
+//! the pieces of STS answers tests read.
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    sign, PayloadChecksumKind, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use axum::body::Body;
+use axum::http::Request;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
+use std::time::{Duration, SystemTime};
+
+/// When every request here is signed (Unix seconds): a fixture's clock starts there.
+pub const T0: i64 = 1_800_000_000;
+/// The host requests are signed for (the configured `public_url`'s).
+pub const HOST: &str = "127.0.0.1:8080";
+
+/// Who signs: an access key, its secret, and the session token of temporary credentials.
+#[derive(Clone, Debug)]
+pub struct Creds {
+    /// The access key id.
+    pub key: String,
+    /// Its secret.
+    pub secret: String,
+    /// The session token, for temporary credentials.
+    pub token: Option<String>,
+}
+
+/// A request as the client sends it: method, path and query, headers, body.
+#[derive(Clone, Debug)]
+pub struct Signed {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path and query.
+    pub target: String,
+    /// Every header, signed or added after signing.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Signed {
+    /// The request with `extra` headers added after signing.
+    pub fn with(&self, extra: &[(&str, &str)]) -> Self {
+        let mut copy = self.clone();
+        copy.headers
+            .extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        copy
+    }
+
+    /// The request, to send to the router.
+    pub fn request(&self) -> Request<Body> {
+        let mut builder = Request::builder().method(self.method).uri(&self.target);
+        for (k, v) in &self.headers {
+            builder = builder.header(k, v);
+        }
+        builder.body(Body::from(self.body.clone())).unwrap()
+    }
+
+    /// The `request` of a `POST /v1/authorize` body: this request as a service received it.
+    pub fn as_received(&self) -> Value {
+        let (path, query) = self.target.split_once('?').unwrap_or((&self.target, ""));
+        let headers: serde_json::Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        json!({
+            "method": self.method,
+            "path": path,
+            "query": query,
+            "headers": headers,
+            "body_base64": STANDARD.encode(&self.body),
+        })
+    }
+}
+
+/// Signs `method target` for `service` at [`T0`], in the header form or, with `presign`, as a
+/// presigned URL; S3 requests also carry the signed `x-amz-content-sha256`.
+pub fn sign_request(
+    creds: &Creds,
+    service: &str,
+    method: &'static str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    presign: bool,
+) -> Signed {
+    let identity: Identity = Credentials::new(
+        creds.key.clone(),
+        creds.secret.clone(),
+        creds.token.clone(),
+        None,
+        "test",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    if presign {
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(Duration::from_secs(900));
+    }
+    if service == "s3" {
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    }
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(SystemTime::UNIX_EPOCH + Duration::from_secs(T0 as u64))
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let uri = format!("http://{HOST}{target}");
+    let mut all = vec![("host", HOST)];
+    all.extend_from_slice(headers);
+    let signable = SignableRequest::new(
+        method,
+        uri.as_str(),
+        all.iter().copied(),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut request = http::Request::builder().method(method).uri(&uri);
+    for (k, v) in &all {
+        request = request.header(*k, *v);
+    }
+    let mut request = request.body(()).unwrap();
+    instructions.apply_to_request_http1x(&mut request);
+    Signed {
+        method,
+        target: request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap(),
+        headers: request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+            .collect(),
+        body: body.to_vec(),
+    }
+}
+
+/// A signed `POST /` with a form body, for `service` (`sts`, or `iam` for the IAM actions).
+pub fn form_post(creds: &Creds, service: &str, form: &str) -> Signed {
+    sign_request(
+        creds,
+        service,
+        "POST",
+        "/",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+        false,
+    )
+}
+
+/// A signed STS `POST /` with a form body.
+pub fn sts_post(creds: &Creds, form: &str) -> Signed {
+    form_post(creds, "sts", form)
+}
+
+/// The text of the first `<tag>` element of an XML answer.
+pub fn text_of<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let (_, rest) = xml.split_once(&format!("<{tag}>"))?;
+    rest.split_once(&format!("</{tag}>")).map(|(t, _)| t)
+}
