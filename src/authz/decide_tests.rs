@@ -8,7 +8,6 @@
 use super::decide::{decide, Question, Verdict};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::clock::FixedClock;
 use crate::credentials::SessionClaims;
 use crate::policy::{ContextValue, RequestContext, ResourceAccount};
 use crate::sigv4::{SignedRequest, VerifyOptions};
@@ -175,20 +174,8 @@ struct Answer {
 
 impl Fixture {
     async fn new() -> Self {
-        let config = crate::config::Config::from_str_with_env(
-            std::path::Path::new("/etc/rolegate.toml"),
-            CONFIG,
-            &[("OBJSTORE_TOKEN".into(), SERVICE_TOKEN.into())],
-        )
-        .unwrap();
-        let clock = FixedClock::new(chrono::DateTime::from_timestamp(T0, 0).unwrap());
-        let app = App::build(
-            config,
-            Arc::new(crate::store::MemoryStore::new()),
-            Arc::new(clock),
-        )
-        .await
-        .unwrap();
+        let (app, _clock) =
+            crate::testing::app_with_env(CONFIG, &[("OBJSTORE_TOKEN", SERVICE_TOKEN)], T0).await;
         let d = app.directory.clone().unwrap();
         let statement = |effect: &str, action: Value, condition: Value| {
             let mut s = json!({"Effect": effect, "Action": action, "Resource": "*"});
