@@ -1,6 +1,8 @@
-//! The mint gate through every edge that mints for a long-lived sign-in: a table of edges ×
-//! identity states, each asserting that the edge reaches the gate's decision, and a property test
-//! that no edge mints for an identity the gate refuses.
+//! The mint gate through every edge that mints for someone signed in earlier: the portal, the
+//! console and the SSO portal API (for the sign-in itself), and `AssumeRole` signed with the
+//! credentials that sign-in got (for the session). A table of edges × identity states asserts that
+//! each edge reaches the gate's decision, and a property test that no edge mints for an identity
+//! the gate refuses.
 
 use super::gate::{self, SignedInIdentity};
 use crate::app::App;
@@ -13,7 +15,7 @@ use proptest::prelude::*;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-const T0: i64 = 1_700_000_000;
+const T0: i64 = crate::web::testing::T0;
 const ACCOUNT: &str = "111122223333";
 const ORIGIN: &str = "http://127.0.0.1:8080";
 
@@ -48,6 +50,10 @@ provider = "local"
 permission_set = "Breakglass"
 accounts = ["111122223333"]
 local_group = "dev"
+[[roles]]
+account = "111122223333"
+name = "Target"
+trust_policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}'
 [portal]
 [sso]
 "#;
@@ -87,15 +93,18 @@ const STATES: [State; 12] = [
     State::MfaTooOld,
 ];
 
-/// The edges that mint for a long-lived sign-in.
-#[derive(Debug, Clone, Copy)]
+/// The edges that mint for someone signed in earlier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Edge {
     PortalCredentials,
     PortalConsole,
     SsoRoleCredentials,
+    /// `AssumeRole` signed with credentials the sign-in got from the portal before the state.
+    AssumeRoleWithSession,
 }
 
-const EDGES: [Edge; 3] = [
+const EDGES: [Edge; 4] = [
+    Edge::AssumeRoleWithSession,
     Edge::PortalCredentials,
     Edge::PortalConsole,
     Edge::SsoRoleCredentials,
@@ -107,6 +116,8 @@ struct World {
     identity: SignedInIdentity,
     /// The permission set the request asks for.
     set: &'static str,
+    /// Credentials of permission set Dev the sign-in got at its start, before the state.
+    early: crate::web::testing::Creds,
 }
 
 async fn app() -> (Arc<App>, FixedClock) {
@@ -148,6 +159,7 @@ async fn world(state: State) -> World {
         signed_in_at: T0,
     };
     let mut set = "Dev";
+    let early = early_credentials(&app, &identity).await;
     if state == State::RevokedBeforeSignIn {
         // A revocation an hour before the sign-in does not end it.
         clock.set(chrono::DateTime::from_timestamp(T0 - 3600, 0).unwrap());
@@ -210,6 +222,20 @@ async fn world(state: State) -> World {
         clock,
         identity,
         set,
+        early,
+    }
+}
+
+/// Credentials for permission set Dev, as the portal issues them to the sign-in now.
+async fn early_credentials(app: &App, identity: &SignedInIdentity) -> crate::web::testing::Creds {
+    let admitted = gate::admit_sign_in(app, identity).await.unwrap();
+    let mut ev = crate::audit::AuditEvent::new(app.clock.now(), "early", "portal:GetCredentials");
+    let (claims, token) =
+        crate::sts::credentials_for_assignment(app, &admitted, ACCOUNT, "Dev", &mut ev).unwrap();
+    crate::web::testing::Creds {
+        key: claims.access_key_id,
+        secret: claims.secret_access_key,
+        token: Some(token),
     }
 }
 
@@ -224,8 +250,14 @@ async fn force_enable_totp(app: &App, name: &str) {
     d.enable_totp(name, &c1, &c2).await.unwrap();
 }
 
-/// The gate's own verdict on the world's sign-in.
-async fn gate_admits(w: &World) -> bool {
+/// The gate's own verdict: on the world's sign-in, or for the session edge on the session the
+/// early credentials stand for.
+async fn gate_admits(w: &World, edge: Edge) -> bool {
+    if edge == Edge::AssumeRoleWithSession {
+        let token = w.early.token.as_deref().unwrap();
+        let claims = w.app.keys.open_session(token).unwrap();
+        return gate::admit_session(&w.app, &claims).await.is_ok();
+    }
     gate::admit_sign_in(&w.app, &w.identity).await.is_ok()
 }
 
@@ -234,6 +266,22 @@ async fn edge_mints(w: &World, edge: Edge) -> bool {
     let router = crate::web::router(w.app.clone());
     let minted_before = minted(&w.app).await;
     let resp = match edge {
+        Edge::AssumeRoleWithSession => {
+            let form = format!(
+                "Action=AssumeRole&Version=2011-06-15&RoleSessionName=ana&RoleArn=arn%3Aaws%3Aiam%3A%3A{ACCOUNT}%3Arole%2FTarget"
+            );
+            let signed = crate::web::testing::sign_request_at(
+                &w.early,
+                "sts",
+                "POST",
+                "/",
+                &[("content-type", "application/x-www-form-urlencoded")],
+                form.as_bytes(),
+                false,
+                w.app.clock.now().timestamp(),
+            );
+            router.oneshot(signed.request()).await.unwrap()
+        }
         Edge::PortalCredentials | Edge::PortalConsole => {
             let token = session::create(
                 w.app.store.as_ref(),
@@ -318,22 +366,37 @@ async fn edge_mints(w: &World, edge: Edge) -> bool {
     minted_now
 }
 
-/// Audit events that carry an issued access key: one per mint.
+/// Allowed audit events that carry an access key: one per mint.
 async fn minted(app: &App) -> usize {
     app.audit.flush().await;
     crate::audit::query(app.store.as_ref(), &Default::default())
         .await
         .unwrap()
         .iter()
-        .filter(|e| e.access_key_id.is_some())
+        .filter(|e| e.decision == "allow" && e.access_key_id.is_some())
         .count()
 }
 
-fn expected(state: State) -> bool {
-    matches!(
-        state,
-        State::Active | State::RevokedBeforeSignIn | State::MfaPassed
-    )
+/// Whether `edge` mints in `state`. The sign-in edges: only a live, unrevoked sign-in that met
+/// the MFA rule. The session edge: the session lives on unless the person behind it is gone,
+/// disabled or revoked (an MFA enrolled after it, or a group left, does not end credentials already
+/// issued).
+fn expected(edge: Edge, state: State) -> bool {
+    match edge {
+        Edge::AssumeRoleWithSession => !matches!(
+            state,
+            State::Deleted
+                | State::Disabled
+                | State::Recreated
+                | State::RevokedByUser
+                | State::RevokedBySubject
+                | State::RevokedByProviderAlias
+        ),
+        _ => matches!(
+            state,
+            State::Active | State::RevokedBeforeSignIn | State::MfaPassed
+        ),
+    }
 }
 
 #[tokio::test]
@@ -341,14 +404,16 @@ async fn every_edge_reaches_the_gates_decision_for_every_identity_state() {
     for state in STATES {
         for edge in EDGES {
             let w = world(state).await;
-            let gate = gate_admits(&w).await;
+            let gate = gate_admits(&w, edge).await;
             let minted = edge_mints(&w, edge).await;
-            if state != State::MfaTooOld && state != State::RemovedFromGroup {
-                // The gate itself decides these; the permission set's MFA age and the assignment
-                // rules decide the two others after it.
-                assert_eq!(gate, expected(state), "gate on {state:?}");
+            let after_gate = edge != Edge::AssumeRoleWithSession
+                && matches!(state, State::MfaTooOld | State::RemovedFromGroup);
+            if !after_gate {
+                // The gate itself decides these; for a sign-in, the permission set's MFA age and
+                // the assignment rules decide the two others after it.
+                assert_eq!(gate, expected(edge, state), "gate on {edge:?} {state:?}");
             }
-            assert_eq!(minted, expected(state), "{edge:?} on {state:?}");
+            assert_eq!(minted, expected(edge, state), "{edge:?} on {state:?}");
             assert!(!minted || gate, "{edge:?} minted for a refused {state:?}");
         }
     }
@@ -396,15 +461,15 @@ proptest! {
         rt.block_on(async {
             let w = world(state).await;
             w.clock.advance(chrono::Duration::seconds(late));
-            let gate = gate_admits(&w).await;
+            let gate = gate_admits(&w, edge).await;
             let minted = edge_mints(&w, edge).await;
             prop_assert!(!minted || gate, "{:?} minted for {:?} the gate refuses", edge, state);
-            // The model: only a live, unrevoked sign-in that met the MFA rule gets credentials;
-            // MFA passed at T0 counts for Breakglass for 15 minutes.
-            let model = match state {
-                State::Active | State::RevokedBeforeSignIn => true,
-                State::MfaPassed => 60 + late < 15 * 60,
-                _ => false,
+            // The model: as in the table, except that MFA passed at T0 counts for Breakglass for
+            // 15 minutes (the early credentials live an hour).
+            let model = match (edge, state) {
+                (Edge::AssumeRoleWithSession, _) => expected(edge, state),
+                (_, State::MfaPassed) => 60 + late < 15 * 60,
+                _ => expected(edge, state),
             };
             prop_assert_eq!(minted, model, "{:?} on {:?} after {} s", edge, state, late);
             Ok(())

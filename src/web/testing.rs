@@ -91,6 +91,21 @@ pub fn sign_request(
     body: &[u8],
     presign: bool,
 ) -> Signed {
+    sign_request_at(creds, service, method, target, headers, body, presign, T0)
+}
+
+/// [`sign_request`] at `at` (Unix seconds), for a fixture whose clock has moved.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_request_at(
+    creds: &Creds,
+    service: &str,
+    method: &'static str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    presign: bool,
+    at: i64,
+) -> Signed {
     let identity: Identity = Credentials::new(
         creds.key.clone(),
         creds.secret.clone(),
@@ -111,7 +126,7 @@ pub fn sign_request(
         .identity(&identity)
         .region("us-east-1")
         .name(service)
-        .time(SystemTime::UNIX_EPOCH + Duration::from_secs(T0 as u64))
+        .time(SystemTime::UNIX_EPOCH + Duration::from_secs(at as u64))
         .settings(settings)
         .build()
         .unwrap()
