@@ -35,7 +35,7 @@ pub struct App {
     /// Time.
     pub clock: SharedClock,
     /// Session policies carried in tokens, parsed once.
-    pub policy_cache: crate::authz::PolicyCache,
+    pub policy_cache: crate::policy::PolicyCache,
     /// The built-in demo identity provider, when enabled.
     pub demo: Option<DemoIdp>,
     /// The local directory (`None` when no account is configured).
@@ -183,43 +183,5 @@ impl App {
     /// it through an https URL (a load balancer in front terminates TLS).
     pub fn cookies_secure(&self) -> bool {
         self.config.ops.tls.is_some() || self.config.public_url.scheme() == "https"
-    }
-
-    /// Starts background work: key warm-up, periodic refresh of shared state, clean-up of expired rows.
-    pub fn start_background(self: &Arc<Self>) {
-        let app = self.clone();
-        tokio::spawn(async move { app.verifier.warm().await });
-        let app = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(REFRESH_INTERVAL);
-            let mut n: u64 = 0;
-            loop {
-                tick.tick().await;
-                n += 1;
-                if let Err(e) = app.keys.refresh(app.store.as_ref()).await {
-                    tracing::warn!(error = %e, "refreshing sealing keys failed");
-                }
-                if let Err(e) = app.revocations.refresh(app.store.as_ref()).await {
-                    tracing::warn!(error = %e, "refreshing revocations failed");
-                }
-                app.saml.refresh_due().await;
-                // Clean-up once a minute.
-                if n.is_multiple_of(12) {
-                    let now = app.clock.now().timestamp();
-                    if let Err(e) = app.store.purge_expired_replays(now).await {
-                        tracing::warn!(error = %e, "purging replay entries failed");
-                    }
-                    if let Err(e) = app.store.purge_expired_revocations(now).await {
-                        tracing::warn!(error = %e, "purging revocations failed");
-                    }
-                    if let Err(e) = KeyRing::delete_expired(app.store.as_ref(), now).await {
-                        tracing::warn!(error = %e, "deleting expired sealing keys failed");
-                    }
-                    if let Err(e) = crate::portal::purge_expired(&app).await {
-                        tracing::warn!(error = %e, "purging expired portal sessions failed");
-                    }
-                }
-            }
-        });
     }
 }

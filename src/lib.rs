@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod iam;
 pub mod idp;
 pub mod limit;
+pub mod maintenance;
 pub mod mapping;
 pub mod metrics;
 pub mod policy;

@@ -324,7 +324,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    app.start_background();
+    crate::maintenance::start(&app);
     if let Some(d) = &app.directory {
         match d.ensure_root().await {
             Ok(Some(token)) => tracing::warn!(

@@ -84,6 +84,7 @@
 //! a trust policy naming an account also needs that account's identity policies is the caller's
 //! decision.
 
+mod cache;
 mod condition;
 mod context;
 mod eval;
@@ -98,6 +99,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+pub use cache::{PolicyCache, POLICY_CACHE_ENTRIES};
 pub use context::{ContextValue, Principal, RequestContext};
 pub use eval::{
     arn_account, evaluate, evaluate_trust, Decision, Effect, MatchedStatement, PolicyScope,

@@ -201,7 +201,7 @@ impl TestAppBuilder {
             .await
             .unwrap_or_else(|e| panic!("App::build failed: {e:#}"));
         if self.background {
-            app.start_background();
+            rolegate::maintenance::start(&app);
         }
         let router = rolegate::web::router(app.clone());
         let server = tokio::spawn(async move {
