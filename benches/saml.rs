@@ -28,8 +28,9 @@ use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X
 use rolegate::app::App;
 use rolegate::config::Config;
 use rolegate::idp::saml::{self, shape};
+use rolegate::query::QueryRequest;
 use rolegate::store::MemoryStore;
-use rolegate::sts::{self, StsRequest};
+use rolegate::web::query;
 use samael::crypto::{CertificateDer, Crypto, CryptoProvider};
 use std::hint::black_box;
 use std::path::Path;
@@ -260,9 +261,9 @@ fn form(assertion_b64: &str) -> Vec<u8> {
 async fn call(app: &Arc<App>, body: &[u8]) -> u16 {
     let method = http::Method::POST;
     let headers = http::HeaderMap::new();
-    let r = sts::handle(
+    let r = query::handle(
         app,
-        StsRequest {
+        QueryRequest {
             method: &method,
             path: "/",
             query: "",

@@ -17,8 +17,9 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use criterion::Criterion;
 use rolegate::app::App;
 use rolegate::config::Config;
+use rolegate::query::QueryRequest;
 use rolegate::store::MemoryStore;
-use rolegate::sts::{self, StsRequest};
+use rolegate::web::query;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -96,9 +97,9 @@ fn signed_request(access_key_id: &str, secret: &str, token: &str) -> Signed {
 
 async fn call(app: &Arc<App>, signed: &Signed) -> u16 {
     let method = http::Method::POST;
-    let r = sts::handle(
+    let r = query::handle(
         app,
-        StsRequest {
+        QueryRequest {
             method: &method,
             path: "/",
             query: "",
@@ -153,7 +154,8 @@ fn main() {
     });
     let mut ev = rolegate::audit::AuditEvent::new(app.clock.now(), "bench", "bench");
     let (claims, token) =
-        sts::credentials_for_assignment(&app, &who, ACCOUNT, "Dev", &mut ev).expect("credentials");
+        rolegate::sts::credentials_for_assignment(&app, &who, ACCOUNT, "Dev", &mut ev)
+            .expect("credentials");
     let signed = signed_request(&claims.access_key_id, &claims.secret_access_key, &token);
     assert_eq!(
         rt.block_on(call(&app, &signed)),

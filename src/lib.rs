@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod authn;
 pub mod authz;
 pub mod cli;
 pub mod clock;
@@ -22,6 +23,7 @@ pub mod mapping;
 pub mod metrics;
 pub mod policy;
 pub mod portal;
+pub mod query;
 pub mod sigv4;
 pub mod sso;
 pub mod store;

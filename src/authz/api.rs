@@ -5,16 +5,18 @@
 //! message when it is a denial). The JSON shapes are [`AuthorizeInput`] and [`AuthorizeOutput`].
 
 use super::decide::{decide, Question};
+use super::encode_denial;
 use crate::app::App;
 use crate::audit::AuditEvent;
+use crate::authn;
+use crate::authz::context;
 use crate::config::Service;
 use crate::credentials::{OpenSession, SessionClaims};
 use crate::policy::{
     self, ContextValue, Effect, Explanation, MatchedStatement, Policy, PolicyKind, ResourceAccount,
 };
+use crate::query::StsError;
 use crate::sigv4::{SignedRequest, VerifyOptions};
-use crate::sts::context;
-use crate::sts::{auth, encode_denial, StsError};
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -41,7 +43,7 @@ pub struct AuthorizeInput {
     /// Condition keys the service knows (service-specific keys, `aws:RequestTag/K`,
     /// `aws:ResourceTag/K`…): a string, a list of strings, a number or a boolean each. Keys that
     /// describe the principal, its session or the request as rolegate sees it (see
-    /// [`crate::sts::context::reserved`]) are refused with `InvalidInput`.
+    /// [`crate::authz::context::reserved`]) are refused with `InvalidInput`.
     #[serde(default)]
     pub context: BTreeMap<String, ContextInput>,
     /// The resource's resource-based policy, as a JSON object or its text.
@@ -451,7 +453,7 @@ async fn verify_signed(
         max_skew: app.config.max_clock_skew,
         allow_unsigned_payload: req.allow_unsigned_payload,
     };
-    auth::authenticate_signed(app, &sreq, &opts, ev)
+    authn::authenticate_signed(app, &sreq, &opts, ev)
         .await
         .map_err(ApiError::from_sts)
 }

@@ -10,19 +10,19 @@
 //! own keys (`aws:CurrentTime`, `aws:SourceIp`, `aws:SecureTransport`, …) and the session's keys
 //! (`aws:PrincipalArn`, tags, claims, MFA) — last, so that no fact an edge passes on can replace
 //! one of them. (Edges that take keys from their caller refuse those in the reserved key space,
-//! [`crate::sts::context::reserved`], before asking.) It loads the session's policies as they are
+//! [`crate::authz::context::reserved`], before asking.) It loads the session's policies as they are
 //! now ([`SessionPolicies::for_session`]) and evaluates them, with a resource policy (and where the
 //! resource is) when the edge has one.
 
 use super::{PolicyLoadError, SessionPolicies};
 use crate::app::App;
 use crate::audit::AuditEvent;
+use crate::authz::context::{add_request_keys, add_session_keys, session_principal};
 use crate::credentials::SessionClaims;
 use crate::policy::{
     self, ContextValue, Decision, Effect, Explanation, Policy, PolicySet, RequestContext,
     ResourceAccount,
 };
-use crate::sts::context::{add_request_keys, add_session_keys, session_principal};
 use std::net::IpAddr;
 
 /// What an edge asks about a signed caller.

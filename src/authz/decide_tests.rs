@@ -221,7 +221,7 @@ impl Fixture {
         };
         let bo = f.opened(&f.keys["bo"]).await;
         let ctx = RequestContext::new("s3:GetObject", OBJECT_ARN);
-        f.message = crate::sts::encode_denial(&f.app, &bo, &ctx, false, &json!({}));
+        f.message = crate::authz::encode_denial(&f.app, &bo, &ctx, false, &json!({}));
         f
     }
 
@@ -324,7 +324,7 @@ impl Fixture {
             allow_unsigned_payload: false,
         };
         let mut ev = AuditEvent::new(self.app.clock.now(), "opening", "test");
-        crate::sts::auth::authenticate_signed(&self.app, &sreq, &opts, &mut ev)
+        crate::authn::authenticate_signed(&self.app, &sreq, &opts, &mut ev)
             .await
             .unwrap()
             .claims()
@@ -353,7 +353,7 @@ impl Edge {
     fn serves(self, c: &Caller) -> bool {
         match self {
             // Only long-term keys may call GetFederationToken.
-            Edge::GetFederationToken => crate::sts::auth::is_long_term(&c.claims),
+            Edge::GetFederationToken => crate::authn::is_long_term(&c.claims),
             // A console opens only for temporary credentials.
             Edge::Console => c.creds.token.is_some(),
             _ => true,

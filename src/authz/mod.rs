@@ -4,12 +4,16 @@
 //! API for downstream services and IAM's policy simulator. Knows nothing of HTTP or XML.
 
 pub mod api;
+pub mod context;
 pub mod decide;
 #[cfg(test)]
 mod decide_tests;
+pub mod denial;
 pub mod gate;
 #[cfg(test)]
 mod gate_tests;
+
+pub use denial::encode_denial;
 
 use crate::app::App;
 use crate::config::Config;
@@ -45,7 +49,7 @@ impl PolicyLoadError {
     }
 }
 
-impl From<PolicyLoadError> for crate::sts::StsError {
+impl From<PolicyLoadError> for crate::query::StsError {
     /// `ServiceUnavailable` when the store is, `InternalFailure` otherwise.
     fn from(e: PolicyLoadError) -> Self {
         match e {
@@ -172,8 +176,8 @@ mod tests {
     #[test]
     fn a_store_outage_while_loading_policies_is_service_unavailable_and_nothing_else_is() {
         use crate::idp::local::DirectoryError;
+        use crate::query::StsError;
         use crate::store::StoreError;
-        use crate::sts::StsError;
         let cases = [
             (
                 PolicyLoadError::Directory(DirectoryError::Store(StoreError::Unavailable(

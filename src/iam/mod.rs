@@ -10,9 +10,9 @@ mod simulate;
 
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::sts::params::Params;
-use crate::sts::xml::XmlWriter;
-use crate::sts::{StsError, StsRequest};
+use crate::query::params::Params;
+use crate::query::xml::XmlWriter;
+use crate::query::{QueryRequest, StsError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -63,7 +63,7 @@ pub fn is_iam_request(params: &Params) -> bool {
 /// Answers one IAM request; the caller has already seen that its `Version` is IAM's.
 pub async fn dispatch(
     app: &Arc<App>,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, StsError> {
@@ -132,7 +132,7 @@ pub fn error_xml(e: &StsError) -> String {
 /// The HTTP response for an error answered to an IAM request.
 pub fn error_response(e: StsError) -> Response {
     let mut resp = (status(&e), error_xml(&e)).into_response();
-    crate::sts::set_xml_headers(resp.headers_mut(), &e.request_id);
+    crate::query::set_xml_headers(resp.headers_mut(), &e.request_id);
     resp
 }
 

@@ -13,7 +13,7 @@
 //! look at but the context lacks are reported in `MissingContextValues`, as IAM does. The principal
 //! that resource-policy `Principal` elements are matched against is `CallerArn` when given, else
 //! the simulated role. `ContextEntries` may name any key, those describing a session included
-//! (keys that [`crate::sts::context::reserved`] keeps from services asking `/v1/authorize`): a
+//! (keys that [`crate::authz::context::reserved`] keeps from services asking `/v1/authorize`): a
 //! simulation grants nothing, and IAM's simulator takes such keys from the request too.
 //!
 //! A resource policy combines with the simulated caller's policies by the same rule as every
@@ -31,6 +31,7 @@
 use super::{invalid_input, no_such_entity, response, SIGNING_NAME};
 use crate::app::App;
 use crate::audit::AuditEvent;
+use crate::authn::authenticate_for;
 use crate::authz::decide::{decide, Question};
 use crate::config::Role;
 use crate::credentials::{OpenSession, SessionClaims};
@@ -38,10 +39,9 @@ use crate::policy::{
     self, ContextValue, Decision, Effect, Policy, PolicyKind, PolicyScope, PolicySet, Principal,
     RequestContext, ResourceAccount, StatementEffect,
 };
-use crate::sts::auth::authenticate_for;
-use crate::sts::params::Params;
-use crate::sts::xml::XmlWriter;
-use crate::sts::{StsError, StsRequest};
+use crate::query::params::Params;
+use crate::query::xml::XmlWriter;
+use crate::query::{QueryRequest, StsError};
 use std::sync::Arc;
 
 /// Results per page when `MaxItems` is not given.
@@ -690,7 +690,7 @@ fn caller_keys(app: &App, arn: &str) -> Vec<(String, ContextValue)> {
 
 async fn authorize(
     app: &App,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     caller: &SessionClaims,
     action: &str,
     resource: &str,
@@ -713,7 +713,7 @@ async fn authorize(
 
 async fn authenticate(
     app: &App,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     ev: &mut AuditEvent,
 ) -> Result<Arc<OpenSession>, StsError> {
     let caller = authenticate_for(app, req, ev, SIGNING_NAME).await?;
@@ -732,7 +732,7 @@ async fn authenticate(
 /// `SimulatePrincipalPolicy`.
 pub async fn simulate_principal_policy(
     app: &Arc<App>,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, StsError> {
@@ -895,7 +895,7 @@ pub async fn simulate_principal_policy(
 /// `SimulateCustomPolicy`.
 pub async fn simulate_custom_policy(
     app: &Arc<App>,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, StsError> {

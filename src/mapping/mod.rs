@@ -236,7 +236,7 @@ pub fn rule_context(
     email: Option<&str>,
 ) -> RequestContext {
     let mut ctx = RequestContext::new(RULE_ACTION, "*");
-    crate::sts::context::add_claims(&mut ctx, "claim", s.claims);
+    crate::authz::context::add_claims(&mut ctx, "claim", s.claims);
     ctx.set("rolegate:Provider", ContextValue::Single(s.provider.into()));
     ctx.set("rolegate:Subject", ContextValue::Single(s.subject.into()));
     ctx.set(

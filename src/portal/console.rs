@@ -504,7 +504,7 @@ pub async fn simulate(State(app): State<Arc<App>>, req: Request) -> Response {
         // The session's own keys are what they are: a simulation of this session cannot set them.
         match s
             .iter()
-            .find(|(k, _)| crate::sts::context::reserved(k, &app.config, Some(&c.claims)))
+            .find(|(k, _)| crate::authz::context::reserved(k, &app.config, Some(&c.claims)))
         {
             Some((k, _)) => Err(format!(
                 "context key {k} is set by rolegate from your session and request; it cannot be supplied"

@@ -150,7 +150,7 @@ fn live(app: &App, token: &str, now: i64) -> std::result::Result<SessionClaims, 
             format!("session token: {e}"),
         )
     })?;
-    crate::sts::auth::check_live(app, &claims, now).map_err(|e| {
+    crate::authn::check_live(app, &claims, now).map_err(|e| {
         let message = if e.message.contains("revoked") {
             "The session credentials have been revoked"
         } else {

@@ -2,24 +2,24 @@
 //! `DecodeAuthorizationMessage`. Each validates its parameters first, then authenticates, then asks the
 //! policy engine, then mints; any refusal leaves nothing behind.
 
-use super::context::{self, add_request_keys, add_request_tags, request_tag_keys};
-use super::params::{self, Params};
-use super::xml::XmlWriter;
-use super::{auth, StsError, StsRequest};
 use crate::app::App;
 use crate::audit::AuditEvent;
+use crate::authn as auth;
+use crate::authz::context::{self, add_request_keys, add_request_tags, request_tag_keys};
 use crate::authz::decide::{decide, Question};
+use crate::authz::denial::{encode_denial, AUTH_MESSAGE_PURPOSE};
 use crate::authz::gate::{self, Admission, Admitted, Refusal};
 use crate::config::Role;
 use crate::credentials::{self, Federation, SessionClaims, SessionPrincipal, Tag};
 use crate::idp::jwt::JwtError;
 use crate::policy::{self, ContextValue, Effect, Policy, PolicyKind, Principal, RequestContext};
+use crate::query::params::{self, Params};
+use crate::query::xml::XmlWriter;
+use crate::query::{QueryRequest, StsError};
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
-/// Sealing purpose of encoded authorization messages.
-const AUTH_MESSAGE_PURPOSE: &[u8] = b"rolegate authorization message v1";
 /// Session tags in a web identity token.
 const TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
 /// Source identity in a web identity token.
@@ -253,62 +253,6 @@ fn denial(
     e
 }
 
-/// A sealed message explaining a denial, for `DecodeAuthorizationMessage`.
-pub(crate) fn encode_denial(
-    app: &App,
-    caller: &SessionClaims,
-    ctx: &RequestContext,
-    explicit: bool,
-    explanation: &Value,
-) -> String {
-    let conditions: Vec<Value> = ctx
-        .keys()
-        .map(|(k, v)| {
-            let values: Vec<Value> = match v {
-                ContextValue::Single(s) => vec![json!({ "value": s })],
-                ContextValue::Multi(m) => m.iter().map(|s| json!({ "value": s })).collect(),
-            };
-            json!({ "key": k, "values": { "items": values } })
-        })
-        .collect();
-    let message = json!({
-        "allowed": false,
-        "explicitDeny": explicit,
-        "matchedStatements": { "items": applied_statements(explanation) },
-        "failures": { "items": [] },
-        "context": {
-            "principal": { "id": caller.principal.user_id(), "arn": caller.principal.arn() },
-            "action": ctx.action(),
-            "resource": ctx.resource(),
-            "conditions": { "items": conditions },
-        },
-        "explanation": explanation,
-    });
-    let sealed = json!({ "account": caller.principal.account(), "message": message });
-    app.keys
-        .seal_bytes(AUTH_MESSAGE_PURPOSE, sealed.to_string().as_bytes())
-        .unwrap_or_default()
-}
-
-/// The statements of an explanation that applied, as AWS lists matched statements.
-fn applied_statements(explanation: &Value) -> Vec<Value> {
-    let mut out = Vec::new();
-    for p in explanation["policies"].as_array().into_iter().flatten() {
-        for st in p["statements"].as_array().into_iter().flatten() {
-            if st["applies"] == json!(true) {
-                out.push(json!({
-                    "policy": p["policy"],
-                    "scope": p["scope"],
-                    "sid": st["sid"],
-                    "index": st["index"],
-                    "effect": st["effect"],
-                }));
-            }
-        }
-    }
-    out
-}
-
 pub(super) fn write_credentials(w: &mut XmlWriter, c: &SessionClaims, token: &str) {
     w.open("Credentials");
     w.leaf("AccessKeyId", &c.access_key_id);
@@ -448,7 +392,7 @@ pub(super) fn check_federated_trust(
 /// `AssumeRoleWithWebIdentity`: an OIDC token for a session of a role that trusts its provider.
 pub async fn assume_role_with_web_identity(
     app: &Arc<App>,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, StsError> {
@@ -611,7 +555,7 @@ pub async fn assume_role_with_web_identity(
 /// `GetCallerIdentity`: who signed this request. Never denied for a valid signature, as in AWS.
 pub async fn get_caller_identity(
     app: &Arc<App>,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     ev: &mut AuditEvent,
 ) -> Result<String, StsError> {
     // `authenticate` has named the principal and access key in the audit event already.
@@ -628,7 +572,7 @@ pub async fn get_caller_identity(
 /// `AssumeRole`: a signed-in session takes on another role (role chaining: at most one hour).
 pub async fn assume_role(
     app: &Arc<App>,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, StsError> {
@@ -913,7 +857,7 @@ async fn with_mfa(
 /// given. Only long-term credentials may call it.
 pub async fn get_session_token(
     app: &Arc<App>,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, StsError> {
@@ -972,7 +916,7 @@ pub async fn get_session_token(
 /// the calling directory user's policies and the session policies passed (none passed: nothing).
 pub async fn get_federation_token(
     app: &Arc<App>,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, StsError> {
@@ -1197,7 +1141,7 @@ pub fn credentials_for_assignment(
 /// `sts:DecodeAuthorizationMessage` in the same account.
 pub async fn decode_authorization_message(
     app: &Arc<App>,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, StsError> {

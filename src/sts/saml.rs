@@ -8,14 +8,14 @@ use super::actions::{
     role_session, session_policy, start, tag_pairs, write_assumed_role_user, write_credentials,
     FederatedTrust, Mint,
 };
-use super::context::{self, add_request_keys, add_request_tags};
-use super::params::{self, Params};
-use super::{StsError, StsRequest};
 use crate::app::App;
 use crate::audit::AuditEvent;
+use crate::authz::context::{self, add_request_keys, add_request_tags};
 use crate::credentials::{Federation, Tag};
 use crate::idp::saml::{self, SamlError, SamlIdentity, Use};
 use crate::policy::{ContextValue, Principal, RequestContext};
+use crate::query::params::{self, Params};
+use crate::query::{QueryRequest, StsError};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -103,7 +103,7 @@ fn role_pair_present(values: &[String], role_arn: &str, provider_arn: &str) -> b
 /// `AssumeRoleWithSAML`.
 pub async fn assume_role_with_saml(
     app: &Arc<App>,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, StsError> {

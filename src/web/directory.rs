@@ -228,7 +228,7 @@ async fn guard(
         max_skew: app.config.max_clock_skew,
         allow_unsigned_payload: false,
     };
-    let caller = crate::sts::auth::authenticate_signed(app, &sreq, &opts, ev)
+    let caller = crate::authn::authenticate_signed(app, &sreq, &opts, ev)
         .await
         .map_err(|e| {
             ev.reason = Some(e.reason.clone());

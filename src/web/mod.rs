@@ -6,6 +6,7 @@ mod admin;
 pub mod authorize;
 pub mod directory;
 pub mod forwarded;
+pub mod query;
 pub mod saml;
 pub mod serve;
 #[cfg(test)]
@@ -17,7 +18,7 @@ pub use admin::{AuditParams, RevocationRequest};
 
 use crate::app::App;
 use crate::idp::demo::DEMO_PATH;
-use crate::sts::{self, StsRequest};
+use crate::query::QueryRequest;
 use askama::Template;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
@@ -329,7 +330,8 @@ async fn sts_endpoint(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let too_large = |why: String| {
         let started = std::time::Instant::now();
-        let mut e = sts::StsError::validation_msg("The request body is too large").because(why);
+        let mut e =
+            crate::query::StsError::validation_msg("The request body is too large").because(why);
         e.request_id = request_id.clone();
         app.metrics
             .sts_request("-", Some(e.code), started.elapsed());
@@ -365,9 +367,9 @@ async fn sts_endpoint(State(app): State<Arc<App>>, req: Request) -> Response {
             .extensions
             .get::<forwarded::ForwardedHttps>()
             .is_some();
-    sts::handle(
+    query::handle(
         &app,
-        StsRequest {
+        QueryRequest {
             method: &parts.method,
             path: parts.uri.path(),
             query: parts.uri.query().unwrap_or(""),

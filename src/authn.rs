@@ -5,10 +5,10 @@
 //! made up for it (see [`is_long_term`]). An unknown or foreign key costs the same signature work as
 //! a known one.
 
-use super::{StsError, StsRequest};
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::credentials::{OpenSession, SessionClaims, SessionPrincipal};
+use crate::query::{QueryRequest, StsError};
 use crate::sigv4::{self, SignedRequest, VerifyOptions};
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ const DECOY_SECRET: &str = "rolegate-decoy-secret-never-matches-0000";
 /// The session behind a signed STS request.
 pub async fn authenticate(
     app: &App,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     ev: &mut AuditEvent,
 ) -> Result<Arc<OpenSession>, StsError> {
     authenticate_for(app, req, ev, "sts").await
@@ -27,7 +27,7 @@ pub async fn authenticate(
 /// The session behind a request signed for `service` (the SigV4 signing name, e.g. `iam`).
 pub async fn authenticate_for(
     app: &App,
-    req: &StsRequest<'_>,
+    req: &QueryRequest<'_>,
     ev: &mut AuditEvent,
     service: &str,
 ) -> Result<Arc<OpenSession>, StsError> {
