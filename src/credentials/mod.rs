@@ -319,5 +319,11 @@ pub fn is_temporary_access_key_id(s: &str) -> bool {
     s.len() == 20 && s.starts_with("ASIA") && s[4..].bytes().all(|b| BASE32.contains(&b))
 }
 
+/// Constant-time equality of two tokens (secrets, hashes, CSRF tokens, nonces): the time taken does
+/// not depend on where they differ, only on whether their lengths do.
+pub fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(subtle::ConstantTimeEq::ct_eq(a.as_bytes(), b.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests;

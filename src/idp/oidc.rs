@@ -430,7 +430,7 @@ impl OidcLogins {
             })?;
         let mut claims = verified.claims;
         match claims.get("nonce") {
-            Some(Value::String(n)) if crate::portal::session::same_token(n, expected.nonce) => {}
+            Some(Value::String(n)) if crate::credentials::same_token(n, expected.nonce) => {}
             Some(_) => {
                 return Err(OidcError::Refused(
                     "ID token: nonce is not the pending login's".into(),

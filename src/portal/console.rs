@@ -10,13 +10,13 @@
 
 use super::federation::{self, load_console, Console, NoConsole, CONSOLE_COOKIE, CONSOLE_PATH};
 use super::pages::{event, page, refuse, require_post, with_cookies, PortalRequest};
-use super::session::{self, same_token};
+use super::session;
 use super::{error_page, PortalError};
 use crate::app::App;
 use crate::audit::Outcome;
 use crate::authz::decide::{decide, Question};
 use crate::config::MfaRequirement;
-use crate::credentials::SessionPrincipal;
+use crate::credentials::{same_token, SessionPrincipal};
 use crate::policy::ContextValue;
 use askama::Template;
 use axum::extract::{Request, State};

@@ -369,7 +369,7 @@ async fn enrolment_is_ours(app: &App, user: &User, s: &Session) -> Result<bool, 
         .iter()
         .any(|d| matches!(d, MfaDevice::Totp { .. }) && !d.enabled());
     Ok(pending_device
-        && session::same_token(&e.session, &enrolment_binding(s))
+        && crate::credentials::same_token(&e.session, &enrolment_binding(s))
         && now(app) - e.started_at <= ENROLMENT_SECONDS)
 }
 

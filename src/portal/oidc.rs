@@ -438,7 +438,7 @@ async fn callback(
         );
     }
     let bound = session::cookie(&r.headers, BINDING_COOKIE)
-        .is_some_and(|c| session::same_token(&session::key_of(&c), &pending.binding));
+        .is_some_and(|c| crate::credentials::same_token(&session::key_of(&c), &pending.binding));
     if !bound {
         return stop(
             &app,

@@ -219,7 +219,7 @@ pub(super) async fn require_post_with(
         ));
     }
     match r.field("csrf") {
-        Some(t) if session::same_token(t, &s.record.csrf) => Ok(s),
+        Some(t) if crate::credentials::same_token(t, &s.record.csrf) => Ok(s),
         _ => {
             let mut ev = ev;
             ev.principal = Some(s.record.identity.display());
@@ -313,7 +313,7 @@ async fn submit_password(State(app): State<Arc<App>>, req: Request) -> Response 
         session::cookie(&r.headers, LOGIN_CSRF_COOKIE),
         r.field("csrf"),
     ) {
-        (Some(c), Some(f)) => session::same_token(&c, f),
+        (Some(c), Some(f)) => crate::credentials::same_token(&c, f),
         _ => false,
     };
     if !csrf_ok {

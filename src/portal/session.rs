@@ -8,7 +8,6 @@ use crate::store::{DirWrite, Store};
 use axum::http::HeaderMap;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 /// Directory kind of portal sessions.
 pub const SESSION_KIND: &str = "portal_session";
@@ -59,11 +58,6 @@ pub fn random_token() -> Result<String, PortalError> {
 /// The store key of a cookie value.
 pub fn key_of(token: &str) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
-}
-
-/// Constant-time equality of two tokens.
-pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// The value of cookie `name`, if the request carries exactly one.

@@ -11,7 +11,8 @@
 use super::token::{random, settings, store_err, to_json};
 use super::{Result, SsoError};
 use crate::app::App;
-use crate::portal::session::{key_of, same_token};
+use crate::credentials::same_token;
+use crate::portal::session::key_of;
 use crate::store::DirWrite;
 use serde::{Deserialize, Serialize};
 

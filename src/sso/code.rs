@@ -11,7 +11,8 @@
 use super::token::{random, store_err, to_json};
 use super::{Result, SsoError};
 use crate::app::App;
-use crate::portal::session::{key_of, same_token};
+use crate::credentials::same_token;
+use crate::portal::session::key_of;
 use crate::portal::SignedInIdentity;
 use crate::store::DirWrite;
 use base64::Engine;

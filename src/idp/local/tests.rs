@@ -1,3 +1,4 @@
+use super::password::Password;
 use super::*;
 use crate::clock::FixedClock;
 use crate::store::MemoryStore;

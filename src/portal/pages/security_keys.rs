@@ -228,7 +228,7 @@ async fn ceremony(
     ev.subject = Some(identity.subject.clone());
     ev.mfa = Some(identity.mfa_time.is_some());
     match r.field("csrf") {
-        Some(t) if session::same_token(t, &s.record.csrf) => {}
+        Some(t) if crate::credentials::same_token(t, &s.record.csrf) => {}
         _ => {
             return Err(refuse_json(
                 app,

@@ -1,0 +1,107 @@
+//! The root user and its bootstrap: root is created at first start, and until it has a password and
+//! an MFA device a one-time bootstrap token (only its hash is stored) lets the operator set both.
+
+use super::password::Password;
+use super::{
+    encode, random_id, sha256_hex, Directory, DirectoryError, Result, TotpEnrolment, User,
+    BOOTSTRAP, BOOTSTRAP_SECONDS, ROOT, USER,
+};
+use crate::store::{DirWrite, Versioned};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BootstrapToken {
+    sha256: String,
+    expires_at: i64,
+}
+
+impl Directory {
+    /// Creates the root user at first start. While root has no password, a fresh one-time bootstrap
+    /// token is issued (and returned, to be shown to the operator once) whenever none is valid.
+    pub async fn ensure_root(&self) -> Result<Option<String>> {
+        let now = self.now();
+        let root = match self.read::<User>(USER, ROOT).await? {
+            Some((u, _)) => u,
+            None => {
+                let u = User {
+                    name: ROOT.into(),
+                    user_id: random_id("AIDA", 17)?,
+                    path: "/".into(),
+                    root: true,
+                    created_at: now,
+                    password_hash: None,
+                    password_changed_at: None,
+                    groups: Vec::new(),
+                    policies: BTreeMap::new(),
+                    managed_policy_arns: Vec::new(),
+                    access_keys: Vec::new(),
+                    mfa_devices: Vec::new(),
+                    disabled_at: None,
+                };
+                self.insert_user(&u).await?;
+                self.user(ROOT).await?
+            }
+        };
+        if root.password_hash.is_some() && root.has_mfa() {
+            return Ok(None);
+        }
+        let current = self.read::<BootstrapToken>(BOOTSTRAP, ROOT).await?;
+        if let Some((t, _)) = &current {
+            if t.expires_at > now {
+                return Ok(None);
+            }
+        }
+        let mut raw = [0u8; 32];
+        crate::credentials::fill_random(&mut raw)
+            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+        let token = hex::encode(raw);
+        let record = BootstrapToken {
+            sha256: sha256_hex(&token),
+            expires_at: now + BOOTSTRAP_SECONDS,
+        };
+        let write = DirWrite::put(
+            BOOTSTRAP,
+            ROOT,
+            current.as_ref().map(|(_, v)| v),
+            encode(&record)?,
+        );
+        if self.store.dir_write(&[write]).await? {
+            Ok(Some(token))
+        } else {
+            Ok(None)
+        }
+    }
+
+    async fn check_bootstrap(&self, token: &str) -> Result<Versioned> {
+        let now = self.now();
+        let denied = || DirectoryError::Denied("the bootstrap token is not valid".into());
+        let (t, v) = self
+            .read::<BootstrapToken>(BOOTSTRAP, ROOT)
+            .await?
+            .ok_or_else(denied)?;
+        let same = subtle::ConstantTimeEq::ct_eq(sha256_hex(token).as_bytes(), t.sha256.as_bytes());
+        if !bool::from(same) || t.expires_at <= now {
+            return Err(denied());
+        }
+        Ok(v)
+    }
+
+    /// Step one of the root bootstrap: with a valid token, sets root's password and starts a TOTP
+    /// device. The token stays valid until [`Directory::bootstrap_finish`].
+    pub async fn bootstrap_start(&self, token: &str, password: Password) -> Result<TotpEnrolment> {
+        self.check_bootstrap(token).await?;
+        self.set_password(ROOT, password).await?;
+        self.create_totp(ROOT).await
+    }
+
+    /// Step two: two consecutive codes enable root's device and use up the token.
+    pub async fn bootstrap_finish(&self, token: &str, code1: &str, code2: &str) -> Result<()> {
+        let v = self.check_bootstrap(token).await?;
+        self.enable_totp(ROOT, code1, code2).await?;
+        self.store
+            .dir_write(&[DirWrite::delete(BOOTSTRAP, ROOT, v.version)])
+            .await?;
+        Ok(())
+    }
+}

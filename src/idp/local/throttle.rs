@@ -1,0 +1,74 @@
+//! Failure counting and lockout of one credential, kept as a [`Throttle`] record: the password
+//! sign-in of a user (kind `login_state`) and its MFA devices (kind `mfa_state`, see `keys`).
+
+use super::{encode, Directory, DirectoryError, Result, Throttle, CAS_ATTEMPTS, LOCK_SECONDS};
+use crate::store::DirWrite;
+
+impl Directory {
+    /// Refuses while the throttle record `kind`/`key` is locked; `what` names the credential.
+    pub(super) async fn check_lock(
+        &self,
+        kind: &str,
+        key: &str,
+        what: &str,
+        now: i64,
+    ) -> Result<()> {
+        if let Some((t, _)) = self.read::<Throttle>(kind, key).await? {
+            if let Some(until) = t.locked_until.filter(|u| *u > now) {
+                return Err(DirectoryError::Locked {
+                    what: what.to_string(),
+                    until,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn throttle<T>(
+        &self,
+        kind: &str,
+        key: &str,
+        now: i64,
+        mut change: impl FnMut(&mut Throttle) -> Result<T>,
+    ) -> Result<T> {
+        for _ in 0..CAS_ATTEMPTS {
+            let current = self.read::<Throttle>(kind, key).await?;
+            let mut t = current.as_ref().map(|(t, _)| t.clone()).unwrap_or_default();
+            if t.locked_until.is_some_and(|u| u <= now) {
+                t.locked_until = None;
+                t.failures = 0;
+            }
+            let out = change(&mut t)?;
+            let write = DirWrite::put(kind, key, current.as_ref().map(|(_, v)| v), encode(&t)?);
+            if self.store.dir_write(&[write]).await? {
+                return Ok(out);
+            }
+        }
+        Err(DirectoryError::Conflict(format!(
+            "{kind} {key} is being changed concurrently; try again"
+        )))
+    }
+
+    /// Counts a failure; `true` if it locked the credential.
+    pub(super) async fn record_failure(
+        &self,
+        kind: &str,
+        key: &str,
+        max: u32,
+        now: i64,
+    ) -> Result<bool> {
+        self.throttle(kind, key, now, |t| {
+            if t.failures == 0 || now - t.first_failure > LOCK_SECONDS {
+                t.failures = 0;
+                t.first_failure = now;
+            }
+            t.failures += 1;
+            if t.failures >= max {
+                t.locked_until = Some(now + LOCK_SECONDS);
+                return Ok(true);
+            }
+            Ok(false)
+        })
+        .await
+    }
+}
