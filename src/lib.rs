@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod policy;
 pub mod portal;
 pub mod query;
+pub mod request;
 pub mod sigv4;
 pub mod sso;
 pub mod store;

@@ -251,6 +251,20 @@ impl fmt::Debug for SessionClaims {
 const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// A bearer token of 32 random bytes, base64url without padding (256 bits): portal sessions, SSO
+/// sign-ins, codes.
+pub fn random_token() -> Result<String> {
+    use base64::Engine;
+    let mut b = [0u8; 32];
+    fill_random(&mut b)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
+}
+
+/// The store key of a bearer token: its SHA-256 in hex, so that the store never holds the token.
+pub fn token_key(token: &str) -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
+}
+
 /// Fills `out` from the system's cryptographic generator, through a per-thread buffer refilled
 /// [`RANDOM_POOL`] bytes at a time: one generator call serves many identifiers and keys. Bytes are
 /// handed out once and wiped from the buffer as they are.

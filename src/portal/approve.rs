@@ -533,7 +533,7 @@ fn authorize_csp(redirect_uri: &str) -> Option<HeaderValue> {
         _ => u.origin().ascii_serialization(),
     };
     // The page policy ends with `form-action 'self'`: the target is one more source of it.
-    HeaderValue::from_str(&format!("{} {target}", crate::web::PAGE_CSP)).ok()
+    HeaderValue::from_str(&format!("{} {target}", crate::request::PAGE_CSP)).ok()
 }
 
 /// The AWS CLI's authorization request: checked, then the page naming the client.

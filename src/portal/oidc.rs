@@ -197,7 +197,7 @@ impl IntoResponse for Failure {
 }
 
 fn event(app: &App, action: &str, ip: &str, provider: &str) -> AuditEvent {
-    let mut ev = AuditEvent::new(app.clock.now(), &crate::web::request_id(), action);
+    let mut ev = AuditEvent::new(app.clock.now(), &crate::request::request_id(), action);
     ev.source_ip = Some(ip.to_string());
     ev.provider = Some(provider.chars().take(128).collect());
     ev

@@ -95,7 +95,7 @@ fn parse_pairs(bytes: &[u8]) -> Result<HashMap<String, String>> {
 }
 
 pub(super) fn event(app: &App, action: &str, ip: &str) -> AuditEvent {
-    let mut ev = AuditEvent::new(app.clock.now(), &crate::web::request_id(), action);
+    let mut ev = AuditEvent::new(app.clock.now(), &crate::request::request_id(), action);
     ev.source_ip = Some(ip.to_string());
     ev
 }
@@ -168,7 +168,7 @@ async fn recheck(app: &App, mut s: Session) -> Result<Session> {
             session::delete(app.store.as_ref(), &s.key).await?;
             let mut ev = AuditEvent::new(
                 app.clock.now(),
-                &crate::web::request_id(),
+                &crate::request::request_id(),
                 "portal:EndSession",
             );
             ev.provider = Some(s.record.identity.provider.clone());

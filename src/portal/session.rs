@@ -6,7 +6,6 @@
 use super::{PortalError, SignedInIdentity};
 use crate::store::{DirWrite, Store};
 use axum::http::HeaderMap;
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 /// Directory kind of portal sessions.
@@ -48,17 +47,12 @@ pub struct Session {
     pub version: u64,
 }
 
-/// 32 random bytes, base64url without padding (256 bits).
+/// A new session or CSRF token ([`crate::credentials::random_token`]).
 pub fn random_token() -> Result<String, PortalError> {
-    let mut b = [0u8; 32];
-    crate::credentials::fill_random(&mut b).map_err(|e| PortalError::Internal(e.to_string()))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
+    crate::credentials::random_token().map_err(|e| PortalError::Internal(e.to_string()))
 }
 
-/// The store key of a cookie value.
-pub fn key_of(token: &str) -> String {
-    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
-}
+pub use crate::credentials::token_key as key_of;
 
 /// The value of cookie `name`, if the request carries exactly one.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {

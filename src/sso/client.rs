@@ -12,7 +12,7 @@ use super::token::{random, settings, store_err, to_json};
 use super::{Result, SsoError};
 use crate::app::App;
 use crate::credentials::same_token;
-use crate::portal::session::key_of;
+use crate::credentials::token_key as key_of;
 use crate::store::DirWrite;
 use serde::{Deserialize, Serialize};
 

@@ -11,9 +11,9 @@
 use super::token::{random, store_err, to_json};
 use super::{Result, SsoError};
 use crate::app::App;
+use crate::authz::gate::SignedInIdentity;
 use crate::credentials::same_token;
-use crate::portal::session::key_of;
-use crate::portal::SignedInIdentity;
+use crate::credentials::token_key as key_of;
 use crate::store::DirWrite;
 use base64::Engine;
 use serde::{Deserialize, Serialize};

@@ -12,8 +12,8 @@
 use super::token::{random, settings, store_err, to_json};
 use super::{Result, SsoError};
 use crate::app::App;
-use crate::portal::session::key_of;
-use crate::portal::SignedInIdentity;
+use crate::authz::gate::SignedInIdentity;
+use crate::credentials::token_key as key_of;
 use crate::store::{DirWrite, Versioned};
 use serde::{Deserialize, Serialize};
 

@@ -345,7 +345,8 @@ pub fn router(app: &App) -> Router<Arc<App>> {
 
 /// An audit event of either API for a request from `ip`.
 pub(crate) fn event(app: &App, action: &str, ip: &str) -> crate::audit::AuditEvent {
-    let mut ev = crate::audit::AuditEvent::new(app.clock.now(), &crate::web::request_id(), action);
+    let mut ev =
+        crate::audit::AuditEvent::new(app.clock.now(), &crate::request::request_id(), action);
     ev.source_ip = Some(ip.to_string());
     ev
 }

@@ -51,7 +51,7 @@ pub fn public(config: &crate::config::Config, path: &str) -> String {
 
 /// The request's client address, and its JSON body as `T`.
 async fn read<T: DeserializeOwned>(req: Request) -> (IpAddr, Result<T>) {
-    let ip = crate::web::client_ip(&req);
+    let ip = crate::request::client_ip(&req);
     let body = match axum::body::to_bytes(req.into_body(), BODY_LIMIT).await {
         Ok(b) => b,
         Err(_) => {
@@ -268,7 +268,7 @@ async fn create_token(State(app): State<Arc<App>>, req: Request) -> Response {
     super::finish(&app, ev, result, true)
 }
 
-fn who(ev: &mut AuditEvent, identity: &crate::portal::SignedInIdentity) {
+fn who(ev: &mut AuditEvent, identity: &crate::authz::gate::SignedInIdentity) {
     ev.provider = Some(identity.provider.clone());
     ev.subject = Some(identity.subject.clone());
     ev.principal = Some(identity.display());

@@ -55,7 +55,7 @@ struct ApiRequest {
 /// taken apart (refused when a parameter is given twice). The request itself is dropped here: its
 /// body is not `Sync`, and the handlers' futures must be `Send`.
 fn begin(app: &App, action: &str, req: Request) -> (AuditEvent, Result<ApiRequest>) {
-    let ev = super::event(app, action, &crate::web::client_ip(&req).to_string());
+    let ev = super::event(app, action, &crate::request::client_ip(&req).to_string());
     let token = req
         .headers()
         .get(BEARER_HEADER)
@@ -281,7 +281,10 @@ async fn get_role_credentials(State(app): State<Arc<App>>, req: Request) -> Resp
         }
         ev.principal = Some(c.principal.arn());
         ev.access_key_id = Some(c.access_key_id.clone());
-        ev.expiration = Some(crate::portal::federation::rfc3339(c.expires_at));
+        ev.expiration = Some(crate::clock::rfc3339(
+            &chrono::DateTime::from_timestamp(c.expires_at, 0).unwrap_or_default(),
+            false,
+        ));
         Ok(super::ok_json(json!({
             "roleCredentials": {
                 "accessKeyId": c.access_key_id,

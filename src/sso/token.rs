@@ -11,8 +11,8 @@
 
 use super::{Result, SsoError};
 use crate::app::App;
-use crate::portal::session::{key_of, random_token};
-use crate::portal::SignedInIdentity;
+use crate::authz::gate::SignedInIdentity;
+use crate::credentials::{random_token, token_key as key_of};
 use crate::store::{DirWrite, Versioned};
 use serde::{Deserialize, Serialize};
 

@@ -1,7 +1,7 @@
 //! The STS actions (`AssumeRoleWithSAML` in [`saml`]): dispatch on `Action` (named with AWS's
 //! words in [`StsAction`]), the handlers and their XML responses. The Query API they share with IAM
 //! (request, parameters, XML writer, [`StsError`]) is [`crate::query`]; the front door that routes a
-//! request to STS or IAM is [`crate::web::query`]. Knows nothing of HTML or cookies.
+//! request to STS or IAM is `web::query`. Knows nothing of HTML or cookies.
 
 mod actions;
 pub mod saml;
@@ -69,8 +69,8 @@ impl StsAction {
     }
 }
 
-/// Answers one STS request whose parameters are parsed (the Query front door,
-/// [`crate::web::query`], has decided it is STS's).
+/// Answers one STS request whose parameters are parsed (the Query front door, `web::query`, has
+/// decided it is STS's).
 pub async fn dispatch(
     app: &Arc<App>,
     req: &QueryRequest<'_>,

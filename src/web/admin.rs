@@ -162,7 +162,7 @@ async fn create_revocation(
         return *r;
     }
     let now = app.clock.now();
-    let mut ev = AuditEvent::new(now, &super::request_id(), "admin:Revoke");
+    let mut ev = AuditEvent::new(now, &crate::request::request_id(), "admin:Revoke");
     ev.principal = Some("admin".into());
     let r = match req.to_revocation(now.timestamp()) {
         Ok(r) => r,
@@ -201,7 +201,7 @@ async fn rotate_keys(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
         return *r;
     }
     let now = app.clock.now();
-    let mut ev = AuditEvent::new(now, &super::request_id(), "admin:RotateSealingKey");
+    let mut ev = AuditEvent::new(now, &crate::request::request_id(), "admin:RotateSealingKey");
     ev.principal = Some("admin".into());
     let result = async {
         let id = KeyRing::rotate(app.store.as_ref(), now.timestamp()).await?;

@@ -48,7 +48,7 @@ fn caller<'a>(app: &'a App, headers: &HeaderMap) -> Option<&'a Service> {
 }
 
 async fn authorize(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let request_id = super::request_id();
+    let request_id = crate::request::request_id();
     let mut ev = AuditEvent::new(app.clock.now(), &request_id, "Authorize");
     let Some(service) = caller(&app, &headers) else {
         ev.outcome(Outcome::Deny);

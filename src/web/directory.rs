@@ -269,7 +269,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Value, AdminError>>,
 {
-    let mut ev = AuditEvent::new(app.clock.now(), &super::request_id(), action);
+    let mut ev = AuditEvent::new(app.clock.now(), &crate::request::request_id(), action);
     ev.role_arn = Some(resource.clone());
     let result = match guard(app, req, action, &resource, None, &mut ev).await {
         Ok(_) => work().await,
@@ -996,7 +996,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Value, AdminError>>,
 {
-    let mut ev = AuditEvent::new(app.clock.now(), &super::request_id(), action);
+    let mut ev = AuditEvent::new(app.clock.now(), &crate::request::request_id(), action);
     ev.principal = Some(user_arn(app, "root").replace(":user/root", ":root"));
     ev.source_ip = Some(req.source.ip().to_string());
     ev.root = true;
@@ -1023,7 +1023,11 @@ struct SignIn {
 /// the login, and answers who signed in and what they may assume. Root sign-ins are flagged in the
 /// audit log.
 async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequest) -> Response {
-    let mut ev = AuditEvent::new(app.clock.now(), &super::request_id(), "rolegate:SignIn");
+    let mut ev = AuditEvent::new(
+        app.clock.now(),
+        &crate::request::request_id(),
+        "rolegate:SignIn",
+    );
     ev.source_ip = Some(req.source.ip().to_string());
     ev.provider = Some(crate::config::LOCAL_PROVIDER.into());
     let result = async {

@@ -19,6 +19,7 @@ pub use admin::{AuditParams, RevocationRequest};
 use crate::app::App;
 use crate::idp::demo::DEMO_PATH;
 use crate::query::QueryRequest;
+use crate::request::{client_ip, new_request_id, API_CSP, PAGE_CSP};
 use askama::Template;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
@@ -27,7 +28,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Largest request body accepted on the STS endpoint by default for `AssumeRoleWithSAML` (a SAML
@@ -84,19 +85,6 @@ async fn metrics_endpoint(State(app): State<Arc<App>>) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
-}
-
-tokio::task_local! {
-    /// The id of the request being handled (routes other than the STS, which makes its own).
-    static REQUEST_ID: Arc<str>;
-}
-
-/// The id of the request being handled, as the `x-request-id` response header and the log's
-/// `request_id` show it; a fresh one outside a request.
-pub fn request_id() -> String {
-    REQUEST_ID
-        .try_with(|id| id.to_string())
-        .unwrap_or_else(|_| new_request_id())
 }
 
 /// Audit query parameters from CLI arguments; `since` and `until` are a duration before now such
@@ -162,37 +150,6 @@ fn audit_time(flag: &str, s: &str, now_ms: i64) -> Result<i64, String> {
     Ok(now_ms - secs * 1000)
 }
 
-/// A request id in the shape AWS uses (a random UUID).
-pub fn new_request_id() -> String {
-    let mut b = random_16();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            id.push('-');
-        }
-        id.push(char::from(HEX[usize::from(byte >> 4)]));
-        id.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    id
-}
-
-/// 16 random bytes ([`crate::credentials::fill_random`]); if the generator fails, which is never
-/// seen in practice, an id must still be unique: the time and a count.
-fn random_16() -> [u8; 16] {
-    let mut out = [0u8; 16];
-    if crate::credentials::fill_random(&mut out).is_err() {
-        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let t = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
-        out[..8].copy_from_slice(&t.to_be_bytes());
-        out[8..].copy_from_slice(&n.to_be_bytes());
-    }
-    out
-}
-
 /// Every response: security headers. Every route but the STS (which measures and identifies its
 /// own requests, on the hot path): a request id (response header, log span, audit events) and
 /// metrics by route template.
@@ -252,9 +209,8 @@ async fn edge(
             span.record("otel.kind", "server");
             crate::telemetry::adopt_parent(&span, req.headers());
         }
-        let mut resp = REQUEST_ID
-            .scope(id.clone(), next.run(req).instrument(span.clone()))
-            .await;
+        let mut resp =
+            crate::request::scoped(id.clone(), next.run(req).instrument(span.clone())).await;
         if exporting {
             span.record("http.response.status_code", resp.status().as_u16());
         }
@@ -269,18 +225,11 @@ async fn edge(
     resp
 }
 
-/// The policy of HTML pages: their own scripts, styles and images, nothing else, never framed. It
-/// ends with `form-action 'self'`, which the PKCE approval page extends by one origin.
-pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-/// The policy of everything that is not a page (STS XML, JSON, CSS): nothing may load or run if a
-/// browser renders it as a document, and it is never framed.
-pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
-
-/// The security headers of every response. A page gets [`PAGE_CSP`] and `Referrer-Policy:
+/// The security headers of every response. A page gets [`crate::request::PAGE_CSP`] and `Referrer-Policy:
 /// no-referrer` unless it set its own (the portal's same-origin: with no-referrer, browsers send
 /// `Origin: null` on its form posts; the PKCE approval page's `form-action` names the client's
 /// loopback redirect). Anything else (the STS and the APIs above all, with their high request
-/// rates) gets the shorter [`API_CSP`] and no referrer policy, which only a document with links
+/// rates) gets the shorter [`crate::request::API_CSP`] and no referrer policy, which only a document with links
 /// could use. Every response: `nosniff`, `X-Frame-Options: DENY`, `Cache-Control: no-store`.
 fn security_headers(h: &mut header::HeaderMap) {
     let page = h
@@ -305,15 +254,6 @@ fn security_headers(h: &mut header::HeaderMap) {
         );
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-}
-
-/// The client's address: the peer, or the forwarded client when a trusted proxy is the peer (the
-/// edge rewrites it); loopback when there is no connection (in-process tests).
-pub(crate) fn client_ip(req: &Request) -> IpAddr {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 async fn sts_or_home(State(app): State<Arc<App>>, req: Request) -> Response {

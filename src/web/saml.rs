@@ -138,7 +138,7 @@ async fn login(
     Path(provider): Path<String>,
     axum::extract::Query(query): axum::extract::Query<LoginQuery>,
 ) -> Response {
-    let mut ev = AuditEvent::new(app.clock.now(), &super::request_id(), "saml:Login");
+    let mut ev = AuditEvent::new(app.clock.now(), &crate::request::request_id(), "saml:Login");
     ev.provider = Some(provider.chars().take(128).collect());
     let step_up = match query.step_up.as_deref() {
         None => false,
@@ -267,7 +267,11 @@ async fn acs(
     headers: HeaderMap,
     Form(form): Form<AcsForm>,
 ) -> Response {
-    let mut ev = AuditEvent::new(app.clock.now(), &super::request_id(), "saml:SignIn");
+    let mut ev = AuditEvent::new(
+        app.clock.now(),
+        &crate::request::request_id(),
+        "saml:SignIn",
+    );
     let result = consume(&app, &headers, &form, &mut ev).await;
     let clear = set_cookie(&app, "", 0);
     // With the portal on, the person lands in a portal session; without it, the ACS answers the

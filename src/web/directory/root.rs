@@ -88,7 +88,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Value, AdminError>>,
 {
-    let mut ev = AuditEvent::new(app.clock.now(), &crate::web::request_id(), action);
+    let mut ev = AuditEvent::new(app.clock.now(), &crate::request::request_id(), action);
     ev.role_arn = Some(resource.clone());
     let result = match guard(app, req, action, &resource, target, &mut ev).await {
         Ok(_) => work().await,
