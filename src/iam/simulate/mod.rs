@@ -1,0 +1,277 @@
+//! The policy simulator: `SimulatePrincipalPolicy` (a configured role's identity policies and
+//! permissions boundary, plus policies given in the request) and `SimulateCustomPolicy` (only
+//! policies given in the request), each evaluated with rolegate's policy engine for every action ×
+//! resource asked about.
+//!
+//! The caller signs for `iam` and must itself be allowed `iam:SimulatePrincipalPolicy` on the role
+//! (or `iam:SimulateCustomPolicy` on `*`) by its own session's policies; a role of another account
+//! is reported as not found.
+//!
+//! The simulated request context holds only what the request supplies (`ContextEntries`, and
+//! `ResourceOwner` as `aws:ResourceAccount`), plus, when simulating a role, the principal keys
+//! `aws:PrincipalArn`, `aws:PrincipalAccount` and `aws:PrincipalType`; condition keys the policies
+//! look at but the context lacks are reported in `MissingContextValues`, as IAM does. The principal
+//! that resource-policy `Principal` elements are matched against is `CallerArn` when given, else
+//! the simulated role. `ContextEntries` may name any key, those describing a session included
+//! (keys that [`crate::sts::context::reserved`] keeps from services asking `/v1/authorize`): a
+//! simulation grants nothing, and IAM's simulator takes such keys from the request too.
+//!
+//! A resource policy combines with the simulated caller's policies by the same rule as every
+//! decision (`policy::evaluate`): within the caller's account as AWS does within one account, across
+//! accounts only when both sides allow. The resource's account is its ARN's account field, else
+//! `ResourceOwner`, else — as IAM's simulator assumes — the caller's own (`CallerArn`'s account, or
+//! the simulated role's).
+//!
+//! Statement positions (`StartPosition`/`EndPosition`) are given for policies whose text is in the
+//! request: lines count from 1 and columns from 1, each position being the one just after the
+//! statement's opening or closing brace (IAM's convention). They are found by scanning the text for
+//! the elements of its top-level `Statement`. Policies from the configuration are kept parsed, not
+//! as text, so their statements carry no positions.
+
+mod authorize;
+mod context;
+mod eval;
+mod params;
+mod positions;
+mod principal;
+mod response;
+#[cfg(test)]
+mod tests;
+
+use super::no_such_entity;
+use crate::app::App;
+use crate::audit::AuditEvent;
+use crate::policy::{ContextValue, PolicyScope, Principal};
+use crate::sts::params::Params;
+use crate::sts::{StsError, StsRequest};
+use authorize::{authenticate, authorize};
+use eval::{Simulation, Source};
+use params::{check_length, Common};
+use principal::{
+    arn_account, caller_keys, caller_principal, parse_source_arn, role_of_session, SourceArn,
+};
+use response::render;
+use std::sync::Arc;
+
+/// `SimulatePrincipalPolicy`.
+pub async fn simulate_principal_policy(
+    app: &Arc<App>,
+    req: &StsRequest<'_>,
+    params: &Params,
+    ev: &mut AuditEvent,
+) -> Result<String, StsError> {
+    let caller = authenticate(app, req, ev).await?;
+    let source_arn = params.required("PolicySourceArn", "policySourceArn")?;
+    check_length(source_arn, "policySourceArn", 20, 2048)?;
+    let target = parse_source_arn(source_arn)?;
+    let common = Common::parse(params, false)?;
+    let marker = common.offset()?;
+
+    let (role, session) = match &target {
+        SourceArn::Role(arn) => (app.config.role(arn), None),
+        SourceArn::Session {
+            account,
+            role_name,
+            session,
+        } => (role_of_session(app, account, role_name), Some(*session)),
+        SourceArn::Other { .. } => (None, None),
+    };
+    // Authorized on the role (a session ARN stands for its role); on the ARN as given when it
+    // names nothing, so that the answer for an unknown entity needs the same permission.
+    let resource = role.map_or(source_arn, |r| r.arn.as_str());
+    ev.role_arn = Some(resource.to_string());
+    authorize(
+        app,
+        req,
+        &caller,
+        "iam:SimulatePrincipalPolicy",
+        resource,
+        ev,
+    )
+    .await?;
+    let not_found = || match &target {
+        SourceArn::Role(arn) => {
+            let name = arn.rsplit('/').next().unwrap_or_default();
+            no_such_entity(format!("The role with name {name} cannot be found."))
+        }
+        SourceArn::Session { role_name, .. } => {
+            no_such_entity(format!("The role with name {role_name} cannot be found."))
+        }
+        SourceArn::Other { kind, name } => {
+            no_such_entity(format!("The {kind} with name {name} cannot be found."))
+        }
+    };
+    let role = match role {
+        Some(r) if r.account == caller.principal.account() => r,
+        Some(r) => {
+            return Err(not_found().because(format!(
+                "role {} belongs to account {}, not to the caller's account {}",
+                r.arn,
+                r.account,
+                caller.principal.account()
+            )))
+        }
+        None => return Err(not_found().because(format!("{source_arn} is not a configured role"))),
+    };
+
+    let mut sources: Vec<Source> = Vec::new();
+    for (name, p) in &role.policies {
+        sources.push(Source {
+            id: name.clone(),
+            source_type: "role",
+            scope: PolicyScope::Identity,
+            policy: Arc::clone(p),
+            positions: Vec::new(),
+        });
+    }
+    for (arn, p) in &role.managed_policies {
+        sources.push(Source {
+            id: arn.clone(),
+            source_type: "user-managed",
+            scope: PolicyScope::Identity,
+            policy: Arc::clone(p),
+            positions: Vec::new(),
+        });
+    }
+    let Common {
+        actions,
+        resources,
+        resources_given,
+        inputs,
+        boundary,
+        resource_policy,
+        resource_owner,
+        caller_arn,
+        entries,
+        max_items,
+        ..
+    } = common;
+    sources.extend(inputs);
+    match boundary {
+        Some(b) => sources.push(b),
+        None => {
+            if let Some((arn, p)) = &role.permissions_boundary {
+                sources.push(Source {
+                    id: arn.clone(),
+                    source_type: "user-managed",
+                    scope: PolicyScope::Boundary,
+                    policy: Arc::clone(p),
+                    positions: Vec::new(),
+                });
+            }
+        }
+    }
+    sources.extend(resource_policy);
+
+    let principal = match &caller_arn {
+        Some(arn) => caller_principal(app, arn),
+        None => {
+            let mut aws = Vec::new();
+            if session.is_some() {
+                aws.push(source_arn.to_string());
+            }
+            aws.push(role.arn.clone());
+            aws.push(format!("arn:aws:iam::{}:root", role.account));
+            aws.push(role.account.clone());
+            Principal::aws(aws)
+        }
+    };
+    let mut keys: Vec<(String, ContextValue)> = vec![
+        ("aws:PrincipalArn".into(), role.arn.as_str().into()),
+        ("aws:PrincipalAccount".into(), role.account.as_str().into()),
+        ("aws:PrincipalType".into(), "AssumedRole".into()),
+    ];
+    if let Some(s) = session {
+        keys.push((
+            "aws:userid".into(),
+            ContextValue::Single(format!("{}:{s}", role.role_id)),
+        ));
+    }
+    if let Some(owner) = &resource_owner {
+        keys.push((
+            "aws:ResourceAccount".into(),
+            ContextValue::Single(owner.clone()),
+        ));
+    }
+    keys.extend(entries);
+    let principal_account = caller_arn
+        .as_deref()
+        .and_then(arn_account)
+        .unwrap_or(&role.account)
+        .to_string();
+
+    let sim = Simulation {
+        sources,
+        actions,
+        resources,
+        resources_given,
+        principal: Some(principal),
+        principal_account: Some(principal_account),
+        resource_owner,
+        keys,
+        max_items,
+        marker,
+    };
+    let page = sim.run();
+    Ok(render("SimulatePrincipalPolicy", &page, req.request_id))
+}
+
+/// `SimulateCustomPolicy`.
+pub async fn simulate_custom_policy(
+    app: &Arc<App>,
+    req: &StsRequest<'_>,
+    params: &Params,
+    ev: &mut AuditEvent,
+) -> Result<String, StsError> {
+    let caller = authenticate(app, req, ev).await?;
+    let common = Common::parse(params, true)?;
+    let marker = common.offset()?;
+    authorize(app, req, &caller, "iam:SimulateCustomPolicy", "*", ev).await?;
+
+    let Common {
+        actions,
+        resources,
+        resources_given,
+        inputs,
+        boundary,
+        resource_policy,
+        resource_owner,
+        caller_arn,
+        entries,
+        max_items,
+        ..
+    } = common;
+    let mut sources = inputs;
+    sources.extend(boundary);
+    sources.extend(resource_policy);
+    let mut keys = Vec::new();
+    let principal = caller_arn.as_deref().map(|arn| {
+        keys.extend(caller_keys(app, arn));
+        caller_principal(app, arn)
+    });
+    if let Some(owner) = &resource_owner {
+        keys.push((
+            "aws:ResourceAccount".into(),
+            ContextValue::Single(owner.clone()),
+        ));
+    }
+    keys.extend(entries);
+    let principal_account = caller_arn
+        .as_deref()
+        .and_then(arn_account)
+        .map(String::from);
+    let sim = Simulation {
+        sources,
+        actions,
+        resources,
+        resources_given,
+        principal,
+        principal_account,
+        resource_owner,
+        keys,
+        max_items,
+        marker,
+    };
+    let page = sim.run();
+    Ok(render("SimulateCustomPolicy", &page, req.request_id))
+}
