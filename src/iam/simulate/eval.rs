@@ -26,6 +26,24 @@ pub(super) struct Source {
     pub(super) positions: Vec<(Position, Position)>,
 }
 
+impl Source {
+    /// A policy of the configuration, kept parsed: its statements carry no positions.
+    pub(super) fn configured(
+        id: &str,
+        source_type: &'static str,
+        scope: PolicyScope,
+        policy: &Arc<Policy>,
+    ) -> Self {
+        Self {
+            id: id.to_string(),
+            source_type,
+            scope,
+            policy: Arc::clone(policy),
+            positions: Vec::new(),
+        }
+    }
+}
+
 /// A statement that decided a result, as reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Matched {

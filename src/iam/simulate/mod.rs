@@ -38,18 +38,15 @@ mod response;
 #[cfg(test)]
 mod tests;
 
-use super::no_such_entity;
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::policy::{ContextValue, PolicyScope, Principal};
+use crate::policy::ContextValue;
 use crate::sts::params::Params;
 use crate::sts::{StsError, StsRequest};
 use authorize::{authenticate, authorize};
-use eval::{Simulation, Source};
+use eval::Simulation;
 use params::{check_length, Common};
-use principal::{
-    arn_account, caller_keys, caller_principal, parse_source_arn, role_of_session, SourceArn,
-};
+use principal::{arn_account, caller_keys, caller_principal, parse_source_arn, SimulatedRole};
 use response::render;
 use std::sync::Arc;
 
@@ -67,15 +64,7 @@ pub async fn simulate_principal_policy(
     let common = Common::parse(params, false)?;
     let marker = common.offset()?;
 
-    let (role, session) = match &target {
-        SourceArn::Role(arn) => (app.config.role(arn), None),
-        SourceArn::Session {
-            account,
-            role_name,
-            session,
-        } => (role_of_session(app, account, role_name), Some(*session)),
-        SourceArn::Other { .. } => (None, None),
-    };
+    let (role, session) = target.role(app);
     // Authorized on the role (a session ARN stands for its role); on the ARN as given when it
     // names nothing, so that the answer for an unknown entity needs the same permission.
     let resource = role.map_or(source_arn, |r| r.arn.as_str());
@@ -89,130 +78,25 @@ pub async fn simulate_principal_policy(
         ev,
     )
     .await?;
-    let not_found = || match &target {
-        SourceArn::Role(arn) => {
-            let name = arn.rsplit('/').next().unwrap_or_default();
-            no_such_entity(format!("The role with name {name} cannot be found."))
-        }
-        SourceArn::Session { role_name, .. } => {
-            no_such_entity(format!("The role with name {role_name} cannot be found."))
-        }
-        SourceArn::Other { kind, name } => {
-            no_such_entity(format!("The {kind} with name {name} cannot be found."))
-        }
-    };
     let role = match role {
         Some(r) if r.account == caller.principal.account() => r,
         Some(r) => {
-            return Err(not_found().because(format!(
+            return Err(target.not_found().because(format!(
                 "role {} belongs to account {}, not to the caller's account {}",
                 r.arn,
                 r.account,
                 caller.principal.account()
             )))
         }
-        None => return Err(not_found().because(format!("{source_arn} is not a configured role"))),
-    };
-
-    let mut sources: Vec<Source> = Vec::new();
-    for (name, p) in &role.policies {
-        sources.push(Source {
-            id: name.clone(),
-            source_type: "role",
-            scope: PolicyScope::Identity,
-            policy: Arc::clone(p),
-            positions: Vec::new(),
-        });
-    }
-    for (arn, p) in &role.managed_policies {
-        sources.push(Source {
-            id: arn.clone(),
-            source_type: "user-managed",
-            scope: PolicyScope::Identity,
-            policy: Arc::clone(p),
-            positions: Vec::new(),
-        });
-    }
-    let Common {
-        actions,
-        resources,
-        resources_given,
-        inputs,
-        boundary,
-        resource_policy,
-        resource_owner,
-        caller_arn,
-        entries,
-        max_items,
-        ..
-    } = common;
-    sources.extend(inputs);
-    match boundary {
-        Some(b) => sources.push(b),
         None => {
-            if let Some((arn, p)) = &role.permissions_boundary {
-                sources.push(Source {
-                    id: arn.clone(),
-                    source_type: "user-managed",
-                    scope: PolicyScope::Boundary,
-                    policy: Arc::clone(p),
-                    positions: Vec::new(),
-                });
-            }
-        }
-    }
-    sources.extend(resource_policy);
-
-    let principal = match &caller_arn {
-        Some(arn) => caller_principal(app, arn),
-        None => {
-            let mut aws = Vec::new();
-            if session.is_some() {
-                aws.push(source_arn.to_string());
-            }
-            aws.push(role.arn.clone());
-            aws.push(format!("arn:aws:iam::{}:root", role.account));
-            aws.push(role.account.clone());
-            Principal::aws(aws)
+            return Err(target
+                .not_found()
+                .because(format!("{source_arn} is not a configured role")))
         }
     };
-    let mut keys: Vec<(String, ContextValue)> = vec![
-        ("aws:PrincipalArn".into(), role.arn.as_str().into()),
-        ("aws:PrincipalAccount".into(), role.account.as_str().into()),
-        ("aws:PrincipalType".into(), "AssumedRole".into()),
-    ];
-    if let Some(s) = session {
-        keys.push((
-            "aws:userid".into(),
-            ContextValue::Single(format!("{}:{s}", role.role_id)),
-        ));
-    }
-    if let Some(owner) = &resource_owner {
-        keys.push((
-            "aws:ResourceAccount".into(),
-            ContextValue::Single(owner.clone()),
-        ));
-    }
-    keys.extend(entries);
-    let principal_account = caller_arn
-        .as_deref()
-        .and_then(arn_account)
-        .unwrap_or(&role.account)
-        .to_string();
 
-    let sim = Simulation {
-        sources,
-        actions,
-        resources,
-        resources_given,
-        principal: Some(principal),
-        principal_account: Some(principal_account),
-        resource_owner,
-        keys,
-        max_items,
-        marker,
-    };
-    let page = sim.run();
+    let simulated = SimulatedRole::new(role, session.map(|s| (source_arn, s)));
+    let page = simulation(app, common, marker, Some(simulated)).run();
     Ok(render("SimulatePrincipalPolicy", &page, req.request_id))
 }
 
@@ -228,6 +112,16 @@ pub async fn simulate_custom_policy(
     let marker = common.offset()?;
     authorize(app, req, &caller, "iam:SimulateCustomPolicy", "*", ev).await?;
 
+    let page = simulation(app, common, marker, None).run();
+    Ok(render("SimulateCustomPolicy", &page, req.request_id))
+}
+
+/// The simulation the parameters ask for, from result `marker` on, of `role` when one is
+/// simulated. The policies are the role's, then those in the request (whose permissions boundary
+/// replaces the role's), then the resource policy. A `CallerArn` is the principal that resource
+/// policies see and names the caller's account; its principal keys are used only when no role is
+/// simulated (a role keeps its own).
+fn simulation(app: &App, common: Common, marker: usize, role: Option<SimulatedRole>) -> Simulation {
     let Common {
         actions,
         resources,
@@ -241,14 +135,23 @@ pub async fn simulate_custom_policy(
         max_items,
         ..
     } = common;
-    let mut sources = inputs;
+    let caller = caller_arn.as_deref();
+    let mut principal = caller.map(|arn| caller_principal(app, arn));
+    let mut principal_account = caller.and_then(arn_account).map(String::from);
+    let (mut sources, mut keys, boundary) = match role {
+        Some(r) => {
+            principal = principal.or(Some(r.principal));
+            principal_account = principal_account.or(Some(r.account));
+            (r.policies, r.keys, boundary.or(r.boundary))
+        }
+        None => {
+            let keys = caller.map_or_else(Vec::new, |arn| caller_keys(app, arn));
+            (Vec::new(), keys, boundary)
+        }
+    };
+    sources.extend(inputs);
     sources.extend(boundary);
     sources.extend(resource_policy);
-    let mut keys = Vec::new();
-    let principal = caller_arn.as_deref().map(|arn| {
-        keys.extend(caller_keys(app, arn));
-        caller_principal(app, arn)
-    });
     if let Some(owner) = &resource_owner {
         keys.push((
             "aws:ResourceAccount".into(),
@@ -256,11 +159,7 @@ pub async fn simulate_custom_policy(
         ));
     }
     keys.extend(entries);
-    let principal_account = caller_arn
-        .as_deref()
-        .and_then(arn_account)
-        .map(String::from);
-    let sim = Simulation {
+    Simulation {
         sources,
         actions,
         resources,
@@ -271,7 +170,5 @@ pub async fn simulate_custom_policy(
         keys,
         max_items,
         marker,
-    };
-    let page = sim.run();
-    Ok(render("SimulateCustomPolicy", &page, req.request_id))
+    }
 }

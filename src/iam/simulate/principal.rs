@@ -1,10 +1,11 @@
-//! Who is simulated: the entity `PolicySourceArn` names (a configured role, or a session of one),
-//! and the principal that `CallerArn` stands for.
+//! Who is simulated: the entity `PolicySourceArn` names (a configured role, or a session of one)
+//! with the policies it brings, and the principal that `CallerArn` stands for.
 
+use super::eval::Source;
 use crate::app::App;
 use crate::config::Role;
-use crate::iam::invalid_input;
-use crate::policy::{self, ContextValue, Principal};
+use crate::iam::{invalid_input, no_such_entity};
+use crate::policy::{self, ContextValue, PolicyScope, Principal};
 use crate::sts::StsError;
 
 /// The account of an ARN (its fifth field), when it is 12 digits.
@@ -22,7 +23,7 @@ fn parse_session_arn(arn: &str) -> Option<(&str, &str, &str)> {
 }
 
 /// The configured role of a role session, by account and role name (names are unique per account).
-pub(super) fn role_of_session<'a>(app: &'a App, account: &str, name: &str) -> Option<&'a Role> {
+fn role_of_session<'a>(app: &'a App, account: &str, name: &str) -> Option<&'a Role> {
     app.config
         .roles
         .iter()
@@ -41,6 +42,31 @@ pub(super) enum SourceArn<'a> {
     },
     /// Another IAM entity (user or group), which rolegate does not have.
     Other { kind: &'a str, name: &'a str },
+}
+
+impl<'s> SourceArn<'s> {
+    /// The configured role named (a session stands for its role), and the session's name.
+    pub(super) fn role<'a>(&self, app: &'a App) -> (Option<&'a Role>, Option<&'s str>) {
+        match self {
+            SourceArn::Role(arn) => (app.config.role(arn), None),
+            SourceArn::Session {
+                account,
+                role_name,
+                session,
+            } => (role_of_session(app, account, role_name), Some(*session)),
+            SourceArn::Other { .. } => (None, None),
+        }
+    }
+
+    /// `NoSuchEntity` for the entity named.
+    pub(super) fn not_found(&self) -> StsError {
+        let (kind, name) = match self {
+            SourceArn::Role(arn) => ("role", arn.rsplit('/').next().unwrap_or_default()),
+            SourceArn::Session { role_name, .. } => ("role", *role_name),
+            SourceArn::Other { kind, name } => (*kind, *name),
+        };
+        no_such_entity(format!("The {kind} with name {name} cannot be found."))
+    }
 }
 
 /// Reads `PolicySourceArn`: a role, a role session, or a user or group (which rolegate lacks).
@@ -107,4 +133,68 @@ pub(super) fn caller_keys(app: &App, arn: &str) -> Vec<(String, ContextValue)> {
         ));
     }
     keys
+}
+
+/// A configured role as the simulated principal: what it brings to a simulation besides the
+/// policies in the request.
+pub(super) struct SimulatedRole {
+    /// Its identity policies (inline, then managed), evaluated before those in the request.
+    pub(super) policies: Vec<Source>,
+    /// Its permissions boundary, unless the request gives one.
+    pub(super) boundary: Option<Source>,
+    /// Who resource policies see, unless `CallerArn` is given.
+    pub(super) principal: Principal,
+    /// Its principal keys (kept when `CallerArn` is given).
+    pub(super) keys: Vec<(String, ContextValue)>,
+    /// Its account, unless `CallerArn` names one.
+    pub(super) account: String,
+}
+
+impl SimulatedRole {
+    /// `role`, or one of its sessions when `session` (its ARN and name) is given.
+    pub(super) fn new(role: &Role, session: Option<(&str, &str)>) -> Self {
+        let mut policies = Vec::new();
+        for (name, p) in &role.policies {
+            policies.push(Source::configured(name, "role", PolicyScope::Identity, p));
+        }
+        for (arn, p) in &role.managed_policies {
+            policies.push(Source::configured(
+                arn,
+                "user-managed",
+                PolicyScope::Identity,
+                p,
+            ));
+        }
+        let boundary = role
+            .permissions_boundary
+            .as_ref()
+            .map(|(arn, p)| Source::configured(arn, "user-managed", PolicyScope::Boundary, p));
+
+        let mut aws = Vec::new();
+        if let Some((session_arn, _)) = session {
+            aws.push(session_arn.to_string());
+        }
+        aws.push(role.arn.clone());
+        aws.push(format!("arn:aws:iam::{}:root", role.account));
+        aws.push(role.account.clone());
+
+        let mut keys: Vec<(String, ContextValue)> = vec![
+            ("aws:PrincipalArn".into(), role.arn.as_str().into()),
+            ("aws:PrincipalAccount".into(), role.account.as_str().into()),
+            ("aws:PrincipalType".into(), "AssumedRole".into()),
+        ];
+        if let Some((_, s)) = session {
+            keys.push((
+                "aws:userid".into(),
+                ContextValue::Single(format!("{}:{s}", role.role_id)),
+            ));
+        }
+        Self {
+            policies,
+            boundary,
+            principal: Principal::aws(aws),
+            keys,
+            account: role.account.clone(),
+        }
+    }
 }
