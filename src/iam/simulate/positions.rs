@@ -61,47 +61,51 @@ impl Scan {
         }
     }
 
+    /// The rest of an array or object after its opening character: `item` reads each element,
+    /// and `close` ends them.
+    fn elements(
+        &mut self,
+        close: char,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.skip_ws();
+        if self.peek()? == close {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            self.skip_ws();
+            match self.next()? {
+                ',' => continue,
+                c if c == close => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The rest of an object after `{`: `value` reads each member's value, given its name.
+    fn members(&mut self, mut value: impl FnMut(&mut Self, String) -> Option<()>) -> Option<()> {
+        self.elements('}', |s| {
+            s.skip_ws();
+            let name = s.string()?;
+            s.skip_ws();
+            s.expect(':')?;
+            value(s, name)
+        })
+    }
+
     /// Skips one value (after any whitespace).
     fn value(&mut self) -> Option<()> {
         self.skip_ws();
         match self.peek()? {
             '{' => {
                 self.at += 1;
-                self.skip_ws();
-                if self.peek()? == '}' {
-                    self.at += 1;
-                    return Some(());
-                }
-                loop {
-                    self.skip_ws();
-                    self.string()?;
-                    self.skip_ws();
-                    self.expect(':')?;
-                    self.value()?;
-                    self.skip_ws();
-                    match self.next()? {
-                        ',' => continue,
-                        '}' => return Some(()),
-                        _ => return None,
-                    }
-                }
+                self.members(|s, _| s.value())
             }
             '[' => {
                 self.at += 1;
-                self.skip_ws();
-                if self.peek()? == ']' {
-                    self.at += 1;
-                    return Some(());
-                }
-                loop {
-                    self.value()?;
-                    self.skip_ws();
-                    match self.next()? {
-                        ',' => continue,
-                        ']' => return Some(()),
-                        _ => return None,
-                    }
-                }
+                self.elements(']', Self::value)
             }
             '"' => self.string().map(|_| ()),
             _ => {
@@ -130,44 +134,23 @@ impl Scan {
         let mut spans = Vec::new();
         self.skip_ws();
         self.expect('{')?;
-        self.skip_ws();
-        if self.peek()? == '}' {
-            return Some(spans);
-        }
-        loop {
-            self.skip_ws();
-            let key = self.string()?;
-            self.skip_ws();
-            self.expect(':')?;
-            self.skip_ws();
-            if key == "Statement" && self.peek()? == '[' {
-                self.at += 1;
-                self.skip_ws();
-                if self.peek()? == ']' {
-                    self.at += 1;
-                } else {
-                    loop {
-                        spans.push(self.spanned()?);
-                        self.skip_ws();
-                        match self.next()? {
-                            ',' => continue,
-                            ']' => break,
-                            _ => return None,
-                        }
-                    }
-                }
-            } else if key == "Statement" {
-                spans.push(self.spanned()?);
+        self.members(|s, name| {
+            if name != "Statement" {
+                return s.value();
+            }
+            s.skip_ws();
+            if s.peek()? == '[' {
+                s.at += 1;
+                s.elements(']', |s| {
+                    spans.push(s.spanned()?);
+                    Some(())
+                })
             } else {
-                self.value()?;
+                spans.push(s.spanned()?);
+                Some(())
             }
-            self.skip_ws();
-            match self.next()? {
-                ',' => continue,
-                '}' => return Some(spans),
-                _ => return None,
-            }
-        }
+        })?;
+        Some(spans)
     }
 }
 
