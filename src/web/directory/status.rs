@@ -3,7 +3,9 @@
 //! replicas within the revocation refresh bound); the mint gate refuses its sign-ins from then on.
 //! Enabling it again lets it sign in anew; sessions ended by the disabling stay ended.
 
-use super::{directory, revoke_user, root, user_arn, user_view, AdminRequest};
+use super::sessions::revoke_user;
+use super::users::user_view;
+use super::{directory, root, user_arn, AdminRequest};
 use crate::app::App;
 use axum::extract::{Path, State};
 use axum::response::Response;
