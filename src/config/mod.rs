@@ -14,6 +14,7 @@ mod store;
 pub use portal::PortalSettings;
 pub use sso::SsoSettings;
 mod saml;
+pub mod saml_metadata;
 mod webauthn;
 
 pub use identity::{

@@ -3,8 +3,8 @@
 //! configuration error (samael would skip signature verification). Metadata from a file is read and
 //! checked here; metadata from a URL is fetched and checked at start-up.
 
+use super::saml_metadata::{self, IdpMetadata};
 use super::{host_is_loopback, Validator, LOCAL_PROVIDER, SIGN_IN_PROVIDER};
-use crate::idp::saml::metadata::{self, IdpMetadata};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -421,7 +421,7 @@ impl Validator<'_> {
             (Some(f), None) => {
                 let path = self.resolve(f);
                 let parsed = match std::fs::read_to_string(&path) {
-                    Ok(text) => match metadata::parse_idp(&text) {
+                    Ok(text) => match saml_metadata::parse_idp(&text) {
                         Ok(m) => Some(m),
                         Err(e) => {
                             self.err(at, format!("{what}: {}: {e}", path.display()));
