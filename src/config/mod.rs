@@ -13,6 +13,7 @@ mod sso;
 mod store;
 pub use portal::PortalSettings;
 pub use sso::SsoSettings;
+pub use webauthn::WebAuthnSettings;
 mod saml;
 pub mod saml_metadata;
 mod webauthn;
