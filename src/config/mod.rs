@@ -8,10 +8,12 @@ mod identity;
 mod oidc;
 mod oidc_login;
 mod ops;
+mod policies;
 mod portal;
 mod raw;
 mod sso;
 mod store;
+pub use policies::ManagedPolicy;
 pub use portal::PortalSettings;
 pub use sso::SsoSettings;
 pub use webauthn::WebAuthnSettings;
@@ -173,24 +175,6 @@ pub struct Service {
     pub token: Secret,
     /// The SigV4 signing names (credential scope services) it may verify requests for, e.g. `s3`.
     pub signing_names: Vec<String>,
-}
-
-/// A customer managed policy: defined once, attached to roles by ARN and usable as a session
-/// policy (`PolicyArns`).
-#[derive(Debug, Clone)]
-pub struct ManagedPolicy {
-    /// Account id that owns it.
-    pub account: String,
-    /// Name.
-    pub name: String,
-    /// Path, starting and ending with `/`.
-    pub path: String,
-    /// `arn:aws:iam::ACCOUNT:policy{path}{name}`.
-    pub arn: String,
-    /// Free text.
-    pub description: Option<String>,
-    /// The document.
-    pub policy: Arc<Policy>,
 }
 
 /// A validated configuration.
@@ -683,18 +667,7 @@ impl Validator<'_> {
             .collect();
 
         // managed policies
-        let mut managed: Vec<ManagedPolicy> = Vec::new();
-        for m in &raw.managed_policies {
-            if let Some(mp) = self.validate_managed_policy(m, &seen_accounts) {
-                if managed.iter().any(|x| x.arn == mp.arn) {
-                    self.err(
-                        Some(m.span().start),
-                        format!("managed policy {} is defined twice", mp.arn),
-                    );
-                }
-                managed.push(mp);
-            }
-        }
+        let managed = self.validate_managed_policies(&raw.managed_policies, &seen_accounts);
 
         // roles
         let mut roles: Vec<Role> = Vec::new();
@@ -895,171 +868,6 @@ impl Validator<'_> {
             p.to_path_buf()
         } else {
             self.dir.join(p)
-        }
-    }
-
-    fn policy_text(
-        &mut self,
-        inline: Option<&toml::Spanned<String>>,
-        file: Option<&String>,
-        what: &str,
-        at: Option<usize>,
-    ) -> Option<(String, PathBuf, usize)> {
-        match (inline, file) {
-            (Some(_), Some(_)) => {
-                self.err(
-                    at,
-                    format!("{what}: give the document inline or as a file, not both"),
-                );
-                None
-            }
-            (Some(doc), None) => {
-                // The document starts on the line after an opening ''' when the string is multi-line.
-                let start = line_of(self.text, doc.span().start);
-                let first = if self.text[doc.span().start..].starts_with("'''\n")
-                    || self.text[doc.span().start..].starts_with("\"\"\"\n")
-                {
-                    start + 1
-                } else {
-                    start
-                };
-                Some((doc.get_ref().clone(), self.path.to_path_buf(), first))
-            }
-            (None, Some(f)) => {
-                let p = self.resolve(f);
-                match std::fs::read_to_string(&p) {
-                    Ok(t) => Some((t, p, 1)),
-                    Err(e) => {
-                        self.err(at, format!("{what}: cannot read {}: {e}", p.display()));
-                        None
-                    }
-                }
-            }
-            (None, None) => {
-                self.err(at, format!("{what}: a policy document is required"));
-                None
-            }
-        }
-    }
-
-    fn parse_policy(
-        &mut self,
-        text: &str,
-        kind: PolicyKind,
-        file: &Path,
-        first_line: usize,
-        what: &str,
-    ) -> Option<Policy> {
-        match Policy::parse(text, kind) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                let line = match &e {
-                    crate::policy::PolicyError::Syntax { line, .. } => line + first_line - 1,
-                    _ => first_line,
-                };
-                self.problems.push(Problem {
-                    file: file.to_path_buf(),
-                    line: Some(line),
-                    message: format!("{what}: {e}"),
-                });
-                None
-            }
-        }
-    }
-
-    fn validate_managed_policy(
-        &mut self,
-        m: &toml::Spanned<raw::RawManagedPolicy>,
-        accounts: &HashSet<String>,
-    ) -> Option<ManagedPolicy> {
-        let at = Some(m.span().start);
-        let raw = m.get_ref();
-        let what = format!("managed policy '{}'", raw.name);
-        let mut ok = true;
-        if !accounts.contains(&raw.account) {
-            self.err(
-                at,
-                format!("{what}: account {} is not defined", raw.account),
-            );
-            ok = false;
-        }
-        if raw.name.is_empty() || raw.name.len() > 128 || !raw.name.chars().all(is_iam_name_char) {
-            self.err(
-                at,
-                format!("{what}: name must be 1-128 characters of [A-Za-z0-9_+=,.@-]"),
-            );
-            ok = false;
-        }
-        let path = raw.path.clone().unwrap_or_else(|| "/".into());
-        if !valid_iam_path(&path) {
-            self.err(
-                at,
-                format!("{what}: path '{path}' must start and end with '/'"),
-            );
-            ok = false;
-        }
-        let policy = self
-            .policy_text(raw.document.as_ref(), raw.file.as_ref(), &what, at)
-            .and_then(|(text, file, line)| {
-                let p = self.parse_policy(&text, PolicyKind::Identity, &file, line, &what)?;
-                self.policy_warnings(&p, &file, line, &what);
-                Some(p)
-            });
-        let policy = policy?;
-        ok.then(|| ManagedPolicy {
-            arn: format!("arn:aws:iam::{}:policy{}{}", raw.account, path, raw.name),
-            account: raw.account.clone(),
-            name: raw.name.clone(),
-            path,
-            description: raw.description.clone(),
-            policy: Arc::new(policy),
-        })
-    }
-
-    /// Inline policies (unique names, each parsed); `None` when any of them is wrong (each problem
-    /// reported).
-    fn inline_policies(
-        &mut self,
-        list: &[toml::Spanned<raw::RawInlinePolicy>],
-        what: &str,
-    ) -> Option<Vec<(String, Arc<Policy>)>> {
-        let mut ok = true;
-        let mut policies = Vec::new();
-        let mut names = HashSet::new();
-        for p in list {
-            let pat = Some(p.span().start);
-            let pr = p.get_ref();
-            if !names.insert(pr.name.clone()) {
-                self.err(
-                    pat,
-                    format!("{what}: policy '{}' is defined twice", pr.name),
-                );
-                ok = false;
-            }
-            let pw = format!("{what} policy '{}'", pr.name);
-            match self
-                .policy_text(pr.document.as_ref(), pr.file.as_ref(), &pw, pat)
-                .and_then(|(text, file, line)| {
-                    let p = self.parse_policy(&text, PolicyKind::Inline, &file, line, &pw)?;
-                    self.policy_warnings(&p, &file, line, &pw);
-                    Some(p)
-                }) {
-                Some(pol) => policies.push((pr.name.clone(), Arc::new(pol))),
-                None => ok = false,
-            }
-        }
-        ok.then_some(policies)
-    }
-
-    /// The policy's own lint warnings, located at the document.
-    fn policy_warnings(&mut self, p: &Policy, file: &Path, line: usize, what: &str) {
-        for w in p.warnings() {
-            let sid = w.sid.map(|s| format!(" ({s})")).unwrap_or_default();
-            self.warnings.push(Problem {
-                file: file.to_path_buf(),
-                line: Some(line),
-                message: format!("{what}: statement {}{sid}: {}", w.statement, w.message),
-            });
         }
     }
 
