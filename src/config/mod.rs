@@ -16,11 +16,13 @@ mod store;
 pub use policies::ManagedPolicy;
 pub use portal::PortalSettings;
 pub use roles::{role_id_for, Role, MAX_MANAGED_PER_ROLE};
+pub use services::Service;
 pub use sso::SsoSettings;
 pub use webauthn::WebAuthnSettings;
 mod roles;
 mod saml;
 pub mod saml_metadata;
+mod services;
 mod webauthn;
 
 pub use identity::{
@@ -123,17 +125,6 @@ pub struct Account {
     pub id: String,
     /// A human name.
     pub name: String,
-}
-
-/// A downstream service that asks rolegate whether SigV4-signed requests it received are allowed.
-#[derive(Debug, Clone)]
-pub struct Service {
-    /// Name, for the audit log.
-    pub name: String,
-    /// The bearer token it presents.
-    pub token: Secret,
-    /// The SigV4 signing names (credential scope services) it may verify requests for, e.g. `s3`.
-    pub signing_names: Vec<String>,
 }
 
 /// A validated configuration.
@@ -454,58 +445,7 @@ impl Validator<'_> {
         );
 
         // downstream services of the authorization API
-        let mut services: Vec<Service> = Vec::new();
-        for sv in &raw.services {
-            let at = Some(sv.span().start);
-            let r = sv.get_ref();
-            let what = format!("service '{}'", r.name);
-            if r.name.is_empty() || r.name.len() > 64 || !r.name.chars().all(is_iam_name_char) {
-                self.err(
-                    at,
-                    format!("{what}: name must be 1-64 characters of [A-Za-z0-9_+=,.@-]"),
-                );
-            }
-            if services.iter().any(|x| x.name == r.name) {
-                self.err(at, format!("{what} is defined twice"));
-            }
-            if r.signing_names.is_empty()
-                || r.signing_names.iter().any(|n| {
-                    n.is_empty()
-                        || !n
-                            .chars()
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                })
-            {
-                self.err(
-                    at,
-                    format!("{what}: signing_names must list SigV4 service names such as \"s3\""),
-                );
-            }
-            let token = self.bearer_token(
-                r.token_file.as_ref(),
-                r.token_env.as_ref(),
-                &format!("services.{}", r.name),
-                &env_get,
-            );
-            match token {
-                Some(token) => services.push(Service {
-                    name: r.name.clone(),
-                    token,
-                    signing_names: r.signing_names.clone(),
-                }),
-                None if r.token_file.is_none() && r.token_env.is_none() => {
-                    self.err(at, format!("{what}: a token_file or token_env is required"));
-                }
-                None => {}
-            }
-        }
-        for (i, sv) in services.iter().enumerate() {
-            if services[..i].iter().any(|o| o.token == sv.token)
-                || admin_token.as_ref() == Some(&sv.token)
-            {
-                self.err(None, format!("service '{}': its token is also used elsewhere; give every service its own", sv.name));
-            }
-        }
+        let services = self.validate_services(&raw.services, admin_token.as_ref(), &env_get);
 
         let audit_retention_days = match &raw.audit.retention_days {
             Some(d) if *d.get_ref() < 1 => {
@@ -728,69 +668,6 @@ impl Validator<'_> {
             saml_providers,
             warnings: Vec::new(),
         })
-    }
-
-    /// A bearer token of at least 32 characters from a file or an environment variable.
-    fn bearer_token(
-        &mut self,
-        file: Option<&toml::Spanned<String>>,
-        env: Option<&toml::Spanned<String>>,
-        what: &str,
-        env_get: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<Secret> {
-        match (file, env) {
-            (Some(_), Some(e)) => {
-                self.err(
-                    Some(e.span().start),
-                    format!("{what}: set token_file or token_env, not both"),
-                );
-                None
-            }
-            (Some(f), None) => {
-                let p = self.resolve(f.get_ref());
-                match std::fs::read_to_string(&p) {
-                    Ok(t) if t.trim().len() >= 32 => Some(Secret::new(t.trim())),
-                    Ok(_) => {
-                        self.err(
-                            Some(f.span().start),
-                            format!(
-                                "{what}.token_file: {} holds fewer than 32 characters",
-                                p.display()
-                            ),
-                        );
-                        None
-                    }
-                    Err(e) => {
-                        self.err(
-                            Some(f.span().start),
-                            format!("{what}.token_file: cannot read {}: {e}", p.display()),
-                        );
-                        None
-                    }
-                }
-            }
-            (None, Some(e)) => match env_get(e.get_ref()) {
-                Some(t) if t.trim().len() >= 32 => Some(Secret::new(t.trim())),
-                Some(_) => {
-                    self.err(
-                        Some(e.span().start),
-                        format!(
-                            "{what}.token_env: ${} holds fewer than 32 characters",
-                            e.get_ref()
-                        ),
-                    );
-                    None
-                }
-                None => {
-                    self.err(
-                        Some(e.span().start),
-                        format!("{what}.token_env: ${} is not set", e.get_ref()),
-                    );
-                    None
-                }
-            },
-            (None, None) => None,
-        }
     }
 
     fn resolve(&self, p: &str) -> PathBuf {
