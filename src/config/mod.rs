@@ -22,6 +22,7 @@ pub use webauthn::WebAuthnSettings;
 mod roles;
 mod saml;
 pub mod saml_metadata;
+mod server;
 mod services;
 mod webauthn;
 
@@ -302,6 +303,15 @@ pub fn is_iam_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
 }
 
+/// An IAM path: starts and ends with `/`, at most 512 printable ASCII characters, no empty segment.
+fn valid_iam_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.ends_with('/')
+        && path.len() <= 512
+        && !path.contains("//")
+        && path.chars().all(|c| c == '/' || c.is_ascii_graphic())
+}
+
 struct Validator<'a> {
     path: &'a Path,
     text: &'a str,
@@ -360,81 +370,15 @@ impl Validator<'_> {
         }
 
         // server
-        let listen_text =
-            env_get("ROLEGATE_LISTEN").unwrap_or_else(|| raw.server.listen.get_ref().clone());
-        let listen: Option<SocketAddr> = match listen_text.parse() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                self.err(
-                    Some(raw.server.listen.span().start),
-                    format!("server.listen: '{listen_text}' is not an address:port (e.g. 127.0.0.1:8080)"),
-                );
-                None
-            }
-        };
-        let public_text = env_get("ROLEGATE_PUBLIC_URL")
-            .unwrap_or_else(|| raw.server.public_url.get_ref().clone());
-        let public_url = match Url::parse(&public_text) {
-            Ok(u) if u.scheme() == "https" => Some(u),
-            Ok(u) if u.scheme() == "http" && host_is_loopback(&u) => Some(u),
-            Ok(u) if u.scheme() == "http" => {
-                self.err(
-                    Some(raw.server.public_url.span().start),
-                    format!(
-                        "server.public_url: '{public_text}' is plain http on a non-loopback host; use https (credentials and sign-in tokens cross this URL)"
-                    ),
-                );
-                let _ = u;
-                None
-            }
-            _ => {
-                self.err(
-                    Some(raw.server.public_url.span().start),
-                    format!("server.public_url: '{public_text}' is not an http(s) URL"),
-                );
-                None
-            }
-        };
+        let listen = self.listen(&raw.server, &env_get);
+        let public_url = self.public_url(&raw.server, &env_get);
 
         // store
         let store = self.store_settings(&raw.store, &env_get);
 
         // sts
-        let sts_regions = match &raw.sts.regions {
-            Some(r) => {
-                for region in r.get_ref() {
-                    if region.is_empty()
-                        || !region
-                            .chars()
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                    {
-                        self.err(
-                            Some(r.span().start),
-                            format!("sts.regions: '{region}' is not a region name"),
-                        );
-                    }
-                }
-                if r.get_ref().is_empty() {
-                    self.err(
-                        Some(r.span().start),
-                        "sts.regions: at least one region is required",
-                    );
-                }
-                r.get_ref().clone()
-            }
-            None => vec!["us-east-1".to_string()],
-        };
-        let skew = match &raw.sts.max_clock_skew_seconds {
-            Some(s) if !(1..=900).contains(s.get_ref()) => {
-                self.err(
-                    Some(s.span().start),
-                    "sts.max_clock_skew_seconds: must be between 1 and 900 (AWS uses 900)",
-                );
-                900
-            }
-            Some(s) => *s.get_ref(),
-            None => 900,
-        };
+        let sts_regions = self.sts_regions(&raw.sts);
+        let skew = self.max_clock_skew(&raw.sts);
 
         // admin
         let admin_token = self.bearer_token(
@@ -499,26 +443,7 @@ impl Validator<'_> {
 
         // SAML
         let saml = self.validate_saml(raw.saml.as_ref(), public_url.as_ref());
-        let mut trusted_proxies = Vec::new();
-        for p in &raw.server.trusted_proxies {
-            let text = p.get_ref();
-            match text
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            {
-                Ok(n) if n.prefix_len() == 0 => self.err(
-                    Some(p.span().start),
-                    format!("server.trusted_proxies: '{text}' trusts every address; name the proxies"),
-                ),
-                Ok(n) => trusted_proxies.push(n.trunc()),
-                Err(_) => self.err(
-                    Some(p.span().start),
-                    format!(
-                        "server.trusted_proxies: '{text}' is not an address or CIDR block such as 10.0.0.0/8"
-                    ),
-                ),
-            }
-        }
+        let trusted_proxies = self.trusted_proxies(&raw.server);
         let mut saml_providers: Vec<SamlProvider> = Vec::new();
         for p in &raw.saml_providers {
             if let Some(sp) = self.validate_saml_provider(p, &seen_accounts) {
@@ -677,23 +602,6 @@ impl Validator<'_> {
         } else {
             self.dir.join(p)
         }
-    }
-}
-/// An IAM path: starts and ends with `/`, at most 512 printable ASCII characters, no empty segment.
-fn valid_iam_path(path: &str) -> bool {
-    path.starts_with('/')
-        && path.ends_with('/')
-        && path.len() <= 512
-        && !path.contains("//")
-        && path.chars().all(|c| c == '/' || c.is_ascii_graphic())
-}
-
-fn host_is_loopback(u: &Url) -> bool {
-    match u.host() {
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
     }
 }
 

@@ -3,7 +3,8 @@
 //! groups and e-mail, the accounts they serve). Their browser sign-in is `oidc_login`.
 
 use super::raw::RawOidcProvider;
-use super::{host_is_loopback, OidcLogin, Validator, LOCAL_PROVIDER};
+use super::server::host_is_loopback;
+use super::{OidcLogin, Validator, LOCAL_PROVIDER};
 use std::collections::HashSet;
 use toml::Spanned;
 use url::Url;

@@ -4,7 +4,8 @@
 //! checked here; metadata from a URL is fetched and checked at start-up.
 
 use super::saml_metadata::{self, IdpMetadata};
-use super::{host_is_loopback, Validator, LOCAL_PROVIDER, SIGN_IN_PROVIDER};
+use super::server::host_is_loopback;
+use super::{Validator, LOCAL_PROVIDER, SIGN_IN_PROVIDER};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
