@@ -444,40 +444,8 @@ impl Validator<'_> {
         // SAML
         let saml = self.validate_saml(raw.saml.as_ref(), public_url.as_ref());
         let trusted_proxies = self.trusted_proxies(&raw.server);
-        let mut saml_providers: Vec<SamlProvider> = Vec::new();
-        for p in &raw.saml_providers {
-            if let Some(sp) = self.validate_saml_provider(p, &seen_accounts) {
-                if saml_providers
-                    .iter()
-                    .any(|x| x.name.eq_ignore_ascii_case(&sp.name))
-                    || providers.iter().any(|x| x.name == sp.name)
-                {
-                    self.err(
-                        Some(p.span().start),
-                        format!("saml provider name '{}' is used twice", sp.name),
-                    );
-                }
-                let entity = sp.metadata.as_ref().map(|m| m.entity_id.as_str());
-                if entity.is_some()
-                    && saml_providers
-                        .iter()
-                        .any(|x| x.metadata.as_ref().map(|m| m.entity_id.as_str()) == entity)
-                {
-                    self.err(
-                        Some(p.span().start),
-                        format!(
-                            "saml provider '{}': entity id is also another provider's",
-                            sp.name
-                        ),
-                    );
-                }
-                saml_providers.push(sp);
-            }
-        }
-        self.saml_names = saml_providers
-            .iter()
-            .map(|p| (p.name.clone(), p.accounts.clone()))
-            .collect();
+        let saml_providers =
+            self.validate_saml_providers(&raw.saml_providers, &seen_accounts, &providers);
 
         // managed policies
         let managed = self.validate_managed_policies(&raw.managed_policies, &seen_accounts);
