@@ -3,6 +3,7 @@
 //! every problem with file and line, so that a bad configuration fails at start-up and never at request
 //! time. Knows nothing of HTTP or of store implementations.
 
+mod accounts;
 mod env;
 mod identity;
 mod oidc;
@@ -26,6 +27,7 @@ mod server;
 mod services;
 mod webauthn;
 
+pub use accounts::Account;
 pub use identity::{
     permission_set_trust_policy, AssignmentRule, DirectorySettings, MfaRequirement, PermissionSet,
     RuleMatch, DEFAULT_ROLE_PREFIX, LOCAL_PROVIDER, RULE_ACTION, SIGN_IN_PROVIDER,
@@ -40,7 +42,6 @@ pub use saml::{
 };
 
 use raw::RawConfig;
-use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -104,29 +105,9 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Where persistent state lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreSettings {
-    /// The embedded store in a data directory.
-    Sled { path: PathBuf },
-    /// In memory only: state is lost at exit. For tests and throwaway demos.
-    Memory,
-    /// A PostgreSQL database shared by every replica.
-    Postgres(PostgresSettings),
-}
-
 pub use oidc::{JwksSource, OidcProvider, MAX_LEEWAY_SECONDS, SUPPORTED_ALGORITHMS};
 pub use oidc_login::OidcLogin;
-pub use store::PostgresSettings;
-
-/// A configured AWS-style account.
-#[derive(Debug, Clone)]
-pub struct Account {
-    /// Twelve digits.
-    pub id: String,
-    /// A human name.
-    pub name: String,
-}
+pub use store::{PostgresSettings, StoreSettings};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -338,36 +319,7 @@ impl Validator<'_> {
 
     fn validate(&mut self, raw: RawConfig, env: &[(String, String)]) -> Option<Config> {
         let env_get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let named_envs: Vec<&str> = raw
-            .admin
-            .token_env
-            .iter()
-            .chain(
-                raw.services
-                    .iter()
-                    .filter_map(|s| s.get_ref().token_env.as_ref()),
-            )
-            .chain(raw.store.url_env.iter())
-            .map(|s| s.get_ref().as_str())
-            .collect();
-        for (name, _) in env {
-            if name.starts_with("ROLEGATE_")
-                && !name.starts_with(env::PREFIX)
-                && !ENV_OVERRIDES.contains(&name.as_str())
-                && !ENV_KNOWN.contains(&name.as_str())
-                && !name.starts_with("ROLEGATE_TEST_")
-                && !named_envs.contains(&name.as_str())
-            {
-                self.warnings.push(Problem {
-                    file: PathBuf::from("<environment>"),
-                    line: None,
-                    message: format!(
-                        "unknown variable {name} is ignored (known: {}, and ROLEGATE__<SECTION>__<KEY> for any key of the file)",
-                        ENV_OVERRIDES.join(", ")
-                    ),
-                });
-            }
-        }
+        self.unknown_variables(&raw, env);
 
         // server
         let listen = self.listen(&raw.server, &env_get);
@@ -416,27 +368,7 @@ impl Validator<'_> {
         }
 
         // accounts
-        let mut accounts = Vec::new();
-        let mut seen_accounts = HashSet::new();
-        for a in &raw.accounts {
-            let at = Some(a.span().start);
-            let acc = a.get_ref();
-            if acc.id.len() != 12 || !acc.id.chars().all(|c| c.is_ascii_digit()) {
-                self.err(
-                    at,
-                    format!("account '{}': id must be exactly 12 digits", acc.id),
-                );
-            } else if !seen_accounts.insert(acc.id.clone()) {
-                self.err(at, format!("account {} is defined twice", acc.id));
-            }
-            if acc.name.trim().is_empty() {
-                self.err(at, format!("account {}: name must not be empty", acc.id));
-            }
-            accounts.push(Account {
-                id: acc.id.clone(),
-                name: acc.name.clone(),
-            });
-        }
+        let (accounts, seen_accounts) = self.validate_accounts(&raw.accounts);
 
         // OIDC providers
         let providers = self.validate_oidc_providers(&raw.oidc_providers, &seen_accounts, &env_get);
