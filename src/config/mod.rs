@@ -21,6 +21,7 @@ pub use services::Service;
 pub use sso::SsoSettings;
 pub use webauthn::WebAuthnSettings;
 mod roles;
+mod rules;
 mod saml;
 pub mod saml_metadata;
 mod server;
@@ -29,9 +30,10 @@ mod webauthn;
 
 pub use accounts::Account;
 pub use identity::{
-    permission_set_trust_policy, AssignmentRule, DirectorySettings, MfaRequirement, PermissionSet,
-    RuleMatch, DEFAULT_ROLE_PREFIX, LOCAL_PROVIDER, RULE_ACTION, SIGN_IN_PROVIDER,
+    permission_set_trust_policy, DirectorySettings, MfaRequirement, PermissionSet,
+    DEFAULT_ROLE_PREFIX, LOCAL_PROVIDER, SIGN_IN_PROVIDER,
 };
+pub use rules::{AssignmentRule, RuleMatch, RULE_ACTION};
 
 pub use ops::{
     AuditSinks, BodyLimits, LogFormat, LogSettings, MetricsSettings, OpsSettings, Rate,
