@@ -2,7 +2,10 @@
 //! roles they provision in accounts). The rules that assign permission sets to people are `rules`.
 
 use super::raw::{RawDirectory, RawPermissionSet};
-use super::{is_iam_name_char, role_id_for, ManagedPolicy, Role, Validator, MAX_MANAGED_PER_ROLE};
+use super::{
+    is_iam_name_char, role_id_for, AssignmentRule, ManagedPolicy, Role, Validator,
+    MAX_MANAGED_PER_ROLE,
+};
 use crate::policy::{Policy, PolicyKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -165,10 +168,7 @@ impl Validator<'_> {
         })
     }
 
-    pub(super) fn validate_permission_set(
-        &mut self,
-        p: &Spanned<RawPermissionSet>,
-    ) -> Option<PermissionSet> {
+    fn validate_permission_set(&mut self, p: &Spanned<RawPermissionSet>) -> Option<PermissionSet> {
         let at = Some(p.span().start);
         let raw = p.get_ref();
         let what = format!("permission set '{}'", raw.name);
@@ -276,8 +276,74 @@ impl Validator<'_> {
         })
     }
 
+    /// The permission sets; names unique whatever their case.
+    pub(super) fn validate_permission_sets(
+        &mut self,
+        raw: &[Spanned<RawPermissionSet>],
+    ) -> Vec<PermissionSet> {
+        let mut permission_sets: Vec<PermissionSet> = Vec::new();
+        for p in raw {
+            if let Some(ps) = self.validate_permission_set(p) {
+                if permission_sets
+                    .iter()
+                    .any(|x| x.name.eq_ignore_ascii_case(&ps.name))
+                {
+                    self.err(
+                        Some(p.span().start),
+                        format!("permission set '{}' is defined twice", ps.name),
+                    );
+                }
+                permission_sets.push(ps);
+            }
+        }
+        permission_sets
+    }
+
+    /// With a local directory, the roles the permission sets provision, added to `roles`: one for
+    /// each account and permission set a rule assigns; a name a configured role already has in that
+    /// account is a problem.
+    pub(super) fn provision_roles(
+        &mut self,
+        directory: Option<&DirectorySettings>,
+        assignment_rules: &[AssignmentRule],
+        permission_sets: &[PermissionSet],
+        managed: &[ManagedPolicy],
+        roles: &mut Vec<Role>,
+    ) {
+        if let Some(d) = directory {
+            let mut provisioned: Vec<(String, String)> = Vec::new();
+            for rule in assignment_rules {
+                for a in &rule.accounts {
+                    let pair = (a.clone(), rule.permission_set.clone());
+                    if !provisioned.contains(&pair) {
+                        provisioned.push(pair);
+                    }
+                }
+            }
+            for (account, name) in provisioned {
+                let Some(set) = permission_sets.iter().find(|s| s.name == name) else {
+                    continue;
+                };
+                if let Some(role) = self.provision(set, &account, &d.role_prefix, managed) {
+                    if roles.iter().any(|x| {
+                        x.account == role.account && x.name.eq_ignore_ascii_case(&role.name)
+                    }) {
+                        self.err(
+                            None,
+                            format!(
+                                "permission set '{name}' provisions role {} in account {account}, which is also configured as a role; rename one or change directory.permission_set_role_prefix",
+                                role.name
+                            ),
+                        );
+                    }
+                    roles.push(role);
+                }
+            }
+        }
+    }
+
     /// The role a permission set provisions in an account, with its managed policies resolved there.
-    pub(super) fn provision(
+    fn provision(
         &mut self,
         set: &PermissionSet,
         account: &str,

@@ -389,62 +389,21 @@ impl Validator<'_> {
 
         // the identity model
         let directory = self.validate_directory(raw.directory.as_ref(), &accounts);
-        let mut permission_sets: Vec<PermissionSet> = Vec::new();
-        for p in &raw.permission_sets {
-            if let Some(ps) = self.validate_permission_set(p) {
-                if permission_sets
-                    .iter()
-                    .any(|x| x.name.eq_ignore_ascii_case(&ps.name))
-                {
-                    self.err(
-                        Some(p.span().start),
-                        format!("permission set '{}' is defined twice", ps.name),
-                    );
-                }
-                permission_sets.push(ps);
-            }
-        }
-        let mut assignment_rules = Vec::new();
-        for (i, r) in raw.assignment_rules.iter().enumerate() {
-            let names: Vec<&str> = providers
-                .iter()
-                .map(|p| p.name.as_str())
-                .chain(saml_providers.iter().map(|p| p.name.as_str()))
-                .collect();
-            if let Some(rule) = self.validate_rule(i, r, &names, &permission_sets, &seen_accounts) {
-                assignment_rules.push(rule);
-            }
-        }
-        if let Some(d) = &directory {
-            let mut provisioned: Vec<(String, String)> = Vec::new();
-            for rule in &assignment_rules {
-                for a in &rule.accounts {
-                    let pair = (a.clone(), rule.permission_set.clone());
-                    if !provisioned.contains(&pair) {
-                        provisioned.push(pair);
-                    }
-                }
-            }
-            for (account, name) in provisioned {
-                let Some(set) = permission_sets.iter().find(|s| s.name == name) else {
-                    continue;
-                };
-                if let Some(role) = self.provision(set, &account, &d.role_prefix, &managed) {
-                    if roles.iter().any(|x| {
-                        x.account == role.account && x.name.eq_ignore_ascii_case(&role.name)
-                    }) {
-                        self.err(
-                            None,
-                            format!(
-                                "permission set '{name}' provisions role {} in account {account}, which is also configured as a role; rename one or change directory.permission_set_role_prefix",
-                                role.name
-                            ),
-                        );
-                    }
-                    roles.push(role);
-                }
-            }
-        }
+        let permission_sets = self.validate_permission_sets(&raw.permission_sets);
+        let assignment_rules = self.validate_rules(
+            &raw.assignment_rules,
+            &providers,
+            &saml_providers,
+            &permission_sets,
+            &seen_accounts,
+        );
+        self.provision_roles(
+            directory.as_ref(),
+            &assignment_rules,
+            &permission_sets,
+            &managed,
+            &mut roles,
+        );
 
         let ops = self.ops(
             ops::RawOps {

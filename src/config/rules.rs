@@ -2,7 +2,7 @@
 //! provider's groups, e-mail domain or claims (an IAM condition block), or by local groups.
 
 use super::raw::RawAssignmentRule;
-use super::{PermissionSet, Validator, LOCAL_PROVIDER};
+use super::{OidcProvider, PermissionSet, SamlProvider, Validator, LOCAL_PROVIDER};
 use crate::policy::{Policy, PolicyKind};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -51,9 +51,32 @@ fn condition_policy(condition: &str) -> String {
 }
 
 impl Validator<'_> {
+    /// The assignment rules, in file order.
+    pub(super) fn validate_rules(
+        &mut self,
+        raw: &[Spanned<RawAssignmentRule>],
+        providers: &[OidcProvider],
+        saml_providers: &[SamlProvider],
+        permission_sets: &[PermissionSet],
+        accounts: &HashSet<String>,
+    ) -> Vec<AssignmentRule> {
+        let mut assignment_rules = Vec::new();
+        for (i, r) in raw.iter().enumerate() {
+            let names: Vec<&str> = providers
+                .iter()
+                .map(|p| p.name.as_str())
+                .chain(saml_providers.iter().map(|p| p.name.as_str()))
+                .collect();
+            if let Some(rule) = self.validate_rule(i, r, &names, permission_sets, accounts) {
+                assignment_rules.push(rule);
+            }
+        }
+        assignment_rules
+    }
+
     /// One assignment rule (`index`: its 0-based position in the file); `providers` are the names
     /// of the configured OpenID and SAML providers.
-    pub(super) fn validate_rule(
+    fn validate_rule(
         &mut self,
         index: usize,
         r: &Spanned<RawAssignmentRule>,
