@@ -12,20 +12,14 @@ mod ops;
 mod policies;
 mod portal;
 mod raw;
-mod sso;
-mod store;
-pub use policies::ManagedPolicy;
-pub use portal::PortalSettings;
-pub use roles::{role_id_for, Role, MAX_MANAGED_PER_ROLE};
-pub use services::Service;
-pub use sso::SsoSettings;
-pub use webauthn::WebAuthnSettings;
 mod roles;
 mod rules;
 mod saml;
 pub mod saml_metadata;
 mod server;
 mod services;
+mod sso;
+mod store;
 mod webauthn;
 
 pub use accounts::Account;
@@ -33,15 +27,23 @@ pub use identity::{
     permission_set_trust_policy, DirectorySettings, MfaRequirement, PermissionSet,
     DEFAULT_ROLE_PREFIX, LOCAL_PROVIDER, SIGN_IN_PROVIDER,
 };
-pub use rules::{AssignmentRule, RuleMatch, RULE_ACTION};
-
+pub use oidc::{JwksSource, OidcProvider, MAX_LEEWAY_SECONDS, SUPPORTED_ALGORITHMS};
+pub use oidc_login::OidcLogin;
 pub use ops::{
     AuditSinks, BodyLimits, LogFormat, LogSettings, MetricsSettings, OpsSettings, Rate,
     RateLimitSettings, TlsSettings, TracingSettings, DEFAULT_BODY_LIMITS,
 };
+pub use policies::ManagedPolicy;
+pub use portal::PortalSettings;
+pub use roles::{role_id_for, Role, MAX_MANAGED_PER_ROLE};
+pub use rules::{AssignmentRule, RuleMatch, RULE_ACTION};
 pub use saml::{
     MetadataSource, SamlProvider, SamlSettings, SpDecryption, SpSigning, MAX_SAML_SKEW_SECONDS,
 };
+pub use services::Service;
+pub use sso::SsoSettings;
+pub use store::{PostgresSettings, StoreSettings};
+pub use webauthn::WebAuthnSettings;
 
 use raw::RawConfig;
 use std::fmt;
@@ -106,10 +108,6 @@ impl fmt::Debug for Secret {
         f.write_str("***")
     }
 }
-
-pub use oidc::{JwksSource, OidcProvider, MAX_LEEWAY_SECONDS, SUPPORTED_ALGORITHMS};
-pub use oidc_login::OidcLogin;
-pub use store::{PostgresSettings, StoreSettings};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -295,6 +293,8 @@ fn valid_iam_path(path: &str) -> bool {
         && path.chars().all(|c| c == '/' || c.is_ascii_graphic())
 }
 
+/// Collects the problems and warnings of one configuration while its sections are validated, each
+/// by the module of that section.
 struct Validator<'a> {
     path: &'a Path,
     text: &'a str,
@@ -319,6 +319,7 @@ impl Validator<'_> {
         self.problems.push(p);
     }
 
+    /// Every section, in the order their problems are reported.
     fn validate(&mut self, raw: RawConfig, env: &[(String, String)]) -> Option<Config> {
         let env_get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         self.unknown_variables(&raw, env);
