@@ -4,8 +4,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use rolegate::config::WebAuthnSettings;
 use rolegate::idp::local::webauthn::{
-    PendingCeremony, StoredKey, WebAuthnError, WebAuthnMfa, WebAuthnSettings, CEREMONY_SECONDS,
+    PendingCeremony, StoredKey, WebAuthnError, WebAuthnMfa, CEREMONY_SECONDS,
 };
 use serde_json::Value;
 use uuid::Uuid;

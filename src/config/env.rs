@@ -9,8 +9,11 @@
 //! the file, unknown keys included. Each line they write carries a comment naming the variable;
 //! problems found on such lines are reported against `<environment>` and the variable, and line
 //! numbers elsewhere are those of the file as written.
+//!
+//! Other `ROLEGATE_…` variables that rolegate does not read are warned about, not refused.
 
-use super::Problem;
+use super::raw::RawConfig;
+use super::{Problem, Validator, ENV_KNOWN, ENV_OVERRIDES};
 use std::path::PathBuf;
 use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
@@ -116,6 +119,43 @@ pub(super) fn apply(
         marks,
         original_lines: text.lines().count(),
     }))
+}
+
+impl Validator<'_> {
+    /// A warning for each `ROLEGATE_…` variable rolegate does not read: not an override, not one
+    /// it reads otherwise, and not named by the file (`token_env`, `url_env`).
+    pub(super) fn unknown_variables(&mut self, raw: &RawConfig, env: &[(String, String)]) {
+        let named_envs: Vec<&str> = raw
+            .admin
+            .token_env
+            .iter()
+            .chain(
+                raw.services
+                    .iter()
+                    .filter_map(|s| s.get_ref().token_env.as_ref()),
+            )
+            .chain(raw.store.url_env.iter())
+            .map(|s| s.get_ref().as_str())
+            .collect();
+        for (name, _) in env {
+            if name.starts_with("ROLEGATE_")
+                && !name.starts_with(PREFIX)
+                && !ENV_OVERRIDES.contains(&name.as_str())
+                && !ENV_KNOWN.contains(&name.as_str())
+                && !name.starts_with("ROLEGATE_TEST_")
+                && !named_envs.contains(&name.as_str())
+            {
+                self.warnings.push(Problem {
+                    file: PathBuf::from("<environment>"),
+                    line: None,
+                    message: format!(
+                        "unknown variable {name} is ignored (known: {}, and ROLEGATE__<SECTION>__<KEY> for any key of the file)",
+                        ENV_OVERRIDES.join(", ")
+                    ),
+                });
+            }
+        }
+    }
 }
 
 fn marker(var: &str) -> String {

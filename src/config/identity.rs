@@ -1,11 +1,13 @@
-//! The identity model's configuration: the local directory's settings, permission sets (and the
-//! roles they provision in accounts), and the rules that assign permission sets to people by their
-//! provider's claims, groups, e-mail domain or local groups.
+//! The identity model's configuration: the local directory's settings and permission sets (and the
+//! roles they provision in accounts). The rules that assign permission sets to people are `rules`.
 
-use super::raw::{RawAssignmentRule, RawDirectory, RawPermissionSet};
-use super::{is_iam_name_char, role_id_for, ManagedPolicy, Role, Validator, MAX_MANAGED_PER_ROLE};
+use super::raw::{RawDirectory, RawPermissionSet};
+use super::{
+    is_iam_name_char, role_id_for, AssignmentRule, ManagedPolicy, Role, Validator,
+    MAX_MANAGED_PER_ROLE,
+};
 use crate::policy::{Policy, PolicyKind};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use toml::Spanned;
 
@@ -65,48 +67,6 @@ pub struct PermissionSet {
     pub mfa: MfaRequirement,
     /// Tags of the provisioned roles.
     pub tags: BTreeMap<String, String>,
-}
-
-/// What an assignment rule looks at.
-#[derive(Debug, Clone)]
-pub enum RuleMatch {
-    /// Membership in a group of the provider's (normalised) group claim.
-    Group(String),
-    /// The domain of the e-mail claim (exact, case-insensitive), of a verified address only:
-    /// `email_verified` must be the boolean `true` unless the provider is configured with
-    /// `email_always_verified`.
-    EmailDomain(String),
-    /// Membership in a group of the local directory.
-    LocalGroup(String),
-    /// An IAM condition block over the identity's condition keys, as a one-statement policy.
-    Condition(Arc<Policy>),
-}
-
-/// Assigns a permission set in accounts to the identities of one provider that match.
-#[derive(Debug, Clone)]
-pub struct AssignmentRule {
-    /// Position in the file (0-based), for explanations.
-    pub index: usize,
-    /// The provider's name, or [`LOCAL_PROVIDER`].
-    pub provider: String,
-    /// The permission set assigned.
-    pub permission_set: String,
-    /// The accounts it is assigned in.
-    pub accounts: Vec<String>,
-    /// Free text.
-    pub description: Option<String>,
-    /// What must match.
-    pub matcher: RuleMatch,
-}
-
-/// The action a rule's condition is evaluated for.
-pub const RULE_ACTION: &str = "rolegate:AssignPermissionSet";
-
-/// The policy text a rule's condition block becomes.
-fn condition_policy(condition: &str) -> String {
-    format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{RULE_ACTION}","Resource":"*","Condition":{condition}}}]}}"#
-    )
 }
 
 /// The trust policy of a permission set's role: only rolegate's own sign-in path, with the permission
@@ -208,10 +168,7 @@ impl Validator<'_> {
         })
     }
 
-    pub(super) fn validate_permission_set(
-        &mut self,
-        p: &Spanned<RawPermissionSet>,
-    ) -> Option<PermissionSet> {
+    fn validate_permission_set(&mut self, p: &Spanned<RawPermissionSet>) -> Option<PermissionSet> {
         let at = Some(p.span().start);
         let raw = p.get_ref();
         let what = format!("permission set '{}'", raw.name);
@@ -319,139 +276,74 @@ impl Validator<'_> {
         })
     }
 
-    pub(super) fn validate_rule(
+    /// The permission sets; names unique whatever their case.
+    pub(super) fn validate_permission_sets(
         &mut self,
-        index: usize,
-        r: &Spanned<RawAssignmentRule>,
-        providers: &[&str],
-        sets: &[PermissionSet],
-        accounts: &HashSet<String>,
-    ) -> Option<AssignmentRule> {
-        let at = Some(r.span().start);
-        let raw = r.get_ref();
-        let what = format!("assignment rule {} ({})", index + 1, raw.permission_set);
-        let mut ok = true;
-        if raw.provider != LOCAL_PROVIDER && !providers.contains(&raw.provider.as_str()) {
-            let known = providers;
-            self.err(
-                at,
-                format!(
-                    "{what}: provider '{}' is not defined (known: {LOCAL_PROVIDER}{}{})",
-                    raw.provider,
-                    if known.is_empty() { "" } else { ", " },
-                    known.join(", ")
-                ),
-            );
-            ok = false;
-        }
-        if !sets.iter().any(|s| s.name == raw.permission_set) {
-            self.err(
-                at,
-                format!(
-                    "{what}: permission set '{}' is not defined",
-                    raw.permission_set
-                ),
-            );
-            ok = false;
-        }
-        if raw.accounts.is_empty() {
-            self.err(
-                at,
-                format!("{what}: accounts must list at least one account"),
-            );
-            ok = false;
-        }
-        for a in &raw.accounts {
-            if !accounts.contains(a) {
-                self.err(at, format!("{what}: account {a} is not defined"));
-                ok = false;
-            }
-        }
-        let given = [
-            raw.group.is_some(),
-            raw.email_domain.is_some(),
-            raw.local_group.is_some(),
-            raw.condition.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
-        if given != 1 {
-            self.err(
-                at,
-                format!(
-                    "{what}: give exactly one of group, email_domain, local_group, condition (got {given})"
-                ),
-            );
-            return None;
-        }
-        let matcher = if let Some(g) = &raw.group {
-            if g.is_empty() {
-                self.err(at, format!("{what}: group must not be empty"));
-                ok = false;
-            }
-            if raw.provider == LOCAL_PROVIDER {
-                self.err(
-                    at,
-                    format!("{what}: for the local directory use local_group, not group"),
-                );
-                ok = false;
-            }
-            RuleMatch::Group(g.clone())
-        } else if let Some(d) = &raw.email_domain {
-            let d = d.trim_start_matches('@').to_ascii_lowercase();
-            if d.is_empty() || d.contains('@') || !d.contains('.') {
-                self.err(
-                    at,
-                    format!("{what}: email_domain '{d}' is not a domain name"),
-                );
-                ok = false;
-            }
-            RuleMatch::EmailDomain(d)
-        } else if let Some(g) = &raw.local_group {
-            if raw.provider != LOCAL_PROVIDER {
-                self.err(
-                    at,
-                    format!("{what}: local_group applies only to provider \"{LOCAL_PROVIDER}\""),
-                );
-                ok = false;
-            }
-            RuleMatch::LocalGroup(g.clone())
-        } else {
-            let c = raw.condition.as_ref()?;
-            let cat = Some(c.span().start);
-            match serde_json::from_str::<serde_json::Value>(c.get_ref()) {
-                Ok(serde_json::Value::Object(m)) if !m.is_empty() => {}
-                _ => {
+        raw: &[Spanned<RawPermissionSet>],
+    ) -> Vec<PermissionSet> {
+        let mut permission_sets: Vec<PermissionSet> = Vec::new();
+        for p in raw {
+            if let Some(ps) = self.validate_permission_set(p) {
+                if permission_sets
+                    .iter()
+                    .any(|x| x.name.eq_ignore_ascii_case(&ps.name))
+                {
                     self.err(
-                        cat,
-                        format!(
-                            "{what}: condition must be a non-empty IAM condition block, e.g. {{\"StringLike\": {{\"claim:department\": \"eng*\"}}}}"
-                        ),
+                        Some(p.span().start),
+                        format!("permission set '{}' is defined twice", ps.name),
                     );
-                    return None;
+                }
+                permission_sets.push(ps);
+            }
+        }
+        permission_sets
+    }
+
+    /// With a local directory, the roles the permission sets provision, added to `roles`: one for
+    /// each account and permission set a rule assigns; a name a configured role already has in that
+    /// account is a problem.
+    pub(super) fn provision_roles(
+        &mut self,
+        directory: Option<&DirectorySettings>,
+        assignment_rules: &[AssignmentRule],
+        permission_sets: &[PermissionSet],
+        managed: &[ManagedPolicy],
+        roles: &mut Vec<Role>,
+    ) {
+        if let Some(d) = directory {
+            let mut provisioned: Vec<(String, String)> = Vec::new();
+            for rule in assignment_rules {
+                for a in &rule.accounts {
+                    let pair = (a.clone(), rule.permission_set.clone());
+                    if !provisioned.contains(&pair) {
+                        provisioned.push(pair);
+                    }
                 }
             }
-            match Policy::parse(&condition_policy(c.get_ref()), PolicyKind::Identity) {
-                Ok(p) => RuleMatch::Condition(Arc::new(p)),
-                Err(e) => {
-                    self.err(cat, format!("{what}: condition: {e}"));
-                    return None;
+            for (account, name) in provisioned {
+                let Some(set) = permission_sets.iter().find(|s| s.name == name) else {
+                    continue;
+                };
+                if let Some(role) = self.provision(set, &account, &d.role_prefix, managed) {
+                    if roles.iter().any(|x| {
+                        x.account == role.account && x.name.eq_ignore_ascii_case(&role.name)
+                    }) {
+                        self.err(
+                            None,
+                            format!(
+                                "permission set '{name}' provisions role {} in account {account}, which is also configured as a role; rename one or change directory.permission_set_role_prefix",
+                                role.name
+                            ),
+                        );
+                    }
+                    roles.push(role);
                 }
             }
-        };
-        ok.then(|| AssignmentRule {
-            index,
-            provider: raw.provider.clone(),
-            permission_set: raw.permission_set.clone(),
-            accounts: raw.accounts.clone(),
-            description: raw.description.clone(),
-            matcher,
-        })
+        }
     }
 
     /// The role a permission set provisions in an account, with its managed policies resolved there.
-    pub(super) fn provision(
+    fn provision(
         &mut self,
         set: &PermissionSet,
         account: &str,

@@ -3,49 +3,54 @@
 //! every problem with file and line, so that a bad configuration fails at start-up and never at request
 //! time. Knows nothing of HTTP or of store implementations.
 
+mod accounts;
 mod env;
 mod identity;
+mod oidc;
 mod oidc_login;
 mod ops;
+mod policies;
 mod portal;
 mod raw;
+mod roles;
+mod rules;
+mod saml;
+pub mod saml_metadata;
+mod server;
+mod services;
 mod sso;
 mod store;
-pub use portal::PortalSettings;
-pub use sso::SsoSettings;
-mod saml;
 mod webauthn;
 
+pub use accounts::Account;
 pub use identity::{
-    permission_set_trust_policy, AssignmentRule, DirectorySettings, MfaRequirement, PermissionSet,
-    RuleMatch, DEFAULT_ROLE_PREFIX, LOCAL_PROVIDER, RULE_ACTION, SIGN_IN_PROVIDER,
+    permission_set_trust_policy, DirectorySettings, MfaRequirement, PermissionSet,
+    DEFAULT_ROLE_PREFIX, LOCAL_PROVIDER, SIGN_IN_PROVIDER,
 };
-
+pub use oidc::{JwksSource, OidcProvider, MAX_LEEWAY_SECONDS, SUPPORTED_ALGORITHMS};
+pub use oidc_login::OidcLogin;
 pub use ops::{
     AuditSinks, BodyLimits, LogFormat, LogSettings, MetricsSettings, OpsSettings, Rate,
     RateLimitSettings, TlsSettings, TracingSettings, DEFAULT_BODY_LIMITS,
 };
+pub use policies::ManagedPolicy;
+pub use portal::PortalSettings;
+pub use roles::{role_id_for, Role, MAX_MANAGED_PER_ROLE};
+pub use rules::{AssignmentRule, RuleMatch, RULE_ACTION};
 pub use saml::{
     MetadataSource, SamlProvider, SamlSettings, SpDecryption, SpSigning, MAX_SAML_SKEW_SECONDS,
 };
+pub use services::Service;
+pub use sso::SsoSettings;
+pub use store::{PostgresSettings, StoreSettings};
+pub use webauthn::WebAuthnSettings;
 
-use crate::policy::{Policy, PolicyKind};
 use raw::RawConfig;
-use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use url::Url;
 
-/// Algorithms accepted for web identity tokens. Symmetric algorithms and `none` are never accepted.
-pub const SUPPORTED_ALGORITHMS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
-];
-/// Longest clock leeway a provider may be given, in seconds.
-pub const MAX_LEEWAY_SECONDS: i64 = 60;
-/// Most managed policies one role may have attached (AWS's quota, raised to its maximum).
-pub const MAX_MANAGED_PER_ROLE: usize = 20;
 /// Environment variables that override single keys of the file (older names; every key can
 /// also be set as `ROLEGATE__<SECTION>__<KEY>`, see [`ENV_PREFIX`]).
 pub const ENV_OVERRIDES: &[&str] = &[
@@ -102,156 +107,6 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
     }
-}
-
-/// Where persistent state lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreSettings {
-    /// The embedded store in a data directory.
-    Sled { path: PathBuf },
-    /// In memory only: state is lost at exit. For tests and throwaway demos.
-    Memory,
-    /// A PostgreSQL database shared by every replica.
-    Postgres(PostgresSettings),
-}
-
-pub use oidc_login::OidcLogin;
-pub use store::PostgresSettings;
-
-/// A configured AWS-style account.
-#[derive(Debug, Clone)]
-pub struct Account {
-    /// Twelve digits.
-    pub id: String,
-    /// A human name.
-    pub name: String,
-}
-
-/// Where a provider's signing keys come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JwksSource {
-    /// `jwks_uri` from `{issuer}/.well-known/openid-configuration`.
-    Discovery,
-    /// An explicit JWKS URL.
-    Url(String),
-}
-
-/// An OpenID Connect provider trusted for web identity tokens.
-#[derive(Debug, Clone)]
-pub struct OidcProvider {
-    /// The exact `iss` value.
-    pub issuer: String,
-    /// The issuer without its scheme: the provider's name in ARNs and the prefix of its condition keys.
-    pub key_prefix: String,
-    /// Accepted `aud` values (client ids).
-    pub audiences: Vec<String>,
-    /// Where keys come from.
-    pub jwks: JwksSource,
-    /// Allowed JWS algorithms.
-    pub algorithms: Vec<jsonwebtoken::Algorithm>,
-    /// Clock leeway for `exp`, `nbf`, `iat`, in seconds.
-    pub leeway_seconds: u64,
-    /// Whether plain http (loopback only) was allowed.
-    pub allow_http: bool,
-    /// Accounts whose roles may trust this provider; `None` = all.
-    pub accounts: Option<Vec<String>>,
-    /// Its name in assignment rules and the audit log (default: the issuer without scheme).
-    pub name: String,
-    /// The claim holding group memberships (default `groups`).
-    pub groups_claim: String,
-    /// Splits a string-valued group claim into several groups (e.g. `","`); `None`: one group.
-    pub groups_delimiter: Option<String>,
-    /// The claim holding the e-mail address (default `email`).
-    pub email_claim: String,
-    /// Whether the provider hands out verified addresses only, so that `email_domain` rules trust
-    /// the e-mail claim without an `email_verified` of boolean true. Default false.
-    pub email_always_verified: bool,
-    /// `amr` values that count as MFA performed at the provider (default none: upstream MFA is
-    /// not trusted).
-    pub mfa_amr: Vec<String>,
-    /// Browser sign-in through this provider (`None`: web identity tokens only).
-    pub login: Option<OidcLogin>,
-}
-
-impl OidcProvider {
-    /// `arn:aws:iam::ACCOUNT:oidc-provider/<issuer host/path>`.
-    pub fn arn(&self, account: &str) -> String {
-        format!("arn:aws:iam::{account}:oidc-provider/{}", self.key_prefix)
-    }
-    /// Whether roles in `account` may trust this provider.
-    pub fn serves_account(&self, account: &str) -> bool {
-        self.accounts
-            .as_ref()
-            .is_none_or(|a| a.iter().any(|x| x == account))
-    }
-}
-
-/// A role that sessions can assume.
-#[derive(Debug, Clone)]
-pub struct Role {
-    /// Account id.
-    pub account: String,
-    /// Role name.
-    pub name: String,
-    /// Path, starting and ending with `/`.
-    pub path: String,
-    /// `arn:aws:iam::ACCOUNT:role{path}{name}`.
-    pub arn: String,
-    /// Stable unique id `AROA…`.
-    pub role_id: String,
-    /// Free text.
-    pub description: Option<String>,
-    /// Longest session, seconds (3600..=43200).
-    pub max_session_duration: u32,
-    /// Who may assume the role.
-    pub trust_policy: Arc<Policy>,
-    /// What sessions of the role may do: its inline policies, (name, policy).
-    pub policies: Vec<(String, Arc<Policy>)>,
-    /// Managed policies attached to the role, (ARN, policy).
-    pub managed_policies: Vec<(String, Arc<Policy>)>,
-    /// The role's permissions boundary, (managed policy ARN, policy).
-    pub permissions_boundary: Option<(String, Arc<Policy>)>,
-    /// Role tags.
-    pub tags: BTreeMap<String, String>,
-}
-
-impl Role {
-    /// Every identity-based policy of the role, labelled: inline policies by name, managed ones by ARN.
-    pub fn identity_policies(&self) -> impl Iterator<Item = (&str, &Arc<Policy>)> {
-        self.policies
-            .iter()
-            .chain(self.managed_policies.iter())
-            .map(|(l, p)| (l.as_str(), p))
-    }
-}
-
-/// A downstream service that asks rolegate whether SigV4-signed requests it received are allowed.
-#[derive(Debug, Clone)]
-pub struct Service {
-    /// Name, for the audit log.
-    pub name: String,
-    /// The bearer token it presents.
-    pub token: Secret,
-    /// The SigV4 signing names (credential scope services) it may verify requests for, e.g. `s3`.
-    pub signing_names: Vec<String>,
-}
-
-/// A customer managed policy: defined once, attached to roles by ARN and usable as a session
-/// policy (`PolicyArns`).
-#[derive(Debug, Clone)]
-pub struct ManagedPolicy {
-    /// Account id that owns it.
-    pub account: String,
-    /// Name.
-    pub name: String,
-    /// Path, starting and ending with `/`.
-    pub path: String,
-    /// `arn:aws:iam::ACCOUNT:policy{path}{name}`.
-    pub arn: String,
-    /// Free text.
-    pub description: Option<String>,
-    /// The document.
-    pub policy: Arc<Policy>,
 }
 
 /// A validated configuration.
@@ -424,22 +279,22 @@ pub fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// `AROA` followed by 17 characters derived from the role ARN: stable across restarts and replicas.
-pub fn role_id_for(arn: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, arn.as_bytes());
-    let mut id = String::from("AROA");
-    for b in digest.as_ref().iter().take(17) {
-        id.push(ALPHABET[(*b as usize) % 32] as char);
-    }
-    id
-}
-
 /// Whether `s` is a valid IAM name (roles, sessions): `[\w+=,.@-]`.
 pub fn is_iam_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
 }
 
+/// An IAM path: starts and ends with `/`, at most 512 printable ASCII characters, no empty segment.
+fn valid_iam_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.ends_with('/')
+        && path.len() <= 512
+        && !path.contains("//")
+        && path.chars().all(|c| c == '/' || c.is_ascii_graphic())
+}
+
+/// Collects the problems and warnings of one configuration while its sections are validated, each
+/// by the module of that section.
 struct Validator<'a> {
     path: &'a Path,
     text: &'a str,
@@ -464,115 +319,21 @@ impl Validator<'_> {
         self.problems.push(p);
     }
 
+    /// Every section, in the order their problems are reported.
     fn validate(&mut self, raw: RawConfig, env: &[(String, String)]) -> Option<Config> {
         let env_get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let named_envs: Vec<&str> = raw
-            .admin
-            .token_env
-            .iter()
-            .chain(
-                raw.services
-                    .iter()
-                    .filter_map(|s| s.get_ref().token_env.as_ref()),
-            )
-            .chain(raw.store.url_env.iter())
-            .map(|s| s.get_ref().as_str())
-            .collect();
-        for (name, _) in env {
-            if name.starts_with("ROLEGATE_")
-                && !name.starts_with(env::PREFIX)
-                && !ENV_OVERRIDES.contains(&name.as_str())
-                && !ENV_KNOWN.contains(&name.as_str())
-                && !name.starts_with("ROLEGATE_TEST_")
-                && !named_envs.contains(&name.as_str())
-            {
-                self.warnings.push(Problem {
-                    file: PathBuf::from("<environment>"),
-                    line: None,
-                    message: format!(
-                        "unknown variable {name} is ignored (known: {}, and ROLEGATE__<SECTION>__<KEY> for any key of the file)",
-                        ENV_OVERRIDES.join(", ")
-                    ),
-                });
-            }
-        }
+        self.unknown_variables(&raw, env);
 
         // server
-        let listen_text =
-            env_get("ROLEGATE_LISTEN").unwrap_or_else(|| raw.server.listen.get_ref().clone());
-        let listen: Option<SocketAddr> = match listen_text.parse() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                self.err(
-                    Some(raw.server.listen.span().start),
-                    format!("server.listen: '{listen_text}' is not an address:port (e.g. 127.0.0.1:8080)"),
-                );
-                None
-            }
-        };
-        let public_text = env_get("ROLEGATE_PUBLIC_URL")
-            .unwrap_or_else(|| raw.server.public_url.get_ref().clone());
-        let public_url = match Url::parse(&public_text) {
-            Ok(u) if u.scheme() == "https" => Some(u),
-            Ok(u) if u.scheme() == "http" && host_is_loopback(&u) => Some(u),
-            Ok(u) if u.scheme() == "http" => {
-                self.err(
-                    Some(raw.server.public_url.span().start),
-                    format!(
-                        "server.public_url: '{public_text}' is plain http on a non-loopback host; use https (credentials and sign-in tokens cross this URL)"
-                    ),
-                );
-                let _ = u;
-                None
-            }
-            _ => {
-                self.err(
-                    Some(raw.server.public_url.span().start),
-                    format!("server.public_url: '{public_text}' is not an http(s) URL"),
-                );
-                None
-            }
-        };
+        let listen = self.listen(&raw.server, &env_get);
+        let public_url = self.public_url(&raw.server, &env_get);
 
         // store
         let store = self.store_settings(&raw.store, &env_get);
 
         // sts
-        let sts_regions = match &raw.sts.regions {
-            Some(r) => {
-                for region in r.get_ref() {
-                    if region.is_empty()
-                        || !region
-                            .chars()
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                    {
-                        self.err(
-                            Some(r.span().start),
-                            format!("sts.regions: '{region}' is not a region name"),
-                        );
-                    }
-                }
-                if r.get_ref().is_empty() {
-                    self.err(
-                        Some(r.span().start),
-                        "sts.regions: at least one region is required",
-                    );
-                }
-                r.get_ref().clone()
-            }
-            None => vec!["us-east-1".to_string()],
-        };
-        let skew = match &raw.sts.max_clock_skew_seconds {
-            Some(s) if !(1..=900).contains(s.get_ref()) => {
-                self.err(
-                    Some(s.span().start),
-                    "sts.max_clock_skew_seconds: must be between 1 and 900 (AWS uses 900)",
-                );
-                900
-            }
-            Some(s) => *s.get_ref(),
-            None => 900,
-        };
+        let sts_regions = self.sts_regions(&raw.sts);
+        let skew = self.max_clock_skew(&raw.sts);
 
         // admin
         let admin_token = self.bearer_token(
@@ -583,58 +344,7 @@ impl Validator<'_> {
         );
 
         // downstream services of the authorization API
-        let mut services: Vec<Service> = Vec::new();
-        for sv in &raw.services {
-            let at = Some(sv.span().start);
-            let r = sv.get_ref();
-            let what = format!("service '{}'", r.name);
-            if r.name.is_empty() || r.name.len() > 64 || !r.name.chars().all(is_iam_name_char) {
-                self.err(
-                    at,
-                    format!("{what}: name must be 1-64 characters of [A-Za-z0-9_+=,.@-]"),
-                );
-            }
-            if services.iter().any(|x| x.name == r.name) {
-                self.err(at, format!("{what} is defined twice"));
-            }
-            if r.signing_names.is_empty()
-                || r.signing_names.iter().any(|n| {
-                    n.is_empty()
-                        || !n
-                            .chars()
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                })
-            {
-                self.err(
-                    at,
-                    format!("{what}: signing_names must list SigV4 service names such as \"s3\""),
-                );
-            }
-            let token = self.bearer_token(
-                r.token_file.as_ref(),
-                r.token_env.as_ref(),
-                &format!("services.{}", r.name),
-                &env_get,
-            );
-            match token {
-                Some(token) => services.push(Service {
-                    name: r.name.clone(),
-                    token,
-                    signing_names: r.signing_names.clone(),
-                }),
-                None if r.token_file.is_none() && r.token_env.is_none() => {
-                    self.err(at, format!("{what}: a token_file or token_env is required"));
-                }
-                None => {}
-            }
-        }
-        for (i, sv) in services.iter().enumerate() {
-            if services[..i].iter().any(|o| o.token == sv.token)
-                || admin_token.as_ref() == Some(&sv.token)
-            {
-                self.err(None, format!("service '{}': its token is also used elsewhere; give every service its own", sv.name));
-            }
-        }
+        let services = self.validate_services(&raw.services, admin_token.as_ref(), &env_get);
 
         let audit_retention_days = match &raw.audit.retention_days {
             Some(d) if *d.get_ref() < 1 => {
@@ -661,200 +371,40 @@ impl Validator<'_> {
         }
 
         // accounts
-        let mut accounts = Vec::new();
-        let mut seen_accounts = HashSet::new();
-        for a in &raw.accounts {
-            let at = Some(a.span().start);
-            let acc = a.get_ref();
-            if acc.id.len() != 12 || !acc.id.chars().all(|c| c.is_ascii_digit()) {
-                self.err(
-                    at,
-                    format!("account '{}': id must be exactly 12 digits", acc.id),
-                );
-            } else if !seen_accounts.insert(acc.id.clone()) {
-                self.err(at, format!("account {} is defined twice", acc.id));
-            }
-            if acc.name.trim().is_empty() {
-                self.err(at, format!("account {}: name must not be empty", acc.id));
-            }
-            accounts.push(Account {
-                id: acc.id.clone(),
-                name: acc.name.clone(),
-            });
-        }
+        let (accounts, seen_accounts) = self.validate_accounts(&raw.accounts);
 
         // OIDC providers
-        let mut providers: Vec<OidcProvider> = Vec::new();
-        for p in &raw.oidc_providers {
-            if let Some(mut op) = self.validate_provider(p, &seen_accounts) {
-                if let Some(l) = &p.get_ref().login {
-                    op.login = self.validate_oidc_login(l, &op.name, &env_get);
-                }
-                if providers.iter().any(|x| x.name == op.name) {
-                    self.err(
-                        Some(p.span().start),
-                        format!("oidc provider name '{}' is used twice", op.name),
-                    );
-                }
-                if providers.iter().any(|x| x.issuer == op.issuer) {
-                    self.err(
-                        Some(p.span().start),
-                        format!("oidc provider {} is defined twice", op.issuer),
-                    );
-                }
-                providers.push(op);
-            }
-        }
+        let providers = self.validate_oidc_providers(&raw.oidc_providers, &seen_accounts, &env_get);
 
         // SAML
         let saml = self.validate_saml(raw.saml.as_ref(), public_url.as_ref());
-        let mut trusted_proxies = Vec::new();
-        for p in &raw.server.trusted_proxies {
-            let text = p.get_ref();
-            match text
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            {
-                Ok(n) if n.prefix_len() == 0 => self.err(
-                    Some(p.span().start),
-                    format!("server.trusted_proxies: '{text}' trusts every address; name the proxies"),
-                ),
-                Ok(n) => trusted_proxies.push(n.trunc()),
-                Err(_) => self.err(
-                    Some(p.span().start),
-                    format!(
-                        "server.trusted_proxies: '{text}' is not an address or CIDR block such as 10.0.0.0/8"
-                    ),
-                ),
-            }
-        }
-        let mut saml_providers: Vec<SamlProvider> = Vec::new();
-        for p in &raw.saml_providers {
-            if let Some(sp) = self.validate_saml_provider(p, &seen_accounts) {
-                if saml_providers
-                    .iter()
-                    .any(|x| x.name.eq_ignore_ascii_case(&sp.name))
-                    || providers.iter().any(|x| x.name == sp.name)
-                {
-                    self.err(
-                        Some(p.span().start),
-                        format!("saml provider name '{}' is used twice", sp.name),
-                    );
-                }
-                let entity = sp.metadata.as_ref().map(|m| m.entity_id.as_str());
-                if entity.is_some()
-                    && saml_providers
-                        .iter()
-                        .any(|x| x.metadata.as_ref().map(|m| m.entity_id.as_str()) == entity)
-                {
-                    self.err(
-                        Some(p.span().start),
-                        format!(
-                            "saml provider '{}': entity id is also another provider's",
-                            sp.name
-                        ),
-                    );
-                }
-                saml_providers.push(sp);
-            }
-        }
-        self.saml_names = saml_providers
-            .iter()
-            .map(|p| (p.name.clone(), p.accounts.clone()))
-            .collect();
+        let trusted_proxies = self.trusted_proxies(&raw.server);
+        let saml_providers =
+            self.validate_saml_providers(&raw.saml_providers, &seen_accounts, &providers);
 
         // managed policies
-        let mut managed: Vec<ManagedPolicy> = Vec::new();
-        for m in &raw.managed_policies {
-            if let Some(mp) = self.validate_managed_policy(m, &seen_accounts) {
-                if managed.iter().any(|x| x.arn == mp.arn) {
-                    self.err(
-                        Some(m.span().start),
-                        format!("managed policy {} is defined twice", mp.arn),
-                    );
-                }
-                managed.push(mp);
-            }
-        }
+        let managed = self.validate_managed_policies(&raw.managed_policies, &seen_accounts);
 
         // roles
-        let mut roles: Vec<Role> = Vec::new();
-        for r in &raw.roles {
-            if let Some(role) = self.validate_role(r, &seen_accounts, &providers, &managed) {
-                if roles
-                    .iter()
-                    .any(|x| x.account == role.account && x.name.eq_ignore_ascii_case(&role.name))
-                {
-                    self.err(
-                        Some(r.span().start),
-                        format!(
-                            "role {} is defined twice in account {}",
-                            role.name, role.account
-                        ),
-                    );
-                }
-                roles.push(role);
-            }
-        }
+        let mut roles = self.validate_roles(&raw.roles, &seen_accounts, &providers, &managed);
 
         // the identity model
         let directory = self.validate_directory(raw.directory.as_ref(), &accounts);
-        let mut permission_sets: Vec<PermissionSet> = Vec::new();
-        for p in &raw.permission_sets {
-            if let Some(ps) = self.validate_permission_set(p) {
-                if permission_sets
-                    .iter()
-                    .any(|x| x.name.eq_ignore_ascii_case(&ps.name))
-                {
-                    self.err(
-                        Some(p.span().start),
-                        format!("permission set '{}' is defined twice", ps.name),
-                    );
-                }
-                permission_sets.push(ps);
-            }
-        }
-        let mut assignment_rules = Vec::new();
-        for (i, r) in raw.assignment_rules.iter().enumerate() {
-            let names: Vec<&str> = providers
-                .iter()
-                .map(|p| p.name.as_str())
-                .chain(saml_providers.iter().map(|p| p.name.as_str()))
-                .collect();
-            if let Some(rule) = self.validate_rule(i, r, &names, &permission_sets, &seen_accounts) {
-                assignment_rules.push(rule);
-            }
-        }
-        if let Some(d) = &directory {
-            let mut provisioned: Vec<(String, String)> = Vec::new();
-            for rule in &assignment_rules {
-                for a in &rule.accounts {
-                    let pair = (a.clone(), rule.permission_set.clone());
-                    if !provisioned.contains(&pair) {
-                        provisioned.push(pair);
-                    }
-                }
-            }
-            for (account, name) in provisioned {
-                let Some(set) = permission_sets.iter().find(|s| s.name == name) else {
-                    continue;
-                };
-                if let Some(role) = self.provision(set, &account, &d.role_prefix, &managed) {
-                    if roles.iter().any(|x| {
-                        x.account == role.account && x.name.eq_ignore_ascii_case(&role.name)
-                    }) {
-                        self.err(
-                            None,
-                            format!(
-                                "permission set '{name}' provisions role {} in account {account}, which is also configured as a role; rename one or change directory.permission_set_role_prefix",
-                                role.name
-                            ),
-                        );
-                    }
-                    roles.push(role);
-                }
-            }
-        }
+        let permission_sets = self.validate_permission_sets(&raw.permission_sets);
+        let assignment_rules = self.validate_rules(
+            &raw.assignment_rules,
+            &providers,
+            &saml_providers,
+            &permission_sets,
+            &seen_accounts,
+        );
+        self.provision_roles(
+            directory.as_ref(),
+            &assignment_rules,
+            &permission_sets,
+            &managed,
+            &mut roles,
+        );
 
         let ops = self.ops(
             ops::RawOps {
@@ -907,69 +457,6 @@ impl Validator<'_> {
         })
     }
 
-    /// A bearer token of at least 32 characters from a file or an environment variable.
-    fn bearer_token(
-        &mut self,
-        file: Option<&toml::Spanned<String>>,
-        env: Option<&toml::Spanned<String>>,
-        what: &str,
-        env_get: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<Secret> {
-        match (file, env) {
-            (Some(_), Some(e)) => {
-                self.err(
-                    Some(e.span().start),
-                    format!("{what}: set token_file or token_env, not both"),
-                );
-                None
-            }
-            (Some(f), None) => {
-                let p = self.resolve(f.get_ref());
-                match std::fs::read_to_string(&p) {
-                    Ok(t) if t.trim().len() >= 32 => Some(Secret::new(t.trim())),
-                    Ok(_) => {
-                        self.err(
-                            Some(f.span().start),
-                            format!(
-                                "{what}.token_file: {} holds fewer than 32 characters",
-                                p.display()
-                            ),
-                        );
-                        None
-                    }
-                    Err(e) => {
-                        self.err(
-                            Some(f.span().start),
-                            format!("{what}.token_file: cannot read {}: {e}", p.display()),
-                        );
-                        None
-                    }
-                }
-            }
-            (None, Some(e)) => match env_get(e.get_ref()) {
-                Some(t) if t.trim().len() >= 32 => Some(Secret::new(t.trim())),
-                Some(_) => {
-                    self.err(
-                        Some(e.span().start),
-                        format!(
-                            "{what}.token_env: ${} holds fewer than 32 characters",
-                            e.get_ref()
-                        ),
-                    );
-                    None
-                }
-                None => {
-                    self.err(
-                        Some(e.span().start),
-                        format!("{what}.token_env: ${} is not set", e.get_ref()),
-                    );
-                    None
-                }
-            },
-            (None, None) => None,
-        }
-    }
-
     fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
         if p.is_absolute() {
@@ -977,562 +464,6 @@ impl Validator<'_> {
         } else {
             self.dir.join(p)
         }
-    }
-
-    fn validate_provider(
-        &mut self,
-        p: &toml::Spanned<raw::RawOidcProvider>,
-        accounts: &HashSet<String>,
-    ) -> Option<OidcProvider> {
-        let at = Some(p.span().start);
-        let raw = p.get_ref();
-        let name = &raw.issuer;
-        let issuer = match Url::parse(&raw.issuer) {
-            Ok(u) => u,
-            Err(e) => {
-                self.err(
-                    at,
-                    format!("oidc provider '{name}': issuer is not a URL: {e}"),
-                );
-                return None;
-            }
-        };
-        let mut ok = true;
-        let url_ok = |u: &Url| {
-            u.scheme() == "https" || (u.scheme() == "http" && raw.allow_http && host_is_loopback(u))
-        };
-        if !url_ok(&issuer) || issuer.query().is_some() || issuer.fragment().is_some() {
-            self.err(
-                at,
-                format!(
-                    "oidc provider '{name}': issuer must be an https URL without query or fragment (plain http only with allow_http = true on a loopback address)"
-                ),
-            );
-            ok = false;
-        }
-        if raw.allow_http && !host_is_loopback(&issuer) {
-            self.err(
-                at,
-                format!(
-                    "oidc provider '{name}': allow_http is only permitted for loopback issuers"
-                ),
-            );
-            ok = false;
-        }
-        let jwks = match &raw.jwks_url {
-            Some(j) => match Url::parse(j) {
-                Ok(u) if url_ok(&u) => JwksSource::Url(j.clone()),
-                _ => {
-                    self.err(at, format!("oidc provider '{name}': jwks_url '{j}' must be https (or loopback http with allow_http)"));
-                    ok = false;
-                    JwksSource::Discovery
-                }
-            },
-            None => JwksSource::Discovery,
-        };
-        if raw.audiences.is_empty() || raw.audiences.iter().any(|a| a.is_empty()) {
-            self.err(
-                at,
-                format!(
-                    "oidc provider '{name}': audiences must list at least one non-empty client id"
-                ),
-            );
-            ok = false;
-        }
-        let mut algorithms = Vec::new();
-        for a in raw
-            .algorithms
-            .clone()
-            .unwrap_or_else(|| vec!["RS256".into()])
-        {
-            if !SUPPORTED_ALGORITHMS.contains(&a.as_str()) {
-                self.err(
-                    at,
-                    format!(
-                        "oidc provider '{name}': algorithm '{a}' is not allowed (allowed: {}; symmetric algorithms and none are never accepted)",
-                        SUPPORTED_ALGORITHMS.join(", ")
-                    ),
-                );
-                ok = false;
-            } else if let Ok(alg) = a.parse::<jsonwebtoken::Algorithm>() {
-                algorithms.push(alg);
-            }
-        }
-        if raw.algorithms.as_ref().is_some_and(|a| a.is_empty()) {
-            self.err(
-                at,
-                format!("oidc provider '{name}': algorithms must not be empty"),
-            );
-            ok = false;
-        }
-        let leeway = raw.leeway_seconds.unwrap_or(60);
-        if !(0..=MAX_LEEWAY_SECONDS).contains(&leeway) {
-            self.err(at, format!("oidc provider '{name}': leeway_seconds must be between 0 and {MAX_LEEWAY_SECONDS}"));
-            ok = false;
-        }
-        if let Some(accs) = &raw.accounts {
-            for a in accs {
-                if !accounts.contains(a) {
-                    self.err(
-                        at,
-                        format!("oidc provider '{name}': account {a} is not defined"),
-                    );
-                    ok = false;
-                }
-            }
-        }
-        let key_prefix = raw
-            .issuer
-            .split_once("://")
-            .map(|(_, rest)| rest.trim_end_matches('/').to_string())
-            .unwrap_or_default();
-        let pname = raw.name.clone().unwrap_or_else(|| key_prefix.clone());
-        if pname.is_empty()
-            || pname.len() > 128
-            || pname == LOCAL_PROVIDER
-            || !pname
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.:/-".contains(c))
-        {
-            self.err(
-                at,
-                format!(
-                    "oidc provider '{name}': name '{pname}' must be 1-128 characters of [A-Za-z0-9_.:/-] and not \"{LOCAL_PROVIDER}\""
-                ),
-            );
-            ok = false;
-        }
-        if raw.groups_delimiter.as_deref() == Some("") {
-            self.err(
-                at,
-                format!("oidc provider '{name}': groups_delimiter must not be empty"),
-            );
-            ok = false;
-        }
-        ok.then(|| OidcProvider {
-            issuer: raw.issuer.clone(),
-            name: pname,
-            groups_claim: raw.groups_claim.clone().unwrap_or_else(|| "groups".into()),
-            groups_delimiter: raw.groups_delimiter.clone(),
-            email_claim: raw.email_claim.clone().unwrap_or_else(|| "email".into()),
-            email_always_verified: raw.email_always_verified,
-            mfa_amr: raw.mfa_amr.clone().unwrap_or_default(),
-            login: None,
-            key_prefix,
-            audiences: raw.audiences.clone(),
-            jwks,
-            algorithms,
-            leeway_seconds: leeway as u64,
-            allow_http: raw.allow_http,
-            accounts: raw.accounts.clone(),
-        })
-    }
-
-    fn policy_text(
-        &mut self,
-        inline: Option<&toml::Spanned<String>>,
-        file: Option<&String>,
-        what: &str,
-        at: Option<usize>,
-    ) -> Option<(String, PathBuf, usize)> {
-        match (inline, file) {
-            (Some(_), Some(_)) => {
-                self.err(
-                    at,
-                    format!("{what}: give the document inline or as a file, not both"),
-                );
-                None
-            }
-            (Some(doc), None) => {
-                // The document starts on the line after an opening ''' when the string is multi-line.
-                let start = line_of(self.text, doc.span().start);
-                let first = if self.text[doc.span().start..].starts_with("'''\n")
-                    || self.text[doc.span().start..].starts_with("\"\"\"\n")
-                {
-                    start + 1
-                } else {
-                    start
-                };
-                Some((doc.get_ref().clone(), self.path.to_path_buf(), first))
-            }
-            (None, Some(f)) => {
-                let p = self.resolve(f);
-                match std::fs::read_to_string(&p) {
-                    Ok(t) => Some((t, p, 1)),
-                    Err(e) => {
-                        self.err(at, format!("{what}: cannot read {}: {e}", p.display()));
-                        None
-                    }
-                }
-            }
-            (None, None) => {
-                self.err(at, format!("{what}: a policy document is required"));
-                None
-            }
-        }
-    }
-
-    fn parse_policy(
-        &mut self,
-        text: &str,
-        kind: PolicyKind,
-        file: &Path,
-        first_line: usize,
-        what: &str,
-    ) -> Option<Policy> {
-        match Policy::parse(text, kind) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                let line = match &e {
-                    crate::policy::PolicyError::Syntax { line, .. } => line + first_line - 1,
-                    _ => first_line,
-                };
-                self.problems.push(Problem {
-                    file: file.to_path_buf(),
-                    line: Some(line),
-                    message: format!("{what}: {e}"),
-                });
-                None
-            }
-        }
-    }
-
-    fn validate_managed_policy(
-        &mut self,
-        m: &toml::Spanned<raw::RawManagedPolicy>,
-        accounts: &HashSet<String>,
-    ) -> Option<ManagedPolicy> {
-        let at = Some(m.span().start);
-        let raw = m.get_ref();
-        let what = format!("managed policy '{}'", raw.name);
-        let mut ok = true;
-        if !accounts.contains(&raw.account) {
-            self.err(
-                at,
-                format!("{what}: account {} is not defined", raw.account),
-            );
-            ok = false;
-        }
-        if raw.name.is_empty() || raw.name.len() > 128 || !raw.name.chars().all(is_iam_name_char) {
-            self.err(
-                at,
-                format!("{what}: name must be 1-128 characters of [A-Za-z0-9_+=,.@-]"),
-            );
-            ok = false;
-        }
-        let path = raw.path.clone().unwrap_or_else(|| "/".into());
-        if !valid_iam_path(&path) {
-            self.err(
-                at,
-                format!("{what}: path '{path}' must start and end with '/'"),
-            );
-            ok = false;
-        }
-        let policy = self
-            .policy_text(raw.document.as_ref(), raw.file.as_ref(), &what, at)
-            .and_then(|(text, file, line)| {
-                let p = self.parse_policy(&text, PolicyKind::Identity, &file, line, &what)?;
-                self.policy_warnings(&p, &file, line, &what);
-                Some(p)
-            });
-        let policy = policy?;
-        ok.then(|| ManagedPolicy {
-            arn: format!("arn:aws:iam::{}:policy{}{}", raw.account, path, raw.name),
-            account: raw.account.clone(),
-            name: raw.name.clone(),
-            path,
-            description: raw.description.clone(),
-            policy: Arc::new(policy),
-        })
-    }
-
-    /// Inline policies (unique names, each parsed); `None` when any of them is wrong (each problem
-    /// reported).
-    fn inline_policies(
-        &mut self,
-        list: &[toml::Spanned<raw::RawInlinePolicy>],
-        what: &str,
-    ) -> Option<Vec<(String, Arc<Policy>)>> {
-        let mut ok = true;
-        let mut policies = Vec::new();
-        let mut names = HashSet::new();
-        for p in list {
-            let pat = Some(p.span().start);
-            let pr = p.get_ref();
-            if !names.insert(pr.name.clone()) {
-                self.err(
-                    pat,
-                    format!("{what}: policy '{}' is defined twice", pr.name),
-                );
-                ok = false;
-            }
-            let pw = format!("{what} policy '{}'", pr.name);
-            match self
-                .policy_text(pr.document.as_ref(), pr.file.as_ref(), &pw, pat)
-                .and_then(|(text, file, line)| {
-                    let p = self.parse_policy(&text, PolicyKind::Inline, &file, line, &pw)?;
-                    self.policy_warnings(&p, &file, line, &pw);
-                    Some(p)
-                }) {
-                Some(pol) => policies.push((pr.name.clone(), Arc::new(pol))),
-                None => ok = false,
-            }
-        }
-        ok.then_some(policies)
-    }
-
-    /// The policy's own lint warnings, located at the document.
-    fn policy_warnings(&mut self, p: &Policy, file: &Path, line: usize, what: &str) {
-        for w in p.warnings() {
-            let sid = w.sid.map(|s| format!(" ({s})")).unwrap_or_default();
-            self.warnings.push(Problem {
-                file: file.to_path_buf(),
-                line: Some(line),
-                message: format!("{what}: statement {}{sid}: {}", w.statement, w.message),
-            });
-        }
-    }
-
-    fn validate_role(
-        &mut self,
-        r: &toml::Spanned<raw::RawRole>,
-        accounts: &HashSet<String>,
-        providers: &[OidcProvider],
-        managed: &[ManagedPolicy],
-    ) -> Option<Role> {
-        let at = Some(r.span().start);
-        let raw = r.get_ref();
-        let what = format!("role '{}'", raw.name);
-        let mut ok = true;
-        if !accounts.contains(&raw.account) {
-            self.err(
-                at,
-                format!("{what}: account {} is not defined", raw.account),
-            );
-            ok = false;
-        }
-        if raw.name.is_empty() || raw.name.len() > 64 || !raw.name.chars().all(is_iam_name_char) {
-            self.err(
-                at,
-                format!("{what}: name must be 1-64 characters of [A-Za-z0-9_+=,.@-]"),
-            );
-            ok = false;
-        }
-        let path = raw.path.clone().unwrap_or_else(|| "/".into());
-        if !valid_iam_path(&path) {
-            self.err(
-                at,
-                format!("{what}: path '{path}' must start and end with '/'"),
-            );
-            ok = false;
-        }
-        let max = raw.max_session_duration.unwrap_or(3600);
-        if !(3600..=43200).contains(&max) {
-            self.err(
-                at,
-                format!("{what}: max_session_duration must be 3600..=43200 seconds"),
-            );
-            ok = false;
-        }
-        for (k, v) in &raw.tags {
-            if k.is_empty()
-                || k.len() > 128
-                || v.len() > 256
-                || k.to_ascii_lowercase().starts_with("aws:")
-            {
-                self.err(at, format!("{what}: tag '{k}' is invalid (key 1-128 chars not starting with aws:, value ≤ 256)"));
-                ok = false;
-            }
-        }
-        let trust = self
-            .policy_text(
-                raw.trust_policy.as_ref(),
-                raw.trust_policy_file.as_ref(),
-                &format!("{what} trust_policy"),
-                at,
-            )
-            .and_then(|(text, file, line)| {
-                self.lint_trust_policy(&text, &raw.account, providers, &file, line, &what);
-                let tw = format!("{what} trust policy");
-                let p = self.parse_policy(&text, PolicyKind::Trust, &file, line, &tw)?;
-                self.policy_warnings(&p, &file, line, &tw);
-                Some(p)
-            });
-        let policies = match self.inline_policies(&raw.policies, &what) {
-            Some(p) => p,
-            None => {
-                ok = false;
-                Vec::new()
-            }
-        };
-        let mut managed_policies = Vec::new();
-        for arn in &raw.managed_policy_arns {
-            match managed.iter().find(|m| &m.arn == arn) {
-                Some(m) if m.account == raw.account => {
-                    if managed_policies.iter().any(|(a, _)| a == arn) {
-                        self.err(
-                            at,
-                            format!("{what}: managed policy {arn} is attached twice"),
-                        );
-                        ok = false;
-                    }
-                    managed_policies.push((m.arn.clone(), Arc::clone(&m.policy)));
-                }
-                Some(_) => {
-                    self.err(
-                        at,
-                        format!("{what}: managed policy {arn} belongs to another account"),
-                    );
-                    ok = false;
-                }
-                None => {
-                    self.err(at, format!("{what}: managed policy {arn} is not defined"));
-                    ok = false;
-                }
-            }
-        }
-        if managed_policies.len() > MAX_MANAGED_PER_ROLE {
-            self.err(
-                at,
-                format!("{what}: at most {MAX_MANAGED_PER_ROLE} managed policies may be attached"),
-            );
-            ok = false;
-        }
-        let permissions_boundary = match &raw.permissions_boundary {
-            None => None,
-            Some(arn) => match managed.iter().find(|m| &m.arn == arn) {
-                Some(m) if m.account == raw.account => Some((m.arn.clone(), Arc::clone(&m.policy))),
-                Some(_) => {
-                    self.err(
-                        at,
-                        format!("{what}: permissions boundary {arn} belongs to another account"),
-                    );
-                    ok = false;
-                    None
-                }
-                None => {
-                    self.err(
-                        at,
-                        format!(
-                            "{what}: permissions boundary {arn} is not a defined managed policy"
-                        ),
-                    );
-                    ok = false;
-                    None
-                }
-            },
-        };
-        let trust = trust?;
-        if !ok {
-            return None;
-        }
-        let arn = format!("arn:aws:iam::{}:role{}{}", raw.account, path, raw.name);
-        Some(Role {
-            account: raw.account.clone(),
-            name: raw.name.clone(),
-            role_id: role_id_for(&arn),
-            arn,
-            path,
-            description: raw.description.clone(),
-            max_session_duration: max as u32,
-            trust_policy: Arc::new(trust),
-            policies,
-            managed_policies,
-            permissions_boundary,
-            tags: raw.tags.clone(),
-        })
-    }
-
-    /// Dangling references in a trust policy are errors (risky shapes are the policy's own warnings).
-    fn lint_trust_policy(
-        &mut self,
-        text: &str,
-        account: &str,
-        providers: &[OidcProvider],
-        file: &Path,
-        line: usize,
-        what: &str,
-    ) {
-        let Ok(doc) = serde_json::from_str::<serde_json::Value>(text) else {
-            return; // the parser reports syntax errors
-        };
-        let statements = match doc.get("Statement") {
-            Some(serde_json::Value::Array(a)) => a.clone(),
-            Some(s @ serde_json::Value::Object(_)) => vec![s.clone()],
-            _ => return,
-        };
-        let push = |v: &mut Vec<Problem>, msg: String| {
-            v.push(Problem {
-                file: file.to_path_buf(),
-                line: Some(line),
-                message: format!("{what} trust policy: {msg}"),
-            })
-        };
-        for (i, st) in statements.iter().enumerate() {
-            let federated: Vec<String> = match st.get("Principal").and_then(|p| p.get("Federated"))
-            {
-                Some(serde_json::Value::String(s)) => vec![s.clone()],
-                Some(serde_json::Value::Array(a)) => a
-                    .iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect(),
-                _ => vec![],
-            };
-            for f in &federated {
-                if let Some(rest) = f.strip_prefix("arn:aws:iam::") {
-                    if let Some((acc, name)) = rest.split_once(":oidc-provider/") {
-                        let known = providers.iter().find(|p| p.key_prefix == name);
-                        match known {
-                            None => push(
-                                &mut self.problems,
-                                format!("statement {i} trusts {f}, but no oidc provider with issuer '{name}' is configured"),
-                            ),
-                            Some(p) if acc != account || !p.serves_account(acc) => push(
-                                &mut self.problems,
-                                format!("statement {i} trusts {f}, which is not a provider of account {account}"),
-                            ),
-                            Some(_) => {}
-                        }
-                    }
-                    if let Some((acc, name)) = rest.split_once(":saml-provider/") {
-                        match self.saml_names.iter().find(|(n, _)| n == name) {
-                            None if name == SIGN_IN_PROVIDER => {}
-                            None => push(
-                                &mut self.problems,
-                                format!("statement {i} trusts {f}, but no saml provider named '{name}' is configured"),
-                            ),
-                            Some((_, accounts))
-                                if acc != account
-                                    || accounts.as_ref().is_some_and(|a| !a.iter().any(|x| x == acc)) =>
-                            {
-                                push(
-                                    &mut self.problems,
-                                    format!("statement {i} trusts {f}, which is not a provider of account {account}"),
-                                )
-                            }
-                            Some(_) => {}
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-/// An IAM path: starts and ends with `/`, at most 512 printable ASCII characters, no empty segment.
-fn valid_iam_path(path: &str) -> bool {
-    path.starts_with('/')
-        && path.ends_with('/')
-        && path.len() <= 512
-        && !path.contains("//")
-        && path.chars().all(|c| c == '/' || c.is_ascii_graphic())
-}
-
-fn host_is_loopback(u: &Url) -> bool {
-    match u.host() {
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
     }
 }
 

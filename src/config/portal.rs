@@ -2,7 +2,7 @@
 //! offers.
 
 use super::raw::RawPortal;
-use super::{Account, DirectorySettings, Validator};
+use super::{Account, DirectorySettings, Validator, WebAuthnSettings};
 use toml::Spanned;
 
 /// Default idle timeout of a portal session (minutes).
@@ -20,7 +20,7 @@ pub struct PortalSettings {
     /// Whether directory users sign in with their password on the start page.
     pub local_login: bool,
     /// Security keys (WebAuthn) for directory users: the relying party, `None` when off.
-    pub webauthn: Option<crate::idp::local::webauthn::WebAuthnSettings>,
+    pub webauthn: Option<WebAuthnSettings>,
 }
 
 impl Validator<'_> {

@@ -3,8 +3,9 @@
 //! configuration error (samael would skip signature verification). Metadata from a file is read and
 //! checked here; metadata from a URL is fetched and checked at start-up.
 
-use super::{host_is_loopback, Validator, LOCAL_PROVIDER, SIGN_IN_PROVIDER};
-use crate::idp::saml::metadata::{self, IdpMetadata};
+use super::saml_metadata::{self, IdpMetadata};
+use super::server::host_is_loopback;
+use super::{OidcProvider, Validator, LOCAL_PROVIDER, SIGN_IN_PROVIDER};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -384,7 +385,52 @@ impl Validator<'_> {
         })
     }
 
-    pub(super) fn validate_saml_provider(
+    /// The SAML providers: names unique among all providers (among SAML ones whatever their case),
+    /// entity ids unique. Their names and accounts are kept for the trust-policy references check.
+    pub(super) fn validate_saml_providers(
+        &mut self,
+        raw: &[Spanned<RawSamlProvider>],
+        accounts: &HashSet<String>,
+        providers: &[OidcProvider],
+    ) -> Vec<SamlProvider> {
+        let mut saml_providers: Vec<SamlProvider> = Vec::new();
+        for p in raw {
+            if let Some(sp) = self.validate_saml_provider(p, accounts) {
+                if saml_providers
+                    .iter()
+                    .any(|x| x.name.eq_ignore_ascii_case(&sp.name))
+                    || providers.iter().any(|x| x.name == sp.name)
+                {
+                    self.err(
+                        Some(p.span().start),
+                        format!("saml provider name '{}' is used twice", sp.name),
+                    );
+                }
+                let entity = sp.metadata.as_ref().map(|m| m.entity_id.as_str());
+                if entity.is_some()
+                    && saml_providers
+                        .iter()
+                        .any(|x| x.metadata.as_ref().map(|m| m.entity_id.as_str()) == entity)
+                {
+                    self.err(
+                        Some(p.span().start),
+                        format!(
+                            "saml provider '{}': entity id is also another provider's",
+                            sp.name
+                        ),
+                    );
+                }
+                saml_providers.push(sp);
+            }
+        }
+        self.saml_names = saml_providers
+            .iter()
+            .map(|p| (p.name.clone(), p.accounts.clone()))
+            .collect();
+        saml_providers
+    }
+
+    fn validate_saml_provider(
         &mut self,
         p: &Spanned<RawSamlProvider>,
         accounts: &HashSet<String>,
@@ -421,7 +467,7 @@ impl Validator<'_> {
             (Some(f), None) => {
                 let path = self.resolve(f);
                 let parsed = match std::fs::read_to_string(&path) {
-                    Ok(text) => match metadata::parse_idp(&text) {
+                    Ok(text) => match saml_metadata::parse_idp(&text) {
                         Ok(m) => Some(m),
                         Err(e) => {
                             self.err(at, format!("{what}: {}: {e}", path.display()));

@@ -3,7 +3,7 @@
 //! settings, not the backends.
 
 use super::raw::RawStore;
-use super::{Secret, StoreSettings, Validator};
+use super::{Secret, Validator};
 use std::path::PathBuf;
 use std::time::Duration;
 use toml::Spanned;
@@ -12,6 +12,17 @@ use toml::Spanned;
 pub const MAX_POOL_SIZE: i64 = 256;
 /// Range of `statement_timeout_ms` and `connect_timeout_ms`.
 pub const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<i64> = 100..=60_000;
+
+/// Where persistent state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    /// The embedded store in a data directory.
+    Sled { path: PathBuf },
+    /// In memory only: state is lost at exit. For tests and throwaway demos.
+    Memory,
+    /// A PostgreSQL database shared by every replica.
+    Postgres(PostgresSettings),
+}
 
 /// A PostgreSQL store.
 #[derive(Debug, Clone, PartialEq, Eq)]

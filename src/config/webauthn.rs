@@ -4,12 +4,53 @@
 
 use super::raw::RawPortal;
 use super::Validator;
-use crate::idp::local::webauthn::{WebAuthnMfa, WebAuthnSettings};
 use toml::Spanned;
 use url::Url;
+use webauthn_rs::prelude::WebauthnBuilder;
 
 /// RP name shown by browsers when none is configured.
 pub const DEFAULT_RP_NAME: &str = "rolegate";
+
+/// Relying-party configuration.
+#[derive(Clone, Debug)]
+pub struct WebAuthnSettings {
+    /// RP id: the origin's host or a registrable suffix of it
+    /// (e.g. `example.com` for `https://login.example.com`). Changing it later
+    /// invalidates every registered key.
+    pub rp_id: String,
+    /// The exact origin the browser reports (scheme, host and port).
+    /// Must be `https`, except for `localhost` during development.
+    pub rp_origin: url::Url,
+    /// Human-readable name shown by the browser during registration.
+    pub rp_name: String,
+}
+
+impl WebAuthnSettings {
+    /// The `webauthn-rs` builder of this relying party, its name set; why not when the settings
+    /// are unusable: an origin that is not `https` (plain `http` only for `localhost`), a blank
+    /// `rp_name`, or an `rp_id` that is not the origin's host or a parent domain of it.
+    pub fn builder(&self) -> Result<WebauthnBuilder<'_>, String> {
+        let origin = &self.rp_origin;
+        let secure = origin.scheme() == "https"
+            || (origin.scheme() == "http" && origin.host_str() == Some("localhost"));
+        if !secure {
+            return Err(format!(
+                "rp_origin {origin} must use https (http only for localhost)"
+            ));
+        }
+        if self.rp_name.trim().is_empty() {
+            return Err("rp_name is empty".to_owned());
+        }
+        Ok(WebauthnBuilder::new(&self.rp_id, origin)
+            .map_err(|e| {
+                format!(
+                    "rp_id {:?} is not the host or a parent domain of {origin}: {e}",
+                    self.rp_id
+                )
+            })?
+            .rp_name(&self.rp_name))
+    }
+}
 
 /// Whether browsers offer WebAuthn on `url`: a secure context with a domain name (https, or
 /// http on `localhost`); never on an IP address.
@@ -134,8 +175,9 @@ impl Validator<'_> {
             rp_origin,
             rp_name,
         };
-        if let Err(e) = WebAuthnMfa::new(&settings) {
-            self.err(at, format!("portal.webauthn: {e}"));
+        // What the security-key verifier is built from: refused here rather than at start-up.
+        if let Err(e) = settings.builder() {
+            self.err(at, format!("portal.webauthn: webauthn configuration: {e}"));
             return None;
         }
         Some(settings)

@@ -33,7 +33,7 @@ mod users;
 pub mod webauthn;
 
 use crate::clock::SharedClock;
-use crate::config::DirectorySettings;
+use crate::config::{DirectorySettings, WebAuthnSettings};
 use crate::store::{DirWrite, Store, StoreError, Versioned};
 use password::Hasher;
 use serde::de::DeserializeOwned;
@@ -412,7 +412,7 @@ impl Directory {
     }
 
     /// Enables WebAuthn security keys for this relying party (an https origin, or localhost).
-    pub fn enable_webauthn(&mut self, settings: &webauthn::WebAuthnSettings) -> Result<()> {
+    pub fn enable_webauthn(&mut self, settings: &WebAuthnSettings) -> Result<()> {
         self.webauthn = Some(
             webauthn::WebAuthnMfa::new(settings)
                 .map_err(|e| DirectoryError::Invalid(e.to_string()))?,

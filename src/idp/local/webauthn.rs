@@ -38,26 +38,14 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
     Credential, CredentialID, PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey,
-    SecurityKeyAuthentication, SecurityKeyRegistration, Webauthn, WebauthnBuilder,
+    SecurityKeyAuthentication, SecurityKeyRegistration, Webauthn,
 };
+
+use crate::config::WebAuthnSettings;
 
 /// Lifetime of a pending ceremony, in seconds. Also sent to the browser as
 /// the ceremony `timeout` (in milliseconds).
 pub const CEREMONY_SECONDS: i64 = 300;
-
-/// Relying-party configuration.
-#[derive(Clone, Debug)]
-pub struct WebAuthnSettings {
-    /// RP id: the origin's host or a registrable suffix of it
-    /// (e.g. `example.com` for `https://login.example.com`). Changing it later
-    /// invalidates every registered key.
-    pub rp_id: String,
-    /// The exact origin the browser reports (scheme, host and port).
-    /// Must be `https`, except for `localhost` during development.
-    pub rp_origin: url::Url,
-    /// Human-readable name shown by the browser during registration.
-    pub rp_name: String,
-}
 
 /// Why a WebAuthn operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -126,25 +114,9 @@ impl WebAuthnMfa {
     /// or a suffix of it, if the origin is not `https` (plain `http` is allowed
     /// for `localhost` only), or if `rp_name` is blank.
     pub fn new(s: &WebAuthnSettings) -> Result<Self, WebAuthnError> {
-        let origin = &s.rp_origin;
-        let secure = origin.scheme() == "https"
-            || (origin.scheme() == "http" && origin.host_str() == Some("localhost"));
-        if !secure {
-            return Err(WebAuthnError::Config(format!(
-                "rp_origin {origin} must use https (http only for localhost)"
-            )));
-        }
-        if s.rp_name.trim().is_empty() {
-            return Err(WebAuthnError::Config("rp_name is empty".to_owned()));
-        }
-        let webauthn = WebauthnBuilder::new(&s.rp_id, origin)
-            .map_err(|e| {
-                WebAuthnError::Config(format!(
-                    "rp_id {:?} is not the host or a parent domain of {origin}: {e}",
-                    s.rp_id
-                ))
-            })?
-            .rp_name(&s.rp_name)
+        let webauthn = s
+            .builder()
+            .map_err(WebAuthnError::Config)?
             .timeout(Duration::from_secs(CEREMONY_SECONDS.unsigned_abs()))
             .build()
             .map_err(|e| WebAuthnError::Config(e.to_string()))?;

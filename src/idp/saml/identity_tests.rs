@@ -40,7 +40,7 @@ fn fixture() -> Fixture {
     let provider = SamlProvider {
         name: "corp".into(),
         source: MetadataSource::File("/nonexistent".into()),
-        metadata: Some(metadata::parse_idp(&test_idp::metadata_xml(&idp)).unwrap()),
+        metadata: Some(saml_metadata::parse_idp(&test_idp::metadata_xml(&idp)).unwrap()),
         refresh_seconds: 3600,
         accounts: None,
         allow_idp_initiated: false,

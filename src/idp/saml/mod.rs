@@ -28,12 +28,12 @@ pub(crate) mod test_idp;
 mod tests;
 
 use crate::clock::SharedClock;
+use crate::config::saml_metadata::{self, IdpMetadata};
 use crate::config::{MetadataSource, SamlProvider, SamlSettings};
 use crate::store::Store;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use metadata::IdpMetadata;
 use openssl::pkey::{PKey, Private};
 use parking_lot::RwLock;
 use samael::crypto::{
@@ -323,7 +323,7 @@ impl SamlFederation {
                 }
                 if resp
                     .content_length()
-                    .is_some_and(|l| l > metadata::MAX_METADATA_BYTES as u64)
+                    .is_some_and(|l| l > saml_metadata::MAX_METADATA_BYTES as u64)
                 {
                     return Err(format!("{url}: metadata too large"));
                 }
@@ -331,14 +331,14 @@ impl SamlFederation {
                     .bytes()
                     .await
                     .map_err(|e| format!("fetching {url}: {e}"))?;
-                if bytes.len() > metadata::MAX_METADATA_BYTES {
+                if bytes.len() > saml_metadata::MAX_METADATA_BYTES {
                     return Err(format!("{url}: metadata too large"));
                 }
                 String::from_utf8(bytes.to_vec())
                     .map_err(|_| format!("{url}: metadata is not UTF-8"))?
             }
         };
-        metadata::parse_idp(&text).map_err(|e| e.to_string())
+        saml_metadata::parse_idp(&text).map_err(|e| e.to_string())
     }
 
     /// Verifies a base64 `Response` from provider `name` for `usage`, and records its assertion ID.

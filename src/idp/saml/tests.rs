@@ -1,9 +1,10 @@
 //! Unit tests of the SAML pipeline's pure parts: the shape check (table-driven), metadata, the
 //! AuthnRequest encoding and the identity helpers.
 
-use super::metadata::{self, MetadataError};
+use super::metadata;
 use super::shape::{self, ShapeError};
 use super::*;
+use crate::config::saml_metadata::{self, MetadataError};
 use crate::config::{MetadataSource, SamlProvider, SamlSettings};
 
 const SIG_RSA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
@@ -461,7 +462,7 @@ fn idp_metadata(certs: &[Vec<u8>], key_use: &str) -> String {
 #[test]
 fn metadata_gives_the_entity_its_signing_certificates_and_sso_endpoint() {
     let (a, b) = (certificate(2048), certificate(2048));
-    let m = metadata::parse_idp(&idp_metadata(&[a.clone(), b.clone()], r#" use="signing""#))
+    let m = saml_metadata::parse_idp(&idp_metadata(&[a.clone(), b.clone()], r#" use="signing""#))
         .expect("valid metadata");
     assert_eq!(m.entity_id, "https://idp.example/saml");
     assert_eq!(m.signing_certificates, vec![a.clone(), b]);
@@ -470,9 +471,9 @@ fn metadata_gives_the_entity_its_signing_certificates_and_sso_endpoint() {
         Some("https://idp.example/redirect")
     );
     // A KeyDescriptor without `use` serves for signing too; an encryption-only key does not.
-    assert!(metadata::parse_idp(&idp_metadata(std::slice::from_ref(&a), "")).is_ok());
+    assert!(saml_metadata::parse_idp(&idp_metadata(std::slice::from_ref(&a), "")).is_ok());
     assert!(matches!(
-        metadata::parse_idp(&idp_metadata(&[a], r#" use="encryption""#)),
+        saml_metadata::parse_idp(&idp_metadata(&[a], r#" use="encryption""#)),
         Err(MetadataError::NoSigningCertificate(_))
     ));
 }
@@ -480,26 +481,26 @@ fn metadata_gives_the_entity_its_signing_certificates_and_sso_endpoint() {
 #[test]
 fn metadata_without_a_usable_signing_certificate_is_refused() {
     assert!(matches!(
-        metadata::parse_idp(&idp_metadata(&[], "")),
+        saml_metadata::parse_idp(&idp_metadata(&[], "")),
         Err(MetadataError::NoSigningCertificate(e)) if e == "https://idp.example/saml"
     ));
     assert!(matches!(
-        metadata::parse_idp(&idp_metadata(&[certificate(1024)], "")),
+        saml_metadata::parse_idp(&idp_metadata(&[certificate(1024)], "")),
         Err(MetadataError::BadCertificate { why, .. }) if why.contains("1024 bits")
     ));
     assert!(matches!(
-        metadata::parse_idp(&idp_metadata(&[b"not a certificate".to_vec()], "")),
+        saml_metadata::parse_idp(&idp_metadata(&[b"not a certificate".to_vec()], "")),
         Err(MetadataError::BadCertificate { .. })
     ));
     assert!(matches!(
-        metadata::parse_idp(&format!(
+        saml_metadata::parse_idp(&format!(
             "<!DOCTYPE x []>{}",
             idp_metadata(&[certificate(2048)], "")
         )),
         Err(MetadataError::Doctype)
     ));
     assert!(matches!(
-        metadata::parse_idp(
+        saml_metadata::parse_idp(
             r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"/>"#
         ),
         Err(MetadataError::NoIdp)
