@@ -1,10 +1,12 @@
-//! rolegate: a federation identity broker. It verifies who someone is (OIDC tokens, and in time SAML
-//! and its own users), decides with IAM policy semantics what they may assume, and issues AWS-style
-//! temporary credentials through an STS that speaks AWS's wire protocol; requests signed with those
-//! credentials are verified with SigV4.
+//! rolegate: a federation identity broker. It verifies who someone is (OpenID Connect tokens, SAML
+//! assertions, its own users with MFA), decides with IAM policy semantics what they may assume, and
+//! issues AWS-style temporary credentials through an STS that speaks AWS's wire protocol; requests
+//! signed with those credentials are verified with SigV4.
 //!
-//! Data flows one way: `idp` → `policy` → `credentials` → `sts` (on the wire). `web::router` is the seam
-//! shared by `serve` and the tests.
+//! Imports point down the layers (ARCHITECTURE.md): leaves (`config`, `policy`, `credentials`,
+//! `sigv4`, `store`, …) → identity (`idp`) → state (`app`, `query`) → the decision core (`authn`,
+//! `authz`, `mapping`) → edges (`sts`, `iam`, `sso`, `portal`, `web`, `cli`) → wiring
+//! (`maintenance`, `main`). `web::router` is the seam shared by `serve` and the tests.
 #![forbid(unsafe_code)]
 
 pub mod app;
