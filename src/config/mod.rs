@@ -314,6 +314,40 @@ impl Validator<'_> {
         }
     }
 
+    /// The checks every IAM entity of an account gets (a role, a managed policy): the account is
+    /// defined, the name is 1 to `max_name` characters of `[A-Za-z0-9_+=,.@-]`, and the path is an
+    /// IAM path. Reports each failure against `what`; returns the path and whether all held.
+    fn iam_entity(
+        &mut self,
+        at: Option<usize>,
+        what: &str,
+        accounts: &std::collections::HashSet<String>,
+        (account, name, path): (&str, &str, Option<&String>),
+        max_name: usize,
+    ) -> (String, bool) {
+        let mut ok = true;
+        if !accounts.contains(account) {
+            self.err(at, format!("{what}: account {account} is not defined"));
+            ok = false;
+        }
+        if name.is_empty() || name.len() > max_name || !name.chars().all(is_iam_name_char) {
+            self.err(
+                at,
+                format!("{what}: name must be 1-{max_name} characters of [A-Za-z0-9_+=,.@-]"),
+            );
+            ok = false;
+        }
+        let path = path.cloned().unwrap_or_else(|| "/".into());
+        if !valid_iam_path(&path) {
+            self.err(
+                at,
+                format!("{what}: path '{path}' must start and end with '/'"),
+            );
+            ok = false;
+        }
+        (path, ok)
+    }
+
     fn err(&mut self, span_start: Option<usize>, msg: impl Into<String>) {
         let p = self.problem(span_start, msg);
         self.problems.push(p);

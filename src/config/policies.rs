@@ -3,7 +3,7 @@
 //! beside it, parsed with its position in the file, and its lint warnings kept.
 
 use super::raw;
-use super::{is_iam_name_char, line_of, valid_iam_path, Problem, Validator};
+use super::{line_of, Problem, Validator};
 use crate::policy::{Policy, PolicyKind};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -130,29 +130,13 @@ impl Validator<'_> {
         let at = Some(m.span().start);
         let raw = m.get_ref();
         let what = format!("managed policy '{}'", raw.name);
-        let mut ok = true;
-        if !accounts.contains(&raw.account) {
-            self.err(
-                at,
-                format!("{what}: account {} is not defined", raw.account),
-            );
-            ok = false;
-        }
-        if raw.name.is_empty() || raw.name.len() > 128 || !raw.name.chars().all(is_iam_name_char) {
-            self.err(
-                at,
-                format!("{what}: name must be 1-128 characters of [A-Za-z0-9_+=,.@-]"),
-            );
-            ok = false;
-        }
-        let path = raw.path.clone().unwrap_or_else(|| "/".into());
-        if !valid_iam_path(&path) {
-            self.err(
-                at,
-                format!("{what}: path '{path}' must start and end with '/'"),
-            );
-            ok = false;
-        }
+        let (path, ok) = self.iam_entity(
+            at,
+            &what,
+            accounts,
+            (&raw.account, &raw.name, raw.path.as_ref()),
+            128,
+        );
         let policy = self
             .policy_text(raw.document.as_ref(), raw.file.as_ref(), &what, at)
             .and_then(|(text, file, line)| {

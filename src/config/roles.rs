@@ -3,10 +3,7 @@
 //! stable role id derived from its ARN.
 
 use super::raw;
-use super::{
-    is_iam_name_char, valid_iam_path, ManagedPolicy, OidcProvider, Problem, Validator,
-    SIGN_IN_PROVIDER,
-};
+use super::{ManagedPolicy, OidcProvider, Problem, Validator, SIGN_IN_PROVIDER};
 use crate::policy::{Policy, PolicyKind};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -106,29 +103,13 @@ impl Validator<'_> {
         let at = Some(r.span().start);
         let raw = r.get_ref();
         let what = format!("role '{}'", raw.name);
-        let mut ok = true;
-        if !accounts.contains(&raw.account) {
-            self.err(
-                at,
-                format!("{what}: account {} is not defined", raw.account),
-            );
-            ok = false;
-        }
-        if raw.name.is_empty() || raw.name.len() > 64 || !raw.name.chars().all(is_iam_name_char) {
-            self.err(
-                at,
-                format!("{what}: name must be 1-64 characters of [A-Za-z0-9_+=,.@-]"),
-            );
-            ok = false;
-        }
-        let path = raw.path.clone().unwrap_or_else(|| "/".into());
-        if !valid_iam_path(&path) {
-            self.err(
-                at,
-                format!("{what}: path '{path}' must start and end with '/'"),
-            );
-            ok = false;
-        }
+        let (path, mut ok) = self.iam_entity(
+            at,
+            &what,
+            accounts,
+            (&raw.account, &raw.name, raw.path.as_ref()),
+            64,
+        );
         let max = raw.max_session_duration.unwrap_or(3600);
         if !(3600..=43200).contains(&max) {
             self.err(

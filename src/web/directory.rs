@@ -276,8 +276,8 @@ async fn guard(
     Ok(caller.principal.arn())
 }
 
-/// Runs one admin call: guard, work, one audit event. (A call that changes a user goes through
-/// [`root::call_on_user`].)
+/// Runs one admin call that changes no user: guard, work, one audit event (see
+/// [`root::call_on_user`] for one that does).
 async fn call<F, Fut>(
     app: &Arc<App>,
     req: &AdminRequest,
@@ -289,13 +289,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Value, AdminError>>,
 {
-    let mut ev = AuditEvent::new(app.clock.now(), &crate::request::request_id(), action);
-    ev.role_arn = Some(resource.clone());
-    let result = match guard(app, req, action, &resource, None, &mut ev).await {
-        Ok(_) => work().await,
-        Err(e) => Err(e),
-    };
-    respond(app, ev, result)
+    root::call_on_user(app, req, action, resource, None, work).await
 }
 
 /// The response to an admin call, with its one audit event: the outcome, and for a refusal the

@@ -73,9 +73,9 @@ pub async fn check_target(
     ))
 }
 
-/// Runs one admin call that changes user `target` (its record, credentials, policies, group
-/// memberships or sessions; `None` when the request names none): as [`super::call`], and a `target`
-/// that is root is reserved to root itself and the admin token.
+/// Runs one admin call: guard, work, one audit event. A call that changes user `target` (its
+/// record, credentials, policies, group memberships or sessions; `None` when the request names
+/// none) on root is reserved to root itself and the admin token.
 pub async fn call_on_user<F, Fut>(
     app: &Arc<App>,
     req: &AdminRequest,
