@@ -1,0 +1,69 @@
+//! Recovery codes: the page that shows a new set once, and regenerating the set.
+
+use super::security::{needs_fresh_mfa, security_post};
+use super::{fresh, now};
+use crate::app::App;
+use crate::audit::Outcome;
+use crate::portal::pages::{page, refuse, PortalRequest};
+use crate::portal::{recovery, PortalError};
+use askama::Template;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+#[derive(Template)]
+#[template(path = "portal/recovery-codes.html")]
+pub(super) struct CodesPage<'a> {
+    pub(super) who: String,
+    pub(super) csrf: &'a str,
+    pub(super) intro: &'a str,
+    pub(super) codes: Vec<String>,
+}
+
+/// A new set of recovery codes (needs a fresh MFA); the old set stops working.
+pub(super) async fn recovery_regenerate(State(app): State<Arc<App>>, req: Request) -> Response {
+    const ACTION: &str = "portal:RegenerateRecoveryCodes";
+    let r = match PortalRequest::read(req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let (s, user, mut ev, _) = match security_post(&app, &r, ACTION).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    if !user.has_mfa() {
+        return refuse(
+            &app,
+            ev,
+            format!("user {} has no MFA method", user.name),
+            PortalError::BadRequest("no MFA method".into()),
+        );
+    }
+    if !fresh(s.record.identity.mfa_time, now(&app)) {
+        return needs_fresh_mfa(&app, ev, "regenerating recovery codes");
+    }
+    let person = recovery::local_person(&user.user_id);
+    let codes = match recovery::generate(app.store.as_ref(), &person, now(&app)).await {
+        Ok(c) => c,
+        Err(e) => {
+            return refuse(
+                &app,
+                ev,
+                e.to_string(),
+                PortalError::Internal(e.to_string()),
+            )
+        }
+    };
+    ev.outcome(Outcome::Allow);
+    ev.reason = Some(format!(
+        "{} new recovery codes; the old ones no longer work",
+        codes.len()
+    ));
+    app.audit.record(ev);
+    page(CodesPage {
+        who: s.record.identity.display(),
+        csrf: &s.record.csrf,
+        intro: "Your new recovery codes. The old ones no longer work. Keep these somewhere safe: each signs you in once when you do not have your app. They are shown only now.",
+        codes,
+    })
+}

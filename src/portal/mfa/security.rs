@@ -1,0 +1,131 @@
+//! The sign-in security page (`/portal/security`): the person's MFA methods and recovery codes, and
+//! what every change made from it starts with.
+
+use super::totp::enrolment_is_ours;
+use super::{challenge_url, local_user, person_event, FRESH_MFA_SECONDS, SECURITY_PATH};
+use crate::app::App;
+use crate::audit::{AuditEvent, Outcome};
+use crate::idp::local::{Directory, MfaDevice, User};
+use crate::portal::pages::{page, refuse, require_post, require_session, to_login, PortalRequest};
+use crate::portal::session::{self, Session, SESSION_COOKIE};
+use crate::portal::{recovery, PortalError};
+use askama::Template;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use std::sync::Arc;
+
+#[derive(Template)]
+#[template(path = "portal/security.html")]
+struct SecurityPage<'a> {
+    who: String,
+    csrf: &'a str,
+    message: Option<&'a str>,
+    federated: bool,
+    provider: &'a str,
+    totp_since: Option<String>,
+    enrolment_here: bool,
+    recovery_left: Option<usize>,
+    has_mfa: bool,
+}
+
+fn date(t: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp(t, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string()
+}
+
+pub(super) async fn render_security(app: &App, s: &Session, message: Option<&str>) -> Response {
+    let identity = &s.record.identity;
+    let user = match local_user(app, identity).await {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let (totp_since, enrolment_here, recovery_left, has_mfa) = match &user {
+        Some(u) => {
+            let since = u.mfa_devices.iter().find_map(|d| match d {
+                MfaDevice::Totp {
+                    enabled_at: Some(t),
+                    ..
+                } => Some(date(*t)),
+                _ => None,
+            });
+            let ours = match enrolment_is_ours(app, u, s).await {
+                Ok(b) => b,
+                Err(e) => return e.into_response(),
+            };
+            let left =
+                match recovery::remaining(app.store.as_ref(), &recovery::local_person(&u.user_id))
+                    .await
+                {
+                    Ok(n) => n,
+                    Err(e) => return PortalError::Internal(e.to_string()).into_response(),
+                };
+            (since, ours, left, u.has_mfa())
+        }
+        None => (None, false, None, false),
+    };
+    page(SecurityPage {
+        who: identity.display(),
+        csrf: &s.record.csrf,
+        message,
+        federated: user.is_none(),
+        provider: &identity.provider,
+        totp_since,
+        enrolment_here,
+        recovery_left,
+        has_mfa,
+    })
+}
+
+pub(super) async fn security_page(State(app): State<Arc<App>>, req: Request) -> Response {
+    let r = match PortalRequest::read(req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let s = match require_session(&app, &r.headers).await {
+        Ok(s) => s,
+        Err(PortalError::SessionExpired)
+            if session::cookie(&r.headers, SESSION_COOKIE).is_none() =>
+        {
+            return to_login(SECURITY_PATH)
+        }
+        Err(e) => return e.into_response(),
+    };
+    render_security(&app, &s, None).await
+}
+
+/// For a POST of the security page: the session, its directory user and the audit event.
+pub(super) async fn security_post(
+    app: &App,
+    r: &PortalRequest,
+    action: &str,
+) -> std::result::Result<(Session, User, AuditEvent, Arc<Directory>), Response> {
+    let s = require_post(app, r, action).await?;
+    let ev = person_event(app, action, r, &s);
+    match local_user(app, &s.record.identity).await {
+        // A directory user was found, so there is a directory.
+        Ok(Some(u)) => match app.directory.clone() {
+            Some(d) => Ok((s, u, ev, d)),
+            None => Err(PortalError::Internal("no directory".into()).into_response()),
+        },
+        Ok(None) => Err(refuse(
+            app,
+            ev,
+            "MFA of a federated sign-in is managed at its provider".into(),
+            PortalError::BadRequest("not a rolegate user".into()),
+        )),
+        Err(e) => Err(refuse(app, ev, e.to_string(), e)),
+    }
+}
+
+/// Sends a person whose MFA is not fresh to the challenge (audited as refused).
+pub(super) fn needs_fresh_mfa(app: &App, mut ev: AuditEvent, what: &str) -> Response {
+    ev.outcome(Outcome::Deny);
+    ev.reason = Some(format!(
+        "{what} needs an MFA within the last {} minutes",
+        FRESH_MFA_SECONDS / 60
+    ));
+    app.audit.record(ev);
+    Redirect::to(&challenge_url(SECURITY_PATH)).into_response()
+}
