@@ -3,10 +3,12 @@
 //! Role attribute, then the trust policy with every `saml:*` key, then the mint gate, and only then
 //! the assertion's use is recorded (replay): any refusal issues and records nothing.
 
-use super::actions::{
-    check_federated_trust, check_policy_arns_exist, check_tag_set, finish, mint, packed_percent,
-    role_session, session_policy, start, tag_pairs, write_assumed_role_user, write_credentials,
-    FederatedTrust, Mint,
+use super::federated::{check_federated_trust, FederatedTrust};
+use super::mint::{
+    finish, mint, refused, role_session, start, write_assumed_role_user, write_credentials, Mint,
+};
+use super::session::{
+    check_policy_arns_exist, check_tag_set, packed_percent, session_policy, tag_pairs,
 };
 use crate::app::App;
 use crate::audit::AuditEvent;
@@ -332,7 +334,7 @@ pub async fn assume_role_with_saml(
         &identity.name_id,
         identity.authn_instant,
     )
-    .map_err(|e| super::actions::refused(e, denied))?;
+    .map_err(|e| refused(e, denied))?;
     app.saml
         .record_use(app.store.as_ref(), first_use)
         .await
