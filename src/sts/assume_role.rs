@@ -2,7 +2,8 @@
 
 use super::mfa::with_mfa;
 use super::mint::{
-    finish, mint, refused, role_session, start, write_assumed_role_user, write_credentials, Mint,
+    finish, mint, refused, role_session, start, write_assumed_role_user, write_credentials,
+    write_packed_size, Mint,
 };
 use super::session::{check_policy_arns_exist, check_tag_set, packed_percent, session_policy};
 use crate::app::App;
@@ -157,10 +158,7 @@ pub async fn assume_role(
         (Some(have), _) => Some(have.clone()),
         (None, want) => want.map(String::from),
     };
-    let percent = packed_percent(&sp, &tags);
-    if percent > 100 {
-        return Err(StsError::packed_policy_too_large(percent));
-    }
+    let percent = packed_percent(&sp, &tags)?;
 
     let request_tags: Vec<(String, String)> = tags
         .iter()
@@ -273,9 +271,7 @@ pub async fn assume_role(
     let mut w = start(op);
     write_credentials(&mut w, &claims, &token);
     write_assumed_role_user(&mut w, &claims);
-    if sp.text.is_some() || !sp.arns.is_empty() || !claims.tags.is_empty() {
-        w.leaf("PackedPolicySize", &percent.to_string());
-    }
+    write_packed_size(&mut w, &sp, &claims, percent);
     w.leaf_opt("SourceIdentity", source_identity.as_deref());
     Ok(finish(w, op, req.request_id))
 }

@@ -1,6 +1,6 @@
 //! `GetFederationToken`.
 
-use super::mint::{finish, mint, refused, start, write_credentials, Mint};
+use super::mint::{finish, mint, refused, start, write_credentials, write_packed_size, Mint};
 use super::session::{check_tag_set, packed_percent, session_policy};
 use crate::app::App;
 use crate::audit::AuditEvent;
@@ -71,10 +71,7 @@ pub async fn get_federation_token(
             )));
         }
     }
-    let percent = packed_percent(&sp, &tags);
-    if percent > 100 {
-        return Err(StsError::packed_policy_too_large(percent));
-    }
+    let percent = packed_percent(&sp, &tags)?;
     let federated = SessionPrincipal::FederatedUser {
         account: account.clone(),
         name: name.to_string(),
@@ -111,8 +108,6 @@ pub async fn get_federation_token(
     w.leaf("FederatedUserId", &claims.principal.user_id());
     w.leaf("Arn", &claims.principal.arn());
     w.close("FederatedUser");
-    if sp.text.is_some() || !sp.arns.is_empty() || !claims.tags.is_empty() {
-        w.leaf("PackedPolicySize", &percent.to_string());
-    }
+    write_packed_size(&mut w, &sp, &claims, percent);
     Ok(finish(w, op, req.request_id))
 }

@@ -40,6 +40,18 @@ pub(super) fn write_credentials(w: &mut XmlWriter, c: &SessionClaims, token: &st
     w.close("Credentials");
 }
 
+/// `PackedPolicySize`, when the session has a session policy or tags.
+pub(super) fn write_packed_size(
+    w: &mut XmlWriter,
+    sp: &SessionPolicy,
+    c: &SessionClaims,
+    percent: u32,
+) {
+    if sp.is_some() || !c.tags.is_empty() {
+        w.leaf("PackedPolicySize", &percent.to_string());
+    }
+}
+
 pub(super) fn write_assumed_role_user(w: &mut XmlWriter, c: &SessionClaims) {
     w.open("AssumedRoleUser");
     w.leaf("AssumedRoleId", &c.principal.user_id());

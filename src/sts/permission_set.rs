@@ -113,11 +113,7 @@ pub fn credentials_for_assignment(
             source_identity: None,
             tags: Vec::new(),
             transitive: Vec::new(),
-            policy: &SessionPolicy {
-                text: None,
-                arns: Vec::new(),
-                minified_len: 0,
-            },
+            policy: &SessionPolicy::none(),
             federation: Some(Federation {
                 provider_arn,
                 key_prefix: who.provider.clone(),

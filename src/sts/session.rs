@@ -19,6 +19,22 @@ pub(super) struct SessionPolicy {
     pub(super) minified_len: usize,
 }
 
+impl SessionPolicy {
+    /// No session policy: the session has its principal's permissions.
+    pub(super) fn none() -> Self {
+        SessionPolicy {
+            text: None,
+            arns: Vec::new(),
+            minified_len: 0,
+        }
+    }
+
+    /// Whether the request passed any session policy.
+    pub(super) fn is_some(&self) -> bool {
+        self.text.is_some() || !self.arns.is_empty()
+    }
+}
+
 pub(super) fn session_policy(params: &Params) -> Result<SessionPolicy, StsError> {
     let arns: Vec<String> = params
         .list("PolicyArns", ".arn")?
@@ -76,11 +92,16 @@ pub(super) fn check_policy_arns_exist(
     Ok(())
 }
 
-/// Packed size of session policy and tags as a percentage of the allowed size.
-pub(super) fn packed_percent(sp: &SessionPolicy, tags: &[Tag]) -> u32 {
+/// Packed size of session policy and tags as a percentage of the allowed size; over 100 is
+/// `PackedPolicyTooLarge`.
+pub(super) fn packed_percent(sp: &SessionPolicy, tags: &[Tag]) -> Result<u32, StsError> {
     let tag_bytes: usize = tags.iter().map(|t| t.key.len() + t.value.len() + 2).sum();
     let bytes = sp.minified_len + sp.arns.iter().map(String::len).sum::<usize>() + tag_bytes;
-    (bytes * 100).div_ceil(2048) as u32
+    let percent = (bytes * 100).div_ceil(2048) as u32;
+    if percent > 100 {
+        return Err(StsError::packed_policy_too_large(percent));
+    }
+    Ok(percent)
 }
 
 pub(super) fn check_tag_set(tags: &[Tag]) -> Result<(), StsError> {

@@ -52,11 +52,7 @@ pub async fn get_session_token(
             source_identity: None,
             tags: Vec::new(),
             transitive: Vec::new(),
-            policy: &SessionPolicy {
-                text: None,
-                arns: Vec::new(),
-                minified_len: 0,
-            },
+            policy: &SessionPolicy::none(),
             federation: None,
             mfa_time: caller.mfa_time,
             chained: false,

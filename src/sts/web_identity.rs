@@ -1,20 +1,16 @@
 //! `AssumeRoleWithWebIdentity`: an OIDC ID token for a session of a role that trusts its provider.
 
-use super::federated::{check_federated_trust, FederatedTrust};
+use super::federated::{self, SignIn};
 use super::mint::{
-    finish, mint, refused, role_session, start, write_assumed_role_user, write_credentials, Mint,
+    finish, role_session, start, write_assumed_role_user, write_credentials, write_packed_size,
 };
-use super::session::{
-    check_policy_arns_exist, check_tag_set, packed_percent, session_policy, tag_pairs,
-};
+use super::session::{check_tag_set, packed_percent, session_policy};
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::authn as auth;
-use crate::authz::context::{self, add_request_keys, add_request_tags};
-use crate::authz::gate;
-use crate::credentials::{Federation, Tag};
+use crate::credentials::Tag;
 use crate::idp::jwt::JwtError;
-use crate::policy::{ContextValue, Principal, RequestContext};
+use crate::policy::ContextValue;
 use crate::query::params::{self, Params};
 use crate::query::{QueryRequest, StsError};
 use serde_json::Value;
@@ -136,15 +132,8 @@ pub async fn assume_role_with_web_identity(
 
     let denied =
         || StsError::access_denied("Not authorized to perform sts:AssumeRoleWithWebIdentity");
-    let role = app
-        .config
-        .role(role_arn)
-        .ok_or_else(|| denied().because(format!("role {role_arn} does not exist")))?;
-    check_policy_arns_exist(app, &sp, role)?;
-    ev.principal = Some(format!(
-        "arn:aws:sts::{}:assumed-role/{}/{}",
-        role.account, role.name, session_name
-    ));
+    let role = federated::role(app, role_arn, &sp, denied)?;
+    ev.principal = Some(role_session(role, session_name).arn());
 
     let identity = app.verifier.verify(token).await.map_err(jwt_error)?;
     let provider = &identity.provider;
@@ -157,13 +146,7 @@ pub async fn assume_role_with_web_identity(
             provider.issuer, role.account
         )));
     }
-    if let Some(d) = duration {
-        if d > i64::from(role.max_session_duration) {
-            return Err(StsError::validation_msg(
-                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-            ));
-        }
-    }
+    federated::check_duration(duration, role)?;
     let (tags, transitive) = token_tags(&identity.claims)?;
     let source_identity = match identity.claims.get(SOURCE_IDENTITY_CLAIM) {
         None => None,
@@ -182,92 +165,37 @@ pub async fn assume_role_with_web_identity(
             )))
         }
     };
-    let percent = packed_percent(&sp, &tags);
-    if percent > 100 {
-        return Err(StsError::packed_policy_too_large(percent));
-    }
+    let percent = packed_percent(&sp, &tags)?;
 
-    let provider_arn = provider.arn(&role.account);
     let now = app.clock.now();
-    let upstream_mfa = upstream_mfa_time(provider, &identity.claims, identity.issued_at);
-    let make_ctx = |action: &str| {
-        let mut ctx = RequestContext::new(action, role.arn.clone()).with_principal(Principal {
-            aws: Vec::new(),
-            federated: Some(provider_arn.clone()),
-            service: None,
-        });
-        add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
-        context::add_claims(&mut ctx, &provider.key_prefix, &identity.claims);
-        ctx.set(
-            &format!("{}:aud", provider.key_prefix),
-            ContextValue::Single(identity.audience.clone()),
-        );
-        ctx.set(
-            "aws:FederatedProvider",
-            ContextValue::Single(provider_arn.clone()),
-        );
-        context::add_mfa_keys(&mut ctx, upstream_mfa, now);
-        ctx.set(
-            "sts:RoleSessionName",
-            ContextValue::Single(session_name.to_string()),
-        );
-        if !tags.is_empty() {
-            add_request_tags(&mut ctx, &tag_pairs(&tags));
-        }
-        if let Some(si) = &source_identity {
-            ctx.set("sts:SourceIdentity", ContextValue::Single(si.clone()));
-        }
-        ctx
-    };
-    check_federated_trust(
+    let sign_in = SignIn {
+        action: "sts:AssumeRoleWithWebIdentity",
         role,
-        FederatedTrust {
-            action: "sts:AssumeRoleWithWebIdentity",
-            tags: !tags.is_empty(),
-            source_identity: source_identity.is_some(),
-            provider_arn: &provider_arn,
-            subject: &identity.subject,
-        },
-        make_ctx,
-        denied,
-        ev,
-    )?;
-
-    let admission =
-        gate::admit_federated(app, &provider.name, &identity.subject, identity.issued_at)
-            .map_err(|e| refused(e, denied))?;
-    let federation = Federation {
-        provider_arn,
-        key_prefix: provider.key_prefix.clone(),
-        subject: identity.subject.clone(),
-        claims: Some(Value::Object(identity.claims.clone())),
+        provider_arn: provider.arn(&role.account),
+        key_prefix: &provider.key_prefix,
+        claims: &identity.claims,
+        protocol_keys: vec![(
+            format!("{}:aud", provider.key_prefix),
+            ContextValue::Single(identity.audience.clone()),
+        )],
+        subject: &identity.subject,
+        session_name,
+        mfa_time: upstream_mfa_time(provider, &identity.claims, identity.issued_at),
+        tags,
+        transitive,
+        source_identity: source_identity.clone(),
     };
-    let (claims, token) = mint(
-        app,
-        &admission,
-        Mint {
-            principal: role_session(role, session_name),
-            duration: duration.unwrap_or(3600),
-            source_identity: source_identity.clone(),
-            tags,
-            transitive,
-            policy: &sp,
-            federation: Some(federation),
-            mfa_time: upstream_mfa,
-            chained: false,
-            origin_user: None,
-        },
-        ev,
-    )?;
+    sign_in.check_trust(req, now, denied, ev)?;
+
+    let admission = sign_in.admit(app, &provider.name, identity.issued_at, denied)?;
+    let (claims, token) = sign_in.mint(app, &admission, duration.unwrap_or(3600), &sp, ev)?;
 
     let op = "AssumeRoleWithWebIdentity";
     let mut w = start(op);
     write_credentials(&mut w, &claims, &token);
     w.leaf("SubjectFromWebIdentityToken", &identity.subject);
     write_assumed_role_user(&mut w, &claims);
-    if sp.text.is_some() || !sp.arns.is_empty() || !claims.tags.is_empty() {
-        w.leaf("PackedPolicySize", &percent.to_string());
-    }
+    write_packed_size(&mut w, &sp, &claims, percent);
     w.leaf("Provider", &provider.issuer);
     w.leaf("Audience", &identity.audience);
     w.leaf_opt("SourceIdentity", source_identity.as_deref());
