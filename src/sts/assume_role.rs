@@ -1,6 +1,6 @@
 //! `AssumeRole`: a signed-in session takes on another role.
 
-use super::mfa::with_mfa;
+use super::caller::with_mfa;
 use super::mint::{
     finish, mint, refused, role_session, start, write_assumed_role_user, write_credentials,
     write_packed_size, Mint,

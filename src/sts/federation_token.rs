@@ -1,12 +1,11 @@
 //! `GetFederationToken`.
 
-use super::mint::{finish, mint, refused, start, write_credentials, write_packed_size, Mint};
+use super::caller::long_term_caller;
+use super::mint::{finish, mint, start, write_credentials, write_packed_size, Mint};
 use super::session::{check_tag_set, packed_percent, session_policy};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::authn as auth;
 use crate::authz::decide::{decide, Question};
-use crate::authz::gate;
 use crate::credentials::{SessionPrincipal, Tag};
 use crate::query::params::{self, Params};
 use crate::query::{QueryRequest, StsError};
@@ -38,24 +37,7 @@ pub async fn get_federation_token(
         .map(|(key, value)| Tag { key, value })
         .collect();
     check_tag_set(&tags)?;
-    let caller = auth::authenticate(app, req, ev).await?;
-    if !auth::is_long_term(&caller) {
-        return Err(StsError::access_denied(
-            "Cannot call GetFederationToken with session credentials",
-        )
-        .because(format!(
-            "{} called with a session token",
-            caller.principal.arn()
-        )));
-    }
-    let admission = gate::admit_session(app, &caller).await.map_err(|e| {
-        refused(e, || {
-            StsError::access_denied(format!(
-                "User: {} is not authorized to perform: sts:GetFederationToken",
-                caller.principal.arn()
-            ))
-        })
-    })?;
+    let (caller, admission) = long_term_caller(app, req, "GetFederationToken", ev).await?;
     let account = caller.principal.account().to_string();
     for arn in &sp.arns {
         if app

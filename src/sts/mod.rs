@@ -7,11 +7,11 @@
 //! that routes a request to STS or IAM is `web::query`. Knows nothing of HTML or cookies.
 
 mod assume_role;
+mod caller;
 mod caller_identity;
 mod decode;
 mod federated;
 mod federation_token;
-mod mfa;
 mod mint;
 mod permission_set;
 pub mod saml;

@@ -1,12 +1,10 @@
 //! `GetSessionToken`.
 
-use super::mfa::with_mfa;
-use super::mint::{finish, mint, refused, start, write_credentials, Mint};
+use super::caller::{long_term_caller, with_mfa};
+use super::mint::{finish, mint, start, write_credentials, Mint};
 use super::session::SessionPolicy;
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::authn as auth;
-use crate::authz::gate;
 use crate::query::params::{self, Params};
 use crate::query::{QueryRequest, StsError};
 use std::sync::Arc;
@@ -21,24 +19,7 @@ pub async fn get_session_token(
 ) -> Result<String, StsError> {
     let duration = params::duration(params.get("DurationSeconds")?, 900, 129_600)?;
     let mfa = params::mfa(params)?;
-    let caller = auth::authenticate(app, req, ev).await?;
-    if !auth::is_long_term(&caller) {
-        return Err(StsError::access_denied(
-            "Cannot call GetSessionToken with session credentials",
-        )
-        .because(format!(
-            "{} called with a session token",
-            caller.principal.arn()
-        )));
-    }
-    let admission = gate::admit_session(app, &caller).await.map_err(|e| {
-        refused(e, || {
-            StsError::access_denied(format!(
-                "User: {} is not authorized to perform: sts:GetSessionToken",
-                caller.principal.arn()
-            ))
-        })
-    })?;
+    let (caller, admission) = long_term_caller(app, req, "GetSessionToken", ev).await?;
     let caller = match &mfa {
         Some((serial, code)) => with_mfa(app, caller, serial, code).await?,
         None => caller,

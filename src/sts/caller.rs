@@ -1,8 +1,15 @@
-//! MFA presented with a signed request (`SerialNumber`, `TokenCode`): only a directory user's
-//! device counts.
+//! What the actions a directory user signs ask of their caller: a long-term key
+//! (`GetSessionToken`, `GetFederationToken`), and MFA presented with the request (`SerialNumber`,
+//! `TokenCode`), where only a directory user's device counts.
 
+use super::mint::refused;
 use crate::app::App;
+use crate::audit::AuditEvent;
+use crate::authn as auth;
+use crate::authz::gate::{self, Admission};
+use crate::credentials::OpenSession;
 use crate::credentials::{SessionClaims, SessionPrincipal};
+use crate::query::QueryRequest;
 use crate::query::StsError;
 use std::sync::Arc;
 
@@ -53,4 +60,30 @@ pub(super) async fn with_mfa(
         }
         Err(e) => Err(StsError::directory("verifying MFA", &e)),
     }
+}
+
+/// The caller of `op`, which only a long-term key may sign, and the mint gate's word on them.
+pub(super) async fn long_term_caller(
+    app: &App,
+    req: &QueryRequest<'_>,
+    op: &str,
+    ev: &mut AuditEvent,
+) -> Result<(Arc<OpenSession>, Admission), StsError> {
+    let caller = auth::authenticate(app, req, ev).await?;
+    if !auth::is_long_term(&caller) {
+        return Err(
+            StsError::access_denied(format!("Cannot call {op} with session credentials")).because(
+                format!("{} called with a session token", caller.principal.arn()),
+            ),
+        );
+    }
+    let admission = gate::admit_session(app, &caller).await.map_err(|e| {
+        refused(e, || {
+            StsError::access_denied(format!(
+                "User: {} is not authorized to perform: sts:{op}",
+                caller.principal.arn()
+            ))
+        })
+    })?;
+    Ok((caller, admission))
 }
