@@ -1,16 +1,29 @@
-//! The STS actions (`AssumeRoleWithSAML` in [`saml`]): dispatch on `Action` (named with AWS's
-//! words in [`StsAction`]), the handlers and their XML responses. The Query API they share with IAM
-//! (request, parameters, XML writer, [`StsError`]) is [`crate::query`]; the front door that routes a
-//! request to STS or IAM is `web::query`. Knows nothing of HTML or cookies.
+//! The STS actions: dispatch on `Action` (named with AWS's words in [`StsAction`]), one module an
+//! action with its XML response. Each validates its parameters first, then authenticates, then asks
+//! the policy engine, then mints (`mint`); any refusal leaves nothing behind. The two federated
+//! sign-ins (web identity, [`saml`]) share one path (`federated`); the portal's and SSO's
+//! credentials for a permission set are [`credentials_for_assignment`]. The Query API STS shares
+//! with IAM (request, parameters, XML writer, [`StsError`]) is [`crate::query`]; the front door
+//! that routes a request to STS or IAM is `web::query`. Knows nothing of HTML or cookies.
 
-mod actions;
+mod assume_role;
+mod caller;
+mod caller_identity;
+mod decode;
+mod federated;
+mod federation_token;
+mod mint;
+mod permission_set;
 pub mod saml;
 #[cfg(test)]
 mod saml_tests;
+mod session;
+mod session_token;
+mod web_identity;
 #[cfg(test)]
 mod web_identity_tests;
 
-pub use actions::credentials_for_assignment;
+pub use permission_set::credentials_for_assignment;
 
 use crate::app::App;
 use crate::audit::AuditEvent;
@@ -98,15 +111,17 @@ pub async fn dispatch(
     }
     match action {
         StsAction::AssumeRoleWithWebIdentity => {
-            actions::assume_role_with_web_identity(app, req, params, ev).await
+            web_identity::assume_role_with_web_identity(app, req, params, ev).await
         }
-        StsAction::GetCallerIdentity => actions::get_caller_identity(app, req, ev).await,
-        StsAction::AssumeRole => actions::assume_role(app, req, params, ev).await,
+        StsAction::GetCallerIdentity => caller_identity::get_caller_identity(app, req, ev).await,
+        StsAction::AssumeRole => assume_role::assume_role(app, req, params, ev).await,
         StsAction::DecodeAuthorizationMessage => {
-            actions::decode_authorization_message(app, req, params, ev).await
+            decode::decode_authorization_message(app, req, params, ev).await
         }
-        StsAction::GetSessionToken => actions::get_session_token(app, req, params, ev).await,
-        StsAction::GetFederationToken => actions::get_federation_token(app, req, params, ev).await,
+        StsAction::GetSessionToken => session_token::get_session_token(app, req, params, ev).await,
+        StsAction::GetFederationToken => {
+            federation_token::get_federation_token(app, req, params, ev).await
+        }
         StsAction::AssumeRoleWithSAML => saml::assume_role_with_saml(app, req, params, ev).await,
     }
 }

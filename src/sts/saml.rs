@@ -3,17 +3,16 @@
 //! Role attribute, then the trust policy with every `saml:*` key, then the mint gate, and only then
 //! the assertion's use is recorded (replay): any refusal issues and records nothing.
 
-use super::actions::{
-    check_federated_trust, check_policy_arns_exist, check_tag_set, finish, mint, packed_percent,
-    role_session, session_policy, start, tag_pairs, write_assumed_role_user, write_credentials,
-    FederatedTrust, Mint,
+use super::federated::{self, SignIn};
+use super::mint::{
+    finish, role_session, start, write_assumed_role_user, write_credentials, write_packed_size,
 };
+use super::session::{check_tag_set, packed_percent, session_policy};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::authz::context::{self, add_request_keys, add_request_tags};
-use crate::credentials::{Federation, Tag};
+use crate::credentials::Tag;
 use crate::idp::saml::{self, SamlError, SamlIdentity, Use};
-use crate::policy::{ContextValue, Principal, RequestContext};
+use crate::policy::ContextValue;
 use crate::query::params::{self, Params};
 use crate::query::{QueryRequest, StsError};
 use serde_json::{Map, Value};
@@ -125,11 +124,7 @@ pub async fn assume_role_with_saml(
     let sp = session_policy(params)?;
 
     let denied = || StsError::access_denied("Not authorized to perform sts:AssumeRoleWithSAML");
-    let role = app
-        .config
-        .role(role_arn)
-        .ok_or_else(|| denied().because(format!("role {role_arn} does not exist")))?;
-    check_policy_arns_exist(app, &sp, role)?;
+    let role = federated::role(app, role_arn, &sp, denied)?;
     let provider_name = principal_arn
         .strip_prefix(&format!("arn:aws:iam::{}:saml-provider/", role.account))
         .filter(|n| !n.is_empty());
@@ -149,13 +144,7 @@ pub async fn assume_role_with_saml(
             provider.name, role.account
         )));
     }
-    if let Some(d) = duration {
-        if d > i64::from(role.max_session_duration) {
-            return Err(StsError::validation_msg(
-                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-            ));
-        }
-    }
+    federated::check_duration(duration, role)?;
 
     // The assertion's use is recorded last, once every check here has passed: one refused by the
     // trust policy or the mint gate is not spent.
@@ -185,10 +174,7 @@ pub async fn assume_role_with_saml(
     params::check_name(&session_name, "roleSessionName")
         .map_err(|e| bad_attribute(SESSION_NAME_ATTRIBUTE, &e.message))?;
     ev.session_name = Some(session_name.clone());
-    ev.principal = Some(format!(
-        "arn:aws:sts::{}:assumed-role/{}/{}",
-        role.account, role.name, session_name
-    ));
+    ev.principal = Some(role_session(role, &session_name).arn());
     let source_identity = match single(&identity, SOURCE_IDENTITY_ATTRIBUTE)? {
         Some(si) => {
             params::check_source_identity(si)
@@ -257,57 +243,32 @@ pub async fn assume_role_with_saml(
         }
         None => None,
     };
-    let percent = packed_percent(&sp, &tags);
-    if percent > 100 {
-        return Err(StsError::packed_policy_too_large(percent));
-    }
+    let percent = packed_percent(&sp, &tags)?;
 
     let now = app.clock.now();
     let claims = saml_claims(&identity, &role.account);
-    let make_ctx = |action: &str| {
-        let mut ctx = RequestContext::new(action, role.arn.clone()).with_principal(Principal {
-            aws: Vec::new(),
-            federated: Some(provider_arn.clone()),
-            service: None,
-        });
-        add_request_keys(&mut ctx, now, req.source_ip, req.secure_transport);
-        context::add_claims(&mut ctx, "saml", &claims);
-        ctx.set(
-            "aws:FederatedProvider",
-            ContextValue::Single(provider_arn.clone()),
-        );
-        context::add_mfa_keys(&mut ctx, identity.mfa_time, now);
-        ctx.set(
-            "sts:RoleSessionName",
-            ContextValue::Single(session_name.clone()),
-        );
-        if !tags.is_empty() {
-            add_request_tags(&mut ctx, &tag_pairs(&tags));
-        }
-        if !transitive.is_empty() {
-            ctx.set(
-                "sts:TransitiveTagKeys",
-                ContextValue::Multi(transitive.clone()),
-            );
-        }
-        if let Some(si) = &source_identity {
-            ctx.set("sts:SourceIdentity", ContextValue::Single(si.clone()));
-        }
-        ctx
-    };
-    check_federated_trust(
+    let mut protocol_keys = Vec::new();
+    if !transitive.is_empty() {
+        protocol_keys.push((
+            "sts:TransitiveTagKeys".to_string(),
+            ContextValue::Multi(transitive.clone()),
+        ));
+    }
+    let sign_in = SignIn {
+        action: "sts:AssumeRoleWithSAML",
         role,
-        FederatedTrust {
-            action: "sts:AssumeRoleWithSAML",
-            tags: !tags.is_empty(),
-            source_identity: source_identity.is_some(),
-            provider_arn: &provider_arn,
-            subject: &identity.name_id,
-        },
-        make_ctx,
-        denied,
-        ev,
-    )?;
+        provider_arn: provider_arn.clone(),
+        key_prefix: "saml",
+        claims: &claims,
+        protocol_keys,
+        subject: &identity.name_id,
+        session_name: &session_name,
+        mfa_time: identity.mfa_time,
+        tags,
+        transitive,
+        source_identity: source_identity.clone(),
+    };
+    sign_in.check_trust(req, now, denied, ev)?;
 
     // Lifetime: the shortest of DurationSeconds (default one hour), the SessionDuration attribute,
     // the IdP session (SessionNotOnOrAfter) and the role's maximum.
@@ -326,48 +287,18 @@ pub async fn assume_role_with_saml(
         )));
     }
 
-    let admission = crate::authz::gate::admit_federated(
-        app,
-        &identity.provider,
-        &identity.name_id,
-        identity.authn_instant,
-    )
-    .map_err(|e| super::actions::refused(e, denied))?;
+    let admission = sign_in.admit(app, &identity.provider, identity.authn_instant, denied)?;
     app.saml
         .record_use(app.store.as_ref(), first_use)
         .await
         .map_err(saml_error)?;
-    let federation = Federation {
-        provider_arn: provider_arn.clone(),
-        key_prefix: "saml".into(),
-        subject: identity.name_id.clone(),
-        claims: Some(Value::Object(claims.clone())),
-    };
-    let (session, token) = mint(
-        app,
-        &admission,
-        Mint {
-            principal: role_session(role, &session_name),
-            duration: lifetime,
-            source_identity: source_identity.clone(),
-            tags,
-            transitive,
-            policy: &sp,
-            federation: Some(federation),
-            mfa_time: identity.mfa_time,
-            chained: false,
-            origin_user: None,
-        },
-        ev,
-    )?;
+    let (session, token) = sign_in.mint(app, &admission, lifetime, &sp, ev)?;
 
     let op = "AssumeRoleWithSAML";
     let mut w = start(op);
     write_credentials(&mut w, &session, &token);
     write_assumed_role_user(&mut w, &session);
-    if sp.text.is_some() || !sp.arns.is_empty() || !session.tags.is_empty() {
-        w.leaf("PackedPolicySize", &percent.to_string());
-    }
+    write_packed_size(&mut w, &sp, &session, percent);
     w.leaf("Subject", &identity.name_id);
     w.leaf(
         "SubjectType",
