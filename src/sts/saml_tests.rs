@@ -3,14 +3,11 @@
 
 use crate::app::App;
 use crate::idp::saml::test_idp::{self, Claims, Signed};
-use crate::store::AuditQuery;
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::StatusCode;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use openssl::pkey::{PKey, Private};
 use std::sync::Arc;
-use tower::ServiceExt;
 
 const T0: i64 = 1_800_000_000;
 const ACCOUNT: &str = "111122223333";
@@ -118,50 +115,18 @@ impl Fixture {
         role_arn: &str,
         response: &str,
     ) -> (StatusCode, String, crate::audit::AuditEvent) {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
+        let assertion = STANDARD.encode(response);
+        crate::web::testing::unsigned_sts_call(
+            &self.app,
+            &[
                 ("Action", "AssumeRoleWithSAML"),
                 ("Version", "2011-06-15"),
                 ("RoleArn", role_arn),
                 ("PrincipalArn", PROVIDER_ARN),
-                ("SAMLAssertion", &STANDARD.encode(response)),
-            ])
-            .finish();
-        let resp = crate::web::router(self.app.clone())
-            .oneshot(
-                Request::post("/")
-                    .header(header::HOST, "127.0.0.1:8080")
-                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(Body::from(body))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let text = String::from_utf8(bytes.to_vec()).unwrap();
-        let request_id = text
-            .split_once("<RequestId>")
-            .and_then(|(_, rest)| rest.split_once("</RequestId>"))
-            .map(|(id, _)| id.to_string())
-            .unwrap_or_else(|| panic!("no RequestId in {text}"));
-        self.app.audit.flush().await;
-        let events = crate::audit::query(
-            self.app.store.as_ref(),
-            &AuditQuery {
-                action: Some("AssumeRoleWithSAML".into()),
-                ..AuditQuery::default()
-            },
+                ("SAMLAssertion", &assertion),
+            ],
         )
         .await
-        .unwrap();
-        let event = events
-            .into_iter()
-            .find(|e| e.request_id == request_id)
-            .unwrap_or_else(|| panic!("no audit event for {request_id}"));
-        (status, text, event)
     }
 }
 

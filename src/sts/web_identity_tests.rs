@@ -4,17 +4,14 @@
 
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::store::AuditQuery;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tower::ServiceExt;
 
 const T0: i64 = 1_800_000_000;
 const ACCOUNT: &str = "111122223333";
@@ -115,41 +112,18 @@ impl Fixture {
     /// `AssumeRoleWithWebIdentity` of `role_arn` with a token about `sub`: the status, the body and
     /// the audit event of the call.
     async fn assume(&self, role_arn: &str, sub: &str) -> (StatusCode, String, AuditEvent) {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
+        let token = self.token(sub);
+        crate::web::testing::unsigned_sts_call(
+            &self.app,
+            &[
                 ("Action", "AssumeRoleWithWebIdentity"),
                 ("Version", "2011-06-15"),
                 ("RoleArn", role_arn),
                 ("RoleSessionName", "web-session"),
-                ("WebIdentityToken", &self.token(sub)),
-            ])
-            .finish();
-        let resp = crate::web::router(self.app.clone())
-            .oneshot(
-                Request::post("/")
-                    .header(header::HOST, "127.0.0.1:8080")
-                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(Body::from(body))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let text = String::from_utf8(bytes.to_vec()).unwrap();
-        let request_id = xml_text(&text, "RequestId")
-            .unwrap_or_else(|| panic!("no RequestId in {text}"))
-            .to_string();
-        self.app.audit.flush().await;
-        let event = crate::audit::query(self.app.store.as_ref(), &AuditQuery::default())
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|e| e.request_id == request_id)
-            .unwrap_or_else(|| panic!("no audit event for {request_id}"));
-        (status, text, event)
+                ("WebIdentityToken", &token),
+            ],
+        )
+        .await
     }
 }
 

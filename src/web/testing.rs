@@ -187,3 +187,44 @@ pub fn text_of<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let (_, rest) = xml.split_once(&format!("<{tag}>"))?;
     rest.split_once(&format!("</{tag}>")).map(|(t, _)| t)
 }
+
+/// An unsigned STS `POST /` of `form` (e.g. `AssumeRoleWithWebIdentity`) through the router: the
+/// status, the body, and the audit event of the call (found by the answer's `RequestId`).
+pub async fn unsigned_sts_call(
+    app: &std::sync::Arc<crate::app::App>,
+    form: &[(&str, &str)],
+) -> (axum::http::StatusCode, String, crate::audit::AuditEvent) {
+    use tower::ServiceExt;
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let resp = crate::web::router(app.clone())
+        .oneshot(
+            Request::post("/")
+                .header(axum::http::header::HOST, HOST)
+                .header(
+                    axum::http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let request_id = text_of(&text, "RequestId")
+        .unwrap_or_else(|| panic!("no RequestId in {text}"))
+        .to_string();
+    app.audit.flush().await;
+    let event = crate::audit::query(app.store.as_ref(), &Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.request_id == request_id)
+        .unwrap_or_else(|| panic!("no audit event for {request_id}"));
+    (status, text, event)
+}
