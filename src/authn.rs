@@ -8,7 +8,7 @@
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::credentials::{OpenSession, SessionClaims, SessionPrincipal};
-use crate::query::{QueryRequest, StsError};
+use crate::query::{AwsCode, QueryRequest, StsError};
 use crate::sigv4::{self, SignedRequest, VerifyOptions};
 use std::sync::Arc;
 
@@ -207,5 +207,7 @@ async fn long_term(
 }
 
 fn sig_error(e: sigv4::SigV4Error) -> StsError {
-    StsError::signature(e.aws_code(), e.client_message(), e.to_string())
+    // The verifier's codes are Query API codes; one it might add unknown here still refuses.
+    let code = AwsCode::parse(e.aws_code()).unwrap_or(AwsCode::AccessDenied);
+    StsError::signature(code, e.client_message(), e.to_string())
 }

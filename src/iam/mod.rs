@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::query::params::Params;
 use crate::query::xml::XmlWriter;
-use crate::query::{QueryRequest, StsError};
+use crate::query::{AwsCode, QueryRequest, StsError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -87,33 +87,19 @@ pub async fn dispatch(
     }
 }
 
-/// An error with an IAM code the STS constructors do not have.
-fn error(code: &'static str, message: impl Into<String>) -> StsError {
-    let message = message.into();
-    StsError {
-        code,
-        reason: message.clone(),
-        message,
-        request_id: String::new(),
-    }
-}
-
 /// `NoSuchEntity` (404).
 pub(crate) fn no_such_entity(message: impl Into<String>) -> StsError {
-    error("NoSuchEntity", message)
+    StsError::new(AwsCode::NoSuchEntity, message)
 }
 
 /// `InvalidInput` (400).
 pub(crate) fn invalid_input(message: impl Into<String>) -> StsError {
-    error("InvalidInput", message)
+    StsError::new(AwsCode::InvalidInput, message)
 }
 
 /// The HTTP status of an error answered to an IAM request.
 pub fn status(e: &StsError) -> StatusCode {
-    match e.code {
-        "NoSuchEntity" => StatusCode::NOT_FOUND,
-        _ => e.status(),
-    }
+    e.status()
 }
 
 /// The `ErrorResponse` document in the IAM namespace.
@@ -121,7 +107,7 @@ pub fn error_xml(e: &StsError) -> String {
     let mut w = XmlWriter::new();
     w.open("Error");
     w.leaf("Type", e.fault_type());
-    w.leaf("Code", e.code);
+    w.leaf("Code", e.code.as_str());
     w.leaf("Message", &e.message);
     w.close("Error");
     w.leaf("RequestId", &e.request_id);

@@ -156,7 +156,7 @@ fn live(app: &App, token: &str, now: i64) -> std::result::Result<SessionClaims, 
         } else {
             "The session credentials have expired"
         };
-        TokenError::denied(e.code, message, e.reason)
+        TokenError::denied(e.code.as_str(), message, e.reason)
     })?;
     Ok(claims.claims().clone())
 }

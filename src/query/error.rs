@@ -1,6 +1,7 @@
 //! `StsError`: every refusal STS can give, with its AWS code, HTTP status and a coarse client message,
 //! plus a precise reason that goes only to the audit log.
 
+use super::code::AwsCode;
 use super::xml::XmlWriter;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -9,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 #[derive(Debug, Clone)]
 pub struct StsError {
     /// AWS error code, e.g. `InvalidIdentityToken`.
-    pub code: &'static str,
+    pub code: AwsCode,
     /// The message the client sees.
     pub message: String,
     /// The precise reason, for the audit and debug logs only.
@@ -19,7 +20,8 @@ pub struct StsError {
 }
 
 impl StsError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with `code` whose message is also its reason.
+    pub fn new(code: AwsCode, message: impl Into<String>) -> Self {
         let message = message.into();
         Self {
             code,
@@ -35,22 +37,9 @@ impl StsError {
         self
     }
 
-    /// HTTP status per AWS: the signature and authorization family is 403, a server fault 500/503,
-    /// everything else 400.
+    /// HTTP status per AWS ([`AwsCode::status`]).
     pub fn status(&self) -> StatusCode {
-        match self.code {
-            "AccessDenied"
-            | "IDPRejectedClaim"
-            | "InvalidClientTokenId"
-            | "SignatureDoesNotMatch"
-            | "ExpiredToken"
-            | "RequestTimeTooSkewed"
-            | "MissingAuthenticationToken"
-            | "RegionDisabledException" => StatusCode::FORBIDDEN,
-            "InternalFailure" => StatusCode::INTERNAL_SERVER_ERROR,
-            "ServiceUnavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
-        }
+        self.code.status()
     }
 
     /// `Sender` for client faults, `Receiver` for ours.
@@ -66,7 +55,7 @@ impl StsError {
     pub fn validation(value: &str, member: &str, constraint: &str) -> Self {
         let shown: String = value.chars().take(64).collect();
         Self::new(
-            "ValidationError",
+            AwsCode::ValidationError,
             format!("1 validation error detected: Value '{shown}' at '{member}' failed to satisfy constraint: {constraint}"),
         )
     }
@@ -74,47 +63,47 @@ impl StsError {
     /// `ValidationError` for a missing required member.
     pub fn missing(member: &str) -> Self {
         Self::new(
-            "ValidationError",
+            AwsCode::ValidationError,
             format!("1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"),
         )
     }
 
     /// `ValidationError` with a free message.
     pub fn validation_msg(message: impl Into<String>) -> Self {
-        Self::new("ValidationError", message)
+        Self::new(AwsCode::ValidationError, message)
     }
     /// `InvalidParameterValue`.
     pub fn invalid_parameter(message: impl Into<String>) -> Self {
-        Self::new("InvalidParameterValue", message)
+        Self::new(AwsCode::InvalidParameterValue, message)
     }
     /// `InvalidAction`.
     pub fn invalid_action(message: impl Into<String>) -> Self {
-        Self::new("InvalidAction", message)
+        Self::new(AwsCode::InvalidAction, message)
     }
     /// `MalformedPolicyDocument`.
     pub fn malformed_policy(message: impl Into<String>) -> Self {
-        Self::new("MalformedPolicyDocument", message)
+        Self::new(AwsCode::MalformedPolicyDocument, message)
     }
     /// `PackedPolicyTooLarge`.
     pub fn packed_policy_too_large(percent: u32) -> Self {
         Self::new(
-            "PackedPolicyTooLarge",
+            AwsCode::PackedPolicyTooLarge,
             format!("Packed size of the session policy and session tags exceeds the limit ({percent}% of the allowed size)"),
         )
     }
     /// `InvalidIdentityToken` with a coarse message; the reason goes to the audit log.
     pub fn invalid_identity_token(reason: impl Into<String>) -> Self {
-        Self::new("InvalidIdentityToken", "The web identity token that was passed could not be validated. Verify the token and try again.")
+        Self::new(AwsCode::InvalidIdentityToken, "The web identity token that was passed could not be validated. Verify the token and try again.")
             .because(reason)
     }
     /// `InvalidIdentityToken` whose message may be shown as is.
     pub fn invalid_identity_token_msg(message: impl Into<String>) -> Self {
-        Self::new("InvalidIdentityToken", message)
+        Self::new(AwsCode::InvalidIdentityToken, message)
     }
     /// `ExpiredTokenException` (an expired web identity token).
     pub fn expired_identity_token(reason: impl Into<String>) -> Self {
         Self::new(
-            "ExpiredTokenException",
+            AwsCode::ExpiredTokenException,
             "Token expired: the web identity token has expired",
         )
         .because(reason)
@@ -122,35 +111,35 @@ impl StsError {
     /// `IDPCommunicationError` (SDKs retry it).
     pub fn idp_communication(reason: impl Into<String>) -> Self {
         Self::new(
-            "IDPCommunicationError",
+            AwsCode::IdpCommunicationError,
             "The identity provider could not be reached to validate the token. Try again.",
         )
         .because(reason)
     }
     /// `AccessDenied`.
     pub fn access_denied(message: impl Into<String>) -> Self {
-        Self::new("AccessDenied", message)
+        Self::new(AwsCode::AccessDenied, message)
     }
     /// `InvalidClientTokenId`.
     pub fn invalid_client_token(reason: impl Into<String>) -> Self {
         Self::new(
-            "InvalidClientTokenId",
+            AwsCode::InvalidClientTokenId,
             "The security token included in the request is invalid.",
         )
         .because(reason)
     }
     /// `ExpiredToken` (temporary credentials past their expiry or revoked).
     pub fn expired_token(message: &str, reason: impl Into<String>) -> Self {
-        Self::new("ExpiredToken", message).because(reason)
+        Self::new(AwsCode::ExpiredToken, message).because(reason)
     }
     /// A SigV4 failure with its own AWS code.
-    pub fn signature(code: &'static str, message: String, reason: String) -> Self {
+    pub fn signature(code: AwsCode, message: String, reason: String) -> Self {
         Self::new(code, message).because(reason)
     }
     /// `InvalidAuthorizationMessageException`.
     pub fn invalid_authorization_message(reason: impl Into<String>) -> Self {
         Self::new(
-            "InvalidAuthorizationMessageException",
+            AwsCode::InvalidAuthorizationMessage,
             "The encoded authorization message is invalid.",
         )
         .because(reason)
@@ -158,7 +147,7 @@ impl StsError {
     /// `InternalFailure`: the detail stays in the logs.
     pub fn internal(reason: impl Into<String>) -> Self {
         Self::new(
-            "InternalFailure",
+            AwsCode::InternalFailure,
             "The request processing has failed because of an unknown error.",
         )
         .because(reason)
@@ -166,7 +155,7 @@ impl StsError {
     /// `ServiceUnavailable`.
     pub fn unavailable(reason: impl Into<String>) -> Self {
         Self::new(
-            "ServiceUnavailable",
+            AwsCode::ServiceUnavailable,
             "The service is unavailable. Please try again later.",
         )
         .because(reason)
@@ -196,7 +185,7 @@ impl StsError {
 
     /// `Throttling` (HTTP 400, as AWS sends it; SDKs retry it with back-off).
     pub fn throttling(reason: impl Into<String>) -> Self {
-        Self::new("Throttling", "Rate exceeded").because(reason)
+        Self::new(AwsCode::Throttling, "Rate exceeded").because(reason)
     }
 
     /// The `ErrorResponse` document.
@@ -205,7 +194,7 @@ impl StsError {
         w.open_ns("ErrorResponse");
         w.open("Error");
         w.leaf("Type", self.fault_type());
-        w.leaf("Code", self.code);
+        w.leaf("Code", self.code.as_str());
         w.leaf("Message", &self.message);
         w.close("Error");
         w.leaf("RequestId", &self.request_id);
@@ -255,7 +244,7 @@ mod tests {
         ];
         for (e, code, status) in cases {
             let s = StsError::directory("reading access key", &e);
-            assert_eq!((s.code, s.status()), (code, status), "{e}");
+            assert_eq!((s.code.as_str(), s.status()), (code, status), "{e}");
             assert_eq!(s.fault_type(), "Receiver");
             assert!(s.reason.starts_with("reading access key: "), "{}", s.reason);
             assert!(

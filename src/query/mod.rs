@@ -2,10 +2,12 @@
 //! writer, the wire error (code, HTTP status, message for the client, reason for the audit log) and
 //! the headers of every answer. Knows nothing of any action.
 
+pub mod code;
 pub mod error;
 pub mod params;
 pub mod xml;
 
+pub use code::AwsCode;
 pub use error::StsError;
 
 use axum::http::{header, HeaderMap, HeaderValue, Method};

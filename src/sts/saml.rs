@@ -36,7 +36,7 @@ pub const SESSION_DURATION_ATTRIBUTE: &str =
 pub fn saml_error(e: SamlError) -> StsError {
     match e {
         SamlError::Expired(r) => StsError {
-            code: "ExpiredTokenException",
+            code: crate::query::AwsCode::ExpiredTokenException,
             message: "Token expired: the SAML assertion has expired".into(),
             reason: r,
             request_id: String::new(),

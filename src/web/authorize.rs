@@ -104,7 +104,7 @@ async fn authorize(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes)
             ev.error_code = Some(e.code.clone());
             ev.reason = Some(e.reason.clone());
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-            error(status, &e.code, &e.message, &request_id)
+            error(status, e.code.as_str(), &e.message, &request_id)
         }
     };
     app.audit.record(ev);

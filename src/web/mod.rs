@@ -274,7 +274,7 @@ async fn sts_endpoint(State(app): State<Arc<App>>, req: Request) -> Response {
             crate::query::StsError::validation_msg("The request body is too large").because(why);
         e.request_id = request_id.clone();
         app.metrics
-            .sts_request("-", Some(e.code), started.elapsed());
+            .sts_request("-", Some(e.code.as_str()), started.elapsed());
         let mut ev = crate::audit::AuditEvent::new(app.clock.now(), &request_id, "-");
         ev.outcome(crate::audit::Outcome::Deny);
         ev.error_code = Some(e.code.to_string());
