@@ -13,7 +13,6 @@ use crate::audit::AuditEvent;
 use crate::query::params::Params;
 use crate::query::xml::XmlWriter;
 use crate::query::{AwsCode, QueryRequest, StsError};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
@@ -97,11 +96,6 @@ pub(crate) fn invalid_input(message: impl Into<String>) -> StsError {
     StsError::new(AwsCode::InvalidInput, message)
 }
 
-/// The HTTP status of an error answered to an IAM request.
-pub fn status(e: &StsError) -> StatusCode {
-    e.status()
-}
-
 /// The `ErrorResponse` document in the IAM namespace.
 pub fn error_xml(e: &StsError) -> String {
     let mut w = XmlWriter::new();
@@ -117,7 +111,7 @@ pub fn error_xml(e: &StsError) -> String {
 
 /// The HTTP response for an error answered to an IAM request.
 pub fn error_response(e: StsError) -> Response {
-    let mut resp = (status(&e), error_xml(&e)).into_response();
+    let mut resp = (e.status(), error_xml(&e)).into_response();
     crate::query::set_xml_headers(resp.headers_mut(), &e.request_id);
     resp
 }
@@ -154,6 +148,7 @@ fn response(op: &str, request_id: &str, fill: impl FnOnce(&mut XmlWriter)) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     fn params(s: &str) -> Params {
         Params::from_form(s.as_bytes())
@@ -177,7 +172,7 @@ mod tests {
     fn error_documents_use_the_iam_namespace_and_status() {
         let mut e = no_such_entity("The role with name x cannot be found.");
         e.request_id = "rid".into();
-        assert_eq!(status(&e), StatusCode::NOT_FOUND);
+        assert_eq!(e.status(), StatusCode::NOT_FOUND);
         assert_eq!(
             error_xml(&e),
             "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\n<Error>\n\
@@ -185,8 +180,8 @@ mod tests {
              <Message>The role with name x cannot be found.</Message>\n</Error>\n\
              <RequestId>rid</RequestId>\n</ErrorResponse>\n"
         );
-        assert_eq!(status(&invalid_input("x")), StatusCode::BAD_REQUEST);
-        assert_eq!(status(&StsError::access_denied("x")), StatusCode::FORBIDDEN);
+        assert_eq!(invalid_input("x").status(), StatusCode::BAD_REQUEST);
+        assert_eq!(StsError::access_denied("x").status(), StatusCode::FORBIDDEN);
     }
 
     #[test]
