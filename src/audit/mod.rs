@@ -131,6 +131,21 @@ pub struct AuditEvent {
     pub mfa: Option<bool>,
 }
 
+/// A refusal as an edge answers it. Every edge has one error type (the Query API `QueryError`,
+/// the SSO APIs `SsoError`, the authorization API `ApiError`, the admin API `AdminError`, the
+/// portal `PortalError`); each keeps apart what the client is told and what only the audit log
+/// records, and says it through this trait, so that [`AuditEvent::refused`] records any of them
+/// the same way.
+pub trait EdgeError {
+    /// The code of the refusal, as the audit event's `error_code` records it (the wire code where
+    /// the edge has one, e.g. `InvalidIdentityToken`).
+    fn code(&self) -> &str;
+    /// What the client is told: coarse, never the reason.
+    fn message(&self) -> &str;
+    /// The precise reason, for the audit and debug logs only.
+    fn reason(&self) -> &str;
+}
+
 impl AuditEvent {
     /// A new event for `action` at `time`.
     pub fn new(time: DateTime<Utc>, request_id: &str, action: &str) -> Self {
@@ -147,6 +162,12 @@ impl AuditEvent {
     /// Sets the outcome.
     pub fn outcome(&mut self, o: Outcome) {
         self.decision = o.as_str().into();
+    }
+
+    /// Records a refusal on this event: its code and its precise reason.
+    pub fn refused(&mut self, e: &impl EdgeError) {
+        self.error_code = Some(e.code().to_owned());
+        self.reason = Some(e.reason().to_owned());
     }
 
     /// The stored form: the JSON of the whole event, and the indexed fields moved out of it.

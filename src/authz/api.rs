@@ -15,8 +15,10 @@ use crate::credentials::{OpenSession, SessionClaims};
 use crate::policy::{
     self, ContextValue, Effect, Explanation, MatchedStatement, Policy, PolicyKind, ResourceAccount,
 };
-use crate::query::StsError;
+use crate::query::{AwsCode, QueryError};
 use crate::sigv4::{SignedRequest, VerifyOptions};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -167,14 +169,15 @@ pub struct AuthorizeOutput {
     pub encoded_authorization_message: Option<String>,
 }
 
-/// A refusal of the API call itself (not a policy decision).
+/// A refusal of the API call itself (not a policy decision): the authorization API's one error
+/// type. The code is AWS-style: for a request whose signature fails, the code the service should
+/// return to its client (`SignatureDoesNotMatch`, `InvalidClientTokenId`, `ExpiredToken`…).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     /// HTTP status.
-    pub status: u16,
-    /// AWS-style error code: for a request whose signature fails, the code the service should
-    /// return to its client (`SignatureDoesNotMatch`, `InvalidClientTokenId`, `ExpiredToken`…).
-    pub code: String,
+    pub status: StatusCode,
+    /// The error code.
+    pub code: &'static str,
     /// The message for the service (and, for signature failures, its client).
     pub message: String,
     /// The precise reason, for the audit log.
@@ -182,23 +185,81 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn invalid(message: impl Into<String>) -> Self {
+    /// An error with an AWS code and its status; `message` is also the reason.
+    fn aws(code: AwsCode, message: impl Into<String>) -> Self {
         let message = message.into();
         Self {
-            status: 400,
-            code: "InvalidInput".into(),
+            status: code.status(),
+            code: code.as_str(),
             reason: message.clone(),
             message,
         }
     }
 
-    fn from_sts(e: StsError) -> Self {
+    /// `InvalidInput` (400): the request to the API is malformed.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::aws(AwsCode::InvalidInput, message)
+    }
+
+    /// `UnrecognizedClient` (401): no configured service presents this bearer token.
+    pub fn unrecognized_client() -> Self {
         Self {
-            status: e.status().as_u16(),
-            code: e.code.to_string(),
-            message: e.message,
-            reason: e.reason,
+            status: StatusCode::UNAUTHORIZED,
+            code: "UnrecognizedClient",
+            message: "a configured service's bearer token is required".into(),
+            reason: "no configured service presents this bearer token".into(),
         }
+    }
+
+    /// The JSON answer: `{"error": {"code", "message"}, "request_id"}`.
+    pub fn response(&self, request_id: &str) -> Response {
+        (
+            self.status,
+            [("x-amzn-requestid", request_id.to_string())],
+            axum::Json(serde_json::json!({
+                "error": {"code": self.code, "message": self.message},
+                "request_id": request_id,
+            })),
+        )
+            .into_response()
+    }
+}
+
+impl From<authn::AuthnError> for ApiError {
+    fn from(e: authn::AuthnError) -> Self {
+        let code = e.code();
+        Self {
+            status: code.status(),
+            code: code.as_str(),
+            message: e.message(),
+            reason: e.reason(),
+        }
+    }
+}
+
+impl From<super::PolicyLoadError> for ApiError {
+    /// `ServiceUnavailable` when the store is, `InternalFailure` otherwise; the detail stays in the
+    /// reason.
+    fn from(e: super::PolicyLoadError) -> Self {
+        let q = QueryError::from(e);
+        Self {
+            status: q.status(),
+            code: q.code.as_str(),
+            message: q.message,
+            reason: q.reason,
+        }
+    }
+}
+
+impl crate::audit::EdgeError for ApiError {
+    fn code(&self) -> &str {
+        self.code
+    }
+    fn message(&self) -> &str {
+        &self.message
+    }
+    fn reason(&self) -> &str {
+        &self.reason
     }
 }
 
@@ -221,14 +282,12 @@ pub async fn authorize(
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            Some(
-                Policy::parse(&text, PolicyKind::Resource).map_err(|e| ApiError {
-                    status: 400,
-                    code: "MalformedPolicyDocument".into(),
-                    message: format!("resource_policy: {e}"),
-                    reason: format!("resource_policy: {e}"),
-                })?,
-            )
+            Some(Policy::parse(&text, PolicyKind::Resource).map_err(|e| {
+                ApiError::aws(
+                    AwsCode::MalformedPolicyDocument,
+                    format!("resource_policy: {e}"),
+                )
+            })?)
         }
     };
 
@@ -258,9 +317,7 @@ pub async fn authorize(
     q.source_ip = input.source_ip;
     q.secure_transport = input.secure_transport;
     q.facts = supplied;
-    let verdict = decide(app, q)
-        .await
-        .map_err(|e| ApiError::from_sts(StsError::from(e)))?;
+    let verdict = decide(app, q).await.map_err(ApiError::from)?;
     let allowed = verdict.allowed();
     let (explanation, encoded) = if allowed {
         (None, None)
@@ -455,7 +512,7 @@ async fn verify_signed(
     };
     authn::authenticate_signed(app, &sreq, &opts, ev)
         .await
-        .map_err(ApiError::from_sts)
+        .map_err(ApiError::from)
 }
 
 fn principal_output(c: &SessionClaims) -> PrincipalOutput {

@@ -49,7 +49,7 @@ impl PolicyLoadError {
     }
 }
 
-impl From<PolicyLoadError> for crate::query::StsError {
+impl From<PolicyLoadError> for crate::query::QueryError {
     /// `ServiceUnavailable` when the store is, `InternalFailure` otherwise.
     fn from(e: PolicyLoadError) -> Self {
         match e {
@@ -176,7 +176,7 @@ mod tests {
     #[test]
     fn a_store_outage_while_loading_policies_is_service_unavailable_and_nothing_else_is() {
         use crate::idp::local::DirectoryError;
-        use crate::query::StsError;
+        use crate::query::QueryError;
         use crate::store::StoreError;
         let cases = [
             (
@@ -204,7 +204,7 @@ mod tests {
         ];
         for (e, unavailable, code, status) in cases {
             assert_eq!(e.unavailable(), unavailable, "{e}");
-            let sts = StsError::from(e);
+            let sts = QueryError::from(e);
             assert_eq!(sts.code, code);
             assert_eq!(sts.status().as_u16(), status);
         }

@@ -3,8 +3,8 @@
 //!
 //! IAM requests arrive at the same endpoint as STS and are told apart by their `Version`
 //! parameter; they are signed for the service `iam`. Responses and `ErrorResponse` documents carry
-//! the IAM namespace. Errors reuse [`StsError`] (code, message, audit-only reason); the codes IAM
-//! adds here are `NoSuchEntity` (404) and `InvalidInput` (400).
+//! the IAM namespace. Errors are the Query API's [`QueryError`] (code, message, audit-only reason),
+//! written in the IAM namespace; the codes IAM adds are `NoSuchEntity` (404) and `InvalidInput` (400).
 
 mod simulate;
 
@@ -12,8 +12,7 @@ use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::query::params::Params;
 use crate::query::xml::XmlWriter;
-use crate::query::{AwsCode, QueryRequest, StsError};
-use axum::response::{IntoResponse, Response};
+use crate::query::{AwsCode, QueryError, QueryRequest};
 use std::sync::Arc;
 
 /// The IAM API version.
@@ -65,14 +64,14 @@ pub async fn dispatch(
     req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
-) -> Result<String, StsError> {
+) -> Result<String, QueryError> {
     let action = params.get("Action")?.ok_or_else(|| {
-        StsError::invalid_action("The request must contain the parameter Action")
+        QueryError::invalid_action("The request must contain the parameter Action")
             .because("no Action parameter")
     })?;
     let Some(action) = IamAction::parse(action) else {
         let shown: String = action.chars().take(64).collect();
-        return Err(StsError::invalid_action(format!(
+        return Err(QueryError::invalid_action(format!(
             "Could not find operation {shown} for version {API_VERSION}"
         )));
     };
@@ -87,52 +86,21 @@ pub async fn dispatch(
 }
 
 /// `NoSuchEntity` (404).
-pub(crate) fn no_such_entity(message: impl Into<String>) -> StsError {
-    StsError::new(AwsCode::NoSuchEntity, message)
+pub(crate) fn no_such_entity(message: impl Into<String>) -> QueryError {
+    QueryError::new(AwsCode::NoSuchEntity, message)
 }
 
 /// `InvalidInput` (400).
-pub(crate) fn invalid_input(message: impl Into<String>) -> StsError {
-    StsError::new(AwsCode::InvalidInput, message)
-}
-
-/// The `ErrorResponse` document in the IAM namespace.
-pub fn error_xml(e: &StsError) -> String {
-    let mut w = XmlWriter::new();
-    w.open("Error");
-    w.leaf("Type", e.fault_type());
-    w.leaf("Code", e.code.as_str());
-    w.leaf("Message", &e.message);
-    w.close("Error");
-    w.leaf("RequestId", &e.request_id);
-    w.close("ErrorResponse");
-    with_root("ErrorResponse", w)
-}
-
-/// The HTTP response for an error answered to an IAM request.
-pub fn error_response(e: StsError) -> Response {
-    let mut resp = (e.status(), error_xml(&e)).into_response();
-    crate::query::set_xml_headers(resp.headers_mut(), &e.request_id);
-    resp
-}
-
-/// Prefixes a document body (which closes `root` itself) with `root` opened in the IAM namespace.
-fn with_root(root: &str, body: XmlWriter) -> String {
-    let body = body.finish();
-    let mut out = String::with_capacity(body.len() + root.len() + NAMESPACE.len() + 16);
-    out.push('<');
-    out.push_str(root);
-    out.push_str(" xmlns=\"");
-    out.push_str(NAMESPACE);
-    out.push_str("\">\n");
-    out.push_str(&body);
-    out
+pub(crate) fn invalid_input(message: impl Into<String>) -> QueryError {
+    QueryError::new(AwsCode::InvalidInput, message)
 }
 
 /// A response document: `<{op}Response xmlns=IAM><{op}Result>` … written by `fill` …
 /// `</{op}Result><ResponseMetadata>…</ResponseMetadata></{op}Response>`.
 fn response(op: &str, request_id: &str, fill: impl FnOnce(&mut XmlWriter)) -> String {
+    let root = format!("{op}Response");
     let mut w = XmlWriter::new();
+    w.open_in(&root, NAMESPACE);
     let result = format!("{op}Result");
     w.open(&result);
     fill(&mut w);
@@ -140,9 +108,8 @@ fn response(op: &str, request_id: &str, fill: impl FnOnce(&mut XmlWriter)) -> St
     w.open("ResponseMetadata");
     w.leaf("RequestId", request_id);
     w.close("ResponseMetadata");
-    let root = format!("{op}Response");
     w.close(&root);
-    with_root(&root, w)
+    w.finish()
 }
 
 #[cfg(test)]
@@ -174,14 +141,17 @@ mod tests {
         e.request_id = "rid".into();
         assert_eq!(e.status(), StatusCode::NOT_FOUND);
         assert_eq!(
-            error_xml(&e),
+            e.to_xml(NAMESPACE),
             "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\n<Error>\n\
              <Type>Sender</Type>\n<Code>NoSuchEntity</Code>\n\
              <Message>The role with name x cannot be found.</Message>\n</Error>\n\
              <RequestId>rid</RequestId>\n</ErrorResponse>\n"
         );
         assert_eq!(invalid_input("x").status(), StatusCode::BAD_REQUEST);
-        assert_eq!(StsError::access_denied("x").status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            QueryError::access_denied("x").status(),
+            StatusCode::FORBIDDEN
+        );
     }
 
     #[test]

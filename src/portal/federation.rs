@@ -151,12 +151,11 @@ fn live(app: &App, token: &str, now: i64) -> std::result::Result<SessionClaims, 
         )
     })?;
     crate::authn::check_live(app, &claims, now).map_err(|e| {
-        let message = if e.message.contains("revoked") {
-            "The session credentials have been revoked"
-        } else {
-            "The session credentials have expired"
+        let message = match e {
+            crate::authn::AuthnError::Revoked(_) => "The session credentials have been revoked",
+            _ => "The session credentials have expired",
         };
-        TokenError::denied(e.code.as_str(), message, e.reason)
+        TokenError::denied(e.code().as_str(), message, e.reason())
     })?;
     Ok(claims.claims().clone())
 }

@@ -1,14 +1,16 @@
-//! `StsError`: every refusal STS can give, with its AWS code, HTTP status and a coarse client message,
-//! plus a precise reason that goes only to the audit log.
+//! `QueryError`: every refusal the Query API edge gives (STS and IAM alike), with its AWS code,
+//! HTTP status and a coarse client message, plus a precise reason that goes only to the audit log.
+//! The service that answers names the XML namespace of the `ErrorResponse`
+//! ([`QueryError::response`]).
 
 use super::code::AwsCode;
 use super::xml::XmlWriter;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-/// An STS error as sent on the wire, plus the reason kept for the audit log.
+/// A Query API error as sent on the wire, plus the reason kept for the audit log.
 #[derive(Debug, Clone)]
-pub struct StsError {
+pub struct QueryError {
     /// AWS error code, e.g. `InvalidIdentityToken`.
     pub code: AwsCode,
     /// The message the client sees.
@@ -19,7 +21,7 @@ pub struct StsError {
     pub request_id: String,
 }
 
-impl StsError {
+impl QueryError {
     /// An error with `code` whose message is also its reason.
     pub fn new(code: AwsCode, message: impl Into<String>) -> Self {
         let message = message.into();
@@ -174,7 +176,7 @@ impl StsError {
         }
     }
 
-    /// A failure of the local directory: [`StsError::store`] for its store, `InternalFailure`
+    /// A failure of the local directory: [`QueryError::store`] for its store, `InternalFailure`
     /// otherwise.
     pub fn directory(what: &str, e: &crate::idp::local::DirectoryError) -> Self {
         match e {
@@ -188,10 +190,10 @@ impl StsError {
         Self::new(AwsCode::Throttling, "Rate exceeded").because(reason)
     }
 
-    /// The `ErrorResponse` document.
-    pub fn to_xml(&self) -> String {
+    /// The `ErrorResponse` document, its root in `namespace` (STS's or IAM's).
+    pub fn to_xml(&self, namespace: &str) -> String {
         let mut w = XmlWriter::new();
-        w.open_ns("ErrorResponse");
+        w.open_in("ErrorResponse", namespace);
         w.open("Error");
         w.leaf("Type", self.fault_type());
         w.leaf("Code", self.code.as_str());
@@ -203,12 +205,25 @@ impl StsError {
     }
 }
 
-impl IntoResponse for StsError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let mut resp = (status, self.to_xml()).into_response();
+impl QueryError {
+    /// The HTTP response: the `ErrorResponse` document in `namespace`, the status of the code, and
+    /// the headers of every Query API answer.
+    pub fn response(self, namespace: &str) -> Response {
+        let mut resp = (self.status(), self.to_xml(namespace)).into_response();
         super::set_xml_headers(resp.headers_mut(), &self.request_id);
         resp
+    }
+}
+
+impl crate::audit::EdgeError for QueryError {
+    fn code(&self) -> &str {
+        self.code.as_str()
+    }
+    fn message(&self) -> &str {
+        &self.message
+    }
+    fn reason(&self) -> &str {
+        &self.reason
     }
 }
 
@@ -243,7 +258,7 @@ mod tests {
             ),
         ];
         for (e, code, status) in cases {
-            let s = StsError::directory("reading access key", &e);
+            let s = QueryError::directory("reading access key", &e);
             assert_eq!((s.code.as_str(), s.status()), (code, status), "{e}");
             assert_eq!(s.fault_type(), "Receiver");
             assert!(s.reason.starts_with("reading access key: "), "{}", s.reason);

@@ -8,7 +8,7 @@ pub mod params;
 pub mod xml;
 
 pub use code::AwsCode;
-pub use error::StsError;
+pub use error::QueryError;
 
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use std::net::IpAddr;

@@ -1,7 +1,7 @@
 //! Query API parameters: the form (or query string) as a multimap, and the constraints AWS puts on each
 //! member, checked before anything else happens.
 
-use super::error::StsError;
+use super::error::QueryError;
 use crate::config::is_iam_name_char;
 
 /// The parameters of one request, in the order given (a request carries a handful: a list scan is
@@ -26,24 +26,24 @@ impl Params {
     }
 
     /// A single-valued parameter; a parameter given twice is an error.
-    pub fn get(&self, name: &str) -> Result<Option<&str>, StsError> {
+    pub fn get(&self, name: &str) -> Result<Option<&str>, QueryError> {
         let mut found = self.pairs.iter().filter(|(k, _)| k == name);
         match (found.next(), found.next()) {
             (None, _) => Ok(None),
             (Some((_, one)), None) => Ok(Some(one.as_str())),
-            (Some(_), Some(_)) => Err(StsError::invalid_parameter(format!(
+            (Some(_), Some(_)) => Err(QueryError::invalid_parameter(format!(
                 "The parameter {name} was given more than once"
             ))),
         }
     }
 
     /// A required single-valued parameter (`member` is its name in validation messages).
-    pub fn required(&self, name: &str, member: &str) -> Result<&str, StsError> {
-        self.get(name)?.ok_or_else(|| StsError::missing(member))
+    pub fn required(&self, name: &str, member: &str) -> Result<&str, QueryError> {
+        self.get(name)?.ok_or_else(|| QueryError::missing(member))
     }
 
     /// `Prefix.member.N[suffix]` list values in order of N (1-based, no gaps allowed).
-    pub fn list(&self, prefix: &str, suffix: &str) -> Result<Vec<&str>, StsError> {
+    pub fn list(&self, prefix: &str, suffix: &str) -> Result<Vec<&str>, QueryError> {
         let mut items: Vec<(usize, &str, &str)> = Vec::new();
         let head = format!("{prefix}.member.");
         for (k, v) in &self.pairs {
@@ -55,23 +55,22 @@ impl Params {
                 if tail != suffix {
                     continue;
                 }
-                let n: usize =
-                    n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                        StsError::invalid_parameter(format!("Bad list index in {k}"))
-                    })?;
+                let n: usize = n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    QueryError::invalid_parameter(format!("Bad list index in {k}"))
+                })?;
                 items.push((n, k.as_str(), v.as_str()));
             }
         }
         items.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         if let Some(w) = items.windows(2).find(|w| w[0].1 == w[1].1) {
-            return Err(StsError::invalid_parameter(format!(
+            return Err(QueryError::invalid_parameter(format!(
                 "The parameter {} was given more than once",
                 w[0].1
             )));
         }
         for (i, (n, _, _)) in items.iter().enumerate() {
             if *n != i + 1 {
-                return Err(StsError::invalid_parameter(format!(
+                return Err(QueryError::invalid_parameter(format!(
                     "{prefix} list members must be numbered from 1 without gaps"
                 )));
             }
@@ -87,17 +86,17 @@ pub fn check_secret_length(
     member: &str,
     min: usize,
     max: usize,
-) -> Result<(), StsError> {
+) -> Result<(), QueryError> {
     let n = value.trim().chars().count();
     if n < min {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             "***",
             member,
             &format!("Member must have length greater than or equal to {min}"),
         ));
     }
     if n > max {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             "***",
             member,
             &format!("Member must have length less than or equal to {max}"),
@@ -107,24 +106,24 @@ pub fn check_secret_length(
 }
 
 /// A session or source-identity name: 2..=64 of `[\w+=,.@-]`.
-pub fn check_name(value: &str, member: &str) -> Result<(), StsError> {
+pub fn check_name(value: &str, member: &str) -> Result<(), QueryError> {
     let n = value.chars().count();
     if n < 2 {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             value,
             member,
             "Member must have length greater than or equal to 2",
         ));
     }
     if n > 64 {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             value,
             member,
             "Member must have length less than or equal to 64",
         ));
     }
     if !value.chars().all(is_iam_name_char) {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             value,
             member,
             "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
@@ -134,17 +133,17 @@ pub fn check_name(value: &str, member: &str) -> Result<(), StsError> {
 }
 
 /// `RoleArn`: 20..=2048 characters and the shape of a role ARN.
-pub fn check_role_arn(value: &str) -> Result<(), StsError> {
+pub fn check_role_arn(value: &str) -> Result<(), QueryError> {
     let n = value.chars().count();
     if n < 20 {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             value,
             "roleArn",
             "Member must have length greater than or equal to 20",
         ));
     }
     if n > 2048 {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             value,
             "roleArn",
             "Member must have length less than or equal to 2048",
@@ -157,26 +156,26 @@ pub fn check_role_arn(value: &str) -> Result<(), StsError> {
             acc.len() == 12 && acc.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty()
         });
     if !ok {
-        return Err(StsError::validation_msg(format!("{value} is invalid")));
+        return Err(QueryError::validation_msg(format!("{value} is invalid")));
     }
     Ok(())
 }
 
 /// `DurationSeconds` within `min..=max`.
-pub fn duration(value: Option<&str>, min: i64, max: i64) -> Result<Option<i64>, StsError> {
+pub fn duration(value: Option<&str>, min: i64, max: i64) -> Result<Option<i64>, QueryError> {
     let Some(v) = value else { return Ok(None) };
     let d: i64 = v
         .parse()
-        .map_err(|_| StsError::validation(v, "durationSeconds", "Member must be a number"))?;
+        .map_err(|_| QueryError::validation(v, "durationSeconds", "Member must be a number"))?;
     if d < min {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             v,
             "durationSeconds",
             &format!("Member must have value greater than or equal to {min}"),
         ));
     }
     if d > max {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             v,
             "durationSeconds",
             &format!("Member must have value less than or equal to {max}"),
@@ -186,17 +185,17 @@ pub fn duration(value: Option<&str>, min: i64, max: i64) -> Result<Option<i64>, 
 }
 
 /// An inline session `Policy`: 1..=2048 characters from the allowed range.
-pub fn check_session_policy_text(value: &str) -> Result<(), StsError> {
+pub fn check_session_policy_text(value: &str) -> Result<(), QueryError> {
     let n = value.chars().count();
     if n < 1 {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             value,
             "policy",
             "Member must have length greater than or equal to 1",
         ));
     }
     if n > 2048 {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             value,
             "policy",
             "Member must have length less than or equal to 2048",
@@ -206,7 +205,7 @@ pub fn check_session_policy_text(value: &str) -> Result<(), StsError> {
         .chars()
         .all(|c| matches!(c, '\u{09}' | '\u{0A}' | '\u{0D}' | '\u{20}'..='\u{FF}'))
     {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             value,
             "policy",
             "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
@@ -216,9 +215,9 @@ pub fn check_session_policy_text(value: &str) -> Result<(), StsError> {
 }
 
 /// `PolicyArns`: at most 10, each 20..=2048 characters.
-pub fn check_policy_arns(arns: &[&str]) -> Result<(), StsError> {
+pub fn check_policy_arns(arns: &[&str]) -> Result<(), QueryError> {
     if arns.len() > 10 {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             &arns.len().to_string(),
             "policyArns",
             "Member must have length less than or equal to 10",
@@ -227,7 +226,7 @@ pub fn check_policy_arns(arns: &[&str]) -> Result<(), StsError> {
     for a in arns {
         let n = a.chars().count();
         if !(20..=2048).contains(&n) {
-            return Err(StsError::validation(
+            return Err(QueryError::validation(
                 a,
                 "policyArns.member.arn",
                 "Member must have length between 20 and 2048",
@@ -238,10 +237,10 @@ pub fn check_policy_arns(arns: &[&str]) -> Result<(), StsError> {
 }
 
 /// `ExternalId`: 2..=1224 of `[\w+=,.@:/-]`.
-pub fn check_external_id(value: &str) -> Result<(), StsError> {
+pub fn check_external_id(value: &str) -> Result<(), QueryError> {
     let n = value.chars().count();
     if !(2..=1224).contains(&n) {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             value,
             "externalId",
             "Member must have length between 2 and 1224",
@@ -251,7 +250,7 @@ pub fn check_external_id(value: &str) -> Result<(), StsError> {
         .chars()
         .all(|c| is_iam_name_char(c) || c == ':' || c == '/')
     {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             value,
             "externalId",
             "Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*",
@@ -261,35 +260,35 @@ pub fn check_external_id(value: &str) -> Result<(), StsError> {
 }
 
 /// `SourceIdentity`: a name (its character set has no `:`, so the reserved `aws:` prefix cannot occur).
-pub fn check_source_identity(value: &str) -> Result<(), StsError> {
+pub fn check_source_identity(value: &str) -> Result<(), QueryError> {
     check_name(value, "sourceIdentity")
 }
 
 /// A session tag key: 1..=128 of letters, digits, spaces and `_.:/=+-@`, not starting with `aws:`.
-pub fn check_tag(key: &str, value: &str) -> Result<(), StsError> {
+pub fn check_tag(key: &str, value: &str) -> Result<(), QueryError> {
     let kn = key.chars().count();
     let ok_char = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
     if !(1..=128).contains(&kn) || !key.chars().all(ok_char) {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             key,
             "tags.member.key",
             "Member must have length between 1 and 128 and satisfy [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+",
         ));
     }
     if key.to_ascii_lowercase().starts_with("aws:") {
-        return Err(StsError::invalid_parameter(format!(
+        return Err(QueryError::invalid_parameter(format!(
             "Tag key {key} uses the reserved prefix aws:"
         )));
     }
     if value.chars().count() > 256 || !value.chars().all(ok_char) {
-        return Err(StsError::validation(value, "tags.member.value", "Member must have length less than or equal to 256 and satisfy [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*"));
+        return Err(QueryError::validation(value, "tags.member.value", "Member must have length less than or equal to 256 and satisfy [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*"));
     }
     Ok(())
 }
 
 /// `SerialNumber` and `TokenCode` of an MFA-authenticated request, validated; `None` when neither is
 /// given.
-pub fn mfa(params: &Params) -> Result<Option<(String, String)>, StsError> {
+pub fn mfa(params: &Params) -> Result<Option<(String, String)>, QueryError> {
     let serial = params.get("SerialNumber")?;
     let code = params.get("TokenCode")?;
     match (serial, code) {
@@ -297,7 +296,7 @@ pub fn mfa(params: &Params) -> Result<Option<(String, String)>, StsError> {
         (Some(s), Some(c)) => {
             let n = s.chars().count();
             if !(9..=256).contains(&n) {
-                return Err(StsError::validation(
+                return Err(QueryError::validation(
                     s,
                     "serialNumber",
                     "Member must have length between 9 and 256",
@@ -307,14 +306,14 @@ pub fn mfa(params: &Params) -> Result<Option<(String, String)>, StsError> {
                 .chars()
                 .all(|c| c.is_alphanumeric() || "_+=/:,.@-".contains(c))
             {
-                return Err(StsError::validation(
+                return Err(QueryError::validation(
                     s,
                     "serialNumber",
                     "Member must satisfy regular expression pattern: [\\w+=/:,.@-]*",
                 ));
             }
             if c.len() != 6 || !c.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(StsError::validation(
+                return Err(QueryError::validation(
                     c,
                     "tokenCode",
                     "Member must have length 6 and satisfy regular expression pattern: [\\d]*",
@@ -322,18 +321,18 @@ pub fn mfa(params: &Params) -> Result<Option<(String, String)>, StsError> {
             }
             Ok(Some((s.to_string(), c.to_string())))
         }
-        _ => Err(StsError::validation_msg(
+        _ => Err(QueryError::validation_msg(
             "SerialNumber and TokenCode must be given together",
         )),
     }
 }
 
 /// `Tags.member.N.Key`/`.Value`, validated one by one.
-pub fn tags(params: &Params) -> Result<Vec<(String, String)>, StsError> {
+pub fn tags(params: &Params) -> Result<Vec<(String, String)>, QueryError> {
     let keys = params.list("Tags", ".Key")?;
     let values = params.list("Tags", ".Value")?;
     if keys.len() != values.len() {
-        return Err(StsError::invalid_parameter(
+        return Err(QueryError::invalid_parameter(
             "Each tag needs a Key and a Value",
         ));
     }

@@ -23,10 +23,14 @@ impl XmlWriter {
     }
     /// Opens the root element with the STS namespace.
     pub fn open_ns(&mut self, name: &str) {
+        self.open_in(name, NAMESPACE);
+    }
+    /// Opens the root element in `namespace`.
+    pub fn open_in(&mut self, name: &str, namespace: &str) {
         self.out.push('<');
         self.out.push_str(name);
         self.out.push_str(" xmlns=\"");
-        self.out.push_str(NAMESPACE);
+        self.out.push_str(namespace);
         self.out.push_str("\">\n");
     }
     /// Opens an element.

@@ -10,7 +10,7 @@
 //! is audited with its precise reason.
 
 use super::client::{self, ClientRecord, CODE_GRANT, DEVICE_GRANT};
-use super::{code, device, token, Result, SsoError};
+use super::{code, device, token, Result, SsoCode, SsoError};
 use crate::app::App;
 use crate::audit::AuditEvent;
 use axum::extract::{Request, State};
@@ -260,7 +260,7 @@ async fn create_token(State(app): State<Arc<App>>, req: Request) -> Response {
     }
     .await;
     if let Err(e) = &result {
-        if e.code == SsoError::authorization_pending().code {
+        if e.code == SsoCode::AuthorizationPending {
             // The waiting client's polls: answered, not audited one by one.
             return e.clone().into_response();
         }
@@ -295,7 +295,7 @@ async fn device_grant(
     )
     .await
     .map_err(|e| {
-        if e.code == "InvalidGrantException" {
+        if e.code == SsoCode::InvalidGrant {
             SsoError::invalid_grant("Invalid device code provided")
                 .because("the device code was used already (a concurrent CreateToken)")
         } else {
@@ -331,7 +331,7 @@ async fn code_grant(
     )
     .await
     .map_err(|e| {
-        if e.code == "InvalidGrantException" {
+        if e.code == SsoCode::InvalidGrant {
             SsoError::invalid_grant("Invalid authorization code provided")
                 .because("the authorization code was used already (a concurrent CreateToken)")
         } else {

@@ -327,7 +327,7 @@ async fn logout_case(revoke: bool) {
     let e = super::token::refresh(&app, "client-a", &t.refresh_token)
         .await
         .unwrap_err();
-    assert_eq!(e.code, "InvalidGrantException");
+    assert_eq!(e.code.as_str(), "InvalidGrantException");
     // A second Logout with the ended token is unauthorized; the other sign-in lives on.
     let (status, ..) = json(send(&app, logout(&t.access_token)).await).await;
     assert_eq!(status, 401);

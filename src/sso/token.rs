@@ -507,7 +507,7 @@ mod tests {
         assert_eq!(b.signin.identity.subject, "ana");
         assert_eq!(b.signin.client_id, "client-a");
         let e = bearer(&app, &t.refresh_token).await.unwrap_err();
-        assert_eq!(e.code, "UnauthorizedException");
+        assert_eq!(e.code.as_str(), "UnauthorizedException");
         assert_eq!(e.reason, "unknown access token");
         clock.advance(chrono::Duration::seconds(3600));
         let e = bearer(&app, &t.access_token).await.unwrap_err();
@@ -522,7 +522,7 @@ mod tests {
         let e = refresh(&app, "client-b", &first.refresh_token)
             .await
             .unwrap_err();
-        assert_eq!(e.code, "InvalidGrantException");
+        assert_eq!(e.code.as_str(), "InvalidGrantException");
         assert!(e.reason.contains("client-a"), "{}", e.reason);
         let second = refresh(&app, "client-a", &first.refresh_token)
             .await
@@ -534,7 +534,7 @@ mod tests {
         let e = refresh(&app, "client-a", &first.refresh_token)
             .await
             .unwrap_err();
-        assert_eq!(e.code, "InvalidGrantException");
+        assert_eq!(e.code.as_str(), "InvalidGrantException");
         assert!(e.reason.contains("reused"), "{}", e.reason);
         for token in [&first.access_token, &second.access_token] {
             let e = bearer(&app, token).await.unwrap_err();
@@ -563,7 +563,7 @@ mod tests {
         let e = refresh(&app, "client-a", &t.refresh_token)
             .await
             .unwrap_err();
-        assert_eq!(e.code, "ExpiredTokenException");
+        assert_eq!(e.code.as_str(), "ExpiredTokenException");
         assert!(bearer(&app, &t.access_token).await.is_err());
     }
 
@@ -623,7 +623,7 @@ mod tests {
         let e = refresh(&app, "client-a", &t.refresh_token)
             .await
             .unwrap_err();
-        assert_eq!(e.code, "InvalidGrantException");
+        assert_eq!(e.code.as_str(), "InvalidGrantException");
         assert!(
             e.reason
                 .contains("mint gate: directory user ana is disabled"),

@@ -16,7 +16,7 @@ use crate::authz::gate;
 use crate::credentials::{SessionClaims, Tag};
 use crate::policy::{self, ContextValue, Effect, RequestContext};
 use crate::query::params::{self, Params};
-use crate::query::{QueryRequest, StsError};
+use crate::query::{QueryError, QueryRequest};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -31,10 +31,10 @@ fn denial(
     ctx: &RequestContext,
     effect: Effect,
     explanation: &policy::Explanation,
-    base: StsError,
+    base: QueryError,
     reason: String,
     ev: &mut AuditEvent,
-) -> StsError {
+) -> QueryError {
     let ex = serde_json::to_value(explanation).unwrap_or(Value::Null);
     let encoded = encode_denial(app, caller, ctx, effect == Effect::ExplicitDeny, &ex);
     ev.explanation = Some(ex);
@@ -52,7 +52,7 @@ pub async fn assume_role(
     req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
-) -> Result<String, StsError> {
+) -> Result<String, QueryError> {
     let role_arn = params.required("RoleArn", "roleArn")?;
     ev.role_arn = Some(role_arn.to_string());
     let session_name = params.required("RoleSessionName", "roleSessionName")?;
@@ -85,7 +85,7 @@ pub async fn assume_role(
         .collect();
     for k in &requested_transitive {
         if !tags.iter().any(|t| &t.key == k) {
-            return Err(StsError::invalid_parameter(format!(
+            return Err(QueryError::invalid_parameter(format!(
                 "Transitive tag key {k} is not one of the session tags"
             )));
         }
@@ -101,7 +101,7 @@ pub async fn assume_role(
     }
     let admission = gate::admit_session(app, &caller).await.map_err(|e| {
         refused(e, || {
-            StsError::access_denied(format!(
+            QueryError::access_denied(format!(
                 "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
                 caller.principal.arn()
             ))
@@ -112,7 +112,7 @@ pub async fn assume_role(
         None => caller,
     };
     let denied = || {
-        StsError::access_denied(format!(
+        QueryError::access_denied(format!(
             "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
             caller.principal.arn()
         ))
@@ -126,12 +126,12 @@ pub async fn assume_role(
     let chained = caller.principal.role_arn().is_some();
     let duration = duration.unwrap_or(3600);
     if chained && duration > CHAINED_MAX_SECONDS {
-        return Err(StsError::validation_msg(
+        return Err(QueryError::validation_msg(
             "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
         ));
     }
     if duration > i64::from(role.max_session_duration) {
-        return Err(StsError::validation_msg(
+        return Err(QueryError::validation_msg(
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         ));
     }
@@ -140,7 +140,7 @@ pub async fn assume_role(
     for k in &caller.transitive_tag_keys {
         if let Some(t) = caller.tags.iter().find(|t| &t.key == k) {
             if tags.iter().any(|r| r.key.eq_ignore_ascii_case(k)) {
-                return Err(StsError::invalid_parameter(format!(
+                return Err(QueryError::invalid_parameter(format!(
                     "Tag key {k} is transitive from the calling session and cannot be set again"
                 )));
             }
@@ -151,7 +151,7 @@ pub async fn assume_role(
     check_tag_set(&tags)?;
     let source_identity = match (&caller.source_identity, requested_si) {
         (Some(have), Some(want)) if have != want => {
-            return Err(StsError::validation_msg(format!(
+            return Err(QueryError::validation_msg(format!(
                 "SourceIdentity cannot be changed once set: the calling session has '{have}'"
             )))
         }

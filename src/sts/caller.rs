@@ -9,24 +9,24 @@ use crate::authn as auth;
 use crate::authz::gate::{self, Admission};
 use crate::credentials::OpenSession;
 use crate::credentials::{SessionClaims, SessionPrincipal};
+use crate::query::QueryError;
 use crate::query::QueryRequest;
-use crate::query::StsError;
 use std::sync::Arc;
 
 /// The calling directory user, for actions only users (long-term key or their session) may call.
 pub(super) async fn calling_user(
     app: &App,
     caller: &SessionClaims,
-) -> Result<crate::idp::local::User, StsError> {
+) -> Result<crate::idp::local::User, QueryError> {
     let user = match (&app.directory, &caller.principal, &caller.origin_user) {
         (Some(d), SessionPrincipal::User { .. }, Some(id)) => d
             .user_by_id(id)
             .await
-            .map_err(|e| StsError::directory("reading the directory", &e))?,
+            .map_err(|e| QueryError::directory("reading the directory", &e))?,
         _ => None,
     };
     user.ok_or_else(|| {
-        StsError::access_denied(format!(
+        QueryError::access_denied(format!(
             "User: {} cannot use an MFA device: it is not a user of the directory",
             caller.principal.arn()
         ))
@@ -40,10 +40,10 @@ pub(super) async fn with_mfa(
     caller: Arc<crate::credentials::OpenSession>,
     serial: &str,
     code: &str,
-) -> Result<Arc<crate::credentials::OpenSession>, StsError> {
+) -> Result<Arc<crate::credentials::OpenSession>, QueryError> {
     let user = calling_user(app, &caller).await?;
     let Some(d) = &app.directory else {
-        return Err(StsError::internal("no directory"));
+        return Err(QueryError::internal("no directory"));
     };
     use crate::idp::local::DirectoryError;
     match d.verify_totp(&user, serial, code).await {
@@ -53,12 +53,12 @@ pub(super) async fn with_mfa(
             Ok(Arc::new(crate::credentials::OpenSession::new(claims)))
         }
         Err(e @ (DirectoryError::Denied(_) | DirectoryError::Locked { .. })) => {
-            Err(StsError::access_denied(
+            Err(QueryError::access_denied(
                 "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
             )
             .because(e.to_string()))
         }
-        Err(e) => Err(StsError::directory("verifying MFA", &e)),
+        Err(e) => Err(QueryError::directory("verifying MFA", &e)),
     }
 }
 
@@ -68,18 +68,20 @@ pub(super) async fn long_term_caller(
     req: &QueryRequest<'_>,
     op: &str,
     ev: &mut AuditEvent,
-) -> Result<(Arc<OpenSession>, Admission), StsError> {
+) -> Result<(Arc<OpenSession>, Admission), QueryError> {
     let caller = auth::authenticate(app, req, ev).await?;
     if !auth::is_long_term(&caller) {
-        return Err(
-            StsError::access_denied(format!("Cannot call {op} with session credentials")).because(
-                format!("{} called with a session token", caller.principal.arn()),
-            ),
-        );
+        return Err(QueryError::access_denied(format!(
+            "Cannot call {op} with session credentials"
+        ))
+        .because(format!(
+            "{} called with a session token",
+            caller.principal.arn()
+        )));
     }
     let admission = gate::admit_session(app, &caller).await.map_err(|e| {
         refused(e, || {
-            StsError::access_denied(format!(
+            QueryError::access_denied(format!(
                 "User: {} is not authorized to perform: sts:{op}",
                 caller.principal.arn()
             ))

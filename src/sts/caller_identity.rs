@@ -4,7 +4,7 @@ use super::mint::{finish, start};
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::authn as auth;
-use crate::query::{QueryRequest, StsError};
+use crate::query::{QueryError, QueryRequest};
 use std::sync::Arc;
 
 /// `GetCallerIdentity`: who signed this request. Never denied for a valid signature, as in AWS.
@@ -12,7 +12,7 @@ pub async fn get_caller_identity(
     app: &Arc<App>,
     req: &QueryRequest<'_>,
     ev: &mut AuditEvent,
-) -> Result<String, StsError> {
+) -> Result<String, QueryError> {
     // `authenticate` has named the principal and access key in the audit event already.
     let caller = auth::authenticate(app, req, ev).await?;
     ev.role_arn = caller.principal.role_arn();

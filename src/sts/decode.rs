@@ -7,7 +7,7 @@ use crate::authn as auth;
 use crate::authz::decide::{decide, Question};
 use crate::authz::denial::AUTH_MESSAGE_PURPOSE;
 use crate::query::params::Params;
-use crate::query::{QueryRequest, StsError};
+use crate::query::{QueryError, QueryRequest};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -18,10 +18,10 @@ pub async fn decode_authorization_message(
     req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
-) -> Result<String, StsError> {
+) -> Result<String, QueryError> {
     let encoded = params.required("EncodedMessage", "encodedMessage")?;
     if encoded.is_empty() || encoded.len() > 10_240 {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             "…",
             "encodedMessage",
             "Member must have length between 1 and 10240",
@@ -34,7 +34,7 @@ pub async fn decode_authorization_message(
     let verdict = decide(app, q).await?;
     if !verdict.allowed() {
         let reason = verdict.audit_denial(ev);
-        return Err(StsError::access_denied(format!(
+        return Err(QueryError::access_denied(format!(
             "User: {} is not authorized to perform: sts:DecodeAuthorizationMessage",
             caller.principal.arn()
         ))
@@ -43,11 +43,11 @@ pub async fn decode_authorization_message(
     let plain = app
         .keys
         .unseal_bytes(AUTH_MESSAGE_PURPOSE, encoded.trim())
-        .map_err(|e| StsError::invalid_authorization_message(e.to_string()))?;
+        .map_err(|e| QueryError::invalid_authorization_message(e.to_string()))?;
     let doc: Value = serde_json::from_slice(&plain)
-        .map_err(|e| StsError::invalid_authorization_message(e.to_string()))?;
+        .map_err(|e| QueryError::invalid_authorization_message(e.to_string()))?;
     if doc.get("account").and_then(Value::as_str) != Some(caller.principal.account()) {
-        return Err(StsError::invalid_authorization_message(
+        return Err(QueryError::invalid_authorization_message(
             "the message was issued in another account",
         ));
     }

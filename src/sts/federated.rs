@@ -13,7 +13,7 @@ use crate::authz::gate::{self, Admission};
 use crate::config::Role;
 use crate::credentials::{Federation, SessionClaims, Tag};
 use crate::policy::{self, ContextValue, Effect, Principal, RequestContext};
-use crate::query::{QueryRequest, StsError};
+use crate::query::{QueryError, QueryRequest};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -23,8 +23,8 @@ pub(super) fn role<'a>(
     app: &'a App,
     role_arn: &str,
     sp: &SessionPolicy,
-    denied: impl Fn() -> StsError,
-) -> Result<&'a Role, StsError> {
+    denied: impl Fn() -> QueryError,
+) -> Result<&'a Role, QueryError> {
     let role = app
         .config
         .role(role_arn)
@@ -34,9 +34,9 @@ pub(super) fn role<'a>(
 }
 
 /// A `DurationSeconds` asked for must not exceed the role's maximum.
-pub(super) fn check_duration(duration: Option<i64>, role: &Role) -> Result<(), StsError> {
+pub(super) fn check_duration(duration: Option<i64>, role: &Role) -> Result<(), QueryError> {
     match duration {
-        Some(d) if d > i64::from(role.max_session_duration) => Err(StsError::validation_msg(
+        Some(d) if d > i64::from(role.max_session_duration) => Err(QueryError::validation_msg(
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         )),
         _ => Ok(()),
@@ -110,9 +110,9 @@ impl SignIn<'_> {
         &self,
         req: &QueryRequest<'_>,
         now: DateTime<Utc>,
-        denied: impl Fn() -> StsError,
+        denied: impl Fn() -> QueryError,
         ev: &mut AuditEvent,
-    ) -> Result<(), StsError> {
+    ) -> Result<(), QueryError> {
         let mut actions = vec![self.action];
         if !self.tags.is_empty() {
             actions.push("sts:TagSession");
@@ -142,8 +142,8 @@ impl SignIn<'_> {
         app: &App,
         provider: &str,
         signed_in_at: i64,
-        denied: impl FnOnce() -> StsError,
-    ) -> Result<Admission, StsError> {
+        denied: impl FnOnce() -> QueryError,
+    ) -> Result<Admission, QueryError> {
         gate::admit_federated(app, provider, self.subject, signed_in_at)
             .map_err(|e| refused(e, denied))
     }
@@ -157,7 +157,7 @@ impl SignIn<'_> {
         lifetime: i64,
         sp: &SessionPolicy,
         ev: &mut AuditEvent,
-    ) -> Result<(SessionClaims, String), StsError> {
+    ) -> Result<(SessionClaims, String), QueryError> {
         let federation = Federation {
             provider_arn: self.provider_arn,
             key_prefix: self.key_prefix.to_string(),

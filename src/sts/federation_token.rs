@@ -8,7 +8,7 @@ use crate::audit::AuditEvent;
 use crate::authz::decide::{decide, Question};
 use crate::credentials::{SessionPrincipal, Tag};
 use crate::query::params::{self, Params};
-use crate::query::{QueryRequest, StsError};
+use crate::query::{QueryError, QueryRequest};
 use std::sync::Arc;
 
 /// `GetFederationToken`: credentials for a federated user whose permissions are the intersection of
@@ -18,11 +18,11 @@ pub async fn get_federation_token(
     req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
-) -> Result<String, StsError> {
+) -> Result<String, QueryError> {
     let name = params.required("Name", "name")?;
     let n = name.chars().count();
     if !(2..=32).contains(&n) {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             name,
             "name",
             "Member must have length between 2 and 32",
@@ -45,7 +45,7 @@ pub async fn get_federation_token(
             .managed_policy(arn)
             .is_none_or(|m| m.account != account)
         {
-            return Err(StsError::invalid_parameter(format!(
+            return Err(QueryError::invalid_parameter(format!(
                 "Policy {arn} does not exist or is not attachable."
             ))
             .because(format!(
@@ -64,7 +64,7 @@ pub async fn get_federation_token(
     let verdict = decide(app, q).await?;
     if !verdict.allowed() {
         let reason = verdict.audit_denial(ev);
-        return Err(StsError::access_denied(verdict.denial_message()).because(reason));
+        return Err(QueryError::access_denied(verdict.denial_message()).because(reason));
     }
     let (claims, token) = mint(
         app,

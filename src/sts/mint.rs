@@ -8,7 +8,7 @@ use crate::authz::gate::{Admission, Refusal};
 use crate::config::Role;
 use crate::credentials::{self, Federation, SessionClaims, SessionPrincipal, Tag};
 use crate::query::xml::XmlWriter;
-use crate::query::StsError;
+use crate::query::QueryError;
 use chrono::{DateTime, Utc};
 
 pub(super) fn iso(t: i64) -> String {
@@ -18,15 +18,15 @@ pub(super) fn iso(t: i64) -> String {
     )
 }
 
-pub(super) fn internal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> StsError {
-    move |e| StsError::internal(format!("{what}: {e}"))
+pub(super) fn internal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> QueryError {
+    move |e| QueryError::internal(format!("{what}: {e}"))
 }
 
 /// The gate's refusal on the wire: `ServiceUnavailable` when the directory could not be read,
 /// else `denied` with the gate's precise reason for the audit log.
-pub(super) fn refused(e: Refusal, denied: impl FnOnce() -> StsError) -> StsError {
+pub(super) fn refused(e: Refusal, denied: impl FnOnce() -> QueryError) -> QueryError {
     match &e {
-        Refusal::Directory(d) => StsError::directory("the mint gate reading the directory", d),
+        Refusal::Directory(d) => QueryError::directory("the mint gate reading the directory", d),
         _ => denied().because(format!("mint gate: {e}")),
     }
 }
@@ -104,7 +104,7 @@ pub(super) fn mint(
     _admission: &Admission,
     m: Mint<'_>,
     ev: &mut AuditEvent,
-) -> Result<(SessionClaims, String), StsError> {
+) -> Result<(SessionClaims, String), QueryError> {
     let now = app.clock.now().timestamp();
     let claims = SessionClaims {
         access_key_id: credentials::new_temporary_access_key_id()

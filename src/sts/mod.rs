@@ -3,7 +3,7 @@
 //! the policy engine, then mints (`mint`); any refusal leaves nothing behind. The two federated
 //! sign-ins (web identity, [`saml`]) share one path (`federated`); the portal's and SSO's
 //! credentials for a permission set are [`credentials_for_assignment`]. The Query API STS shares
-//! with IAM (request, parameters, XML writer, [`StsError`]) is [`crate::query`]; the front door
+//! with IAM (request, parameters, XML writer, [`QueryError`]) is [`crate::query`]; the front door
 //! that routes a request to STS or IAM is `web::query`. Knows nothing of HTML or cookies.
 
 mod assume_role;
@@ -28,7 +28,7 @@ pub use permission_set::credentials_for_assignment;
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::query::params::Params;
-use crate::query::{QueryRequest, StsError};
+use crate::query::{QueryError, QueryRequest};
 use std::sync::Arc;
 
 /// The STS API version.
@@ -89,21 +89,21 @@ pub async fn dispatch(
     req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
-) -> Result<String, StsError> {
+) -> Result<String, QueryError> {
     let action = params.get("Action")?.ok_or_else(|| {
-        StsError::invalid_action("The request must contain the parameter Action")
+        QueryError::invalid_action("The request must contain the parameter Action")
             .because("no Action parameter")
     })?;
     let Some(action) = StsAction::parse(action) else {
         let shown: String = action.chars().take(64).collect();
-        return Err(StsError::invalid_action(format!(
+        return Err(QueryError::invalid_action(format!(
             "Could not find operation {shown} for version {API_VERSION}"
         )));
     };
     if let Some(v) = params.get("Version")? {
         if v != API_VERSION {
             let shown: String = v.chars().take(32).collect();
-            return Err(StsError::invalid_action(format!(
+            return Err(QueryError::invalid_action(format!(
                 "Could not find operation {} for version {shown}",
                 action.name()
             )));

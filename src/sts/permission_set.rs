@@ -8,7 +8,7 @@ use crate::authz::context::{self, add_request_keys};
 use crate::authz::gate::Admitted;
 use crate::credentials::{Federation, SessionClaims};
 use crate::policy::{self, Effect, Principal, RequestContext};
-use crate::query::StsError;
+use crate::query::QueryError;
 use serde_json::Value;
 
 /// Credentials for a permission set in an account, for someone signed in: the assignment must be
@@ -23,9 +23,9 @@ pub fn credentials_for_assignment(
     account: &str,
     permission_set: &str,
     ev: &mut AuditEvent,
-) -> Result<(SessionClaims, String), StsError> {
+) -> Result<(SessionClaims, String), QueryError> {
     let denied = || {
-        StsError::access_denied(format!(
+        QueryError::access_denied(format!(
             "Not authorized to use permission set {permission_set} in account {account}"
         ))
     };
@@ -73,7 +73,7 @@ pub fn credentials_for_assignment(
     if policy::evaluate_trust(&role.trust_policy, &ctx).effect != Effect::Allow {
         let explanation = policy::explain_trust(&role.trust_policy, &ctx);
         ev.explanation = serde_json::to_value(&explanation).ok();
-        return Err(StsError::access_denied(format!(
+        return Err(QueryError::access_denied(format!(
             "Permission set {permission_set} requires {}",
             match set.mfa {
                 crate::config::MfaRequirement::Within(s) => {

@@ -14,7 +14,7 @@ use crate::credentials::Tag;
 use crate::idp::saml::{self, SamlError, SamlIdentity, Use};
 use crate::policy::ContextValue;
 use crate::query::params::{self, Params};
-use crate::query::{QueryRequest, StsError};
+use crate::query::{QueryError, QueryRequest};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -33,34 +33,34 @@ pub const SESSION_DURATION_ATTRIBUTE: &str =
     "https://aws.amazon.com/SAML/Attributes/SessionDuration";
 
 /// The STS error for a refused assertion: coarse message, precise reason.
-pub fn saml_error(e: SamlError) -> StsError {
+pub fn saml_error(e: SamlError) -> QueryError {
     match e {
-        SamlError::Expired(r) => StsError {
+        SamlError::Expired(r) => QueryError {
             code: crate::query::AwsCode::ExpiredTokenException,
             message: "Token expired: the SAML assertion has expired".into(),
             reason: r,
             request_id: String::new(),
         },
-        SamlError::Unavailable(r) => StsError::unavailable(r),
+        SamlError::Unavailable(r) => QueryError::unavailable(r),
         SamlError::Replay(r) => {
-            StsError::invalid_identity_token_msg("Invalid SAML assertion: it was already used")
+            QueryError::invalid_identity_token_msg("Invalid SAML assertion: it was already used")
                 .because(format!("replay: {r}"))
         }
         SamlError::UnknownProvider(r) => {
-            StsError::invalid_identity_token_msg("Specified provider doesn't exist.").because(r)
+            QueryError::invalid_identity_token_msg("Specified provider doesn't exist.").because(r)
         }
         SamlError::Invalid(r) | SamlError::Unsolicited(r) => {
-            StsError::invalid_identity_token_msg("Invalid SAML assertion").because(r)
+            QueryError::invalid_identity_token_msg("Invalid SAML assertion").because(r)
         }
     }
 }
 
-fn bad_attribute(name: &str, why: &str) -> StsError {
-    StsError::invalid_identity_token_msg("Invalid SAML assertion")
+fn bad_attribute(name: &str, why: &str) -> QueryError {
+    QueryError::invalid_identity_token_msg("Invalid SAML assertion")
         .because(format!("attribute {name}: {why}"))
 }
 
-fn single<'a>(id: &'a SamlIdentity, name: &str) -> Result<Option<&'a str>, StsError> {
+fn single<'a>(id: &'a SamlIdentity, name: &str) -> Result<Option<&'a str>, QueryError> {
     match id.attributes.get(name).map(Vec::as_slice) {
         None => Ok(None),
         Some([v]) => Ok(Some(v.as_str())),
@@ -105,7 +105,7 @@ pub async fn assume_role_with_saml(
     req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
-) -> Result<String, StsError> {
+) -> Result<String, QueryError> {
     let role_arn = params.required("RoleArn", "roleArn")?;
     ev.role_arn = Some(role_arn.to_string());
     let principal_arn = params.required("PrincipalArn", "principalArn")?;
@@ -113,7 +113,7 @@ pub async fn assume_role_with_saml(
     let assertion = params.required("SAMLAssertion", "SAMLAssertion")?;
     params::check_role_arn(role_arn)?;
     if principal_arn.len() < 20 || principal_arn.len() > 2048 {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             principal_arn,
             "principalArn",
             "Member must have length between 20 and 2048",
@@ -123,14 +123,14 @@ pub async fn assume_role_with_saml(
     let duration = params::duration(params.get("DurationSeconds")?, 900, 43_200)?;
     let sp = session_policy(params)?;
 
-    let denied = || StsError::access_denied("Not authorized to perform sts:AssumeRoleWithSAML");
+    let denied = || QueryError::access_denied("Not authorized to perform sts:AssumeRoleWithSAML");
     let role = federated::role(app, role_arn, &sp, denied)?;
     let provider_name = principal_arn
         .strip_prefix(&format!("arn:aws:iam::{}:saml-provider/", role.account))
         .filter(|n| !n.is_empty());
     let Some(provider) = provider_name.and_then(|n| app.saml.provider(n)) else {
         return Err(
-            StsError::invalid_identity_token_msg("Specified provider doesn't exist.").because(
+            QueryError::invalid_identity_token_msg("Specified provider doesn't exist.").because(
                 format!(
                     "PrincipalArn {principal_arn} is not a configured saml provider of account {}",
                     role.account

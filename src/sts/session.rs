@@ -6,7 +6,7 @@ use crate::config::Role;
 use crate::credentials::Tag;
 use crate::policy::{Policy, PolicyKind};
 use crate::query::params::{self, Params};
-use crate::query::StsError;
+use crate::query::QueryError;
 use serde_json::Value;
 
 /// Most session tags.
@@ -35,7 +35,7 @@ impl SessionPolicy {
     }
 }
 
-pub(super) fn session_policy(params: &Params) -> Result<SessionPolicy, StsError> {
+pub(super) fn session_policy(params: &Params) -> Result<SessionPolicy, QueryError> {
     let arns: Vec<String> = params
         .list("PolicyArns", ".arn")?
         .into_iter()
@@ -48,7 +48,7 @@ pub(super) fn session_policy(params: &Params) -> Result<SessionPolicy, StsError>
         Some(t) => {
             params::check_session_policy_text(t)?;
             Policy::parse(t, PolicyKind::Session)
-                .map_err(|e| StsError::malformed_policy(e.to_string()))?;
+                .map_err(|e| QueryError::malformed_policy(e.to_string()))?;
             minified_len = serde_json::from_str::<Value>(t)
                 .map(|v| v.to_string().len())
                 .unwrap_or(t.len());
@@ -69,7 +69,7 @@ pub(super) fn check_policy_arns_exist(
     app: &App,
     sp: &SessionPolicy,
     role: &Role,
-) -> Result<(), StsError> {
+) -> Result<(), QueryError> {
     for arn in &sp.arns {
         match app.config.managed_policy(arn) {
             Some(m) if m.account == role.account => {}
@@ -82,7 +82,7 @@ pub(super) fn check_policy_arns_exist(
                 } else {
                     format!("managed policy {arn} is not defined")
                 };
-                return Err(StsError::invalid_parameter(format!(
+                return Err(QueryError::invalid_parameter(format!(
                     "Policy {arn} does not exist or is not attachable."
                 ))
                 .because(why));
@@ -94,19 +94,19 @@ pub(super) fn check_policy_arns_exist(
 
 /// Packed size of session policy and tags as a percentage of the allowed size; over 100 is
 /// `PackedPolicyTooLarge`.
-pub(super) fn packed_percent(sp: &SessionPolicy, tags: &[Tag]) -> Result<u32, StsError> {
+pub(super) fn packed_percent(sp: &SessionPolicy, tags: &[Tag]) -> Result<u32, QueryError> {
     let tag_bytes: usize = tags.iter().map(|t| t.key.len() + t.value.len() + 2).sum();
     let bytes = sp.minified_len + sp.arns.iter().map(String::len).sum::<usize>() + tag_bytes;
     let percent = (bytes * 100).div_ceil(2048) as u32;
     if percent > 100 {
-        return Err(StsError::packed_policy_too_large(percent));
+        return Err(QueryError::packed_policy_too_large(percent));
     }
     Ok(percent)
 }
 
-pub(super) fn check_tag_set(tags: &[Tag]) -> Result<(), StsError> {
+pub(super) fn check_tag_set(tags: &[Tag]) -> Result<(), QueryError> {
     if tags.len() > MAX_TAGS {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             &tags.len().to_string(),
             "tags",
             "Member must have length less than or equal to 50",
@@ -114,7 +114,7 @@ pub(super) fn check_tag_set(tags: &[Tag]) -> Result<(), StsError> {
     }
     for (i, t) in tags.iter().enumerate() {
         if tags[..i].iter().any(|o| o.key.eq_ignore_ascii_case(&t.key)) {
-            return Err(StsError::invalid_parameter(
+            return Err(QueryError::invalid_parameter(
                 "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
             ));
         }

@@ -6,7 +6,7 @@ use super::session::SessionPolicy;
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::query::params::{self, Params};
-use crate::query::{QueryRequest, StsError};
+use crate::query::{QueryError, QueryRequest};
 use std::sync::Arc;
 
 /// `GetSessionToken`: temporary credentials of the calling directory user, with MFA if a code is
@@ -16,7 +16,7 @@ pub async fn get_session_token(
     req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
-) -> Result<String, StsError> {
+) -> Result<String, QueryError> {
     let duration = params::duration(params.get("DurationSeconds")?, 900, 129_600)?;
     let mfa = params::mfa(params)?;
     let (caller, admission) = long_term_caller(app, req, "GetSessionToken", ev).await?;

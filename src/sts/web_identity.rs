@@ -12,7 +12,7 @@ use crate::credentials::Tag;
 use crate::idp::jwt::JwtError;
 use crate::policy::ContextValue;
 use crate::query::params::{self, Params};
-use crate::query::{QueryRequest, StsError};
+use crate::query::{QueryError, QueryRequest};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -21,11 +21,11 @@ const TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
 /// Source identity in a web identity token.
 const SOURCE_IDENTITY_CLAIM: &str = "https://aws.amazon.com/source_identity";
 
-fn jwt_error(e: JwtError) -> StsError {
+fn jwt_error(e: JwtError) -> QueryError {
     match e {
-        JwtError::Invalid(r) => StsError::invalid_identity_token(r),
-        JwtError::Expired(r) => StsError::expired_identity_token(r),
-        JwtError::Unreachable(r) => StsError::idp_communication(r),
+        JwtError::Invalid(r) => QueryError::invalid_identity_token(r),
+        JwtError::Expired(r) => QueryError::expired_identity_token(r),
+        JwtError::Unreachable(r) => QueryError::idp_communication(r),
     }
 }
 
@@ -60,11 +60,11 @@ fn upstream_mfa_time(
 /// Session tags and transitive keys from the `https://aws.amazon.com/tags` claim.
 fn token_tags(
     claims: &serde_json::Map<String, Value>,
-) -> Result<(Vec<Tag>, Vec<String>), StsError> {
+) -> Result<(Vec<Tag>, Vec<String>), QueryError> {
     let Some(v) = claims.get(TAGS_CLAIM) else {
         return Ok((Vec::new(), Vec::new()));
     };
-    let bad = |why: &str| StsError::invalid_identity_token(format!("claim {TAGS_CLAIM}: {why}"));
+    let bad = |why: &str| QueryError::invalid_identity_token(format!("claim {TAGS_CLAIM}: {why}"));
     let obj = v.as_object().ok_or_else(|| bad("not an object"))?;
     let mut tags = Vec::new();
     if let Some(pt) = obj.get("principal_tags") {
@@ -113,7 +113,7 @@ pub async fn assume_role_with_web_identity(
     req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
-) -> Result<String, StsError> {
+) -> Result<String, QueryError> {
     let role_arn = params.required("RoleArn", "roleArn")?;
     ev.role_arn = Some(role_arn.to_string());
     let session_name = params.required("RoleSessionName", "roleSessionName")?;
@@ -123,7 +123,7 @@ pub async fn assume_role_with_web_identity(
     params::check_name(session_name, "roleSessionName")?;
     params::check_secret_length(token, "webIdentityToken", 4, 20_000)?;
     if params.get("ProviderId")?.is_some() {
-        return Err(StsError::invalid_parameter(
+        return Err(QueryError::invalid_parameter(
             "ProviderId is only for OAuth 2.0 access tokens; this service accepts OpenID Connect ID tokens",
         ));
     }
@@ -131,7 +131,7 @@ pub async fn assume_role_with_web_identity(
     let sp = session_policy(params)?;
 
     let denied =
-        || StsError::access_denied("Not authorized to perform sts:AssumeRoleWithWebIdentity");
+        || QueryError::access_denied("Not authorized to perform sts:AssumeRoleWithWebIdentity");
     let role = federated::role(app, role_arn, &sp, denied)?;
     ev.principal = Some(role_session(role, session_name).arn());
 
@@ -152,7 +152,7 @@ pub async fn assume_role_with_web_identity(
         None => None,
         Some(Value::String(s)) => {
             params::check_source_identity(s).map_err(|e| {
-                StsError::invalid_identity_token(format!(
+                QueryError::invalid_identity_token(format!(
                     "claim {SOURCE_IDENTITY_CLAIM}: {}",
                     e.message
                 ))
@@ -160,7 +160,7 @@ pub async fn assume_role_with_web_identity(
             Some(s.clone())
         }
         Some(_) => {
-            return Err(StsError::invalid_identity_token(format!(
+            return Err(QueryError::invalid_identity_token(format!(
                 "claim {SOURCE_IDENTITY_CLAIM} is not a string"
             )))
         }

@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
-use crate::authz::api::{self, AuthorizeInput};
+use crate::authz::api::{self, ApiError, AuthorizeInput};
 use crate::config::Service;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -11,7 +11,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde_json::json;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -20,15 +19,6 @@ pub const AUTHORIZE_PATH: &str = "/v1/authorize";
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new().route(AUTHORIZE_PATH, post(authorize))
-}
-
-fn error(status: StatusCode, code: &str, message: &str, request_id: &str) -> Response {
-    (
-        status,
-        [("x-amzn-requestid", request_id.to_string())],
-        Json(json!({"error": {"code": code, "message": message}, "request_id": request_id})),
-    )
-        .into_response()
 }
 
 /// The service whose token is presented; every configured token is compared, in constant time.
@@ -51,32 +41,23 @@ async fn authorize(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes)
     let request_id = crate::request::request_id();
     let mut ev = AuditEvent::new(app.clock.now(), &request_id, "Authorize");
     let Some(service) = caller(&app, &headers) else {
+        let e = ApiError::unrecognized_client();
         ev.outcome(Outcome::Deny);
-        ev.error_code = Some("UnrecognizedClient".into());
-        ev.reason = Some("no configured service presents this bearer token".into());
+        ev.refused(&e);
         app.audit.record(ev);
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "UnrecognizedClient",
-            "a configured service's bearer token is required",
-            &request_id,
-        );
+        return e.response(&request_id);
     };
     let input: AuthorizeInput = match serde_json::from_slice(&body) {
         Ok(i) => i,
         Err(e) => {
-            let message = format!("the body is not a valid authorization request: {e}");
+            let e = ApiError::invalid(format!(
+                "the body is not a valid authorization request: {e}"
+            ));
             ev.service = Some(service.name.clone());
             ev.outcome(Outcome::Deny);
-            ev.error_code = Some("InvalidInput".into());
-            ev.reason = Some(message.clone());
+            ev.refused(&e);
             app.audit.record(ev);
-            return error(
-                StatusCode::BAD_REQUEST,
-                "InvalidInput",
-                &message,
-                &request_id,
-            );
+            return e.response(&request_id);
         }
     };
     ev.action = input.action.chars().take(128).collect();
@@ -96,15 +77,13 @@ async fn authorize(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes)
                 .into_response()
         }
         Err(e) => {
-            ev.outcome(if e.status >= 500 {
+            ev.outcome(if e.status.is_server_error() {
                 Outcome::Error
             } else {
                 Outcome::Deny
             });
-            ev.error_code = Some(e.code.clone());
-            ev.reason = Some(e.reason.clone());
-            let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-            error(status, e.code.as_str(), &e.message, &request_id)
+            ev.refused(&e);
+            e.response(&request_id)
         }
     };
     app.audit.record(ev);

@@ -251,8 +251,8 @@ async fn guard(
     let caller = crate::authn::authenticate_signed(app, &sreq, &opts, ev)
         .await
         .map_err(|e| {
-            ev.reason = Some(e.reason.clone());
-            AdminError::new(e.status(), format!("{}: {}", e.code, e.message))
+            ev.reason = Some(e.reason());
+            AdminError::new(e.code().status(), format!("{}: {}", e.code(), e.message()))
         })?;
     if let Some(target) = target {
         root::check_target(app, &caller, action, target, ev).await?;

@@ -271,17 +271,17 @@ async fn sts_endpoint(State(app): State<Arc<App>>, req: Request) -> Response {
     let too_large = |why: String| {
         let started = std::time::Instant::now();
         let mut e =
-            crate::query::StsError::validation_msg("The request body is too large").because(why);
+            crate::query::QueryError::validation_msg("The request body is too large").because(why);
         e.request_id = request_id.clone();
         app.metrics
             .sts_request("-", Some(e.code.as_str()), started.elapsed());
         let mut ev = crate::audit::AuditEvent::new(app.clock.now(), &request_id, "-");
         ev.outcome(crate::audit::Outcome::Deny);
-        ev.error_code = Some(e.code.to_string());
-        ev.reason = Some(e.reason.clone());
+        ev.refused(&e);
         ev.source_ip = Some(ip.to_string());
         app.audit.record(ev);
-        e.into_response()
+        // Not yet parsed, so not yet told apart from IAM: answered as STS.
+        e.response(crate::query::xml::NAMESPACE)
     };
     let body: Bytes = match axum::body::to_bytes(body, limits.saml.max(limits.sts)).await {
         Ok(b) => b,

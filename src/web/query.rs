@@ -5,7 +5,7 @@
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
 use crate::query::params::Params;
-use crate::query::{set_xml_headers, QueryRequest, StsError};
+use crate::query::{set_xml_headers, QueryError, QueryRequest};
 use crate::sts::StsAction;
 use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
@@ -62,7 +62,7 @@ pub async fn handle(app: &Arc<App>, req: QueryRequest<'_>) -> Response {
         Ok(()) => crate::sts::dispatch(app, &req, &params, &mut event).await,
         Err(limited) => {
             app.metrics.rate_limited(limited.limit);
-            Err(StsError::throttling(format!(
+            Err(QueryError::throttling(format!(
                 "rate limit {} exceeded by {}",
                 limited.limit,
                 match limited.limit {
@@ -89,13 +89,12 @@ pub async fn handle(app: &Arc<App>, req: QueryRequest<'_>) -> Response {
             } else {
                 Outcome::Deny
             });
-            event.error_code = Some(e.code.to_string());
-            event.reason = Some(e.reason.clone());
-            if iam {
-                crate::iam::error_response(e)
+            event.refused(&e);
+            e.response(if iam {
+                crate::iam::NAMESPACE
             } else {
-                e.into_response()
-            }
+                crate::query::xml::NAMESPACE
+            })
         }
     };
     app.metrics

@@ -6,7 +6,7 @@ use crate::authn::authenticate_for;
 use crate::authz::decide::{decide, Question};
 use crate::credentials::{OpenSession, SessionClaims};
 use crate::iam::SIGNING_NAME;
-use crate::query::{QueryRequest, StsError};
+use crate::query::{QueryError, QueryRequest};
 use std::sync::Arc;
 
 /// Whether the caller's own policies allow it `action` on `resource`, as [`decide`] answers for
@@ -18,7 +18,7 @@ pub(super) async fn authorize(
     action: &str,
     resource: &str,
     ev: &mut AuditEvent,
-) -> Result<(), StsError> {
+) -> Result<(), QueryError> {
     let q =
         Question::new(caller, action, resource).from_address(req.source_ip, req.secure_transport);
     let verdict = decide(app, q).await?;
@@ -31,7 +31,7 @@ pub(super) async fn authorize(
     } else {
         format!("because no identity-based policy allows the {action} action")
     };
-    Err(StsError::access_denied(format!("{} {why}", verdict.denial_message())).because(reason))
+    Err(QueryError::access_denied(format!("{} {why}", verdict.denial_message())).because(reason))
 }
 
 /// The caller's session, from a request signed for `iam`, recorded in the audit event.
@@ -39,7 +39,7 @@ pub(super) async fn authenticate(
     app: &App,
     req: &QueryRequest<'_>,
     ev: &mut AuditEvent,
-) -> Result<Arc<OpenSession>, StsError> {
+) -> Result<Arc<OpenSession>, QueryError> {
     let caller = authenticate_for(app, req, ev, SIGNING_NAME).await?;
     ev.principal = Some(caller.principal.arn());
     ev.access_key_id = Some(caller.access_key_id.clone());

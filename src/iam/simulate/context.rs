@@ -5,7 +5,7 @@ use super::params::check_length;
 use crate::iam::invalid_input;
 use crate::policy::ContextValue;
 use crate::query::params::Params;
-use crate::query::StsError;
+use crate::query::QueryError;
 
 /// The type of a `ContextEntries` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +101,7 @@ pub(super) fn typed_value(t: KeyType, v: &str) -> Result<String, &'static str> {
 
 /// `ContextEntries`: each member's `ContextKeyName`, `ContextKeyType` and `ContextKeyValues`, as
 /// context keys with typed values (list types give multivalued keys).
-pub(super) fn context_entries(params: &Params) -> Result<Vec<(String, ContextValue)>, StsError> {
+pub(super) fn context_entries(params: &Params) -> Result<Vec<(String, ContextValue)>, QueryError> {
     let names = params.list("ContextEntries", ".ContextKeyName")?;
     let types = params.list("ContextEntries", ".ContextKeyType")?;
     if names.len() != types.len() {
@@ -119,7 +119,7 @@ pub(super) fn context_entries(params: &Params) -> Result<Vec<(String, ContextVal
             256,
         )?;
         let Some((t, is_list)) = key_type(ty) else {
-            return Err(StsError::validation(
+            return Err(QueryError::validation(
                 ty,
                 &format!("contextEntries.{n}.member.contextKeyType"),
                 &format!("Member must satisfy enum value set: {KEY_TYPES}"),

@@ -42,7 +42,7 @@ use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::policy::ContextValue;
 use crate::query::params::Params;
-use crate::query::{QueryRequest, StsError};
+use crate::query::{QueryError, QueryRequest};
 use authorize::{authenticate, authorize};
 use eval::Simulation;
 use params::{check_length, Common};
@@ -56,7 +56,7 @@ pub async fn simulate_principal_policy(
     req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
-) -> Result<String, StsError> {
+) -> Result<String, QueryError> {
     let caller = authenticate(app, req, ev).await?;
     let source_arn = params.required("PolicySourceArn", "policySourceArn")?;
     check_length(source_arn, "policySourceArn", 20, 2048)?;
@@ -106,7 +106,7 @@ pub async fn simulate_custom_policy(
     req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
-) -> Result<String, StsError> {
+) -> Result<String, QueryError> {
     let caller = authenticate(app, req, ev).await?;
     let common = Common::parse(params, true)?;
     let marker = common.offset()?;

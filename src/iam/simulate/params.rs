@@ -8,7 +8,7 @@ use super::principal::arn_account;
 use crate::iam::invalid_input;
 use crate::policy::{ContextValue, Policy, PolicyKind, PolicyScope};
 use crate::query::params::Params;
-use crate::query::StsError;
+use crate::query::QueryError;
 use std::sync::Arc;
 
 /// Results per page when `MaxItems` is not given.
@@ -42,17 +42,17 @@ pub(super) fn check_length(
     member: &str,
     min: usize,
     max: usize,
-) -> Result<(), StsError> {
+) -> Result<(), QueryError> {
     let n = value.chars().count();
     if n < min {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             value,
             member,
             &format!("Member must have length greater than or equal to {min}"),
         ));
     }
     if n > max {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             value,
             member,
             &format!("Member must have length less than or equal to {max}"),
@@ -68,16 +68,16 @@ fn list<'p>(
     name: &str,
     member: &str,
     required: bool,
-) -> Result<Vec<&'p str>, StsError> {
+) -> Result<Vec<&'p str>, QueryError> {
     let items = params.list(name, "")?;
     if items.is_empty() && required {
         return Err(match params.get(name)? {
-            Some(_) => StsError::validation(
+            Some(_) => QueryError::validation(
                 "[]",
                 member,
                 "Member must have length greater than or equal to 1",
             ),
-            None => StsError::missing(member),
+            None => QueryError::missing(member),
         });
     }
     Ok(items)
@@ -91,20 +91,20 @@ pub(super) fn policy_source(
     kind: PolicyKind,
     scope: PolicyScope,
     source_type: &'static str,
-) -> Result<Source, StsError> {
+) -> Result<Source, QueryError> {
     check_length(text, member, 1, MAX_POLICY_DOCUMENT_CHARS)?;
     if !text
         .chars()
         .all(|c| matches!(c, '\u{09}' | '\u{0A}' | '\u{0D}' | '\u{20}'..='\u{FF}'))
     {
-        return Err(StsError::validation(
+        return Err(QueryError::validation(
             text,
             member,
             "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
         ));
     }
-    let policy =
-        Policy::parse(text, kind).map_err(|e| StsError::malformed_policy(format!("{id}: {e}")))?;
+    let policy = Policy::parse(text, kind)
+        .map_err(|e| QueryError::malformed_policy(format!("{id}: {e}")))?;
     Ok(Source {
         positions: statement_positions(text),
         id,
@@ -120,7 +120,7 @@ fn policy_list(
     member: &str,
     required: bool,
     scope: PolicyScope,
-) -> Result<Vec<Source>, StsError> {
+) -> Result<Vec<Source>, QueryError> {
     list(params, name, member, required)?
         .into_iter()
         .enumerate()
@@ -140,7 +140,7 @@ fn policy_list(
 impl Common {
     /// Reads and checks the parameters; `custom` (`SimulateCustomPolicy`) requires
     /// `PolicyInputList`.
-    pub(super) fn parse(params: &Params, custom: bool) -> Result<Self, StsError> {
+    pub(super) fn parse(params: &Params, custom: bool) -> Result<Self, QueryError> {
         for unsupported in ["ResourceHandlingOption"] {
             if params.get(unsupported)?.is_some_and(|v| !v.is_empty()) {
                 return Err(invalid_input(format!(
@@ -264,18 +264,18 @@ impl Common {
 
         let max_items = match params.get("MaxItems")? {
             Some(v) => {
-                let n: i64 = v
-                    .parse()
-                    .map_err(|_| StsError::validation(v, "maxItems", "Member must be a number"))?;
+                let n: i64 = v.parse().map_err(|_| {
+                    QueryError::validation(v, "maxItems", "Member must be a number")
+                })?;
                 if n < 1 {
-                    return Err(StsError::validation(
+                    return Err(QueryError::validation(
                         v,
                         "maxItems",
                         "Member must have value greater than or equal to 1",
                     ));
                 }
                 if n > MAX_ITEMS as i64 {
-                    return Err(StsError::validation(
+                    return Err(QueryError::validation(
                         v,
                         "maxItems",
                         &format!("Member must have value less than or equal to {MAX_ITEMS}"),
@@ -309,7 +309,7 @@ impl Common {
     }
 
     /// The marker as an offset into the `actions × resources` results.
-    pub(super) fn offset(&self) -> Result<usize, StsError> {
+    pub(super) fn offset(&self) -> Result<usize, QueryError> {
         let total = self.actions.len() * self.resources.len();
         match &self.marker {
             None => Ok(0),

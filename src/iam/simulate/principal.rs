@@ -6,7 +6,7 @@ use crate::app::App;
 use crate::config::Role;
 use crate::iam::{invalid_input, no_such_entity};
 use crate::policy::{self, ContextValue, PolicyScope, Principal};
-use crate::query::StsError;
+use crate::query::QueryError;
 
 /// The account of an ARN (its fifth field), when it is 12 digits.
 pub(super) fn arn_account(arn: &str) -> Option<&str> {
@@ -59,7 +59,7 @@ impl<'s> SourceArn<'s> {
     }
 
     /// `NoSuchEntity` for the entity named.
-    pub(super) fn not_found(&self) -> StsError {
+    pub(super) fn not_found(&self) -> QueryError {
         let (kind, name) = match self {
             SourceArn::Role(arn) => ("role", arn.rsplit('/').next().unwrap_or_default()),
             SourceArn::Session { role_name, .. } => ("role", *role_name),
@@ -70,7 +70,7 @@ impl<'s> SourceArn<'s> {
 }
 
 /// Reads `PolicySourceArn`: a role, a role session, or a user or group (which rolegate lacks).
-pub(super) fn parse_source_arn(arn: &str) -> Result<SourceArn<'_>, StsError> {
+pub(super) fn parse_source_arn(arn: &str) -> Result<SourceArn<'_>, QueryError> {
     if let Some((account, role_name, session)) = parse_session_arn(arn) {
         return Ok(SourceArn::Session {
             account,

@@ -8,7 +8,7 @@ use super::principal::{parse_source_arn, SourceArn};
 use super::response::render;
 use crate::policy::{ContextValue, Effect, PolicyKind, PolicyScope};
 use crate::query::params::Params;
-use crate::query::StsError;
+use crate::query::QueryError;
 
 fn params(pairs: &[(&str, &str)]) -> Params {
     let form: String = form_urlencoded::Serializer::new(String::new())
@@ -42,7 +42,7 @@ fn entry(n: usize, name: &str, ty: &str, values: &[&str]) -> Vec<(String, String
     out
 }
 
-fn entries(list: &[Vec<(String, String)>]) -> Result<Vec<(String, ContextValue)>, StsError> {
+fn entries(list: &[Vec<(String, String)>]) -> Result<Vec<(String, ContextValue)>, QueryError> {
     let pairs: Vec<(&str, &str)> = list
         .iter()
         .flatten()
@@ -163,7 +163,7 @@ fn values_are_validated_by_type() {
     assert_eq!(typed_value(KeyType::Boolean, "False").unwrap(), "false");
 }
 
-fn common(pairs: &[(&str, &str)], custom: bool) -> Result<Common, StsError> {
+fn common(pairs: &[(&str, &str)], custom: bool) -> Result<Common, QueryError> {
     Common::parse(&params(pairs), custom)
 }
 

@@ -3,12 +3,16 @@
 //! revocation. A request without a session token is signed with a long-term key of a directory user
 //! (`AKIA…`): its secret comes from the directory, and the caller is the user, described by claims
 //! made up for it (see [`is_long_term`]). An unknown or foreign key costs the same signature work as
-//! a known one.
+//! a known one. A refusal is an [`AuthnError`], which each edge turns into its own error.
+
+mod error;
+
+pub use error::AuthnError;
 
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::credentials::{OpenSession, SessionClaims, SessionPrincipal};
-use crate::query::{AwsCode, QueryRequest, StsError};
+use crate::query::QueryRequest;
 use crate::sigv4::{self, SignedRequest, VerifyOptions};
 use std::sync::Arc;
 
@@ -20,7 +24,7 @@ pub async fn authenticate(
     app: &App,
     req: &QueryRequest<'_>,
     ev: &mut AuditEvent,
-) -> Result<Arc<OpenSession>, StsError> {
+) -> Result<Arc<OpenSession>, AuthnError> {
     authenticate_for(app, req, ev, "sts").await
 }
 
@@ -30,7 +34,7 @@ pub async fn authenticate_for(
     req: &QueryRequest<'_>,
     ev: &mut AuditEvent,
     service: &str,
-) -> Result<Arc<OpenSession>, StsError> {
+) -> Result<Arc<OpenSession>, AuthnError> {
     let sreq = SignedRequest {
         method: req.method.as_str(),
         path: req.path,
@@ -51,10 +55,10 @@ pub async fn authenticate_for(
 }
 
 /// `[rate_limits] sts_per_principal` for a proven caller: `Throttling` when it is over.
-pub fn limit_principal(app: &App, principal: &str) -> Result<(), StsError> {
+pub fn limit_principal(app: &App, principal: &str) -> Result<(), AuthnError> {
     app.limits.sts_principal(principal).map_err(|limited| {
         app.metrics.rate_limited(limited.limit);
-        StsError::throttling(format!(
+        AuthnError::Throttled(format!(
             "rate limit {} exceeded by {principal}",
             limited.limit
         ))
@@ -72,14 +76,14 @@ pub async fn authenticate_signed(
     sreq: &SignedRequest<'_>,
     opts: &VerifyOptions<'_>,
     ev: &mut AuditEvent,
-) -> Result<Arc<OpenSession>, StsError> {
+) -> Result<Arc<OpenSession>, AuthnError> {
     let sreq = *sreq;
     let opts = *opts;
     let now = app.clock.now();
     let auth = sigv4::parse_authorization(&sreq).map_err(sig_error)?;
     let decoy = |reason: String| {
         let _ = sigv4::verify(&sreq, &auth, DECOY_SECRET, now, &opts);
-        StsError::invalid_client_token(reason)
+        AuthnError::UnknownKey(reason)
     };
     let Some(token) = auth.security_token.as_deref() else {
         return long_term(app, &sreq, &auth, &opts, ev).await;
@@ -107,30 +111,24 @@ pub async fn authenticate_signed(
 
 /// Whether the session of an opened token is still live at `now`: not expired, not revoked. For
 /// every path that accepts rolegate-issued credentials (signed requests, console sign-in).
-pub fn check_live(app: &App, claims: &SessionClaims, now: i64) -> Result<(), StsError> {
+pub fn check_live(app: &App, claims: &SessionClaims, now: i64) -> Result<(), AuthnError> {
     if claims.expires_at <= now {
-        return Err(StsError::expired_token(
-            "The security token included in the request is expired",
-            format!(
-                "session {} of {} expired at {}",
-                claims.session_id,
-                claims.principal.arn(),
-                claims.expires_at
-            ),
-        ));
+        return Err(AuthnError::Expired(format!(
+            "session {} of {} expired at {}",
+            claims.session_id,
+            claims.principal.arn(),
+            claims.expires_at
+        )));
     }
     if let Some(r) = app.revocations.check(claims) {
-        return Err(StsError::expired_token(
-            "The security token included in the request has been revoked",
-            format!(
-                "session {} of {} was issued before the revocation of {:?} at {}: {}",
-                claims.session_id,
-                claims.principal.arn(),
-                r.scope,
-                r.issued_before,
-                r.reason
-            ),
-        ));
+        return Err(AuthnError::Revoked(format!(
+            "session {} of {} was issued before the revocation of {:?} at {}: {}",
+            claims.session_id,
+            claims.principal.arn(),
+            r.scope,
+            r.issued_before,
+            r.reason
+        )));
     }
     Ok(())
 }
@@ -142,18 +140,18 @@ async fn long_term(
     auth: &sigv4::Authorization<'_>,
     opts: &VerifyOptions<'_>,
     ev: &mut AuditEvent,
-) -> Result<Arc<OpenSession>, StsError> {
+) -> Result<Arc<OpenSession>, AuthnError> {
     let now = app.clock.now();
     let found = match &app.directory {
         Some(d) if auth.access_key_id.starts_with("AKIA") => d
             .access_key(&auth.access_key_id)
             .await
-            .map_err(|e| StsError::directory("reading access key", &e))?,
+            .map_err(AuthnError::Directory)?,
         _ => None,
     };
     let Some((user, key)) = found else {
         let _ = sigv4::verify(sreq, auth, DECOY_SECRET, now, opts);
-        return Err(StsError::invalid_client_token(format!(
+        return Err(AuthnError::UnknownKey(format!(
             "access key {} has no session token and is not a long-term key of the directory",
             auth.access_key_id
         )));
@@ -167,13 +165,13 @@ async fn long_term(
     ev.access_key_id = Some(key.id.clone());
     sigv4::verify(sreq, auth, key.secret.expose(), now, opts).map_err(sig_error)?;
     if key.status != crate::idp::local::KeyStatus::Active {
-        return Err(StsError::invalid_client_token(format!(
+        return Err(AuthnError::UnknownKey(format!(
             "access key {} of user {} is inactive",
             key.id, user.name
         )));
     }
     if !user.active() {
-        return Err(StsError::invalid_client_token(format!(
+        return Err(AuthnError::UnknownKey(format!(
             "access key {} belongs to user {}, which is disabled",
             key.id, user.name
         )));
@@ -206,8 +204,6 @@ async fn long_term(
     })))
 }
 
-fn sig_error(e: sigv4::SigV4Error) -> StsError {
-    // The verifier's codes are Query API codes; one it might add unknown here still refuses.
-    let code = AwsCode::parse(e.aws_code()).unwrap_or(AwsCode::AccessDenied);
-    StsError::signature(code, e.client_message(), e.to_string())
+fn sig_error(e: sigv4::SigV4Error) -> AuthnError {
+    AuthnError::Signature(e)
 }
