@@ -31,9 +31,14 @@ pub enum PolicyLoadError {
     /// The directory (and so its store) could not be read.
     #[error("reading the directory: {0}")]
     Directory(#[from] crate::idp::local::DirectoryError),
-    /// A stored or configured policy does not parse.
-    #[error("{0}")]
-    Invalid(String),
+    /// A sealed or stored policy does not parse.
+    #[error("{what} does not parse: {error}")]
+    Invalid {
+        /// Which policy.
+        what: String,
+        /// Why not.
+        error: crate::policy::PolicyError,
+    },
 }
 
 impl PolicyLoadError {
@@ -54,7 +59,7 @@ impl From<PolicyLoadError> for crate::query::QueryError {
     fn from(e: PolicyLoadError) -> Self {
         match e {
             PolicyLoadError::Directory(d) => Self::directory("loading the caller's policies", &d),
-            PolicyLoadError::Invalid(why) => Self::internal(why),
+            e @ PolicyLoadError::Invalid { .. } => Self::internal(e.to_string()),
         }
     }
 }
@@ -76,7 +81,11 @@ impl SessionPolicies {
     /// policy that no longer exists contributes nothing (so a session whose only session policy
     /// was removed is allowed nothing, never more). Sessions of directory users need the directory:
     /// see [`SessionPolicies::for_session`]; here they get no identity policies.
-    pub fn load(config: &Config, cache: &PolicyCache, c: &SessionClaims) -> Result<Self, String> {
+    pub fn load(
+        config: &Config,
+        cache: &PolicyCache,
+        c: &SessionClaims,
+    ) -> Result<Self, PolicyLoadError> {
         let role = c.principal.role_arn().and_then(|arn| config.role(&arn));
         let mut out = Self::default();
         if let Some(r) = role {
@@ -88,7 +97,13 @@ impl SessionPolicies {
         }
         let mut session = Vec::new();
         if let Some(t) = &c.session_policy {
-            session.push((INLINE_SESSION_POLICY.to_string(), cache.session_policy(t)?));
+            let p = cache
+                .session_policy(t)
+                .map_err(|error| PolicyLoadError::Invalid {
+                    what: "sealed session policy".into(),
+                    error,
+                })?;
+            session.push((INLINE_SESSION_POLICY.to_string(), p));
         }
         for arn in &c.policy_arns {
             if let Some(m) = config.managed_policy(arn) {
@@ -106,8 +121,7 @@ impl SessionPolicies {
     /// The policies of any session: role sessions from the configuration, sessions of directory
     /// users (and their federated users) from the directory as it is now.
     pub async fn for_session(app: &App, c: &SessionClaims) -> Result<Self, PolicyLoadError> {
-        let mut out =
-            Self::load(&app.config, &app.policy_cache, c).map_err(PolicyLoadError::Invalid)?;
+        let mut out = Self::load(&app.config, &app.policy_cache, c)?;
         if c.principal.role_arn().is_none() {
             let user = match (&app.directory, &c.origin_user) {
                 (Some(d), Some(id)) => d.user_by_id(id).await?,
@@ -135,8 +149,9 @@ impl SessionPolicies {
                     let p = app
                         .policy_cache
                         .parsed(&document, PolicyKind::Inline)
-                        .map_err(|e| {
-                            PolicyLoadError::Invalid(format!("{label} does not parse: {e}"))
+                        .map_err(|error| PolicyLoadError::Invalid {
+                            what: label.clone(),
+                            error,
                         })?;
                     out.push((label, p));
                 }
@@ -196,7 +211,11 @@ mod tests {
                 500,
             ),
             (
-                PolicyLoadError::Invalid("inline policy x does not parse".into()),
+                PolicyLoadError::Invalid {
+                    what: "inline policy x".into(),
+                    error: crate::policy::Policy::parse("{", crate::policy::PolicyKind::Inline)
+                        .unwrap_err(),
+                },
                 false,
                 "InternalFailure",
                 500,

@@ -1,6 +1,6 @@
 //! A cache of parsed policy documents.
 
-use super::{Policy, PolicyKind};
+use super::{Policy, PolicyError, PolicyKind};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,18 +21,17 @@ pub const POLICY_CACHE_ENTRIES: usize = 4096;
 
 impl PolicyCache {
     /// The parsed session policy for `text`.
-    pub fn session_policy(&self, text: &str) -> Result<Arc<Policy>, String> {
+    pub fn session_policy(&self, text: &str) -> Result<Arc<Policy>, PolicyError> {
         self.parsed(text, PolicyKind::Session)
-            .map_err(|e| format!("sealed session policy does not parse: {e}"))
     }
 
     /// `text` parsed as a policy of `kind`.
-    pub fn parsed(&self, text: &str, kind: PolicyKind) -> Result<Arc<Policy>, String> {
+    pub fn parsed(&self, text: &str, kind: PolicyKind) -> Result<Arc<Policy>, PolicyError> {
         let key = (kind, text.to_string());
         if let Some(p) = self.parsed.lock().get(&key) {
             return Ok(Arc::clone(p));
         }
-        let p = Arc::new(Policy::parse(text, kind).map_err(|e| e.to_string())?);
+        let p = Arc::new(Policy::parse(text, kind)?);
         let mut m = self.parsed.lock();
         if m.len() >= POLICY_CACHE_ENTRIES {
             m.clear();

@@ -93,9 +93,9 @@ fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn random_token(bytes: usize) -> Result<String, String> {
+fn random_token(bytes: usize) -> Result<String, crate::credentials::CredentialError> {
     let mut b = vec![0u8; bytes];
-    crate::credentials::fill_random(&mut b).map_err(|e| e.to_string())?;
+    crate::credentials::fill_random(&mut b)?;
     Ok(URL_SAFE_NO_PAD.encode(b))
 }
 
@@ -207,9 +207,13 @@ fn start_login(app: &App, provider: &str, step_up: bool) -> Result<Response, (St
     };
     let id = format!(
         "_{}",
-        hex::encode(random_token(16).map_err(internal)?.as_bytes())
+        hex::encode(
+            random_token(16)
+                .map_err(|e| internal(e.to_string()))?
+                .as_bytes()
+        )
     );
-    let relay = random_token(16).map_err(internal)?;
+    let relay = random_token(16).map_err(|e| internal(e.to_string()))?;
     let s = app.saml.settings();
     let now = app.clock.now();
     let pending = Pending {

@@ -447,7 +447,7 @@ impl SamlFederation {
 
     async fn blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> std::result::Result<T, String> + Send + 'static,
+        work: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let permit = self
             .permits
@@ -460,7 +460,7 @@ impl SamlFederation {
             work()
         };
         match tokio::task::spawn_blocking(work).await {
-            Ok(r) => r.map_err(SamlError::Invalid),
+            Ok(r) => r,
             Err(e) => Err(SamlError::Invalid(format!(
                 "signature verification failed: {e}"
             ))),
@@ -748,21 +748,22 @@ fn check_issuer(
 
 /// xmlsec verification of every signature in `xml` with `certs` (allow-listed algorithms), and
 /// the document reduced to what they sign.
-fn reduce(xml: &str, certs: &[CertificateDer]) -> std::result::Result<String, String> {
+fn reduce(xml: &str, certs: &[CertificateDer]) -> Result<String> {
     Crypto::reduce_xml_to_signed_with_allowed_algorithms(
         xml,
         certs,
         ReduceMode::ValidateAndMarkNoAncestors,
         Some(ALLOWED_ALGORITHMS),
     )
-    .map_err(|e| format!("signature does not verify with the provider's certificates: {e}"))
+    .map_err(|e| {
+        SamlError::Invalid(format!(
+            "signature does not verify with the provider's certificates: {e}"
+        ))
+    })
 }
 
 /// The blocking part: xmlsec verification and reduction to the signed content, then parsing it.
-pub fn verify_blocking(
-    xml: &str,
-    certs: &[CertificateDer],
-) -> std::result::Result<Assertion, String> {
+pub fn verify_blocking(xml: &str, certs: &[CertificateDer]) -> Result<Assertion> {
     let reduced = reduce(xml, certs)?;
     // serde does not look at the root's name: decide on it first.
     match root_element(&reduced)
@@ -771,15 +772,15 @@ pub fn verify_blocking(
     {
         Some((shape::NS_PROTOCOL, "Response")) => reduced
             .parse::<Response>()
-            .map_err(|e| format!("the signed Response does not parse: {e}"))?
+            .map_err(|e| SamlError::Invalid(format!("the signed Response does not parse: {e}")))?
             .assertion
-            .ok_or_else(|| "the signed Response holds no assertion".to_string()),
+            .ok_or_else(|| SamlError::Invalid("the signed Response holds no assertion".into())),
         Some((shape::NS_ASSERTION, "Assertion")) => reduced
             .parse::<Assertion>()
-            .map_err(|e| format!("the signed Assertion does not parse: {e}")),
-        other => Err(format!(
+            .map_err(|e| SamlError::Invalid(format!("the signed Assertion does not parse: {e}"))),
+        other => Err(SamlError::Invalid(format!(
             "the signed content is {other:?}, not a Response or an Assertion"
-        )),
+        ))),
     }
 }
 
@@ -792,7 +793,7 @@ pub fn verify_encrypted_blocking(
     xml: &str,
     certs: &[CertificateDer],
     keys: &[PKey<Private>],
-) -> std::result::Result<(Assertion, shape::Shape), String> {
+) -> Result<(Assertion, shape::Shape)> {
     let reduced = reduce(xml, certs)?;
     match root_element(&reduced)
         .as_ref()
@@ -800,27 +801,28 @@ pub fn verify_encrypted_blocking(
     {
         Some((shape::NS_PROTOCOL, "Response")) => {}
         other => {
-            return Err(format!(
+            return Err(SamlError::Invalid(format!(
                 "the signed content is {other:?}, not the Response around the EncryptedAssertion"
-            ))
+            )))
         }
     }
-    let parts = shape::encrypted_parts(&reduced).map_err(|e| format!("shape check: {e}"))?;
-    let plain = decrypt::decrypt(&parts, keys).map_err(|e| format!("decryption: {e}"))?;
+    let parts = shape::encrypted_parts(&reduced)?;
+    let plain = decrypt::decrypt(&parts, keys)
+        .map_err(|e| SamlError::Invalid(format!("decryption: {e}")))?;
     let mut facts = shape::Shape::default();
-    shape::check_decrypted(&plain, &mut facts).map_err(|e| format!("shape check: {e}"))?;
+    shape::check_decrypted(&plain, &mut facts)?;
     let text = if facts.assertion_signed {
         let inner = reduce(&plain, certs)
-            .map_err(|e| format!("the decrypted Assertion's signature: {e}"))?;
+            .map_err(|e| SamlError::Invalid(format!("the decrypted Assertion's signature: {e}")))?;
         match root_element(&inner)
             .as_ref()
             .map(|(ns, n)| (ns.as_str(), n.as_str()))
         {
             Some((shape::NS_ASSERTION, "Assertion")) => inner,
             other => {
-                return Err(format!(
+                return Err(SamlError::Invalid(format!(
                     "the decrypted assertion's signed content is {other:?}, not the Assertion"
-                ))
+                )))
             }
         }
     } else {
@@ -828,7 +830,7 @@ pub fn verify_encrypted_blocking(
     };
     let assertion = text
         .parse::<Assertion>()
-        .map_err(|e| format!("the decrypted Assertion does not parse: {e}"))?;
+        .map_err(|e| SamlError::Invalid(format!("the decrypted Assertion does not parse: {e}")))?;
     Ok((assertion, facts))
 }
 
