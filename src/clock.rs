@@ -21,6 +21,11 @@ impl Clock for SystemClock {
     }
 }
 
+/// [`rfc3339`] in seconds of a Unix time (the epoch for one out of chrono's range).
+pub fn rfc3339_secs(t: i64) -> String {
+    rfc3339(&DateTime::from_timestamp(t, 0).unwrap_or_default(), false)
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` (or `…SS.mmmZ` with `millis`): what
 /// `to_rfc3339_opts(SecondsFormat::Secs | Millis, true)` writes, without chrono's formatting
 /// machinery, which shows in the profile of every STS call (audit time, expiration, condition keys).

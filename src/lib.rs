@@ -27,6 +27,7 @@ pub mod policy;
 pub mod portal;
 pub mod query;
 pub mod request;
+pub mod secret;
 pub mod sigv4;
 pub mod sso;
 pub mod store;

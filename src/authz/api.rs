@@ -20,7 +20,7 @@ use crate::sigv4::{SignedRequest, VerifyOptions};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use chrono::{DateTime, SecondsFormat, Utc};
+
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -516,11 +516,7 @@ async fn verify_signed(
 }
 
 fn principal_output(c: &SessionClaims) -> PrincipalOutput {
-    let time = |t: i64| {
-        DateTime::<Utc>::from_timestamp(t, 0)
-            .unwrap_or_default()
-            .to_rfc3339_opts(SecondsFormat::Secs, true)
-    };
+    let time = crate::clock::rfc3339_secs;
     PrincipalOutput {
         arn: c.principal.arn(),
         role_arn: c.principal.principal_arn(),

@@ -22,6 +22,7 @@ mod sso;
 mod store;
 mod webauthn;
 
+pub use crate::secret::Secret;
 pub use accounts::Account;
 pub use identity::{
     permission_set_trust_policy, DirectorySettings, MfaRequirement, PermissionSet,
@@ -87,27 +88,6 @@ impl fmt::Display for Problem {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{} configuration problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
 pub struct ConfigError(pub Vec<Problem>);
-
-/// A secret value whose `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    /// The secret itself; call only where it is used.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
 
 /// A validated configuration.
 #[derive(Debug, Clone)]

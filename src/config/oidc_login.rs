@@ -76,53 +76,19 @@ impl Validator<'_> {
             self.err(at, format!("{what}.client_id must be 1-256 characters"));
             ok = false;
         }
-        let client_secret = match (&l.client_secret_file, &l.client_secret_env) {
-            (Some(_), Some(_)) => {
-                self.err(
-                    at,
-                    format!("{what}: set client_secret_file or client_secret_env, not both"),
-                );
+        let client_secret = self
+            .secret_setting(
+                &what,
+                "client_secret",
+                l.client_secret_file.as_deref().map(|f| (f, at)),
+                l.client_secret_env.as_deref().map(|e| (e, at)),
+                1,
+                env_get,
+            )
+            .unwrap_or_else(|()| {
                 ok = false;
                 None
-            }
-            (Some(f), None) => {
-                let p = self.resolve(f);
-                match std::fs::read_to_string(&p) {
-                    Ok(t) if !t.trim().is_empty() => Some(Secret::new(t.trim())),
-                    Ok(_) => {
-                        self.err(
-                            at,
-                            format!("{what}.client_secret_file: {} is empty", p.display()),
-                        );
-                        ok = false;
-                        None
-                    }
-                    Err(e) => {
-                        self.err(
-                            at,
-                            format!(
-                                "{what}.client_secret_file: cannot read {}: {e}",
-                                p.display()
-                            ),
-                        );
-                        ok = false;
-                        None
-                    }
-                }
-            }
-            (None, Some(e)) => match env_get(e) {
-                Some(t) if !t.trim().is_empty() => Some(Secret::new(t.trim())),
-                _ => {
-                    self.err(
-                        at,
-                        format!("{what}.client_secret_env: ${e} is not set or empty"),
-                    );
-                    ok = false;
-                    None
-                }
-            },
-            (None, None) => None,
-        };
+            });
         let scopes = l
             .scopes
             .clone()
@@ -258,7 +224,7 @@ name = "{name}"
                 "corp",
                 "client_id = \"x\"\nclient_secret_env = \"MISSING\"",
                 &[],
-                "login.client_secret_env: $MISSING is not set or empty",
+                "login.client_secret_env: $MISSING is not set",
             ),
             (
                 "corp",

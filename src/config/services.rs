@@ -78,7 +78,7 @@ impl Validator<'_> {
         services
     }
 
-    /// A bearer token of at least 32 characters from a file or an environment variable.
+    /// A bearer token from `token_file` or `token_env` (at least 32 characters).
     pub(super) fn bearer_token(
         &mut self,
         file: Option<&Spanned<String>>,
@@ -86,58 +86,73 @@ impl Validator<'_> {
         what: &str,
         env_get: &dyn Fn(&str) -> Option<String>,
     ) -> Option<Secret> {
-        match (file, env) {
-            (Some(_), Some(e)) => {
-                self.err(
-                    Some(e.span().start),
-                    format!("{what}: set token_file or token_env, not both"),
-                );
-                None
+        fn place(s: &Spanned<String>) -> (&str, Option<usize>) {
+            (s.get_ref().as_str(), Some(s.span().start))
+        }
+        self.secret_setting(what, "token", file.map(place), env.map(place), 32, env_get)
+            .ok()
+            .flatten()
+    }
+
+    /// A secret named by a `{field}_file` or a `{field}_env` setting of `what` (each with where it
+    /// stands), trimmed, at least `min_len` characters. `Ok(None)` when neither is set; `Err` when
+    /// the setting is wrong, with the problem recorded.
+    pub(super) fn secret_setting(
+        &mut self,
+        what: &str,
+        field: &str,
+        file: Option<(&str, Option<usize>)>,
+        env: Option<(&str, Option<usize>)>,
+        min_len: usize,
+        env_get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Secret>, ()> {
+        let short = |min_len: usize| {
+            if min_len <= 1 {
+                "is empty".to_string()
+            } else {
+                format!("holds fewer than {min_len} characters")
             }
-            (Some(f), None) => {
-                let p = self.resolve(f.get_ref());
+        };
+        match (file, env) {
+            (Some(_), Some((_, at))) => {
+                self.err(
+                    at,
+                    format!("{what}: set {field}_file or {field}_env, not both"),
+                );
+                Err(())
+            }
+            (Some((f, at)), None) => {
+                let p = self.resolve(f);
                 match std::fs::read_to_string(&p) {
-                    Ok(t) if t.trim().len() >= 32 => Some(Secret::new(t.trim())),
+                    Ok(t) if t.trim().len() >= min_len.max(1) => Ok(Some(Secret::new(t.trim()))),
                     Ok(_) => {
                         self.err(
-                            Some(f.span().start),
-                            format!(
-                                "{what}.token_file: {} holds fewer than 32 characters",
-                                p.display()
-                            ),
+                            at,
+                            format!("{what}.{field}_file: {} {}", p.display(), short(min_len)),
                         );
-                        None
+                        Err(())
                     }
                     Err(e) => {
                         self.err(
-                            Some(f.span().start),
-                            format!("{what}.token_file: cannot read {}: {e}", p.display()),
+                            at,
+                            format!("{what}.{field}_file: cannot read {}: {e}", p.display()),
                         );
-                        None
+                        Err(())
                     }
                 }
             }
-            (None, Some(e)) => match env_get(e.get_ref()) {
-                Some(t) if t.trim().len() >= 32 => Some(Secret::new(t.trim())),
+            (None, Some((e, at))) => match env_get(e) {
+                Some(t) if t.trim().len() >= min_len.max(1) => Ok(Some(Secret::new(t.trim()))),
                 Some(_) => {
-                    self.err(
-                        Some(e.span().start),
-                        format!(
-                            "{what}.token_env: ${} holds fewer than 32 characters",
-                            e.get_ref()
-                        ),
-                    );
-                    None
+                    self.err(at, format!("{what}.{field}_env: ${e} {}", short(min_len)));
+                    Err(())
                 }
                 None => {
-                    self.err(
-                        Some(e.span().start),
-                        format!("{what}.token_env: ${} is not set", e.get_ref()),
-                    );
-                    None
+                    self.err(at, format!("{what}.{field}_env: ${e} is not set"));
+                    Err(())
                 }
             },
-            (None, None) => None,
+            (None, None) => Ok(None),
         }
     }
 }

@@ -262,7 +262,7 @@ pub fn random_token() -> Result<String> {
 
 /// The store key of a bearer token: its SHA-256 in hex, so that the store never holds the token.
 pub fn token_key(token: &str) -> String {
-    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
+    crate::sigv4::sha256_hex(token.as_bytes())
 }
 
 /// Fills `out` from the system's cryptographic generator, through a per-thread buffer refilled

@@ -205,7 +205,7 @@ pub async fn open(State(app): State<Arc<App>>, req: Request) -> Response {
         };
     ev.principal = Some(claims.principal.arn());
     ev.access_key_id = Some(claims.access_key_id.clone());
-    ev.expiration = Some(federation::rfc3339(claims.expires_at));
+    ev.expiration = Some(crate::clock::rfc3339_secs(claims.expires_at));
     let signin = match federation::mint_signin_token(&app, &token, claims.expires_at, now).await {
         Ok(t) => t,
         Err(e) => {
@@ -324,7 +324,7 @@ fn console_page(app: &App, c: &Console, policies: &crate::authz::SessionPolicies
         role_arn,
         session_name,
         source_identity: claims.source_identity.clone(),
-        expires: federation::rfc3339(c.record.expires_at),
+        expires: crate::clock::rfc3339_secs(c.record.expires_at),
         minutes_left: (c.record.expires_at - now).max(0) / 60,
         policies: rows,
         has_session_policy: policies.session.is_some(),

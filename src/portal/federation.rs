@@ -372,7 +372,7 @@ async fn get_signin_token(app: &App, r: &PortalRequest) -> Response {
     match mint_signin_token(app, &token, console_expires_at, now).await {
         Ok(signin) => {
             ev.outcome(Outcome::Allow);
-            ev.expiration = Some(rfc3339(console_expires_at));
+            ev.expiration = Some(crate::clock::rfc3339_secs(console_expires_at));
             ev.reason = Some(format!(
                 "sign-in token for {} valid {SIGNIN_TOKEN_SECONDS} s",
                 claims.principal.arn()
@@ -388,13 +388,6 @@ async fn get_signin_token(app: &App, r: &PortalRequest) -> Response {
             e.into_response()
         }
     }
-}
-
-/// RFC 3339 (seconds, UTC) of a Unix time.
-pub fn rfc3339(t: i64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp(t, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Why a login was refused, shown as a page.
@@ -477,7 +470,10 @@ async fn login(app: &App, r: &PortalRequest) -> Response {
         return login_refused(
             app,
             ev,
-            format!("sign-in token expired at {}", rfc3339(record.expires_at)),
+            format!(
+                "sign-in token expired at {}",
+                crate::clock::rfc3339_secs(record.expires_at)
+            ),
             LoginRefusal::Token,
         );
     }
@@ -488,7 +484,7 @@ async fn login(app: &App, r: &PortalRequest) -> Response {
     ev.principal = Some(claims.principal.arn());
     ev.access_key_id = Some(claims.access_key_id.clone());
     let expires_at = record.console_expires_at.min(claims.expires_at);
-    ev.expiration = Some(rfc3339(expires_at));
+    ev.expiration = Some(crate::clock::rfc3339_secs(expires_at));
     let cookie = match open_console(app, &record.session_token, expires_at, issuer, r, now).await {
         Ok(c) => c,
         Err(e) => {
@@ -582,7 +578,7 @@ pub async fn load_console(
         Err(e) => Err(format!("console record does not decode: {e}")),
         Ok(rec) if rec.expires_at <= now => Err(format!(
             "console session expired at {}",
-            rfc3339(rec.expires_at)
+            crate::clock::rfc3339_secs(rec.expires_at)
         )),
         Ok(rec) => match live(app, &rec.session_token, now) {
             Ok(claims) => Ok((rec, claims)),

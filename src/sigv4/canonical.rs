@@ -162,8 +162,8 @@ pub(super) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     out
 }
 
-/// Lowercase hex SHA-256.
-pub(super) fn sha256_hex(data: &[u8]) -> String {
+/// Lowercase hex SHA-256 (payload hashes, and the store keys of bearer tokens).
+pub fn sha256_hex(data: &[u8]) -> String {
     String::from_utf8(sha256_hex_digits(data).to_vec()).expect("hex digits are ASCII")
 }
 

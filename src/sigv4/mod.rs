@@ -29,7 +29,7 @@ use chrono::{DateTime, Duration, Utc};
 use subtle::ConstantTimeEq;
 
 use canonical::signing_key;
-pub use canonical::{canonical_request, string_to_sign};
+pub use canonical::{canonical_request, sha256_hex, string_to_sign};
 pub use error::{Result, ScopeField, SigV4Error, MAX_NAMED_HEADERS};
 pub use parse::parse_authorization;
 

@@ -5,7 +5,7 @@
 //! replaced atomically (a temporary file renamed into place).
 
 use anyhow::Context;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -68,7 +68,7 @@ pub struct ProcessCredentials {
 
 /// RFC 3339 UTC with seconds, as botocore and the AWS CLI write times.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    crate::clock::rfc3339(&t, false)
 }
 
 /// A time read back from a cache file.

@@ -129,11 +129,9 @@ fn random_b64(n: usize) -> anyhow::Result<String> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
 }
 
-/// The PKCE S256 challenge of `verifier` (RFC 7636).
+/// The PKCE S256 challenge of `verifier` (RFC 7636), computed as the server checks it.
 pub fn pkce_challenge(verifier: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref())
+    crate::sso::code::s256(verifier)
 }
 
 /// A client registration for `flow` from the cache, or a new one (kept until a day before its

@@ -3,8 +3,8 @@
 //! (kind `key_used`).
 
 use super::{
-    encode, key_of, random_id, AccessKey, Directory, DirectoryError, Hidden, KeyStatus, KeyUse,
-    Result, User, ACCESS_KEY, CAS_ATTEMPTS, KEY_USED, KEY_USE_RESOLUTION, MAX_ACCESS_KEYS, USER,
+    encode, key_of, random_id, AccessKey, Directory, DirectoryError, KeyStatus, KeyUse, Result,
+    Secret, User, ACCESS_KEY, CAS_ATTEMPTS, KEY_USED, KEY_USE_RESOLUTION, MAX_ACCESS_KEYS, USER,
 };
 use crate::store::DirWrite;
 
@@ -14,7 +14,7 @@ impl Directory {
         for _ in 0..CAS_ATTEMPTS {
             let key = AccessKey {
                 id: random_id("AKIA", 16)?,
-                secret: Hidden::new(
+                secret: Secret::new(
                     crate::credentials::new_secret_access_key()
                         .map_err(|e| DirectoryError::Internal(e.to_string()))?,
                 ),

@@ -3,7 +3,7 @@
 //! user id, see `keys`) and deleting a device of either kind.
 
 use super::{
-    encode, keys, totp, Directory, DirectoryError, Hidden, MfaDevice, Result, Throttle,
+    encode, keys, totp, Directory, DirectoryError, MfaDevice, Result, Secret, Throttle,
     TotpEnrolment, User, CAS_ATTEMPTS, LOCK_SECONDS, MFA_MAX_FAILURES, MFA_STATE,
     WEBAUTHN_CREDENTIAL,
 };
@@ -50,7 +50,7 @@ impl Directory {
             u.mfa_devices.retain(|d| d.serial() != s);
             u.mfa_devices.push(MfaDevice::Totp {
                 serial: s.clone(),
-                secret: Hidden::new(secret_b32.clone()),
+                secret: Secret::new(secret_b32.clone()),
                 enabled_at: None,
                 created_at: now,
             });
@@ -59,8 +59,8 @@ impl Directory {
         .await?;
         Ok(TotpEnrolment {
             serial,
-            secret_base32: Hidden::new(b32),
-            uri: Hidden::new(uri),
+            secret_base32: Secret::new(b32),
+            uri: Secret::new(uri),
         })
     }
 

@@ -39,7 +39,6 @@ use password::Hasher;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 const USER: &str = "user";
@@ -104,28 +103,7 @@ pub enum DirectoryError {
 /// Result of directory operations.
 pub type Result<T> = std::result::Result<T, DirectoryError>;
 
-/// A secret kept in a record. `Debug` prints `***`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Hidden(String);
-
-impl Hidden {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    /// The secret; call only where it is used.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Hidden {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use crate::secret::Secret;
 
 /// Whether a long-term access key may sign requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,7 +120,7 @@ pub struct AccessKey {
     /// `AKIA` + 16 base32 characters.
     pub id: String,
     /// The 40-character secret.
-    pub secret: Hidden,
+    pub secret: Secret,
     /// Active or inactive.
     pub status: KeyStatus,
     /// Unix seconds.
@@ -158,7 +136,7 @@ pub enum MfaDevice {
         /// `arn:aws:iam::ACCOUNT:mfa/NAME`.
         serial: String,
         /// The secret, base32.
-        secret: Hidden,
+        secret: Secret,
         /// When enrolment was confirmed with two consecutive codes; `None` while pending.
         enabled_at: Option<i64>,
         /// Unix seconds.
@@ -206,7 +184,7 @@ pub struct User {
     pub created_at: i64,
     /// argon2id PHC string; `None` until a password is set.
     #[serde(default)]
-    pub password_hash: Option<Hidden>,
+    pub password_hash: Option<Secret>,
     /// When the password was last set.
     #[serde(default)]
     pub password_changed_at: Option<i64>,
@@ -302,9 +280,9 @@ pub struct TotpEnrolment {
     /// The device's serial number.
     pub serial: String,
     /// The secret in base32, for typing in.
-    pub secret_base32: Hidden,
+    pub secret_base32: Secret,
     /// The `otpauth://` URI, for a QR code.
-    pub uri: Hidden,
+    pub uri: Secret,
 }
 
 /// Where a policy is attached.
@@ -375,10 +353,6 @@ fn random_id(prefix: &str, len: usize) -> Result<String> {
             .map(|b| BASE32[(*b as usize) % 32] as char)
             .collect::<String>()
     ))
-}
-
-fn sha256_hex(s: &str) -> String {
-    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes()).as_ref())
 }
 
 /// The directory service.

@@ -4,7 +4,6 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use std::fmt;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 
@@ -17,26 +16,7 @@ pub const ITERATIONS: u32 = 2;
 pub const LANES: u32 = 1;
 
 /// A password as typed. `Debug` prints `***`.
-#[derive(Clone)]
-pub struct Password(String);
-
-impl Password {
-    /// Wraps a password.
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    /// The characters; call only where they are used.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub type Password = crate::secret::Secret;
 
 /// Errors of hashing (never of a wrong password, which is `false`).
 #[derive(Debug, thiserror::Error)]

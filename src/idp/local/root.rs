@@ -3,8 +3,8 @@
 
 use super::password::Password;
 use super::{
-    encode, random_id, sha256_hex, Directory, DirectoryError, Result, TotpEnrolment, User,
-    BOOTSTRAP, BOOTSTRAP_SECONDS, ROOT, USER,
+    encode, random_id, Directory, DirectoryError, Result, TotpEnrolment, User, BOOTSTRAP,
+    BOOTSTRAP_SECONDS, ROOT, USER,
 };
 use crate::store::{DirWrite, Versioned};
 use serde::{Deserialize, Serialize};
@@ -57,7 +57,7 @@ impl Directory {
             .map_err(|e| DirectoryError::Internal(e.to_string()))?;
         let token = hex::encode(raw);
         let record = BootstrapToken {
-            sha256: sha256_hex(&token),
+            sha256: crate::sigv4::sha256_hex(token.as_bytes()),
             expires_at: now + BOOTSTRAP_SECONDS,
         };
         let write = DirWrite::put(
@@ -80,7 +80,10 @@ impl Directory {
             .read::<BootstrapToken>(BOOTSTRAP, ROOT)
             .await?
             .ok_or_else(denied)?;
-        let same = subtle::ConstantTimeEq::ct_eq(sha256_hex(token).as_bytes(), t.sha256.as_bytes());
+        let same = subtle::ConstantTimeEq::ct_eq(
+            crate::sigv4::sha256_hex(token.as_bytes()).as_bytes(),
+            t.sha256.as_bytes(),
+        );
         if !bool::from(same) || t.expires_at <= now {
             return Err(denied());
         }

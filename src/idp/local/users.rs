@@ -5,7 +5,7 @@
 use super::password::Password;
 use super::{
     check_name, check_path, decode, encode, key_of, keys, random_id, valid_name, Directory,
-    DirectoryError, Hidden, Result, User, ACCESS_KEY, CAS_ATTEMPTS, LOGIN_STATE,
+    DirectoryError, Result, Secret, User, ACCESS_KEY, CAS_ATTEMPTS, LOGIN_STATE,
     PASSWORD_MAX_FAILURES, USER, USER_ID,
 };
 use crate::store::DirWrite;
@@ -140,7 +140,7 @@ impl Directory {
             .map_err(|e| DirectoryError::Internal(e.to_string()))?;
         let now = self.now();
         self.update_user(name, |u| {
-            u.password_hash = Some(Hidden::new(hash.clone()));
+            u.password_hash = Some(Secret::new(hash.clone()));
             u.password_changed_at = Some(now);
             Ok(((), Vec::new()))
         })
