@@ -5,6 +5,7 @@
 use super::Validator;
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 use toml::Spanned;
@@ -403,111 +404,75 @@ impl Validator<'_> {
             }
         }
 
-        let mut bytes =
-            |v: Option<&Spanned<i64>>, key: &str, min: i64, max: i64, dflt: usize| match v {
-                None => dflt,
-                Some(s) if (min..=max).contains(s.get_ref()) => *s.get_ref() as usize,
-                Some(s) => {
-                    self.err(
-                        Some(s.span().start),
-                        format!("limits.{key}: must be between {min} and {max} bytes"),
-                    );
-                    dflt
-                }
-            };
-        // The STS must take its largest legitimate request: a 20,000-character web identity
-        // token with a 2,048-character policy, ten policy ARNs and fifty tags, form-encoded.
-        out.limits.sts = bytes(
-            raw.limits.sts_body_bytes.as_ref(),
-            "sts_body_bytes",
-            32 * 1024,
-            1024 * 1024,
-            DEFAULT_BODY_LIMITS.sts,
-        );
-        // A SAML assertion may be 100,000 characters of base64, more once form-encoded.
-        out.limits.saml = bytes(
-            raw.limits.saml_body_bytes.as_ref(),
-            "saml_body_bytes",
-            160 * 1024,
-            4 * 1024 * 1024,
-            DEFAULT_BODY_LIMITS.saml,
-        );
-        out.limits.admin = bytes(
-            raw.limits.admin_body_bytes.as_ref(),
-            "admin_body_bytes",
-            4 * 1024,
-            4 * 1024 * 1024,
-            DEFAULT_BODY_LIMITS.admin,
-        );
-
-        let rl = raw.rate_limits;
-        out.rate_limits.login_per_ip = self.rate(
-            rl.login_per_ip.as_ref(),
-            "login_per_ip",
-            out.rate_limits.login_per_ip,
-        );
-        out.rate_limits.login_per_user = self.rate(
-            rl.login_per_user.as_ref(),
-            "login_per_user",
-            out.rate_limits.login_per_user,
-        );
-        out.rate_limits.mfa_per_user = self.rate(
-            rl.mfa_per_user.as_ref(),
-            "mfa_per_user",
-            out.rate_limits.mfa_per_user,
-        );
-        out.rate_limits.sts_per_principal = self.rate(
-            rl.sts_per_principal.as_ref(),
-            "sts_per_principal",
-            out.rate_limits.sts_per_principal,
-        );
-        out.rate_limits.sts_per_ip = self.rate(
-            rl.sts_per_ip.as_ref(),
-            "sts_per_ip",
-            out.rate_limits.sts_per_ip,
-        );
-        out.rate_limits.sso_start_per_ip = self.rate(
-            rl.sso_start_per_ip.as_ref(),
-            "sso_start_per_ip",
-            out.rate_limits.sso_start_per_ip,
-        );
-        out.rate_limits.user_code_per_ip = self.rate(
-            rl.user_code_per_ip.as_ref(),
-            "user_code_per_ip",
-            out.rate_limits.user_code_per_ip,
-        );
-        if let Some(m) = &rl.max_tracked_keys {
-            if (1_000..=10_000_000).contains(m.get_ref()) {
-                out.rate_limits.max_tracked_keys = *m.get_ref() as usize;
-            } else {
-                self.err(
-                    Some(m.span().start),
-                    "rate_limits.max_tracked_keys: must be between 1000 and 10000000",
-                );
-            }
+        let limits = &raw.limits;
+        for (slot, value, key, range) in [
+            // The STS must take its largest legitimate request: a 20,000-character web identity
+            // token with a 2,048-character policy, ten policy ARNs and fifty tags, form-encoded.
+            (
+                &mut out.limits.sts,
+                &limits.sts_body_bytes,
+                "limits.sts_body_bytes",
+                32 * 1024..=1024 * 1024,
+            ),
+            // A SAML assertion may be 100,000 characters of base64, more once form-encoded.
+            (
+                &mut out.limits.saml,
+                &limits.saml_body_bytes,
+                "limits.saml_body_bytes",
+                160 * 1024..=4 * 1024 * 1024,
+            ),
+            (
+                &mut out.limits.admin,
+                &limits.admin_body_bytes,
+                "limits.admin_body_bytes",
+                4 * 1024..=4 * 1024 * 1024,
+            ),
+        ] {
+            let bytes = self.between(value.as_ref(), key, range, " bytes");
+            *slot = bytes.map_or(*slot, |b| b as usize);
         }
 
-        if let Some(d) = &raw.shutdown.drain_seconds {
-            if (0..=600).contains(d.get_ref()) {
-                out.drain = Duration::from_secs(*d.get_ref() as u64);
-            } else {
-                self.err(
-                    Some(d.span().start),
-                    "shutdown.drain_seconds: must be between 0 and 600",
-                );
-            }
+        let (rl, rates) = (raw.rate_limits, &mut out.rate_limits);
+        for (slot, value, key) in [
+            (&mut rates.login_per_ip, &rl.login_per_ip, "login_per_ip"),
+            (
+                &mut rates.login_per_user,
+                &rl.login_per_user,
+                "login_per_user",
+            ),
+            (&mut rates.mfa_per_user, &rl.mfa_per_user, "mfa_per_user"),
+            (
+                &mut rates.sts_per_principal,
+                &rl.sts_per_principal,
+                "sts_per_principal",
+            ),
+            (&mut rates.sts_per_ip, &rl.sts_per_ip, "sts_per_ip"),
+            (
+                &mut rates.sso_start_per_ip,
+                &rl.sso_start_per_ip,
+                "sso_start_per_ip",
+            ),
+            (
+                &mut rates.user_code_per_ip,
+                &rl.user_code_per_ip,
+                "user_code_per_ip",
+            ),
+        ] {
+            *slot = self.rate(value.as_ref(), key, *slot);
         }
+        let keys = rl.max_tracked_keys.as_ref();
+        let keys = self.between(keys, "rate_limits.max_tracked_keys", 1_000..=10_000_000, "");
+        rates.max_tracked_keys = keys.map_or(rates.max_tracked_keys, |m| m as usize);
 
-        if let Some(d) = &raw.shutdown.ready_delay_seconds {
-            if (0..=300).contains(d.get_ref()) {
-                out.ready_delay = Duration::from_secs(*d.get_ref() as u64);
-            } else {
-                self.err(
-                    Some(d.span().start),
-                    "shutdown.ready_delay_seconds: must be between 0 and 300",
-                );
-            }
-        }
+        let seconds = |s: i64| Duration::from_secs(s as u64);
+        let drain = raw.shutdown.drain_seconds.as_ref();
+        out.drain = self
+            .between(drain, "shutdown.drain_seconds", 0..=600, "")
+            .map_or(out.drain, seconds);
+        let ready_delay = raw.shutdown.ready_delay_seconds.as_ref();
+        out.ready_delay = self
+            .between(ready_delay, "shutdown.ready_delay_seconds", 0..=300, "")
+            .map_or(out.ready_delay, seconds);
 
         if let Some(t) = raw.tls {
             let r = t.get_ref();
@@ -524,19 +489,10 @@ impl Validator<'_> {
                     );
                 }
             }
-            let reload_every = match &r.reload_seconds {
-                None => Duration::from_secs(10),
-                Some(s) if (1..=86_400).contains(s.get_ref()) => {
-                    Duration::from_secs(*s.get_ref() as u64)
-                }
-                Some(s) => {
-                    self.err(
-                        Some(s.span().start),
-                        "tls.reload_seconds: must be between 1 and 86400",
-                    );
-                    Duration::from_secs(10)
-                }
-            };
+            let reload = r.reload_seconds.as_ref();
+            let reload_every = self
+                .between(reload, "tls.reload_seconds", 1..=86_400, "")
+                .map_or(Duration::from_secs(10), seconds);
             out.tls = Some(TlsSettings {
                 cert_file,
                 key_file,
@@ -592,6 +548,30 @@ impl Validator<'_> {
             }
         }
         out
+    }
+
+    /// The value of `key` when it is set and within `range`; when it is set and outside, a problem
+    /// at it (`must be between` the bounds, then `unit`) and `None`.
+    fn between(
+        &mut self,
+        value: Option<&Spanned<i64>>,
+        key: &str,
+        range: RangeInclusive<i64>,
+        unit: &str,
+    ) -> Option<i64> {
+        let v = value?;
+        if range.contains(v.get_ref()) {
+            return Some(*v.get_ref());
+        }
+        self.err(
+            Some(v.span().start),
+            format!(
+                "{key}: must be between {} and {}{unit}",
+                range.start(),
+                range.end()
+            ),
+        );
+        None
     }
 
     fn rate(

@@ -10,9 +10,14 @@
 //! token (the break-glass path the CLI uses). Every call is audited, refused ones with the reason.
 //! Changes to the root user are reserved to root itself and the admin token, whatever the policies
 //! say (see [`root`]).
+//!
+//! **Its routes.** [`API`] lists them all, one line each: method and path, the `rolegate:*` action,
+//! the resource and the operation. Every call on them takes one path ([`route`]); only password
+//! sign-in and the root bootstrap, which come before any credentials, have handlers of their own.
 
 mod groups;
 mod root;
+mod route;
 mod sessions;
 mod sign_in;
 mod status;
@@ -22,76 +27,64 @@ mod users;
 
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
-use crate::authz::decide::{decide, Question};
 use crate::idp::local::{Directory, DirectoryError};
-use crate::sigv4::{SignedRequest, VerifyOptions};
 use axum::body::Bytes;
 use axum::extract::ConnectInfo;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::post;
 use axum::{Json, Router};
+use route::Route;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 
 /// The SigV4 signing name of the admin API.
 pub const SIGNING_NAME: &str = "rolegate";
 
+/// The admin API: every route, the `rolegate:*` action a caller's policies must allow, the
+/// resource it is asked on (see [`route::Resource`]: `ChangesUser` and `GroupMember` change a user,
+/// which is reserved to root and the admin token when that user is root) and the operation. Every
+/// call takes the same path ([`route`]): authenticate, authorize, operate, audit, answer JSON.
+#[rustfmt::skip]
+const API: &[Route] = { use route::{Resource::*, Verb::*}; &[
+    //         method  path                                       action                             resource      operation
+    Route::new(Get,    "/admin/users",                            "rolegate:ListUsers",              AllUsers,     users::list_users),
+    Route::new(Post,   "/admin/users",                            "rolegate:CreateUser",             UserInBody,   users::create_user),
+    Route::new(Get,    "/admin/users/{name}",                     "rolegate:GetUser",                User,         users::get_user),
+    Route::new(Delete, "/admin/users/{name}",                     "rolegate:DeleteUser",             ChangesUser,  users::delete_user),
+    Route::new(Put,    "/admin/users/{name}/password",            "rolegate:UpdateLoginProfile",     ChangesUser,  users::set_password),
+    Route::new(Post,   "/admin/users/{name}/disable",             "rolegate:DisableUser",            ChangesUser,  status::disable_user),
+    Route::new(Post,   "/admin/users/{name}/enable",              "rolegate:EnableUser",             ChangesUser,  status::enable_user),
+    Route::new(Post,   "/admin/users/{name}/access-keys",         "rolegate:CreateAccessKey",        ChangesUser,  users::create_access_key),
+    Route::new(Post,   "/admin/users/{name}/access-keys/rotate",  "rolegate:RotateAccessKey",        ChangesUser,  users::rotate_access_key),
+    Route::new(Put,    "/admin/users/{name}/access-keys/{id}",    "rolegate:UpdateAccessKey",        ChangesUser,  users::update_access_key),
+    Route::new(Delete, "/admin/users/{name}/access-keys/{id}",    "rolegate:DeleteAccessKey",        ChangesUser,  users::delete_access_key),
+    Route::new(Post,   "/admin/users/{name}/mfa/totp",            "rolegate:CreateVirtualMFADevice", ChangesUser,  users::create_totp),
+    Route::new(Post,   "/admin/users/{name}/mfa/totp/enable",     "rolegate:EnableMFADevice",        ChangesUser,  users::enable_totp),
+    Route::new(Delete, "/admin/users/{name}/mfa",                 "rolegate:DeactivateMFADevice",    ChangesUser,  users::delete_mfa)
+        .query::<users::SerialQuery>(),
+    Route::new(Put,    "/admin/users/{name}/policies/{policy}",   "rolegate:PutUserPolicy",          ChangesUser,  users::put_user_policy),
+    Route::new(Delete, "/admin/users/{name}/policies/{policy}",   "rolegate:DeleteUserPolicy",       ChangesUser,  users::delete_user_policy),
+    Route::new(Get,    "/admin/groups",                           "rolegate:ListGroups",             AllGroups,    groups::list_groups),
+    Route::new(Post,   "/admin/groups",                           "rolegate:CreateGroup",            GroupInBody,  groups::create_group),
+    Route::new(Delete, "/admin/groups/{group}",                   "rolegate:DeleteGroup",            Group,        groups::delete_group),
+    Route::new(Put,    "/admin/groups/{group}/members/{name}",    "rolegate:AddUserToGroup",         GroupMember,  groups::add_member),
+    Route::new(Delete, "/admin/groups/{group}/members/{name}",    "rolegate:RemoveUserFromGroup",    GroupMember,  groups::remove_member),
+    Route::new(Put,    "/admin/groups/{group}/policies/{policy}", "rolegate:PutGroupPolicy",         Group,        groups::put_group_policy),
+    Route::new(Delete, "/admin/groups/{group}/policies/{policy}", "rolegate:DeleteGroupPolicy",      Group,        groups::delete_group_policy),
+    Route::new(Post,   "/admin/assignments/explain",              "rolegate:ExplainAssignments",     Assignments,  groups::explain_assignments),
+    Route::new(Post,   "/admin/sessions/revoke",                  "rolegate:RevokeSessions",         Sessions,     sessions::revoke_sessions),
+]};
+
+/// The routes of [`API`], and the three that come before any credentials: password sign-in
+/// (`rolegate:SignIn`) and the root bootstrap (`rolegate:BootstrapRoot`,
+/// `rolegate:BootstrapRootMFA`), where the body is the credential (see [`sign_in`]).
 pub fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route(
-            "/admin/users",
-            get(users::list_users).post(users::create_user),
-        )
-        .route(
-            "/admin/users/{name}",
-            get(users::get_user).delete(users::delete_user),
-        )
-        .route("/admin/users/{name}/password", put(users::set_password))
-        .route("/admin/users/{name}/disable", post(status::disable_user))
-        .route("/admin/users/{name}/enable", post(status::enable_user))
-        .route(
-            "/admin/users/{name}/access-keys",
-            post(users::create_access_key),
-        )
-        .route(
-            "/admin/users/{name}/access-keys/rotate",
-            post(users::rotate_access_key),
-        )
-        .route(
-            "/admin/users/{name}/access-keys/{id}",
-            put(users::update_access_key).delete(users::delete_access_key),
-        )
-        .route("/admin/users/{name}/mfa/totp", post(users::create_totp))
-        .route(
-            "/admin/users/{name}/mfa/totp/enable",
-            post(users::enable_totp),
-        )
-        .route("/admin/users/{name}/mfa", delete(users::delete_mfa))
-        .route(
-            "/admin/users/{name}/policies/{policy}",
-            put(users::put_user_policy).delete(users::delete_user_policy),
-        )
-        .route(
-            "/admin/groups",
-            get(groups::list_groups).post(groups::create_group),
-        )
-        .route("/admin/groups/{group}", delete(groups::delete_group))
-        .route(
-            "/admin/groups/{group}/members/{name}",
-            put(groups::add_member).delete(groups::remove_member),
-        )
-        .route(
-            "/admin/groups/{group}/policies/{policy}",
-            put(groups::put_group_policy).delete(groups::delete_group_policy),
-        )
-        .route(
-            "/admin/assignments/explain",
-            post(groups::explain_assignments),
-        )
-        .route("/admin/sessions/revoke", post(sessions::revoke_sessions))
+    API.iter()
+        .fold(Router::new(), |r, route| {
+            r.route(route.path, route.method_router())
+        })
         .route("/login/password", post(sign_in::password_sign_in))
         .route("/bootstrap", post(sign_in::bootstrap_start))
         .route("/bootstrap/finish", post(sign_in::bootstrap_finish))
@@ -196,100 +189,6 @@ fn directory(app: &App) -> Result<&Directory, AdminError> {
             "no directory: configure at least one account",
         )
     })
-}
-
-/// Authenticates and authorizes an admin call for `action` on `resource`; the audit event names
-/// the caller. A call that changes a user names it as `target`: root is reserved to root and the
-/// admin token ([`root::check_target`]). Returns the caller's name for the audit log.
-async fn guard(
-    app: &App,
-    req: &AdminRequest,
-    action: &str,
-    resource: &str,
-    target: Option<&str>,
-    ev: &mut AuditEvent,
-) -> Result<String, AdminError> {
-    ev.source_ip = Some(req.source.ip().to_string());
-    let bearer = req
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if let Some(presented) = bearer {
-        let ok = app
-            .config
-            .admin_token
-            .as_ref()
-            .is_some_and(|t| bool::from(presented.as_bytes().ct_eq(t.expose().as_bytes())));
-        ev.principal = Some("admin-token".into());
-        return if ok {
-            Ok("admin-token".into())
-        } else {
-            ev.reason = Some("the bearer token is not the admin token".into());
-            Err(AdminError::new(
-                StatusCode::UNAUTHORIZED,
-                "a valid admin bearer token or a SigV4 signature is required",
-            ))
-        };
-    }
-    let path = req.uri.path();
-    let query = req.uri.query().unwrap_or("");
-    let sreq = SignedRequest {
-        method: req.method.as_str(),
-        path,
-        query,
-        headers: &req.headers,
-        body: &req.body,
-        body_sha256: None,
-    };
-    let opts = VerifyOptions {
-        service: SIGNING_NAME,
-        regions: &app.config.sts_regions,
-        max_skew: app.config.max_clock_skew,
-        allow_unsigned_payload: false,
-    };
-    let caller = crate::authn::authenticate_signed(app, &sreq, &opts, ev)
-        .await
-        .map_err(|e| {
-            ev.reason = Some(e.reason());
-            AdminError::new(e.code().status(), format!("{}: {}", e.code(), e.message()))
-        })?;
-    if let Some(target) = target {
-        root::check_target(app, &caller, action, target, ev).await?;
-    }
-    let q = Question::new(&caller, action, resource).from_address(req.source.ip(), false);
-    let verdict = decide(app, q).await.map_err(|e| {
-        let status = if e.unavailable() {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::INTERNAL_SERVER_ERROR
-        };
-        AdminError::new(status, e.to_string())
-    })?;
-    if !verdict.allowed() {
-        verdict.audit_denial(ev);
-        return Err(AdminError::new(
-            StatusCode::FORBIDDEN,
-            verdict.denial_message(),
-        ));
-    }
-    Ok(caller.principal.arn())
-}
-
-/// Runs one admin call that changes no user: guard, work, one audit event (see
-/// [`root::call_on_user`] for one that does).
-async fn call<F, Fut>(
-    app: &Arc<App>,
-    req: &AdminRequest,
-    action: &str,
-    resource: String,
-    work: F,
-) -> Response
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<Value, AdminError>>,
-{
-    root::call_on_user(app, req, action, resource, None, work).await
 }
 
 /// The response to an admin call, with its one audit event: the outcome, and for a refusal the

@@ -14,15 +14,12 @@
 //! admin token acts on root; a root session that passed this check would still need its policies
 //! to allow the action, as every SigV4 caller does.
 
-use super::{guard, respond, AdminError, AdminRequest};
+use super::AdminError;
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::credentials::{SessionClaims, SessionPrincipal};
 use crate::idp::local::ROOT;
 use axum::http::StatusCode;
-use axum::response::Response;
-use serde_json::Value;
-use std::sync::Arc;
 
 /// The audit reason, and the gist of the answer, when a caller other than root or the admin token
 /// targets root.
@@ -71,28 +68,4 @@ pub async fn check_target(
             "AccessDenied: User: {who} is not authorized to perform: {action} on the root user: {ROOT_RESERVED}"
         ),
     ))
-}
-
-/// Runs one admin call: guard, work, one audit event. A call that changes user `target` (its
-/// record, credentials, policies, group memberships or sessions; `None` when the request names
-/// none) on root is reserved to root itself and the admin token.
-pub async fn call_on_user<F, Fut>(
-    app: &Arc<App>,
-    req: &AdminRequest,
-    action: &str,
-    resource: String,
-    target: Option<&str>,
-    work: F,
-) -> Response
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<Value, AdminError>>,
-{
-    let mut ev = AuditEvent::new(app.clock.now(), &crate::request::request_id(), action);
-    ev.role_arn = Some(resource.clone());
-    let result = match guard(app, req, action, &resource, target, &mut ev).await {
-        Ok(_) => work().await,
-        Err(e) => Err(e),
-    };
-    respond(app, ev, result)
 }

@@ -1,14 +1,12 @@
 //! Revoking sessions: of a user (also when it is deleted or disabled), a role, a session, a subject.
 
-use super::{directory, root, user_arn, AdminError, AdminRequest};
+use super::route::{Call, Scope, Work};
+use super::{user_arn, AdminError};
 use crate::app::App;
 use crate::store::{Revocation, RevocationScope};
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
-use std::sync::Arc;
 
 pub(super) async fn revoke_user(
     app: &App,
@@ -23,6 +21,11 @@ pub(super) async fn revoke_user(
         reason: reason.to_string(),
         expires_at: now + 1 + crate::credentials::KEY_RETENTION_SECONDS,
     };
+    revoke(app, r).await
+}
+
+/// Records a revocation (every replica applies it within the refresh interval).
+async fn revoke(app: &App, r: Revocation) -> Result<Revocation, AdminError> {
     app.revocations
         .revoke(app.store.as_ref(), r.clone())
         .await
@@ -40,61 +43,57 @@ pub(super) struct RevokeBody {
     reason: String,
 }
 
-pub(super) async fn revoke_sessions(State(app): State<Arc<App>>, req: AdminRequest) -> Response {
-    let body: Result<RevokeBody, _> = req.json();
-    let resource = match &body {
-        Ok(b) if b.scope == "user" => user_arn(&app, &b.value),
-        Ok(b) if b.scope == "role" => b.value.clone(),
-        _ => "arn:aws:rolegate:::sessions".to_string(),
-    };
-    // Ending root's sessions is a change to root like any other.
-    let target = match &body {
-        Ok(b) if b.scope == "user" => Some(b.value.clone()),
-        _ => None,
-    };
-    root::call_on_user(
-        &app,
-        &req,
-        "rolegate:RevokeSessions",
-        resource,
-        target.as_deref(),
-        || async {
-            let b = body?;
-            if b.reason.trim().is_empty() {
-                return Err(AdminError::new(
-                    StatusCode::BAD_REQUEST,
-                    "a reason is required",
-                ));
-            }
-            let r = match b.scope.as_str() {
-                "user" => {
-                    let u = directory(&app)?.user(&b.value).await?;
-                    revoke_user(&app, &u.user_id, &b.reason).await?
-                }
-                other => {
-                    let r = crate::web::RevocationRequest {
-                        scope: other.to_string(),
-                        value: Some(b.value.clone()),
-                        provider: b.provider.clone(),
-                        reason: b.reason.clone(),
-                    }
-                    .to_revocation(app.clock.now().timestamp())
-                    .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, e))?;
-                    app.revocations
-                        .revoke(app.store.as_ref(), r.clone())
-                        .await
-                        .map_err(|e| {
-                            AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-                        })?;
-                    r
-                }
-            };
-            Ok(json!({
-                "revoked": format!("{:?}", r.scope),
-                "issued_before": r.issued_before,
-                "effective_everywhere_within_seconds": crate::app::REFRESH_INTERVAL.as_secs(),
-            }))
+/// What a revocation is about: a user's sessions are a change to that user (ending root's is a
+/// change to root like any other), a role's are the role's; anything else, and a body that does not
+/// parse, is `arn:aws:rolegate:::sessions`.
+pub(super) fn scope(c: &Call) -> Scope {
+    match c.json::<RevokeBody>() {
+        Ok(b) if b.scope == "user" => Scope {
+            resource: user_arn(&c.app, &b.value),
+            target: Some(b.value),
         },
-    )
-    .await
+        Ok(b) if b.scope == "role" => Scope {
+            resource: b.value,
+            target: None,
+        },
+        _ => Scope {
+            resource: "arn:aws:rolegate:::sessions".to_string(),
+            target: None,
+        },
+    }
+}
+
+pub(super) fn revoke_sessions(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let b: RevokeBody = c.json()?;
+        let app = &c.app;
+        if b.reason.trim().is_empty() {
+            return Err(AdminError::new(
+                StatusCode::BAD_REQUEST,
+                "a reason is required",
+            ));
+        }
+        let r = match b.scope.as_str() {
+            "user" => {
+                let u = c.directory()?.user(&b.value).await?;
+                revoke_user(app, &u.user_id, &b.reason).await?
+            }
+            other => {
+                let r = crate::web::RevocationRequest {
+                    scope: other.to_string(),
+                    value: Some(b.value.clone()),
+                    provider: b.provider.clone(),
+                    reason: b.reason.clone(),
+                }
+                .to_revocation(app.clock.now().timestamp())
+                .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, e))?;
+                revoke(app, r).await?
+            }
+        };
+        Ok(json!({
+            "revoked": format!("{:?}", r.scope),
+            "issued_before": r.issued_before,
+            "effective_everywhere_within_seconds": crate::app::REFRESH_INTERVAL.as_secs(),
+        }))
+    })
 }

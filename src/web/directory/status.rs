@@ -3,52 +3,27 @@
 //! replicas within the revocation refresh bound); the mint gate refuses its sign-ins from then on.
 //! Enabling it again lets it sign in anew; sessions ended by the disabling stay ended.
 
+use super::route::{Call, Work};
 use super::sessions::revoke_user;
 use super::users::user_view;
-use super::{directory, root, user_arn, AdminRequest};
-use crate::app::App;
-use axum::extract::{Path, State};
-use axum::response::Response;
-use std::sync::Arc;
+use super::AdminError;
+use serde_json::Value;
 
 /// `POST /admin/users/{name}/disable`
-pub async fn disable_user(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    req: AdminRequest,
-) -> Response {
-    set_disabled(app, name, req, true).await
+pub(super) fn disable_user(c: &Call) -> Work<'_> {
+    Box::pin(set_disabled(c, true))
 }
 
 /// `POST /admin/users/{name}/enable`
-pub async fn enable_user(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    req: AdminRequest,
-) -> Response {
-    set_disabled(app, name, req, false).await
+pub(super) fn enable_user(c: &Call) -> Work<'_> {
+    Box::pin(set_disabled(c, false))
 }
 
-async fn set_disabled(app: Arc<App>, name: String, req: AdminRequest, disabled: bool) -> Response {
-    let action = if disabled {
-        "rolegate:DisableUser"
-    } else {
-        "rolegate:EnableUser"
-    };
-    root::call_on_user(
-        &app,
-        &req,
-        action,
-        user_arn(&app, &name),
-        Some(&name),
-        || async {
-            let d = directory(&app)?;
-            let u = d.set_user_disabled(&name, disabled).await?;
-            if disabled {
-                revoke_user(&app, &u.user_id, "user disabled").await?;
-            }
-            user_view(&app, d, &u).await
-        },
-    )
-    .await
+async fn set_disabled(c: &Call, disabled: bool) -> Result<Value, AdminError> {
+    let d = c.directory()?;
+    let u = d.set_user_disabled(c.param("name")?, disabled).await?;
+    if disabled {
+        revoke_user(&c.app, &u.user_id, "user disabled").await?;
+    }
+    user_view(&c.app, d, &u).await
 }

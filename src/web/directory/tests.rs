@@ -666,3 +666,5 @@ async fn a_disabled_user_signs_in_with_nothing_until_enabled_and_root_cannot_be_
         .contains("root user cannot be disabled"));
     assert_eq!(f.root_record().await, before);
 }
+
+mod api;

@@ -1,14 +1,12 @@
 //! Users: create, read, list, delete, password, access keys, MFA devices and inline policies.
 
+use super::route::{Call, Work};
 use super::sessions::revoke_user;
-use super::{call, directory, root, user_arn, AdminError, AdminRequest};
+use super::AdminError;
 use crate::app::App;
 use crate::idp::local::{Directory, Holder, KeyStatus, User};
-use axum::extract::{Path, Query, State};
-use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 pub(super) async fn user_view(app: &App, d: &Directory, u: &User) -> Result<Value, AdminError> {
     let mut keys = Vec::new();
@@ -49,74 +47,41 @@ pub(super) struct NewUser {
     pub(super) path: Option<String>,
 }
 
-pub(super) async fn create_user(State(app): State<Arc<App>>, req: AdminRequest) -> Response {
-    let body: Result<NewUser, _> = req.json();
-    let name = body.as_ref().map(|b| b.name.clone()).unwrap_or_default();
-    call(
-        &app,
-        &req,
-        "rolegate:CreateUser",
-        user_arn(&app, &name),
-        || async {
-            let b = body?;
-            let d = directory(&app)?;
-            let u = d.create_user(&b.name, b.path.as_deref()).await?;
-            user_view(&app, d, &u).await
-        },
-    )
-    .await
+pub(super) fn create_user(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let b: NewUser = c.json()?;
+        let d = c.directory()?;
+        let u = d.create_user(&b.name, b.path.as_deref()).await?;
+        user_view(&c.app, d, &u).await
+    })
 }
 
-pub(super) async fn list_users(State(app): State<Arc<App>>, req: AdminRequest) -> Response {
-    call(&app, &req, "rolegate:ListUsers", user_arn(&app, "*"), || async {
-        let d = directory(&app)?;
+pub(super) fn list_users(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let d = c.directory()?;
         let users = d.users().await?;
         Ok(json!(users
             .iter()
             .map(|u| json!({"name": u.name, "user_id": u.user_id, "arn": u.arn(d.account()), "root": u.root, "active": u.active()}))
             .collect::<Vec<_>>()))
     })
-    .await
 }
 
-pub(super) async fn get_user(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    req: AdminRequest,
-) -> Response {
-    call(
-        &app,
-        &req,
-        "rolegate:GetUser",
-        user_arn(&app, &name),
-        || async {
-            let d = directory(&app)?;
-            let u = d.user(&name).await?;
-            user_view(&app, d, &u).await
-        },
-    )
-    .await
+pub(super) fn get_user(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let d = c.directory()?;
+        let u = d.user(c.param("name")?).await?;
+        user_view(&c.app, d, &u).await
+    })
 }
 
-pub(super) async fn delete_user(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    req: AdminRequest,
-) -> Response {
-    root::call_on_user(
-        &app,
-        &req,
-        "rolegate:DeleteUser",
-        user_arn(&app, &name),
-        Some(&name),
-        || async {
-            let u = directory(&app)?.delete_user(&name).await?;
-            // Sessions the user started end with it.
-            revoke_user(&app, &u.user_id, "user deleted").await?;
-            Ok(json!({"deleted": u.name}))
-        },
-    )
-    .await
+pub(super) fn delete_user(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let u = c.directory()?.delete_user(c.param("name")?).await?;
+        // Sessions the user started end with it.
+        revoke_user(&c.app, &u.user_id, "user deleted").await?;
+        Ok(json!({"deleted": u.name}))
+    })
 }
 
 #[derive(Deserialize)]
@@ -124,64 +89,37 @@ pub(super) struct PasswordBody {
     password: String,
 }
 
-pub(super) async fn set_password(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    req: AdminRequest,
-) -> Response {
-    root::call_on_user(
-        &app,
-        &req,
-        "rolegate:UpdateLoginProfile",
-        user_arn(&app, &name),
-        Some(&name),
-        || async {
-            let b: PasswordBody = req.json()?;
-            directory(&app)?
-                .set_password(
-                    &name,
-                    crate::idp::local::password::Password::new(b.password),
-                )
-                .await?;
-            Ok(json!({"password_set": true}))
-        },
-    )
-    .await
-}
-
-pub(super) async fn create_access_key(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    req: AdminRequest,
-) -> Response {
-    root::call_on_user(&app, &req, "rolegate:CreateAccessKey", user_arn(&app, &name), Some(&name), || async {
-        let k = directory(&app)?.create_access_key(&name).await?;
-        Ok(json!({"access_key_id": k.id, "secret_access_key": k.secret.expose(), "status": k.status}))
+pub(super) fn set_password(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let b: PasswordBody = c.json()?;
+        c.directory()?
+            .set_password(
+                c.param("name")?,
+                crate::idp::local::password::Password::new(b.password),
+            )
+            .await?;
+        Ok(json!({"password_set": true}))
     })
-    .await
 }
 
-pub(super) async fn rotate_access_key(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    req: AdminRequest,
-) -> Response {
-    root::call_on_user(
-        &app,
-        &req,
-        "rolegate:RotateAccessKey",
-        user_arn(&app, &name),
-        Some(&name),
-        || async {
-            let (k, old) = directory(&app)?.rotate_access_key(&name).await?;
-            Ok(json!({
-                "access_key_id": k.id,
-                "secret_access_key": k.secret.expose(),
-                "deactivated": old,
-            }))
-        },
-    )
-    .await
+pub(super) fn create_access_key(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let k = c.directory()?.create_access_key(c.param("name")?).await?;
+        Ok(
+            json!({"access_key_id": k.id, "secret_access_key": k.secret.expose(), "status": k.status}),
+        )
+    })
+}
+
+pub(super) fn rotate_access_key(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let (k, old) = c.directory()?.rotate_access_key(c.param("name")?).await?;
+        Ok(json!({
+            "access_key_id": k.id,
+            "secret_access_key": k.secret.expose(),
+            "deactivated": old,
+        }))
+    })
 }
 
 #[derive(Deserialize)]
@@ -189,68 +127,36 @@ pub(super) struct StatusBody {
     status: KeyStatus,
 }
 
-pub(super) async fn update_access_key(
-    State(app): State<Arc<App>>,
-    Path((name, id)): Path<(String, String)>,
-    req: AdminRequest,
-) -> Response {
-    root::call_on_user(
-        &app,
-        &req,
-        "rolegate:UpdateAccessKey",
-        user_arn(&app, &name),
-        Some(&name),
-        || async {
-            let b: StatusBody = req.json()?;
-            directory(&app)?
-                .set_access_key_status(&name, &id, b.status)
-                .await?;
-            Ok(json!({"access_key_id": id, "status": b.status}))
-        },
-    )
-    .await
+pub(super) fn update_access_key(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let b: StatusBody = c.json()?;
+        let id = c.param("id")?;
+        c.directory()?
+            .set_access_key_status(c.param("name")?, id, b.status)
+            .await?;
+        Ok(json!({"access_key_id": id, "status": b.status}))
+    })
 }
 
-pub(super) async fn delete_access_key(
-    State(app): State<Arc<App>>,
-    Path((name, id)): Path<(String, String)>,
-    req: AdminRequest,
-) -> Response {
-    root::call_on_user(
-        &app,
-        &req,
-        "rolegate:DeleteAccessKey",
-        user_arn(&app, &name),
-        Some(&name),
-        || async {
-            directory(&app)?.delete_access_key(&name, &id).await?;
-            Ok(json!({"deleted": id}))
-        },
-    )
-    .await
+pub(super) fn delete_access_key(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let id = c.param("id")?;
+        c.directory()?
+            .delete_access_key(c.param("name")?, id)
+            .await?;
+        Ok(json!({"deleted": id}))
+    })
 }
 
-pub(super) async fn create_totp(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    req: AdminRequest,
-) -> Response {
-    root::call_on_user(
-        &app,
-        &req,
-        "rolegate:CreateVirtualMFADevice",
-        user_arn(&app, &name),
-        Some(&name),
-        || async {
-            let e = directory(&app)?.create_totp(&name).await?;
-            Ok(json!({
-                "serial": e.serial,
-                "secret_base32": e.secret_base32.expose(),
-                "uri": e.uri.expose(),
-            }))
-        },
-    )
-    .await
+pub(super) fn create_totp(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let e = c.directory()?.create_totp(c.param("name")?).await?;
+        Ok(json!({
+            "serial": e.serial,
+            "secret_base32": e.secret_base32.expose(),
+            "uri": e.uri.expose(),
+        }))
+    })
 }
 
 #[derive(Deserialize)]
@@ -259,51 +165,31 @@ pub(super) struct Codes {
     code2: String,
 }
 
-pub(super) async fn enable_totp(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    req: AdminRequest,
-) -> Response {
-    root::call_on_user(
-        &app,
-        &req,
-        "rolegate:EnableMFADevice",
-        user_arn(&app, &name),
-        Some(&name),
-        || async {
-            let b: Codes = req.json()?;
-            let serial = directory(&app)?
-                .enable_totp(&name, &b.code1, &b.code2)
-                .await?;
-            Ok(json!({"serial": serial, "enabled": true}))
-        },
-    )
-    .await
+pub(super) fn enable_totp(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let b: Codes = c.json()?;
+        let serial = c
+            .directory()?
+            .enable_totp(c.param("name")?, &b.code1, &b.code2)
+            .await?;
+        Ok(json!({"serial": serial, "enabled": true}))
+    })
 }
 
+/// The query of `DELETE /admin/users/{name}/mfa`.
 #[derive(Deserialize)]
 pub(super) struct SerialQuery {
     serial: String,
 }
 
-pub(super) async fn delete_mfa(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    Query(q): Query<SerialQuery>,
-    req: AdminRequest,
-) -> Response {
-    root::call_on_user(
-        &app,
-        &req,
-        "rolegate:DeactivateMFADevice",
-        user_arn(&app, &name),
-        Some(&name),
-        || async {
-            directory(&app)?.delete_mfa_device(&name, &q.serial).await?;
-            Ok(json!({"deleted": q.serial}))
-        },
-    )
-    .await
+pub(super) fn delete_mfa(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let q: SerialQuery = c.query()?;
+        c.directory()?
+            .delete_mfa_device(c.param("name")?, &q.serial)
+            .await?;
+        Ok(json!({"deleted": q.serial}))
+    })
 }
 
 #[derive(Deserialize)]
@@ -311,52 +197,34 @@ pub(super) struct PolicyBody {
     document: Value,
 }
 
-pub(super) fn policy_text(b: &PolicyBody) -> String {
+fn policy_text(b: &PolicyBody) -> String {
     match &b.document {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
 
-pub(super) async fn put_user_policy(
-    State(app): State<Arc<App>>,
-    Path((name, policy)): Path<(String, String)>,
-    req: AdminRequest,
-) -> Response {
-    root::call_on_user(
-        &app,
-        &req,
-        "rolegate:PutUserPolicy",
-        user_arn(&app, &name),
-        Some(&name),
-        || async {
-            let b: PolicyBody = req.json()?;
-            directory(&app)?
-                .put_policy(Holder::User(&name), &policy, &policy_text(&b))
-                .await?;
-            Ok(json!({"policy": policy}))
-        },
-    )
-    .await
+/// Puts the inline policy `{policy}` of the body on `holder`.
+pub(super) async fn put_policy(c: &Call, holder: Holder<'_>) -> Result<Value, AdminError> {
+    let b: PolicyBody = c.json()?;
+    let policy = c.param("policy")?;
+    c.directory()?
+        .put_policy(holder, policy, &policy_text(&b))
+        .await?;
+    Ok(json!({"policy": policy}))
 }
 
-pub(super) async fn delete_user_policy(
-    State(app): State<Arc<App>>,
-    Path((name, policy)): Path<(String, String)>,
-    req: AdminRequest,
-) -> Response {
-    root::call_on_user(
-        &app,
-        &req,
-        "rolegate:DeleteUserPolicy",
-        user_arn(&app, &name),
-        Some(&name),
-        || async {
-            directory(&app)?
-                .delete_policy(Holder::User(&name), &policy)
-                .await?;
-            Ok(json!({"deleted": policy}))
-        },
-    )
-    .await
+/// Deletes the inline policy `{policy}` of `holder`.
+pub(super) async fn delete_policy(c: &Call, holder: Holder<'_>) -> Result<Value, AdminError> {
+    let policy = c.param("policy")?;
+    c.directory()?.delete_policy(holder, policy).await?;
+    Ok(json!({"deleted": policy}))
+}
+
+pub(super) fn put_user_policy(c: &Call) -> Work<'_> {
+    Box::pin(async move { put_policy(c, Holder::User(c.param("name")?)).await })
+}
+
+pub(super) fn delete_user_policy(c: &Call) -> Work<'_> {
+    Box::pin(async move { delete_policy(c, Holder::User(c.param("name")?)).await })
 }
