@@ -71,7 +71,7 @@ pub fn session_principal(c: &SessionClaims) -> Principal {
         aws: dedup(vec![
             c.principal.arn(),
             c.principal.principal_arn(),
-            format!("arn:aws:iam::{account}:root"),
+            crate::policy::arn::root(&account),
             account,
         ]),
         federated: None,

@@ -398,7 +398,7 @@ impl Validator<'_> {
                 return None;
             }
         };
-        let arn = format!("arn:aws:iam::{account}:role/{name}");
+        let arn = crate::policy::arn::role(account, "/", &name);
         Some(Role {
             account: account.to_string(),
             role_id: role_id_for(&arn),

@@ -65,7 +65,7 @@ pub struct OidcProvider {
 impl OidcProvider {
     /// `arn:aws:iam::ACCOUNT:oidc-provider/<issuer host/path>`.
     pub fn arn(&self, account: &str) -> String {
-        format!("arn:aws:iam::{account}:oidc-provider/{}", self.key_prefix)
+        crate::policy::arn::oidc_provider(account, &self.key_prefix)
     }
     /// Whether roles in `account` may trust this provider.
     pub fn serves_account(&self, account: &str) -> bool {

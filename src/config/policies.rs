@@ -146,7 +146,7 @@ impl Validator<'_> {
             });
         let policy = policy?;
         ok.then(|| ManagedPolicy {
-            arn: format!("arn:aws:iam::{}:policy{}{}", raw.account, path, raw.name),
+            arn: crate::policy::arn::managed_policy(&raw.account, &path, &raw.name),
             account: raw.account.clone(),
             name: raw.name.clone(),
             path,

@@ -210,7 +210,7 @@ impl Validator<'_> {
         if !ok {
             return None;
         }
-        let arn = format!("arn:aws:iam::{}:role{}{}", raw.account, path, raw.name);
+        let arn = crate::policy::arn::role(&raw.account, &path, &raw.name);
         Some(Role {
             account: raw.account.clone(),
             name: raw.name.clone(),

@@ -231,7 +231,7 @@ pub struct SamlProvider {
 impl SamlProvider {
     /// `arn:aws:iam::ACCOUNT:saml-provider/<name>`.
     pub fn arn(&self, account: &str) -> String {
-        format!("arn:aws:iam::{account}:saml-provider/{}", self.name)
+        crate::policy::arn::saml_provider(account, &self.name)
     }
     /// Whether roles in `account` may trust this provider.
     pub fn serves_account(&self, account: &str) -> bool {

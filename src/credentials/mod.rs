@@ -102,15 +102,15 @@ impl SessionPrincipal {
                 role_name,
                 session_name,
                 ..
-            } => format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"),
+            } => crate::policy::arn::assumed_role(account, role_name, session_name),
             Self::User {
                 account,
                 name,
                 path,
                 ..
-            } => format!("arn:aws:iam::{account}:user{path}{name}"),
+            } => crate::policy::arn::user(account, path, name),
             Self::FederatedUser { account, name } => {
-                format!("arn:aws:sts::{account}:federated-user/{name}")
+                crate::policy::arn::federated_user(account, name)
             }
         }
     }
@@ -136,7 +136,7 @@ impl SessionPrincipal {
                 role_name,
                 role_path,
                 ..
-            } => Some(format!("arn:aws:iam::{account}:role{role_path}{role_name}")),
+            } => Some(crate::policy::arn::role(account, role_path, role_name)),
             Self::User { .. } | Self::FederatedUser { .. } => None,
         }
     }

@@ -109,12 +109,7 @@ impl ResourceAccount {
 /// The account field of an ARN, when it names one (not empty, no wildcard): `111122223333` of
 /// `arn:aws:dynamodb:us-east-1:111122223333:table/T`, nothing for `arn:aws:s3:::bucket` or `*`.
 pub fn arn_account(arn: &str) -> Option<&str> {
-    let mut fields = arn.splitn(6, ':');
-    if fields.next() != Some("arn") {
-        return None;
-    }
-    let account = fields.nth(3)?;
-    fields.next()?;
+    let account = super::Arn::parse(arn)?.account;
     (!account.is_empty() && !account.contains(['*', '?'])).then_some(account)
 }
 
@@ -211,11 +206,8 @@ pub(crate) enum Grant {
 fn classify(arn: &str) -> Grant {
     if root_account(arn).is_some() {
         Grant::Account
-    } else if arn.split(':').nth(2) == Some("iam")
-        && arn
-            .splitn(6, ':')
-            .nth(5)
-            .is_some_and(|r| r.starts_with("role/"))
+    } else if super::Arn::parse(arn)
+        .is_some_and(|a| a.service == "iam" && a.resource.starts_with("role/"))
     {
         Grant::Role
     } else {

@@ -84,6 +84,7 @@
 //! a trust policy naming an account also needs that account's identity policies is the caller's
 //! decision.
 
+pub mod arn;
 mod cache;
 mod condition;
 mod context;
@@ -99,6 +100,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+pub use arn::Arn;
 pub use cache::{PolicyCache, POLICY_CACHE_ENTRIES};
 pub use context::{ContextValue, Principal, RequestContext};
 pub use eval::{

@@ -149,12 +149,7 @@ pub fn check_role_arn(value: &str) -> Result<(), QueryError> {
             "Member must have length less than or equal to 2048",
         ));
     }
-    let ok = value
-        .strip_prefix("arn:aws:iam::")
-        .and_then(|r| r.split_once(":role/"))
-        .is_some_and(|(acc, name)| {
-            acc.len() == 12 && acc.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty()
-        });
+    let ok = crate::policy::Arn::iam_resource(value, "role").is_some();
     if !ok {
         return Err(QueryError::validation_msg(format!("{value} is invalid")));
     }

@@ -125,9 +125,9 @@ pub async fn assume_role_with_saml(
 
     let denied = || QueryError::access_denied("Not authorized to perform sts:AssumeRoleWithSAML");
     let role = federated::role(app, role_arn, &sp, denied)?;
-    let provider_name = principal_arn
-        .strip_prefix(&format!("arn:aws:iam::{}:saml-provider/", role.account))
-        .filter(|n| !n.is_empty());
+    let provider_name = crate::policy::Arn::iam_resource(principal_arn, "saml-provider")
+        .filter(|(account, _)| *account == role.account)
+        .map(|(_, name)| name);
     let Some(provider) = provider_name.and_then(|n| app.saml.provider(n)) else {
         return Err(
             QueryError::invalid_identity_token_msg("Specified provider doesn't exist.").because(

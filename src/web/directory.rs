@@ -237,10 +237,10 @@ fn rate_limited(app: &App, ev: &mut AuditEvent, limited: &crate::limit::Limited)
 
 fn user_arn(app: &App, name: &str) -> String {
     let account = app.directory.as_ref().map_or("", |d| d.account());
-    format!("arn:aws:iam::{account}:user/{name}")
+    crate::policy::arn::user(account, "/", name)
 }
 
 fn group_arn(app: &App, name: &str) -> String {
     let account = app.directory.as_ref().map_or("", |d| d.account());
-    format!("arn:aws:iam::{account}:group/{name}")
+    crate::policy::arn::group(account, name)
 }

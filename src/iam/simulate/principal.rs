@@ -15,9 +15,9 @@ pub(super) fn arn_account(arn: &str) -> Option<&str> {
 
 /// A session ARN `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION` as (account, role name, session).
 fn parse_session_arn(arn: &str) -> Option<(&str, &str, &str)> {
-    let rest = arn.strip_prefix("arn:aws:sts::")?;
-    let (account, resource) = rest.split_once(':')?;
-    let (name, session) = resource.strip_prefix("assumed-role/")?.split_once('/')?;
+    let a = policy::Arn::parse(arn).filter(|a| (a.partition, a.service) == ("aws", "sts"))?;
+    let account = a.account;
+    let (name, session) = a.resource.strip_prefix("assumed-role/")?.split_once('/')?;
     (!name.is_empty() && !session.is_empty() && !session.contains('/'))
         .then_some((account, name, session))
 }
@@ -82,11 +82,9 @@ pub(super) fn parse_source_arn(arn: &str) -> Result<SourceArn<'_>, QueryError> {
     if arn_account(arn).is_none() {
         return Err(bad());
     }
-    let mut f = arn.splitn(6, ':');
-    let service = f.nth(2).unwrap_or_default();
-    let resource = f.nth(2).unwrap_or_default();
-    let (kind, path_and_name) = resource.split_once('/').ok_or_else(bad)?;
-    if service != "iam" || !matches!(kind, "role" | "user" | "group") {
+    let a = policy::Arn::parse(arn).ok_or_else(bad)?;
+    let (kind, path_and_name) = a.resource.split_once('/').ok_or_else(bad)?;
+    if a.service != "iam" || !matches!(kind, "role" | "user" | "group") {
         return Err(bad());
     }
     let name = path_and_name.rsplit('/').next().unwrap_or_default();
@@ -110,7 +108,7 @@ pub(super) fn caller_principal(app: &App, arn: &str) -> Principal {
         }
     }
     if let Some(account) = arn_account(arn) {
-        aws.push(format!("arn:aws:iam::{account}:root"));
+        aws.push(crate::policy::arn::root(account));
         aws.push(account.to_string());
     }
     Principal::aws(aws)
@@ -175,7 +173,7 @@ impl SimulatedRole {
             aws.push(session_arn.to_string());
         }
         aws.push(role.arn.clone());
-        aws.push(format!("arn:aws:iam::{}:root", role.account));
+        aws.push(crate::policy::arn::root(&role.account));
         aws.push(role.account.clone());
 
         let mut keys: Vec<(String, ContextValue)> = vec![

@@ -13,13 +13,9 @@ impl Directory {
     /// The serial number of a user's virtual MFA device.
     pub fn totp_serial(&self, user: &User) -> String {
         if user.root {
-            format!(
-                "arn:aws:iam::{}:mfa/{}",
-                self.account(),
-                keys::ROOT_MFA_DEVICE
-            )
+            crate::policy::arn::mfa(self.account(), keys::ROOT_MFA_DEVICE)
         } else {
-            format!("arn:aws:iam::{}:mfa/{}", self.account(), user.name)
+            crate::policy::arn::mfa(self.account(), &user.name)
         }
     }
 

@@ -213,9 +213,9 @@ impl User {
     /// The user's ARN (`…:root` for the root user).
     pub fn arn(&self, account: &str) -> String {
         if self.root {
-            format!("arn:aws:iam::{account}:root")
+            crate::policy::arn::root(account)
         } else {
-            format!("arn:aws:iam::{account}:user{}{}", self.path, self.name)
+            crate::policy::arn::user(account, &self.path, &self.name)
         }
     }
 
