@@ -228,3 +228,19 @@ pub async fn unsigned_sts_call(
         .unwrap_or_else(|| panic!("no audit event for {request_id}"));
     (status, text, event)
 }
+
+/// A new long-term access key of the directory user `name`, ready to sign with.
+pub async fn access_key(app: &crate::app::App, name: &str) -> Creds {
+    let key = app
+        .directory
+        .as_ref()
+        .unwrap()
+        .create_access_key(name)
+        .await
+        .unwrap();
+    Creds {
+        key: key.id,
+        secret: key.secret.expose().to_string(),
+        token: None,
+    }
+}

@@ -21,21 +21,6 @@ const INJECTED: [(&str, &str); 3] = [
     ("x-amz-grant-full-control", "id=attacker"),
 ];
 
-const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
-[[services]]
-name = "objstore"
-signing_names = ["s3"]
-token_env = "OBJSTORE_TOKEN"
-"#;
-
 struct Fixture {
     app: Arc<App>,
     /// A directory user's long-term key.
@@ -43,19 +28,13 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let (app, _clock) =
-        crate::testing::app_with_env(CONFIG, &[("OBJSTORE_TOKEN", SERVICE_TOKEN)], T0).await;
-    let directory = app.directory.clone().unwrap();
-    directory.create_user("ana", None).await.unwrap();
-    let key = directory.create_access_key("ana").await.unwrap();
-    Fixture {
-        app,
-        user: Creds {
-            key: key.id,
-            secret: key.secret.expose().to_string(),
-            token: None,
-        },
-    }
+    let (app, _clock) = crate::testing::config()
+        .service("objstore", "s3", SERVICE_TOKEN)
+        .build(T0)
+        .await;
+    crate::testing::directory_user(&app, "ana", &[]).await;
+    let user = super::testing::access_key(&app, "ana").await;
+    Fixture { app, user }
 }
 
 impl Fixture {
