@@ -295,6 +295,17 @@ pub async fn audit(app: &App, action: &str) -> Vec<AuditEvent> {
     .unwrap_or_else(|e| panic!("audit query: {e}"))
 }
 
+/// The audit event of the request `request_id` (after a flush).
+pub async fn audit_event(app: &App, request_id: &str) -> AuditEvent {
+    app.audit.flush().await;
+    crate::audit::query(app.store.as_ref(), &AuditQuery::default())
+        .await
+        .unwrap_or_else(|e| panic!("audit query: {e}"))
+        .into_iter()
+        .find(|e| e.request_id == request_id)
+        .unwrap_or_else(|| panic!("no audit event for {request_id}"))
+}
+
 /// The decision and reason of the newest audit event of `action`.
 pub async fn last_reason(app: &App, action: &str) -> (String, String) {
     let events = audit(app, action).await;

@@ -11,7 +11,6 @@ use crate::audit::AuditEvent;
 use crate::credentials::SessionClaims;
 use crate::policy::{ContextValue, RequestContext, ResourceAccount};
 use crate::sigv4::{SignedRequest, VerifyOptions};
-use crate::store::AuditQuery;
 use crate::web::testing::{form_post, sign_request, sts_post, text_of, Creds, HOST, T0};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Request, StatusCode};
@@ -314,13 +313,7 @@ impl Fixture {
 
     /// The audit event of `request_id`.
     async fn event(&self, request_id: &str) -> AuditEvent {
-        self.app.audit.flush().await;
-        crate::audit::query(self.app.store.as_ref(), &AuditQuery::default())
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|e| e.request_id == request_id)
-            .unwrap_or_else(|| panic!("no audit event for {request_id}"))
+        crate::testing::audit_event(&self.app, request_id).await
     }
 }
 

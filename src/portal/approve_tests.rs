@@ -388,15 +388,7 @@ async fn a_person_with_mfa_passes_the_challenge_before_approving_and_the_token_s
 // ----- /authorize -----
 
 async fn pkce_client(f: &Fixture) -> (String, String) {
-    f.register(json!({
-        "clientName": "aws-cli",
-        "clientType": "public",
-        "grantTypes": ["authorization_code", "refresh_token"],
-        "redirectUris": ["http://127.0.0.1/oauth/callback"],
-        "issuerUrl": START_URL,
-        "scopes": ["sso:account:access"],
-    }))
-    .await
+    crate::sso::testing::pkce_client(&f.app).await
 }
 
 fn authorize_url(client_id: &str, redirect: &str, method: &str) -> String {

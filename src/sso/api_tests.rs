@@ -67,15 +67,7 @@ impl Fixture {
     }
 
     async fn pkce_client(&self) -> (String, String) {
-        self.register(json!({
-            "clientName": "aws-cli",
-            "clientType": "public",
-            "grantTypes": ["authorization_code", "refresh_token"],
-            "redirectUris": ["http://127.0.0.1/oauth/callback"],
-            "issuerUrl": START_URL,
-            "scopes": ["sso:account:access"],
-        }))
-        .await
+        crate::sso::testing::pkce_client(&self.app).await
     }
 
     /// Starts a device authorization; returns the whole answer.

@@ -104,3 +104,20 @@ pub async fn register(app: &Arc<App>, body: Value) -> (String, String) {
         answer["clientSecret"].as_str().unwrap().to_string(),
     )
 }
+
+/// Registers the client the AWS CLI registers for the authorization code grant (PKCE, a loopback
+/// redirect); returns its id and secret.
+pub async fn pkce_client(app: &Arc<App>) -> (String, String) {
+    register(
+        app,
+        serde_json::json!({
+            "clientName": "aws-cli",
+            "clientType": "public",
+            "grantTypes": ["authorization_code", "refresh_token"],
+            "redirectUris": ["http://127.0.0.1/oauth/callback"],
+            "issuerUrl": "http://127.0.0.1:8080/start",
+            "scopes": ["sso:account:access"],
+        }),
+    )
+    .await
+}

@@ -219,13 +219,7 @@ pub async fn unsigned_sts_call(
     let request_id = text_of(&text, "RequestId")
         .unwrap_or_else(|| panic!("no RequestId in {text}"))
         .to_string();
-    app.audit.flush().await;
-    let event = crate::audit::query(app.store.as_ref(), &Default::default())
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|e| e.request_id == request_id)
-        .unwrap_or_else(|| panic!("no audit event for {request_id}"));
+    let event = crate::testing::audit_event(app, &request_id).await;
     (status, text, event)
 }
 

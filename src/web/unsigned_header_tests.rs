@@ -6,12 +6,10 @@
 use super::testing::{sign_request, sts_post, text_of, Creds, Signed, T0};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::store::AuditQuery;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tower::ServiceExt;
 
 const SERVICE_TOKEN: &str = "objstore-token-0123456789abcdef0123456789";
 const GCI: &str = "Action=GetCallerIdentity&Version=2011-06-15";
@@ -39,15 +37,8 @@ async fn fixture() -> Fixture {
 
 impl Fixture {
     async fn send(&self, req: Request<Body>) -> (StatusCode, String) {
-        let resp = crate::web::router(self.app.clone())
-            .oneshot(req)
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, String::from_utf8(bytes.to_vec()).unwrap())
+        let resp = crate::testing::send(&self.app, req).await;
+        (resp.status(), crate::testing::text(resp).await)
     }
 
     /// Sends a signed request to the STS.
@@ -76,13 +67,7 @@ impl Fixture {
 
     /// The audit event of the request `request_id`.
     async fn event(&self, request_id: &str) -> AuditEvent {
-        self.app.audit.flush().await;
-        crate::audit::query(self.app.store.as_ref(), &AuditQuery::default())
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|e| e.request_id == request_id)
-            .unwrap_or_else(|| panic!("no audit event for {request_id}"))
+        crate::testing::audit_event(&self.app, request_id).await
     }
 
     /// Temporary credentials of the user, from `GetSessionToken`.
