@@ -33,6 +33,10 @@ pub mod sso;
 pub mod store;
 pub mod sts;
 pub mod telemetry;
-#[cfg(test)]
-pub(crate) mod testing;
+/// The shared test fixture (a configuration builder and the app it builds, requests through the
+/// router). Compiled for the unit tests and, through the `testing` feature that only the package's
+/// dev-dependency on itself enables, for the integration tests; never part of a release build.
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 pub mod web;

@@ -14,11 +14,10 @@ use rolegate::app::App;
 use rolegate::clock::FixedClock;
 use rolegate::idp::local::password::Password;
 use rolegate::idp::local::Directory;
-use rolegate::store::AuditQuery;
+use rolegate::testing::{set_cookie, text};
 use serde_json::Value;
 use soft::SoftKey;
 use std::sync::Arc;
-use tower::ServiceExt;
 
 const ORIGIN: &str = "https://sso.example.com";
 const RP_ID: &str = "sso.example.com";
@@ -29,62 +28,29 @@ const CHALLENGE: &str = "portal:SecurityKeyChallenge";
 const REGISTER: &str = "portal:RegisterSecurityKey";
 const REMOVE: &str = "portal:RemoveSecurityKey";
 
-fn config(public_url: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "{public_url}"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
-[[permission_sets]]
-name = "Ops"
-mfa = "required"
-[[permission_sets.policies]]
-name = "all"
-document = '{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"*","Resource":"*"}}]}}'
-[[assignment_rules]]
-provider = "local"
-permission_set = "Ops"
-accounts = ["111122223333"]
-local_group = "dev"
-[portal]
-"#
-    )
-}
-
 struct Fixture {
     app: Arc<App>,
     clock: FixedClock,
     origin: String,
 }
 
+/// rolegate reached at `public_url` with permission set Ops (MFA) for the group dev, and ana and
+/// bo in that group with a password.
 async fn fixture_at(public_url: &str) -> Fixture {
-    let config = rolegate::config::Config::from_str_with_env(
-        std::path::Path::new("/etc/rolegate.toml"),
-        &config(public_url),
-        &[],
-    )
-    .unwrap();
-    let clock = FixedClock::new(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap());
-    let app = App::build(
-        config,
-        Arc::new(rolegate::store::MemoryStore::new()),
-        Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
-    let d = app.directory.clone().unwrap();
-    d.create_group("dev", None).await.unwrap();
+    let (app, clock) = rolegate::testing::config()
+        .server("127.0.0.1:0", public_url)
+        .permission_set("Ops", "mfa = \"required\"")
+        .with("[portal]\n")
+        .build(1_700_000_000)
+        .await;
     for name in ["ana", "bo"] {
-        d.create_user(name, None).await.unwrap();
-        d.set_password(name, Password::new(PASSWORD.to_string()))
+        rolegate::testing::directory_user(&app, name, &["dev"]).await;
+        app.directory
+            .clone()
+            .unwrap()
+            .set_password(name, Password::new(PASSWORD.to_string()))
             .await
             .unwrap();
-        d.add_user_to_group(name, "dev").await.unwrap();
     }
     Fixture {
         app,
@@ -118,10 +84,7 @@ impl Fixture {
     async fn send(&self, req: Request<Body>) -> Response {
         // Audit records are ordered by time: one millisecond per request keeps them in order.
         self.clock.advance(chrono::Duration::milliseconds(1));
-        rolegate::web::router(self.app.clone())
-            .oneshot(req)
-            .await
-            .unwrap()
+        rolegate::testing::send(&self.app, req).await
     }
 
     async fn get(&self, path: &str, cookies: &str) -> Response {
@@ -198,9 +161,7 @@ impl Fixture {
                 .await;
         }
         assert_eq!(home.status(), StatusCode::OK);
-        let html = text(home).await;
-        let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
-        html[at..at + 43].to_string()
+        rolegate::testing::csrf_of(&text(home).await)
     }
 
     /// Registers `key` as `label` in `b`'s session (which must be allowed to add one).
@@ -281,16 +242,7 @@ impl Fixture {
     }
 
     async fn audit(&self, action: &str) -> Vec<rolegate::audit::AuditEvent> {
-        self.app.audit.flush().await;
-        rolegate::audit::query(
-            self.app.store.as_ref(),
-            &AuditQuery {
-                action: Some(action.into()),
-                ..AuditQuery::default()
-            },
-        )
-        .await
-        .unwrap()
+        rolegate::testing::audit(&self.app, action).await
     }
 
     /// The reason of the last audit record of `action`, asserting its decision.
@@ -304,25 +256,6 @@ impl Fixture {
     async fn key_count(&self, user: &str) -> usize {
         Directory::security_keys_of(&self.directory().user(user).await.unwrap()).len()
     }
-}
-
-fn set_cookie(resp: &Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| {
-            let c = c.strip_prefix(&format!("{name}="))?;
-            Some(c.split(';').next().unwrap_or("").to_string())
-        })
-        .filter(|v| !v.is_empty())
-}
-
-async fn text(resp: Response) -> String {
-    let b = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    String::from_utf8(b.to_vec()).unwrap()
 }
 
 async fn json(resp: Response) -> Value {

@@ -11,7 +11,6 @@ use crate::audit::AuditEvent;
 use crate::credentials::SessionClaims;
 use crate::policy::{ContextValue, RequestContext, ResourceAccount};
 use crate::sigv4::{SignedRequest, VerifyOptions};
-use crate::store::AuditQuery;
 use crate::web::testing::{form_post, sign_request, sts_post, text_of, Creds, HOST, T0};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Request, StatusCode};
@@ -32,28 +31,7 @@ const SERVICE_TOKEN: &str = "objstore-token-0123456789abcdef0123456789";
 /// Where in-process requests come from, as every edge sees them.
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
-[[roles]]
-account = "111122223333"
-name = "Worker"
-trust_policy = '''{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}'''
-[[roles.policies]]
-name = "all"
-document = '''{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'''
-[[services]]
-name = "objstore"
-signing_names = ["s3"]
-token_env = "OBJSTORE_TOKEN"
-[portal]
-"#;
+const WORKER_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
 
 /// Every action an edge here asks about.
 const TESTED: [&str; 6] = [
@@ -174,8 +152,16 @@ struct Answer {
 
 impl Fixture {
     async fn new() -> Self {
-        let (app, _clock) =
-            crate::testing::app_with_env(CONFIG, &[("OBJSTORE_TOKEN", SERVICE_TOKEN)], T0).await;
+        let (app, _clock) = crate::testing::config()
+            .role("Worker", WORKER_TRUST)
+            .with(&format!(
+                "[[roles.policies]]\nname = \"all\"\ndocument = '''{}'''\n",
+                crate::testing::ALLOW_ALL
+            ))
+            .service("objstore", "s3", SERVICE_TOKEN)
+            .with("[portal]\n")
+            .build(T0)
+            .await;
         let d = app.directory.clone().unwrap();
         let statement = |effect: &str, action: Value, condition: Value| {
             let mut s = json!({"Effect": effect, "Action": action, "Resource": "*"});
@@ -199,14 +185,8 @@ impl Fixture {
         ];
         let mut keys = HashMap::new();
         for (name, statements) in users {
-            d.create_user(name, None).await.unwrap();
-            let k = d.create_access_key(name).await.unwrap();
-            let creds = Creds {
-                key: k.id,
-                secret: k.secret.expose().to_string(),
-                token: None,
-            };
-            keys.insert(name, creds);
+            crate::testing::directory_user(&app, name, &[]).await;
+            keys.insert(name, crate::web::testing::access_key(&app, name).await);
             if !statements.is_empty() {
                 let doc = json!({"Version": "2012-10-17", "Statement": statements});
                 d.put_policy(crate::idp::local::Holder::User(name), "p", &doc.to_string())
@@ -333,13 +313,7 @@ impl Fixture {
 
     /// The audit event of `request_id`.
     async fn event(&self, request_id: &str) -> AuditEvent {
-        self.app.audit.flush().await;
-        crate::audit::query(self.app.store.as_ref(), &AuditQuery::default())
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|e| e.request_id == request_id)
-            .unwrap_or_else(|| panic!("no audit event for {request_id}"))
+        crate::testing::audit_event(&self.app, request_id).await
     }
 }
 

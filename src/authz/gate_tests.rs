@@ -10,53 +10,16 @@ use crate::clock::FixedClock;
 use crate::portal::session;
 use crate::store::{Revocation, RevocationScope};
 use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{Request, StatusCode};
 use proptest::prelude::*;
 use std::sync::Arc;
 use tower::ServiceExt;
 
 const T0: i64 = crate::web::testing::T0;
 const ACCOUNT: &str = "111122223333";
-const ORIGIN: &str = "http://127.0.0.1:8080";
+const ORIGIN: &str = crate::testing::PUBLIC_URL;
 
-const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
-[[permission_sets]]
-name = "Dev"
-[[permission_sets.policies]]
-name = "all"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-[[permission_sets]]
-name = "Breakglass"
-mfa = "required"
-mfa_max_age_minutes = 15
-[[permission_sets.policies]]
-name = "all"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-[[assignment_rules]]
-provider = "local"
-permission_set = "Dev"
-accounts = ["111122223333"]
-local_group = "dev"
-[[assignment_rules]]
-provider = "local"
-permission_set = "Breakglass"
-accounts = ["111122223333"]
-local_group = "dev"
-[[roles]]
-account = "111122223333"
-name = "Target"
-trust_policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}'
-[portal]
-[sso]
-"#;
+const TARGET_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
 
 /// What happened to the person between their sign-in and the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,8 +83,16 @@ struct World {
     early: crate::web::testing::Creds,
 }
 
+/// Permission sets Dev and Breakglass (MFA of the last 15 minutes) for the group dev, and a role
+/// Target the account trusts.
 async fn app() -> (Arc<App>, FixedClock) {
-    crate::testing::app(CONFIG, T0).await
+    crate::testing::config()
+        .permission_set("Dev", "")
+        .permission_set("Breakglass", "mfa = \"required\"\nmfa_max_age_minutes = 15")
+        .role("Target", TARGET_TRUST)
+        .with("[portal]\n[sso]\n")
+        .build(T0)
+        .await
 }
 
 async fn revoke(app: &App, scope: RevocationScope) {
@@ -145,18 +116,12 @@ async fn revoke(app: &App, scope: RevocationScope) {
 async fn world(state: State) -> World {
     let (app, clock) = app().await;
     let d = app.directory.clone().unwrap();
-    d.create_user("ana", None).await.unwrap();
-    d.create_group("dev", None).await.unwrap();
-    d.add_user_to_group("ana", "dev").await.unwrap();
-    let user = d.user("ana").await.unwrap();
+    let user = crate::testing::directory_user(&app, "ana", &["dev"]).await;
     let mut identity = SignedInIdentity {
-        provider: "local".into(),
-        subject: "ana".into(),
         claims: serde_json::Map::from_iter([("sub".to_string(), "ana".into())]),
-        mfa_time: None,
-        local_groups: vec!["dev".into()],
         origin_user: Some(user.user_id.clone()),
         signed_in_at: T0,
+        ..crate::testing::ana(None)
     };
     let mut set = "Dev";
     let early = early_credentials(&app, &identity).await;
@@ -228,26 +193,18 @@ async fn world(state: State) -> World {
 
 /// Credentials for permission set Dev, as the portal issues them to the sign-in now.
 async fn early_credentials(app: &App, identity: &SignedInIdentity) -> crate::web::testing::Creds {
-    let admitted = gate::admit_sign_in(app, identity).await.unwrap();
-    let mut ev = crate::audit::AuditEvent::new(app.clock.now(), "early", "portal:GetCredentials");
-    let (claims, token) =
-        crate::sts::credentials_for_assignment(app, &admitted, ACCOUNT, "Dev", &mut ev).unwrap();
+    let (key, secret, token) =
+        crate::testing::assignment_credentials(app, identity, ACCOUNT, "Dev").await;
     crate::web::testing::Creds {
-        key: claims.access_key_id,
-        secret: claims.secret_access_key,
+        key,
+        secret,
         token: Some(token),
     }
 }
 
-/// Enables the user's pending TOTP device with two consecutive codes of its secret.
+/// Enables the user's TOTP device with two consecutive codes of its secret, the second of now.
 async fn force_enable_totp(app: &App, name: &str) {
-    let d = app.directory.clone().unwrap();
-    let e = d.create_totp(name).await.unwrap();
-    let secret = crate::idp::local::totp::from_base32(e.secret_base32.expose()).unwrap();
-    let now = app.clock.now().timestamp();
-    let c1 = crate::idp::local::totp::code_at(&secret, now - 30).unwrap();
-    let c2 = crate::idp::local::totp::code_at(&secret, now).unwrap();
-    d.enable_totp(name, &c1, &c2).await.unwrap();
+    crate::testing::enable_totp(app, name, app.clock.now().timestamp() - 30).await;
 }
 
 /// The gate's own verdict: on the world's sign-in, or for the session edge on the session the
@@ -283,63 +240,26 @@ async fn edge_mints(w: &World, edge: Edge) -> bool {
             router.oneshot(signed.request()).await.unwrap()
         }
         Edge::PortalCredentials | Edge::PortalConsole => {
-            let token = session::create(
-                w.app.store.as_ref(),
-                w.identity.clone(),
-                "127.0.0.1".into(),
-                w.identity.signed_in_at,
-            )
-            .await
-            .unwrap();
-            let rec = w
-                .app
-                .store
-                .dir_get(session::SESSION_KIND, &session::key_of(&token))
-                .await
-                .unwrap()
-                .unwrap();
-            let rec: session::SessionRecord = serde_json::from_str(&rec.value).unwrap();
+            let (cookie, csrf) =
+                crate::testing::portal_session(&w.app, w.identity.clone(), w.identity.signed_in_at)
+                    .await;
             let path = match edge {
                 Edge::PortalCredentials => "/portal/credentials",
                 _ => "/portal/console",
             };
-            let body = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs([
-                    ("csrf", rec.csrf.as_str()),
-                    ("account", ACCOUNT),
-                    ("permission_set", w.set),
-                ])
-                .finish();
-            router
-                .oneshot(
-                    Request::post(path)
-                        .header(
-                            header::COOKIE,
-                            format!("{}={token}", session::SESSION_COOKIE),
-                        )
-                        .header(header::ORIGIN, ORIGIN)
-                        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                        .body(Body::from(body))
-                        .unwrap(),
-                )
-                .await
-                .unwrap()
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("account", ACCOUNT),
+                ("permission_set", w.set),
+            ];
+            crate::testing::post_form(&w.app, path, &cookie, ORIGIN, &form).await
         }
         Edge::SsoRoleCredentials => {
             // The sign-in was approved at sign-in time; the request comes now.
             let now = w.app.clock.now();
             w.clock
                 .set(chrono::DateTime::from_timestamp(w.identity.signed_in_at, 0).unwrap());
-            let issued = crate::sso::token::start(
-                &w.app,
-                "client-a",
-                w.identity.clone(),
-                "http://127.0.0.1:8080/start",
-                vec!["sso:account:access".into()],
-                vec![],
-            )
-            .await
-            .unwrap();
+            let issued = crate::sso::testing::signed_in(&w.app, w.identity.clone()).await;
             w.clock.set(now);
             router
                 .oneshot(

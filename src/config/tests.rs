@@ -1,18 +1,8 @@
 use super::*;
 use std::io::Write;
 
-const BASE: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-
-[store]
-kind = "memory"
-
-[[accounts]]
-id = "111122223333"
-name = "main"
-
+/// An OpenID provider and a role `ci` its tokens may assume.
+const CI: &str = r#"
 [[oidc_providers]]
 issuer = "https://idp.example.com"
 audiences = ["sts.amazonaws.com"]
@@ -27,6 +17,11 @@ trust_policy = '''
   "Condition": {"StringEquals": {"idp.example.com:sub": "x"}}}]}
 '''
 "#;
+
+/// The shared test configuration with [`CI`].
+fn base() -> String {
+    crate::testing::config().with(CI).text()
+}
 
 fn load(text: &str) -> Result<Config, ConfigError> {
     Config::from_str_with_env(Path::new("/etc/rolegate/rolegate.toml"), text, &[])
@@ -43,7 +38,7 @@ fn problems(text: &str) -> Vec<String> {
 
 #[test]
 fn a_valid_configuration_loads_with_derived_names() {
-    let c = load(BASE).unwrap();
+    let c = load(&base()).unwrap();
     assert_eq!(c.roles[0].arn, "arn:aws:iam::111122223333:role/ci");
     assert!(c.roles[0].role_id.starts_with("AROA") && c.roles[0].role_id.len() == 21);
     assert_eq!(c.oidc_providers[0].key_prefix, "idp.example.com");
@@ -58,17 +53,22 @@ fn a_valid_configuration_loads_with_derived_names() {
 
 #[test]
 fn unknown_keys_are_errors_with_their_line() {
-    let text = BASE.replace("name = \"main\"", "name = \"main\"\nowner = \"x\"");
+    let text = base().replace("name = \"main\"", "name = \"main\"\nowner = \"x\"");
     let p = problems(&text);
     assert_eq!(p.len(), 1, "{p:?}");
-    assert!(p[0].starts_with("/etc/rolegate/rolegate.toml:12:"), "{p:?}");
+    let line = text.lines().position(|l| l == "owner = \"x\"").unwrap() + 1;
+    assert!(
+        p[0].starts_with(&format!("/etc/rolegate/rolegate.toml:{line}:")),
+        "{p:?}"
+    );
     assert!(p[0].contains("owner"), "{p:?}");
 }
 
 #[test]
 fn every_semantic_problem_is_reported_at_once() {
+    let base = base();
     let text = format!(
-        "{BASE}\n[[roles]]\naccount = \"999999999999\"\nname = \"bad name\"\nmax_session_duration = 10\ntrust_policy = '{{\"Version\": \"2012-10-17\"}}'\n\n[[oidc_providers]]\nissuer = \"http://evil.example\"\naudiences = []\nalgorithms = [\"HS256\", \"none\"]\nleeway_seconds = 600\n"
+        "{base}\n[[roles]]\naccount = \"999999999999\"\nname = \"bad name\"\nmax_session_duration = 10\ntrust_policy = '{{\"Version\": \"2012-10-17\"}}'\n\n[[oidc_providers]]\nissuer = \"http://evil.example\"\naudiences = []\nalgorithms = [\"HS256\", \"none\"]\nleeway_seconds = 600\n"
     );
     let p = problems(&text).join("\n");
     for expected in [
@@ -92,7 +92,7 @@ fn every_semantic_problem_is_reported_at_once() {
 
 #[test]
 fn dangling_and_unsafe_references_are_errors() {
-    let text = BASE.replace(
+    let text = base().replace(
         "oidc-provider/idp.example.com",
         "oidc-provider/unknown.example.com",
     );
@@ -101,22 +101,22 @@ fn dangling_and_unsafe_references_are_errors() {
         p.contains("no oidc provider with issuer 'unknown.example.com'"),
         "{p}"
     );
-    let text = BASE.replace(
+    let text = base().replace(
         "arn:aws:iam::111122223333:oidc",
         "arn:aws:iam::444455556666:oidc",
     );
     assert!(problems(&text)
         .join("\n")
         .contains("not a provider of account"));
-    let text = BASE.replace(
+    let text = base().replace(
         "public_url = \"http://127.0.0.1:8080\"",
         "public_url = \"http://sts.example.com\"",
     );
     assert!(problems(&text).join("\n").contains("plain http"));
-    let text = BASE.replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:8080\"")
+    let text = base().replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:8080\"")
         + "\n[demo]\nenabled = true\n";
     assert!(problems(&text).join("\n").contains("loopback"));
-    let text = BASE
+    let text = base()
         .replace("https://idp.example.com", "http://127.0.0.1:9999")
         .replace("idp.example.com", "127.0.0.1:9999");
     assert!(
@@ -132,7 +132,7 @@ fn malformed_policies_are_reported_in_their_file_with_a_line() {
     let dir = tempfile::tempdir().unwrap();
     let mut f = std::fs::File::create(dir.path().join("trust.json")).unwrap();
     writeln!(f, "{{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {{\"Effect\": \"Allow\" \"Action\": \"x\"}}\n  ]\n}}").unwrap();
-    let text = BASE.replace(
+    let text = base().replace(
         "trust_policy = '''",
         "trust_policy_file = \"trust.json\"\nunused = '''",
     );
@@ -146,7 +146,7 @@ fn malformed_policies_are_reported_in_their_file_with_a_line() {
         .find(|x| x.file.ends_with("trust.json"))
         .unwrap_or_else(|| panic!("{p:?}"));
     assert_eq!(trust.line, Some(4), "{trust}");
-    let missing = BASE.replace(
+    let missing = base().replace(
         "trust_policy = '''",
         "trust_policy_file = \"nope.json\"\ndescription = '''",
     );
@@ -155,7 +155,7 @@ fn malformed_policies_are_reported_in_their_file_with_a_line() {
 
 #[test]
 fn risky_trust_policies_are_warnings() {
-    let text = BASE.replace(
+    let text = base().replace(
         ",\n  \"Condition\": {\"StringEquals\": {\"idp.example.com:sub\": \"x\"}}",
         "",
     );
@@ -167,7 +167,7 @@ fn risky_trust_policies_are_warnings() {
         "{:?}",
         c.warnings
     );
-    let text = BASE.replace(
+    let text = base().replace(
         "\"StringEquals\": {\"idp.example.com:sub\": \"x\"}",
         "\"ForAllValues:StringEquals\": {\"idp.example.com:groups\": \"x\"}",
     );
@@ -187,19 +187,20 @@ fn environment_overrides_apply_and_unknown_variables_warn() {
         ("ROLEGATE_LISTEN".to_string(), "127.0.0.1:9000".to_string()),
         ("ROLEGATE_LISTNE".to_string(), "x".to_string()),
     ];
-    let c = Config::from_str_with_env(Path::new("c.toml"), BASE, &env).unwrap();
+    let c = Config::from_str_with_env(Path::new("c.toml"), &base(), &env).unwrap();
     assert_eq!(c.listen.port(), 9000);
     assert!(c
         .warnings
         .iter()
         .any(|w| w.message.contains("ROLEGATE_LISTNE")));
     let bad = vec![("ROLEGATE_LISTEN".to_string(), "nope".to_string())];
-    assert!(Config::from_str_with_env(Path::new("c.toml"), BASE, &bad).is_err());
+    assert!(Config::from_str_with_env(Path::new("c.toml"), &base(), &bad).is_err());
 }
 
 #[test]
 fn admin_tokens_come_from_files_or_environment_and_must_be_long() {
-    let text = format!("{BASE}\n[admin]\ntoken_env = \"RG_ADMIN\"\n");
+    let base = base();
+    let text = format!("{base}\n[admin]\ntoken_env = \"RG_ADMIN\"\n");
     let short = vec![("RG_ADMIN".to_string(), "short".to_string())];
     assert!(Config::from_str_with_env(Path::new("c.toml"), &text, &short).is_err());
     let long = vec![("RG_ADMIN".to_string(), "x".repeat(40))];
@@ -241,7 +242,7 @@ document = '''{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Actio
 "#;
 
 fn with_managed(role_lines: &str) -> String {
-    let mut text = BASE.replace("[[roles]]", &format!("{MANAGED}\n[[roles]]\n{role_lines}"));
+    let mut text = base().replace("[[roles]]", &format!("{MANAGED}\n[[roles]]\n{role_lines}"));
     text.push('\n');
     text
 }
@@ -311,8 +312,9 @@ fn managed_policies_attach_by_arn_and_dangling_ones_are_errors() {
 
 #[test]
 fn services_need_their_own_long_token() {
+    let base = base();
     let svc = |lines: &str| {
-        format!("{BASE}\n[[services]]\nname = \"objstore\"\nsigning_names = [\"s3\"]\n{lines}\n")
+        format!("{base}\n[[services]]\nname = \"objstore\"\nsigning_names = [\"s3\"]\n{lines}\n")
     };
     let env = vec![
         ("OBJ_TOKEN".to_string(), "t".repeat(40)),
@@ -347,7 +349,7 @@ fn load_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
 #[test]
 fn every_key_can_come_from_a_rolegate_double_underscore_variable() {
     let c = load_env(
-        BASE,
+        &base(),
         &[
             ("ROLEGATE__SERVER__LISTEN", "127.0.0.1:9100"),
             ("ROLEGATE__STS__MAX_CLOCK_SKEW_SECONDS", "300"),
@@ -385,7 +387,7 @@ fn every_key_can_come_from_a_rolegate_double_underscore_variable() {
 
 #[test]
 fn variables_are_validated_like_the_file_and_problems_name_them() {
-    let e = load_env(BASE, &[("ROLEGATE__SERVER__LISTN", "127.0.0.1:1")]).unwrap_err();
+    let e = load_env(&base(), &[("ROLEGATE__SERVER__LISTN", "127.0.0.1:1")]).unwrap_err();
     assert_eq!(e.0.len(), 1, "{e}");
     assert_eq!(e.0[0].file, Path::new("<environment>"));
     assert!(
@@ -395,7 +397,7 @@ fn variables_are_validated_like_the_file_and_problems_name_them() {
         "{e}"
     );
 
-    let e = load_env(BASE, &[("ROLEGATE__SHUTDOWN__DRAIN_SECONDS", "9999")]).unwrap_err();
+    let e = load_env(&base(), &[("ROLEGATE__SHUTDOWN__DRAIN_SECONDS", "9999")]).unwrap_err();
     assert!(
         e.0[0]
             .message
@@ -404,7 +406,7 @@ fn variables_are_validated_like_the_file_and_problems_name_them() {
     );
 
     // A problem of the file keeps its line (the role's) when variables insert lines above it.
-    let broken = BASE.replace("name = \"ci\"", "name = \"ci\"\nmax_session_duration = 5");
+    let broken = base().replace("name = \"ci\"", "name = \"ci\"\nmax_session_duration = 5");
     let line = broken
         .lines()
         .position(|l| l.starts_with("[[roles]]"))
@@ -432,7 +434,8 @@ fn variables_are_validated_like_the_file_and_problems_name_them() {
 
 #[test]
 fn operational_settings_have_safe_defaults_and_refuse_nonsense() {
-    let c = load(BASE).unwrap();
+    let base = base();
+    let c = load(&base).unwrap();
     assert_eq!(c.ops.limits, DEFAULT_BODY_LIMITS);
     assert!(c.ops.metrics.enabled && c.ops.tls.is_none());
     assert!(c.ops.rate_limits.login_per_ip.is_some() && c.ops.rate_limits.sts_per_ip.is_none());
@@ -441,7 +444,7 @@ fn operational_settings_have_safe_defaults_and_refuse_nonsense() {
             && c.ops.rate_limits.user_code_per_ip.is_some()
     );
     let off = load(&format!(
-        "{BASE}[rate_limits]\nsso_start_per_ip = {{ per_minute = 0 }}\n\
+        "{base}[rate_limits]\nsso_start_per_ip = {{ per_minute = 0 }}\n\
          user_code_per_ip = {{ per_minute = 3, burst = 1 }}\n"
     ))
     .unwrap();
@@ -479,11 +482,11 @@ fn operational_settings_have_safe_defaults_and_refuse_nonsense() {
         ),
         ("[shutdown]\ndrain_second = 3\n", "unknown field"),
     ] {
-        let all = problems(&format!("{BASE}\n{extra}"));
+        let all = problems(&format!("{base}\n{extra}"));
         assert!(all.iter().any(|p| p.contains(expect)), "{extra}: {all:?}");
     }
     let c = load(&format!(
-        "{BASE}\n[audit]\nsinks = [\"file\"]\nfile = \"audit.jsonl\"\nfile_max_bytes = 1048576\n"
+        "{base}\n[audit]\nsinks = [\"file\"]\nfile = \"audit.jsonl\"\nfile_max_bytes = 1048576\n"
     ))
     .unwrap();
     assert!(!c.ops.audit.store);
@@ -493,19 +496,11 @@ fn operational_settings_have_safe_defaults_and_refuse_nonsense() {
     );
 }
 fn saml_metadata_file(certs: usize) -> tempfile::NamedTempFile {
+    use crate::idp::saml::test_idp;
     use base64::Engine;
-    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
     let mut keys = String::new();
     for _ in 0..certs {
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut b = X509::builder().unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
-            .unwrap();
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        let der = b.build().to_der().unwrap();
+        let der = test_idp::certificate(&test_idp::rsa_key());
         keys.push_str(&format!(
             r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
             base64::engine::general_purpose::STANDARD.encode(der)
@@ -522,9 +517,10 @@ fn saml_metadata_file(certs: usize) -> tempfile::NamedTempFile {
 
 #[test]
 fn saml_providers_load_from_metadata_with_their_certificates() {
+    let base = base();
     let md = saml_metadata_file(2);
     let text = format!(
-        "{BASE}\n[saml]\nmax_clock_skew_seconds = 30\n\n[[saml_providers]]\nname = \"corp\"\nmetadata_file = \"{}\"\nmfa_authn_contexts = [\"urn:mfa\"]\n",
+        "{base}\n[saml]\nmax_clock_skew_seconds = 30\n\n[[saml_providers]]\nname = \"corp\"\nmetadata_file = \"{}\"\nmfa_authn_contexts = [\"urn:mfa\"]\n",
         md.path().display()
     );
     let c = load(&text).unwrap();
@@ -551,9 +547,10 @@ fn saml_providers_load_from_metadata_with_their_certificates() {
 
 #[test]
 fn saml_provider_mistakes_are_configuration_errors() {
+    let base = base();
     let none = saml_metadata_file(0);
     let one = saml_metadata_file(1);
-    let provider = |body: &str| format!("{BASE}\n[[saml_providers]]\n{body}\n");
+    let provider = |body: &str| format!("{base}\n[[saml_providers]]\n{body}\n");
     let cases = [
         (
             provider(&format!("name = \"corp\"\nmetadata_file = \"{}\"", none.path().display())),
@@ -582,7 +579,7 @@ fn saml_provider_mistakes_are_configuration_errors() {
             "unknown field",
         ),
         (
-            format!("{BASE}\n[saml]\nmax_clock_skew_seconds = 600\n"),
+            format!("{base}\n[saml]\nmax_clock_skew_seconds = 600\n"),
             "max_clock_skew_seconds",
         ),
         (
@@ -591,7 +588,7 @@ fn saml_provider_mistakes_are_configuration_errors() {
         ),
         (
             format!(
-                "{BASE}\n[[roles]]\naccount = \"111122223333\"\nname = \"s\"\ntrust_policy = '''{{\"Version\": \"2012-10-17\", \"Statement\": [{{\"Effect\": \"Allow\", \"Principal\": {{\"Federated\": \"arn:aws:iam::111122223333:saml-provider/nobody\"}}, \"Action\": \"sts:AssumeRoleWithSAML\"}}]}}'''\n"
+                "{base}\n[[roles]]\naccount = \"111122223333\"\nname = \"s\"\ntrust_policy = '''{{\"Version\": \"2012-10-17\", \"Statement\": [{{\"Effect\": \"Allow\", \"Principal\": {{\"Federated\": \"arn:aws:iam::111122223333:saml-provider/nobody\"}}, \"Action\": \"sts:AssumeRoleWithSAML\"}}]}}'''\n"
             ),
             "no saml provider named 'nobody' is configured",
         ),
@@ -611,13 +608,14 @@ fn saml_provider_mistakes_are_configuration_errors() {
 
 #[test]
 fn the_ready_delay_is_bounded_and_off_by_default() {
+    let base = base();
     assert_eq!(
-        load(BASE).unwrap().ops.ready_delay,
+        load(&base).unwrap().ops.ready_delay,
         std::time::Duration::ZERO
     );
-    let c = load(&format!("{BASE}\n[shutdown]\nready_delay_seconds = 15\n")).unwrap();
+    let c = load(&format!("{base}\n[shutdown]\nready_delay_seconds = 15\n")).unwrap();
     assert_eq!(c.ops.ready_delay, std::time::Duration::from_secs(15));
-    let p = problems(&format!("{BASE}\n[shutdown]\nready_delay_seconds = 301\n"));
+    let p = problems(&format!("{base}\n[shutdown]\nready_delay_seconds = 301\n"));
     assert!(
         p.iter()
             .any(|m| m.contains("shutdown.ready_delay_seconds: must be between 0 and 300")),
@@ -628,16 +626,9 @@ fn the_ready_delay_is_bounded_and_off_by_default() {
 /// Writes `<name>.key` (PKCS#8 PEM) and `<name>.crt` (self-signed PEM) into `dir`: the DER
 /// certificate.
 fn write_key_pair(dir: &std::path::Path, name: &str, bits: u32) -> Vec<u8> {
-    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
+    use openssl::{pkey::PKey, rsa::Rsa, x509::X509};
     let key = PKey::from_rsa(Rsa::generate(bits).unwrap()).unwrap();
-    let mut b = X509::builder().unwrap();
-    b.set_pubkey(&key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
-        .unwrap();
-    b.sign(&key, MessageDigest::sha256()).unwrap();
-    let cert = b.build();
+    let cert = X509::from_der(&crate::idp::saml::test_idp::certificate(&key)).unwrap();
     std::fs::write(
         dir.join(format!("{name}.key")),
         key.private_key_to_pem_pkcs8().unwrap(),
@@ -649,13 +640,14 @@ fn write_key_pair(dir: &std::path::Path, name: &str, bits: u32) -> Vec<u8> {
 
 #[test]
 fn the_saml_signing_key_must_come_with_its_own_certificate() {
+    let base = base();
     let dir = tempfile::tempdir().unwrap();
     let write_pair = |name: &str, bits: u32| write_key_pair(dir.path(), name, bits);
     let a = write_pair("a", 2048);
     let b = write_pair("b", 2048);
     write_pair("small", 1024);
     let d = dir.path().display();
-    let with = |keys: &str| format!("{BASE}\n[saml]\n{keys}\n");
+    let with = |keys: &str| format!("{base}\n[saml]\n{keys}\n");
 
     let c = load(&with(&format!(
         "signing_key_file = \"{d}/a.key\"\nsigning_cert_file = \"{d}/a.crt\"\nnext_signing_cert_file = \"{d}/b.crt\""
@@ -699,7 +691,7 @@ fn the_saml_signing_key_must_come_with_its_own_certificate() {
 #[test]
 fn trusted_proxies_are_addresses_or_blocks_but_never_everyone() {
     let with = |list: &str| {
-        BASE.replace(
+        base().replace(
             "public_url = \"http://127.0.0.1:8080\"\n",
             &format!("public_url = \"http://127.0.0.1:8080\"\ntrusted_proxies = {list}\n"),
         )
@@ -714,7 +706,7 @@ fn trusted_proxies_are_addresses_or_blocks_but_never_everyone() {
         got,
         ["10.0.0.0/8", "192.168.1.7/32", "fd00::/8", "10.0.0.0/8"]
     );
-    assert!(load(BASE).unwrap().trusted_proxies.is_empty());
+    assert!(load(&base()).unwrap().trusted_proxies.is_empty());
     for (list, needle) in [
         (r#"["0.0.0.0/0"]"#, "trusts every address"),
         (r#"["::/0"]"#, "trusts every address"),
@@ -728,12 +720,13 @@ fn trusted_proxies_are_addresses_or_blocks_but_never_everyone() {
 
 #[test]
 fn saml_decryption_keys_come_with_their_own_certificates_and_rotate_in_pairs() {
+    let base = base();
     let dir = tempfile::tempdir().unwrap();
     let a = write_key_pair(dir.path(), "a", 2048);
     let b = write_key_pair(dir.path(), "b", 2048);
     write_key_pair(dir.path(), "small", 1024);
     let d = dir.path().display();
-    let with = |keys: &str| format!("{BASE}\n[saml]\n{keys}\n");
+    let with = |keys: &str| format!("{base}\n[saml]\n{keys}\n");
 
     let c = load(&with(&format!(
         "decryption_key_file = \"{d}/a.key\"\ndecryption_cert_file = \"{d}/a.crt\"\n\
@@ -756,7 +749,7 @@ fn saml_decryption_keys_come_with_their_own_certificates_and_rotate_in_pairs() {
     )))
     .unwrap();
     assert_eq!(c.saml.decryption.unwrap().certificates_der, vec![a]);
-    assert!(load(BASE).unwrap().saml.decryption.is_none());
+    assert!(load(&base).unwrap().saml.decryption.is_none());
 
     for (keys, expected) in [
         (

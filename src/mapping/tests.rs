@@ -7,21 +7,6 @@ use std::path::Path;
 /// groups claim configured as one comma-separated string, Google Workspace (`hd`), and a SAML IdP
 /// whose attributes arrive multi-valued.
 const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-
-[store]
-kind = "memory"
-
-[[accounts]]
-id = "111122223333"
-name = "prod"
-
-[[accounts]]
-id = "444455556666"
-name = "dev"
-
 [[oidc_providers]]
 name = "entra"
 issuer = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
@@ -129,8 +114,15 @@ description = "anyone without a department claim is still an admin of dev (absen
 condition = '{"ForAllValues:StringNotEquals": {"rolegate:Claims": "department"}}'
 "#;
 
+/// The shared test configuration with accounts prod and dev and [`CONFIG`].
+fn test_config() -> crate::testing::TestConfig {
+    crate::testing::config()
+        .accounts(&[("111122223333", "prod"), ("444455556666", "dev")])
+        .with(CONFIG)
+}
+
 fn config() -> Config {
-    Config::from_str_with_env(Path::new("/etc/rolegate/rolegate.toml"), CONFIG, &[]).unwrap()
+    test_config().load()
 }
 
 fn claims(v: Value) -> Map<String, Value> {
@@ -588,7 +580,7 @@ async fn assignments_follow_the_idp_at_every_login() {
 
 #[test]
 fn rule_configuration_errors_are_reported() {
-    let bad = CONFIG.to_string()
+    let bad = test_config().text()
         + r#"
 [[assignment_rules]]
 provider = "okta"

@@ -3,12 +3,12 @@
 
 use super::session::SESSION_COOKIE;
 use super::tests::{
-    fixture_with, session_cookie, set_cookie, text, Fixture, CONFIG, ORIGIN, PASSWORD,
+    config, csrf_of, fixture_with, location, session_cookie, set_cookie, text, unescape, Fixture,
+    ORIGIN,
 };
 use crate::idp::local::totp;
 use crate::sso::{client, code, token};
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
@@ -18,28 +18,7 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const REDIRECT: &str = "http://127.0.0.1:54321/oauth/callback";
 
 async fn fixture() -> Fixture {
-    fixture_with(&format!("{CONFIG}{SSO}")).await
-}
-
-fn location(r: &Response) -> String {
-    r.headers()
-        .get(header::LOCATION)
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
-}
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[at..at + 43].to_string()
-}
-
-/// Text of an HTML attribute value as askama escaped it.
-fn unescape(s: &str) -> String {
-    s.replace("&#34;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#60;", "<")
-        .replace("&#62;", ">")
-        .replace("&#38;", "&")
+    fixture_with(config().with(SSO)).await
 }
 
 fn query_of(url: &str) -> std::collections::HashMap<String, String> {
@@ -49,37 +28,11 @@ fn query_of(url: &str) -> std::collections::HashMap<String, String> {
 
 impl Fixture {
     async fn api(&self, path: &str, body: Value) -> (StatusCode, String, Value) {
-        let resp = self
-            .send(
-                Request::post(path)
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from(body.to_string()))
-                    .unwrap(),
-            )
-            .await;
-        let status = resp.status();
-        let kind = resp
-            .headers()
-            .get("x-amzn-errortype")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let b = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (
-            status,
-            kind,
-            serde_json::from_slice(&b).unwrap_or(Value::Null),
-        )
+        crate::sso::testing::api(&self.app, path, &body.to_string()).await
     }
 
     async fn register(&self, body: Value) -> (String, String) {
-        let (status, _, b) = self.api("/client/register", body).await;
-        assert_eq!(status, StatusCode::OK, "{b}");
-        (
-            b["clientId"].as_str().unwrap().into(),
-            b["clientSecret"].as_str().unwrap().into(),
-        )
+        crate::sso::testing::register(&self.app, body).await
     }
 
     /// A device client and a started device authorization: (id, secret, answer).
@@ -109,37 +62,7 @@ impl Fixture {
     /// Signs ana in with the password form, asking to come back to `return_to`; returns the
     /// session cookie value and the answer.
     async fn sign_in_to(&self, return_to: &str) -> (String, Response) {
-        let login = self
-            .get(
-                &format!(
-                    "/login?{}",
-                    form_urlencoded::Serializer::new(String::new())
-                        .append_pair("return_to", return_to)
-                        .finish()
-                ),
-                "",
-            )
-            .await;
-        let csrf = set_cookie(&login, super::session::LOGIN_CSRF_COOKIE).unwrap();
-        let html = text(login).await;
-        // The form carries return_to on, as the page received it.
-        let at = html.find("name=\"return_to\" value=\"").unwrap() + 24;
-        let end = at + html[at..].find('"').unwrap();
-        let carried = unescape(&html[at..end]);
-        let resp = self
-            .post(
-                "/login/local",
-                &format!("{}={csrf}", super::session::LOGIN_CSRF_COOKIE),
-                ORIGIN,
-                &[
-                    ("csrf", &csrf),
-                    ("user", "ana"),
-                    ("password", PASSWORD),
-                    ("return_to", &carried),
-                ],
-            )
-            .await;
-        (set_cookie(&resp, SESSION_COOKIE).unwrap_or_default(), resp)
+        self.sign_in_with(Some(return_to), None).await
     }
 
     /// The device page's CSRF token for a session.
@@ -378,9 +301,11 @@ async fn wrong_expired_and_used_codes_and_forged_forms_get_a_clear_refusal() {
 
 #[tokio::test]
 async fn user_code_entries_are_rate_limited() {
-    let f = fixture_with(&format!(
-        "{CONFIG}{SSO}[rate_limits]\nuser_code_per_ip = {{ per_minute = 1, burst = 3 }}\n"
-    ))
+    let f = fixture_with(
+        config()
+            .with(SSO)
+            .with("[rate_limits]\nuser_code_per_ip = { per_minute = 1, burst = 3 }\n"),
+    )
     .await;
     let (_, _, d) = f.device_flow("cli").await;
     let (session, _) = f.sign_in_to("/portal").await;
@@ -405,17 +330,7 @@ async fn user_code_entries_are_rate_limited() {
 #[tokio::test]
 async fn a_person_with_mfa_passes_the_challenge_before_approving_and_the_token_says_so() {
     let f = fixture().await;
-    let d = f.app.directory.clone().unwrap();
-    let e = d.create_totp("ana").await.unwrap();
-    let secret = totp::from_base32(e.secret_base32.expose()).unwrap();
-    let t = f.app.clock.now().timestamp();
-    d.enable_totp(
-        "ana",
-        &totp::code_at(&secret, t).unwrap(),
-        &totp::code_at(&secret, t + 30).unwrap(),
-    )
-    .await
-    .unwrap();
+    let secret = crate::testing::enable_totp(&f.app, "ana", f.app.clock.now().timestamp()).await;
     f.clock.advance(chrono::Duration::seconds(90));
 
     let (id, client_secret, flow) = f.device_flow("cli").await;
@@ -473,15 +388,7 @@ async fn a_person_with_mfa_passes_the_challenge_before_approving_and_the_token_s
 // ----- /authorize -----
 
 async fn pkce_client(f: &Fixture) -> (String, String) {
-    f.register(json!({
-        "clientName": "aws-cli",
-        "clientType": "public",
-        "grantTypes": ["authorization_code", "refresh_token"],
-        "redirectUris": ["http://127.0.0.1/oauth/callback"],
-        "issuerUrl": START_URL,
-        "scopes": ["sso:account:access"],
-    }))
-    .await
+    crate::sso::testing::pkce_client(&f.app).await
 }
 
 fn authorize_url(client_id: &str, redirect: &str, method: &str) -> String {
@@ -682,7 +589,7 @@ async fn approving_at_authorize_redirects_a_code_the_client_exchanges_with_its_v
 
 #[tokio::test]
 async fn without_sso_there_are_no_approval_pages_and_no_sso_oidc_api() {
-    let f = fixture_with(CONFIG).await;
+    let f = fixture_with(config()).await;
     assert_eq!(f.get("/device", "").await.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         f.get(&authorize_url("x", REDIRECT, "S256"), "")

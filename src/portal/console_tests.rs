@@ -3,78 +3,32 @@
 //! its reason.
 
 use super::federation::{CONSOLE_COOKIE, CONSOLE_KIND, SIGNIN_KIND};
-use super::session::{self, SESSION_COOKIE};
 use super::SignedInIdentity;
 use crate::app::App;
 use crate::clock::FixedClock;
-use crate::store::AuditQuery;
+use crate::testing::{form_body, location, set_cookie, set_cookie_header, text, TestConfig};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::response::Response;
 use std::sync::Arc;
-use tower::ServiceExt;
 
-const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
-[[permission_sets]]
-name = "Dev"
-[[permission_sets.policies]]
-name = "read-data"
-document = '{"Version":"2012-10-17","Statement":[{"Sid":"ReadData","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/*"}]}'
-[[permission_sets]]
-name = "Ops"
-mfa = "required"
-[[permission_sets.policies]]
-name = "all"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-[[permission_sets]]
-name = "Step"
-mfa = "required"
-mfa_max_age_minutes = 15
-[[permission_sets.policies]]
-name = "all"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-[[permission_sets]]
-name = "Ext"
-relay_state = "https://console.example.com/app"
-[[permission_sets.policies]]
-name = "all"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-[[assignment_rules]]
-provider = "local"
-permission_set = "Dev"
-accounts = ["111122223333"]
-local_group = "dev"
-[[assignment_rules]]
-provider = "local"
-permission_set = "Ops"
-accounts = ["111122223333"]
-local_group = "dev"
-[[assignment_rules]]
-provider = "local"
-permission_set = "Step"
-accounts = ["111122223333"]
-local_group = "dev"
-[[assignment_rules]]
-provider = "local"
-permission_set = "Ext"
-accounts = ["111122223333"]
-local_group = "dev"
-[portal]
-session_idle_minutes = 30
-session_max_hours = 12
-"#;
-
-const ORIGIN: &str = "http://127.0.0.1:8080";
-const ACCOUNT: &str = "111122223333";
+const ORIGIN: &str = crate::testing::PUBLIC_URL;
+const ACCOUNT: &str = crate::testing::ACCOUNT;
 const T0: i64 = 1_700_000_000;
+/// The relay state of permission set Ext.
+const RELAY: &str = "https://console.example.com/app";
+const READ_DATA: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadData","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/*"}]}"#;
+
+/// Permission sets for the group dev: Dev (reads `data/*`), Ops (MFA), Step (MFA of the last 15
+/// minutes) and Ext (a console at `relay`); portal sessions of up to 12 hours.
+fn config(relay: &str) -> TestConfig {
+    crate::testing::config()
+        .permission_set_with_policy("Dev", "", ("read-data", READ_DATA))
+        .permission_set("Ops", "mfa = \"required\"")
+        .permission_set("Step", "mfa = \"required\"\nmfa_max_age_minutes = 15")
+        .permission_set("Ext", &format!("relay_state = \"{relay}\""))
+        .with("[portal]\nsession_idle_minutes = 30\nsession_max_hours = 12\n")
+}
 
 struct Fixture {
     app: Arc<App>,
@@ -82,68 +36,15 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let config = crate::config::Config::from_str_with_env(
-        std::path::Path::new("/etc/rolegate.toml"),
-        CONFIG,
-        &[],
-    )
-    .unwrap();
-    let clock = FixedClock::new(chrono::DateTime::from_timestamp(T0, 0).unwrap());
-    let app = App::build(
-        config,
-        Arc::new(crate::store::MemoryStore::new()),
-        Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
+    let (app, clock) = config(RELAY).build(T0).await;
     Fixture { app, clock }
 }
 
 fn ana(mfa_time: Option<i64>) -> SignedInIdentity {
     SignedInIdentity {
-        provider: "local".into(),
-        subject: "ana".into(),
         claims: serde_json::Map::from_iter([("sub".to_string(), "ana".into())]),
-        mfa_time,
-        local_groups: vec!["dev".into()],
-        origin_user: None,
-        signed_in_at: 0,
+        ..crate::testing::ana(mfa_time)
     }
-}
-
-fn location(resp: &Response) -> String {
-    resp.headers()[header::LOCATION]
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-fn set_cookie(resp: &Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .map(str::to_string)
-}
-
-fn cookie_value(resp: &Response, name: &str) -> Option<String> {
-    set_cookie(resp, name)
-        .map(|c| c[name.len() + 1..].split(';').next().unwrap().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-async fn text(resp: Response) -> String {
-    let b = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    String::from_utf8(b.to_vec()).unwrap()
-}
-
-fn query(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
 }
 
 impl Fixture {
@@ -152,54 +53,21 @@ impl Fixture {
     }
 
     async fn send(&self, req: Request<Body>) -> Response {
-        crate::web::router(self.app.clone())
-            .oneshot(req)
-            .await
-            .unwrap()
+        crate::testing::send(&self.app, req).await
     }
 
     async fn get(&self, path: &str, cookies: &str) -> Response {
-        self.send(
-            Request::get(path)
-                .header(header::COOKIE, cookies)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
+        crate::testing::get(&self.app, path, cookies).await
     }
 
     async fn post(&self, path: &str, cookies: &str, form: &[(&str, &str)]) -> Response {
-        self.send(
-            Request::post(path)
-                .header(header::COOKIE, cookies)
-                .header(header::ORIGIN, ORIGIN)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(query(form)))
-                .unwrap(),
-        )
-        .await
+        crate::testing::post_form(&self.app, path, cookies, ORIGIN, form).await
     }
 
     /// A portal session for `identity`: its cookie header and CSRF token.
     async fn portal(&self, identity: SignedInIdentity) -> (String, String) {
-        let identity = crate::sso::testing::in_directory(&self.app, identity).await;
-        let token = session::create(
-            self.app.store.as_ref(),
-            identity,
-            "127.0.0.1".into(),
-            self.now(),
-        )
-        .await
-        .unwrap();
-        let s = self
-            .app
-            .store
-            .dir_get(session::SESSION_KIND, &session::key_of(&token))
-            .await
-            .unwrap()
-            .unwrap();
-        let rec: session::SessionRecord = serde_json::from_str(&s.value).unwrap();
-        (format!("{SESSION_COOKIE}={token}"), rec.csrf)
+        let identity = crate::testing::in_directory(&self.app, identity).await;
+        crate::testing::portal_session(&self.app, identity, self.now()).await
     }
 
     async fn open_console(&self, cookies: &str, csrf: &str, set: &str) -> Response {
@@ -217,15 +85,8 @@ impl Fixture {
 
     /// Real credentials for `set` (as command line access issues them): key, secret, token.
     async fn credentials(&self, set: &str, mfa_time: Option<i64>) -> (String, String, String) {
-        let id = crate::sso::testing::in_directory(&self.app, ana(mfa_time)).await;
-        let admitted = crate::authz::gate::admit_sign_in(&self.app, &id)
-            .await
-            .unwrap();
-        let mut ev = crate::audit::AuditEvent::new(self.app.clock.now(), "t", "test");
-        let (c, token) =
-            crate::sts::credentials_for_assignment(&self.app, &admitted, ACCOUNT, set, &mut ev)
-                .unwrap();
-        (c.access_key_id.clone(), c.secret_access_key.clone(), token)
+        let id = crate::testing::in_directory(&self.app, ana(mfa_time)).await;
+        crate::testing::assignment_credentials(&self.app, &id, ACCOUNT, set).await
     }
 
     async fn get_signin_token(&self, session_json: &str, duration: Option<&str>) -> Response {
@@ -233,7 +94,8 @@ impl Fixture {
         if let Some(d) = duration {
             q.push(("SessionDuration", d));
         }
-        self.get(&format!("/federation?{}", query(&q)), "").await
+        self.get(&format!("/federation?{}", form_body(&q)), "")
+            .await
     }
 
     async fn records(&self, kind: &str) -> usize {
@@ -241,26 +103,12 @@ impl Fixture {
     }
 
     async fn audit(&self, action: &str) -> Vec<crate::audit::AuditEvent> {
-        self.app.audit.flush().await;
-        crate::audit::query(
-            self.app.store.as_ref(),
-            &AuditQuery {
-                action: Some(action.into()),
-                ..AuditQuery::default()
-            },
-        )
-        .await
-        .unwrap()
+        crate::testing::audit(&self.app, action).await
     }
 
     /// The reason of the newest audit event of `action`.
     async fn last_reason(&self, action: &str) -> (String, String) {
-        let evs = self.audit(action).await;
-        let ev = evs
-            .iter()
-            .max_by_key(|e| e.time.clone())
-            .unwrap_or_else(|| panic!("no {action} event"));
-        (ev.decision.clone(), ev.reason.clone().unwrap_or_default())
+        crate::testing::last_reason(&self.app, action).await
     }
 }
 
@@ -277,7 +125,7 @@ async fn signin_token(resp: Response) -> String {
 fn login_url(destination: &str, token: &str) -> String {
     format!(
         "/federation?{}",
-        query(&[
+        form_body(&[
             ("Action", "login"),
             ("Issuer", "https://idp.example.com/"),
             ("Destination", destination),
@@ -292,7 +140,7 @@ async fn open_console_without_mfa_is_refused_with_a_page_that_starts_the_mfa_ste
     let (cookies, csrf) = f.portal(ana(None)).await;
     let resp = f.open_console(&cookies, &csrf, "Ops").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    assert!(set_cookie(&resp, CONSOLE_COOKIE).is_none());
+    assert!(set_cookie_header(&resp, CONSOLE_COOKIE).is_none());
     let html = text(resp).await;
     assert!(html.contains("Permission set Ops requires MFA"), "{html}");
     assert!(
@@ -349,12 +197,12 @@ async fn open_console_with_mfa_lands_on_the_console_page_once() {
     let resp = f.get(&login, "").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&resp), "/console");
-    let c = set_cookie(&resp, CONSOLE_COOKIE).unwrap();
+    let c = set_cookie_header(&resp, CONSOLE_COOKIE).unwrap();
     assert!(
         c.contains("Secure") && c.contains("HttpOnly") && c.contains("Path=/"),
         "{c}"
     );
-    let console = cookie_value(&resp, CONSOLE_COOKIE).unwrap();
+    let console = set_cookie(&resp, CONSOLE_COOKIE).unwrap();
     assert_eq!(f.records(SIGNIN_KIND).await, 0, "the token is spent");
     assert_eq!(f.records(CONSOLE_KIND).await, 1);
 
@@ -375,7 +223,7 @@ async fn open_console_with_mfa_lands_on_the_console_page_once() {
     f.clock.advance(chrono::Duration::milliseconds(5));
     let resp = f.get(&login, "").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    assert!(set_cookie(&resp, CONSOLE_COOKIE).is_none());
+    assert!(set_cookie_header(&resp, CONSOLE_COOKIE).is_none());
     assert!(text(resp).await.contains("already used"));
     assert_eq!(f.records(CONSOLE_KIND).await, 1);
     let (decision, reason) = f.last_reason(super::federation::LOGIN_ACTION).await;
@@ -405,7 +253,7 @@ async fn open_console_without_csrf_or_from_another_origin_is_refused() {
                 .header(header::COOKIE, &cookies)
                 .header(header::ORIGIN, "https://evil.example")
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(query(&[
+                .body(Body::from(form_body(&[
                     ("csrf", &csrf),
                     ("account", ACCOUNT),
                     ("permission_set", "Ops"),
@@ -458,7 +306,7 @@ async fn get_signin_token_accepts_live_credentials_and_the_console_lasts_at_most
     let resp = f.get(&login_url("/console", &t), "").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     // Without SessionDuration: the credentials' remaining hour.
-    assert!(set_cookie(&resp, CONSOLE_COOKIE)
+    assert!(set_cookie_header(&resp, CONSOLE_COOKIE)
         .unwrap()
         .contains("Max-Age=3600"));
     // With one: that long, but never longer than the credentials.
@@ -469,7 +317,7 @@ async fn get_signin_token_accepts_live_credentials_and_the_console_lasts_at_most
         )
         .await;
         let resp = f.get(&login_url("/console", &t), "").await;
-        let c = set_cookie(&resp, CONSOLE_COOKIE).unwrap();
+        let c = set_cookie_header(&resp, CONSOLE_COOKIE).unwrap();
         assert!(c.contains(&format!("Max-Age={max_age}")), "{asked}: {c}");
     }
     let (decision, _) = f
@@ -637,7 +485,7 @@ async fn a_sign_in_token_expires_after_15_minutes_and_a_foreign_destination_does
     f.clock.advance(chrono::Duration::seconds(901));
     let resp = f.get(&login_url("/console", &t), "").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    assert!(set_cookie(&resp, CONSOLE_COOKIE).is_none());
+    assert!(set_cookie_header(&resp, CONSOLE_COOKIE).is_none());
     let (_, reason) = f.last_reason(super::federation::LOGIN_ACTION).await;
     assert!(reason.starts_with("sign-in token expired at"), "{reason}");
     assert_eq!(f.records(SIGNIN_KIND).await, 0);
@@ -653,7 +501,7 @@ async fn console_for(f: &Fixture, set: &str) -> (String, String) {
     let resp = f.get(&login_url("/console", &t), "").await;
     let cookie = format!(
         "{CONSOLE_COOKIE}={}",
-        cookie_value(&resp, CONSOLE_COOKIE).unwrap()
+        set_cookie(&resp, CONSOLE_COOKIE).unwrap()
     );
     let html = text(f.get("/console", &cookie).await).await;
     let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
@@ -764,7 +612,7 @@ async fn an_expired_console_session_shows_session_expired_and_sign_out_ends_it()
     let resp = f.post("/console/logout", &cookie, &[("csrf", &csrf)]).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&resp), "/portal");
-    assert!(set_cookie(&resp, CONSOLE_COOKIE)
+    assert!(set_cookie_header(&resp, CONSOLE_COOKIE)
         .unwrap()
         .contains("Max-Age=0"));
     assert_eq!(f.records(CONSOLE_KIND).await, 0);
@@ -815,8 +663,11 @@ async fn purge_removes_spent_sign_in_tokens_and_console_sessions() {
 #[test]
 fn relay_state_must_be_https_or_loopback_http_or_a_path() {
     let load = |relay: &str| {
-        let text = CONFIG.replace("https://console.example.com/app", relay);
-        crate::config::Config::from_str_with_env(std::path::Path::new("/etc/r.toml"), &text, &[])
+        crate::config::Config::from_str_with_env(
+            std::path::Path::new("/etc/r.toml"),
+            &config(relay).text(),
+            &[],
+        )
     };
     for good in [
         "https://console.example.com/app",

@@ -2,22 +2,14 @@
 
 use super::session::{self, SESSION_COOKIE};
 use super::tests::{
-    fixture, fixture_with, session_cookie, set_cookie, text, Fixture, CONFIG, ORIGIN,
+    config, config_with_ops, csrf_of, fixture, fixture_with, location, session_cookie, set_cookie,
+    text, Fixture, ORIGIN,
 };
 use crate::idp::local::totp;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 const CHALLENGE: &str = "portal:MfaChallenge";
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[at..at + 43].to_string()
-}
-
-fn location(r: &Response) -> &str {
-    r.headers()[header::LOCATION].to_str().unwrap()
-}
 
 /// The serial number of ana's TOTP device.
 async fn serial(f: &Fixture) -> String {
@@ -31,17 +23,7 @@ fn now(f: &Fixture) -> i64 {
 
 /// Enrols ana's TOTP through the directory (codes of this step and the next); returns the secret.
 async fn enrol_directly(f: &Fixture) -> Vec<u8> {
-    let d = f.app.directory.clone().unwrap();
-    let e = d.create_totp("ana").await.unwrap();
-    let secret = totp::from_base32(e.secret_base32.expose()).unwrap();
-    let t = now(f);
-    d.enable_totp(
-        "ana",
-        &totp::code_at(&secret, t).unwrap(),
-        &totp::code_at(&secret, t + 30).unwrap(),
-    )
-    .await
-    .unwrap();
+    let secret = crate::testing::enable_totp(&f.app, "ana", now(f)).await;
     // Past the steps of the two enrolment codes, with a step of drift to spare.
     f.clock.advance(chrono::Duration::seconds(90));
     secret
@@ -604,8 +586,8 @@ async fn without_a_method_the_challenge_says_so_and_mfa_sets_link_to_it() {
 
 #[tokio::test]
 async fn federated_people_are_told_that_their_provider_does_mfa() {
-    let f = fixture_with(&format!(
-        "{CONFIG}\n[[oidc_providers]]\nname = \"corp\"\nissuer = \"https://idp.example.com\"\naudiences = [\"rolegate\"]\n"
+    let f = fixture_with(config().with(
+        "[[oidc_providers]]\nname = \"corp\"\nissuer = \"https://idp.example.com\"\naudiences = [\"rolegate\"]\n",
     ))
     .await;
     let identity = super::SignedInIdentity {
@@ -691,16 +673,8 @@ async fn root_keeps_its_last_mfa_device() {
     let f = fixture().await;
     let d = f.app.directory.clone().unwrap();
     d.ensure_root().await.unwrap();
-    let e = d.create_totp("root").await.unwrap();
-    let secret = totp::from_base32(e.secret_base32.expose()).unwrap();
     let t = now(&f);
-    d.enable_totp(
-        "root",
-        &totp::code_at(&secret, t).unwrap(),
-        &totp::code_at(&secret, t + 30).unwrap(),
-    )
-    .await
-    .unwrap();
+    crate::testing::enable_totp(&f.app, "root", t).await;
     let root = d.user("root").await.unwrap();
     let identity = super::SignedInIdentity {
         provider: "local".into(),
@@ -761,12 +735,7 @@ fn mfa_requirements_and_freshness() {
 
 #[tokio::test]
 async fn a_permission_set_wanting_a_recent_mfa_sends_back_to_the_challenge() {
-    let within = CONFIG.replace(
-        "mfa = \"required\"",
-        "mfa = \"required\"\nmfa_max_age_minutes = 15",
-    );
-    assert_ne!(within, CONFIG);
-    let f = fixture_with(&within).await;
+    let f = fixture_with(config_with_ops("mfa_max_age_minutes = 15")).await;
     let secret = enrol_directly(&f).await;
     let (pending, _) = f.sign_in(None).await;
     let code = totp::code_at(&secret, now(&f)).unwrap();

@@ -8,25 +8,16 @@ use crate::app::App;
 use crate::clock::FixedClock;
 use crate::portal::session::{key_of, SESSION_KIND};
 use crate::portal::SIGN_IN_ACTION;
-use crate::store::{AuditQuery, DirWrite};
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use crate::store::DirWrite;
+use crate::testing::text;
+use axum::http::{header, StatusCode};
 use axum::response::Response;
 use std::sync::Arc;
-use tower::ServiceExt;
 
 const NOW: i64 = 1_700_000_000;
 
-/// Port 1 on loopback: nothing listens there, so discovery fails at once.
-const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
+/// Providers at port 1 on loopback: nothing listens there, so discovery fails at once.
+const PROVIDERS: &str = r#"
 [[oidc_providers]]
 issuer = "http://127.0.0.1:1/idp"
 audiences = ["web"]
@@ -49,20 +40,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let config = crate::config::Config::from_str_with_env(
-        std::path::Path::new("/etc/rolegate.toml"),
-        CONFIG,
-        &[],
-    )
-    .unwrap();
-    let clock = FixedClock::new(chrono::DateTime::from_timestamp(NOW, 0).unwrap());
-    let app = App::build(
-        config,
-        Arc::new(crate::store::MemoryStore::new()),
-        Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
+    let (app, clock) = crate::testing::config().with(PROVIDERS).build(NOW).await;
     Fixture { app, clock }
 }
 
@@ -83,15 +61,7 @@ impl Fixture {
     async fn get(&self, path: &str, cookies: &str) -> Response {
         // One second apart, so that the audit log orders the events of one test.
         self.clock.advance(chrono::Duration::seconds(1));
-        crate::web::router(self.app.clone())
-            .oneshot(
-                Request::get(path)
-                    .header(header::COOKIE, cookies)
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap()
+        crate::testing::get(&self.app, path, cookies).await
     }
 
     async fn put_pending(&self, state: &str, p: &PendingLogin) {
@@ -117,22 +87,7 @@ impl Fixture {
     }
 
     async fn last_reason(&self, action: &str) -> (String, String) {
-        self.app.audit.flush().await;
-        let events = crate::audit::query(
-            self.app.store.as_ref(),
-            &AuditQuery {
-                action: Some(action.into()),
-                ..AuditQuery::default()
-            },
-        )
-        .await
-        .unwrap();
-        let e = events
-            .iter()
-            .max_by_key(|e| e.time.clone())
-            .expect("an audit event")
-            .clone();
-        (e.decision, e.reason.unwrap_or_default())
+        crate::testing::last_reason(&self.app, action).await
     }
 
     async fn sessions(&self) -> usize {
@@ -146,16 +101,6 @@ fn sets_cookie(resp: &Response, name: &str) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|c| c.starts_with(&format!("{name}=")) && !c.starts_with(&format!("{name}=;")))
-}
-
-async fn text(resp: Response) -> String {
-    String::from_utf8(
-        axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-    .unwrap()
 }
 
 #[tokio::test]

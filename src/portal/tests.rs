@@ -2,51 +2,29 @@
 
 use crate::app::App;
 use crate::clock::FixedClock;
-use crate::store::AuditQuery;
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+pub(super) use crate::testing::{csrf_of, location, set_cookie, text, TestConfig};
+use axum::http::{header, StatusCode};
 use axum::response::Response;
 use std::sync::Arc;
-use tower::ServiceExt;
 
-pub(super) const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
-[[permission_sets]]
-name = "Dev"
-description = "Developer access"
-[[permission_sets.policies]]
-name = "all"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-[[permission_sets]]
-name = "Ops"
-mfa = "required"
-[[permission_sets.policies]]
-name = "all"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-[[assignment_rules]]
-provider = "local"
-permission_set = "Dev"
-accounts = ["111122223333"]
-local_group = "dev"
-[[assignment_rules]]
-provider = "local"
-permission_set = "Ops"
-accounts = ["111122223333"]
-local_group = "dev"
-[portal]
-session_idle_minutes = 30
-session_max_hours = 1
-"#;
-
-pub(super) const ORIGIN: &str = "http://127.0.0.1:8080";
+pub(super) const ORIGIN: &str = crate::testing::PUBLIC_URL;
 pub(super) const PASSWORD: &str = "correct horse battery";
+/// The portal's sessions: half an hour idle, an hour at most.
+const PORTAL: &str = "[portal]\nsession_idle_minutes = 30\nsession_max_hours = 1\n";
+
+/// The portal tests' configuration: permission sets Dev and Ops (Ops with `ops` settings, MFA
+/// required at least) for the group dev.
+pub(super) fn config_with_ops(ops: &str) -> TestConfig {
+    crate::testing::config()
+        .permission_set("Dev", "description = \"Developer access\"")
+        .permission_set("Ops", &format!("mfa = \"required\"\n{ops}"))
+        .with(PORTAL)
+}
+
+/// [`config_with_ops`] with nothing more for Ops.
+pub(super) fn config() -> TestConfig {
+    config_with_ops("")
+}
 
 pub(super) struct Fixture {
     pub(super) app: Arc<App>,
@@ -54,54 +32,28 @@ pub(super) struct Fixture {
 }
 
 pub(super) async fn fixture() -> Fixture {
-    fixture_with(CONFIG).await
+    fixture_with(config()).await
 }
 
-/// The fixture over another configuration.
-pub(super) async fn fixture_with(toml: &str) -> Fixture {
-    let config = crate::config::Config::from_str_with_env(
-        std::path::Path::new("/etc/rolegate.toml"),
-        toml,
-        &[],
-    )
-    .unwrap();
-    let clock = FixedClock::new(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap());
-    let app = App::build(
-        config,
-        Arc::new(crate::store::MemoryStore::new()),
-        Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
-    let d = app.directory.clone().unwrap();
-    d.create_user("ana", None).await.unwrap();
-    d.set_password(
-        "ana",
-        crate::idp::local::password::Password::new(PASSWORD.to_string()),
-    )
-    .await
-    .unwrap();
-    d.create_group("dev", None).await.unwrap();
-    d.add_user_to_group("ana", "dev").await.unwrap();
+/// The fixture over another configuration: its app, and ana (group dev) with a password.
+pub(super) async fn fixture_with(config: TestConfig) -> Fixture {
+    let (app, clock) = config.build(1_700_000_000).await;
+    crate::testing::directory_user(&app, "ana", &["dev"]).await;
+    app.directory
+        .clone()
+        .unwrap()
+        .set_password(
+            "ana",
+            crate::idp::local::password::Password::new(PASSWORD.to_string()),
+        )
+        .await
+        .unwrap();
     Fixture { app, clock }
 }
 
 impl Fixture {
-    pub(super) async fn send(&self, req: Request<Body>) -> Response {
-        crate::web::router(self.app.clone())
-            .oneshot(req)
-            .await
-            .unwrap()
-    }
-
     pub(super) async fn get(&self, path: &str, cookies: &str) -> Response {
-        self.send(
-            Request::get(path)
-                .header(header::COOKIE, cookies)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
+        crate::testing::get(&self.app, path, cookies).await
     }
 
     pub(super) async fn post(
@@ -111,29 +63,43 @@ impl Fixture {
         origin: &str,
         form: &[(&str, &str)],
     ) -> Response {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        self.send(
-            Request::post(path)
-                .header(header::COOKIE, cookies)
-                .header(header::ORIGIN, origin)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(body))
-                .unwrap(),
-        )
-        .await
+        crate::testing::post_form(&self.app, path, cookies, origin, form).await
     }
 
     /// Signs ana in; returns the session cookie value and the home page's CSRF token.
     pub(super) async fn sign_in(&self, planted: Option<&str>) -> (String, Response) {
-        let login = self.get("/login", "").await;
+        self.sign_in_with(None, planted).await
+    }
+
+    /// Signs ana in with the password form, asking to come back to `return_to` (the home page
+    /// without), with a `planted` session cookie sent along; returns the session cookie value and
+    /// the answer.
+    pub(super) async fn sign_in_with(
+        &self,
+        return_to: Option<&str>,
+        planted: Option<&str>,
+    ) -> (String, Response) {
+        let page = match return_to {
+            Some(r) => format!("/login?{}", crate::testing::form_body(&[("return_to", r)])),
+            None => "/login".into(),
+        };
+        let login = self.get(&page, "").await;
         assert_eq!(login.status(), StatusCode::OK);
         let csrf = set_cookie(&login, super::session::LOGIN_CSRF_COOKIE).unwrap();
         let mut cookies = format!("{}={csrf}", super::session::LOGIN_CSRF_COOKIE);
         if let Some(p) = planted {
             cookies.push_str(&format!("; {}={p}", super::session::SESSION_COOKIE));
         }
+        // The form carries return_to on, as the page received it.
+        let carried = match return_to {
+            Some(_) => {
+                let html = text(login).await;
+                let at = html.find("name=\"return_to\" value=\"").unwrap() + 24;
+                let end = at + html[at..].find('"').unwrap();
+                unescape(&html[at..end])
+            }
+            None => "/portal".into(),
+        };
         let resp = self
             .post(
                 "/login/local",
@@ -143,7 +109,7 @@ impl Fixture {
                     ("csrf", &csrf),
                     ("user", "ana"),
                     ("password", PASSWORD),
-                    ("return_to", "/portal"),
+                    ("return_to", &carried),
                 ],
             )
             .await;
@@ -154,46 +120,25 @@ impl Fixture {
     pub(super) async fn home_csrf(&self, session: &str) -> String {
         let home = self.get("/portal", &session_cookie(session)).await;
         assert_eq!(home.status(), StatusCode::OK);
-        let html = text(home).await;
-        let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
-        html[at..at + 43].to_string()
+        csrf_of(&text(home).await)
     }
 
     pub(super) async fn audit(&self, action: &str) -> Vec<crate::audit::AuditEvent> {
-        self.app.audit.flush().await;
-        crate::audit::query(
-            self.app.store.as_ref(),
-            &AuditQuery {
-                action: Some(action.into()),
-                ..AuditQuery::default()
-            },
-        )
-        .await
-        .unwrap()
+        crate::testing::audit(&self.app, action).await
     }
+}
+
+/// Text of an HTML attribute value as askama escaped it.
+pub(super) fn unescape(s: &str) -> String {
+    s.replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&")
 }
 
 pub(super) fn session_cookie(v: &str) -> String {
     format!("{}={v}", super::session::SESSION_COOKIE)
-}
-
-pub(super) fn set_cookie(resp: &Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| {
-            let c = c.strip_prefix(&format!("{name}="))?;
-            Some(c.split(';').next().unwrap_or("").to_string())
-        })
-        .filter(|v| !v.is_empty())
-}
-
-pub(super) async fn text(resp: Response) -> String {
-    let b = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    String::from_utf8(b.to_vec()).unwrap()
 }
 
 #[tokio::test]

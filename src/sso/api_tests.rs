@@ -6,25 +6,9 @@ use super::{client, code, device, token};
 use crate::app::App;
 use crate::clock::FixedClock;
 use crate::portal::SignedInIdentity;
-use crate::store::AuditQuery;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tower::ServiceExt;
-
-const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
-[portal]
-[sso]
-"#;
 
 const START_URL: &str = "http://127.0.0.1:8080/start";
 
@@ -40,21 +24,13 @@ struct Answer {
     body: Value,
 }
 
+/// The fixture over the shared configuration with `[portal]`, `[sso]` and `extra`.
 async fn fixture_with(extra: &str) -> Fixture {
-    let config = crate::config::Config::from_str_with_env(
-        std::path::Path::new("/etc/rolegate.toml"),
-        &format!("{CONFIG}{extra}"),
-        &[],
-    )
-    .unwrap();
-    let clock = FixedClock::new(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap());
-    let app = App::build(
-        config,
-        Arc::new(crate::store::MemoryStore::new()),
-        Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
+    let (app, clock) = crate::testing::config()
+        .with("[portal]\n[sso]\n")
+        .with(extra)
+        .build(1_700_000_000)
+        .await;
     Fixture { app, clock }
 }
 
@@ -63,38 +39,12 @@ async fn fixture() -> Fixture {
 }
 
 fn ana() -> SignedInIdentity {
-    SignedInIdentity {
-        provider: "local".into(),
-        subject: "ana".into(),
-        claims: serde_json::Map::new(),
-        mfa_time: None,
-        local_groups: vec!["dev".into()],
-        origin_user: None,
-        signed_in_at: 0,
-    }
+    crate::testing::ana(None)
 }
 
 impl Fixture {
     async fn call_raw(&self, path: &str, body: &str) -> Answer {
-        let resp = crate::web::router(self.app.clone())
-            .oneshot(
-                Request::post(path)
-                    .header("content-type", "application/json")
-                    .body(Body::from(body.to_string()))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let status = resp.status();
-        let error_type = resp
-            .headers()
-            .get("x-amzn-errortype")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let (status, error_type, body) = crate::sso::testing::api(&self.app, path, body).await;
         Answer {
             status,
             error_type,
@@ -108,12 +58,7 @@ impl Fixture {
 
     /// Registers a client; returns (clientId, clientSecret).
     async fn register(&self, body: Value) -> (String, String) {
-        let a = self.call("/client/register", body).await;
-        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-        (
-            a.body["clientId"].as_str().unwrap().to_string(),
-            a.body["clientSecret"].as_str().unwrap().to_string(),
-        )
+        crate::sso::testing::register(&self.app, body).await
     }
 
     async fn device_client(&self) -> (String, String) {
@@ -122,15 +67,7 @@ impl Fixture {
     }
 
     async fn pkce_client(&self) -> (String, String) {
-        self.register(json!({
-            "clientName": "aws-cli",
-            "clientType": "public",
-            "grantTypes": ["authorization_code", "refresh_token"],
-            "redirectUris": ["http://127.0.0.1/oauth/callback"],
-            "issuerUrl": START_URL,
-            "scopes": ["sso:account:access"],
-        }))
-        .await
+        crate::sso::testing::pkce_client(&self.app).await
     }
 
     /// Starts a device authorization; returns the whole answer.
@@ -175,16 +112,7 @@ impl Fixture {
     }
 
     async fn audit(&self, action: &str) -> Vec<crate::audit::AuditEvent> {
-        self.app.audit.flush().await;
-        crate::audit::query(
-            self.app.store.as_ref(),
-            &AuditQuery {
-                action: Some(action.into()),
-                ..AuditQuery::default()
-            },
-        )
-        .await
-        .unwrap()
+        crate::testing::audit(&self.app, action).await
     }
 
     fn advance(&self, seconds: i64) {

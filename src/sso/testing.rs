@@ -5,100 +5,36 @@
 use crate::app::App;
 use crate::clock::FixedClock;
 use crate::portal::SignedInIdentity;
+pub use crate::testing::{ana, in_directory, send};
 use axum::body::Body;
-use axum::http::Request;
+use axum::http::{header, Request, StatusCode};
 use axum::response::Response;
+use serde_json::Value;
 use std::sync::Arc;
-use tower::ServiceExt;
-
-/// The fixture's configuration; `{sso}` is replaced by extra `[sso]` lines.
-pub const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
-[[accounts]]
-id = "222233334444"
-name = "staging"
-[[accounts]]
-id = "333344445555"
-name = "prod"
-[[permission_sets]]
-name = "Dev"
-session_duration = "PT2H"
-[[permission_sets.policies]]
-name = "all"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-[[permission_sets]]
-name = "Ops"
-mfa = "required"
-[[permission_sets.policies]]
-name = "all"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-[[assignment_rules]]
-provider = "local"
-permission_set = "Dev"
-accounts = ["111122223333", "222233334444", "333344445555"]
-local_group = "dev"
-[[assignment_rules]]
-provider = "local"
-permission_set = "Ops"
-accounts = ["111122223333"]
-local_group = "dev"
-[portal]
-[sso]
-access_token_minutes = 60
-session_hours = 8
-{sso}
-"#;
 
 /// The fixture's start time (Unix seconds).
 pub const T0: i64 = 1_700_000_000;
 
-/// An app over the fixture configuration with `sso` lines added to `[sso]`.
+/// An app over the fixture configuration with `sso` lines added to `[sso]`: accounts main,
+/// staging and prod; permission set Dev (two-hour sessions) in all three and Ops (MFA) in main.
 pub async fn app_with(sso: &str) -> (Arc<App>, FixedClock) {
-    crate::testing::app(&CONFIG.replace("{sso}", sso), T0).await
-}
-
-/// The directory user `ana` of group `dev`, signed in with or without MFA.
-pub fn ana(mfa_time: Option<i64>) -> SignedInIdentity {
-    SignedInIdentity {
-        provider: "local".into(),
-        subject: "ana".into(),
-        claims: serde_json::Map::new(),
-        mfa_time,
-        local_groups: vec!["dev".into()],
-        origin_user: None,
-        signed_in_at: 0,
-    }
-}
-
-/// `identity` as a sign-in of the directory: a local identity names its directory user, which is
-/// created (in the identity's groups) when the fixture does not have it yet.
-pub async fn in_directory(app: &App, mut identity: SignedInIdentity) -> SignedInIdentity {
-    if identity.provider != "local" || identity.origin_user.is_some() {
-        return identity;
-    }
-    let d = app.directory.clone().expect("the fixture has a directory");
-    let user = match d.user(&identity.subject).await {
-        Ok(u) => u,
-        Err(_) => {
-            d.create_user(&identity.subject, None).await.unwrap();
-            for g in &identity.local_groups {
-                if d.group(g).await.is_err() {
-                    d.create_group(g, None).await.unwrap();
-                }
-                d.add_user_to_group(&identity.subject, g).await.unwrap();
-            }
-            d.user(&identity.subject).await.unwrap()
-        }
-    };
-    identity.origin_user = Some(user.user_id);
-    identity
+    use crate::testing::ACCOUNT;
+    crate::testing::config()
+        .accounts(&[
+            (ACCOUNT, "main"),
+            ("222233334444", "staging"),
+            ("333344445555", "prod"),
+        ])
+        .permission_set_in(
+            "Dev",
+            "session_duration = \"PT2H\"",
+            &[ACCOUNT, "222233334444", "333344445555"],
+        )
+        .permission_set("Ops", "mfa = \"required\"")
+        .with("[portal]\n[sso]\naccess_token_minutes = 60\nsession_hours = 8\n")
+        .with(sso)
+        .build(T0)
+        .await
 }
 
 /// A sign-in approved for `client-a`.
@@ -114,11 +50,6 @@ pub async fn signed_in(app: &App, identity: SignedInIdentity) -> super::token::I
     )
     .await
     .unwrap()
-}
-
-/// Sends `req` through the whole router.
-pub async fn send(app: &Arc<App>, req: Request<Body>) -> Response {
-    crate::web::router(app.clone()).oneshot(req).await.unwrap()
 }
 
 /// The response's status and JSON body (`Null` for an empty body).
@@ -138,4 +69,55 @@ pub async fn json(resp: Response) -> (u16, Option<String>, serde_json::Value) {
         serde_json::from_slice(&bytes).unwrap()
     };
     (status, kind, v)
+}
+
+/// A call of the SSO-OIDC API: `POST path` of a JSON `body` through the router; the status, the
+/// `x-amzn-ErrorType` (empty on success) and the JSON answer (`Null` when it is not JSON).
+pub async fn api(app: &Arc<App>, path: &str, body: &str) -> (StatusCode, String, Value) {
+    let resp = send(
+        app,
+        Request::post(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await;
+    let status = resp.status();
+    let error_type = resp
+        .headers()
+        .get("x-amzn-errortype")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let answer = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, error_type, answer)
+}
+
+/// Registers a client with `RegisterClient`; returns its id and secret.
+pub async fn register(app: &Arc<App>, body: Value) -> (String, String) {
+    let (status, _, answer) = api(app, "/client/register", &body.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    (
+        answer["clientId"].as_str().unwrap().to_string(),
+        answer["clientSecret"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Registers the client the AWS CLI registers for the authorization code grant (PKCE, a loopback
+/// redirect); returns its id and secret.
+pub async fn pkce_client(app: &Arc<App>) -> (String, String) {
+    register(
+        app,
+        serde_json::json!({
+            "clientName": "aws-cli",
+            "clientType": "public",
+            "grantTypes": ["authorization_code", "refresh_token"],
+            "redirectUris": ["http://127.0.0.1/oauth/callback"],
+            "issuerUrl": "http://127.0.0.1:8080/start",
+            "scopes": ["sso:account:access"],
+        }),
+    )
+    .await
 }

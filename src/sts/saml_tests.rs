@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 const T0: i64 = 1_800_000_000;
 const ACCOUNT: &str = "111122223333";
-const PUBLIC: &str = "http://127.0.0.1:8080";
+const PUBLIC: &str = crate::testing::PUBLIC_URL;
 const PROVIDER_ARN: &str = "arn:aws:iam::111122223333:saml-provider/corp";
 const ROLE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
 const NAME_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/RoleSessionName";
@@ -39,34 +39,15 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let metadata = dir.path().join("idp.xml");
     std::fs::write(&metadata, test_idp::metadata_xml(&idp)).unwrap();
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "{PUBLIC}"
-[store]
-kind = "memory"
-[[accounts]]
-id = "{ACCOUNT}"
-name = "main"
-[saml]
-[[saml_providers]]
-name = "corp"
-metadata_file = "{metadata}"
-[[roles]]
-account = "{ACCOUNT}"
-name = "any-subject"
-trust_policy = '{any}'
-[[roles]]
-account = "{ACCOUNT}"
-name = "only-alice"
-trust_policy = '{alice}'
-"#,
-        metadata = metadata.display(),
-        any = trust(""),
-        alice = trust(r#","saml:sub":"alice""#),
-    );
-    let (app, _clock) = crate::testing::app(&config, T0).await;
+    let (app, _clock) = crate::testing::config()
+        .with(&format!(
+            "[saml]\n[[saml_providers]]\nname = \"corp\"\nmetadata_file = \"{}\"\n",
+            metadata.display()
+        ))
+        .role("any-subject", &trust(""))
+        .role("only-alice", &trust(r#","saml:sub":"alice""#))
+        .build(T0)
+        .await;
     Fixture {
         app,
         idp,

@@ -50,34 +50,14 @@ async fn fixture() -> Fixture {
             r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Federated":"arn:aws:iam::{ACCOUNT}:oidc-provider/{host}"}},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{{"StringEquals":{{"{host}:aud":"{CLIENT}"{extra}}}}}}}]}}"#
         )
     };
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "{ACCOUNT}"
-name = "main"
-[[oidc_providers]]
-issuer = "{issuer}"
-audiences = ["{CLIENT}"]
-algorithms = ["ES256"]
-allow_http = true
-[[roles]]
-account = "{ACCOUNT}"
-name = "any-subject"
-trust_policy = '{any}'
-[[roles]]
-account = "{ACCOUNT}"
-name = "only-alice"
-trust_policy = '{alice}'
-"#,
-        any = trust(""),
-        alice = trust(&format!(r#","{host}:sub":"alice""#)),
-    );
-    let (app, _clock) = crate::testing::app(&config, T0).await;
+    let (app, _clock) = crate::testing::config()
+        .with(&format!(
+            "[[oidc_providers]]\nissuer = \"{issuer}\"\naudiences = [\"{CLIENT}\"]\nalgorithms = [\"ES256\"]\nallow_http = true\n"
+        ))
+        .role("any-subject", &trust(""))
+        .role("only-alice", &trust(&format!(r#","{host}:sub":"alice""#)))
+        .build(T0)
+        .await;
     Fixture { app, key, issuer }
 }
 

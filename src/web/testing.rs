@@ -219,12 +219,22 @@ pub async fn unsigned_sts_call(
     let request_id = text_of(&text, "RequestId")
         .unwrap_or_else(|| panic!("no RequestId in {text}"))
         .to_string();
-    app.audit.flush().await;
-    let event = crate::audit::query(app.store.as_ref(), &Default::default())
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|e| e.request_id == request_id)
-        .unwrap_or_else(|| panic!("no audit event for {request_id}"));
+    let event = crate::testing::audit_event(app, &request_id).await;
     (status, text, event)
+}
+
+/// A new long-term access key of the directory user `name`, ready to sign with.
+pub async fn access_key(app: &crate::app::App, name: &str) -> Creds {
+    let key = app
+        .directory
+        .as_ref()
+        .unwrap()
+        .create_access_key(name)
+        .await
+        .unwrap();
+    Creds {
+        key: key.id,
+        secret: key.secret.expose().to_string(),
+        token: None,
+    }
 }

@@ -6,12 +6,10 @@
 use super::testing::{sign_request, sts_post, text_of, Creds, Signed, T0};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::store::AuditQuery;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tower::ServiceExt;
 
 const SERVICE_TOKEN: &str = "objstore-token-0123456789abcdef0123456789";
 const GCI: &str = "Action=GetCallerIdentity&Version=2011-06-15";
@@ -21,21 +19,6 @@ const INJECTED: [(&str, &str); 3] = [
     ("x-amz-grant-full-control", "id=attacker"),
 ];
 
-const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
-[[services]]
-name = "objstore"
-signing_names = ["s3"]
-token_env = "OBJSTORE_TOKEN"
-"#;
-
 struct Fixture {
     app: Arc<App>,
     /// A directory user's long-term key.
@@ -43,32 +26,19 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let (app, _clock) =
-        crate::testing::app_with_env(CONFIG, &[("OBJSTORE_TOKEN", SERVICE_TOKEN)], T0).await;
-    let directory = app.directory.clone().unwrap();
-    directory.create_user("ana", None).await.unwrap();
-    let key = directory.create_access_key("ana").await.unwrap();
-    Fixture {
-        app,
-        user: Creds {
-            key: key.id,
-            secret: key.secret.expose().to_string(),
-            token: None,
-        },
-    }
+    let (app, _clock) = crate::testing::config()
+        .service("objstore", "s3", SERVICE_TOKEN)
+        .build(T0)
+        .await;
+    crate::testing::directory_user(&app, "ana", &[]).await;
+    let user = super::testing::access_key(&app, "ana").await;
+    Fixture { app, user }
 }
 
 impl Fixture {
     async fn send(&self, req: Request<Body>) -> (StatusCode, String) {
-        let resp = crate::web::router(self.app.clone())
-            .oneshot(req)
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, String::from_utf8(bytes.to_vec()).unwrap())
+        let resp = crate::testing::send(&self.app, req).await;
+        (resp.status(), crate::testing::text(resp).await)
     }
 
     /// Sends a signed request to the STS.
@@ -97,13 +67,7 @@ impl Fixture {
 
     /// The audit event of the request `request_id`.
     async fn event(&self, request_id: &str) -> AuditEvent {
-        self.app.audit.flush().await;
-        crate::audit::query(self.app.store.as_ref(), &AuditQuery::default())
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|e| e.request_id == request_id)
-            .unwrap_or_else(|| panic!("no audit event for {request_id}"))
+        crate::testing::audit_event(&self.app, request_id).await
     }
 
     /// Temporary credentials of the user, from `GetSessionToken`.

@@ -24,7 +24,7 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence, Union
 
 import boto3
 import botocore
@@ -467,6 +467,61 @@ def new_admin_token() -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Test configurations: one head shared by every test server, and the pieces the tests add
+
+EVERYTHING = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+Section = Union[str, Callable[[int], str]]
+
+
+def rolegate_config(data_dir: Path | None, *sections: Section, account_name: str = "e2e",
+                    host: str = "127.0.0.1") -> Callable[[int], str]:
+    """The configuration of a test rolegate, for its port: the head every test server shares, then
+    `sections` in order (TOML text, or a function of the port giving it).
+
+    The head: listening on 127.0.0.1 at the port and reached at http://`host`:port; the sled store
+    in `data_dir` (the memory store when it is None); the admin API with the token of
+    ADMIN_TOKEN_ENV; the account ACCOUNT named `account_name`. Tables are separated by a blank
+    line (pgtest.postgres_store swaps the `[store]` table up to the first one).
+    """
+    store = f'kind = "sled"\npath = "{data_dir}"' if data_dir is not None else 'kind = "memory"'
+
+    def render(port: int) -> str:
+        parts = [
+            f'[server]\nlisten = "127.0.0.1:{port}"\npublic_url = "http://{host}:{port}"',
+            f"[store]\n{store}",
+            f'[admin]\ntoken_env = "{ADMIN_TOKEN_ENV}"',
+            f'[[accounts]]\nid = "{ACCOUNT}"\nname = "{account_name}"',
+        ]
+        parts += [(s(port) if callable(s) else s).strip("\n") for s in sections]
+        return "\n\n".join(parts) + "\n"
+
+    return render
+
+
+def permission_set(name: str, settings: str = "", *, policy: tuple[str, str] = ("everything", EVERYTHING),
+                   local_group: str = "dev", provider: str = "local", group: str | None = None) -> str:
+    """A permission set with one policy (name, document; by default one allowing everything) and the
+    rule that assigns it in ACCOUNT: to `local_group` of the directory, or with `group` to the
+    people of `provider` in that group."""
+    selector = f'group = "{group}"' if group is not None else f'local_group = "{local_group}"'
+    lines = ["[[permission_sets]]", f'name = "{name}"']
+    lines += [settings.strip("\n")] if settings else []
+    lines += [
+        "[[permission_sets.policies]]",
+        f'name = "{policy[0]}"',
+        f"document = '''{policy[1]}'''",
+        "",
+        "[[assignment_rules]]",
+        f'provider = "{provider}"',
+        f'permission_set = "{name}"',
+        f'accounts = ["{ACCOUNT}"]',
+        selector,
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------
 # The configuration of the shared test server
 
 ROLE_DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/ci-deployer"
@@ -522,27 +577,10 @@ def server_config(idp: Idp, data_dir: Path) -> Callable[[int], str]:
     )
     everything = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
 
-    def render(port: int) -> str:
-        return f"""\
-[server]
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
-
-[store]
-kind = "sled"
-path = "{data_dir}"
-
-[sts]
-regions = ["us-east-1"]
-max_clock_skew_seconds = 900
-
-[admin]
-token_env = "{ADMIN_TOKEN_ENV}"
-
-[[accounts]]
-id = "{ACCOUNT}"
-name = "e2e"
-
+    return rolegate_config(
+        data_dir,
+        "[sts]\nregions = [\"us-east-1\"]\nmax_clock_skew_seconds = 900",
+        f"""\
 [[oidc_providers]]
 issuer = "{idp.issuer}"
 audiences = ["{CLIENT_ID}"]
@@ -577,6 +615,6 @@ name = "revocable"
 trust_policy = '''
 {revocable_trust}
 '''
-"""
+""",
+    )
 
-    return render

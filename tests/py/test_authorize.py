@@ -48,25 +48,15 @@ def _config(idp, data_dir):
         {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::data/reports/*"},
         {"Effect": "Allow", "Action": "sts:DecodeAuthorizationMessage", "Resource": "*"}]})
 
-    def render(port):
-        return f"""\
-[server]
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
-[store]
-kind = "sled"
-path = "{data_dir}"
+    return e2e.rolegate_config(
+        data_dir,
+        f"""\
 [sts]
 regions = ["us-east-1"]
-[admin]
-token_env = "{e2e.ADMIN_TOKEN_ENV}"
 [[services]]
 name = "objstore"
 signing_names = ["s3"]
 token_env = "{SERVICE_TOKEN_ENV}"
-[[accounts]]
-id = "{ACCOUNT}"
-name = "authorize"
 [[oidc_providers]]
 issuer = "{idp.issuer}"
 audiences = ["{e2e.CLIENT_ID}"]
@@ -93,8 +83,9 @@ permissions_boundary = "{NO_DELETE}"
 [[roles.policies]]
 name = "own-prefix"
 document = '''{inline}'''
-"""
-    return render
+""",
+        account_name="authorize",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -27,51 +27,13 @@ ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "portal"
 
 
 def config(data_dir):
-    def render(port: int) -> str:
-        return f"""\
-[server]
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
-
-[store]
-kind = "sled"
-path = "{data_dir}"
-
-[admin]
-token_env = "{e2e.ADMIN_TOKEN_ENV}"
-
-[[accounts]]
-id = "{ACCOUNT}"
-name = "console"
-
-[[permission_sets]]
-name = "Dev"
-[[permission_sets.policies]]
-name = "read-data"
-document = '''{READ_DATA}'''
-
-[[permission_sets]]
-name = "Ops"
-mfa = "required"
-[[permission_sets.policies]]
-name = "ops-buckets"
-document = '''{OPS}'''
-
-[[assignment_rules]]
-provider = "local"
-permission_set = "Dev"
-accounts = ["{ACCOUNT}"]
-local_group = "staff"
-
-[[assignment_rules]]
-provider = "local"
-permission_set = "Ops"
-accounts = ["{ACCOUNT}"]
-local_group = "staff"
-
-[portal]
-"""
-    return render
+    return e2e.rolegate_config(
+        data_dir,
+        e2e.permission_set("Dev", policy=("read-data", READ_DATA), local_group="staff"),
+        e2e.permission_set("Ops", 'mfa = "required"', policy=("ops-buckets", OPS), local_group="staff"),
+        "[portal]",
+        account_name="console",
+    )
 
 
 @pytest.fixture(scope="module")

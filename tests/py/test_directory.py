@@ -27,7 +27,7 @@ import e2e
 ACCOUNT = e2e.ACCOUNT
 ROLE_MFA = f"arn:aws:iam::{ACCOUNT}:role/mfa-admin"
 ROLE_OPS = f"arn:aws:iam::{ACCOUNT}:role/RolegateSSO_Ops"
-EVERYTHING = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+EVERYTHING = e2e.EVERYTHING
 
 
 def totp(secret_b32: str, at: float) -> str:
@@ -58,24 +58,9 @@ def config(data_dir):
             "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
         }],
     })
-
-    def render(port: int) -> str:
-        return f"""\
-[server]
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
-
-[store]
-kind = "sled"
-path = "{data_dir}"
-
-[admin]
-token_env = "{e2e.ADMIN_TOKEN_ENV}"
-
-[[accounts]]
-id = "{ACCOUNT}"
-name = "directory"
-
+    return e2e.rolegate_config(
+        data_dir,
+        f"""\
 [[roles]]
 account = "{ACCOUNT}"
 name = "mfa-admin"
@@ -83,23 +68,10 @@ max_session_duration = 7200
 trust_policy = '''{mfa_trust}'''
 [[roles.policies]]
 name = "everything"
-document = '''{EVERYTHING}'''
-
-[[permission_sets]]
-name = "Ops"
-session_duration = "PT2H"
-mfa = "required"
-[[permission_sets.policies]]
-name = "everything"
-document = '''{EVERYTHING}'''
-
-[[assignment_rules]]
-provider = "local"
-permission_set = "Ops"
-accounts = ["{ACCOUNT}"]
-local_group = "ops"
-"""
-    return render
+document = '''{EVERYTHING}'''""",
+        e2e.permission_set("Ops", 'session_duration = "PT2H"\nmfa = "required"', local_group="ops"),
+        account_name="directory",
+    )
 
 
 @pytest.fixture(scope="module")

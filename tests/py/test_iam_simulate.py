@@ -80,24 +80,11 @@ def config(idp):
                                        Condition={"StringEquals": {"s3:x-amz-acl": "private"}})},
     )
 
-    def render(port: int) -> str:
-        return f"""\
-[server]
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
-
-[store]
-kind = "memory"
-
+    return e2e.rolegate_config(
+        None,
+        f"""\
 [sts]
 regions = ["us-east-1"]
-
-[admin]
-token_env = "{e2e.ADMIN_TOKEN_ENV}"
-
-[[accounts]]
-id = "{ACCOUNT}"
-name = "simulation"
 
 [[oidc_providers]]
 issuer = "{idp.issuer}"
@@ -153,9 +140,9 @@ permissions_boundary = "{BOUNDARY_POLICY}"
 [[roles.policies]]
 name = "s3-everything"
 document = '''{doc(allow("s3:*"))}'''
-"""
-
-    return render
+""",
+        account_name="simulation",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -14,55 +14,16 @@ import e2e
 from test_directory import cli_json, make_user, sts_with_key, totp
 
 ACCOUNT = e2e.ACCOUNT
-EVERYTHING = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 
 
 def config(data_dir):
-    def render(port: int) -> str:
-        return f"""\
-[server]
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
-
-[store]
-kind = "sled"
-path = "{data_dir}"
-
-[admin]
-token_env = "{e2e.ADMIN_TOKEN_ENV}"
-
-[[accounts]]
-id = "{ACCOUNT}"
-name = "portal"
-
-[[permission_sets]]
-name = "Dev"
-[[permission_sets.policies]]
-name = "everything"
-document = '''{EVERYTHING}'''
-
-[[permission_sets]]
-name = "Ops"
-mfa = "required"
-[[permission_sets.policies]]
-name = "everything"
-document = '''{EVERYTHING}'''
-
-[[assignment_rules]]
-provider = "local"
-permission_set = "Dev"
-accounts = ["{ACCOUNT}"]
-local_group = "dev"
-
-[[assignment_rules]]
-provider = "local"
-permission_set = "Ops"
-accounts = ["{ACCOUNT}"]
-local_group = "dev"
-
-[portal]
-"""
-    return render
+    return e2e.rolegate_config(
+        data_dir,
+        e2e.permission_set("Dev"),
+        e2e.permission_set("Ops", 'mfa = "required"'),
+        "[portal]",
+        account_name="portal",
+    )
 
 
 @pytest.fixture(scope="module")

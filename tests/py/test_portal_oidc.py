@@ -20,7 +20,6 @@ import pytest
 import e2e
 
 ACCOUNT = e2e.ACCOUNT
-EVERYTHING = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 PROVIDER = "testidp"
 CALLBACK = f"/login/oidc/{PROVIDER}/callback"
 BINDING = "__Host-rolegate-oidc"
@@ -29,23 +28,9 @@ SECRET_ENV = "ROLEGATE_TEST_OIDC_CLIENT_SECRET"
 
 
 def config(idp: e2e.Idp, data_dir: Path, down_port: int):
-    def render(port: int) -> str:
-        return f"""\
-[server]
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
-
-[store]
-kind = "sled"
-path = "{data_dir}"
-
-[admin]
-token_env = "{e2e.ADMIN_TOKEN_ENV}"
-
-[[accounts]]
-id = "{ACCOUNT}"
-name = "portal"
-
+    return e2e.rolegate_config(
+        data_dir,
+        f"""\
 [[oidc_providers]]
 issuer = "{idp.issuer}"
 audiences = ["rolegate-test"]
@@ -68,36 +53,13 @@ name = "downidp"
 [oidc_providers.login]
 client_id = "rolegate-portal"
 display_name = "Unreachable IdP"
-
-[[permission_sets]]
-name = "Dev"
-[[permission_sets.policies]]
-name = "everything"
-document = '''{EVERYTHING}'''
-
-[[permission_sets]]
-name = "Ops"
-mfa = "required"
-mfa_max_age_minutes = 15
-[[permission_sets.policies]]
-name = "everything"
-document = '''{EVERYTHING}'''
-
-[[assignment_rules]]
-provider = "{PROVIDER}"
-permission_set = "Dev"
-accounts = ["{ACCOUNT}"]
-group = "engineers"
-
-[[assignment_rules]]
-provider = "{PROVIDER}"
-permission_set = "Ops"
-accounts = ["{ACCOUNT}"]
-group = "engineers"
-
-[portal]
-"""
-    return render
+""",
+        e2e.permission_set("Dev", provider=PROVIDER, group="engineers"),
+        e2e.permission_set("Ops", 'mfa = "required"\nmfa_max_age_minutes = 15', provider=PROVIDER,
+                           group="engineers"),
+        "[portal]",
+        account_name="portal",
+    )
 
 
 @pytest.fixture(scope="module")

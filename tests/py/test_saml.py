@@ -54,28 +54,18 @@ def _config(idp: saml_idp.SamlIdp, partner: saml_idp.SamlIdp, data_dir: Path):
             }],
         })
 
-    def render(port: int) -> str:
+    read = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}]}'
+    engineering = e2e.permission_set("Engineering", policy=("read", read), provider=PROVIDER, group="engineers")
+    ops = e2e.permission_set("Ops", 'mfa = "required"', policy=("all", e2e.EVERYTHING), provider=PROVIDER,
+                             group="operators")
+
+    def saml_tables(port: int) -> str:
         acs = f"http://127.0.0.1:{port}/saml/acs"
         admin_trust = trust({"StringEquals": {"saml:aud": acs, "saml:iss": idp.entity_id,
                                               "saml:sub_type": "persistent"}})
         eng_trust = trust({"StringEquals": {"saml:aud": acs},
                            "ForAnyValue:StringEquals": {"saml:groups": "engineers"}})
         return f"""\
-[server]
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
-
-[store]
-kind = "sled"
-path = "{data_dir}"
-
-[admin]
-token_env = "{e2e.ADMIN_TOKEN_ENV}"
-
-[[accounts]]
-id = "{e2e.ACCOUNT}"
-name = "e2e"
-
 [saml]
 max_clock_skew_seconds = 30
 
@@ -104,35 +94,12 @@ trust_policy = '''{eng_trust}'''
 [directory]
 account = "{e2e.ACCOUNT}"
 
-[[permission_sets]]
-name = "Engineering"
+{engineering}
 
-[[permission_sets.policies]]
-name = "read"
-document = '{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}}]}}'
-
-[[assignment_rules]]
-provider = "{PROVIDER}"
-permission_set = "Engineering"
-accounts = ["{e2e.ACCOUNT}"]
-group = "engineers"
-
-[[permission_sets]]
-name = "Ops"
-mfa = "required"
-
-[[permission_sets.policies]]
-name = "all"
-document = '{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "*", "Resource": "*"}}]}}'
-
-[[assignment_rules]]
-provider = "{PROVIDER}"
-permission_set = "Ops"
-accounts = ["{e2e.ACCOUNT}"]
-group = "operators"
+{ops}
 """
 
-    return render
+    return e2e.rolegate_config(data_dir, saml_tables)
 
 
 class SamlServer:

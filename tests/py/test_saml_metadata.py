@@ -66,24 +66,9 @@ def config(metadata_url: str, data_dir) -> callable:
         "Effect": "Allow", "Principal": {"Federated": PROVIDER_ARN},
         "Action": "sts:AssumeRoleWithSAML",
         "Condition": {"StringEquals": {"saml:iss": ENTITY}}}]})
-
-    def render(port: int) -> str:
-        return f"""\
-[server]
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
-
-[store]
-kind = "sled"
-path = "{data_dir}"
-
-[admin]
-token_env = "{e2e.ADMIN_TOKEN_ENV}"
-
-[[accounts]]
-id = "{e2e.ACCOUNT}"
-name = "e2e"
-
+    return e2e.rolegate_config(
+        data_dir,
+        f"""\
 [[saml_providers]]
 name = "{PROVIDER}"
 metadata_url = "{metadata_url}"
@@ -93,10 +78,8 @@ refresh_minutes = 60
 [[roles]]
 account = "{e2e.ACCOUNT}"
 name = "saml-rotating"
-trust_policy = '''{trust}'''
-"""
-
-    return render
+trust_policy = '''{trust}'''""",
+    )
 
 
 def assume(rg: e2e.Rolegate, idp: saml_idp.SamlIdp) -> e2e.HttpResponse:

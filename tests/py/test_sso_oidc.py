@@ -27,48 +27,19 @@ import e2e
 from test_directory import cli_json
 
 ACCOUNT = e2e.ACCOUNT
-EVERYTHING = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 USER = "sam"
 PASSWORD = "sam's long portal password"
 
 
 def config(data_dir, device_code_minutes: int):
-    def render(port: int) -> str:
-        return f"""\
-[server]
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
-
-[store]
-kind = "sled"
-path = "{data_dir}"
-
-[admin]
-token_env = "{e2e.ADMIN_TOKEN_ENV}"
-
-[[accounts]]
-id = "{ACCOUNT}"
-name = "cli"
-
-[[permission_sets]]
-name = "Dev"
-[[permission_sets.policies]]
-name = "everything"
-document = '''{EVERYTHING}'''
-
-[[assignment_rules]]
-provider = "local"
-permission_set = "Dev"
-accounts = ["{ACCOUNT}"]
-local_group = "dev"
-
-[portal]
-
-[sso]
-device_code_minutes = {device_code_minutes}
-"""
-    return render
+    return e2e.rolegate_config(
+        data_dir,
+        e2e.permission_set("Dev"),
+        "[portal]",
+        f"[sso]\ndevice_code_minutes = {device_code_minutes}",
+        account_name="cli",
+    )
 
 
 def start_server(tmp_path_factory, admin_token, name: str, minutes: int) -> e2e.Rolegate:

@@ -17,44 +17,16 @@ import e2e
 from test_directory import cli_json, sts_with_key
 
 ACCOUNT = e2e.ACCOUNT
-EVERYTHING = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 
 
 def config(data_dir):
-    def render(port: int) -> str:
-        return f"""\
-[server]
-listen = "127.0.0.1:{port}"
-public_url = "http://localhost:{port}"
-
-[store]
-kind = "sled"
-path = "{data_dir}"
-
-[admin]
-token_env = "{e2e.ADMIN_TOKEN_ENV}"
-
-[[accounts]]
-id = "{ACCOUNT}"
-name = "keys"
-
-[[permission_sets]]
-name = "Ops"
-mfa = "required"
-[[permission_sets.policies]]
-name = "everything"
-document = '''{EVERYTHING}'''
-
-[[assignment_rules]]
-provider = "local"
-permission_set = "Ops"
-accounts = ["{ACCOUNT}"]
-local_group = "ops"
-
-[portal]
-webauthn_rp_name = "rolegate tests"
-"""
-    return render
+    return e2e.rolegate_config(
+        data_dir,
+        e2e.permission_set("Ops", 'mfa = "required"', local_group="ops"),
+        '[portal]\nwebauthn_rp_name = "rolegate tests"',
+        account_name="keys",
+        host="localhost",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
-//! rolegate itself, in process, for end-to-end tests: a configuration written as TOML text (memory
-//! store, one OpenID provider trusted over loopback http, accounts and roles given per test), `App::build`
-//! with a fixed or system clock, and `web::router` served on a free 127.0.0.1 port with the client
+//! rolegate itself, in process, for end-to-end tests: the shared test configuration of
+//! `rolegate::testing` (memory store) with one OpenID provider trusted over loopback http and the
+//! accounts and roles given per test, built by the same builder as the unit tests' apps with a
+//! fixed or system clock, and `web::router` served on a free 127.0.0.1 port with the client
 //! address as connect info. Also parsers for the STS XML answers and a reader of the audit log.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,9 +14,8 @@ use reqwest::StatusCode;
 use rolegate::app::App;
 use rolegate::audit::AuditEvent;
 use rolegate::clock::{FixedClock, SharedClock, SystemClock};
-use rolegate::config::Config;
-use rolegate::store::memory::MemoryStore;
-use rolegate::store::{AuditQuery, Store};
+use rolegate::store::AuditQuery;
+use rolegate::testing::TestConfig;
 
 /// The account every test role lives in.
 pub const ACCOUNT: &str = "111122223333";
@@ -140,43 +139,42 @@ impl TestAppBuilder {
         self
     }
 
-    /// The configuration text for a server reachable at `addr`.
-    pub fn config_text(&self, addr: SocketAddr) -> String {
-        let mut toml = format!(
-            "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n\n\
-             [store]\nkind = \"memory\"\n\n\
-             [[accounts]]\nid = \"{ACCOUNT}\"\nname = \"test\"\n\n\
-             [[accounts]]\nid = \"{OTHER_ACCOUNT}\"\nname = \"other\"\n\n"
-        );
+    /// The configuration of a server reachable at `addr`: the shared test configuration
+    /// (`rolegate::testing`) with accounts [`ACCOUNT`] and [`OTHER_ACCOUNT`], the provider and the
+    /// roles.
+    pub fn config(&self, addr: SocketAddr) -> TestConfig {
+        let mut config = rolegate::testing::config()
+            .server(&addr.to_string(), &format!("http://{addr}"))
+            .accounts(&[(ACCOUNT, "test"), (OTHER_ACCOUNT, "other")]);
         if let Some(issuer) = &self.issuer {
-            toml.push_str(&format!(
+            let mut provider = format!(
                 "[[oidc_providers]]\nissuer = {}\naudiences = {}\nalgorithms = {}\nallow_http = true\n",
                 toml_string(issuer),
                 toml_list(&self.audiences),
                 toml_list(&self.algorithms),
-            ));
+            );
             if let Some(l) = self.leeway_seconds {
-                toml.push_str(&format!("leeway_seconds = {l}\n"));
+                provider.push_str(&format!("leeway_seconds = {l}\n"));
             }
-            toml.push('\n');
+            config = config.with(&provider);
         }
         for role in &self.roles {
-            toml.push_str(&format!(
+            let mut toml = format!(
                 "[[roles]]\naccount = \"{}\"\nname = \"{}\"\n",
                 role.account, role.name
-            ));
+            );
             if let Some(max) = role.max_session_duration {
                 toml.push_str(&format!("max_session_duration = {max}\n"));
             }
             toml.push_str(&format!("trust_policy = '''\n{}\n'''\n", role.trust_policy));
             for (name, doc) in &role.policies {
                 toml.push_str(&format!(
-                    "\n[[roles.policies]]\nname = \"{name}\"\ndocument = '''\n{doc}\n'''\n"
+                    "[[roles.policies]]\nname = \"{name}\"\ndocument = '''\n{doc}\n'''\n"
                 ));
             }
-            toml.push('\n');
+            config = config.with(&toml);
         }
-        toml
+        config
     }
 
     /// Binds a free port, builds the app and serves it.
@@ -187,19 +185,12 @@ impl TestAppBuilder {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("no local address: {e}"));
-        let text = self.config_text(addr);
-        let config =
-            Config::from_str_with_env(Path::new("/nonexistent/rolegate-test.toml"), &text, &[])
-                .unwrap_or_else(|e| panic!("test configuration refused: {e}\n{text}"));
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let fixed = self.fixed_clock.map(FixedClock::new);
         let clock: SharedClock = match &fixed {
             Some(c) => Arc::new(c.clone()),
             None => Arc::new(SystemClock),
         };
-        let app = App::build(config, store, clock)
-            .await
-            .unwrap_or_else(|e| panic!("App::build failed: {e:#}"));
+        let app = self.config(addr).build_on(clock).await;
         if self.background {
             rolegate::maintenance::start(&app);
         }

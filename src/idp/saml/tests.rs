@@ -422,16 +422,8 @@ fn hostile_documents_are_refused_quickly() {
 }
 
 fn certificate(bits: u32) -> Vec<u8> {
-    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
-    let key = PKey::from_rsa(Rsa::generate(bits).unwrap()).unwrap();
-    let mut b = X509::builder().unwrap();
-    b.set_pubkey(&key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
-        .unwrap();
-    b.sign(&key, MessageDigest::sha256()).unwrap();
-    b.build().to_der().unwrap()
+    use openssl::{pkey::PKey, rsa::Rsa};
+    super::test_idp::certificate(&PKey::from_rsa(Rsa::generate(bits).unwrap()).unwrap())
 }
 
 fn idp_metadata(certs: &[Vec<u8>], key_use: &str) -> String {
@@ -522,18 +514,27 @@ fn sp_metadata_announces_entity_acs_and_formats() {
     assert!(doc.contains(r#"WantAssertionsSigned="true""#));
 }
 
+/// The AuthnRequest `_abc` of the SP at `https://sp.example` to `destination`.
+fn authn_request<'a>(
+    destination: &'a str,
+    force_authn: bool,
+    authn_contexts: &'a [String],
+) -> request::AuthnRequest<'a> {
+    request::AuthnRequest {
+        id: "_abc",
+        issue_instant: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        destination,
+        issuer: "https://sp.example/saml/metadata",
+        acs_url: "https://sp.example/saml/acs",
+        force_authn,
+        authn_contexts,
+    }
+}
+
 #[test]
 fn the_authn_request_is_deflated_for_the_redirect_binding() {
     use std::io::Read;
-    let req = request::AuthnRequest {
-        id: "_abc",
-        issue_instant: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
-        destination: "https://idp.example/sso?tenant=1",
-        issuer: "https://sp.example/saml/metadata",
-        acs_url: "https://sp.example/saml/acs",
-        force_authn: false,
-        authn_contexts: &[],
-    };
+    let req = authn_request("https://idp.example/sso?tenant=1", false, &[]);
     let url = req.redirect_url("relay&state").unwrap();
     assert!(url.starts_with("https://idp.example/sso?tenant=1&SAMLRequest="));
     let parsed = url::Url::parse(&url).unwrap();
@@ -555,15 +556,7 @@ fn a_step_up_authn_request_forces_authentication_and_asks_for_the_mfa_classes() 
         "urn:example:mfa".to_string(),
         "urn:example:<hw>&key".to_string(),
     ];
-    let req = request::AuthnRequest {
-        id: "_abc",
-        issue_instant: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
-        destination: "https://idp.example/sso",
-        issuer: "https://sp.example/saml/metadata",
-        acs_url: "https://sp.example/saml/acs",
-        force_authn: true,
-        authn_contexts: &classes,
-    };
+    let req = authn_request("https://idp.example/sso", true, &classes);
     let xml = req.to_xml();
     assert!(xml.contains(r#" ForceAuthn="true""#), "{xml}");
     let requested = concat!(
@@ -856,15 +849,7 @@ fn a_signed_redirect_request_is_signed_over_the_encoded_request_relay_state_and_
     use openssl::{hash::MessageDigest, pkey::PKey, rsa::Rsa, sign::Verifier};
     let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
     let der = key.private_key_to_pkcs8().unwrap();
-    let req = request::AuthnRequest {
-        id: "_abc",
-        issue_instant: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
-        destination: "https://idp.example/sso?tenant=1",
-        issuer: "https://sp.example/saml/metadata",
-        acs_url: "https://sp.example/saml/acs",
-        force_authn: false,
-        authn_contexts: &[],
-    };
+    let req = authn_request("https://idp.example/sso?tenant=1", false, &[]);
     let url = req.redirect_url_signed("relay&state", Some(&der)).unwrap();
     let query = url.split_once('?').unwrap().1;
     let (signed, sig) = query.rsplit_once("&Signature=").unwrap();

@@ -7,27 +7,20 @@ use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::credentials::{SessionClaims, SessionPrincipal};
 use crate::idp::local::User;
-use crate::store::AuditQuery;
+use crate::web::testing::{access_key, sign_request_at, Creds};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 use tower::ServiceExt;
 
 const ACCOUNT: &str = "111122223333";
 const T0: i64 = 1_700_000_000;
 const ADMIN_TOKEN: &str = "an-admin-token-of-forty-characters-0001";
 
-const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
+/// Two OIDC providers, `consumer` (e-mail addresses verified or not) and `workforce` (always
+/// verified), whose people of `example.com` get the permission set ReadOnly.
+const PROVIDERS: &str = r#"
 [admin]
 token_env = "ADMIN_TOKEN"
 [[oidc_providers]]
@@ -56,14 +49,6 @@ accounts = ["111122223333"]
 email_domain = "example.com"
 "#;
 
-/// Long-term credentials or a session's.
-#[derive(Clone)]
-struct Creds {
-    access_key_id: String,
-    secret_access_key: String,
-    session_token: Option<String>,
-}
-
 struct Fixture {
     app: Arc<App>,
     router: axum::Router,
@@ -77,8 +62,11 @@ struct Answer {
 
 impl Fixture {
     async fn new() -> Self {
-        let (app, _clock) =
-            crate::testing::app_with_env(CONFIG, &[("ADMIN_TOKEN", ADMIN_TOKEN)], T0).await;
+        let (app, _clock) = crate::testing::config()
+            .with(PROVIDERS)
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            .build(T0)
+            .await;
         app.directory.as_ref().unwrap().ensure_root().await.unwrap();
         let router = crate::web::router(app.clone());
         Self { app, router }
@@ -120,54 +108,32 @@ impl Fixture {
         path: &str,
         body: Option<Value>,
     ) -> Answer {
-        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let identity = aws_credential_types::Credentials::new(
-            creds.access_key_id.clone(),
-            creds.secret_access_key.clone(),
-            creds.session_token.clone(),
-            None,
-            "tests",
-        )
-        .into();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-east-1")
-            .name(super::SIGNING_NAME)
-            .time(SystemTime::UNIX_EPOCH + Duration::from_secs(T0 as u64))
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let url = format!("http://127.0.0.1:8080{path}");
-        let headers = [
-            ("host", "127.0.0.1:8080"),
-            ("content-type", "application/json"),
-        ];
-        let signable = SignableRequest::new(
-            method.as_str(),
-            url.as_str(),
-            headers.into_iter(),
-            SignableBody::Bytes(body.as_bytes()),
-        )
-        .unwrap();
-        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "127.0.0.1:8080")
-            .header("content-type", "application/json");
-        for (name, value) in instructions.headers() {
-            req = req.header(name, value);
-        }
-        self.send(req.body(Body::from(body)).unwrap()).await
+        let method = match method {
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::DELETE => "DELETE",
+            other => panic!("no test signs {other}"),
+        };
+        let signed = sign_request_at(
+            creds,
+            super::SIGNING_NAME,
+            method,
+            path,
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+            false,
+            T0,
+        );
+        self.send(signed.request()).await
     }
 
     /// A directory user with an access key and one inline policy allowing `rolegate:*` on
     /// `resources`.
     async fn user_with_grant(&self, name: &str, resources: &[&str]) -> Creds {
         let d = self.directory();
-        d.create_user(name, None).await.unwrap();
+        crate::testing::directory_user(&self.app, name, &[]).await;
         let doc = json!({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": "rolegate:*", "Resource": resources}
         ]});
@@ -178,12 +144,7 @@ impl Fixture {
         )
         .await
         .unwrap();
-        let k = d.create_access_key(name).await.unwrap();
-        Creds {
-            access_key_id: k.id,
-            secret_access_key: k.secret.expose().to_string(),
-            session_token: None,
-        }
+        access_key(&self.app, name).await
     }
 
     /// A sealed session of a directory user, as `GetSessionToken` would issue it.
@@ -212,24 +173,14 @@ impl Fixture {
         };
         let token = self.app.keys.seal_session(&claims).unwrap();
         Creds {
-            access_key_id: claims.access_key_id,
-            secret_access_key: claims.secret_access_key,
-            session_token: Some(token),
+            key: claims.access_key_id,
+            secret: claims.secret_access_key,
+            token: Some(token),
         }
     }
 
     async fn audit(&self, action: &str) -> Vec<AuditEvent> {
-        self.app.audit.flush().await;
-        crate::audit::query(
-            self.app.store.as_ref(),
-            &AuditQuery {
-                action: Some(action.into()),
-                limit: 10_000,
-                ..AuditQuery::default()
-            },
-        )
-        .await
-        .unwrap()
+        crate::testing::audit(&self.app, action).await
     }
 
     /// The root user's record as stored, to show that a refused call changed nothing.
