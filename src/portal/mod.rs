@@ -14,6 +14,7 @@ mod approve_tests;
 mod console;
 #[cfg(test)]
 mod console_tests;
+mod extract;
 #[cfg(test)]
 mod extract_tests;
 pub mod federation;

@@ -8,15 +8,17 @@
 //! a callback carrying the `state` without that cookie is refused. The protocol itself (discovery,
 //! PKCE, code exchange, ID token) is `idp::oidc`'s.
 
-use super::pages::{sign_in_verified_to, PortalRequest};
+use super::extract::PortalRequest;
+use super::pages::sign_in_verified_to;
 use super::session::{self, clear_cookie, set_cookie};
+use super::PortalError;
 use super::{settings, SignedInIdentity, REFERRER_POLICY, SIGN_IN_ACTION};
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
 use crate::idp::oidc::{Expected, OidcError};
 use crate::store::DirWrite;
 use askama::Template;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -232,9 +234,9 @@ fn failure_of(e: &OidcError) -> (Outcome, Failure) {
 async fn start(
     State(app): State<Arc<App>>,
     Path(provider): Path<String>,
-    req: Request,
+    r: std::result::Result<PortalRequest, PortalError>,
 ) -> Response {
-    let r = match PortalRequest::read(req).await {
+    let r = match r {
         Ok(r) => r,
         Err(e) => {
             let ev = event(&app, START_ACTION, "", &provider);
@@ -366,9 +368,9 @@ async fn start(
 async fn callback(
     State(app): State<Arc<App>>,
     Path(provider): Path<String>,
-    req: Request,
+    r: std::result::Result<PortalRequest, PortalError>,
 ) -> Response {
-    let r = match PortalRequest::read(req).await {
+    let r = match r {
         Ok(r) => r,
         Err(e) => {
             let ev = event(&app, SIGN_IN_ACTION, "", &provider);
