@@ -155,6 +155,15 @@ struct DonePage<'a> {
     message: String,
 }
 
+/// Approve (`true`) or Deny (`false`) on an approval form; the refusal says why neither.
+fn decision(r: &PortalRequest) -> Result<bool, String> {
+    match r.field("decision") {
+        Some("approve") => Ok(true),
+        Some("deny") => Ok(false),
+        other => Err(format!("decision {other:?} is neither approve nor deny")),
+    }
+}
+
 fn with_status(status: StatusCode, mut resp: Response) -> Response {
     if resp.status() == StatusCode::OK {
         *resp.status_mut() = status;
@@ -283,13 +292,9 @@ async fn device_decide(
     CheckedPost(s, r, _): CheckedPost<ApproveDevice>,
 ) -> Response {
     let mut ev = person_event(&app, DEVICE_ACTION, &r, &s);
-    let approve = match r.field("decision") {
-        Some("approve") => true,
-        Some("deny") => false,
-        other => {
-            let why = format!("decision {other:?} is neither approve nor deny");
-            return refuse(&app, ev, why.clone(), PortalError::BadRequest(why));
-        }
+    let approve = match decision(&r) {
+        Ok(a) => a,
+        Err(why) => return refuse(&app, ev, why.clone(), PortalError::BadRequest(why)),
     };
     let who = s.record.identity.display();
     // A poll of the client may change the record between the lookup and the decision: look up
@@ -601,13 +606,9 @@ async fn authorize_decide(
         Ok(a) => a,
         Err(refusal) => return auth_refused(&app, ev, refusal),
     };
-    let approve = match r.field("decision") {
-        Some("approve") => true,
-        Some("deny") => false,
-        other => {
-            let why = format!("decision {other:?} is neither approve nor deny");
-            return refuse(&app, ev, why.clone(), PortalError::BadRequest(why));
-        }
+    let approve = match decision(&r) {
+        Ok(a) => a,
+        Err(why) => return refuse(&app, ev, why.clone(), PortalError::BadRequest(why)),
     };
     let who = s.record.identity.display();
     if !approve {

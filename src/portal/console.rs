@@ -10,7 +10,7 @@
 
 use super::extract::{form_action, CheckedPost, FormAction, PortalRequest};
 use super::federation::{self, load_console, Console, NoConsole, CONSOLE_COOKIE, CONSOLE_PATH};
-use super::pages::{event, page, refuse, with_cookies};
+use super::pages::{event, missing_assignment, page, refuse, with_cookies};
 use super::session;
 use super::{error_page, PortalError};
 use crate::app::App;
@@ -110,25 +110,12 @@ pub(super) async fn open(
     ev.subject = Some(identity.subject.clone());
     ev.mfa = Some(identity.mfa_time.is_some());
     let (Some(account), Some(set_name)) = (r.field("account"), r.field("permission_set")) else {
-        return refuse(
-            &app,
-            ev,
-            "account or permission_set missing".into(),
-            PortalError::BadRequest("account and permission_set are required".into()),
-        );
+        return missing_assignment(&app, ev);
     };
     ev.resource = Some(format!("{account}/{set_name}"));
-    let evaluation = match crate::mapping::evaluate(
-        &app.config,
-        &crate::mapping::Subject {
-            provider: &identity.provider,
-            subject: &identity.subject,
-            claims: &identity.claims,
-            local_groups: &identity.local_groups,
-        },
-    ) {
+    let evaluation = match super::assignments_of(&app.config, identity) {
         Ok(e) => e,
-        Err(e) => return PortalError::Internal(e.to_string()).into_response(),
+        Err(e) => return e.into_response(),
     };
     let set = app
         .config

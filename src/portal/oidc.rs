@@ -94,16 +94,6 @@ enum Failure {
     RateLimited,
 }
 
-#[derive(Template)]
-#[template(path = "portal/error.html")]
-struct ErrorPage<'a> {
-    title: &'a str,
-    message: &'a str,
-    explanation: Option<&'a str>,
-    next: &'a str,
-    next_label: &'a str,
-}
-
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let provider_message;
@@ -179,19 +169,7 @@ impl IntoResponse for Failure {
                 "Back to sign-in",
             ),
         };
-        let page = ErrorPage {
-            title,
-            message,
-            explanation: None,
-            next,
-            next_label,
-        };
-        let mut resp = match page.render() {
-            Ok(html) => {
-                (status, [("referrer-policy", REFERRER_POLICY)], Html(html)).into_response()
-            }
-            Err(_) => status.into_response(),
-        };
+        let mut resp = super::error_page(status, title, message, next, next_label);
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
@@ -211,6 +189,17 @@ fn stop(app: &App, mut ev: AuditEvent, outcome: Outcome, reason: String, f: Fail
     ev.reason = Some(reason);
     app.audit.record(ev);
     f.into_response()
+}
+
+/// [`stop`] for a sign-in refused ([`Failure::Refused`]), audited as denied.
+fn refused(app: &App, ev: AuditEvent, reason: String) -> Response {
+    stop(app, ev, Outcome::Deny, reason, Failure::Refused)
+}
+
+/// [`stop`] for a sign-in rolegate could not complete ([`Failure::Unavailable`]), audited as an
+/// error.
+fn unavailable(app: &App, ev: AuditEvent, reason: String) -> Response {
+    stop(app, ev, Outcome::Error, reason, Failure::Unavailable)
 }
 
 /// `resp` with the binding cookie removed: for answers after the pending login was consumed (a
@@ -303,13 +292,7 @@ async fn start(
     let doc = match serde_json::to_string(&pending) {
         Ok(d) => d,
         Err(e) => {
-            return stop(
-                &app,
-                ev,
-                Outcome::Error,
-                e.to_string(),
-                Failure::Unavailable,
-            );
+            return unavailable(&app, ev, e.to_string());
         }
     };
     match app
@@ -322,24 +305,8 @@ async fn start(
         .await
     {
         Ok(true) => {}
-        Ok(false) => {
-            return stop(
-                &app,
-                ev,
-                Outcome::Error,
-                "state collision".into(),
-                Failure::Unavailable,
-            )
-        }
-        Err(e) => {
-            return stop(
-                &app,
-                ev,
-                Outcome::Error,
-                format!("store: {e}"),
-                Failure::Unavailable,
-            )
-        }
+        Ok(false) => return unavailable(&app, ev, "state collision".into()),
+        Err(e) => return unavailable(&app, ev, format!("store: {e}")),
     }
     let mut ev = ev;
     ev.outcome(Outcome::Allow);
@@ -387,77 +354,41 @@ async fn callback(
     }
     let q = |k: &str| r.query.get(k).map(String::as_str);
     let Some(state) = q("state").filter(|s| !s.is_empty() && s.len() <= 512) else {
-        return stop(
-            &app,
-            ev,
-            Outcome::Deny,
-            "callback without state".into(),
-            Failure::Refused,
-        );
+        return refused(&app, ev, "callback without state".into());
     };
     let now = app.clock.now().timestamp();
     let key = session::key_of(state);
     let record = match app.store.dir_get(PENDING_KIND, &key).await {
         Ok(r) => r,
-        Err(e) => {
-            return stop(
-                &app,
-                ev,
-                Outcome::Error,
-                format!("store: {e}"),
-                Failure::Unavailable,
-            )
-        }
+        Err(e) => return unavailable(&app, ev, format!("store: {e}")),
     };
     let Some(record) = record else {
-        return stop(
-            &app,
-            ev,
-            Outcome::Deny,
-            "no pending login for this state".into(),
-            Failure::Refused,
-        );
+        return refused(&app, ev, "no pending login for this state".into());
     };
     let Ok(mut pending) = serde_json::from_str::<PendingLogin>(&record.value) else {
-        return stop(
-            &app,
-            ev,
-            Outcome::Error,
-            "pending login record does not parse".into(),
-            Failure::Unavailable,
-        );
+        return unavailable(&app, ev, "pending login record does not parse".into());
     };
     if pending.provider != provider {
-        return stop(
+        return refused(
             &app,
             ev,
-            Outcome::Deny,
             format!(
                 "state belongs to a pending login at provider '{}'",
                 pending.provider
             ),
-            Failure::Refused,
         );
     }
     let bound = session::cookie(&r.headers, BINDING_COOKIE)
         .is_some_and(|c| crate::credentials::same_token(&session::key_of(&c), &pending.binding));
     if !bound {
-        return stop(
+        return refused(
             &app,
             ev,
-            Outcome::Deny,
             "state is not bound to this browser (pending-login cookie missing or different)".into(),
-            Failure::Refused,
         );
     }
     if pending.used {
-        return stop(
-            &app,
-            ev,
-            Outcome::Deny,
-            "state was already used".into(),
-            Failure::Refused,
-        );
+        return refused(&app, ev, "state was already used".into());
     }
     if pending.expires_at <= now {
         return stop(
@@ -477,47 +408,27 @@ async fn callback(
         .await
     {
         Ok(true) => {}
-        Ok(false) => {
-            return stop(
-                &app,
-                ev,
-                Outcome::Deny,
-                "state was already used".into(),
-                Failure::Refused,
-            )
-        }
-        Err(e) => {
-            return stop(
-                &app,
-                ev,
-                Outcome::Error,
-                format!("store: {e}"),
-                Failure::Unavailable,
-            )
-        }
+        Ok(false) => return refused(&app, ev, "state was already used".into()),
+        Err(e) => return unavailable(&app, ev, format!("store: {e}")),
     }
     let issuer = app.oidc.issuer(&provider).unwrap_or_default();
     match q("iss") {
         Some(iss) if iss != issuer => {
-            return consumed(stop(
+            return consumed(refused(
                 &app,
                 ev,
-                Outcome::Deny,
                 format!(
                 "authorization response iss '{}' is not the provider's issuer {issuer} (RFC 9207)",
                 iss.chars().take(256).collect::<String>()
             ),
-                Failure::Refused,
             ))
         }
         None if app.oidc.sends_iss(&provider).await => {
-            return consumed(stop(
+            return consumed(refused(
                 &app,
                 ev,
-                Outcome::Deny,
                 "authorization response has no iss although the provider announces it (RFC 9207)"
                     .into(),
-                Failure::Refused,
             ))
         }
         _ => {}

@@ -55,6 +55,12 @@ pub(super) fn refuse(app: &App, mut ev: AuditEvent, reason: String, err: PortalE
     err.into_response()
 }
 
+/// Records `ev` as refused with `e` and answers that rolegate cannot complete the request now.
+pub(super) fn refuse_internal(app: &App, ev: AuditEvent, e: impl std::fmt::Display) -> Response {
+    let why = e.to_string();
+    refuse(app, ev, why.clone(), PortalError::Internal(why))
+}
+
 pub(super) fn page(t: impl Template) -> Response {
     match t.render() {
         Ok(html) => ([("referrer-policy", super::REFERRER_POLICY)], Html(html)).into_response(),
@@ -366,16 +372,7 @@ pub fn home_page(
     csrf: String,
     q: &str,
 ) -> Result<HomePage> {
-    let evaluation = crate::mapping::evaluate(
-        config,
-        &crate::mapping::Subject {
-            provider: &identity.provider,
-            subject: &identity.subject,
-            claims: &identity.claims,
-            local_groups: &identity.local_groups,
-        },
-    )
-    .map_err(|e| PortalError::Internal(e.to_string()))?;
+    let evaluation = super::assignments_of(config, identity)?;
     let needle = q.trim().to_lowercase();
     let mut accounts: Vec<AccountView> = Vec::new();
     for a in &evaluation.assignments {
@@ -462,12 +459,7 @@ async fn command_line_access(
     ev.provider = Some(identity.provider.clone());
     ev.subject = Some(identity.subject.clone());
     let (Some(account), Some(set)) = (r.field("account"), r.field("permission_set")) else {
-        return refuse(
-            &app,
-            ev,
-            "account or permission_set missing".into(),
-            PortalError::BadRequest("account and permission_set are required".into()),
-        );
+        return missing_assignment(&app, ev);
     };
     let admitted = match crate::authz::gate::admit_sign_in(&app, identity).await {
         Ok(a) => a,
@@ -526,6 +518,16 @@ async fn command_line_access(
             step_up.unwrap_or(denied)
         }
     }
+}
+
+/// Records `ev` as refused for a form that does not name both an account and a permission set.
+pub(super) fn missing_assignment(app: &App, ev: AuditEvent) -> Response {
+    refuse(
+        app,
+        ev,
+        "account or permission_set missing".into(),
+        PortalError::BadRequest("account and permission_set are required".into()),
+    )
 }
 
 /// A sign-in the gate refused at the moment of minting: audited with the gate's reason; the

@@ -5,7 +5,7 @@ use super::{fresh, now};
 use crate::app::App;
 use crate::audit::Outcome;
 use crate::portal::extract::form_action;
-use crate::portal::pages::{page, refuse};
+use crate::portal::pages::{page, refuse, refuse_internal};
 use crate::portal::{recovery, PortalError};
 use askama::Template;
 use axum::extract::State;
@@ -47,14 +47,7 @@ pub(super) async fn recovery_regenerate(
     let person = recovery::local_person(&user.user_id);
     let codes = match recovery::generate(app.store.as_ref(), &person, now(&app)).await {
         Ok(c) => c,
-        Err(e) => {
-            return refuse(
-                &app,
-                ev,
-                e.to_string(),
-                PortalError::Internal(e.to_string()),
-            )
-        }
+        Err(e) => return refuse_internal(&app, ev, e),
     };
     ev.outcome(Outcome::Allow);
     ev.reason = Some(format!(

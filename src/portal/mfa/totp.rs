@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::audit::Outcome;
 use crate::idp::local::{DirectoryError, MfaDevice, User};
 use crate::portal::extract::{form_action, SignedIn};
-use crate::portal::pages::{page, refuse, with_cookies};
+use crate::portal::pages::{page, refuse, refuse_internal, with_cookies};
 use crate::portal::session::{self, Session};
 use crate::portal::{recovery, PortalError};
 use crate::store::DirWrite;
@@ -188,12 +188,7 @@ pub(super) async fn totp_start(
         return needs_fresh_mfa(&app, ev, "adding an MFA method");
     }
     if let Err(e) = d.create_totp(&user.name).await {
-        return refuse(
-            &app,
-            ev,
-            e.to_string(),
-            PortalError::Internal(e.to_string()),
-        );
+        return refuse_internal(&app, ev, e);
     }
     let binding = Enrolment {
         session: enrolment_binding(&s),
@@ -294,14 +289,7 @@ pub(super) async fn totp_confirm(
                 render_enrolment(&app, &s, &user, Some(message)).await,
             );
         }
-        Err(e) => {
-            return refuse(
-                &app,
-                ev,
-                e.to_string(),
-                PortalError::Internal(e.to_string()),
-            )
-        }
+        Err(e) => return refuse_internal(&app, ev, e),
     };
     if let Err(e) = end_enrolment(&app, &user.user_id).await {
         return e.into_response();
@@ -383,12 +371,7 @@ pub(super) async fn totp_remove(
     }
     let serial = d.totp_serial(&user);
     if let Err(e) = d.delete_mfa_device(&user.name, &serial).await {
-        return refuse(
-            &app,
-            ev,
-            e.to_string(),
-            PortalError::Internal(e.to_string()),
-        );
+        return refuse_internal(&app, ev, e);
     }
     let left_mfa = match d.user_by_id(&user.user_id).await {
         Ok(Some(u)) => u.has_mfa(),

@@ -9,7 +9,7 @@
 //! started it, and the audit reason of every refusal. Must not know: CBOR, signatures, counters
 //! (the directory and `idp::local::webauthn` check those).
 
-use super::{event, page, refuse, with_cookies};
+use super::{event, page, refuse, refuse_internal, with_cookies};
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
 use crate::idp::local::{Directory, DirectoryError, MfaDevice, User};
@@ -162,6 +162,32 @@ fn refuse_json(
     json_error(status, code, message)
 }
 
+/// Records `ev` as refused with `reason` and answers that the session has ended.
+fn refuse_ended(app: &App, ev: AuditEvent, reason: String) -> Response {
+    refuse_json(
+        app,
+        ev,
+        reason,
+        StatusCode::UNAUTHORIZED,
+        "session_expired",
+        "Your session has ended. Sign in again to continue.",
+    )
+}
+
+/// A key proved: the session moves to a new id with the MFA time now. Returns the new cookie
+/// value; when the session ended meanwhile, `ev` is refused with `what` and the error.
+async fn record_mfa(
+    app: &App,
+    s: &Session,
+    ev: &AuditEvent,
+    what: &str,
+) -> std::result::Result<String, Response> {
+    let now = app.clock.now().timestamp();
+    session::record_mfa(app.store.as_ref(), s, now)
+        .await
+        .map_err(|e| refuse_ended(app, ev.clone(), format!("{what}: {e}")))
+}
+
 /// What a JSON ceremony request of `A` has been checked to be: the session, the directory, its
 /// user, the audit event (its principal filled in) and the request.
 struct Ceremony<A> {
@@ -222,14 +248,7 @@ async fn ceremony(
     let s = match loaded {
         Ok(s) => s,
         Err(PortalError::SessionExpired) => {
-            return Err(refuse_json(
-                app,
-                ev,
-                "no live session".into(),
-                StatusCode::UNAUTHORIZED,
-                "session_expired",
-                "Your session has ended. Sign in again to continue.",
-            ))
+            return Err(refuse_ended(app, ev, "no live session".into()))
         }
         Err(PortalError::MfaPending) => {
             let mut ev = ev;
@@ -589,19 +608,10 @@ async fn register_finish(
             // The registration proves the key, as a TOTP enrolment's codes prove the device: the
             // session moves to a new id with the MFA time, so the one MFA rule (whoever has an
             // MFA method passes it) holds for the session that added the first one.
-            let now = app.clock.now().timestamp();
-            let token = match session::record_mfa(app.store.as_ref(), &c.session, now).await {
+            let added = format!("security key {label:?} added, but the session ended");
+            let token = match record_mfa(&app, &c.session, &ev, &added).await {
                 Ok(t) => t,
-                Err(e) => {
-                    return refuse_json(
-                        &app,
-                        ev,
-                        format!("security key {label:?} added, but the session ended: {e}"),
-                        StatusCode::UNAUTHORIZED,
-                        "session_expired",
-                        "Your session has ended. Sign in again to continue.",
-                    )
-                }
+                Err(resp) => return resp,
             };
             ev.outcome(Outcome::Allow);
             ev.mfa = Some(true);
@@ -695,12 +705,7 @@ async fn remove_key(
         Err(DirectoryError::NotFound(why)) => {
             refuse(&app, ev, why, PortalError::BadRequest("no such key".into()))
         }
-        Err(e) => refuse(
-            &app,
-            ev,
-            e.to_string(),
-            PortalError::Internal(e.to_string()),
-        ),
+        Err(e) => refuse_internal(&app, ev, e),
     }
 }
 
@@ -816,19 +821,10 @@ async fn challenge_finish(
     let Some(s) = settings(&app) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let now = app.clock.now().timestamp();
-    let token = match session::record_mfa(app.store.as_ref(), &c.session, now).await {
+    let accepted = "security key accepted, but the session could not record it";
+    let token = match record_mfa(&app, &c.session, &ev, accepted).await {
         Ok(t) => t,
-        Err(e) => {
-            return refuse_json(
-                &app,
-                ev,
-                format!("security key accepted, but the session could not record it: {e}"),
-                StatusCode::UNAUTHORIZED,
-                "session_expired",
-                "Your session has ended. Sign in again to continue.",
-            )
-        }
+        Err(resp) => return resp,
     };
     ev.outcome(Outcome::Allow);
     ev.mfa = Some(true);
