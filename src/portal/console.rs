@@ -10,7 +10,7 @@
 
 use super::extract::{form_action, CheckedPost, FormAction, PortalRequest};
 use super::federation::{self, load_console, Console, NoConsole, CONSOLE_COOKIE, CONSOLE_PATH};
-use super::pages::{event, missing_assignment, page, refuse, with_cookies};
+use super::pages::{event, explanation_of, missing_assignment, page, refuse, with_cookies};
 use super::session;
 use super::{error_page, PortalError};
 use crate::app::App;
@@ -184,10 +184,7 @@ pub(super) async fn open(
         match crate::sts::credentials_for_assignment(&app, &admitted, account, set_name, &mut ev) {
             Ok(v) => v,
             Err(e) => {
-                let explanation = ev
-                    .explanation
-                    .as_ref()
-                    .and_then(|v| serde_json::to_string_pretty(v).ok());
+                let explanation = explanation_of(&ev);
                 let message = e.message.clone();
                 return refuse(
                     &app,

@@ -202,6 +202,11 @@ fn unavailable(app: &App, ev: AuditEvent, reason: String) -> Response {
     stop(app, ev, Outcome::Error, reason, Failure::Unavailable)
 }
 
+/// The client address of a request, empty when it could not be read.
+fn ip_of(r: &std::result::Result<PortalRequest, PortalError>) -> &str {
+    r.as_ref().map_or("", |r| r.ip.as_str())
+}
+
 /// `resp` with the binding cookie removed: for answers after the pending login was consumed (a
 /// refusal before that leaves the browser's own pending login alone: a forged callback must not
 /// end it).
@@ -225,14 +230,11 @@ async fn start(
     Path(provider): Path<String>,
     r: std::result::Result<PortalRequest, PortalError>,
 ) -> Response {
+    let ev = event(&app, START_ACTION, ip_of(&r), &provider);
     let r = match r {
         Ok(r) => r,
-        Err(e) => {
-            let ev = event(&app, START_ACTION, "", &provider);
-            return stop(&app, ev, Outcome::Deny, e.to_string(), Failure::BadRequest);
-        }
+        Err(e) => return stop(&app, ev, Outcome::Deny, e.to_string(), Failure::BadRequest),
     };
-    let ev = event(&app, START_ACTION, &r.ip, &provider);
     // Each start stores a pending login: bounded per address like every other sign-in.
     if let Ok(ip) = r.ip.parse::<std::net::IpAddr>() {
         if let Err(limited) = app.limits.login(ip, None) {
@@ -337,14 +339,11 @@ async fn callback(
     Path(provider): Path<String>,
     r: std::result::Result<PortalRequest, PortalError>,
 ) -> Response {
+    let ev = event(&app, SIGN_IN_ACTION, ip_of(&r), &provider);
     let r = match r {
         Ok(r) => r,
-        Err(e) => {
-            let ev = event(&app, SIGN_IN_ACTION, "", &provider);
-            return stop(&app, ev, Outcome::Deny, e.to_string(), Failure::BadRequest);
-        }
+        Err(e) => return stop(&app, ev, Outcome::Deny, e.to_string(), Failure::BadRequest),
     };
-    let ev = event(&app, SIGN_IN_ACTION, &r.ip, &provider);
     if settings(&app).is_none() || !app.oidc.has(&provider) {
         let why = format!(
             "callback for unknown oidc provider '{}'",

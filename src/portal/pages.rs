@@ -489,10 +489,7 @@ async fn command_line_access(
             })
         }
         Err(e) => {
-            let explanation = ev
-                .explanation
-                .as_ref()
-                .and_then(|v| serde_json::to_string_pretty(v).ok());
+            let explanation = explanation_of(&ev);
             let message = e.message.clone();
             let step_up = super::oidc::step_up_offer(&app, identity, set, &message);
             let now = app.clock.now().timestamp();
@@ -518,6 +515,13 @@ async fn command_line_access(
             step_up.unwrap_or(denied)
         }
     }
+}
+
+/// The policy engine's explanation recorded in `ev`, for the person.
+pub(super) fn explanation_of(ev: &AuditEvent) -> Option<String> {
+    ev.explanation
+        .as_ref()
+        .and_then(|v| serde_json::to_string_pretty(v).ok())
 }
 
 /// Records `ev` as refused for a form that does not name both an account and a permission set.

@@ -162,6 +162,18 @@ fn refuse_json(
     json_error(status, code, message)
 }
 
+/// Records `ev` as refused with `reason`: the browser's answer was not understood.
+fn refuse_unreadable(app: &App, ev: AuditEvent, reason: String) -> Response {
+    refuse_json(
+        app,
+        ev,
+        reason,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "The browser's answer was not understood. Try again.",
+    )
+}
+
 /// Records `ev` as refused with `reason` and answers that the session has ended.
 fn refuse_ended(app: &App, ev: AuditEvent, reason: String) -> Response {
     refuse_json(
@@ -587,16 +599,7 @@ async fn register_finish(
     }
     let credential = match credential_field(&c.r) {
         Ok(v) => v,
-        Err(why) => {
-            return refuse_json(
-                &app,
-                c.ev,
-                why,
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "The browser's answer was not understood. Try again.",
-            )
-        }
+        Err(why) => return refuse_unreadable(&app, c.ev, why),
     };
     let mut ev = c.ev;
     match c
@@ -798,16 +801,7 @@ async fn challenge_finish(
     let r = c.r;
     let credential = match credential_field(&r) {
         Ok(v) => v,
-        Err(why) => {
-            return refuse_json(
-                &app,
-                c.ev,
-                why,
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "The browser's answer was not understood. Try again.",
-            )
-        }
+        Err(why) => return refuse_unreadable(&app, c.ev, why),
     };
     let mut ev = c.ev;
     if let Err(e) = c
