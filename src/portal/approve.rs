@@ -11,15 +11,19 @@
 //! per address and per session, redirects only to a client's registered loopback URI). Must not
 //! know: how codes are stored (see [`crate::sso::device`], [`crate::sso::code`]).
 
-use super::pages::{event, page, refuse, require_post, require_session, to_login, PortalRequest};
+use super::extract::{
+    form_action, query_param, require_session, CheckedPost, PageRule, PortalRequest, SignedIn,
+};
+use super::pages::{event, page, refuse, to_login};
 use super::{error_page, mfa, PortalError};
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
 use crate::sso::client::{self, ClientRecord, CODE_GRANT};
 use crate::sso::{code, device};
 use askama::Template;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -32,6 +36,15 @@ pub const DEVICE_ACTION: &str = "portal:ApproveDevice";
 pub const AUTHORIZE_ACTION: &str = "portal:ApproveAuthorization";
 /// Longest `state` passed through to the client.
 const MAX_STATE: usize = 512;
+
+form_action!(
+    /// A user code entered, or a device approved or denied.
+    ApproveDevice = DEVICE_ACTION
+);
+form_action!(
+    /// An authorization request approved or denied.
+    ApproveAuthorization = AUTHORIZE_ACTION
+);
 
 /// The routes of this module.
 pub(super) fn routes() -> Router<Arc<App>> {
@@ -61,13 +74,39 @@ async fn page_session(
     r: &PortalRequest,
     return_to: &str,
 ) -> Result<super::session::Session, Response> {
-    match require_session(app, &r.headers).await {
-        Ok(s) => Ok(s),
-        Err(PortalError::SessionExpired) => Err(to_login(return_to)),
-        Err(PortalError::MfaPending) => {
-            Err(Redirect::to(&mfa::challenge_url(return_to)).into_response())
-        }
-        Err(e) => Err(e.into_response()),
+    require_session(app, &r.headers)
+        .await
+        .map_err(|e| page_refusal(e, return_to))
+}
+
+fn page_refusal(e: PortalError, return_to: &str) -> Response {
+    match e {
+        PortalError::SessionExpired => to_login(return_to),
+        PortalError::MfaPending => Redirect::to(&mfa::challenge_url(return_to)).into_response(),
+        e => e.into_response(),
+    }
+}
+
+/// The device page: without a session (or with one waiting for MFA) the browser signs in (or
+/// does the challenge) and comes back with the code it brought.
+struct DevicePageRule;
+
+impl PageRule for DevicePageRule {
+    fn refusal(parts: &Parts, e: PortalError) -> Response {
+        let typed = query_param(parts, "user_code").and_then(|c| device::normalize_user_code(&c));
+        page_refusal(e, &device_return_to(typed.as_deref()))
+    }
+}
+
+/// Where the device page comes back to after sign-in: with the code the browser brought.
+fn device_return_to(typed: Option<&str>) -> String {
+    match typed {
+        Some(c) => format!(
+            "{}?user_code={}",
+            crate::sso::oidc::DEVICE_PATH,
+            device::display_user_code(c)
+        ),
+        None => crate::sso::oidc::DEVICE_PATH.to_string(),
     }
 }
 
@@ -116,6 +155,15 @@ struct DonePage<'a> {
     message: String,
 }
 
+/// Approve (`true`) or Deny (`false`) on an approval form; the refusal says why neither.
+fn decision(r: &PortalRequest) -> Result<bool, String> {
+    match r.field("decision") {
+        Some("approve") => Ok(true),
+        Some("deny") => Ok(false),
+        other => Err(format!("decision {other:?} is neither approve nor deny")),
+    }
+}
+
 fn with_status(status: StatusCode, mut resp: Response) -> Response {
     if resp.status() == StatusCode::OK {
         *resp.status_mut() = status;
@@ -124,27 +172,8 @@ fn with_status(status: StatusCode, mut resp: Response) -> Response {
 }
 
 /// The code form, prefilled from `user_code` when that is a well-formed code.
-async fn device_page(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let typed = r
-        .query
-        .get("user_code")
-        .and_then(|c| device::normalize_user_code(c));
-    let return_to = match &typed {
-        Some(c) => format!(
-            "{}?user_code={}",
-            crate::sso::oidc::DEVICE_PATH,
-            device::display_user_code(c)
-        ),
-        None => crate::sso::oidc::DEVICE_PATH.to_string(),
-    };
-    let s = match page_session(&app, &r, &return_to).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+async fn device_page(SignedIn(s, _): SignedIn<DevicePageRule>, r: PortalRequest) -> Response {
+    let typed = r.param("user_code").and_then(device::normalize_user_code);
     page(DevicePage {
         who: s.record.identity.display(),
         csrf: &s.record.csrf,
@@ -239,15 +268,10 @@ async fn entered_code(
 }
 
 /// The code entered: the page naming the client, with Approve and Deny.
-async fn device_lookup(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let s = match require_post(&app, &r, DEVICE_ACTION).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+async fn device_lookup(
+    State(app): State<Arc<App>>,
+    CheckedPost(s, r, _): CheckedPost<ApproveDevice>,
+) -> Response {
     let ev = person_event(&app, DEVICE_ACTION, &r, &s);
     let p = match entered_code(&app, &r, &s, &ev).await {
         Ok(p) => p,
@@ -263,23 +287,14 @@ async fn device_lookup(State(app): State<Arc<App>>, req: Request) -> Response {
 }
 
 /// Approve or Deny on the confirmation page.
-async fn device_decide(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let s = match require_post(&app, &r, DEVICE_ACTION).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+async fn device_decide(
+    State(app): State<Arc<App>>,
+    CheckedPost(s, r, _): CheckedPost<ApproveDevice>,
+) -> Response {
     let mut ev = person_event(&app, DEVICE_ACTION, &r, &s);
-    let approve = match r.field("decision") {
-        Some("approve") => true,
-        Some("deny") => false,
-        other => {
-            let why = format!("decision {other:?} is neither approve nor deny");
-            return refuse(&app, ev, why.clone(), PortalError::BadRequest(why));
-        }
+    let approve = match decision(&r) {
+        Ok(a) => a,
+        Err(why) => return refuse(&app, ev, why.clone(), PortalError::BadRequest(why)),
     };
     let who = s.record.identity.display();
     // A poll of the client may change the record between the lookup and the decision: look up
@@ -537,15 +552,14 @@ fn authorize_csp(redirect_uri: &str) -> Option<HeaderValue> {
 }
 
 /// The AWS CLI's authorization request: checked, then the page naming the client.
-async fn authorize_page(State(app): State<Arc<App>>, req: Request) -> Response {
-    let return_to = req.uri().path_and_query().map_or_else(
+///
+/// The request is checked before the session is looked at: a request not valid is refused (and
+/// audited) whether or not someone is signed in.
+async fn authorize_page(State(app): State<Arc<App>>, uri: Uri, r: PortalRequest) -> Response {
+    let return_to = uri.path_and_query().map_or_else(
         || crate::sso::oidc::AUTHORIZE_PATH.to_string(),
         |p| p.to_string(),
     );
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
     let mut ev = event(&app, AUTHORIZE_ACTION, &r.ip);
     ev.resource = r.query.get("client_id").cloned();
     let client = match lookup_client(&app, &r.query).await {
@@ -578,15 +592,10 @@ async fn authorize_page(State(app): State<Arc<App>>, req: Request) -> Response {
 }
 
 /// Approve (a code to the redirect URI) or Deny (`error=access_denied` to it).
-async fn authorize_decide(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let s = match require_post(&app, &r, AUTHORIZE_ACTION).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+async fn authorize_decide(
+    State(app): State<Arc<App>>,
+    CheckedPost(s, r, _): CheckedPost<ApproveAuthorization>,
+) -> Response {
     let mut ev = person_event(&app, AUTHORIZE_ACTION, &r, &s);
     ev.resource = r.form.get("client_id").cloned();
     let client = match lookup_client(&app, &r.form).await {
@@ -597,13 +606,9 @@ async fn authorize_decide(State(app): State<Arc<App>>, req: Request) -> Response
         Ok(a) => a,
         Err(refusal) => return auth_refused(&app, ev, refusal),
     };
-    let approve = match r.field("decision") {
-        Some("approve") => true,
-        Some("deny") => false,
-        other => {
-            let why = format!("decision {other:?} is neither approve nor deny");
-            return refuse(&app, ev, why.clone(), PortalError::BadRequest(why));
-        }
+    let approve = match decision(&r) {
+        Ok(a) => a,
+        Err(why) => return refuse(&app, ev, why.clone(), PortalError::BadRequest(why)),
     };
     let who = s.record.identity.display();
     if !approve {

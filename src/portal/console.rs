@@ -8,8 +8,9 @@
 //! Must not know: how sign-in tokens and console sessions are stored (see
 //! [`super::federation`]), how MFA is performed.
 
+use super::extract::{form_action, CheckedPost, FormAction, PortalRequest};
 use super::federation::{self, load_console, Console, NoConsole, CONSOLE_COOKIE, CONSOLE_PATH};
-use super::pages::{event, page, refuse, require_post, with_cookies, PortalRequest};
+use super::pages::{event, explanation_of, missing_assignment, page, refuse, with_cookies};
 use super::session;
 use super::{error_page, PortalError};
 use crate::app::App;
@@ -19,9 +20,10 @@ use crate::config::MfaRequirement;
 use crate::credentials::{same_token, SessionPrincipal};
 use crate::policy::ContextValue;
 use askama::Template;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// Audit action of "Open console".
@@ -34,6 +36,19 @@ pub const SIGN_OUT_ACTION: &str = "console:SignOut";
 pub const VIEW_ACTION: &str = "console:View";
 /// Most context keys one simulation may supply.
 pub const MAX_CONTEXT_KEYS: usize = 20;
+
+form_action!(
+    /// "Open console" on the portal home.
+    OpenConsole = OPEN_ACTION
+);
+form_action!(
+    /// The simulator form of the console page.
+    SimulatePolicy = SIMULATE_ACTION
+);
+form_action!(
+    /// Console sign-out.
+    ConsoleSignOut = SIGN_OUT_ACTION
+);
 
 /// Whether a sign-in's MFA satisfies a permission set's requirement at `now`; the refusal says
 /// why not, in words for the person.
@@ -85,40 +100,22 @@ struct ContinuePage<'a> {
 }
 
 /// `POST /portal/console`: opens the console of one permission set in one account.
-pub async fn open(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let s = match require_post(&app, &r, OPEN_ACTION).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+pub(super) async fn open(
+    State(app): State<Arc<App>>,
+    CheckedPost(s, r, _): CheckedPost<OpenConsole>,
+) -> Response {
     let mut ev = event(&app, OPEN_ACTION, &r.ip);
     let identity = &s.record.identity;
     ev.provider = Some(identity.provider.clone());
     ev.subject = Some(identity.subject.clone());
     ev.mfa = Some(identity.mfa_time.is_some());
     let (Some(account), Some(set_name)) = (r.field("account"), r.field("permission_set")) else {
-        return refuse(
-            &app,
-            ev,
-            "account or permission_set missing".into(),
-            PortalError::BadRequest("account and permission_set are required".into()),
-        );
+        return missing_assignment(&app, ev);
     };
     ev.resource = Some(format!("{account}/{set_name}"));
-    let evaluation = match crate::mapping::evaluate(
-        &app.config,
-        &crate::mapping::Subject {
-            provider: &identity.provider,
-            subject: &identity.subject,
-            claims: &identity.claims,
-            local_groups: &identity.local_groups,
-        },
-    ) {
+    let evaluation = match super::assignments_of(&app.config, identity) {
         Ok(e) => e,
-        Err(e) => return PortalError::Internal(e.to_string()).into_response(),
+        Err(e) => return e.into_response(),
     };
     let set = app
         .config
@@ -187,10 +184,7 @@ pub async fn open(State(app): State<Arc<App>>, req: Request) -> Response {
         match crate::sts::credentials_for_assignment(&app, &admitted, account, set_name, &mut ev) {
             Ok(v) => v,
             Err(e) => {
-                let explanation = ev
-                    .explanation
-                    .as_ref()
-                    .and_then(|v| serde_json::to_string_pretty(v).ok());
+                let explanation = explanation_of(&ev);
                 let message = e.message.clone();
                 return refuse(
                     &app,
@@ -375,16 +369,41 @@ async fn policies_of(app: &App, c: &Console) -> Result<crate::authz::SessionPoli
         .map_err(|e| PortalError::Internal(format!("loading the session's policies: {e}")))
 }
 
+/// The console session of a request, or the page saying there is none.
+pub(super) struct ConsoleSession(Console);
+
+impl FromRequest<Arc<App>> for ConsoleSession {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Response> {
+        let r = PortalRequest::from_request(req, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self(require_console(app, &r).await?))
+    }
+}
+
+/// A form of the console page, checked: our Origin, a live console session, its CSRF token. Each
+/// refusal is audited as `A` with its reason.
+pub(super) struct ConsolePost<A>(Console, PortalRequest, PhantomData<A>);
+
+impl<A: FormAction> FromRequest<Arc<App>> for ConsolePost<A> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Response> {
+        let r = PortalRequest::from_request(req, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let c = require_console_post(app, &r, A::NAME).await?;
+        Ok(Self(c, r, PhantomData))
+    }
+}
+
 /// `GET /console`.
-pub async fn view(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let c = match require_console(&app, &r).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+pub(super) async fn view(
+    State(app): State<Arc<App>>,
+    ConsoleSession(c): ConsoleSession,
+) -> Response {
     match policies_of(&app, &c).await {
         Ok(p) => page(console_page(&app, &c, &p)),
         Err(e) => e.into_response(),
@@ -479,15 +498,10 @@ fn simulation_input(
 
 /// `POST /console/simulate`: what the policy engine decides for the console's session on one
 /// action and resource, with the given context keys over the session's own.
-pub async fn simulate(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let c = match require_console_post(&app, &r, SIMULATE_ACTION).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+pub(super) async fn simulate(
+    State(app): State<Arc<App>>,
+    ConsolePost(c, r, _): ConsolePost<SimulatePolicy>,
+) -> Response {
     let policies = match policies_of(&app, &c).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -554,15 +568,10 @@ pub async fn simulate(State(app): State<Arc<App>>, req: Request) -> Response {
 }
 
 /// `POST /console/logout`: ends the console session (the portal session stays).
-pub async fn sign_out(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let c = match require_console_post(&app, &r, SIGN_OUT_ACTION).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+pub(super) async fn sign_out(
+    State(app): State<Arc<App>>,
+    ConsolePost(c, r, _): ConsolePost<ConsoleSignOut>,
+) -> Response {
     let mut ev = event(&app, SIGN_OUT_ACTION, &r.ip);
     ev.principal = Some(c.claims.principal.arn());
     ev.access_key_id = Some(c.claims.access_key_id.clone());

@@ -10,14 +10,15 @@
 //! console page renders, SigV4, how credentials were issued (it checks them through the key ring
 //! and the revocation list).
 
-use super::pages::{event, with_cookies, PortalRequest};
+use super::extract::PortalRequest;
+use super::pages::{event, with_cookies};
 use super::session::{self, key_of, random_token};
 use super::PortalError;
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
 use crate::credentials::SessionClaims;
 use crate::store::DirWrite;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -319,8 +320,11 @@ pub fn login_path(config: &crate::config::Config, token: &str, destination: &str
 }
 
 /// `GET /federation`.
-pub async fn federation(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
+pub(super) async fn federation(
+    State(app): State<Arc<App>>,
+    r: Result<PortalRequest, super::PortalError>,
+) -> Response {
+    let r = match r {
         Ok(r) => r,
         Err(e) => {
             return json(

@@ -14,6 +14,9 @@ mod approve_tests;
 mod console;
 #[cfg(test)]
 mod console_tests;
+mod extract;
+#[cfg(test)]
+mod extract_tests;
 pub mod federation;
 pub mod mfa;
 #[cfg(test)]
@@ -248,16 +251,7 @@ pub async fn start_session_with(
     ev.subject = Some(identity.subject.clone());
     ev.principal = Some(identity.display());
     ev.mfa = Some(identity.mfa_time.is_some());
-    let evaluation = crate::mapping::evaluate(
-        &app.config,
-        &crate::mapping::Subject {
-            provider: &identity.provider,
-            subject: &identity.subject,
-            claims: &identity.claims,
-            local_groups: &identity.local_groups,
-        },
-    )
-    .map_err(|e| PortalError::Internal(e.to_string()))?;
+    let evaluation = assignments_of(&app.config, &identity)?;
     let now = app.clock.now().timestamp();
     crate::mapping::record_login(app.store.as_ref(), &evaluation, now)
         .await
@@ -272,6 +266,23 @@ pub async fn start_session_with(
     .await?;
     ev.outcome(Outcome::Allow);
     Ok(token)
+}
+
+/// What the assignment rules give `identity` now.
+fn assignments_of(
+    config: &crate::config::Config,
+    identity: &SignedInIdentity,
+) -> Result<crate::mapping::Evaluation> {
+    crate::mapping::evaluate(
+        config,
+        &crate::mapping::Subject {
+            provider: &identity.provider,
+            subject: &identity.subject,
+            claims: &identity.claims,
+            local_groups: &identity.local_groups,
+        },
+    )
+    .map_err(|e| PortalError::Internal(e.to_string()))
 }
 
 /// Portal settings in force (`None` when the portal is off).

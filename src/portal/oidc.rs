@@ -8,15 +8,17 @@
 //! a callback carrying the `state` without that cookie is refused. The protocol itself (discovery,
 //! PKCE, code exchange, ID token) is `idp::oidc`'s.
 
-use super::pages::{sign_in_verified_to, PortalRequest};
+use super::extract::PortalRequest;
+use super::pages::sign_in_verified_to;
 use super::session::{self, clear_cookie, set_cookie};
+use super::PortalError;
 use super::{settings, SignedInIdentity, REFERRER_POLICY, SIGN_IN_ACTION};
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
 use crate::idp::oidc::{Expected, OidcError};
 use crate::store::DirWrite;
 use askama::Template;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -90,16 +92,6 @@ enum Failure {
     Unavailable,
     /// Too many sign-ins from this address.
     RateLimited,
-}
-
-#[derive(Template)]
-#[template(path = "portal/error.html")]
-struct ErrorPage<'a> {
-    title: &'a str,
-    message: &'a str,
-    explanation: Option<&'a str>,
-    next: &'a str,
-    next_label: &'a str,
 }
 
 impl IntoResponse for Failure {
@@ -177,19 +169,7 @@ impl IntoResponse for Failure {
                 "Back to sign-in",
             ),
         };
-        let page = ErrorPage {
-            title,
-            message,
-            explanation: None,
-            next,
-            next_label,
-        };
-        let mut resp = match page.render() {
-            Ok(html) => {
-                (status, [("referrer-policy", REFERRER_POLICY)], Html(html)).into_response()
-            }
-            Err(_) => status.into_response(),
-        };
+        let mut resp = super::error_page(status, title, message, next, next_label);
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
@@ -209,6 +189,22 @@ fn stop(app: &App, mut ev: AuditEvent, outcome: Outcome, reason: String, f: Fail
     ev.reason = Some(reason);
     app.audit.record(ev);
     f.into_response()
+}
+
+/// [`stop`] for a sign-in refused ([`Failure::Refused`]), audited as denied.
+fn refused(app: &App, ev: AuditEvent, reason: String) -> Response {
+    stop(app, ev, Outcome::Deny, reason, Failure::Refused)
+}
+
+/// [`stop`] for a sign-in rolegate could not complete ([`Failure::Unavailable`]), audited as an
+/// error.
+fn unavailable(app: &App, ev: AuditEvent, reason: String) -> Response {
+    stop(app, ev, Outcome::Error, reason, Failure::Unavailable)
+}
+
+/// The client address of a request, empty when it could not be read.
+fn ip_of(r: &std::result::Result<PortalRequest, PortalError>) -> &str {
+    r.as_ref().map_or("", |r| r.ip.as_str())
 }
 
 /// `resp` with the binding cookie removed: for answers after the pending login was consumed (a
@@ -232,16 +228,13 @@ fn failure_of(e: &OidcError) -> (Outcome, Failure) {
 async fn start(
     State(app): State<Arc<App>>,
     Path(provider): Path<String>,
-    req: Request,
+    r: std::result::Result<PortalRequest, PortalError>,
 ) -> Response {
-    let r = match PortalRequest::read(req).await {
+    let ev = event(&app, START_ACTION, ip_of(&r), &provider);
+    let r = match r {
         Ok(r) => r,
-        Err(e) => {
-            let ev = event(&app, START_ACTION, "", &provider);
-            return stop(&app, ev, Outcome::Deny, e.to_string(), Failure::BadRequest);
-        }
+        Err(e) => return stop(&app, ev, Outcome::Deny, e.to_string(), Failure::BadRequest),
     };
-    let ev = event(&app, START_ACTION, &r.ip, &provider);
     // Each start stores a pending login: bounded per address like every other sign-in.
     if let Ok(ip) = r.ip.parse::<std::net::IpAddr>() {
         if let Err(limited) = app.limits.login(ip, None) {
@@ -301,13 +294,7 @@ async fn start(
     let doc = match serde_json::to_string(&pending) {
         Ok(d) => d,
         Err(e) => {
-            return stop(
-                &app,
-                ev,
-                Outcome::Error,
-                e.to_string(),
-                Failure::Unavailable,
-            );
+            return unavailable(&app, ev, e.to_string());
         }
     };
     match app
@@ -320,24 +307,8 @@ async fn start(
         .await
     {
         Ok(true) => {}
-        Ok(false) => {
-            return stop(
-                &app,
-                ev,
-                Outcome::Error,
-                "state collision".into(),
-                Failure::Unavailable,
-            )
-        }
-        Err(e) => {
-            return stop(
-                &app,
-                ev,
-                Outcome::Error,
-                format!("store: {e}"),
-                Failure::Unavailable,
-            )
-        }
+        Ok(false) => return unavailable(&app, ev, "state collision".into()),
+        Err(e) => return unavailable(&app, ev, format!("store: {e}")),
     }
     let mut ev = ev;
     ev.outcome(Outcome::Allow);
@@ -366,16 +337,13 @@ async fn start(
 async fn callback(
     State(app): State<Arc<App>>,
     Path(provider): Path<String>,
-    req: Request,
+    r: std::result::Result<PortalRequest, PortalError>,
 ) -> Response {
-    let r = match PortalRequest::read(req).await {
+    let ev = event(&app, SIGN_IN_ACTION, ip_of(&r), &provider);
+    let r = match r {
         Ok(r) => r,
-        Err(e) => {
-            let ev = event(&app, SIGN_IN_ACTION, "", &provider);
-            return stop(&app, ev, Outcome::Deny, e.to_string(), Failure::BadRequest);
-        }
+        Err(e) => return stop(&app, ev, Outcome::Deny, e.to_string(), Failure::BadRequest),
     };
-    let ev = event(&app, SIGN_IN_ACTION, &r.ip, &provider);
     if settings(&app).is_none() || !app.oidc.has(&provider) {
         let why = format!(
             "callback for unknown oidc provider '{}'",
@@ -385,77 +353,41 @@ async fn callback(
     }
     let q = |k: &str| r.query.get(k).map(String::as_str);
     let Some(state) = q("state").filter(|s| !s.is_empty() && s.len() <= 512) else {
-        return stop(
-            &app,
-            ev,
-            Outcome::Deny,
-            "callback without state".into(),
-            Failure::Refused,
-        );
+        return refused(&app, ev, "callback without state".into());
     };
     let now = app.clock.now().timestamp();
     let key = session::key_of(state);
     let record = match app.store.dir_get(PENDING_KIND, &key).await {
         Ok(r) => r,
-        Err(e) => {
-            return stop(
-                &app,
-                ev,
-                Outcome::Error,
-                format!("store: {e}"),
-                Failure::Unavailable,
-            )
-        }
+        Err(e) => return unavailable(&app, ev, format!("store: {e}")),
     };
     let Some(record) = record else {
-        return stop(
-            &app,
-            ev,
-            Outcome::Deny,
-            "no pending login for this state".into(),
-            Failure::Refused,
-        );
+        return refused(&app, ev, "no pending login for this state".into());
     };
     let Ok(mut pending) = serde_json::from_str::<PendingLogin>(&record.value) else {
-        return stop(
-            &app,
-            ev,
-            Outcome::Error,
-            "pending login record does not parse".into(),
-            Failure::Unavailable,
-        );
+        return unavailable(&app, ev, "pending login record does not parse".into());
     };
     if pending.provider != provider {
-        return stop(
+        return refused(
             &app,
             ev,
-            Outcome::Deny,
             format!(
                 "state belongs to a pending login at provider '{}'",
                 pending.provider
             ),
-            Failure::Refused,
         );
     }
     let bound = session::cookie(&r.headers, BINDING_COOKIE)
         .is_some_and(|c| crate::credentials::same_token(&session::key_of(&c), &pending.binding));
     if !bound {
-        return stop(
+        return refused(
             &app,
             ev,
-            Outcome::Deny,
             "state is not bound to this browser (pending-login cookie missing or different)".into(),
-            Failure::Refused,
         );
     }
     if pending.used {
-        return stop(
-            &app,
-            ev,
-            Outcome::Deny,
-            "state was already used".into(),
-            Failure::Refused,
-        );
+        return refused(&app, ev, "state was already used".into());
     }
     if pending.expires_at <= now {
         return stop(
@@ -475,47 +407,27 @@ async fn callback(
         .await
     {
         Ok(true) => {}
-        Ok(false) => {
-            return stop(
-                &app,
-                ev,
-                Outcome::Deny,
-                "state was already used".into(),
-                Failure::Refused,
-            )
-        }
-        Err(e) => {
-            return stop(
-                &app,
-                ev,
-                Outcome::Error,
-                format!("store: {e}"),
-                Failure::Unavailable,
-            )
-        }
+        Ok(false) => return refused(&app, ev, "state was already used".into()),
+        Err(e) => return unavailable(&app, ev, format!("store: {e}")),
     }
     let issuer = app.oidc.issuer(&provider).unwrap_or_default();
     match q("iss") {
         Some(iss) if iss != issuer => {
-            return consumed(stop(
+            return consumed(refused(
                 &app,
                 ev,
-                Outcome::Deny,
                 format!(
                 "authorization response iss '{}' is not the provider's issuer {issuer} (RFC 9207)",
                 iss.chars().take(256).collect::<String>()
             ),
-                Failure::Refused,
             ))
         }
         None if app.oidc.sends_iss(&provider).await => {
-            return consumed(stop(
+            return consumed(refused(
                 &app,
                 ev,
-                Outcome::Deny,
                 "authorization response has no iss although the provider announces it (RFC 9207)"
                     .into(),
-                Failure::Refused,
             ))
         }
         _ => {}

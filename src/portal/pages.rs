@@ -3,7 +3,8 @@
 
 pub mod security_keys;
 
-use super::session::{self, Session, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
+use super::extract::{form_action, BackHere, CheckedPost, FormAction, PortalRequest, SignedIn};
+use super::session::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use super::{settings, PortalError, Result, SignedInIdentity, SIGN_IN_ACTION};
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
@@ -11,17 +12,14 @@ use crate::idp::local::DirectoryError;
 use crate::store::AuditQuery;
 use askama::Template;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::extract::{Request, State};
+use axum::handler::Handler;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-
-/// Largest form body accepted.
-const FORM_LIMIT: usize = 16 * 1024;
 
 /// The portal's routes.
 pub fn routes() -> Router<Arc<App>> {
@@ -43,57 +41,6 @@ pub fn routes() -> Router<Arc<App>> {
         .merge(super::oidc::routes())
 }
 
-/// A request taken apart: headers, client address, query and (for POST) form fields.
-pub(super) struct PortalRequest {
-    pub(super) headers: HeaderMap,
-    pub(super) ip: String,
-    pub(super) query: HashMap<String, String>,
-    pub(super) form: HashMap<String, String>,
-}
-
-impl PortalRequest {
-    pub(super) async fn read(req: Request) -> Result<Self> {
-        let (parts, body) = req.into_parts();
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "127.0.0.1".into());
-        let query = parse_pairs(parts.uri.query().unwrap_or("").as_bytes())?;
-        let form = if parts.method == Method::POST {
-            let bytes = axum::body::to_bytes(body, FORM_LIMIT)
-                .await
-                .map_err(|_| PortalError::BadRequest("form too large".into()))?;
-            parse_pairs(&bytes)?
-        } else {
-            HashMap::new()
-        };
-        Ok(Self {
-            headers: parts.headers,
-            ip,
-            query,
-            form,
-        })
-    }
-
-    pub(super) fn field(&self, name: &str) -> Option<&str> {
-        self.form.get(name).map(String::as_str)
-    }
-}
-
-/// Form or query pairs; a name given twice is refused (which value counts would be ambiguous).
-fn parse_pairs(bytes: &[u8]) -> Result<HashMap<String, String>> {
-    let mut out = HashMap::new();
-    for (k, v) in form_urlencoded::parse(bytes) {
-        if out.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(PortalError::BadRequest(format!(
-                "parameter {k} given twice"
-            )));
-        }
-    }
-    Ok(out)
-}
-
 pub(super) fn event(app: &App, action: &str, ip: &str) -> AuditEvent {
     let mut ev = AuditEvent::new(app.clock.now(), &crate::request::request_id(), action);
     ev.source_ip = Some(ip.to_string());
@@ -106,6 +53,12 @@ pub(super) fn refuse(app: &App, mut ev: AuditEvent, reason: String, err: PortalE
     ev.reason = Some(reason);
     app.audit.record(ev);
     err.into_response()
+}
+
+/// Records `ev` as refused with `e` and answers that rolegate cannot complete the request now.
+pub(super) fn refuse_internal(app: &App, ev: AuditEvent, e: impl std::fmt::Display) -> Response {
+    let why = e.to_string();
+    refuse(app, ev, why.clone(), PortalError::Internal(why))
 }
 
 pub(super) fn page(t: impl Template) -> Response {
@@ -124,115 +77,6 @@ pub(super) fn with_cookies(mut resp: Response, cookies: &[String]) -> Response {
     resp
 }
 
-/// The live session of a request; `SessionExpired` when there is none, `MfaPending` while it
-/// waits for the MFA challenge.
-pub(super) async fn require_session(app: &App, headers: &HeaderMap) -> Result<Session> {
-    let s = require_session_any(app, headers).await?;
-    if s.record.mfa_pending {
-        return Err(PortalError::MfaPending);
-    }
-    Ok(s)
-}
-
-/// The live session of a request, also one that waits for the MFA challenge.
-pub(super) async fn require_session_any(app: &App, headers: &HeaderMap) -> Result<Session> {
-    let s = settings(app).ok_or(PortalError::SessionExpired)?;
-    let now = app.clock.now().timestamp();
-    let loaded = session::load(
-        app.store.as_ref(),
-        headers,
-        now,
-        s.idle_seconds,
-        s.max_seconds,
-    )
-    .await?
-    .ok_or(PortalError::SessionExpired)?;
-    if super::mfa::pending_too_long(&loaded.record, now) {
-        session::delete(app.store.as_ref(), &loaded.key).await?;
-        return Err(PortalError::SessionExpired);
-    }
-    recheck(app, loaded).await
-}
-
-/// The session with its identity as the gate sees it now (directory groups re-read). A sign-in the
-/// gate refuses (user deleted, revoked, provider removed, MFA rule unmet) ends here: the session
-/// is deleted and the refusal audited with its reason.
-async fn recheck(app: &App, mut s: Session) -> Result<Session> {
-    match crate::authz::gate::recheck(app, &s.record.identity, s.record.mfa_pending).await {
-        Ok(identity) => {
-            s.record.identity = identity;
-            Ok(s)
-        }
-        Err(e) if e.unavailable() => Err(PortalError::Internal(e.to_string())),
-        Err(e) => {
-            session::delete(app.store.as_ref(), &s.key).await?;
-            let mut ev = AuditEvent::new(
-                app.clock.now(),
-                &crate::request::request_id(),
-                "portal:EndSession",
-            );
-            ev.provider = Some(s.record.identity.provider.clone());
-            ev.subject = Some(s.record.identity.subject.clone());
-            ev.principal = Some(s.record.identity.display());
-            ev.source_ip = Some(s.record.ip.clone());
-            ev.outcome(Outcome::Deny);
-            ev.reason = Some(format!("portal session ended: {e}"));
-            app.audit.record(ev);
-            Err(PortalError::SessionExpired)
-        }
-    }
-}
-
-/// For a state-changing request of a signed-in person: the session, its CSRF token matching the
-/// form's, and the Origin check. Each refusal is audited with its reason.
-pub(super) async fn require_post(
-    app: &App,
-    r: &PortalRequest,
-    action: &str,
-) -> std::result::Result<Session, Response> {
-    require_post_with(app, r, action, false).await
-}
-
-/// [`require_post`]; with `allow_pending` also for a session waiting for the MFA challenge.
-pub(super) async fn require_post_with(
-    app: &App,
-    r: &PortalRequest,
-    action: &str,
-    allow_pending: bool,
-) -> std::result::Result<Session, Response> {
-    let ev = event(app, action, &r.ip);
-    if let Err(why) = session::origin_ok(&r.headers, &app.config.public_url) {
-        return Err(refuse(app, ev, why.clone(), PortalError::Forged(why)));
-    }
-    let s = match require_session_any(app, &r.headers).await {
-        Ok(s) => s,
-        Err(e) => return Err(refuse(app, ev, "no live session".into(), e)),
-    };
-    if s.record.mfa_pending && !allow_pending {
-        let mut ev = ev;
-        ev.principal = Some(s.record.identity.display());
-        return Err(refuse(
-            app,
-            ev,
-            "the session has not passed the MFA challenge yet".into(),
-            PortalError::MfaPending,
-        ));
-    }
-    match r.field("csrf") {
-        Some(t) if crate::credentials::same_token(t, &s.record.csrf) => Ok(s),
-        _ => {
-            let mut ev = ev;
-            ev.principal = Some(s.record.identity.display());
-            Err(refuse(
-                app,
-                ev,
-                "CSRF token missing or wrong".into(),
-                PortalError::Forged("csrf".into()),
-            ))
-        }
-    }
-}
-
 #[derive(Template)]
 #[template(path = "portal/login.html")]
 struct LoginPage<'a> {
@@ -246,11 +90,7 @@ struct LoginPage<'a> {
     saml: Vec<(String, String)>,
 }
 
-async fn login_page(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
+async fn login_page(State(app): State<Arc<App>>, r: PortalRequest) -> Response {
     let Some(s) = settings(&app) else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -292,12 +132,17 @@ async fn login_page(State(app): State<Arc<App>>, req: Request) -> Response {
     with_cookies(resp, &[session::set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600)])
 }
 
+form_action!(
+    /// Command line access: temporary credentials shown on a page.
+    GetCredentials = "portal:GetCredentials"
+);
+form_action!(
+    /// Sign-out; also of a session waiting for the MFA challenge.
+    SignOut = "portal:SignOut", while_pending
+);
+
 /// Password (+TOTP) sign-in of a directory user.
-async fn submit_password(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
+async fn submit_password(State(app): State<Arc<App>>, r: PortalRequest) -> Response {
     let mut ev = event(&app, SIGN_IN_ACTION, &r.ip);
     ev.provider = Some(crate::config::LOCAL_PROVIDER.into());
     let (Some(s), Some(d)) = (settings(&app), app.directory.as_ref()) else {
@@ -527,16 +372,7 @@ pub fn home_page(
     csrf: String,
     q: &str,
 ) -> Result<HomePage> {
-    let evaluation = crate::mapping::evaluate(
-        config,
-        &crate::mapping::Subject {
-            provider: &identity.provider,
-            subject: &identity.subject,
-            claims: &identity.claims,
-            local_groups: &identity.local_groups,
-        },
-    )
-    .map_err(|e| PortalError::Internal(e.to_string()))?;
+    let evaluation = super::assignments_of(config, identity)?;
     let needle = q.trim().to_lowercase();
     let mut accounts: Vec<AccountView> = Vec::new();
     for a in &evaluation.assignments {
@@ -585,21 +421,12 @@ pub(super) fn to_login(return_to: &str) -> Response {
     Redirect::to(&format!("/login?{q}")).into_response()
 }
 
-async fn home(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let s = match require_session(&app, &r.headers).await {
-        Ok(s) => s,
-        Err(PortalError::SessionExpired)
-            if session::cookie(&r.headers, SESSION_COOKIE).is_none() =>
-        {
-            return to_login("/portal")
-        }
-        Err(e) => return e.into_response(),
-    };
-    let q = r.query.get("q").map(String::as_str).unwrap_or("");
+async fn home(
+    State(app): State<Arc<App>>,
+    SignedIn(s, _): SignedIn<BackHere>,
+    r: PortalRequest,
+) -> Response {
+    let q = r.param("q").unwrap_or("");
     match home_page(&app.config, &s.record.identity, s.record.csrf.clone(), q) {
         Ok(p) => page(p),
         Err(e) => e.into_response(),
@@ -623,26 +450,16 @@ struct CredentialsPage<'a> {
 
 /// Temporary credentials for one permission set, shown for bash, PowerShell and the credentials
 /// file.
-async fn command_line_access(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let s = match require_post(&app, &r, "portal:GetCredentials").await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    let mut ev = event(&app, "portal:GetCredentials", &r.ip);
+async fn command_line_access(
+    State(app): State<Arc<App>>,
+    CheckedPost(s, r, _): CheckedPost<GetCredentials>,
+) -> Response {
+    let mut ev = event(&app, GetCredentials::NAME, &r.ip);
     let identity = &s.record.identity;
     ev.provider = Some(identity.provider.clone());
     ev.subject = Some(identity.subject.clone());
     let (Some(account), Some(set)) = (r.field("account"), r.field("permission_set")) else {
-        return refuse(
-            &app,
-            ev,
-            "account or permission_set missing".into(),
-            PortalError::BadRequest("account and permission_set are required".into()),
-        );
+        return missing_assignment(&app, ev);
     };
     let admitted = match crate::authz::gate::admit_sign_in(&app, identity).await {
         Ok(a) => a,
@@ -672,10 +489,7 @@ async fn command_line_access(State(app): State<Arc<App>>, req: Request) -> Respo
             })
         }
         Err(e) => {
-            let explanation = ev
-                .explanation
-                .as_ref()
-                .and_then(|v| serde_json::to_string_pretty(v).ok());
+            let explanation = explanation_of(&ev);
             let message = e.message.clone();
             let step_up = super::oidc::step_up_offer(&app, identity, set, &message);
             let now = app.clock.now().timestamp();
@@ -701,6 +515,23 @@ async fn command_line_access(State(app): State<Arc<App>>, req: Request) -> Respo
             step_up.unwrap_or(denied)
         }
     }
+}
+
+/// The policy engine's explanation recorded in `ev`, for the person.
+pub(super) fn explanation_of(ev: &AuditEvent) -> Option<String> {
+    ev.explanation
+        .as_ref()
+        .and_then(|v| serde_json::to_string_pretty(v).ok())
+}
+
+/// Records `ev` as refused for a form that does not name both an account and a permission set.
+pub(super) fn missing_assignment(app: &App, ev: AuditEvent) -> Response {
+    refuse(
+        app,
+        ev,
+        "account or permission_set missing".into(),
+        PortalError::BadRequest("account and permission_set are required".into()),
+    )
 }
 
 /// A sign-in the gate refused at the moment of minting: audited with the gate's reason; the
@@ -732,15 +563,7 @@ struct HistoryPage<'a> {
 }
 
 /// The person's last 50 portal sign-ins from the audit log.
-async fn history(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let s = match require_session(&app, &r.headers).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
+async fn history(State(app): State<Arc<App>>, SignedIn(s, _): SignedIn) -> Response {
     let identity = &s.record.identity;
     app.audit.flush().await;
     let q = AuditQuery {
@@ -776,15 +599,15 @@ async fn sign_out(State(app): State<Arc<App>>, req: Request) -> Response {
     if app.config.sso.is_some() && crate::sso::portal_api::is_api_logout(req.headers()) {
         return crate::sso::portal_api::logout(State(app), req).await;
     }
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let s = match require_post_with(&app, &r, "portal:SignOut", true).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    let mut ev = event(&app, "portal:SignOut", &r.ip);
+    Handler::call(browser_sign_out, req, app).await
+}
+
+/// The browser's sign-out (also of a session waiting for the MFA challenge).
+async fn browser_sign_out(
+    State(app): State<Arc<App>>,
+    CheckedPost(s, r, _): CheckedPost<SignOut>,
+) -> Response {
+    let mut ev = event(&app, SignOut::NAME, &r.ip);
     let identity = &s.record.identity;
     ev.principal = Some(identity.display());
     ev.provider = Some(identity.provider.clone());

@@ -8,12 +8,12 @@
 //! same URI at any port, as the AWS CLI registers `http://127.0.0.1/oauth/callback` and then
 //! listens on a port of its choosing.
 
-use super::token::{random, settings, store_err, to_json};
+use super::token::{load_record, random, settings, to_json, write};
 use super::{Result, SsoError};
 use crate::app::App;
 use crate::credentials::same_token;
 use crate::credentials::token_key as key_of;
-use crate::store::DirWrite;
+use crate::store::{DirWrite, Versioned};
 use serde::{Deserialize, Serialize};
 
 /// Directory kind of registered clients.
@@ -289,11 +289,11 @@ pub async fn register(app: &App, r: &Registration) -> Result<Registered> {
         scopes,
     };
     let client_id = random()?;
-    if !app
-        .store
-        .dir_write(&[DirWrite::insert(CLIENT_KIND, &client_id, to_json(&record)?)])
-        .await
-        .map_err(store_err)?
+    if !write(
+        app,
+        &[DirWrite::insert(CLIENT_KIND, &client_id, to_json(&record)?)],
+    )
+    .await?
     {
         return Err(SsoError::internal("client id collision"));
     }
@@ -306,21 +306,24 @@ pub async fn register(app: &App, r: &Registration) -> Result<Registered> {
     })
 }
 
+async fn load_client(app: &App, client_id: &str) -> Result<Option<(ClientRecord, Versioned)>> {
+    load_record(
+        app,
+        CLIENT_KIND,
+        client_id,
+        &format!("client record {client_id}"),
+    )
+    .await
+}
+
 /// The live (unexpired) client `client_id`, if there is one.
 pub async fn get(app: &App, client_id: &str) -> Result<Option<ClientRecord>> {
     if client_id.is_empty() || client_id.len() > 128 {
         return Ok(None);
     }
-    let Some(v) = app
-        .store
-        .dir_get(CLIENT_KIND, client_id)
-        .await
-        .map_err(store_err)?
-    else {
+    let Some((r, _)) = load_client(app, client_id).await? else {
         return Ok(None);
     };
-    let r: ClientRecord = serde_json::from_str(&v.value)
-        .map_err(|e| SsoError::internal(format!("client record {client_id}: {e}")))?;
     if r.expires_at <= app.clock.now().timestamp() {
         return Ok(None);
     }
@@ -334,16 +337,9 @@ pub async fn authenticate(app: &App, client_id: &str, secret: &str) -> Result<Cl
     if client_id.is_empty() || client_id.len() > 128 {
         return Err(invalid().because("malformed client id"));
     }
-    let Some(v) = app
-        .store
-        .dir_get(CLIENT_KIND, client_id)
-        .await
-        .map_err(store_err)?
-    else {
+    let Some((r, _)) = load_client(app, client_id).await? else {
         return Err(invalid().because("unknown client id"));
     };
-    let r: ClientRecord = serde_json::from_str(&v.value)
-        .map_err(|e| SsoError::internal(format!("client record {client_id}: {e}")))?;
     if !same_token(&key_of(secret), &r.secret_hash) {
         return Err(invalid().because("wrong client secret"));
     }

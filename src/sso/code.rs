@@ -8,7 +8,7 @@
 //! URI or verifier) deletes it too, since whoever holds a code and the wrong verifier is not the
 //! client that asked.
 
-use super::token::{random, store_err, to_json};
+use super::token::{load_record, random, to_json, write};
 use super::{Result, SsoError};
 use crate::app::App;
 use crate::authz::gate::SignedInIdentity;
@@ -85,15 +85,15 @@ pub async fn issue(
         created_at: now,
         expires_at: now + CODE_SECONDS,
     };
-    if !app
-        .store
-        .dir_write(&[DirWrite::insert(
+    if !write(
+        app,
+        &[DirWrite::insert(
             CODE_KIND,
             &key_of(&code),
             to_json(&record)?,
-        )])
-        .await
-        .map_err(store_err)?
+        )],
+    )
+    .await?
     {
         return Err(SsoError::internal("authorization code collision"));
     }
@@ -114,16 +114,11 @@ pub async fn redeem(
     let invalid = || SsoError::invalid_grant("Invalid authorization code provided");
     let now = app.clock.now().timestamp();
     let key = key_of(code);
-    let Some(v) = app
-        .store
-        .dir_get(CODE_KIND, &key)
-        .await
-        .map_err(store_err)?
+    let Some((r, v)) =
+        load_record::<CodeRecord>(app, CODE_KIND, &key, "authorization code record").await?
     else {
         return Err(invalid().because("unknown or already used authorization code"));
     };
-    let r: CodeRecord = serde_json::from_str(&v.value)
-        .map_err(|e| SsoError::internal(format!("authorization code record: {e}")))?;
     let problem = if r.client_id != client_id {
         Some(format!(
             "authorization code was issued to client {}, not {client_id}",
@@ -148,11 +143,7 @@ pub async fn redeem(
     };
     if let Some(why) = problem {
         // Spent: whoever presents a code wrongly is not the client that asked for it.
-        let _ = app
-            .store
-            .dir_write(&[DirWrite::delete(CODE_KIND, &key, v.version)])
-            .await
-            .map_err(store_err)?;
+        let _ = write(app, &[DirWrite::delete(CODE_KIND, &key, v.version)]).await?;
         return Err(invalid().because(format!("{why}; the code is spent")));
     }
     Ok((r, DirWrite::delete(CODE_KIND, &key, v.version)))

@@ -9,7 +9,7 @@
 //! ([`USER_CODE_ALPHABET`], 19⁸ ≈ 1.7·10¹⁰ codes), shown as `XXXX-XXXX`; a new code is unique
 //! among the stored ones (the insert requires the key to be absent).
 
-use super::token::{random, settings, store_err, to_json};
+use super::token::{load_record, random, settings, to_json, write};
 use super::{Result, SsoError};
 use crate::app::App;
 use crate::authz::gate::SignedInIdentity;
@@ -164,14 +164,14 @@ pub async fn start(
             device: key.clone(),
             expires_at: record.expires_at,
         };
-        let written = app
-            .store
-            .dir_write(&[
+        let written = write(
+            app,
+            &[
                 DirWrite::insert(USER_CODE_KIND, &user_code, to_json(&index)?),
                 DirWrite::insert(DEVICE_KIND, &key, to_json(&record)?),
-            ])
-            .await
-            .map_err(store_err)?;
+            ],
+        )
+        .await?;
         if written {
             return Ok(Started {
                 device_code,
@@ -197,17 +197,7 @@ pub struct Approved {
 }
 
 async fn load(app: &App, key: &str) -> Result<Option<(DeviceRecord, Versioned)>> {
-    let Some(v) = app
-        .store
-        .dir_get(DEVICE_KIND, key)
-        .await
-        .map_err(store_err)?
-    else {
-        return Ok(None);
-    };
-    let r: DeviceRecord = serde_json::from_str(&v.value)
-        .map_err(|e| SsoError::internal(format!("device code record: {e}")))?;
-    Ok(Some((r, v)))
+    load_record(app, DEVICE_KIND, key, "device code record").await
 }
 
 /// One poll of `device_code` by `client_id` (RFC 8628 §3.4/3.5): pending →
@@ -244,11 +234,11 @@ pub async fn poll(app: &App, client_id: &str, device_code: &str) -> Result<Appro
     if too_soon || matches!(r.state, DeviceState::Pending) {
         // Remember this poll. A failed write means another poll of the same code raced this
         // one: too soon by definition.
-        let written = app
-            .store
-            .dir_write(&[DirWrite::update(DEVICE_KIND, &key, v.version, to_json(&r)?)])
-            .await
-            .map_err(store_err)?;
+        let written = write(
+            app,
+            &[DirWrite::update(DEVICE_KIND, &key, v.version, to_json(&r)?)],
+        )
+        .await?;
         if too_soon || !written {
             return Err(SsoError::slow_down().because(format!(
                 "polled sooner than the interval; interval now {} s",
@@ -304,16 +294,11 @@ pub async fn find_pending(
     user_code: &str,
 ) -> Result<std::result::Result<Pending, CodeProblem>> {
     let now = app.clock.now().timestamp();
-    let Some(u) = app
-        .store
-        .dir_get(USER_CODE_KIND, user_code)
-        .await
-        .map_err(store_err)?
+    let Some((index, _)) =
+        load_record::<UserCodeRecord>(app, USER_CODE_KIND, user_code, "user code record").await?
     else {
         return Ok(Err(CodeProblem::Unknown));
     };
-    let index: UserCodeRecord = serde_json::from_str(&u.value)
-        .map_err(|e| SsoError::internal(format!("user code record: {e}")))?;
     let Some((r, v)) = load(app, &index.device).await? else {
         return Ok(Err(CodeProblem::Decided("used")));
     };
@@ -354,15 +339,16 @@ pub async fn decide(
             at: now,
         },
     };
-    app.store
-        .dir_write(&[DirWrite::update(
+    write(
+        app,
+        &[DirWrite::update(
             DEVICE_KIND,
             &pending.key,
             pending.version,
             to_json(&r)?,
-        )])
-        .await
-        .map_err(store_err)
+        )],
+    )
+    .await
 }
 
 #[cfg(test)]

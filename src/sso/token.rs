@@ -126,6 +126,27 @@ pub(super) fn store_err(e: crate::store::StoreError) -> SsoError {
     SsoError::internal(format!("store: {e}"))
 }
 
+/// The record of `kind` stored under `key`, with its version; `None` when there is none. `what`
+/// names the record in the error when it does not parse.
+pub(super) async fn load_record<T: serde::de::DeserializeOwned>(
+    app: &App,
+    kind: &str,
+    key: &str,
+    what: &str,
+) -> Result<Option<(T, Versioned)>> {
+    let Some(v) = app.store.dir_get(kind, key).await.map_err(store_err)? else {
+        return Ok(None);
+    };
+    let r =
+        serde_json::from_str(&v.value).map_err(|e| SsoError::internal(format!("{what}: {e}")))?;
+    Ok(Some((r, v)))
+}
+
+/// Applies `writes` atomically; `false` when a version check failed (nothing written).
+pub(super) async fn write(app: &App, writes: &[DirWrite]) -> Result<bool> {
+    app.store.dir_write(writes).await.map_err(store_err)
+}
+
 /// A record as JSON for the store.
 pub(super) fn to_json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| SsoError::internal(e.to_string()))
@@ -206,7 +227,7 @@ pub async fn start(
         to_json(&record)?,
     ));
     writes.extend(extra);
-    if !app.store.dir_write(&writes).await.map_err(store_err)? {
+    if !write(app, &writes).await? {
         return Err(
             SsoError::invalid_grant("Invalid grant provided").because("the code was used already")
         );
@@ -215,17 +236,7 @@ pub async fn start(
 }
 
 async fn load_signin(app: &App, key: &str) -> Result<Option<(SigninRecord, Versioned)>> {
-    let Some(v) = app
-        .store
-        .dir_get(SIGNIN_KIND, key)
-        .await
-        .map_err(store_err)?
-    else {
-        return Ok(None);
-    };
-    let r: SigninRecord = serde_json::from_str(&v.value)
-        .map_err(|e| SsoError::internal(format!("sign-in record {key}: {e}")))?;
-    Ok(Some((r, v)))
+    load_record(app, SIGNIN_KIND, key, &format!("sign-in record {key}")).await
 }
 
 /// The sign-in an access token stands for, if the token is known, unexpired and its sign-in is
@@ -317,16 +328,11 @@ pub async fn refresh(app: &App, client_id: &str, refresh_token: &str) -> Result<
     let now = app.clock.now().timestamp();
     let key = key_of(refresh_token);
     for _ in 0..3 {
-        let Some(v) = app
-            .store
-            .dir_get(REFRESH_KIND, &key)
-            .await
-            .map_err(store_err)?
+        let Some((mut r, v)) =
+            load_record::<RefreshRecord>(app, REFRESH_KIND, &key, "refresh token record").await?
         else {
             return Err(invalid().because("unknown refresh token"));
         };
-        let mut r: RefreshRecord = serde_json::from_str(&v.value)
-            .map_err(|e| SsoError::internal(format!("refresh token record: {e}")))?;
         if r.client_id != client_id {
             return Err(invalid().because(format!(
                 "refresh token was issued to client {}, not {client_id}",
@@ -354,16 +360,16 @@ pub async fn refresh(app: &App, client_id: &str, refresh_token: &str) -> Result<
         if let Some(used) = r.used_at {
             // Reuse: someone holds a copy. End the sign-in, so neither copy goes on.
             signin.ended = Some(format!("refresh token used twice (first at {used})"));
-            let _ = app
-                .store
-                .dir_write(&[DirWrite::update(
+            let _ = write(
+                app,
+                &[DirWrite::update(
                     SIGNIN_KIND,
                     &r.signin,
                     sv.version,
                     to_json(&signin)?,
-                )])
-                .await
-                .map_err(store_err)?;
+                )],
+            )
+            .await?;
             return Err(invalid().because(format!(
                 "refresh token reused (first used at {used}); the sign-in is ended"
             )));
@@ -378,7 +384,7 @@ pub async fn refresh(app: &App, client_id: &str, refresh_token: &str) -> Result<
         ));
         // The sign-in must not change (end) meanwhile.
         writes.push(DirWrite::unchanged(SIGNIN_KIND, &r.signin, &sv));
-        if app.store.dir_write(&writes).await.map_err(store_err)? {
+        if write(app, &writes).await? {
             return Ok(issued);
         }
         // Raced with another use or an end: read again; a second use is then seen as reuse.
@@ -403,11 +409,11 @@ async fn update_signin(
             return Ok(Some(r));
         }
         let doc = to_json(&r)?;
-        if app
-            .store
-            .dir_write(&[DirWrite::update(SIGNIN_KIND, signin_key, v.version, doc)])
-            .await
-            .map_err(store_err)?
+        if write(
+            app,
+            &[DirWrite::update(SIGNIN_KIND, signin_key, v.version, doc)],
+        )
+        .await?
         {
             return Ok(Some(r));
         }
@@ -457,13 +463,7 @@ pub async fn purge_records(app: &App, kinds: &[&str], now: i64) -> Result<usize>
             let dead = serde_json::from_str::<Ends>(&v.value)
                 .map(|e| e.expires_at <= now)
                 .unwrap_or(true);
-            if dead
-                && app
-                    .store
-                    .dir_write(&[DirWrite::delete(kind, &key, v.version)])
-                    .await
-                    .map_err(store_err)?
-            {
+            if dead && write(app, &[DirWrite::delete(kind, &key, v.version)]).await? {
                 n += 1;
             }
         }

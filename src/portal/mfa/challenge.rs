@@ -8,13 +8,15 @@ use super::{
 use crate::app::App;
 use crate::audit::Outcome;
 use crate::idp::local::DirectoryError;
-use crate::portal::pages::{
-    page, refuse, require_post_with, require_session_any, to_login, with_cookies, PortalRequest,
+use crate::portal::extract::{
+    form_action, query_param, CheckedPost, PageRule, PortalRequest, SignedIn,
 };
-use crate::portal::session::{self, Session, SESSION_COOKIE};
+use crate::portal::pages::{page, refuse, with_cookies};
+use crate::portal::session::{self, Session};
 use crate::portal::{recovery, PortalError};
 use askama::Template;
-use axum::extract::{Request, State};
+use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use std::sync::Arc;
@@ -75,34 +77,39 @@ async fn render_challenge(
     })
 }
 
-pub(super) async fn challenge_page(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let return_to = session::safe_return_to(r.query.get("return_to").map(String::as_str));
-    let s = match require_session_any(&app, &r.headers).await {
-        Ok(s) => s,
-        Err(PortalError::SessionExpired)
-            if session::cookie(&r.headers, SESSION_COOKIE).is_none() =>
-        {
-            return to_login(&return_to)
-        }
-        Err(e) => return e.into_response(),
-    };
+/// The challenge page: also (above all) for a session waiting for it; a browser without a session
+/// signs in, coming back to where the challenge leads.
+pub(super) struct ChallengePageRule;
+
+impl PageRule for ChallengePageRule {
+    const WHILE_PENDING: bool = true;
+
+    fn sign_in_return(parts: &Parts) -> Option<String> {
+        Some(session::safe_return_to(
+            query_param(parts, "return_to").as_deref(),
+        ))
+    }
+}
+
+form_action!(
+    /// A TOTP or recovery code entered on the challenge.
+    MfaChallenge = CHALLENGE_ACTION, while_pending
+);
+
+pub(super) async fn challenge_page(
+    State(app): State<Arc<App>>,
+    SignedIn(s, _): SignedIn<ChallengePageRule>,
+    r: PortalRequest,
+) -> Response {
+    let return_to = session::safe_return_to(r.param("return_to"));
     render_challenge(&app, &s, &return_to, None).await
 }
 
 /// Checks one TOTP or recovery code; on success the session moves to a new id with the MFA time.
-pub(super) async fn challenge_submit(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let s = match require_post_with(&app, &r, CHALLENGE_ACTION, true).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+pub(super) async fn challenge_submit(
+    State(app): State<Arc<App>>,
+    CheckedPost(s, r, _): CheckedPost<MfaChallenge>,
+) -> Response {
     let mut ev = person_event(&app, CHALLENGE_ACTION, &r, &s);
     let return_to = session::safe_return_to(r.field("return_to"));
     let user = match local_user(&app, &s.record.identity).await {

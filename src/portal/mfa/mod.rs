@@ -29,7 +29,8 @@ mod totp;
 
 pub use totp::qr_svg;
 
-use super::pages::{event, PortalRequest};
+use super::extract::PortalRequest;
+use super::pages::event;
 use super::session::{self, Session, SESSION_COOKIE};
 use super::{settings, PortalError, SignedInIdentity};
 use crate::app::App;

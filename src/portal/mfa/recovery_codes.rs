@@ -1,14 +1,15 @@
 //! Recovery codes: the page that shows a new set once, and regenerating the set.
 
-use super::security::{needs_fresh_mfa, security_post};
+use super::security::{needs_fresh_mfa, SecurityForm};
 use super::{fresh, now};
 use crate::app::App;
 use crate::audit::Outcome;
-use crate::portal::pages::{page, refuse, PortalRequest};
+use crate::portal::extract::form_action;
+use crate::portal::pages::{page, refuse, refuse_internal};
 use crate::portal::{recovery, PortalError};
 use askama::Template;
-use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::response::Response;
 use std::sync::Arc;
 
 #[derive(Template)]
@@ -20,17 +21,18 @@ pub(super) struct CodesPage<'a> {
     pub(super) codes: Vec<String>,
 }
 
+form_action!(
+    /// A new set of recovery codes.
+    RegenerateRecoveryCodes = "portal:RegenerateRecoveryCodes"
+);
+
 /// A new set of recovery codes (needs a fresh MFA); the old set stops working.
-pub(super) async fn recovery_regenerate(State(app): State<Arc<App>>, req: Request) -> Response {
-    const ACTION: &str = "portal:RegenerateRecoveryCodes";
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let (s, user, mut ev, _) = match security_post(&app, &r, ACTION).await {
-        Ok(x) => x,
-        Err(resp) => return resp,
-    };
+pub(super) async fn recovery_regenerate(
+    State(app): State<Arc<App>>,
+    SecurityForm {
+        s, user, mut ev, ..
+    }: SecurityForm<RegenerateRecoveryCodes>,
+) -> Response {
     if !user.has_mfa() {
         return refuse(
             &app,
@@ -45,14 +47,7 @@ pub(super) async fn recovery_regenerate(State(app): State<Arc<App>>, req: Reques
     let person = recovery::local_person(&user.user_id);
     let codes = match recovery::generate(app.store.as_ref(), &person, now(&app)).await {
         Ok(c) => c,
-        Err(e) => {
-            return refuse(
-                &app,
-                ev,
-                e.to_string(),
-                PortalError::Internal(e.to_string()),
-            )
-        }
+        Err(e) => return refuse_internal(&app, ev, e),
     };
     ev.outcome(Outcome::Allow);
     ev.reason = Some(format!(

@@ -6,12 +6,14 @@ use super::{challenge_url, local_user, person_event, FRESH_MFA_SECONDS, SECURITY
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
 use crate::idp::local::{Directory, MfaDevice, User};
-use crate::portal::pages::{page, refuse, require_post, require_session, to_login, PortalRequest};
-use crate::portal::session::{self, Session, SESSION_COOKIE};
+use crate::portal::extract::{BackHere, CheckedPost, FormAction, PortalRequest, SignedIn};
+use crate::portal::pages::{page, refuse};
+use crate::portal::session::Session;
 use crate::portal::{recovery, PortalError};
 use askama::Template;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 #[derive(Template)]
@@ -78,44 +80,52 @@ pub(super) async fn render_security(app: &App, s: &Session, message: Option<&str
     })
 }
 
-pub(super) async fn security_page(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let s = match require_session(&app, &r.headers).await {
-        Ok(s) => s,
-        Err(PortalError::SessionExpired)
-            if session::cookie(&r.headers, SESSION_COOKIE).is_none() =>
-        {
-            return to_login(SECURITY_PATH)
-        }
-        Err(e) => return e.into_response(),
-    };
+/// The security page ([`SECURITY_PATH`]).
+pub(super) async fn security_page(
+    State(app): State<Arc<App>>,
+    SignedIn(s, _): SignedIn<BackHere>,
+) -> Response {
     render_security(&app, &s, None).await
 }
 
-/// For a POST of the security page: the session, its directory user and the audit event.
-pub(super) async fn security_post(
-    app: &App,
-    r: &PortalRequest,
-    action: &str,
-) -> std::result::Result<(Session, User, AuditEvent, Arc<Directory>), Response> {
-    let s = require_post(app, r, action).await?;
-    let ev = person_event(app, action, r, &s);
-    match local_user(app, &s.record.identity).await {
-        // A directory user was found, so there is a directory.
-        Ok(Some(u)) => match app.directory.clone() {
-            Some(d) => Ok((s, u, ev, d)),
-            None => Err(PortalError::Internal("no directory".into()).into_response()),
-        },
-        Ok(None) => Err(refuse(
-            app,
-            ev,
-            "MFA of a federated sign-in is managed at its provider".into(),
-            PortalError::BadRequest("not a rolegate user".into()),
-        )),
-        Err(e) => Err(refuse(app, ev, e.to_string(), e)),
+/// A form of the security page, checked as a [`CheckedPost`], of a directory user: the session,
+/// the user, the directory, the audit event of `A` naming the person, and the request.
+pub(super) struct SecurityForm<A> {
+    pub(super) s: Session,
+    pub(super) user: User,
+    pub(super) ev: AuditEvent,
+    pub(super) d: Arc<Directory>,
+    pub(super) r: PortalRequest,
+    action: PhantomData<A>,
+}
+
+impl<A: FormAction> FromRequest<Arc<App>> for SecurityForm<A> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Response> {
+        let CheckedPost(s, r, _) = CheckedPost::<A>::from_request(req, app).await?;
+        let ev = person_event(app, A::NAME, &r, &s);
+        match local_user(app, &s.record.identity).await {
+            // A directory user was found, so there is a directory.
+            Ok(Some(user)) => match app.directory.clone() {
+                Some(d) => Ok(Self {
+                    s,
+                    user,
+                    ev,
+                    d,
+                    r,
+                    action: PhantomData,
+                }),
+                None => Err(PortalError::Internal("no directory".into()).into_response()),
+            },
+            Ok(None) => Err(refuse(
+                app,
+                ev,
+                "MFA of a federated sign-in is managed at its provider".into(),
+                PortalError::BadRequest("not a rolegate user".into()),
+            )),
+            Err(e) => Err(refuse(app, ev, e.to_string(), e)),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! confirmation with two consecutive codes, and the removal of the device.
 
 use super::recovery_codes::CodesPage;
-use super::security::{needs_fresh_mfa, render_security, security_post};
+use super::security::{needs_fresh_mfa, render_security, SecurityForm};
 use super::{
     fresh, has_totp, has_webauthn, local_user, now, session_cookie, with_status, ENROLMENT_KIND,
     ENROLMENT_SECONDS, SECURITY_PATH,
@@ -10,12 +10,13 @@ use super::{
 use crate::app::App;
 use crate::audit::Outcome;
 use crate::idp::local::{DirectoryError, MfaDevice, User};
-use crate::portal::pages::{page, refuse, require_session, with_cookies, PortalRequest};
+use crate::portal::extract::{form_action, SignedIn};
+use crate::portal::pages::{page, refuse, refuse_internal, with_cookies};
 use crate::portal::session::{self, Session};
 use crate::portal::{recovery, PortalError};
 use crate::store::DirWrite;
 use askama::Template;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -135,16 +136,21 @@ async fn render_enrolment(app: &App, s: &Session, user: &User, message: Option<&
     })
 }
 
+form_action!(
+    /// Starting a TOTP enrolment.
+    StartTotpEnrolment = "portal:StartTotpEnrolment"
+);
+form_action!(
+    /// Confirming a TOTP enrolment.
+    EnableTotp = "portal:EnableTotp"
+);
+form_action!(
+    /// Removing the TOTP device.
+    RemoveTotp = "portal:RemoveTotp"
+);
+
 /// The enrolment started by this session: QR code, secret and the confirmation form.
-pub(super) async fn totp_page(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let s = match require_session(&app, &r.headers).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
+pub(super) async fn totp_page(State(app): State<Arc<App>>, SignedIn(s, _): SignedIn) -> Response {
     let user = match local_user(&app, &s.record.identity).await {
         Ok(Some(u)) => u,
         Ok(None) => return Redirect::to(SECURITY_PATH).into_response(),
@@ -158,16 +164,12 @@ pub(super) async fn totp_page(State(app): State<Arc<App>>, req: Request) -> Resp
 }
 
 /// Starts TOTP enrolment: a new secret, bound to this session.
-pub(super) async fn totp_start(State(app): State<Arc<App>>, req: Request) -> Response {
-    const ACTION: &str = "portal:StartTotpEnrolment";
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let (s, user, mut ev, d) = match security_post(&app, &r, ACTION).await {
-        Ok(x) => x,
-        Err(resp) => return resp,
-    };
+pub(super) async fn totp_start(
+    State(app): State<Arc<App>>,
+    SecurityForm {
+        s, user, mut ev, d, ..
+    }: SecurityForm<StartTotpEnrolment>,
+) -> Response {
     if has_totp(&user) {
         ev.outcome(Outcome::Deny);
         ev.reason = Some(format!("user {} already has TOTP", user.name));
@@ -186,12 +188,7 @@ pub(super) async fn totp_start(State(app): State<Arc<App>>, req: Request) -> Res
         return needs_fresh_mfa(&app, ev, "adding an MFA method");
     }
     if let Err(e) = d.create_totp(&user.name).await {
-        return refuse(
-            &app,
-            ev,
-            e.to_string(),
-            PortalError::Internal(e.to_string()),
-        );
+        return refuse_internal(&app, ev, e);
     }
     let binding = Enrolment {
         session: enrolment_binding(&s),
@@ -237,16 +234,17 @@ pub(super) async fn totp_start(State(app): State<Arc<App>>, req: Request) -> Res
 
 /// Confirms the enrolment with two consecutive codes; the first MFA method also brings the
 /// recovery codes, shown once. The codes prove the device: the session gets the MFA time.
-pub(super) async fn totp_confirm(State(app): State<Arc<App>>, req: Request) -> Response {
-    const ACTION: &str = "portal:EnableTotp";
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let (s, user, mut ev, d) = match security_post(&app, &r, ACTION).await {
-        Ok(x) => x,
-        Err(resp) => return resp,
-    };
+pub(super) async fn totp_confirm(
+    State(app): State<Arc<App>>,
+    SecurityForm {
+        s,
+        user,
+        mut ev,
+        d,
+        r,
+        ..
+    }: SecurityForm<EnableTotp>,
+) -> Response {
     match enrolment_is_ours(&app, &user, &s).await {
         Ok(true) => {}
         Ok(false) => {
@@ -291,14 +289,7 @@ pub(super) async fn totp_confirm(State(app): State<Arc<App>>, req: Request) -> R
                 render_enrolment(&app, &s, &user, Some(message)).await,
             );
         }
-        Err(e) => {
-            return refuse(
-                &app,
-                ev,
-                e.to_string(),
-                PortalError::Internal(e.to_string()),
-            )
-        }
+        Err(e) => return refuse_internal(&app, ev, e),
     };
     if let Err(e) = end_enrolment(&app, &user.user_id).await {
         return e.into_response();
@@ -347,16 +338,12 @@ pub(super) async fn totp_confirm(State(app): State<Arc<App>>, req: Request) -> R
 
 /// Removes the TOTP device (needs a fresh MFA). Without any MFA method left, the recovery codes
 /// go too.
-pub(super) async fn totp_remove(State(app): State<Arc<App>>, req: Request) -> Response {
-    const ACTION: &str = "portal:RemoveTotp";
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let (s, user, mut ev, d) = match security_post(&app, &r, ACTION).await {
-        Ok(x) => x,
-        Err(resp) => return resp,
-    };
+pub(super) async fn totp_remove(
+    State(app): State<Arc<App>>,
+    SecurityForm {
+        s, user, mut ev, d, ..
+    }: SecurityForm<RemoveTotp>,
+) -> Response {
     if !has_totp(&user) {
         return refuse(
             &app,
@@ -384,12 +371,7 @@ pub(super) async fn totp_remove(State(app): State<Arc<App>>, req: Request) -> Re
     }
     let serial = d.totp_serial(&user);
     if let Err(e) = d.delete_mfa_device(&user.name, &serial).await {
-        return refuse(
-            &app,
-            ev,
-            e.to_string(),
-            PortalError::Internal(e.to_string()),
-        );
+        return refuse_internal(&app, ev, e);
     }
     let left_mfa = match d.user_by_id(&user.user_id).await {
         Ok(Some(u)) => u.has_mfa(),

@@ -9,21 +9,25 @@
 //! started it, and the audit reason of every refusal. Must not know: CBOR, signatures, counters
 //! (the directory and `idp::local::webauthn` check those).
 
-use super::{
-    event, page, refuse, require_post, require_session, require_session_any, to_login, with_cookies,
-};
-use super::{PortalRequest, Session, SESSION_COOKIE};
+use super::{event, page, refuse, refuse_internal, with_cookies};
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
 use crate::idp::local::{Directory, DirectoryError, MfaDevice, User};
+use crate::portal::extract::{
+    form_action, query_param, require_session, require_session_any, BackHere, CheckedPost,
+    FormAction, PageRule, PortalRequest, SignedIn,
+};
+use crate::portal::session::{Session, SESSION_COOKIE};
 use crate::portal::{session, settings, PortalError};
 use askama::Template;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// The enrolment page.
@@ -41,6 +45,20 @@ pub const CHALLENGE_ACTION: &str = "portal:SecurityKeyChallenge";
 pub const FRESH_MFA_SECONDS: i64 = 15 * 60;
 /// Longest key name, in characters.
 pub const MAX_LABEL_CHARS: usize = 64;
+
+form_action!(
+    /// Adding a key (both steps of the registration).
+    RegisterSecurityKey = REGISTER_ACTION
+);
+form_action!(
+    /// Removing a key.
+    RemoveSecurityKey = REMOVE_ACTION
+);
+form_action!(
+    /// Answering the MFA challenge with a key (both steps): the way a session waiting for MFA
+    /// gets on.
+    SecurityKeyChallenge = CHALLENGE_ACTION, while_pending
+);
 
 /// The routes of this module.
 pub fn routes() -> Router<Arc<App>> {
@@ -144,22 +162,83 @@ fn refuse_json(
     json_error(status, code, message)
 }
 
-/// What a JSON ceremony request has been checked to be: the session, the directory, its user and
-/// the audit event (its principal filled in).
-struct Ceremony {
+/// Records `ev` as refused with `reason`: the browser's answer was not understood.
+fn refuse_unreadable(app: &App, ev: AuditEvent, reason: String) -> Response {
+    refuse_json(
+        app,
+        ev,
+        reason,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "The browser's answer was not understood. Try again.",
+    )
+}
+
+/// Records `ev` as refused with `reason` and answers that the session has ended.
+fn refuse_ended(app: &App, ev: AuditEvent, reason: String) -> Response {
+    refuse_json(
+        app,
+        ev,
+        reason,
+        StatusCode::UNAUTHORIZED,
+        "session_expired",
+        "Your session has ended. Sign in again to continue.",
+    )
+}
+
+/// A key proved: the session moves to a new id with the MFA time now. Returns the new cookie
+/// value; when the session ended meanwhile, `ev` is refused with `what` and the error.
+async fn record_mfa(
+    app: &App,
+    s: &Session,
+    ev: &AuditEvent,
+    what: &str,
+) -> std::result::Result<String, Response> {
+    let now = app.clock.now().timestamp();
+    session::record_mfa(app.store.as_ref(), s, now)
+        .await
+        .map_err(|e| refuse_ended(app, ev.clone(), format!("{what}: {e}")))
+}
+
+/// What a JSON ceremony request of `A` has been checked to be: the session, the directory, its
+/// user, the audit event (its principal filled in) and the request.
+struct Ceremony<A> {
     session: Session,
     directory: Arc<Directory>,
     user: User,
     ev: AuditEvent,
+    r: PortalRequest,
+    action: PhantomData<A>,
 }
 
-/// For a ceremony request: our Origin, a live session, its CSRF token, a directory user with
-/// security keys on. Each refusal is audited with its reason and answered in JSON.
+impl<A: FormAction> FromRequest<Arc<App>> for Ceremony<A> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> std::result::Result<Self, Response> {
+        let r = PortalRequest::from_request(req, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let (session, directory, user, ev) = ceremony(app, &r, A::NAME, A::WHILE_PENDING).await?;
+        Ok(Self {
+            session,
+            directory,
+            user,
+            ev,
+            r,
+            action: PhantomData,
+        })
+    }
+}
+
+/// For a ceremony request: our Origin, a live session (also one waiting for the MFA challenge
+/// when `while_pending`), its CSRF token, a directory user with security keys on. Each refusal is
+/// audited with its reason and answered in JSON.
 async fn ceremony(
     app: &App,
     r: &PortalRequest,
     action: &str,
-) -> std::result::Result<Ceremony, Response> {
+    while_pending: bool,
+) -> std::result::Result<(Session, Arc<Directory>, User, AuditEvent), Response> {
     let mut ev = event(app, action, &r.ip);
     if let Err(why) = session::origin_ok(&r.headers, &app.config.public_url) {
         return Err(refuse_json(
@@ -173,7 +252,7 @@ async fn ceremony(
     }
     // The challenge is how a session waiting for MFA gets on; every other ceremony needs a session
     // that has passed it.
-    let loaded = if action == CHALLENGE_ACTION {
+    let loaded = if while_pending {
         require_session_any(app, &r.headers).await
     } else {
         require_session(app, &r.headers).await
@@ -181,14 +260,7 @@ async fn ceremony(
     let s = match loaded {
         Ok(s) => s,
         Err(PortalError::SessionExpired) => {
-            return Err(refuse_json(
-                app,
-                ev,
-                "no live session".into(),
-                StatusCode::UNAUTHORIZED,
-                "session_expired",
-                "Your session has ended. Sign in again to continue.",
-            ))
+            return Err(refuse_ended(app, ev, "no live session".into()))
         }
         Err(PortalError::MfaPending) => {
             let mut ev = ev;
@@ -241,12 +313,7 @@ async fn ceremony(
         }
     }
     match local_user(app, identity).await {
-        Ok((directory, user)) => Ok(Ceremony {
-            session: s,
-            directory,
-            user,
-            ev,
-        }),
+        Ok((directory, user)) => Ok((s, directory, user, ev)),
         Err(Refusal::Unavailable(why)) => Err(refuse_json(
             app,
             ev,
@@ -406,20 +473,11 @@ fn date(t: i64) -> String {
         .unwrap_or_default()
 }
 
-async fn keys_page(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let s = match require_session(&app, &r.headers).await {
-        Ok(s) => s,
-        Err(PortalError::SessionExpired)
-            if session::cookie(&r.headers, SESSION_COOKIE).is_none() =>
-        {
-            return to_login(KEYS_PATH)
-        }
-        Err(e) => return e.into_response(),
-    };
+async fn keys_page(
+    State(app): State<Arc<App>>,
+    SignedIn(s, _): SignedIn<BackHere>,
+    r: PortalRequest,
+) -> Response {
     let user = match local_user(&app, &s.record.identity).await {
         Ok((_, u)) => u,
         Err(Refusal::Unavailable(_)) => {
@@ -445,7 +503,7 @@ async fn keys_page(State(app): State<Arc<App>>, req: Request) -> Response {
         })
         .collect();
     let fresh = fresh_mfa(&s, now);
-    let notice = match r.query.get("done").map(String::as_str) {
+    let notice = match r.param("done") {
         Some("added") => Some("The security key was added."),
         Some("removed") => Some("The security key was removed."),
         _ => None,
@@ -463,15 +521,7 @@ async fn keys_page(State(app): State<Arc<App>>, req: Request) -> Response {
 }
 
 /// Starts registering a key: the options for `navigator.credentials.create()`.
-async fn register_begin(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let c = match ceremony(&app, &r, REGISTER_ACTION).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+async fn register_begin(State(app): State<Arc<App>>, c: Ceremony<RegisterSecurityKey>) -> Response {
     if let Some(resp) = refuse_stale_add(&app, &c) {
         return resp;
     }
@@ -491,7 +541,7 @@ async fn register_begin(State(app): State<Arc<App>>, req: Request) -> Response {
 /// A key may be added by a user without a second factor, or with an MFA in the last
 /// [`FRESH_MFA_SECONDS`]: otherwise a password alone would add the attacker's key. Checked at the
 /// start and again at the finish (a second factor may have been added meanwhile).
-fn refuse_stale_add(app: &App, c: &Ceremony) -> Option<Response> {
+fn refuse_stale_add<A>(app: &App, c: &Ceremony<A>) -> Option<Response> {
     let now = app.clock.now().timestamp();
     if !c.user.has_mfa() || fresh_mfa(&c.session, now) {
         return None;
@@ -514,19 +564,14 @@ fn refuse_stale_add(app: &App, c: &Ceremony) -> Option<Response> {
 }
 
 /// Finishes registering a key with the browser's attestation and the key's name.
-async fn register_finish(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let c = match ceremony(&app, &r, REGISTER_ACTION).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+async fn register_finish(
+    State(app): State<Arc<App>>,
+    c: Ceremony<RegisterSecurityKey>,
+) -> Response {
     if let Some(resp) = refuse_stale_add(&app, &c) {
         return resp;
     }
-    let label = match valid_label(r.field("label")) {
+    let label = match valid_label(c.r.field("label")) {
         Ok(l) => l,
         Err(message) => {
             return refuse_json(
@@ -552,18 +597,9 @@ async fn register_finish(State(app): State<Arc<App>>, req: Request) -> Response 
             "You already have a key of this name. Choose another name.",
         );
     }
-    let credential = match credential_field(&r) {
+    let credential = match credential_field(&c.r) {
         Ok(v) => v,
-        Err(why) => {
-            return refuse_json(
-                &app,
-                c.ev,
-                why,
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "The browser's answer was not understood. Try again.",
-            )
-        }
+        Err(why) => return refuse_unreadable(&app, c.ev, why),
     };
     let mut ev = c.ev;
     match c
@@ -575,19 +611,10 @@ async fn register_finish(State(app): State<Arc<App>>, req: Request) -> Response 
             // The registration proves the key, as a TOTP enrolment's codes prove the device: the
             // session moves to a new id with the MFA time, so the one MFA rule (whoever has an
             // MFA method passes it) holds for the session that added the first one.
-            let now = app.clock.now().timestamp();
-            let token = match session::record_mfa(app.store.as_ref(), &c.session, now).await {
+            let added = format!("security key {label:?} added, but the session ended");
+            let token = match record_mfa(&app, &c.session, &ev, &added).await {
                 Ok(t) => t,
-                Err(e) => {
-                    return refuse_json(
-                        &app,
-                        ev,
-                        format!("security key {label:?} added, but the session ended: {e}"),
-                        StatusCode::UNAUTHORIZED,
-                        "session_expired",
-                        "Your session has ended. Sign in again to continue.",
-                    )
-                }
+                Err(resp) => return resp,
             };
             ev.outcome(Outcome::Allow);
             ev.mfa = Some(true);
@@ -614,15 +641,10 @@ async fn register_finish(State(app): State<Arc<App>>, req: Request) -> Response 
 }
 
 /// Removes a key (an HTML form): needs a fresh MFA.
-async fn remove_key(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let s = match require_post(&app, &r, REMOVE_ACTION).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+async fn remove_key(
+    State(app): State<Arc<App>>,
+    CheckedPost(s, r, _): CheckedPost<RemoveSecurityKey>,
+) -> Response {
     let mut ev = event(&app, REMOVE_ACTION, &r.ip);
     let identity = &s.record.identity;
     ev.principal = Some(identity.display());
@@ -686,12 +708,7 @@ async fn remove_key(State(app): State<Arc<App>>, req: Request) -> Response {
         Err(DirectoryError::NotFound(why)) => {
             refuse(&app, ev, why, PortalError::BadRequest("no such key".into()))
         }
-        Err(e) => refuse(
-            &app,
-            ev,
-            e.to_string(),
-            PortalError::Internal(e.to_string()),
-        ),
+        Err(e) => refuse_internal(&app, ev, e),
     }
 }
 
@@ -706,24 +723,28 @@ struct ChallengePage {
     has_keys: bool,
 }
 
-async fn challenge_page(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let return_to = session::safe_return_to(r.query.get("return_to").map(String::as_str));
-    let s = match require_session_any(&app, &r.headers).await {
-        Ok(s) => s,
-        Err(PortalError::SessionExpired)
-            if session::cookie(&r.headers, SESSION_COOKIE).is_none() =>
-        {
-            let q: String = form_urlencoded::Serializer::new(String::new())
-                .append_pair("return_to", &return_to)
-                .finish();
-            return to_login(&format!("{CHALLENGE_PATH}?{q}"));
-        }
-        Err(e) => return e.into_response(),
-    };
+/// The challenge page: also (above all) for a session waiting for MFA; a browser without a
+/// session signs in and comes back to the challenge, with where it leads.
+struct ChallengePageRule;
+
+impl PageRule for ChallengePageRule {
+    const WHILE_PENDING: bool = true;
+
+    fn sign_in_return(parts: &Parts) -> Option<String> {
+        let return_to = session::safe_return_to(query_param(parts, "return_to").as_deref());
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", &return_to)
+            .finish();
+        Some(format!("{CHALLENGE_PATH}?{q}"))
+    }
+}
+
+async fn challenge_page(
+    State(app): State<Arc<App>>,
+    SignedIn(s, _): SignedIn<ChallengePageRule>,
+    r: PortalRequest,
+) -> Response {
+    let return_to = session::safe_return_to(r.param("return_to"));
     let has_keys = match local_user(&app, &s.record.identity).await {
         Ok((_, u)) => !Directory::security_keys_of(&u).is_empty(),
         Err(Refusal::Unavailable(_)) => {
@@ -744,15 +765,10 @@ async fn challenge_page(State(app): State<Arc<App>>, req: Request) -> Response {
 }
 
 /// Starts an MFA challenge: the options for `navigator.credentials.get()`.
-async fn challenge_begin(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let c = match ceremony(&app, &r, CHALLENGE_ACTION).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+async fn challenge_begin(
+    State(app): State<Arc<App>>,
+    c: Ceremony<SecurityKeyChallenge>,
+) -> Response {
     if Directory::security_keys_of(&c.user).is_empty() {
         return refuse_json(
             &app,
@@ -778,27 +794,14 @@ async fn challenge_begin(State(app): State<Arc<App>>, req: Request) -> Response 
 
 /// Finishes an MFA challenge: on success the session records the MFA under a new id (new cookie)
 /// and the browser goes on to `return_to` (JSON `{"redirect"}` for scripts, else a 303).
-async fn challenge_finish(State(app): State<Arc<App>>, req: Request) -> Response {
-    let r = match PortalRequest::read(req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let c = match ceremony(&app, &r, CHALLENGE_ACTION).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+async fn challenge_finish(
+    State(app): State<Arc<App>>,
+    c: Ceremony<SecurityKeyChallenge>,
+) -> Response {
+    let r = c.r;
     let credential = match credential_field(&r) {
         Ok(v) => v,
-        Err(why) => {
-            return refuse_json(
-                &app,
-                c.ev,
-                why,
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "The browser's answer was not understood. Try again.",
-            )
-        }
+        Err(why) => return refuse_unreadable(&app, c.ev, why),
     };
     let mut ev = c.ev;
     if let Err(e) = c
@@ -812,19 +815,10 @@ async fn challenge_finish(State(app): State<Arc<App>>, req: Request) -> Response
     let Some(s) = settings(&app) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let now = app.clock.now().timestamp();
-    let token = match session::record_mfa(app.store.as_ref(), &c.session, now).await {
+    let accepted = "security key accepted, but the session could not record it";
+    let token = match record_mfa(&app, &c.session, &ev, accepted).await {
         Ok(t) => t,
-        Err(e) => {
-            return refuse_json(
-                &app,
-                ev,
-                format!("security key accepted, but the session could not record it: {e}"),
-                StatusCode::UNAUTHORIZED,
-                "session_expired",
-                "Your session has ended. Sign in again to continue.",
-            )
-        }
+        Err(resp) => return resp,
     };
     ev.outcome(Outcome::Allow);
     ev.mfa = Some(true);
