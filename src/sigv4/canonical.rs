@@ -176,8 +176,11 @@ fn sha256_hex_digits(data: &[u8]) -> [u8; 64] {
     out
 }
 
-/// The path normalised (RFC 3986 dot segments removed, empty segments dropped, a trailing slash
-/// kept) and then URI-encoded once more, as AWS does for every service but S3.
+/// The path normalised (dot segments resolved, empty segments dropped) and then URI-encoded once
+/// more, as AWS does for every service but S3. The result ends in `/` only when the raw path does
+/// (and is not just `/`): `/a/b/..` and `/a/.` are `/a`, as AWS's signers (aws-c-auth, botocore,
+/// the SDKs for Java and JavaScript) sign them, where RFC 3986's `remove_dot_segments` would give
+/// `/a/`.
 fn write_canonical_uri(raw: &str, out: &mut Vec<u8>) {
     let mut segments: Vec<&str> = Vec::with_capacity(raw.len() / 4 + 1);
     for segment in raw.split('/') {
@@ -189,7 +192,7 @@ fn write_canonical_uri(raw: &str, out: &mut Vec<u8>) {
             other => segments.push(other),
         }
     }
-    let trailing_slash = raw.ends_with('/') || raw.ends_with("/.") || raw.ends_with("/..");
+    let trailing_slash = raw.ends_with('/');
     out.push(b'/');
     for (i, segment) in segments.iter().enumerate() {
         if i > 0 {
@@ -382,8 +385,10 @@ mod tests {
             ("/a/./b", "/a/b"),
             ("/a/../b", "/b"),
             ("/../../a", "/a"),
-            ("/a/b/..", "/a/"),
-            ("/a/.", "/a/"),
+            ("/a/b/..", "/a"),
+            ("/a/.", "/a"),
+            ("/a/b/../", "/a/"),
+            ("/a/./", "/a/"),
             ("/a/..", "/"),
             ("/..", "/"),
             ("/.a/..b/...", "/.a/..b/..."),

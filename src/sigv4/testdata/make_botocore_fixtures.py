@@ -168,6 +168,27 @@ def main():
         "a query already on the URL is re-encoded before the X-Amz-* parameters",
     )
 
+    fixture(
+        "header_get_path_ending_in_dot_segment",
+        SigV4Auth(credentials(True), SERVICE, REGION),
+        AWSRequest(
+            method="GET",
+            url=f"https://{HOST}/example/foo/..?Action=GetCallerIdentity&Version=2011-06-15",
+        ),
+        "a path ending in a dot segment is signed without a trailing slash (/example)",
+    )
+
+    fixture(
+        "presigned_get_path_ending_in_dot",
+        SigV4QueryAuth(credentials(False), SERVICE, REGION, expires=900),
+        AWSRequest(
+            method="GET",
+            url=f"https://{HOST}/example/.",
+            params={"Action": "GetCallerIdentity", "Version": "2011-06-15"},
+        ),
+        "a path ending in '.' is signed without a trailing slash (/example)",
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::super::{parse_authorization, verify, AuthForm, SigV4Error, VerifyOptions};
 use super::support::OwnedRequest;
 
-const FIXTURES: [(&str, &str); 7] = [
+const FIXTURES: [(&str, &str); 9] = [
     (
         "header_post_form_with_token",
         include_str!("../testdata/botocore/header_post_form_with_token.json"),
@@ -36,6 +36,14 @@ const FIXTURES: [(&str, &str); 7] = [
     (
         "presigned_get_with_existing_query",
         include_str!("../testdata/botocore/presigned_get_with_existing_query.json"),
+    ),
+    (
+        "header_get_path_ending_in_dot_segment",
+        include_str!("../testdata/botocore/header_get_path_ending_in_dot_segment.json"),
+    ),
+    (
+        "presigned_get_path_ending_in_dot",
+        include_str!("../testdata/botocore/presigned_get_path_ending_in_dot.json"),
     ),
 ];
 
@@ -182,4 +190,20 @@ fn the_date_header_fixture_takes_its_time_from_date() {
     let mut later = fixture.request.clone();
     later.set_header("date", "Fri, 17 May 2024 12:34:57 GMT");
     assert_eq!(check(&fixture, &later), Err(SigV4Error::SignatureMismatch));
+}
+
+#[test]
+fn a_path_ending_in_a_dot_segment_is_canonical_without_a_trailing_slash() {
+    for name in [
+        "header_get_path_ending_in_dot_segment",
+        "presigned_get_path_ending_in_dot",
+    ] {
+        let fixture = fixtures().into_iter().find(|f| f.name == name).unwrap();
+        assert!(fixture.request.path.ends_with('.'), "{name}");
+        let req = fixture.request.as_signed();
+        let auth = parse_authorization(&req).unwrap();
+        let creq = super::super::canonical_request(&req, &auth);
+        assert!(creq.starts_with(b"GET\n/example\n"), "{name}");
+        check(&fixture, &fixture.request).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
 }
