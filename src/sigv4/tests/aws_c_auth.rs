@@ -5,7 +5,7 @@
 //! presigned form: the canonical request and the string to sign rolegate computes from the signed
 //! request are the vector's files, byte for byte, and the signed request verifies with the vector's
 //! credentials at the vector's time. The vectors rolegate must not accept are checked to be refused
-//! with the reason the README gives.
+//! with the reason the README gives; the unnormalised ones are checked under S3's path rule instead.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,9 +14,10 @@ use chrono::{DateTime, Duration, Utc};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
+use super::super::canonical::{canonical_request_with_rule, hmac, signing_key};
 use super::super::{
-    canonical_request, parse_authorization, string_to_sign, verify, AuthForm, SigV4Error,
-    VerifyOptions,
+    canonical_request, parse_authorization, sha256_hex, string_to_sign, verify, AuthForm, PathRule,
+    SigV4Error, VerifyOptions,
 };
 use super::support::OwnedRequest;
 
@@ -58,7 +59,9 @@ const NORMALISED: [&str; 31] = [
 ];
 
 /// Signed without path normalisation (`normalize: false`): the signer kept empty and dot segments
-/// that rolegate, normalising always, removes. Refused as a signature mismatch.
+/// that rolegate removes for the scope's service (`service`, not S3). Refused as a signature
+/// mismatch; their paths hold nothing to encode, so under S3's path rule (the path as sent) the
+/// canonical requests are the vectors'.
 const UNNORMALISED: [&str; 6] = [
     "get-relative-relative-unnormalized",
     "get-relative-unnormalized",
@@ -346,4 +349,41 @@ fn a_security_token_added_after_signing_is_refused() {
         .collect::<Vec<_>>()
         .join("&");
     vector.check(&without, &vector.secret).unwrap();
+}
+
+#[test]
+fn unnormalised_vectors_are_what_s3s_path_rule_computes() {
+    for name in UNNORMALISED {
+        let vector = Vector::load(name);
+        for form in FORMS {
+            let request = vector.signed_request(form);
+            let req = request.as_signed();
+            let auth = parse_authorization(&req).unwrap();
+            let payload = sha256_hex(&request.body);
+            let creq =
+                canonical_request_with_rule(&req, &auth, payload.as_bytes(), PathRule::AsSent);
+            assert_eq!(
+                String::from_utf8(creq.clone()).unwrap(),
+                vector.file(form, "canonical-request"),
+                "{name} {form:?}"
+            );
+            let sts = string_to_sign(&auth, &creq);
+            assert_eq!(
+                String::from_utf8(sts.clone()).unwrap(),
+                vector.file(form, "string-to-sign"),
+                "{name} {form:?}"
+            );
+            let key = signing_key(
+                &vector.secret,
+                &auth.scope_date,
+                &auth.region,
+                &auth.service,
+            );
+            assert_eq!(
+                hex::encode(hmac(&key, &sts)),
+                vector.file(form, "signature"),
+                "{name} {form:?}"
+            );
+        }
+    }
 }
