@@ -144,8 +144,9 @@ pub struct PrincipalOutput {
     pub mfa_authenticated: bool,
     /// Issue time, RFC 3339.
     pub issued_at: String,
-    /// Expiry, RFC 3339.
-    pub expiration: String,
+    /// Expiry, RFC 3339; absent for a long-term access key, which does not expire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<String>,
 }
 
 /// rolegate's answer.
@@ -533,6 +534,6 @@ fn principal_output(c: &SessionClaims) -> PrincipalOutput {
         subject: c.federation.as_ref().map(|f| f.subject.clone()),
         mfa_authenticated: c.mfa_time.is_some(),
         issued_at: time(c.issued_at),
-        expiration: time(c.expires_at),
+        expiration: (!authn::is_long_term(c)).then(|| time(c.expires_at)),
     }
 }

@@ -616,3 +616,32 @@ async fn every_edge_reaches_the_decision_cores_verdict() {
     // the console the 7 sessions.
     assert_eq!(asked, 12 * 5 + 5 + 7);
 }
+
+/// `POST /v1/authorize` names the expiration of a session, and none for a long-term access key,
+/// which does not expire.
+#[tokio::test]
+async fn authorize_names_an_expiration_for_sessions_only() {
+    let f = Fixture::new().await;
+    for (who, expires) in [(Who::Key("ana"), false), (Who::Session("ana"), true)] {
+        let caller = f.caller(who).await;
+        let seen = authorize(&f, &caller.creds).await;
+        let out: Value = serde_json::from_str(&seen.body).unwrap();
+        let principal = &out["principal"];
+        assert_eq!(principal["access_key_id"], caller.creds.key.as_str());
+        assert_eq!(principal["arn"], USER_ARN, "{who:?}");
+        if expires {
+            assert_eq!(
+                principal["expiration"],
+                crate::clock::rfc3339_secs(caller.claims.expires_at),
+                "{who:?}"
+            );
+            assert!(caller.claims.expires_at > T0, "{who:?}");
+        } else {
+            assert!(
+                principal.get("expiration").is_none(),
+                "{who:?}: {principal}"
+            );
+            assert!(principal["issued_at"].is_string(), "{who:?}");
+        }
+    }
+}

@@ -14,19 +14,53 @@ const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
 /// A strictly encoded query component.
 type Encoded<'a> = Cow<'a, [u8]>;
 
+/// The signing names whose requests S3's path rule applies to ([`PathRule::AsSent`]): S3 itself,
+/// S3 Object Lambda, S3 on Outposts and S3 Express One Zone, all signed by the SDKs' S3 clients.
+pub const S3_SIGNING_NAMES: [&str; 4] = ["s3", "s3-object-lambda", "s3-outposts", "s3express"];
+
+/// How the request path becomes the canonical URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathRule {
+    /// Dot and empty segments resolved, then URI-encoded once more: every service but S3.
+    Normalised,
+    /// The path exactly as sent (`/` when empty): S3, whose object keys may hold `//`, `.` and
+    /// `..` and whose signers neither normalise nor encode the path again.
+    AsSent,
+}
+
+impl PathRule {
+    /// The rule of the service a credential scope names.
+    pub fn for_service(service: &str) -> Self {
+        if S3_SIGNING_NAMES.contains(&service) {
+            PathRule::AsSent
+        } else {
+            PathRule::Normalised
+        }
+    }
+}
+
 /// The canonical request of `req` as signed by `auth`: method, canonical URI, canonical query,
-/// canonical headers, signed headers and hashed payload, separated by newlines. The hashed payload is
-/// the `x-amz-content-sha256` header when present, otherwise the SHA-256 of the body.
+/// canonical headers, signed headers and hashed payload, separated by newlines. The canonical URI
+/// follows the [`PathRule`] of the credential scope's service. The hashed payload is the
+/// `x-amz-content-sha256` header when present, `UNSIGNED-PAYLOAD` for a presigned S3 URL, otherwise
+/// the SHA-256 of the body.
 pub fn canonical_request(req: &SignedRequest, auth: &Authorization) -> Vec<u8> {
     let body_hash;
     let payload = match req.headers.get(X_AMZ_CONTENT_SHA256) {
         Some(claimed) => claimed.as_bytes(),
+        None if signs_no_payload(auth) => super::UNSIGNED_PAYLOAD.as_bytes(),
         None => {
             body_hash = self::body_hash(req);
             body_hash.as_bytes()
         }
     };
     canonical_request_with_payload(req, auth, payload)
+}
+
+/// Whether the request is a presigned S3 URL, whose canonical request carries `UNSIGNED-PAYLOAD`
+/// when no `x-amz-content-sha256` header says otherwise.
+pub(super) fn signs_no_payload(auth: &Authorization) -> bool {
+    auth.form == AuthForm::Presigned && PathRule::for_service(&auth.service) == PathRule::AsSent
 }
 
 /// The hex SHA-256 of the request body: the one given with the request, or computed.
@@ -42,12 +76,26 @@ pub(super) fn canonical_request_with_payload(
     auth: &Authorization,
     payload: &[u8],
 ) -> Vec<u8> {
+    canonical_request_with_rule(req, auth, payload, PathRule::for_service(&auth.service))
+}
+
+/// The canonical request with the path rule given rather than taken from the credential scope.
+pub(super) fn canonical_request_with_rule(
+    req: &SignedRequest,
+    auth: &Authorization,
+    payload: &[u8],
+    path_rule: PathRule,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(
         req.method.len() + 2 * req.path.len() + 2 * req.query.len() + 512 + payload.len(),
     );
     out.extend_from_slice(req.method.as_bytes());
     out.push(b'\n');
-    write_canonical_uri(req.path, &mut out);
+    match path_rule {
+        PathRule::Normalised => write_canonical_uri(req.path, &mut out),
+        PathRule::AsSent if req.path.is_empty() => out.push(b'/'),
+        PathRule::AsSent => out.extend_from_slice(req.path.as_bytes()),
+    }
     out.push(b'\n');
     write_canonical_query(req.query, auth.form == AuthForm::Presigned, &mut out);
     out.push(b'\n');
@@ -176,8 +224,11 @@ fn sha256_hex_digits(data: &[u8]) -> [u8; 64] {
     out
 }
 
-/// The path normalised (RFC 3986 dot segments removed, empty segments dropped, a trailing slash
-/// kept) and then URI-encoded once more, as AWS does for every service but S3.
+/// The path normalised (dot segments resolved, empty segments dropped) and then URI-encoded once
+/// more, as AWS does for every service but S3. The result ends in `/` only when the raw path does
+/// (and is not just `/`): `/a/b/..` and `/a/.` are `/a`, as AWS's signers (aws-c-auth, botocore,
+/// the SDKs for Java and JavaScript) sign them, where RFC 3986's `remove_dot_segments` would give
+/// `/a/`.
 fn write_canonical_uri(raw: &str, out: &mut Vec<u8>) {
     let mut segments: Vec<&str> = Vec::with_capacity(raw.len() / 4 + 1);
     for segment in raw.split('/') {
@@ -189,7 +240,7 @@ fn write_canonical_uri(raw: &str, out: &mut Vec<u8>) {
             other => segments.push(other),
         }
     }
-    let trailing_slash = raw.ends_with('/') || raw.ends_with("/.") || raw.ends_with("/..");
+    let trailing_slash = raw.ends_with('/');
     out.push(b'/');
     for (i, segment) in segments.iter().enumerate() {
         if i > 0 {
@@ -382,8 +433,10 @@ mod tests {
             ("/a/./b", "/a/b"),
             ("/a/../b", "/b"),
             ("/../../a", "/a"),
-            ("/a/b/..", "/a/"),
-            ("/a/.", "/a/"),
+            ("/a/b/..", "/a"),
+            ("/a/.", "/a"),
+            ("/a/b/../", "/a/"),
+            ("/a/./", "/a/"),
             ("/a/..", "/"),
             ("/..", "/"),
             ("/.a/..b/...", "/.a/..b/..."),
@@ -397,6 +450,24 @@ mod tests {
         ];
         for (raw, expected) in cases {
             assert_eq!(uri(raw), expected, "path {raw:?}");
+        }
+    }
+
+    #[test]
+    fn s3_signing_names_take_the_path_as_sent() {
+        for service in S3_SIGNING_NAMES {
+            assert_eq!(
+                PathRule::for_service(service),
+                PathRule::AsSent,
+                "{service}"
+            );
+        }
+        for service in ["sts", "iam", "execute-api", "S3", "s3-control", ""] {
+            assert_eq!(
+                PathRule::for_service(service),
+                PathRule::Normalised,
+                "{service}"
+            );
         }
     }
 

@@ -12,8 +12,9 @@
 //! through the secret looked up for exactly [`Authorization::access_key_id`]. Callers holding a
 //! session token must likewise check that the token belongs to that access key.
 //!
-//! Canonicalisation follows AWS's rules for every service but S3: the path is normalised and
-//! URI-encoded a second time, the payload is always hashed.
+//! Canonicalisation follows AWS's rules, chosen by the service the credential scope names
+//! ([`PathRule::for_service`]): for every service but S3 the path is normalised and URI-encoded a
+//! second time; for S3 it is taken exactly as sent. The payload is always hashed.
 
 mod canonical;
 mod error;
@@ -29,7 +30,7 @@ use chrono::{DateTime, Duration, Utc};
 use subtle::ConstantTimeEq;
 
 use canonical::signing_key;
-pub use canonical::{canonical_request, sha256_hex, string_to_sign};
+pub use canonical::{canonical_request, sha256_hex, string_to_sign, PathRule, S3_SIGNING_NAMES};
 pub use error::{Result, ScopeField, SigV4Error, MAX_NAMED_HEADERS};
 pub use parse::parse_authorization;
 
@@ -202,7 +203,7 @@ pub fn verify_with_key(
     let time = check_time(auth, now, opts);
 
     let body_hash = canonical::body_hash(req);
-    let (payload_line, payload) = payload_hash(req, &body_hash, opts);
+    let (payload_line, payload) = payload_hash(req, auth, &body_hash, opts);
 
     let creq = canonical::canonical_request_with_payload(req, auth, payload_line);
     let sts = string_to_sign(auth, &creq);
@@ -233,13 +234,27 @@ pub fn verify_with_key(
 ///
 /// A present `x-amz-content-sha256` is what signers put in the canonical request; it must describe the
 /// body actually received, or a body swapped after signing would pass.
+///
+/// A presigned S3 URL without the header signs no payload: S3's signers put `UNSIGNED-PAYLOAD` in its
+/// canonical request, accepted only with [`VerifyOptions::allow_unsigned_payload`].
 fn payload_hash<'a>(
     req: &'a SignedRequest,
+    auth: &Authorization,
     body_hash: &'a str,
     opts: &VerifyOptions,
 ) -> (&'a [u8], Result<()>) {
     let mut claimed = req.headers.get_all(canonical::X_AMZ_CONTENT_SHA256).iter();
     let Some(first) = claimed.next() else {
+        if canonical::signs_no_payload(auth) {
+            let result = if opts.allow_unsigned_payload {
+                Ok(())
+            } else {
+                Err(SigV4Error::PayloadHashMismatch {
+                    claimed: UNSIGNED_PAYLOAD.to_owned(),
+                })
+            };
+            return (UNSIGNED_PAYLOAD.as_bytes(), result);
+        }
         return (body_hash.as_bytes(), Ok(()));
     };
     let value = first.as_bytes();

@@ -12,7 +12,7 @@ import secrets
 
 import botocore.exceptions
 import pytest
-from botocore.auth import S3SigV4Auth, SigV4Auth
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -277,6 +277,38 @@ def test_requests_that_do_not_verify_get_the_aws_error(authz_server, service_tok
     assert r.json()["error"]["code"] == code
     event = authz_server.audit_event(r.headers["x-amzn-requestid"])
     assert event["decision"] == "deny" and event["error_code"] == code
+
+
+# S3 signs the path exactly as sent: an object key with an encoded space, an empty segment or dot
+# segments is not normalised nor encoded a second time.
+S3_AWKWARD_KEY = "/data/q1%20report//./v2/../final.txt"
+
+
+def test_s3_keys_are_verified_as_signed_header_form(authz_server, service_token, creds):
+    r = authorize(authz_server, service_token, signed_s3(creds, path=S3_AWKWARD_KEY), "s3:GetObject",
+                  "arn:aws:s3:::data/q1 report//./v2/../final.txt")
+    assert r.status == 200, r.text
+    assert r.json()["allowed"] is True
+    # Normalised, it is no longer the request botocore signed.
+    req = signed_s3(creds, path=S3_AWKWARD_KEY)
+    req["path"] = "/data/q1%20report/final.txt"
+    r = authorize(authz_server, service_token, req, "s3:GetObject", "arn:aws:s3:::data/x")
+    assert r.status == 403 and r.json()["error"]["code"] == "SignatureDoesNotMatch", r.text
+
+
+def test_s3_presigned_urls_sign_no_payload(authz_server, service_token, creds):
+    c = Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    aws_req = AWSRequest(method="GET", url=f"https://objstore.example{S3_AWKWARD_KEY}")
+    S3SigV4QueryAuth(c, "s3", "us-east-1", expires=300).add_auth(aws_req)
+    path, _, query = aws_req.url.split("objstore.example", 1)[1].partition("?")
+    assert path == S3_AWKWARD_KEY
+    req = {"method": "GET", "path": path, "query": query, "headers": {"host": "objstore.example"}}
+    refused = authorize(authz_server, service_token, req, "s3:GetObject", "arn:aws:s3:::data/x")
+    assert refused.status == 403 and refused.json()["error"]["code"] == "SignatureDoesNotMatch", refused.text
+    allowed = authorize(authz_server, service_token, {**req, "allow_unsigned_payload": True}, "s3:GetObject",
+                        "arn:aws:s3:::data/x")
+    assert allowed.status == 200, allowed.text
+    assert allowed.json()["allowed"] is True
 
 
 def test_the_api_refuses_unknown_services_and_bad_input(authz_server, service_token, creds):

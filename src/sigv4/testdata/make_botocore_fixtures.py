@@ -13,7 +13,7 @@ import os
 
 import botocore
 import botocore.auth
-from botocore.auth import SigV4Auth, SigV4QueryAuth
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -49,8 +49,8 @@ def fixture(name, signer, request, note):
         "access_key_id": ACCESS_KEY,
         "secret_access_key": SECRET_KEY,
         "security_token": signer.credentials.token,
-        "region": REGION,
-        "service": SERVICE,
+        "region": signer._region_name,
+        "service": signer._service_name,
         "method": prepared.method,
         "url": prepared.url,
         # The request's own header list keeps repeated names (the prepared one folds them).
@@ -166,6 +166,42 @@ def main():
             url=f"https://{HOST}/path%20with/space?z=last&a=%E2%82%AC&flag=",
         ),
         "a query already on the URL is re-encoded before the X-Amz-* parameters",
+    )
+
+    fixture(
+        "header_get_path_ending_in_dot_segment",
+        SigV4Auth(credentials(True), SERVICE, REGION),
+        AWSRequest(
+            method="GET",
+            url=f"https://{HOST}/example/foo/..?Action=GetCallerIdentity&Version=2011-06-15",
+        ),
+        "a path ending in a dot segment is signed without a trailing slash (/example)",
+    )
+
+    fixture(
+        "presigned_get_path_ending_in_dot",
+        SigV4QueryAuth(credentials(False), SERVICE, REGION, expires=900),
+        AWSRequest(
+            method="GET",
+            url=f"https://{HOST}/example/.",
+            params={"Action": "GetCallerIdentity", "Version": "2011-06-15"},
+        ),
+        "a path ending in '.' is signed without a trailing slash (/example)",
+    )
+
+    # S3 signs the path exactly as sent: no normalisation, no second encoding.
+    fixture(
+        "header_s3_key_with_space_and_dot_segments",
+        S3SigV4Auth(credentials(True), "s3", REGION),
+        AWSRequest(method="GET", url=f"https://{HOST}/bucket/a%20b//./c/../d.txt"),
+        "an S3 object key with an encoded space, an empty segment and dot segments, signed as sent",
+    )
+
+    fixture(
+        "presigned_s3_key_with_dot_segments",
+        S3SigV4QueryAuth(credentials(False), "s3", REGION, expires=900),
+        AWSRequest(method="GET", url=f"https://{HOST}/bucket/x/../%E2%82%AC/."),
+        "a presigned S3 URL whose key ends in a dot segment, signed as sent",
     )
 
 

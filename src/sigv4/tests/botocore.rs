@@ -5,10 +5,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::super::{parse_authorization, verify, AuthForm, SigV4Error, VerifyOptions};
+use super::super::{parse_authorization, verify, AuthForm, PathRule, SigV4Error, VerifyOptions};
 use super::support::OwnedRequest;
 
-const FIXTURES: [(&str, &str); 7] = [
+const FIXTURES: [(&str, &str); 11] = [
     (
         "header_post_form_with_token",
         include_str!("../testdata/botocore/header_post_form_with_token.json"),
@@ -36,6 +36,22 @@ const FIXTURES: [(&str, &str); 7] = [
     (
         "presigned_get_with_existing_query",
         include_str!("../testdata/botocore/presigned_get_with_existing_query.json"),
+    ),
+    (
+        "header_get_path_ending_in_dot_segment",
+        include_str!("../testdata/botocore/header_get_path_ending_in_dot_segment.json"),
+    ),
+    (
+        "presigned_get_path_ending_in_dot",
+        include_str!("../testdata/botocore/presigned_get_path_ending_in_dot.json"),
+    ),
+    (
+        "header_s3_key_with_space_and_dot_segments",
+        include_str!("../testdata/botocore/header_s3_key_with_space_and_dot_segments.json"),
+    ),
+    (
+        "presigned_s3_key_with_dot_segments",
+        include_str!("../testdata/botocore/presigned_s3_key_with_dot_segments.json"),
     ),
 ];
 
@@ -91,7 +107,21 @@ fn fixtures() -> Vec<Fixture> {
         .collect()
 }
 
+/// Verifies as a service of the fixture's signing name would: an S3 service accepts unsigned
+/// payloads.
 fn check(fixture: &Fixture, request: &OwnedRequest) -> super::super::Result<()> {
+    check_allowing(fixture, request, is_s3(fixture))
+}
+
+fn is_s3(fixture: &Fixture) -> bool {
+    PathRule::for_service(&fixture.service) == PathRule::AsSent
+}
+
+fn check_allowing(
+    fixture: &Fixture,
+    request: &OwnedRequest,
+    allow_unsigned_payload: bool,
+) -> super::super::Result<()> {
     let req = request.as_signed();
     let auth = parse_authorization(&req)?;
     let regions = [fixture.region.clone()];
@@ -99,7 +129,7 @@ fn check(fixture: &Fixture, request: &OwnedRequest) -> super::super::Result<()> 
         service: &fixture.service,
         regions: &regions,
         max_skew: chrono::Duration::minutes(15),
-        allow_unsigned_payload: false,
+        allow_unsigned_payload,
     };
     verify(&req, &auth, &fixture.secret, fixture.signed_at, &opts)
 }
@@ -143,6 +173,19 @@ fn botocore_signed_requests_fail_once_changed() {
             .trim_end_matches('&')
             .to_owned();
         for (what, changed) in [("body", body), ("path", path), ("query", query)] {
+            if what == "body" && is_s3(&fixture) && fixture.name.starts_with("presigned") {
+                // A presigned S3 URL signs no payload.
+                check(&fixture, &changed).unwrap();
+                continue;
+            }
+            if what == "body" && changed.headers.contains_key("x-amz-content-sha256") {
+                // The body no longer has the hash the signed header claims.
+                assert!(matches!(
+                    check(&fixture, &changed),
+                    Err(SigV4Error::PayloadHashMismatch { .. })
+                ));
+                continue;
+            }
             assert_eq!(
                 check(&fixture, &changed),
                 Err(SigV4Error::SignatureMismatch),
@@ -182,4 +225,73 @@ fn the_date_header_fixture_takes_its_time_from_date() {
     let mut later = fixture.request.clone();
     later.set_header("date", "Fri, 17 May 2024 12:34:57 GMT");
     assert_eq!(check(&fixture, &later), Err(SigV4Error::SignatureMismatch));
+}
+
+#[test]
+fn a_path_ending_in_a_dot_segment_is_canonical_without_a_trailing_slash() {
+    for name in [
+        "header_get_path_ending_in_dot_segment",
+        "presigned_get_path_ending_in_dot",
+    ] {
+        let fixture = fixtures().into_iter().find(|f| f.name == name).unwrap();
+        assert!(fixture.request.path.ends_with('.'), "{name}");
+        let req = fixture.request.as_signed();
+        let auth = parse_authorization(&req).unwrap();
+        let creq = super::super::canonical_request(&req, &auth);
+        assert!(creq.starts_with(b"GET\n/example\n"), "{name}");
+        check(&fixture, &fixture.request).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn s3_paths_are_canonical_as_sent() {
+    for (name, path) in [
+        (
+            "header_s3_key_with_space_and_dot_segments",
+            "/bucket/a%20b//./c/../d.txt",
+        ),
+        (
+            "presigned_s3_key_with_dot_segments",
+            "/bucket/x/../%E2%82%AC/.",
+        ),
+    ] {
+        let fixture = fixtures().into_iter().find(|f| f.name == name).unwrap();
+        assert_eq!(fixture.service, "s3");
+        assert_eq!(fixture.request.path, path);
+        let req = fixture.request.as_signed();
+        let auth = parse_authorization(&req).unwrap();
+        let creq = super::super::canonical_request(&req, &auth);
+        assert!(
+            creq.starts_with(format!("GET\n{path}\n").as_bytes()),
+            "{name}"
+        );
+        check(&fixture, &fixture.request).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Normalised, the path would no longer be what botocore signed.
+        let mut normalised = fixture.request.clone();
+        normalised.path = "/bucket/a%20b/d.txt".to_owned();
+        assert_eq!(
+            check(&fixture, &normalised),
+            Err(SigV4Error::SignatureMismatch),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_presigned_s3_url_signs_no_payload_and_needs_unsigned_payloads_allowed() {
+    let fixture = fixtures()
+        .into_iter()
+        .find(|f| f.name == "presigned_s3_key_with_dot_segments")
+        .unwrap();
+    let req = fixture.request.as_signed();
+    let auth = parse_authorization(&req).unwrap();
+    let creq = super::super::canonical_request(&req, &auth);
+    assert!(creq.ends_with(b"\nUNSIGNED-PAYLOAD"));
+    check_allowing(&fixture, &fixture.request, true).unwrap();
+    assert_eq!(
+        check_allowing(&fixture, &fixture.request, false),
+        Err(SigV4Error::PayloadHashMismatch {
+            claimed: "UNSIGNED-PAYLOAD".into()
+        })
+    );
 }

@@ -1,6 +1,7 @@
 //! Verification against independent signers (aws-sigv4, botocore fixtures), mutations of signed
 //! requests, and the refusals the security design asks for.
 
+mod aws_c_auth;
 mod botocore;
 mod mutation;
 mod negative;
