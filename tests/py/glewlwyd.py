@@ -4,14 +4,21 @@ tests, on 127.0.0.1 only, with a configuration of its own in a temporary directo
 - a sqlite database made from the package's SQL init script (the admin user `admin`/`password`,
   the `g_admin`, `g_profile` and `openid` scopes, the database user and client backends), the user
   backend told to keep a multi-valued `groups` property;
-- an OpenID Connect plugin instance `oidc` signing with RSA keys made here (a JWKS of private keys,
-  `default-kid` the one in use), with the password and authorization code grants, PKCE, and the
-  `groups` claim from the user's property in every ID token and userinfo answer;
+- an OpenID Connect plugin instance `oidc` signing with RSA keys made here (a JWKS of private keys;
+  Glewlwyd signs with the first one), with the password grant (which it serves only with
+  `allow-non-oidc`) and the authorization code grant with PKCE, and the `groups` claim from the
+  user's property in every ID token and userinfo answer;
 - confidential clients (client_secret_basic) and users with passwords, added through the admin REST
   API with the admin's session cookie.
 
 The issuer is `http://127.0.0.1:<port>/api/oidc`; discovery, JWKS, token and userinfo endpoints are
-under it, as the plugin publishes them.
+under it, as the plugin publishes them. Its authorization endpoint sends every browser to the login
+page first (`login.html?callback_url=...`); the page signs in through `/api/auth/`, grants scopes
+through `/api/auth/grant/{client_id}/`, and continues to `callback_url` with `g_continue` added,
+which is when a code is issued. `sign_in` does the first two; the caller the last.
+
+The configuration leaves `use_secure_connection` out: Glewlwyd 2.7.5 refuses to start when it is
+present (even false) without certificate paths.
 """
 
 from __future__ import annotations
@@ -157,6 +164,7 @@ class Glewlwyd:
         self.log = workdir / "glewlwyd.log"
         self._init_db()
         self.keys: list[dict] = [rsa_private_jwk("glewlwyd-rsa-1")]
+        # The key Glewlwyd signs with (the first of its JWKS), also given as its `default-kid`.
         self.default_kid = self.keys[0]["kid"]
         last = ""
         for _ in range(3):
