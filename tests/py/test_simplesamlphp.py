@@ -1,0 +1,306 @@
+"""rolegate's SAML service provider against SimpleSAMLphp 1.19 (Debian's package) as the identity
+provider, each with its own keys and configuration made for this run.
+
+Metadata goes both ways: SimpleSAMLphp reads rolegate's GET /saml/metadata with its own metadata
+parser (saml20-sp-remote), rolegate fetches SimpleSAMLphp's /saml2/idp/metadata.php as a
+[[saml_providers]] metadata_url. The test users sign in at SimpleSAMLphp's real login form
+(example-userpass) through a cookie-keeping HTTP client, SP-initiated from rolegate's
+/saml/<provider>/login and IdP-initiated from SimpleSAMLphp's SSOService.php?spentityid=…; the
+SAMLResponse SimpleSAMLphp posts is given to the ACS (portal sign-in) or to AssumeRoleWithSAML.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import urllib.parse
+import zlib
+from pathlib import Path
+
+import botocore.exceptions
+import pytest
+
+import e2e
+import simplesamlphp_idp as ssp
+from simplesamlphp_idp import NAME_ATTR, ROLE_ATTR, Browser, User
+
+PROVIDER = "ssp"
+PROVIDER_ARN = f"arn:aws:iam::{e2e.ACCOUNT}:saml-provider/{PROVIDER}"
+ROLE = f"arn:aws:iam::{e2e.ACCOUNT}:role/ssp-engineers"
+SESSION_COOKIE = "__Host-rolegate-session"
+
+pytestmark = pytest.mark.skipif(ssp.available() is not None, reason=ssp.available() or "")
+
+
+def users() -> dict[str, User]:
+    """alice: an engineer whose attributes name the role to assume; bob: an operator without one."""
+    return {
+        "alice": User("alice-pass", {
+            "uid": ["alice"],
+            "mail": ["alice@example.test"],
+            "groups": ["staff", "engineers"],
+            ROLE_ATTR: [f"{ROLE},{PROVIDER_ARN}"],
+            NAME_ATTR: ["alice"],
+        }),
+        "bob": User("bob-pass", {
+            "uid": ["bob"],
+            "groups": ["operators"],
+        }),
+    }
+
+
+def rolegate_config(idp: ssp.SimpleSamlPhp, data_dir: Path, saml_extra: str = ""):
+    read = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}]}'
+    engineering = e2e.permission_set("Engineering", policy=("read", read), provider=PROVIDER, group="engineers")
+    ops = e2e.permission_set("Ops", policy=("all", e2e.EVERYTHING), provider=PROVIDER, group="operators")
+
+    def tables(port: int) -> str:
+        acs = f"http://127.0.0.1:{port}/saml/acs"
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": PROVIDER_ARN},
+            "Action": "sts:AssumeRoleWithSAML",
+            "Condition": {"StringEquals": {"saml:aud": acs, "saml:iss": idp.entity_id,
+                                           "saml:sub_type": "persistent"},
+                          "ForAnyValue:StringEquals": {"saml:groups": "engineers"}}}]})
+        return f"""\
+[saml]
+{saml_extra}
+
+[[saml_providers]]
+name = "{PROVIDER}"
+metadata_url = "{idp.metadata_url}"
+allow_http = true
+allow_idp_initiated = true
+groups_attribute = "groups"
+email_attribute = "mail"
+
+[[roles]]
+account = "{e2e.ACCOUNT}"
+name = "ssp-engineers"
+trust_policy = '''{trust}'''
+
+[directory]
+account = "{e2e.ACCOUNT}"
+
+{engineering}
+
+{ops}
+
+[portal]
+"""
+
+    return e2e.rolegate_config(data_dir, tables)
+
+
+class Pair:
+    """SimpleSAMLphp and a rolegate trusting each other through their metadata."""
+
+    def __init__(self, work: Path, admin_token: str, saml_extra: str = "", sp_extra: dict | None = None):
+        self.idp = ssp.SimpleSamlPhp(work / "simplesamlphp", users())
+        try:
+            self.rg = e2e.Rolegate(work / "rolegate", config_for_port=rolegate_config(
+                self.idp, work / "data", saml_extra), env={e2e.ADMIN_TOKEN_ENV: admin_token})
+        except Exception:
+            self.idp.stop()
+            raise
+        md = e2e.http("GET", f"{self.rg.url}/saml/metadata")
+        assert md.status == 200, md.text
+        self.sp_metadata = md.text
+        self.entity_id = f"{self.rg.url}/saml/metadata"
+        self.acs = f"{self.rg.url}/saml/acs"
+        self.idp.trust_sp("rolegate", md.text, sp_extra)
+
+    @property
+    def url(self) -> str:
+        return self.rg.url
+
+    def idp_initiated_url(self) -> str:
+        return f"{self.idp.sso_url}?" + urllib.parse.urlencode({"spentityid": self.entity_id})
+
+    def stop(self) -> None:
+        codes = (self.rg.stop(), self.idp.stop())
+        assert codes[0] == 0, f"rolegate exited with {codes[0]}\n{self.rg.log_tail()}"
+
+
+@pytest.fixture(scope="session")
+def pair(rolegate_binary, admin_token, tmp_path_factory):
+    p = Pair(tmp_path_factory.mktemp("simplesamlphp"), admin_token)
+    yield p
+    p.stop()
+
+
+def decoded(form: ssp.PostedForm) -> str:
+    return base64.b64decode(form.fields["SAMLResponse"]).decode()
+
+
+def assume(pair: Pair, assertion: str, role: str = ROLE) -> e2e.HttpResponse:
+    form = {"Action": "AssumeRoleWithSAML", "Version": "2011-06-15", "RoleArn": role,
+            "PrincipalArn": PROVIDER_ARN, "SAMLAssertion": assertion}
+    return e2e.http("POST", pair.url + "/", urllib.parse.urlencode(form),
+                    {"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def refused(pair: Pair, assertion: str, code: str, reason: str, status: int = 400) -> dict:
+    """The call is refused with `code`, issues nothing, and is audited with `reason`."""
+    r = assume(pair, assertion)
+    assert r.status == status, (r.status, r.text)
+    assert b"SecretAccessKey" not in r.body and b"SessionToken" not in r.body
+    got, _, request_id = e2e.sts_error(r.body)
+    assert got == code, r.text
+    ev = pair.rg.audit_event(request_id)
+    assert ev["decision"] == "deny" and ev.get("error_code") == code, ev
+    assert "access_key_id" not in ev, ev
+    assert reason in ev.get("reason", ""), (reason, ev.get("reason"))
+    return ev
+
+
+def post_acs(pair: Pair, b: Browser, form: ssp.PostedForm) -> e2e.HttpResponse:
+    """Submits SimpleSAMLphp's auto-posting form as the browser would (its cookies along)."""
+    assert form.action == pair.acs, form.action
+    return b.request("POST", form.action, form.fields)
+
+
+def session_cookie(r: e2e.HttpResponse) -> str | None:
+    """The portal session cookie set by a response. It is `Secure`, so a cookie jar on plain-http
+    loopback would not send it back: the tests carry it by hand."""
+    m = re.search(rf"{SESSION_COOKIE}=([^;,\s]+)", r.headers.get("set-cookie", ""))
+    return m.group(1) if m else None
+
+
+def portal_page(pair: Pair, session: str) -> str:
+    r = e2e.http("GET", f"{pair.url}/portal", headers={"Cookie": f"{SESSION_COOKIE}={session}"})
+    assert r.status == 200, (r.status, r.text)
+    return r.text
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Metadata both ways
+
+
+def test_rolegate_reads_simplesamlphps_idp_metadata(pair):
+    md = pair.idp.metadata()
+    assert f'entityID="{pair.idp.entity_id}"' in md
+    # The login starts at the SSO URL of that metadata, with the HTTP-Redirect binding.
+    r = Browser().request("GET", f"{pair.url}/saml/{PROVIDER}/login")
+    assert r.status == 302, r.text
+    loc = urllib.parse.urlsplit(r.headers["location"])
+    assert f"{loc.scheme}://{loc.netloc}{loc.path}" == pair.idp.sso_url
+    q = urllib.parse.parse_qs(loc.query)
+    request = zlib.decompress(base64.b64decode(q["SAMLRequest"][0]), -15).decode()
+    assert f'AssertionConsumerServiceURL="{pair.acs}"' in request, request
+    assert f">{pair.entity_id}</" in request, request
+
+
+def test_simplesamlphp_reads_rolegates_sp_metadata(pair):
+    """SimpleSAMLphp's own parser turns rolegate's metadata into its saml20-sp-remote entry: the
+    admin's metadata listing shows it with rolegate's ACS."""
+    import subprocess
+
+    php = (
+        "require '/usr/share/simplesamlphp/lib/_autoload.php';"
+        "$m = \\SimpleSAML\\Metadata\\MetaDataStorageHandler::getMetadataHandler();"
+        f"$sp = $m->getMetaData('{pair.entity_id}', 'saml20-sp-remote');"
+        "echo json_encode($sp);"
+    )
+    out = subprocess.run(["php", "-r", php], capture_output=True, text=True, timeout=30,
+                         env=e2e.base_env(SIMPLESAMLPHP_CONFIG_DIR=str(pair.idp.workdir / "config")))
+    assert out.returncode == 0, out.stderr + out.stdout
+    sp = json.loads(out.stdout)
+    assert sp["entityid"] == pair.entity_id
+    acs = sp["AssertionConsumerService"]
+    assert [a["Location"] for a in acs] == [pair.acs], acs
+    assert acs[0]["Binding"] == "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+    assert sp["NameIDFormat"] == "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent", sp
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. AssumeRoleWithSAML with an assertion SimpleSAMLphp issued
+
+
+def test_assume_role_with_saml_through_boto3_with_a_simplesamlphp_assertion(pair):
+    form = Browser().sign_in(pair.idp_initiated_url(), "alice", "alice-pass")
+    xml = decoded(form)
+    assert pair.idp.entity_id in xml and "alice" in xml
+    sts = e2e.sts_client(pair.url)
+    out = sts.assume_role_with_saml(RoleArn=ROLE, PrincipalArn=PROVIDER_ARN,
+                                    SAMLAssertion=form.fields["SAMLResponse"], DurationSeconds=900)
+    creds = out["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+    assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{e2e.ACCOUNT}:assumed-role/ssp-engineers/alice"
+    assert out["Issuer"] == pair.idp.entity_id
+    assert out["Audience"] == pair.acs
+    assert out["SubjectType"] == "persistent"
+    # The persistent NameID SimpleSAMLphp derives from uid (a hash), not the uid itself.
+    assert re.fullmatch(r"[0-9a-f]{40}", out["Subject"]), out["Subject"]
+    who = e2e.sts_client(pair.url, creds).get_caller_identity()
+    assert who["Arn"] == out["AssumedRoleUser"]["Arn"]
+
+    # The same assertion again: refused as a replay, nothing issued.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sts.assume_role_with_saml(RoleArn=ROLE, PrincipalArn=PROVIDER_ARN,
+                                  SAMLAssertion=form.fields["SAMLResponse"])
+    assert e.value.response["Error"]["Code"] == "InvalidIdentityToken"
+    refused(pair, form.fields["SAMLResponse"], "InvalidIdentityToken", "replay: assertion")
+
+
+def test_a_tampered_simplesamlphp_assertion_is_refused(pair):
+    form = Browser().sign_in(pair.idp_initiated_url(), "bob", "bob-pass")
+    xml = decoded(form)
+    # bob claims alice's role and group: the signed content changed.
+    assert "<saml:AttributeValue xsi:type=\"xs:string\">operators</saml:AttributeValue>" in xml, xml
+    evil = xml.replace(">operators<", ">engineers<")
+    refused(pair, base64.b64encode(evil.encode()).decode(), "InvalidIdentityToken",
+            "signature does not verify with the provider's certificates")
+
+
+def test_a_user_without_the_role_attribute_gets_no_credentials(pair):
+    form = Browser().sign_in(pair.idp_initiated_url(), "bob", "bob-pass")
+    refused(pair, form.fields["SAMLResponse"], "AccessDenied",
+            f"attribute does not contain {ROLE},{PROVIDER_ARN} (it has 0 value(s))", status=403)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Browser sign-in ending on the portal
+
+
+def test_sp_initiated_sign_in_ends_on_the_portal_with_the_groups_permission_sets(pair):
+    b = Browser()
+    form = b.sign_in(f"{pair.url}/saml/{PROVIDER}/login", "alice", "alice-pass")
+    assert form.fields.get("RelayState"), form.fields
+    assert "InResponseTo=" in decoded(form)
+    r = post_acs(pair, b, form)
+    assert r.status == 303, (r.status, r.text)
+    assert r.headers["location"] == "/portal"
+    session = session_cookie(r)
+    assert session, r.headers
+    page = portal_page(pair, session)
+    assert "Engineering" in page and e2e.ACCOUNT in page, page
+    assert "Ops" not in page, page
+    ev = pair.rg.audit_event(r.headers["x-request-id"])
+    assert ev["action"] == "saml:SignIn" and ev["decision"] == "allow", ev
+    # The Response answered this browser's request once: posting it again is refused.
+    again = post_acs(pair, b, form)
+    assert again.status == 403 and session_cookie(again) is None, again.text
+
+
+def test_idp_initiated_sign_in_ends_on_the_portal(pair):
+    b = Browser()
+    form = b.sign_in(pair.idp_initiated_url(), "bob", "bob-pass")
+    assert "InResponseTo=" not in decoded(form)
+    r = post_acs(pair, b, form)
+    assert r.status == 303, (r.status, r.text)
+    session = session_cookie(r)
+    assert session, r.headers
+    page = portal_page(pair, session)
+    assert "Ops" in page and "Engineering" not in page, page
+
+
+def test_a_second_login_reuses_the_simplesamlphp_session(pair):
+    b = Browser()
+    b.sign_in(pair.idp_initiated_url(), "alice", "alice-pass")
+    # Signed in at the IdP already: the SP-initiated login goes straight to the Response.
+    form = b.sign_in(f"{pair.url}/saml/{PROVIDER}/login", "unused", "unused")
+    r = post_acs(pair, b, form)
+    assert r.status == 303, (r.status, r.text)
+    assert "Engineering" in portal_page(pair, session_cookie(r))
