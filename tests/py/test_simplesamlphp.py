@@ -304,3 +304,112 @@ def test_a_second_login_reuses_the_simplesamlphp_session(pair):
     r = post_acs(pair, b, form)
     assert r.status == 303, (r.status, r.text)
     assert "Engineering" in portal_page(pair, session_cookie(r))
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. rolegate with a signing and a decryption key: SimpleSAMLphp checks the signed AuthnRequests
+# (AuthnRequestsSigned in rolegate's metadata) and encrypts assertions for rolegate's certificate
+
+
+AES128_CBC = "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
+AES256_GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
+RSA_OAEP_MGF1P = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
+
+
+@pytest.fixture(scope="module")
+def keyed(rolegate_binary, admin_token, tmp_path_factory):
+    work = tmp_path_factory.mktemp("simplesamlphp-keyed")
+    (work / "keys").mkdir()
+    sign_key, sign_cert = ssp.make_key_pair(work / "keys", "sp-sign", "/CN=rolegate-sp-signing")
+    dec_key, dec_cert = ssp.make_key_pair(work / "keys", "sp-enc", "/CN=rolegate-sp-encryption")
+    extra = (f'signing_key_file = "{sign_key}"\nsigning_cert_file = "{sign_cert}"\n'
+             f'decryption_key_file = "{dec_key}"\ndecryption_cert_file = "{dec_cert}"')
+    p = Pair(work, admin_token, saml_extra=extra)
+    yield p
+    p.stop()
+
+
+def sp_settings(pair: Pair) -> dict:
+    """rolegate's saml20-sp-remote entry as SimpleSAMLphp's own metadata handler gives it."""
+    import subprocess
+
+    php = (
+        "require '/usr/share/simplesamlphp/lib/_autoload.php';"
+        "$m = \\SimpleSAML\\Metadata\\MetaDataStorageHandler::getMetadataHandler();"
+        f"echo json_encode($m->getMetaData('{pair.entity_id}', 'saml20-sp-remote'));"
+    )
+    out = subprocess.run(["php", "-r", php], capture_output=True, text=True, timeout=30,
+                         env=e2e.base_env(SIMPLESAMLPHP_CONFIG_DIR=str(pair.idp.workdir / "config")))
+    assert out.returncode == 0, out.stderr + out.stdout
+    return json.loads(out.stdout)
+
+
+def test_simplesamlphp_verifies_rolegates_signed_authn_requests(keyed):
+    sp = sp_settings(keyed)
+    assert sp["validate.authnrequest"] is True, sp
+    assert any(k.get("signing") for k in sp["keys"]) and any(k.get("encryption") for k in sp["keys"]), sp
+    keyed.idp.trust_sp("rolegate", keyed.sp_metadata)  # no encryption asked for here
+    b = Browser()
+    r = b.request("GET", f"{keyed.url}/saml/{PROVIDER}/login")
+    assert r.status == 302, r.text
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["location"]).query)
+    assert q["SigAlg"] == ["http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"], q
+    # The signature SimpleSAMLphp checks is rolegate's: one changed byte and it refuses the request.
+    sig = bytearray(base64.b64decode(q["Signature"][0]))
+    sig[10] ^= 1
+    forged = r.headers["location"].replace(
+        urllib.parse.urlencode({"Signature": q["Signature"][0]}),
+        urllib.parse.urlencode({"Signature": base64.b64encode(bytes(sig)).decode()}))
+    assert forged != r.headers["location"]
+    _, bad = Browser().follow(forged)
+    assert "SAMLResponse" not in bad.text and "password" not in bad.text, bad.text[:2000]
+    assert "signature" in bad.text.lower(), bad.text[:2000]
+    # The real one leads to the login form and on to the portal.
+    form = b.sign_in(r.headers["location"], "alice", "alice-pass")
+    r = post_acs(keyed, b, form)
+    assert r.status == 303, (r.status, r.text)
+    assert "Engineering" in portal_page(keyed, session_cookie(r))
+
+
+def test_simplesamlphp_encrypts_with_aes_cbc_which_rolegate_refuses(keyed):
+    """SimpleSAMLphp 1.19 encrypts for the SP's certificate with RSA-OAEP (MGF1P) key transport and
+    always AES-128-CBC content (SAML2\\EncryptedAssertion::setAssertion), whatever EncryptionMethod
+    the SP's metadata lists; rolegate takes AES-GCM only and says so."""
+    keyed.idp.trust_sp("rolegate", keyed.sp_metadata, {"assertion.encryption": True})
+    try:
+        form = Browser().sign_in(keyed.idp_initiated_url(), "alice", "alice-pass")
+        xml = decoded(form)
+        assert "EncryptedAssertion" in xml and AES128_CBC in xml and RSA_OAEP_MGF1P in xml, xml
+        assert "<saml:Assertion" not in xml and "engineers" not in xml, "the assertion is hidden"
+        reason = f"content encryption {AES128_CBC} is not allowed (AES-GCM only)"
+        refused(keyed, form.fields["SAMLResponse"], "InvalidIdentityToken", reason)
+        # At the browser ACS: the same refusal, no portal session.
+        b = Browser()
+        form = b.sign_in(keyed.idp_initiated_url(), "alice", "alice-pass")
+        r = post_acs(keyed, b, form)
+        assert r.status == 403 and session_cookie(r) is None, (r.status, r.text)
+        ev = keyed.rg.audit_event(r.headers["x-request-id"])
+        assert ev["action"] == "saml:SignIn" and ev["decision"] == "deny", ev
+        assert reason in ev.get("reason", ""), ev
+    finally:
+        keyed.idp.trust_sp("rolegate", keyed.sp_metadata)
+
+
+def test_simplesamlphps_aes_gcm_needs_a_shared_key_which_rolegate_refuses(keyed):
+    """SimpleSAMLphp produces AES-GCM only with a pre-shared symmetric key (`sharedkey`), with no
+    EncryptedKey at all: rolegate has no such key and refuses the assertion."""
+    keyed.idp.trust_sp("rolegate", keyed.sp_metadata, {
+        "assertion.encryption": True, "sharedkey": "00112233445566778899aabbccddeeff" * 2,
+        "sharedkey_algorithm": AES256_GCM})
+    try:
+        form = Browser().sign_in(keyed.idp_initiated_url(), "alice", "alice-pass")
+        xml = decoded(form)
+        assert "EncryptedAssertion" in xml and AES256_GCM in xml and "EncryptedKey" not in xml, xml
+        r = assume(keyed, form.fields["SAMLResponse"])
+        assert r.status == 400 and b"SecretAccessKey" not in r.body, r.text
+        code, _, request_id = e2e.sts_error(r.body)
+        assert code == "InvalidIdentityToken"
+        ev = keyed.rg.audit_event(request_id)
+        assert ev["decision"] == "deny" and "EncryptedKey" in ev.get("reason", ""), ev
+    finally:
+        keyed.idp.trust_sp("rolegate", keyed.sp_metadata)
