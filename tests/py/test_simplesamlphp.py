@@ -413,3 +413,76 @@ def test_simplesamlphps_aes_gcm_needs_a_shared_key_which_rolegate_refuses(keyed)
         assert ev["decision"] == "deny" and "EncryptedKey" in ev.get("reason", ""), ev
     finally:
         keyed.idp.trust_sp("rolegate", keyed.sp_metadata)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Signing key rotation at SimpleSAMLphp, reaching rolegate through the metadata URL
+
+
+def metadata_updates(pair: Pair) -> list[int]:
+    """The signing-certificate count of each metadata update rolegate logged, in order."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", pair.rg.log.read_text(errors="replace"))
+    return [int(n) for n in re.findall(r"saml metadata updated provider=ssp certificates=(\d+)", text)]
+
+
+def refresh(pair: Pair, certificates: int) -> None:
+    """SIGHUP to rolegate, then wait (at most 10 s) until it logged a metadata update with this
+    many signing certificates."""
+    import signal
+    import time
+
+    before = len(metadata_updates(pair))
+    pair.rg.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        updates = metadata_updates(pair)
+        if len(updates) > before:
+            assert updates[-1] == certificates, updates
+            return
+        time.sleep(0.05)
+    pytest.fail(f"no metadata update after SIGHUP\n{pair.rg.log_tail()}\n{pair.idp.log_tail()}")
+
+
+@pytest.fixture(scope="module")
+def rotating(rolegate_binary, admin_token, tmp_path_factory):
+    p = Pair(tmp_path_factory.mktemp("simplesamlphp-rotation"), admin_token)
+    yield p
+    p.stop()
+
+
+def test_a_signing_key_rotated_at_simplesamlphp_reaches_rolegate_through_its_metadata(rotating):
+    idp = rotating.idp
+    old_cert_b64 = "".join(idp.cert_path.read_text().strip().splitlines()[1:-1])
+    new_key, new_cert = ssp.make_key_pair(idp.workdir / "certs", "idp-next", "/CN=simplesamlphp-idp-next")
+    new_cert_b64 = "".join(new_cert.read_text().strip().splitlines()[1:-1])
+
+    def sign_in() -> str:
+        return Browser().sign_in(rotating.idp_initiated_url(), "alice", "alice-pass").fields["SAMLResponse"]
+
+    # 1. The IdP publishes the next certificate beside the current one; rolegate refreshes.
+    idp.write_idp_metadata(next_cert=new_cert)
+    md = idp.metadata()
+    assert old_cert_b64 in md and new_cert_b64 in md
+    refresh(rotating, 2)
+    signed_by_old = sign_in()  # kept unused for step 3
+    assert assume(rotating, sign_in()).status == 200
+
+    # 2. The IdP signs with the next key and withdraws the old certificate. rolegate has not
+    # refreshed yet, but knows the new certificate already: no sign-in fails during the switch.
+    idp.key_path, idp.cert_path = new_key, new_cert
+    idp.write_idp_metadata()
+    md = idp.metadata()
+    assert new_cert_b64 in md and old_cert_b64 not in md
+    r = assume(rotating, sign_in())
+    assert r.status == 200, r.text
+
+    # 3. After the refresh the old certificate is gone: an assertion the old key signed (unused,
+    # still fresh) is refused, while new ones go on being accepted.
+    refresh(rotating, 1)
+    refused(rotating, signed_by_old, "InvalidIdentityToken",
+            "signature does not verify with the provider's certificates")
+    b = Browser()
+    form = b.sign_in(f"{rotating.url}/saml/{PROVIDER}/login", "alice", "alice-pass")
+    r = post_acs(rotating, b, form)
+    assert r.status == 303, (r.status, r.text)
+    assert "Engineering" in portal_page(rotating, session_cookie(r))
