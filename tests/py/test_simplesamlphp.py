@@ -486,3 +486,34 @@ def test_a_signing_key_rotated_at_simplesamlphp_reaches_rolegate_through_its_met
     r = post_acs(rotating, b, form)
     assert r.status == 303, (r.status, r.text)
     assert "Engineering" in portal_page(rotating, session_cookie(r))
+
+
+# ---------------------------------------------------------------------------------------------
+# 3b. The same sign-in in Chromium: rolegate's sign-in page, SimpleSAMLphp's form, its
+# auto-submitting POST page, the portal, command line access
+
+
+def test_chromium_signs_in_through_simplesamlphp_to_the_portal(pair):
+    import subprocess
+
+    node_dir = e2e.node_dir()
+    script = node_dir / "simplesamlphp-browser.mjs"
+    if not Path("/usr/bin/chromium").is_file():
+        pytest.skip("/usr/bin/chromium is missing: run scripts/test --install-only")
+    artifacts = Path(__file__).parents[1] / "artifacts" / "simplesamlphp"
+    r = subprocess.run(
+        ["node", str(script), "--url", pair.url, "--provider", PROVIDER, "--user", "alice",
+         "--password", "alice-pass", "--permission-set", "Engineering", "--out", str(artifacts)],
+        capture_output=True, text=True, timeout=120, cwd=node_dir, env=e2e.base_env(),
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["portal"].startswith(f"{pair.url}/portal"), out
+    assert "Engineering" in out["permission_sets"] and "Ops" not in out["permission_sets"], out
+    c = out["credentials"]
+    who = e2e.sts_client(pair.url, {"AccessKeyId": c["AWS_ACCESS_KEY_ID"],
+                                    "SecretAccessKey": c["AWS_SECRET_ACCESS_KEY"],
+                                    "SessionToken": c["AWS_SESSION_TOKEN"]}).get_caller_identity()
+    assert who["Arn"].startswith(f"arn:aws:sts::{e2e.ACCOUNT}:assumed-role/RolegateSSO_Engineering/"), who
+    for name in ["1-rolegate-sign-in", "2-simplesamlphp-login", "3-portal-home", "4-command-line-access"]:
+        assert (artifacts / f"{name}.png").stat().st_size > 1000
