@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
 import urllib.parse
 import zlib
 from pathlib import Path
@@ -174,6 +175,19 @@ def portal_page(pair: Pair, session: str) -> str:
     return r.text
 
 
+def sp_settings(pair: Pair) -> dict:
+    """rolegate's saml20-sp-remote entry as SimpleSAMLphp's own metadata handler gives it."""
+    php = (
+        "require '/usr/share/simplesamlphp/lib/_autoload.php';"
+        "$m = \\SimpleSAML\\Metadata\\MetaDataStorageHandler::getMetadataHandler();"
+        f"echo json_encode($m->getMetaData('{pair.entity_id}', 'saml20-sp-remote'));"
+    )
+    out = subprocess.run(["php", "-r", php], capture_output=True, text=True, timeout=30,
+                         env=e2e.base_env(SIMPLESAMLPHP_CONFIG_DIR=str(pair.idp.workdir / "config")))
+    assert out.returncode == 0, out.stderr + out.stdout
+    return json.loads(out.stdout)
+
+
 # ---------------------------------------------------------------------------------------------
 # 1. Metadata both ways
 
@@ -193,20 +207,9 @@ def test_rolegate_reads_simplesamlphps_idp_metadata(pair):
 
 
 def test_simplesamlphp_reads_rolegates_sp_metadata(pair):
-    """SimpleSAMLphp's own parser turns rolegate's metadata into its saml20-sp-remote entry: the
-    admin's metadata listing shows it with rolegate's ACS."""
-    import subprocess
-
-    php = (
-        "require '/usr/share/simplesamlphp/lib/_autoload.php';"
-        "$m = \\SimpleSAML\\Metadata\\MetaDataStorageHandler::getMetadataHandler();"
-        f"$sp = $m->getMetaData('{pair.entity_id}', 'saml20-sp-remote');"
-        "echo json_encode($sp);"
-    )
-    out = subprocess.run(["php", "-r", php], capture_output=True, text=True, timeout=30,
-                         env=e2e.base_env(SIMPLESAMLPHP_CONFIG_DIR=str(pair.idp.workdir / "config")))
-    assert out.returncode == 0, out.stderr + out.stdout
-    sp = json.loads(out.stdout)
+    """SimpleSAMLphp's own parser turns rolegate's metadata into its saml20-sp-remote entry, with
+    rolegate's ACS."""
+    sp = sp_settings(pair)
     assert sp["entityid"] == pair.entity_id
     acs = sp["AssertionConsumerService"]
     assert [a["Location"] for a in acs] == [pair.acs], acs
@@ -327,21 +330,6 @@ def keyed(rolegate_binary, admin_token, tmp_path_factory):
     p = Pair(work, admin_token, saml_extra=extra)
     yield p
     p.stop()
-
-
-def sp_settings(pair: Pair) -> dict:
-    """rolegate's saml20-sp-remote entry as SimpleSAMLphp's own metadata handler gives it."""
-    import subprocess
-
-    php = (
-        "require '/usr/share/simplesamlphp/lib/_autoload.php';"
-        "$m = \\SimpleSAML\\Metadata\\MetaDataStorageHandler::getMetadataHandler();"
-        f"echo json_encode($m->getMetaData('{pair.entity_id}', 'saml20-sp-remote'));"
-    )
-    out = subprocess.run(["php", "-r", php], capture_output=True, text=True, timeout=30,
-                         env=e2e.base_env(SIMPLESAMLPHP_CONFIG_DIR=str(pair.idp.workdir / "config")))
-    assert out.returncode == 0, out.stderr + out.stdout
-    return json.loads(out.stdout)
 
 
 def test_simplesamlphp_verifies_rolegates_signed_authn_requests(keyed):
@@ -494,8 +482,6 @@ def test_a_signing_key_rotated_at_simplesamlphp_reaches_rolegate_through_its_met
 
 
 def test_chromium_signs_in_through_simplesamlphp_to_the_portal(pair):
-    import subprocess
-
     node_dir = e2e.node_dir()
     script = node_dir / "simplesamlphp-browser.mjs"
     if not Path("/usr/bin/chromium").is_file():
