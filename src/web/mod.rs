@@ -8,6 +8,8 @@ pub mod directory;
 pub mod forwarded;
 pub mod query;
 pub mod saml;
+#[cfg(test)]
+mod saml_tests;
 pub mod serve;
 #[cfg(test)]
 pub(crate) mod testing;

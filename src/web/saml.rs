@@ -367,12 +367,14 @@ async fn consume(
         }
     };
     // Which provider: the pending login's, or for an IdP-initiated Response the one whose entity
-    // id is the Issuer.
+    // id is the Issuer. A Response refused on the way is refused as the verification refuses it
+    // (403, the same reason), whether or not it answers a pending login.
     let provider = match &pending {
         Some(p) => p.p.clone(),
         None => {
-            let xml = saml::decode(response).map_err(|e| bad(e.to_string()))?;
-            let shape = saml::shape::check(&xml).map_err(|e| bad(format!("shape check: {e}")))?;
+            let xml = saml::decode(response).map_err(|e| forbidden(e.to_string()))?;
+            let shape =
+                saml::shape::check(&xml).map_err(|e| forbidden(SamlError::from(e).to_string()))?;
             let issuer = shape
                 .response_issuer
                 .or(shape.assertion_issuer)

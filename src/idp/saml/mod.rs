@@ -292,8 +292,10 @@ impl SamlFederation {
                 Ok(m) => {
                     let changed = p.metadata.read().as_deref() != Some(&m);
                     if changed {
-                        tracing::info!(provider = %p.cfg.name, certificates = m.signing_certificates.len(), "saml metadata updated");
+                        // Logged once in force, so that the line means the new certificates count.
+                        let certificates = m.signing_certificates.len();
                         *p.metadata.write() = Some(Arc::new(m));
+                        tracing::info!(provider = %p.cfg.name, certificates, "saml metadata updated");
                     }
                 }
                 Err(e) => {
