@@ -546,35 +546,88 @@ pub async fn assignments(config: &Config, c: AssignmentsCommand) -> anyhow::Resu
     Ok(())
 }
 
-/// Runs `rolegate root …`.
+/// Runs `rolegate root …`. The bootstrap token is the credential: no admin token is needed,
+/// whether rolegate is stopped (the store is opened here) or running (its `/bootstrap` endpoints are
+/// called).
 pub async fn root(config: &Config, c: RootCommand) -> anyhow::Result<()> {
-    let v = match c {
+    match c {
         RootCommand::Bootstrap {
             token,
             password_file,
         } => {
             let password = read_secret(password_file.as_ref())?;
-            admin_request(
+            let v = bootstrap_request(
                 config,
-                Method::POST,
                 "/bootstrap",
-                Some(json!({"token": token, "password": password})),
+                json!({"token": token, "password": password}),
             )
-            .await?
+            .await?;
+            println!("{}", bootstrap_next_step(&v, &token));
         }
         RootCommand::BootstrapFinish {
             token,
             code1,
             code2,
         } => {
-            admin_request(
+            bootstrap_request(
                 config,
-                Method::POST,
                 "/bootstrap/finish",
-                Some(json!({"token": token, "code1": code1, "code2": code2})),
+                json!({"token": token, "code1": code1, "code2": code2}),
             )
-            .await?
+            .await?;
+            println!("{}", bootstrap_done(config));
         }
-    };
-    print(&v)
+    }
+    Ok(())
+}
+
+/// One bootstrap call, authorized by the token in `body`: over the store when it can be opened,
+/// else through the running server at its listening address.
+async fn bootstrap_request(config: &Config, path: &str, body: Value) -> anyhow::Result<Value> {
+    if super::try_open(config).await?.is_some() {
+        return admin_request(config, Method::POST, path, Some(body)).await;
+    }
+    let base = super::server_base(config);
+    let resp = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the running rolegate at {base}: {e}"))?;
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        anyhow::bail!(
+            "{}",
+            v["error"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("rolegate answered {status}"))
+        );
+    }
+    Ok(v)
+}
+
+/// What `root bootstrap` prints: the TOTP secret to enrol and the command that finishes.
+fn bootstrap_next_step(v: &Value, token: &str) -> String {
+    format!(
+        "Root's password is set.\n\
+         Next, add root's MFA device to an authenticator app, with this secret or URI:\n\
+         \x20 secret: {}\n\
+         \x20 uri:    {}\n\
+         then finish with two consecutive codes from the app:\n\
+         \x20 rolegate root bootstrap-finish --token {token} CODE NEXT_CODE",
+        v["secret_base32"].as_str().unwrap_or("?"),
+        v["uri"].as_str().unwrap_or("?"),
+    )
+}
+
+/// What `root bootstrap-finish` prints: where root signs in now.
+fn bootstrap_done(config: &Config) -> String {
+    format!(
+        "Root is ready: sign in at {}login as root with the password and a code from the app.\n\
+         Use root only to make the first administrators: `rolegate group create admins`, \
+         `rolegate user create NAME`, `rolegate group add-user admins NAME`.",
+        config.public_url
+    )
 }

@@ -315,6 +315,38 @@ fn init_tracing(
     Ok(())
 }
 
+/// Says at every start where the root bootstrap stands, until it is done: the token itself only
+/// when it is new (it is shown once), else when the one shown before stops being valid.
+fn log_root_bootstrap(
+    state: Result<crate::idp::local::RootBootstrap, crate::idp::local::DirectoryError>,
+    config: &Config,
+) {
+    use crate::idp::local::RootBootstrap;
+    let next = |token: &str| {
+        format!(
+            "with `rolegate root bootstrap --token {token}` (rolegate may keep running; or POST \
+             {}bootstrap with {{\"token\", \"password\"}}), then `rolegate root bootstrap-finish`",
+            config.public_url
+        )
+    };
+    match state {
+        Ok(RootBootstrap::Done) => {}
+        Ok(RootBootstrap::NewToken { token, expires_at }) => tracing::warn!(
+            bootstrap_token = %token,
+            valid_until = %crate::clock::rfc3339_secs(expires_at),
+            "the root user has no password and MFA yet: set them {}; the token is shown only now",
+            next(&token)
+        ),
+        Ok(RootBootstrap::Pending { expires_at }) => tracing::warn!(
+            valid_until = %crate::clock::rfc3339_secs(expires_at),
+            "the root user has no password and MFA yet: set them {}, with the bootstrap token shown at an earlier start; a new one is shown at the first start after {}",
+            next("TOKEN"),
+            crate::clock::rfc3339_secs(expires_at)
+        ),
+        Err(e) => tracing::error!(error = %e, "preparing the root user failed"),
+    }
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let store = open_store(&config).await?;
@@ -326,14 +358,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     crate::maintenance::start(&app);
     if let Some(d) = &app.directory {
-        match d.ensure_root().await {
-            Ok(Some(token)) => tracing::warn!(
-                bootstrap_token = %token,
-                "the root user has no password and MFA yet: set them with `rolegate root bootstrap --token {token}` (or POST /bootstrap); the token is valid for 24 hours and shown only now"
-            ),
-            Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "preparing the root user failed"),
-        }
+        log_root_bootstrap(d.ensure_root().await, &app.config);
     }
     let bound = listener.local_addr()?;
     tracing::info!(
@@ -367,15 +392,26 @@ fn admin_client(config: &Config) -> anyhow::Result<(reqwest::Client, String, Str
             "the store is held by a running rolegate (sled allows one process; a memory store lives in the server); configure [admin] token_file or token_env to reach it through its admin API"
         )
     })?;
+    Ok((
+        reqwest::Client::new(),
+        server_base(config),
+        token.expose().to_string(),
+    ))
+}
+
+/// The running server as this machine reaches it: its listening address (loopback when it
+/// listens on every address), over HTTPS when it serves TLS.
+fn server_base(config: &Config) -> String {
     let mut addr = config.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    Ok((
-        reqwest::Client::new(),
-        format!("http://{addr}"),
-        token.expose().to_string(),
-    ))
+    let scheme = if config.ops.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{addr}")
 }
 
 async fn admin_call(req: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {

@@ -360,6 +360,19 @@ def test_admin_api_is_authorized_by_rolegates_own_policies(dir_server, tmp_path)
     assert r.status in (400, 403), r.text
 
 
+def root_bootstrap(srv, token, password_file) -> dict:
+    """`rolegate root bootstrap`: checks that it prints the next step and returns the device it
+    names (serial, base32 secret)."""
+    r = srv.cli("root", "bootstrap", "--token", token, "--password-file", str(password_file))
+    assert r.returncode == 0, r.stderr
+    assert "Root's password is set." in r.stdout, r.stdout
+    assert f"rolegate root bootstrap-finish --token {token} CODE NEXT_CODE" in r.stdout, r.stdout
+    secret = re.search(r"secret: ([A-Z2-7]+)", r.stdout).group(1)
+    serial = re.search(r"uri:\s+otpauth://\S+", r.stdout)
+    assert serial, r.stdout
+    return {"secret_base32": secret, "serial": f"arn:aws:iam::{ACCOUNT}:mfa/root"}
+
+
 def test_root_is_bootstrapped_with_the_one_time_token(dir_server, tmp_path):
     log = dir_server.log.read_text()
     m = re.search(r"rolegate root bootstrap --token ([0-9a-f]{64})", log)
@@ -369,10 +382,12 @@ def test_root_is_bootstrapped_with_the_one_time_token(dir_server, tmp_path):
     pw.write_text("a long root password\n")
     r = dir_server.cli("root", "bootstrap", "--token", "0" * 64, "--password-file", str(pw))
     assert r.returncode != 0
-    device = cli_json(dir_server, "root", "bootstrap", "--token", token, "--password-file", str(pw))
+    device = root_bootstrap(dir_server, token, pw)
     now = steady_now()
-    cli_json(dir_server, "root", "bootstrap-finish", "--token", token,
-             totp(device["secret_base32"], now - 30), totp(device["secret_base32"], now))
+    done = dir_server.cli("root", "bootstrap-finish", "--token", token,
+                          totp(device["secret_base32"], now - 30), totp(device["secret_base32"], now))
+    assert done.returncode == 0, done.stderr
+    assert f"sign in at {dir_server.url}/login as root" in done.stdout, done.stdout
     r = dir_server.cli("root", "bootstrap", "--token", token, "--password-file", str(pw))
     assert r.returncode != 0, "the token is used up"
 
@@ -418,3 +433,49 @@ def test_permission_set_credentials_need_the_assignment_and_mfa(dir_server, ops_
     who = sts_with_key(dir_server, c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]).get_caller_identity()
     assert who["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/RolegateSSO_Ops/heidi"
     assert who["UserId"].startswith("AROA") and who["UserId"].endswith(":heidi")
+
+
+def test_root_bootstrap_works_against_the_running_server_without_an_admin_token(rolegate_binary, tmp_path):
+    """The bootstrap token is the credential: with rolegate running and no admin API token
+    configured, `rolegate root bootstrap` reaches the running server; every start says the
+    bootstrap is pending until it is done."""
+    head = e2e.rolegate_config(tmp_path / "data", account_name="bootstrap")
+
+    def without_admin(port: int) -> str:
+        text = head(port)
+        admin = f'[admin]\ntoken_env = "{e2e.ADMIN_TOKEN_ENV}"\n\n'
+        assert admin in text
+        return text.replace(admin, "")
+
+    srv = e2e.Rolegate(tmp_path / "first", config_for_port=without_admin)
+    try:
+        m = re.search(r"rolegate root bootstrap --token ([0-9a-f]{64})", srv.log.read_text())
+        assert m, srv.log_tail()
+        token = m.group(1)
+    finally:
+        assert srv.stop() == 0, srv.log_tail()
+    assert "\x1b[" not in srv.log.read_text(), "no colour codes in a log that is not a terminal"
+
+    srv = e2e.Rolegate(tmp_path / "second", config_for_port=without_admin)
+    try:
+        log = srv.log.read_text()
+        assert "root user has no password and MFA yet" in log, log
+        assert token not in log, "the token is shown only when it is issued"
+        pw = tmp_path / "root.pw"
+        pw.write_text("a long root password\n")
+        wrong = srv.cli("root", "bootstrap", "--token", "0" * 64, "--password-file", str(pw))
+        assert wrong.returncode != 0 and "bootstrap token is not valid" in wrong.stderr, wrong.stderr
+        assert "admin" not in wrong.stderr.lower() or "token_file" not in wrong.stderr, wrong.stderr
+        device = root_bootstrap(srv, token, pw)
+        now = steady_now()
+        done = srv.cli("root", "bootstrap-finish", "--token", token,
+                       totp(device["secret_base32"], now - 30), totp(device["secret_base32"], now))
+        assert done.returncode == 0, done.stderr
+    finally:
+        assert srv.stop() == 0, srv.log_tail()
+
+    srv = e2e.Rolegate(tmp_path / "third", config_for_port=without_admin)
+    try:
+        assert "root user has no password and MFA yet" not in srv.log.read_text()
+    finally:
+        assert srv.stop() == 0, srv.log_tail()

@@ -25,6 +25,7 @@ mod mfa;
 pub mod password;
 mod policies;
 mod root;
+pub use root::RootBootstrap;
 mod security_keys;
 mod status;
 mod throttle;

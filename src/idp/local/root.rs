@@ -16,10 +16,40 @@ struct BootstrapToken {
     expires_at: i64,
 }
 
+/// Where the root bootstrap stands, as [`Directory::ensure_root`] finds it at a start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootBootstrap {
+    /// Root has a password and an MFA device.
+    Done,
+    /// A new one-time token was issued: show it to the operator, once.
+    NewToken {
+        /// The token.
+        token: String,
+        /// Unix seconds when it stops being valid.
+        expires_at: i64,
+    },
+    /// The token shown at an earlier start is still valid and unused.
+    Pending {
+        /// Unix seconds when it stops being valid (a new one is issued at the first start after).
+        expires_at: i64,
+    },
+}
+
+impl RootBootstrap {
+    /// The token, when one was just issued.
+    pub fn new_token(&self) -> Option<&str> {
+        match self {
+            Self::NewToken { token, .. } => Some(token),
+            _ => None,
+        }
+    }
+}
+
 impl Directory {
-    /// Creates the root user at first start. While root has no password, a fresh one-time bootstrap
-    /// token is issued (and returned, to be shown to the operator once) whenever none is valid.
-    pub async fn ensure_root(&self) -> Result<Option<String>> {
+    /// Creates the root user at first start. While root has no password and MFA device, a fresh
+    /// one-time bootstrap token is issued (and returned, to be shown to the operator once) whenever
+    /// none is valid; otherwise the pending state is returned, so that every start can say so.
+    pub async fn ensure_root(&self) -> Result<RootBootstrap> {
         let now = self.now();
         let root = match self.read::<User>(USER, ROOT).await? {
             Some((u, _)) => u,
@@ -44,12 +74,14 @@ impl Directory {
             }
         };
         if root.password_hash.is_some() && root.has_mfa() {
-            return Ok(None);
+            return Ok(RootBootstrap::Done);
         }
         let current = self.read::<BootstrapToken>(BOOTSTRAP, ROOT).await?;
         if let Some((t, _)) = &current {
             if t.expires_at > now {
-                return Ok(None);
+                return Ok(RootBootstrap::Pending {
+                    expires_at: t.expires_at,
+                });
             }
         }
         let mut raw = [0u8; 32];
@@ -67,9 +99,15 @@ impl Directory {
             encode(&record)?,
         );
         if self.store.dir_write(&[write]).await? {
-            Ok(Some(token))
+            Ok(RootBootstrap::NewToken {
+                token,
+                expires_at: record.expires_at,
+            })
         } else {
-            Ok(None)
+            // Another replica issued one at the same moment: it shows that one.
+            Ok(RootBootstrap::Pending {
+                expires_at: record.expires_at,
+            })
         }
     }
 

@@ -250,15 +250,19 @@ async fn access_key_lifecycle() {
 #[tokio::test]
 async fn root_is_bootstrapped_once_with_a_password_and_mfa() {
     let (d, c, _) = directory();
-    let token = d
-        .ensure_root()
-        .await
-        .unwrap()
-        .expect("first start issues a token");
+    let first = d.ensure_root().await.unwrap();
+    let token = first
+        .new_token()
+        .expect("first start issues a token")
+        .to_string();
+    let RootBootstrap::NewToken { expires_at, .. } = first else {
+        unreachable!()
+    };
+    assert_eq!(expires_at, now(&c) + BOOTSTRAP_SECONDS);
     assert_eq!(
         d.ensure_root().await.unwrap(),
-        None,
-        "a valid token is not replaced"
+        RootBootstrap::Pending { expires_at },
+        "a valid token is not replaced, and the next start says it is pending"
     );
     let root = d.user(ROOT).await.unwrap();
     assert!(root.root && root.password_hash.is_none());
@@ -295,7 +299,7 @@ async fn root_is_bootstrapped_once_with_a_password_and_mfa() {
             .await,
         Err(DirectoryError::Denied(_))
     ));
-    assert_eq!(d.ensure_root().await.unwrap(), None);
+    assert_eq!(d.ensure_root().await.unwrap(), RootBootstrap::Done);
     let root = d
         .check_password(ROOT, Password::new("root password long"))
         .await
@@ -306,14 +310,21 @@ async fn root_is_bootstrapped_once_with_a_password_and_mfa() {
 #[tokio::test]
 async fn an_expired_bootstrap_token_is_refused_and_replaced() {
     let (d, c, _) = directory();
-    let token = d.ensure_root().await.unwrap().unwrap();
+    let token = d
+        .ensure_root()
+        .await
+        .unwrap()
+        .new_token()
+        .unwrap()
+        .to_string();
     c.advance(Duration::seconds(BOOTSTRAP_SECONDS));
     assert!(matches!(
         d.bootstrap_start(&token, Password::new("root password long"))
             .await,
         Err(DirectoryError::Denied(_))
     ));
-    let fresh = d.ensure_root().await.unwrap().expect("a new token");
+    let fresh = d.ensure_root().await.unwrap();
+    let fresh = fresh.new_token().expect("a new token");
     assert_ne!(fresh, token);
 }
 
