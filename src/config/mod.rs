@@ -443,7 +443,12 @@ impl Validator<'_> {
             },
             listen,
         );
-        let mut portal = self.validate_portal(raw.portal.as_ref(), directory.as_ref(), &accounts);
+        let mut portal = self.validate_portal(
+            raw.portal.as_ref(),
+            directory.as_ref(),
+            &accounts,
+            (&providers, &saml_providers),
+        );
         if let (Some(p), Some(raw_portal)) = (portal.as_mut(), raw.portal.as_ref()) {
             p.webauthn = self.validate_webauthn(raw_portal, public_url.as_ref(), p.local_login);
         }
