@@ -281,13 +281,14 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// Logging to standard error: `[log] level` (default `info` for the server, `warn` for the other
 /// commands, whose own output is their result) unless ROLEGATE_LOG says otherwise; JSON lines when
 /// `[log] format = "json"` (or ROLEGATE_LOG_FORMAT=json), each carrying the request id of the
-/// request it belongs to. With `export`, spans also go to an OpenTelemetry collector (the same
+/// request it belongs to; colours only when standard error is a terminal. With `export`, spans also go to an OpenTelemetry collector (the same
 /// filter applies).
 fn init_tracing(
     serving: bool,
     log: &crate::config::LogSettings,
     export: Option<&crate::config::TracingSettings>,
 ) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
@@ -300,7 +301,10 @@ fn init_tracing(
         EnvFilter::try_from_env("ROLEGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let json = log.format == crate::config::LogFormat::Json
         || std::env::var("ROLEGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: a log file, a pipe or a journal gets plain text.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let fmt = if json {
         fmt.json().flatten_event(true).boxed()
     } else {

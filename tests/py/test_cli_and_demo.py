@@ -136,6 +136,14 @@ def test_serve_refuses_a_broken_configuration(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+def test_the_log_is_plain_text_when_standard_error_is_not_a_terminal(server):
+    # The test server writes its log to a file: no colour codes, also around the bootstrap token.
+    text = server.log.read_text()
+    assert "\x1b[" not in text, text
+    assert "rolegate listening" in text, text
+    assert "bootstrap_token=" in text, text
+
+
 # ---------------------------------------------------------------------------------------------------
 # audit and revoke through the admin API of the running test server
 
