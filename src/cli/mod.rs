@@ -139,7 +139,8 @@ pub enum Command {
         format: sso::Format,
     },
     /// For `credential_process`: role credentials as `Version: 1` JSON, cached until 15 minutes
-    /// before they expire.
+    /// before they expire. The JSON cannot carry the STS endpoint or a region: the profile needs
+    /// them (`rolegate configure` writes both).
     CredentialProcess(sso::RoleArgs),
     /// Open (or print) a console sign-in URL for a permission set in an account.
     Console {
