@@ -237,7 +237,7 @@ pub async fn admin_request(
             app.audit.flush().await;
             let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             if !status.is_success() {
-                anyhow::bail!("{}", v["error"].as_str().unwrap_or(status.as_str()));
+                anyhow::bail!("{}", super::admin_refusal(status, &v));
             }
             Ok(v)
         }
@@ -272,7 +272,8 @@ fn read_json(file: &PathBuf) -> anyhow::Result<Value> {
 }
 
 fn print(v: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    let v = super::readable_times(v.clone());
+    println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }
 

@@ -139,7 +139,8 @@ pub enum Command {
         format: sso::Format,
     },
     /// For `credential_process`: role credentials as `Version: 1` JSON, cached until 15 minutes
-    /// before they expire.
+    /// before they expire. The JSON cannot carry the STS endpoint or a region: the profile needs
+    /// them (`rolegate configure` writes both).
     CredentialProcess(sso::RoleArgs),
     /// Open (or print) a console sign-in URL for a permission set in an account.
     Console {
@@ -281,13 +282,14 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// Logging to standard error: `[log] level` (default `info` for the server, `warn` for the other
 /// commands, whose own output is their result) unless ROLEGATE_LOG says otherwise; JSON lines when
 /// `[log] format = "json"` (or ROLEGATE_LOG_FORMAT=json), each carrying the request id of the
-/// request it belongs to. With `export`, spans also go to an OpenTelemetry collector (the same
+/// request it belongs to; colours only when standard error is a terminal. With `export`, spans also go to an OpenTelemetry collector (the same
 /// filter applies).
 fn init_tracing(
     serving: bool,
     log: &crate::config::LogSettings,
     export: Option<&crate::config::TracingSettings>,
 ) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
@@ -300,7 +302,10 @@ fn init_tracing(
         EnvFilter::try_from_env("ROLEGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let json = log.format == crate::config::LogFormat::Json
         || std::env::var("ROLEGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: a log file, a pipe or a journal gets plain text.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let fmt = if json {
         fmt.json().flatten_event(true).boxed()
     } else {
@@ -419,9 +424,54 @@ async fn admin_call(req: reqwest::RequestBuilder) -> anyhow::Result<serde_json::
     let status = resp.status();
     let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
     if !status.is_success() {
-        anyhow::bail!("admin API answered {status}: {body}");
+        anyhow::bail!("{}", admin_refusal(status, &body));
     }
     Ok(body)
+}
+
+/// A refusal of the admin API as a sentence: the text of its `error`, with the status in words.
+fn admin_refusal(status: http::StatusCode, body: &serde_json::Value) -> String {
+    let words = status.canonical_reason().map_or_else(
+        || format!("HTTP status {}", status.as_u16()),
+        str::to_string,
+    );
+    match body["error"].as_str().filter(|e| !e.is_empty()) {
+        Some(e) => format!("admin API: {e} ({words})"),
+        None => format!("admin API: {words}"),
+    }
+}
+
+/// A time the admin API answers in Unix seconds, as RFC 3339 (anything else as it is).
+fn readable_time(v: &serde_json::Value) -> String {
+    match (v.as_i64(), v.as_str()) {
+        (Some(t), _) => crate::clock::rfc3339_secs(t),
+        (None, Some(s)) => s.to_string(),
+        (None, None) => v.to_string(),
+    }
+}
+
+/// An admin API answer with its Unix-second times (`…_at`, `issued_before`, a last use's `time`)
+/// as RFC 3339, for people.
+fn readable_times(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let is_time = k.ends_with("_at") || k == "issued_before" || k == "time";
+                    let v = match v {
+                        Value::Number(n) if is_time && n.is_i64() => {
+                            Value::String(readable_time(&Value::Number(n)))
+                        }
+                        other => readable_times(other),
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(readable_times).collect()),
+        other => other,
+    }
 }
 
 async fn audit_command(config: &Config, p: web::AuditParams, json: bool) -> anyhow::Result<()> {
@@ -481,7 +531,7 @@ async fn revoke_command(config: &Config, req: web::RevocationRequest) -> anyhow:
         println!(
             "revoked {}: sessions issued before {}",
             v["revoked"].as_str().unwrap_or_default(),
-            v["issued_before"]
+            readable_time(&v["issued_before"])
         );
         return Ok(());
     }
@@ -494,7 +544,8 @@ async fn revoke_command(config: &Config, req: web::RevocationRequest) -> anyhow:
                 .await?;
             println!(
                 "revoked {:?}: sessions issued before {}",
-                r.scope, r.issued_before
+                r.scope,
+                crate::clock::rfc3339_secs(r.issued_before)
             );
         }
         None => {
@@ -508,7 +559,7 @@ async fn revoke_command(config: &Config, req: web::RevocationRequest) -> anyhow:
             println!(
                 "revoked {}: sessions issued before {}",
                 v["revoked"].as_str().unwrap_or_default(),
-                v["issued_before"]
+                readable_time(&v["issued_before"])
             );
         }
     }
@@ -530,4 +581,52 @@ async fn rotate_command(config: &Config) -> anyhow::Result<()> {
     };
     println!("sealing with new key {id}; retired keys open existing tokens until they expire");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn admin_refusals_are_the_server_s_sentence_with_the_status_in_words() {
+        let m = admin_refusal(
+            http::StatusCode::UNAUTHORIZED,
+            &json!({"error": "a valid admin bearer token is required"}),
+        );
+        assert_eq!(
+            m,
+            "admin API: a valid admin bearer token is required (Unauthorized)"
+        );
+        assert_eq!(
+            admin_refusal(http::StatusCode::BAD_GATEWAY, &serde_json::Value::Null),
+            "admin API: Bad Gateway"
+        );
+        assert!(!m.contains('{') && !m.contains("401"), "{m}");
+    }
+
+    #[test]
+    fn admin_answers_show_times_in_rfc_3339() {
+        assert_eq!(readable_time(&json!(1_796_328_000)), "2026-12-03T20:00:00Z");
+        assert_eq!(readable_time(&json!("later")), "later");
+        let v = readable_times(json!({
+            "name": "bob",
+            "created_at": 1_796_328_000,
+            "disabled_at": null,
+            "issued_before": 1_796_328_001,
+            "access_keys": [{"created_at": 1_796_328_002, "last_used": {"time": 1_796_328_003, "region": "us-east-1"}}],
+            "effective_everywhere_within_seconds": 30,
+        }));
+        assert_eq!(
+            v,
+            json!({
+                "name": "bob",
+                "created_at": "2026-12-03T20:00:00Z",
+                "disabled_at": null,
+                "issued_before": "2026-12-03T20:00:01Z",
+                "access_keys": [{"created_at": "2026-12-03T20:00:02Z", "last_used": {"time": "2026-12-03T20:00:03Z", "region": "us-east-1"}}],
+                "effective_everywhere_within_seconds": 30,
+            })
+        );
+    }
 }

@@ -405,11 +405,17 @@ impl Validator<'_> {
         // the identity model
         let directory = self.validate_directory(raw.directory.as_ref(), &accounts);
         let permission_sets = self.validate_permission_sets(&raw.permission_sets);
+        // Rules know every set by name, also one with problems (reported once, above).
+        let set_names: Vec<&str> = raw
+            .permission_sets
+            .iter()
+            .map(|p| p.get_ref().name.as_str())
+            .collect();
         let assignment_rules = self.validate_rules(
             &raw.assignment_rules,
             &providers,
             &saml_providers,
-            &permission_sets,
+            &set_names,
             &seen_accounts,
         );
         self.provision_roles(
@@ -437,7 +443,12 @@ impl Validator<'_> {
             },
             listen,
         );
-        let mut portal = self.validate_portal(raw.portal.as_ref(), directory.as_ref(), &accounts);
+        let mut portal = self.validate_portal(
+            raw.portal.as_ref(),
+            directory.as_ref(),
+            &accounts,
+            (&providers, &saml_providers),
+        );
         if let (Some(p), Some(raw_portal)) = (portal.as_mut(), raw.portal.as_ref()) {
             p.webauthn = self.validate_webauthn(raw_portal, public_url.as_ref(), p.local_login);
         }

@@ -2,7 +2,7 @@
 //! offers.
 
 use super::raw::RawPortal;
-use super::{Account, DirectorySettings, Validator, WebAuthnSettings};
+use super::{Account, DirectorySettings, OidcProvider, SamlProvider, Validator, WebAuthnSettings};
 use toml::Spanned;
 
 /// Default idle timeout of a portal session (minutes).
@@ -23,12 +23,23 @@ pub struct PortalSettings {
     pub webauthn: Option<WebAuthnSettings>,
 }
 
+/// Whether people can sign in to the portal through this SAML provider in a browser: its metadata
+/// names an HTTP-Redirect sign-on service (the start page links to it), or its own sign-in page
+/// may post to us unasked (`allow_idp_initiated`). Metadata fetched from a URL is not known yet
+/// and counts.
+fn saml_browser_sign_in(p: &SamlProvider) -> bool {
+    p.allow_idp_initiated || p.metadata.as_ref().is_none_or(|m| m.sso_redirect.is_some())
+}
+
 impl Validator<'_> {
+    /// The `[portal]` table; at least one sign-in method must be on: local passwords, an OpenID
+    /// provider with a `login` table, or a SAML provider browsers can sign in through.
     pub(super) fn validate_portal(
         &mut self,
         raw: Option<&Spanned<RawPortal>>,
         directory: Option<&DirectorySettings>,
         accounts: &[Account],
+        (oidc, saml): (&[OidcProvider], &[SamlProvider]),
     ) -> Option<PortalSettings> {
         let raw = raw?;
         let at = Some(raw.span().start);
@@ -61,10 +72,15 @@ impl Validator<'_> {
                 },
             );
         }
-        if !local_login {
+        let provider_sign_in =
+            oidc.iter().any(|p| p.login.is_some()) || saml.iter().any(saml_browser_sign_in);
+        if !local_login && !provider_sign_in {
             self.err(
                 at,
-                "portal: no sign-in method is enabled (local_login is the only one so far)",
+                "portal: no sign-in method is enabled: turn on local_login (with a local \
+                 directory), give an [[oidc_providers]] entry a [oidc_providers.login] table, or \
+                 add a [[saml_providers]] entry browsers can sign in through (metadata with an \
+                 HTTP-Redirect SingleSignOnService, or allow_idp_initiated = true)",
             );
         }
         Some(PortalSettings {
@@ -136,5 +152,73 @@ kind = "memory"
             let e = load(&text).expect_err(extra);
             assert!(e.contains(needle), "{extra}: {e}");
         }
+    }
+
+    #[test]
+    fn sign_in_through_a_provider_is_a_sign_in_method() {
+        use crate::idp::saml::test_idp;
+        use std::io::Write;
+        let with_redirect = test_idp::metadata_xml(&test_idp::rsa_key());
+        let start = with_redirect.find("<md:SingleSignOnService").unwrap();
+        let end = with_redirect.find("</md:IDPSSODescriptor>").unwrap();
+        let without_redirect = format!("{}{}", &with_redirect[..start], &with_redirect[end..]);
+        let file = |xml: &str| {
+            let mut f = tempfile::NamedTempFile::new().unwrap();
+            f.write_all(xml.as_bytes()).unwrap();
+            f
+        };
+        let (redirect, no_redirect) = (file(&with_redirect), file(&without_redirect));
+        let saml = |f: &tempfile::NamedTempFile, extra: &str| {
+            format!(
+                "[[saml_providers]]\nname = \"corp\"\nmetadata_file = \"{}\"\n{extra}",
+                f.path().display()
+            )
+        };
+        let oidc = |login: bool| {
+            format!(
+                "[[oidc_providers]]\nissuer = \"https://idp.example.com\"\naudiences = [\"web\"]\n{}",
+                if login {
+                    "[oidc_providers.login]\nclient_id = \"rolegate\"\n"
+                } else {
+                    ""
+                }
+            )
+        };
+        let account = "[[accounts]]\nid = \"111122223333\"\nname = \"main\"\n";
+        let portal = "[portal]\nlocal_login = false\n";
+        for (what, providers) in [
+            ("an OpenID provider with a login table", oidc(true)),
+            ("SAML metadata with a sign-on service", saml(&redirect, "")),
+            (
+                "SAML sign-in started at the provider",
+                saml(&no_redirect, "allow_idp_initiated = true\n"),
+            ),
+        ] {
+            // With and without a local directory (no account: none).
+            for with_account in [true, false] {
+                let a = if with_account { account } else { "" };
+                let c = load(&format!("{BASE}{a}{providers}{portal}"))
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert!(!c.portal.unwrap().local_login, "{what}");
+            }
+        }
+        // Providers nobody signs in through in a browser are no sign-in method; the problem names
+        // every method there is.
+        let none = format!(
+            "{BASE}{account}{}{}{portal}",
+            oidc(false),
+            saml(&no_redirect, "")
+        );
+        let e = load(&none).unwrap_err();
+        for needle in [
+            "portal: no sign-in method is enabled",
+            "local_login",
+            "[oidc_providers.login]",
+            "[[saml_providers]]",
+            "allow_idp_initiated",
+        ] {
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+        assert_eq!(e.matches("no sign-in method").count(), 1, "{e}");
     }
 }

@@ -2,7 +2,7 @@
 //! provider's groups, e-mail domain or claims (an IAM condition block), or by local groups.
 
 use super::raw::RawAssignmentRule;
-use super::{OidcProvider, PermissionSet, SamlProvider, Validator, LOCAL_PROVIDER};
+use super::{OidcProvider, SamlProvider, Validator, LOCAL_PROVIDER};
 use crate::policy::{Policy, PolicyKind};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -57,7 +57,7 @@ impl Validator<'_> {
         raw: &[Spanned<RawAssignmentRule>],
         providers: &[OidcProvider],
         saml_providers: &[SamlProvider],
-        permission_sets: &[PermissionSet],
+        permission_sets: &[&str],
         accounts: &HashSet<String>,
     ) -> Vec<AssignmentRule> {
         let mut assignment_rules = Vec::new();
@@ -75,13 +75,15 @@ impl Validator<'_> {
     }
 
     /// One assignment rule (`index`: its 0-based position in the file); `providers` are the names
-    /// of the configured OpenID and SAML providers.
+    /// of the configured OpenID and SAML providers, `sets` those of every permission set written
+    /// in the file (one with problems of its own included: its name is known, and a rule naming it
+    /// is not a second problem).
     fn validate_rule(
         &mut self,
         index: usize,
         r: &Spanned<RawAssignmentRule>,
         providers: &[&str],
-        sets: &[PermissionSet],
+        sets: &[&str],
         accounts: &HashSet<String>,
     ) -> Option<AssignmentRule> {
         let at = Some(r.span().start);
@@ -101,7 +103,7 @@ impl Validator<'_> {
             );
             ok = false;
         }
-        if !sets.iter().any(|s| s.name == raw.permission_set) {
+        if !sets.contains(&raw.permission_set.as_str()) {
             self.err(
                 at,
                 format!(

@@ -801,3 +801,36 @@ fn saml_decryption_keys_come_with_their_own_certificates_and_rotate_in_pairs() {
         );
     }
 }
+
+#[test]
+fn a_broken_permission_set_reports_each_problem_once_and_stays_known_to_its_rules() {
+    let text = crate::testing::config()
+        .permission_set(
+            "DemoAdmin",
+            "session_duration = \"P2D\"\nmfa = \"sometimes\"\ntags = { \"aws:team\" = \"x\" }",
+        )
+        .with(
+            "[[assignment_rules]]\nprovider = \"local\"\npermission_set = \"DemoAdmin\"\n\
+             accounts = [\"111122223333\"]\nlocal_group = \"admins\"\n\
+             [[assignment_rules]]\nprovider = \"local\"\npermission_set = \"Missing\"\n\
+             accounts = [\"111122223333\"]\nlocal_group = \"admins\"\n",
+        )
+        .text();
+    let p = problems(&text);
+    let count = |needle: &str| p.iter().filter(|m| m.contains(needle)).count();
+    for expected in [
+        "session_duration 'P2D'",
+        "mfa 'sometimes'",
+        "tag 'aws:team'",
+    ] {
+        assert_eq!(count(expected), 1, "{expected}: {p:?}");
+    }
+    // No follow-on problem for the rules that name the set; a set that is really missing is one.
+    assert_eq!(
+        count("permission set 'DemoAdmin' is not defined"),
+        0,
+        "{p:?}"
+    );
+    assert_eq!(count("permission set 'Missing' is not defined"), 1, "{p:?}");
+    assert_eq!(p.len(), 4, "{p:?}");
+}

@@ -227,6 +227,22 @@ def test_pkce_login_through_the_browser_and_a_loopback_listener(sso_server, home
                                  "SessionToken": creds["SessionToken"]}).get_caller_identity()
     assert ROLE_ARN_PART in ident["Arn"]
 
+    # For a shell: after `eval`, an AWS command with no endpoint or region of its own reaches
+    # rolegate (not AWS) in the sign-in's region.
+    r = rolegate(env, "credentials", "--session-name", "pk", "--account", ACCOUNT, "--role", "Dev",
+                 "--format", "env")
+    assert r.returncode == 0, r.stderr
+    assert f'export AWS_ENDPOINT_URL_STS="{url}"' in r.stdout.splitlines(), r.stdout
+    assert 'export AWS_REGION="us-east-1"' in r.stdout.splitlines(), r.stdout
+    aws = str(Path(sys.executable).parent / "aws")
+    shell = subprocess.run(
+        ["bash", "-c", 'eval "$1" && exec "$2" sts get-caller-identity --output json', "-",
+         r.stdout, aws],
+        env=dict(env, AWS_EC2_METADATA_DISABLED="true", AWS_MAX_ATTEMPTS="1"),
+        capture_output=True, text=True, timeout=60)
+    assert shell.returncode == 0, shell.stderr
+    assert ROLE_ARN_PART in json.loads(shell.stdout)["Arn"]
+
 
 def test_a_callback_with_another_state_is_refused(sso_server, home):
     h, env = home

@@ -79,11 +79,14 @@ pub struct RoleArgs {
 /// Output of `rolegate credentials`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
-    /// `export AWS_ACCESS_KEY_ID=…` lines for a shell.
+    /// `export` lines for a shell: the credentials, AWS_ENDPOINT_URL_STS (rolegate) and
+    /// AWS_REGION / AWS_DEFAULT_REGION (the sign-in's region, `login --region`).
     Env,
-    /// The `credential_process` JSON.
+    /// The `credential_process` JSON: credentials only, it cannot carry the STS endpoint or a
+    /// region (set AWS_ENDPOINT_URL_STS and a region, or use `rolegate configure`).
     Json,
-    /// A `~/.aws/credentials` profile.
+    /// A `~/.aws/credentials` profile: credentials only, that file cannot carry the STS endpoint or
+    /// a region (`rolegate configure` writes them to the config file).
     Ini,
 }
 
@@ -490,13 +493,14 @@ fn explain(e: ApiError, args: &RoleArgs) -> anyhow::Error {
     }
 }
 
-async fn fetch_credentials(args: &RoleArgs) -> anyhow::Result<(Api, RoleCredentials)> {
+/// Role credentials, with the API that gave them and the sign-in's region (`login --region`).
+async fn fetch_credentials(args: &RoleArgs) -> anyhow::Result<(Api, RoleCredentials, String)> {
     let (api, t) = access_token(&args.session).await?;
     let c = api
         .role_credentials(&t.access_token, &args.account, &args.role)
         .await
         .map_err(|e| explain(e, args))?;
-    Ok((api, c))
+    Ok((api, c, t.region))
 }
 
 fn process_json(c: &RoleCredentials) -> anyhow::Result<ProcessCredentials> {
@@ -511,16 +515,31 @@ fn process_json(c: &RoleCredentials) -> anyhow::Result<ProcessCredentials> {
     })
 }
 
+/// `export` lines for a shell (`--format env`): the portal's command line access block (the
+/// credentials and `AWS_ENDPOINT_URL_STS`, rolegate's URL, so that an AWS command after an `eval`
+/// sends the session token to rolegate and not to AWS), and the region the SDKs need.
+pub fn env_lines(p: &ProcessCredentials, endpoint: &str, region: &str) -> String {
+    [
+        ("AWS_ACCESS_KEY_ID", p.access_key_id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", &p.secret_access_key),
+        ("AWS_SESSION_TOKEN", &p.session_token),
+        ("AWS_ENDPOINT_URL_STS", endpoint),
+        ("AWS_REGION", region),
+        ("AWS_DEFAULT_REGION", region),
+    ]
+    .iter()
+    .map(|(k, v)| format!("export {k}=\"{v}\"\n"))
+    .chain([format!("# expires {}", p.expiration)])
+    .collect()
+}
+
 /// `rolegate credentials`.
 pub async fn credentials(args: &RoleArgs, format: Format) -> anyhow::Result<()> {
-    let (_, c) = fetch_credentials(args).await?;
+    let (api, c, region) = fetch_credentials(args).await?;
     let p = process_json(&c)?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&p)?),
-        Format::Env => println!(
-            "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\nexport AWS_SESSION_TOKEN={}\n# expires {}",
-            p.access_key_id, p.secret_access_key, p.session_token, p.expiration
-        ),
+        Format::Env => println!("{}", env_lines(&p, &api.endpoints.portal, &region)),
         Format::Ini => println!(
             "[{}-{}]\naws_access_key_id = {}\naws_secret_access_key = {}\naws_session_token = {}",
             args.role, args.account, p.access_key_id, p.secret_access_key, p.session_token
@@ -544,7 +563,7 @@ pub async fn credential_process(args: &RoleArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let (_, c) = fetch_credentials(args).await?;
+    let (_, c, _) = fetch_credentials(args).await?;
     let p = process_json(&c)?;
     cache::write(&path, &p)?;
     println!("{}", serde_json::to_string(&p)?);
@@ -553,7 +572,7 @@ pub async fn credential_process(args: &RoleArgs) -> anyhow::Result<()> {
 
 /// `rolegate console`.
 pub async fn console(args: &RoleArgs, print: bool) -> anyhow::Result<()> {
-    let (api, c) = fetch_credentials(args).await?;
+    let (api, c, _) = fetch_credentials(args).await?;
     let url = api
         .console_url(&c)
         .await
@@ -719,5 +738,31 @@ mod tests {
             assert!(json.get(k).is_some(), "{k}");
         }
         assert_eq!(json["Version"], 1);
+    }
+
+    #[test]
+    fn env_lines_send_aws_commands_to_rolegate_in_the_sign_in_s_region() {
+        let p = ProcessCredentials {
+            version: 1,
+            access_key_id: "ASIAEXAMPLE".into(),
+            secret_access_key: "secret/+=".into(),
+            session_token: "token".into(),
+            expiration: "2026-12-03T20:00:00Z".into(),
+        };
+        let text = env_lines(&p, "https://rolegate.example.com", "eu-west-1");
+        let lines: Vec<&str> = text.lines().collect();
+        // The portal's command line access block, plus the region the SDKs need.
+        for want in [
+            "export AWS_ACCESS_KEY_ID=\"ASIAEXAMPLE\"",
+            "export AWS_SECRET_ACCESS_KEY=\"secret/+=\"",
+            "export AWS_SESSION_TOKEN=\"token\"",
+            "export AWS_ENDPOINT_URL_STS=\"https://rolegate.example.com\"",
+            "export AWS_REGION=\"eu-west-1\"",
+            "export AWS_DEFAULT_REGION=\"eu-west-1\"",
+            "# expires 2026-12-03T20:00:00Z",
+        ] {
+            assert!(lines.contains(&want), "{want} in:\n{text}");
+        }
+        assert_eq!(lines.len(), 7, "{text}");
     }
 }
