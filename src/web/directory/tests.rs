@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::credentials::{SessionClaims, SessionPrincipal};
 use crate::idp::local::User;
-use crate::web::testing::{access_key, sign_request_at, Creds};
+use crate::web::testing::{access_key, sign_request, Creds};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
@@ -116,7 +116,7 @@ impl Fixture {
             Method::DELETE => "DELETE",
             other => panic!("no test signs {other}"),
         };
-        let signed = sign_request_at(
+        let signed = sign_request(
             creds,
             super::SIGNING_NAME,
             method,
@@ -124,7 +124,6 @@ impl Fixture {
             &[("content-type", "application/json")],
             body.as_bytes(),
             false,
-            T0,
         );
         self.send(signed.request()).await
     }
