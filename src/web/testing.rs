@@ -102,30 +102,27 @@ pub fn sign_request(
     request.signed_at(creds, T0)
 }
 
-/// A request to sign: `method target` for `service` with `headers` and `body`, in the header form
+/// A request to sign, for a fixture whose clock is not at [`T0`]: `method target` for `service` with `headers` and `body`, in the header form
 /// or, with `presign`, as a presigned URL.
-#[derive(Clone, Copy)]
-struct ToSign<'a> {
-    service: &'a str,
-    method: &'static str,
-    target: &'a str,
-    headers: &'a [(&'a str, &'a str)],
-    body: &'a [u8],
-    presign: bool,
+pub struct ToSign<'a> {
+    /// The signing name.
+    pub service: &'a str,
+    /// The HTTP method.
+    pub method: &'static str,
+    /// Path and query.
+    pub target: &'a str,
+    /// The headers besides `host`.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body.
+    pub body: &'a [u8],
+    /// Whether to presign (a URL) rather than sign the headers.
+    pub presign: bool,
 }
 
 impl ToSign<'_> {
     /// Signs the request at `at` (Unix seconds); S3 requests also carry the signed
     /// `x-amz-content-sha256`.
-    fn signed_at(&self, creds: &Creds, at: i64) -> Signed {
-        let ToSign {
-            service,
-            method,
-            target,
-            headers,
-            body,
-            presign,
-        } = *self;
+    pub fn signed_at(&self, creds: &Creds, at: i64) -> Signed {
         let identity: Identity = Credentials::new(
             creds.key.clone(),
             creds.secret.clone(),
@@ -135,41 +132,41 @@ impl ToSign<'_> {
         )
         .into();
         let mut settings = SigningSettings::default();
-        if presign {
+        if self.presign {
             settings.signature_location = SignatureLocation::QueryParams;
             settings.expires_in = Some(Duration::from_secs(900));
         }
-        if service == "s3" {
+        if self.service == "s3" {
             settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         }
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region("us-east-1")
-            .name(service)
+            .name(self.service)
             .time(SystemTime::UNIX_EPOCH + Duration::from_secs(at as u64))
             .settings(settings)
             .build()
             .unwrap()
             .into();
-        let uri = format!("http://{HOST}{target}");
+        let uri = format!("http://{HOST}{}", self.target);
         let mut all = vec![("host", HOST)];
-        all.extend_from_slice(headers);
+        all.extend_from_slice(self.headers);
         let signable = SignableRequest::new(
-            method,
+            self.method,
             uri.as_str(),
             all.iter().copied(),
-            SignableBody::Bytes(body),
+            SignableBody::Bytes(self.body),
         )
         .unwrap();
         let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-        let mut request = http::Request::builder().method(method).uri(&uri);
+        let mut request = http::Request::builder().method(self.method).uri(&uri);
         for (k, v) in &all {
             request = request.header(*k, *v);
         }
         let mut request = request.body(()).unwrap();
         instructions.apply_to_request_http1x(&mut request);
         Signed {
-            method,
+            method: self.method,
             target: request
                 .uri()
                 .path_and_query()
@@ -180,7 +177,7 @@ impl ToSign<'_> {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
                 .collect(),
-            body: body.to_vec(),
+            body: self.body.to_vec(),
         }
     }
 }
