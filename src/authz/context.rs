@@ -235,15 +235,7 @@ mod tests {
         c.saml_providers.push(SamlProvider {
             name: "Okta".into(),
             source: MetadataSource::Url("https://okta.example/metadata".into()),
-            metadata: None,
-            refresh_seconds: 3600,
-            accounts: None,
-            allow_idp_initiated: false,
-            mfa_authn_contexts: Vec::new(),
-            groups_attribute: "groups".into(),
-            groups_delimiter: None,
-            email_attribute: "email".into(),
-            email_always_verified: false,
+            ..crate::idp::saml::test_idp::provider(None, &[])
         });
         c
     }

@@ -227,16 +227,8 @@ async fn edge_mints(w: &World, edge: Edge) -> bool {
             let form = format!(
                 "Action=AssumeRole&Version=2011-06-15&RoleSessionName=ana&RoleArn=arn%3Aaws%3Aiam%3A%3A{ACCOUNT}%3Arole%2FTarget"
             );
-            let signed = crate::web::testing::sign_request_at(
-                &w.early,
-                "sts",
-                "POST",
-                "/",
-                &[("content-type", "application/x-www-form-urlencoded")],
-                form.as_bytes(),
-                false,
-                w.app.clock.now().timestamp(),
-            );
+            let now = w.app.clock.now().timestamp();
+            let signed = crate::web::testing::form_post_at(&w.early, "sts", &form, now);
             router.oneshot(signed.request()).await.unwrap()
         }
         Edge::PortalCredentials | Edge::PortalConsole => {

@@ -338,7 +338,8 @@ fn services_need_their_own_long_token() {
     assert!(msg(&two).contains("its token is also used elsewhere"));
 }
 
-fn load_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+/// Loads `text` as the file /etc/rolegate/rolegate.toml with the environment `env`.
+pub(super) fn load_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

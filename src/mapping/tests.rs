@@ -331,15 +331,7 @@ fn email_domain_rules_match_verified_addresses_only() {
     c.saml_providers.push(crate::config::SamlProvider {
         name: "corp-saml".into(),
         source: crate::config::MetadataSource::Url("https://idp.example.com/md".into()),
-        metadata: None,
-        refresh_seconds: 3600,
-        accounts: None,
-        allow_idp_initiated: false,
-        mfa_authn_contexts: Vec::new(),
-        groups_attribute: "groups".into(),
-        groups_delimiter: None,
-        email_attribute: "email".into(),
-        email_always_verified: false,
+        ..crate::idp::saml::test_idp::provider(None, &[])
     });
     let mut trusted = c.saml_providers[0].clone();
     trusted.name = "trusted-saml".into();

@@ -30,6 +30,9 @@ fn config(relay: &str) -> TestConfig {
         .with("[portal]\nsession_idle_minutes = 30\nsession_max_hours = 12\n")
 }
 
+/// Access key id, secret access key and session token.
+type Credentials = (String, String, String);
+
 struct Fixture {
     app: Arc<App>,
     clock: FixedClock,
@@ -84,7 +87,7 @@ impl Fixture {
     }
 
     /// Real credentials for `set` (as command line access issues them): key, secret, token.
-    async fn credentials(&self, set: &str, mfa_time: Option<i64>) -> (String, String, String) {
+    async fn credentials(&self, set: &str, mfa_time: Option<i64>) -> Credentials {
         let id = crate::testing::in_directory(&self.app, ana(mfa_time)).await;
         crate::testing::assignment_credentials(&self.app, &id, ACCOUNT, set).await
     }
@@ -96,6 +99,18 @@ impl Fixture {
         }
         self.get(&format!("/federation?{}", form_body(&q)), "")
             .await
+    }
+
+    /// [`Fixture::get_signin_token`] for the credentials `(key, secret, token)`.
+    async fn get_signin_token_for(&self, creds: &Credentials, duration: Option<&str>) -> Response {
+        let (key, secret, token) = creds;
+        self.get_signin_token(&session_json(key, secret, token), duration)
+            .await
+    }
+
+    /// A sign-in token issued for the credentials `(key, secret, token)`.
+    async fn signin_token_for(&self, creds: &Credentials, duration: Option<&str>) -> String {
+        signin_token(self.get_signin_token_for(creds, duration).await).await
     }
 
     async fn records(&self, kind: &str) -> usize {
@@ -295,12 +310,8 @@ async fn a_relay_state_console_is_reached_through_a_link_and_the_login_redirects
 #[tokio::test]
 async fn get_signin_token_accepts_live_credentials_and_the_console_lasts_at_most_as_long() {
     let f = fixture().await;
-    let (key, secret, token) = f.credentials("Dev", None).await;
-    let t = signin_token(
-        f.get_signin_token(&session_json(&key, &secret, &token), None)
-            .await,
-    )
-    .await;
+    let creds = f.credentials("Dev", None).await;
+    let t = f.signin_token_for(&creds, None).await;
     assert!(t.len() >= 43, "{t}");
     assert_eq!(f.records(SIGNIN_KIND).await, 1);
     let resp = f.get(&login_url("/console", &t), "").await;
@@ -311,11 +322,7 @@ async fn get_signin_token_accepts_live_credentials_and_the_console_lasts_at_most
         .contains("Max-Age=3600"));
     // With one: that long, but never longer than the credentials.
     for (asked, max_age) in [("900", 900), ("43200", 3600)] {
-        let t = signin_token(
-            f.get_signin_token(&session_json(&key, &secret, &token), Some(asked))
-                .await,
-        )
-        .await;
+        let t = f.signin_token_for(&creds, Some(asked)).await;
         let resp = f.get(&login_url("/console", &t), "").await;
         let c = set_cookie_header(&resp, CONSOLE_COOKIE).unwrap();
         assert!(c.contains(&format!("Max-Age={max_age}")), "{asked}: {c}");
@@ -421,7 +428,7 @@ async fn get_signin_token_refuses_bad_credentials_and_durations_and_stores_nothi
         .last_reason(super::federation::GET_SIGNIN_TOKEN_ACTION)
         .await;
     assert!(reason.contains("expired at"), "{reason}");
-    let (key, secret, token) = f.credentials("Dev", None).await;
+    let creds = f.credentials("Dev", None).await;
     f.clock.advance(chrono::Duration::seconds(1));
     f.app
         .revocations
@@ -437,9 +444,7 @@ async fn get_signin_token_refuses_bad_credentials_and_durations_and_stores_nothi
         )
         .await
         .unwrap();
-    let resp = f
-        .get_signin_token(&session_json(&key, &secret, &token), None)
-        .await;
+    let resp = f.get_signin_token_for(&creds, None).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let (_, reason) = f
         .last_reason(super::federation::GET_SIGNIN_TOKEN_ACTION)
@@ -451,12 +456,8 @@ async fn get_signin_token_refuses_bad_credentials_and_durations_and_stores_nothi
 #[tokio::test]
 async fn a_sign_in_token_expires_after_15_minutes_and_a_foreign_destination_does_not_spend_it() {
     let f = fixture().await;
-    let (key, secret, token) = f.credentials("Dev", None).await;
-    let t = signin_token(
-        f.get_signin_token(&session_json(&key, &secret, &token), None)
-            .await,
-    )
-    .await;
+    let creds = f.credentials("Dev", None).await;
+    let t = f.signin_token_for(&creds, None).await;
     for foreign in [
         "https://evil.example/console",
         "//evil.example/console",
@@ -477,11 +478,7 @@ async fn a_sign_in_token_expires_after_15_minutes_and_a_foreign_destination_does
         .await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
 
-    let t = signin_token(
-        f.get_signin_token(&session_json(&key, &secret, &token), None)
-            .await,
-    )
-    .await;
+    let t = f.signin_token_for(&creds, None).await;
     f.clock.advance(chrono::Duration::seconds(901));
     let resp = f.get(&login_url("/console", &t), "").await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
@@ -492,12 +489,8 @@ async fn a_sign_in_token_expires_after_15_minutes_and_a_foreign_destination_does
 }
 
 async fn console_for(f: &Fixture, set: &str) -> (String, String) {
-    let (key, secret, token) = f.credentials(set, Some(T0)).await;
-    let t = signin_token(
-        f.get_signin_token(&session_json(&key, &secret, &token), None)
-            .await,
-    )
-    .await;
+    let creds = f.credentials(set, Some(T0)).await;
+    let t = f.signin_token_for(&creds, None).await;
     let resp = f.get(&login_url("/console", &t), "").await;
     let cookie = format!(
         "{CONSOLE_COOKIE}={}",
@@ -648,10 +641,8 @@ async fn the_home_page_offers_open_console_for_every_set() {
 async fn purge_removes_spent_sign_in_tokens_and_console_sessions() {
     let f = fixture().await;
     let (_cookie, _) = console_for(&f, "Dev").await;
-    let (key, secret, token) = f.credentials("Dev", None).await;
-    let _ = f
-        .get_signin_token(&session_json(&key, &secret, &token), None)
-        .await;
+    let creds = f.credentials("Dev", None).await;
+    let _ = f.get_signin_token_for(&creds, None).await;
     assert_eq!(super::purge_expired(&f.app).await.unwrap(), 0);
     assert_eq!(f.records(SIGNIN_KIND).await, 1);
     f.clock.advance(chrono::Duration::seconds(3601));

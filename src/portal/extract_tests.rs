@@ -2,11 +2,11 @@
 //! session and CSRF checks of a form), for every route, through the router.
 
 use super::session::SESSION_COOKIE;
-use super::tests::{config, fixture_with, session_cookie, set_cookie, text, Fixture, ORIGIN};
+use super::tests::{
+    config, csrf_of, fixture_with, location, session_cookie, set_cookie, text, Fixture, ORIGIN,
+};
 use crate::idp::local::password::Password;
-use crate::idp::local::totp;
-use axum::http::{header, StatusCode};
-use axum::response::Response;
+use axum::http::StatusCode;
 
 const EVIL: &str = "https://evil.example";
 const STALE: &str = "__Host-rolegate-session=no-such-session";
@@ -61,15 +61,6 @@ const CEREMONIES: &[(&str, &str, bool)] = &[
     ),
 ];
 
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[at..at + 43].to_string()
-}
-
-fn location(r: &Response) -> &str {
-    r.headers()[header::LOCATION].to_str().unwrap()
-}
-
 /// The portal with command line sign-in, ana signed in (no MFA method) and bo signed in with
 /// the password alone although he has TOTP (his session waits for the MFA challenge). Returns
 /// their session cookies and CSRF tokens.
@@ -77,28 +68,17 @@ async fn two_sessions() -> (Fixture, (String, String), (String, String)) {
     let f = fixture_with(config().with("[sso]\n")).await;
     let (ana, _) = f.sign_in(None).await;
     let ana_csrf = f.home_csrf(&ana).await;
+    crate::testing::directory_user(&f.app, "bo", &["dev"]).await;
     let d = f.app.directory.clone().unwrap();
-    d.create_user("bo", None).await.unwrap();
     d.set_password("bo", Password::new("bo's long password"))
         .await
         .unwrap();
-    d.add_user_to_group("bo", "dev").await.unwrap();
-    let e = d.create_totp("bo").await.unwrap();
-    let secret = totp::from_base32(e.secret_base32.expose()).unwrap();
-    let t = f.app.clock.now().timestamp();
-    d.enable_totp(
-        "bo",
-        &totp::code_at(&secret, t).unwrap(),
-        &totp::code_at(&secret, t + 30).unwrap(),
-    )
-    .await
-    .unwrap();
-    let login = f.get("/login", "").await;
-    let login_csrf = set_cookie(&login, super::session::LOGIN_CSRF_COOKIE).unwrap();
+    crate::testing::enable_totp(&f.app, "bo", f.app.clock.now().timestamp()).await;
+    let (login_csrf, cookies) = f.login_csrf().await;
     let signed_in = f
         .post(
             "/login/local",
-            &format!("{}={login_csrf}", super::session::LOGIN_CSRF_COOKIE),
+            &cookies,
             ORIGIN,
             &[
                 ("csrf", &login_csrf),
@@ -122,6 +102,23 @@ impl Fixture {
             .iter()
             .filter(|e| e.decision == "deny" && e.reason.as_deref() == Some(reason))
             .count()
+    }
+
+    /// [`Fixture::refused`] of a form from our origin without its session's CSRF token.
+    async fn refused_csrf(&self, path: &str, action: &str, cookie: &str, form: &[(&str, &str)]) {
+        let (status, shows) = (StatusCode::FORBIDDEN, "Request refused");
+        let reason = "CSRF token missing or wrong";
+        self.refused(path, action, cookie, ORIGIN, form, status, shows, reason)
+            .await;
+    }
+
+    /// [`Fixture::refused`] of a form with the session's CSRF token sent from another origin.
+    async fn refused_from_elsewhere(&self, path: &str, action: &str, cookie: &str, csrf: &str) {
+        let (status, shows) = (StatusCode::FORBIDDEN, "Request refused");
+        let reason = format!("Origin {EVIL} is not {ORIGIN}");
+        let form = [("csrf", csrf)];
+        self.refused(path, action, cookie, EVIL, &form, status, shows, &reason)
+            .await;
     }
 
     /// Sends one form and checks the answer (status, and the page's title or the redirect) and
@@ -159,34 +156,14 @@ impl Fixture {
 async fn every_form_of_a_signed_in_person_checks_origin_session_mfa_and_csrf_in_that_order() {
     let (f, (ana, ana_csrf), (bo, bo_csrf)) = two_sessions().await;
     let (ana, bo) = (session_cookie(&ana), session_cookie(&bo));
-    let not_ours = format!("Origin {EVIL} is not {ORIGIN}");
     for &(path, action, while_pending) in FORMS {
         // No CSRF token, a wrong one: the session is live, the form is not its own.
         for form in [vec![], vec![("csrf", "not-the-session-s-token")]] {
-            f.refused(
-                path,
-                action,
-                &ana,
-                ORIGIN,
-                &form,
-                StatusCode::FORBIDDEN,
-                "Request refused",
-                "CSRF token missing or wrong",
-            )
-            .await;
+            f.refused_csrf(path, action, &ana, &form).await;
         }
         // The right token from another origin.
-        f.refused(
-            path,
-            action,
-            &ana,
-            EVIL,
-            &[("csrf", &ana_csrf)],
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            &not_ours,
-        )
-        .await;
+        f.refused_from_elsewhere(path, action, &ana, &ana_csrf)
+            .await;
         // No session, and a cookie naming no session.
         for cookie in ["", STALE] {
             f.refused(
@@ -204,17 +181,8 @@ async fn every_form_of_a_signed_in_person_checks_origin_session_mfa_and_csrf_in_
         // A session waiting for the MFA challenge: sent to it, or (where it may send the form)
         // still held to its CSRF token.
         if while_pending {
-            f.refused(
-                path,
-                action,
-                &bo,
-                ORIGIN,
-                &[("csrf", "not-the-session-s-token")],
-                StatusCode::FORBIDDEN,
-                "Request refused",
-                "CSRF token missing or wrong",
-            )
-            .await;
+            f.refused_csrf(path, action, &bo, &[("csrf", "not-the-session-s-token")])
+                .await;
         } else {
             f.refused(
                 path,
@@ -311,22 +279,12 @@ async fn every_security_key_ceremony_checks_origin_session_mfa_and_csrf_in_json(
 async fn console_forms_check_origin_then_the_console_session() {
     let (f, (ana, ana_csrf), _) = two_sessions().await;
     let ana = session_cookie(&ana);
-    let not_ours = format!("Origin {EVIL} is not {ORIGIN}");
     for (path, action) in [
         ("/console/simulate", "console:SimulatePolicy"),
         ("/console/logout", "console:SignOut"),
     ] {
-        f.refused(
-            path,
-            action,
-            &ana,
-            EVIL,
-            &[("csrf", &ana_csrf)],
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            &not_ours,
-        )
-        .await;
+        f.refused_from_elsewhere(path, action, &ana, &ana_csrf)
+            .await;
         // The portal session is not a console session.
         let r = f.post(path, &ana, ORIGIN, &[("csrf", &ana_csrf)]).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");

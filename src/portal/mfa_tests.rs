@@ -53,6 +53,29 @@ impl Fixture {
         .await
     }
 
+    /// Answers the challenge with the TOTP code of `secret` for now.
+    async fn answer_totp(&self, session: &str, secret: &[u8], return_to: &str) -> Response {
+        let code = totp::code_at(secret, now(self)).unwrap();
+        self.answer(session, "totp", &code, return_to).await
+    }
+
+    /// Asserts that the TOTP code of `secret` for now passes the challenge of `session`.
+    async fn passes_with_totp(&self, session: &str, secret: &[u8]) {
+        let r = self.answer_totp(session, secret, "/portal").await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+
+    /// Asserts that an audit event of `action` has this decision and `reason`.
+    async fn assert_audited(&self, action: &str, decision: &str, reason: &str) {
+        let events = self.audit(action).await;
+        let seen: Vec<_> = events.iter().map(|e| (&e.decision, &e.reason)).collect();
+        assert!(
+            seen.iter()
+                .any(|(d, r)| *d == decision && r.as_deref() == Some(reason)),
+            "{action}: {decision} {reason:?} in {seen:?}"
+        );
+    }
+
     /// Whether an audit event of `action` has this decision and a reason `matches` accepts.
     async fn audited(&self, action: &str, decision: &str, matches: impl Fn(&str) -> bool) -> bool {
         self.audit(action)
@@ -62,17 +85,46 @@ impl Fixture {
     }
 
     async fn ops_credentials(&self, session: &str, csrf: &str) -> Response {
+        self.get_credentials(session, csrf, "111122223333", "Ops")
+            .await
+    }
+
+    /// Posts the challenge form with a TOTP `code`, from `origin` with `csrf`.
+    async fn challenge(&self, session: &str, origin: &str, csrf: &str, code: &str) -> Response {
         self.post(
-            "/portal/credentials",
+            "/portal/mfa",
+            &session_cookie(session),
+            origin,
+            &[("csrf", csrf), ("method", "totp"), ("code", code)],
+        )
+        .await
+    }
+
+    /// Confirms the TOTP enrolment of `session` with the codes of `secret` at `t` and a step later.
+    async fn confirm_totp(&self, session: &str, csrf: &str, secret: &[u8], t: i64) -> Response {
+        self.post(
+            "/portal/security/totp/confirm",
             &session_cookie(session),
             ORIGIN,
             &[
                 ("csrf", csrf),
-                ("account", "111122223333"),
-                ("permission_set", "Ops"),
+                ("code1", &totp::code_at(secret, t).unwrap()),
+                ("code2", &totp::code_at(secret, t + 30).unwrap()),
             ],
         )
         .await
+    }
+
+    /// A portal session of `identity`, started now; its id.
+    async fn session_of(&self, identity: super::SignedInIdentity) -> String {
+        session::create(
+            self.app.store.as_ref(),
+            identity,
+            "127.0.0.1".into(),
+            now(self),
+        )
+        .await
+        .unwrap()
     }
 
     /// Enrols ana's TOTP through the portal pages; returns the secret, the new session cookie and
@@ -80,12 +132,7 @@ impl Fixture {
     async fn enrol_in_portal(&self, session: &str) -> (Vec<u8>, String, Vec<String>) {
         let csrf = self.home_csrf(session).await;
         let r = self
-            .post(
-                "/portal/security/totp",
-                &session_cookie(session),
-                ORIGIN,
-                &[("csrf", &csrf)],
-            )
+            .post_csrf("/portal/security/totp", session, &csrf)
             .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert_eq!(location(&r), "/portal/security/totp");
@@ -95,19 +142,7 @@ impl Fixture {
         )
         .await;
         let secret = secret_of(&html);
-        let t = now(self);
-        let r = self
-            .post(
-                "/portal/security/totp/confirm",
-                &session_cookie(session),
-                ORIGIN,
-                &[
-                    ("csrf", &csrf),
-                    ("code1", &totp::code_at(&secret, t).unwrap()),
-                    ("code2", &totp::code_at(&secret, t + 30).unwrap()),
-                ],
-            )
-            .await;
+        let r = self.confirm_totp(session, &csrf, &secret, now(self)).await;
         assert_eq!(r.status(), StatusCode::OK);
         let new = set_cookie(&r, SESSION_COOKIE).expect("a new session cookie");
         let html = text(r).await;
@@ -119,6 +154,26 @@ impl Fixture {
         self.clock.advance(chrono::Duration::seconds(60));
         (secret, new, codes)
     }
+}
+
+/// Asserts that a form was refused for want of MFA with a link to the challenge; the page.
+async fn refused_for_mfa(r: Response) -> String {
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let html = text(r).await;
+    assert!(
+        html.contains("href=\"/portal/mfa?return_to=%2Fportal\""),
+        "{html}"
+    );
+    html
+}
+
+/// Asserts that an answer to the challenge was refused with `status`, without a new session
+/// cookie, on a page that `says` why.
+async fn refused(r: Response, status: StatusCode, says: &str) {
+    assert_eq!(r.status(), status);
+    assert!(set_cookie(&r, SESSION_COOKIE).is_none());
+    let html = text(r).await;
+    assert!(html.contains(says), "{says} in {html}");
 }
 
 fn secret_of(html: &str) -> Vec<u8> {
@@ -145,11 +200,12 @@ async fn a_password_only_sign_in_of_a_user_with_totp_waits_for_the_challenge() {
     let r = f.ops_credentials(&pending, &csrf).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(!text(r).await.contains("AWS_ACCESS_KEY_ID"));
-    assert!(
-        f.audited("portal:GetCredentials", "deny", |r| r
-            == "the session has not passed the MFA challenge yet")
-            .await
-    );
+    f.assert_audited(
+        "portal:GetCredentials",
+        "deny",
+        "the session has not passed the MFA challenge yet",
+    )
+    .await;
 
     let page = text(f.get("/portal/mfa", &session_cookie(&pending)).await).await;
     assert!(page.contains("Code from your authenticator app"), "{page}");
@@ -159,16 +215,13 @@ async fn a_password_only_sign_in_of_a_user_with_totp_waits_for_the_challenge() {
         "no codes made outside the portal"
     );
 
-    let code = totp::code_at(&secret, now(&f)).unwrap();
-    let r = f.answer(&pending, "totp", &code, "/portal/history").await;
+    let r = f.answer_totp(&pending, &secret, "/portal/history").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/portal/history");
     let stepped = set_cookie(&r, SESSION_COOKIE).unwrap();
     assert_ne!(stepped, pending);
-    assert!(
-        f.audited(CHALLENGE, "allow", |r| r == "TOTP code accepted")
-            .await
-    );
+    f.assert_audited(CHALLENGE, "allow", "TOTP code accepted")
+        .await;
     assert_eq!(
         f.get("/portal", &session_cookie(&pending)).await.status(),
         StatusCode::UNAUTHORIZED,
@@ -197,16 +250,14 @@ async fn wrong_replayed_and_drifted_codes_are_refused_and_five_failures_lock() {
             "/portal",
         )
         .await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(set_cookie(&r, SESSION_COOKIE).is_none());
-    assert!(text(r)
-        .await
-        .contains("That code is wrong or has been used"));
-    assert!(
-        f.audited(CHALLENGE, "deny", |r| r
-            == format!("TOTP: wrong MFA code for {}", sn))
-            .await
-    );
+    refused(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "That code is wrong or has been used",
+    )
+    .await;
+    f.assert_audited(CHALLENGE, "deny", &format!("TOTP: wrong MFA code for {sn}"))
+        .await;
     assert_eq!(
         location(&f.get("/portal", &session_cookie(&one)).await),
         "/portal/mfa",
@@ -221,11 +272,12 @@ async fn wrong_replayed_and_drifted_codes_are_refused_and_five_failures_lock() {
     let (two, _) = f.sign_in(None).await;
     let r = f.answer(&two, "totp", &code, "/portal").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(
-        f.audited(CHALLENGE, "deny", |r| r
-            == format!("TOTP: MFA code for {} was already used", sn))
-            .await
-    );
+    f.assert_audited(
+        CHALLENGE,
+        "deny",
+        &format!("TOTP: MFA code for {sn} was already used"),
+    )
+    .await;
 
     // Four more wrong codes (five failures in all) lock the device: then even a right code fails.
     for i in 0..4 {
@@ -239,28 +291,21 @@ async fn wrong_replayed_and_drifted_codes_are_refused_and_five_failures_lock() {
     );
     let good = totp::code_at(&secret, now(&f) + 30).unwrap();
     let r = f.answer(&two, "totp", &good, "/portal").await;
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(set_cookie(&r, SESSION_COOKIE).is_none());
-    assert!(text(r).await.contains("locked for a few minutes"));
+    refused(r, StatusCode::TOO_MANY_REQUESTS, "locked for a few minutes").await;
     let until = now(&f) + 300;
-    assert!(
-        f.audited(CHALLENGE, "deny", |r| r
-            == format!(
-                "TOTP: MFA device {sn} is locked after repeated failures until {until}"
-            ))
-        .await
-    );
+    f.assert_audited(
+        CHALLENGE,
+        "deny",
+        &format!("TOTP: MFA device {sn} is locked after repeated failures until {until}"),
+    )
+    .await;
     assert_eq!(
         location(&f.get("/portal", &session_cookie(&two)).await),
         "/portal/mfa"
     );
     // After the lock, the right code works.
     f.clock.advance(chrono::Duration::seconds(301));
-    let good = totp::code_at(&secret, now(&f)).unwrap();
-    assert_eq!(
-        f.answer(&two, "totp", &good, "/portal").await.status(),
-        StatusCode::SEE_OTHER
-    );
+    f.passes_with_totp(&two, &secret).await;
 }
 
 #[tokio::test]
@@ -277,13 +322,14 @@ async fn enrolment_in_the_portal_shows_a_qr_code_and_recovery_codes_that_work_on
         StatusCode::UNAUTHORIZED,
         "enrolment moved the session to a new id"
     );
-    assert!(
-        f.audited("portal:EnableTotp", "allow", |r| r
-            == format!("{} enabled; 10 recovery codes made", sn))
-            .await
-    );
+    f.assert_audited(
+        "portal:EnableTotp",
+        "allow",
+        &format!("{sn} enabled; 10 recovery codes made"),
+    )
+    .await;
     // Only hashes are stored.
-    let stored = f.app.store.dir_list(super::recovery::KIND).await.unwrap();
+    let stored = f.records(super::recovery::KIND).await;
     assert_eq!(stored.len(), 1);
     assert!(codes
         .iter()
@@ -301,29 +347,25 @@ async fn enrolment_in_the_portal_shows_a_qr_code_and_recovery_codes_that_work_on
     let r = f.answer(&pending, "recovery", &codes[0], "/portal").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/portal");
-    assert!(
-        f.audited(CHALLENGE, "allow", |r| r == "recovery code used; 9 left")
-            .await
-    );
+    f.assert_audited(CHALLENGE, "allow", "recovery code used; 9 left")
+        .await;
     // The same code a second time is refused.
     let (again, _) = f.sign_in(None).await;
     let r = f.answer(&again, "recovery", &codes[0], "/portal").await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(set_cookie(&r, SESSION_COOKIE).is_none());
-    assert!(text(r)
-        .await
-        .contains("That recovery code is wrong or has been used"));
-    assert!(
-        f.audited(CHALLENGE, "deny", |r| r
-            == "recovery code: wrong or already used recovery code")
-            .await
-    );
+    refused(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "That recovery code is wrong or has been used",
+    )
+    .await;
+    f.assert_audited(
+        CHALLENGE,
+        "deny",
+        "recovery code: wrong or already used recovery code",
+    )
+    .await;
     // The TOTP from the enrolment works too.
-    let code = totp::code_at(&secret, now(&f)).unwrap();
-    assert_eq!(
-        f.answer(&again, "totp", &code, "/portal").await.status(),
-        StatusCode::SEE_OTHER
-    );
+    f.passes_with_totp(&again, &secret).await;
 }
 
 #[tokio::test]
@@ -333,14 +375,7 @@ async fn the_enrolment_secret_is_shown_only_to_the_session_that_started_it() {
     let (b, _) = f.sign_in(None).await;
     let csrf_a = f.home_csrf(&a).await;
     let csrf_b = f.home_csrf(&b).await;
-    let r = f
-        .post(
-            "/portal/security/totp",
-            &session_cookie(&a),
-            ORIGIN,
-            &[("csrf", &csrf_a)],
-        )
-        .await;
+    let r = f.post_csrf("/portal/security/totp", &a, &csrf_a).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let page = text(f.get("/portal/security/totp", &session_cookie(&a)).await).await;
     let secret = secret_of(&page);
@@ -364,19 +399,7 @@ async fn the_enrolment_secret_is_shown_only_to_the_session_that_started_it() {
     let html = text(f.get("/portal/security", &session_cookie(&b)).await).await;
     assert!(!html.contains(&b32[..8]) && !html.contains("totp-secret"));
     assert!(!html.contains("Continue setting up"), "{html}");
-    let t = now(&f);
-    let r = f
-        .post(
-            "/portal/security/totp/confirm",
-            &session_cookie(&b),
-            ORIGIN,
-            &[
-                ("csrf", &csrf_b),
-                ("code1", &totp::code_at(&secret, t).unwrap()),
-                ("code2", &totp::code_at(&secret, t + 30).unwrap()),
-            ],
-        )
-        .await;
+    let r = f.confirm_totp(&b, &csrf_b, &secret, now(&f)).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let html = text(r).await;
     assert!(
@@ -414,31 +437,24 @@ async fn removing_totp_and_new_recovery_codes_need_a_fresh_mfa() {
     f.clock.advance(chrono::Duration::seconds(300));
     let csrf = f.home_csrf(&stepped).await;
     for path in ["/portal/security/totp/remove", "/portal/security/recovery"] {
-        let r = f
-            .post(path, &session_cookie(&stepped), ORIGIN, &[("csrf", &csrf)])
-            .await;
+        let r = f.post_csrf(path, &stepped, &csrf).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(location(&r), "/portal/mfa?return_to=%2Fportal%2Fsecurity");
     }
-    assert!(
-        f.audited("portal:RemoveTotp", "deny", |r| r
-            == "removing TOTP needs an MFA within the last 5 minutes")
-            .await
-    );
+    f.assert_audited(
+        "portal:RemoveTotp",
+        "deny",
+        "removing TOTP needs an MFA within the last 5 minutes",
+    )
+    .await;
     let d = f.app.directory.clone().unwrap();
     assert!(d.user("ana").await.unwrap().has_mfa());
 
-    let code = totp::code_at(&secret, now(&f)).unwrap();
-    let r = f.answer(&stepped, "totp", &code, "/portal/security").await;
+    let r = f.answer_totp(&stepped, &secret, "/portal/security").await;
     assert_eq!(location(&r), "/portal/security");
     let fresh = set_cookie(&r, SESSION_COOKIE).unwrap();
     let r = f
-        .post(
-            "/portal/security/recovery",
-            &session_cookie(&fresh),
-            ORIGIN,
-            &[("csrf", &csrf)],
-        )
+        .post_csrf("/portal/security/recovery", &fresh, &csrf)
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let html = text(r).await;
@@ -454,31 +470,18 @@ async fn removing_totp_and_new_recovery_codes_need_a_fresh_mfa() {
     );
 
     let r = f
-        .post(
-            "/portal/security/totp/remove",
-            &session_cookie(&fresh),
-            ORIGIN,
-            &[("csrf", &csrf)],
-        )
+        .post_csrf("/portal/security/totp/remove", &fresh, &csrf)
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/portal/security");
     assert!(!d.user("ana").await.unwrap().has_mfa());
-    assert!(f
-        .app
-        .store
-        .dir_list(super::recovery::KIND)
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(
-        f.audited("portal:RemoveTotp", "allow", |r| r
-            == format!(
-                "{} removed; no MFA method left, recovery codes deleted",
-                sn
-            ))
-        .await
-    );
+    assert!(f.records(super::recovery::KIND).await.is_empty());
+    f.assert_audited(
+        "portal:RemoveTotp",
+        "allow",
+        &format!("{sn} removed; no MFA method left, recovery codes deleted"),
+    )
+    .await;
     // Without MFA the sign-in goes straight to the portal again.
     let (_, r) = f.sign_in(None).await;
     assert_eq!(location(&r), "/portal");
@@ -501,14 +504,7 @@ async fn forged_challenges_unsafe_return_to_and_no_session_are_refused() {
         ("", ORIGIN, &csrf),
     ];
     for (i, (session, origin, token)) in cases.into_iter().enumerate() {
-        let r = f
-            .post(
-                "/portal/mfa",
-                &session_cookie(session),
-                origin,
-                &[("csrf", token), ("method", "totp"), ("code", &code)],
-            )
-            .await;
+        let r = f.challenge(session, origin, token, &code).await;
         let want = if i == 2 {
             StatusCode::UNAUTHORIZED
         } else {
@@ -559,28 +555,17 @@ async fn without_a_method_the_challenge_says_so_and_mfa_sets_link_to_it() {
     assert!(html.contains("You have no MFA method set up yet"), "{html}");
     assert!(html.contains("href=\"/portal/security\""), "{html}");
     let csrf = f.home_csrf(&session).await;
-    let r = f
-        .post(
-            "/portal/mfa",
-            &session_cookie(&session),
-            ORIGIN,
-            &[("csrf", &csrf), ("method", "totp"), ("code", "123456")],
-        )
-        .await;
+    let r = f.challenge(&session, ORIGIN, &csrf, "123456").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(set_cookie(&r, SESSION_COOKIE).is_none());
-    assert!(
-        f.audited(CHALLENGE, "deny", |r| r
-            == "TOTP: user ana has no enabled TOTP device")
-            .await
-    );
+    f.assert_audited(
+        CHALLENGE,
+        "deny",
+        "TOTP: user ana has no enabled TOTP device",
+    )
+    .await;
     let r = f.ops_credentials(&session, &csrf).await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let html = text(r).await;
-    assert!(
-        html.contains("href=\"/portal/mfa?return_to=%2Fportal\""),
-        "{html}"
-    );
+    let html = refused_for_mfa(r).await;
     assert!(html.contains("Permission set Ops requires MFA"), "{html}");
 }
 
@@ -593,15 +578,10 @@ async fn federated_people_are_told_that_their_provider_does_mfa() {
     let identity = super::SignedInIdentity {
         provider: "corp".into(),
         subject: "u-1".into(),
-        claims: Default::default(),
-        mfa_time: None,
         local_groups: vec![],
-        origin_user: None,
-        signed_in_at: 0,
+        ..crate::testing::ana(None)
     };
-    let token = session::create(f.app.store.as_ref(), identity, "127.0.0.1".into(), now(&f))
-        .await
-        .unwrap();
+    let token = f.session_of(identity).await;
     let html = text(f.get("/portal/security", &session_cookie(&token)).await).await;
     assert!(html.contains("managed there, not in rolegate"), "{html}");
     assert!(!html.contains("/portal/security/totp"), "{html}");
@@ -619,13 +599,7 @@ async fn federated_people_are_told_that_their_provider_does_mfa() {
             .await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
     }
-    assert!(f
-        .app
-        .store
-        .dir_list("portal_totp_enrolment")
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(f.records("portal_totp_enrolment").await.is_empty());
 }
 
 #[tokio::test]
@@ -643,23 +617,10 @@ async fn a_session_waiting_for_the_challenge_ends_after_ten_minutes() {
     let csrf = f.challenge_csrf(&pending).await;
     f.clock.advance(chrono::Duration::seconds(1));
     let code = totp::code_at(&secret, now(&f)).unwrap();
-    let r = f
-        .post(
-            "/portal/mfa",
-            &session_cookie(&pending),
-            ORIGIN,
-            &[("csrf", &csrf), ("method", "totp"), ("code", &code)],
-        )
-        .await;
+    let r = f.challenge(&pending, ORIGIN, &csrf, &code).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(set_cookie(&r, SESSION_COOKIE).is_none());
-    assert!(f
-        .app
-        .store
-        .dir_list(session::SESSION_KIND)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(f.records(session::SESSION_KIND).await.is_empty());
     // The code was not spent on the ended session.
     let (again, _) = f.sign_in(None).await;
     assert_eq!(
@@ -677,36 +638,27 @@ async fn root_keeps_its_last_mfa_device() {
     crate::testing::enable_totp(&f.app, "root", t).await;
     let root = d.user("root").await.unwrap();
     let identity = super::SignedInIdentity {
-        provider: "local".into(),
         subject: "root".into(),
-        claims: Default::default(),
-        mfa_time: Some(t),
         local_groups: vec![],
         origin_user: Some(root.user_id.clone()),
-        signed_in_at: 0,
+        ..crate::testing::ana(Some(t))
     };
-    let token = session::create(f.app.store.as_ref(), identity, "127.0.0.1".into(), t)
-        .await
-        .unwrap();
+    let token = f.session_of(identity).await;
     let csrf = f.home_csrf(&token).await;
     let r = f
-        .post(
-            "/portal/security/totp/remove",
-            &session_cookie(&token),
-            ORIGIN,
-            &[("csrf", &csrf)],
-        )
+        .post_csrf("/portal/security/totp/remove", &token, &csrf)
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(text(r)
         .await
         .contains("The root user signs in only with MFA"));
     assert!(d.user("root").await.unwrap().has_mfa());
-    assert!(
-        f.audited("portal:RemoveTotp", "deny", |r| r
-            == "root signs in only with MFA: its last MFA device stays")
-            .await
-    );
+    f.assert_audited(
+        "portal:RemoveTotp",
+        "deny",
+        "root signs in only with MFA: its last MFA device stays",
+    )
+    .await;
 }
 
 #[test]
@@ -738,8 +690,7 @@ async fn a_permission_set_wanting_a_recent_mfa_sends_back_to_the_challenge() {
     let f = fixture_with(config_with_ops("mfa_max_age_minutes = 15")).await;
     let secret = enrol_directly(&f).await;
     let (pending, _) = f.sign_in(None).await;
-    let code = totp::code_at(&secret, now(&f)).unwrap();
-    let r = f.answer(&pending, "totp", &code, "/portal").await;
+    let r = f.answer_totp(&pending, &secret, "/portal").await;
     let session = set_cookie(&r, SESSION_COOKIE).unwrap();
     let csrf = f.home_csrf(&session).await;
     assert_eq!(
@@ -748,16 +699,10 @@ async fn a_permission_set_wanting_a_recent_mfa_sends_back_to_the_challenge() {
     );
     f.clock.advance(chrono::Duration::minutes(16));
     let r = f.ops_credentials(&session, &csrf).await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let html = text(r).await;
-    assert!(
-        html.contains("href=\"/portal/mfa?return_to=%2Fportal\""),
-        "{html}"
-    );
+    let html = refused_for_mfa(r).await;
     assert!(!html.contains("AWS_ACCESS_KEY_ID"));
     // A step-up with a new code: the set is open again.
-    let code = totp::code_at(&secret, now(&f)).unwrap();
-    let r = f.answer(&session, "totp", &code, "/portal").await;
+    let r = f.answer_totp(&session, &secret, "/portal").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let stepped = set_cookie(&r, SESSION_COOKIE).unwrap();
     let r = f.ops_credentials(&stepped, &csrf).await;

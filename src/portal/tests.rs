@@ -100,21 +100,70 @@ impl Fixture {
             }
             None => "/portal".into(),
         };
-        let resp = self
-            .post(
-                "/login/local",
-                &cookies,
-                ORIGIN,
-                &[
-                    ("csrf", &csrf),
-                    ("user", "ana"),
-                    ("password", PASSWORD),
-                    ("return_to", &carried),
-                ],
-            )
-            .await;
+        let resp = self.sign_in_form(&cookies, &csrf, &carried).await;
         let session = set_cookie(&resp, super::session::SESSION_COOKIE).unwrap_or_default();
         (session, resp)
+    }
+
+    /// Posts a form that carries only the CSRF token, from our origin with the session cookie.
+    pub(super) async fn post_csrf(&self, path: &str, session: &str, csrf: &str) -> Response {
+        self.post(path, &session_cookie(session), ORIGIN, &[("csrf", csrf)])
+            .await
+    }
+
+    /// Asks for credentials of permission set `set` in `account` with the session's form.
+    pub(super) async fn get_credentials(
+        &self,
+        session: &str,
+        csrf: &str,
+        account: &str,
+        set: &str,
+    ) -> Response {
+        self.post(
+            "/portal/credentials",
+            &session_cookie(session),
+            ORIGIN,
+            &[
+                ("csrf", csrf),
+                ("account", account),
+                ("permission_set", set),
+            ],
+        )
+        .await
+    }
+
+    /// Posts ana's password to the sign-in form with the login CSRF token, asking for `return_to`.
+    pub(super) async fn sign_in_form(
+        &self,
+        cookies: &str,
+        csrf: &str,
+        return_to: &str,
+    ) -> Response {
+        self.post(
+            "/login/local",
+            cookies,
+            ORIGIN,
+            &[
+                ("csrf", csrf),
+                ("user", "ana"),
+                ("password", PASSWORD),
+                ("return_to", return_to),
+            ],
+        )
+        .await
+    }
+
+    /// The login page's CSRF token and the cookie header that carries it.
+    pub(super) async fn login_csrf(&self) -> (String, String) {
+        let login = self.get("/login", "").await;
+        let csrf = set_cookie(&login, super::session::LOGIN_CSRF_COOKIE).unwrap();
+        let cookies = format!("{}={csrf}", super::session::LOGIN_CSRF_COOKIE);
+        (csrf, cookies)
+    }
+
+    /// The stored records of `kind`.
+    pub(super) async fn records(&self, kind: &str) -> Vec<(String, crate::store::Versioned)> {
+        self.app.store.dir_list(kind).await.unwrap()
     }
 
     pub(super) async fn home_csrf(&self, session: &str) -> String {
@@ -196,9 +245,7 @@ async fn sign_in_gives_a_new_session_id_and_the_home_page_lists_the_assignments(
 #[tokio::test]
 async fn a_wrong_password_or_a_forged_sign_in_form_gives_no_session() {
     let f = fixture().await;
-    let login = f.get("/login", "").await;
-    let csrf = set_cookie(&login, super::session::LOGIN_CSRF_COOKIE).unwrap();
-    let cookies = format!("{}={csrf}", super::session::LOGIN_CSRF_COOKIE);
+    let (csrf, cookies) = f.login_csrf().await;
     let base = [
         ("csrf", csrf.as_str()),
         ("user", "ana"),
@@ -258,40 +305,20 @@ async fn a_wrong_password_or_a_forged_sign_in_form_gives_no_session() {
         2,
         "{reasons:?}"
     );
-    assert!(f
-        .app
-        .store
-        .dir_list(super::session::SESSION_KIND)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(f.records(super::session::SESSION_KIND).await.is_empty());
 }
 
 #[tokio::test]
 async fn return_to_outside_the_portal_lands_on_the_home_page() {
     let f = fixture().await;
-    let login = f.get("/login", "").await;
-    let csrf = set_cookie(&login, super::session::LOGIN_CSRF_COOKIE).unwrap();
-    let cookies = format!("{}={csrf}", super::session::LOGIN_CSRF_COOKIE);
+    let (csrf, cookies) = f.login_csrf().await;
     for (to, want) in [
         ("//evil.example/portal", "/portal"),
         ("https://evil.example", "/portal"),
         ("/portal%0d%0aX:1", "/portal"),
         ("/portal/history", "/portal/history"),
     ] {
-        let r = f
-            .post(
-                "/login/local",
-                &cookies,
-                ORIGIN,
-                &[
-                    ("csrf", &csrf),
-                    ("user", "ana"),
-                    ("password", PASSWORD),
-                    ("return_to", to),
-                ],
-            )
-            .await;
+        let r = f.sign_in_form(&cookies, &csrf, to).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{to}");
         assert_eq!(r.headers()[header::LOCATION], want, "{to}");
     }
@@ -303,35 +330,30 @@ async fn credentials_need_the_session_csrf_token_and_our_origin() {
     let (session, _) = f.sign_in(None).await;
     let csrf = f.home_csrf(&session).await;
     let cookie = session_cookie(&session);
-    let form = |csrf: &'static str| {
-        [
-            ("csrf", csrf),
-            ("account", "111122223333"),
-            ("permission_set", "Dev"),
-        ]
-    };
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("account", "111122223333"),
+        ("permission_set", "Dev"),
+    ];
     let r = f
-        .post("/portal/credentials", &cookie, ORIGIN, &form("wrong"))
+        .get_credentials(&session, "wrong", "111122223333", "Dev")
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(!text(r).await.contains("AWS_ACCESS_KEY_ID"));
-    let csrf_static: &'static str = Box::leak(csrf.into_boxed_str());
     let r = f
         .post(
             "/portal/credentials",
             &cookie,
             "https://evil.example",
-            &form(csrf_static),
+            &form,
         )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = f
-        .post("/portal/credentials", "", ORIGIN, &form(csrf_static))
-        .await;
+    let r = f.post("/portal/credentials", "", ORIGIN, &form).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     let r = f
-        .post("/portal/credentials", &cookie, ORIGIN, &form(csrf_static))
+        .get_credentials(&session, &csrf, "111122223333", "Dev")
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let html = text(r).await;
@@ -360,16 +382,7 @@ async fn a_permission_set_requiring_mfa_is_refused_with_the_explanation() {
     let (session, _) = f.sign_in(None).await;
     let csrf = f.home_csrf(&session).await;
     let r = f
-        .post(
-            "/portal/credentials",
-            &session_cookie(&session),
-            ORIGIN,
-            &[
-                ("csrf", &csrf),
-                ("account", "111122223333"),
-                ("permission_set", "Ops"),
-            ],
-        )
+        .get_credentials(&session, &csrf, "111122223333", "Ops")
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let html = text(r).await;
@@ -377,16 +390,7 @@ async fn a_permission_set_requiring_mfa_is_refused_with_the_explanation() {
     assert!(html.contains("aws:MultiFactorAuthPresent"), "{html}");
     assert!(!html.contains("AWS_ACCESS_KEY_ID"));
     let r = f
-        .post(
-            "/portal/credentials",
-            &session_cookie(&session),
-            ORIGIN,
-            &[
-                ("csrf", &csrf),
-                ("account", "999999999999"),
-                ("permission_set", "Dev"),
-            ],
-        )
+        .get_credentials(&session, &csrf, "999999999999", "Dev")
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
@@ -398,9 +402,7 @@ async fn sign_out_ends_the_session_in_the_store() {
     let (two, _) = f.sign_in(None).await;
     let (three, _) = f.sign_in(None).await;
     let csrf = f.home_csrf(&one).await;
-    let r = f
-        .post("/logout", &session_cookie(&one), ORIGIN, &[("csrf", &csrf)])
-        .await;
+    let r = f.post_csrf("/logout", &one, &csrf).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         f.get("/portal", &session_cookie(&one)).await.status(),
@@ -426,13 +428,7 @@ async fn sign_out_ends_the_session_in_the_store() {
             StatusCode::UNAUTHORIZED
         );
     }
-    assert!(f
-        .app
-        .store
-        .dir_list(super::session::SESSION_KIND)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(f.records(super::session::SESSION_KIND).await.is_empty());
 }
 
 #[tokio::test]
@@ -530,13 +526,5 @@ async fn an_mfa_step_up_moves_the_session_to_a_new_id_and_ends_the_old_one() {
         super::session::record_mfa(f.app.store.as_ref(), &loaded, now + 6).await,
         Err(super::PortalError::SessionExpired)
     ));
-    assert_eq!(
-        f.app
-            .store
-            .dir_list(super::session::SESSION_KIND)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(f.records(super::session::SESSION_KIND).await.len(), 1);
 }

@@ -115,9 +115,51 @@ impl Fixture {
         crate::testing::audit(&self.app, action).await
     }
 
+    /// How many records of `kind` are stored.
+    async fn records(&self, kind: &str) -> usize {
+        self.app.store.dir_list(kind).await.unwrap().len()
+    }
+
+    /// The stored record of client `id`: as stored, and read.
+    async fn client_record(&self, id: &str) -> (String, client::ClientRecord) {
+        let stored = self
+            .app
+            .store
+            .dir_get(client::CLIENT_KIND, id)
+            .await
+            .unwrap()
+            .unwrap();
+        let record = serde_json::from_str(&stored.value).unwrap();
+        (stored.value, record)
+    }
+
+    /// The reasons of the audit events of `action`.
+    async fn reasons(&self, action: &str) -> Vec<String> {
+        self.audit(action)
+            .await
+            .into_iter()
+            .filter_map(|e| e.reason)
+            .collect()
+    }
+
+    /// Runs the clean-up now; how many records it removed.
+    async fn purge(&self) -> usize {
+        super::purge_expired(&self.app, self.app.clock.now().timestamp())
+            .await
+            .unwrap()
+    }
+
     fn advance(&self, seconds: i64) {
         self.clock.advance(chrono::Duration::seconds(seconds));
     }
+}
+
+/// Asserts that one of `reasons` contains `needle`.
+fn assert_any_contains(reasons: &[String], needle: &str) {
+    assert!(
+        reasons.iter().any(|r| r.contains(needle)),
+        "{needle}: {reasons:?}"
+    );
 }
 
 fn assert_error(a: &Answer, error_type: &str, oauth: &str) {
@@ -152,15 +194,8 @@ async fn register_client_answers_the_model_s_members_and_stores_only_a_hash_of_t
         "http://127.0.0.1:8080/authorize"
     );
     assert_eq!(a.body["tokenEndpoint"], "http://127.0.0.1:8080/token");
-    let stored = f
-        .app
-        .store
-        .dir_get(client::CLIENT_KIND, id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!stored.value.contains(secret));
-    let r: client::ClientRecord = serde_json::from_str(&stored.value).unwrap();
+    let (stored, r) = f.client_record(id).await;
+    assert!(!stored.contains(secret));
     assert_eq!(r.secret_hash, crate::portal::session::key_of(secret));
     assert_eq!(r.grant_types, client::DEFAULT_GRANTS);
     assert_eq!(r.scopes, ["sso:account:access"]);
@@ -171,14 +206,7 @@ async fn register_client_answers_the_model_s_members_and_stores_only_a_hash_of_t
 
     // The AWS CLI's PKCE registration.
     let (id, _) = f.pkce_client().await;
-    let stored = f
-        .app
-        .store
-        .dir_get(client::CLIENT_KIND, &id)
-        .await
-        .unwrap()
-        .unwrap();
-    let r: client::ClientRecord = serde_json::from_str(&stored.value).unwrap();
+    let (_, r) = f.client_record(&id).await;
     assert_eq!(r.grant_types, ["authorization_code", "refresh_token"]);
     assert_eq!(r.redirect_uris, ["http://127.0.0.1/oauth/callback"]);
 }
@@ -277,13 +305,7 @@ async fn register_client_refuses_bad_metadata_with_the_model_s_errors() {
     }
     let a = f.call_raw("/client/register", "{not json").await;
     assert_error(&a, "InvalidRequestException", "invalid_request");
-    assert!(f
-        .app
-        .store
-        .dir_list(client::CLIENT_KIND)
-        .await
-        .unwrap()
-        .is_empty());
+    assert_eq!(f.records(client::CLIENT_KIND).await, 0);
     let ev = f.audit(super::oidc::REGISTER_ACTION).await;
     assert_eq!(ev.len(), cases.len() + 1);
     assert!(ev.iter().all(|e| e.decision == "deny"));
@@ -317,24 +339,8 @@ async fn registrations_and_device_authorizations_are_rate_limited_per_address() 
         )
         .await;
     assert_error(&a, "SlowDownException", "slow_down");
-    assert_eq!(
-        f.app
-            .store
-            .dir_list(client::CLIENT_KIND)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        f.app
-            .store
-            .dir_list(device::DEVICE_KIND)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(f.records(client::CLIENT_KIND).await, 1);
+    assert_eq!(f.records(device::DEVICE_KIND).await, 1);
     let ev = f.audit(super::oidc::REGISTER_ACTION).await;
     assert!(
         ev.iter()
@@ -413,15 +419,7 @@ async fn start_device_authorization_gives_codes_to_authenticated_device_clients_
         .call("/device_authorization", body(&id, &secret, START_URL))
         .await;
     assert_error(&a, "InvalidClientException", "invalid_client");
-    assert_eq!(
-        f.app
-            .store
-            .dir_list(device::DEVICE_KIND)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(f.records(device::DEVICE_KIND).await, 1);
     let ev = f.audit(super::oidc::DEVICE_ACTION).await;
     assert_eq!(ev.iter().filter(|e| e.decision == "allow").count(), 1);
     for (_, _, _, reason) in &cases {
@@ -437,19 +435,8 @@ async fn start_device_authorization_gives_codes_to_authenticated_device_clients_
         .unwrap_or("")
         .contains("client secret expired")));
     // The clean-up removes both expired clients, the device code and its user code.
-    assert_eq!(
-        super::purge_expired(&f.app, f.app.clock.now().timestamp())
-            .await
-            .unwrap(),
-        4
-    );
-    assert!(f
-        .app
-        .store
-        .dir_list(client::CLIENT_KIND)
-        .await
-        .unwrap()
-        .is_empty());
+    assert_eq!(f.purge().await, 4);
+    assert_eq!(f.records(client::CLIENT_KIND).await, 0);
 }
 
 #[tokio::test]
@@ -522,13 +509,7 @@ async fn the_device_grant_is_pending_slows_down_and_yields_tokens_once_after_app
     f.advance(15);
     let a = f.poll(&id, &secret, device_code).await;
     assert_error(&a, "InvalidGrantException", "invalid_grant");
-    assert!(f
-        .app
-        .store
-        .dir_list(device::DEVICE_KIND)
-        .await
-        .unwrap()
-        .is_empty());
+    assert_eq!(f.records(device::DEVICE_KIND).await, 0);
     let code = device::normalize_user_code(user_code).unwrap();
     assert!(matches!(
         device::find_pending(&f.app, &code).await.unwrap(),
@@ -544,7 +525,7 @@ async fn the_device_grant_is_pending_slows_down_and_yields_tokens_once_after_app
     let allowed: Vec<_> = ev.iter().filter(|e| e.decision == "allow").collect();
     assert_eq!(allowed.len(), 1);
     assert_eq!(allowed[0].principal.as_deref(), Some("local/ana"));
-    let reasons: Vec<String> = ev.iter().filter_map(|e| e.reason.clone()).collect();
+    let reasons = f.reasons(super::oidc::TOKEN_ACTION).await;
     for needle in [
         "interval now 10 s",
         "interval now 15 s",
@@ -555,10 +536,7 @@ async fn the_device_grant_is_pending_slows_down_and_yields_tokens_once_after_app
         "did not register authorization_code",
         "unknown or already used device code",
     ] {
-        assert!(
-            reasons.iter().any(|r| r.contains(needle)),
-            "{needle}: {reasons:?}"
-        );
+        assert_any_contains(&reasons, needle);
     }
 }
 
@@ -580,28 +558,14 @@ async fn a_denied_device_code_is_refused_and_an_expired_one_runs_out() {
         .poll(&id, &secret, expiring["deviceCode"].as_str().unwrap())
         .await;
     assert_error(&a, "ExpiredTokenException", "expired_token");
-    assert!(f
-        .app
-        .store
-        .dir_list(token::SIGNIN_KIND)
-        .await
-        .unwrap()
-        .is_empty());
-    let ev = f.audit(super::oidc::TOKEN_ACTION).await;
-    let reasons: Vec<String> = ev.iter().filter_map(|e| e.reason.clone()).collect();
+    assert_eq!(f.records(token::SIGNIN_KIND).await, 0);
+    let reasons = f.reasons(super::oidc::TOKEN_ACTION).await;
     assert!(reasons
         .iter()
         .any(|r| r == "local/ana denied the device code"));
-    assert!(reasons
-        .iter()
-        .any(|r| r.contains("device code expired 0 s ago")));
+    assert_any_contains(&reasons, "device code expired 0 s ago");
     // The clean-up removes both codes and their user codes.
-    assert_eq!(
-        super::purge_expired(&f.app, f.app.clock.now().timestamp())
-            .await
-            .unwrap(),
-        4
-    );
+    assert_eq!(f.purge().await, 4);
 }
 
 async fn device_tokens(f: &Fixture, id: &str, secret: &str) -> Value {
@@ -657,21 +621,13 @@ async fn refresh_tokens_rotate_and_are_bound_to_their_client() {
         )
         .await;
     assert_error(&a, "UnauthorizedClientException", "unauthorized_client");
-    let reasons: Vec<String> = f
-        .audit(super::oidc::TOKEN_ACTION)
-        .await
-        .iter()
-        .filter_map(|e| e.reason.clone())
-        .collect();
+    let reasons = f.reasons(super::oidc::TOKEN_ACTION).await;
     for needle in [
         format!("refresh token was issued to client {id}, not {other_id}"),
         "refresh token reused".to_string(),
         "did not register refresh_token".to_string(),
     ] {
-        assert!(
-            reasons.iter().any(|r| r.contains(&needle)),
-            "{needle}: {reasons:?}"
-        );
+        assert_any_contains(&reasons, &needle);
     }
 }
 
@@ -769,31 +725,11 @@ async fn an_authorization_code_needs_its_client_redirect_uri_and_verifier_and_wo
         )
         .await;
     assert_error(&a, "InvalidRequestException", "invalid_request");
-    let reasons: Vec<String> = f
-        .audit(super::oidc::TOKEN_ACTION)
-        .await
-        .iter()
-        .filter_map(|e| e.reason.clone())
-        .collect();
+    let reasons = f.reasons(super::oidc::TOKEN_ACTION).await;
     for (_, _, _, _, needle) in cases {
-        assert!(
-            reasons.iter().any(|r| r.contains(needle)),
-            "{needle}: {reasons:?}"
-        );
+        assert_any_contains(&reasons, needle);
     }
-    assert!(reasons
-        .iter()
-        .any(|r| r.contains("authorization code expired")));
-    assert!(reasons
-        .iter()
-        .any(|r| r.contains("codeVerifier is required")));
-    assert_eq!(
-        f.app
-            .store
-            .dir_list(token::SIGNIN_KIND)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_any_contains(&reasons, "authorization code expired");
+    assert_any_contains(&reasons, "codeVerifier is required");
+    assert_eq!(f.records(token::SIGNIN_KIND).await, 1);
 }

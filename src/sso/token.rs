@@ -567,6 +567,14 @@ mod tests {
         assert!(bearer(&app, &t.access_token).await.is_err());
     }
 
+    /// Purges the access and refresh tokens and sign-ins that ran out by now; how many.
+    async fn purge_tokens(app: &App, clock: &FixedClock) -> usize {
+        let kinds = [ACCESS_KIND, REFRESH_KIND, SIGNIN_KIND];
+        purge_records(app, &kinds, clock.now().timestamp())
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn ending_a_sign_in_refuses_its_tokens_and_purge_removes_what_ran_out() {
         let (app, clock) = app().await;
@@ -589,28 +597,10 @@ mod tests {
         assert!(refresh(&app, "client-a", &t.refresh_token).await.is_err());
         // Another sign-in of the same person is untouched.
         bearer(&app, &other.access_token).await.unwrap();
-        assert_eq!(
-            purge_records(
-                &app,
-                &[ACCESS_KIND, REFRESH_KIND, SIGNIN_KIND],
-                clock.now().timestamp()
-            )
-            .await
-            .unwrap(),
-            0
-        );
+        assert_eq!(purge_tokens(&app, &clock).await, 0);
         clock.advance(chrono::Duration::seconds(8 * 3600));
         // Two sign-ins, each with one access and one refresh token.
-        assert_eq!(
-            purge_records(
-                &app,
-                &[ACCESS_KIND, REFRESH_KIND, SIGNIN_KIND],
-                clock.now().timestamp()
-            )
-            .await
-            .unwrap(),
-            6
-        );
+        assert_eq!(purge_tokens(&app, &clock).await, 6);
     }
 
     #[tokio::test]

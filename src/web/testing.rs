@@ -91,90 +91,113 @@ pub fn sign_request(
     body: &[u8],
     presign: bool,
 ) -> Signed {
-    sign_request_at(creds, service, method, target, headers, body, presign, T0)
+    let request = ToSign {
+        service,
+        method,
+        target,
+        headers,
+        body,
+        presign,
+    };
+    request.signed_at(creds, T0)
 }
 
-/// [`sign_request`] at `at` (Unix seconds), for a fixture whose clock has moved.
-#[allow(clippy::too_many_arguments)]
-pub fn sign_request_at(
-    creds: &Creds,
-    service: &str,
-    method: &'static str,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    presign: bool,
-    at: i64,
-) -> Signed {
-    let identity: Identity = Credentials::new(
-        creds.key.clone(),
-        creds.secret.clone(),
-        creds.token.clone(),
-        None,
-        "test",
-    )
-    .into();
-    let mut settings = SigningSettings::default();
-    if presign {
-        settings.signature_location = SignatureLocation::QueryParams;
-        settings.expires_in = Some(Duration::from_secs(900));
-    }
-    if service == "s3" {
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    }
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name(service)
-        .time(SystemTime::UNIX_EPOCH + Duration::from_secs(at as u64))
-        .settings(settings)
-        .build()
-        .unwrap()
+/// A request to sign, for a fixture whose clock is not at [`T0`]: `method target` for `service` with `headers` and `body`, in the header form
+/// or, with `presign`, as a presigned URL.
+pub struct ToSign<'a> {
+    /// The signing name.
+    pub service: &'a str,
+    /// The HTTP method.
+    pub method: &'static str,
+    /// Path and query.
+    pub target: &'a str,
+    /// The headers besides `host`.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body.
+    pub body: &'a [u8],
+    /// Whether to presign (a URL) rather than sign the headers.
+    pub presign: bool,
+}
+
+impl ToSign<'_> {
+    /// Signs the request at `at` (Unix seconds); S3 requests also carry the signed
+    /// `x-amz-content-sha256`.
+    pub fn signed_at(&self, creds: &Creds, at: i64) -> Signed {
+        let identity: Identity = Credentials::new(
+            creds.key.clone(),
+            creds.secret.clone(),
+            creds.token.clone(),
+            None,
+            "test",
+        )
         .into();
-    let uri = format!("http://{HOST}{target}");
-    let mut all = vec![("host", HOST)];
-    all.extend_from_slice(headers);
-    let signable = SignableRequest::new(
-        method,
-        uri.as_str(),
-        all.iter().copied(),
-        SignableBody::Bytes(body),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let mut request = http::Request::builder().method(method).uri(&uri);
-    for (k, v) in &all {
-        request = request.header(*k, *v);
-    }
-    let mut request = request.body(()).unwrap();
-    instructions.apply_to_request_http1x(&mut request);
-    Signed {
-        method,
-        target: request
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap(),
-        headers: request
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
-            .collect(),
-        body: body.to_vec(),
+        let mut settings = SigningSettings::default();
+        if self.presign {
+            settings.signature_location = SignatureLocation::QueryParams;
+            settings.expires_in = Some(Duration::from_secs(900));
+        }
+        if self.service == "s3" {
+            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        }
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name(self.service)
+            .time(SystemTime::UNIX_EPOCH + Duration::from_secs(at as u64))
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let uri = format!("http://{HOST}{}", self.target);
+        let mut all = vec![("host", HOST)];
+        all.extend_from_slice(self.headers);
+        let signable = SignableRequest::new(
+            self.method,
+            uri.as_str(),
+            all.iter().copied(),
+            SignableBody::Bytes(self.body),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut request = http::Request::builder().method(self.method).uri(&uri);
+        for (k, v) in &all {
+            request = request.header(*k, *v);
+        }
+        let mut request = request.body(()).unwrap();
+        instructions.apply_to_request_http1x(&mut request);
+        Signed {
+            method: self.method,
+            target: request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap(),
+            headers: request
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+                .collect(),
+            body: self.body.to_vec(),
+        }
     }
 }
 
 /// A signed `POST /` with a form body, for `service` (`sts`, or `iam` for the IAM actions).
 pub fn form_post(creds: &Creds, service: &str, form: &str) -> Signed {
-    sign_request(
-        creds,
+    form_post_at(creds, service, form, T0)
+}
+
+/// [`form_post`] signed at `at` (Unix seconds), for a fixture whose clock has moved.
+pub fn form_post_at(creds: &Creds, service: &str, form: &str, at: i64) -> Signed {
+    let request = ToSign {
         service,
-        "POST",
-        "/",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        form.as_bytes(),
-        false,
-    )
+        method: "POST",
+        target: "/",
+        headers: &[("content-type", "application/x-www-form-urlencoded")],
+        body: form.as_bytes(),
+        presign: false,
+    };
+    request.signed_at(creds, at)
 }
 
 /// A signed STS `POST /` with a form body.

@@ -5,9 +5,9 @@
 
 use super::decrypt::{self, testing, DecryptError};
 use super::shape::{self, ShapeError};
-use super::test_idp::{certificate, rsa_key, sign, template};
+use super::test_idp::{self, certificate, rsa_key, sign, template};
 use super::*;
-use crate::config::{MetadataSource, SamlProvider, SamlSettings, SpDecryption};
+use crate::config::SpDecryption;
 use crate::store::MemoryStore;
 use openssl::hash::MessageDigest;
 use openssl::symm::Cipher;
@@ -46,41 +46,20 @@ fn keys() -> Keys {
 
 fn federation(k: &Keys, decryption: bool) -> SamlFederation {
     let clock = crate::clock::FixedClock::new(DateTime::from_timestamp(T0, 0).unwrap());
-    let settings = SamlSettings {
-        entity_id: SP.into(),
-        acs_url: ACS.into(),
-        metadata_url: SP.into(),
-        max_clock_skew_seconds: 60,
-        max_response_age_seconds: 300,
-        max_concurrent_verifications: 2,
-        login_timeout_seconds: 600,
-        signing: None,
-        decryption: decryption.then(|| SpDecryption {
-            keys_pkcs8_der: vec![
-                k.current.private_key_to_pkcs8().unwrap(),
-                k.next.private_key_to_pkcs8().unwrap(),
-            ],
-            certificates_der: vec![certificate(&k.current), certificate(&k.next)],
-        }),
+    let settings = test_idp::sp_settings(decryption.then(|| SpDecryption {
+        keys_pkcs8_der: vec![
+            k.current.private_key_to_pkcs8().unwrap(),
+            k.next.private_key_to_pkcs8().unwrap(),
+        ],
+        certificates_der: vec![certificate(&k.current), certificate(&k.next)],
+    }));
+    let metadata = IdpMetadata {
+        entity_id: IDP.into(),
+        signing_certificates: vec![certificate(&k.idp)],
+        sso_redirect: None,
+        wants_signed_requests: false,
     };
-    let provider = SamlProvider {
-        name: "corp".into(),
-        source: MetadataSource::File("/nonexistent".into()),
-        metadata: Some(IdpMetadata {
-            entity_id: IDP.into(),
-            signing_certificates: vec![certificate(&k.idp)],
-            sso_redirect: None,
-            wants_signed_requests: false,
-        }),
-        refresh_seconds: 3600,
-        accounts: None,
-        allow_idp_initiated: false,
-        mfa_authn_contexts: vec![],
-        groups_attribute: "groups".into(),
-        groups_delimiter: None,
-        email_attribute: "email".into(),
-        email_always_verified: false,
-    };
+    let provider = test_idp::provider(Some(metadata), &[]);
     SamlFederation::new(&settings, &[provider], Arc::new(clock))
 }
 

@@ -5,7 +5,7 @@
 
 use super::test_idp::{self, Claims, Signed, IDP};
 use super::*;
-use crate::config::{MetadataSource, SamlProvider, SamlSettings, SpDecryption};
+use crate::config::SpDecryption;
 use crate::store::MemoryStore;
 
 const T0: i64 = 1_800_000_000;
@@ -23,33 +23,12 @@ struct Fixture {
 fn fixture() -> Fixture {
     let idp = test_idp::rsa_key();
     let sp = test_idp::rsa_key();
-    let settings = SamlSettings {
-        entity_id: SP.into(),
-        acs_url: ACS.into(),
-        metadata_url: SP.into(),
-        max_clock_skew_seconds: 60,
-        max_response_age_seconds: 300,
-        max_concurrent_verifications: 2,
-        login_timeout_seconds: 600,
-        signing: None,
-        decryption: Some(SpDecryption {
-            keys_pkcs8_der: vec![sp.private_key_to_pkcs8().unwrap()],
-            certificates_der: vec![test_idp::certificate(&sp)],
-        }),
-    };
-    let provider = SamlProvider {
-        name: "corp".into(),
-        source: MetadataSource::File("/nonexistent".into()),
-        metadata: Some(saml_metadata::parse_idp(&test_idp::metadata_xml(&idp)).unwrap()),
-        refresh_seconds: 3600,
-        accounts: None,
-        allow_idp_initiated: false,
-        mfa_authn_contexts: vec![MFA.into()],
-        groups_attribute: "groups".into(),
-        groups_delimiter: None,
-        email_attribute: "email".into(),
-        email_always_verified: false,
-    };
+    let settings = test_idp::sp_settings(Some(SpDecryption {
+        keys_pkcs8_der: vec![sp.private_key_to_pkcs8().unwrap()],
+        certificates_der: vec![test_idp::certificate(&sp)],
+    }));
+    let metadata = saml_metadata::parse_idp(&test_idp::metadata_xml(&idp)).unwrap();
+    let provider = test_idp::provider(Some(metadata), &[MFA]);
     let clock = crate::clock::FixedClock::new(DateTime::from_timestamp(T0, 0).unwrap());
     Fixture {
         fed: SamlFederation::new(&settings, &[provider], Arc::new(clock)),

@@ -1,6 +1,8 @@
 //! A SAML identity provider for the tests: an RSA key and its certificate, metadata naming it, and
 //! assertions and Responses signed by xmlsec (samael's `sign_xml`) as an IdP signs them.
 
+use crate::config::saml_metadata::IdpMetadata;
+use crate::config::{MetadataSource, SamlProvider, SamlSettings, SpDecryption};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::DateTime;
@@ -12,6 +14,40 @@ use samael::crypto::{Crypto, CryptoProvider};
 pub const IDP: &str = "https://idp.example/saml";
 /// The authentication context of a password sign-in.
 pub const PASSWORD: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
+
+/// rolegate's SAML settings in the tests: the service provider at `https://sp.example`, 60 seconds
+/// of clock skew, responses of up to 5 minutes, and `decryption`.
+pub fn sp_settings(decryption: Option<SpDecryption>) -> SamlSettings {
+    SamlSettings {
+        entity_id: "https://sp.example/saml/metadata".into(),
+        acs_url: "https://sp.example/saml/acs".into(),
+        metadata_url: "https://sp.example/saml/metadata".into(),
+        max_clock_skew_seconds: 60,
+        max_response_age_seconds: 300,
+        max_concurrent_verifications: 2,
+        login_timeout_seconds: 600,
+        signing: None,
+        decryption,
+    }
+}
+
+/// The provider `corp` with `metadata` (its source a file that is not read), whose
+/// `mfa_authn_contexts` count as MFA.
+pub fn provider(metadata: Option<IdpMetadata>, mfa_authn_contexts: &[&str]) -> SamlProvider {
+    SamlProvider {
+        name: "corp".into(),
+        source: MetadataSource::File("/nonexistent".into()),
+        metadata,
+        refresh_seconds: 3600,
+        accounts: None,
+        allow_idp_initiated: false,
+        mfa_authn_contexts: mfa_authn_contexts.iter().map(|c| c.to_string()).collect(),
+        groups_attribute: "groups".into(),
+        groups_delimiter: None,
+        email_attribute: "email".into(),
+        email_always_verified: false,
+    }
+}
 
 /// A new 2048-bit RSA key.
 pub fn rsa_key() -> PKey<Private> {

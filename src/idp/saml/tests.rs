@@ -644,28 +644,13 @@ fn federation(
 ) {
     let clock = crate::clock::FixedClock::new(DateTime::from_timestamp(T0, 0).unwrap());
     let settings = SamlSettings {
-        entity_id: "https://sp.example/saml/metadata".into(),
-        acs_url: "https://sp.example/saml/acs".into(),
-        metadata_url: "https://sp.example/saml/metadata".into(),
         max_clock_skew_seconds: skew,
-        max_response_age_seconds: 300,
         max_concurrent_verifications: 1,
-        login_timeout_seconds: 600,
-        signing: None,
-        decryption: None,
+        ..super::test_idp::sp_settings(None)
     };
     let provider = SamlProvider {
-        name: "corp".into(),
         source: MetadataSource::Url("https://idp.example/md".into()),
-        metadata: None,
-        refresh_seconds: 3600,
-        accounts: None,
-        allow_idp_initiated: false,
-        mfa_authn_contexts: vec!["urn:mfa".into()],
-        groups_attribute: "groups".into(),
-        groups_delimiter: None,
-        email_attribute: "email".into(),
-        email_always_verified: false,
+        ..super::test_idp::provider(None, &["urn:mfa"])
     };
     let meta = IdpMetadata {
         entity_id: "https://idp.example/saml".into(),

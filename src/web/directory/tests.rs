@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::credentials::{SessionClaims, SessionPrincipal};
 use crate::idp::local::User;
-use crate::web::testing::{access_key, sign_request_at, Creds};
+use crate::web::testing::{access_key, Creds, ToSign};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
@@ -116,16 +116,15 @@ impl Fixture {
             Method::DELETE => "DELETE",
             other => panic!("no test signs {other}"),
         };
-        let signed = sign_request_at(
-            creds,
-            super::SIGNING_NAME,
+        let signed = ToSign {
+            service: super::SIGNING_NAME,
             method,
-            path,
-            &[("content-type", "application/json")],
-            body.as_bytes(),
-            false,
-            T0,
-        );
+            target: path,
+            headers: &[("content-type", "application/json")],
+            body: body.as_bytes(),
+            presign: false,
+        }
+        .signed_at(creds, T0);
         self.send(signed.request()).await
     }
 
