@@ -90,16 +90,7 @@ pub async fn dispatch(
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, QueryError> {
-    let action = params.get("Action")?.ok_or_else(|| {
-        QueryError::invalid_action("The request must contain the parameter Action")
-            .because("no Action parameter")
-    })?;
-    let Some(action) = StsAction::parse(action) else {
-        let shown: String = action.chars().take(64).collect();
-        return Err(QueryError::invalid_action(format!(
-            "Could not find operation {shown} for version {API_VERSION}"
-        )));
-    };
+    let action = params.action(API_VERSION, StsAction::parse)?;
     if let Some(v) = params.get("Version")? {
         if v != API_VERSION {
             let shown: String = v.chars().take(32).collect();
