@@ -146,6 +146,26 @@ pub trait EdgeError {
     fn reason(&self) -> &str;
 }
 
+/// Implements [`EdgeError`] for an error type with the fields `message` and `reason` (strings) and
+/// a `code` field that `|e| expr` reads as the audit event's code.
+macro_rules! edge_error {
+    ($t:ty, |$e:ident| $code:expr) => {
+        impl $crate::audit::EdgeError for $t {
+            fn code(&self) -> &str {
+                let $e = self;
+                $code
+            }
+            fn message(&self) -> &str {
+                &self.message
+            }
+            fn reason(&self) -> &str {
+                &self.reason
+            }
+        }
+    };
+}
+pub(crate) use edge_error;
+
 impl AuditEvent {
     /// A new event for `action` at `time`.
     pub fn new(time: DateTime<Utc>, request_id: &str, action: &str) -> Self {

@@ -251,17 +251,7 @@ impl From<super::PolicyLoadError> for ApiError {
     }
 }
 
-impl crate::audit::EdgeError for ApiError {
-    fn code(&self) -> &str {
-        self.code
-    }
-    fn message(&self) -> &str {
-        &self.message
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-}
+crate::audit::edge_error!(ApiError, |e| e.code);
 
 /// Verifies the signed request of `input` and decides it. One audit event is filled in `ev`.
 pub async fn authorize(
