@@ -116,3 +116,22 @@ pub async fn dispatch(
         StsAction::AssumeRoleWithSAML => saml::assume_role_with_saml(app, req, params, ev).await,
     }
 }
+
+/// `RoleArn`, required and recorded on the event (checked once the other required members are read).
+fn requested_role<'p>(params: &'p Params, ev: &mut AuditEvent) -> Result<&'p str, QueryError> {
+    let role_arn = params.required("RoleArn", "roleArn")?;
+    ev.role_arn = Some(role_arn.to_string());
+    Ok(role_arn)
+}
+
+/// `RoleArn` and `RoleSessionName`, both required and recorded on the event (checked once the other
+/// required members are read).
+fn requested_role_session<'p>(
+    params: &'p Params,
+    ev: &mut AuditEvent,
+) -> Result<(&'p str, &'p str), QueryError> {
+    let role_arn = requested_role(params, ev)?;
+    let session_name = params.required("RoleSessionName", "roleSessionName")?;
+    ev.session_name = Some(session_name.to_string());
+    Ok((role_arn, session_name))
+}
