@@ -481,5 +481,22 @@ impl Validator<'_> {
     }
 }
 
+/// Loads `text` as `/etc/rolegate/rolegate.toml` with the environment `env` (the tests of each
+/// section).
+#[cfg(test)]
+fn load_test_text(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_str_with_env(Path::new("/etc/rolegate/rolegate.toml"), text, &env)
+}
+
+/// [`load_test_text`] with no environment, its problems in their `Debug` form.
+#[cfg(test)]
+fn load_test_debug(text: &str) -> Result<Config, String> {
+    load_test_text(text, &[]).map_err(|e| format!("{e:?}"))
+}
+
 #[cfg(test)]
 mod tests;

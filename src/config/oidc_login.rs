@@ -135,8 +135,7 @@ impl Validator<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, ConfigError};
-    use std::path::Path;
+    use crate::config::load_test_text as load;
 
     fn with_login(name: &str, login: &str) -> String {
         format!(
@@ -154,14 +153,6 @@ name = "{name}"
 {login}
 "#
         )
-    }
-
-    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_str_with_env(Path::new("/etc/rolegate/rolegate.toml"), text, &env)
     }
 
     #[test]
