@@ -66,14 +66,8 @@ pub async fn dispatch(
     ev: &mut AuditEvent,
 ) -> Result<String, QueryError> {
     let action = params.action(API_VERSION, IamAction::parse)?;
-    match action {
-        IamAction::SimulatePrincipalPolicy => {
-            simulate::simulate_principal_policy(app, req, params, ev).await
-        }
-        IamAction::SimulateCustomPolicy => {
-            simulate::simulate_custom_policy(app, req, params, ev).await
-        }
-    }
+    // Both actions are the policy simulator's.
+    simulate::simulate(app, req, params, ev, action).await
 }
 
 /// `NoSuchEntity` (404).
