@@ -48,13 +48,7 @@ fn upstream_mfa_time(
     if !amr.iter().any(|v| provider.mfa_amr.iter().any(|t| t == v)) {
         return None;
     }
-    Some(
-        claims
-            .get("auth_time")
-            .and_then(Value::as_i64)
-            .filter(|t| *t <= issued_at)
-            .unwrap_or(issued_at),
-    )
+    Some(crate::idp::authenticated_at(claims, issued_at))
 }
 
 /// Session tags and transitive keys from the `https://aws.amazon.com/tags` claim.
