@@ -343,14 +343,7 @@ pub async fn authorize(
 }
 
 fn check_action_and_resource(action: &str, resource: &str) -> Result<(), ApiError> {
-    let well_formed = action.len() <= 128
-        && action.split_once(':').is_some_and(|(svc, name)| {
-            !svc.is_empty()
-                && !name.is_empty()
-                && svc.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && name.chars().all(|c| c.is_ascii_alphanumeric())
-        });
-    if !well_formed {
+    if !crate::policy::is_action_name(action) {
         return Err(ApiError::invalid(format!(
             "action {:?} is not of the form service:Action",
             action.chars().take(140).collect::<String>()
