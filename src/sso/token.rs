@@ -589,28 +589,19 @@ mod tests {
         assert!(refresh(&app, "client-a", &t.refresh_token).await.is_err());
         // Another sign-in of the same person is untouched.
         bearer(&app, &other.access_token).await.unwrap();
-        assert_eq!(
+        let purge = || async {
             purge_records(
                 &app,
                 &[ACCESS_KIND, REFRESH_KIND, SIGNIN_KIND],
-                clock.now().timestamp()
+                clock.now().timestamp(),
             )
             .await
-            .unwrap(),
-            0
-        );
+            .unwrap()
+        };
+        assert_eq!(purge().await, 0);
         clock.advance(chrono::Duration::seconds(8 * 3600));
         // Two sign-ins, each with one access and one refresh token.
-        assert_eq!(
-            purge_records(
-                &app,
-                &[ACCESS_KIND, REFRESH_KIND, SIGNIN_KIND],
-                clock.now().timestamp()
-            )
-            .await
-            .unwrap(),
-            6
-        );
+        assert_eq!(purge().await, 6);
     }
 
     #[tokio::test]
