@@ -146,6 +146,26 @@ pub trait EdgeError {
     fn reason(&self) -> &str;
 }
 
+/// Implements [`EdgeError`] for an error type with the fields `message` and `reason` (strings) and
+/// a `code` field that `|e| expr` reads as the audit event's code.
+macro_rules! edge_error {
+    ($t:ty, |$e:ident| $code:expr) => {
+        impl $crate::audit::EdgeError for $t {
+            fn code(&self) -> &str {
+                let $e = self;
+                $code
+            }
+            fn message(&self) -> &str {
+                &self.message
+            }
+            fn reason(&self) -> &str {
+                &self.reason
+            }
+        }
+    };
+}
+pub(crate) use edge_error;
+
 impl AuditEvent {
     /// A new event for `action` at `time`.
     pub fn new(time: DateTime<Utc>, request_id: &str, action: &str) -> Self {
@@ -639,6 +659,26 @@ mod tests {
         e
     }
 
+    /// The request ids of the events `store` holds (at most `limit`), in its order.
+    async fn stored_ids(store: &MemoryStore, limit: usize) -> Vec<String> {
+        let q = AuditQuery {
+            limit,
+            ..AuditQuery::default()
+        };
+        store
+            .query_audit(&q)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<serde_json::Value>(&r.json).unwrap()["request_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
     fn lines(path: &Path) -> Vec<serde_json::Value> {
         std::fs::read_to_string(path)
             .unwrap_or_default()
@@ -745,21 +785,8 @@ mod tests {
         }
         assert_eq!(a.written(), 2_502);
         assert_eq!(a.dropped(), 0);
-        let q = AuditQuery {
-            limit: 10_000,
-            ..AuditQuery::default()
-        };
-        let got = store.query_audit(&q).await.unwrap();
-        assert_eq!(got.len(), 2_502);
-        let mut ids: Vec<String> = got
-            .iter()
-            .map(|r| {
-                serde_json::from_str::<serde_json::Value>(&r.json).unwrap()["request_id"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
+        let mut ids = stored_ids(&store, 10_000).await;
+        assert_eq!(ids.len(), 2_502);
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 2_502, "each event once");
@@ -787,22 +814,8 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert_eq!(a.written(), MAX_HELD as u64);
-        let q = AuditQuery {
-            limit: 200_000,
-            ..AuditQuery::default()
-        };
-        let ids: std::collections::HashSet<String> = store
-            .query_audit(&q)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| {
-                serde_json::from_str::<serde_json::Value>(&r.json).unwrap()["request_id"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
+        let ids: std::collections::HashSet<String> =
+            stored_ids(&store, 200_000).await.into_iter().collect();
         // The oldest went; the newest stayed.
         assert!(!ids.contains("e0") && !ids.contains("e2499"));
         assert!(ids.contains("e2500") && ids.contains(&format!("e{}", total - 1)));

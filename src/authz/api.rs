@@ -252,17 +252,7 @@ impl From<super::PolicyLoadError> for ApiError {
     }
 }
 
-impl crate::audit::EdgeError for ApiError {
-    fn code(&self) -> &str {
-        self.code
-    }
-    fn message(&self) -> &str {
-        &self.message
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-}
+crate::audit::edge_error!(ApiError, |e| e.code);
 
 /// Verifies the signed request of `input` and decides it. One audit event is filled in `ev`.
 pub async fn authorize(
@@ -354,14 +344,7 @@ pub async fn authorize(
 }
 
 fn check_action_and_resource(action: &str, resource: &str) -> Result<(), ApiError> {
-    let well_formed = action.len() <= 128
-        && action.split_once(':').is_some_and(|(svc, name)| {
-            !svc.is_empty()
-                && !name.is_empty()
-                && svc.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && name.chars().all(|c| c.is_ascii_alphanumeric())
-        });
-    if !well_formed {
+    if !crate::policy::is_action_name(action) {
         return Err(ApiError::invalid(format!(
             "action {:?} is not of the form service:Action",
             action.chars().take(140).collect::<String>()

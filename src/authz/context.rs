@@ -218,7 +218,7 @@ pub fn request_tag_keys(tags: &[(String, String)]) -> Vec<(String, ContextValue)
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::{MetadataSource, SamlProvider};
     use crate::credentials::{Federation, SessionPrincipal};
@@ -240,7 +240,8 @@ mod tests {
         c
     }
 
-    fn session(key_prefix: &str) -> SessionClaims {
+    /// The session of a federated user `app` of a provider whose key prefix is `key_prefix`.
+    pub(in crate::authz) fn session(key_prefix: &str) -> SessionClaims {
         SessionClaims {
             access_key_id: "ASIAEXAMPLEEXAMPLE00".into(),
             secret_access_key: "x".into(),

@@ -185,7 +185,6 @@ impl SessionPolicies {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::SessionPrincipal;
     use crate::policy::{evaluate, Effect, RequestContext};
 
     #[test]
@@ -234,24 +233,10 @@ mod tests {
 
     fn federated(session_policy: Option<&str>) -> SessionClaims {
         SessionClaims {
-            access_key_id: "ASIAEXAMPLEEXAMPLE00".into(),
-            secret_access_key: "x".into(),
-            session_id: "s".into(),
-            principal: SessionPrincipal::FederatedUser {
-                account: "111122223333".into(),
-                name: "app".into(),
-            },
-            source_identity: None,
-            tags: Vec::new(),
-            transitive_tag_keys: Vec::new(),
             session_policy: session_policy.map(String::from),
-            policy_arns: Vec::new(),
             federation: None,
-            mfa_time: None,
-            issued_at: 0,
-            expires_at: 10,
-            chained: false,
             origin_user: Some("AIDAEXAMPLE".into()),
+            ..context::tests::session("")
         }
     }
 

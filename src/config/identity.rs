@@ -239,16 +239,7 @@ impl Validator<'_> {
                 ok = false;
             }
         }
-        for (k, v) in &raw.tags {
-            if k.is_empty()
-                || k.len() > 128
-                || v.len() > 256
-                || k.to_ascii_lowercase().starts_with("aws:")
-            {
-                self.err(at, format!("{what}: tag '{k}' is invalid (key 1-128 chars not starting with aws:, value ≤ 256)"));
-                ok = false;
-            }
-        }
+        ok &= self.tags_ok(at, &what, &raw.tags);
         let policies = match self.inline_policies(&raw.policies, &what) {
             Some(p) => p,
             None => {

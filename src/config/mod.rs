@@ -328,6 +328,28 @@ impl Validator<'_> {
         (path, ok)
     }
 
+    /// Whether the tags of `what` are valid (key 1-128 characters not starting with `aws:`, value
+    /// at most 256); each one that is not is reported.
+    fn tags_ok(
+        &mut self,
+        at: Option<usize>,
+        what: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> bool {
+        let mut ok = true;
+        for (k, v) in tags {
+            if k.is_empty()
+                || k.len() > 128
+                || v.len() > 256
+                || k.to_ascii_lowercase().starts_with("aws:")
+            {
+                self.err(at, format!("{what}: tag '{k}' is invalid (key 1-128 chars not starting with aws:, value ≤ 256)"));
+                ok = false;
+            }
+        }
+        ok
+    }
+
     fn err(&mut self, span_start: Option<usize>, msg: impl Into<String>) {
         let p = self.problem(span_start, msg);
         self.problems.push(p);
@@ -490,6 +512,23 @@ impl Validator<'_> {
             self.dir.join(p)
         }
     }
+}
+
+/// Loads `text` as `/etc/rolegate/rolegate.toml` with the environment `env` (the tests of each
+/// section).
+#[cfg(test)]
+fn load_test_text(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_str_with_env(Path::new("/etc/rolegate/rolegate.toml"), text, &env)
+}
+
+/// [`load_test_text`] with no environment, its problems in their `Debug` form.
+#[cfg(test)]
+fn load_test_debug(text: &str) -> Result<Config, String> {
+    load_test_text(text, &[]).map_err(|e| format!("{e:?}"))
 }
 
 #[cfg(test)]

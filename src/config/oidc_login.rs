@@ -135,7 +135,7 @@ impl Validator<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::tests::load_env as load;
+    use crate::config::load_test_text as load;
 
     fn with_login(name: &str, login: &str) -> String {
         format!(

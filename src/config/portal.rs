@@ -94,31 +94,27 @@ impl Validator<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use crate::config::{load_test_debug, Config};
+    use crate::testing;
 
-    const BASE: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-"#;
-
-    fn load(text: &str) -> Result<Config, String> {
-        Config::from_str_with_env(std::path::Path::new("/etc/rolegate.toml"), text, &[])
-            .map_err(|e| format!("{e:?}"))
+    /// The shared test configuration, with its account or with none, and `extra` added.
+    fn load(with_account: bool, extra: &str) -> Result<Config, String> {
+        let mut c = testing::config();
+        if !with_account {
+            c = c.accounts(&[]);
+        }
+        load_test_debug(&c.with(extra).text())
     }
 
     #[test]
     fn portal_settings_are_validated() {
-        let account = "[[accounts]]\nid = \"111122223333\"\nname = \"main\"\n";
-        let ok = load(&format!("{BASE}{account}[portal]\n")).unwrap();
+        let ok = load(true, "[portal]\n").unwrap();
         let p = ok.portal.unwrap();
         assert_eq!(
             (p.idle_seconds, p.max_seconds, p.local_login),
             (1800, 43200, true)
         );
-        assert!(load(BASE).unwrap().portal.is_none());
+        assert!(load(false, "").unwrap().portal.is_none());
         for (with_account, extra, needle) in [
             (false, "[portal]\n", "no sign-in method"),
             (
@@ -144,12 +140,7 @@ kind = "memory"
             (true, "[portal]\nlocal_login = false\n", "no sign-in method"),
             (true, "[portal]\ncolour = \"blue\"\n", "unknown field"),
         ] {
-            let text = if with_account {
-                format!("{BASE}{account}{extra}")
-            } else {
-                format!("{BASE}{extra}")
-            };
-            let e = load(&text).expect_err(extra);
+            let e = load(with_account, extra).expect_err(extra);
             assert!(e.contains(needle), "{extra}: {e}");
         }
     }
@@ -184,7 +175,6 @@ kind = "memory"
                 }
             )
         };
-        let account = "[[accounts]]\nid = \"111122223333\"\nname = \"main\"\n";
         let portal = "[portal]\nlocal_login = false\n";
         for (what, providers) in [
             ("an OpenID provider with a login table", oidc(true)),
@@ -196,20 +186,15 @@ kind = "memory"
         ] {
             // With and without a local directory (no account: none).
             for with_account in [true, false] {
-                let a = if with_account { account } else { "" };
-                let c = load(&format!("{BASE}{a}{providers}{portal}"))
+                let c = load(with_account, &format!("{providers}{portal}"))
                     .unwrap_or_else(|e| panic!("{what}: {e}"));
                 assert!(!c.portal.unwrap().local_login, "{what}");
             }
         }
         // Providers nobody signs in through in a browser are no sign-in method; the problem names
         // every method there is.
-        let none = format!(
-            "{BASE}{account}{}{}{portal}",
-            oidc(false),
-            saml(&no_redirect, "")
-        );
-        let e = load(&none).unwrap_err();
+        let none = format!("{}{}{portal}", oidc(false), saml(&no_redirect, ""));
+        let e = load(true, &none).unwrap_err();
         for needle in [
             "portal: no sign-in method is enabled",
             "local_login",

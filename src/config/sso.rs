@@ -115,34 +115,24 @@ impl Validator<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use crate::config::{load_test_debug, Config};
+    use crate::testing;
 
-    const BASE: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
-"#;
-
-    fn load(text: &str) -> Result<Config, String> {
-        Config::from_str_with_env(std::path::Path::new("/etc/rolegate.toml"), text, &[])
-            .map_err(|e| format!("{e:?}"))
+    /// The shared test configuration with `extra` added.
+    fn load(extra: &str) -> Result<Config, String> {
+        load_test_debug(&testing::config().with(extra).text())
     }
 
     #[test]
     fn sso_settings_are_validated() {
-        let ok = load(&format!("{BASE}[portal]\n[sso]\n")).unwrap();
+        let ok = load("[portal]\n[sso]\n").unwrap();
         assert_eq!(ok.sso, Some(super::SsoSettings::default()));
-        assert!(load(&format!("{BASE}[portal]\n")).unwrap().sso.is_none());
-        let set = load(&format!(
-            "{BASE}[portal]\n[sso]\naccess_token_minutes = 30\nsession_hours = 12\n\
+        assert!(load("[portal]\n").unwrap().sso.is_none());
+        let set = load(
+            "[portal]\n[sso]\naccess_token_minutes = 30\nsession_hours = 12\n\
              device_code_minutes = 5\npoll_interval_seconds = 2\nclient_secret_days = 30\n\
-             logout_revokes_credentials = true\n"
-        ))
+             logout_revokes_credentials = true\n",
+        )
         .unwrap()
         .sso
         .unwrap();
@@ -182,7 +172,7 @@ name = "main"
             ),
             ("[portal]\n[sso]\nflavour = 1\n", "unknown field"),
         ] {
-            let e = load(&format!("{BASE}{extra}")).unwrap_err();
+            let e = load(extra).unwrap_err();
             assert!(e.contains(needle), "{extra}: {e}");
         }
     }

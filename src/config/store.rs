@@ -279,8 +279,7 @@ fn check_url(text: &str, plaintext_ok: bool) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::check_url;
-    use crate::config::{Config, StoreSettings};
-    use std::path::Path;
+    use crate::config::{load_test_text, Config, StoreSettings};
     use std::time::Duration;
 
     const REST: &str = r#"
@@ -290,16 +289,8 @@ public_url = "http://127.0.0.1:8080"
 "#;
 
     fn load(store: &str, env: &[(&str, &str)]) -> Result<Config, Vec<String>> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_str_with_env(
-            Path::new("/etc/rolegate/rolegate.toml"),
-            &format!("{REST}\n[store]\n{store}\n"),
-            &env,
-        )
-        .map_err(|e| e.0.iter().map(|p| p.to_string()).collect())
+        load_test_text(&format!("{REST}\n[store]\n{store}\n"), env)
+            .map_err(|e| e.0.iter().map(|p| p.to_string()).collect())
     }
 
     #[test]

@@ -187,15 +187,13 @@ impl Validator<'_> {
 #[cfg(test)]
 mod tests {
     use super::rp_id_problem;
-    use crate::config::Config;
+    use crate::config::{load_test_debug, Config};
+    use crate::testing;
 
+    /// The shared test configuration reached at `public_url`, with `[portal]` and `portal` added.
     fn load(public_url: &str, portal: &str) -> Result<Config, String> {
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{public_url}\"\n[store]\nkind = \"memory\"\n\
-             [[accounts]]\nid = \"111122223333\"\nname = \"main\"\n[portal]\n{portal}"
-        );
-        Config::from_str_with_env(std::path::Path::new("/etc/rolegate.toml"), &text, &[])
-            .map_err(|e| format!("{e:?}"))
+        let c = testing::config().server("127.0.0.1:0", public_url);
+        load_test_debug(&c.with("[portal]\n").with(portal).text())
     }
 
     fn webauthn(public_url: &str, portal: &str) -> Option<(String, String, String)> {

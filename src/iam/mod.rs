@@ -65,24 +65,9 @@ pub async fn dispatch(
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, QueryError> {
-    let action = params.get("Action")?.ok_or_else(|| {
-        QueryError::invalid_action("The request must contain the parameter Action")
-            .because("no Action parameter")
-    })?;
-    let Some(action) = IamAction::parse(action) else {
-        let shown: String = action.chars().take(64).collect();
-        return Err(QueryError::invalid_action(format!(
-            "Could not find operation {shown} for version {API_VERSION}"
-        )));
-    };
-    match action {
-        IamAction::SimulatePrincipalPolicy => {
-            simulate::simulate_principal_policy(app, req, params, ev).await
-        }
-        IamAction::SimulateCustomPolicy => {
-            simulate::simulate_custom_policy(app, req, params, ev).await
-        }
-    }
+    let action = params.action(API_VERSION, IamAction::parse)?;
+    // Both actions are the policy simulator's.
+    simulate::simulate(app, req, params, ev, action).await
 }
 
 /// `NoSuchEntity` (404).

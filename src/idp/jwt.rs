@@ -99,13 +99,7 @@ impl WebIdentityVerifier {
         clock: SharedClock,
     ) -> std::result::Result<Self, String> {
         rsa_cache::install();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(5))
-            .connect_timeout(Duration::from_secs(3))
-            .user_agent(concat!("rolegate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("http client: {e}"))?;
+        let http = super::oidc_http_client()?;
         let providers = providers
             .iter()
             .map(|p| {

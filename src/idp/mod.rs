@@ -10,6 +10,7 @@ pub mod saml;
 
 use crate::config::OidcProvider;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// An identity proven by a provider.
 #[derive(Debug, Clone)]
@@ -26,4 +27,29 @@ pub struct VerifiedIdentity {
     pub issued_at: i64,
     /// `exp`, epoch seconds.
     pub expires_at: i64,
+}
+
+/// The HTTP client that talks to OpenID providers (discovery, keys, tokens): a redirect is never
+/// followed; 5 s a request, 3 s to connect; rolegate's user agent.
+pub(crate) fn oidc_http_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(3))
+        .user_agent(concat!("rolegate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("http client: {e}"))
+}
+
+/// When a verified token says its user authenticated: `auth_time` when given and not after `iat`
+/// (`issued_at`), else `iat`.
+pub fn authenticated_at(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    issued_at: i64,
+) -> i64 {
+    claims
+        .get("auth_time")
+        .and_then(serde_json::Value::as_i64)
+        .filter(|t| *t <= issued_at)
+        .unwrap_or(issued_at)
 }

@@ -175,26 +175,14 @@ pub fn trusted_mfa_time(
     if !(amr_ok || acr_ok) {
         return None;
     }
-    Some(
-        claims
-            .get("auth_time")
-            .and_then(Value::as_i64)
-            .filter(|t| *t <= issued_at)
-            .unwrap_or(issued_at),
-    )
+    Some(super::authenticated_at(claims, issued_at))
 }
 
 impl OidcLogins {
     /// Browser sign-in for every provider with a `login` table. Nothing is fetched yet.
     pub fn new(providers: &[OidcProvider]) -> std::result::Result<Self, String> {
-        let http = reqwest::Client::builder()
-            // A redirect from a token or discovery endpoint is never followed.
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(5))
-            .connect_timeout(Duration::from_secs(3))
-            .user_agent(concat!("rolegate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("http client: {e}"))?;
+        // A redirect from a token or discovery endpoint is never followed.
+        let http = super::oidc_http_client()?;
         let providers = providers
             .iter()
             .filter_map(|p| {

@@ -612,6 +612,19 @@ pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Whether `s` names one action as a request does: `service:Action` (the service of ASCII letters,
+/// digits and `-`, the action of letters and digits, neither empty, no wildcard), at most 128
+/// characters.
+pub fn is_action_name(s: &str) -> bool {
+    s.len() <= 128
+        && s.split_once(':').is_some_and(|(svc, name)| {
+            !svc.is_empty()
+                && !name.is_empty()
+                && svc.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && name.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+}
+
 /// The account of `arn:<partition>:iam::<account>:root`.
 pub(crate) fn root_account(arn: &str) -> Option<&str> {
     let rest = arn.strip_prefix("arn:")?;

@@ -108,7 +108,7 @@ pub use eval::{
     PolicySet, ResourceAccount, StatementEffect,
 };
 pub use explain::{explain, explain_trust, Check, Explanation, PolicyReport, StatementReport};
-pub use grammar::{is_account_id, Policy, PolicyVersion, PolicyWarning};
+pub use grammar::{is_account_id, is_action_name, Policy, PolicyVersion, PolicyWarning};
 
 /// Errors from parsing a policy document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -442,14 +442,7 @@ fn simulation_input(
     resource: &str,
     context: &str,
 ) -> Result<Vec<(String, ContextValue)>, String> {
-    let well_formed = action.len() <= 128
-        && action.split_once(':').is_some_and(|(svc, name)| {
-            !svc.is_empty()
-                && !name.is_empty()
-                && svc.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && name.chars().all(|c| c.is_ascii_alphanumeric())
-        });
-    if !well_formed {
+    if !crate::policy::is_action_name(action) {
         return Err("The action must be of the form service:Action, like s3:GetObject.".into());
     }
     if resource.is_empty()

@@ -215,17 +215,7 @@ impl QueryError {
     }
 }
 
-impl crate::audit::EdgeError for QueryError {
-    fn code(&self) -> &str {
-        self.code.as_str()
-    }
-    fn message(&self) -> &str {
-        &self.message
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-}
+crate::audit::edge_error!(QueryError, |e| e.code.as_str());
 
 #[cfg(test)]
 mod tests {

@@ -37,6 +37,25 @@ impl Params {
         }
     }
 
+    /// The request's `Action`, read by `parse` (`None`: not an action of this API, which answers
+    /// version `version`). A missing or unknown action is `InvalidAction`.
+    pub fn action<A>(
+        &self,
+        version: &str,
+        parse: impl FnOnce(&str) -> Option<A>,
+    ) -> Result<A, QueryError> {
+        let action = self.get("Action")?.ok_or_else(|| {
+            QueryError::invalid_action("The request must contain the parameter Action")
+                .because("no Action parameter")
+        })?;
+        parse(action).ok_or_else(|| {
+            let shown: String = action.chars().take(64).collect();
+            QueryError::invalid_action(format!(
+                "Could not find operation {shown} for version {version}"
+            ))
+        })
+    }
+
     /// A required single-valued parameter (`member` is its name in validation messages).
     pub fn required(&self, name: &str, member: &str) -> Result<&str, QueryError> {
         self.get(name)?.ok_or_else(|| QueryError::missing(member))

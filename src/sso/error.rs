@@ -270,17 +270,7 @@ impl IntoResponse for SsoError {
     }
 }
 
-impl crate::audit::EdgeError for SsoError {
-    fn code(&self) -> &str {
-        self.code.as_str()
-    }
-    fn message(&self) -> &str {
-        &self.message
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-}
+crate::audit::edge_error!(SsoError, |e| e.code.as_str());
 
 #[cfg(test)]
 mod tests {

@@ -498,6 +498,28 @@ fn audit_time_matches(q: &AuditQuery, time_ms: i64) -> bool {
     q.since_ms.is_none_or(|s| time_ms >= s) && q.until_ms.is_none_or(|u| time_ms < u)
 }
 
+/// Revocation scopes that are all different though some look alike (one kind's value as
+/// another's, the same text split differently into a subject's parts): each needs a key of its own
+/// in every backend.
+#[cfg(test)]
+pub(crate) fn distinct_scopes() -> Vec<RevocationScope> {
+    vec![
+        RevocationScope::All,
+        RevocationScope::Role("x".into()),
+        RevocationScope::Session("x".into()),
+        RevocationScope::AccessKey("x".into()),
+        RevocationScope::Role(String::new()),
+        RevocationScope::Subject {
+            provider: "a".into(),
+            subject: "bc".into(),
+        },
+        RevocationScope::Subject {
+            provider: "ab".into(),
+            subject: "c".into(),
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

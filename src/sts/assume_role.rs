@@ -53,10 +53,7 @@ pub async fn assume_role(
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, QueryError> {
-    let role_arn = params.required("RoleArn", "roleArn")?;
-    ev.role_arn = Some(role_arn.to_string());
-    let session_name = params.required("RoleSessionName", "roleSessionName")?;
-    ev.session_name = Some(session_name.to_string());
+    let (role_arn, session_name) = super::requested_role_session(params, ev)?;
     params::check_role_arn(role_arn)?;
     params::check_name(session_name, "roleSessionName")?;
     let duration = params::duration(params.get("DurationSeconds")?, 900, 43_200)?;

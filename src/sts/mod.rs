@@ -90,16 +90,7 @@ pub async fn dispatch(
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, QueryError> {
-    let action = params.get("Action")?.ok_or_else(|| {
-        QueryError::invalid_action("The request must contain the parameter Action")
-            .because("no Action parameter")
-    })?;
-    let Some(action) = StsAction::parse(action) else {
-        let shown: String = action.chars().take(64).collect();
-        return Err(QueryError::invalid_action(format!(
-            "Could not find operation {shown} for version {API_VERSION}"
-        )));
-    };
+    let action = params.action(API_VERSION, StsAction::parse)?;
     if let Some(v) = params.get("Version")? {
         if v != API_VERSION {
             let shown: String = v.chars().take(32).collect();
@@ -124,4 +115,23 @@ pub async fn dispatch(
         }
         StsAction::AssumeRoleWithSAML => saml::assume_role_with_saml(app, req, params, ev).await,
     }
+}
+
+/// `RoleArn`, required and recorded on the event (checked once the other required members are read).
+fn requested_role<'p>(params: &'p Params, ev: &mut AuditEvent) -> Result<&'p str, QueryError> {
+    let role_arn = params.required("RoleArn", "roleArn")?;
+    ev.role_arn = Some(role_arn.to_string());
+    Ok(role_arn)
+}
+
+/// `RoleArn` and `RoleSessionName`, both required and recorded on the event (checked once the other
+/// required members are read).
+fn requested_role_session<'p>(
+    params: &'p Params,
+    ev: &mut AuditEvent,
+) -> Result<(&'p str, &'p str), QueryError> {
+    let role_arn = requested_role(params, ev)?;
+    let session_name = params.required("RoleSessionName", "roleSessionName")?;
+    ev.session_name = Some(session_name.to_string());
+    Ok((role_arn, session_name))
 }

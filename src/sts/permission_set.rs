@@ -132,58 +132,20 @@ pub fn credentials_for_assignment(
 mod tests {
     use super::*;
     use crate::authz::gate;
-    use chrono::DateTime;
+    use crate::testing;
     use serde_json::json;
-    use std::sync::Arc;
-
-    const STEP_UP: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-[store]
-kind = "memory"
-[[accounts]]
-id = "111122223333"
-name = "main"
-[[permission_sets]]
-name = "Breakglass"
-mfa = "required"
-mfa_max_age_minutes = 15
-[[permission_sets.policies]]
-name = "all"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-[[assignment_rules]]
-provider = "local"
-permission_set = "Breakglass"
-accounts = ["111122223333"]
-local_group = "oncall"
-"#;
 
     #[tokio::test]
     async fn step_up_mfa_must_be_recent_for_the_permission_set() {
-        use crate::clock::FixedClock;
-        let config = crate::config::Config::from_str_with_env(
-            std::path::Path::new("/etc/rolegate.toml"),
-            STEP_UP,
-            &[],
-        )
-        .unwrap();
-        let clock = FixedClock::new(DateTime::from_timestamp(1_700_000_000, 0).unwrap());
-        let app = App::build(
-            config,
-            Arc::new(crate::store::MemoryStore::new()),
-            Arc::new(clock.clone()),
-        )
-        .await
-        .unwrap();
-        let d = app.directory.clone().unwrap();
-        for (name, group) in [("ana", "oncall"), ("bo", "dev")] {
-            d.create_user(name, None).await.unwrap();
-            if d.group(group).await.is_err() {
-                d.create_group(group, None).await.unwrap();
-            }
-            d.add_user_to_group(name, group).await.unwrap();
+        let (app, clock) = testing::config()
+            .permission_set("Breakglass", "mfa = \"required\"\nmfa_max_age_minutes = 15")
+            .build(1_700_000_000)
+            .await;
+        // The set is assigned to the group dev.
+        for (name, group) in [("ana", "dev"), ("bo", "oncall")] {
+            testing::directory_user(&app, name, &[group]).await;
         }
+        let d = app.directory.clone().unwrap();
         let who = |name: &str, mfa_time: Option<i64>| {
             let d = d.clone();
             let name = name.to_string();
@@ -196,7 +158,7 @@ local_group = "oncall"
                     mfa_time,
                     origin_user: Some(u.user_id),
                     // A stale snapshot: the gate reads the groups again.
-                    local_groups: vec!["oncall".into()],
+                    local_groups: vec!["dev".into()],
                     signed_in_at: 1_700_000_000,
                 }
             }
@@ -235,7 +197,7 @@ local_group = "oncall"
 
         let none = who("ana", None).await;
         assert!(issue(none).await.is_err(), "no MFA at all");
-        // bo's snapshot says oncall; the directory says dev.
+        // bo's snapshot says dev; the directory says oncall.
         let outsider = who("bo", Some(1_700_000_000 + 900)).await;
         let e = issue(outsider).await.expect_err("not assigned");
         assert!(e.reason.contains("no assignment rule"), "{}", e.reason);

@@ -106,8 +106,7 @@ pub async fn assume_role_with_saml(
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, QueryError> {
-    let role_arn = params.required("RoleArn", "roleArn")?;
-    ev.role_arn = Some(role_arn.to_string());
+    let role_arn = super::requested_role(params, ev)?;
     let principal_arn = params.required("PrincipalArn", "principalArn")?;
     ev.provider = Some(principal_arn.to_string());
     let assertion = params.required("SAMLAssertion", "SAMLAssertion")?;

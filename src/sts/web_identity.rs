@@ -48,13 +48,7 @@ fn upstream_mfa_time(
     if !amr.iter().any(|v| provider.mfa_amr.iter().any(|t| t == v)) {
         return None;
     }
-    Some(
-        claims
-            .get("auth_time")
-            .and_then(Value::as_i64)
-            .filter(|t| *t <= issued_at)
-            .unwrap_or(issued_at),
-    )
+    Some(crate::idp::authenticated_at(claims, issued_at))
 }
 
 /// Session tags and transitive keys from the `https://aws.amazon.com/tags` claim.
@@ -114,10 +108,7 @@ pub async fn assume_role_with_web_identity(
     params: &Params,
     ev: &mut AuditEvent,
 ) -> Result<String, QueryError> {
-    let role_arn = params.required("RoleArn", "roleArn")?;
-    ev.role_arn = Some(role_arn.to_string());
-    let session_name = params.required("RoleSessionName", "roleSessionName")?;
-    ev.session_name = Some(session_name.to_string());
+    let (role_arn, session_name) = super::requested_role_session(params, ev)?;
     let token = params.required("WebIdentityToken", "webIdentityToken")?;
     params::check_role_arn(role_arn)?;
     params::check_name(session_name, "roleSessionName")?;

@@ -40,6 +40,8 @@ mod tests;
 
 use crate::app::App;
 use crate::audit::AuditEvent;
+use crate::credentials::OpenSession;
+use crate::iam::IamAction;
 use crate::policy::ContextValue;
 use crate::query::params::Params;
 use crate::query::{QueryError, QueryRequest};
@@ -50,14 +52,41 @@ use principal::{arn_account, caller_keys, caller_principal, parse_source_arn, Si
 use response::render;
 use std::sync::Arc;
 
-/// `SimulatePrincipalPolicy`.
-pub async fn simulate_principal_policy(
+/// `SimulatePrincipalPolicy` or `SimulateCustomPolicy`: the caller is authenticated, the request
+/// read and authorized, and the simulation run.
+pub async fn simulate(
     app: &Arc<App>,
     req: &QueryRequest<'_>,
     params: &Params,
     ev: &mut AuditEvent,
+    action: IamAction,
 ) -> Result<String, QueryError> {
     let caller = authenticate(app, req, ev).await?;
+    let (common, marker, role) = match action {
+        IamAction::SimulatePrincipalPolicy => {
+            let (common, marker, role) = principal_request(app, req, &caller, params, ev).await?;
+            (common, marker, Some(role))
+        }
+        IamAction::SimulateCustomPolicy => {
+            let common = Common::parse(params, true)?;
+            let marker = common.offset()?;
+            authorize(app, req, &caller, "iam:SimulateCustomPolicy", "*", ev).await?;
+            (common, marker, None)
+        }
+    };
+    let page = simulation(app, common, marker, role).run();
+    Ok(render(action.name(), &page, req.request_id))
+}
+
+/// What `SimulatePrincipalPolicy` asks (its parameters, the first result, the role simulated),
+/// once the caller is authorized on the role.
+async fn principal_request(
+    app: &App,
+    req: &QueryRequest<'_>,
+    caller: &OpenSession,
+    params: &Params,
+    ev: &mut AuditEvent,
+) -> Result<(Common, usize, SimulatedRole), QueryError> {
     let source_arn = params.required("PolicySourceArn", "policySourceArn")?;
     check_length(source_arn, "policySourceArn", 20, 2048)?;
     let target = parse_source_arn(source_arn)?;
@@ -72,7 +101,7 @@ pub async fn simulate_principal_policy(
     authorize(
         app,
         req,
-        &caller,
+        caller,
         "iam:SimulatePrincipalPolicy",
         resource,
         ev,
@@ -96,24 +125,7 @@ pub async fn simulate_principal_policy(
     };
 
     let simulated = SimulatedRole::new(role, session.map(|s| (source_arn, s)));
-    let page = simulation(app, common, marker, Some(simulated)).run();
-    Ok(render("SimulatePrincipalPolicy", &page, req.request_id))
-}
-
-/// `SimulateCustomPolicy`.
-pub async fn simulate_custom_policy(
-    app: &Arc<App>,
-    req: &QueryRequest<'_>,
-    params: &Params,
-    ev: &mut AuditEvent,
-) -> Result<String, QueryError> {
-    let caller = authenticate(app, req, ev).await?;
-    let common = Common::parse(params, true)?;
-    let marker = common.offset()?;
-    authorize(app, req, &caller, "iam:SimulateCustomPolicy", "*", ev).await?;
-
-    let page = simulation(app, common, marker, None).run();
-    Ok(render("SimulateCustomPolicy", &page, req.request_id))
+    Ok((common, marker, simulated))
 }
 
 /// The simulation the parameters ask for, from result `marker` on, of `role` when one is
@@ -122,53 +134,40 @@ pub async fn simulate_custom_policy(
 /// policies see and names the caller's account; its principal keys are used only when no role is
 /// simulated (a role keeps its own).
 fn simulation(app: &App, common: Common, marker: usize, role: Option<SimulatedRole>) -> Simulation {
-    let Common {
-        actions,
-        resources,
-        resources_given,
-        inputs,
-        boundary,
-        resource_policy,
-        resource_owner,
-        caller_arn,
-        entries,
-        max_items,
-        ..
-    } = common;
-    let caller = caller_arn.as_deref();
+    let caller = common.caller_arn.as_deref();
     let mut principal = caller.map(|arn| caller_principal(app, arn));
     let mut principal_account = caller.and_then(arn_account).map(String::from);
     let (mut sources, mut keys, boundary) = match role {
         Some(r) => {
             principal = principal.or(Some(r.principal));
             principal_account = principal_account.or(Some(r.account));
-            (r.policies, r.keys, boundary.or(r.boundary))
+            (r.policies, r.keys, common.boundary.or(r.boundary))
         }
         None => {
             let keys = caller.map_or_else(Vec::new, |arn| caller_keys(app, arn));
-            (Vec::new(), keys, boundary)
+            (Vec::new(), keys, common.boundary)
         }
     };
-    sources.extend(inputs);
+    sources.extend(common.inputs);
     sources.extend(boundary);
-    sources.extend(resource_policy);
-    if let Some(owner) = &resource_owner {
+    sources.extend(common.resource_policy);
+    if let Some(owner) = &common.resource_owner {
         keys.push((
             "aws:ResourceAccount".into(),
             ContextValue::Single(owner.clone()),
         ));
     }
-    keys.extend(entries);
+    keys.extend(common.entries);
     Simulation {
         sources,
-        actions,
-        resources,
-        resources_given,
+        actions: common.actions,
+        resources: common.resources,
+        resources_given: common.resources_given,
         principal,
         principal_account,
-        resource_owner,
+        resource_owner: common.resource_owner,
         keys,
-        max_items,
+        max_items: common.max_items,
         marker,
     }
 }

@@ -211,6 +211,26 @@ pub struct User {
 }
 
 impl User {
+    /// A new user created at `created_at` (Unix seconds) with a new user id and nothing else yet:
+    /// no password, group, policy, key or MFA device.
+    fn new(name: &str, path: &str, root: bool, created_at: i64) -> Result<User> {
+        Ok(User {
+            name: name.to_string(),
+            user_id: random_id("AIDA", 17)?,
+            path: path.to_string(),
+            root,
+            created_at,
+            password_hash: None,
+            password_changed_at: None,
+            groups: Vec::new(),
+            policies: BTreeMap::new(),
+            managed_policy_arns: Vec::new(),
+            access_keys: Vec::new(),
+            mfa_devices: Vec::new(),
+            disabled_at: None,
+        })
+    }
+
     /// The user's ARN (`…:root` for the root user).
     pub fn arn(&self, account: &str) -> String {
         if self.root {

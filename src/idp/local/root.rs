@@ -3,12 +3,11 @@
 
 use super::password::Password;
 use super::{
-    encode, random_id, Directory, DirectoryError, Result, TotpEnrolment, User, BOOTSTRAP,
-    BOOTSTRAP_SECONDS, ROOT, USER,
+    encode, Directory, DirectoryError, Result, TotpEnrolment, User, BOOTSTRAP, BOOTSTRAP_SECONDS,
+    ROOT, USER,
 };
 use crate::store::{DirWrite, Versioned};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct BootstrapToken {
@@ -54,21 +53,7 @@ impl Directory {
         let root = match self.read::<User>(USER, ROOT).await? {
             Some((u, _)) => u,
             None => {
-                let u = User {
-                    name: ROOT.into(),
-                    user_id: random_id("AIDA", 17)?,
-                    path: "/".into(),
-                    root: true,
-                    created_at: now,
-                    password_hash: None,
-                    password_changed_at: None,
-                    groups: Vec::new(),
-                    policies: BTreeMap::new(),
-                    managed_policy_arns: Vec::new(),
-                    access_keys: Vec::new(),
-                    mfa_devices: Vec::new(),
-                    disabled_at: None,
-                };
+                let u = User::new(ROOT, "/", true, now)?;
                 self.insert_user(&u).await?;
                 self.user(ROOT).await?
             }

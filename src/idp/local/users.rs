@@ -4,12 +4,11 @@
 
 use super::password::Password;
 use super::{
-    check_name, check_path, decode, encode, key_of, keys, random_id, valid_name, Directory,
-    DirectoryError, Result, Secret, User, ACCESS_KEY, CAS_ATTEMPTS, LOGIN_STATE,
-    PASSWORD_MAX_FAILURES, USER, USER_ID,
+    check_name, check_path, decode, encode, key_of, keys, valid_name, Directory, DirectoryError,
+    Result, Secret, User, ACCESS_KEY, CAS_ATTEMPTS, LOGIN_STATE, PASSWORD_MAX_FAILURES, USER,
+    USER_ID,
 };
 use crate::store::DirWrite;
-use std::collections::BTreeMap;
 
 impl Directory {
     pub(super) async fn insert_user(&self, user: &User) -> Result<bool> {
@@ -30,21 +29,7 @@ impl Directory {
         }
         let path = path.unwrap_or("/");
         check_path(path)?;
-        let user = User {
-            name: name.to_string(),
-            user_id: random_id("AIDA", 17)?,
-            path: path.to_string(),
-            root: false,
-            created_at: self.now(),
-            password_hash: None,
-            password_changed_at: None,
-            groups: Vec::new(),
-            policies: BTreeMap::new(),
-            managed_policy_arns: Vec::new(),
-            access_keys: Vec::new(),
-            mfa_devices: Vec::new(),
-            disabled_at: None,
-        };
+        let user = User::new(name, path, false, self.now())?;
         if self.insert_user(&user).await? {
             Ok(user)
         } else {

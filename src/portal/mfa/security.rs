@@ -2,7 +2,9 @@
 //! what every change made from it starts with.
 
 use super::totp::enrolment_is_ours;
-use super::{challenge_url, local_user, person_event, FRESH_MFA_SECONDS, SECURITY_PATH};
+use super::{
+    challenge_url, local_user, person_event, with_status, FRESH_MFA_SECONDS, SECURITY_PATH,
+};
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
 use crate::idp::local::{Directory, MfaDevice, User};
@@ -12,6 +14,7 @@ use crate::portal::session::Session;
 use crate::portal::{recovery, PortalError};
 use askama::Template;
 use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -138,4 +141,22 @@ pub(super) fn needs_fresh_mfa(app: &App, mut ev: AuditEvent, what: &str) -> Resp
     ));
     app.audit.record(ev);
     Redirect::to(&challenge_url(SECURITY_PATH)).into_response()
+}
+
+/// A change the state of the account does not allow: audited as refused for `reason`, answered
+/// `409 Conflict` with the security page showing `message`.
+pub(super) async fn refuse_on_page(
+    app: &App,
+    s: &Session,
+    mut ev: AuditEvent,
+    reason: String,
+    message: &str,
+) -> Response {
+    ev.outcome(Outcome::Deny);
+    ev.reason = Some(reason);
+    app.audit.record(ev);
+    with_status(
+        StatusCode::CONFLICT,
+        render_security(app, s, Some(message)).await,
+    )
 }

@@ -2,7 +2,7 @@
 //! confirmation with two consecutive codes, and the removal of the device.
 
 use super::recovery_codes::CodesPage;
-use super::security::{needs_fresh_mfa, render_security, SecurityForm};
+use super::security::{needs_fresh_mfa, refuse_on_page, SecurityForm};
 use super::{
     fresh, has_totp, has_webauthn, local_user, now, session_cookie, with_status, ENROLMENT_KIND,
     ENROLMENT_SECONDS, SECURITY_PATH,
@@ -171,18 +171,14 @@ pub(super) async fn totp_start(
     }: SecurityForm<StartTotpEnrolment>,
 ) -> Response {
     if has_totp(&user) {
-        ev.outcome(Outcome::Deny);
-        ev.reason = Some(format!("user {} already has TOTP", user.name));
-        app.audit.record(ev);
-        return with_status(
-            StatusCode::CONFLICT,
-            render_security(
-                &app,
-                &s,
-                Some("An authenticator app is already set up. Remove it first."),
-            )
-            .await,
-        );
+        return refuse_on_page(
+            &app,
+            &s,
+            ev,
+            format!("user {} already has TOTP", user.name),
+            "An authenticator app is already set up. Remove it first.",
+        )
+        .await;
     }
     if user.has_mfa() && !fresh(s.record.identity.mfa_time, now(&app)) {
         return needs_fresh_mfa(&app, ev, "adding an MFA method");
@@ -248,21 +244,15 @@ pub(super) async fn totp_confirm(
     match enrolment_is_ours(&app, &user, &s).await {
         Ok(true) => {}
         Ok(false) => {
-            ev.outcome(Outcome::Deny);
-            ev.reason = Some(
+            return refuse_on_page(
+                &app,
+                &s,
+                ev,
                 "no TOTP enrolment of this session to confirm (another session's, expired or none)"
                     .into(),
-            );
-            app.audit.record(ev);
-            return with_status(
-                StatusCode::CONFLICT,
-                render_security(
-                    &app,
-                    &s,
-                    Some("There is no set-up to confirm in this session. Start again."),
-                )
-                .await,
-            );
+                "There is no set-up to confirm in this session. Start again.",
+            )
+            .await;
         }
         Err(e) => return e.into_response(),
     }
@@ -353,18 +343,14 @@ pub(super) async fn totp_remove(
         );
     }
     if user.root && !has_webauthn(&user) {
-        ev.outcome(Outcome::Deny);
-        ev.reason = Some("root signs in only with MFA: its last MFA device stays".into());
-        app.audit.record(ev);
-        return with_status(
-            StatusCode::CONFLICT,
-            render_security(
-                &app,
-                &s,
-                Some("The root user signs in only with MFA: set up another method before removing this one."),
-            )
-            .await,
-        );
+        return refuse_on_page(
+            &app,
+            &s,
+            ev,
+            "root signs in only with MFA: its last MFA device stays".into(),
+            "The root user signs in only with MFA: set up another method before removing this one.",
+        )
+        .await;
     }
     if !fresh(s.record.identity.mfa_time, now(&app)) {
         return needs_fresh_mfa(&app, ev, "removing TOTP");

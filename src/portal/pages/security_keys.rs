@@ -95,6 +95,22 @@ enum Refusal {
     Failed(String),
 }
 
+/// The directory user behind `identity`, for a page: when security keys are not for them, the page
+/// says so.
+async fn page_user(
+    app: &App,
+    identity: &crate::portal::SignedInIdentity,
+) -> std::result::Result<User, PortalError> {
+    match local_user(app, identity).await {
+        Ok((_, u)) => Ok(u),
+        Err(Refusal::Unavailable(_)) => Err(PortalError::Denied {
+            message: "Security keys are not available for your account.".into(),
+            explanation: None,
+        }),
+        Err(Refusal::Failed(e)) => Err(PortalError::Internal(e)),
+    }
+}
+
 /// The directory (with security keys on) and the directory user behind `identity`: the user of
 /// that name must still be the one who signed in (same user id).
 async fn local_user(
@@ -478,16 +494,9 @@ async fn keys_page(
     SignedIn(s, _): SignedIn<BackHere>,
     r: PortalRequest,
 ) -> Response {
-    let user = match local_user(&app, &s.record.identity).await {
-        Ok((_, u)) => u,
-        Err(Refusal::Unavailable(_)) => {
-            return PortalError::Denied {
-                message: "Security keys are not available for your account.".into(),
-                explanation: None,
-            }
-            .into_response()
-        }
-        Err(Refusal::Failed(e)) => return PortalError::Internal(e).into_response(),
+    let user = match page_user(&app, &s.record.identity).await {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
     };
     let now = app.clock.now().timestamp();
     let keys: Vec<KeyView> = user
@@ -745,16 +754,9 @@ async fn challenge_page(
     r: PortalRequest,
 ) -> Response {
     let return_to = session::safe_return_to(r.param("return_to"));
-    let has_keys = match local_user(&app, &s.record.identity).await {
-        Ok((_, u)) => !Directory::security_keys_of(&u).is_empty(),
-        Err(Refusal::Unavailable(_)) => {
-            return PortalError::Denied {
-                message: "Security keys are not available for your account.".into(),
-                explanation: None,
-            }
-            .into_response()
-        }
-        Err(Refusal::Failed(e)) => return PortalError::Internal(e).into_response(),
+    let has_keys = match page_user(&app, &s.record.identity).await {
+        Ok(u) => !Directory::security_keys_of(&u).is_empty(),
+        Err(e) => return e.into_response(),
     };
     page(ChallengePage {
         who: s.record.identity.display(),
