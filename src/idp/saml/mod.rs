@@ -26,6 +26,7 @@ pub mod shape;
 pub(crate) mod test_idp;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 use crate::clock::SharedClock;
 use crate::config::saml_metadata::{self, IdpMetadata};
@@ -36,14 +37,13 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use openssl::pkey::{PKey, Private};
 use parking_lot::RwLock;
-use samael::crypto::{
-    AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
-};
-use samael::schema::{Assertion, Response};
+use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer};
+use samael::schema::Assertion;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+pub use verify::{verify_blocking, verify_encrypted_blocking};
 
 /// A verified assertion's use, still to be recorded: an assertion is single-use, so whoever
 /// verified it records the use ([`Federation::record_use`]) before acting on it.
@@ -746,116 +746,6 @@ fn check_issuer(
         )));
     }
     Ok(())
-}
-
-/// xmlsec verification of every signature in `xml` with `certs` (allow-listed algorithms), and
-/// the document reduced to what they sign.
-fn reduce(xml: &str, certs: &[CertificateDer]) -> Result<String> {
-    Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-        xml,
-        certs,
-        ReduceMode::ValidateAndMarkNoAncestors,
-        Some(ALLOWED_ALGORITHMS),
-    )
-    .map_err(|e| {
-        SamlError::Invalid(format!(
-            "signature does not verify with the provider's certificates: {e}"
-        ))
-    })
-}
-
-/// The blocking part: xmlsec verification and reduction to the signed content, then parsing it.
-pub fn verify_blocking(xml: &str, certs: &[CertificateDer]) -> Result<Assertion> {
-    let reduced = reduce(xml, certs)?;
-    // serde does not look at the root's name: decide on it first.
-    match root_element(&reduced)
-        .as_ref()
-        .map(|(ns, n)| (ns.as_str(), n.as_str()))
-    {
-        Some((shape::NS_PROTOCOL, "Response")) => reduced
-            .parse::<Response>()
-            .map_err(|e| SamlError::Invalid(format!("the signed Response does not parse: {e}")))?
-            .assertion
-            .ok_or_else(|| SamlError::Invalid("the signed Response holds no assertion".into())),
-        Some((shape::NS_ASSERTION, "Assertion")) => reduced
-            .parse::<Assertion>()
-            .map_err(|e| SamlError::Invalid(format!("the signed Assertion does not parse: {e}"))),
-        other => Err(SamlError::Invalid(format!(
-            "the signed content is {other:?}, not a Response or an Assertion"
-        ))),
-    }
-}
-
-/// The blocking part for an encrypted assertion: the Response's signature verified first; then
-/// the `EncryptedAssertion` taken from the signed content (checked again), decrypted with the first
-/// of `keys` that opens it, and the plaintext checked like a plain Assertion (a signature inside it
-/// must verify with `certs` too) and parsed. Returns the Assertion and the decrypted document's
-/// shape facts (ID, Issuer, NameID qualifiers, whether it is signed).
-pub fn verify_encrypted_blocking(
-    xml: &str,
-    certs: &[CertificateDer],
-    keys: &[PKey<Private>],
-) -> Result<(Assertion, shape::Shape)> {
-    let reduced = reduce(xml, certs)?;
-    match root_element(&reduced)
-        .as_ref()
-        .map(|(ns, n)| (ns.as_str(), n.as_str()))
-    {
-        Some((shape::NS_PROTOCOL, "Response")) => {}
-        other => {
-            return Err(SamlError::Invalid(format!(
-                "the signed content is {other:?}, not the Response around the EncryptedAssertion"
-            )))
-        }
-    }
-    let parts = shape::encrypted_parts(&reduced)?;
-    let plain = decrypt::decrypt(&parts, keys)
-        .map_err(|e| SamlError::Invalid(format!("decryption: {e}")))?;
-    let mut facts = shape::Shape::default();
-    shape::check_decrypted(&plain, &mut facts)?;
-    let text = if facts.assertion_signed {
-        let inner = reduce(&plain, certs)
-            .map_err(|e| SamlError::Invalid(format!("the decrypted Assertion's signature: {e}")))?;
-        match root_element(&inner)
-            .as_ref()
-            .map(|(ns, n)| (ns.as_str(), n.as_str()))
-        {
-            Some((shape::NS_ASSERTION, "Assertion")) => inner,
-            other => {
-                return Err(SamlError::Invalid(format!(
-                    "the decrypted assertion's signed content is {other:?}, not the Assertion"
-                )))
-            }
-        }
-    } else {
-        plain
-    };
-    let assertion = text
-        .parse::<Assertion>()
-        .map_err(|e| SamlError::Invalid(format!("the decrypted Assertion does not parse: {e}")))?;
-    Ok((assertion, facts))
-}
-
-fn root_element(xml: &str) -> Option<(String, String)> {
-    let mut reader = quick_xml::NsReader::from_str(xml);
-    loop {
-        match reader.read_resolved_event().ok()? {
-            (ns, quick_xml::events::Event::Start(e)) | (ns, quick_xml::events::Event::Empty(e)) => {
-                let ns = match ns {
-                    quick_xml::name::ResolveResult::Bound(n) => {
-                        String::from_utf8_lossy(n.as_ref()).into_owned()
-                    }
-                    _ => String::new(),
-                };
-                return Some((
-                    ns,
-                    String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
-                ));
-            }
-            (_, quick_xml::events::Event::Eof) => return None,
-            _ => {}
-        }
-    }
 }
 
 /// Base64 (whitespace ignored) to UTF-8 text, within [`MAX_BASE64_CHARS`].

@@ -1,0 +1,119 @@
+//! The blocking part of SAML verification: xmlsec checks every signature with the provider's
+//! certificates (allow-listed algorithms) and reduces the document to what they sign, which is then
+//! parsed; for an encrypted assertion, the signed Response's `EncryptedAssertion` is decrypted and
+//! checked like a plain one.
+
+use super::{decrypt, shape, Result, SamlError, ALLOWED_ALGORITHMS};
+use openssl::pkey::{PKey, Private};
+use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
+use samael::schema::{Assertion, Response};
+
+/// xmlsec verification of every signature in `xml` with `certs` (allow-listed algorithms), and
+/// the document reduced to what they sign.
+fn reduce(xml: &str, certs: &[CertificateDer]) -> Result<String> {
+    Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+        xml,
+        certs,
+        ReduceMode::ValidateAndMarkNoAncestors,
+        Some(ALLOWED_ALGORITHMS),
+    )
+    .map_err(|e| {
+        SamlError::Invalid(format!(
+            "signature does not verify with the provider's certificates: {e}"
+        ))
+    })
+}
+
+/// The blocking part: xmlsec verification and reduction to the signed content, then parsing it.
+pub fn verify_blocking(xml: &str, certs: &[CertificateDer]) -> Result<Assertion> {
+    let reduced = reduce(xml, certs)?;
+    // serde does not look at the root's name: decide on it first.
+    match root_element(&reduced)
+        .as_ref()
+        .map(|(ns, n)| (ns.as_str(), n.as_str()))
+    {
+        Some((shape::NS_PROTOCOL, "Response")) => reduced
+            .parse::<Response>()
+            .map_err(|e| SamlError::Invalid(format!("the signed Response does not parse: {e}")))?
+            .assertion
+            .ok_or_else(|| SamlError::Invalid("the signed Response holds no assertion".into())),
+        Some((shape::NS_ASSERTION, "Assertion")) => reduced
+            .parse::<Assertion>()
+            .map_err(|e| SamlError::Invalid(format!("the signed Assertion does not parse: {e}"))),
+        other => Err(SamlError::Invalid(format!(
+            "the signed content is {other:?}, not a Response or an Assertion"
+        ))),
+    }
+}
+
+/// The blocking part for an encrypted assertion: the Response's signature verified first; then
+/// the `EncryptedAssertion` taken from the signed content (checked again), decrypted with the first
+/// of `keys` that opens it, and the plaintext checked like a plain Assertion (a signature inside it
+/// must verify with `certs` too) and parsed. Returns the Assertion and the decrypted document's
+/// shape facts (ID, Issuer, NameID qualifiers, whether it is signed).
+pub fn verify_encrypted_blocking(
+    xml: &str,
+    certs: &[CertificateDer],
+    keys: &[PKey<Private>],
+) -> Result<(Assertion, shape::Shape)> {
+    let reduced = reduce(xml, certs)?;
+    match root_element(&reduced)
+        .as_ref()
+        .map(|(ns, n)| (ns.as_str(), n.as_str()))
+    {
+        Some((shape::NS_PROTOCOL, "Response")) => {}
+        other => {
+            return Err(SamlError::Invalid(format!(
+                "the signed content is {other:?}, not the Response around the EncryptedAssertion"
+            )))
+        }
+    }
+    let parts = shape::encrypted_parts(&reduced)?;
+    let plain = decrypt::decrypt(&parts, keys)
+        .map_err(|e| SamlError::Invalid(format!("decryption: {e}")))?;
+    let mut facts = shape::Shape::default();
+    shape::check_decrypted(&plain, &mut facts)?;
+    let text = if facts.assertion_signed {
+        let inner = reduce(&plain, certs)
+            .map_err(|e| SamlError::Invalid(format!("the decrypted Assertion's signature: {e}")))?;
+        match root_element(&inner)
+            .as_ref()
+            .map(|(ns, n)| (ns.as_str(), n.as_str()))
+        {
+            Some((shape::NS_ASSERTION, "Assertion")) => inner,
+            other => {
+                return Err(SamlError::Invalid(format!(
+                    "the decrypted assertion's signed content is {other:?}, not the Assertion"
+                )))
+            }
+        }
+    } else {
+        plain
+    };
+    let assertion = text
+        .parse::<Assertion>()
+        .map_err(|e| SamlError::Invalid(format!("the decrypted Assertion does not parse: {e}")))?;
+    Ok((assertion, facts))
+}
+
+fn root_element(xml: &str) -> Option<(String, String)> {
+    let mut reader = quick_xml::NsReader::from_str(xml);
+    loop {
+        match reader.read_resolved_event().ok()? {
+            (ns, quick_xml::events::Event::Start(e)) | (ns, quick_xml::events::Event::Empty(e)) => {
+                let ns = match ns {
+                    quick_xml::name::ResolveResult::Bound(n) => {
+                        String::from_utf8_lossy(n.as_ref()).into_owned()
+                    }
+                    _ => String::new(),
+                };
+                return Some((
+                    ns,
+                    String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+                ));
+            }
+            (_, quick_xml::events::Event::Eof) => return None,
+            _ => {}
+        }
+    }
+}
