@@ -614,10 +614,12 @@ fn bootstrap_next_step(v: &Value, token: &str) -> String {
     format!(
         "Root's password is set.\n\
          Next, add root's MFA device to an authenticator app, with this secret or URI:\n\
+         \x20 serial: {}\n\
          \x20 secret: {}\n\
          \x20 uri:    {}\n\
          then finish with two consecutive codes from the app:\n\
          \x20 rolegate root bootstrap-finish --token {token} CODE NEXT_CODE",
+        v["serial"].as_str().unwrap_or("?"),
         v["secret_base32"].as_str().unwrap_or("?"),
         v["uri"].as_str().unwrap_or("?"),
     )

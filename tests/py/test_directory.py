@@ -367,10 +367,9 @@ def root_bootstrap(srv, token, password_file) -> dict:
     assert r.returncode == 0, r.stderr
     assert "Root's password is set." in r.stdout, r.stdout
     assert f"rolegate root bootstrap-finish --token {token} CODE NEXT_CODE" in r.stdout, r.stdout
-    secret = re.search(r"secret: ([A-Z2-7]+)", r.stdout).group(1)
-    serial = re.search(r"uri:\s+otpauth://\S+", r.stdout)
-    assert serial, r.stdout
-    return {"secret_base32": secret, "serial": f"arn:aws:iam::{ACCOUNT}:mfa/root"}
+    assert re.search(r"uri:\s+otpauth://\S+", r.stdout), r.stdout
+    return {"secret_base32": re.search(r"secret: ([A-Z2-7]+)", r.stdout).group(1),
+            "serial": re.search(r"serial: (arn:aws:iam::\d{12}:mfa/\S+)", r.stdout).group(1)}
 
 
 def test_root_is_bootstrapped_with_the_one_time_token(dir_server, tmp_path):
