@@ -173,8 +173,8 @@ def test_from_sso_reads_what_rolegate_login_and_configure_wrote(sso_server, home
     assert out["error"]["name"] == "CredentialsProviderError", out
     assert out["error"]["message"].startswith("UnauthorizedException: "), out
     assert audit_count(sso_server, "sso:GetRoleCredentials", "deny") == denied + 1
-    event = [e for e in sso_server.audit("--action", "sso:GetRoleCredentials")
-             if e["decision"] == "deny"][-1]
+    event = max((e for e in sso_server.audit("--action", "sso:GetRoleCredentials") if e["decision"] == "deny"),
+                key=lambda e: e["time"])
     assert event["error_code"] == "UnauthorizedException", event
     assert event["reason"] == "the token's sign-in was ended: Logout", event
 
@@ -187,8 +187,8 @@ def test_from_sso_reads_what_rolegate_login_and_configure_wrote(sso_server, home
     assert out["error"]["name"] == "CredentialsProviderError", out
     assert out["error"]["message"].startswith("Token is expired."), out
     assert audit_count(sso_server, "sso:CreateToken", "deny") == refusals + 1
-    event = [e for e in sso_server.audit("--action", "sso:CreateToken")
-             if e["decision"] == "deny"][-1]
+    event = max((e for e in sso_server.audit("--action", "sso:CreateToken") if e["decision"] == "deny"),
+                key=lambda e: e["time"])
     assert event["error_code"] == "InvalidGrantException", event
     assert event["reason"] == "the sign-in was ended: Logout", event
 
