@@ -8,7 +8,8 @@
 //                                    AWS_WEB_IDENTITY_TOKEN_FILE names, the role and session of the
 //                                    same variables, and the endpoint given as client config
 //   node js-sdk-sts.mjs sso          fromSSO(): AWS_PROFILE in AWS_CONFIG_FILE, the token cache in
-//                                    ~/.aws/sso/cache
+//                                    ~/.aws/sso/cache; the SSO, SSO-OIDC and STS endpoints and the
+//                                    region from the profile (its services section)
 
 import { readFileSync } from "node:fs";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";

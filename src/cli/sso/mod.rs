@@ -629,14 +629,7 @@ pub fn configure(args: &ConfigureArgs) -> anyhow::Result<()> {
             ("sso_registration_scopes", SCOPE.to_string()),
         ],
     );
-    doc.set_nested(
-        &format!("services {services}"),
-        &[
-            ("sso", endpoints.portal.clone()),
-            ("sso-oidc", endpoints.oidc.clone()),
-            ("sts", endpoints.portal.clone()),
-        ],
-    );
+    set_services(&mut doc, &services, &endpoints);
     let exe = std::env::current_exe()
         .context("locating the rolegate binary")?
         .display()
@@ -699,6 +692,23 @@ pub fn configure(args: &ConfigureArgs) -> anyhow::Result<()> {
         path.display()
     );
     Ok(())
+}
+
+/// Writes the `[services NAME]` section: rolegate's endpoint under each service's identifier as the
+/// SDKs look it up (the service id in snake case — `sso`, `sso_oidc`, `sts` — the lower case of
+/// `AWS_ENDPOINT_URL_<ID>`), dropping the `sso-oidc` entry earlier versions wrote, which no SDK
+/// reads (so a token refresh went to AWS instead).
+fn set_services(doc: &mut ini::Document, name: &str, endpoints: &Endpoints) {
+    let header = format!("services {name}");
+    doc.set_nested(
+        &header,
+        &[
+            ("sso", endpoints.portal.clone()),
+            ("sso_oidc", endpoints.oidc.clone()),
+            ("sts", endpoints.portal.clone()),
+        ],
+    );
+    doc.remove_keys(&header, &["sso-oidc"]);
 }
 
 #[cfg(test)]
@@ -764,5 +774,22 @@ mod tests {
             assert!(lines.contains(&want), "{want} in:\n{text}");
         }
         assert_eq!(lines.len(), 7, "{text}");
+    }
+
+    #[test]
+    fn the_services_section_names_services_as_the_sdks_look_them_up() {
+        let endpoints = Endpoints {
+            oidc: "https://oidc.example.com".into(),
+            portal: "https://portal.example.com".into(),
+        };
+        // As an earlier version wrote it: `sso-oidc`, which no SDK reads.
+        let old = "[services rolegate-rg]\nsso =\n  endpoint_url = https://portal.example.com\nsso-oidc =\n  endpoint_url = https://oidc.example.com\nsts =\n  endpoint_url = https://portal.example.com\n";
+        let fresh = "[services rolegate-rg]\nsso =\n  endpoint_url = https://portal.example.com\nsso_oidc =\n  endpoint_url = https://oidc.example.com\nsts =\n  endpoint_url = https://portal.example.com\n";
+        let rewritten = "[services rolegate-rg]\nsso =\n  endpoint_url = https://portal.example.com\nsts =\n  endpoint_url = https://portal.example.com\nsso_oidc =\n  endpoint_url = https://oidc.example.com\n";
+        for (text, want) in [("", fresh), (old, rewritten)] {
+            let mut doc = ini::Document::parse(text);
+            set_services(&mut doc, "rolegate-rg", &endpoints);
+            assert_eq!(doc.render(), want, "from {text:?}");
+        }
     }
 }
