@@ -183,6 +183,28 @@ def write_token_file(path: Path, token: str) -> Path:
     return path
 
 
+def web_identity_env(tmp_path: Path, token: str, session: str, **extra: str) -> dict:
+    """A process environment for an AWS SDK with nothing of the machine's AWS setup (its own empty
+    home, config and credentials files, no instance metadata) that takes the web identity `token`
+    for ROLE_DEPLOYER as session `session`; `extra` adds variables."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (home / "config").write_text("")
+    (home / "credentials").write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({
+        "HOME": str(home),
+        "AWS_CONFIG_FILE": str(home / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(write_token_file(tmp_path / "token", token)),
+        "AWS_ROLE_ARN": ROLE_DEPLOYER,
+        "AWS_ROLE_SESSION_NAME": session,
+        **extra,
+    })
+    return env
+
+
 # ---------------------------------------------------------------------------------------------------
 # Processes
 

@@ -45,21 +45,7 @@ def go_program(tmp_path_factory) -> Path:
 
 def run_go(program: Path, mode: str, tmp_path: Path, endpoint: str, token: str,
            session: str) -> tuple[int, dict]:
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    (home / "config").write_text("")
-    (home / "credentials").write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({
-        "HOME": str(home),
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_WEB_IDENTITY_TOKEN_FILE": str(e2e.write_token_file(tmp_path / "token", token)),
-        "AWS_ROLE_ARN": e2e.ROLE_DEPLOYER,
-        "AWS_ROLE_SESSION_NAME": session,
-        "ROLEGATE_STS_ENDPOINT": endpoint,
-    })
+    env = e2e.web_identity_env(tmp_path, token, session, ROLEGATE_STS_ENDPOINT=endpoint)
     proc = subprocess.run([str(program), mode], env=env, capture_output=True, text=True, timeout=60)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, f"{mode}: no JSON (exit {proc.returncode}): {proc.stdout}{proc.stderr}"

@@ -11,7 +11,6 @@ tests/node/js-sdk-sts.mjs drives the SDK."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -29,24 +28,10 @@ SCRIPT = "js-sdk-sts.mjs"
 
 
 def js_env(tmp_path: Path, endpoint: str, token: str, session: str) -> dict:
-    """A process environment with nothing of the machine's AWS setup: its own empty home and files."""
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    (home / "config").write_text("")
-    (home / "credentials").write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({
-        "HOME": str(home),
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_STS": endpoint,
-        "AWS_WEB_IDENTITY_TOKEN_FILE": str(e2e.write_token_file(tmp_path / "token", token)),
-        "AWS_ROLE_ARN": e2e.ROLE_DEPLOYER,
-        "AWS_ROLE_SESSION_NAME": session,
-    })
-    return env
+    """A process environment with nothing of the machine's AWS setup, for rolegate's STS at
+    `endpoint` in us-east-1."""
+    return e2e.web_identity_env(tmp_path, token, session, AWS_REGION="us-east-1",
+                                AWS_ENDPOINT_URL_STS=endpoint)
 
 
 def run_js(mode: str, env: dict) -> tuple[int, dict]:
