@@ -1,12 +1,16 @@
 // Signs in to rolegate's portal through SimpleSAMLphp in headless Chromium (Debian's /usr/bin/chromium
 // through playwright-core):
 //   node simplesamlphp-browser.mjs --url ROLEGATE_URL --provider NAME --user NAME --password PW
-//                                  --permission-set NAME --out DIR
-// Opens rolegate's sign-in page, follows the provider's link to SimpleSAMLphp's login form, signs in
-// there, lets SimpleSAMLphp's page post the SAMLResponse back to rolegate's ACS, checks that the
-// portal home lists the permission set, opens its command line access page, saves a screenshot of
-// each page to DIR and prints one JSON line to stdout:
-//   {"portal": "<url>", "permission_sets": "<home text>", "credentials": {"AWS_ACCESS_KEY_ID": ..., ...}}
+//                                  [--permission-set NAME] [--idp-initiated IDP_URL] --out DIR
+// SP-initiated (the default): opens rolegate's sign-in page and follows the provider's link to
+// SimpleSAMLphp's login form. With --idp-initiated: opens IDP_URL, SimpleSAMLphp's IdP-initiated
+// SSOService.php?spentityid=… address, which shows its login form first. Either way it signs in
+// there, lets SimpleSAMLphp's page post the SAMLResponse to rolegate's ACS, waits for the portal
+// home and, given --permission-set, opens that set's command line access page. It saves a
+// screenshot of each page to DIR (file names prefixed `idp-USER-` with --idp-initiated) and prints one
+// JSON line to stdout:
+//   {"portal": "<url>", "permission_sets": "<home text>", "sets": ["<set> in <account>", ...],
+//    "credentials": {"AWS_ACCESS_KEY_ID": ..., ...}}   (credentials only with --permission-set)
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -16,6 +20,7 @@ const { values: args } = parseArgs({
   options: {
     url: { type: 'string' }, provider: { type: 'string' }, user: { type: 'string' },
     password: { type: 'string' }, 'permission-set': { type: 'string' }, out: { type: 'string' },
+    'idp-initiated': { type: 'string' },
   },
 });
 mkdirSync(args.out, { recursive: true });
@@ -28,10 +33,15 @@ const browser = await chromium.launch({
 try {
   const context = await browser.newContext();
   const page = await context.newPage();
-  const shot = (name) => page.screenshot({ path: `${args.out}/${name}.png`, fullPage: true });
-  await page.goto(`${args.url}/login`);
-  await shot('1-rolegate-sign-in');
-  await page.click(`a[data-provider="${args.provider}"]`);
+  const prefix = args['idp-initiated'] ? `idp-${args.user}-` : '';
+  const shot = (name) => page.screenshot({ path: `${args.out}/${prefix}${name}.png`, fullPage: true });
+  if (args['idp-initiated']) {
+    await page.goto(args['idp-initiated']);
+  } else {
+    await page.goto(`${args.url}/login`);
+    await shot('1-rolegate-sign-in');
+    await page.click(`a[data-provider="${args.provider}"]`);
+  }
   await page.waitForSelector('#username');
   await shot('2-simplesamlphp-login');
   await page.fill('#username', args.user);
@@ -45,12 +55,18 @@ try {
   await page.waitForLoadState();
   await shot('3-portal-home');
   const home = await page.textContent('main');
-  await page.getByRole('button', { name: `Command line access: ${args['permission-set']} in` }).click();
-  await page.waitForSelector('pre#bash');
-  await shot('4-command-line-access');
-  const bash = await page.textContent('pre#bash');
-  const credentials = Object.fromEntries([...bash.matchAll(/export (AWS_[A-Z_]+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-  process.stdout.write(JSON.stringify({ portal: page.url(), permission_sets: home, credentials }) + '\n');
+  const sets = (await page.locator('button[aria-label^="Command line access: "]').evaluateAll(
+    (buttons) => buttons.map((b) => b.getAttribute('aria-label')))).map((l) => l.replace('Command line access: ', ''));
+  const portal = page.url();
+  const out = { portal, permission_sets: home, sets };
+  if (args['permission-set']) {
+    await page.getByRole('button', { name: `Command line access: ${args['permission-set']} in` }).click();
+    await page.waitForSelector('pre#bash');
+    await shot('4-command-line-access');
+    const bash = await page.textContent('pre#bash');
+    out.credentials = Object.fromEntries([...bash.matchAll(/export (AWS_[A-Z_]+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
 } finally {
   await browser.close();
 }

@@ -6,8 +6,10 @@ tests, on 127.0.0.1 only, with a configuration of its own in a temporary directo
   backend told to keep a multi-valued `groups` property;
 - an OpenID Connect plugin instance `oidc` signing with RSA keys made here (a JWKS of private keys;
   Glewlwyd signs with the first one), with the password grant (which it serves only with
-  `allow-non-oidc`) and the authorization code grant with PKCE, and the `groups` claim from the
-  user's property in every ID token and userinfo answer;
+  `allow-non-oidc`) and the authorization code grant with PKCE, the `groups` claim from the
+  user's property in every ID token and userinfo answer, and a `department` claim released only
+  where a request's `claims` parameter asks for it (Glewlwyd 2.7 has no other way to keep a claim
+  out of the ID token and in userinfo: its scope claims go to both);
 - confidential clients (client_secret_basic) and users with passwords, added through the admin REST
   API with the admin's session cookie.
 
@@ -199,6 +201,8 @@ class Glewlwyd:
             p = json.loads(params)
             p["data-format"]["groups"] = {"multiple": True, "read": True, "write": True,
                                           "profile-read": True, "profile-write": False}
+            p["data-format"]["department"] = {"multiple": False, "read": True, "write": True,
+                                              "profile-read": True, "profile-write": False}
             con.execute("UPDATE g_user_module_instance SET gumi_parameters=? WHERE gumi_name='database'",
                         (json.dumps(p),))
             con.commit()
@@ -269,7 +273,11 @@ class Glewlwyd:
             "email-claim": "mandatory",
             "scope-claim": "no",
             "claims": [{"name": "groups", "user-property": "groups", "type": "string",
-                        "mandatory": True, "on-demand": False, "scope": []}],
+                        "mandatory": True, "on-demand": False, "scope": []},
+                       # Only when a request's `claims` parameter asks for it, where it asks
+                       # (`{"userinfo": {"department": null}}`: at userinfo, not in the ID token).
+                       {"name": "department", "user-property": "department", "type": "string",
+                        "mandatory": False, "on-demand": True, "scope": []}],
             "allowed-scope": ["openid"],
             "request-parameter-allow": False,
             "introspection-revocation-allowed": False,
@@ -296,12 +304,16 @@ class Glewlwyd:
         else:
             self._admin("PUT", f"/api/client/{client_id}", self._client(client_id, secret, redirect_uris))
 
-    def add_user(self, username: str, password: str, email: str, groups: list[str]) -> None:
+    def add_user(self, username: str, password: str, email: str, groups: list[str],
+                 department: str | None = None) -> None:
         """A user of the database backend with a password, the `openid` and `g_profile` scopes (the
-        latter to grant scopes to clients through the login API), an e-mail and groups."""
-        self._admin("POST", "/api/user/", {
-            "username": username, "name": username.title(), "email": email, "enabled": True,
-            "password": password, "scope": ["openid", "g_profile"], "groups": groups})
+        latter to grant scopes to clients through the login API), an e-mail, groups and perhaps a
+        department."""
+        user = {"username": username, "name": username.title(), "email": email, "enabled": True,
+                "password": password, "scope": ["openid", "g_profile"], "groups": groups}
+        if department is not None:
+            user["department"] = department
+        self._admin("POST", "/api/user/", user)
 
     def rotate_key(self) -> dict:
         """Adds a new RSA key, signs with it from now on (the old one stays published), and reloads

@@ -3,8 +3,10 @@ Glewlwyd's own ID tokens (resource-owner password grant) exchanged with boto3 th
 AssumeRoleWithWebIdentity, its refusals (another client's audience, a payload changed after signing,
 a subject the trust policy does not name) with their reasons in the audit log; portal sign-in by
 authorization code with PKCE through Glewlwyd's discovery document, its login and consent API driven
-by a cookie-keeping client, ending on the portal with what the `groups` claim assigns; and a signing
-key rotated at Glewlwyd, followed by rolegate."""
+by a cookie-keeping client, ending on the portal with what the `groups` claim assigns; a claim
+Glewlwyd releases only at its userinfo endpoint (not in the ID token) assigning a permission set when
+rolegate reads userinfo (`userinfo = true`) and not otherwise; and a signing key rotated at
+Glewlwyd, followed by rolegate."""
 
 from __future__ import annotations
 
@@ -32,16 +34,22 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/glewlwyd-deployer"
 BINDING = "__Host-rolegate-oidc"
 SESSION = "__Host-rolegate-session"
 USERS = {"alice": ("alice-password", ["engineers"]), "bob": ("bob-password", ["sales"])}
+DEPARTMENTS = {"alice": "platform"}
+# What the browser's authorization request asks Glewlwyd for besides rolegate's own parameters: the
+# `department` claim at userinfo (the claims request parameter; see glewlwyd.py).
+USERINFO_DEPARTMENT = json.dumps({"userinfo": {"department": None}})
 
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
-    """Glewlwyd with the rolegate client, another client, alice (engineers) and bob (sales)."""
+    """Glewlwyd with the rolegate client, another client, alice (engineers, department platform)
+    and bob (sales)."""
     provider = glewlwyd.Glewlwyd(tmp_path_factory.mktemp("glewlwyd"))
+    provider.rolegate_callbacks = []  # one per rolegate of this module
     try:
         provider.add_client(OTHER, OTHER_SECRET, ["http://127.0.0.1/other"])
         for user, (password, groups) in USERS.items():
-            provider.add_user(user, password, f"{user}@example.com", groups)
+            provider.add_user(user, password, f"{user}@example.com", groups, DEPARTMENTS.get(user))
     except BaseException:
         provider.stop()
         raise
@@ -54,10 +62,27 @@ def sub_of(gw, user: str) -> str:
     return e2e.jwt_parts(token)[1]["sub"]
 
 
-def config(gw, data_dir):
+# Assigned by the `department` claim, which Glewlwyd releases at userinfo only.
+PLATFORM = f"""\
+[[permission_sets]]
+name = "Platform"
+[[permission_sets.policies]]
+name = "everything"
+document = '''{e2e.EVERYTHING}'''
+
+[[assignment_rules]]
+provider = "{PROVIDER}"
+permission_set = "Platform"
+accounts = ["{ACCOUNT}"]
+condition = '{{"StringEquals": {{"claim:department": "platform"}}}}'
+"""
+
+
+def config(gw, data_dir, userinfo: bool = True):
     def render(port: int) -> str:
-        # The client's redirect URI is rolegate's callback at the port it is about to listen on.
-        gw.put_client(CLIENT, CLIENT_SECRET, [f"http://127.0.0.1:{port}{CALLBACK}"])
+        # The client's redirect URIs: each rolegate's callback at the port it is about to listen on.
+        gw.rolegate_callbacks.append(f"http://127.0.0.1:{port}{CALLBACK}")
+        gw.put_client(CLIENT, CLIENT_SECRET, gw.rolegate_callbacks)
         trust = json.dumps({
             "Version": "2012-10-17",
             "Statement": [{
@@ -82,7 +107,7 @@ name = "{PROVIDER}"
 client_id = "{CLIENT}"
 client_secret_env = "{SECRET_ENV}"
 scopes = ["openid"]
-userinfo = true
+userinfo = {"true" if userinfo else "false"}
 display_name = "Glewlwyd"
 
 [[roles]]
@@ -94,6 +119,7 @@ trust_policy = '''
 """,
             e2e.permission_set("Dev", provider=PROVIDER, group="engineers"),
             e2e.permission_set("Admin", provider=PROVIDER, group="admins"),
+            PLATFORM,
             "[portal]",
             account_name="glewlwyd",
         )(port)
@@ -105,6 +131,17 @@ trust_policy = '''
 def rg(gw, rolegate_binary, admin_token, tmp_path_factory):
     work = tmp_path_factory.mktemp("rolegate-glewlwyd")
     srv = e2e.Rolegate(work, config_for_port=config(gw, work / "data"),
+                       env={e2e.ADMIN_TOKEN_ENV: admin_token, SECRET_ENV: CLIENT_SECRET})
+    yield srv
+    code = srv.stop()
+    assert code == 0, f"rolegate exited with {code}\n{srv.log_tail()}"
+
+
+@pytest.fixture(scope="module")
+def rg_without_userinfo(gw, rolegate_binary, admin_token, tmp_path_factory):
+    """A second rolegate with the same settings except `userinfo = false`."""
+    work = tmp_path_factory.mktemp("rolegate-glewlwyd-no-userinfo")
+    srv = e2e.Rolegate(work, config_for_port=config(gw, work / "data", userinfo=False),
                        env={e2e.ADMIN_TOKEN_ENV: admin_token, SECRET_ENV: CLIENT_SECRET})
     yield srv
     code = srv.stop()
@@ -231,6 +268,56 @@ def test_portal_sign_in_by_code_with_pkce_through_glewlwyd(gw, rg):
     assert status == 403 and ev["decision"] == "deny", (status, ev)
     assert ev["reason"] == "state is not bound to this browser (pending-login cookie missing or different)"
     assert SESSION in agent.cookies(rg.port)
+
+
+def portal_sign_in(gw, rg, user: str, extra: dict[str, str]) -> tuple[str, dict]:
+    """alice or bob signs in to rolegate's portal through Glewlwyd, the authorization request
+    carrying `extra` parameters besides rolegate's. The portal page and the sign-in's audit event."""
+    agent = Agent()
+    status, authorize, text, _ = agent.request("GET", f"{rg.url}/login/oidc/{PROVIDER}?return_to=/portal")
+    assert status == 303 and authorize.startswith(f"{gw.issuer}/auth?"), (status, authorize, text)
+    authorize += "&" + urllib.parse.urlencode(extra)
+    status, login_page, text, _ = agent.request("GET", authorize)
+    assert status == 302 and login_page.startswith(f"{gw.url}/login.html?"), (status, login_page, text)
+    gw.sign_in(agent, user, USERS[user][0], CLIENT, "openid")
+    status, callback, text, _ = agent.request("GET", params(login_page)["callback_url"] + "&g_continue")
+    assert status == 302 and callback.startswith(f"{rg.url}{CALLBACK}?"), (status, callback, text)
+    status, location, text, headers = agent.request("GET", callback)
+    assert status == 303 and location == f"{rg.url}/portal", (status, text)
+    ev = rg.audit_event(next(v for k, v in headers if k.lower() == "x-request-id"))
+    assert ev["action"] == "portal:SignIn" and ev["decision"] == "allow", ev
+    status, _, html, _ = agent.request("GET", f"{rg.url}/portal")
+    assert status == 200, html
+    return html, ev
+
+
+def test_a_claim_glewlwyd_releases_only_at_userinfo_assigns_a_permission_set(gw, rg, rg_without_userinfo):
+    """Glewlwyd gives alice's `department` at userinfo only (asked for there by the request's claims
+    parameter): with `userinfo = true` rolegate reads it and the rule on claim:department assigns
+    Platform; the same sign-in to a rolegate that does not read userinfo assigns only Dev."""
+    # Glewlwyd's side: the claim is released on demand only; a plain ID token and userinfo answer
+    # for alice have her groups and no department.
+    grant = gw.password_grant(CLIENT, CLIENT_SECRET, "alice", "alice-password")
+    assert "department" not in e2e.jwt_parts(grant["id_token"])[1]
+    info = e2e.http("GET", f"{gw.issuer}/userinfo",
+                    headers={"Authorization": f"Bearer {grant['access_token']}"}).json()
+    assert info["groups"] == ["engineers"] and "department" not in info, info
+
+    asked = {"claims": USERINFO_DEPARTMENT}
+    html, ev = portal_sign_in(gw, rg, "alice", asked)
+    assert "Dev" in html and "Platform" in html and "Admin" not in html, html
+    assert ev["subject"] == sub_of(gw, "alice")
+
+    html, ev = portal_sign_in(gw, rg_without_userinfo, "alice", asked)
+    assert "Dev" in html and "Platform" not in html, html
+    assert ev["subject"] == sub_of(gw, "alice")
+
+    # The claim is what assigns Platform: not asked for, userinfo has no department and rolegate
+    # (reading userinfo) assigns only Dev; bob, without a department, gets neither.
+    html, _ = portal_sign_in(gw, rg, "alice", {})
+    assert "Dev" in html and "Platform" not in html, html
+    html, _ = portal_sign_in(gw, rg, "bob", asked)
+    assert "No permission set is assigned to you." in html and "Platform" not in html, html
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ parser (saml20-sp-remote), rolegate fetches SimpleSAMLphp's /saml2/idp/metadata.
 (example-userpass) through a cookie-keeping HTTP client, SP-initiated from rolegate's
 /saml/<provider>/login and IdP-initiated from SimpleSAMLphp's SSOService.php?spentityid=…; the
 SAMLResponse SimpleSAMLphp posts is given to the ACS (portal sign-in) or to AssumeRoleWithSAML.
+Headless Chromium signs in both ways too (tests/node/simplesamlphp-browser.mjs), ending on the portal.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ pytestmark = pytest.mark.skipif(ssp.available() is not None, reason=ssp.availabl
 
 
 def users() -> dict[str, User]:
-    """alice: an engineer whose attributes name the role to assume; bob: an operator without one."""
+    """alice: an engineer whose attributes name the role to assume; bob: an operator without one;
+    carol: a visitor, in no group a permission set is assigned to."""
     return {
         "alice": User("alice-pass", {
             "uid": ["alice"],
@@ -47,6 +49,10 @@ def users() -> dict[str, User]:
         "bob": User("bob-pass", {
             "uid": ["bob"],
             "groups": ["operators"],
+        }),
+        "carol": User("carol-pass", {
+            "uid": ["carol"],
+            "groups": ["visitors"],
         }),
     }
 
@@ -481,25 +487,59 @@ def test_a_signing_key_rotated_at_simplesamlphp_reaches_rolegate_through_its_met
 # auto-submitting POST page, the portal, command line access
 
 
-def test_chromium_signs_in_through_simplesamlphp_to_the_portal(pair):
+ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "simplesamlphp"
+
+
+def chromium(pair: Pair, user: str, *args: str) -> dict:
+    """tests/node/simplesamlphp-browser.mjs signing `user` in: its JSON line."""
     node_dir = e2e.node_dir()
     script = node_dir / "simplesamlphp-browser.mjs"
     if not Path("/usr/bin/chromium").is_file():
         pytest.skip("/usr/bin/chromium is missing: run scripts/test --install-only")
-    artifacts = Path(__file__).parents[1] / "artifacts" / "simplesamlphp"
     r = subprocess.run(
-        ["node", str(script), "--url", pair.url, "--provider", PROVIDER, "--user", "alice",
-         "--password", "alice-pass", "--permission-set", "Engineering", "--out", str(artifacts)],
+        ["node", str(script), "--url", pair.url, "--provider", PROVIDER, "--user", user,
+         "--password", f"{user}-pass", "--out", str(ARTIFACTS), *args],
         capture_output=True, text=True, timeout=120, cwd=node_dir, env=e2e.base_env(),
     )
     assert r.returncode == 0, r.stderr[-3000:]
-    out = json.loads(r.stdout.strip().splitlines()[-1])
-    assert out["portal"].startswith(f"{pair.url}/portal"), out
-    assert "Engineering" in out["permission_sets"] and "Ops" not in out["permission_sets"], out
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def assert_engineering_credentials(pair: Pair, out: dict) -> None:
     c = out["credentials"]
     who = e2e.sts_client(pair.url, {"AccessKeyId": c["AWS_ACCESS_KEY_ID"],
                                     "SecretAccessKey": c["AWS_SECRET_ACCESS_KEY"],
                                     "SessionToken": c["AWS_SESSION_TOKEN"]}).get_caller_identity()
     assert who["Arn"].startswith(f"arn:aws:sts::{e2e.ACCOUNT}:assumed-role/RolegateSSO_Engineering/"), who
+
+
+def test_chromium_signs_in_through_simplesamlphp_to_the_portal(pair):
+    out = chromium(pair, "alice", "--permission-set", "Engineering")
+    assert out["portal"].startswith(f"{pair.url}/portal"), out
+    assert "Engineering" in out["permission_sets"] and "Ops" not in out["permission_sets"], out
+    assert_engineering_credentials(pair, out)
     for name in ["1-rolegate-sign-in", "2-simplesamlphp-login", "3-portal-home", "4-command-line-access"]:
-        assert (artifacts / f"{name}.png").stat().st_size > 1000
+        assert (ARTIFACTS / f"{name}.png").stat().st_size > 1000
+
+
+def test_chromium_signs_in_idp_initiated_from_simplesamlphp_to_the_portal(pair):
+    """SimpleSAMLphp's IdP-initiated address in Chromium: its login form, its auto-submitting POST to
+    rolegate's ACS (no AuthnRequest, no RelayState from rolegate), the portal with the permission
+    set alice's groups give, and command line access to it."""
+    out = chromium(pair, "alice", "--permission-set", "Engineering",
+                   "--idp-initiated", pair.idp_initiated_url())
+    assert out["portal"] == f"{pair.url}/portal", out
+    assert out["sets"] == ["Engineering in e2e"], out  # e2e: the account's name in rolegate_config
+    assert "Ops" not in out["permission_sets"], out
+    assert_engineering_credentials(pair, out)
+    for name in ["2-simplesamlphp-login", "3-portal-home", "4-command-line-access"]:
+        assert (ARTIFACTS / f"idp-alice-{name}.png").stat().st_size > 1000
+
+
+def test_chromium_idp_initiated_sign_in_of_a_user_without_permission_sets(pair):
+    """carol's groups match no assignment rule: signed in, her portal lists no permission set."""
+    out = chromium(pair, "carol", "--idp-initiated", pair.idp_initiated_url())
+    assert out["portal"] == f"{pair.url}/portal", out
+    assert out["sets"] == [], out
+    assert "No permission set is assigned to you." in out["permission_sets"], out
+    assert "Engineering" not in out["permission_sets"] and "Ops" not in out["permission_sets"], out
