@@ -18,6 +18,8 @@ mod extract;
 #[cfg(test)]
 mod extract_tests;
 pub mod federation;
+#[cfg(test)]
+mod login_tests;
 pub mod mfa;
 #[cfg(test)]
 mod mfa_tests;
