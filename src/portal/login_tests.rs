@@ -74,3 +74,53 @@ async fn a_wrong_password_or_code_shows_the_sign_in_form_again_with_the_user_nam
     let r = f.sign_in_form(&cookies, &csrf, "/portal").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
+
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
+
+/// What the landing page must not show anyone who has not signed in: role ARNs and names.
+fn assert_nothing_about_roles(html: &str) {
+    for secret in [
+        "arn:aws:iam",
+        "deploy-prod",
+        "RolegateSSO",
+        "Developer access",
+    ] {
+        assert!(
+            !html.contains(secret),
+            "{secret} on the landing page: {html}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_landing_page_leads_to_sign_in_and_shows_nothing_about_roles() {
+    let f = super::tests::fixture_with(super::tests::config().role("deploy-prod", TRUST)).await;
+    let r = f.get("/", "").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = text(r).await;
+    assert!(html.contains("href=\"/login\""), "{html}");
+    assert!(html.contains("AWS_ENDPOINT_URL_STS="), "{html}");
+    assert_nothing_about_roles(&html);
+}
+
+#[tokio::test]
+async fn without_a_portal_the_landing_page_names_the_sts_endpoint_only() {
+    let (app, _clock) = crate::testing::config()
+        .role("deploy-prod", TRUST)
+        .build(1_700_000_000)
+        .await;
+    let r = crate::testing::get(&app, "/", "").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = text(r).await;
+    assert!(
+        html.contains(&format!("AWS_ENDPOINT_URL_STS={ORIGIN}")),
+        "{html}"
+    );
+    // No sign-in to lead to.
+    assert!(!html.contains("/login"), "{html}");
+    assert_nothing_about_roles(&html);
+    // An STS request at / is still answered as one.
+    let r = crate::testing::get(&app, "/?Action=GetCallerIdentity&Version=2011-06-15", "").await;
+    assert_ne!(r.status(), StatusCode::OK);
+    assert!(text(r).await.contains("<ErrorResponse"));
+}
