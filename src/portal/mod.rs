@@ -14,6 +14,8 @@ mod approve_tests;
 mod console;
 #[cfg(test)]
 mod console_tests;
+#[cfg(test)]
+mod credentials_tests;
 mod extract;
 #[cfg(test)]
 mod extract_tests;

@@ -510,25 +510,40 @@ async fn command_line_access(
             let message = e.message.clone();
             let step_up = super::oidc::step_up_offer(&app, identity, set, &message);
             let now = app.clock.now().timestamp();
-            let needs_mfa = app
+            // Refused for want of MFA: the reason in words for the person and the way on first;
+            // the engine's explanation (the sign-in trust policy) only folded below.
+            let wants_mfa = app
                 .config
                 .permission_sets
                 .iter()
                 .find(|p| p.name == set)
-                .is_some_and(|p| !super::mfa::satisfies(p.mfa, identity.mfa_time, now));
-            let err = if needs_mfa {
-                PortalError::MfaNeeded {
-                    message,
-                    explanation,
-                    return_to: "/portal".into(),
-                }
-            } else {
+                .and_then(|p| {
+                    super::console::mfa_satisfied(set, p.mfa, identity.mfa_time, now).err()
+                });
+            if let Some(why) = wants_mfa {
+                ev.outcome(Outcome::Deny);
+                ev.reason = Some(e.reason.clone());
+                app.audit.record(ev);
+                return step_up.unwrap_or_else(|| {
+                    super::console::mfa_needed_page(
+                        identity,
+                        &s.record.csrf,
+                        &why,
+                        "ask for command line access again",
+                        "/portal",
+                        explanation,
+                    )
+                });
+            }
+            let denied = refuse(
+                &app,
+                ev,
+                e.reason.clone(),
                 PortalError::Denied {
                     message,
                     explanation,
-                }
-            };
-            let denied = refuse(&app, ev, e.reason.clone(), err);
+                },
+            );
             step_up.unwrap_or(denied)
         }
     }
