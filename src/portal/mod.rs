@@ -28,6 +28,8 @@ mod mfa_tests;
 mod oidc;
 mod pages;
 pub mod recovery;
+#[cfg(test)]
+mod security_keys_tests;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -42,7 +44,7 @@ use axum::Router;
 use std::sync::Arc;
 
 pub use console::mfa_satisfied;
-pub use pages::security_keys::offers_security_key;
+pub use pages::security_keys::{offers_security_key, security_keys_off};
 pub use pages::{home_page, routes, sign_in_verified_elsewhere, AccountView, HomePage, SetView};
 
 /// Referrer policy of portal pages: URLs never leave for other sites, and form posts carry our
