@@ -44,7 +44,7 @@ pub use saml::{
 pub use services::Service;
 pub use sso::SsoSettings;
 pub use store::{PostgresSettings, StoreSettings};
-pub use webauthn::WebAuthnSettings;
+pub use webauthn::{webauthn_unusable_on, WebAuthnSettings};
 
 use raw::RawConfig;
 use std::fmt;

@@ -59,6 +59,23 @@ fn webauthn_capable(url: &Url) -> bool {
         && (url.scheme() == "https" || url.host_str() == Some("localhost"))
 }
 
+/// Why browsers will not offer WebAuthn on `url`, in words for the person who wants a security
+/// key; `None` when they will. The default of `portal.webauthn` is off for such a `public_url`.
+pub fn webauthn_unusable_on(url: &Url) -> Option<String> {
+    if webauthn_capable(url) {
+        return None;
+    }
+    let origin = url.origin().ascii_serialization();
+    let rule =
+        "browsers offer security keys only at a domain name over https (or at http://localhost)";
+    Some(match url.host() {
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => {
+            format!("rolegate is reached at an IP address ({origin}), and {rule}.")
+        }
+        _ => format!("rolegate is reached over plain http ({origin}), and {rule}."),
+    })
+}
+
 /// A lower-case DNS name: labels of `a-z0-9-`, 1–63 characters, not starting or ending with `-`.
 fn dns_name(s: &str) -> bool {
     !s.is_empty()
@@ -205,6 +222,17 @@ mod tests {
                 w.rp_name,
             )
         })
+    }
+
+    #[test]
+    fn the_reason_browsers_refuse_webauthn_names_the_origin() {
+        let why = |u: &str| super::webauthn_unusable_on(&url::Url::parse(u).unwrap());
+        assert_eq!(why("https://sso.example.com/"), None);
+        assert_eq!(why("http://localhost:8080"), None);
+        assert!(why("http://127.0.0.1:8080")
+            .is_some_and(|w| w.contains("IP address (http://127.0.0.1:8080)")));
+        assert!(why("https://[::1]:8443").is_some_and(|w| w.contains("IP address")));
+        assert!(why("http://sso.example.com").is_some_and(|w| w.contains("plain http")));
     }
 
     #[test]

@@ -87,7 +87,33 @@ struct MfaNeededPage<'a> {
     who: String,
     csrf: &'a str,
     message: &'a str,
+    /// What the person does after the challenge ("open the console again").
+    again: &'a str,
     mfa_link: String,
+    /// The policy engine's explanation, folded below the way on.
+    explanation: Option<String>,
+}
+
+/// The page of an action refused for want of (fresh) MFA (403): `message` in words for the
+/// person, the challenge coming back to `return_to` first, the engine's `explanation` folded.
+pub(super) fn mfa_needed_page(
+    identity: &super::SignedInIdentity,
+    csrf: &str,
+    message: &str,
+    again: &str,
+    return_to: &str,
+    explanation: Option<String>,
+) -> Response {
+    let mut resp = page(MfaNeededPage {
+        who: identity.display(),
+        csrf,
+        message,
+        again,
+        mfa_link: super::mfa::challenge_url(return_to),
+        explanation,
+    });
+    *resp.status_mut() = StatusCode::FORBIDDEN;
+    resp
 }
 
 #[derive(Template)]
@@ -161,20 +187,14 @@ pub(super) async fn open(
                 .append_pair("q", set_name)
                 .finish()
         );
-        let mfa_link = format!(
-            "/portal/mfa?{}",
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("return_to", &back)
-                .finish()
+        return mfa_needed_page(
+            identity,
+            &s.record.csrf,
+            &why,
+            "open the console again",
+            &back,
+            None,
         );
-        let mut resp = page(MfaNeededPage {
-            who: identity.display(),
-            csrf: &s.record.csrf,
-            message: &why,
-            mfa_link,
-        });
-        *resp.status_mut() = StatusCode::FORBIDDEN;
-        return resp;
     }
     let admitted = match crate::authz::gate::admit_sign_in(&app, identity).await {
         Ok(a) => a,

@@ -14,16 +14,22 @@ mod approve_tests;
 mod console;
 #[cfg(test)]
 mod console_tests;
+#[cfg(test)]
+mod credentials_tests;
 mod extract;
 #[cfg(test)]
 mod extract_tests;
 pub mod federation;
+#[cfg(test)]
+mod login_tests;
 pub mod mfa;
 #[cfg(test)]
 mod mfa_tests;
 mod oidc;
 mod pages;
 pub mod recovery;
+#[cfg(test)]
+mod security_keys_tests;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -38,7 +44,7 @@ use axum::Router;
 use std::sync::Arc;
 
 pub use console::mfa_satisfied;
-pub use pages::security_keys::offers_security_key;
+pub use pages::security_keys::{offers_security_key, security_keys_off};
 pub use pages::{home_page, routes, sign_in_verified_elsewhere, AccountView, HomePage, SetView};
 
 /// Referrer policy of portal pages: URLs never leave for other sites, and form posts carry our

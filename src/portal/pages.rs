@@ -84,6 +84,10 @@ struct LoginPage<'a> {
     return_to: &'a str,
     local: bool,
     message: Option<&'a str>,
+    /// Why the last password sign-in was refused.
+    error: Option<&'a str>,
+    /// The user name to fill in again after a refusal.
+    user: &'a str,
     /// OIDC providers with browser sign-in: (name, display name, start link).
     oidc: Vec<(String, String, String)>,
     /// SAML providers whose metadata names an HTTP-Redirect sign-on endpoint: (name, start link).
@@ -91,21 +95,29 @@ struct LoginPage<'a> {
 }
 
 async fn login_page(State(app): State<Arc<App>>, r: PortalRequest) -> Response {
-    let Some(s) = settings(&app) else {
+    if settings(&app).is_none() {
         return StatusCode::NOT_FOUND.into_response();
-    };
+    }
     let csrf = match session::random_token() {
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
     let return_to = session::safe_return_to(r.query.get("return_to").map(String::as_str));
+    let resp = login_form(&app, &csrf, &return_to, None, "");
+    with_cookies(resp, &[session::set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600)])
+}
+
+/// The sign-in page: the password form (with `error` beside it and `user` filled in after a
+/// refusal) and the identity providers' links, each coming back to `return_to`.
+fn login_form(app: &App, csrf: &str, return_to: &str, error: Option<&str>, user: &str) -> Response {
+    let local = settings(app).is_some_and(|s| s.local_login);
     let oidc = app
         .oidc
         .list()
         .into_iter()
         .map(|(name, display)| {
             let q: String = form_urlencoded::Serializer::new(String::new())
-                .append_pair("return_to", &return_to)
+                .append_pair("return_to", return_to)
                 .finish();
             let link = format!("/login/oidc/{name}?{q}");
             (name, display, link)
@@ -121,15 +133,37 @@ async fn login_page(State(app): State<Arc<App>>, r: PortalRequest) -> Response {
         })
         .map(|name| (name.to_string(), format!("/saml/{name}/login")))
         .collect();
-    let resp = page(LoginPage {
-        csrf: &csrf,
-        return_to: &return_to,
-        local: s.local_login,
+    page(LoginPage {
+        csrf,
+        return_to,
+        local,
         message: None,
+        error,
+        user,
         oidc,
         saml,
-    });
-    with_cookies(resp, &[session::set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600)])
+    })
+}
+
+/// What a refused password sign-in is told: never which of the user name, password or code
+/// was wrong.
+const SIGN_IN_REFUSED: &str = "The user name, password or MFA code is wrong, or sign-in is locked for a while after too many failures.";
+
+/// Records `ev` as a refused sign-in with `reason` and answers with the sign-in form again
+/// (401): the error beside it, the user name kept, the password and code fields empty.
+fn refuse_sign_in(app: &App, mut ev: AuditEvent, reason: String, r: &PortalRequest) -> Response {
+    ev.outcome(Outcome::Deny);
+    ev.reason = Some(reason);
+    app.audit.record(ev);
+    // The CSRF field was checked against the cookie before any refusal that comes here.
+    let csrf = r.field("csrf").unwrap_or_default();
+    let return_to = session::safe_return_to(r.field("return_to"));
+    let user = r.field("user").unwrap_or_default();
+    let mut resp = login_form(app, csrf, &return_to, Some(SIGN_IN_REFUSED), user);
+    if resp.status() == StatusCode::OK {
+        *resp.status_mut() = StatusCode::UNAUTHORIZED;
+    }
+    resp
 }
 
 form_action!(
@@ -187,12 +221,7 @@ async fn submit_password(State(app): State<Arc<App>>, r: PortalRequest) -> Respo
     {
         Ok(u) => u,
         Err(e @ (DirectoryError::Denied(_) | DirectoryError::Locked { .. })) => {
-            return refuse(
-                &app,
-                ev,
-                e.to_string(),
-                PortalError::SignInFailed(e.to_string()),
-            )
+            return refuse_sign_in(&app, ev, e.to_string(), &r)
         }
         Err(e) => return PortalError::Internal(e.to_string()).into_response(),
     };
@@ -202,30 +231,18 @@ async fn submit_password(State(app): State<Arc<App>>, r: PortalRequest) -> Respo
     let mfa_time = match (code, user.has_mfa()) {
         (Some(code), true) => match d.verify_totp(&user, &d.totp_serial(&user), code).await {
             Ok(t) => Some(t),
-            Err(e) => {
-                return refuse(
-                    &app,
-                    ev,
-                    format!("MFA: {e}"),
-                    PortalError::SignInFailed(e.to_string()),
-                )
-            }
+            Err(e) => return refuse_sign_in(&app, ev, format!("MFA: {e}"), &r),
         },
         (Some(_), false) => {
-            return refuse(
+            return refuse_sign_in(
                 &app,
                 ev,
                 "MFA code given for a user without an MFA device".into(),
-                PortalError::SignInFailed("no device".into()),
+                &r,
             )
         }
         (None, _) if user.root => {
-            return refuse(
-                &app,
-                ev,
-                "root signs in only with MFA".into(),
-                PortalError::SignInFailed("root needs MFA".into()),
-            )
+            return refuse_sign_in(&app, ev, "root signs in only with MFA".into(), &r)
         }
         (None, _) => None,
     };
@@ -493,25 +510,40 @@ async fn command_line_access(
             let message = e.message.clone();
             let step_up = super::oidc::step_up_offer(&app, identity, set, &message);
             let now = app.clock.now().timestamp();
-            let needs_mfa = app
+            // Refused for want of MFA: the reason in words for the person and the way on first;
+            // the engine's explanation (the sign-in trust policy) only folded below.
+            let wants_mfa = app
                 .config
                 .permission_sets
                 .iter()
                 .find(|p| p.name == set)
-                .is_some_and(|p| !super::mfa::satisfies(p.mfa, identity.mfa_time, now));
-            let err = if needs_mfa {
-                PortalError::MfaNeeded {
-                    message,
-                    explanation,
-                    return_to: "/portal".into(),
-                }
-            } else {
+                .and_then(|p| {
+                    super::console::mfa_satisfied(set, p.mfa, identity.mfa_time, now).err()
+                });
+            if let Some(why) = wants_mfa {
+                ev.outcome(Outcome::Deny);
+                ev.reason = Some(e.reason.clone());
+                app.audit.record(ev);
+                return step_up.unwrap_or_else(|| {
+                    super::console::mfa_needed_page(
+                        identity,
+                        &s.record.csrf,
+                        &why,
+                        "ask for command line access again",
+                        "/portal",
+                        explanation,
+                    )
+                });
+            }
+            let denied = refuse(
+                &app,
+                ev,
+                e.reason.clone(),
                 PortalError::Denied {
                     message,
                     explanation,
-                }
-            };
-            let denied = refuse(&app, ev, e.reason.clone(), err);
+                },
+            );
             step_up.unwrap_or(denied)
         }
     }

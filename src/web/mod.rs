@@ -339,30 +339,20 @@ fn is_saml_request(query: Option<&str>, body: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
+/// The landing page at `/`: the way to sign in when there is a portal, the STS endpoint, and
+/// the demo's first step. Nothing about roles: whoever reads it has not signed in.
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage<'a> {
     public_url: &'a str,
-    roles: Vec<(String, String)>,
-    providers: Vec<String>,
+    portal: bool,
     demo: bool,
 }
 
 fn home(app: &App) -> Response {
     let page = HomePage {
         public_url: app.config.public_url.as_str().trim_end_matches('/'),
-        roles: app
-            .config
-            .roles
-            .iter()
-            .map(|r| (r.arn.clone(), r.description.clone().unwrap_or_default()))
-            .collect(),
-        providers: app
-            .config
-            .oidc_providers
-            .iter()
-            .map(|p| p.issuer.clone())
-            .collect(),
+        portal: app.config.portal.is_some(),
         demo: app.demo.is_some(),
     };
     match page.render() {

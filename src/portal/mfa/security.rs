@@ -31,6 +31,8 @@ struct SecurityPage<'a> {
     enrolment_here: bool,
     recovery_left: Option<usize>,
     has_mfa: bool,
+    /// Why security keys are off on this server, instead of the link to manage them.
+    keys_off: Option<String>,
 }
 
 fn date(t: i64) -> String {
@@ -80,6 +82,7 @@ pub(super) async fn render_security(app: &App, s: &Session, message: Option<&str
         enrolment_here,
         recovery_left,
         has_mfa,
+        keys_off: crate::portal::security_keys_off(app),
     })
 }
 

@@ -104,11 +104,32 @@ async fn page_user(
     match local_user(app, identity).await {
         Ok((_, u)) => Ok(u),
         Err(Refusal::Unavailable(_)) => Err(PortalError::Denied {
-            message: "Security keys are not available for your account.".into(),
+            message: unavailable_message(app),
             explanation: None,
         }),
         Err(Refusal::Failed(e)) => Err(PortalError::Internal(e)),
     }
+}
+
+/// Why security keys cannot be used, for the person: off on this server (and why, when browsers
+/// would not offer them at rolegate's address), or not for their account.
+fn unavailable_message(app: &App) -> String {
+    security_keys_off(app)
+        .unwrap_or_else(|| "Security keys are not available for your account.".into())
+}
+
+/// Why security keys are off on this server, in words for the person (the browsers' rule when
+/// rolegate's address is one they refuse WebAuthn on); `None` when they are on.
+pub fn security_keys_off(app: &App) -> Option<String> {
+    if app.directory.as_ref().is_some_and(|d| d.webauthn_enabled()) {
+        return None;
+    }
+    Some(
+        match crate::config::webauthn_unusable_on(&app.config.public_url) {
+            Some(why) => format!("Security keys are off on this server: {why}"),
+            None => "Security keys are turned off on this server.".into(),
+        },
+    )
 }
 
 /// The directory (with security keys on) and the directory user behind `identity`: the user of
@@ -336,7 +357,7 @@ async fn ceremony(
             why,
             StatusCode::NOT_FOUND,
             "unavailable",
-            "Security keys are not available for your account.",
+            &unavailable_message(app),
         )),
         Err(Refusal::Failed(why)) => Err(refuse_json(
             app,
@@ -664,7 +685,7 @@ async fn remove_key(
         Ok(x) => x,
         Err(Refusal::Unavailable(why)) => {
             let err = PortalError::Denied {
-                message: "Security keys are not available for your account.".into(),
+                message: unavailable_message(&app),
                 explanation: None,
             };
             return refuse(&app, ev, why, err);
