@@ -181,12 +181,7 @@ pub(super) async fn open(
         if let Some(step_up) = super::oidc::step_up_offer(&app, identity, set_name, &why) {
             return step_up;
         }
-        let back = format!(
-            "/portal?{}",
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("q", set_name)
-                .finish()
-        );
+        let back = super::resume::return_to(super::resume::Action::Console, account, set_name);
         return mfa_needed_page(
             identity,
             &s.record.csrf,

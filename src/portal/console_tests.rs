@@ -158,8 +158,11 @@ async fn open_console_without_mfa_is_refused_with_a_page_that_starts_the_mfa_ste
     assert!(set_cookie_header(&resp, CONSOLE_COOKIE).is_none());
     let html = text(resp).await;
     assert!(html.contains("Permission set Ops requires MFA"), "{html}");
+    // The challenge comes back to opening this console.
     assert!(
-        html.contains(r#"href="/portal/mfa?return_to=%2Fportal%3Fq%3DOps""#),
+        html.contains(&format!(
+            r#"href="/portal/mfa?return_to=%2Fportal%2Fconsole%3Faccount%3D{ACCOUNT}%26permission_set%3DOps""#
+        )),
         "{html}"
     );
     assert_eq!(f.records(SIGNIN_KIND).await, 0);

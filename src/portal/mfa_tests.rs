@@ -156,12 +156,15 @@ impl Fixture {
     }
 }
 
-/// Asserts that a form was refused for want of MFA with a link to the challenge; the page.
+/// Asserts that command line access to Ops was refused for want of MFA with a link to the
+/// challenge, which comes back to that action; the page.
 async fn refused_for_mfa(r: Response) -> String {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let html = text(r).await;
     assert!(
-        html.contains("href=\"/portal/mfa?return_to=%2Fportal\""),
+        html.contains(
+            "href=\"/portal/mfa?return_to=%2Fportal%2Fcredentials%3Faccount%3D111122223333%26permission_set%3DOps\""
+        ),
         "{html}"
     );
     html

@@ -28,6 +28,7 @@ mod mfa_tests;
 mod oidc;
 mod pages;
 pub mod recovery;
+mod resume;
 #[cfg(test)]
 mod security_keys_tests;
 pub mod session;

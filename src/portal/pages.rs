@@ -27,8 +27,14 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/login", get(login_page))
         .route("/login/local", post(submit_password))
         .route("/portal", get(home))
-        .route("/portal/credentials", post(command_line_access))
-        .route("/portal/console", post(super::console::open))
+        .route(
+            "/portal/credentials",
+            post(command_line_access).get(super::resume::credentials),
+        )
+        .route(
+            "/portal/console",
+            post(super::console::open).get(super::resume::console),
+        )
         .route("/federation", get(super::federation::federation))
         .route(super::federation::CONSOLE_PATH, get(super::console::view))
         .route("/console/simulate", post(super::console::simulate))
@@ -530,7 +536,7 @@ async fn command_line_access(
                         &s.record.csrf,
                         &why,
                         "ask for command line access again",
-                        "/portal",
+                        &super::resume::return_to(super::resume::Action::Credentials, account, set),
                         explanation,
                     )
                 });

@@ -70,7 +70,9 @@ def test_open_console_in_chromium_is_refused_without_mfa_and_opens_the_console_w
     assert out["status"] == 403, out
     assert out["heading"] == "MFA required"
     assert "Permission set Ops requires MFA" in out["message"]
-    assert out["mfa_link"] == "/portal/mfa?return_to=%2Fportal%3Fq%3DOps"
+    # The challenge comes back to opening the console of Ops.
+    assert out["mfa_link"] == ("/portal/mfa?return_to=%2Fportal%2Fconsole%3Faccount%3D"
+                               f"{ACCOUNT}%26permission_set%3DOps")
     assert out["violations"] == [], out["violations"]
     assert out["url"] == f"{server.url}/portal/console"  # the refusal, not the console
 

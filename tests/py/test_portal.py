@@ -106,7 +106,9 @@ def test_portal_credentials_work_with_boto3_and_mfa_sets_need_mfa(portal_server,
     status, _, html = b.request("POST", "/portal/credentials",
                                 {"csrf": csrf, "account": ACCOUNT, "permission_set": "Ops"})
     assert status == 403 and "requires MFA" in html and "AWS_ACCESS_KEY_ID" not in html
-    assert 'href="/portal/mfa?return_to=%2Fportal"' in html
+    # The challenge comes back to asking for command line access to Ops.
+    assert ('href="/portal/mfa?return_to=%2Fportal%2Fcredentials%3Faccount%3D'
+            f'{ACCOUNT}%26permission_set%3DOps"') in html
 
     # ivy has a TOTP device: a password-only sign-in waits for the MFA challenge, which comes
     # first; until then nothing is issued.
