@@ -6,13 +6,7 @@ use axum::http::StatusCode;
 #[tokio::test]
 async fn command_line_access_without_mfa_says_why_in_words_and_leads_to_the_challenge_first() {
     let f = fixture().await;
-    let (session, _) = f.sign_in(None).await;
-    let csrf = f.home_csrf(&session).await;
-    let r = f
-        .get_credentials(&session, &csrf, "111122223333", "Ops")
-        .await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let html = text(r).await;
+    let (_, _, html) = f.credentials_without_mfa().await;
     assert!(!html.contains("AWS_ACCESS_KEY_ID"));
     let reason = "Permission set Ops requires MFA, and this sign-in did not use MFA.";
     let at_reason = html.find(reason).unwrap_or_else(|| panic!("{html}"));

@@ -166,6 +166,18 @@ impl Fixture {
         self.app.store.dir_list(kind).await.unwrap()
     }
 
+    /// Ana, signed in without MFA, asks for command line access to Ops, which requires MFA: her
+    /// session, its CSRF token, and the refused page (403).
+    pub(super) async fn credentials_without_mfa(&self) -> (String, String, String) {
+        let (session, _) = self.sign_in(None).await;
+        let csrf = self.home_csrf(&session).await;
+        let r = self
+            .get_credentials(&session, &csrf, "111122223333", "Ops")
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        (session, csrf, text(r).await)
+    }
+
     pub(super) async fn home_csrf(&self, session: &str) -> String {
         let home = self.get("/portal", &session_cookie(session)).await;
         assert_eq!(home.status(), StatusCode::OK);
@@ -379,13 +391,7 @@ async fn credentials_need_the_session_csrf_token_and_our_origin() {
 #[tokio::test]
 async fn a_permission_set_requiring_mfa_is_refused_with_the_explanation() {
     let f = fixture().await;
-    let (session, _) = f.sign_in(None).await;
-    let csrf = f.home_csrf(&session).await;
-    let r = f
-        .get_credentials(&session, &csrf, "111122223333", "Ops")
-        .await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let html = text(r).await;
+    let (session, csrf, html) = f.credentials_without_mfa().await;
     assert!(html.contains("Permission set Ops requires MFA"), "{html}");
     assert!(html.contains("aws:MultiFactorAuthPresent"), "{html}");
     assert!(!html.contains("AWS_ACCESS_KEY_ID"));

@@ -114,6 +114,21 @@ class HttpResponse:
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def keep_cookies(jar: dict, headers) -> None:
+    """Updates `jar` (name → value) from the `Set-Cookie` headers of an answer as a browser does: a
+    cookie with a value is kept, an emptied or expired one (`Max-Age=0`, an `Expires` in 1970) is
+    dropped."""
+    for name, value in headers:
+        if name.lower() != "set-cookie":
+            continue
+        k, v = value.split(";", 1)[0].split("=", 1)
+        low = value.lower()
+        if v and "max-age=0" not in low and "expires=thu, 01 jan 1970" not in low:
+            jar[k] = v
+        else:
+            jar.pop(k, None)
+
+
 def http(
     method: str,
     url: str,

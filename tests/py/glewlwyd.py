@@ -138,14 +138,7 @@ class Agent:
         conn.request(method, u.path + (f"?{u.query}" if u.query else ""), body=body, headers=h)
         resp = conn.getresponse()
         text = resp.read().decode("utf-8", "replace")
-        for name, value in resp.getheaders():
-            if name.lower() == "set-cookie":
-                k, v = value.split(";", 1)[0].split("=", 1)
-                low = value.lower()
-                if v and "max-age=0" not in low and "expires=thu, 01 jan 1970" not in low:
-                    jar[k] = v
-                else:
-                    jar.pop(k, None)
+        e2e.keep_cookies(jar, resp.getheaders())
         conn.close()
         location = resp.getheader("location")
         if location:

@@ -104,13 +104,7 @@ class Agent:
         conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
         text = resp.read().decode()
-        for name, value in resp.getheaders():
-            if name.lower() == "set-cookie":
-                k, v = value.split(";", 1)[0].split("=", 1)
-                if v and "max-age=0" not in value.lower():
-                    jar[k] = v
-                else:
-                    jar.pop(k, None)
+        e2e.keep_cookies(jar, resp.getheaders())
         conn.close()
         location = resp.getheader("location")
         if location:
