@@ -238,7 +238,7 @@ async fn access_key_lifecycle() {
         KeyStatus::Inactive
     );
 
-    d.touch_access_key(&k2.id, "sts", "us-east-1").await;
+    d.touch_access_key(&k2.id, "sts", "us-east-1");
     let used = d.access_key_last_used(&k2.id).await.unwrap().unwrap();
     assert_eq!(used.service, "sts");
 
