@@ -168,11 +168,13 @@ impl Directory {
             None
         };
         let throttle_key = key_of(name);
-        if user.is_some() {
+        let counted = if user.is_some() {
             let what = format!("password sign-in of {throttle_key}");
             self.check_lock(LOGIN_STATE, &throttle_key, &what, now)
-                .await?;
-        }
+                .await?
+        } else {
+            false
+        };
         let hash = user
             .as_ref()
             .and_then(|u| u.password_hash.as_ref().map(|h| h.expose().to_string()));
@@ -187,12 +189,16 @@ impl Directory {
                 u.name
             ))),
             Some(u) if ok => {
-                self.throttle(LOGIN_STATE, &throttle_key, now, |t| {
-                    t.failures = 0;
-                    t.locked_until = None;
-                    Ok(())
-                })
-                .await?;
+                // Only a record with failures to forget is written: the sign-ins of one user, on
+                // any replica, do not all update one row.
+                if counted {
+                    self.throttle(LOGIN_STATE, &throttle_key, now, |t| {
+                        t.failures = 0;
+                        t.locked_until = None;
+                        Ok(())
+                    })
+                    .await?;
+                }
                 Ok(u)
             }
             Some(u) => {
