@@ -200,38 +200,28 @@ impl Directory {
 
     /// Writes the key uses recorded since the last flush (see [`Directory::touch_access_key`]) to
     /// the store, in batches of [`MAX_DIR_BATCH`] records; a record already newer (written by
-    /// another replica) is kept, a key deleted meanwhile gets none. Uses not written because the
-    /// store failed are kept for the next flush. Returns how many records were written.
+    /// another replica) is kept, a key deleted meanwhile gets none. A use stays in memory (and
+    /// shown) until its batch is written: uses not written because the store failed wait for the
+    /// next flush. Returns how many records were written.
     pub async fn flush_key_use(&self) -> Result<usize> {
-        let pending: Vec<(String, KeyUse)> = std::mem::take(&mut *self.key_use.lock())
-            .into_iter()
+        let pending: Vec<(String, KeyUse)> = self
+            .key_use
+            .lock()
+            .iter()
+            .map(|(id, u)| (id.clone(), u.clone()))
             .collect();
         let mut written = 0;
-        let mut chunks = pending.chunks(MAX_DIR_BATCH);
-        while let Some(chunk) = chunks.next() {
-            match self.write_key_uses(chunk).await {
-                Ok(n) => written += n,
-                Err(e) => {
-                    let rest = chunks.flat_map(|c| c.iter());
-                    self.keep_pending(chunk.iter().chain(rest));
-                    return Err(e);
+        for chunk in pending.chunks(MAX_DIR_BATCH) {
+            written += self.write_key_uses(chunk).await?;
+            // Done with these, unless a key was used again meanwhile.
+            let mut now_pending = self.key_use.lock();
+            for (id, u) in chunk {
+                if now_pending.get(id).is_some_and(|p| p.time <= u.time) {
+                    now_pending.remove(id);
                 }
             }
         }
         Ok(written)
-    }
-
-    /// Puts uses that could not be written back, unless a newer use was recorded meanwhile.
-    fn keep_pending<'a>(&self, uses: impl Iterator<Item = &'a (String, KeyUse)>) {
-        let mut pending = self.key_use.lock();
-        for (id, u) in uses {
-            match pending.get(id) {
-                Some(newer) if newer.time >= u.time => {}
-                _ => {
-                    pending.insert(id.clone(), u.clone());
-                }
-            }
-        }
     }
 
     /// One batch; when it meets another writer, key by key (a key that keeps meeting one is left
