@@ -3,10 +3,10 @@
 //! the request path) and the last use (kind `key_used`).
 //!
 //! **Last use is written in batches, not per request.** A signed call only notes the use in memory
-//! ([`Directory::touch_access_key`]); [`Directory::flush_key_use`] writes what was noted, one batch
-//! per few dozen keys, when the background maintenance runs (every
-//! [`REFRESH_INTERVAL`](crate::app::REFRESH_INTERVAL), 5 s) and when the server shuts down. So the
-//! stored last use is at most that much behind; this process shows its own uses at once (merged
+//! ([`Directory::touch_access_key`]); [`Directory::flush_key_use`] writes what was noted, in batches
+//! of up to [`MAX_DIR_BATCH`] keys, when the background maintenance runs (every 5 s, the app's
+//! `REFRESH_INTERVAL`) and when the server shuts down. So the stored last use is at most that much
+//! behind; this process shows its own uses at once (merged
 //! when read); another replica's show once written; a crash loses at most the last interval's.
 
 use super::{

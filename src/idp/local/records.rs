@@ -12,7 +12,7 @@
 //!   disabled, a key deleted or deactivated here is refused on the very next call.
 //! - *On other replicas, within [`CACHE_BOUND`].* A record is served from the cache for at most
 //!   [`CACHE_BOUND`] after the store read that fetched it began, then read again. That is the bound
-//!   within which other replicas learn of revocations ([`crate::app::REFRESH_INTERVAL`], the
+//!   within which other replicas learn of revocations (the app's `REFRESH_INTERVAL`, the
 //!   periodic refresh of the background maintenance); a test holds the two equal. A clock that
 //!   goes backwards expires every entry.
 //! - *Only what was found.* An absent record is never cached (a key or user created on another
