@@ -1,5 +1,5 @@
 //! Background work of a running server: sealing-key and revocation refresh, SAML metadata refresh,
-//! and the clean-up of expired replay entries, revocations, sealing keys and portal/SSO rows. Wiring,
+//! the batched write of access keys' last use (see [`flush_key_use`]), and the clean-up of expired replay entries, revocations, sealing keys and portal/SSO rows. Wiring,
 //! above every edge: it may call any of them.
 
 use crate::app::{App, REFRESH_INTERVAL};
@@ -24,6 +24,7 @@ pub fn start(app: &Arc<App>) {
                 tracing::warn!(error = %e, "refreshing revocations failed");
             }
             app.saml.refresh_due().await;
+            flush_key_use(&app).await;
             // Clean-up once a minute.
             if n.is_multiple_of(12) {
                 let now = app.clock.now().timestamp();
@@ -42,4 +43,22 @@ pub fn start(app: &Arc<App>) {
             }
         }
     });
+}
+
+/// Writes the uses of long-term access keys noted in memory since the last run (signed calls do
+/// not write them): every [`REFRESH_INTERVAL`] here, and once more at shutdown.
+pub async fn flush_key_use(app: &App) {
+    if let Some(d) = &app.directory {
+        if let Err(e) = d.flush_key_use().await {
+            tracing::warn!(error = %e, "writing the last use of access keys failed; kept for the next run");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_directory_cache_bound_is_the_revocation_refresh_interval() {
+        assert_eq!(crate::idp::local::CACHE_BOUND, crate::app::REFRESH_INTERVAL);
+    }
 }

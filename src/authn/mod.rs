@@ -177,8 +177,7 @@ async fn long_term(
         )));
     }
     if let Some(d) = &app.directory {
-        d.touch_access_key(&key.id, &auth.service, &auth.region)
-            .await;
+        d.touch_access_key(&key.id, &auth.service, &auth.region);
     }
     Ok(Arc::new(OpenSession::new(SessionClaims {
         access_key_id: key.id.clone(),

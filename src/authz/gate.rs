@@ -7,7 +7,10 @@
 //!   verified ends the sign-in. The STS paths check the same for the token or session presented.
 //! - **Directory state now.** A sign-in of the local directory is re-read: the user must still
 //!   exist (by its unique id, so a new user of the same name is someone else) and its groups are
-//!   taken as they are now, never from the sign-in's snapshot.
+//!   taken as they are now, never from the sign-in's snapshot. "Now" is the directory's cache of
+//!   the request path: a change made on this replica is seen at once, one made on another replica
+//!   within [`CACHE_BOUND`](crate::idp::local::CACHE_BOUND), the same bound as revocations (the
+//!   periodic refresh of the background maintenance).
 //! - **The one MFA rule.** A directory user with an MFA method (and root, always) never has a
 //!   sign-in, and so never gets credentials through one, without having passed MFA in it.
 //!   Long-term access keys are a credential of their own: MFA on their calls is stated per call

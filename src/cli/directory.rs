@@ -27,7 +27,8 @@ pub enum UserCommand {
     },
     /// List users.
     List,
-    /// Show a user: groups, policies, access keys with their last use, MFA devices.
+    /// Show a user: groups, policies, access keys with their last use (written by the server every
+    /// 5 seconds: up to that much behind when read from another process), MFA devices.
     Show {
         /// The user.
         name: String,

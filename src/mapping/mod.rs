@@ -433,7 +433,7 @@ pub struct LoginRecord {
     pub provider: String,
     /// The subject.
     pub subject: String,
-    /// Unix seconds.
+    /// Unix seconds (to [`LOGIN_RECORD_RESOLUTION`] when the assignments stayed the same).
     pub last_login: i64,
     /// What the rules gave at that login.
     pub assignments: Vec<Assignment>,
@@ -456,8 +456,13 @@ fn same_target(a: &Assignment, b: &Assignment) -> bool {
     a.account == b.account && a.permission_set == b.permission_set
 }
 
+/// A login record whose assignments a login would not change is rewritten at most this often
+/// (seconds): its `last_login` is that precise.
+pub const LOGIN_RECORD_RESOLUTION: i64 = 60;
+
 /// Replaces the stored assignments of the evaluation's subject with the evaluation's (rules are
-/// authoritative at every login) and reports what changed.
+/// authoritative at every login) and reports what changed. A record that already holds these
+/// assignments from a login less than [`LOGIN_RECORD_RESOLUTION`] ago is left as it is.
 pub async fn record_login(
     store: &dyn Store,
     e: &Evaluation,
@@ -474,12 +479,22 @@ pub async fn record_login(
         .map_err(|err| StoreError::Invalid(format!("login record: {err}")))?;
     loop {
         let current = store.dir_get(LOGIN_RECORD, &key).await?;
-        let previous: Vec<Assignment> = match &current {
-            Some(v) => serde_json::from_str::<LoginRecord>(&v.value)
-                .map(|r| r.assignments)
-                .map_err(|err| StoreError::Corrupt(format!("login record {key}: {err}")))?,
-            None => Vec::new(),
+        let stored = match &current {
+            Some(v) => Some(
+                serde_json::from_str::<LoginRecord>(&v.value)
+                    .map_err(|err| StoreError::Corrupt(format!("login record {key}: {err}")))?,
+            ),
+            None => None,
         };
+        if stored.as_ref().is_some_and(|r| {
+            r.assignments == e.assignments
+                && (now - LOGIN_RECORD_RESOLUTION..=now).contains(&r.last_login)
+        }) {
+            // Nothing changed since a login moments ago: no write, so the logins of one person
+            // (on any replica) do not all update one row.
+            return Ok(LoginChanges::default());
+        }
+        let previous = stored.map(|r| r.assignments).unwrap_or_default();
         let write = DirWrite::put(LOGIN_RECORD, &key, current.as_ref(), value.clone());
         if store.dir_write(&[write]).await? {
             return Ok(LoginChanges {

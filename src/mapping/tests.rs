@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::MemoryStore;
+use crate::store::{DirectoryStore, MemoryStore};
 use serde_json::json;
 use std::path::Path;
 
@@ -568,6 +568,53 @@ async fn assignments_follow_the_idp_at_every_login() {
     let stored = login_record(&store, "entra", "s-1").await.unwrap().unwrap();
     assert!(stored.assignments.is_empty());
     assert_eq!(stored.last_login, 300);
+}
+
+#[tokio::test]
+async fn a_login_that_changes_nothing_moments_after_another_writes_nothing() {
+    let c = config();
+    let store = MemoryStore::new();
+    let with = claims(json!({"sub": "u", "groups": ["5f3c7a1e-0b7d-4d4c-9d77-2f1b8c1a6e10"]}));
+    let version = || async {
+        store
+            .dir_get(LOGIN_RECORD, &record_key("entra", "s-1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .version
+    };
+    record_login(&store, &eval(&c, "entra", &with), 100)
+        .await
+        .unwrap();
+    let first = version().await;
+    // Logins of the same person with the same assignments, within the resolution: no write.
+    for t in [100, 130, 100 + LOGIN_RECORD_RESOLUTION] {
+        let same = record_login(&store, &eval(&c, "entra", &with), t)
+            .await
+            .unwrap();
+        assert!(same.added.is_empty() && same.removed.is_empty());
+        assert_eq!(version().await, first, "a login at {t}");
+    }
+    // Past it, the login time is written again.
+    record_login(
+        &store,
+        &eval(&c, "entra", &with),
+        101 + LOGIN_RECORD_RESOLUTION,
+    )
+    .await
+    .unwrap();
+    assert_eq!(version().await, first + 1);
+    // A change of assignments is written at once, whenever.
+    let without = claims(json!({"sub": "u", "groups": []}));
+    let next = record_login(
+        &store,
+        &eval(&c, "entra", &without),
+        102 + LOGIN_RECORD_RESOLUTION,
+    )
+    .await
+    .unwrap();
+    assert_eq!(next.removed.len(), 1);
+    assert_eq!(version().await, first + 2);
 }
 
 #[test]

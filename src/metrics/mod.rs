@@ -487,6 +487,13 @@ impl Metrics {
         }
     }
 
+    /// How many store operations `op` were timed so far (the count of `rolegate_store_operation_duration_seconds`).
+    pub fn store_op_count(&self, op: StoreOp) -> u64 {
+        self.store_duration
+            .get(op.index())
+            .map_or(0, |h| h.get_sample_count())
+    }
+
     /// A request refused by the rate limit named `limit` (one of `login_per_ip`, `login_per_user`,
     /// `mfa_per_user`, `sts_per_ip`).
     pub fn rate_limited(&self, limit: &str) {

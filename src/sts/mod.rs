@@ -12,6 +12,8 @@ mod caller_identity;
 mod decode;
 mod federated;
 mod federation_token;
+#[cfg(test)]
+mod long_term_key_tests;
 mod mint;
 mod permission_set;
 pub mod saml;

@@ -302,7 +302,12 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> anyhow::Result<()> {
             "drain time over: connections still open are cut"
         ),
     }
-    tracing::info!("flushing the audit log");
+    tracing::info!("flushing the audit log and the last use of access keys");
+    if let Some(d) = &app.directory {
+        if let Err(e) = d.flush_key_use().await {
+            tracing::warn!(error = %e, "writing the last use of access keys failed");
+        }
+    }
     app.audit.flush().await;
     if crate::telemetry::enabled() {
         // Blocks until the exporter has sent what it holds; its requests run on this runtime.

@@ -213,6 +213,25 @@ def test_repeated_wrong_codes_lock_the_device(dir_server, tmp_path):
     assert any("locked" in ev.get("reason", "") for ev in events), events
 
 
+def test_the_last_use_of_a_key_is_written_at_shutdown(rolegate_binary, admin_token, tmp_path):
+    """Signed calls note the use in memory; the server writes it in batches, and at shutdown."""
+    srv = e2e.Rolegate(tmp_path / "srv", config_for_port=config(tmp_path / "data"),
+                       env={e2e.ADMIN_TOKEN_ENV: admin_token})
+    try:
+        cli_json(srv, "user", "create", "short-lived")
+        key = cli_json(srv, "access-key", "create", "short-lived")
+        sts = sts_with_key(srv, key["access_key_id"], key["secret_access_key"])
+        assert sts.get_caller_identity()["Arn"].endswith(":user/short-lived")
+        # Shown at once by the server that served the call.
+        shown = cli_json(srv, "user", "show", "short-lived")
+        assert shown["access_keys"][0]["last_used"]["service"] == "sts"
+    finally:
+        assert srv.stop() == 0, srv.log_tail()
+    # The server is gone: the CLI opens the store itself and finds what the server wrote.
+    shown = cli_json(srv, "user", "show", "short-lived")
+    assert shown["access_keys"][0]["last_used"]["service"] == "sts", shown
+
+
 def test_access_key_lifecycle(dir_server, tmp_path):
     cli_json(dir_server, "user", "create", "ci-bot")
     first = cli_json(dir_server, "access-key", "create", "ci-bot")

@@ -5,12 +5,17 @@
 //! engine's evaluation (it only checks that policy documents parse).
 //!
 //! Records (kind → key → document): `user` → name → [`User`]; `user_id` → `AIDA…` → name;
-//! `access_key` → `AKIA…` → user name; `key_used` → `AKIA…` → last use; `group` → name → [`Group`];
+//! `access_key` → `AKIA…` → user name; `key_used` → `AKIA…` → last use (written in batches, not per
+//! call: see `access_keys`); `group` → name → [`Group`];
 //! `mfa_state` → `user:<AIDA…>:totp` / `user:<AIDA…>:webauthn` → [`Throttle`] (last accepted step
 //! and failures; keyed by user id, see [`keys`]); `login_state` →
 //! user name → [`Throttle`]; `bootstrap` → `root` → the root bootstrap token's hash;
 //! `webauthn_pending` → `reg:`/`auth:` + user (+ `:` + scope) → a pending ceremony (used once:
 //! deleted before it is checked; a scope binds it to one caller, e.g. a browser session); `webauthn_credential` → credential id → user name (unique across users).
+//!
+//! Every directory write of the process goes through one path (`records`), which keeps a cache of
+//! the records signed calls read consistent: a change made here is seen at once, one made by
+//! another replica within [`CACHE_BOUND`] (the revocation refresh interval).
 //!
 //! This file holds the records' types and the store plumbing (reading, the compare-and-swap updates
 //! of users and groups); the operations of [`Directory`] are in one file per capability: `users`
@@ -24,6 +29,8 @@ pub mod keys;
 mod mfa;
 pub mod password;
 mod policies;
+mod records;
+pub use records::CACHE_BOUND;
 mod root;
 pub use root::RootBootstrap;
 mod security_keys;
@@ -65,8 +72,6 @@ pub const PASSWORD_MAX_FAILURES: u32 = 10;
 pub const LOCK_SECONDS: i64 = 300;
 /// How long a root bootstrap token is valid, in seconds.
 pub const BOOTSTRAP_SECONDS: i64 = 24 * 3600;
-/// Last-use times of access keys are written at most this often per key, in seconds.
-pub const KEY_USE_RESOLUTION: i64 = 60;
 /// Times a read-modify-write is retried when another writer got there first.
 const CAS_ATTEMPTS: usize = 16;
 
@@ -379,12 +384,13 @@ fn random_id(prefix: &str, len: usize) -> Result<String> {
 /// The directory service.
 pub struct Directory {
     webauthn: Option<webauthn::WebAuthnMfa>,
-    store: Arc<dyn Store>,
+    store: records::Records,
     settings: DirectorySettings,
     clock: SharedClock,
     hasher: Hasher,
     issuer: String,
-    key_use: parking_lot::Mutex<std::collections::HashMap<String, i64>>,
+    /// Uses of access keys not yet written to the store (see `access_keys`).
+    key_use: parking_lot::Mutex<std::collections::HashMap<String, KeyUse>>,
 }
 
 impl Directory {
@@ -397,7 +403,7 @@ impl Directory {
     ) -> Self {
         Self {
             webauthn: None,
-            store,
+            store: records::Records::new(store, clock.clone()),
             settings,
             clock,
             hasher: Hasher::default(),
@@ -441,6 +447,15 @@ impl Directory {
     ) -> Result<Option<(T, Versioned)>> {
         match self.store.dir_get(kind, key).await? {
             Some(v) => Ok(Some((decode(kind, key, &v)?, v))),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Directory::read`] through the cache of the request path (see `records`): at most
+    /// [`CACHE_BOUND`] old, never older than this process's last write of it.
+    async fn cached_read<T: DeserializeOwned>(&self, kind: &str, key: &str) -> Result<Option<T>> {
+        match self.store.cached_get(kind, key).await? {
+            Some(v) => Ok(Some(decode(kind, key, &v)?)),
             None => Ok(None),
         }
     }

@@ -101,7 +101,9 @@ impl Directory {
     }
 
     /// The policy documents that apply to a user: its own (inline, then managed ARNs) and those of
-    /// each of its groups, as (label, inline text or managed ARN, is managed).
+    /// each of its groups, as (label, inline text or managed ARN, is managed). Groups are read
+    /// through the cache of the request path (see `records`): a change made by this process is
+    /// seen at once, one made by another replica within [`CACHE_BOUND`](super::CACHE_BOUND).
     pub async fn policies_of(&self, user: &User) -> Result<Vec<PolicySource>> {
         let mut out = Vec::new();
         for (n, d) in &user.policies {
@@ -114,7 +116,7 @@ impl Directory {
             out.push(PolicySource::Managed(a.clone()));
         }
         for g in &user.groups {
-            let Some((group, _)) = self.read::<Group>(GROUP, &key_of(g)).await? else {
+            let Some(group) = self.cached_read::<Group>(GROUP, &key_of(g)).await? else {
                 continue;
             };
             for (n, d) in &group.policies {

@@ -1,7 +1,7 @@
 use super::password::Password;
 use super::*;
 use crate::clock::FixedClock;
-use crate::store::MemoryStore;
+use crate::store::{DirectoryStore, MemoryStore};
 use chrono::{Duration, TimeZone, Utc};
 
 const ACCOUNT: &str = "111122223333";
@@ -68,6 +68,42 @@ async fn users_are_unique_case_insensitively_and_root_is_reserved() {
         "Alice"
     );
     assert_eq!(d.users().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_successful_sign_in_writes_the_login_state_only_to_forget_failures() {
+    let (d, _c, store) = directory();
+    d.create_user("alice", None).await.unwrap();
+    d.set_password("alice", Password::new("correct horse battery"))
+        .await
+        .unwrap();
+    let right = || Password::new("correct horse battery");
+    // Sign-ins without failures leave no record: replicas signing one user in update no shared row.
+    for _ in 0..3 {
+        d.check_password("alice", right()).await.unwrap();
+    }
+    assert!(store.dir_get(LOGIN_STATE, "alice").await.unwrap().is_none());
+    // A failure is counted; the next success forgets it, and the one after writes nothing.
+    assert!(d
+        .check_password("alice", Password::new("wrong password!!"))
+        .await
+        .is_err());
+    let counted = store.dir_get(LOGIN_STATE, "alice").await.unwrap().unwrap();
+    d.check_password("alice", right()).await.unwrap();
+    let reset = store.dir_get(LOGIN_STATE, "alice").await.unwrap().unwrap();
+    assert_eq!(reset.version, counted.version + 1);
+    let t: Throttle = serde_json::from_str(&reset.value).unwrap();
+    assert_eq!((t.failures, t.locked_until), (0, None));
+    d.check_password("alice", right()).await.unwrap();
+    assert_eq!(
+        store
+            .dir_get(LOGIN_STATE, "alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        reset.version
+    );
 }
 
 #[tokio::test]
@@ -238,7 +274,7 @@ async fn access_key_lifecycle() {
         KeyStatus::Inactive
     );
 
-    d.touch_access_key(&k2.id, "sts", "us-east-1").await;
+    d.touch_access_key(&k2.id, "sts", "us-east-1");
     let used = d.access_key_last_used(&k2.id).await.unwrap().unwrap();
     assert_eq!(used.service, "sts");
 

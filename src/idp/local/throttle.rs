@@ -6,22 +6,24 @@ use crate::store::DirWrite;
 
 impl Directory {
     /// Refuses while the throttle record `kind`/`key` is locked; `what` names the credential.
+    /// Otherwise whether the record counts anything (failures or a lock) that a success resets.
     pub(super) async fn check_lock(
         &self,
         kind: &str,
         key: &str,
         what: &str,
         now: i64,
-    ) -> Result<()> {
-        if let Some((t, _)) = self.read::<Throttle>(kind, key).await? {
-            if let Some(until) = t.locked_until.filter(|u| *u > now) {
-                return Err(DirectoryError::Locked {
-                    what: what.to_string(),
-                    until,
-                });
-            }
+    ) -> Result<bool> {
+        let Some((t, _)) = self.read::<Throttle>(kind, key).await? else {
+            return Ok(false);
+        };
+        if let Some(until) = t.locked_until.filter(|u| *u > now) {
+            return Err(DirectoryError::Locked {
+                what: what.to_string(),
+                until,
+            });
         }
-        Ok(())
+        Ok(t.failures > 0 || t.locked_until.is_some())
     }
 
     pub(super) async fn throttle<T>(

@@ -44,8 +44,22 @@ impl Directory {
         Ok(self.user_record(name).await?.0)
     }
 
-    /// The user with this id (`AIDA…`), if it still exists.
+    /// The user with this id (`AIDA…`), if it still exists. Read through the cache of the request
+    /// path (see `records`): a user deleted or disabled by this process is seen at once, by another
+    /// replica within [`CACHE_BOUND`](super::CACHE_BOUND). A cached record that names someone else
+    /// is read again.
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
+        let Some(name) = self.store.cached_get(USER_ID, id).await? else {
+            return Ok(None);
+        };
+        let key = key_of(&name.value);
+        match self.cached_read::<User>(USER, &key).await? {
+            Some(u) if u.user_id == id => return Ok(Some(u)),
+            _ => {
+                self.store.forget(USER_ID, id);
+                self.store.forget(USER, &key);
+            }
+        }
         let Some(name) = self.store.dir_get(USER_ID, id).await? else {
             return Ok(None);
         };
@@ -84,6 +98,7 @@ impl Directory {
                 }
             }
             if self.store.dir_write(&writes).await? {
+                self.forget_key_use(user.access_keys.iter().map(|k| k.id.as_str()));
                 return Ok(user);
             }
         }
@@ -153,11 +168,13 @@ impl Directory {
             None
         };
         let throttle_key = key_of(name);
-        if user.is_some() {
+        let counted = if user.is_some() {
             let what = format!("password sign-in of {throttle_key}");
             self.check_lock(LOGIN_STATE, &throttle_key, &what, now)
-                .await?;
-        }
+                .await?
+        } else {
+            false
+        };
         let hash = user
             .as_ref()
             .and_then(|u| u.password_hash.as_ref().map(|h| h.expose().to_string()));
@@ -172,12 +189,16 @@ impl Directory {
                 u.name
             ))),
             Some(u) if ok => {
-                self.throttle(LOGIN_STATE, &throttle_key, now, |t| {
-                    t.failures = 0;
-                    t.locked_until = None;
-                    Ok(())
-                })
-                .await?;
+                // Only a record with failures to forget is written: the sign-ins of one user, on
+                // any replica, do not all update one row.
+                if counted {
+                    self.throttle(LOGIN_STATE, &throttle_key, now, |t| {
+                        t.failures = 0;
+                        t.locked_until = None;
+                        Ok(())
+                    })
+                    .await?;
+                }
                 Ok(u)
             }
             Some(u) => {
