@@ -28,6 +28,7 @@ mod audit_files;
 mod codec;
 #[doc(hidden)]
 pub mod conformance;
+mod group_commit;
 pub mod memory;
 pub mod postgres;
 pub mod sled;
@@ -37,7 +38,7 @@ pub use self::postgres::PgStore;
 pub use self::sled::SledStore;
 
 /// Errors of the storage layer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The backend cannot be reached or failed an I/O operation.
     #[error("store unavailable: {0}")]

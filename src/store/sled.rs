@@ -20,12 +20,22 @@
 //! Writes the callers rely on after a crash (keys, replay records, revocations, audit batches) are
 //! flushed to disk before the call returns.
 //!
+//! **Replay records are group-committed.** Every accepted SAML assertion (and OIDC nonce, TOTP step)
+//! is a `first_use` that must be on disk before its answer is sent, and a sled flush writes and
+//! `fsync`s everything written before it started, whoever wrote it. So a caller whose record won
+//! makes no flush of its own: it joins the next flush of a [`GroupCommit`] and returns `true` only
+//! once that flush, started after its insert, has completed; one flush serves every caller that
+//! inserted while the previous one ran, and a failed flush is an error (never `true`) for each of
+//! them. A caller whose record lost (a replay) returns `false` at once: nothing of its own needs to
+//! reach the disk.
+//!
 //! **Formats.** The format marker in the `meta` tree says how the directory is laid out. Format 2 kept
 //! the audit log in a sled tree; opening such a directory migrates it to format 3 (see
 //! `migrate_from_format_2`), resumably if interrupted.
 
 use super::audit_files::AuditFiles;
 use super::codec::{self, StoredDirEntry, StoredReplay, StoredRevocation, StoredSealingKey};
+use super::group_commit::GroupCommit;
 use super::{
     check_audit_batch, check_dir_batch, check_dir_key, check_replay, check_sealing_key,
     merge_revocation, retire_time, AuditLog, AuditQuery, AuditRecord, DirWrite, DirectoryStore,
@@ -86,6 +96,8 @@ pub struct SledStore {
     dir: PathBuf,
     trees: Arc<Trees>,
     permits: Arc<Semaphore>,
+    /// The shared flushes that make replay records durable.
+    commits: GroupCommit,
 }
 
 impl fmt::Debug for SledStore {
@@ -323,6 +335,7 @@ impl SledStore {
             dir: dir.to_path_buf(),
             trees: Arc::new(trees),
             permits: Arc::new(Semaphore::new(BLOCKING_PERMITS)),
+            commits: GroupCommit::new(),
         })
     }
 
@@ -337,18 +350,33 @@ impl SledStore {
         T: Send + 'static,
         F: FnOnce(&Trees) -> Result<T> + Send + 'static,
     {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
-        let trees = Arc::clone(&self.trees);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work(&trees)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store operation failed: {e}")))?
+        run_blocking(Arc::clone(&self.permits), Arc::clone(&self.trees), work).await
     }
+
+    /// A flush of the whole database on the blocking pool, to hand to [`GroupCommit::commit`].
+    fn flush_later(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        run_blocking(Arc::clone(&self.permits), Arc::clone(&self.trees), |t| {
+            t.flush()
+        })
+    }
+}
+
+/// Runs `work` on the blocking pool once one of `permits` is free.
+async fn run_blocking<T, F>(permits: Arc<Semaphore>, trees: Arc<Trees>, work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Trees) -> Result<T> + Send + 'static,
+{
+    let permit = permits
+        .acquire_owned()
+        .await
+        .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work(&trees)
+    })
+    .await
+    .map_err(|e| StoreError::Unavailable(format!("store operation failed: {e}")))?
 }
 
 fn decode_key(v: &[u8]) -> Result<SealingKey> {
@@ -470,25 +498,30 @@ impl ReplayCache for SledStore {
         check_replay(namespace, key, expires_at, now)?;
         let k = codec::replay_key(namespace, key);
         let value = codec::encode(&StoredReplay { expires_at })?;
-        self.run(move |t| loop {
-            let current = t.replays.get(&k).map_err(from_sled)?;
-            if let Some(v) = &current {
-                if replay_expiry(v)? > now {
-                    return Ok(false);
+        let won = self
+            .run(move |t| loop {
+                let current = t.replays.get(&k).map_err(from_sled)?;
+                if let Some(v) = &current {
+                    if replay_expiry(v)? > now {
+                        return Ok(false);
+                    }
                 }
-            }
-            // Only the caller whose compare-and-swap lands on exactly what it read wins; every other
-            // concurrent caller re-reads and sees the live record.
-            if t.replays
-                .compare_and_swap(&k, current.as_ref(), Some(value.as_slice()))
-                .map_err(from_sled)?
-                .is_ok()
-            {
-                t.flush()?;
-                return Ok(true);
-            }
-        })
-        .await
+                // Only the caller whose compare-and-swap lands on exactly what it read wins; every
+                // other concurrent caller re-reads and sees the live record.
+                if t.replays
+                    .compare_and_swap(&k, current.as_ref(), Some(value.as_slice()))
+                    .map_err(from_sled)?
+                    .is_ok()
+                {
+                    return Ok(true);
+                }
+            })
+            .await?;
+        if won {
+            // Durable before it is reported: a flush started after the insert has completed.
+            self.commits.commit(self.flush_later()).await?;
+        }
+        Ok(won)
     }
 
     async fn purge_expired_replays(&self, now: i64) -> Result<u64> {

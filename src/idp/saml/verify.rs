@@ -2,6 +2,15 @@
 //! certificates (allow-listed algorithms) and reduces the document to what they sign, which is then
 //! parsed; for an encrypted assertion, the signed Response's `EncryptedAssertion` is decrypted and
 //! checked like a plain one.
+//!
+//! **What is signed is what xmlsec digested.** The signed content is taken as xmlsec's pre-digest
+//! buffer of the verified Reference: the signed element, enveloped signature removed, in exclusive
+//! canonical form: the very bytes whose digest the signature covers (`ReduceMode::PreDigest`). Of a
+//! Response whose Assertion is signed too it is the Response's (which holds the Assertion). Nothing
+//! of the received document outside those bytes can reach the parser. It is also the cheapest of
+//! samael's reductions: the others match the canonical form back onto the received document's tree
+//! (parsing it twice more), prune that tree and serialise it again, which cost half again as much as
+//! the verification itself.
 
 use super::{decrypt, shape, Result, SamlError, ALLOWED_ALGORITHMS};
 use openssl::pkey::{PKey, Private};
@@ -9,12 +18,13 @@ use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
 use samael::schema::{Assertion, Response};
 
 /// xmlsec verification of every signature in `xml` with `certs` (allow-listed algorithms), and
-/// the document reduced to what they sign.
+/// the document reduced to what they sign: the verified Reference's pre-digest form (that of the
+/// Response when several are signed).
 fn reduce(xml: &str, certs: &[CertificateDer]) -> Result<String> {
     Crypto::reduce_xml_to_signed_with_allowed_algorithms(
         xml,
         certs,
-        ReduceMode::ValidateAndMarkNoAncestors,
+        ReduceMode::PreDigest,
         Some(ALLOWED_ALGORITHMS),
     )
     .map_err(|e| {

@@ -1,5 +1,10 @@
 //! The replay cache: a single use is one `INSERT … ON CONFLICT … DO UPDATE … WHERE` that affects a
 //! row for exactly one caller.
+//!
+//! Each use commits on its own (`synchronous_commit = on`: on the server's disk when the call
+//! returns), unlike the sled store's group commit: PostgreSQL already writes the WAL of commits that
+//! arrive together with one flush (a backend that waited for the WAL write lock finds its commit
+//! record flushed by the one before it), so concurrent uses share flushes without batching here.
 
 use super::PgStore;
 use crate::store::{check_replay, ReplayCache, Result};
