@@ -45,6 +45,8 @@ use axum::Router;
 use std::sync::Arc;
 
 pub use console::mfa_satisfied;
+pub(crate) use extract::{checked_post, require_session, PortalRequest};
+pub(crate) use pages::page;
 pub use pages::security_keys::{offers_security_key, security_keys_off};
 pub use pages::{home_page, routes, sign_in_verified_elsewhere, AccountView, HomePage, SetView};
 

@@ -67,7 +67,7 @@ pub(super) fn refuse_internal(app: &App, ev: AuditEvent, e: impl std::fmt::Displ
     refuse(app, ev, why.clone(), PortalError::Internal(why))
 }
 
-pub(super) fn page(t: impl Template) -> Response {
+pub(crate) fn page(t: impl Template) -> Response {
     match t.render() {
         Ok(html) => ([("referrer-policy", super::REFERRER_POLICY)], Html(html)).into_response(),
         Err(e) => PortalError::Internal(format!("rendering: {e}")).into_response(),
