@@ -629,8 +629,8 @@ fn bootstrap_next_step(v: &Value, token: &str) -> String {
 fn bootstrap_done(config: &Config) -> String {
     format!(
         "Root is ready: sign in at {}login as root with the password and a code from the app.\n\
-         Use root only to make the first administrators: `rolegate group create admins`, \
-         `rolegate user create NAME`, `rolegate group add-user admins NAME`.",
-        config.public_url
+         Use root only to make the first administrators, in the operator console at {}admin or with \
+         `rolegate group create admins`, `rolegate user create NAME`, `rolegate group add-user admins NAME`.",
+        config.public_url, config.public_url
     )
 }

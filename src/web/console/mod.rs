@@ -21,6 +21,7 @@
 
 mod access;
 mod audit;
+mod bootstrap;
 mod groups;
 mod health;
 #[cfg(test)]
@@ -61,6 +62,7 @@ pub fn routes() -> Router<Arc<App>> {
         .merge(access::routes())
         .merge(audit::routes())
         .merge(health::routes())
+        .merge(bootstrap::routes())
 }
 
 /// A signed-in operator: who, as the decision core sees them, and what the pages need.

@@ -434,3 +434,57 @@ async fn the_access_page_shows_who_gets_each_permission_set_by_which_rule() {
     let html = text(resp).await;
     assert!(html.contains("<li>Dev in 111122223333</li>"), "{html}");
 }
+
+#[tokio::test]
+async fn root_is_bootstrapped_in_the_browser_with_the_token_and_two_codes() {
+    let (app, _clock) = testing::config().with("[portal]\n").build(T0).await;
+    let d = app.directory.clone().unwrap();
+    let token = d.ensure_root().await.unwrap().new_token().unwrap().to_string();
+    let resp = get(&app, "/admin/bootstrap", "").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(text(resp).await.contains("Bootstrap token"));
+
+    // Not from our page: refused before the token is even looked at.
+    let form = [
+        ("token", token.as_str()),
+        ("password", "root passphrase 1"),
+        ("confirm", "root passphrase 1"),
+    ];
+    let resp = post_form(&app, "/admin/bootstrap", "", "https://evil.example", &form).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // A wrong token: the form again with why, root unchanged.
+    let wrong = [
+        ("token", "not-the-token"),
+        ("password", "root passphrase 1"),
+        ("confirm", "root passphrase 1"),
+    ];
+    let resp = post_form(&app, "/admin/bootstrap", "", PUBLIC_URL, &wrong).await;
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+    assert!(text(resp).await.contains("id=\"bootstrap-error\""));
+    assert!(d.user("root").await.unwrap().password_hash.is_none());
+
+    let resp = post_form(&app, "/admin/bootstrap", "", PUBLIC_URL, &form).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = text(resp).await;
+    let at = html.find("id=\"totp-secret\">").unwrap() + "id=\"totp-secret\">".len();
+    let b32: String = html[at..].split('<').next().unwrap().replace(' ', "");
+    let secret = crate::idp::local::totp::from_base32(&b32).unwrap();
+    let code = |t: i64| crate::idp::local::totp::code_at(&secret, t).unwrap();
+
+    let bad = [("token", token.as_str()), ("code1", "000000"), ("code2", "000001")];
+    let resp = post_form(&app, "/admin/bootstrap/finish", "", PUBLIC_URL, &bad).await;
+    assert!(resp.status().is_client_error());
+    assert!(!d.user("root").await.unwrap().has_mfa());
+
+    let (c1, c2) = (code(T0), code(T0 + 30));
+    let good = [("token", token.as_str()), ("code1", c1.as_str()), ("code2", c2.as_str())];
+    let resp = post_form(&app, "/admin/bootstrap/finish", "", PUBLIC_URL, &good).await;
+    let status = resp.status();
+    let body = text(resp).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Root is ready"));
+    assert!(d.user("root").await.unwrap().has_mfa());
+    let resp = get(&app, "/admin/bootstrap", "").await;
+    assert!(text(resp).await.contains("Root is ready"));
+    assert_eq!(audit(&app, "rolegate:BootstrapRootMFA").await.len(), 2);
+}
