@@ -296,6 +296,11 @@ struct UserPage<'a> {
 }
 
 impl UserPage<'_> {
+    /// Whether the user is active, when the operator may read it.
+    fn active(&self) -> Option<bool> {
+        self.user.as_ref().map(|u| u.active)
+    }
+
     fn when(&self, t: &Option<i64>) -> String {
         when(*t)
     }
