@@ -48,6 +48,11 @@ pub enum UserCommand {
         /// The user.
         name: String,
     },
+    /// Lift the locks that repeated wrong passwords or MFA codes put on a user's sign-in.
+    Unlock {
+        /// The user.
+        name: String,
+    },
     /// Set a user's password, read from a file or (without --password-file) from standard input.
     SetPassword {
         /// The user.
@@ -326,6 +331,15 @@ pub async fn user(config: &Config, c: UserCommand) -> anyhow::Result<()> {
                 config,
                 Method::POST,
                 &format!("/admin/users/{}/enable", seg(&name)),
+                None,
+            )
+            .await?
+        }
+        UserCommand::Unlock { name } => {
+            admin_request(
+                config,
+                Method::POST,
+                &format!("/admin/users/{}/unlock", seg(&name)),
                 None,
             )
             .await?

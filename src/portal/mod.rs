@@ -31,6 +31,8 @@ pub mod recovery;
 mod resume;
 #[cfg(test)]
 mod security_keys_tests;
+#[cfg(test)]
+mod self_service_tests;
 pub mod session;
 #[cfg(test)]
 mod tests;

@@ -35,9 +35,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 pub use root::is_root;
-pub use sign_in::{finish_root, start_root};
 pub use route::{authorize_read, perform, would_allow, Call, Caller, Route};
 use serde_json::{json, Value};
+pub use sign_in::{finish_root, start_root};
 use std::net::SocketAddr;
 use std::sync::Arc;
 

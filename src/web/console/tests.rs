@@ -439,7 +439,13 @@ async fn the_access_page_shows_who_gets_each_permission_set_by_which_rule() {
 async fn root_is_bootstrapped_in_the_browser_with_the_token_and_two_codes() {
     let (app, _clock) = testing::config().with("[portal]\n").build(T0).await;
     let d = app.directory.clone().unwrap();
-    let token = d.ensure_root().await.unwrap().new_token().unwrap().to_string();
+    let token = d
+        .ensure_root()
+        .await
+        .unwrap()
+        .new_token()
+        .unwrap()
+        .to_string();
     let resp = get(&app, "/admin/bootstrap", "").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(text(resp).await.contains("Bootstrap token"));
@@ -471,13 +477,21 @@ async fn root_is_bootstrapped_in_the_browser_with_the_token_and_two_codes() {
     let secret = crate::idp::local::totp::from_base32(&b32).unwrap();
     let code = |t: i64| crate::idp::local::totp::code_at(&secret, t).unwrap();
 
-    let bad = [("token", token.as_str()), ("code1", "000000"), ("code2", "000001")];
+    let bad = [
+        ("token", token.as_str()),
+        ("code1", "000000"),
+        ("code2", "000001"),
+    ];
     let resp = post_form(&app, "/admin/bootstrap/finish", "", PUBLIC_URL, &bad).await;
     assert!(resp.status().is_client_error());
     assert!(!d.user("root").await.unwrap().has_mfa());
 
     let (c1, c2) = (code(T0), code(T0 + 30));
-    let good = [("token", token.as_str()), ("code1", c1.as_str()), ("code2", c2.as_str())];
+    let good = [
+        ("token", token.as_str()),
+        ("code1", c1.as_str()),
+        ("code2", c2.as_str()),
+    ];
     let resp = post_form(&app, "/admin/bootstrap/finish", "", PUBLIC_URL, &good).await;
     let status = resp.status();
     let body = text(resp).await;
@@ -487,4 +501,36 @@ async fn root_is_bootstrapped_in_the_browser_with_the_token_and_two_codes() {
     let resp = get(&app, "/admin/bootstrap", "").await;
     assert!(text(resp).await.contains("Root is ready"));
     assert_eq!(audit(&app, "rolegate:BootstrapRootMFA").await.len(), 2);
+}
+
+#[tokio::test]
+async fn unlocking_lifts_a_password_lock_shown_on_the_users_page() {
+    use crate::idp::local::password::Password;
+    let c = Console::new().await;
+    testing::directory_user(&c.app, "erin", &[]).await;
+    let d = c.directory();
+    d.set_password("erin", Password::new("erin's long password".to_string()))
+        .await
+        .unwrap();
+    for _ in 0..crate::idp::local::PASSWORD_MAX_FAILURES {
+        let _ = d
+            .check_password("erin", Password::new("wrong".to_string()))
+            .await;
+    }
+    let right = || d.check_password("erin", Password::new("erin's long password".to_string()));
+    assert!(right().await.is_err(), "locked");
+    let admin = c.signed_in("ada", &["admins"], true).await;
+    let (_, page) = c.page("/admin/console/users/erin", &admin.0).await;
+    assert!(page.contains("password sign-in until"), "{page}");
+
+    let resp = c
+        .post("/admin/console/users/erin/unlock", &admin, &[])
+        .await;
+    assert_eq!(location(&resp), "/admin/console/users/erin?done=unlock");
+    assert!(right().await.is_ok(), "unlocked");
+    let (_, page) = c
+        .page("/admin/console/users/erin?done=unlock", &admin.0)
+        .await;
+    assert!(page.contains("Sign-in locks are lifted."), "{page}");
+    assert!(!page.contains("password sign-in until"), "{page}");
 }

@@ -7,9 +7,9 @@ use crate::idp::local::DirectoryError;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 #[derive(Deserialize)]
@@ -29,7 +29,12 @@ pub(super) struct BootstrapFinish {
 pub(super) async fn bootstrap_start(State(app): State<Arc<App>>, req: AdminRequest) -> Response {
     let result = match req.json::<BootstrapStart>() {
         Ok(b) => start_root(&app, req.source, &b.token, &b.password).await,
-        Err(e) => audited_bootstrap(&app, req.source, "rolegate:BootstrapRoot", || async { Err(e) }).await,
+        Err(e) => {
+            audited_bootstrap(&app, req.source, "rolegate:BootstrapRoot", || async {
+                Err(e)
+            })
+            .await
+        }
     };
     into_response(result)
 }
@@ -38,8 +43,10 @@ pub(super) async fn bootstrap_finish(State(app): State<Arc<App>>, req: AdminRequ
     let result = match req.json::<BootstrapFinish>() {
         Ok(b) => finish_root(&app, req.source, &b.token, &b.code1, &b.code2).await,
         Err(e) => {
-            audited_bootstrap(&app, req.source, "rolegate:BootstrapRootMFA", || async { Err(e) })
-                .await
+            audited_bootstrap(&app, req.source, "rolegate:BootstrapRootMFA", || async {
+                Err(e)
+            })
+            .await
         }
     };
     into_response(result)
