@@ -23,6 +23,7 @@ mod sign_in;
 mod status;
 #[cfg(test)]
 mod tests;
+mod user_sessions;
 mod users;
 
 use crate::app::App;
@@ -79,6 +80,8 @@ const API: &[Route] = { use route::{Resource::*, Verb::*}; &[
     Route::new(Delete, "/admin/groups/{group}/policies/{policy}", "rolegate:DeleteGroupPolicy",      Group,        groups::delete_group_policy),
     Route::new(Post,   "/admin/assignments/explain",              "rolegate:ExplainAssignments",     Assignments,  groups::explain_assignments),
     Route::new(Post,   "/admin/sessions/revoke",                  "rolegate:RevokeSessions",         Sessions,     sessions::revoke_sessions),
+    Route::new(Get,    "/admin/users/{name}/sessions",            "rolegate:ListUserSessions",       User,         user_sessions::list_user_sessions),
+    Route::new(Post,   "/admin/users/{name}/sessions/end",        "rolegate:EndUserSession",         ChangesUser,  user_sessions::end_user_session),
 ]};
 
 /// The route of [`API`] that asks for `action`.

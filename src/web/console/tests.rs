@@ -534,3 +534,47 @@ async fn unlocking_lifts_a_password_lock_shown_on_the_users_page() {
     assert!(page.contains("Sign-in locks are lifted."), "{page}");
     assert!(!page.contains("password sign-in until"), "{page}");
 }
+
+#[tokio::test]
+async fn an_operator_sees_a_users_portal_sessions_and_ends_one_of_them() {
+    let c = Console::new().await;
+    let (bob_cookie, _) = c.signed_in("bob", &["dev"], false).await;
+    let (other_cookie, _) = c.signed_in("bob", &["dev"], false).await;
+    let admin = c.signed_in("ada", &["admins"], true).await;
+    let (_, page) = c.page("/admin/console/users/bob", &admin.0).await;
+    assert_eq!(page.matches("End this session").count(), 2, "{page}");
+    let ids: Vec<String> = page
+        .match_indices("name=\"kind\" value=\"portal\"><input type=\"hidden\" name=\"id\" value=\"")
+        .map(|(at, m)| page[at + m.len()..at + m.len() + 64].to_string())
+        .collect();
+    // An id that is not one of bob's sessions (ada's own) is refused and ends nothing.
+    let ada_key = crate::portal::session::key_of(admin.0.split('=').nth(1).unwrap());
+    let resp = c
+        .post(
+            "/admin/console/users/bob/end-session",
+            &admin,
+            &[("kind", "portal"), ("id", &ada_key)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(text(resp).await.contains("no such portal session"));
+    let resp = c
+        .post(
+            "/admin/console/users/bob/end-session",
+            &admin,
+            &[("kind", "portal"), ("id", &ids[0])],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let live = [
+        get(&c.app, "/portal", &bob_cookie).await.status() == StatusCode::OK,
+        get(&c.app, "/portal", &other_cookie).await.status() == StatusCode::OK,
+    ];
+    assert_eq!(
+        live.iter().filter(|l| **l).count(),
+        1,
+        "one ended, one left"
+    );
+    let (_, page) = c.page("/admin/console/users/bob", &admin.0).await;
+    assert_eq!(page.matches("End this session").count(), 1, "{page}");
+}

@@ -267,6 +267,37 @@ pub(super) struct AssignmentJson {
     pub(super) rules: Vec<usize>,
 }
 
+/// A user's live sign-ins, as `ListUserSessions` answers.
+#[derive(Deserialize)]
+pub(super) struct SessionsJson {
+    pub(super) portal: Vec<PortalSessionJson>,
+    pub(super) sso: Vec<SsoSignInJson>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct PortalSessionJson {
+    pub(super) id: String,
+    pub(super) created_at: i64,
+    pub(super) last_seen: i64,
+    pub(super) ip: String,
+    pub(super) mfa: bool,
+}
+
+#[derive(Deserialize)]
+pub(super) struct SsoSignInJson {
+    pub(super) id: String,
+    pub(super) client_id: String,
+    pub(super) created_at: i64,
+    pub(super) expires_at: i64,
+    pub(super) credentials: Vec<CredentialJson>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct CredentialJson {
+    pub(super) session_id: String,
+    pub(super) expires_at: i64,
+}
+
 /// What the operator may do to the user on the page.
 #[derive(Default)]
 pub(super) struct Controls {
@@ -279,6 +310,7 @@ pub(super) struct Controls {
     groups: bool,
     policies: bool,
     revoke: bool,
+    end: bool,
 }
 
 #[derive(Template)]
@@ -290,6 +322,7 @@ struct UserPage<'a> {
     /// `None` when the operator may not read the user.
     user: Option<UserJson>,
     access: Option<AccessJson>,
+    sessions: Option<SessionsJson>,
     can: Controls,
     error: FormError,
     notice: Option<&'static str>,
@@ -348,6 +381,7 @@ pub(super) fn notice(done: Option<&str>) -> Option<&'static str> {
         "add-group" | "add-member" => "Added to the group.",
         "remove-group" | "remove-member" => "Removed from the group.",
         "revoke" => "Every session of the user has ended.",
+        "end-session" => "The session has ended.",
         _ => return None,
     })
 }
@@ -388,6 +422,7 @@ async fn user_page(
                 .await,
         policies: may("rolegate:PutUserPolicy").await,
         revoke: may("rolegate:RevokeSessions").await,
+        end: may("rolegate:EndUserSession").await,
     };
     let user = if admin.may(app, "rolegate:GetUser", &arn).await {
         match admin
@@ -415,6 +450,20 @@ async fn user_page(
         }
         _ => None,
     };
+    let sessions = match &user {
+        Some(_) if admin.may(app, "rolegate:ListUserSessions", &arn).await => admin
+            .run(
+                app,
+                "rolegate:ListUserSessions",
+                &[("name", name)],
+                "",
+                Value::Null,
+            )
+            .await
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok()),
+        _ => None,
+    };
     let status = match error.message.is_empty() {
         true => StatusCode::OK,
         false => StatusCode::BAD_REQUEST,
@@ -426,6 +475,7 @@ async fn user_page(
         url: user_url(name),
         user,
         access,
+        sessions,
         can,
         error,
         notice,
@@ -458,6 +508,7 @@ const CHANGES: &[(&str, &str)] = &[
     ("add-group", "rolegate:AddUserToGroup"),
     ("remove-group", "rolegate:RemoveUserFromGroup"),
     ("revoke", "rolegate:RevokeSessions"),
+    ("end-session", "rolegate:EndUserSession"),
 ];
 
 /// The form's fields as the admin API's request, or why they are not acceptable.
@@ -548,6 +599,13 @@ fn asked(op: &str, name: &str, r: &crate::portal::PortalRequest) -> Result<Asked
                 query: String::new(),
                 body: Value::Null,
             }
+        }
+        "end-session" => {
+            let kind = field("kind");
+            if !["portal", "sso", "credentials"].contains(&kind.as_str()) {
+                return Err(FormError::new(op, "Choose a session to end."));
+            }
+            plain(json!({"kind": kind, "id": required("id", "the session")?}))
         }
         "revoke" => {
             let reason = required("reason", "a reason (it is kept in the audit log)")?;
