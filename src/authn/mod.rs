@@ -179,12 +179,38 @@ async fn long_term(
     if let Some(d) = &app.directory {
         d.touch_access_key(&key.id, &auth.service, &auth.region);
     }
-    Ok(Arc::new(OpenSession::new(SessionClaims {
-        access_key_id: key.id.clone(),
+    Ok(Arc::new(OpenSession::new(directory_caller(
+        &account,
+        &user,
+        &key.id,
+        format!("long-term-{}", key.id),
+        key.created_at,
+        None,
+    ))))
+}
+
+fn sig_error(e: sigv4::SigV4Error) -> AuthnError {
+    AuthnError::Signature(e)
+}
+
+/// The caller a directory user is to the decision core when it acts as itself rather than through
+/// credentials it was issued: with a long-term key, or signed in to the portal (the operator
+/// console). `session_id` names that use in the audit log; `issued_at` is when the key was made or
+/// the sign-in verified; `mfa_time` when MFA was performed, if it was.
+pub fn directory_caller(
+    account: &str,
+    user: &crate::idp::local::User,
+    access_key_id: &str,
+    session_id: String,
+    issued_at: i64,
+    mfa_time: Option<i64>,
+) -> SessionClaims {
+    SessionClaims {
+        access_key_id: access_key_id.to_string(),
         secret_access_key: String::new(),
-        session_id: format!("long-term-{}", key.id),
+        session_id,
         principal: SessionPrincipal::User {
-            account,
+            account: account.to_string(),
             name: user.name.clone(),
             path: user.path.clone(),
             user_id: user.user_id.clone(),
@@ -195,14 +221,10 @@ async fn long_term(
         session_policy: None,
         policy_arns: Vec::new(),
         federation: None,
-        mfa_time: None,
-        issued_at: key.created_at,
+        mfa_time,
+        issued_at,
         expires_at: i64::MAX,
         chained: false,
         origin_user: Some(user.user_id.clone()),
-    })))
-}
-
-fn sig_error(e: sigv4::SigV4Error) -> AuthnError {
-    AuthnError::Signature(e)
+    }
 }

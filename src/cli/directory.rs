@@ -49,6 +49,11 @@ pub enum UserCommand {
         /// The user.
         name: String,
     },
+    /// Lift the locks that repeated wrong passwords or MFA codes put on a user's sign-in.
+    Unlock {
+        /// The user.
+        name: String,
+    },
     /// Set a user's password, read from a file or (without --password-file) from standard input.
     SetPassword {
         /// The user.
@@ -327,6 +332,15 @@ pub async fn user(config: &Config, c: UserCommand) -> anyhow::Result<()> {
                 config,
                 Method::POST,
                 &format!("/admin/users/{}/enable", seg(&name)),
+                None,
+            )
+            .await?
+        }
+        UserCommand::Unlock { name } => {
+            admin_request(
+                config,
+                Method::POST,
+                &format!("/admin/users/{}/unlock", seg(&name)),
                 None,
             )
             .await?
@@ -630,8 +644,8 @@ fn bootstrap_next_step(v: &Value, token: &str) -> String {
 fn bootstrap_done(config: &Config) -> String {
     format!(
         "Root is ready: sign in at {}login as root with the password and a code from the app.\n\
-         Use root only to make the first administrators: `rolegate group create admins`, \
-         `rolegate user create NAME`, `rolegate group add-user admins NAME`.",
-        config.public_url
+         Use root only to make the first administrators, in the operator console at {}admin or with \
+         `rolegate group create admins`, `rolegate user create NAME`, `rolegate group add-user admins NAME`.",
+        config.public_url, config.public_url
     )
 }

@@ -329,9 +329,10 @@ fn log_root_bootstrap(
     use crate::idp::local::RootBootstrap;
     let next = |token: &str| {
         format!(
-            "with `rolegate root bootstrap --token {token}` (rolegate may keep running; or POST \
-             {}bootstrap with {{\"token\", \"password\"}}), then `rolegate root bootstrap-finish`",
-            config.public_url
+            "in the browser at {}admin/bootstrap, or with `rolegate root bootstrap --token {token}` \
+             (rolegate may keep running; or POST {}bootstrap with {{\"token\", \"password\"}}), then \
+             `rolegate root bootstrap-finish`",
+            config.public_url, config.public_url
         )
     };
     match state {

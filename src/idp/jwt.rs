@@ -71,6 +71,8 @@ struct ProviderState {
     fetch: tokio::sync::Mutex<()>,
     /// When the last fetch was attempted and whether it succeeded.
     last_attempt: Mutex<Option<(Instant, bool)>>,
+    /// Why the last fetch failed, until one succeeds.
+    last_error: Mutex<Option<String>>,
     background: Mutex<bool>,
 }
 
@@ -93,6 +95,26 @@ pub struct WebIdentityVerifier {
 }
 
 impl WebIdentityVerifier {
+    /// Each provider's key set: when it was loaded and why the last fetch failed.
+    pub fn health(&self) -> Vec<super::ProviderHealth> {
+        let mut out: Vec<_> = self
+            .providers
+            .values()
+            .map(|p| super::ProviderHealth {
+                name: p.cfg.issuer.clone(),
+                kind: "web identity",
+                loaded_secs_ago: p
+                    .keys
+                    .read()
+                    .as_ref()
+                    .map(|k| k.fetched_at.elapsed().as_secs()),
+                last_error: p.last_error.lock().clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
     /// A verifier for `providers`. Nothing is fetched until [`WebIdentityVerifier::warm`] or first use.
     pub fn new(
         providers: &[OidcProvider],
@@ -114,6 +136,7 @@ impl WebIdentityVerifier {
                         }),
                         fetch: tokio::sync::Mutex::new(()),
                         last_attempt: Mutex::new(None),
+                        last_error: Mutex::new(None),
                         background: Mutex::new(false),
                     }),
                 )
@@ -413,11 +436,13 @@ async fn fetch_and_store(
             let ks = Arc::new(ks);
             *state.keys.write() = Some(ks.clone());
             *state.last_attempt.lock() = Some((Instant::now(), true));
+            *state.last_error.lock() = None;
             tracing::info!(issuer = %state.cfg.issuer, keys = ks.keys.len(), "loaded provider keys");
             Ok(ks)
         }
         Err(e) => {
             stats.failures.fetch_add(1, Ordering::Relaxed);
+            *state.last_error.lock() = Some(e.to_string());
             Err(e)
         }
     }

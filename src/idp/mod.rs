@@ -8,6 +8,19 @@ pub mod local;
 pub mod oidc;
 pub mod saml;
 
+/// How a provider's keys or metadata were last fetched, for operators (the console's health page).
+#[derive(Debug, Clone)]
+pub struct ProviderHealth {
+    /// The provider's name (an OIDC issuer or a SAML provider's name).
+    pub name: String,
+    /// `web identity` or `SAML`.
+    pub kind: &'static str,
+    /// Seconds since its keys or metadata were last loaded, if they ever were.
+    pub loaded_secs_ago: Option<u64>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+}
+
 use crate::config::OidcProvider;
 use std::sync::Arc;
 use std::time::Duration;

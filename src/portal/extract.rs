@@ -30,15 +30,16 @@ use std::sync::Arc;
 const FORM_LIMIT: usize = 16 * 1024;
 
 /// A request taken apart: headers, client address, query and (for POST) form fields.
-pub(super) struct PortalRequest {
-    pub(super) headers: HeaderMap,
-    pub(super) ip: String,
-    pub(super) query: HashMap<String, String>,
-    pub(super) form: HashMap<String, String>,
+pub(crate) struct PortalRequest {
+    pub(crate) headers: HeaderMap,
+    pub(crate) ip: String,
+    pub(crate) query: HashMap<String, String>,
+    pub(crate) form: HashMap<String, String>,
 }
 
 impl PortalRequest {
-    async fn read(req: Request) -> Result<Self> {
+    /// Reads the request: its client address, query and (for POST) form.
+    pub(crate) async fn read(req: Request) -> Result<Self> {
         let (parts, body) = req.into_parts();
         let ip = parts
             .extensions
@@ -63,12 +64,12 @@ impl PortalRequest {
     }
 
     /// The form field `name`.
-    pub(super) fn field(&self, name: &str) -> Option<&str> {
+    pub(crate) fn field(&self, name: &str) -> Option<&str> {
         self.form.get(name).map(String::as_str)
     }
 
     /// The query parameter `name`.
-    pub(super) fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.query.get(name).map(String::as_str)
     }
 }
@@ -105,7 +106,7 @@ pub(super) fn query_param(parts: &Parts, name: &str) -> Option<String> {
 
 /// The live session of a request; `SessionExpired` when there is none, `MfaPending` while it
 /// waits for the MFA challenge.
-pub(super) async fn require_session(app: &App, headers: &HeaderMap) -> Result<Session> {
+pub(crate) async fn require_session(app: &App, headers: &HeaderMap) -> Result<Session> {
     let s = require_session_any(app, headers).await?;
     if s.record.mfa_pending {
         return Err(PortalError::MfaPending);
@@ -279,7 +280,7 @@ impl<A: FormAction> FromRequest<Arc<App>> for CheckedPost<A> {
 
 /// The session, its CSRF token matching the form's, and the Origin check, in that order of
 /// refusal: Origin, session, MFA challenge passed (unless `while_pending`), CSRF token.
-async fn checked_post(
+pub(crate) async fn checked_post(
     app: &App,
     r: &PortalRequest,
     action: &str,

@@ -31,6 +31,8 @@ pub mod recovery;
 mod resume;
 #[cfg(test)]
 mod security_keys_tests;
+#[cfg(test)]
+mod self_service_tests;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -45,6 +47,8 @@ use axum::Router;
 use std::sync::Arc;
 
 pub use console::mfa_satisfied;
+pub(crate) use extract::{checked_post, require_session, PortalRequest};
+pub(crate) use pages::page;
 pub use pages::security_keys::{offers_security_key, security_keys_off};
 pub use pages::{home_page, routes, sign_in_verified_elsewhere, AccountView, HomePage, SetView};
 

@@ -67,7 +67,7 @@ pub(super) fn refuse_internal(app: &App, ev: AuditEvent, e: impl std::fmt::Displ
     refuse(app, ev, why.clone(), PortalError::Internal(why))
 }
 
-pub(super) fn page(t: impl Template) -> Response {
+pub(crate) fn page(t: impl Template) -> Response {
     match t.render() {
         Ok(html) => ([("referrer-policy", super::REFERRER_POLICY)], Html(html)).into_response(),
         Err(e) => PortalError::Internal(format!("rendering: {e}")).into_response(),
@@ -227,7 +227,11 @@ async fn submit_password(State(app): State<Arc<App>>, r: PortalRequest) -> Respo
     {
         Ok(u) => u,
         Err(e @ (DirectoryError::Denied(_) | DirectoryError::Locked { .. })) => {
-            return refuse_sign_in(&app, ev, e.to_string(), &r)
+            // A failed attempt on an existing user is that user's: its sign-in history shows it.
+            if let Ok(u) = d.user(user).await {
+                ev.principal = Some(u.arn(d.account()));
+            }
+            return refuse_sign_in(&app, ev, e.to_string(), &r);
         }
         Err(e) => return PortalError::Internal(e.to_string()).into_response(),
     };
@@ -603,32 +607,91 @@ struct HistoryPage<'a> {
 /// The person's last 50 portal sign-ins from the audit log.
 async fn history(State(app): State<Arc<App>>, SignedIn(s, _): SignedIn) -> Response {
     let identity = &s.record.identity;
+    match history_rows(&app, identity).await {
+        Ok(rows) => page(HistoryPage {
+            who: identity.display(),
+            csrf: &s.record.csrf,
+            rows,
+        }),
+        Err(e) => PortalError::Store(e).into_response(),
+    }
+}
+
+/// How long after a sign-in its MFA challenge may complete it (the pending session's limit).
+const CHALLENGE_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// The person's last sign-ins, newest first: those that succeeded, and for a directory user the
+/// attempts refused on its name (wrong password or code, locked). A sign-in that waited for the MFA
+/// challenge shows MFA once the challenge passed.
+async fn history_rows(
+    app: &App,
+    identity: &SignedInIdentity,
+) -> std::result::Result<Vec<HistoryRow>, crate::store::StoreError> {
     app.audit.flush().await;
-    let q = AuditQuery {
-        action: Some(SIGN_IN_ACTION.into()),
-        principal: Some(identity.display()),
+    let query = |action: &str, principal: String| AuditQuery {
+        action: Some(action.into()),
+        principal: Some(principal),
         limit: 50,
         ..AuditQuery::default()
     };
-    let events = match crate::audit::query(app.store.as_ref(), &q).await {
-        Ok(e) => e,
-        Err(e) => return PortalError::Store(e).into_response(),
-    };
-    let rows = events
+    let mut sign_ins = crate::audit::query(
+        app.store.as_ref(),
+        &query(SIGN_IN_ACTION, identity.display()),
+    )
+    .await?;
+    if identity.provider == crate::config::LOCAL_PROVIDER {
+        if let Some(d) = app.directory.as_deref() {
+            if let Ok(u) = d.user(&identity.subject).await {
+                let arn = u.arn(d.account());
+                sign_ins.extend(
+                    crate::audit::query(app.store.as_ref(), &query(SIGN_IN_ACTION, arn)).await?,
+                );
+            }
+        }
+    }
+    sign_ins.sort_by(|a, b| b.time.cmp(&a.time));
+    sign_ins.truncate(50);
+    let challenges: Vec<i64> = crate::audit::query(
+        app.store.as_ref(),
+        &query(super::mfa::CHALLENGE_ACTION, identity.display()),
+    )
+    .await?
+    .into_iter()
+    .filter(|e| e.decision == "allow")
+    .map(|e| millis(&e.time))
+    .collect();
+    Ok(sign_ins
         .into_iter()
-        .map(|e| HistoryRow {
-            time: e.time,
-            ip: e.source_ip.unwrap_or_default(),
-            provider: e.provider.unwrap_or_default(),
-            mfa: if e.mfa == Some(true) { "yes" } else { "no" },
-            outcome: e.decision,
+        .map(|e| {
+            let at = millis(&e.time);
+            let challenged = e.decision == "allow"
+                && e.mfa != Some(true)
+                && challenges
+                    .iter()
+                    .any(|c| *c >= at && *c - at <= CHALLENGE_WINDOW_MS);
+            HistoryRow {
+                ip: e.source_ip.unwrap_or_default(),
+                provider: e
+                    .provider
+                    .unwrap_or_else(|| crate::config::LOCAL_PROVIDER.into()),
+                mfa: match (e.mfa, challenged) {
+                    (Some(true), _) => "yes",
+                    (_, true) => "yes, by the challenge",
+                    _ => "no",
+                },
+                outcome: if e.decision == "allow" {
+                    "signed in".into()
+                } else {
+                    "refused".into()
+                },
+                time: e.time,
+            }
         })
-        .collect();
-    page(HistoryPage {
-        who: identity.display(),
-        csrf: &s.record.csrf,
-        rows,
-    })
+        .collect())
+}
+
+fn millis(time: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(time).map_or(0, |t| t.timestamp_millis())
 }
 
 /// Ends the session server-side (with `everywhere`, every session of the person). A `POST /logout`

@@ -104,7 +104,17 @@ pub fn origin_ok(headers: &HeaderMap, public_url: &url::Url) -> Result<(), Strin
 /// Paths `return_to` may lead to: the portal, the console, and the approval pages of command
 /// line sign-in (whose queries carry the user code, or the whole authorization request with its
 /// percent-encoded redirect URI: `/authorize` checks that request again when it is shown).
-const RETURN_PREFIXES: &[&str] = &["/portal", "/console", "/device", "/authorize"];
+const RETURN_PREFIXES: &[&str] = &[
+    "/portal",
+    "/console",
+    "/device",
+    "/authorize",
+    "/admin/console",
+];
+
+/// Pages `return_to` may name exactly (the operator console's home; `/admin/…` is otherwise the
+/// JSON admin API).
+const RETURN_PAGES: &[&str] = &["/admin"];
 
 /// Longest `return_to` (an authorization request with its query fits).
 const MAX_RETURN_TO: usize = 1024;
@@ -136,9 +146,10 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
     if path.split('/').any(|seg| seg == ".." || seg == ".") {
         return HOME.into();
     }
-    if RETURN_PREFIXES
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+    if RETURN_PAGES.contains(&path)
+        || RETURN_PREFIXES
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
     {
         r.to_string()
     } else {
@@ -349,6 +360,10 @@ mod tests {
             (Some("/portal\r\nx"), "/portal"),
             (Some("/%2f%2fevil.example"), "/portal"),
             (Some("/admin/users"), "/portal"),
+            (Some("/admin"), "/admin"),
+            (Some("/admin/console/users?q=a"), "/admin/console/users?q=a"),
+            (Some("/admin/bootstrap"), "/portal"),
+            (Some("/adminx"), "/portal"),
             (Some("/portalx"), "/portal"),
             (Some("/portal/../admin"), "/portal"),
             (Some(""), "/portal"),

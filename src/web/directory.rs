@@ -23,6 +23,7 @@ mod sign_in;
 mod status;
 #[cfg(test)]
 mod tests;
+mod user_sessions;
 mod users;
 
 use crate::app::App;
@@ -34,8 +35,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use route::Route;
+pub use root::is_root;
+pub use route::{authorize_read, perform, would_allow, Call, Caller, Route};
 use serde_json::{json, Value};
+pub use sign_in::{finish_root, start_root};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -56,6 +59,7 @@ const API: &[Route] = { use route::{Resource::*, Verb::*}; &[
     Route::new(Put,    "/admin/users/{name}/password",            "rolegate:UpdateLoginProfile",     ChangesUser,  users::set_password),
     Route::new(Post,   "/admin/users/{name}/disable",             "rolegate:DisableUser",            ChangesUser,  status::disable_user),
     Route::new(Post,   "/admin/users/{name}/enable",              "rolegate:EnableUser",             ChangesUser,  status::enable_user),
+    Route::new(Post,   "/admin/users/{name}/unlock",              "rolegate:UnlockUser",             ChangesUser,  status::unlock_user),
     Route::new(Post,   "/admin/users/{name}/access-keys",         "rolegate:CreateAccessKey",        ChangesUser,  users::create_access_key),
     Route::new(Post,   "/admin/users/{name}/access-keys/rotate",  "rolegate:RotateAccessKey",        ChangesUser,  users::rotate_access_key),
     Route::new(Put,    "/admin/users/{name}/access-keys/{id}",    "rolegate:UpdateAccessKey",        ChangesUser,  users::update_access_key),
@@ -68,6 +72,7 @@ const API: &[Route] = { use route::{Resource::*, Verb::*}; &[
     Route::new(Delete, "/admin/users/{name}/policies/{policy}",   "rolegate:DeleteUserPolicy",       ChangesUser,  users::delete_user_policy),
     Route::new(Get,    "/admin/groups",                           "rolegate:ListGroups",             AllGroups,    groups::list_groups),
     Route::new(Post,   "/admin/groups",                           "rolegate:CreateGroup",            GroupInBody,  groups::create_group),
+    Route::new(Get,    "/admin/groups/{group}",                   "rolegate:GetGroup",               Group,        groups::get_group),
     Route::new(Delete, "/admin/groups/{group}",                   "rolegate:DeleteGroup",            Group,        groups::delete_group),
     Route::new(Put,    "/admin/groups/{group}/members/{name}",    "rolegate:AddUserToGroup",         GroupMember,  groups::add_member),
     Route::new(Delete, "/admin/groups/{group}/members/{name}",    "rolegate:RemoveUserFromGroup",    GroupMember,  groups::remove_member),
@@ -75,7 +80,14 @@ const API: &[Route] = { use route::{Resource::*, Verb::*}; &[
     Route::new(Delete, "/admin/groups/{group}/policies/{policy}", "rolegate:DeleteGroupPolicy",      Group,        groups::delete_group_policy),
     Route::new(Post,   "/admin/assignments/explain",              "rolegate:ExplainAssignments",     Assignments,  groups::explain_assignments),
     Route::new(Post,   "/admin/sessions/revoke",                  "rolegate:RevokeSessions",         Sessions,     sessions::revoke_sessions),
+    Route::new(Get,    "/admin/users/{name}/sessions",            "rolegate:ListUserSessions",       User,         user_sessions::list_user_sessions),
+    Route::new(Post,   "/admin/users/{name}/sessions/end",        "rolegate:EndUserSession",         ChangesUser,  user_sessions::end_user_session),
 ]};
+
+/// The route of [`API`] that asks for `action`.
+pub fn route(action: &str) -> Option<&'static Route> {
+    API.iter().find(|r| r.action == action)
+}
 
 /// The routes of [`API`], and the three that come before any credentials: password sign-in
 /// (`rolegate:SignIn`) and the root bootstrap (`rolegate:BootstrapRoot`,
@@ -91,6 +103,7 @@ pub fn routes() -> Router<Arc<App>> {
 }
 
 /// A refused or failed admin call, as JSON.
+#[derive(Debug)]
 pub struct AdminError {
     status: StatusCode,
     message: String,
@@ -98,6 +111,26 @@ pub struct AdminError {
 }
 
 impl AdminError {
+    /// The HTTP status of the refusal.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What the caller is told.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Refused (403).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    /// Something that should not happen (500).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -191,16 +224,24 @@ fn directory(app: &App) -> Result<&Directory, AdminError> {
     })
 }
 
-/// The response to an admin call, with its one audit event: the outcome, and for a refusal the
-/// reason (the precise one when the handler set it, else the message).
-fn respond(app: &App, mut ev: AuditEvent, result: Result<Value, AdminError>) -> Response {
-    let response = match result {
-        Ok(v) => {
+/// The response to an admin call, with its one audit event ([`record`]).
+fn respond(app: &App, ev: AuditEvent, result: Result<Value, AdminError>) -> Response {
+    record(app, ev, &result);
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Records the one audit event of an admin call: the outcome, and for a refusal the reason (the
+/// precise one when the handler set it, else the message).
+pub fn record(app: &App, mut ev: AuditEvent, result: &Result<Value, AdminError>) {
+    match result {
+        Ok(_) => {
             ev.outcome(Outcome::Allow);
             if ev.root {
                 tracing::warn!(source = ?ev.source_ip, action = %ev.action, "root user acted");
             }
-            Json(v).into_response()
         }
         Err(e) => {
             ev.outcome(if e.status.is_server_error() {
@@ -211,11 +252,9 @@ fn respond(app: &App, mut ev: AuditEvent, result: Result<Value, AdminError>) -> 
             if ev.reason.is_none() {
                 ev.reason = Some(e.message.clone());
             }
-            e.into_response()
         }
-    };
+    }
     app.audit.record(ev);
-    response
 }
 
 /// A sign-in refused by a rate limit: HTTP 429 with `Retry-After`, the limit named in the audit

@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod authorize;
+pub mod console;
 pub mod directory;
 pub mod forwarded;
 pub mod query;
@@ -48,6 +49,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/static/style.css", get(stylesheet))
         .merge(admin::routes().layer(DefaultBodyLimit::max(limits.admin)))
         .merge(directory::routes().layer(DefaultBodyLimit::max(limits.admin)))
+        .merge(console::routes())
         .merge(authorize::routes())
         .merge(saml::routes())
         .merge(crate::portal::router(&app))

@@ -35,6 +35,7 @@ mod root;
 pub use root::RootBootstrap;
 mod security_keys;
 mod status;
+pub use status::Locks;
 mod throttle;
 pub mod totp;
 mod users;

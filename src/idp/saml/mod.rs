@@ -177,6 +177,8 @@ struct ProviderState {
     cfg: Arc<SamlProvider>,
     metadata: RwLock<Option<Arc<IdpMetadata>>>,
     last_refresh: parking_lot::Mutex<Instant>,
+    /// When metadata was last read successfully, and why the last refresh failed (until one works).
+    loaded: parking_lot::Mutex<(Option<Instant>, Option<String>)>,
 }
 
 /// The configured SAML providers and the verification pipeline.
@@ -219,6 +221,10 @@ impl SamlFederation {
                     metadata: RwLock::new(p.metadata.clone().map(Arc::new)),
                     cfg: Arc::new(p.clone()),
                     last_refresh: parking_lot::Mutex::new(Instant::now()),
+                    loaded: parking_lot::Mutex::new((
+                        p.metadata.is_some().then(Instant::now),
+                        None,
+                    )),
                 })
                 .collect(),
             permits: Arc::new(Semaphore::new(settings.max_concurrent_verifications.max(1))),
@@ -274,6 +280,22 @@ impl SamlFederation {
         self.refresh(false).await
     }
 
+    /// Each provider's metadata: when it was last read and why the last refresh failed.
+    pub fn health(&self) -> Vec<crate::idp::ProviderHealth> {
+        self.providers
+            .iter()
+            .map(|p| {
+                let (at, error) = p.loaded.lock().clone();
+                crate::idp::ProviderHealth {
+                    name: p.cfg.name.clone(),
+                    kind: "SAML",
+                    loaded_secs_ago: at.map(|t| t.elapsed().as_secs()),
+                    last_error: error,
+                }
+            })
+            .collect()
+    }
+
     /// Re-reads every provider's metadata now, due or not (SIGHUP: an operator who has just
     /// rotated a certificate at the IdP need not wait for `refresh_minutes`). A failure keeps the
     /// last good metadata.
@@ -288,7 +310,15 @@ impl SamlFederation {
                 continue;
             }
             *p.last_refresh.lock() = Instant::now();
-            match self.read_metadata(&p.cfg.source).await {
+            let read = self.read_metadata(&p.cfg.source).await;
+            {
+                let mut loaded = p.loaded.lock();
+                match &read {
+                    Ok(_) => *loaded = (Some(Instant::now()), None),
+                    Err(e) => loaded.1 = Some(e.clone()),
+                }
+            }
+            match read {
                 Ok(m) => {
                     let changed = p.metadata.read().as_deref() != Some(&m);
                     if changed {

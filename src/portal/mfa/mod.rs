@@ -23,6 +23,7 @@
 //! (the directory and [`recovery`](super::recovery) do), WebAuthn ceremonies.
 
 mod challenge;
+mod password;
 mod recovery_codes;
 mod security;
 mod totp;
@@ -119,6 +120,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/portal/security/totp/confirm", post(totp_confirm))
         .route("/portal/security/totp/remove", post(totp_remove))
         .route("/portal/security/recovery", post(recovery_regenerate))
+        .route("/portal/security/password", post(password::change_password))
 }
 
 /// The directory user behind a session: `None` for people of a federated provider.

@@ -31,6 +31,32 @@ pub(super) fn list_groups(c: &Call) -> Work<'_> {
     })
 }
 
+/// `GET /admin/groups/{group}`: the group, its inline policies with their documents, and its
+/// members (as IAM's GetGroup).
+pub(super) fn get_group(c: &Call) -> Work<'_> {
+    Box::pin(async move {
+        let d = c.directory()?;
+        let g = d.group(c.param("group")?).await?;
+        let members: Vec<Value> = d
+            .users()
+            .await?
+            .iter()
+            .filter(|u| u.groups.iter().any(|m| m.eq_ignore_ascii_case(&g.name)))
+            .map(|u| json!({"name": u.name, "arn": u.arn(d.account()), "active": u.active()}))
+            .collect();
+        Ok(json!({
+            "name": g.name,
+            "group_id": g.group_id,
+            "arn": crate::policy::arn::group(d.account(), &g.name),
+            "path": g.path,
+            "created_at": g.created_at,
+            "policies": g.policies,
+            "managed_policy_arns": g.managed_policy_arns,
+            "members": members,
+        }))
+    })
+}
+
 pub(super) fn delete_group(c: &Call) -> Work<'_> {
     Box::pin(async move {
         let group = c.param("group")?;

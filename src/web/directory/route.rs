@@ -9,7 +9,8 @@
 use super::{respond, root, sessions, users, AdminError, AdminRequest, SIGNING_NAME};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::authz::decide::{decide, Question};
+use crate::authz::decide::{decide, Question, Verdict};
+use crate::credentials::{OpenSession, SessionClaims};
 use crate::idp::local::Directory;
 use crate::sigv4::{SignedRequest, VerifyOptions};
 use axum::extract::rejection::QueryRejection;
@@ -21,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -40,7 +42,6 @@ pub enum Verb {
 
 impl Verb {
     /// The method as sent.
-    #[cfg(test)]
     pub fn method(self) -> axum::http::Method {
         use axum::http::Method;
         match self {
@@ -228,6 +229,27 @@ pub struct Call {
 }
 
 impl Call {
+    /// A call made from a page of the console rather than an HTTP request to the API: the same
+    /// operation gets the path segments, the query (`a=b&…`, already encoded) and the JSON body
+    /// the API would have received.
+    pub fn from_console(
+        app: Arc<App>,
+        route: &Route,
+        params: HashMap<String, String>,
+        query: &str,
+        body: &Value,
+        source: std::net::SocketAddr,
+    ) -> Self {
+        let req = AdminRequest {
+            method: route.verb.method(),
+            uri: format!("/?{query}").parse().unwrap_or_default(),
+            headers: axum::http::HeaderMap::new(),
+            body: serde_json::to_vec(body).unwrap_or_default().into(),
+            source,
+        };
+        Self { app, req, params }
+    }
+
     /// The path segment `{name}` of the route.
     pub fn param(&self, name: &str) -> Result<&str, AdminError> {
         self.params.get(name).map(String::as_str).ok_or_else(|| {
@@ -272,35 +294,67 @@ async fn serve(
         Ok(req) => req,
         Err(rejection) => return rejection,
     };
-    let call = Call { app, req, params };
-    let app = &call.app;
     let mut ev = AuditEvent::new(app.clock.now(), &crate::request::request_id(), route.action);
-    let result = match route.resource.scope(&call) {
-        Ok(scope) => {
-            ev.role_arn = Some(scope.resource.clone());
-            let guarded = guard(app, &call.req, route.action, &scope, &mut ev).await;
-            match guarded {
-                Ok(_) => (route.operation)(&call).await,
-                Err(e) => Err(e),
-            }
-        }
+    ev.source_ip = Some(req.source.ip().to_string());
+    let caller = authenticate(&app, &req, &mut ev).await;
+    let call = Call { app, req, params };
+    let result = match caller {
+        Ok(caller) => perform(route, &call, &caller, &mut ev).await,
         Err(e) => Err(e),
     };
-    respond(app, ev, result)
+    respond(&call.app, ev, result)
 }
 
-/// Authenticates and authorizes an admin call for `action` on the scope's resource; the audit
-/// event names the caller. A call that changes a user names it as the scope's target: root is
-/// reserved to root and the admin token ([`root::check_target`]). Returns the caller's name for
-/// the audit log.
-async fn guard(
+/// Who an admin call is made by, once authenticated.
+pub enum Caller {
+    /// The configured admin bearer token (the break-glass path): every action, root included.
+    AdminToken,
+    /// The root user itself, signed in with MFA (the console): every action, as the admin token.
+    Root(Arc<OpenSession>),
+    /// A session rolegate issued, or a directory user's long-term key: what its policies allow.
+    Session(Arc<OpenSession>),
+}
+
+impl Caller {
+    /// The caller's name in the audit log.
+    pub fn principal(&self) -> String {
+        match self {
+            Caller::AdminToken => "admin-token".into(),
+            Caller::Root(s) | Caller::Session(s) => s.principal.arn(),
+        }
+    }
+}
+
+/// A call of `route` by an authenticated `caller`: scope, authorization, then the operation.
+/// The audit event is filled in; the caller records it (with the outcome) once answered.
+pub async fn perform(
+    route: &'static Route,
+    call: &Call,
+    caller: &Caller,
+    ev: &mut AuditEvent,
+) -> Result<Value, AdminError> {
+    ev.principal = Some(caller.principal());
+    let scope = route.resource.scope(call)?;
+    ev.role_arn = Some(scope.resource.clone());
+    authorize(
+        &call.app,
+        caller,
+        call.req.source.ip(),
+        route.action,
+        &scope,
+        ev,
+    )
+    .await?;
+    (route.operation)(call).await
+}
+
+/// The caller of an admin request: the admin bearer token, or a SigV4 signature for the service
+/// `rolegate` by a live session or a directory user's long-term key.
+async fn authenticate(
     app: &App,
     req: &AdminRequest,
-    action: &str,
-    scope: &Scope,
     ev: &mut AuditEvent,
-) -> Result<String, AdminError> {
-    ev.source_ip = Some(req.source.ip().to_string());
+) -> Result<Caller, AdminError> {
     let bearer = req
         .headers
         .get(header::AUTHORIZATION)
@@ -314,7 +368,7 @@ async fn guard(
             .is_some_and(|t| bool::from(presented.as_bytes().ct_eq(t.expose().as_bytes())));
         ev.principal = Some("admin-token".into());
         return if ok {
-            Ok("admin-token".into())
+            Ok(Caller::AdminToken)
         } else {
             ev.reason = Some("the bearer token is not the admin token".into());
             Err(AdminError::new(
@@ -345,18 +399,28 @@ async fn guard(
             ev.reason = Some(e.reason());
             AdminError::new(e.code().status(), format!("{}: {}", e.code(), e.message()))
         })?;
+    Ok(Caller::Session(caller))
+}
+
+/// Whether `caller` may do `action` on the scope's resource: the admin token and root itself
+/// always; a session when it is not changing root (reserved, [`root::check_target`]) and its
+/// policies allow it (the decision core). A denial names its reason in the audit event.
+async fn authorize(
+    app: &App,
+    caller: &Caller,
+    source: IpAddr,
+    action: &str,
+    scope: &Scope,
+    ev: &mut AuditEvent,
+) -> Result<(), AdminError> {
+    let session = match caller {
+        Caller::AdminToken | Caller::Root(_) => return Ok(()),
+        Caller::Session(s) => s,
+    };
     if let Some(target) = &scope.target {
-        root::check_target(app, &caller, action, target, ev).await?;
+        root::check_target(app, session, action, target, ev).await?;
     }
-    let q = Question::new(&caller, action, &scope.resource).from_address(req.source.ip(), false);
-    let verdict = decide(app, q).await.map_err(|e| {
-        let status = if e.unavailable() {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::INTERNAL_SERVER_ERROR
-        };
-        AdminError::new(status, e.to_string())
-    })?;
+    let verdict = ask(app, session, source, action, &scope.resource).await?;
     if !verdict.allowed() {
         verdict.audit_denial(ev);
         return Err(AdminError::new(
@@ -364,5 +428,58 @@ async fn guard(
             verdict.denial_message(),
         ));
     }
-    Ok(caller.principal.arn())
+    Ok(())
+}
+
+/// Whether `caller` may do `action` on `resource`, which names no user to change: the authorization
+/// of an admin call, for a read that is not one of [`super::API`]'s routes (the console's).
+pub async fn authorize_read(
+    app: &App,
+    caller: &Caller,
+    source: IpAddr,
+    action: &str,
+    resource: &str,
+    ev: &mut AuditEvent,
+) -> Result<(), AdminError> {
+    let scope = Scope {
+        resource: resource.to_string(),
+        target: None,
+    };
+    authorize(app, caller, source, action, &scope, ev).await
+}
+
+/// The decision core's verdict on `session` doing `action` on `resource` from `source`.
+async fn ask<'a>(
+    app: &App,
+    session: &'a SessionClaims,
+    source: IpAddr,
+    action: &'a str,
+    resource: &'a str,
+) -> Result<Verdict<'a>, AdminError> {
+    let q = Question::new(session, action, resource).from_address(source, false);
+    decide(app, q).await.map_err(|e| {
+        let status = if e.unavailable() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        AdminError::new(status, e.to_string())
+    })
+}
+
+/// Whether `caller` would be allowed `action` on `resource` (no audit event, nothing done): what
+/// the console asks before it offers a control. Root itself is reserved as in [`authorize`].
+pub async fn would_allow(
+    app: &App,
+    caller: &Caller,
+    source: IpAddr,
+    action: &str,
+    resource: &str,
+) -> bool {
+    match caller {
+        Caller::AdminToken | Caller::Root(_) => true,
+        Caller::Session(s) => ask(app, s, source, action, resource)
+            .await
+            .is_ok_and(|v| v.allowed()),
+    }
 }

@@ -24,6 +24,27 @@ pub(super) async fn revoke_user(
     revoke(app, r).await
 }
 
+/// Revokes one credential session (by its session id) until it expires.
+pub(super) async fn revoke_session(
+    app: &App,
+    session_id: &str,
+    expires_at: i64,
+    reason: &str,
+) -> Result<Revocation, AdminError> {
+    let now = app.clock.now().timestamp();
+    revoke(
+        app,
+        Revocation {
+            scope: RevocationScope::Session(session_id.to_string()),
+            issued_before: now + 1,
+            created_at: now,
+            reason: reason.to_string(),
+            expires_at: expires_at.max(now) + 1,
+        },
+    )
+    .await
+}
+
 /// Records a revocation (every replica applies it within the refresh interval).
 async fn revoke(app: &App, r: Revocation) -> Result<Revocation, AdminError> {
     app.revocations

@@ -6,9 +6,10 @@ use crate::audit::AuditEvent;
 use crate::idp::local::DirectoryError;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 #[derive(Deserialize)]
@@ -26,12 +27,51 @@ pub(super) struct BootstrapFinish {
 
 /// The first step of the root bootstrap; the token itself is the credential.
 pub(super) async fn bootstrap_start(State(app): State<Arc<App>>, req: AdminRequest) -> Response {
-    bootstrap(&app, &req, "rolegate:BootstrapRoot", || async {
-        let b: BootstrapStart = req.json()?;
-        let e = directory(&app)?
+    let result = match req.json::<BootstrapStart>() {
+        Ok(b) => start_root(&app, req.source, &b.token, &b.password).await,
+        Err(e) => {
+            audited_bootstrap(&app, req.source, "rolegate:BootstrapRoot", || async {
+                Err(e)
+            })
+            .await
+        }
+    };
+    into_response(result)
+}
+
+pub(super) async fn bootstrap_finish(State(app): State<Arc<App>>, req: AdminRequest) -> Response {
+    let result = match req.json::<BootstrapFinish>() {
+        Ok(b) => finish_root(&app, req.source, &b.token, &b.code1, &b.code2).await,
+        Err(e) => {
+            audited_bootstrap(&app, req.source, "rolegate:BootstrapRootMFA", || async {
+                Err(e)
+            })
+            .await
+        }
+    };
+    into_response(result)
+}
+
+fn into_response(result: Result<Value, AdminError>) -> Response {
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The root bootstrap's first step, from `source`: with the bootstrap token, root's password;
+/// answers root's new TOTP device (serial, secret, `otpauth:` URI). Rate-limited and audited.
+pub async fn start_root(
+    app: &Arc<App>,
+    source: SocketAddr,
+    token: &str,
+    password: &str,
+) -> Result<Value, AdminError> {
+    audited_bootstrap(app, source, "rolegate:BootstrapRoot", || async {
+        let e = directory(app)?
             .bootstrap_start(
-                &b.token,
-                crate::idp::local::password::Password::new(b.password),
+                token,
+                crate::idp::local::password::Password::new(password.to_string()),
             )
             .await?;
         Ok(json!({
@@ -43,36 +83,43 @@ pub(super) async fn bootstrap_start(State(app): State<Arc<App>>, req: AdminReque
     .await
 }
 
-pub(super) async fn bootstrap_finish(State(app): State<Arc<App>>, req: AdminRequest) -> Response {
-    bootstrap(&app, &req, "rolegate:BootstrapRootMFA", || async {
-        let b: BootstrapFinish = req.json()?;
-        directory(&app)?
-            .bootstrap_finish(&b.token, &b.code1, &b.code2)
+/// The root bootstrap's second step: two consecutive codes of root's new TOTP device.
+pub async fn finish_root(
+    app: &Arc<App>,
+    source: SocketAddr,
+    token: &str,
+    code1: &str,
+    code2: &str,
+) -> Result<Value, AdminError> {
+    audited_bootstrap(app, source, "rolegate:BootstrapRootMFA", || async {
+        directory(app)?
+            .bootstrap_finish(token, code1, code2)
             .await?;
         Ok(json!({"root": "ready"}))
     })
     .await
 }
 
-pub(super) async fn bootstrap<F, Fut>(
+async fn audited_bootstrap<F, Fut>(
     app: &Arc<App>,
-    req: &AdminRequest,
+    source: SocketAddr,
     action: &str,
     work: F,
-) -> Response
+) -> Result<Value, AdminError>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Value, AdminError>>,
 {
     let mut ev = AuditEvent::new(app.clock.now(), &crate::request::request_id(), action);
     ev.principal = Some(user_arn(app, "root").replace(":user/root", ":root"));
-    ev.source_ip = Some(req.source.ip().to_string());
+    ev.source_ip = Some(source.ip().to_string());
     ev.root = true;
-    let result = match app.limits.login(req.source.ip(), None) {
+    let result = match app.limits.login(source.ip(), None) {
         Ok(()) => work().await,
         Err(limited) => Err(rate_limited(app, &mut ev, &limited)),
     };
-    respond(app, ev, result)
+    super::record(app, ev, &result);
+    result
 }
 
 #[derive(Deserialize)]

@@ -32,11 +32,13 @@ pub(super) async fn user_view(app: &App, d: &Directory, u: &User) -> Result<Valu
         "password_changed_at": u.password_changed_at,
         "groups": u.groups,
         "policies": u.policies.keys().collect::<Vec<_>>(),
+        "policy_documents": u.policies,
         "managed_policy_arns": u.managed_policy_arns,
         "access_keys": keys,
         "mfa_devices": u.mfa_devices.iter().map(|m| json!({
             "serial": m.serial(), "enabled": m.enabled()
         })).collect::<Vec<_>>(),
+        "locked": d.locks(u).await?,
         "console": app.config.public_url.as_str(),
     }))
 }
