@@ -50,6 +50,8 @@ pub struct App {
     pub saml: SamlFederation,
     /// Browser sign-in through OpenID Connect providers.
     pub oidc: crate::idp::oidc::OidcLogins,
+    /// People and groups provisioned over SCIM, per provider.
+    pub provisioned: crate::idp::provisioned::Provisioned,
     /// Set once shutdown has begun: `/readyz` answers 503 from then on.
     pub draining: std::sync::atomic::AtomicBool,
 }
@@ -140,6 +142,19 @@ impl App {
             }
             None => None,
         };
+        let provisioned = crate::idp::provisioned::Provisioned::new(
+            store.clone(),
+            clock.clone(),
+            &format!(
+                "{}/scim/v2",
+                config.public_url.as_str().trim_end_matches('/')
+            ),
+            &config.scim_clients,
+        );
+        provisioned
+            .load()
+            .await
+            .context("loading the provisioned directory")?;
         Ok(Arc::new(App {
             config: Arc::new(config),
             store,
@@ -156,6 +171,7 @@ impl App {
             audit_reopen,
             saml,
             oidc,
+            provisioned,
             draining: std::sync::atomic::AtomicBool::new(false),
         }))
     }
