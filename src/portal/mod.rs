@@ -258,7 +258,7 @@ pub async fn start_session_with(
     ev.subject = Some(identity.subject.clone());
     ev.principal = Some(identity.display());
     ev.mfa = Some(identity.mfa_time.is_some());
-    let evaluation = assignments_of(&app.config, &identity)?;
+    let evaluation = assignments_of(app, &identity)?;
     let now = app.clock.now().timestamp();
     crate::mapping::record_login(app.store.as_ref(), &evaluation, now)
         .await
@@ -277,16 +277,18 @@ pub async fn start_session_with(
 
 /// What the assignment rules give `identity` now.
 fn assignments_of(
-    config: &crate::config::Config,
+    app: &App,
     identity: &SignedInIdentity,
 ) -> Result<crate::mapping::Evaluation> {
+    let provisioned = app.provisioned.groups(&identity.provider, &identity.subject);
     crate::mapping::evaluate(
-        config,
+        &app.config,
         &crate::mapping::Subject {
             provider: &identity.provider,
             subject: &identity.subject,
             claims: &identity.claims,
             local_groups: &identity.local_groups,
+            provisioned_groups: provisioned.as_deref(),
         },
     )
     .map_err(|e| PortalError::Internal(e.to_string()))

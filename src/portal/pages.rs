@@ -319,6 +319,24 @@ async fn finish_sign_in(
     let Some(s) = settings(app) else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    // The gate's word on a person a provider vouched for just now (provisioned and active where
+    // a SCIM client provisions the provider).
+    if identity.provider != crate::config::LOCAL_PROVIDER {
+        if let Err(e) = crate::authz::gate::recheck(app, &identity, mfa_pending).await {
+            ev.provider = Some(identity.provider.clone());
+            ev.subject = Some(identity.subject.clone());
+            ev.principal = Some(identity.display());
+            ev.outcome(Outcome::Deny);
+            ev.reason = Some(format!("mint gate: {e}"));
+            app.audit.record(ev);
+            return PortalError::Denied {
+                message: "Your access through this identity provider has ended; ask your administrator."
+                    .into(),
+                explanation: None,
+            }
+            .into_response();
+        }
+    }
     // The session the browser had before, if any, ends here: the new one has a new id.
     if let Some(old) = session::cookie(&r.headers, SESSION_COOKIE) {
         if let Err(e) = session::delete(app.store.as_ref(), &session::key_of(&old)).await {
@@ -390,12 +408,13 @@ pub struct HomePage {
 /// The accounts and permission sets the rules give `identity` now, filtered by `q` (case-
 /// insensitive, on account id or name and permission set name).
 pub fn home_page(
-    config: &crate::config::Config,
+    app: &App,
     identity: &SignedInIdentity,
     csrf: String,
     q: &str,
 ) -> Result<HomePage> {
-    let evaluation = super::assignments_of(config, identity)?;
+    let evaluation = super::assignments_of(app, identity)?;
+    let config = &app.config;
     let needle = q.trim().to_lowercase();
     let mut accounts: Vec<AccountView> = Vec::new();
     for a in &evaluation.assignments {
@@ -450,7 +469,7 @@ async fn home(
     r: PortalRequest,
 ) -> Response {
     let q = r.param("q").unwrap_or("");
-    match home_page(&app.config, &s.record.identity, s.record.csrf.clone(), q) {
+    match home_page(&app, &s.record.identity, s.record.csrf.clone(), q) {
         Ok(p) => page(p),
         Err(e) => e.into_response(),
     }

@@ -289,6 +289,15 @@ impl Provisioned {
         }
     }
 
+    /// The display names of the provisioned groups of the active person `subject` at `provider`
+    /// (`None` unless provisioned and active).
+    pub fn groups(&self, provider: &str, subject: &str) -> Option<Vec<String>> {
+        match self.status(provider, subject) {
+            Status::Active(g) => Some(g),
+            _ => None,
+        }
+    }
+
     /// One resource by id.
     pub fn get(&self, provider: &str, r: Resource, id: &str) -> Result<Stored, ProvisionError> {
         let d = self.dir(provider)?;
