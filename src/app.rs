@@ -50,6 +50,8 @@ pub struct App {
     pub saml: SamlFederation,
     /// Browser sign-in through OpenID Connect providers.
     pub oidc: crate::idp::oidc::OidcLogins,
+    /// The rate limit of each SCIM client (by name) that has one.
+    pub scim_limits: std::collections::HashMap<String, crate::limit::Limiter<u8>>,
     /// People and groups provisioned over SCIM, per provider.
     pub provisioned: crate::idp::provisioned::Provisioned,
     /// Set once shutdown has begun: `/readyz` answers 503 from then on.
@@ -155,6 +157,18 @@ impl App {
             .load()
             .await
             .context("loading the provisioned directory")?;
+        let scim_limits = config
+            .scim_clients
+            .iter()
+            .filter_map(|c| {
+                c.rate.map(|r| {
+                    (
+                        c.name.clone(),
+                        crate::limit::Limiter::new("scim_client", r, 16),
+                    )
+                })
+            })
+            .collect();
         Ok(Arc::new(App {
             config: Arc::new(config),
             store,
@@ -172,6 +186,7 @@ impl App {
             saml,
             oidc,
             provisioned,
+            scim_limits,
             draining: std::sync::atomic::AtomicBool::new(false),
         }))
     }

@@ -8,6 +8,7 @@ pub mod directory;
 pub mod forwarded;
 pub mod query;
 pub mod saml;
+pub mod scim;
 #[cfg(test)]
 mod saml_tests;
 pub mod serve;
@@ -50,6 +51,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(directory::routes().layer(DefaultBodyLimit::max(limits.admin)))
         .merge(authorize::routes())
         .merge(saml::routes())
+        .merge(scim::routes())
         .merge(crate::portal::router(&app))
         .merge(crate::sso::router(&app));
     if app.config.ops.metrics.enabled && app.config.ops.metrics.listen.is_none() {
