@@ -230,3 +230,7 @@ impl Validator<'_> {
         out
     }
 }
+
+#[cfg(test)]
+#[path = "scim_tests.rs"]
+mod tests;
