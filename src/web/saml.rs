@@ -313,7 +313,11 @@ async fn acs(
                 Json(v).into_response()
             }
             Err((status, why)) => {
-                ev.outcome(Outcome::Error);
+                ev.outcome(if status.is_server_error() {
+                    Outcome::Error
+                } else {
+                    Outcome::Deny
+                });
                 ev.reason = Some(why);
                 error(status, "sign-in failed")
             }
