@@ -82,3 +82,5 @@ impl ResourceKind {
 
 #[cfg(test)]
 mod filter_tests;
+#[cfg(test)]
+mod patch_tests;

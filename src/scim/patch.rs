@@ -9,7 +9,9 @@
 //!   and removing a member that is not in the group is no error;
 //! - `add` with a value filter that selects nothing, when the filter is `eq` comparisons joined by
 //!   `and` (`emails[type eq "work"].value`), adds a value built from them;
-//! - a complex attribute given a bare string (`manager: "id"`) takes it as its `value`.
+//! - a complex attribute given a bare string (`manager: "id"`) takes it as its `value`, and a
+//!   single-valued attribute given a list of one value takes that value (Entra ID's
+//!   `"path": "manager", "value": [{"$ref": null, "value": "id"}]`).
 //!
 //! Errors: a malformed message → 400 `invalidSyntax`; a malformed path or one naming no attribute →
 //! 400 `invalidPath`; `remove` without a path, or `replace` whose value filter selects nothing →
@@ -338,6 +340,9 @@ fn whole(
             return Ok((!items.is_empty()).then_some(Value::Array(items)));
         }
         (Kind::Remove, Some(_)) => return Ok(None),
+        // Entra ID's older form: a single-valued attribute given as a one-value list
+        // (`"path": "manager", "value": [{"$ref": null, "value": "id"}]`).
+        (_, Some(Value::Array(one))) if !a.multi_valued && one.len() == 1 => &one[0],
         (_, Some(v)) => v,
         (_, None) => return Ok(current),
     };
