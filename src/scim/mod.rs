@@ -6,11 +6,16 @@
 //! store, HTTP or configuration; the provisioning edge stores what [`schema::validate`] and
 //! [`patch::apply`] return and answers with what [`project::project`] and [`list_response`] build.
 
+pub mod definitions;
 pub mod error;
 pub mod filter;
 pub mod patch;
 pub mod project;
 pub mod schema;
+
+mod discovery;
+mod eval;
+mod path;
 
 pub use error::{ScimError, ScimType};
 pub use filter::Filter;
@@ -74,3 +79,8 @@ impl ResourceKind {
         }
     }
 }
+
+#[cfg(test)]
+mod filter_tests;
+#[cfg(test)]
+mod patch_tests;
