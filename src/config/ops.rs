@@ -603,10 +603,7 @@ impl Validator<'_> {
         }
         let burst = v.burst.unwrap_or(v.per_minute);
         if !(1..=1_000_000).contains(&burst) {
-            self.err(
-                at,
-                format!("{key}.burst: must be between 1 and 1000000"),
-            );
+            self.err(at, format!("{key}.burst: must be between 1 and 1000000"));
             return dflt;
         }
         Some(Rate {

@@ -208,7 +208,9 @@ impl Validator<'_> {
                 {
                     self.err(
                         at,
-                        format!("{what}: its token is also used elsewhere; give every client its own"),
+                        format!(
+                            "{what}: its token is also used elsewhere; give every client its own"
+                        ),
                     );
                     ok = false;
                 }

@@ -25,7 +25,10 @@ fn text(clients: &str) -> String {
 }
 
 fn load(clients: &str) -> Result<crate::config::Config, ConfigError> {
-    load_test_text(&text(clients), &[("TOKEN_A", TOKEN_A), ("TOKEN_B", TOKEN_B)])
+    load_test_text(
+        &text(clients),
+        &[("TOKEN_A", TOKEN_A), ("TOKEN_B", TOKEN_B)],
+    )
 }
 
 fn problems(clients: &str) -> Vec<String> {
@@ -60,11 +63,21 @@ token_env = "TOKEN_B"
     assert_eq!(a.match_attribute, MatchAttribute::UserName);
     assert_eq!(a.groups, GroupSource::Both);
     assert!(a.require_provisioned);
-    assert_eq!(a.rate, Some(Rate { per_minute: 60, burst: 5 }));
+    assert_eq!(
+        a.rate,
+        Some(Rate {
+            per_minute: 60,
+            burst: 5
+        })
+    );
     assert_eq!(a.token.expose(), TOKEN_A);
     let b = c.scim_client_for("partner").unwrap();
     assert_eq!(b.match_attribute, MatchAttribute::ExternalId);
-    assert_eq!(b.groups, GroupSource::Claim, "the default: the provider's group claim");
+    assert_eq!(
+        b.groups,
+        GroupSource::Claim,
+        "the default: the provider's group claim"
+    );
     assert!(!b.require_provisioned);
     assert_eq!(b.rate, Some(DEFAULT_SCIM_RATE));
 }

@@ -32,9 +32,7 @@
 //! still believed. The claim is strict on purpose: an unverified address in the domain is anyone
 //! who can type it at a consumer IdP.
 
-use crate::config::{
-    AssignmentRule, Config, GroupSource, RuleMatch, LOCAL_PROVIDER, RULE_ACTION,
-};
+use crate::config::{AssignmentRule, Config, GroupSource, RuleMatch, LOCAL_PROVIDER, RULE_ACTION};
 use crate::policy::{self, ContextValue, Effect, PolicySet, RequestContext};
 use crate::store::{DirWrite, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -369,7 +367,10 @@ pub fn evaluate(config: &Config, s: &Subject<'_>) -> Result<Evaluation, MappingE
     };
     // Provisioned groups (by display name), per the SCIM client's `groups` setting: instead of
     // the group claim, or besides it.
-    let groups = match (claimed, s.provisioned_groups.filter(|_| source.provisioned())) {
+    let groups = match (
+        claimed,
+        s.provisioned_groups.filter(|_| source.provisioned()),
+    ) {
         (c, None) => c,
         (None, Some(p)) => Some(p.to_vec()),
         (Some(mut c), Some(p)) => {

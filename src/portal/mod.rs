@@ -275,20 +275,29 @@ pub async fn start_session_with(
     Ok(token)
 }
 
-/// What the assignment rules give `identity` now.
-fn assignments_of(
-    app: &App,
+/// What the assignment rules give `identity` now (with its provisioned groups, if any).
+fn assignments_of(app: &App, identity: &SignedInIdentity) -> Result<crate::mapping::Evaluation> {
+    let provisioned = app
+        .provisioned
+        .groups(&identity.provider, &identity.subject);
+    evaluate_with(&app.config, identity, provisioned.as_deref())
+}
+
+/// What the assignment rules of `config` give `identity`, whose provisioned groups are
+/// `provisioned`.
+fn evaluate_with(
+    config: &crate::config::Config,
     identity: &SignedInIdentity,
+    provisioned: Option<&[String]>,
 ) -> Result<crate::mapping::Evaluation> {
-    let provisioned = app.provisioned.groups(&identity.provider, &identity.subject);
     crate::mapping::evaluate(
-        &app.config,
+        config,
         &crate::mapping::Subject {
             provider: &identity.provider,
             subject: &identity.subject,
             claims: &identity.claims,
             local_groups: &identity.local_groups,
-            provisioned_groups: provisioned.as_deref(),
+            provisioned_groups: provisioned,
         },
     )
     .map_err(|e| PortalError::Internal(e.to_string()))

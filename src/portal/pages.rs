@@ -330,8 +330,9 @@ async fn finish_sign_in(
             ev.reason = Some(format!("mint gate: {e}"));
             app.audit.record(ev);
             return PortalError::Denied {
-                message: "Your access through this identity provider has ended; ask your administrator."
-                    .into(),
+                message:
+                    "Your access through this identity provider has ended; ask your administrator."
+                        .into(),
                 explanation: None,
             }
             .into_response();
@@ -408,13 +409,24 @@ pub struct HomePage {
 /// The accounts and permission sets the rules give `identity` now, filtered by `q` (case-
 /// insensitive, on account id or name and permission set name).
 pub fn home_page(
-    app: &App,
+    config: &crate::config::Config,
     identity: &SignedInIdentity,
     csrf: String,
     q: &str,
 ) -> Result<HomePage> {
-    let evaluation = super::assignments_of(app, identity)?;
-    let config = &app.config;
+    home_page_provisioned(config, None, identity, csrf, q)
+}
+
+/// [`home_page`] of a person whose provisioned groups are `provisioned` (see
+/// [`crate::idp::provisioned`]).
+pub fn home_page_provisioned(
+    config: &crate::config::Config,
+    provisioned: Option<&[String]>,
+    identity: &SignedInIdentity,
+    csrf: String,
+    q: &str,
+) -> Result<HomePage> {
+    let evaluation = super::evaluate_with(config, identity, provisioned)?;
     let needle = q.trim().to_lowercase();
     let mut accounts: Vec<AccountView> = Vec::new();
     for a in &evaluation.assignments {
@@ -469,7 +481,17 @@ async fn home(
     r: PortalRequest,
 ) -> Response {
     let q = r.param("q").unwrap_or("");
-    match home_page(&app, &s.record.identity, s.record.csrf.clone(), q) {
+    let identity = &s.record.identity;
+    let provisioned = app
+        .provisioned
+        .groups(&identity.provider, &identity.subject);
+    match home_page_provisioned(
+        &app.config,
+        provisioned.as_deref(),
+        identity,
+        s.record.csrf.clone(),
+        q,
+    ) {
         Ok(p) => page(p),
         Err(e) => e.into_response(),
     }

@@ -8,9 +8,9 @@ pub mod directory;
 pub mod forwarded;
 pub mod query;
 pub mod saml;
-pub mod scim;
 #[cfg(test)]
 mod saml_tests;
+pub mod scim;
 pub mod serve;
 #[cfg(test)]
 pub(crate) mod testing;

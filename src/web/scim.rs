@@ -151,7 +151,8 @@ impl IntoResponse for ScimRefusal {
             );
         }
         if let Some(s) = self.retry_after {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         resp
     }
@@ -162,7 +163,10 @@ type Result<T> = std::result::Result<T, ScimRefusal>;
 fn scim_json(status: StatusCode, v: &Value) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(scim::MEDIA_TYPE))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(scim::MEDIA_TYPE),
+        )],
         v.to_string(),
     )
         .into_response()
@@ -343,9 +347,7 @@ async fn serve(app: &App, op: Option<Op>, req: Request, ev: &mut AuditEvent) -> 
         )),
         Op::ResourceTypes(Some(n)) => scim::schema::resource_type(&base, &n)
             .map(|v| scim_json(StatusCode::OK, &v))
-            .ok_or_else(|| {
-                ScimRefusal::new(ScimError::not_found(format!("no resource type {n}")))
-            }),
+            .ok_or_else(|| ScimRefusal::new(ScimError::not_found(format!("no resource type {n}")))),
         Op::List(k) => {
             let filter = query
                 .filter
@@ -410,9 +412,8 @@ async fn serve(app: &App, op: Option<Op>, req: Request, ev: &mut AuditEvent) -> 
         Op::Patch(k, id) => {
             ev.resource = Some(format!("{}/{id}", k.endpoint()));
             let body = read_json(req).await?;
-            let compute = |current: &Value| -> Result<Value> {
-                Ok(scim::patch::apply(k, current, &body)?)
-            };
+            let compute =
+                |current: &Value| -> Result<Value> { Ok(scim::patch::apply(k, current, &body)?) };
             let (s, change) = dir
                 .update(provider, resource(k), &id, if_match.as_deref(), &compute)
                 .await?;

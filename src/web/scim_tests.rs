@@ -122,7 +122,13 @@ fn request(method: Method, path: &str, token: Option<&str>, body: Option<&Value>
     }
 }
 
-async fn call(app: &Arc<App>, method: Method, path: &str, token: &str, body: Option<Value>) -> Answer {
+async fn call(
+    app: &Arc<App>,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Answer {
     send(app, request(method, path, Some(token), body.as_ref())).await
 }
 
@@ -145,7 +151,13 @@ fn patch(ops: Value) -> Value {
 async fn state(app: &App) -> Vec<String> {
     let mut out = Vec::new();
     for p in ["corp", "partner", "tiny"] {
-        for k in ["scim_user", "scim_group", "scim_user_name", "scim_subject", "scim_gone"] {
+        for k in [
+            "scim_user",
+            "scim_group",
+            "scim_user_name",
+            "scim_subject",
+            "scim_gone",
+        ] {
             for (key, v) in app.store.dir_list(&format!("{k}/{p}")).await.unwrap() {
                 out.push(format!("{k}/{p} {key} v{} {}", v.version, v.value));
             }
@@ -161,7 +173,11 @@ async fn state(app: &App) -> Vec<String> {
 /// The audit event of the request that got answer `a`, which must be of `action`: (decision,
 /// reason, principal).
 async fn last(app: &App, a: &Answer, action: &str) -> (String, String, String) {
-    let ev = crate::testing::audit_event(app, &a.header(header::HeaderName::from_static("x-request-id"))).await;
+    let ev = crate::testing::audit_event(
+        app,
+        &a.header(header::HeaderName::from_static("x-request-id")),
+    )
+    .await;
     assert_eq!(ev.action, action);
     (
         ev.decision.clone(),
@@ -169,6 +185,18 @@ async fn last(app: &App, a: &Answer, action: &str) -> (String, String, String) {
         ev.principal.clone().unwrap_or_default(),
     )
 }
+
+/// A refused request: method, path, body, If-Match, status, scimType (empty: none checked) and
+/// the audited action.
+type Case = (
+    Method,
+    String,
+    Option<Value>,
+    Option<&'static str>,
+    u16,
+    &'static str,
+    &'static str,
+);
 
 async fn create_user(app: &Arc<App>, token: &str, name: &str) -> String {
     let a = call(app, Method::POST, USERS, token, Some(user(name))).await;
@@ -186,7 +214,11 @@ async fn discovery_answers_scim_json_to_a_client() {
     ] {
         let a = call(&app, Method::GET, path, OKTA, None).await;
         assert_eq!(a.status, StatusCode::OK, "{path}");
-        assert_eq!(a.header(header::CONTENT_TYPE), crate::scim::MEDIA_TYPE, "{path}");
+        assert_eq!(
+            a.header(header::CONTENT_TYPE),
+            crate::scim::MEDIA_TYPE,
+            "{path}"
+        );
         assert!(a.body["schemas"].is_array(), "{path}: {}", a.body);
     }
     let a = call(&app, Method::GET, "/scim/v2/Bulk", OKTA, None).await;
@@ -197,7 +229,14 @@ async fn discovery_answers_scim_json_to_a_client() {
 #[tokio::test]
 async fn users_are_created_read_listed_replaced_patched_and_deleted() {
     let app = app().await;
-    let a = call(&app, Method::POST, USERS, OKTA, Some(user("ana@corp.example"))).await;
+    let a = call(
+        &app,
+        Method::POST,
+        USERS,
+        OKTA,
+        Some(user("ana@corp.example")),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
     let id = a.body["id"].as_str().unwrap().to_string();
     assert_eq!(a.header(header::ETAG), "W/\"1\"");
@@ -227,7 +266,14 @@ async fn users_are_created_read_listed_replaced_patched_and_deleted() {
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(a.body["totalResults"], 1, "{}", a.body);
     assert_eq!(a.body["Resources"][0]["id"], id.as_str());
-    let a = call(&app, Method::GET, &format!("{USERS}?startIndex=2&count=1"), OKTA, None).await;
+    let a = call(
+        &app,
+        Method::GET,
+        &format!("{USERS}?startIndex=2&count=1"),
+        OKTA,
+        None,
+    )
+    .await;
     assert_eq!(a.body["totalResults"], 2);
     assert_eq!(a.body["startIndex"], 2);
     assert_eq!(a.body["itemsPerPage"], 1);
@@ -244,7 +290,14 @@ async fn users_are_created_read_listed_replaced_patched_and_deleted() {
 
     let mut replaced = user("ana@corp.example");
     replaced["displayName"] = json!("Ana Lima");
-    let a = call(&app, Method::PUT, &format!("{USERS}/{id}"), OKTA, Some(replaced)).await;
+    let a = call(
+        &app,
+        Method::PUT,
+        &format!("{USERS}/{id}"),
+        OKTA,
+        Some(replaced),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(a.body["displayName"], "Ana Lima");
     assert_eq!(a.header(header::ETAG), "W/\"2\"");
@@ -255,7 +308,9 @@ async fn users_are_created_read_listed_replaced_patched_and_deleted() {
         Method::PATCH,
         &format!("{USERS}/{id}"),
         OKTA,
-        Some(patch(json!([{"op": "Replace", "path": "displayName", "value": "A. Lima"}]))),
+        Some(patch(
+            json!([{"op": "Replace", "path": "displayName", "value": "A. Lima"}]),
+        )),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -290,11 +345,18 @@ async fn groups_hold_members_and_users_show_their_groups() {
         Method::PATCH,
         &format!("{GROUPS}/{gid}"),
         OKTA,
-        Some(patch(json!([{"op": "add", "path": "members", "value": [{"value": bo}]}]))),
+        Some(patch(
+            json!([{"op": "add", "path": "members", "value": [{"value": bo}]}]),
+        )),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    assert_eq!(a.body["members"].as_array().map(Vec::len), Some(2), "{}", a.body);
+    assert_eq!(
+        a.body["members"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        a.body
+    );
     let a = call(&app, Method::GET, &format!("{USERS}/{bo}"), OKTA, None).await;
     assert_eq!(a.body["groups"][0]["display"], "Engineering", "{}", a.body);
     let a = call(
@@ -302,11 +364,18 @@ async fn groups_hold_members_and_users_show_their_groups() {
         Method::PATCH,
         &format!("{GROUPS}/{gid}"),
         OKTA,
-        Some(patch(json!([{"op": "remove", "path": format!("members[value eq \"{bo}\"]")}]))),
+        Some(patch(
+            json!([{"op": "remove", "path": format!("members[value eq \"{bo}\"]")}]),
+        )),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    assert_eq!(a.body["members"].as_array().map(Vec::len), Some(1), "{}", a.body);
+    assert_eq!(
+        a.body["members"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        a.body
+    );
     let a = call(&app, Method::GET, GROUPS, OKTA, None).await;
     assert_eq!(a.body["totalResults"], 1);
     let a = call(&app, Method::DELETE, &format!("{GROUPS}/{gid}"), OKTA, None).await;
@@ -323,9 +392,17 @@ async fn tokens_missing_wrong_or_of_another_provider_see_and_change_nothing() {
     for token in [None, Some("scim-token-of-nobody-at-all-00000000000000")] {
         for (method, path, body) in [
             (Method::GET, USERS.to_string(), None),
-            (Method::POST, USERS.to_string(), Some(user("eve@corp.example"))),
+            (
+                Method::POST,
+                USERS.to_string(),
+                Some(user("eve@corp.example")),
+            ),
             (Method::DELETE, format!("{USERS}/{id}"), None),
-            (Method::GET, "/scim/v2/ServiceProviderConfig".to_string(), None),
+            (
+                Method::GET,
+                "/scim/v2/ServiceProviderConfig".to_string(),
+                None,
+            ),
         ] {
             let a = send(&app, request(method.clone(), &path, token, body.as_ref())).await;
             assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{method} {path}");
@@ -338,7 +415,11 @@ async fn tokens_missing_wrong_or_of_another_provider_see_and_change_nothing() {
             .await;
             assert_eq!(ev.decision, "deny");
             let reason = ev.reason.unwrap_or_default();
-            let want = if token.is_none() { "no bearer token" } else { "the bearer token is no SCIM client's" };
+            let want = if token.is_none() {
+                "no bearer token"
+            } else {
+                "the bearer token is no SCIM client's"
+            };
             assert_eq!(reason, want);
         }
     }
@@ -349,14 +430,23 @@ async fn tokens_missing_wrong_or_of_another_provider_see_and_change_nothing() {
     assert_eq!(a.body["totalResults"], 0);
     let mut off = user("ana@corp.example");
     off["active"] = json!(false);
-    let a = call(&app, Method::PUT, &format!("{USERS}/{id}"), ENTRA, Some(off)).await;
+    let a = call(
+        &app,
+        Method::PUT,
+        &format!("{USERS}/{id}"),
+        ENTRA,
+        Some(off),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     let a = call(
         &app,
         Method::PATCH,
         &format!("{USERS}/{id}"),
         ENTRA,
-        Some(patch(json!([{"op": "replace", "path": "active", "value": false}]))),
+        Some(patch(
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )),
     )
     .await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
@@ -378,20 +468,130 @@ async fn bad_input_is_refused_with_the_right_error_and_changes_nothing() {
     let path = format!("{USERS}/{id}");
     let before = state(&app).await;
     let big = json!({"schemas": [crate::scim::USER_SCHEMA], "userName": "x", "displayName": "a".repeat(super::BODY_LIMIT)});
-    let cases: Vec<(Method, String, Option<Value>, Option<&str>, u16, &str, &str)> = vec![
-        (Method::POST, USERS.into(), Some(user("ANA@corp.example")), None, 409, "uniqueness", "scim:CreateUser"),
-        (Method::GET, format!("{USERS}?filter=userName%20eq"), None, None, 400, "invalidFilter", "scim:ListUsers"),
-        (Method::GET, format!("{USERS}?filter=userName%20xx%20%22a%22"), None, None, 400, "invalidFilter", "scim:ListUsers"),
-        (Method::POST, USERS.into(), Some(json!({"schemas": [crate::scim::USER_SCHEMA], "userName": "new", "shoeSize": 44})), None, 400, "", "scim:CreateUser"),
-        (Method::POST, USERS.into(), Some(json!({"schemas": [crate::scim::USER_SCHEMA], "userName": 42})), None, 400, "invalidValue", "scim:CreateUser"),
-        (Method::POST, USERS.into(), Some(json!({"schemas": [crate::scim::USER_SCHEMA], "displayName": "no name"})), None, 400, "", "scim:CreateUser"),
-        (Method::PUT, path.clone(), Some(user("ana@corp.example")), Some("W/\"9\""), 412, "", "scim:ReplaceUser"),
-        (Method::PATCH, path.clone(), Some(patch(json!([{"op": "replace", "path": "active", "value": false}]))), Some("W/\"9\""), 412, "", "scim:PatchUser"),
-        (Method::DELETE, path.clone(), None, Some("W/\"9\""), 412, "", "scim:DeleteUser"),
-        (Method::PATCH, path.clone(), Some(patch(json!([{"op": "replace", "path": "active", "value": "maybe"}]))), None, 400, "invalidValue", "scim:PatchUser"),
-        (Method::PATCH, path.clone(), Some(patch(json!([{"op": "remove"}]))), None, 400, "noTarget", "scim:PatchUser"),
-        (Method::POST, USERS.into(), Some(big), None, 413, "", "scim:CreateUser"),
-        (Method::POST, GROUPS.into(), Some(json!({"schemas": [crate::scim::GROUP_SCHEMA], "displayName": "G", "members": [{"value": "no-such-user"}]})), None, 400, "invalidValue", "scim:CreateGroup"),
+    let cases: Vec<Case> = vec![
+        (
+            Method::POST,
+            USERS.into(),
+            Some(user("ANA@corp.example")),
+            None,
+            409,
+            "uniqueness",
+            "scim:CreateUser",
+        ),
+        (
+            Method::GET,
+            format!("{USERS}?filter=userName%20eq"),
+            None,
+            None,
+            400,
+            "invalidFilter",
+            "scim:ListUsers",
+        ),
+        (
+            Method::GET,
+            format!("{USERS}?filter=userName%20xx%20%22a%22"),
+            None,
+            None,
+            400,
+            "invalidFilter",
+            "scim:ListUsers",
+        ),
+        (
+            Method::POST,
+            USERS.into(),
+            Some(json!({"schemas": [crate::scim::USER_SCHEMA], "userName": "new", "shoeSize": 44})),
+            None,
+            400,
+            "",
+            "scim:CreateUser",
+        ),
+        (
+            Method::POST,
+            USERS.into(),
+            Some(json!({"schemas": [crate::scim::USER_SCHEMA], "userName": 42})),
+            None,
+            400,
+            "invalidValue",
+            "scim:CreateUser",
+        ),
+        (
+            Method::POST,
+            USERS.into(),
+            Some(json!({"schemas": [crate::scim::USER_SCHEMA], "displayName": "no name"})),
+            None,
+            400,
+            "",
+            "scim:CreateUser",
+        ),
+        (
+            Method::PUT,
+            path.clone(),
+            Some(user("ana@corp.example")),
+            Some("W/\"9\""),
+            412,
+            "",
+            "scim:ReplaceUser",
+        ),
+        (
+            Method::PATCH,
+            path.clone(),
+            Some(patch(
+                json!([{"op": "replace", "path": "active", "value": false}]),
+            )),
+            Some("W/\"9\""),
+            412,
+            "",
+            "scim:PatchUser",
+        ),
+        (
+            Method::DELETE,
+            path.clone(),
+            None,
+            Some("W/\"9\""),
+            412,
+            "",
+            "scim:DeleteUser",
+        ),
+        (
+            Method::PATCH,
+            path.clone(),
+            Some(patch(
+                json!([{"op": "replace", "path": "active", "value": "maybe"}]),
+            )),
+            None,
+            400,
+            "invalidValue",
+            "scim:PatchUser",
+        ),
+        (
+            Method::PATCH,
+            path.clone(),
+            Some(patch(json!([{"op": "remove"}]))),
+            None,
+            400,
+            "noTarget",
+            "scim:PatchUser",
+        ),
+        (
+            Method::POST,
+            USERS.into(),
+            Some(big),
+            None,
+            413,
+            "",
+            "scim:CreateUser",
+        ),
+        (
+            Method::POST,
+            GROUPS.into(),
+            Some(
+                json!({"schemas": [crate::scim::GROUP_SCHEMA], "displayName": "G", "members": [{"value": "no-such-user"}]}),
+            ),
+            None,
+            400,
+            "invalidValue",
+            "scim:CreateGroup",
+        ),
     ];
     for (method, p, body, if_match, status, scim_type, action) in cases {
         let mut req = request(method.clone(), &p, Some(OKTA), body.as_ref());
@@ -408,7 +608,11 @@ async fn bad_input_is_refused_with_the_right_error_and_changes_nothing() {
             assert_eq!(a.scim_type(), scim_type, "{case}");
         }
         let (decision, reason, principal) = last(&app, &a, action).await;
-        assert_eq!((decision.as_str(), principal.as_str()), ("deny", "okta"), "{case}");
+        assert_eq!(
+            (decision.as_str(), principal.as_str()),
+            ("deny", "okta"),
+            "{case}"
+        );
         assert!(!reason.is_empty(), "{case}: a reason is audited");
         assert_eq!(state(&app).await, before, "{case}: nothing changed");
     }
@@ -440,7 +644,14 @@ async fn a_client_past_its_rate_gets_429_with_retry_after() {
         assert_eq!(a.status, StatusCode::OK);
     }
     let before = state(&app).await;
-    let a = call(&app, Method::POST, USERS, TINY, Some(user("x@tiny.example"))).await;
+    let a = call(
+        &app,
+        Method::POST,
+        USERS,
+        TINY,
+        Some(user("x@tiny.example")),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(!a.header(header::RETRY_AFTER).is_empty());
     assert_eq!(state(&app).await, before);
@@ -448,7 +659,10 @@ async fn a_client_past_its_rate_gets_429_with_retry_after() {
     assert_eq!(decision, "deny");
     assert!(reason.contains("rate limit"), "{reason}");
     // Other clients have their own budget.
-    assert_eq!(call(&app, Method::GET, USERS, OKTA, None).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&app, Method::GET, USERS, OKTA, None).await.status,
+        StatusCode::OK
+    );
 }
 
 fn corp_person(subject: &str, signed_in_at: i64) -> SignedInIdentity {
@@ -502,14 +716,19 @@ async fn deactivation_ends_sign_ins_and_credentials_at_once_and_reactivation_adm
         Method::PATCH,
         &format!("{USERS}/{id}"),
         OKTA,
-        Some(patch(json!([{"op": "Replace", "path": "active", "value": "False"}]))),
+        Some(patch(
+            json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        )),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(a.body["active"], false);
     let (decision, reason, _) = last(&app, &a, "scim:PatchUser").await;
     assert_eq!(decision, "allow");
-    assert!(reason.contains("deprovisioned by SCIM client okta"), "{reason}");
+    assert!(
+        reason.contains("deprovisioned by SCIM client okta"),
+        "{reason}"
+    );
 
     // The sign-in, a new sign-in, a fresh token: all refused by the gate.
     let e = gate::recheck(&app, &before, false).await.unwrap_err();
@@ -517,7 +736,10 @@ async fn deactivation_ends_sign_ins_and_credentials_at_once_and_reactivation_adm
     let fresh = corp_person(subject, T0 + 10);
     clock.advance(chrono::Duration::seconds(5));
     let e = gate::recheck(&app, &fresh, false).await.unwrap_err();
-    assert!(e.to_string().contains("deprovisioned (active is false)"), "{e}");
+    assert!(
+        e.to_string().contains("deprovisioned (active is false)"),
+        "{e}"
+    );
     let e = gate::admit_federated(&app, "corp", subject, T0 + 10).unwrap_err();
     assert!(e.to_string().contains("deprovisioned"), "{e}");
     // Issued credentials: the subject is revoked.
@@ -533,7 +755,9 @@ async fn deactivation_ends_sign_ins_and_credentials_at_once_and_reactivation_adm
         Method::PATCH,
         &format!("{USERS}/{id}"),
         OKTA,
-        Some(patch(json!([{"op": "replace", "path": "active", "value": true}]))),
+        Some(patch(
+            json!([{"op": "replace", "path": "active", "value": true}]),
+        )),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -550,9 +774,11 @@ async fn deactivation_ends_sign_ins_and_credentials_at_once_and_reactivation_adm
         .unwrap_err();
     assert!(e.to_string().contains("deprovisioned (deleted)"), "{e}");
     // Someone never provisioned is treated as without SCIM.
-    assert!(gate::recheck(&app, &corp_person("nobody@corp.example", T0 + 30), false)
-        .await
-        .is_ok());
+    assert!(
+        gate::recheck(&app, &corp_person("nobody@corp.example", T0 + 30), false)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -583,7 +809,11 @@ async fn provisioned_groups_give_permission_sets_before_the_first_sign_in() {
     .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
     let a = send(&app, explain("cy@corp.example")).await;
-    assert_eq!(a.body["assignments"][0]["permission_set"], "Engineering", "{}", a.body);
+    assert_eq!(
+        a.body["assignments"][0]["permission_set"], "Engineering",
+        "{}",
+        a.body
+    );
     assert_eq!(a.body["groups"], json!(["Engineering"]));
     // The portal's view of the person, once signed in, is the same.
     let admitted = gate::admit_sign_in(&app, &corp_person("cy@corp.example", T0))

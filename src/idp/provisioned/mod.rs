@@ -15,9 +15,9 @@
 //! so the batch applies only to the state it was computed from; the store's version of a record is
 //! its ETag `W/"<version>"`.
 //!
-//! Reads come from an in-memory [`index`] per provider (the store's state at one counter value):
-//! this replica's writes change it in place, [`Provisioned::refresh`] (every
-//! [`crate::app::REFRESH_INTERVAL`]) rebuilds it when another replica moved the counter.
+//! Reads come from an in-memory index per provider (the store's state at one counter value):
+//! this replica's writes change it in place, [`Provisioned::refresh`] (at every
+//! refresh of shared state, every 5 s) rebuilds it when another replica moved the counter.
 //!
 //! **Who is provisioned.** A user's subject is the value of the client's `match` attribute
 //! (`userName` or `externalId`). [`Provisioned::status`] answers for a subject: active (with the
@@ -281,7 +281,11 @@ impl Provisioned {
             return Status::Unknown;
         };
         let ix = d.index.read();
-        match ix.by_subject.get(subject).and_then(|id| ix.users.get(id).map(|e| (id, e))) {
+        match ix
+            .by_subject
+            .get(subject)
+            .and_then(|id| ix.users.get(id).map(|e| (id, e)))
+        {
             Some((id, e)) if is_active(&e.doc) => Status::Active(ix.group_names(id)),
             Some(_) => Status::Inactive,
             None if ix.gone.contains(subject) => Status::Deleted,

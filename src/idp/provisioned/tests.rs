@@ -58,7 +58,10 @@ async fn a_user_gets_an_id_meta_and_version_and_usernames_are_unique_case_insens
     let store = Arc::new(MemoryStore::new());
     let d = replica(&store, MatchAttribute::UserName);
     d.load().await.unwrap();
-    let (s, change) = d.create("corp", Resource::User, user("Ana@Example.com")).await.unwrap();
+    let (s, change) = d
+        .create("corp", Resource::User, user("Ana@Example.com"))
+        .await
+        .unwrap();
     assert_eq!(change, Change::default());
     assert_eq!(s.version, 1);
     assert_eq!(s.resource["id"], s.id.as_str());
@@ -74,7 +77,11 @@ async fn a_user_gets_an_id_meta_and_version_and_usernames_are_unique_case_insens
         .await
         .unwrap_err();
     assert!(matches!(e, ProvisionError::Uniqueness(_)), "{e:?}");
-    assert_eq!(records(&store).await, before, "a refused create changes nothing");
+    assert_eq!(
+        records(&store).await,
+        before,
+        "a refused create changes nothing"
+    );
     // Another provider has its own people: the same name is someone else there.
     d.create("partner", Resource::User, user("ana@example.com"))
         .await
@@ -129,7 +136,11 @@ async fn deactivation_and_deletion_deprovision_and_a_new_provisioning_admits_aga
     doc["externalId"] = json!("00u-cy");
     let (s, _) = d.create("corp", Resource::User, doc.clone()).await.unwrap();
     assert_eq!(d.status("corp", "00u-cy"), Status::Active(vec![]));
-    assert_eq!(d.status("corp", "cy@example.com"), Status::Unknown, "the subject is externalId");
+    assert_eq!(
+        d.status("corp", "cy@example.com"),
+        Status::Unknown,
+        "the subject is externalId"
+    );
     let (g, _) = d
         .create(
             "corp",
@@ -197,11 +208,22 @@ async fn a_second_replica_sees_changes_after_a_refresh_and_uniqueness_holds_acro
     a.load().await.unwrap();
     b.load().await.unwrap();
     let (s, _) = a.create("corp", Resource::User, user("dee")).await.unwrap();
-    assert_eq!(b.status("corp", "dee"), Status::Unknown, "not yet refreshed");
+    assert_eq!(
+        b.status("corp", "dee"),
+        Status::Unknown,
+        "not yet refreshed"
+    );
     // B, not refreshed, cannot create the same name: the batch expects the counter it read.
-    let e = b.create("corp", Resource::User, user("DEE")).await.unwrap_err();
+    let e = b
+        .create("corp", Resource::User, user("DEE"))
+        .await
+        .unwrap_err();
     assert!(matches!(e, ProvisionError::Uniqueness(_)), "{e:?}");
-    assert_eq!(b.status("corp", "dee"), Status::Active(vec![]), "B re-read the directory");
+    assert_eq!(
+        b.status("corp", "dee"),
+        Status::Active(vec![]),
+        "B re-read the directory"
+    );
     // A deactivates; B refreshes and sees it.
     let off = |_: &Value| -> Result<Value, ProvisionError> {
         Ok(json!({"userName": "dee", "active": false}))
@@ -241,10 +263,19 @@ async fn lists_filter_page_and_answer_username_equality_from_the_index() {
     let (total, page) = d.list("corp", Resource::User, None, &all, 21, 10).unwrap();
     assert_eq!((total, page.len()), (25, 5));
     let (total, page) = d
-        .list("corp", Resource::User, Some(("username", "USER07")), &all, 1, 10)
+        .list(
+            "corp",
+            Resource::User,
+            Some(("username", "USER07")),
+            &all,
+            1,
+            10,
+        )
         .unwrap();
     assert_eq!(total, 1);
     assert_eq!(page[0].resource["userName"], "user07");
-    let (total, _) = d.list("partner", Resource::User, None, &all, 1, 10).unwrap();
+    let (total, _) = d
+        .list("partner", Resource::User, None, &all, 1, 10)
+        .unwrap();
     assert_eq!(total, 0, "another provider's people are not listed");
 }

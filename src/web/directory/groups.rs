@@ -87,7 +87,12 @@ pub(super) fn explain_assignments(c: &Call) -> Work<'_> {
         let subject = b
             .subject
             .clone()
-            .or_else(|| b.claims.get("sub").and_then(Value::as_str).map(String::from))
+            .or_else(|| {
+                b.claims
+                    .get("sub")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
             .unwrap_or_else(|| "-".to_string());
         let provisioned = c.app.provisioned.groups(&b.provider, &subject);
         let e = crate::mapping::evaluate(
