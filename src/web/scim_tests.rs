@@ -58,7 +58,13 @@ name = "tiny-directory"
 provider = "tiny"
 match = "userName"
 token_env = "TINY"
-rate = { per_minute = 1, burst = 2 }
+rate = { per_minute = 1, burst = 10 }
+require_provisioned = true
+[[assignment_rules]]
+provider = "tiny"
+permission_set = "Engineering"
+accounts = ["111122223333"]
+group = "Engineering"
 "#;
 
 async fn app() -> Arc<App> {
@@ -639,7 +645,7 @@ async fn bad_input_is_refused_with_the_right_error_and_changes_nothing() {
 #[tokio::test]
 async fn a_client_past_its_rate_gets_429_with_retry_after() {
     let app = app().await;
-    for _ in 0..2 {
+    for _ in 0..10 {
         let a = call(&app, Method::GET, USERS, TINY, None).await;
         assert_eq!(a.status, StatusCode::OK);
     }
@@ -820,6 +826,61 @@ async fn provisioned_groups_give_permission_sets_before_the_first_sign_in() {
         .await
         .unwrap();
     let mut ev = crate::audit::AuditEvent::new(app.clock.now(), "t", "portal:GetCredentials");
+    assert!(crate::sts::credentials_for_assignment(
+        &app,
+        &admitted,
+        crate::testing::ACCOUNT,
+        "Engineering",
+        &mut ev
+    )
+    .is_ok());
+}
+
+#[tokio::test]
+async fn require_provisioned_refuses_people_never_provisioned_and_claim_groups_ignore_provisioned_ones(
+) {
+    let app = app().await;
+    let person = |subject: &str| SignedInIdentity {
+        provider: "tiny".into(),
+        ..corp_person(subject, T0)
+    };
+    // Nobody provisioned: refused at every gate, with the reason.
+    let e = gate::recheck(&app, &person("lee"), false)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "lee at tiny is not provisioned by SCIM client tiny-directory, which the provider requires"
+    );
+    assert!(gate::admit_federated(&app, "tiny", "lee", T0).is_err());
+    // Provisioned (and in group Engineering): admitted; but the client's groups setting is the
+    // default "claim", so the provisioned group gives nothing.
+    let id = create_user(&app, TINY, "lee").await;
+    let a = call(
+        &app,
+        Method::POST,
+        GROUPS,
+        TINY,
+        Some(json!({"schemas": [crate::scim::GROUP_SCHEMA], "displayName": "Engineering", "members": [{"value": id}]})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let admitted = gate::admit_sign_in(&app, &person("lee")).await.unwrap();
+    let mut ev = crate::audit::AuditEvent::new(app.clock.now(), "t", "portal:GetCredentials");
+    assert!(crate::sts::credentials_for_assignment(
+        &app,
+        &admitted,
+        crate::testing::ACCOUNT,
+        "Engineering",
+        &mut ev
+    )
+    .is_err());
+    // The provider's own group claim still counts.
+    let mut claimed = person("lee");
+    claimed
+        .claims
+        .insert("groups".into(), json!(["Engineering"]));
+    let admitted = gate::admit_sign_in(&app, &claimed).await.unwrap();
     assert!(crate::sts::credentials_for_assignment(
         &app,
         &admitted,
