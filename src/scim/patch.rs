@@ -172,7 +172,9 @@ fn fields_of(
     fields: &Map<String, Value>,
 ) -> Result<(), ScimError> {
     for (k, v) in fields {
-        if ext.is_none() && k.eq_ignore_ascii_case("schemas") {
+        // `schemas` names the message's schemas, also inside an extension object (as
+        // scim2-client writes it): not an attribute to change.
+        if k.eq_ignore_ascii_case("schemas") {
             continue;
         }
         if let (None, Some(e)) = (

@@ -336,6 +336,37 @@ fn enterprise_manager_takes_an_object_a_string_or_a_list_of_one() {
         assert!(out.get(ENTERPRISE_USER_SCHEMA).is_none(), "{out}");
         assert_eq!(out["schemas"], json!([USER_SCHEMA]));
     }
+    // A path naming the extension takes the extension object, which may list its schema.
+    let out = ok(
+        U,
+        &user(),
+        ops(
+            json!([{"op": "add", "path": ENTERPRISE_USER_SCHEMA, "value": {
+                "schemas": [ENTERPRISE_USER_SCHEMA], "employeeNumber": "7", "manager": {"value": "m"}
+            }}]),
+        ),
+    );
+    assert_eq!(
+        out[ENTERPRISE_USER_SCHEMA],
+        json!({"employeeNumber": "7", "manager": {"value": "m"}})
+    );
+    let out = ok(
+        U,
+        &out,
+        ops(
+            json!([{"op": "replace", "path": ENTERPRISE_USER_SCHEMA, "value": {"employeeNumber": "8"}}]),
+        ),
+    );
+    assert_eq!(
+        out[ENTERPRISE_USER_SCHEMA],
+        json!({"employeeNumber": "8", "manager": {"value": "m"}})
+    );
+    let out = ok(
+        U,
+        &out,
+        ops(json!([{"op": "remove", "path": ENTERPRISE_USER_SCHEMA}])),
+    );
+    assert_eq!(out, user());
     // manager.displayName is the server's: a replace of it is refused.
     assert_eq!(
         refused(

@@ -111,7 +111,7 @@ fn names_are_restored_to_their_canonical_casing() {
         "Name": {"GIVENNAME": "A"},
         "emails": [{"VALUE": "a@x", "Primary": "true"}],
         "id": "client-chosen",
-        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user": {"EMPLOYEENUMBER": "7"}
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user": {"EMPLOYEENUMBER": "7", "schemas": [ENTERPRISE_USER_SCHEMA]}
     });
     assert_eq!(
         validate(U, &body).unwrap(),
