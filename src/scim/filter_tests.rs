@@ -192,6 +192,20 @@ fn operators_evaluate_per_rfc_7644() {
             false,
         ),
         (r#"roles[primary eq "True"]"#, true),
+        // Entra ID's form with a sub-attribute after the brackets.
+        (
+            r#"emails[type eq "work"].value eq "bjensen@example.com""#,
+            true,
+        ),
+        (
+            r#"emails[type eq "home"].value eq "bjensen@example.com""#,
+            false,
+        ),
+        (
+            r#"emails[type eq "work" or type eq "home"].value ew "jensen.org""#,
+            true,
+        ),
+        (r#"emails[type eq "work"].display pr"#, false),
         (
             r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "1""#,
             true,
@@ -315,7 +329,9 @@ fn malformed_filters_say_where_and_what_was_expected() {
         ("userName pr)", "invalid filter at character 12: expected 'and', 'or' or the end, found ')'"),
         ("not userName pr", "invalid filter at character 5: expected '(' after 'not', found 'userName'"),
         ("emails[type eq \"work\"", "invalid filter at character 22: expected ']' to close the value filter, found the end"),
-        ("emails[type eq \"work\"].value eq \"x\"", "invalid filter at character 23: expected 'and', 'or' or the end, found '.value'"),
+        ("emails[type eq \"work\"].value", "invalid filter at character 29: expected an operator (eq ne co sw ew gt ge lt le pr), found the end"),
+        ("emails[type eq \"work\"].value.x eq \"a\"", "invalid filter at character 24: expected one sub-attribute name, found 'value.x'"),
+        ("emails[type eq \"work\"] .value eq \"a\"", "invalid filter at character 24: expected 'and', 'or' or the end, found '.value'"),
         ("emails[members[value pr]]", "invalid filter at character 15: value filters do not nest"),
         ("emails[emails.type pr]", "invalid filter at character 8: inside a value filter, name a sub-attribute of the bracketed attribute"),
         ("name.givenName.x pr", "invalid filter at character 1: 'name.givenName.x' goes deeper than an attribute and its sub-attribute"),
