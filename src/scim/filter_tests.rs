@@ -434,3 +434,31 @@ fn a_hostile_filter_cannot_exhaust_the_stack() {
     assert!(chain.len() < MAX_LEN);
     assert!(user_matches(&chain));
 }
+
+proptest::proptest! {
+    /// Any text, built from the filter grammar's own pieces, is parsed or refused with
+    /// invalidFilter, never a panic; what parses evaluates without one.
+    #[test]
+    fn any_text_is_parsed_or_refused_without_a_panic(
+        parts in proptest::collection::vec(proptest::sample::select(vec![
+            "(", ")", "[", "]", " ", "not", "and", "or", "eq", "pr", "gt", "co", "\"", "\\", "\"a\"",
+            "\"\\u00e9\"", "1", "-2.5e3", "true", "null", "userName", "emails", ".value", "type",
+            "members", "meta.lastModified", "\"2011-05-13T04:42:34Z\"", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+            "urn:", ":", "é", "$ref", ".",
+        ]), 0..40)
+    ) {
+        let text: String = parts.concat();
+        match Filter::parse(&text) {
+            Ok(f) => {
+                let _ = f.matches(ResourceKind::User, &user());
+                let _ = f.matches(ResourceKind::Group, &group());
+                let _ = f.check(ResourceKind::User);
+                let _ = f.equality();
+            }
+            Err(e) => proptest::prop_assert_eq!(e.scim_type, Some(ScimType::InvalidFilter)),
+        }
+        if let Err(e) = super::filter::parse_patch_path(&text) {
+            proptest::prop_assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
+        }
+    }
+}
