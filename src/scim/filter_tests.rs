@@ -141,6 +141,41 @@ fn the_filters_okta_and_entra_send_match() {
 }
 
 #[test]
+fn the_examples_of_rfc_7644_parse_and_check() {
+    for f in [
+        r#"userName Eq "john""#,
+        r#"Username eq "john""#,
+        r#"userName eq "bjensen""#,
+        r#"name.familyName co "O'Malley""#,
+        r#"userName sw "J""#,
+        r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "J""#,
+        r#"title pr"#,
+        r#"meta.lastModified gt "2011-05-13T04:42:34Z""#,
+        r#"meta.lastModified ge "2011-05-13T04:42:34Z""#,
+        r#"meta.lastModified lt "2011-05-13T04:42:34Z""#,
+        r#"meta.lastModified le "2011-05-13T04:42:34Z""#,
+        r#"title pr and userType eq "Employee""#,
+        r#"title pr or userType eq "Intern""#,
+        r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
+        r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#,
+        r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#,
+        r#"userType eq "Employee" and (emails.type eq "work")"#,
+        r#"userType eq "Employee" and emails[type eq "work" and value co "@example.com"]"#,
+        r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#,
+    ] {
+        Filter::parse_for(ResourceKind::User, f).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    assert!(user_matches(
+        r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#
+    ));
+    assert!(!m(
+        ResourceKind::Group,
+        r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
+        &group()
+    ));
+}
+
+#[test]
 fn string_comparison_follows_case_exactness() {
     // userName, displayName, emails.value: caseExact false.
     assert!(user_matches(r#"USERNAME Eq "BJENSEN@EXAMPLE.COM""#));
