@@ -293,6 +293,24 @@ fn entra_updates_multi_valued_and_single_valued_properties() {
         out["userName"],
         "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com"
     );
+    // Replace of a work address the user does not have yet adds it (Entra ID counts noTarget as
+    // a failed update).
+    let mut no_work = user();
+    no_work["emails"] = json!([{"value": "home@x.org", "type": "home"}]);
+    let out = ok(
+        U,
+        &no_work,
+        ops(json!([
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "updatedEmail@microsoft.com"}
+        ])),
+    );
+    assert_eq!(
+        out["emails"],
+        json!([
+            {"value": "home@x.org", "type": "home"},
+            {"value": "updatedEmail@microsoft.com", "type": "work"}
+        ])
+    );
     // Add with a filter that selects nothing creates the value the filter describes.
     let out = ok(
         U,
@@ -465,7 +483,7 @@ fn refusals_carry_the_status_and_scim_type() {
     let u = user();
     let cases: Vec<(Value, ScimType, &str)> = vec![
         (json!([{"op": "remove"}]), ScimType::NoTarget, "operation 1: a remove operation needs a 'path'"),
-        (json!([{"op": "replace", "path": "emails[type eq \"home\"].value", "value": "x@y"}]), ScimType::NoTarget,
+        (json!([{"op": "replace", "path": "emails[value co \"@nowhere\"].value", "value": "x@y"}]), ScimType::NoTarget,
             "operation 1: the value filter selects no value of 'emails'"),
         (json!([{"op": "replace", "path": "id", "value": "x"}]), ScimType::Mutability, "operation 1: 'id' is readOnly"),
         (json!([{"op": "replace", "path": "meta.lastModified", "value": "2026-01-01T00:00:00Z"}]), ScimType::Mutability,
