@@ -229,8 +229,17 @@ pub struct SchemaDef {
     pub attributes: &'static [Attribute],
 }
 
-/// The attributes common to every resource (RFC 7643 §3.1): not part of any schema document.
+/// The attributes common to every resource (RFC 7643 §3, §3.1), with `schemas`: not part of any
+/// schema document.
 pub const COMMON: &[Attribute] = &[
+    string(
+        "schemas",
+        "The schema URIs of the resource (filterable, as in `schemas eq \"urn:…\"`).",
+    )
+    .multi()
+    .mutability(ReadOnly)
+    .returned(Returned::Always)
+    .refs(&["uri"]),
     string(
         "id",
         "A unique identifier for a SCIM resource as defined by the service provider.",

@@ -177,7 +177,10 @@ pub(crate) fn parse_patch_path(s: &str) -> Result<PatchPath, ScimError> {
             p.next();
             let sp = AttrPath::parse(name).map_err(|e| p.error_at(pos + 1, &e))?;
             if sp.urn.is_some() || sp.sub.is_some() {
-                return Err(p.error_at(pos + 1, "expected one sub-attribute name"));
+                return Err(p.error_at(
+                    pos + 1,
+                    &format!("expected one sub-attribute name, found '{name}'"),
+                ));
             }
             sub = Some(sp.name);
         }
@@ -480,10 +483,43 @@ impl<'a> Parser<'a> {
             self.deeper()?;
             self.next();
             let inner = self.or_expr(true)?;
+            let close = self.pos();
             self.expect(&Tok::RBracket, "']' to close the value filter")?;
             self.depth -= 1;
+            // `emails[type eq "work"].value eq "x"` (outside RFC 7644's grammar, sent by
+            // Entra ID): some value matching the bracket whose sub-attribute compares.
+            if let Some(Token {
+                kind: Tok::Word(w),
+                pos,
+            }) = self.peek().cloned()
+            {
+                if let (Some(name), true) = (w.strip_prefix('.'), pos == close + 1) {
+                    self.next();
+                    let sp = AttrPath::parse(name).map_err(|e| self.error_at(pos + 1, &e))?;
+                    if sp.urn.is_some() || sp.sub.is_some() {
+                        return Err(self.error_at(
+                            pos + 1,
+                            &format!("expected one sub-attribute name, found '{name}'"),
+                        ));
+                    }
+                    let cmp = self.comparison(sp)?;
+                    let both = match inner {
+                        Expr::And(mut v) => {
+                            v.push(cmp);
+                            Expr::And(v)
+                        }
+                        other => Expr::And(vec![other, cmp]),
+                    };
+                    return Ok(Expr::ValuePath(path, Box::new(both)));
+                }
+            }
             return Ok(Expr::ValuePath(path, Box::new(inner)));
         }
+        self.comparison(path)
+    }
+
+    /// The operator and value after an attribute path.
+    fn comparison(&mut self, path: AttrPath) -> Result<Expr, ScimError> {
         let Some(Token {
             kind: Tok::Word(opw),
             ..

@@ -141,6 +141,41 @@ fn the_filters_okta_and_entra_send_match() {
 }
 
 #[test]
+fn the_examples_of_rfc_7644_parse_and_check() {
+    for f in [
+        r#"userName Eq "john""#,
+        r#"Username eq "john""#,
+        r#"userName eq "bjensen""#,
+        r#"name.familyName co "O'Malley""#,
+        r#"userName sw "J""#,
+        r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "J""#,
+        r#"title pr"#,
+        r#"meta.lastModified gt "2011-05-13T04:42:34Z""#,
+        r#"meta.lastModified ge "2011-05-13T04:42:34Z""#,
+        r#"meta.lastModified lt "2011-05-13T04:42:34Z""#,
+        r#"meta.lastModified le "2011-05-13T04:42:34Z""#,
+        r#"title pr and userType eq "Employee""#,
+        r#"title pr or userType eq "Intern""#,
+        r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
+        r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#,
+        r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#,
+        r#"userType eq "Employee" and (emails.type eq "work")"#,
+        r#"userType eq "Employee" and emails[type eq "work" and value co "@example.com"]"#,
+        r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#,
+    ] {
+        Filter::parse_for(ResourceKind::User, f).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    assert!(user_matches(
+        r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#
+    ));
+    assert!(!m(
+        ResourceKind::Group,
+        r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
+        &group()
+    ));
+}
+
+#[test]
 fn string_comparison_follows_case_exactness() {
     // userName, displayName, emails.value: caseExact false.
     assert!(user_matches(r#"USERNAME Eq "BJENSEN@EXAMPLE.COM""#));
@@ -192,6 +227,20 @@ fn operators_evaluate_per_rfc_7644() {
             false,
         ),
         (r#"roles[primary eq "True"]"#, true),
+        // Entra ID's form with a sub-attribute after the brackets.
+        (
+            r#"emails[type eq "work"].value eq "bjensen@example.com""#,
+            true,
+        ),
+        (
+            r#"emails[type eq "home"].value eq "bjensen@example.com""#,
+            false,
+        ),
+        (
+            r#"emails[type eq "work" or type eq "home"].value ew "jensen.org""#,
+            true,
+        ),
+        (r#"emails[type eq "work"].display pr"#, false),
         (
             r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "1""#,
             true,
@@ -315,7 +364,9 @@ fn malformed_filters_say_where_and_what_was_expected() {
         ("userName pr)", "invalid filter at character 12: expected 'and', 'or' or the end, found ')'"),
         ("not userName pr", "invalid filter at character 5: expected '(' after 'not', found 'userName'"),
         ("emails[type eq \"work\"", "invalid filter at character 22: expected ']' to close the value filter, found the end"),
-        ("emails[type eq \"work\"].value eq \"x\"", "invalid filter at character 23: expected 'and', 'or' or the end, found '.value'"),
+        ("emails[type eq \"work\"].value", "invalid filter at character 29: expected an operator (eq ne co sw ew gt ge lt le pr), found the end"),
+        ("emails[type eq \"work\"].value.x eq \"a\"", "invalid filter at character 24: expected one sub-attribute name, found 'value.x'"),
+        ("emails[type eq \"work\"] .value eq \"a\"", "invalid filter at character 24: expected 'and', 'or' or the end, found '.value'"),
         ("emails[members[value pr]]", "invalid filter at character 15: value filters do not nest"),
         ("emails[emails.type pr]", "invalid filter at character 8: inside a value filter, name a sub-attribute of the bracketed attribute"),
         ("name.givenName.x pr", "invalid filter at character 1: 'name.givenName.x' goes deeper than an attribute and its sub-attribute"),
@@ -417,4 +468,32 @@ fn a_hostile_filter_cannot_exhaust_the_stack() {
     let chain = vec!["title pr"; 300].join(" or ") + " or userName pr";
     assert!(chain.len() < MAX_LEN);
     assert!(user_matches(&chain));
+}
+
+proptest::proptest! {
+    /// Any text, built from the filter grammar's own pieces, is parsed or refused with
+    /// invalidFilter, never a panic; what parses evaluates without one.
+    #[test]
+    fn any_text_is_parsed_or_refused_without_a_panic(
+        parts in proptest::collection::vec(proptest::sample::select(vec![
+            "(", ")", "[", "]", " ", "not", "and", "or", "eq", "pr", "gt", "co", "\"", "\\", "\"a\"",
+            "\"\\u00e9\"", "1", "-2.5e3", "true", "null", "userName", "emails", ".value", "type",
+            "members", "meta.lastModified", "\"2011-05-13T04:42:34Z\"", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+            "urn:", ":", "é", "$ref", ".",
+        ]), 0..40)
+    ) {
+        let text: String = parts.concat();
+        match Filter::parse(&text) {
+            Ok(f) => {
+                let _ = f.matches(ResourceKind::User, &user());
+                let _ = f.matches(ResourceKind::Group, &group());
+                let _ = f.check(ResourceKind::User);
+                let _ = f.equality();
+            }
+            Err(e) => proptest::prop_assert_eq!(e.scim_type, Some(ScimType::InvalidFilter)),
+        }
+        if let Err(e) = super::filter::parse_patch_path(&text) {
+            proptest::prop_assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
+        }
+    }
 }

@@ -84,3 +84,7 @@ impl ResourceKind {
 mod filter_tests;
 #[cfg(test)]
 mod patch_tests;
+#[cfg(test)]
+mod project_tests;
+#[cfg(test)]
+mod schema_tests;

@@ -7,15 +7,18 @@
 //! - booleans as the strings "True"/"False" (Entra ID);
 //! - `remove` of `members` with a value list removes those members only (Entra ID's older form),
 //!   and removing a member that is not in the group is no error;
-//! - `add` with a value filter that selects nothing, when the filter is `eq` comparisons joined by
-//!   `and` (`emails[type eq "work"].value`), adds a value built from them;
+//! - `add` or `replace` with a value filter that selects nothing, when the filter is `eq`
+//!   comparisons joined by `and` (`emails[type eq "work"].value`), adds a value built from them.
+//!   For `replace` this departs from RFC 7644 §3.5.2.3 (`noTarget`): Entra ID sends
+//!   `Replace emails[type eq "work"].value` to a user who has no work address yet and counts
+//!   `noTarget` as a failed update;
 //! - a complex attribute given a bare string (`manager: "id"`) takes it as its `value`, and a
 //!   single-valued attribute given a list of one value takes that value (Entra ID's
 //!   `"path": "manager", "value": [{"$ref": null, "value": "id"}]`).
 //!
 //! Errors: a malformed message → 400 `invalidSyntax`; a malformed path or one naming no attribute →
-//! 400 `invalidPath`; `remove` without a path, or `replace` whose value filter selects nothing →
-//! 400 `noTarget`; a readOnly target (`id`, `meta`, `groups`) or a change to an immutable one
+//! 400 `invalidPath`; `remove` without a path, or `add`/`replace` whose value filter selects
+//! nothing and does not describe a value (`emails[value co "@x"]`) → 400 `noTarget`; a readOnly target (`id`, `meta`, `groups`) or a change to an immutable one
 //! (a member's `value`) → 400 `mutability`; a wrong value → 400 `invalidValue`. Each detail starts
 //! with the operation's number. The function is pure: on error the caller keeps the old resource.
 
@@ -172,7 +175,9 @@ fn fields_of(
     fields: &Map<String, Value>,
 ) -> Result<(), ScimError> {
     for (k, v) in fields {
-        if ext.is_none() && k.eq_ignore_ascii_case("schemas") {
+        // `schemas` names the message's schemas, also inside an extension object (as
+        // scim2-client writes it): not an attribute to change.
+        if k.eq_ignore_ascii_case("schemas") {
             continue;
         }
         if let (None, Some(e)) = (
@@ -474,7 +479,7 @@ fn filtered(
             });
         }
         _ if !any => {
-            let Some(seed) = (verb == Kind::Add).then(|| seed_of(f)).flatten() else {
+            let Some(seed) = seed_of(f) else {
                 return Err(err(
                     ScimType::NoTarget,
                     format!("the value filter selects no value of '{}'", a.name),

@@ -65,6 +65,9 @@ pub fn validate(kind: ResourceKind, body: &Value) -> Result<Value, ScimError> {
                 )));
             };
             for (k, v) in eo {
+                if k.eq_ignore_ascii_case("schemas") {
+                    continue;
+                }
                 let Some(a) = schema_attrs(ext)
                     .iter()
                     .find(|a| a.name.eq_ignore_ascii_case(k))
