@@ -37,8 +37,9 @@ use subtle::ConstantTimeEq;
 pub const BASE_PATH: &str = "/scim/v2";
 /// Largest request body accepted (a group replaced with thousands of members fits).
 pub const BODY_LIMIT: usize = 1024 * 1024;
-/// Most resources one list answers (`count` above it is lowered to it).
-pub const MAX_COUNT: usize = 1000;
+/// Most resources one list answers (`count` above it is lowered to it): the `filter.maxResults`
+/// the ServiceProviderConfig publishes.
+pub const MAX_COUNT: usize = scim::schema::MAX_RESULTS;
 /// Resources a list answers when `count` is not given.
 pub const DEFAULT_COUNT: usize = 100;
 
@@ -179,6 +180,8 @@ enum Op {
     Schemas(Option<String>),
     ResourceTypes(Option<String>),
     List(ResourceKind),
+    Search(ResourceKind),
+    NotAllowed(String),
     Get(ResourceKind, String),
     Create(ResourceKind),
     Replace(ResourceKind, String),
@@ -202,7 +205,11 @@ impl Op {
             ("GET", ["Schemas", s]) => Op::Schemas(Some(s.to_string())),
             ("GET", ["ResourceTypes"]) => Op::ResourceTypes(None),
             ("GET", ["ResourceTypes", s]) => Op::ResourceTypes(Some(s.to_string())),
+            (_, ["ServiceProviderConfig" | "Schemas" | "ResourceTypes", ..]) => {
+                Op::NotAllowed(format!("{method} is not allowed on {path}"))
+            }
             ("GET", [k]) => Op::List(kind(k)?),
+            ("POST", [k, ".search"]) => Op::Search(kind(k)?),
             ("POST", [k]) => Op::Create(kind(k)?),
             ("GET", [k, i]) => Op::Get(kind(k)?, id(i)?),
             ("PUT", [k, i]) => Op::Replace(kind(k)?, id(i)?),
@@ -218,7 +225,8 @@ impl Op {
             Op::ServiceProviderConfig => return "scim:GetServiceProviderConfig".into(),
             Op::Schemas(_) => return "scim:GetSchemas".into(),
             Op::ResourceTypes(_) => return "scim:GetResourceTypes".into(),
-            Op::List(k) => ("List", k.endpoint()),
+            Op::NotAllowed(_) => return "scim:Unknown".into(),
+            Op::List(k) | Op::Search(k) => ("List", k.endpoint()),
             Op::Get(k, _) => ("Get", k.name()),
             Op::Create(k) => ("Create", k.name()),
             Op::Replace(k, _) => ("Replace", k.name()),
@@ -324,7 +332,7 @@ async fn serve(app: &App, op: Option<Op>, req: Request, ev: &mut AuditEvent) -> 
         "{}{BASE_PATH}",
         app.config.public_url.as_str().trim_end_matches('/')
     );
-    let query = Query::parse(req.uri().query())?;
+    let mut query = Query::parse(req.uri().query())?;
     let if_match = req
         .headers()
         .get(header::IF_MATCH)
@@ -348,31 +356,18 @@ async fn serve(app: &App, op: Option<Op>, req: Request, ev: &mut AuditEvent) -> 
         Op::ResourceTypes(Some(n)) => scim::schema::resource_type(&base, &n)
             .map(|v| scim_json(StatusCode::OK, &v))
             .ok_or_else(|| ScimRefusal::new(ScimError::not_found(format!("no resource type {n}")))),
-        Op::List(k) => {
-            let filter = query
-                .filter
-                .as_deref()
-                .map(scim::Filter::parse)
-                .transpose()?;
-            let eq = filter.as_ref().and_then(scim::Filter::equality);
-            let keep = |v: &Value| filter.as_ref().is_none_or(|f| f.matches(k, v));
-            let (total, page) = dir.list(
-                provider,
-                resource(k),
-                eq.as_ref().map(|(a, v)| (a.as_str(), v.as_str())),
-                &keep,
-                query.start,
-                query.count,
-            )?;
-            let resources = page
-                .iter()
-                .map(|s| query.project(k, &s.resource))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(scim_json(
-                StatusCode::OK,
-                &scim::list_response(resources, total, query.start),
-            ))
+        Op::NotAllowed(why) => Err(ScimRefusal::new(ScimError {
+            status: 405,
+            scim_type: None,
+            detail: why,
+        })),
+        Op::Search(k) => {
+            // RFC 7644 §3.4.3: the query of a list in a SearchRequest body.
+            let body = read_json(req).await?;
+            query = Query::from_search(&body)?;
+            list(dir, provider, k, &query)
         }
+        Op::List(k) => list(dir, provider, k, &query),
         Op::Get(k, id) => {
             ev.resource = Some(format!("{}/{id}", k.endpoint()));
             let s = dir.get(provider, resource(k), &id)?;
@@ -433,6 +428,38 @@ async fn serve(app: &App, op: Option<Op>, req: Request, ev: &mut AuditEvent) -> 
             Ok(StatusCode::NO_CONTENT.into_response())
         }
     }
+}
+
+/// A list of `k` (GET with query parameters, or POST `.search`): filtered, paged, projected.
+fn list(
+    dir: &crate::idp::provisioned::Provisioned,
+    provider: &str,
+    k: ResourceKind,
+    query: &Query,
+) -> Result<Response> {
+    let filter = query
+        .filter
+        .as_deref()
+        .map(|f| scim::Filter::parse_for(k, f))
+        .transpose()?;
+    let eq = filter.as_ref().and_then(scim::Filter::equality);
+    let keep = |v: &Value| filter.as_ref().is_none_or(|f| f.matches(k, v));
+    let (total, page) = dir.list(
+        provider,
+        resource(k),
+        eq.as_ref().map(|(a, v)| (a.as_str(), v.as_str())),
+        &keep,
+        query.start,
+        query.count,
+    )?;
+    let resources = page
+        .iter()
+        .map(|s| query.project(k, &s.resource))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &scim::list_response(resources, total, query.start),
+    ))
 }
 
 /// Records the subject a user resource stands for on the audit event.
@@ -578,6 +605,56 @@ impl Query {
                 "excludedAttributes" => out.excluded = Some(v.into_owned()),
                 _ => {}
             }
+        }
+        Ok(out)
+    }
+
+    /// The query of a SearchRequest body (`filter`, `startIndex`, `count`, `attributes` and
+    /// `excludedAttributes` as arrays of names).
+    fn from_search(body: &Value) -> Result<Query> {
+        let bad = |what: &str| {
+            ScimRefusal::new(ScimError::bad_request(
+                ScimType::InvalidValue,
+                format!("the SearchRequest's {what}"),
+            ))
+        };
+        let mut out = Query {
+            start: 1,
+            count: DEFAULT_COUNT,
+            ..Query::default()
+        };
+        let names = |v: &Value, what: &str| -> Result<String> {
+            v.as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .map(|x| x.as_str().map(String::from))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .map(|a| a.join(","))
+                .ok_or_else(|| bad(&format!("{what} must be an array of attribute names")))
+        };
+        if let Some(f) = body.get("filter") {
+            out.filter = Some(
+                f.as_str()
+                    .ok_or_else(|| bad("filter must be a string"))?
+                    .into(),
+            );
+        }
+        if let Some(s) = body.get("startIndex") {
+            let n = s
+                .as_i64()
+                .ok_or_else(|| bad("startIndex must be an integer"))?;
+            out.start = n.max(1) as usize;
+        }
+        if let Some(c) = body.get("count") {
+            let n = c.as_i64().ok_or_else(|| bad("count must be an integer"))?;
+            out.count = (n.max(0) as usize).min(MAX_COUNT);
+        }
+        if let Some(a) = body.get("attributes") {
+            out.attributes = Some(names(a, "attributes")?);
+        }
+        if let Some(a) = body.get("excludedAttributes") {
+            out.excluded = Some(names(a, "excludedAttributes")?);
         }
         Ok(out)
     }

@@ -890,3 +890,6 @@ async fn require_provisioned_refuses_people_never_provisioned_and_claim_groups_i
     )
     .is_ok());
 }
+
+#[path = "scim_list_tests.rs"]
+mod list;
