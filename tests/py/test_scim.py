@@ -230,8 +230,11 @@ def test_a_person_set_inactive_loses_portal_device_sign_in_and_credentials_withi
              if e.get("subject") == "alice" and e["decision"] == "allow"]
     assert patch and "deprovisioned by SCIM client test-directory" in patch[0]["reason"], patch
     # Every refusal says why: the deprovisioning, by which directory.
+    # (A revocation's reason says "deprovisioned by SCIM client …", the gate's own check of the
+    # provisioned state "deprovisioned (active is false) by SCIM client …".)
     denied = [e for e in server.audit() if e.get("decision") == "deny"
-              and "deprovisioned by SCIM client test-directory" in (e.get("reason") or "")]
+              and re.search(r"deprovisioned (\(active is false\) )?by SCIM client test-directory",
+                            e.get("reason") or "")]
     actions = sorted(e["action"] for e in denied)
     assert {"AssumeRoleWithWebIdentity", "GetCallerIdentity", "portal:SignIn", "portal:EndSession",
             "sso:CreateToken", "sso:GetRoleCredentials"} <= set(actions), actions
