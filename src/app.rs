@@ -50,6 +50,10 @@ pub struct App {
     pub saml: SamlFederation,
     /// Browser sign-in through OpenID Connect providers.
     pub oidc: crate::idp::oidc::OidcLogins,
+    /// The rate limit of each SCIM client (by name) that has one.
+    pub scim_limits: std::collections::HashMap<String, crate::limit::Limiter<u8>>,
+    /// People and groups provisioned over SCIM, per provider.
+    pub provisioned: crate::idp::provisioned::Provisioned,
     /// Set once shutdown has begun: `/readyz` answers 503 from then on.
     pub draining: std::sync::atomic::AtomicBool,
 }
@@ -140,6 +144,31 @@ impl App {
             }
             None => None,
         };
+        let provisioned = crate::idp::provisioned::Provisioned::new(
+            store.clone(),
+            clock.clone(),
+            &format!(
+                "{}/scim/v2",
+                config.public_url.as_str().trim_end_matches('/')
+            ),
+            &config.scim_clients,
+        );
+        provisioned
+            .load()
+            .await
+            .context("loading the provisioned directory")?;
+        let scim_limits = config
+            .scim_clients
+            .iter()
+            .filter_map(|c| {
+                c.rate.map(|r| {
+                    (
+                        c.name.clone(),
+                        crate::limit::Limiter::new("scim_client", r, 16),
+                    )
+                })
+            })
+            .collect();
         Ok(Arc::new(App {
             config: Arc::new(config),
             store,
@@ -156,6 +185,8 @@ impl App {
             audit_reopen,
             saml,
             oidc,
+            provisioned,
+            scim_limits,
             draining: std::sync::atomic::AtomicBool::new(false),
         }))
     }

@@ -27,6 +27,7 @@ pub mod policy;
 pub mod portal;
 pub mod query;
 pub mod request;
+pub mod scim;
 pub mod secret;
 pub mod sigv4;
 pub mod sso;

@@ -23,6 +23,9 @@ pub fn start(app: &Arc<App>) {
             if let Err(e) = app.revocations.refresh(app.store.as_ref()).await {
                 tracing::warn!(error = %e, "refreshing revocations failed");
             }
+            if let Err(e) = app.provisioned.refresh().await {
+                tracing::warn!(error = %e, "refreshing the provisioned directory failed");
+            }
             app.saml.refresh_due().await;
             flush_key_use(&app).await;
             // Clean-up once a minute.

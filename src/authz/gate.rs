@@ -17,6 +17,12 @@
 //!   (`SerialNumber`/`TokenCode`) and judged by policies, as in AWS.
 //! - **A provider still configured.** A sign-in through a provider removed from the configuration
 //!   ends.
+//! - **Provisioning.** For a provider whose people a directory provisions over SCIM
+//!   (`[[scim_clients]]`), a person provisioned with `active: false` or deleted is refused, however
+//!   freshly the provider vouches for them; with `require_provisioned`, so is a person never
+//!   provisioned (otherwise they are admitted as without SCIM). Deprovisioning also revokes the
+//!   subject at the provider at once ([`deprovision`]), which ends their portal sessions, SSO
+//!   sign-ins and issued credentials; provisioning them again admits new sign-ins only.
 //!
 //! What passes gets an [`Admission`], which only this module makes and which minting requires: no
 //! path can mint without passing the gate. Knows nothing of HTTP; each edge maps a [`Refusal`] to
@@ -114,6 +120,28 @@ pub enum Refusal {
     /// The directory could not be read.
     #[error("reading the directory: {0}")]
     Directory(#[from] DirectoryError),
+    /// The person is provisioned inactive, or was deleted, by the provider's SCIM client.
+    #[error("{subject} at {provider} is deprovisioned ({why}) by SCIM client {client}")]
+    Deprovisioned {
+        /// The provider.
+        provider: String,
+        /// The subject at the provider.
+        subject: String,
+        /// `active is false` or `deleted`.
+        why: &'static str,
+        /// The SCIM client that provisions the provider.
+        client: String,
+    },
+    /// The provider requires people to be provisioned and this one never was.
+    #[error("{subject} at {provider} is not provisioned by SCIM client {client}, which the provider requires")]
+    NotProvisioned {
+        /// The provider.
+        provider: String,
+        /// The subject at the provider.
+        subject: String,
+        /// The SCIM client that provisions the provider.
+        client: String,
+    },
 }
 
 impl Refusal {
@@ -195,8 +223,74 @@ pub async fn recheck(
             mfa_rule(&user, identity.mfa_time)?;
         }
         fresh.local_groups = user.groups;
+    } else {
+        provisioned(app, &identity.provider, &identity.subject)?;
     }
     Ok(fresh)
+}
+
+/// The provisioning rule for `subject` at `provider`: `Ok(Some(groups))` for a person provisioned
+/// and active (the display names of their provisioned groups), `Ok(None)` when the provider has
+/// no SCIM client or, without `require_provisioned`, the person was never provisioned; refused
+/// when provisioned inactive or deleted, or never provisioned where that is required. In memory
+/// only: this is on every sign-in path.
+pub fn provisioned(
+    app: &App,
+    provider: &str,
+    subject: &str,
+) -> Result<Option<Vec<String>>, Refusal> {
+    use crate::idp::provisioned::Status;
+    let Some(client) = app.config.scim_client_for(provider) else {
+        return Ok(None);
+    };
+    let refuse = |why| Refusal::Deprovisioned {
+        provider: provider.to_string(),
+        subject: subject.to_string(),
+        why,
+        client: client.name.clone(),
+    };
+    match app.provisioned.status(provider, subject) {
+        Status::Active(groups) => Ok(Some(groups)),
+        Status::Inactive => Err(refuse("active is false")),
+        Status::Deleted => Err(refuse("deleted")),
+        Status::Unknown if client.require_provisioned => Err(Refusal::NotProvisioned {
+            provider: provider.to_string(),
+            subject: subject.to_string(),
+            client: client.name.clone(),
+        }),
+        Status::Unknown => Ok(None),
+    }
+}
+
+/// Ends the access of `subjects` at `provider`, deprovisioned just now by a SCIM client: one
+/// revocation of each subject, effective here at once and on other replicas within
+/// [`crate::app::REFRESH_INTERVAL`]. Their portal sessions, SSO sign-ins and issued credentials
+/// end; a later sign-in is admitted again only once they are provisioned active.
+pub async fn deprovision(
+    app: &App,
+    provider: &str,
+    subjects: &[String],
+    reason: &str,
+) -> Result<(), StoreError> {
+    let now = app.clock.now().timestamp();
+    for subject in subjects {
+        // One second past now: a session minted in the current second is covered too.
+        let r = Revocation {
+            scope: RevocationScope::Subject {
+                provider: provider.to_string(),
+                subject: subject.clone(),
+            },
+            issued_before: now + 1,
+            created_at: now,
+            reason: reason.to_string(),
+            expires_at: now + 1 + crate::credentials::KEY_RETENTION_SECONDS,
+        };
+        app.revocations
+            .revoke(app.store.as_ref(), r)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The one MFA rule for sign-ins: whoever has an MFA method, and root always, passes MFA first.
@@ -209,7 +303,8 @@ pub fn mfa_rule(user: &crate::idp::local::User, mfa_time: Option<i64>) -> Result
 
 /// Admits a federated token or assertion verified just now (`AssumeRoleWithWebIdentity`,
 /// `AssumeRoleWithSAML`): no revocation of everything or of the subject at `provider` is newer
-/// than the time the provider issued it. In memory only: this is on the hot path.
+/// than the time the provider issued it, and the person not deprovisioned (see [`provisioned`]).
+/// In memory only: this is on the hot path.
 pub fn admit_federated(
     app: &App,
     provider: &str,
@@ -222,10 +317,11 @@ pub fn admit_federated(
         origin_user: None,
         signed_in_at: issued_at,
     };
-    match app.revocations.check_sign_in(&s) {
-        Some(r) => Err(Refusal::revoked("token", r)),
-        None => Ok(Admission(())),
+    if let Some(r) = app.revocations.check_sign_in(&s) {
+        return Err(Refusal::revoked("token", r));
     }
+    provisioned(app, provider, subject)?;
+    Ok(Admission(()))
 }
 
 /// Admits a session or long-term key that signed a request asking for new credentials

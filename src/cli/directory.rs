@@ -524,6 +524,9 @@ pub async fn assignments(config: &Config, c: AssignmentsCommand) -> anyhow::Resu
             subject: &subject,
             claims: &claims,
             local_groups: &local_groups,
+            // Explaining from the configuration alone: the provisioned directory is the
+            // server's (ask the admin API with a subject for it).
+            provisioned_groups: None,
         },
     )?;
     for a in &e.assignments {

@@ -16,6 +16,7 @@ mod roles;
 mod rules;
 mod saml;
 pub mod saml_metadata;
+mod scim;
 mod server;
 mod services;
 mod sso;
@@ -41,6 +42,7 @@ pub use rules::{AssignmentRule, RuleMatch, RULE_ACTION};
 pub use saml::{
     MetadataSource, SamlProvider, SamlSettings, SpDecryption, SpSigning, MAX_SAML_SKEW_SECONDS,
 };
+pub use scim::{GroupSource, MatchAttribute, ScimClient, DEFAULT_SCIM_RATE};
 pub use services::Service;
 pub use sso::SsoSettings;
 pub use store::{PostgresSettings, StoreSettings};
@@ -139,6 +141,8 @@ pub struct Config {
     pub saml: SamlSettings,
     /// Trusted SAML identity providers.
     pub saml_providers: Vec<SamlProvider>,
+    /// Directories that provision the people and groups of a provider over SCIM.
+    pub scim_clients: Vec<ScimClient>,
     /// Things worth knowing that do not stop start-up.
     pub warnings: Vec<Problem>,
 }
@@ -237,6 +241,11 @@ impl Config {
         name == LOCAL_PROVIDER
             || self.oidc_providers.iter().any(|p| p.name == name)
             || self.saml_providers.iter().any(|p| p.name == name)
+    }
+
+    /// The SCIM client that provisions the people of `provider`, if one does.
+    pub fn scim_client_for(&self, provider: &str) -> Option<&ScimClient> {
+        self.scim_clients.iter().find(|c| c.provider == provider)
     }
 
     /// The role with this ARN.
@@ -475,6 +484,12 @@ impl Validator<'_> {
             p.webauthn = self.validate_webauthn(raw_portal, public_url.as_ref(), p.local_login);
         }
         let sso = self.validate_sso(raw.sso.as_ref(), portal.is_some());
+        let scim_clients = self.validate_scim_clients(
+            &raw.scim_clients,
+            (&providers, &saml_providers),
+            (admin_token.as_ref(), &services),
+            &env_get,
+        );
 
         Some(Config {
             path: self.path.to_path_buf(),
@@ -500,6 +515,7 @@ impl Validator<'_> {
             sso,
             saml: saml?,
             saml_providers,
+            scim_clients,
             warnings: Vec::new(),
         })
     }

@@ -458,7 +458,7 @@ impl Validator<'_> {
                 "user_code_per_ip",
             ),
         ] {
-            *slot = self.rate(value.as_ref(), key, *slot);
+            *slot = self.rate(value.as_ref(), &format!("rate_limits.{key}"), *slot);
         }
         let keys = rl.max_tracked_keys.as_ref();
         let keys = self.between(keys, "rate_limits.max_tracked_keys", 1_000..=10_000_000, "");
@@ -574,7 +574,9 @@ impl Validator<'_> {
         None
     }
 
-    fn rate(
+    /// A `{ per_minute, burst }` rate named `key` in messages (e.g. `rate_limits.login_per_ip`); `None` is off
+    /// (`per_minute = 0`) or, when not written, `dflt`.
+    pub(super) fn rate(
         &mut self,
         raw: Option<&Spanned<RawRate>>,
         key: &str,
@@ -587,7 +589,7 @@ impl Validator<'_> {
             if v.burst.is_some_and(|b| b != 0) {
                 self.err(
                     at,
-                    format!("rate_limits.{key}: per_minute = 0 turns the limit off; drop burst"),
+                    format!("{key}: per_minute = 0 turns the limit off; drop burst"),
                 );
             }
             return None;
@@ -595,16 +597,13 @@ impl Validator<'_> {
         if !(1..=1_000_000).contains(&v.per_minute) {
             self.err(
                 at,
-                format!("rate_limits.{key}.per_minute: must be between 0 (off) and 1000000"),
+                format!("{key}.per_minute: must be between 0 (off) and 1000000"),
             );
             return dflt;
         }
         let burst = v.burst.unwrap_or(v.per_minute);
         if !(1..=1_000_000).contains(&burst) {
-            self.err(
-                at,
-                format!("rate_limits.{key}.burst: must be between 1 and 1000000"),
-            );
+            self.err(at, format!("{key}.burst: must be between 1 and 1000000"));
             return dflt;
         }
         Some(Rate {

@@ -52,6 +52,8 @@ pub struct RawConfig {
     pub saml_providers: Vec<Spanned<super::saml::RawSamlProvider>>,
     pub portal: Option<Spanned<RawPortal>>,
     pub sso: Option<Spanned<RawSso>>,
+    #[serde(default)]
+    pub scim_clients: Vec<Spanned<super::scim::RawScimClient>>,
 }
 
 #[derive(Debug, Deserialize)]

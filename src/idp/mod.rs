@@ -6,6 +6,7 @@ pub mod demo;
 pub mod jwt;
 pub mod local;
 pub mod oidc;
+pub mod provisioned;
 pub mod saml;
 
 /// How a provider's keys or metadata were last fetched, for operators (the console's health page).

@@ -10,6 +10,12 @@
 //! `rolegate:Email`, `rolegate:EmailDomain`, `rolegate:Claims` (the names of the claims present)
 //! and, for the local directory, `rolegate:LocalGroups`.
 //!
+//! **Provisioned groups.** For a provider whose people a SCIM client provisions, `group` rules
+//! (and `rolegate:Groups`) see the groups the client's `groups` setting names: `"claim"` (the
+//! default) the provider's group claim as above; `"provisioned"` the display names of the
+//! provisioned groups the person is a member of (known before their first sign-in); `"both"` the
+//! two together.
+//!
 //! **Missing and empty are different.** A claim the token does not carry is absent from the
 //! context: `StringEquals` never matches it, negated operators and `…IfExists` do. A claim that is
 //! present but empty (`""`, `[]`) is present: `StringEquals: ""` matches an empty string, and its
@@ -26,7 +32,7 @@
 //! still believed. The claim is strict on purpose: an unverified address in the domain is anyone
 //! who can type it at a consumer IdP.
 
-use crate::config::{AssignmentRule, Config, RuleMatch, LOCAL_PROVIDER, RULE_ACTION};
+use crate::config::{AssignmentRule, Config, GroupSource, RuleMatch, LOCAL_PROVIDER, RULE_ACTION};
 use crate::policy::{self, ContextValue, Effect, PolicySet, RequestContext};
 use crate::store::{DirWrite, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -46,6 +52,10 @@ pub struct Subject<'a> {
     pub claims: &'a Map<String, Value>,
     /// Groups of the local directory (local users only).
     pub local_groups: &'a [String],
+    /// The display names of the groups the provider's SCIM client provisioned the person in
+    /// (`None`: not provisioned, or provisioned inactive). Whether `group` rules look at them is
+    /// the client's `groups` setting.
+    pub provisioned_groups: Option<&'a [String]>,
 }
 
 /// A permission set in an account.
@@ -341,8 +351,12 @@ pub fn evaluate(config: &Config, s: &Subject<'_>) -> Result<Evaluation, MappingE
     let settings = group_settings(config, s.provider)
         .ok_or_else(|| MappingError::UnknownProvider(s.provider.to_string()))?;
     let mut notes = Vec::new();
-    let groups = match s.claims.get(settings.claim) {
+    let source = config
+        .scim_client_for(s.provider)
+        .map_or(GroupSource::Claim, |c| c.groups);
+    let claimed = match s.claims.get(settings.claim) {
         None => None,
+        Some(_) if !source.claim() => None,
         Some(v) => match normalize_groups(v, settings.delimiter) {
             Ok(g) => Some(g),
             Err(e) => {
@@ -350,6 +364,23 @@ pub fn evaluate(config: &Config, s: &Subject<'_>) -> Result<Evaluation, MappingE
                 None
             }
         },
+    };
+    // Provisioned groups (by display name), per the SCIM client's `groups` setting: instead of
+    // the group claim, or besides it.
+    let groups = match (
+        claimed,
+        s.provisioned_groups.filter(|_| source.provisioned()),
+    ) {
+        (c, None) => c,
+        (None, Some(p)) => Some(p.to_vec()),
+        (Some(mut c), Some(p)) => {
+            for g in p {
+                if !c.contains(g) {
+                    c.push(g.clone());
+                }
+            }
+            Some(c)
+        }
     };
     let email = s
         .claims

@@ -144,6 +144,7 @@ fn eval(c: &Config, provider: &str, cl: &Map<String, Value>) -> Evaluation {
             subject: "s-1",
             claims: cl,
             local_groups: &[],
+            provisioned_groups: None,
         },
     )
     .unwrap()
@@ -512,6 +513,7 @@ fn local_groups_assign_for_the_local_provider_only() {
             subject: "alice",
             claims: &empty,
             local_groups: &groups,
+            provisioned_groups: None,
         },
     )
     .unwrap();
@@ -523,7 +525,8 @@ fn local_groups_assign_for_the_local_provider_only() {
                 provider: "nope",
                 subject: "x",
                 claims: &empty,
-                local_groups: &[]
+                local_groups: &[],
+                provisioned_groups: None,
             }
         ),
         Err(MappingError::UnknownProvider(_))

@@ -139,7 +139,7 @@ pub(super) async fn open(
         return missing_assignment(&app, ev);
     };
     ev.resource = Some(format!("{account}/{set_name}"));
-    let evaluation = match super::assignments_of(&app.config, identity) {
+    let evaluation = match super::assignments_of(&app, identity) {
         Ok(e) => e,
         Err(e) => return e.into_response(),
     };

@@ -262,7 +262,7 @@ pub async fn start_session_with(
     ev.subject = Some(identity.subject.clone());
     ev.principal = Some(identity.display());
     ev.mfa = Some(identity.mfa_time.is_some());
-    let evaluation = assignments_of(&app.config, &identity)?;
+    let evaluation = assignments_of(app, &identity)?;
     let now = app.clock.now().timestamp();
     crate::mapping::record_login(app.store.as_ref(), &evaluation, now)
         .await
@@ -279,10 +279,20 @@ pub async fn start_session_with(
     Ok(token)
 }
 
-/// What the assignment rules give `identity` now.
-fn assignments_of(
+/// What the assignment rules give `identity` now (with its provisioned groups, if any).
+fn assignments_of(app: &App, identity: &SignedInIdentity) -> Result<crate::mapping::Evaluation> {
+    let provisioned = app
+        .provisioned
+        .groups(&identity.provider, &identity.subject);
+    evaluate_with(&app.config, identity, provisioned.as_deref())
+}
+
+/// What the assignment rules of `config` give `identity`, whose provisioned groups are
+/// `provisioned`.
+fn evaluate_with(
     config: &crate::config::Config,
     identity: &SignedInIdentity,
+    provisioned: Option<&[String]>,
 ) -> Result<crate::mapping::Evaluation> {
     crate::mapping::evaluate(
         config,
@@ -291,6 +301,7 @@ fn assignments_of(
             subject: &identity.subject,
             claims: &identity.claims,
             local_groups: &identity.local_groups,
+            provisioned_groups: provisioned,
         },
     )
     .map_err(|e| PortalError::Internal(e.to_string()))

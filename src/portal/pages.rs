@@ -323,6 +323,25 @@ async fn finish_sign_in(
     let Some(s) = settings(app) else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    // The gate's word on a person a provider vouched for just now (provisioned and active where
+    // a SCIM client provisions the provider).
+    if identity.provider != crate::config::LOCAL_PROVIDER {
+        if let Err(e) = crate::authz::gate::recheck(app, &identity, mfa_pending).await {
+            ev.provider = Some(identity.provider.clone());
+            ev.subject = Some(identity.subject.clone());
+            ev.principal = Some(identity.display());
+            ev.outcome(Outcome::Deny);
+            ev.reason = Some(format!("mint gate: {e}"));
+            app.audit.record(ev);
+            return PortalError::Denied {
+                message:
+                    "Your access through this identity provider has ended; ask your administrator."
+                        .into(),
+                explanation: None,
+            }
+            .into_response();
+        }
+    }
     // The session the browser had before, if any, ends here: the new one has a new id.
     if let Some(old) = session::cookie(&r.headers, SESSION_COOKIE) {
         if let Err(e) = session::delete(app.store.as_ref(), &session::key_of(&old)).await {
@@ -399,7 +418,19 @@ pub fn home_page(
     csrf: String,
     q: &str,
 ) -> Result<HomePage> {
-    let evaluation = super::assignments_of(config, identity)?;
+    home_page_provisioned(config, None, identity, csrf, q)
+}
+
+/// [`home_page`] of a person whose provisioned groups are `provisioned` (see
+/// [`crate::idp::provisioned`]).
+pub fn home_page_provisioned(
+    config: &crate::config::Config,
+    provisioned: Option<&[String]>,
+    identity: &SignedInIdentity,
+    csrf: String,
+    q: &str,
+) -> Result<HomePage> {
+    let evaluation = super::evaluate_with(config, identity, provisioned)?;
     let needle = q.trim().to_lowercase();
     let mut accounts: Vec<AccountView> = Vec::new();
     for a in &evaluation.assignments {
@@ -454,7 +485,17 @@ async fn home(
     r: PortalRequest,
 ) -> Response {
     let q = r.param("q").unwrap_or("");
-    match home_page(&app.config, &s.record.identity, s.record.csrf.clone(), q) {
+    let identity = &s.record.identity;
+    let provisioned = app
+        .provisioned
+        .groups(&identity.provider, &identity.subject);
+    match home_page_provisioned(
+        &app.config,
+        provisioned.as_deref(),
+        identity,
+        s.record.csrf.clone(),
+        q,
+    ) {
         Ok(p) => page(p),
         Err(e) => e.into_response(),
     }

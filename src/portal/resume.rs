@@ -70,7 +70,7 @@ async fn resume(
     let (Some(account), Some(set)) = (q.get("account"), q.get("permission_set")) else {
         return Redirect::to("/portal").into_response();
     };
-    let assigned = match super::assignments_of(&app.config, identity) {
+    let assigned = match super::assignments_of(app, identity) {
         Ok(e) => e
             .assignments
             .iter()

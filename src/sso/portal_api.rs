@@ -104,6 +104,7 @@ async fn authenticate(app: &App, r: &ApiRequest, ev: &mut AuditEvent) -> Result<
 /// The (account, permission set) pairs the rules give the token's identity now, in rule order.
 fn assignments(app: &App, b: &Bearer) -> Result<Vec<(String, String)>> {
     let id = &b.signin.identity;
+    let provisioned = app.provisioned.groups(&id.provider, &id.subject);
     let evaluation = crate::mapping::evaluate(
         &app.config,
         &crate::mapping::Subject {
@@ -111,6 +112,7 @@ fn assignments(app: &App, b: &Bearer) -> Result<Vec<(String, String)>> {
             subject: &id.subject,
             claims: &id.claims,
             local_groups: &id.local_groups,
+            provisioned_groups: provisioned.as_deref(),
         },
     )
     .map_err(|e| SsoError::portal_internal(format!("assignment rules: {e}")))?;

@@ -30,6 +30,7 @@ pub fn credentials_for_assignment(
         ))
     };
     let who = &admitted.identity;
+    let provisioned = app.provisioned.groups(&who.provider, &who.subject);
     let evaluation = crate::mapping::evaluate(
         &app.config,
         &crate::mapping::Subject {
@@ -37,6 +38,7 @@ pub fn credentials_for_assignment(
             subject: &who.subject,
             claims: &who.claims,
             local_groups: &who.local_groups,
+            provisioned_groups: provisioned.as_deref(),
         },
     )
     .map_err(|e| denied().because(e.to_string()))?;

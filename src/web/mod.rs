@@ -11,6 +11,7 @@ pub mod query;
 pub mod saml;
 #[cfg(test)]
 mod saml_tests;
+pub mod scim;
 pub mod serve;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -52,6 +53,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(console::routes())
         .merge(authorize::routes())
         .merge(saml::routes())
+        .merge(scim::routes())
         .merge(crate::portal::router(&app))
         .merge(crate::sso::router(&app));
     if app.config.ops.metrics.enabled && app.config.ops.metrics.listen.is_none() {

@@ -313,7 +313,11 @@ async fn acs(
                 Json(v).into_response()
             }
             Err((status, why)) => {
-                ev.outcome(Outcome::Error);
+                ev.outcome(if status.is_server_error() {
+                    Outcome::Error
+                } else {
+                    Outcome::Deny
+                });
                 ev.reason = Some(why);
                 error(status, "sign-in failed")
             }
@@ -450,6 +454,8 @@ pub async fn browser_sign_in_complete(
 ) -> Result<Value, (StatusCode, String)> {
     ev.mfa = Some(identity.mfa_time.is_some());
     let claims = identity.attributes_json();
+    let provisioned = crate::authz::gate::provisioned(app, &identity.provider, &identity.name_id)
+        .map_err(|e| (StatusCode::FORBIDDEN, format!("mint gate: {e}")))?;
     let evaluation = crate::mapping::evaluate(
         &app.config,
         &crate::mapping::Subject {
@@ -457,6 +463,7 @@ pub async fn browser_sign_in_complete(
             subject: &identity.name_id,
             claims: &claims,
             local_groups: &[],
+            provisioned_groups: provisioned.as_deref(),
         },
     )
     .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;

@@ -94,8 +94,14 @@ pub(super) fn delete_group_policy(c: &Call) -> Work<'_> {
 pub struct ExplainBody {
     /// Provider name (or `local`).
     pub provider: String,
-    /// The claims or attributes.
+    /// The claims or attributes (none: only what the provisioned directory knows).
+    #[serde(default)]
     pub claims: serde_json::Map<String, Value>,
+    /// The subject at the provider (default: the `sub` claim). For a provider a SCIM client
+    /// provisions, the provisioned groups of this person count as the client's `groups` setting
+    /// says, also before their first sign-in.
+    #[serde(default)]
+    pub subject: Option<String>,
     /// For `local`: the user's groups.
     #[serde(default)]
     pub local_groups: Vec<String>,
@@ -105,11 +111,16 @@ pub(super) fn explain_assignments(c: &Call) -> Work<'_> {
     Box::pin(async move {
         let b: ExplainBody = c.json()?;
         let subject = b
-            .claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .unwrap_or("-")
-            .to_string();
+            .subject
+            .clone()
+            .or_else(|| {
+                b.claims
+                    .get("sub")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .unwrap_or_else(|| "-".to_string());
+        let provisioned = c.app.provisioned.groups(&b.provider, &subject);
         let e = crate::mapping::evaluate(
             &c.app.config,
             &crate::mapping::Subject {
@@ -117,6 +128,7 @@ pub(super) fn explain_assignments(c: &Call) -> Work<'_> {
                 subject: &subject,
                 claims: &b.claims,
                 local_groups: &b.local_groups,
+                provisioned_groups: provisioned.as_deref(),
             },
         )
         .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, e.to_string()))?;

@@ -214,6 +214,7 @@ pub(super) async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequ
                 subject: &user.name,
                 claims: &claims,
                 local_groups: &user.groups,
+                provisioned_groups: None,
             },
         )
         .map_err(|e| AdminError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
