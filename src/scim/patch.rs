@@ -2,8 +2,10 @@
 //! - `op` in any case (`Replace`, `Add`, `Remove` from Entra ID);
 //! - `add`/`replace` without a path, whose object value names attributes, dotted sub-attributes
 //!   (`name.givenName`) and extension-URN-prefixed attributes
-//!   (`urn:…:enterprise:2.0:User:department`), or holds the extension object under its URN;
-//!   readOnly attributes in such a value (Okta sends the group's `id` with a rename) are ignored;
+//!   (`urn:…:enterprise:2.0:User:department`), value-filtered paths
+//!   (`emails[type eq "work"].value`), or holds the extension object under its URN; readOnly
+//!   attributes in such a value (Okta sends the group's `id` with a rename) are ignored, and a null
+//!   unassigns;
 //! - booleans as the strings "True"/"False" (Entra ID);
 //! - `remove` of `members` with a value list removes those members only (Entra ID's older form),
 //!   and removing a member that is not in the group is no error;
@@ -25,7 +27,7 @@
 use super::definitions::{AttrType, Attribute, Mutability};
 use super::eval::{check_element, element_matches};
 use super::filter::{parse_patch_path, Expr, Literal, Op, PatchPath};
-use super::path::{key_ci, resolve, AttrPath, Target};
+use super::path::{key_ci, resolve, Target};
 use super::schema::{convert, validate};
 use super::{ResourceKind, ScimError, ScimType, PATCH_OP};
 use serde_json::{Map, Value};
@@ -193,38 +195,37 @@ fn fields_of(
             fields_of(kind, doc, verb, Some(e), inner)?;
             continue;
         }
-        let mut ap = AttrPath::parse(k).map_err(|e| err(ScimType::InvalidPath, e))?;
+        // A key is a path of its own: a name, a dotted sub-attribute, a URN-prefixed attribute,
+        // or (as Microsoft's SCIM validator sends) a value filter with a sub-attribute.
+        let mut pp = parse_patch_path(k)?;
         if let Some(e) = ext {
-            if ap.urn.is_some() {
+            if pp.attr.urn.is_some() {
                 return Err(err(ScimType::InvalidPath, format!("'{k}' inside '{e}'")));
             }
-            ap.urn = Some(e);
+            pp.attr.urn = Some(e);
         }
-        if ap.name.is_empty() {
+        if pp.attr.name.is_empty() {
             return Err(err(
                 ScimType::InvalidPath,
                 format!("'{k}' names no attribute"),
             ));
         }
-        let t = resolve(kind, &ap).map_err(|e| err(ScimType::InvalidPath, e))?;
+        let t = resolve(kind, &pp.attr).map_err(|e| err(ScimType::InvalidPath, e))?;
+        let read_only =
+            |s: Option<&Attribute>| s.is_some_and(|s| s.mutability == Mutability::ReadOnly);
         if t.attr.mutability == Mutability::ReadOnly
-            || t.sub.is_some_and(|s| s.mutability == Mutability::ReadOnly)
+            || read_only(t.sub)
+            || read_only(pp.sub.as_deref().and_then(|s| t.attr.sub(s)))
         {
             continue;
         }
-        let pp = PatchPath {
-            attr: ap,
-            filter: None,
-            sub: None,
+        // null unassigns (RFC 7643 §2.5).
+        let (verb, v) = if v.is_null() {
+            (Kind::Remove, None)
+        } else {
+            (verb, Some(v))
         };
-        on_path(
-            kind,
-            doc,
-            verb,
-            t,
-            &pp,
-            if v.is_null() { None } else { Some(v) },
-        )?;
+        on_path(kind, doc, verb, t, &pp, v)?;
     }
     Ok(())
 }
