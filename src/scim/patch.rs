@@ -323,11 +323,6 @@ fn on_path(
     Ok(())
 }
 
-/// A value converted to the stored form of attribute `a` (or sub-attribute `s` of it).
-fn conv(a: &Attribute, v: &Value, what: &str) -> Result<Option<Value>, ScimError> {
-    convert(a, v, what)
-}
-
 /// An operation on a whole attribute.
 fn whole(
     verb: Kind,
@@ -339,7 +334,7 @@ fn whole(
         (Kind::Remove, None) => return Ok(None),
         (Kind::Remove, Some(v)) if a.multi_valued => {
             // Entra ID's older form: remove these values only.
-            let gone = conv(a, &as_array(v), a.name)?.unwrap_or(Value::Array(Vec::new()));
+            let gone = convert(a, &as_array(v), a.name)?.unwrap_or(Value::Array(Vec::new()));
             let gone = gone.as_array().cloned().unwrap_or_default();
             let mut items = into_items(current);
             items.retain(|x| !gone.iter().any(|g| same(a, x, g)));
@@ -353,7 +348,7 @@ fn whole(
         (_, None) => return Ok(current),
     };
     if a.multi_valued {
-        let new = conv(a, &as_array(v), a.name)?;
+        let new = convert(a, &as_array(v), a.name)?;
         let new = new.and_then(|v| v.as_array().cloned()).unwrap_or_default();
         let mut items = if verb == Kind::Add {
             into_items(current)
@@ -372,7 +367,7 @@ fn whole(
         }
         return Ok((!items.is_empty()).then_some(Value::Array(items)));
     }
-    let new = conv(a, v, a.name)?;
+    let new = convert(a, v, a.name)?;
     if a.ty == AttrType::Complex {
         let mut merged = current
             .and_then(|c| c.as_object().cloned())
@@ -436,7 +431,7 @@ fn set_sub(
     }
     let what = format!("{}.{}", a.name, s.name);
     if let Some(v) = value {
-        if let Some(n) = conv(s, v, &what)? {
+        if let Some(n) = convert(s, v, &what)? {
             obj.insert(s.name.into(), n);
         }
     }
@@ -497,7 +492,7 @@ fn filtered(
                 el.insert(s.name.into(), v);
             }
             apply_to_element(verb, a, sub, &mut el, value)?;
-            let el = conv(a, &Value::Array(vec![Value::Object(el)]), a.name)?;
+            let el = convert(a, &Value::Array(vec![Value::Object(el)]), a.name)?;
             for n in el.and_then(|v| v.as_array().cloned()).unwrap_or_default() {
                 if n.get("primary") == Some(&Value::Bool(true)) {
                     clear_primary(&mut items);
