@@ -337,7 +337,7 @@ fn whole(
             let gone = convert(a, &as_array(v), a.name)?.unwrap_or(Value::Array(Vec::new()));
             let gone = gone.as_array().cloned().unwrap_or_default();
             let mut items = into_items(current);
-            items.retain(|x| !gone.iter().any(|g| same(a, x, g)));
+            items.retain(|x| !gone.iter().any(|g| covers(g, x)));
             return Ok((!items.is_empty()).then_some(Value::Array(items)));
         }
         (Kind::Remove, Some(_)) => return Ok(None),
@@ -602,6 +602,17 @@ fn clear_primary(items: &mut [Value]) {
                 o.insert("primary".into(), Value::Bool(false));
             }
         }
+    }
+}
+
+/// Whether a value given for removal names a stored value: every sub-attribute it gives is the
+/// stored one's (`{"value": "id"}` names the member `{"value": "id", "display": "…"}`).
+fn covers(given: &Value, stored: &Value) -> bool {
+    match (given, stored) {
+        (Value::Object(g), Value::Object(x)) => {
+            !g.is_empty() && g.iter().all(|(k, v)| x.get(k) == Some(v))
+        }
+        _ => given == stored,
     }
 }
 

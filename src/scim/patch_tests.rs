@@ -222,6 +222,23 @@ fn entra_adds_and_removes_members() {
         }),
     );
     assert_eq!(gone, group());
+    // The older form names values by what it gives of them, for any multi-valued attribute.
+    let out = ok(
+        U,
+        &user(),
+        ops(json!([
+            {"op": "Remove", "path": "emails", "value": [{"value": "test.user@okta.local"}]}
+        ])),
+    );
+    assert!(out.get("emails").is_none(), "{out}");
+    let out = ok(
+        U,
+        &user(),
+        ops(json!([
+            {"op": "Remove", "path": "emails", "value": [{"value": "test.user@okta.local", "type": "home"}]}
+        ])),
+    );
+    assert_eq!(out, user());
 }
 
 #[test]
