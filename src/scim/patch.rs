@@ -7,8 +7,9 @@
 //!   attributes in such a value (Okta sends the group's `id` with a rename) are ignored, and a null
 //!   unassigns;
 //! - booleans as the strings "True"/"False" (Entra ID);
-//! - `remove` of `members` with a value list removes those members only (Entra ID's older form),
-//!   and removing a member that is not in the group is no error;
+//! - `remove` of a multi-valued attribute with a value list removes only the values each listed
+//!   one names by the sub-attributes it gives (Entra ID's older form for `members`), and removing a
+//!   member that is not in the group is no error;
 //! - `add` or `replace` with a value filter that selects nothing, when the filter is `eq`
 //!   comparisons joined by `and` (`emails[type eq "work"].value`), adds a value built from them.
 //!   For `replace` this departs from RFC 7644 §3.5.2.3 (`noTarget`): Entra ID sends
