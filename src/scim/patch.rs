@@ -2,11 +2,14 @@
 //! - `op` in any case (`Replace`, `Add`, `Remove` from Entra ID);
 //! - `add`/`replace` without a path, whose object value names attributes, dotted sub-attributes
 //!   (`name.givenName`) and extension-URN-prefixed attributes
-//!   (`urn:…:enterprise:2.0:User:department`), or holds the extension object under its URN;
-//!   readOnly attributes in such a value (Okta sends the group's `id` with a rename) are ignored;
+//!   (`urn:…:enterprise:2.0:User:department`), value-filtered paths
+//!   (`emails[type eq "work"].value`), or holds the extension object under its URN; readOnly
+//!   attributes in such a value (Okta sends the group's `id` with a rename) are ignored, and a null
+//!   unassigns;
 //! - booleans as the strings "True"/"False" (Entra ID);
-//! - `remove` of `members` with a value list removes those members only (Entra ID's older form),
-//!   and removing a member that is not in the group is no error;
+//! - `remove` of a multi-valued attribute with a value list removes only the values each listed
+//!   one names by the sub-attributes it gives (Entra ID's older form for `members`), and removing a
+//!   member that is not in the group is no error;
 //! - `add` or `replace` with a value filter that selects nothing, when the filter is `eq`
 //!   comparisons joined by `and` (`emails[type eq "work"].value`), adds a value built from them.
 //!   For `replace` this departs from RFC 7644 §3.5.2.3 (`noTarget`): Entra ID sends
@@ -25,7 +28,7 @@
 use super::definitions::{AttrType, Attribute, Mutability};
 use super::eval::{check_element, element_matches};
 use super::filter::{parse_patch_path, Expr, Literal, Op, PatchPath};
-use super::path::{key_ci, resolve, AttrPath, Target};
+use super::path::{key_ci, resolve, Target};
 use super::schema::{convert, validate};
 use super::{ResourceKind, ScimError, ScimType, PATCH_OP};
 use serde_json::{Map, Value};
@@ -193,38 +196,37 @@ fn fields_of(
             fields_of(kind, doc, verb, Some(e), inner)?;
             continue;
         }
-        let mut ap = AttrPath::parse(k).map_err(|e| err(ScimType::InvalidPath, e))?;
+        // A key is a path of its own: a name, a dotted sub-attribute, a URN-prefixed attribute,
+        // or (as Microsoft's SCIM validator sends) a value filter with a sub-attribute.
+        let mut pp = parse_patch_path(k)?;
         if let Some(e) = ext {
-            if ap.urn.is_some() {
+            if pp.attr.urn.is_some() {
                 return Err(err(ScimType::InvalidPath, format!("'{k}' inside '{e}'")));
             }
-            ap.urn = Some(e);
+            pp.attr.urn = Some(e);
         }
-        if ap.name.is_empty() {
+        if pp.attr.name.is_empty() {
             return Err(err(
                 ScimType::InvalidPath,
                 format!("'{k}' names no attribute"),
             ));
         }
-        let t = resolve(kind, &ap).map_err(|e| err(ScimType::InvalidPath, e))?;
+        let t = resolve(kind, &pp.attr).map_err(|e| err(ScimType::InvalidPath, e))?;
+        let read_only =
+            |s: Option<&Attribute>| s.is_some_and(|s| s.mutability == Mutability::ReadOnly);
         if t.attr.mutability == Mutability::ReadOnly
-            || t.sub.is_some_and(|s| s.mutability == Mutability::ReadOnly)
+            || read_only(t.sub)
+            || read_only(pp.sub.as_deref().and_then(|s| t.attr.sub(s)))
         {
             continue;
         }
-        let pp = PatchPath {
-            attr: ap,
-            filter: None,
-            sub: None,
+        // null unassigns (RFC 7643 §2.5).
+        let (verb, v) = if v.is_null() {
+            (Kind::Remove, None)
+        } else {
+            (verb, Some(v))
         };
-        on_path(
-            kind,
-            doc,
-            verb,
-            t,
-            &pp,
-            if v.is_null() { None } else { Some(v) },
-        )?;
+        on_path(kind, doc, verb, t, &pp, v)?;
     }
     Ok(())
 }
@@ -322,11 +324,6 @@ fn on_path(
     Ok(())
 }
 
-/// A value converted to the stored form of attribute `a` (or sub-attribute `s` of it).
-fn conv(a: &Attribute, v: &Value, what: &str) -> Result<Option<Value>, ScimError> {
-    convert(a, v, what)
-}
-
 /// An operation on a whole attribute.
 fn whole(
     verb: Kind,
@@ -338,10 +335,10 @@ fn whole(
         (Kind::Remove, None) => return Ok(None),
         (Kind::Remove, Some(v)) if a.multi_valued => {
             // Entra ID's older form: remove these values only.
-            let gone = conv(a, &as_array(v), a.name)?.unwrap_or(Value::Array(Vec::new()));
+            let gone = convert(a, &as_array(v), a.name)?.unwrap_or(Value::Array(Vec::new()));
             let gone = gone.as_array().cloned().unwrap_or_default();
             let mut items = into_items(current);
-            items.retain(|x| !gone.iter().any(|g| same(a, x, g)));
+            items.retain(|x| !gone.iter().any(|g| covers(g, x)));
             return Ok((!items.is_empty()).then_some(Value::Array(items)));
         }
         (Kind::Remove, Some(_)) => return Ok(None),
@@ -352,7 +349,7 @@ fn whole(
         (_, None) => return Ok(current),
     };
     if a.multi_valued {
-        let new = conv(a, &as_array(v), a.name)?;
+        let new = convert(a, &as_array(v), a.name)?;
         let new = new.and_then(|v| v.as_array().cloned()).unwrap_or_default();
         let mut items = if verb == Kind::Add {
             into_items(current)
@@ -371,7 +368,7 @@ fn whole(
         }
         return Ok((!items.is_empty()).then_some(Value::Array(items)));
     }
-    let new = conv(a, v, a.name)?;
+    let new = convert(a, v, a.name)?;
     if a.ty == AttrType::Complex {
         let mut merged = current
             .and_then(|c| c.as_object().cloned())
@@ -435,7 +432,7 @@ fn set_sub(
     }
     let what = format!("{}.{}", a.name, s.name);
     if let Some(v) = value {
-        if let Some(n) = conv(s, v, &what)? {
+        if let Some(n) = convert(s, v, &what)? {
             obj.insert(s.name.into(), n);
         }
     }
@@ -496,7 +493,7 @@ fn filtered(
                 el.insert(s.name.into(), v);
             }
             apply_to_element(verb, a, sub, &mut el, value)?;
-            let el = conv(a, &Value::Array(vec![Value::Object(el)]), a.name)?;
+            let el = convert(a, &Value::Array(vec![Value::Object(el)]), a.name)?;
             for n in el.and_then(|v| v.as_array().cloned()).unwrap_or_default() {
                 if n.get("primary") == Some(&Value::Bool(true)) {
                     clear_primary(&mut items);
@@ -606,6 +603,17 @@ fn clear_primary(items: &mut [Value]) {
                 o.insert("primary".into(), Value::Bool(false));
             }
         }
+    }
+}
+
+/// Whether a value given for removal names a stored value: every sub-attribute it gives is the
+/// stored one's (`{"value": "id"}` names the member `{"value": "id", "display": "…"}`).
+fn covers(given: &Value, stored: &Value) -> bool {
+    match (given, stored) {
+        (Value::Object(g), Value::Object(x)) => {
+            !g.is_empty() && g.iter().all(|(k, v)| x.get(k) == Some(v))
+        }
+        _ => given == stored,
     }
 }
 

@@ -222,6 +222,23 @@ fn entra_adds_and_removes_members() {
         }),
     );
     assert_eq!(gone, group());
+    // The older form names values by what it gives of them, for any multi-valued attribute.
+    let out = ok(
+        U,
+        &user(),
+        ops(json!([
+            {"op": "Remove", "path": "emails", "value": [{"value": "test.user@okta.local"}]}
+        ])),
+    );
+    assert!(out.get("emails").is_none(), "{out}");
+    let out = ok(
+        U,
+        &user(),
+        ops(json!([
+            {"op": "Remove", "path": "emails", "value": [{"value": "test.user@okta.local", "type": "home"}]}
+        ])),
+    );
+    assert_eq!(out, user());
 }
 
 #[test]
@@ -255,6 +272,25 @@ fn entra_replaces_without_a_path_with_dotted_and_urn_keys() {
     );
     assert_eq!(out["schemas"], json!([USER_SCHEMA, ENTERPRISE_USER_SCHEMA]));
     assert_eq!(out["active"], json!(false));
+    // Keys with value filters, and null to unassign.
+    let out2 = ok(
+        U,
+        &user(),
+        ops(json!([{"op": "replace", "value": {
+            "emails[type eq \"work\"].value": "new@x.org",
+            "addresses[type eq \"work\"].locality": "Paris",
+            "displayName": null
+        }}])),
+    );
+    assert_eq!(
+        out2["emails"],
+        json!([{"value": "new@x.org", "type": "work", "primary": true}])
+    );
+    assert_eq!(
+        out2["addresses"],
+        json!([{"type": "work", "locality": "Paris"}])
+    );
+    assert!(out2.get("displayName").is_none(), "{out2}");
     // The extension object under its URN works the same.
     let same = ok(
         U,
