@@ -194,6 +194,7 @@ fn directory_holders(
                 subject: &u.name,
                 claims: &claims,
                 local_groups: &u.groups,
+                provisioned_groups: None,
             };
             let Ok(e) = crate::mapping::evaluate(&app.config, &subject) else {
                 continue;
