@@ -27,6 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
+/// The path of a page's `i`-th request.
+type PathOf = Box<dyn Fn(usize) -> String>;
+
 const WARMUP: usize = 20;
 const ITERATIONS: usize = 200;
 const DAY_MS: i64 = 86_400_000;
@@ -198,13 +201,13 @@ fn main() {
                     .expect("body")
             }
         };
-        let day = |d: i64| {
+        let day = move |d: i64| {
             chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_ms - d * DAY_MS)
                 .unwrap_or_default()
                 .format("%Y-%m-%dT%H:%M")
                 .to_string()
         };
-        let pages: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+        let pages: Vec<(&str, PathOf)> = vec![
             ("console home", Box::new(|_| "/admin".to_string())),
             (
                 "user search (q=user-0042)",
