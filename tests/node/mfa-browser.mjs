@@ -8,10 +8,10 @@
 // refused and a new one passes, and removes the app. Runs axe-core on every page (serious or critical violations are reported),
 // saves a screenshot of each page to DIR and prints one JSON line to stdout.
 import { chromium } from 'playwright-core';
-import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
+import { base32Decode, stepNow, totp } from './totp.mjs';
 
 console.log = console.error;
 const { values: args } = parseArgs({
@@ -23,33 +23,6 @@ const { values: args } = parseArgs({
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 mkdirSync(args.out, { recursive: true });
 
-function base32Decode(s) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  const out = [];
-  let bits = 0;
-  let value = 0;
-  for (const c of s.toUpperCase().replace(/=+$/, '')) {
-    const i = alphabet.indexOf(c);
-    if (i < 0) throw new Error(`not base32: ${s}`);
-    value = (value << 5) | i;
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 255);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(out);
-}
-
-// RFC 6238: HMAC-SHA-1 over the 30-second step, dynamic truncation, six digits.
-function totp(key, step) {
-  const msg = Buffer.alloc(8);
-  msg.writeBigUInt64BE(BigInt(step));
-  const h = createHmac('sha1', key).update(msg).digest();
-  const o = h[h.length - 1] & 15;
-  return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
-}
-const stepNow = () => Math.floor(Date.now() / 1000 / 30);
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',

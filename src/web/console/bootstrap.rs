@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::portal::PortalRequest;
 use crate::web::directory::{finish_root, start_root, AdminError};
 use askama::Template;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -83,14 +83,7 @@ fn with_status(mut resp: Response, status: StatusCode) -> Response {
 
 /// The request's form, from our own page (the portal's Origin rule), and the client's address.
 async fn our_form(app: &App, req: Request) -> Result<(PortalRequest, SocketAddr), Response> {
-    let source = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let r = PortalRequest::read(req)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let (r, source) = super::form_of(req).await?;
     if let Err(why) = crate::portal::session::origin_ok(&r.headers, &app.config.public_url) {
         return Err(crate::portal::PortalError::Forged(why).into_response());
     }

@@ -150,11 +150,7 @@ impl FromRequestParts<Arc<App>> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
-        let source = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0)
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let source = source_of(&parts.extensions);
         if app.config.portal.is_none() {
             return Err(refused(
                 StatusCode::NOT_FOUND,
@@ -277,17 +273,29 @@ pub(super) async fn checked_form(
     req: axum::extract::Request,
     action: &str,
 ) -> Result<(Admin, PortalRequest), Response> {
-    let source = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let r = PortalRequest::read(req)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let (r, source) = form_of(req).await?;
     let session = crate::portal::checked_post(app, &r, action, false).await?;
     let admin = admin_of(app, &session, source).await?;
     Ok((admin, r))
+}
+
+/// The client's address (loopback when the connection did not say: in-process requests).
+fn source_of(extensions: &axum::http::Extensions) -> SocketAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// A form's fields and the client's address.
+pub(super) async fn form_of(
+    req: axum::extract::Request,
+) -> Result<(PortalRequest, SocketAddr), Response> {
+    let source = source_of(req.extensions());
+    let r = PortalRequest::read(req)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((r, source))
 }
 
 #[derive(Template)]
