@@ -479,6 +479,17 @@ pub struct LoginChanges {
     pub removed: Vec<Assignment>,
 }
 
+/// Every login record (who signed in, and what the rules gave them then), for the operators'
+/// view of who has access to what; a record that no longer decodes is left out.
+pub async fn login_records(store: &dyn Store) -> Result<Vec<LoginRecord>, MappingError> {
+    Ok(store
+        .dir_list(LOGIN_RECORD)
+        .await?
+        .into_iter()
+        .filter_map(|(_, v)| serde_json::from_str(&v.value).ok())
+        .collect())
+}
+
 fn record_key(provider: &str, subject: &str) -> String {
     format!("{provider}\u{1f}{subject}")
 }

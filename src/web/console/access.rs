@@ -53,6 +53,14 @@ struct Holders {
     users: Vec<(String, String)>,
 }
 
+/// People of the identity providers who had one permission set in one account at their last
+/// sign-in: `provider/subject` and when.
+struct Federated {
+    account: String,
+    permission_set: String,
+    people: Vec<(String, String)>,
+}
+
 #[derive(Deserialize)]
 struct Explained {
     assignments: Vec<ExplainedSet>,
@@ -82,6 +90,7 @@ struct AccessPage<'a> {
     sets: Vec<SetView>,
     rules: Vec<RuleView>,
     holders: Option<Vec<Holders>>,
+    federated: Vec<Federated>,
     providers: Vec<String>,
     explained: Option<Explained>,
     error: FormError,
@@ -154,6 +163,10 @@ async fn render(
     } else {
         None
     };
+    let federated = match crate::mapping::login_records(app.store.as_ref()).await {
+        Ok(records) => federated_holders(records),
+        Err(e) => return failed(&AdminError::internal(e.to_string())),
+    };
     let mut providers: Vec<String> = vec![LOCAL_PROVIDER.to_string()];
     providers.extend(config.assignment_rules.iter().map(|r| r.provider.clone()));
     providers.sort();
@@ -168,6 +181,7 @@ async fn render(
         sets,
         rules,
         holders,
+        federated,
         providers,
         explained,
         error,
@@ -219,6 +233,29 @@ fn directory_holders(
             })
             .collect()
     })
+}
+
+/// The people of identity providers (the directory's users are evaluated live instead) by the
+/// permission set and account they had at their last sign-in.
+fn federated_holders(records: Vec<crate::mapping::LoginRecord>) -> Vec<Federated> {
+    let mut by: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.provider != LOCAL_PROVIDER) {
+        for a in &r.assignments {
+            by.entry((a.account.clone(), a.permission_set.clone()))
+                .or_default()
+                .push((
+                    format!("{}/{}", r.provider, r.subject),
+                    super::when(Some(r.last_login)),
+                ));
+        }
+    }
+    by.into_iter()
+        .map(|((account, permission_set), people)| Federated {
+            account,
+            permission_set,
+            people,
+        })
+        .collect()
 }
 
 /// `POST /admin/console/access`: the rules explained for the claims typed in.

@@ -400,11 +400,30 @@ async fn the_health_page_shows_the_store_and_the_sealing_key_in_use() {
 async fn the_access_page_shows_who_gets_each_permission_set_by_which_rule() {
     let c = Console::new().await;
     testing::directory_user(&c.app, "dev1", &["dev"]).await;
+    // dana signed in through corp once, and the rules then gave her Dev.
+    let evaluation = crate::mapping::Evaluation {
+        provider: "corp".into(),
+        subject: "dana".into(),
+        groups: None,
+        email: None,
+        assignments: vec![crate::mapping::Assignment {
+            account: testing::ACCOUNT.into(),
+            permission_set: "Dev".into(),
+            role_arn: format!("arn:aws:iam::{}:role/RolegateSSO_Dev", testing::ACCOUNT),
+            rules: vec![1],
+        }],
+        rules: Vec::new(),
+        notes: Vec::new(),
+    };
+    crate::mapping::record_login(c.app.store.as_ref(), &evaluation, T0)
+        .await
+        .unwrap();
     let admin = c.signed_in("ada", &["admins"], true).await;
     let (status, html) = c.page("/admin/console/access", &admin.0).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("<td>Dev</td>"), "{html}");
     assert!(html.contains(">dev1</a> (1)"), "{html}");
+    assert!(html.contains("corp/dana (2023-11-14T22:13:20Z)"), "{html}");
 
     let resp = c
         .post(
