@@ -88,7 +88,10 @@ def test_a_person_provisioned_and_deactivated_on_one_replica_is_seen_so_on_the_o
     print(f"the deactivation reached the other replica after {time.monotonic() - deactivated:.2f} s")
     code, request_id = refusal.split(" ")
     assert code == "AccessDenied", refusal
-    ev = b.audit_event(request_id)
+    # The audit writer batches: the event is in B's log within its window.
+    ev = wait_until("B's audit event of the refusal",
+                    lambda: next((e for e in b.audit() if e.get("request_id") == request_id), None),
+                    5.0, interval=0.25)
     assert ev["decision"] == "deny" and ev["action"] == "AssumeRoleWithWebIdentity", ev
     assert "deprovisioned" in ev["reason"] and "replicated-directory" in ev["reason"], ev
     assert scim(b, "GET", f"/Users/{uid}").json()["active"] is False
