@@ -32,6 +32,7 @@ use super::path::{key_ci, resolve, Target};
 use super::schema::{convert, validate};
 use super::{ResourceKind, ScimError, ScimType, PATCH_OP};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 fn err(t: ScimType, msg: impl Into<String>) -> ScimError {
     ScimError::bad_request(t, msg)
@@ -338,7 +339,25 @@ fn whole(
             let gone = convert(a, &as_array(v), a.name)?.unwrap_or(Value::Array(Vec::new()));
             let gone = gone.as_array().cloned().unwrap_or_default();
             let mut items = into_items(current);
-            items.retain(|x| !gone.iter().any(|g| covers(g, x)));
+            // Values given with a string `value` cover only items of that `value`: look those
+            // up by it (a batch of members removed from a large group is not members × batch
+            // comparisons); the others are compared with every item.
+            let mut by_value: HashMap<&str, Vec<&Value>> = HashMap::new();
+            let mut others = Vec::new();
+            for g in &gone {
+                match g.get("value").and_then(Value::as_str) {
+                    Some(v) => by_value.entry(v).or_default().push(g),
+                    None => others.push(g),
+                }
+            }
+            items.retain(|x| {
+                let keyed = x
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .and_then(|v| by_value.get(v))
+                    .is_some_and(|gs| gs.iter().any(|g| covers(g, x)));
+                !(keyed || others.iter().any(|g| covers(g, x)))
+            });
             return Ok((!items.is_empty()).then_some(Value::Array(items)));
         }
         (Kind::Remove, Some(_)) => return Ok(None),

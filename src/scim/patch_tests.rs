@@ -658,3 +658,23 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn removing_members_by_a_value_list_removes_exactly_the_members_each_value_covers() {
+    // Every given value must cover the member: a `display` differing keeps it; duplicates and
+    // unknown ids remove nothing more.
+    let out = ok(
+        G,
+        &group(),
+        ops(json!([{"op": "Remove", "path": "members", "value": [
+            {"value": "89bb1940-b905-4575-9e7f-6f887cfb368e", "display": "someone.else@okta.local"},
+            {"value": "2819c223-7f76-453a-919d-413861904646"},
+            {"value": "2819c223-7f76-453a-919d-413861904646"},
+            {"value": "no-such-member"}
+        ]}])),
+    );
+    assert_eq!(
+        out["members"],
+        json!([{"value": "89bb1940-b905-4575-9e7f-6f887cfb368e", "display": "other.user@okta.local"}])
+    );
+}

@@ -181,7 +181,9 @@ enum Op {
     ResourceTypes(Option<String>),
     List(ResourceKind),
     Search(ResourceKind),
-    NotAllowed(String),
+    /// A request this server refuses with a status (405 for writes to the discovery documents,
+    /// 501 for a search over several resource types at once) and why.
+    NotAllowed(u16, String),
     Get(ResourceKind, String),
     Create(ResourceKind),
     Replace(ResourceKind, String),
@@ -206,8 +208,14 @@ impl Op {
             ("GET", ["ResourceTypes"]) => Op::ResourceTypes(None),
             ("GET", ["ResourceTypes", s]) => Op::ResourceTypes(Some(s.to_string())),
             (_, ["ServiceProviderConfig" | "Schemas" | "ResourceTypes", ..]) => {
-                Op::NotAllowed(format!("{method} is not allowed on {path}"))
+                Op::NotAllowed(405, format!("{method} is not allowed on {path}"))
             }
+            // RFC 7644 §3.4.3 allows a search at the root over every resource type; §3.12: 501
+            // for an operation the service provider does not support.
+            ("POST", [".search"]) => Op::NotAllowed(
+                501,
+                "searching several resource types at once is not supported; search /Users/.search or /Groups/.search".into(),
+            ),
             ("GET", [k]) => Op::List(kind(k)?),
             ("POST", [k, ".search"]) => Op::Search(kind(k)?),
             ("POST", [k]) => Op::Create(kind(k)?),
@@ -225,7 +233,7 @@ impl Op {
             Op::ServiceProviderConfig => return "scim:GetServiceProviderConfig".into(),
             Op::Schemas(_) => return "scim:GetSchemas".into(),
             Op::ResourceTypes(_) => return "scim:GetResourceTypes".into(),
-            Op::NotAllowed(_) => return "scim:Unknown".into(),
+            Op::NotAllowed(..) => return "scim:Unknown".into(),
             Op::List(k) | Op::Search(k) => ("List", k.endpoint()),
             Op::Get(k, _) => ("Get", k.name()),
             Op::Create(k) => ("Create", k.name()),
@@ -295,7 +303,8 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
             resp
         }
         Err(e) => {
-            ev.outcome(if e.error.status >= 500 {
+            // 501 refuses an operation this server does not offer: a denial, not a fault.
+            ev.outcome(if e.error.status >= 500 && e.error.status != 501 {
                 Outcome::Error
             } else {
                 Outcome::Deny
@@ -356,8 +365,8 @@ async fn serve(app: &App, op: Option<Op>, req: Request, ev: &mut AuditEvent) -> 
         Op::ResourceTypes(Some(n)) => scim::schema::resource_type(&base, &n)
             .map(|v| scim_json(StatusCode::OK, &v))
             .ok_or_else(|| ScimRefusal::new(ScimError::not_found(format!("no resource type {n}")))),
-        Op::NotAllowed(why) => Err(ScimRefusal::new(ScimError {
-            status: 405,
+        Op::NotAllowed(status, why) => Err(ScimRefusal::new(ScimError {
+            status,
             scim_type: None,
             detail: why,
         })),

@@ -100,3 +100,35 @@ async fn discovery_documents_allow_get_only() {
     let a = call(&app, Method::GET, "/scim/v2/Schemas/urn:nope", OKTA, None).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_search_at_the_root_is_not_implemented_and_says_where_to_search() {
+    let app = app().await;
+    create_user(&app, OKTA, "ana@corp.example").await;
+    let before = state(&app).await;
+    let a = call(
+        &app,
+        Method::POST,
+        "/scim/v2/.search",
+        OKTA,
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "attributes": ["userName"]
+        })),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED, "{}", a.body);
+    assert_eq!(a.body["status"], "501");
+    assert!(
+        a.body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/Users/.search"),
+        "{}",
+        a.body
+    );
+    let (decision, reason, _) = last(&app, &a, "scim:Unknown").await;
+    assert_eq!(decision, "deny");
+    assert!(reason.contains("several resource types"), "{reason}");
+    assert_eq!(state(&app).await, before);
+}
