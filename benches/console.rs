@@ -31,6 +31,9 @@ const WARMUP: usize = 20;
 const ITERATIONS: usize = 200;
 const DAY_MS: i64 = 86_400_000;
 
+/// The path of a page's `i`-th request.
+type PagePath<'a> = Box<dyn Fn(usize) -> String + 'a>;
+
 fn count(var: &str, default: usize) -> usize {
     std::env::var(var)
         .ok()
@@ -204,7 +207,7 @@ fn main() {
                 .format("%Y-%m-%dT%H:%M")
                 .to_string()
         };
-        let pages: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+        let pages: Vec<(&str, PagePath<'_>)> = vec![
             ("console home", Box::new(|_| "/admin".to_string())),
             (
                 "user search (q=user-0042)",

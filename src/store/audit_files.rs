@@ -219,8 +219,11 @@ fn widen(range: Option<(i64, i64)>, t: i64) -> Option<(i64, i64)> {
     Some(range.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))))
 }
 
+/// What reading a segment in full finds: the length of its whole frames, their time range and index.
+type Scanned = (u64, Option<TimeRange>, Vec<Block>);
+
 /// The whole-frame length, time range and index of a segment read in full.
-fn scan(path: &Path, bytes: &[u8]) -> Result<(u64, Option<(i64, i64)>, Vec<Block>)> {
+fn scan(path: &Path, bytes: &[u8]) -> Result<Scanned> {
     let (found, len) = frames(bytes);
     let mut range = None;
     let mut blocks = Vec::new();

@@ -158,7 +158,7 @@ fn a_retried_record_at_the_edge_is_read_as_its_first_copy() {
         assert_eq!(got.len(), 41);
         assert_eq!(
             brief(&got[40..]),
-            brief(&[first.clone()]),
+            brief(std::slice::from_ref(&first)),
             "newest first: {newest_first}"
         );
     }
