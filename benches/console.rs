@@ -27,12 +27,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
-/// The path of a page's `i`-th request.
-type PathOf = Box<dyn Fn(usize) -> String>;
-
 const WARMUP: usize = 20;
 const ITERATIONS: usize = 200;
 const DAY_MS: i64 = 86_400_000;
+
+/// The path of a page's `i`-th request.
+type PagePath<'a> = Box<dyn Fn(usize) -> String + 'a>;
 
 fn count(var: &str, default: usize) -> usize {
     std::env::var(var)
@@ -207,7 +207,7 @@ fn main() {
                 .format("%Y-%m-%dT%H:%M")
                 .to_string()
         };
-        let pages: Vec<(&str, PathOf)> = vec![
+        let pages: Vec<(&str, PagePath<'_>)> = vec![
             ("console home", Box::new(|_| "/admin".to_string())),
             (
                 "user search (q=user-0042)",

@@ -7,9 +7,15 @@
 //! the CRC-32 of the payload (4 bytes, big-endian), then the payload, a batch as
 //! [`codec::encode_audit_batch`] writes it. The segment being written is `<seq>.log` (twelve digits);
 //! once it passes [`SEGMENT_BYTES`] it is sealed, renamed `<seq>_<min>_<max>.log` with the earliest and
-//! latest record time (Unix milliseconds) it holds, and a new segment starts. Queries read only the
-//! segments whose time range meets theirs, newest or oldest first, and stop once no further segment can
-//! hold a record that would make the cut.
+//! latest record time (Unix milliseconds) it holds, and a new segment starts.
+//!
+//! **Queries.** Each segment has an index in memory: its frames in runs of at least [`BLOCK_BYTES`]
+//! (one entry per run, one run per frame when frames are larger), each with its byte span and time
+//! range. The segment being written is indexed when the log opens and as it is appended to; a sealed
+//! one when a query first reaches it, and the indexes of at most [`INDEXED_SEGMENTS`] sealed segments
+//! are kept, so memory stays bounded. A query reads only the runs whose time range meets its window,
+//! the newest (or oldest) first across segments, checks each frame's CRC, copies only the records
+//! that make the cut, and stops once no unread run can hold a record that would.
 //!
 //! **Crashes.** A batch is durable when [`AuditFiles::append`] returns. A frame cut short by a crash
 //! (short, or failing its CRC) is the end of the log: the open that follows truncates it. A failed
@@ -20,19 +26,52 @@
 use super::codec;
 use super::{AuditQuery, AuditRecord, Result, StoreError};
 use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Size past which the segment being written is sealed and a new one started.
 pub const SEGMENT_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Bytes of frames one index entry spans at least (a single larger frame is an entry of its own).
+pub const BLOCK_BYTES: u64 = 64 * 1024;
+
+/// Sealed segments whose index is kept in memory at once (the least recently read are dropped and
+/// rebuilt when a query reaches them again).
+pub const INDEXED_SEGMENTS: usize = 64;
 
 const FRAME_HEADER: usize = 8;
 
 /// Earliest and latest record time (Unix milliseconds).
 type TimeRange = (i64, i64);
+
+/// Consecutive whole frames of a segment: their byte span and the time range of their records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Block {
+    start: u64,
+    end: u64,
+    range: TimeRange,
+}
+
+/// A segment's frames in blocks, in file order.
+type Index = Arc<Vec<Block>>;
+
+/// Adds the frame at `start..end` holding records over `range` to `blocks`.
+fn push_frame(blocks: &mut Vec<Block>, start: u64, end: u64, (lo, hi): TimeRange) {
+    match blocks.last_mut() {
+        Some(b) if b.end == start && b.end - b.start < BLOCK_BYTES => {
+            b.end = end;
+            b.range = (b.range.0.min(lo), b.range.1.max(hi));
+        }
+        _ => blocks.push(Block {
+            start,
+            end,
+            range: (lo, hi),
+        }),
+    }
+}
 
 /// One segment file.
 #[derive(Debug, Clone)]
@@ -45,6 +84,9 @@ struct Segment {
     len: u64,
     /// Renamed with its range; no longer written.
     sealed: bool,
+    /// Always there for the segment being written; for a sealed one, when a query built it and it
+    /// is among the [`INDEXED_SEGMENTS`] most recently read.
+    index: Option<Index>,
 }
 
 struct Inner {
@@ -53,6 +95,33 @@ struct Inner {
     active: File,
     /// Set when a failed write could not be cut off: the file may end in a partial frame.
     broken: Option<String>,
+    /// Sealed segments with an index in memory, least recently read first.
+    indexed: VecDeque<u64>,
+}
+
+impl Inner {
+    /// Keeps `index` (when given) as the index of sealed segment `seq`, marks it the most recently
+    /// read, and drops the indexes of the least recently read beyond [`INDEXED_SEGMENTS`].
+    fn note_index(&mut self, seq: u64, index: Option<Index>) {
+        let Some(seg) = self.segments.iter_mut().find(|s| s.seq == seq && s.sealed) else {
+            return;
+        };
+        if seg.index.is_none() {
+            match index {
+                Some(index) => seg.index = Some(index),
+                None => return,
+            }
+        }
+        self.indexed.retain(|&s| s != seq);
+        self.indexed.push_back(seq);
+        while self.indexed.len() > INDEXED_SEGMENTS {
+            if let Some(old) = self.indexed.pop_front() {
+                if let Some(seg) = self.segments.iter_mut().find(|s| s.seq == old) {
+                    seg.index = None;
+                }
+            }
+        }
+    }
 }
 
 /// The segment files of one data directory.
@@ -150,16 +219,69 @@ fn widen(range: Option<(i64, i64)>, t: i64) -> Option<(i64, i64)> {
     Some(range.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))))
 }
 
-/// The whole-frame length and time range of a segment read in full.
-fn scan(path: &Path, bytes: &[u8]) -> Result<(u64, Option<(i64, i64)>)> {
+/// What reading a segment in full finds: the length of its whole frames, their time range and index.
+type Scanned = (u64, Option<TimeRange>, Vec<Block>);
+
+/// The whole-frame length, time range and index of a segment read in full.
+fn scan(path: &Path, bytes: &[u8]) -> Result<Scanned> {
     let (found, len) = frames(bytes);
     let mut range = None;
-    for (_, payload) in found {
-        for r in codec::decode_audit_batch(payload).map_err(|e| corrupt(path, e))? {
-            range = widen(range, r.time_ms);
+    let mut blocks = Vec::new();
+    for (offset, payload) in found {
+        let mut frame_range = None;
+        codec::visit_audit_batch(payload, |r| frame_range = widen(frame_range, r.time_ms))
+            .map_err(|e| corrupt(path, e))?;
+        if let Some((lo, hi)) = frame_range {
+            let end = offset + (FRAME_HEADER + payload.len()) as u64;
+            push_frame(&mut blocks, offset, end, (lo, hi));
+            range = widen(widen(range, lo), hi);
         }
     }
-    Ok((len, range))
+    Ok((len, range, blocks))
+}
+
+/// The index of a sealed segment, read in full; damage anywhere in it is an error.
+fn load_index(seg: &Segment) -> Result<Vec<Block>> {
+    let bytes = read_prefix(&seg.path, seg.len)?;
+    let (len, _, blocks) = scan(&seg.path, &bytes)?;
+    if len != seg.len {
+        return Err(corrupt(
+            &seg.path,
+            format!("damaged batch at byte {len} of {}", seg.len),
+        ));
+    }
+    Ok(blocks)
+}
+
+/// The bytes of `block` of the segment open as `file`, checked to be whole frames.
+fn read_block<'a>(
+    path: &Path,
+    file: &mut File,
+    block: &Block,
+    buf: &'a mut Vec<u8>,
+) -> Result<Vec<(u64, &'a [u8])>> {
+    let n = (block.end - block.start) as usize;
+    buf.resize(n, 0);
+    file.seek(SeekFrom::Start(block.start))
+        .and_then(|_| file.read_exact(buf))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => corrupt(
+                path,
+                format!("shorter than the {} bytes written", block.end),
+            ),
+            _ => io_error("read", path, e),
+        })?;
+    let (found, len) = frames(buf);
+    if len != n as u64 {
+        return Err(corrupt(
+            path,
+            format!("damaged batch at byte {}", block.start + len),
+        ));
+    }
+    Ok(found
+        .into_iter()
+        .map(|(offset, payload)| (block.start + offset, payload))
+        .collect())
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -215,11 +337,13 @@ impl AuditFiles {
                     range: Some(range),
                     len,
                     sealed: true,
+                    index: None,
                 });
                 continue;
             }
             let bytes = fs::read(&path).map_err(|e| io_error("read", &path, e))?;
-            let (len, range) = scan(&path, &bytes)?;
+            let (len, range, blocks) = scan(&path, &bytes)?;
+            let index = Some(Arc::new(blocks));
             if len < bytes.len() as u64 {
                 tracing::warn!(segment = %path.display(), kept = len, dropped = bytes.len() as u64 - len,
                     "audit log: cutting off a batch left incomplete by a crash");
@@ -243,6 +367,7 @@ impl AuditFiles {
                         range: Some(range),
                         len,
                         sealed: true,
+                        index,
                     });
                 }
                 None if i != last => {
@@ -254,6 +379,7 @@ impl AuditFiles {
                     range,
                     len,
                     sealed: false,
+                    index,
                 }),
             }
         }
@@ -266,18 +392,31 @@ impl AuditFiles {
                 range: None,
                 len: 0,
                 sealed: false,
+                index: Some(Index::default()),
             });
         }
         let active = open_active(&segments.last().expect("one segment").path)?;
         sync_dir(dir)?;
+        let mut inner = Inner {
+            segments,
+            active,
+            broken: None,
+            indexed: VecDeque::new(),
+        };
+        // Segments sealed just now, from the scan above.
+        let sealed_now: Vec<u64> = inner
+            .segments
+            .iter()
+            .filter(|s| s.sealed && s.index.is_some())
+            .map(|s| s.seq)
+            .collect();
+        for seq in sealed_now {
+            inner.note_index(seq, None);
+        }
         Ok(AuditFiles {
             dir: dir.to_path_buf(),
             segment_bytes,
-            inner: Mutex::new(Inner {
-                segments,
-                active,
-                broken: None,
-            }),
+            inner: Mutex::new(inner),
         })
     }
 
@@ -323,9 +462,16 @@ impl AuditFiles {
             }
             return Err(err);
         }
+        let start = seg.len;
         seg.len += bytes.len() as u64;
+        let mut frame_range = None;
         for r in records {
-            seg.range = widen(seg.range, r.time_ms);
+            frame_range = widen(frame_range, r.time_ms);
+        }
+        if let Some((lo, hi)) = frame_range {
+            seg.range = widen(widen(seg.range, lo), hi);
+            let index = seg.index.get_or_insert_with(Index::default);
+            push_frame(Arc::make_mut(index), start, seg.len, (lo, hi));
         }
         if seg.len >= self.segment_bytes {
             self.rotate(&mut inner)?;
@@ -348,6 +494,7 @@ impl AuditFiles {
         fs::rename(&seg.path, &sealed).map_err(|e| io_error("seal", &seg.path, e))?;
         seg.path = sealed;
         seg.sealed = true;
+        let sealed_seq = seg.seq;
         inner.active = next;
         inner.segments.push(Segment {
             seq,
@@ -355,7 +502,9 @@ impl AuditFiles {
             range: None,
             len: 0,
             sealed: false,
+            index: Some(Index::default()),
         });
+        inner.note_index(sealed_seq, None);
         sync_dir(&self.dir)
     }
 
@@ -374,8 +523,10 @@ impl AuditFiles {
             range: None,
             len: 0,
             sealed: false,
+            index: Some(Index::default()),
         }];
         inner.broken = None;
+        inner.indexed.clear();
         sync_dir(&self.dir)
     }
 
@@ -389,81 +540,178 @@ impl AuditFiles {
         if since >= until {
             return Ok(Vec::new());
         }
+        let newest_first = q.newest_first;
+        // Where reading starts in the query's order: the greater, the sooner read.
+        let reach = |(lo, hi): TimeRange| -> i128 {
+            if newest_first {
+                i128::from(hi)
+            } else {
+                -i128::from(lo)
+            }
+        };
+        let meets = |(lo, hi): TimeRange| hi >= since && lo < until;
         // Whole frames only: what is appended after this snapshot is not read.
-        let mut candidates: Vec<(Segment, (i64, i64))> = self
+        let mut segments: Vec<(Segment, TimeRange)> = self
             .lock()
             .segments
             .iter()
             .filter_map(|s| {
-                let (lo, hi) = s.range?;
-                (hi >= since && lo < until).then(|| (s.clone(), (lo, hi)))
+                let range = s.range?;
+                meets(range).then(|| (s.clone(), range))
             })
             .collect();
-        if q.newest_first {
-            candidates
-                .sort_by_key(|(s, (_, hi))| (std::cmp::Reverse(*hi), std::cmp::Reverse(s.seq)));
-        } else {
-            candidates.sort_by_key(|(s, (lo, _))| (*lo, s.seq));
-        }
-        // The best `limit` records so far by (time_ms, id), each as its first-written copy
-        // (segment, offset, position in the batch).
-        type Kept = BTreeMap<(i64, String), ((u64, u64, usize), AuditRecord)>;
-        let mut kept: Kept = BTreeMap::new();
-        for (seg, (lo, hi)) in candidates {
-            if kept.len() == q.limit {
-                // The record that would drop out next; a segment wholly beyond it adds nothing.
-                let edge = if q.newest_first {
-                    kept.keys().next()
-                } else {
-                    kept.keys().next_back()
+        segments.sort_by_key(|(s, range)| std::cmp::Reverse((reach(*range), s.seq)));
+        let mut search = Search {
+            q,
+            kept: BTreeMap::new(),
+        };
+        // Blocks of the segments opened so far, by where they start in the query's order.
+        let mut pending: BinaryHeap<(i128, usize, Block)> = BinaryHeap::new();
+        let mut files: Vec<Option<File>> = segments.iter().map(|_| None).collect();
+        let mut built: Vec<(u64, Option<Index>)> = Vec::new();
+        let mut next = 0;
+        let mut buf = Vec::new();
+        let result = (|| -> Result<()> {
+            loop {
+                let seg_reach = segments.get(next).map(|(_, range)| reach(*range));
+                let block_reach = pending.peek().map(|(r, _, _)| *r);
+                let (open_segment, at) = match (seg_reach, block_reach) {
+                    (None, None) => return Ok(()),
+                    (Some(s), Some(b)) => (s >= b, s.max(b)),
+                    (Some(s), None) => (true, s),
+                    (None, Some(b)) => (false, b),
                 };
-                let edge_time = edge.expect("limit > 0").0;
-                if (q.newest_first && hi < edge_time) || (!q.newest_first && lo > edge_time) {
-                    break;
-                }
-            }
-            let bytes = read_prefix(&seg.path, seg.len)?;
-            let (found, len) = frames(&bytes);
-            if len != seg.len {
-                return Err(corrupt(
-                    &seg.path,
-                    format!("damaged batch at byte {len} of {}", seg.len),
-                ));
-            }
-            for (offset, payload) in found {
-                let records =
-                    codec::decode_audit_batch(payload).map_err(|e| corrupt(&seg.path, e))?;
-                for (i, r) in records.into_iter().enumerate() {
-                    if !q.matches(&r) {
-                        continue;
-                    }
-                    let written = (seg.seq, offset, i);
-                    match kept.entry((r.time_ms, r.id.clone())) {
-                        Entry::Occupied(mut e) => {
-                            if written < e.get().0 {
-                                e.insert((written, r));
-                            }
-                        }
-                        Entry::Vacant(e) => {
-                            e.insert((written, r));
-                        }
-                    }
-                    if kept.len() > q.limit {
-                        if q.newest_first {
-                            kept.pop_first();
-                        } else {
-                            kept.pop_last();
-                        }
+                // Nothing unread starts at or before the record that would drop out next.
+                if let Some(edge) = search.edge() {
+                    if at < reach((edge, edge)) {
+                        return Ok(());
                     }
                 }
+                if open_segment {
+                    let (seg, _) = &segments[next];
+                    let index = match &seg.index {
+                        Some(index) => {
+                            built.push((seg.seq, None));
+                            index.clone()
+                        }
+                        None => {
+                            let index = Arc::new(load_index(seg)?);
+                            built.push((seg.seq, Some(index.clone())));
+                            index
+                        }
+                    };
+                    for b in index.iter().filter(|b| meets(b.range)) {
+                        pending.push((reach(b.range), next, *b));
+                    }
+                    next += 1;
+                    continue;
+                }
+                let Some((_, i, block)) = pending.pop() else {
+                    return Ok(());
+                };
+                let seg = &segments[i].0;
+                let file = match &mut files[i] {
+                    Some(f) => f,
+                    slot => slot
+                        .insert(File::open(&seg.path).map_err(|e| io_error("read", &seg.path, e))?),
+                };
+                for (offset, payload) in read_block(&seg.path, file, &block, &mut buf)? {
+                    let mut n = 0;
+                    codec::visit_audit_batch(payload, |r| {
+                        search.offer(r, (seg.seq, offset, n));
+                        n += 1;
+                    })
+                    .map_err(|e| corrupt(&seg.path, e))?;
+                }
+            }
+        })();
+        if !built.is_empty() {
+            let mut inner = self.lock();
+            for (seq, index) in built {
+                inner.note_index(seq, index);
             }
         }
-        let ordered = kept.into_values().map(|(_, r)| r);
-        Ok(if q.newest_first {
+        result?;
+        let ordered = search.kept.into_values().map(|(_, r)| r);
+        Ok(if newest_first {
             ordered.rev().collect()
         } else {
             ordered.collect()
         })
+    }
+}
+
+/// Where a record was written: segment, frame offset, position in the batch.
+type Written = (u64, u64, usize);
+
+/// The best `limit` records of a query so far by `(time_ms, id)`, each as its first-written copy.
+struct Search<'q> {
+    q: &'q AuditQuery,
+    kept: BTreeMap<(i64, String), (Written, AuditRecord)>,
+}
+
+impl Search<'_> {
+    /// The time of the record that would drop out next, once `limit` records are kept.
+    fn edge(&self) -> Option<i64> {
+        if self.kept.len() < self.q.limit {
+            return None;
+        }
+        let edge = if self.q.newest_first {
+            self.kept.keys().next()
+        } else {
+            self.kept.keys().next_back()
+        };
+        edge.map(|(t, _)| *t)
+    }
+
+    /// Considers `r`, written at `written`: copied only when it makes the cut.
+    fn offer(&mut self, r: codec::AuditView<'_>, written: Written) {
+        let q = self.q;
+        if q.since_ms.is_some_and(|s| r.time_ms < s)
+            || q.until_ms.is_some_and(|u| r.time_ms >= u)
+            || q.action.as_deref().is_some_and(|a| a != r.action)
+            || q.decision.as_deref().is_some_and(|d| d != r.decision)
+            || q.principal
+                .as_deref()
+                .is_some_and(|p| Some(p) != r.principal)
+        {
+            return;
+        }
+        if self.kept.len() >= q.limit {
+            let edge = if q.newest_first {
+                self.kept.keys().next()
+            } else {
+                self.kept.keys().next_back()
+            };
+            if let Some((t, id)) = edge {
+                let key = (r.time_ms, r.id);
+                let worse = if q.newest_first {
+                    key < (*t, id.as_str())
+                } else {
+                    key > (*t, id.as_str())
+                };
+                if worse {
+                    return;
+                }
+            }
+        }
+        match self.kept.entry((r.time_ms, r.id.to_string())) {
+            Entry::Occupied(mut e) => {
+                if written < e.get().0 {
+                    e.insert((written, r.to_record()));
+                }
+            }
+            Entry::Vacant(e) => {
+                e.insert((written, r.to_record()));
+            }
+        }
+        if self.kept.len() > q.limit {
+            if q.newest_first {
+                self.kept.pop_first();
+            } else {
+                self.kept.pop_last();
+            }
+        }
     }
 }
 
@@ -671,3 +919,7 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+#[path = "audit_files_tests.rs"]
+mod index_tests;

@@ -135,10 +135,40 @@ pub(super) fn encode_audit_batch<'a>(
     out
 }
 
-/// Decodes an audit batch; an empty one is damage (nothing writes it).
-pub(super) fn decode_audit_batch(bytes: &[u8]) -> Result<Vec<AuditRecord>> {
+/// One record of an audit batch, borrowed from the batch's bytes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct AuditView<'a> {
+    pub time_ms: i64,
+    pub id: &'a str,
+    pub action: &'a str,
+    pub principal: Option<&'a str>,
+    pub decision: &'a str,
+    pub json: &'a str,
+}
+
+impl AuditView<'_> {
+    /// The record, owned.
+    pub fn to_record(self) -> AuditRecord {
+        AuditRecord {
+            time_ms: self.time_ms,
+            id: self.id.to_string(),
+            action: self.action.to_string(),
+            principal: self.principal.map(str::to_string),
+            decision: self.decision.to_string(),
+            json: self.json.to_string(),
+        }
+    }
+}
+
+/// Checks a whole audit batch and calls `each` with every record in order, borrowed: a reader that
+/// keeps few of them copies only those. An empty batch is damage (nothing writes it); on damage the
+/// records before it have been passed on already, and the caller drops what it gathered.
+pub(super) fn visit_audit_batch<'a>(
+    bytes: &'a [u8],
+    mut each: impl FnMut(AuditView<'a>),
+) -> Result<()> {
     let corrupt = |why: &str| StoreError::Corrupt(format!("unreadable audit batch: {why}"));
-    let mut rest = match bytes.split_first() {
+    let body = match bytes.split_first() {
         Some((&FORMAT, rest)) => rest,
         Some((version, _)) => {
             return Err(StoreError::Corrupt(format!(
@@ -147,7 +177,7 @@ pub(super) fn decode_audit_batch(bytes: &[u8]) -> Result<Vec<AuditRecord>> {
         }
         None => return Err(corrupt("empty")),
     };
-    if rest.is_empty() {
+    if body.is_empty() {
         return Err(corrupt("no records"));
     }
     fn take<'b>(rest: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
@@ -155,33 +185,40 @@ pub(super) fn decode_audit_batch(bytes: &[u8]) -> Result<Vec<AuditRecord>> {
         *rest = tail;
         Some(head)
     }
-    fn part(rest: &mut &[u8]) -> Option<String> {
+    fn part<'b>(rest: &mut &'b [u8]) -> Option<&'b str> {
         let len = u32::from_be_bytes(take(rest, 4)?.try_into().ok()?) as usize;
-        String::from_utf8(take(rest, len)?.to_vec()).ok()
+        std::str::from_utf8(take(rest, len)?).ok()
     }
-    let mut out = Vec::new();
+    fn one<'b>(rest: &mut &'b [u8]) -> Option<AuditView<'b>> {
+        let time_ms = i64::from_be_bytes(take(rest, 8)?.try_into().ok()?);
+        let id = part(rest)?;
+        let action = part(rest)?;
+        let principal = match take(rest, 1)? {
+            [0] => None,
+            [1] => Some(part(rest)?),
+            _ => return None,
+        };
+        Some(AuditView {
+            time_ms,
+            id,
+            action,
+            principal,
+            decision: part(rest)?,
+            json: part(rest)?,
+        })
+    }
+    let mut rest = body;
     while !rest.is_empty() {
-        let r = (|| {
-            let time_ms = i64::from_be_bytes(take(&mut rest, 8)?.try_into().ok()?);
-            let id = part(&mut rest)?;
-            let action = part(&mut rest)?;
-            let principal = match take(&mut rest, 1)? {
-                [0] => None,
-                [1] => Some(part(&mut rest)?),
-                _ => return None,
-            };
-            Some(AuditRecord {
-                time_ms,
-                id,
-                action,
-                principal,
-                decision: part(&mut rest)?,
-                json: part(&mut rest)?,
-            })
-        })()
-        .ok_or_else(|| corrupt("truncated or not UTF-8"))?;
-        out.push(r);
+        each(one(&mut rest).ok_or_else(|| corrupt("truncated or not UTF-8"))?);
     }
+    Ok(())
+}
+
+/// Decodes an audit batch; an empty one is damage (nothing writes it).
+#[cfg(test)]
+pub(super) fn decode_audit_batch(bytes: &[u8]) -> Result<Vec<AuditRecord>> {
+    let mut out = Vec::new();
+    visit_audit_batch(bytes, |v| out.push(v.to_record()))?;
     Ok(out)
 }
 

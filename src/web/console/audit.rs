@@ -172,43 +172,62 @@ async fn select(
         Err(e) => return Ok(Err(e)),
     };
     let provider = f.provider.trim();
-    let wanted = |ev: &AuditEvent| {
-        let after_cursor = cursor.as_ref().is_none_or(|(ms, id)| {
-            let t = millis(ev);
-            t < *ms || (t == *ms && ev.request_id.as_str() < id.as_str())
-        });
-        after_cursor && (provider.is_empty() || ev.provider.as_deref() == Some(provider))
-    };
     app.audit.flush().await;
-    let batch = if provider.is_empty() && cursor.is_none() {
-        limit
+    // A filter the store cannot apply reads ahead; otherwise a page's worth is asked for, and the
+    // loop below asks again only when the cursor's own millisecond or the provider left it short.
+    let batch = if provider.is_empty() {
+        // The event the cursor names is read again.
+        limit + usize::from(cursor.is_some())
     } else {
         (limit * 4).clamp(200, 2_000)
     };
-    q.limit = batch;
+    // Where reading has got to, in the order of the page: only events strictly older are new.
+    let mut reached = cursor;
+    // How many of the events the next query returns were read already (those of the oldest
+    // millisecond read, which it asks for again since a millisecond may hold more events than
+    // one query returned).
+    let mut read_again = 0;
     let mut out = Vec::new();
     let mut scanned = 0;
     loop {
+        q.limit = batch + read_again;
         let events = crate::audit::query(app.store.as_ref(), &q)
             .await
             .map_err(|e| AdminError::internal(e.to_string()))?;
         let n = events.len();
         scanned += n;
-        let oldest = events.last().map(millis);
-        out.extend(events.into_iter().filter(|e| wanted(e)));
-        if out.len() >= limit || n < batch {
+        let oldest = events.last().map(|e| (millis(e), e.request_id.clone()));
+        read_again = oldest.as_ref().map_or(0, |(ms, _)| {
+            events.iter().filter(|e| millis(e) == *ms).count()
+        });
+        let fresh = |ev: &AuditEvent| {
+            reached.as_ref().is_none_or(|(ms, id)| {
+                let t = millis(ev);
+                t < *ms || (t == *ms && ev.request_id.as_str() < id.as_str())
+            })
+        };
+        out.extend(events.into_iter().filter(|e| {
+            fresh(e) && (provider.is_empty() || e.provider.as_deref() == Some(provider))
+        }));
+        if out.len() >= limit || n < q.limit {
             out.truncate(limit);
             return Ok(Ok((out, false)));
         }
         if scanned >= SCAN_LIMIT {
             return Ok(Ok((out, true)));
         }
-        // The next batch: strictly older milliseconds (events of the oldest millisecond seen are
-        // read again and skipped by the cursor rule when they were already taken).
-        let Some(oldest) = oldest else {
+        // The next query: the oldest millisecond read again (its events read so far skipped), and
+        // everything older.
+        let Some((ms, id)) = oldest else {
             return Ok(Ok((out, false)));
         };
-        q.until_ms = Some(oldest);
+        q.until_ms = Some(ms.saturating_add(1));
+        // The older of the two: a cursor may lie below all the events this query read again.
+        let read = (ms, id);
+        reached = Some(match reached {
+            Some(cursor) if cursor < read => cursor,
+            _ => read,
+        });
     }
 }
 

@@ -597,3 +597,77 @@ async fn an_operator_sees_a_users_portal_sessions_and_ends_one_of_them() {
     let (_, page) = c.page("/admin/console/users/bob", &admin.0).await;
     assert_eq!(page.matches("End this session").count(), 1, "{page}");
 }
+
+/// More events in one millisecond than one read of the store returns, the few from one provider
+/// the oldest of them: the page with that provider shows them all, and the pages before a cursor
+/// in that millisecond go on where the last one stopped.
+#[tokio::test]
+async fn audit_pages_read_on_through_a_crowded_millisecond() {
+    let c = Console::new().await;
+    let admin = c.signed_in("ada", &["admins"], true).await;
+    let ms = (T0 - 3_600) * 1000;
+    let time = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let records: Vec<crate::store::AuditRecord> = (0..260)
+        .map(|i| {
+            let id = format!("crowd-{i:03}");
+            let mut json = serde_json::json!({
+                "time": time, "request_id": id, "action": "sts:GetCallerIdentity",
+                "decision": "allow", "reason": id,
+            });
+            if i < 10 {
+                json["provider"] = "https://corp.example".into();
+            }
+            crate::store::AuditRecord {
+                time_ms: ms,
+                id,
+                action: "sts:GetCallerIdentity".into(),
+                principal: None,
+                decision: "allow".into(),
+                json: json.to_string(),
+            }
+        })
+        .collect();
+    c.app.store.append_audit(&records).await.unwrap();
+    let shown = |html: &str| -> Vec<String> {
+        (0..260)
+            .map(|i| format!("crowd-{i:03}"))
+            .filter(|id| html.contains(&format!(">{id}<")))
+            .collect()
+    };
+
+    let (status, html) = c
+        .page(
+            "/admin/console/audit?action=sts%3AGetCallerIdentity&provider=https%3A%2F%2Fcorp.example",
+            &admin.0,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let want: Vec<String> = (0..10).rev().map(|i| format!("crowd-{i:03}")).collect();
+    let mut got = shown(&html);
+    got.sort();
+    got.reverse();
+    assert_eq!(got, want, "{html}");
+
+    // Page after page without a filter: every event of the millisecond once.
+    let mut seen: Vec<String> = Vec::new();
+    let mut path = "/admin/console/audit?action=sts%3AGetCallerIdentity".to_string();
+    for _ in 0..10 {
+        let (status, html) = c.page(&path, &admin.0).await;
+        assert_eq!(status, StatusCode::OK);
+        seen.extend(shown(&html));
+        let Some(at) = html.find("/admin/console/audit?action=sts%3AGetCallerIdentity&#38;before=")
+        else {
+            break;
+        };
+        let end = at + html[at..].find('"').unwrap();
+        path = html[at..end].replace("&#38;", "&");
+    }
+    let mut want: Vec<String> = (0..260).map(|i| format!("crowd-{i:03}")).collect();
+    want.sort();
+    let count = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!((count, seen), (260, want));
+}
