@@ -16,6 +16,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
+mod replay_batches;
+
 /// How many concurrent callers race for the same replay record.
 pub const RACERS: usize = 32;
 /// How many times they race.
@@ -28,6 +30,7 @@ pub async fn run(store: &dyn Store) {
     replay_purge(store).await;
     replay(store).await;
     replay_races(store).await;
+    replay_batches::run(store).await;
     revocations(store).await;
     revocation_purge(store).await;
     directory(store).await;

@@ -1,165 +1,222 @@
-//! Group commit: one flush to disk made for every concurrent writer waiting on one.
+//! Group commit: one flush (to disk, or one transaction) made for every concurrent writer waiting on one.
 //!
-//! A writer first makes its change (in the backend's memory or log buffer), then calls
-//! [`GroupCommit::commit`] with the flush that would make it durable. Writers are gathered in
-//! *batches*: `commit` joins the batch that the next flush to start will serve, and a batch's flush
-//! starts only after every writer of the batch has joined it, so it covers each of their changes.
+//! A writer calls [`GroupCommit::commit`] with its *item*: what the flush is to make durable for it
+//! (nothing, for a backend whose flush covers every change made before it started; a row, for one
+//! that writes the rows of a batch in one transaction). Writers are gathered in *batches*: `commit`
+//! joins the newest batch that has not started (a new one if it holds the most items a batch may),
+//! and a batch's flush starts only once it is the oldest waiting batch, so it covers each of its
+//! writers' changes. The committer's flush function is given the batch's items in the order they
+//! joined and returns one answer per item.
 //!
-//! At most one flush runs at a time. While it runs, new writers gather in the next batch; when it
-//! ends, the first of them to wake starts the next flush (with its own flush future) for all of them.
-//! A lone writer on an idle store starts its flush at once, so nothing waits on a timer.
+//! At most `max_flushes` flushes run at a time. While they run, new writers gather in waiting
+//! batches; when one ends, a writer woken by it starts the oldest waiting batch's flush for all of its
+//! writers. A lone writer on an idle committer starts its flush at once, so nothing waits on a timer.
 //!
-//! Each writer gets the outcome of its own batch's flush: `Ok` only once a flush that started after
-//! its change has completed, and a failed flush is the same error for every writer of its batch. The
-//! flush runs in a task of its own: a writer whose future is dropped (a client gone) neither cancels
-//! it nor leaves the rest of its batch waiting, and a flush that panics ends its batch with an error.
+//! Each writer gets its own answer from its own batch's flush: `Ok` only once a flush that started
+//! after it joined has completed, and a failed flush is the same error for every writer of its
+//! batch. The flush runs in a task of its own: a writer whose future is dropped (a client gone)
+//! neither cancels it nor leaves the rest of its batch waiting (any waiting writer starts the oldest
+//! batch), and a flush that panics ends its batch with an error.
 
 use super::{Result, StoreError};
 use parking_lot::Mutex;
+use std::collections::VecDeque;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::Notify;
 
+/// A batch's flush: given the items of the batch's writers, one answer per item, in order.
+type FlushFn<I, O> =
+    dyn Fn(Vec<I>) -> Pin<Box<dyn Future<Output = Result<Vec<O>>> + Send>> + Send + Sync;
+
 /// The writers served by one flush.
-#[derive(Default)]
-struct Batch {
-    /// The flush's outcome, set once when it ends.
-    outcome: OnceLock<Result<()>>,
-    /// Wakes the batch's writers when its flush ends, or when the flush before it ends (then one of
-    /// them starts this batch's flush).
-    wake: Notify,
+struct Batch<I, O> {
+    /// The writers' items, taken when the flush starts.
+    items: Mutex<Vec<I>>,
+    /// The flush's answers, set once when it ends.
+    outcome: OnceLock<Result<Vec<O>>>,
 }
 
-struct State {
-    /// Whether a flush is running.
-    flushing: bool,
-    /// The batch the next flush will serve: the one new writers join.
-    next: Arc<Batch>,
+struct State<I, O> {
+    /// How many flushes are running.
+    flushing: usize,
+    /// The batches waiting for a flush, oldest first; new writers join the newest.
+    waiting: VecDeque<Arc<Batch<I, O>>>,
 }
 
-/// Gathers concurrent writers so that one flush serves all of them; see the module documentation.
-pub struct GroupCommit {
-    state: Arc<Mutex<State>>,
+struct Shared<I, O> {
+    state: Mutex<State<I, O>>,
+    /// Wakes every waiting writer when a flush starts or ends.
+    changed: Notify,
+    flush: Box<FlushFn<I, O>>,
+    /// The most items one batch holds.
+    max_items: usize,
+    /// The most flushes that run at a time.
+    max_flushes: usize,
 }
 
-impl Default for GroupCommit {
-    fn default() -> Self {
-        Self::new()
-    }
+/// Gathers concurrent writers so that one flush serves many of them; see the module documentation.
+pub struct GroupCommit<I = (), O = ()> {
+    shared: Arc<Shared<I, O>>,
 }
 
-impl std::fmt::Debug for GroupCommit {
+impl<I, O> std::fmt::Debug for GroupCommit<I, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.shared.state.lock();
         f.debug_struct("GroupCommit")
-            .field("flushing", &self.state.lock().flushing)
+            .field("flushing", &s.flushing)
+            .field("waiting", &s.waiting.len())
             .finish()
     }
 }
 
-/// Ends a batch when its flush task ends, by completion or by panic: sets the outcome, wakes the
-/// batch's writers, then lets the next batch start its flush and wakes its writers.
-struct Finish {
-    state: Arc<Mutex<State>>,
-    batch: Arc<Batch>,
-    outcome: Option<Result<()>>,
+/// Ends a batch when its flush task ends, by completion or by panic: sets the outcome, frees the
+/// flush's place and wakes the waiting writers (those of the batch, and those that may start the next).
+struct Finish<I, O> {
+    shared: Arc<Shared<I, O>>,
+    batch: Arc<Batch<I, O>>,
+    outcome: Option<Result<Vec<O>>>,
 }
 
-impl Finish {
-    fn record(&mut self, outcome: Result<()>) {
+impl<I, O> Finish<I, O> {
+    fn record(&mut self, outcome: Result<Vec<O>>) {
         self.outcome = Some(outcome);
     }
 }
 
-impl Drop for Finish {
+impl<I, O> Drop for Finish<I, O> {
     fn drop(&mut self) {
         let outcome = self.outcome.take().unwrap_or_else(|| {
             Err(StoreError::Unavailable(
-                "the flush to disk stopped before it ended".into(),
+                "the flush stopped before it ended".into(),
             ))
         });
         // Set once only: this batch's flush is the only one that ends it.
         let _ = self.batch.outcome.set(outcome);
-        self.batch.wake.notify_waiters();
-        let next = {
-            let mut s = self.state.lock();
-            s.flushing = false;
-            Arc::clone(&s.next)
-        };
-        next.wake.notify_waiters();
+        self.shared.state.lock().flushing -= 1;
+        self.shared.changed.notify_waiters();
     }
 }
 
-impl GroupCommit {
-    /// A committer with no flush running.
-    pub fn new() -> Self {
+impl<I, O> GroupCommit<I, O>
+where
+    I: Send + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    /// A committer whose batches hold at most `max_items` items (at least 1), with at most
+    /// `max_flushes` flushes (at least 1) running at a time, each made by `flush`.
+    pub fn new<F, Fut>(max_items: usize, max_flushes: usize, flush: F) -> Self
+    where
+        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<O>>> + Send + 'static,
+    {
         Self {
-            state: Arc::new(Mutex::new(State {
-                flushing: false,
-                next: Arc::new(Batch::default()),
-            })),
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    flushing: 0,
+                    waiting: VecDeque::new(),
+                }),
+                changed: Notify::new(),
+                flush: Box::new(move |items| Box::pin(flush(items))),
+                max_items: max_items.max(1),
+                max_flushes: max_flushes.max(1),
+            }),
         }
     }
 
-    /// Waits until a flush that started after this call has completed; `flush` is run only if this
-    /// writer is the one to start its batch's flush. Call it once the change to make durable is
-    /// made. The flush's error, if it fails, is this writer's (and its whole batch's) error.
-    pub async fn commit<F>(&self, flush: F) -> Result<()>
-    where
-        F: Future<Output = Result<()>> + Send + 'static,
-    {
-        // The batch joined here is swapped out (and so closed) only when its flush starts: that
-        // flush starts after this writer's change.
-        let batch = Arc::clone(&self.state.lock().next);
-        let mut flush = Some(flush);
+    /// Joins a batch with `item` and waits until the batch's flush, started after this call, has
+    /// completed; returns this writer's answer from it. Call it once the change to make durable (if
+    /// the flush does not make it itself) is made. The flush's error, if it fails, is this writer's
+    /// (and its whole batch's) error.
+    pub async fn commit(&self, item: I) -> Result<O> {
+        let (batch, index) = self.join(item);
         loop {
-            let woken = batch.wake.notified();
+            let woken = self.shared.changed.notified();
             tokio::pin!(woken);
             // Registered before the checks below, so that a wake-up between them is not lost.
             woken.as_mut().enable();
             if let Some(outcome) = batch.outcome.get() {
-                return outcome.clone();
+                return match outcome {
+                    Ok(answers) => answers.get(index).cloned().ok_or_else(|| {
+                        StoreError::Unavailable(format!(
+                            "the flush gave {} answers, not one for each writer",
+                            answers.len()
+                        ))
+                    }),
+                    Err(e) => Err(e.clone()),
+                };
             }
-            if let Some(f) = flush.take() {
-                if let Err(f) = self.start(&batch, f) {
-                    flush = Some(f);
-                }
-            }
+            self.start_oldest();
             woken.await;
         }
     }
 
-    /// Starts `batch`'s flush unless a flush is running or `batch`'s has started; hands the flush
-    /// back when it is not started.
-    fn start<F>(&self, batch: &Arc<Batch>, flush: F) -> std::result::Result<(), F>
-    where
-        F: Future<Output = Result<()>> + Send + 'static,
-    {
-        {
-            let mut s = self.state.lock();
-            if s.flushing || !Arc::ptr_eq(&s.next, batch) {
-                return Err(flush);
+    /// Adds `item` to the newest waiting batch that has room (a new batch otherwise); returns the
+    /// batch and the item's place in it.
+    fn join(&self, item: I) -> (Arc<Batch<I, O>>, usize) {
+        let mut s = self.shared.state.lock();
+        if let Some(newest) = s.waiting.back() {
+            let mut items = newest.items.lock();
+            if items.len() < self.shared.max_items {
+                items.push(item);
+                let index = items.len() - 1;
+                drop(items);
+                return (Arc::clone(newest), index);
             }
-            s.flushing = true;
-            s.next = Arc::new(Batch::default());
         }
+        let batch = Arc::new(Batch {
+            items: Mutex::new(vec![item]),
+            outcome: OnceLock::new(),
+        });
+        s.waiting.push_back(Arc::clone(&batch));
+        (batch, 0)
+    }
+
+    /// Starts the oldest waiting batch's flush if fewer than `max_flushes` run.
+    fn start_oldest(&self) {
+        let (batch, items) = {
+            let mut s = self.shared.state.lock();
+            if s.flushing >= self.shared.max_flushes {
+                return;
+            }
+            let Some(batch) = s.waiting.pop_front() else {
+                return;
+            };
+            s.flushing += 1;
+            let items = std::mem::take(&mut *batch.items.lock());
+            (batch, items)
+        };
+        // The writers of the next batch may start it if a place is still free.
+        self.shared.changed.notify_waiters();
+        // Made before the flush, so that even a flush function that panics frees its place.
         let mut finish = Finish {
-            state: Arc::clone(&self.state),
-            batch: Arc::clone(batch),
+            shared: Arc::clone(&self.shared),
+            batch,
             outcome: None,
         };
+        let flush = (self.shared.flush)(items);
         tokio::spawn(async move {
-            let outcome = flush.await;
-            finish.record(outcome);
+            finish.record(flush.await);
         });
-        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::time::Duration;
+
+    /// What a writer asks of a pretend flush.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Op {
+        Ok,
+        /// The flush fails.
+        Fail,
+        /// The flush waits for the gate to open.
+        Hold,
+    }
 
     /// A pretend backend: `write` numbers the changes in order, a flush makes every change made
     /// before it started durable once it ends.
@@ -168,38 +225,66 @@ mod tests {
         written: AtomicU64,
         durable: AtomicU64,
         flushes: AtomicU64,
+        largest_batch: AtomicUsize,
+        gate: tokio::sync::Notify,
+        held_done: AtomicBool,
     }
 
-    impl Disk {
-        fn flush(
-            self: &Arc<Self>,
-            fail: bool,
-        ) -> impl Future<Output = Result<()>> + Send + 'static {
-            let disk = Arc::clone(self);
+    fn committer(disk: &Arc<Disk>, max_items: usize) -> Arc<GroupCommit<Op, usize>> {
+        let disk = Arc::clone(disk);
+        Arc::new(GroupCommit::new(max_items, 1, move |ops: Vec<Op>| {
+            let disk = Arc::clone(&disk);
             async move {
                 disk.flushes.fetch_add(1, Ordering::SeqCst);
+                disk.largest_batch.fetch_max(ops.len(), Ordering::SeqCst);
                 let covered = disk.written.load(Ordering::SeqCst);
+                if ops.contains(&Op::Hold) {
+                    disk.gate.notified().await;
+                    disk.held_done.store(true, Ordering::SeqCst);
+                }
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                if fail {
+                if ops.contains(&Op::Fail) {
                     return Err(StoreError::Unavailable("disk full".into()));
                 }
                 disk.durable.fetch_max(covered, Ordering::SeqCst);
-                Ok(())
+                // Each writer's answer: its place in the batch.
+                Ok((0..ops.len()).collect())
             }
+        }))
+    }
+
+    async fn until_flushing(gc: &GroupCommit<Op, usize>) {
+        while gc.shared.state.lock().flushing == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    async fn until_waiting(gc: &GroupCommit<Op, usize>, writers: usize) {
+        while gc
+            .shared
+            .state
+            .lock()
+            .waiting
+            .iter()
+            .map(|b| b.items.lock().len())
+            .sum::<usize>()
+            < writers
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_writers_share_flushes_and_none_returns_before_its_change_is_durable() {
-        let gc = Arc::new(GroupCommit::new());
         let disk = Arc::new(Disk::default());
+        let gc = committer(&disk, usize::MAX);
         let writers = 200;
         let tasks: Vec<_> = (0..writers)
             .map(|_| {
                 let (gc, disk) = (Arc::clone(&gc), Arc::clone(&disk));
                 tokio::spawn(async move {
                     let mine = disk.written.fetch_add(1, Ordering::SeqCst) + 1;
-                    gc.commit(disk.flush(false)).await.expect("flush");
+                    gc.commit(Op::Ok).await.expect("flush");
                     assert!(
                         disk.durable.load(Ordering::SeqCst) >= mine,
                         "change {mine} reported durable before a flush covered it"
@@ -219,37 +304,55 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn a_failed_flush_is_an_error_for_every_writer_of_its_batch() {
-        let gc = Arc::new(GroupCommit::new());
+    async fn each_writer_gets_its_own_answer_and_batches_keep_to_their_size() {
         let disk = Arc::new(Disk::default());
-        // A first flush held open, so that the next writers gather in one batch behind it.
-        let gate = Arc::new(tokio::sync::Notify::new());
+        let gc = committer(&disk, 4);
         let held = {
-            let (gc, gate) = (Arc::clone(&gc), Arc::clone(&gate));
-            tokio::spawn(async move {
-                gc.commit(async move {
-                    gate.notified().await;
-                    Ok(())
-                })
-                .await
-            })
+            let gc = Arc::clone(&gc);
+            tokio::spawn(async move { gc.commit(Op::Hold).await })
         };
-        while !gc.state.lock().flushing {
-            tokio::task::yield_now().await;
-        }
-        let batch = Arc::clone(&gc.state.lock().next);
-        let writers = 50;
+        until_flushing(&gc).await;
+        let writers = 10;
         let tasks: Vec<_> = (0..writers)
             .map(|_| {
-                let (gc, disk) = (Arc::clone(&gc), Arc::clone(&disk));
-                tokio::spawn(async move { gc.commit(disk.flush(true)).await })
+                let gc = Arc::clone(&gc);
+                tokio::spawn(async move { gc.commit(Op::Ok).await })
             })
             .collect();
-        // Every writer has joined the batch behind the held flush (each holds a reference to it).
-        while Arc::strong_count(&batch) < writers + 2 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        until_waiting(&gc, writers).await;
+        disk.gate.notify_one();
+        assert_eq!(held.await.expect("held writer").expect("flush"), 0);
+        let mut answers: Vec<usize> = Vec::new();
+        for t in tasks {
+            answers.push(t.await.expect("writer").expect("flush"));
         }
-        gate.notify_one();
+        answers.sort_unstable();
+        // Three batches behind the held flush (4, 4 and 2 writers), each writer told its own place.
+        assert_eq!(answers, [0, 0, 0, 1, 1, 1, 2, 2, 3, 3]);
+        assert_eq!(disk.largest_batch.load(Ordering::SeqCst), 4);
+        assert_eq!(disk.flushes.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failed_flush_is_an_error_for_every_writer_of_its_batch() {
+        let disk = Arc::new(Disk::default());
+        let gc = committer(&disk, usize::MAX);
+        // A first flush held open, so that the next writers gather in one batch behind it.
+        let held = {
+            let gc = Arc::clone(&gc);
+            tokio::spawn(async move { gc.commit(Op::Hold).await })
+        };
+        until_flushing(&gc).await;
+        let writers = 50;
+        let tasks: Vec<_> = (0..writers)
+            .map(|i| {
+                let gc = Arc::clone(&gc);
+                let op = if i == 7 { Op::Fail } else { Op::Ok };
+                tokio::spawn(async move { gc.commit(op).await })
+            })
+            .collect();
+        until_waiting(&gc, writers).await;
+        disk.gate.notify_one();
         assert!(held.await.expect("held writer").is_ok());
         for t in tasks {
             assert!(
@@ -259,64 +362,96 @@ mod tests {
         }
         assert_eq!(
             disk.flushes.load(Ordering::SeqCst),
-            1,
+            2,
             "one flush for the batch"
         );
         // The committer is usable again: the next writer gets a flush of its own.
-        gc.commit(disk.flush(false)).await.expect("next flush");
-        assert_eq!(disk.flushes.load(Ordering::SeqCst), 2);
+        gc.commit(Op::Ok).await.expect("next flush");
+        assert_eq!(disk.flushes.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_writer_gone_mid_flush_neither_stops_it_nor_strands_the_next_batch() {
-        let gc = Arc::new(GroupCommit::new());
         let disk = Arc::new(Disk::default());
-        let gate = Arc::new(tokio::sync::Notify::new());
-        let first_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gc = committer(&disk, usize::MAX);
         let gone = {
-            let (gc, gate, done) = (Arc::clone(&gc), Arc::clone(&gate), Arc::clone(&first_done));
-            tokio::spawn(async move {
-                gc.commit(async move {
-                    gate.notified().await;
-                    done.store(true, Ordering::SeqCst);
-                    Ok(())
-                })
-                .await
-            })
+            let gc = Arc::clone(&gc);
+            tokio::spawn(async move { gc.commit(Op::Hold).await })
         };
-        while !gc.state.lock().flushing {
-            tokio::task::yield_now().await;
-        }
+        until_flushing(&gc).await;
         gone.abort();
         assert!(gone.await.expect_err("aborted").is_cancelled());
         // A writer that joins behind the gone one's flush waits for it, then gets a flush of its own.
         let next = {
-            let (gc, disk) = (Arc::clone(&gc), Arc::clone(&disk));
-            tokio::spawn(async move { gc.commit(disk.flush(false)).await })
+            let gc = Arc::clone(&gc);
+            tokio::spawn(async move { gc.commit(Op::Ok).await })
         };
-        gate.notify_one();
+        until_waiting(&gc, 1).await;
+        disk.gate.notify_one();
         next.await.expect("writer").expect("flush");
         assert!(
-            first_done.load(Ordering::SeqCst),
+            disk.held_done.load(Ordering::SeqCst),
             "the gone writer's flush ran to its end"
         );
-        assert_eq!(disk.flushes.load(Ordering::SeqCst), 1);
+        assert_eq!(disk.flushes.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiting_batch_whose_writers_are_all_gone_does_not_strand_the_batches_behind_it() {
+        let disk = Arc::new(Disk::default());
+        let gc = committer(&disk, 1);
+        let held = {
+            let gc = Arc::clone(&gc);
+            tokio::spawn(async move { gc.commit(Op::Hold).await })
+        };
+        until_flushing(&gc).await;
+        let gone = {
+            let gc = Arc::clone(&gc);
+            tokio::spawn(async move { gc.commit(Op::Ok).await })
+        };
+        until_waiting(&gc, 1).await;
+        gone.abort();
+        assert!(gone.await.expect_err("aborted").is_cancelled());
+        let behind = {
+            let gc = Arc::clone(&gc);
+            tokio::spawn(async move { gc.commit(Op::Ok).await })
+        };
+        until_waiting(&gc, 2).await;
+        disk.gate.notify_one();
+        held.await.expect("held writer").expect("flush");
+        tokio::time::timeout(Duration::from_secs(5), behind)
+            .await
+            .expect("the batch behind a deserted one is flushed")
+            .expect("writer")
+            .expect("flush");
+        assert_eq!(
+            disk.flushes.load(Ordering::SeqCst),
+            3,
+            "the deserted batch too"
+        );
     }
 
     #[tokio::test]
     async fn a_panicking_flush_ends_its_batch_with_an_error() {
-        let gc = GroupCommit::new();
-        let outcome = gc
-            .commit(async {
-                if true {
-                    panic!("flush panicked");
-                }
-                Ok(())
-            })
-            .await;
-        assert!(matches!(outcome, Err(StoreError::Unavailable(_))));
-        gc.commit(async { Ok(()) })
-            .await
-            .expect("usable afterwards");
+        let gc = GroupCommit::new(usize::MAX, 1, |items: Vec<bool>| async move {
+            if items.contains(&true) {
+                panic!("flush panicked");
+            }
+            Ok(vec![(); items.len()])
+        });
+        assert!(matches!(
+            gc.commit(true).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        gc.commit(false).await.expect("usable afterwards");
+    }
+
+    #[tokio::test]
+    async fn a_flush_with_too_few_answers_is_an_error_not_a_wrong_answer() {
+        let gc = GroupCommit::new(usize::MAX, 1, |_: Vec<()>| async { Ok(Vec::<bool>::new()) });
+        assert!(matches!(
+            gc.commit(()).await,
+            Err(StoreError::Unavailable(_))
+        ));
     }
 }

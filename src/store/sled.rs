@@ -331,11 +331,24 @@ impl SledStore {
         check_format(&trees, dir)?;
         CLOSED_HERE.lock().remove(dir);
         tracing::debug!(dir = %dir.display(), recovered = trees.db.was_recovered(), "sled store open");
+        let trees = Arc::new(trees);
+        let permits = Arc::new(Semaphore::new(BLOCKING_PERMITS));
+        // A flush of the whole database on the blocking pool covers every caller of its batch.
+        let commits = {
+            let (trees, permits) = (Arc::clone(&trees), Arc::clone(&permits));
+            GroupCommit::new(usize::MAX, 1, move |callers: Vec<()>| {
+                let flush = run_blocking(Arc::clone(&permits), Arc::clone(&trees), |t| t.flush());
+                async move {
+                    flush.await?;
+                    Ok(callers)
+                }
+            })
+        };
         Ok(SledStore {
             dir: dir.to_path_buf(),
-            trees: Arc::new(trees),
-            permits: Arc::new(Semaphore::new(BLOCKING_PERMITS)),
-            commits: GroupCommit::new(),
+            trees,
+            permits,
+            commits,
         })
     }
 
@@ -351,13 +364,6 @@ impl SledStore {
         F: FnOnce(&Trees) -> Result<T> + Send + 'static,
     {
         run_blocking(Arc::clone(&self.permits), Arc::clone(&self.trees), work).await
-    }
-
-    /// A flush of the whole database on the blocking pool, to hand to [`GroupCommit::commit`].
-    fn flush_later(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        run_blocking(Arc::clone(&self.permits), Arc::clone(&self.trees), |t| {
-            t.flush()
-        })
     }
 }
 
@@ -519,7 +525,7 @@ impl ReplayCache for SledStore {
             .await?;
         if won {
             // Durable before it is reported: a flush started after the insert has completed.
-            self.commits.commit(self.flush_later()).await?;
+            self.commits.commit(()).await?;
         }
         Ok(won)
     }

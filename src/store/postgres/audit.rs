@@ -33,27 +33,28 @@ impl AuditLog for PgStore {
         }
         // One transaction of statements of at most AUDIT_ROWS_PER_STATEMENT rows: a connection's
         // buffers grow to the largest statement it sent and keep that size.
-        self.with("appending audit records", |mut c| async move {
-            let st = c.prepare_cached(AUDIT_INSERT).await.map_err(from_pg)?;
-            let tx = c.transaction().await.map_err(from_pg)?;
-            for chunk in records.chunks(AUDIT_ROWS_PER_STATEMENT) {
-                let times: Vec<i64> = chunk.iter().map(|r| r.time_ms).collect();
-                let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
-                let actions: Vec<&str> = chunk.iter().map(|r| r.action.as_str()).collect();
-                let principals: Vec<Option<&str>> =
-                    chunk.iter().map(|r| r.principal.as_deref()).collect();
-                let decisions: Vec<&str> = chunk.iter().map(|r| r.decision.as_str()).collect();
-                let jsons: Vec<&str> = chunk.iter().map(|r| r.json.as_str()).collect();
-                tx.execute(
-                    &st,
-                    &[&times, &ids, &actions, &principals, &decisions, &jsons],
-                )
-                .await
-                .map_err(from_pg)?;
-            }
-            tx.commit().await.map_err(from_pg)
-        })
-        .await
+        self.db
+            .with("appending audit records", |mut c| async move {
+                let st = c.prepare_cached(AUDIT_INSERT).await.map_err(from_pg)?;
+                let tx = c.transaction().await.map_err(from_pg)?;
+                for chunk in records.chunks(AUDIT_ROWS_PER_STATEMENT) {
+                    let times: Vec<i64> = chunk.iter().map(|r| r.time_ms).collect();
+                    let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+                    let actions: Vec<&str> = chunk.iter().map(|r| r.action.as_str()).collect();
+                    let principals: Vec<Option<&str>> =
+                        chunk.iter().map(|r| r.principal.as_deref()).collect();
+                    let decisions: Vec<&str> = chunk.iter().map(|r| r.decision.as_str()).collect();
+                    let jsons: Vec<&str> = chunk.iter().map(|r| r.json.as_str()).collect();
+                    tx.execute(
+                        &st,
+                        &[&times, &ids, &actions, &principals, &decisions, &jsons],
+                    )
+                    .await
+                    .map_err(from_pg)?;
+                }
+                tx.commit().await.map_err(from_pg)
+            })
+            .await
     }
 
     async fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
@@ -75,21 +76,22 @@ impl AuditLog for PgStore {
                AND ($5::text IS NULL OR decision = $5)
              ORDER BY time_ms, id LIMIT $6"
         };
-        self.query(
-            "querying the audit log",
-            sql,
-            &[
-                &q.since_ms,
-                &q.until_ms,
-                &q.action,
-                &q.principal,
-                &q.decision,
-                &limit,
-            ],
-        )
-        .await?
-        .iter()
-        .map(row_audit)
-        .collect()
+        self.db
+            .query(
+                "querying the audit log",
+                sql,
+                &[
+                    &q.since_ms,
+                    &q.until_ms,
+                    &q.action,
+                    &q.principal,
+                    &q.decision,
+                    &limit,
+                ],
+            )
+            .await?
+            .iter()
+            .map(row_audit)
+            .collect()
     }
 }

@@ -153,18 +153,22 @@ impl PgStore {
             .recycle_timeout(Some(opts.connect_timeout))
             .build()
             .map_err(|e| StoreError::Invalid(format!("postgres connection pool: {e}")))?;
-        let store = PgStore {
+        let db = super::Db {
             pool,
             target,
             op_timeout,
         };
+        let store = PgStore {
+            replays: super::replays::committer(&db),
+            db,
+        };
         store.health().await?;
-        tracing::debug!(target = %store.target, "postgres store open");
+        tracing::debug!(target = %store.db.target, "postgres store open");
         Ok(store)
     }
 
     /// Where the store connects (`host:port/dbname`), for logs.
     pub fn target(&self) -> &str {
-        &self.target
+        &self.db.target
     }
 }

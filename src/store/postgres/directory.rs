@@ -29,34 +29,38 @@ impl PgStore {
         let what = "writing a directory record";
         let n = match (&w.value, w.expect) {
             (Some(value), Expect::Absent) => {
-                self.execute(
-                    what,
-                    "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock($4))
+                self.db
+                    .execute(
+                        what,
+                        "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock($4))
                      INSERT INTO directory (kind, key, version, value)
                      SELECT $1, $2, 1, $3 FROM l ON CONFLICT (kind, key) DO NOTHING",
-                    &[&w.kind, &w.key, value, &dir_lock_key(&w.kind, &w.key)],
-                )
-                .await?
+                        &[&w.kind, &w.key, value, &dir_lock_key(&w.kind, &w.key)],
+                    )
+                    .await?
             }
             (Some(value), Expect::Version(v)) => {
-                self.execute(
-                    what,
-                    "UPDATE directory SET version = version + 1, value = $4
+                self.db
+                    .execute(
+                        what,
+                        "UPDATE directory SET version = version + 1, value = $4
                      WHERE kind = $1 AND key = $2 AND version = $3",
-                    &[&w.kind, &w.key, &to_i64(v), value],
-                )
-                .await?
+                        &[&w.kind, &w.key, &to_i64(v), value],
+                    )
+                    .await?
             }
             (None, Expect::Version(v)) => {
-                self.execute(
-                    what,
-                    "DELETE FROM directory WHERE kind = $1 AND key = $2 AND version = $3",
-                    &[&w.kind, &w.key, &to_i64(v)],
-                )
-                .await?
+                self.db
+                    .execute(
+                        what,
+                        "DELETE FROM directory WHERE kind = $1 AND key = $2 AND version = $3",
+                        &[&w.kind, &w.key, &to_i64(v)],
+                    )
+                    .await?
             }
             (None, Expect::Absent) => {
                 let found = self
+                    .db
                     .query(
                         what,
                         "SELECT 1 FROM directory WHERE kind = $1 AND key = $2",
@@ -148,28 +152,30 @@ async fn apply_dir_batch(
 impl DirectoryStore for PgStore {
     async fn dir_get(&self, kind: &str, key: &str) -> Result<Option<Versioned>> {
         check_dir_key(kind, key)?;
-        self.query(
-            "reading a directory record",
-            "SELECT value, version FROM directory WHERE kind = $1 AND key = $2",
-            &[&kind, &key],
-        )
-        .await?
-        .first()
-        .map(|r| row_versioned(r, 0, 1))
-        .transpose()
+        self.db
+            .query(
+                "reading a directory record",
+                "SELECT value, version FROM directory WHERE kind = $1 AND key = $2",
+                &[&kind, &key],
+            )
+            .await?
+            .first()
+            .map(|r| row_versioned(r, 0, 1))
+            .transpose()
     }
 
     async fn dir_list(&self, kind: &str) -> Result<Vec<(String, Versioned)>> {
         check_dir_key(kind, "-")?;
-        self.query(
-            "listing directory records",
-            "SELECT key, value, version FROM directory WHERE kind = $1 ORDER BY key",
-            &[&kind],
-        )
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0).map_err(from_pg)?, row_versioned(r, 1, 2)?)))
-        .collect()
+        self.db
+            .query(
+                "listing directory records",
+                "SELECT key, value, version FROM directory WHERE kind = $1 ORDER BY key",
+                &[&kind],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0).map_err(from_pg)?, row_versioned(r, 1, 2)?)))
+            .collect()
     }
 
     async fn dir_write(&self, writes: &[DirWrite]) -> Result<bool> {
@@ -189,21 +195,22 @@ impl DirectoryStore for PgStore {
             .collect();
         lock_keys.sort_unstable();
         lock_keys.dedup();
-        self.with("writing directory records", |mut c| async move {
-            let tx = c.transaction().await.map_err(from_pg)?;
-            match apply_dir_batch(&tx, writes, &lock_keys).await {
-                Ok(()) => {
-                    tx.commit().await.map_err(from_pg)?;
-                    Ok(true)
+        self.db
+            .with("writing directory records", |mut c| async move {
+                let tx = c.transaction().await.map_err(from_pg)?;
+                match apply_dir_batch(&tx, writes, &lock_keys).await {
+                    Ok(()) => {
+                        tx.commit().await.map_err(from_pg)?;
+                        Ok(true)
+                    }
+                    Err(Refused::Expectation) => {
+                        tx.rollback().await.map_err(from_pg)?;
+                        Ok(false)
+                    }
+                    // Dropping the transaction rolls it back.
+                    Err(Refused::Error(e)) => Err(e),
                 }
-                Err(Refused::Expectation) => {
-                    tx.rollback().await.map_err(from_pg)?;
-                    Ok(false)
-                }
-                // Dropping the transaction rolls it back.
-                Err(Refused::Error(e)) => Err(e),
-            }
-        })
-        .await
+            })
+            .await
     }
 }

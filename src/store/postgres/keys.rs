@@ -19,7 +19,7 @@ fn row_key(r: &tokio_postgres::Row) -> Result<SealingKey> {
 #[async_trait]
 impl KeyStore for PgStore {
     async fn sealing_keys(&self) -> Result<Vec<SealingKey>> {
-        self.query(
+        self.db.query(
             "reading sealing keys",
             "SELECT id, secret, created_at, retired_at FROM sealing_keys ORDER BY created_at, id",
             &[],
@@ -32,7 +32,7 @@ impl KeyStore for PgStore {
 
     async fn insert_sealing_key(&self, key: &SealingKey) -> Result<bool> {
         check_sealing_key(key)?;
-        let n = self
+        let n = self.db
             .execute(
                 "inserting a sealing key",
                 "INSERT INTO sealing_keys (id, secret, created_at, retired_at) VALUES ($1, $2, $3, $4)
@@ -50,6 +50,7 @@ impl KeyStore for PgStore {
 
     async fn retire_sealing_key(&self, id: &str, retired_at: i64) -> Result<()> {
         let n = self
+            .db
             .execute(
                 "retiring a sealing key",
                 "UPDATE sealing_keys SET retired_at = LEAST(retired_at, $2) WHERE id = $1",
@@ -63,12 +64,13 @@ impl KeyStore for PgStore {
     }
 
     async fn delete_sealing_key(&self, id: &str) -> Result<()> {
-        self.execute(
-            "deleting a sealing key",
-            "DELETE FROM sealing_keys WHERE id = $1",
-            &[&id],
-        )
-        .await
-        .map(drop)
+        self.db
+            .execute(
+                "deleting a sealing key",
+                "DELETE FROM sealing_keys WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .map(drop)
     }
 }

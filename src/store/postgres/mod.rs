@@ -6,7 +6,7 @@
 //! directory batch, one transaction), so that atomicity and uniqueness come from the database and
 //! hold across replicas: `first_use` is an `INSERT … ON CONFLICT … DO UPDATE … WHERE expires_at <=
 //! now`, so of any number of concurrent callers on any number of replicas exactly one sees a row
-//! affected. Every transaction commits with PostgreSQL's default `synchronous_commit = on`: a call
+//! affected; concurrent uses in one process share one such statement (see `replays`). Every transaction commits with PostgreSQL's default `synchronous_commit = on`: a call
 //! that returned has its write on the server's disk.
 //!
 //! **Directory batches** of several writes run under `READ COMMITTED` behind transaction-scoped
@@ -42,6 +42,7 @@ pub use audit::AUDIT_ROWS_PER_STATEMENT;
 pub use connect::PgOptions;
 pub use schema::MIGRATIONS;
 
+use super::group_commit::GroupCommit;
 use super::{Result, Store, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
@@ -55,6 +56,14 @@ use {connect::describe, directory::dir_lock_key, revocations::scope_key};
 
 /// The store in a PostgreSQL database.
 pub struct PgStore {
+    db: Db,
+    /// Gathers concurrent single uses into shared transactions (see `replays`).
+    replays: GroupCommit<replays::Use, Result<bool>>,
+}
+
+/// The database the store runs its statements on: a handle cheap to clone into a task.
+#[derive(Clone)]
+struct Db {
     pool: Pool,
     /// Where it connects, without credentials, for logs.
     target: String,
@@ -65,7 +74,7 @@ pub struct PgStore {
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgStore")
-            .field("target", &self.target)
+            .field("target", &self.db.target)
             .finish_non_exhaustive()
     }
 }
@@ -113,7 +122,7 @@ fn to_u64(n: i64) -> Result<u64> {
     u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative count or version {n}")))
 }
 
-impl PgStore {
+impl Db {
     /// Runs `work` with a pooled connection, within the operation timeout.
     async fn with<T, F, Fut>(&self, what: &str, work: F) -> Result<T>
     where
@@ -166,6 +175,7 @@ impl Store for PgStore {
 
     async fn health(&self) -> Result<()> {
         let rows = self
+            .db
             .query(
                 "checking the schema",
                 "SELECT COALESCE(max(version), 0) FROM rolegate_schema",
@@ -181,7 +191,7 @@ impl Store for PgStore {
         if usize::try_from(version).ok() != Some(MIGRATIONS.len()) {
             return Err(StoreError::Corrupt(format!(
                 "postgres at {} has schema version {version}, this build needs {}",
-                self.target,
+                self.db.target,
                 MIGRATIONS.len()
             )));
         }

@@ -28,9 +28,10 @@ impl RevocationStore for PgStore {
         let scope = scope_key(&r.scope)?;
         // In DO UPDATE, `revocations.*` is the stored row and `excluded.*` the new one; the
         // later issued_before wins issued_before, created_at and reason (a tie keeps the stored).
-        self.execute(
-            "recording a revocation",
-            "INSERT INTO revocations (scope, issued_before, created_at, reason, expires_at)
+        self.db
+            .execute(
+                "recording a revocation",
+                "INSERT INTO revocations (scope, issued_before, created_at, reason, expires_at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (scope) DO UPDATE SET
                issued_before = GREATEST(revocations.issued_before, excluded.issued_before),
@@ -39,36 +40,38 @@ impl RevocationStore for PgStore {
                reason = CASE WHEN excluded.issued_before > revocations.issued_before
                              THEN excluded.reason ELSE revocations.reason END,
                expires_at = GREATEST(revocations.expires_at, excluded.expires_at)",
-            &[
-                &scope,
-                &r.issued_before,
-                &r.created_at,
-                &r.reason,
-                &r.expires_at,
-            ],
-        )
-        .await
-        .map(drop)
+                &[
+                    &scope,
+                    &r.issued_before,
+                    &r.created_at,
+                    &r.reason,
+                    &r.expires_at,
+                ],
+            )
+            .await
+            .map(drop)
     }
 
     async fn revocations(&self) -> Result<Vec<Revocation>> {
-        self.query(
-            "reading revocations",
-            "SELECT scope, issued_before, created_at, reason, expires_at FROM revocations",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(row_revocation)
-        .collect()
+        self.db
+            .query(
+                "reading revocations",
+                "SELECT scope, issued_before, created_at, reason, expires_at FROM revocations",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(row_revocation)
+            .collect()
     }
 
     async fn purge_expired_revocations(&self, now: i64) -> Result<u64> {
-        self.execute(
-            "purging revocations",
-            "DELETE FROM revocations WHERE expires_at <= $1",
-            &[&now],
-        )
-        .await
+        self.db
+            .execute(
+                "purging revocations",
+                "DELETE FROM revocations WHERE expires_at <= $1",
+                &[&now],
+            )
+            .await
     }
 }
