@@ -24,6 +24,9 @@ use rolegate::store::{AuditRecord, SledStore, Store};
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
+#[path = "support/latency.rs"]
+mod latency;
+
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
@@ -54,20 +57,10 @@ fn config(data: &Path) -> String {
     )
 }
 
-fn report(name: &str, mut times: Vec<Duration>, bytes: usize) -> Duration {
-    times.sort();
-    let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
-    let mean = times.iter().sum::<Duration>() / times.len() as u32;
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "{name:<34} p50 {:>7.2} ms  p99 {:>7.2} ms  mean {:>7.2} ms  max {:>7.2} ms  ({} KiB page)",
-        ms(pct(0.50)),
-        ms(pct(0.99)),
-        ms(mean),
-        ms(*times.last().unwrap()),
-        bytes / 1024
-    );
-    pct(0.99)
+fn report(name: &str, times: Vec<Duration>, bytes: usize) -> f64 {
+    let s = latency::summarize(times);
+    println!("{name:<34} {s}  ({} KiB page)", bytes / 1024);
+    s.p99
 }
 
 fn main() {
@@ -240,7 +233,7 @@ fn main() {
                 Box::new(|_| "/admin/console/access".to_string()),
             ),
         ];
-        let mut worst = Duration::ZERO;
+        let mut worst: f64 = 0.0;
         for (name, path) in &pages {
             let bytes = get(path(0)).await.len();
             for i in 0..WARMUP {
@@ -255,9 +248,6 @@ fn main() {
             }
             worst = worst.max(report(name, times, bytes));
         }
-        println!(
-            "worst p99 {:.2} ms (target under 50 ms)",
-            worst.as_secs_f64() * 1000.0
-        );
+        println!("worst p99 {worst:.2} ms (target under 50 ms)");
     });
 }

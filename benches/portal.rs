@@ -20,6 +20,9 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
+#[path = "support/latency.rs"]
+mod latency;
+
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
@@ -78,18 +81,11 @@ fn person() -> SignedInIdentity {
     }
 }
 
-fn report(name: &str, mut times: Vec<Duration>, bytes: usize) {
-    times.sort();
-    let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
-    let mean = times.iter().sum::<Duration>() / times.len() as u32;
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+fn report(name: &str, times: Vec<Duration>, bytes: usize) {
+    let n = times.len();
     println!(
-        "{name:<20} p50 {:>7.3} ms  p99 {:>7.3} ms  mean {:>7.3} ms  max {:>7.3} ms  ({} iterations, {} KiB page)",
-        ms(pct(0.50)),
-        ms(pct(0.99)),
-        ms(mean),
-        ms(*times.last().unwrap()),
-        times.len(),
+        "{name:<20} {}  ({n} iterations, {} KiB page)",
+        latency::summarize(times),
         bytes / 1024
     );
 }

@@ -19,6 +19,9 @@ use serde_json::{json, Value};
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
+#[path = "support/latency.rs"]
+mod latency;
+
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
@@ -39,19 +42,9 @@ fn config(token_file: &Path) -> String {
     )
 }
 
-fn report(name: &str, mut times: Vec<Duration>) {
-    times.sort();
-    let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
-    let mean = times.iter().sum::<Duration>() / times.len() as u32;
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "{name:<34} p50 {:>8.3} ms  p99 {:>8.3} ms  mean {:>8.3} ms  max {:>8.3} ms  ({} iterations)",
-        ms(pct(0.50)),
-        ms(pct(0.99)),
-        ms(mean),
-        ms(*times.last().unwrap()),
-        times.len(),
-    );
+fn report(name: &str, times: Vec<Duration>) {
+    let n = times.len();
+    println!("{name:<34} {}  ({n} iterations)", latency::summarize(times));
 }
 
 struct Client {
