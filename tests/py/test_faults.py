@@ -213,12 +213,26 @@ def test_postgres_restarted_under_load_fails_cleanly_and_recovers(pg_cluster, id
     answered: list[tuple[float, str]] = []          # (when, request id) of every answer
     bad: list[str] = []
 
+    def list_users():
+        # The admin API's user list reads the store on every call (no cache answers it).
+        r = e2e.http("GET", f"{srv.url}/admin/users",
+                     headers={"Authorization": f"Bearer {admin_token}"})
+        rid = r.headers.get("x-request-id")
+        if r.status == 200:
+            return {"ResponseMetadata": {"RequestId": rid}}
+        raise botocore.exceptions.ClientError(
+            {"Error": {"Code": "ServiceUnavailable" if r.status == 503 else str(r.status)},
+             "ResponseMetadata": {"RequestId": rid, "HTTPStatusCode": r.status}}, "ListUsers")
+
     def work(t, i):
         started = time.monotonic()
         rid = None
         try:
-            if t % 2 == 0:
-                # Signed with a long-term key: every call reads the access key from the store.
+            if t % 3 == 0:
+                resp = list_users()
+            elif t % 3 == 1:
+                # Signed with a long-term key: read through the directory cache (the store at most
+                # once per refresh interval), so an outage shorter than it goes unnoticed.
                 resp = key_client(srv.url, key).get_caller_identity()
             else:
                 resp = e2e.sts_client(srv.url).assume_role_with_web_identity(
