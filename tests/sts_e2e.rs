@@ -722,3 +722,117 @@ async fn presigned_get_caller_identity_verifies_until_it_expires() {
     )
     .await;
 }
+
+/// Revokes one session by its id, as `rolegate revoke --scope session` does.
+async fn revoke_session(app: &TestApp, creds: &Creds, reason: &str) {
+    let id = app
+        .app()
+        .keys
+        .unseal_session(&creds.session_token)
+        .unwrap_or_else(|e| panic!("unseal: {e}"))
+        .session_id;
+    let now = app.now().timestamp();
+    let store = app.app().store.clone();
+    app.app()
+        .revocations
+        .revoke(
+            store.as_ref(),
+            Revocation {
+                scope: RevocationScope::Session(id),
+                issued_before: now + 1,
+                created_at: now,
+                reason: reason.to_owned(),
+                expires_at: now + 43_200,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("revoke: {e}"));
+}
+
+async fn chain(app: &TestApp, from: &Creds, role: &str, name: &str) -> Creds {
+    let answer = sts_client(app, Some(from))
+        .assume_role()
+        .role_arn(role_arn(role))
+        .role_session_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("AssumeRole {role}: {e:?}"));
+    creds_of(answer.credentials())
+}
+
+async fn works(app: &TestApp, creds: &Creds) -> Result<(), String> {
+    match sts_client(app, Some(creds))
+        .get_caller_identity()
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.code().unwrap_or("no code").to_owned()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_session_ends_the_sessions_chained_from_it_and_no_other() {
+    let idp = Idp::start().await;
+    let start = Utc::now().with_nanosecond(0).unwrap();
+    let app = TestApp::builder()
+        .issuer(idp.idp.issuer())
+        .fixed_clock(start)
+        .role(
+            RoleSpec::new("web-root", web_trust(&idp.prefix(), &[], ""))
+                .policy("chain", allow(&["sts:AssumeRole"], &role_arn("chain-a"))),
+        )
+        .role(
+            RoleSpec::new("chain-a", aws_trust(&[&role_arn("web-root")], &[]))
+                .policy("chain", allow(&["sts:AssumeRole"], &role_arn("chain-b"))),
+        )
+        .role(RoleSpec::new(
+            "chain-b",
+            aws_trust(&[&role_arn("chain-a")], &[]),
+        ))
+        .start()
+        .await;
+    let token = idp.idp.id_token("hana", json!({})).await;
+    let web = app
+        .credentials_for(&role_arn("web-root"), "hana", &token)
+        .await;
+    let a1 = chain(&app, &web, "chain-a", "a1").await;
+    let b1 = chain(&app, &a1, "chain-b", "b1").await;
+    let a2 = chain(&app, &web, "chain-a", "a2").await;
+
+    // The grandchild carries both sessions above it, the first of the chain first.
+    let id = |c: &Creds| app.app().keys.unseal_session(&c.session_token).unwrap();
+    assert_eq!(
+        id(&b1).parents,
+        vec![id(&web).session_id, id(&a1).session_id]
+    );
+    assert!(id(&web).parents.is_empty());
+
+    revoke_session(&app, &a1, "a1 leaked").await;
+    assert_eq!(works(&app, &a1).await, Err("ExpiredToken".to_owned()));
+    assert_eq!(
+        works(&app, &b1).await,
+        Err("ExpiredToken".to_owned()),
+        "a session chained from a revoked one still works"
+    );
+    assert_eq!(works(&app, &web).await, Ok(()), "the parent was ended");
+    assert_eq!(works(&app, &a2).await, Ok(()), "a sibling was ended");
+    let deny = app
+        .audit_events()
+        .await
+        .into_iter()
+        .rev()
+        .find(|e| e.action == "GetCallerIdentity" && e.decision == "deny")
+        .unwrap_or_else(|| panic!("no deny event"));
+    assert!(
+        deny.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("a1 leaked")),
+        "{deny:?}"
+    );
+
+    // Ending the first session of the chain ends everything below it.
+    revoke_session(&app, &web, "root leaked").await;
+    assert_eq!(works(&app, &web).await, Err("ExpiredToken".to_owned()));
+    assert_eq!(works(&app, &a2).await, Err("ExpiredToken".to_owned()));
+}

@@ -226,5 +226,6 @@ pub fn directory_caller(
         expires_at: i64::MAX,
         chained: false,
         origin_user: Some(user.user_id.clone()),
+        parents: Vec::new(),
     }
 }

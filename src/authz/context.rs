@@ -266,6 +266,7 @@ pub(super) mod tests {
             expires_at: 10,
             chained: false,
             origin_user: None,
+            parents: Vec::new(),
         }
     }
 

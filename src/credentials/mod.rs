@@ -233,6 +233,32 @@ pub struct SessionClaims {
     /// chain this session belongs to; revoking the user's sessions matches it.
     #[serde(rename = "ou", default, skip_serializing_if = "Option::is_none")]
     pub origin_user: Option<String>,
+    /// The session ids of the sessions this one was chained from, the first of the chain first and
+    /// the one that asked for it last: revoking any of them ends this one too. A chain deeper than
+    /// [`MAX_PARENTS`] keeps its first session and the nearest ones.
+    #[serde(rename = "pc", default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<String>,
+}
+
+/// Most session ids a chained session carries of the sessions it was chained from.
+pub const MAX_PARENTS: usize = 16;
+
+impl SessionClaims {
+    /// The parents of a session chained from this one: this session's own parents and this
+    /// session, when it is a temporary session (a long-term key starts a chain and is no parent);
+    /// at most [`MAX_PARENTS`], the first of the chain always kept.
+    pub fn parents_of_child(&self) -> Vec<String> {
+        if !is_temporary_access_key_id(&self.access_key_id) {
+            return Vec::new();
+        }
+        let mut parents = self.parents.clone();
+        parents.push(self.session_id.clone());
+        if parents.len() > MAX_PARENTS {
+            let drop = parents.len() - MAX_PARENTS;
+            parents.drain(1..=drop);
+        }
+        parents
+    }
 }
 
 impl fmt::Debug for SessionClaims {

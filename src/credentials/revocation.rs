@@ -150,7 +150,7 @@ fn scope_matches(scope: &RevocationScope, c: &SessionClaims, providers: &Provide
         RevocationScope::All => true,
         RevocationScope::Role(arn) => c.principal.role_arn().is_some_and(|r| r == *arn),
         RevocationScope::User(id) => c.origin_user.as_ref() == Some(id),
-        RevocationScope::Session(id) => *id == c.session_id,
+        RevocationScope::Session(id) => *id == c.session_id || c.parents.contains(id),
         RevocationScope::AccessKey(id) => *id == c.access_key_id,
         RevocationScope::Subject { provider, subject } => c.federation.as_ref().is_some_and(|f| {
             f.subject == *subject

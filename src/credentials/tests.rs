@@ -34,6 +34,7 @@ fn claims() -> SessionClaims {
         expires_at: 4_600,
         chained: false,
         origin_user: None,
+        parents: Vec::new(),
     }
 }
 
@@ -288,4 +289,26 @@ async fn the_opened_session_cache_stays_bounded_and_correct() {
     for (c, t) in tokens.iter().chain(tokens.iter().take(20)) {
         assert_eq!(ring.open_session(t).unwrap().claims(), c);
     }
+}
+
+#[test]
+fn a_chain_carries_its_first_session_and_the_nearest_ones() {
+    let mut s = claims();
+    let first = s.session_id.clone();
+    let mut ids = vec![first.clone()];
+    for _ in 0..MAX_PARENTS + 4 {
+        let mut child = claims();
+        child.parents = s.parents_of_child();
+        ids.push(child.session_id.clone());
+        s = child;
+    }
+    assert_eq!(s.parents.len(), MAX_PARENTS);
+    assert_eq!(s.parents[0], first, "the first of the chain is kept");
+    let nearest = &ids[ids.len() - MAX_PARENTS..ids.len() - 1];
+    assert_eq!(&s.parents[1..], nearest, "the nearest ones, in order");
+
+    // A long-term key starts a chain and is nobody's parent.
+    let mut user = claims();
+    user.access_key_id = "AKIAIOSFODNN7EXAMPLE".into();
+    assert!(user.parents_of_child().is_empty());
 }

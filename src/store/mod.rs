@@ -178,7 +178,7 @@ pub enum RevocationScope {
         /// The subject at that provider.
         subject: String,
     },
-    /// One session (by session id).
+    /// One session (by session id), and the sessions chained from it.
     Session(String),
     /// Credentials with one access key id.
     AccessKey(String),

@@ -261,6 +261,7 @@ pub async fn assume_role(
             mfa_time: caller.mfa_time,
             chained,
             origin_user: caller.origin_user.clone(),
+            parents: caller.parents_of_child(),
         },
         ev,
     )?;

@@ -178,6 +178,7 @@ impl SignIn<'_> {
                 mfa_time: self.mfa_time,
                 chained: false,
                 origin_user: None,
+                parents: Vec::new(),
             },
             ev,
         )

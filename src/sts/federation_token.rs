@@ -80,6 +80,7 @@ pub async fn get_federation_token(
             mfa_time: None,
             chained: false,
             origin_user: caller.origin_user.clone(),
+            parents: caller.parents_of_child(),
         },
         ev,
     )?;

@@ -86,6 +86,8 @@ pub(super) struct Mint<'a> {
     pub(super) mfa_time: Option<i64>,
     pub(super) chained: bool,
     pub(super) origin_user: Option<String>,
+    /// The sessions the new one is chained from ([`SessionClaims::parents`]).
+    pub(super) parents: Vec<String>,
 }
 
 pub(super) fn role_session(role: &Role, session_name: &str) -> SessionPrincipal {
@@ -123,6 +125,7 @@ pub(super) fn mint(
         expires_at: now + m.duration,
         chained: m.chained,
         origin_user: m.origin_user,
+        parents: m.parents,
     };
     let token = app
         .keys

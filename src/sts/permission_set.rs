@@ -125,6 +125,7 @@ pub fn credentials_for_assignment(
             mfa_time: who.mfa_time,
             chained: false,
             origin_user: who.origin_user.clone(),
+            parents: Vec::new(),
         },
         ev,
     )

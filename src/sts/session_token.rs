@@ -38,6 +38,7 @@ pub async fn get_session_token(
             mfa_time: caller.mfa_time,
             chained: false,
             origin_user: caller.origin_user.clone(),
+            parents: caller.parents_of_child(),
         },
         ev,
     )?;

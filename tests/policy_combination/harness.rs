@@ -305,6 +305,7 @@ impl Server {
             expires_at: now + 3600,
             chained: false,
             origin_user: None,
+            parents: Vec::new(),
         };
         let token = self
             .app

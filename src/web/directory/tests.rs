@@ -169,6 +169,7 @@ impl Fixture {
             expires_at: T0 + 3600,
             chained: false,
             origin_user: Some(user.user_id.clone()),
+            parents: Vec::new(),
         };
         let token = self.app.keys.seal_session(&claims).unwrap();
         Creds {
