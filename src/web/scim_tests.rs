@@ -17,66 +17,48 @@ const ADMIN: &str = "an-admin-token-of-forty-characters-000001";
 const USERS: &str = "/scim/v2/Users";
 const GROUPS: &str = "/scim/v2/Groups";
 
-const CONFIG: &str = r#"
-[admin]
-token_env = "ADMIN"
-[[oidc_providers]]
-name = "corp"
-issuer = "https://login.corp.example"
-audiences = ["rolegate"]
-[[oidc_providers]]
-name = "partner"
-issuer = "https://login.partner.example"
-audiences = ["rolegate"]
-[[oidc_providers]]
-name = "tiny"
-issuer = "https://login.tiny.example"
-audiences = ["rolegate"]
-[[permission_sets]]
-name = "Engineering"
-[[permission_sets.policies]]
-name = "all"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-[[assignment_rules]]
-provider = "corp"
-permission_set = "Engineering"
-accounts = ["111122223333"]
-group = "Engineering"
-[[scim_clients]]
-name = "okta"
-provider = "corp"
-match = "userName"
-token_env = "OKTA"
-groups = "both"
-[[scim_clients]]
-name = "entra"
-provider = "partner"
-match = "externalId"
-token_env = "ENTRA"
-[[scim_clients]]
-name = "tiny-directory"
-provider = "tiny"
-match = "userName"
-token_env = "TINY"
-rate = { per_minute = 1, burst = 10 }
-require_provisioned = true
-[[assignment_rules]]
-provider = "tiny"
-permission_set = "Engineering"
-accounts = ["111122223333"]
-group = "Engineering"
-"#;
+/// Three providers, each with its SCIM client (`okta` of `corp`, `entra` of `partner`,
+/// `tiny-directory` of `tiny`, rate-limited); the group `Engineering` of corp and of tiny gets the
+/// permission set Engineering; the admin API.
+fn config() -> crate::testing::TestConfig {
+    let engineering = "group = \"Engineering\"";
+    crate::testing::config()
+        .admin_token("ADMIN", ADMIN)
+        .oidc_provider("corp", "https://login.corp.example", "rolegate", "")
+        .oidc_provider("partner", "https://login.partner.example", "rolegate", "")
+        .oidc_provider("tiny", "https://login.tiny.example", "rolegate", "")
+        .unassigned_set("Engineering", "", &[("all", crate::testing::ALLOW_ALL)])
+        .assignment_rule(
+            "corp",
+            "Engineering",
+            &[crate::testing::ACCOUNT],
+            engineering,
+        )
+        .scim_client(
+            "okta",
+            "corp",
+            "userName",
+            ("OKTA", OKTA),
+            "groups = \"both\"",
+        )
+        .scim_client("entra", "partner", "externalId", ("ENTRA", ENTRA), "")
+        .scim_client(
+            "tiny-directory",
+            "tiny",
+            "userName",
+            ("TINY", TINY),
+            "rate = { per_minute = 1, burst = 10 }\nrequire_provisioned = true",
+        )
+        .assignment_rule(
+            "tiny",
+            "Engineering",
+            &[crate::testing::ACCOUNT],
+            engineering,
+        )
+}
 
 async fn app() -> Arc<App> {
-    crate::testing::config()
-        .with(CONFIG)
-        .env("OKTA", OKTA)
-        .env("ENTRA", ENTRA)
-        .env("TINY", TINY)
-        .env("ADMIN", ADMIN)
-        .build(T0)
-        .await
-        .0
+    config().build(T0).await.0
 }
 
 /// An answer: status, headers, JSON body (`Null` when empty).
@@ -685,14 +667,7 @@ fn corp_person(subject: &str, signed_in_at: i64) -> SignedInIdentity {
 
 #[tokio::test]
 async fn deactivation_ends_sign_ins_and_credentials_at_once_and_reactivation_admits_new_ones() {
-    let (app, clock) = crate::testing::config()
-        .with(CONFIG)
-        .env("OKTA", OKTA)
-        .env("ENTRA", ENTRA)
-        .env("TINY", TINY)
-        .env("ADMIN", ADMIN)
-        .build(T0)
-        .await;
+    let (app, clock) = config().build(T0).await;
     let subject = "ana@corp.example";
     let id = create_user(&app, OKTA, subject).await;
     let a = call(
