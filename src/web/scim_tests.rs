@@ -134,6 +134,11 @@ fn patch(ops: Value) -> Value {
     json!({"schemas": [crate::scim::PATCH_OP], "Operations": ops})
 }
 
+/// `PATCH path` of the operations `ops` with `token`.
+async fn patch_call(app: &Arc<App>, path: &str, token: &str, ops: Value) -> Answer {
+    call(app, Method::PATCH, path, token, Some(patch(ops))).await
+}
+
 /// Everything a SCIM request could change: the provisioned records of every provider and the
 /// revocations.
 async fn state(app: &App) -> Vec<String> {
@@ -188,6 +193,18 @@ type Case = (
 
 async fn create_user(app: &Arc<App>, token: &str, name: &str) -> String {
     let a = call(app, Method::POST, USERS, token, Some(user(name))).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+/// Creates the group `name` with the one member `member`; its id.
+async fn create_group(app: &Arc<App>, token: &str, name: &str, member: &str) -> String {
+    let group = json!({
+        "schemas": [crate::scim::GROUP_SCHEMA],
+        "displayName": name,
+        "members": [{"value": member}]
+    });
+    let a = call(app, Method::POST, GROUPS, token, Some(group)).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
     a.body["id"].as_str().unwrap().to_string()
 }
@@ -291,14 +308,11 @@ async fn users_are_created_read_listed_replaced_patched_and_deleted() {
     assert_eq!(a.header(header::ETAG), "W/\"2\"");
     assert_eq!(last(&app, &a, "scim:ReplaceUser").await.0, "allow");
 
-    let a = call(
+    let a = patch_call(
         &app,
-        Method::PATCH,
         &format!("{USERS}/{id}"),
         OKTA,
-        Some(patch(
-            json!([{"op": "Replace", "path": "displayName", "value": "A. Lima"}]),
-        )),
+        json!([{"op": "Replace", "path": "displayName", "value": "A. Lima"}]),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -318,24 +332,12 @@ async fn groups_hold_members_and_users_show_their_groups() {
     let app = app().await;
     let ana = create_user(&app, OKTA, "ana@corp.example").await;
     let bo = create_user(&app, OKTA, "bo@corp.example").await;
-    let a = call(
+    let gid = create_group(&app, OKTA, "Engineering", &ana).await;
+    let a = patch_call(
         &app,
-        Method::POST,
-        GROUPS,
-        OKTA,
-        Some(json!({"schemas": [crate::scim::GROUP_SCHEMA], "displayName": "Engineering", "members": [{"value": ana}]})),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
-    let gid = a.body["id"].as_str().unwrap().to_string();
-    let a = call(
-        &app,
-        Method::PATCH,
         &format!("{GROUPS}/{gid}"),
         OKTA,
-        Some(patch(
-            json!([{"op": "add", "path": "members", "value": [{"value": bo}]}]),
-        )),
+        json!([{"op": "add", "path": "members", "value": [{"value": bo}]}]),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -347,14 +349,11 @@ async fn groups_hold_members_and_users_show_their_groups() {
     );
     let a = call(&app, Method::GET, &format!("{USERS}/{bo}"), OKTA, None).await;
     assert_eq!(a.body["groups"][0]["display"], "Engineering", "{}", a.body);
-    let a = call(
+    let a = patch_call(
         &app,
-        Method::PATCH,
         &format!("{GROUPS}/{gid}"),
         OKTA,
-        Some(patch(
-            json!([{"op": "remove", "path": format!("members[value eq \"{bo}\"]")}]),
-        )),
+        json!([{"op": "remove", "path": format!("members[value eq \"{bo}\"]")}]),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -427,14 +426,11 @@ async fn tokens_missing_wrong_or_of_another_provider_see_and_change_nothing() {
     )
     .await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
-    let a = call(
+    let a = patch_call(
         &app,
-        Method::PATCH,
         &format!("{USERS}/{id}"),
         ENTRA,
-        Some(patch(
-            json!([{"op": "replace", "path": "active", "value": false}]),
-        )),
+        json!([{"op": "replace", "path": "active", "value": false}]),
     )
     .await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
@@ -670,15 +666,7 @@ async fn deactivation_ends_sign_ins_and_credentials_at_once_and_reactivation_adm
     let (app, clock) = config().build(T0).await;
     let subject = "ana@corp.example";
     let id = create_user(&app, OKTA, subject).await;
-    let a = call(
-        &app,
-        Method::POST,
-        GROUPS,
-        OKTA,
-        Some(json!({"schemas": [crate::scim::GROUP_SCHEMA], "displayName": "Engineering", "members": [{"value": id}]})),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    create_group(&app, OKTA, "Engineering", &id).await;
     // Signed in (no group claim: the provisioned group gives the permission set).
     let before = corp_person(subject, T0);
     let (_, _, token) = crate::testing::assignment_credentials(
@@ -692,14 +680,11 @@ async fn deactivation_ends_sign_ins_and_credentials_at_once_and_reactivation_adm
     assert!(gate::admit_federated(&app, "corp", subject, T0).is_ok());
 
     clock.advance(chrono::Duration::seconds(5));
-    let a = call(
+    let a = patch_call(
         &app,
-        Method::PATCH,
         &format!("{USERS}/{id}"),
         OKTA,
-        Some(patch(
-            json!([{"op": "Replace", "path": "active", "value": "False"}]),
-        )),
+        json!([{"op": "Replace", "path": "active", "value": "False"}]),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -731,14 +716,11 @@ async fn deactivation_ends_sign_ins_and_credentials_at_once_and_reactivation_adm
     )));
 
     // Reactivated: a new sign-in is admitted, the old one stays revoked.
-    let a = call(
+    let a = patch_call(
         &app,
-        Method::PATCH,
         &format!("{USERS}/{id}"),
         OKTA,
-        Some(patch(
-            json!([{"op": "replace", "path": "active", "value": true}]),
-        )),
+        json!([{"op": "replace", "path": "active", "value": true}]),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -780,15 +762,7 @@ async fn provisioned_groups_give_permission_sets_before_the_first_sign_in() {
     let a = send(&app, explain("cy@corp.example")).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(a.body["assignments"], json!([]));
-    let a = call(
-        &app,
-        Method::POST,
-        GROUPS,
-        OKTA,
-        Some(json!({"schemas": [crate::scim::GROUP_SCHEMA], "displayName": "Engineering", "members": [{"value": id}]})),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    create_group(&app, OKTA, "Engineering", &id).await;
     let a = send(&app, explain("cy@corp.example")).await;
     assert_eq!(
         a.body["assignments"][0]["permission_set"], "Engineering",
@@ -831,15 +805,7 @@ async fn require_provisioned_refuses_people_never_provisioned_and_claim_groups_i
     // Provisioned (and in group Engineering): admitted; but the client's groups setting is the
     // default "claim", so the provisioned group gives nothing.
     let id = create_user(&app, TINY, "lee").await;
-    let a = call(
-        &app,
-        Method::POST,
-        GROUPS,
-        TINY,
-        Some(json!({"schemas": [crate::scim::GROUP_SCHEMA], "displayName": "Engineering", "members": [{"value": id}]})),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    create_group(&app, TINY, "Engineering", &id).await;
     let admitted = gate::admit_sign_in(&app, &person("lee")).await.unwrap();
     let mut ev = crate::audit::AuditEvent::new(app.clock.now(), "t", "portal:GetCredentials");
     assert!(crate::sts::credentials_for_assignment(
