@@ -105,25 +105,87 @@ impl TestConfig {
         self,
         name: &str,
         settings: &str,
-        (policy, document): (&str, &str),
+        policy: (&str, &str),
         accounts: &[&str],
+    ) -> Self {
+        self.unassigned_set(name, settings, &[policy])
+            .assignment_rule("local", name, accounts, "local_group = \"dev\"")
+    }
+
+    /// Adds a permission set with `settings` (its own lines) and the inline `policies` (name,
+    /// document), which no rule assigns yet.
+    pub fn unassigned_set(self, name: &str, settings: &str, policies: &[(&str, &str)]) -> Self {
+        let mut text = format!(
+            "[[permission_sets]]\nname = \"{name}\"\n{}",
+            lines(settings)
+        );
+        for (policy, document) in policies {
+            text.push_str(&format!(
+                "[[permission_sets.policies]]\nname = \"{policy}\"\ndocument = '{document}'\n"
+            ));
+        }
+        self.with(&text)
+    }
+
+    /// Adds an assignment rule: the people of `provider` that `condition` selects (its own lines,
+    /// e.g. `group = "admins"`) get the permission set `set` in `accounts`.
+    pub fn assignment_rule(
+        self,
+        provider: &str,
+        set: &str,
+        accounts: &[&str],
+        condition: &str,
     ) -> Self {
         let accounts = accounts
             .iter()
             .map(|a| format!("\"{a}\""))
             .collect::<Vec<_>>()
             .join(", ");
-        let settings = if settings.is_empty() || settings.ends_with('\n') {
-            settings.to_string()
-        } else {
-            format!("{settings}\n")
-        };
         self.with(&format!(
-            "[[permission_sets]]\nname = \"{name}\"\n{settings}\
-             [[permission_sets.policies]]\nname = \"{policy}\"\ndocument = '{document}'\n\
-             [[assignment_rules]]\nprovider = \"local\"\npermission_set = \"{name}\"\n\
-             accounts = [{accounts}]\nlocal_group = \"dev\"\n"
+            "[[assignment_rules]]\nprovider = \"{provider}\"\npermission_set = \"{set}\"\n\
+             accounts = [{accounts}]\n{}",
+            lines(condition)
         ))
+    }
+
+    /// Adds a managed policy `name` of `account` with `document`.
+    pub fn managed_policy(self, account: &str, name: &str, document: &str) -> Self {
+        self.with(&format!(
+            "[[managed_policies]]\naccount = \"{account}\"\nname = \"{name}\"\ndocument = '{document}'\n"
+        ))
+    }
+
+    /// Adds an OpenID provider `name` of `issuer` whose tokens are for `audience`, with `settings`
+    /// (its own lines, e.g. `groups_delimiter = ","`).
+    pub fn oidc_provider(self, name: &str, issuer: &str, audience: &str, settings: &str) -> Self {
+        self.with(&format!(
+            "[[oidc_providers]]\nname = \"{name}\"\nissuer = \"{issuer}\"\naudiences = [\"{audience}\"]\n{}",
+            lines(settings)
+        ))
+    }
+
+    /// Turns the admin API on, its bearer token read from the variable `var`, set to `token`.
+    pub fn admin_token(self, var: &str, token: &str) -> Self {
+        self.with(&format!("[admin]\ntoken_env = \"{var}\"\n"))
+            .env(var, token)
+    }
+
+    /// Adds a SCIM client `name` of `provider` that matches users on `matching`, its bearer token
+    /// read from the variable `var`, set to `token`; with `settings` (its own lines).
+    pub fn scim_client(
+        self,
+        name: &str,
+        provider: &str,
+        matching: &str,
+        (var, token): (&str, &str),
+        settings: &str,
+    ) -> Self {
+        self.with(&format!(
+            "[[scim_clients]]\nname = \"{name}\"\nprovider = \"{provider}\"\nmatch = \"{matching}\"\n\
+             token_env = \"{var}\"\n{}",
+            lines(settings)
+        ))
+        .env(var, token)
     }
 
     /// Adds a role of [`ACCOUNT`] with a trust policy and no permission policies.
@@ -187,6 +249,15 @@ impl TestConfig {
         )
         .await
         .unwrap_or_else(|e| panic!("building the test app: {e:#}"))
+    }
+}
+
+/// `settings` as whole lines: empty, or ending with a newline.
+fn lines(settings: &str) -> String {
+    if settings.is_empty() || settings.ends_with('\n') {
+        settings.to_string()
+    } else {
+        format!("{settings}\n")
     }
 }
 

@@ -19,6 +19,8 @@
 //! before flush waiters are released, so [`Auditor::flush`] covers both sinks.
 //! Knows nothing of HTTP types.
 
+mod finish;
+
 use crate::store::{AuditQuery, AuditRecord, Store};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};

@@ -3,23 +3,13 @@
 use super::super::{load_test_text, ConfigError};
 use super::*;
 
-const PROVIDERS: &str = r#"
-[[oidc_providers]]
-name = "corp"
-issuer = "https://login.corp.example"
-audiences = ["rolegate"]
-[[oidc_providers]]
-name = "partner"
-issuer = "https://login.partner.example"
-audiences = ["rolegate"]
-"#;
-
 const TOKEN_A: &str = "scim-token-of-the-corp-directory-00000001";
 const TOKEN_B: &str = "scim-token-of-the-partner-directory-00002";
 
 fn text(clients: &str) -> String {
     crate::testing::config()
-        .with(PROVIDERS)
+        .oidc_provider("corp", "https://login.corp.example", "rolegate", "")
+        .oidc_provider("partner", "https://login.partner.example", "rolegate", "")
         .with(clients)
         .text()
 }

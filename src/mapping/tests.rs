@@ -5,120 +5,91 @@ use std::path::Path;
 
 /// Providers shaped like the real ones: Entra ID (groups as an array of object ids), Okta with the
 /// groups claim configured as one comma-separated string, Google Workspace (`hd`), and a SAML IdP
-/// whose attributes arrive multi-valued.
-const CONFIG: &str = r#"
-[[oidc_providers]]
-name = "entra"
-issuer = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
-audiences = ["rolegate"]
-
-[[oidc_providers]]
-name = "okta"
-issuer = "https://example.okta.com"
-audiences = ["rolegate"]
-groups_delimiter = ","
-
-[[oidc_providers]]
-name = "google"
-issuer = "https://accounts.google.com"
-audiences = ["rolegate.apps.googleusercontent.com"]
-
-[[oidc_providers]]
-name = "workforce"
-issuer = "https://login.example.com"
-audiences = ["rolegate"]
-email_always_verified = true
-
-[[oidc_providers]]
-name = "shibboleth"
-issuer = "https://idp.example.edu"
-audiences = ["rolegate"]
-groups_claim = "urn:oid:1.3.6.1.4.1.5923.1.5.1.1"
-
-[[managed_policies]]
-account = "111122223333"
-name = "ReadOnly"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}'
-
-[[managed_policies]]
-account = "444455556666"
-name = "ReadOnly"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}'
-
-[[permission_sets]]
-name = "Admin"
-session_duration = "PT8H"
-mfa = "required"
-mfa_max_age_minutes = 15
-[[permission_sets.policies]]
-name = "all"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-
-[[permission_sets]]
-name = "ReadOnly"
-managed_policies = ["ReadOnly"]
-
-[[assignment_rules]]
-provider = "entra"
-permission_set = "Admin"
-accounts = ["111122223333"]
-group = "5f3c7a1e-0b7d-4d4c-9d77-2f1b8c1a6e10"
-
-[[assignment_rules]]
-provider = "okta"
-permission_set = "ReadOnly"
-accounts = ["111122223333", "444455556666"]
-group = "Engineering"
-
-[[assignment_rules]]
-provider = "google"
-permission_set = "ReadOnly"
-accounts = ["444455556666"]
-condition = '{"StringEquals": {"claim:hd": "example.com"}}'
-
-[[assignment_rules]]
-provider = "google"
-permission_set = "Admin"
-accounts = ["444455556666"]
-email_domain = "example.com"
-
-[[assignment_rules]]
-provider = "shibboleth"
-permission_set = "ReadOnly"
-accounts = ["111122223333"]
-condition = '{"ForAnyValue:StringLike": {"claim:urn:oid:1.3.6.1.4.1.5923.1.1.1.7": "urn:mace:example.edu:entitlement:cloud-*"}}'
-
-[[assignment_rules]]
-provider = "shibboleth"
-permission_set = "Admin"
-accounts = ["111122223333"]
-group = "admins@example.edu"
-
-[[assignment_rules]]
-provider = "local"
-permission_set = "Admin"
-accounts = ["444455556666"]
-local_group = "ops"
-
-[[assignment_rules]]
-provider = "workforce"
-permission_set = "ReadOnly"
-accounts = ["111122223333"]
-email_domain = "example.com"
-
-[[assignment_rules]]
-provider = "okta"
-permission_set = "Admin"
-accounts = ["444455556666"]
-description = "anyone without a department claim is still an admin of dev (absent, not empty)"
-condition = '{"ForAllValues:StringNotEquals": {"rolegate:Claims": "department"}}'
-"#;
-
-/// The shared test configuration with accounts prod and dev and [`CONFIG`].
+/// whose attributes arrive multi-valued; accounts prod and dev.
 fn test_config() -> crate::testing::TestConfig {
+    const PROD: &str = "111122223333";
+    const DEV: &str = "444455556666";
+    let read = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}"#;
     crate::testing::config()
-        .accounts(&[("111122223333", "prod"), ("444455556666", "dev")])
-        .with(CONFIG)
+        .accounts(&[(PROD, "prod"), (DEV, "dev")])
+        .oidc_provider(
+            "entra",
+            "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0",
+            "rolegate",
+            "",
+        )
+        .oidc_provider(
+            "okta",
+            "https://example.okta.com",
+            "rolegate",
+            "groups_delimiter = \",\"",
+        )
+        .oidc_provider(
+            "google",
+            "https://accounts.google.com",
+            "rolegate.apps.googleusercontent.com",
+            "",
+        )
+        .oidc_provider(
+            "workforce",
+            "https://login.example.com",
+            "rolegate",
+            "email_always_verified = true",
+        )
+        .oidc_provider(
+            "shibboleth",
+            "https://idp.example.edu",
+            "rolegate",
+            "groups_claim = \"urn:oid:1.3.6.1.4.1.5923.1.5.1.1\"",
+        )
+        .managed_policy(PROD, "ReadOnly", read)
+        .managed_policy(DEV, "ReadOnly", read)
+        .unassigned_set(
+            "Admin",
+            "session_duration = \"PT8H\"\nmfa = \"required\"\nmfa_max_age_minutes = 15",
+            &[("all", crate::testing::ALLOW_ALL)],
+        )
+        .unassigned_set("ReadOnly", "managed_policies = [\"ReadOnly\"]", &[])
+        .assignment_rule(
+            "entra",
+            "Admin",
+            &[PROD],
+            "group = \"5f3c7a1e-0b7d-4d4c-9d77-2f1b8c1a6e10\"",
+        )
+        .assignment_rule("okta", "ReadOnly", &[PROD, DEV], "group = \"Engineering\"")
+        .assignment_rule(
+            "google",
+            "ReadOnly",
+            &[DEV],
+            r#"condition = '{"StringEquals": {"claim:hd": "example.com"}}'"#,
+        )
+        .assignment_rule("google", "Admin", &[DEV], "email_domain = \"example.com\"")
+        .assignment_rule(
+            "shibboleth",
+            "ReadOnly",
+            &[PROD],
+            r#"condition = '{"ForAnyValue:StringLike": {"claim:urn:oid:1.3.6.1.4.1.5923.1.1.1.7": "urn:mace:example.edu:entitlement:cloud-*"}}'"#,
+        )
+        .assignment_rule(
+            "shibboleth",
+            "Admin",
+            &[PROD],
+            "group = \"admins@example.edu\"",
+        )
+        .assignment_rule("local", "Admin", &[DEV], "local_group = \"ops\"")
+        .assignment_rule(
+            "workforce",
+            "ReadOnly",
+            &[PROD],
+            "email_domain = \"example.com\"",
+        )
+        .assignment_rule(
+            "okta",
+            "Admin",
+            &[DEV],
+            "description = \"anyone without a department claim is still an admin of dev (absent, not empty)\"\n\
+             condition = '{\"ForAllValues:StringNotEquals\": {\"rolegate:Claims\": \"department\"}}'",
+        )
 }
 
 fn config() -> Config {

@@ -10,7 +10,7 @@
 
 use super::extract::{form_action, CheckedPost, FormAction, PortalRequest};
 use super::federation::{self, load_console, Console, NoConsole, CONSOLE_COOKIE, CONSOLE_PATH};
-use super::pages::{event, explanation_of, missing_assignment, page, refuse, with_cookies};
+use super::pages::{event, missing_assignment, page, refuse, refuse_denied, with_cookies};
 use super::session;
 use super::{error_page, PortalError};
 use crate::app::App;
@@ -198,19 +198,7 @@ pub(super) async fn open(
     let (claims, token) =
         match crate::sts::credentials_for_assignment(&app, &admitted, account, set_name, &mut ev) {
             Ok(v) => v,
-            Err(e) => {
-                let explanation = explanation_of(&ev);
-                let message = e.message.clone();
-                return refuse(
-                    &app,
-                    ev,
-                    e.reason.clone(),
-                    PortalError::Denied {
-                        message,
-                        explanation,
-                    },
-                );
-            }
+            Err(e) => return refuse_denied(&app, ev, &e),
         };
     ev.principal = Some(claims.principal.arn());
     ev.access_key_id = Some(claims.access_key_id.clone());

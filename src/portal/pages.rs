@@ -61,6 +61,22 @@ pub(super) fn refuse(app: &App, mut ev: AuditEvent, reason: String, err: PortalE
     err.into_response()
 }
 
+/// Records `ev` as denied for the reason of `e` and answers its message with the policy engine's
+/// explanation the event carries.
+pub(super) fn refuse_denied(app: &App, ev: AuditEvent, e: &crate::query::QueryError) -> Response {
+    let explanation = explanation_of(&ev);
+    let message = e.message.clone();
+    refuse(
+        app,
+        ev,
+        e.reason.clone(),
+        PortalError::Denied {
+            message,
+            explanation,
+        },
+    )
+}
+
 /// Records `ev` as refused with `e` and answers that rolegate cannot complete the request now.
 pub(super) fn refuse_internal(app: &App, ev: AuditEvent, e: impl std::fmt::Display) -> Response {
     let why = e.to_string();
@@ -586,15 +602,7 @@ async fn command_line_access(
                     )
                 });
             }
-            let denied = refuse(
-                &app,
-                ev,
-                e.reason.clone(),
-                PortalError::Denied {
-                    message,
-                    explanation,
-                },
-            );
+            let denied = refuse_denied(&app, ev, &e);
             step_up.unwrap_or(denied)
         }
     }

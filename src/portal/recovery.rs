@@ -7,6 +7,7 @@
 //! Owns: making, hashing, checking and using up codes. Must not know: HTTP, sessions, the
 //! directory's other records.
 
+use crate::idp::local::count_failure;
 use crate::store::{DirWrite, Store, StoreError, Versioned};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -233,15 +234,16 @@ pub async fn redeem(
                 set.failures = 0;
             }
             None => {
-                if set.failures == 0 || now - set.first_failure > LOCK_SECONDS {
-                    set.failures = 0;
-                    set.first_failure = now;
-                }
-                set.failures += 1;
-                if set.failures >= MAX_FAILURES {
-                    set.locked_until = Some(now + LOCK_SECONDS);
-                    locked = true;
-                }
+                locked = count_failure(
+                    (
+                        &mut set.failures,
+                        &mut set.first_failure,
+                        &mut set.locked_until,
+                    ),
+                    MAX_FAILURES,
+                    LOCK_SECONDS,
+                    now,
+                );
             }
         }
         if !store

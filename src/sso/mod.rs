@@ -65,30 +65,13 @@ pub(crate) fn ok_json(body: serde_json::Value) -> Response {
 /// allowed reads say nothing an operator needs).
 pub(crate) fn finish(
     app: &App,
-    mut ev: crate::audit::AuditEvent,
+    ev: crate::audit::AuditEvent,
     result: Result<Response>,
     audit_allowed: bool,
 ) -> Response {
-    use crate::audit::Outcome;
-    match result {
-        Ok(resp) => {
-            if audit_allowed {
-                ev.outcome(Outcome::Allow);
-                app.audit.record(ev);
-            }
-            resp
-        }
-        Err(e) => {
-            ev.outcome(if e.status().is_server_error() {
-                Outcome::Error
-            } else {
-                Outcome::Deny
-            });
-            ev.refused(&e);
-            app.audit.record(ev);
-            e.into_response()
-        }
-    }
+    app.audit
+        .finish(ev, result, audit_allowed, |e| e.status().is_server_error())
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Every kind of SSO record in the store.

@@ -89,6 +89,20 @@ struct Segment {
     index: Option<Index>,
 }
 
+impl Segment {
+    /// The empty segment `seq` of `dir`, to be written.
+    fn empty(dir: &Path, seq: u64) -> Self {
+        Segment {
+            seq,
+            path: dir.join(active_name(seq)),
+            range: None,
+            len: 0,
+            sealed: false,
+            index: Some(Index::default()),
+        }
+    }
+}
+
 struct Inner {
     /// Oldest first; the last one is being written.
     segments: Vec<Segment>,
@@ -386,14 +400,7 @@ impl AuditFiles {
         // A sealed last segment: the rotation stopped before its successor existed.
         if segments.last().is_none_or(|s| s.sealed) {
             let seq = segments.last().map_or(1, |s| s.seq + 1);
-            segments.push(Segment {
-                seq,
-                path: dir.join(active_name(seq)),
-                range: None,
-                len: 0,
-                sealed: false,
-                index: Some(Index::default()),
-            });
+            segments.push(Segment::empty(dir, seq));
         }
         let active = open_active(&segments.last().expect("one segment").path)?;
         sync_dir(dir)?;
@@ -487,23 +494,15 @@ impl AuditFiles {
         let Some(range) = seg.range else {
             return Ok(());
         };
-        let seq = seg.seq + 1;
-        let path = self.dir.join(active_name(seq));
-        let next = open_active(&path)?;
+        let fresh = Segment::empty(&self.dir, seg.seq + 1);
+        let next = open_active(&fresh.path)?;
         let sealed = self.dir.join(sealed_name(seg.seq, range));
         fs::rename(&seg.path, &sealed).map_err(|e| io_error("seal", &seg.path, e))?;
         seg.path = sealed;
         seg.sealed = true;
         let sealed_seq = seg.seq;
         inner.active = next;
-        inner.segments.push(Segment {
-            seq,
-            path,
-            range: None,
-            len: 0,
-            sealed: false,
-            index: Some(Index::default()),
-        });
+        inner.segments.push(fresh);
         inner.note_index(sealed_seq, None);
         sync_dir(&self.dir)
     }
@@ -515,16 +514,9 @@ impl AuditFiles {
             fs::remove_file(&seg.path).map_err(|e| io_error("remove", &seg.path, e))?;
         }
         let seq = inner.segments.last().map_or(1, |s| s.seq + 1);
-        let path = self.dir.join(active_name(seq));
-        inner.active = open_active(&path)?;
-        inner.segments = vec![Segment {
-            seq,
-            path,
-            range: None,
-            len: 0,
-            sealed: false,
-            index: Some(Index::default()),
-        }];
+        let fresh = Segment::empty(&self.dir, seq);
+        inner.active = open_active(&fresh.path)?;
+        inner.segments = vec![fresh];
         inner.broken = None;
         inner.indexed.clear();
         sync_dir(&self.dir)

@@ -19,7 +19,7 @@
 //! ([`crate::authz::gate::deprovision`]).
 
 use crate::app::App;
-use crate::audit::{AuditEvent, EdgeError, Outcome};
+use crate::audit::{AuditEvent, EdgeError};
 use crate::config::ScimClient;
 use crate::idp::provisioned::{etag, ProvisionError, Resource, Stored};
 use crate::scim::{self, ResourceKind, ScimError, ScimType};
@@ -294,26 +294,13 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(String::from);
     let changes = op.as_ref().is_some_and(Op::changes);
-    match serve(&app, op, req, &mut ev).await {
-        Ok(resp) => {
-            if changes {
-                ev.outcome(Outcome::Allow);
-                app.audit.record(ev);
-            }
-            resp
-        }
-        Err(e) => {
-            // 501 refuses an operation this server does not offer: a denial, not a fault.
-            ev.outcome(if e.error.status >= 500 && e.error.status != 501 {
-                Outcome::Error
-            } else {
-                Outcome::Deny
-            });
-            ev.refused(&e);
-            app.audit.record(ev);
-            e.into_response()
-        }
-    }
+    let result = serve(&app, op, req, &mut ev).await;
+    // 501 refuses an operation this server does not offer: a denial, not a fault.
+    app.audit
+        .finish(ev, result, changes, |e| {
+            e.error.status >= 500 && e.error.status != 501
+        })
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn serve(app: &App, op: Option<Op>, req: Request, ev: &mut AuditEvent) -> Result<Response> {

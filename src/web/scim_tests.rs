@@ -17,66 +17,48 @@ const ADMIN: &str = "an-admin-token-of-forty-characters-000001";
 const USERS: &str = "/scim/v2/Users";
 const GROUPS: &str = "/scim/v2/Groups";
 
-const CONFIG: &str = r#"
-[admin]
-token_env = "ADMIN"
-[[oidc_providers]]
-name = "corp"
-issuer = "https://login.corp.example"
-audiences = ["rolegate"]
-[[oidc_providers]]
-name = "partner"
-issuer = "https://login.partner.example"
-audiences = ["rolegate"]
-[[oidc_providers]]
-name = "tiny"
-issuer = "https://login.tiny.example"
-audiences = ["rolegate"]
-[[permission_sets]]
-name = "Engineering"
-[[permission_sets.policies]]
-name = "all"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-[[assignment_rules]]
-provider = "corp"
-permission_set = "Engineering"
-accounts = ["111122223333"]
-group = "Engineering"
-[[scim_clients]]
-name = "okta"
-provider = "corp"
-match = "userName"
-token_env = "OKTA"
-groups = "both"
-[[scim_clients]]
-name = "entra"
-provider = "partner"
-match = "externalId"
-token_env = "ENTRA"
-[[scim_clients]]
-name = "tiny-directory"
-provider = "tiny"
-match = "userName"
-token_env = "TINY"
-rate = { per_minute = 1, burst = 10 }
-require_provisioned = true
-[[assignment_rules]]
-provider = "tiny"
-permission_set = "Engineering"
-accounts = ["111122223333"]
-group = "Engineering"
-"#;
+/// Three providers, each with its SCIM client (`okta` of `corp`, `entra` of `partner`,
+/// `tiny-directory` of `tiny`, rate-limited); the group `Engineering` of corp and of tiny gets the
+/// permission set Engineering; the admin API.
+fn config() -> crate::testing::TestConfig {
+    let engineering = "group = \"Engineering\"";
+    crate::testing::config()
+        .admin_token("ADMIN", ADMIN)
+        .oidc_provider("corp", "https://login.corp.example", "rolegate", "")
+        .oidc_provider("partner", "https://login.partner.example", "rolegate", "")
+        .oidc_provider("tiny", "https://login.tiny.example", "rolegate", "")
+        .unassigned_set("Engineering", "", &[("all", crate::testing::ALLOW_ALL)])
+        .assignment_rule(
+            "corp",
+            "Engineering",
+            &[crate::testing::ACCOUNT],
+            engineering,
+        )
+        .scim_client(
+            "okta",
+            "corp",
+            "userName",
+            ("OKTA", OKTA),
+            "groups = \"both\"",
+        )
+        .scim_client("entra", "partner", "externalId", ("ENTRA", ENTRA), "")
+        .scim_client(
+            "tiny-directory",
+            "tiny",
+            "userName",
+            ("TINY", TINY),
+            "rate = { per_minute = 1, burst = 10 }\nrequire_provisioned = true",
+        )
+        .assignment_rule(
+            "tiny",
+            "Engineering",
+            &[crate::testing::ACCOUNT],
+            engineering,
+        )
+}
 
 async fn app() -> Arc<App> {
-    crate::testing::config()
-        .with(CONFIG)
-        .env("OKTA", OKTA)
-        .env("ENTRA", ENTRA)
-        .env("TINY", TINY)
-        .env("ADMIN", ADMIN)
-        .build(T0)
-        .await
-        .0
+    config().build(T0).await.0
 }
 
 /// An answer: status, headers, JSON body (`Null` when empty).
@@ -152,6 +134,11 @@ fn patch(ops: Value) -> Value {
     json!({"schemas": [crate::scim::PATCH_OP], "Operations": ops})
 }
 
+/// `PATCH path` of the operations `ops` with `token`.
+async fn patch_call(app: &Arc<App>, path: &str, token: &str, ops: Value) -> Answer {
+    call(app, Method::PATCH, path, token, Some(patch(ops))).await
+}
+
 /// Everything a SCIM request could change: the provisioned records of every provider and the
 /// revocations.
 async fn state(app: &App) -> Vec<String> {
@@ -206,6 +193,18 @@ type Case = (
 
 async fn create_user(app: &Arc<App>, token: &str, name: &str) -> String {
     let a = call(app, Method::POST, USERS, token, Some(user(name))).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+/// Creates the group `name` with the one member `member`; its id.
+async fn create_group(app: &Arc<App>, token: &str, name: &str, member: &str) -> String {
+    let group = json!({
+        "schemas": [crate::scim::GROUP_SCHEMA],
+        "displayName": name,
+        "members": [{"value": member}]
+    });
+    let a = call(app, Method::POST, GROUPS, token, Some(group)).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
     a.body["id"].as_str().unwrap().to_string()
 }
@@ -309,14 +308,11 @@ async fn users_are_created_read_listed_replaced_patched_and_deleted() {
     assert_eq!(a.header(header::ETAG), "W/\"2\"");
     assert_eq!(last(&app, &a, "scim:ReplaceUser").await.0, "allow");
 
-    let a = call(
+    let a = patch_call(
         &app,
-        Method::PATCH,
         &format!("{USERS}/{id}"),
         OKTA,
-        Some(patch(
-            json!([{"op": "Replace", "path": "displayName", "value": "A. Lima"}]),
-        )),
+        json!([{"op": "Replace", "path": "displayName", "value": "A. Lima"}]),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -336,24 +332,12 @@ async fn groups_hold_members_and_users_show_their_groups() {
     let app = app().await;
     let ana = create_user(&app, OKTA, "ana@corp.example").await;
     let bo = create_user(&app, OKTA, "bo@corp.example").await;
-    let a = call(
+    let gid = create_group(&app, OKTA, "Engineering", &ana).await;
+    let a = patch_call(
         &app,
-        Method::POST,
-        GROUPS,
-        OKTA,
-        Some(json!({"schemas": [crate::scim::GROUP_SCHEMA], "displayName": "Engineering", "members": [{"value": ana}]})),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
-    let gid = a.body["id"].as_str().unwrap().to_string();
-    let a = call(
-        &app,
-        Method::PATCH,
         &format!("{GROUPS}/{gid}"),
         OKTA,
-        Some(patch(
-            json!([{"op": "add", "path": "members", "value": [{"value": bo}]}]),
-        )),
+        json!([{"op": "add", "path": "members", "value": [{"value": bo}]}]),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -365,14 +349,11 @@ async fn groups_hold_members_and_users_show_their_groups() {
     );
     let a = call(&app, Method::GET, &format!("{USERS}/{bo}"), OKTA, None).await;
     assert_eq!(a.body["groups"][0]["display"], "Engineering", "{}", a.body);
-    let a = call(
+    let a = patch_call(
         &app,
-        Method::PATCH,
         &format!("{GROUPS}/{gid}"),
         OKTA,
-        Some(patch(
-            json!([{"op": "remove", "path": format!("members[value eq \"{bo}\"]")}]),
-        )),
+        json!([{"op": "remove", "path": format!("members[value eq \"{bo}\"]")}]),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -445,14 +426,11 @@ async fn tokens_missing_wrong_or_of_another_provider_see_and_change_nothing() {
     )
     .await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
-    let a = call(
+    let a = patch_call(
         &app,
-        Method::PATCH,
         &format!("{USERS}/{id}"),
         ENTRA,
-        Some(patch(
-            json!([{"op": "replace", "path": "active", "value": false}]),
-        )),
+        json!([{"op": "replace", "path": "active", "value": false}]),
     )
     .await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
@@ -685,25 +663,10 @@ fn corp_person(subject: &str, signed_in_at: i64) -> SignedInIdentity {
 
 #[tokio::test]
 async fn deactivation_ends_sign_ins_and_credentials_at_once_and_reactivation_admits_new_ones() {
-    let (app, clock) = crate::testing::config()
-        .with(CONFIG)
-        .env("OKTA", OKTA)
-        .env("ENTRA", ENTRA)
-        .env("TINY", TINY)
-        .env("ADMIN", ADMIN)
-        .build(T0)
-        .await;
+    let (app, clock) = config().build(T0).await;
     let subject = "ana@corp.example";
     let id = create_user(&app, OKTA, subject).await;
-    let a = call(
-        &app,
-        Method::POST,
-        GROUPS,
-        OKTA,
-        Some(json!({"schemas": [crate::scim::GROUP_SCHEMA], "displayName": "Engineering", "members": [{"value": id}]})),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    create_group(&app, OKTA, "Engineering", &id).await;
     // Signed in (no group claim: the provisioned group gives the permission set).
     let before = corp_person(subject, T0);
     let (_, _, token) = crate::testing::assignment_credentials(
@@ -717,14 +680,11 @@ async fn deactivation_ends_sign_ins_and_credentials_at_once_and_reactivation_adm
     assert!(gate::admit_federated(&app, "corp", subject, T0).is_ok());
 
     clock.advance(chrono::Duration::seconds(5));
-    let a = call(
+    let a = patch_call(
         &app,
-        Method::PATCH,
         &format!("{USERS}/{id}"),
         OKTA,
-        Some(patch(
-            json!([{"op": "Replace", "path": "active", "value": "False"}]),
-        )),
+        json!([{"op": "Replace", "path": "active", "value": "False"}]),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -756,14 +716,11 @@ async fn deactivation_ends_sign_ins_and_credentials_at_once_and_reactivation_adm
     )));
 
     // Reactivated: a new sign-in is admitted, the old one stays revoked.
-    let a = call(
+    let a = patch_call(
         &app,
-        Method::PATCH,
         &format!("{USERS}/{id}"),
         OKTA,
-        Some(patch(
-            json!([{"op": "replace", "path": "active", "value": true}]),
-        )),
+        json!([{"op": "replace", "path": "active", "value": true}]),
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -805,15 +762,7 @@ async fn provisioned_groups_give_permission_sets_before_the_first_sign_in() {
     let a = send(&app, explain("cy@corp.example")).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(a.body["assignments"], json!([]));
-    let a = call(
-        &app,
-        Method::POST,
-        GROUPS,
-        OKTA,
-        Some(json!({"schemas": [crate::scim::GROUP_SCHEMA], "displayName": "Engineering", "members": [{"value": id}]})),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    create_group(&app, OKTA, "Engineering", &id).await;
     let a = send(&app, explain("cy@corp.example")).await;
     assert_eq!(
         a.body["assignments"][0]["permission_set"], "Engineering",
@@ -856,15 +805,7 @@ async fn require_provisioned_refuses_people_never_provisioned_and_claim_groups_i
     // Provisioned (and in group Engineering): admitted; but the client's groups setting is the
     // default "claim", so the provisioned group gives nothing.
     let id = create_user(&app, TINY, "lee").await;
-    let a = call(
-        &app,
-        Method::POST,
-        GROUPS,
-        TINY,
-        Some(json!({"schemas": [crate::scim::GROUP_SCHEMA], "displayName": "Engineering", "members": [{"value": id}]})),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    create_group(&app, TINY, "Engineering", &id).await;
     let admitted = gate::admit_sign_in(&app, &person("lee")).await.unwrap();
     let mut ev = crate::audit::AuditEvent::new(app.clock.now(), "t", "portal:GetCredentials");
     assert!(crate::sts::credentials_for_assignment(

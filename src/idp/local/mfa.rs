@@ -4,8 +4,7 @@
 
 use super::{
     encode, keys, totp, Directory, DirectoryError, MfaDevice, Result, Secret, Throttle,
-    TotpEnrolment, User, CAS_ATTEMPTS, LOCK_SECONDS, MFA_MAX_FAILURES, MFA_STATE,
-    WEBAUTHN_CREDENTIAL,
+    TotpEnrolment, User, CAS_ATTEMPTS, MFA_MAX_FAILURES, MFA_STATE, WEBAUTHN_CREDENTIAL,
 };
 use crate::store::DirWrite;
 
@@ -168,7 +167,8 @@ impl Directory {
 
     /// Verifies a TOTP code of the user's enabled device `serial`: each code (step) is accepted at
     /// most once, and never a step at or before the last accepted one; after [`MFA_MAX_FAILURES`]
-    /// wrong codes the device is locked for [`LOCK_SECONDS`]. Returns the time of the MFA.
+    /// wrong codes the device is locked for [`LOCK_SECONDS`](super::LOCK_SECONDS). Returns the time
+    /// of the MFA.
     pub async fn verify_totp(&self, user: &User, serial: &str, code: &str) -> Result<i64> {
         let now = self.now();
         let Some(MfaDevice::Totp { secret, .. }) = user
@@ -217,14 +217,7 @@ impl Directory {
                     t.failures = 0;
                 }
                 None => {
-                    if t.failures == 0 || now - t.first_failure > LOCK_SECONDS {
-                        t.failures = 0;
-                        t.first_failure = now;
-                    }
-                    t.failures += 1;
-                    if t.failures >= MFA_MAX_FAILURES {
-                        t.locked_until = Some(now + LOCK_SECONDS);
-                    }
+                    t.count_failure(MFA_MAX_FAILURES, now);
                 }
             }
             let write = DirWrite::put(

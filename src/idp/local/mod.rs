@@ -37,6 +37,7 @@ mod security_keys;
 mod status;
 pub use status::Locks;
 mod throttle;
+pub use throttle::count_failure;
 pub mod totp;
 mod users;
 pub mod webauthn;

@@ -59,18 +59,46 @@ impl Directory {
         max: u32,
         now: i64,
     ) -> Result<bool> {
-        self.throttle(kind, key, now, |t| {
-            if t.failures == 0 || now - t.first_failure > LOCK_SECONDS {
-                t.failures = 0;
-                t.first_failure = now;
-            }
-            t.failures += 1;
-            if t.failures >= max {
-                t.locked_until = Some(now + LOCK_SECONDS);
-                return Ok(true);
-            }
-            Ok(false)
-        })
-        .await
+        self.throttle(kind, key, now, |t| Ok(t.count_failure(max, now)))
+            .await
     }
+}
+
+impl Throttle {
+    /// Counts one failure at `now` ([`count_failure`] with `max` and [`LOCK_SECONDS`]); `true` if
+    /// it locked the credential.
+    pub(super) fn count_failure(&mut self, max: u32, now: i64) -> bool {
+        count_failure(
+            (
+                &mut self.failures,
+                &mut self.first_failure,
+                &mut self.locked_until,
+            ),
+            max,
+            LOCK_SECONDS,
+            now,
+        )
+    }
+}
+
+/// Counts one failure at `now` of a credential that has had `failures` consecutive ones since
+/// `first_failure` and is locked until `locked_until`: a count whose first failure is more than
+/// `lock_seconds` old starts again, and the `max`th failure locks the credential for
+/// `lock_seconds`. `true` if this failure locked it.
+pub fn count_failure(
+    (failures, first_failure, locked_until): (&mut u32, &mut i64, &mut Option<i64>),
+    max: u32,
+    lock_seconds: i64,
+    now: i64,
+) -> bool {
+    if *failures == 0 || now - *first_failure > lock_seconds {
+        *failures = 0;
+        *first_failure = now;
+    }
+    *failures += 1;
+    if *failures >= max {
+        *locked_until = Some(now + lock_seconds);
+        return true;
+    }
+    false
 }

@@ -30,8 +30,18 @@ SIGNED_AT = datetime.datetime(2024, 5, 17, 12, 34, 56)
 botocore.auth.get_current_datetime = lambda: SIGNED_AT
 
 
+# GetCallerIdentity's parameters, as a query and as a form body.
+GET_CALLER_IDENTITY = {"Action": "GetCallerIdentity", "Version": "2011-06-15"}
+GET_CALLER_IDENTITY_FORM = "Action=GetCallerIdentity&Version=2011-06-15"
+
+
 def credentials(with_token):
     return Credentials(ACCESS_KEY, SECRET_KEY, TOKEN if with_token else None)
+
+
+def request_to(method, path, **fields):
+    """A request to `path` of HOST; `fields` as AWSRequest takes them (headers, params, data)."""
+    return AWSRequest(method=method, url=f"https://{HOST}{path}", **fields)
 
 
 def fixture(name, signer, request, note):
@@ -69,9 +79,9 @@ def main():
     fixture(
         "header_post_form_with_token",
         SigV4Auth(credentials(True), SERVICE, REGION),
-        AWSRequest(
-            method="POST",
-            url=f"https://{HOST}/",
+        request_to(
+            "POST",
+            "/",
             headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
             data=(
                 "Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fdemo"
@@ -84,9 +94,9 @@ def main():
     fixture(
         "header_get_tricky_path_and_params",
         SigV4Auth(credentials(False), SERVICE, REGION),
-        AWSRequest(
-            method="GET",
-            url=f"https://{HOST}/a%20b/c%2Fd/caf%C3%A9/x+y=z~/./e/../f",
+        request_to(
+            "GET",
+            "/a%20b/c%2Fd/caf%C3%A9/x+y=z~/./e/../f",
             params=[
                 ("Action", "GetCallerIdentity"),
                 ("Version", "2011-06-15"),
@@ -102,11 +112,11 @@ def main():
         "params urlencoded with '+' for spaces; path with escapes, unicode, dot segments",
     )
 
-    request = AWSRequest(
-        method="POST",
-        url=f"https://{HOST}/",
+    request = request_to(
+        "POST",
+        "/",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
-        data="Action=GetCallerIdentity&Version=2011-06-15",
+        data=GET_CALLER_IDENTITY_FORM,
     )
     request.headers["Date"] = "placeholder, replaced by the signer"
     fixture(
@@ -116,11 +126,7 @@ def main():
         "the request time comes from the Date header",
     )
 
-    request = AWSRequest(
-        method="POST",
-        url=f"https://{HOST}/",
-        data="Action=GetCallerIdentity&Version=2011-06-15",
-    )
+    request = request_to("POST", "/", data=GET_CALLER_IDENTITY_FORM)
     request.headers["X-Custom"] = "  a   b  "
     request.headers["X-Custom"] = "c"
     request.headers["X-Other"] = "\"quoted   value\""
@@ -134,26 +140,18 @@ def main():
     fixture(
         "presigned_get_caller_identity_with_token",
         SigV4QueryAuth(credentials(True), SERVICE, REGION, expires=900),
-        AWSRequest(
-            method="GET",
-            url=f"https://{HOST}/",
-            params={"Action": "GetCallerIdentity", "Version": "2011-06-15"},
-        ),
+        request_to("GET", "/", params=GET_CALLER_IDENTITY),
         "presigned GetCallerIdentity, as other services use to prove a caller's identity",
     )
 
     fixture(
         "presigned_post_body_moved_to_query",
         SigV4QueryAuth(credentials(False), SERVICE, REGION, expires=3600),
-        AWSRequest(
-            method="POST",
-            url=f"https://{HOST}/",
+        request_to(
+            "POST",
+            "/",
             headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-            data={
-                "Action": "GetCallerIdentity",
-                "Version": "2011-06-15",
-                "Note": "caf\u00e9 a+b / ~",
-            },
+            data={**GET_CALLER_IDENTITY, "Note": "caf\u00e9 a+b / ~"},
         ),
         "form parameters moved into the query by the presigner, empty body",
     )
@@ -161,31 +159,21 @@ def main():
     fixture(
         "presigned_get_with_existing_query",
         SigV4QueryAuth(credentials(True), SERVICE, REGION, expires=604800),
-        AWSRequest(
-            method="GET",
-            url=f"https://{HOST}/path%20with/space?z=last&a=%E2%82%AC&flag=",
-        ),
+        request_to("GET", "/path%20with/space?z=last&a=%E2%82%AC&flag="),
         "a query already on the URL is re-encoded before the X-Amz-* parameters",
     )
 
     fixture(
         "header_get_path_ending_in_dot_segment",
         SigV4Auth(credentials(True), SERVICE, REGION),
-        AWSRequest(
-            method="GET",
-            url=f"https://{HOST}/example/foo/..?Action=GetCallerIdentity&Version=2011-06-15",
-        ),
+        request_to("GET", f"/example/foo/..?{GET_CALLER_IDENTITY_FORM}"),
         "a path ending in a dot segment is signed without a trailing slash (/example)",
     )
 
     fixture(
         "presigned_get_path_ending_in_dot",
         SigV4QueryAuth(credentials(False), SERVICE, REGION, expires=900),
-        AWSRequest(
-            method="GET",
-            url=f"https://{HOST}/example/.",
-            params={"Action": "GetCallerIdentity", "Version": "2011-06-15"},
-        ),
+        request_to("GET", "/example/.", params=GET_CALLER_IDENTITY),
         "a path ending in '.' is signed without a trailing slash (/example)",
     )
 
@@ -193,14 +181,14 @@ def main():
     fixture(
         "header_s3_key_with_space_and_dot_segments",
         S3SigV4Auth(credentials(True), "s3", REGION),
-        AWSRequest(method="GET", url=f"https://{HOST}/bucket/a%20b//./c/../d.txt"),
+        request_to("GET", "/bucket/a%20b//./c/../d.txt"),
         "an S3 object key with an encoded space, an empty segment and dot segments, signed as sent",
     )
 
     fixture(
         "presigned_s3_key_with_dot_segments",
         S3SigV4QueryAuth(credentials(False), "s3", REGION, expires=900),
-        AWSRequest(method="GET", url=f"https://{HOST}/bucket/x/../%E2%82%AC/."),
+        request_to("GET", "/bucket/x/../%E2%82%AC/."),
         "a presigned S3 URL whose key ends in a dot segment, signed as sent",
     )
 

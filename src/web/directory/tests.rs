@@ -19,35 +19,32 @@ const T0: i64 = 1_700_000_000;
 const ADMIN_TOKEN: &str = "an-admin-token-of-forty-characters-0001";
 
 /// Two OIDC providers, `consumer` (e-mail addresses verified or not) and `workforce` (always
-/// verified), whose people of `example.com` get the permission set ReadOnly.
-const PROVIDERS: &str = r#"
-[admin]
-token_env = "ADMIN_TOKEN"
-[[oidc_providers]]
-name = "consumer"
-issuer = "https://accounts.example.net"
-audiences = ["rolegate"]
-[[oidc_providers]]
-name = "workforce"
-issuer = "https://login.example.com"
-audiences = ["rolegate"]
-email_always_verified = true
-[[permission_sets]]
-name = "ReadOnly"
-[[permission_sets.policies]]
-name = "read"
-document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}'
-[[assignment_rules]]
-provider = "consumer"
-permission_set = "ReadOnly"
-accounts = ["111122223333"]
-email_domain = "example.com"
-[[assignment_rules]]
-provider = "workforce"
-permission_set = "ReadOnly"
-accounts = ["111122223333"]
-email_domain = "example.com"
-"#;
+/// verified), whose people of `example.com` get the permission set ReadOnly; the admin API.
+fn config() -> crate::testing::TestConfig {
+    let read = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}"#;
+    crate::testing::config()
+        .admin_token("ADMIN_TOKEN", ADMIN_TOKEN)
+        .oidc_provider("consumer", "https://accounts.example.net", "rolegate", "")
+        .oidc_provider(
+            "workforce",
+            "https://login.example.com",
+            "rolegate",
+            "email_always_verified = true",
+        )
+        .unassigned_set("ReadOnly", "", &[("read", read)])
+        .assignment_rule(
+            "consumer",
+            "ReadOnly",
+            &[ACCOUNT],
+            "email_domain = \"example.com\"",
+        )
+        .assignment_rule(
+            "workforce",
+            "ReadOnly",
+            &[ACCOUNT],
+            "email_domain = \"example.com\"",
+        )
+}
 
 struct Fixture {
     app: Arc<App>,
@@ -62,11 +59,7 @@ struct Answer {
 
 impl Fixture {
     async fn new() -> Self {
-        let (app, _clock) = crate::testing::config()
-            .with(PROVIDERS)
-            .env("ADMIN_TOKEN", ADMIN_TOKEN)
-            .build(T0)
-            .await;
+        let (app, _clock) = config().build(T0).await;
         app.directory.as_ref().unwrap().ensure_root().await.unwrap();
         let router = crate::web::router(app.clone());
         Self { app, router }
