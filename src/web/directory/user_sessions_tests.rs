@@ -51,6 +51,28 @@ impl Fixture {
         testing::portal_session(&self.app, identity, T0).await
     }
 
+    /// A portal session, with MFA, of the new directory user `name` whose group `admins` may do
+    /// every `rolegate:*` action: an operator of the console.
+    async fn operator(&self, name: &str) -> Portal {
+        const ADMIN: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rolegate:*","Resource":"*"}]}"#;
+        let d = self.app.directory.as_ref().unwrap();
+        d.create_group("admins", None).await.unwrap();
+        d.put_policy(crate::idp::local::Holder::Group("admins"), "all", ADMIN)
+            .await
+            .unwrap();
+        let user = testing::directory_user(&self.app, name, &["admins"]).await;
+        let identity = SignedInIdentity {
+            provider: "local".into(),
+            subject: user.name.clone(),
+            claims: serde_json::Map::new(),
+            mfa_time: Some(T0),
+            local_groups: user.groups.clone(),
+            origin_user: Some(user.user_id.clone()),
+            signed_in_at: T0,
+        };
+        testing::portal_session(&self.app, identity, T0).await
+    }
+
     /// Command line access to Dev from the portal session: the credentials on the page.
     async fn command_line_access(&self, (cookie, csrf): &Portal) -> Creds {
         let form = [
@@ -235,7 +257,7 @@ async fn portal_credentials_are_listed_under_their_portal_session_and_end_one_by
         .into_iter()
         .map(|(k, _, _)| k)
         .collect();
-    assert_eq!(keys, [second.key.clone()]);
+    assert_eq!(keys, std::slice::from_ref(&second.key));
     // Ending them again is refused with what happened.
     let (status, body) = f
         .end("bob", json!({"kind": "credentials", "id": first_id}))
@@ -327,5 +349,51 @@ async fn a_console_opened_from_the_portal_is_listed_and_ending_it_ends_the_conso
     assert_eq!(
         testing::get(&f.app, "/console", &console).await.status(),
         StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_console_lists_portal_credentials_on_the_users_page_and_revokes_one() {
+    let f = Fixture::new().await;
+    let eve = f.signed_in("eve").await;
+    let kept = f.command_line_access(&eve).await;
+    let ended = f.command_line_access(&eve).await;
+    let (cookie, csrf) = f.operator("ada").await;
+    let page = text(testing::get(&f.app, "/admin/console/users/eve", &cookie).await).await;
+    for c in [&kept, &ended] {
+        assert!(
+            page.contains(&format!("<code>{}</code> Dev in {ACCOUNT}", c.key)),
+            "{page}"
+        );
+    }
+    assert_eq!(page.matches(">Revoke</button>").count(), 2, "{page}");
+    let id = listed(&f.sessions("eve").await)
+        .into_iter()
+        .find(|(k, _, _)| *k == ended.key)
+        .unwrap()
+        .1;
+    assert!(page.contains(&format!(
+        "value=\"credentials\"><input type=\"hidden\" name=\"id\" value=\"{id}\""
+    )));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("kind", "credentials"),
+        ("id", id.as_str()),
+    ];
+    let path = "/admin/console/users/eve/end-session";
+    let resp = post_form(&f.app, path, &cookie, PUBLIC_URL, &form).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(f.caller_identity(&ended).await, StatusCode::FORBIDDEN);
+    assert_eq!(f.caller_identity(&kept).await, StatusCode::OK);
+    let page = text(testing::get(&f.app, "/admin/console/users/eve", &cookie).await).await;
+    assert!(!page.contains(&ended.key), "{page}");
+    assert_eq!(page.matches(">Revoke</button>").count(), 1, "{page}");
+    // Ending them again: the reason beside the form, nothing changed.
+    let resp = post_form(&f.app, path, &cookie, PUBLIC_URL, &form).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(text(resp).await.contains("already ended"));
+    assert!(
+        f.audited("allow", &[&ended.key, "ended by an operator"])
+            .await
     );
 }
