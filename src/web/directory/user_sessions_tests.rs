@@ -22,15 +22,28 @@ struct Fixture {
 /// A portal session: its `Cookie` header and CSRF token.
 type Portal = (String, String);
 
+fn config() -> testing::TestConfig {
+    testing::config()
+        .permission_set("Dev", "")
+        .with("[admin]\ntoken_env = \"ADMIN_TOKEN\"\n[portal]\nsession_max_hours = 12\n")
+        .env("ADMIN_TOKEN", ADMIN_TOKEN)
+}
+
 impl Fixture {
     async fn new() -> Self {
-        let (app, clock) = testing::config()
-            .permission_set("Dev", "")
-            .with("[admin]\ntoken_env = \"ADMIN_TOKEN\"\n[portal]\nsession_max_hours = 12\n")
-            .env("ADMIN_TOKEN", ADMIN_TOKEN)
-            .build(T0)
-            .await;
+        let (app, clock) = config().build(T0).await;
         Self { app, clock }
+    }
+
+    /// Another replica over the same store and clock.
+    async fn replica(&self) -> Arc<App> {
+        App::build(
+            config().load(),
+            self.app.store.clone(),
+            Arc::new(self.clock.clone()),
+        )
+        .await
+        .unwrap()
     }
 
     /// A portal session of the new directory user `name` (group dev).
@@ -396,4 +409,28 @@ async fn the_console_lists_portal_credentials_on_the_users_page_and_revokes_one(
         f.audited("allow", &[&ended.key, "ended by an operator"])
             .await
     );
+}
+
+#[tokio::test]
+async fn another_replica_refuses_ended_portal_credentials_once_it_refreshes_its_revocations() {
+    let f = Fixture::new().await;
+    let fay = f.signed_in("fay").await;
+    let creds = f.command_line_access(&fay).await;
+    let other = f.replica().await;
+    let on_other = |creds: &Creds| {
+        let req = sts_post(creds, "Action=GetCallerIdentity&Version=2011-06-15").request();
+        let other = other.clone();
+        async move { send(&other, req).await.status() }
+    };
+    assert_eq!(on_other(&creds).await, StatusCode::OK);
+    let id = listed(&f.sessions("fay").await)[0].1.clone();
+    let (status, body) = f.end("fay", json!({"kind": "credentials", "id": id})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // What the other replica does every refresh interval.
+    other
+        .revocations
+        .refresh(other.store.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(on_other(&creds).await, StatusCode::FORBIDDEN);
 }
