@@ -203,6 +203,20 @@ pub(super) async fn open(
     ev.principal = Some(claims.principal.arn());
     ev.access_key_id = Some(claims.access_key_id.clone());
     ev.expiration = Some(crate::clock::rfc3339_secs(claims.expires_at));
+    let issue = super::issued::Issue {
+        portal_session: &s.key,
+        identity,
+        claims: &claims,
+        account,
+        permission_set: set_name,
+        how: super::issued::IssuedHow::ConsoleSignIn,
+    };
+    if let Err(e) = super::issued::record(app.store.as_ref(), issue).await {
+        ev.outcome(Outcome::Error);
+        ev.reason = Some(format!("recording the credentials: {e}"));
+        app.audit.record(ev);
+        return e.into_response();
+    }
     let signin = match federation::mint_signin_token(&app, &token, claims.expires_at, now).await {
         Ok(t) => t,
         Err(e) => {

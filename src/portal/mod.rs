@@ -20,6 +20,7 @@ mod extract;
 #[cfg(test)]
 mod extract_tests;
 pub mod federation;
+pub mod issued;
 #[cfg(test)]
 mod login_tests;
 pub mod mfa;
@@ -313,9 +314,9 @@ fn settings(app: &App) -> Option<&crate::config::PortalSettings> {
 }
 
 /// Deletes timed-out portal sessions, security-key ceremonies nobody finished, expired pending
-/// OIDC sign-ins, sign-in tokens, console sessions and SSO records (tokens, device and
-/// authorization codes, expired clients); for the background clean-up. Returns how many
-/// sessions, SSO records, sign-in tokens and console sessions.
+/// OIDC sign-ins, sign-in tokens, console sessions, records of issued credentials and SSO records
+/// (tokens, device and authorization codes, expired clients); for the background clean-up. Returns
+/// how many sessions, SSO records, sign-in tokens and console sessions.
 pub async fn purge_expired(app: &App) -> Result<usize> {
     let Some(s) = settings(app) else {
         return Ok(0);
@@ -336,6 +337,7 @@ pub async fn purge_expired(app: &App) -> Result<usize> {
     } else {
         0
     };
+    issued::purge_expired(app.store.as_ref(), now).await?;
     Ok(sessions + sso + federation::purge_expired(app, now).await?)
 }
 

@@ -551,9 +551,20 @@ async fn command_line_access(
     };
     match crate::sts::credentials_for_assignment(&app, &admitted, account, set, &mut ev) {
         Ok((c, token)) => {
-            ev.outcome(Outcome::Allow);
             ev.principal = Some(c.principal.arn());
             ev.access_key_id = Some(c.access_key_id.clone());
+            let issue = super::issued::Issue {
+                portal_session: &s.key,
+                identity,
+                claims: &c,
+                account,
+                permission_set: set,
+                how: super::issued::IssuedHow::CommandLine,
+            };
+            if let Err(e) = super::issued::record(app.store.as_ref(), issue).await {
+                return refuse_internal(&app, ev, format!("recording the credentials: {e}"));
+            }
+            ev.outcome(Outcome::Allow);
             let expiration = chrono::DateTime::<chrono::Utc>::from_timestamp(c.expires_at, 0)
                 .unwrap_or_default()
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

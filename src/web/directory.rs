@@ -24,6 +24,8 @@ mod status;
 #[cfg(test)]
 mod tests;
 mod user_sessions;
+#[cfg(test)]
+mod user_sessions_tests;
 mod users;
 
 use crate::app::App;

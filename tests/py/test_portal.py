@@ -4,10 +4,12 @@ credentials work with boto3, a permission set that needs MFA refused without it,
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import time
 import urllib.parse
 
+import botocore.exceptions
 import pytest
 
 import e2e
@@ -189,3 +191,50 @@ def test_portal_in_chromium_signs_in_shows_credentials_that_work_and_signs_out(p
     assert who["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/RolegateSSO_Dev/kim"
     for name in ["1-sign-in", "2-portal-home", "3-command-line-access", "4-signed-out"]:
         assert (artifacts / f"{name}.png").stat().st_size > 1000
+
+
+def admin_api(srv, token, method, path, body=None):
+    r = e2e.http(method, f"{srv.url}{path}", json.dumps(body) if body is not None else None,
+                 {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    return r.status, r.json()
+
+
+def test_portal_credentials_are_listed_and_one_ended_in_the_admin_api_is_refused_to_boto3(
+        portal_server, admin_token, tmp_path):
+    portal_server.cli("group", "create", "dev")  # may exist from another test
+    password = "max's long portal password"
+    cli_json(portal_server, "user", "create", "max")
+    pw = tmp_path / "max.pw"
+    pw.write_text(password + "\n")
+    cli_json(portal_server, "user", "set-password", "max", "--password-file", str(pw))
+    cli_json(portal_server, "group", "add-user", "dev", "max")
+    b = Browser(portal_server.url)
+    status, headers, _ = b.sign_in("max", password)
+    assert status == 303 and headers["location"] == "/portal"
+    issued = []
+    for _ in range(2):
+        status, _, html = b.request("POST", "/portal/credentials",
+                                    {"csrf": b.csrf(), "account": ACCOUNT, "permission_set": "Dev"})
+        assert status == 200, html
+        issued.append(credentials_from(html))
+    clients = [sts_with_key(portal_server, *c) for c in issued]
+    for sts in clients:
+        assert sts.get_caller_identity()["Arn"].endswith("assumed-role/RolegateSSO_Dev/max")
+
+    status, sessions = admin_api(portal_server, admin_token, "GET", "/admin/users/max/sessions")
+    assert status == 200, sessions
+    listed = {c["access_key_id"]: c for p in sessions["portal"] for c in p["credentials"]}
+    assert set(listed) == {issued[0][0], issued[1][0]}, sessions
+    ended = listed[issued[0][0]]
+    assert ended["how"] == "command_line" and ended["permission_set"] == "Dev"
+
+    status, body = admin_api(portal_server, admin_token, "POST", "/admin/users/max/sessions/end",
+                             {"kind": "credentials", "id": ended["id"], "reason": "key leaked"})
+    assert status == 200, body
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        clients[0].get_caller_identity()
+    assert e.value.response["Error"]["Code"] == "ExpiredToken"
+    assert clients[1].get_caller_identity()["Arn"].endswith("/max")
+    events = portal_server.audit("--action", "rolegate:EndUserSession")
+    assert any(issued[0][0] in (ev.get("reason") or "") and "key leaked" in ev["reason"]
+               for ev in events), events

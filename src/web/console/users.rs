@@ -271,6 +271,8 @@ pub(super) struct AssignmentJson {
 #[derive(Deserialize)]
 pub(super) struct SessionsJson {
     pub(super) portal: Vec<PortalSessionJson>,
+    #[serde(default)]
+    pub(super) portal_credentials_after_sign_out: Vec<IssuedJson>,
     pub(super) sso: Vec<SsoSignInJson>,
 }
 
@@ -281,6 +283,19 @@ pub(super) struct PortalSessionJson {
     pub(super) last_seen: i64,
     pub(super) ip: String,
     pub(super) mfa: bool,
+    #[serde(default)]
+    pub(super) credentials: Vec<IssuedJson>,
+}
+
+/// Credentials the portal issued, still valid.
+#[derive(Deserialize)]
+pub(super) struct IssuedJson {
+    pub(super) id: String,
+    pub(super) how: String,
+    pub(super) account: String,
+    pub(super) permission_set: String,
+    pub(super) access_key_id: String,
+    pub(super) expires_at: i64,
 }
 
 #[derive(Deserialize)]
@@ -340,6 +355,14 @@ impl UserPage<'_> {
 
     fn at(&self, t: &i64) -> String {
         when(Some(*t))
+    }
+
+    /// How the portal issued credentials, in words.
+    fn issued_how(&self, how: &str) -> &'static str {
+        match how {
+            "console_sign_in" => "console",
+            _ => "command line access",
+        }
     }
 }
 

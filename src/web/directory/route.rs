@@ -226,6 +226,7 @@ pub struct Call {
     pub app: Arc<App>,
     req: AdminRequest,
     params: HashMap<String, String>,
+    reason: std::sync::Mutex<Option<String>>,
 }
 
 impl Call {
@@ -247,7 +248,24 @@ impl Call {
             body: serde_json::to_vec(body).unwrap_or_default().into(),
             source,
         };
-        Self { app, req, params }
+        Self::new(app, req, params)
+    }
+
+    fn new(app: Arc<App>, req: AdminRequest, params: HashMap<String, String>) -> Self {
+        Self {
+            app,
+            req,
+            params,
+            reason: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Sets the audit event's reason: what the operation did (or precisely why it refused), for
+    /// an operation whose answer alone does not say it.
+    pub fn audit_reason(&self, reason: String) {
+        if let Ok(mut r) = self.reason.lock() {
+            *r = Some(reason);
+        }
     }
 
     /// The path segment `{name}` of the route.
@@ -297,7 +315,7 @@ async fn serve(
     let mut ev = AuditEvent::new(app.clock.now(), &crate::request::request_id(), route.action);
     ev.source_ip = Some(req.source.ip().to_string());
     let caller = authenticate(&app, &req, &mut ev).await;
-    let call = Call { app, req, params };
+    let call = Call::new(app, req, params);
     let result = match caller {
         Ok(caller) => perform(route, &call, &caller, &mut ev).await,
         Err(e) => Err(e),
@@ -345,7 +363,11 @@ pub async fn perform(
         ev,
     )
     .await?;
-    (route.operation)(call).await
+    let result = (route.operation)(call).await;
+    if let Some(reason) = call.reason.lock().ok().and_then(|mut r| r.take()) {
+        ev.reason = Some(reason);
+    }
+    result
 }
 
 /// The caller of an admin request: the admin bearer token, or a SigV4 signature for the service

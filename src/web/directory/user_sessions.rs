@@ -1,13 +1,17 @@
-//! A user's live sign-ins, one by one: its portal sessions and its SSO sign-ins (device or PKCE
-//! logins of the CLI) with the role credentials each obtained that are still valid, and ending one
-//! of them. Ending a portal session deletes it; ending an SSO sign-in refuses every token of it from
-//! then on and revokes the credentials it obtained; ending one credential session revokes it alone.
-//! (Revoking every session the user ever started is `POST /admin/sessions/revoke` with scope `user`.)
+//! A user's live sign-ins, one by one: its portal sessions with the credentials the portal issued
+//! from each (command line access, console sign-in) and its SSO sign-ins (device or PKCE logins of
+//! the CLI) with the role credentials each obtained, those still valid; and ending one of them.
+//! Ending a portal session deletes it and revokes the credentials issued from it; ending an SSO
+//! sign-in refuses every token of it from then on and revokes the credentials it obtained; ending
+//! one credential session revokes it alone. (Revoking every session the user ever started is
+//! `POST /admin/sessions/revoke` with scope `user`.)
 
 use super::route::{Call, Work};
 use super::sessions::revoke_session;
 use super::AdminError;
+use crate::app::App;
 use crate::idp::local::User;
+use crate::portal::issued::{self, Ended, IssuedRecord};
 use crate::portal::session::{SessionRecord, SESSION_KIND};
 use crate::sso::token::{SigninRecord, SIGNIN_KIND};
 use axum::http::StatusCode;
@@ -20,6 +24,57 @@ fn is_of(identity: &crate::authz::gate::SignedInIdentity, user: &User) -> bool {
         && identity.origin_user.as_deref() == Some(user.user_id.as_str())
 }
 
+/// Whether issued credentials are `user`'s (by its directory user id).
+fn issued_to(r: &IssuedRecord, user: &User) -> bool {
+    r.provider == crate::config::LOCAL_PROVIDER
+        && r.origin_user.as_deref() == Some(user.user_id.as_str())
+}
+
+/// Issued credentials as `ListUserSessions` lists them.
+fn issued_json(id: &str, r: &IssuedRecord) -> Value {
+    json!({
+        "id": id,
+        "how": r.how.as_str(),
+        "account": r.account,
+        "permission_set": r.permission_set,
+        "role_arn": r.role_arn,
+        "access_key_id": r.access_key_id,
+        "issued_at": r.issued_at,
+        "expires_at": r.expires_at,
+    })
+}
+
+fn portal_unavailable(e: crate::portal::PortalError) -> AdminError {
+    AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
+/// Revokes issued credentials `id` until they expire (through the revocation list every replica
+/// applies) and marks their record ended.
+async fn end_issued(app: &App, id: &str, r: &IssuedRecord, why: &str) -> Result<(), AdminError> {
+    revoke_session(app, id, r.expires_at, why).await?;
+    let ended = Ended {
+        at: app.clock.now().timestamp(),
+        reason: why.to_string(),
+    };
+    issued::mark_ended(app.store.as_ref(), id, ended)
+        .await
+        .map_err(portal_unavailable)
+}
+
+/// The operator's reason, or `default`; 400 for one longer than 512 characters.
+fn reason_of(given: Option<&str>, default: &str) -> Result<String, AdminError> {
+    match given.map(str::trim).filter(|r| !r.is_empty()) {
+        None => Ok(default.to_string()),
+        Some(r) if r.chars().count() > 512 || r.chars().any(char::is_control) => {
+            Err(AdminError::new(
+                StatusCode::BAD_REQUEST,
+                "reason is at most 512 characters of text",
+            ))
+        }
+        Some(r) => Ok(r.to_string()),
+    }
+}
+
 /// `GET /admin/users/{name}/sessions`.
 pub(super) fn list_user_sessions(c: &Call) -> Work<'_> {
     Box::pin(async move {
@@ -30,12 +85,25 @@ pub(super) fn list_user_sessions(c: &Call) -> Work<'_> {
         let unavailable = |e: crate::store::StoreError| {
             AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
         };
+        let mut credentials: Vec<(String, IssuedRecord)> = issued::list(store)
+            .await
+            .map_err(portal_unavailable)?
+            .into_iter()
+            .filter(|(_, r)| issued_to(r, &user) && r.live(now))
+            .collect();
+        credentials.sort_by_key(|(_, r)| r.issued_at);
         let mut portal = Vec::new();
         for (key, v) in store.dir_list(SESSION_KIND).await.map_err(unavailable)? {
             let Ok(r) = serde_json::from_str::<SessionRecord>(&v.value) else {
                 continue;
             };
             if is_of(&r.identity, &user) {
+                let (from_here, rest) = credentials
+                    .into_iter()
+                    .partition::<Vec<_>, _>(|(_, c)| c.portal_session == key);
+                credentials = rest;
+                let from_here: Vec<Value> =
+                    from_here.iter().map(|(id, c)| issued_json(id, c)).collect();
                 portal.push(json!({
                     "id": key,
                     "created_at": r.created_at,
@@ -43,9 +111,19 @@ pub(super) fn list_user_sessions(c: &Call) -> Work<'_> {
                     "ip": r.ip,
                     "mfa": r.identity.mfa_time.is_some(),
                     "waiting_for_mfa": r.mfa_pending,
+                    "credentials": from_here,
                 }));
             }
         }
+        // Credentials outlive the portal session they came from (signed out, timed out).
+        let after_sign_out: Vec<Value> = credentials
+            .iter()
+            .map(|(id, c)| {
+                let mut v = issued_json(id, c);
+                v["portal_session"] = json!(c.portal_session);
+                v
+            })
+            .collect();
         let mut sso = Vec::new();
         for (key, v) in store.dir_list(SIGNIN_KIND).await.map_err(unavailable)? {
             let Ok(r) = serde_json::from_str::<SigninRecord>(&v.value) else {
@@ -67,7 +145,12 @@ pub(super) fn list_user_sessions(c: &Call) -> Work<'_> {
                 }));
             }
         }
-        Ok(json!({"user": user.name, "portal": portal, "sso": sso}))
+        Ok(json!({
+            "user": user.name,
+            "portal": portal,
+            "portal_credentials_after_sign_out": after_sign_out,
+            "sso": sso,
+        }))
     })
 }
 
@@ -78,6 +161,9 @@ pub(super) struct EndBody {
     kind: String,
     /// The portal session's or SSO sign-in's id as listed, or a credential session id.
     id: String,
+    /// Why (kept in the audit log and the revocation).
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 /// `POST /admin/users/{name}/sessions/end`: one sign-in of the user, which must be the user's.
@@ -109,10 +195,28 @@ pub(super) fn end_user_session(c: &Call) -> Work<'_> {
                     Ok(r) if is_of(&r.identity, &user) => {}
                     _ => return Err(not_found()),
                 }
+                let why = reason_of(b.reason.as_deref(), "portal session ended by an operator")?;
+                // The credentials first: should this fail, the session is still there to end.
+                let now = app.clock.now().timestamp();
+                let mut revoked = Vec::new();
+                for (cid, r) in issued::list(store).await.map_err(portal_unavailable)? {
+                    if r.portal_session == b.id && issued_to(&r, &user) && r.live(now) {
+                        end_issued(app, &cid, &r, &why).await?;
+                        revoked.push(r.access_key_id);
+                    }
+                }
                 crate::portal::session::delete(store, &b.id)
                     .await
                     .map_err(|e| unavailable(e.to_string()))?;
-                Ok(json!({"ended": "portal", "id": b.id}))
+                c.audit_reason(format!(
+                    "ended portal session {} of user {} and the {} credentials issued from it \
+                     [{}]: {why}",
+                    b.id,
+                    user.name,
+                    revoked.len(),
+                    revoked.join(", ")
+                ));
+                Ok(json!({"ended": "portal", "id": b.id, "credentials_revoked": revoked.len()}))
             }
             "sso" => {
                 let v = record(SIGNIN_KIND).await?.ok_or_else(not_found)?;
@@ -141,6 +245,9 @@ pub(super) fn end_user_session(c: &Call) -> Work<'_> {
             }
             "credentials" => {
                 let now = app.clock.now().timestamp();
+                if let Some((r, _)) = issued::get(store, id).await.map_err(portal_unavailable)? {
+                    return end_portal_credentials(c, &user, id, &r, b.reason.as_deref()).await;
+                }
                 let mut found = None;
                 for (_, v) in store
                     .dir_list(SIGNIN_KIND)
@@ -158,7 +265,14 @@ pub(super) fn end_user_session(c: &Call) -> Work<'_> {
                             .map(|s| s.expires_at));
                     }
                 }
-                let expires_at = found.ok_or_else(not_found)?;
+                let Some(expires_at) = found else {
+                    c.audit_reason(format!(
+                        "user {} has no such credentials session: {id} is neither recorded as \
+                         issued by the portal nor a live session of an SSO sign-in of the user",
+                        user.name
+                    ));
+                    return Err(not_found());
+                };
                 revoke_session(app, &b.id, expires_at, "credentials revoked by an operator")
                     .await?;
                 Ok(json!({"ended": "credentials", "id": b.id}))
@@ -169,4 +283,59 @@ pub(super) fn end_user_session(c: &Call) -> Work<'_> {
             )),
         }
     })
+}
+
+/// Ends credentials the portal issued (`id`, recorded as `r`), which must be `user`'s and live.
+async fn end_portal_credentials(
+    c: &Call,
+    user: &User,
+    id: &str,
+    r: &IssuedRecord,
+    reason: Option<&str>,
+) -> Result<Value, AdminError> {
+    let app = &c.app;
+    let now = app.clock.now().timestamp();
+    let refuse = |status: StatusCode, message: String, why: String| {
+        c.audit_reason(why);
+        Err(AdminError::new(status, message))
+    };
+    if !issued_to(r, user) {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("user {} has no such credentials session", user.name),
+            format!(
+                "credentials {id} ({}) were issued to {} at {}, not to user {}",
+                r.access_key_id, r.subject, r.provider, user.name
+            ),
+        );
+    }
+    if let Some(e) = &r.ended {
+        let message = format!(
+            "credentials {id} ({}) were already ended at {}",
+            r.access_key_id,
+            crate::clock::rfc3339_secs(e.at)
+        );
+        return refuse(StatusCode::CONFLICT, message.clone(), message);
+    }
+    if r.expires_at <= now {
+        let message = format!(
+            "credentials {id} ({}) expired at {}; there is nothing to end",
+            r.access_key_id,
+            crate::clock::rfc3339_secs(r.expires_at)
+        );
+        return refuse(StatusCode::CONFLICT, message.clone(), message);
+    }
+    let why = reason_of(reason, "credentials ended by an operator")?;
+    end_issued(app, id, r, &why).await?;
+    c.audit_reason(format!(
+        "ended {} credentials {} (session {id}, {} in {}) of user {} issued from portal session {}: \
+         {why}",
+        r.how.as_str(),
+        r.access_key_id,
+        r.permission_set,
+        r.account,
+        user.name,
+        r.portal_session
+    ));
+    Ok(json!({"ended": "credentials", "id": id, "access_key_id": r.access_key_id}))
 }
