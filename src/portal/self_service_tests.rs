@@ -216,7 +216,7 @@ async fn a_changed_password_ends_the_persons_other_portal_sessions_only() {
     .await
     .unwrap();
     for s in [&here, &elsewhere, &bens] {
-        assert!(f.works(&s).await, "signed in before the change");
+        assert!(f.works(s).await, "signed in before the change");
     }
 
     // A refused change ends nothing.

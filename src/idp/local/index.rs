@@ -67,6 +67,11 @@ impl UserIndex {
         self.users.values().cloned().collect()
     }
 
+    /// What `f` makes of each user, in the store's listing order.
+    pub(super) fn map<T>(&self, f: impl FnMut(&User) -> T) -> Vec<T> {
+        self.users.values().map(f).collect()
+    }
+
     /// The members of group `group` (case-insensitive), in the store's listing order.
     pub(super) fn members(&self, group: &str) -> Vec<User> {
         self.members

@@ -75,6 +75,12 @@ impl Directory {
         self.store.with_users(|ix| ix.users()).await
     }
 
+    /// What `f` makes of each user, in the order of [`Directory::users`], from the same index
+    /// (without copying the users).
+    pub async fn map_users<T>(&self, f: impl FnMut(&User) -> T) -> Result<Vec<T>> {
+        self.store.with_users(|ix| ix.map(f)).await
+    }
+
     /// The members of group `group` (case-insensitive; it need not exist), in the order of
     /// [`Directory::users`], from the same index.
     pub async fn group_members(&self, group: &str) -> Result<Vec<User>> {
