@@ -26,6 +26,11 @@ pub fn start(app: &Arc<App>) {
             if let Err(e) = app.provisioned.refresh().await {
                 tracing::warn!(error = %e, "refreshing the provisioned directory failed");
             }
+            if let Some(d) = &app.directory {
+                if let Err(e) = d.refresh().await {
+                    tracing::warn!(error = %e, "refreshing the index of the directory's users failed");
+                }
+            }
             app.saml.refresh_due().await;
             flush_key_use(&app).await;
             // Clean-up once a minute.

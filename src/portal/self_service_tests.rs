@@ -27,6 +27,14 @@ impl Fixture {
         .await
     }
 
+    /// Whether `session` still opens the security page.
+    async fn works(&self, session: &str) -> bool {
+        self.get("/portal/security", &session_cookie(session))
+            .await
+            .status()
+            == StatusCode::OK
+    }
+
     async fn password_is(&self, password: &str) -> bool {
         let d = self.app.directory.clone().unwrap();
         d.check_password("ana", Password::new(password.to_string()))
@@ -180,4 +188,75 @@ async fn the_history_shows_refused_attempts_and_mfa_passed_by_the_challenge() {
     assert!(html.contains("<td>refused</td>"), "{html}");
     assert!(html.contains("<td>yes, by the challenge</td>"), "{html}");
     assert_eq!(html.matches("<tr><td>").count(), 2, "{html}");
+}
+
+#[tokio::test]
+async fn a_changed_password_ends_the_persons_other_portal_sessions_only() {
+    let f = fixture().await;
+    let (here, _) = f.sign_in(None).await;
+    let (elsewhere, _) = f.sign_in(None).await;
+    assert_ne!(here, elsewhere);
+    // Another person's session, which the change must leave alone.
+    let ben = crate::testing::directory_user(&f.app, "ben", &["dev"]).await;
+    let now = f.app.clock.now().timestamp();
+    let bens = super::session::create(
+        f.app.store.as_ref(),
+        super::SignedInIdentity {
+            provider: crate::config::LOCAL_PROVIDER.into(),
+            subject: "ben".into(),
+            claims: serde_json::Map::new(),
+            mfa_time: None,
+            local_groups: vec!["dev".into()],
+            origin_user: Some(ben.user_id.clone()),
+            signed_in_at: now,
+        },
+        "127.0.0.1".into(),
+        now,
+    )
+    .await
+    .unwrap();
+    for s in [&here, &elsewhere, &bens] {
+        assert!(f.works(s).await, "signed in before the change");
+    }
+
+    // A refused change ends nothing.
+    let r = f
+        .change_password(
+            &here,
+            &[
+                ("current", "wrong one"),
+                ("password", NEW),
+                ("confirm", NEW),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(f.works(&elsewhere).await, "refused change");
+
+    let r = f
+        .change_password(
+            &here,
+            &[("current", PASSWORD), ("password", NEW), ("confirm", NEW)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(text(r)
+        .await
+        .contains("You are signed out everywhere else."));
+    assert!(!f.works(&elsewhere).await, "the other browser is out");
+    let home = f.get("/portal", &session_cookie(&elsewhere)).await;
+    assert_ne!(home.status(), StatusCode::OK, "the other browser is out");
+    assert!(f.works(&here).await, "the changing session stays");
+    assert!(f.works(&bens).await, "another person's session stays");
+    let allowed: Vec<_> = f
+        .audit("portal:ChangePassword")
+        .await
+        .into_iter()
+        .filter(|e| e.decision == "allow")
+        .collect();
+    assert_eq!(allowed.len(), 1);
+    assert_eq!(
+        allowed[0].reason.as_deref(),
+        Some("password changed by its user; 1 other portal session(s) ended")
+    );
 }

@@ -214,7 +214,8 @@ def test_postgres_restarted_under_load_fails_cleanly_and_recovers(pg_cluster, id
     bad: list[str] = []
 
     def list_users():
-        # The admin API's user list reads the store on every call (no cache answers it).
+        # The admin API's user list reads the store on every call (at least the users' change
+        # counter, before the index of the users answers), so it fails while the store is down.
         r = e2e.http("GET", f"{srv.url}/admin/users",
                      headers={"Authorization": f"Bearer {admin_token}"})
         rid = r.headers.get("x-request-id")

@@ -54,10 +54,9 @@ impl Directory {
     pub async fn delete_group(&self, name: &str) -> Result<()> {
         let (_, v) = self.group_record(name).await?;
         let members: Vec<String> = self
-            .users()
+            .group_members(name)
             .await?
             .into_iter()
-            .filter(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(name)))
             .map(|u| u.name)
             .collect();
         if !members.is_empty() {

@@ -11,11 +11,14 @@
 //! and failures; keyed by user id, see [`keys`]); `login_state` →
 //! user name → [`Throttle`]; `bootstrap` → `root` → the root bootstrap token's hash;
 //! `webauthn_pending` → `reg:`/`auth:` + user (+ `:` + scope) → a pending ceremony (used once:
-//! deleted before it is checked; a scope binds it to one caller, e.g. a browser session); `webauthn_credential` → credential id → user name (unique across users).
+//! deleted before it is checked; a scope binds it to one caller, e.g. a browser session); `webauthn_credential` → credential id → user name (unique across users);
+//! `user_rev` → `users` → nothing, its version the users' change counter (moved by every batch
+//! that writes a user; see `records`).
 //!
 //! Every directory write of the process goes through one path (`records`), which keeps a cache of
 //! the records signed calls read consistent: a change made here is seen at once, one made by
-//! another replica within [`CACHE_BOUND`] (the revocation refresh interval).
+//! another replica within [`CACHE_BOUND`] (the revocation refresh interval). Listings of the users
+//! (and a group's members) answer from an in-memory index (`index`) at the store's state now.
 //!
 //! This file holds the records' types and the store plumbing (reading, the compare-and-swap updates
 //! of users and groups); the operations of [`Directory`] are in one file per capability: `users`
@@ -25,6 +28,7 @@
 
 mod access_keys;
 mod groups;
+mod index;
 pub mod keys;
 mod mfa;
 pub mod password;
@@ -541,5 +545,7 @@ pub enum PolicySource {
     Managed(String),
 }
 
+#[cfg(test)]
+mod index_tests;
 #[cfg(test)]
 mod tests;

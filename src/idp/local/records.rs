@@ -20,12 +20,25 @@
 //!   without the key its index names, a user id that is someone else's) is read again from the
 //!   store before anything is refused.
 //!
-//! Writes and every other read (the read-modify-write updates, listings, throttles, MFA state) go
-//! to the store directly.
+//! **Listings.** The users as a whole (the user list, a group's members) are answered from an
+//! in-memory [`UserIndex`], the store's state at one value of the users' change counter (the
+//! version of the record `user_rev`/`users`, moved by every batch that writes a user, in the same
+//! atomic batch, as the provisioned directory's counter). A listing reads that counter from the
+//! store (one small record) and answers from memory when the index is at it: a change made here is
+//! applied to the index in place at once, one made by another replica moved the counter and the
+//! index is read again from the store before anything is answered. So a listing is never staler
+//! than the store at the time it was asked, fails when the store does, and reads every user only
+//! after another replica changed one. The background refresh does that read ahead of the
+//! listings ([`Records::refresh_index`]). A directory of more than [`INDEX_CAPACITY`] users is
+//! not kept in memory.
+//!
+//! Writes and every other read (the read-modify-write updates, throttles, MFA state) go to the
+//! store directly.
 
-use super::{ACCESS_KEY, GROUP, USER, USER_ID};
+use super::index::{UserIndex, INDEX_CAPACITY};
+use super::{DirectoryError, User, ACCESS_KEY, GROUP, USER, USER_ID};
 use crate::clock::SharedClock;
-use crate::store::{DirWrite, Store, StoreError, Versioned};
+use crate::store::{DirWrite, Expect, Store, StoreError, Versioned, MAX_DIR_BATCH};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +55,25 @@ const CACHE_CAPACITY: usize = 50_000;
 /// The kinds of record the cache holds.
 const CACHED: [&str; 4] = [USER, USER_ID, ACCESS_KEY, GROUP];
 
+/// The users' change counter: the version of this record moves with every batch that writes a
+/// user (it holds nothing).
+const USER_REV: &str = "user_rev";
+/// The counter's key.
+const USER_REV_KEY: &str = "users";
+
+/// Times a batch that writes a user is tried again when only the counter moved meanwhile.
+const REV_ATTEMPTS: usize = 32;
+
 type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// The index of the users and the counter value it is the state of.
+#[derive(Default)]
+struct Indexed {
+    /// `None` until a listing asks for it, and after a write whose outcome is unknown.
+    index: Option<UserIndex>,
+    /// The version of the counter the index is the state of.
+    generation: u64,
+}
 
 #[derive(Default)]
 struct Cache {
@@ -58,6 +89,10 @@ pub(super) struct Records {
     clock: SharedClock,
     bound_ms: i64,
     cache: parking_lot::Mutex<Cache>,
+    indexed: parking_lot::RwLock<Indexed>,
+    /// Held while a batch that writes a user is applied (store and index) and while the index is
+    /// read again from the store: a rebuild never misses a write of this process.
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl Records {
@@ -67,6 +102,8 @@ impl Records {
             clock,
             bound_ms: i64::try_from(CACHE_BOUND.as_millis()).unwrap_or(i64::MAX),
             cache: Default::default(),
+            indexed: Default::default(),
+            writer: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -87,9 +124,14 @@ impl Records {
     /// The directory's one write path: applies `writes` (see
     /// [`DirectoryStore::dir_write`](crate::store::DirectoryStore::dir_write)), then drops every
     /// cached record they touch, whatever the outcome (a failed compare-and-swap means another
-    /// writer changed the record).
+    /// writer changed the record). A batch that writes a user also moves the users' change counter
+    /// and changes the index in place.
     pub(super) async fn dir_write(&self, writes: &[DirWrite]) -> StoreResult<bool> {
-        let result = self.store.dir_write(writes).await;
+        let result = if writes.iter().any(|w| w.kind == USER) {
+            self.write_users(writes).await
+        } else {
+            self.store.dir_write(writes).await
+        };
         if writes.iter().any(|w| CACHED.contains(&w.kind.as_str())) {
             let mut c = self.cache.lock();
             c.generation += 1;
@@ -98,6 +140,144 @@ impl Records {
             }
         }
         result
+    }
+
+    /// The version of the users' change counter now (0: never moved).
+    async fn user_rev(&self) -> StoreResult<Option<Versioned>> {
+        self.store.dir_get(USER_REV, USER_REV_KEY).await
+    }
+
+    /// A batch that writes a user, with the counter moved from the version read: when only the
+    /// counter moved meanwhile (another write of a user, here or elsewhere), tried again.
+    async fn write_users(&self, writes: &[DirWrite]) -> StoreResult<bool> {
+        if writes.len() >= MAX_DIR_BATCH {
+            return Err(StoreError::Invalid(format!(
+                "a batch writing a user has at most {} writes, got {}",
+                MAX_DIR_BATCH - 1,
+                writes.len()
+            )));
+        }
+        let _w = self.writer.lock().await;
+        let mut rev = self.user_rev().await?;
+        for _ in 0..REV_ATTEMPTS {
+            let mut batch = writes.to_vec();
+            batch.push(DirWrite::put(
+                USER_REV,
+                USER_REV_KEY,
+                rev.as_ref(),
+                String::new(),
+            ));
+            let written = match self.store.dir_write(&batch).await {
+                Ok(w) => w,
+                Err(e) => {
+                    // Perhaps applied: the index is read again before the next listing.
+                    self.indexed.write().index = None;
+                    return Err(e);
+                }
+            };
+            let from = rev.as_ref().map_or(0, |v| v.version);
+            if written {
+                self.apply(writes, from);
+                return Ok(true);
+            }
+            let now = self.user_rev().await?;
+            if now.as_ref().map(|v| v.version) == rev.as_ref().map(|v| v.version) {
+                // The counter is as read: the batch's own expectations failed.
+                return Ok(false);
+            }
+            rev = now;
+        }
+        Ok(false)
+    }
+
+    /// Changes the index by a batch written with the counter moved from `from` to `from + 1`.
+    fn apply(&self, writes: &[DirWrite], from: u64) {
+        let mut guard = self.indexed.write();
+        let ix = &mut *guard;
+        let Some(index) = ix.index.as_mut() else {
+            return;
+        };
+        for w in writes.iter().filter(|w| w.kind == USER) {
+            match (&w.value, w.expect) {
+                (Some(doc), _) => match serde_json::from_str::<User>(doc) {
+                    Ok(u) => index.put(&w.key, u),
+                    Err(_) => {
+                        // Not a user as this version reads them: read again when listed.
+                        ix.index = None;
+                        return;
+                    }
+                },
+                (None, Expect::Version(_)) => index.remove(&w.key),
+                (None, Expect::Absent) => {}
+            }
+        }
+        // Another replica's change in between leaves the index behind: read again when listed.
+        if ix.generation == from {
+            ix.generation = from + 1;
+        }
+    }
+
+    /// Answers `query` from the index of the users at the store's counter now: read again from
+    /// the store first if another replica moved the counter since it was read (or it never was).
+    pub(super) async fn with_users<T>(
+        &self,
+        query: impl FnOnce(&UserIndex) -> T,
+    ) -> Result<T, DirectoryError> {
+        let rev = self.user_rev().await?.map_or(0, |v| v.version);
+        {
+            let ix = self.indexed.read();
+            if let Some(index) = ix.index.as_ref().filter(|_| ix.generation == rev) {
+                return Ok(query(index));
+            }
+        }
+        let _w = self.writer.lock().await;
+        let (rev, fresh) = self.reindex(true).await?;
+        if let Some(index) = fresh {
+            // Too many to keep: answered from this reading alone.
+            return Ok(query(&index));
+        }
+        let ix = self.indexed.read();
+        match ix.index.as_ref().filter(|_| ix.generation == rev) {
+            Some(index) => Ok(query(index)),
+            None => Err(DirectoryError::Internal(
+                "the index of the users was dropped while it was read".into(),
+            )),
+        }
+    }
+
+    /// Reads the index again from the store if the counter moved since it was read (or, with
+    /// `load`, if it was never read). With the writer held. Returns the counter value read and,
+    /// for a directory too large to keep, the index read.
+    async fn reindex(&self, load: bool) -> Result<(u64, Option<UserIndex>), DirectoryError> {
+        // The counter read before the records: a change in between makes the next listing read
+        // them again.
+        let rev = self.user_rev().await?.map_or(0, |v| v.version);
+        {
+            let ix = self.indexed.read();
+            if (ix.index.is_none() && !load) || (ix.index.is_some() && ix.generation == rev) {
+                return Ok((rev, None));
+            }
+        }
+        let index = UserIndex::build(&self.store.dir_list(USER).await?)?;
+        if index.len() > INDEX_CAPACITY {
+            self.indexed.write().index = None;
+            return Ok((rev, Some(index)));
+        }
+        *self.indexed.write() = Indexed {
+            index: Some(index),
+            generation: rev,
+        };
+        Ok((rev, None))
+    }
+
+    /// Reads the index again if another replica changed a user since it was read (the periodic
+    /// refresh of shared state). Nothing while no listing has asked for it.
+    pub(super) async fn refresh_index(&self) -> Result<(), DirectoryError> {
+        if self.indexed.read().index.is_none() {
+            return Ok(());
+        }
+        let _w = self.writer.lock().await;
+        self.reindex(false).await.map(|_| ())
     }
 
     /// The record `(kind, key)` from the cache if it was read less than [`CACHE_BOUND`] ago,

@@ -4,9 +4,8 @@
 
 use super::password::Password;
 use super::{
-    check_name, check_path, decode, encode, key_of, keys, valid_name, Directory, DirectoryError,
-    Result, Secret, User, ACCESS_KEY, CAS_ATTEMPTS, LOGIN_STATE, PASSWORD_MAX_FAILURES, USER,
-    USER_ID,
+    check_name, check_path, encode, key_of, keys, valid_name, Directory, DirectoryError, Result,
+    Secret, User, ACCESS_KEY, CAS_ATTEMPTS, LOGIN_STATE, PASSWORD_MAX_FAILURES, USER, USER_ID,
 };
 use crate::store::DirWrite;
 
@@ -69,14 +68,29 @@ impl Directory {
         }
     }
 
-    /// Every user, by name.
+    /// Every user, by name (the store's order of record keys). Answered from the index of the
+    /// users at the store's state now (see `records`): reads one record unless another replica
+    /// changed a user since the last listing.
     pub async fn users(&self) -> Result<Vec<User>> {
-        self.store
-            .dir_list(USER)
-            .await?
-            .iter()
-            .map(|(k, v)| decode(USER, k, v))
-            .collect()
+        self.store.with_users(|ix| ix.users()).await
+    }
+
+    /// What `f` makes of each user, in the order of [`Directory::users`], from the same index
+    /// (without copying the users).
+    pub async fn map_users<T>(&self, f: impl FnMut(&User) -> T) -> Result<Vec<T>> {
+        self.store.with_users(|ix| ix.map(f)).await
+    }
+
+    /// The members of group `group` (case-insensitive; it need not exist), in the order of
+    /// [`Directory::users`], from the same index.
+    pub async fn group_members(&self, group: &str) -> Result<Vec<User>> {
+        self.store.with_users(|ix| ix.members(group)).await
+    }
+
+    /// Reads the index of the users again if another replica changed a user since it was read
+    /// (the periodic refresh of shared state, so that listings seldom wait for it).
+    pub async fn refresh(&self) -> Result<()> {
+        self.store.refresh_index().await
     }
 
     /// Deletes a user with everything it holds (keys, devices, memberships). The root user stays.

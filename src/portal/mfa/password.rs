@@ -2,15 +2,22 @@
 //! (counted against the password lock like a sign-in) and, for a user with an MFA method, an MFA no
 //! older than [`super::FRESH_MFA_SECONDS`] (a code of its authenticator app typed with the form, or
 //! the challenge passed just before). The new password follows the directory's rules.
+//!
+//! A changed password ends the person's other portal sessions (other browsers, perhaps signed in
+//! by whoever knew the old password); the session that made the change stays. Its SSO sign-ins and
+//! the credentials they obtained stay too: ending every sign-in is the administrator's revocation
+//! (`POST /admin/sessions/revoke`, scope `user`).
 
 use super::security::{needs_fresh_mfa, render_security, SecurityForm};
 use super::{fresh, now, with_status};
 use crate::app::App;
 use crate::audit::Outcome;
 use crate::idp::local::password::Password;
-use crate::idp::local::DirectoryError;
+use crate::idp::local::{DirectoryError, User};
 use crate::portal::extract::form_action;
 use crate::portal::pages::refuse_internal;
+use crate::portal::session::{self, SessionRecord, SESSION_KIND};
+use crate::portal::PortalError;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -105,9 +112,19 @@ pub(super) async fn change_password(
     {
         Ok(()) => {
             ev.outcome(Outcome::Allow);
-            ev.reason = Some("password changed by its user".into());
+            let (reason, message) = match end_other_sessions(&app, &user, &s.key).await {
+                Ok(n) => (
+                    format!("password changed by its user; {n} other portal session(s) ended"),
+                    "Your password is changed. You are signed out everywhere else.",
+                ),
+                Err(e) => (
+                    format!("password changed by its user; ending its other portal sessions failed: {e}"),
+                    "Your password is changed, but your other sessions could not all be ended: sign out everywhere.",
+                ),
+            };
+            ev.reason = Some(reason);
             app.audit.record(ev);
-            render_security(&app, &s, Some("Your password is changed.")).await
+            render_security(&app, &s, Some(message)).await
         }
         Err(DirectoryError::Invalid(why)) => {
             ev.outcome(Outcome::Deny);
@@ -125,4 +142,26 @@ pub(super) async fn change_password(
         }
         Err(e) => refuse_internal(&app, ev, e),
     }
+}
+
+/// Ends every portal session of directory user `user` (by its user id: a former user of the same
+/// name is someone else) but the one stored under `keep`; returns how many.
+async fn end_other_sessions(app: &App, user: &User, keep: &str) -> Result<usize, PortalError> {
+    let store = app.store.as_ref();
+    let mut ended = 0;
+    for (key, v) in store.dir_list(SESSION_KIND).await? {
+        if key == keep {
+            continue;
+        }
+        let Ok(r) = serde_json::from_str::<SessionRecord>(&v.value) else {
+            continue;
+        };
+        if r.identity.provider == crate::config::LOCAL_PROVIDER
+            && r.identity.origin_user.as_deref() == Some(user.user_id.as_str())
+        {
+            session::delete(store, &key).await?;
+            ended += 1;
+        }
+    }
+    Ok(ended)
 }

@@ -200,14 +200,17 @@ fn directory_holders(
         .ok_or_else(|| AdminError::internal("no directory"))?;
     Ok(async move {
         let mut by: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
-        let users = d.users().await.unwrap_or_default();
+        let users = d
+            .map_users(|u| (u.name.clone(), u.groups.clone()))
+            .await
+            .unwrap_or_default();
         let claims = serde_json::Map::new();
-        for u in &users {
+        for (name, groups) in &users {
             let subject = crate::mapping::Subject {
                 provider: LOCAL_PROVIDER,
-                subject: &u.name,
+                subject: name,
                 claims: &claims,
-                local_groups: &u.groups,
+                local_groups: groups,
                 provisioned_groups: None,
             };
             let Ok(e) = crate::mapping::evaluate(&app.config, &subject) else {
@@ -222,7 +225,7 @@ fn directory_holders(
                     .join(", ");
                 by.entry((a.account, a.permission_set))
                     .or_default()
-                    .push((u.name.clone(), rules));
+                    .push((name.clone(), rules));
             }
         }
         by.into_iter()

@@ -132,11 +132,19 @@ async fn list_page(
             .await
         {
             Ok(v) => {
-                let all: Vec<Listed> = serde_json::from_value(v).unwrap_or_default();
                 let needle = q.trim().to_lowercase();
-                let found: Vec<Listed> = all
+                // Only the users found are read into the page's rows.
+                let found: Vec<Listed> = v
+                    .as_array()
                     .into_iter()
-                    .filter(|u| needle.is_empty() || u.name.to_lowercase().contains(&needle))
+                    .flatten()
+                    .filter(|u| {
+                        needle.is_empty()
+                            || u.get("name")
+                                .and_then(Value::as_str)
+                                .is_some_and(|n| n.to_lowercase().contains(&needle))
+                    })
+                    .filter_map(|u| Listed::deserialize(u).ok())
                     .collect();
                 let total = found.len();
                 let shown = found

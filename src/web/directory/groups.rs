@@ -38,10 +38,9 @@ pub(super) fn get_group(c: &Call) -> Work<'_> {
         let d = c.directory()?;
         let g = d.group(c.param("group")?).await?;
         let members: Vec<Value> = d
-            .users()
+            .group_members(&g.name)
             .await?
             .iter()
-            .filter(|u| u.groups.iter().any(|m| m.eq_ignore_ascii_case(&g.name)))
             .map(|u| json!({"name": u.name, "arn": u.arn(d.account()), "active": u.active()}))
             .collect();
         Ok(json!({

@@ -61,11 +61,10 @@ pub(super) fn create_user(c: &Call) -> Work<'_> {
 pub(super) fn list_users(c: &Call) -> Work<'_> {
     Box::pin(async move {
         let d = c.directory()?;
-        let users = d.users().await?;
-        Ok(json!(users
-            .iter()
-            .map(|u| json!({"name": u.name, "user_id": u.user_id, "arn": u.arn(d.account()), "root": u.root, "active": u.active()}))
-            .collect::<Vec<_>>()))
+        let users = d
+            .map_users(|u| json!({"name": u.name, "user_id": u.user_id, "arn": u.arn(d.account()), "root": u.root, "active": u.active()}))
+            .await?;
+        Ok(Value::Array(users))
     })
 }
 
