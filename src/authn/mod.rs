@@ -6,6 +6,8 @@
 //! a known one. A refusal is an [`AuthnError`], which each edge turns into its own error.
 
 mod error;
+#[cfg(test)]
+mod tests;
 
 pub use error::AuthnError;
 
@@ -163,7 +165,11 @@ async fn long_term(
         .unwrap_or_default();
     ev.principal = Some(user.arn(&account));
     ev.access_key_id = Some(key.id.clone());
-    sigv4::verify(sreq, auth, key.secret.expose(), now, opts).map_err(sig_error)?;
+    // Every request is verified; the cache spares only the derivation of the key, and the
+    // status of the key and its user below are read from the directory on every call.
+    app.signing_keys
+        .verify(sreq, auth, key.secret.expose(), now, opts)
+        .map_err(sig_error)?;
     if key.status != crate::idp::local::KeyStatus::Active {
         return Err(AuthnError::UnknownKey(format!(
             "access key {} of user {} is inactive",
