@@ -3,7 +3,11 @@
 //! revocation. A request without a session token is signed with a long-term key of a directory user
 //! (`AKIA…`): its secret comes from the directory, and the caller is the user, described by claims
 //! made up for it (see [`is_long_term`]). An unknown or foreign key costs the same signature work as
-//! a known one. A refusal is an [`AuthnError`], which each edge turns into its own error.
+//! a known one, except that a known key's signing key, once a request verified with it, is kept for
+//! its scope ([`crate::sigv4::SigningKeyCache`]): a request in that scope is spared the derivation
+//! whatever its signature, so its timing can tell that the key signed there recently (as the
+//! directory's cache of the key's record already can). A refusal is an [`AuthnError`], which each
+//! edge turns into its own error.
 
 mod error;
 #[cfg(test)]
