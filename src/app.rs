@@ -56,6 +56,8 @@ pub struct App {
     pub provisioned: crate::idp::provisioned::Provisioned,
     /// Set once shutdown has begun: `/readyz` answers 503 from then on.
     pub draining: std::sync::atomic::AtomicBool,
+    /// SigV4 signing keys of directory users' long-term secrets, derived once per scope.
+    pub signing_keys: crate::sigv4::SigningKeyCache,
 }
 
 /// Opens the store a configuration names (for PostgreSQL: connects and migrates the schema).
@@ -188,6 +190,7 @@ impl App {
             provisioned,
             scim_limits,
             draining: std::sync::atomic::AtomicBool::new(false),
+            signing_keys: crate::sigv4::SigningKeyCache::new(),
         }))
     }
 

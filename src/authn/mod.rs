@@ -3,9 +3,15 @@
 //! revocation. A request without a session token is signed with a long-term key of a directory user
 //! (`AKIA…`): its secret comes from the directory, and the caller is the user, described by claims
 //! made up for it (see [`is_long_term`]). An unknown or foreign key costs the same signature work as
-//! a known one. A refusal is an [`AuthnError`], which each edge turns into its own error.
+//! a known one, except that a known key's signing key, once a request verified with it, is kept for
+//! its scope ([`crate::sigv4::SigningKeyCache`]): a request in that scope is spared the derivation
+//! whatever its signature, so its timing can tell that the key signed there recently (as the
+//! directory's cache of the key's record already can). A refusal is an [`AuthnError`], which each
+//! edge turns into its own error.
 
 mod error;
+#[cfg(test)]
+mod tests;
 
 pub use error::AuthnError;
 
@@ -163,7 +169,11 @@ async fn long_term(
         .unwrap_or_default();
     ev.principal = Some(user.arn(&account));
     ev.access_key_id = Some(key.id.clone());
-    sigv4::verify(sreq, auth, key.secret.expose(), now, opts).map_err(sig_error)?;
+    // Every request is verified; the cache spares only the derivation of the key, and the
+    // status of the key and its user below are read from the directory on every call.
+    app.signing_keys
+        .verify(sreq, auth, key.secret.expose(), now, opts)
+        .map_err(sig_error)?;
     if key.status != crate::idp::local::KeyStatus::Active {
         return Err(AuthnError::UnknownKey(format!(
             "access key {} of user {} is inactive",

@@ -34,7 +34,7 @@
 
 use crate::config::{AssignmentRule, Config, GroupSource, RuleMatch, LOCAL_PROVIDER, RULE_ACTION};
 use crate::policy::{self, ContextValue, Effect, PolicySet, RequestContext};
-use crate::store::{DirWrite, Store, StoreError};
+use crate::store::{DirWrite, DirectoryStore, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -117,6 +117,11 @@ pub enum MappingError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// A record kept changing between its read and its write, [`LOGIN_RECORD_ATTEMPTS`] times in a
+    /// row: other sign-ins of the same subject are writing it. Nothing was written by this one;
+    /// the sign-in may be tried again.
+    #[error("{0}")]
+    Contended(String),
 }
 
 /// Group claim settings of a provider.
@@ -502,11 +507,17 @@ fn same_target(a: &Assignment, b: &Assignment) -> bool {
 /// (seconds): its `last_login` is that precise.
 pub const LOGIN_RECORD_RESOLUTION: i64 = 60;
 
+/// How many times [`record_login`] reads and writes a record that keeps changing under it before it
+/// gives up with [`MappingError::Contended`].
+pub const LOGIN_RECORD_ATTEMPTS: usize = 8;
+
 /// Replaces the stored assignments of the evaluation's subject with the evaluation's (rules are
 /// authoritative at every login) and reports what changed. A record that already holds these
-/// assignments from a login less than [`LOGIN_RECORD_RESOLUTION`] ago is left as it is.
+/// assignments from a login less than [`LOGIN_RECORD_RESOLUTION`] ago is left as it is. A record
+/// changed by another writer between the read and the write is read again, at most
+/// [`LOGIN_RECORD_ATTEMPTS`] times: then [`MappingError::Contended`], and nothing written.
 pub async fn record_login(
-    store: &dyn Store,
+    store: &dyn DirectoryStore,
     e: &Evaluation,
     now: i64,
 ) -> Result<LoginChanges, MappingError> {
@@ -519,7 +530,7 @@ pub async fn record_login(
     };
     let value = serde_json::to_string(&record)
         .map_err(|err| StoreError::Invalid(format!("login record: {err}")))?;
-    loop {
+    for _ in 0..LOGIN_RECORD_ATTEMPTS {
         let current = store.dir_get(LOGIN_RECORD, &key).await?;
         let stored = match &current {
             Some(v) => Some(
@@ -554,6 +565,11 @@ pub async fn record_login(
             });
         }
     }
+    Err(MappingError::Contended(format!(
+        "the login record of {} at {} changed under each of {LOGIN_RECORD_ATTEMPTS} attempts to \
+         write it (other sign-ins of the same subject): not recorded; try again",
+        e.subject, e.provider
+    )))
 }
 
 /// The stored assignments of a subject as of their last login.

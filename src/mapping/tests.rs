@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::{DirectoryStore, MemoryStore};
+use crate::store::{DirectoryStore, MemoryStore, Versioned};
 use serde_json::json;
 use std::path::Path;
 
@@ -630,4 +630,75 @@ condition = '{"StringEquals": '
     ] {
         assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
     }
+}
+
+/// A directory store where another writer changes the login record between every read and write
+/// of it, as long as `racing` holds: each write of [`record_login`] meets a newer version.
+struct Contended {
+    inner: MemoryStore,
+    racing: std::sync::atomic::AtomicBool,
+    writes: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl DirectoryStore for Contended {
+    async fn dir_get(&self, kind: &str, key: &str) -> crate::store::Result<Option<Versioned>> {
+        self.inner.dir_get(kind, key).await
+    }
+    async fn dir_list(&self, kind: &str) -> crate::store::Result<Vec<(String, Versioned)>> {
+        self.inner.dir_list(kind).await
+    }
+    async fn dir_write(&self, writes: &[DirWrite]) -> crate::store::Result<bool> {
+        use std::sync::atomic::Ordering;
+        let n = self.writes.fetch_add(1, Ordering::SeqCst);
+        // An unbounded retry would spin here for ever: fail the test instead.
+        assert!(n < 1000, "record_login retried {n} times");
+        if self.racing.load(Ordering::SeqCst) {
+            let key = record_key("entra", "s-1");
+            let current = self.inner.dir_get(LOGIN_RECORD, &key).await?;
+            let rival = LoginRecord {
+                provider: "entra".into(),
+                subject: "s-1".into(),
+                last_login: n as i64,
+                assignments: Vec::new(),
+            };
+            let rival = serde_json::to_string(&rival).unwrap();
+            let put = DirWrite::put(LOGIN_RECORD, &key, current.as_ref(), rival);
+            assert!(self.inner.dir_write(&[put]).await?);
+        }
+        self.inner.dir_write(writes).await
+    }
+}
+
+#[tokio::test]
+async fn a_login_record_that_keeps_changing_gives_up_after_a_few_attempts() {
+    use std::sync::atomic::Ordering;
+    let c = config();
+    let store = Contended {
+        inner: MemoryStore::new(),
+        racing: true.into(),
+        writes: 0.into(),
+    };
+    let with = claims(json!({"sub": "u", "groups": ["5f3c7a1e-0b7d-4d4c-9d77-2f1b8c1a6e10"]}));
+    let e = eval(&c, "entra", &with);
+    assert_eq!(e.assignments.len(), 1);
+    let err = record_login(&store, &e, 100).await.unwrap_err();
+    assert!(matches!(err, MappingError::Contended(_)), "{err}");
+    assert!(err.to_string().contains("s-1"), "{err}");
+    assert_eq!(store.writes.load(Ordering::SeqCst), LOGIN_RECORD_ATTEMPTS);
+    // Nothing of this login was written: the record is the other writer's.
+    let stored = login_record(&store.inner, "entra", "s-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.assignments.is_empty());
+    // Once the other writer is done, the next login is recorded.
+    store.racing.store(false, Ordering::SeqCst);
+    let changes = record_login(&store, &e, 100).await.unwrap();
+    assert_eq!(changes.added.len(), 1);
+    let stored = login_record(&store.inner, "entra", "s-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.assignments, e.assignments);
 }

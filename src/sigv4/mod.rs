@@ -16,6 +16,7 @@
 //! ([`PathRule::for_service`]): for every service but S3 the path is normalised and URI-encoded a
 //! second time; for S3 it is taken exactly as sent. The payload is always hashed.
 
+mod cache;
 mod canonical;
 mod error;
 mod parse;
@@ -29,6 +30,7 @@ use std::fmt;
 use chrono::{DateTime, Duration, Utc};
 use subtle::ConstantTimeEq;
 
+pub use cache::{SigningKeyCache, SIGNING_KEY_CACHE};
 use canonical::signing_key;
 pub use canonical::{canonical_request, sha256_hex, string_to_sign, PathRule, S3_SIGNING_NAMES};
 pub use error::{Result, ScopeField, SigV4Error, MAX_NAMED_HEADERS};

@@ -91,7 +91,8 @@ pub async fn assume_role(
     let mfa = params::mfa(params)?;
 
     let caller = auth::authenticate(app, req, ev).await?;
-    ev.principal = Some(caller.principal.arn());
+    // Written once per open session (authentication's rate limit already asked for it).
+    ev.principal = Some(caller.principal_arn().to_owned());
     if let Some(f) = &caller.federation {
         ev.provider = Some(f.provider_arn.clone());
         ev.subject = Some(f.subject.clone());

@@ -470,7 +470,10 @@ pub async fn browser_sign_in_complete(
     let changes =
         crate::mapping::record_login(app.store.as_ref(), &evaluation, app.clock.now().timestamp())
             .await
-            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+            .map_err(|e| {
+                ev.reason = Some(format!("login record: {e}"));
+                (StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            })?;
     Ok(json!({
         "provider": identity.provider,
         "subject": identity.name_id,

@@ -3,6 +3,7 @@
 
 mod aws_c_auth;
 mod botocore;
+mod cache;
 mod mutation;
 mod negative;
 mod oracle;

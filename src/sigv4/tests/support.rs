@@ -170,8 +170,13 @@ impl<'a> Spec<'a> {
 
     /// Signs with the aws-sigv4 crate and returns the request as it goes on the wire.
     pub fn sign(&self) -> OwnedRequest {
+        self.sign_with(SECRET)
+    }
+
+    /// [`Spec::sign`] with another secret for the same access key id.
+    pub fn sign_with(&self, secret: &str) -> OwnedRequest {
         let identity: Identity =
-            Credentials::new(AKID, SECRET, self.token.map(str::to_owned), None, "test").into();
+            Credentials::new(AKID, secret, self.token.map(str::to_owned), None, "test").into();
         let mut settings = SigningSettings::default();
         if let Some(expires) = self.presign {
             settings.signature_location = SignatureLocation::QueryParams;

@@ -224,7 +224,10 @@ pub(super) async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequ
             app.clock.now().timestamp(),
         )
         .await
-        .map_err(|e| AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        .map_err(|e| {
+            ev.reason = Some(format!("login record: {e}"));
+            AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        })?;
         let credentials = match (&b.account, &b.permission_set) {
             (Some(account), Some(set)) => {
                 let who = crate::authz::gate::SignedInIdentity {
