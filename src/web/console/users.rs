@@ -318,6 +318,12 @@ pub(super) struct SsoSignInJson {
 #[derive(Deserialize)]
 pub(super) struct CredentialJson {
     pub(super) session_id: String,
+    #[serde(default)]
+    pub(super) access_key_id: String,
+    #[serde(default)]
+    pub(super) account: String,
+    #[serde(default)]
+    pub(super) permission_set: String,
     pub(super) expires_at: i64,
 }
 

@@ -245,6 +245,19 @@ async fn a_password_sign_ins_credentials_are_listed_and_ended_one_by_one() {
         every_key(&f.sessions("gil").await),
         vec![second.key.clone()]
     );
+    // The console's user page lists them apart from any portal session.
+    let (cookie, _) = f.operator("ada").await;
+    let page = text(crate::testing::get(&f.app, "/admin/console/users/gil", &cookie).await).await;
+    assert!(
+        page.contains("Credentials without a portal session"),
+        "{page}"
+    );
+    let shown = format!(
+        "<code>{}</code> Dev in {ACCOUNT} (password sign-in)",
+        second.key
+    );
+    assert!(page.contains(&shown), "{page}");
+    assert!(!page.contains(&first.key), "{page}");
     // Another user cannot end them.
     crate::testing::directory_user(&f.app, "hal", &["dev"]).await;
     let other = every_key(&f.sessions("gil").await);
@@ -287,6 +300,11 @@ async fn sso_credentials_are_listed_without_logout_revocation_and_ended_one_by_o
         every_key(&f.sessions("ivy").await),
         vec![second.key.clone()]
     );
+    let (cookie, _) = f.operator("ada").await;
+    let page = text(crate::testing::get(&f.app, "/admin/console/users/ivy", &cookie).await).await;
+    let shown = format!("<code>{}</code> Dev in {ACCOUNT} until", second.key);
+    assert!(page.contains(&shown), "{page}");
+    assert!(!page.contains(&first.key), "{page}");
     // Ended once: ending again is refused with the revocation's reason.
     let (status, body) = f.end("ivy", json!({"kind": "credentials", "id": id})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");

@@ -66,7 +66,7 @@ impl Fixture {
 
     /// A portal session, with MFA, of the new directory user `name` whose group `admins` may do
     /// every `rolegate:*` action: an operator of the console.
-    async fn operator(&self, name: &str) -> Portal {
+    pub(super) async fn operator(&self, name: &str) -> Portal {
         const ADMIN: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rolegate:*","Resource":"*"}]}"#;
         let d = self.app.directory.as_ref().unwrap();
         d.create_group("admins", None).await.unwrap();
