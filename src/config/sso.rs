@@ -20,8 +20,8 @@ pub struct SsoSettings {
     /// Lifetime of a registered client's secret (seconds).
     pub client_secret_seconds: i64,
     /// Whether `Logout` also revokes the role credentials obtained with the ended token (AWS
-    /// leaves them valid until they expire; so does rolegate unless this is on). Only credentials
-    /// obtained while it is on are remembered, and so revoked.
+    /// leaves them valid until they expire; so does rolegate unless this is on). The credentials
+    /// are remembered either way, so that an operator can list and end them one by one.
     pub logout_revokes_credentials: bool,
 }
 

@@ -7,7 +7,7 @@ mod keyring;
 mod revocation;
 
 pub use keyring::{KeyRing, OpenSession, KEY_RETENTION_SECONDS, OPEN_SESSION_CACHE};
-pub use revocation::{ProviderAliases, RevocationList, SignInRef};
+pub use revocation::{IssuedRef, ProviderAliases, RevocationList, SignInRef};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,7 @@
 //! The list is small, cached in memory, refreshed from the store, and checked after a token is unsealed
 //! and, for long-lived sign-ins (portal sessions, SSO sign-ins), against the time of the sign-in.
 
-use super::{Result, SessionClaims};
+use super::{Result, SessionClaims, SessionPrincipal};
 use crate::store::{Revocation, RevocationScope, Store};
 use parking_lot::RwLock;
 use std::borrow::Cow;
@@ -70,6 +70,25 @@ pub struct SignInRef<'a> {
     pub signed_in_at: i64,
 }
 
+/// What a record of issued credentials knows of them, as revocations see it: enough to tell whether
+/// a revocation in force ends them without their session token.
+#[derive(Debug, Clone, Copy)]
+pub struct IssuedRef<'a> {
+    /// The credentials' session id.
+    pub session_id: &'a str,
+    /// Their access key id.
+    pub access_key_id: &'a str,
+    /// The role they are a session of.
+    pub role_arn: Option<&'a str>,
+    /// The directory user whose sign-in obtained them.
+    pub origin_user: Option<&'a str>,
+    /// The person they were issued to, by subject and by every name their provider goes by in the
+    /// credentials (the provider's ARN and its name).
+    pub federation: Option<(&'a str, [&'a str; 2])>,
+    /// Issue time (Unix seconds).
+    pub issued_at: i64,
+}
+
 /// The cached revocation list.
 #[derive(Default)]
 pub struct RevocationList {
@@ -103,8 +122,30 @@ impl RevocationList {
             return None;
         }
         let providers = self.providers.read().clone();
+        let held = Held::of_claims(c);
         list.iter()
-            .find(|r| c.issued_at < r.issued_before && scope_matches(&r.scope, c, &providers))
+            .find(|r| c.issued_at < r.issued_before && scope_matches(&r.scope, &held, &providers))
+            .cloned()
+    }
+
+    /// The revocation that ends the issued credentials `i`, if any: the one [`Self::check`] would
+    /// find for their session token.
+    pub fn check_issued(&self, i: &IssuedRef<'_>) -> Option<Revocation> {
+        let list = self.list.read().clone();
+        if list.is_empty() {
+            return None;
+        }
+        let providers = self.providers.read().clone();
+        let held = Held {
+            session_id: i.session_id,
+            parents: &[],
+            access_key_id: i.access_key_id,
+            origin_user: i.origin_user,
+            role: RoleOf::Arn(i.role_arn),
+            federation: i.federation,
+        };
+        list.iter()
+            .find(|r| i.issued_at < r.issued_before && scope_matches(&r.scope, &held, &providers))
             .cloned()
     }
 
@@ -145,17 +186,60 @@ impl RevocationList {
     }
 }
 
-fn scope_matches(scope: &RevocationScope, c: &SessionClaims, providers: &ProviderAliases) -> bool {
+/// The role of a session: as its claims carry it (the ARN is only built when a revocation of a role
+/// asks), or as a record wrote it down.
+enum RoleOf<'a> {
+    Principal(&'a SessionPrincipal),
+    Arn(Option<&'a str>),
+}
+
+impl RoleOf<'_> {
+    fn is(&self, arn: &str) -> bool {
+        match self {
+            RoleOf::Principal(p) => p.role_arn().is_some_and(|r| r == arn),
+            RoleOf::Arn(a) => *a == Some(arn),
+        }
+    }
+}
+
+/// What a revocation's scope is matched against, from a session token's claims or a record.
+struct Held<'a> {
+    session_id: &'a str,
+    parents: &'a [String],
+    access_key_id: &'a str,
+    origin_user: Option<&'a str>,
+    role: RoleOf<'a>,
+    /// The subject and the names of its provider.
+    federation: Option<(&'a str, [&'a str; 2])>,
+}
+
+impl<'a> Held<'a> {
+    fn of_claims(c: &'a SessionClaims) -> Self {
+        Held {
+            session_id: &c.session_id,
+            parents: &c.parents,
+            access_key_id: &c.access_key_id,
+            origin_user: c.origin_user.as_deref(),
+            role: RoleOf::Principal(&c.principal),
+            federation: c.federation.as_ref().map(|f| {
+                (
+                    f.subject.as_str(),
+                    [f.provider_arn.as_str(), f.key_prefix.as_str()],
+                )
+            }),
+        }
+    }
+}
+
+fn scope_matches(scope: &RevocationScope, c: &Held<'_>, providers: &ProviderAliases) -> bool {
     match scope {
         RevocationScope::All => true,
-        RevocationScope::Role(arn) => c.principal.role_arn().is_some_and(|r| r == *arn),
-        RevocationScope::User(id) => c.origin_user.as_ref() == Some(id),
-        RevocationScope::Session(id) => *id == c.session_id || c.parents.contains(id),
-        RevocationScope::AccessKey(id) => *id == c.access_key_id,
-        RevocationScope::Subject { provider, subject } => c.federation.as_ref().is_some_and(|f| {
-            f.subject == *subject
-                && (providers.same(provider, &f.provider_arn)
-                    || providers.same(provider, &f.key_prefix))
+        RevocationScope::Role(arn) => c.role.is(arn),
+        RevocationScope::User(id) => c.origin_user == Some(id.as_str()),
+        RevocationScope::Session(id) => id == c.session_id || c.parents.contains(id),
+        RevocationScope::AccessKey(id) => id == c.access_key_id,
+        RevocationScope::Subject { provider, subject } => c.federation.is_some_and(|(s, names)| {
+            s == subject && names.iter().any(|n| providers.same(provider, n))
         }),
     }
 }

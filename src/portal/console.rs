@@ -204,7 +204,7 @@ pub(super) async fn open(
     ev.access_key_id = Some(claims.access_key_id.clone());
     ev.expiration = Some(crate::clock::rfc3339_secs(claims.expires_at));
     let issue = super::issued::Issue {
-        portal_session: &s.key,
+        portal_session: Some(&s.key),
         identity,
         claims: &claims,
         account,

@@ -1,6 +1,6 @@
-//! Credentials the portal issued, one record each (kind `portal_credentials`, keyed by the
-//! credentials' session id), so that an operator can list them under the portal session they came
-//! from and end them one by one. A record lives until its credentials expire; the background
+//! Credentials the portal issued, and those a password sign-in (`POST /login/password`) returned,
+//! one record each (kind `portal_credentials`, keyed by the credentials' session id), so that an
+//! operator can list them under the portal session they came from (if any) and end them one by one. A record lives until its credentials expire; the background
 //! clean-up deletes it then. Ending credentials is a revocation of their session id (the decision
 //! core refuses them from then on); the record only remembers that it was ended, by whom and why.
 //!
@@ -23,6 +23,9 @@ pub enum IssuedHow {
     CommandLine,
     /// "Open console": behind the console session the federation sign-in opened.
     ConsoleSignIn,
+    /// Returned by a password sign-in of the admin API (`POST /login/password`), without a portal
+    /// session.
+    PasswordSignIn,
 }
 
 impl IssuedHow {
@@ -31,6 +34,7 @@ impl IssuedHow {
         match self {
             IssuedHow::CommandLine => "command_line",
             IssuedHow::ConsoleSignIn => "console_sign_in",
+            IssuedHow::PasswordSignIn => "password_sign_in",
         }
     }
 }
@@ -44,11 +48,11 @@ pub struct Ended {
     pub reason: String,
 }
 
-/// One credential set the portal issued, as stored.
+/// One issued credential set, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuedRecord {
-    /// The store key of the portal session it was issued from.
-    pub portal_session: String,
+    /// The store key of the portal session it was issued from; none for a password sign-in.
+    pub portal_session: Option<String>,
     /// The provider of the person it was issued to.
     pub provider: String,
     /// The person at that provider.
@@ -86,8 +90,8 @@ impl IssuedRecord {
 
 /// What was issued, for [`record`].
 pub struct Issue<'a> {
-    /// The portal session's store key.
-    pub portal_session: &'a str,
+    /// The portal session's store key, if they come from one.
+    pub portal_session: Option<&'a str>,
     /// The person, as the portal session knows them.
     pub identity: &'a SignedInIdentity,
     /// The credentials.
@@ -104,11 +108,11 @@ fn to_json(r: &IssuedRecord) -> Result<String, PortalError> {
     serde_json::to_string(r).map_err(|e| PortalError::Internal(e.to_string()))
 }
 
-/// Records credentials the portal is about to hand out, durably on return. The caller hands them
+/// Records credentials about to be handed out, durably on return. The caller hands them
 /// out only once this succeeds: credentials nobody could list and end are not issued.
 pub async fn record(store: &dyn Store, i: Issue<'_>) -> Result<(), PortalError> {
     let r = IssuedRecord {
-        portal_session: i.portal_session.to_string(),
+        portal_session: i.portal_session.map(str::to_string),
         provider: i.identity.provider.clone(),
         subject: i.identity.subject.clone(),
         origin_user: i.identity.origin_user.clone(),

@@ -554,7 +554,7 @@ async fn command_line_access(
             ev.principal = Some(c.principal.arn());
             ev.access_key_id = Some(c.access_key_id.clone());
             let issue = super::issued::Issue {
-                portal_session: &s.key,
+                portal_session: Some(&s.key),
                 identity,
                 claims: &c,
                 account,

@@ -263,24 +263,23 @@ async fn get_role_credentials(State(app): State<Arc<App>>, req: Request) -> Resp
                     };
                     SsoError::forbidden(message).because(e.reason)
                 })?;
-        // Remembered only for a Logout that revokes them: otherwise a write per call for nothing.
-        if app
-            .config
-            .sso
-            .as_ref()
-            .is_some_and(|s| s.logout_revokes_credentials)
-        {
-            token::record_issued(
-                &app,
-                &b.signin_key,
-                IssuedSession {
-                    session_id: c.session_id.clone(),
-                    expires_at: c.expires_at,
-                },
-            )
-            .await
-            .map_err(|e| e.for_api(super::Api::Portal))?;
-        }
+        // Remembered always, before they are handed out: an operator lists and ends them one by
+        // one; a Logout revokes them only with `logout_revokes_credentials`.
+        token::record_issued(
+            &app,
+            &b.signin_key,
+            IssuedSession {
+                session_id: c.session_id.clone(),
+                expires_at: c.expires_at,
+                access_key_id: c.access_key_id.clone(),
+                account: account.to_string(),
+                permission_set: set.to_string(),
+                role_arn: c.principal.role_arn(),
+                issued_at: Some(c.issued_at),
+            },
+        )
+        .await
+        .map_err(|e| e.for_api(super::Api::Portal))?;
         ev.principal = Some(c.principal.arn());
         ev.access_key_id = Some(c.access_key_id.clone());
         ev.expiration = Some(crate::clock::rfc3339(

@@ -25,13 +25,29 @@ pub const REFRESH_KIND: &str = "sso_refresh";
 /// The only token type.
 pub const TOKEN_TYPE: &str = "Bearer";
 
-/// Role credentials obtained with one sign-in's tokens (for `logout_revokes_credentials`).
+/// Role credentials obtained with one sign-in's tokens: listed for an operator to end one by one,
+/// and revoked by a Logout with `logout_revokes_credentials`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct IssuedSession {
     /// The credentials' session id (revocation scope).
     pub session_id: String,
     /// When they expire (Unix seconds): the revocation need not outlive this.
     pub expires_at: i64,
+    /// Their access key id (empty in records written before it was kept).
+    #[serde(default)]
+    pub access_key_id: String,
+    /// The account.
+    #[serde(default)]
+    pub account: String,
+    /// The permission set.
+    #[serde(default)]
+    pub permission_set: String,
+    /// The role behind the permission set in that account.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// Issue time (Unix seconds; none in records written before it was kept).
+    #[serde(default)]
+    pub issued_at: Option<i64>,
 }
 
 /// One approved sign-in as stored.
@@ -421,7 +437,7 @@ async fn update_signin(
     Err(SsoError::internal(format!("sign-in changed while {what}")))
 }
 
-/// Records role credentials obtained with this sign-in (for `logout_revokes_credentials`).
+/// Records role credentials obtained with this sign-in (one update of the sign-in's record).
 pub async fn record_issued(app: &App, signin_key: &str, session: IssuedSession) -> Result<()> {
     let now = app.clock.now().timestamp();
     update_signin(app, signin_key, "recording credentials", |r| {
@@ -587,6 +603,11 @@ mod tests {
             IssuedSession {
                 session_id: "s1".into(),
                 expires_at: 1_700_003_600,
+                access_key_id: "ASIAEXAMPLE".into(),
+                account: "123456789012".into(),
+                permission_set: "Dev".into(),
+                role_arn: None,
+                issued_at: Some(1_700_000_000),
             },
         )
         .await

@@ -25,7 +25,7 @@ mod web_identity;
 #[cfg(test)]
 mod web_identity_tests;
 
-pub use permission_set::credentials_for_assignment;
+pub use permission_set::{credentials_for_assignment, sign_in_provider_arn};
 
 use crate::app::App;
 use crate::audit::AuditEvent;

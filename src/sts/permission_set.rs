@@ -11,6 +11,15 @@ use crate::policy::{self, Effect, Principal, RequestContext};
 use crate::query::QueryError;
 use serde_json::Value;
 
+/// The provider ARN credentials for an assignment in `account` carry as their federation (a
+/// revocation of the person's subject at it ends them).
+pub fn sign_in_provider_arn(account: &str) -> String {
+    format!(
+        "arn:aws:iam::{account}:saml-provider/{}",
+        crate::config::SIGN_IN_PROVIDER
+    )
+}
+
 /// Credentials for a permission set in an account, for someone signed in: the assignment must be
 /// one the rules give them now, and the role's generated trust policy (with the permission set's
 /// MFA requirement) must allow rolegate's sign-in path with this sign-in's MFA. The session lasts
@@ -62,10 +71,7 @@ pub fn credentials_for_assignment(
         .find(|p| p.name == permission_set)
         .ok_or_else(|| denied().because("permission set not configured"))?;
     ev.role_arn = Some(role.arn.clone());
-    let provider_arn = format!(
-        "arn:aws:iam::{account}:saml-provider/{}",
-        crate::config::SIGN_IN_PROVIDER
-    );
+    let provider_arn = sign_in_provider_arn(account);
     let now = app.clock.now();
     let mut ctx = RequestContext::new("sts:AssumeRoleWithSAML", role.arn.clone())
         .with_principal(Principal::federated(provider_arn.clone()));

@@ -23,6 +23,8 @@ mod sign_in;
 mod status;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod user_credentials_tests;
 mod user_sessions;
 #[cfg(test)]
 mod user_sessions_tests;

@@ -280,7 +280,7 @@ pub(super) struct AssignmentJson {
 pub(super) struct SessionsJson {
     pub(super) portal: Vec<PortalSessionJson>,
     #[serde(default)]
-    pub(super) portal_credentials_after_sign_out: Vec<IssuedJson>,
+    pub(super) credentials_without_portal_session: Vec<IssuedJson>,
     pub(super) sso: Vec<SsoSignInJson>,
 }
 
@@ -295,7 +295,7 @@ pub(super) struct PortalSessionJson {
     pub(super) credentials: Vec<IssuedJson>,
 }
 
-/// Credentials the portal issued, still valid.
+/// Credentials the portal or a password sign-in issued, still valid.
 #[derive(Deserialize)]
 pub(super) struct IssuedJson {
     pub(super) id: String,
@@ -318,6 +318,12 @@ pub(super) struct SsoSignInJson {
 #[derive(Deserialize)]
 pub(super) struct CredentialJson {
     pub(super) session_id: String,
+    #[serde(default)]
+    pub(super) access_key_id: String,
+    #[serde(default)]
+    pub(super) account: String,
+    #[serde(default)]
+    pub(super) permission_set: String,
     pub(super) expires_at: i64,
 }
 
@@ -369,6 +375,7 @@ impl UserPage<'_> {
     fn issued_how(&self, how: &str) -> &'static str {
         match how {
             "console_sign_in" => "console",
+            "password_sign_in" => "password sign-in",
             _ => "command line access",
         }
     }

@@ -135,8 +135,9 @@ pub(super) struct SignIn {
 
 /// Password sign-in of a directory user (with a TOTP code when the user has a device, and always
 /// for root): checks the credentials, applies the assignment rules of the local directory, records
-/// the login, and answers who signed in and what they may assume. Root sign-ins are flagged in the
-/// audit log.
+/// the login, and answers who signed in and what they may assume — with credentials for one
+/// assignment when asked, recorded so that an operator can list and end them. Root sign-ins are
+/// flagged in the audit log.
 pub(super) async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequest) -> Response {
     let mut ev = AuditEvent::new(
         app.clock.now(),
@@ -255,6 +256,21 @@ pub(super) async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequ
                             ev.reason = Some(e.reason.clone());
                             AdminError::new(e.status(), e.message.clone())
                         })?;
+                // Recorded before they are handed out, so that an operator can list and end them.
+                let issue = crate::portal::issued::Issue {
+                    portal_session: None,
+                    identity: &admitted.identity,
+                    claims: &c,
+                    account,
+                    permission_set: set,
+                    how: crate::portal::issued::IssuedHow::PasswordSignIn,
+                };
+                crate::portal::issued::record(app.store.as_ref(), issue)
+                    .await
+                    .map_err(|e| {
+                        ev.reason = Some(format!("recording the credentials: {e}"));
+                        AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+                    })?;
                 Some(json!({
                     "AccessKeyId": c.access_key_id,
                     "SecretAccessKey": c.secret_access_key,

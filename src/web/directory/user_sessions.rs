@@ -1,6 +1,9 @@
 //! A user's live sign-ins, one by one: its portal sessions with the credentials the portal issued
-//! from each (command line access, console sign-in) and its SSO sign-ins (device or PKCE logins of
-//! the CLI) with the role credentials each obtained, those still valid; and ending one of them.
+//! from each (command line access, console sign-in), the credentials not tied to a live portal
+//! session (those of a portal session since ended, those a password sign-in returned), and its SSO
+//! sign-ins (device or PKCE logins of the CLI) with the role credentials each obtained — only those
+//! still valid: not expired, not ended, and not ended by any revocation in force (of the user, the
+//! role, the subject, everything, the session or its access key); and ending one of them.
 //! Ending a portal session deletes it and revokes the credentials issued from it; ending an SSO
 //! sign-in refuses every token of it from then on and revokes the credentials it obtained; ending
 //! one credential session revokes it alone. (Revoking every session the user ever started is
@@ -10,16 +13,19 @@ use super::route::{Call, Work};
 use super::sessions::revoke_session;
 use super::AdminError;
 use crate::app::App;
+use crate::authz::gate::SignedInIdentity;
+use crate::credentials::{IssuedRef, SignInRef};
 use crate::idp::local::User;
 use crate::portal::issued::{self, Ended, IssuedRecord};
 use crate::portal::session::{SessionRecord, SESSION_KIND};
-use crate::sso::token::{SigninRecord, SIGNIN_KIND};
+use crate::sso::token::{IssuedSession, SigninRecord, SIGNIN_KIND};
+use crate::store::Revocation;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Whether a sign-in is `user`'s (by its directory user id: a new user of the same name is not).
-fn is_of(identity: &crate::authz::gate::SignedInIdentity, user: &User) -> bool {
+fn is_of(identity: &SignedInIdentity, user: &User) -> bool {
     identity.provider == crate::config::LOCAL_PROVIDER
         && identity.origin_user.as_deref() == Some(user.user_id.as_str())
 }
@@ -28,6 +34,45 @@ fn is_of(identity: &crate::authz::gate::SignedInIdentity, user: &User) -> bool {
 fn issued_to(r: &IssuedRecord, user: &User) -> bool {
     r.provider == crate::config::LOCAL_PROVIDER
         && r.origin_user.as_deref() == Some(user.user_id.as_str())
+}
+
+/// The revocation in force that ends the sign-in `identity` (of the user, the subject, everything).
+fn sign_in_revoked(app: &App, identity: &SignedInIdentity) -> Option<Revocation> {
+    app.revocations.check_sign_in(&SignInRef {
+        provider: &identity.provider,
+        subject: &identity.subject,
+        origin_user: identity.origin_user.as_deref(),
+        signed_in_at: identity.signed_in_at,
+    })
+}
+
+/// The revocation in force that ends issued credentials `id` (recorded as `r`), if any: the one
+/// that refuses every call signed with them.
+fn issued_revoked(app: &App, id: &str, r: &IssuedRecord) -> Option<Revocation> {
+    let provider_arn = crate::sts::sign_in_provider_arn(&r.account);
+    app.revocations.check_issued(&IssuedRef {
+        session_id: id,
+        access_key_id: &r.access_key_id,
+        role_arn: r.role_arn.as_deref(),
+        origin_user: r.origin_user.as_deref(),
+        federation: Some((&r.subject, [&provider_arn, &r.provider])),
+        issued_at: r.issued_at,
+    })
+}
+
+/// The revocation in force that ends credentials `s` obtained with the SSO sign-in `signin`, if
+/// any. A record written before the issue time was kept stands for the sign-in's approval time.
+fn sso_revoked(app: &App, signin: &SigninRecord, s: &IssuedSession) -> Option<Revocation> {
+    let who = &signin.identity;
+    let provider_arn = crate::sts::sign_in_provider_arn(&s.account);
+    app.revocations.check_issued(&IssuedRef {
+        session_id: &s.session_id,
+        access_key_id: &s.access_key_id,
+        role_arn: s.role_arn.as_deref(),
+        origin_user: who.origin_user.as_deref(),
+        federation: Some((&who.subject, [&provider_arn, &who.provider])),
+        issued_at: s.issued_at.unwrap_or(signin.created_at),
+    })
 }
 
 /// Issued credentials as `ListUserSessions` lists them.
@@ -85,11 +130,14 @@ pub(super) fn list_user_sessions(c: &Call) -> Work<'_> {
         let unavailable = |e: crate::store::StoreError| {
             AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
         };
+        let app = &c.app;
         let mut credentials: Vec<(String, IssuedRecord)> = issued::list(store)
             .await
             .map_err(portal_unavailable)?
             .into_iter()
-            .filter(|(_, r)| issued_to(r, &user) && r.live(now))
+            .filter(|(id, r)| {
+                issued_to(r, &user) && r.live(now) && issued_revoked(app, id, r).is_none()
+            })
             .collect();
         credentials.sort_by_key(|(_, r)| r.issued_at);
         let mut portal = Vec::new();
@@ -97,10 +145,10 @@ pub(super) fn list_user_sessions(c: &Call) -> Work<'_> {
             let Ok(r) = serde_json::from_str::<SessionRecord>(&v.value) else {
                 continue;
             };
-            if is_of(&r.identity, &user) {
+            if is_of(&r.identity, &user) && sign_in_revoked(app, &r.identity).is_none() {
                 let (from_here, rest) = credentials
                     .into_iter()
-                    .partition::<Vec<_>, _>(|(_, c)| c.portal_session == key);
+                    .partition::<Vec<_>, _>(|(_, c)| c.portal_session.as_ref() == Some(&key));
                 credentials = rest;
                 let from_here: Vec<Value> =
                     from_here.iter().map(|(id, c)| issued_json(id, c)).collect();
@@ -115,8 +163,9 @@ pub(super) fn list_user_sessions(c: &Call) -> Work<'_> {
                 }));
             }
         }
-        // Credentials outlive the portal session they came from (signed out, timed out).
-        let after_sign_out: Vec<Value> = credentials
+        // Credentials outlive the portal session they came from (signed out, timed out, ended),
+        // and those of a password sign-in never had one.
+        let without_portal_session: Vec<Value> = credentials
             .iter()
             .map(|(id, c)| {
                 let mut v = issued_json(id, c);
@@ -129,12 +178,26 @@ pub(super) fn list_user_sessions(c: &Call) -> Work<'_> {
             let Ok(r) = serde_json::from_str::<SigninRecord>(&v.value) else {
                 continue;
             };
-            if is_of(&r.identity, &user) && r.ended.is_none() && r.expires_at > now {
+            if is_of(&r.identity, &user)
+                && r.ended.is_none()
+                && r.expires_at > now
+                && sign_in_revoked(app, &r.identity).is_none()
+            {
                 let live: Vec<Value> = r
                     .issued
                     .iter()
-                    .filter(|s| s.expires_at > now)
-                    .map(|s| json!({"session_id": s.session_id, "expires_at": s.expires_at}))
+                    .filter(|s| s.expires_at > now && sso_revoked(app, &r, s).is_none())
+                    .map(|s| {
+                        json!({
+                            "session_id": s.session_id,
+                            "access_key_id": s.access_key_id,
+                            "account": s.account,
+                            "permission_set": s.permission_set,
+                            "role_arn": s.role_arn,
+                            "issued_at": s.issued_at,
+                            "expires_at": s.expires_at,
+                        })
+                    })
                     .collect();
                 sso.push(json!({
                     "id": key,
@@ -148,7 +211,7 @@ pub(super) fn list_user_sessions(c: &Call) -> Work<'_> {
         Ok(json!({
             "user": user.name,
             "portal": portal,
-            "portal_credentials_after_sign_out": after_sign_out,
+            "credentials_without_portal_session": without_portal_session,
             "sso": sso,
         }))
     })
@@ -200,7 +263,11 @@ pub(super) fn end_user_session(c: &Call) -> Work<'_> {
                 let now = app.clock.now().timestamp();
                 let mut revoked = Vec::new();
                 for (cid, r) in issued::list(store).await.map_err(portal_unavailable)? {
-                    if r.portal_session == b.id && issued_to(&r, &user) && r.live(now) {
+                    if r.portal_session.as_ref() == Some(&b.id)
+                        && issued_to(&r, &user)
+                        && r.live(now)
+                        && issued_revoked(app, &cid, &r).is_none()
+                    {
                         end_issued(app, &cid, &r, &why).await?;
                         revoked.push(r.access_key_id);
                     }
@@ -262,10 +329,19 @@ pub(super) fn end_user_session(c: &Call) -> Work<'_> {
                             .issued
                             .iter()
                             .find(|s| s.session_id == b.id && s.expires_at > now)
-                            .map(|s| s.expires_at));
+                            .map(|s| (s.expires_at, sso_revoked(app, &r, s))));
                     }
                 }
-                let Some(expires_at) = found else {
+                if let Some((_, Some(rev))) = &found {
+                    let message = format!(
+                        "credentials {id} were already ended by a revocation at {}: {}",
+                        crate::clock::rfc3339_secs(rev.created_at),
+                        rev.reason
+                    );
+                    c.audit_reason(message.clone());
+                    return Err(AdminError::new(StatusCode::CONFLICT, message));
+                }
+                let Some((expires_at, _)) = found else {
                     c.audit_reason(format!(
                         "user {} has no such credentials session: {id} is neither recorded as \
                          issued by the portal nor a live session of an SSO sign-in of the user",
@@ -325,17 +401,28 @@ async fn end_portal_credentials(
         );
         return refuse(StatusCode::CONFLICT, message.clone(), message);
     }
+    if let Some(rev) = issued_revoked(app, id, r) {
+        let message = format!(
+            "credentials {id} ({}) were already ended by a revocation at {}: {}",
+            r.access_key_id,
+            crate::clock::rfc3339_secs(rev.created_at),
+            rev.reason
+        );
+        return refuse(StatusCode::CONFLICT, message.clone(), message);
+    }
     let why = reason_of(reason, "credentials ended by an operator")?;
     end_issued(app, id, r, &why).await?;
+    let source = match &r.portal_session {
+        Some(p) => format!("portal session {p}"),
+        None => "a password sign-in".to_string(),
+    };
     c.audit_reason(format!(
-        "ended {} credentials {} (session {id}, {} in {}) of user {} issued from portal session {}: \
-         {why}",
+        "ended {} credentials {} (session {id}, {} in {}) of user {} issued from {source}: {why}",
         r.how.as_str(),
         r.access_key_id,
         r.permission_set,
         r.account,
         user.name,
-        r.portal_session
     ));
     Ok(json!({"ended": "credentials", "id": id, "access_key_id": r.access_key_id}))
 }

@@ -14,23 +14,23 @@ use std::sync::Arc;
 
 const ADMIN_TOKEN: &str = "an-admin-token-of-forty-characters-0001";
 
-struct Fixture {
-    app: Arc<App>,
-    clock: FixedClock,
+pub(super) struct Fixture {
+    pub(super) app: Arc<App>,
+    pub(super) clock: FixedClock,
 }
 
 /// A portal session: its `Cookie` header and CSRF token.
-type Portal = (String, String);
+pub(super) type Portal = (String, String);
 
 fn config() -> testing::TestConfig {
     testing::config()
         .permission_set("Dev", "")
-        .with("[admin]\ntoken_env = \"ADMIN_TOKEN\"\n[portal]\nsession_max_hours = 12\n")
+        .with("[admin]\ntoken_env = \"ADMIN_TOKEN\"\n[portal]\nsession_max_hours = 12\n[sso]\n")
         .env("ADMIN_TOKEN", ADMIN_TOKEN)
 }
 
 impl Fixture {
-    async fn new() -> Self {
+    pub(super) async fn new() -> Self {
         let (app, clock) = config().build(T0).await;
         Self { app, clock }
     }
@@ -47,7 +47,7 @@ impl Fixture {
     }
 
     /// A portal session of the new directory user `name` (group dev).
-    async fn signed_in(&self, name: &str) -> Portal {
+    pub(super) async fn signed_in(&self, name: &str) -> Portal {
         let user = match self.app.directory.as_ref().unwrap().user(name).await {
             Ok(u) => u,
             Err(_) => testing::directory_user(&self.app, name, &["dev"]).await,
@@ -66,7 +66,7 @@ impl Fixture {
 
     /// A portal session, with MFA, of the new directory user `name` whose group `admins` may do
     /// every `rolegate:*` action: an operator of the console.
-    async fn operator(&self, name: &str) -> Portal {
+    pub(super) async fn operator(&self, name: &str) -> Portal {
         const ADMIN: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rolegate:*","Resource":"*"}]}"#;
         let d = self.app.directory.as_ref().unwrap();
         d.create_group("admins", None).await.unwrap();
@@ -87,7 +87,7 @@ impl Fixture {
     }
 
     /// Command line access to Dev from the portal session: the credentials on the page.
-    async fn command_line_access(&self, (cookie, csrf): &Portal) -> Creds {
+    pub(super) async fn command_line_access(&self, (cookie, csrf): &Portal) -> Creds {
         let form = [
             ("csrf", csrf.as_str()),
             ("account", ACCOUNT),
@@ -113,7 +113,7 @@ impl Fixture {
     }
 
     /// An admin API call with the admin token.
-    async fn admin(&self, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(super) async fn admin(&self, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
         let req = Request::builder()
             .method(method)
             .uri(path)
@@ -130,7 +130,7 @@ impl Fixture {
         )
     }
 
-    async fn sessions(&self, user: &str) -> Value {
+    pub(super) async fn sessions(&self, user: &str) -> Value {
         let (status, v) = self
             .admin("GET", &format!("/admin/users/{user}/sessions"), Value::Null)
             .await;
@@ -138,18 +138,18 @@ impl Fixture {
         v
     }
 
-    async fn end(&self, user: &str, body: Value) -> (StatusCode, Value) {
+    pub(super) async fn end(&self, user: &str, body: Value) -> (StatusCode, Value) {
         let path = format!("/admin/users/{user}/sessions/end");
         self.admin("POST", &path, body).await
     }
 
     /// The status and body of an STS call signed with `creds`.
-    async fn sts(&self, creds: &Creds, form: &str) -> (StatusCode, String) {
+    pub(super) async fn sts(&self, creds: &Creds, form: &str) -> (StatusCode, String) {
         let resp = send(&self.app, sts_post(creds, form).request()).await;
         (resp.status(), text(resp).await)
     }
 
-    async fn caller_identity(&self, creds: &Creds) -> StatusCode {
+    pub(super) async fn caller_identity(&self, creds: &Creds) -> StatusCode {
         self.sts(creds, "Action=GetCallerIdentity&Version=2011-06-15")
             .await
             .0
@@ -157,7 +157,7 @@ impl Fixture {
 
     /// Whether a `rolegate:EndUserSession` event with `decision` has a reason with every one of
     /// `parts`.
-    async fn audited(&self, decision: &str, parts: &[&str]) -> bool {
+    pub(super) async fn audited(&self, decision: &str, parts: &[&str]) -> bool {
         testing::audit(&self.app, "rolegate:EndUserSession")
             .await
             .iter()
@@ -177,7 +177,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// The credential ids listed under `user`'s only portal session, by access key id.
-fn listed(sessions: &Value) -> Vec<(String, String, String)> {
+pub(super) fn listed(sessions: &Value) -> Vec<(String, String, String)> {
     let portal = sessions["portal"].as_array().unwrap();
     portal
         .iter()
@@ -292,7 +292,7 @@ async fn portal_credentials_are_listed_under_their_portal_session_and_end_one_by
     assert_eq!(f.caller_identity(&second).await, StatusCode::FORBIDDEN);
     let sessions = f.sessions("bob").await;
     assert_eq!(sessions["portal"], json!([]));
-    assert_eq!(sessions["portal_credentials_after_sign_out"], json!([]));
+    assert_eq!(sessions["credentials_without_portal_session"], json!([]));
     // Carl's were never touched.
     assert_eq!(f.caller_identity(&carls).await, StatusCode::OK);
 }
@@ -312,14 +312,14 @@ async fn credentials_outlive_a_signed_out_portal_session_in_the_list_and_expired
         .await
         .unwrap();
     let sessions = f.sessions("ana").await;
-    let after = &sessions["portal_credentials_after_sign_out"];
+    let after = &sessions["credentials_without_portal_session"];
     assert_eq!(after[0]["access_key_id"], creds.key.as_str(), "{sessions}");
     assert_eq!(after[0]["portal_session"], portal_id.as_str());
     let id = after[0]["id"].as_str().unwrap().to_string();
     // Once expired: no longer listed, and ending them is refused and changes nothing.
     f.clock.advance(chrono::Duration::seconds(3600));
     let sessions = f.sessions("ana").await;
-    assert_eq!(sessions["portal_credentials_after_sign_out"], json!([]));
+    assert_eq!(sessions["credentials_without_portal_session"], json!([]));
     let (status, body) = f.end("ana", json!({"kind": "credentials", "id": id})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.to_string().contains("expired"), "{body}");
