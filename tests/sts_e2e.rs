@@ -598,22 +598,12 @@ async fn revoking_a_role_ends_its_sessions_and_fresh_ones_work() {
         .await
         .unwrap_or_else(|e| panic!("fresh credentials refused: {e:?}"));
 
-    let now = app.now().timestamp();
-    let store = app.app().store.clone();
-    app.app()
-        .revocations
-        .revoke(
-            store.as_ref(),
-            Revocation {
-                scope: RevocationScope::Role(role_arn("revocable")),
-                issued_before: now + 1,
-                created_at: now,
-                reason: "end-to-end revocation".to_owned(),
-                expires_at: now + 43_200,
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("revoke: {e}"));
+    revoke(
+        &app,
+        RevocationScope::Role(role_arn("revocable")),
+        "end-to-end revocation",
+    )
+    .await;
 
     let refused = old_client
         .get_caller_identity()
@@ -723,14 +713,8 @@ async fn presigned_get_caller_identity_verifies_until_it_expires() {
     .await;
 }
 
-/// Revokes one session by its id, as `rolegate revoke --scope session` does.
-async fn revoke_session(app: &TestApp, creds: &Creds, reason: &str) {
-    let id = app
-        .app()
-        .keys
-        .unseal_session(&creds.session_token)
-        .unwrap_or_else(|e| panic!("unseal: {e}"))
-        .session_id;
+/// Revokes what `scope` names now, as `rolegate revoke` does.
+async fn revoke(app: &TestApp, scope: RevocationScope, reason: &str) {
     let now = app.now().timestamp();
     let store = app.app().store.clone();
     app.app()
@@ -738,7 +722,7 @@ async fn revoke_session(app: &TestApp, creds: &Creds, reason: &str) {
         .revoke(
             store.as_ref(),
             Revocation {
-                scope: RevocationScope::Session(id),
+                scope,
                 issued_before: now + 1,
                 created_at: now,
                 reason: reason.to_owned(),
@@ -747,6 +731,17 @@ async fn revoke_session(app: &TestApp, creds: &Creds, reason: &str) {
         )
         .await
         .unwrap_or_else(|e| panic!("revoke: {e}"));
+}
+
+/// Revokes one session by its id, as `rolegate revoke --scope session` does.
+async fn revoke_session(app: &TestApp, creds: &Creds, reason: &str) {
+    let id = app
+        .app()
+        .keys
+        .unseal_session(&creds.session_token)
+        .unwrap_or_else(|e| panic!("unseal: {e}"))
+        .session_id;
+    revoke(app, RevocationScope::Session(id), reason).await;
 }
 
 async fn chain(app: &TestApp, from: &Creds, role: &str, name: &str) -> Creds {
