@@ -86,18 +86,25 @@ def credentials_from(html):
     return found["AWS_ACCESS_KEY_ID"], found["AWS_SECRET_ACCESS_KEY"], found["AWS_SESSION_TOKEN"]
 
 
+def dev_signed_in(srv, tmp_path, name) -> "Browser":
+    """A new directory user `name` with a password and no MFA device, in group `dev`, signed in to
+    the portal with that password."""
+    password = f"{name}'s long portal password"
+    cli_json(srv, "user", "create", name)
+    pw = tmp_path / f"{name}.pw"
+    pw.write_text(password + "\n")
+    cli_json(srv, "user", "set-password", name, "--password-file", str(pw))
+    cli_json(srv, "group", "add-user", "dev", name)
+    b = Browser(srv.url)
+    status, headers, _ = b.sign_in(name, password)
+    assert status == 303 and headers["location"] == "/portal"
+    return b
+
+
 def test_portal_credentials_work_with_boto3_and_mfa_sets_need_mfa(portal_server, tmp_path):
     portal_server.cli("group", "create", "dev")  # may exist from another test
     # jon has no MFA device: a password sign-in reaches the portal, and MFA sets are refused.
-    password = "jon's long portal password"
-    cli_json(portal_server, "user", "create", "jon")
-    pw = tmp_path / "jon.pw"
-    pw.write_text(password + "\n")
-    cli_json(portal_server, "user", "set-password", "jon", "--password-file", str(pw))
-    cli_json(portal_server, "group", "add-user", "dev", "jon")
-    b = Browser(portal_server.url)
-    status, headers, _ = b.sign_in("jon", password)
-    assert status == 303 and headers["location"] == "/portal"
+    b = dev_signed_in(portal_server, tmp_path, "jon")
     csrf = b.csrf()
     status, _, html = b.request("POST", "/portal/credentials",
                                 {"csrf": csrf, "account": ACCOUNT, "permission_set": "Dev"})
@@ -202,15 +209,7 @@ def admin_api(srv, token, method, path, body=None):
 def test_portal_credentials_are_listed_and_one_ended_in_the_admin_api_is_refused_to_boto3(
         portal_server, admin_token, tmp_path):
     portal_server.cli("group", "create", "dev")  # may exist from another test
-    password = "max's long portal password"
-    cli_json(portal_server, "user", "create", "max")
-    pw = tmp_path / "max.pw"
-    pw.write_text(password + "\n")
-    cli_json(portal_server, "user", "set-password", "max", "--password-file", str(pw))
-    cli_json(portal_server, "group", "add-user", "dev", "max")
-    b = Browser(portal_server.url)
-    status, headers, _ = b.sign_in("max", password)
-    assert status == 303 and headers["location"] == "/portal"
+    b = dev_signed_in(portal_server, tmp_path, "max")
     issued = []
     for _ in range(2):
         status, _, html = b.request("POST", "/portal/credentials",
