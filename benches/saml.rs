@@ -318,7 +318,7 @@ fn saml(c: &mut Criterion) {
     let mut g = c.benchmark_group("saml");
     g.sample_size(50);
     let cert = CertificateDer::from(f.cert_der.clone());
-    let certs = [cert.clone()];
+    let certs = saml::VerifyingKeys::from_certificates(std::slice::from_ref(&f.cert_der));
     let keys = [f.sp_key.clone()];
     g.bench_function("verify_blocking", |b| {
         b.iter(|| saml::verify_blocking(black_box(&f.signed), &certs).expect("verifies"))

@@ -114,7 +114,8 @@ impl App {
         } else {
             None
         };
-        let saml = SamlFederation::new(&config.saml, &config.saml_providers, clock.clone());
+        let saml = SamlFederation::new(&config.saml, &config.saml_providers, clock.clone())
+            .context("starting the saml verification threads")?;
         saml.load().await.map_err(anyhow::Error::msg)?;
         let sinks = &config.ops.audit;
         let file_sink = match &sinks.file {

@@ -16,6 +16,7 @@ pub mod authz;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cpu_pool;
 pub mod credentials;
 pub mod iam;
 pub mod idp;

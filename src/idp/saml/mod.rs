@@ -27,22 +27,25 @@ pub(crate) mod test_idp;
 #[cfg(test)]
 mod tests;
 mod verify;
+#[cfg(test)]
+mod verify_tests;
 
 use crate::clock::SharedClock;
 use crate::config::saml_metadata::{self, IdpMetadata};
 use crate::config::{MetadataSource, SamlProvider, SamlSettings};
+use crate::cpu_pool::CpuPool;
 use crate::store::Store;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use openssl::pkey::{PKey, Private};
 use parking_lot::RwLock;
-use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer};
+pub use rolegate_xmlsec::VerifyingKeys;
+use samael::crypto::AllowedSignatureAlgorithm;
 use samael::schema::Assertion;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 pub use verify::{verify_blocking, verify_encrypted_blocking};
 
 /// A verified assertion's use, still to be recorded: an assertion is single-use, so whoever
@@ -63,6 +66,10 @@ pub const REPLAY_NAMESPACE: &str = "saml-assertion";
 pub const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 /// The bearer subject confirmation method.
 pub const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
+/// Verifications that may wait for a thread; past that an assertion is refused as unavailable
+/// (ServiceUnavailable), at once, rather than queued without bound.
+pub const VERIFY_QUEUE: usize = 1024;
+
 /// Largest metadata document fetched from a URL.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -176,16 +183,41 @@ impl SamlIdentity {
 struct ProviderState {
     cfg: Arc<SamlProvider>,
     metadata: RwLock<Option<Arc<IdpMetadata>>>,
+    /// The public keys of the metadata's signing certificates, decoded once for the metadata
+    /// document they came from (a refresh that changes the metadata decodes them again).
+    keys: parking_lot::Mutex<Option<(Arc<IdpMetadata>, Arc<VerifyingKeys>)>>,
     last_refresh: parking_lot::Mutex<Instant>,
     /// When metadata was last read successfully, and why the last refresh failed (until one works).
     loaded: parking_lot::Mutex<(Option<Instant>, Option<String>)>,
+}
+
+impl ProviderState {
+    /// The public keys of `metadata`'s signing certificates: decoded on the first call for a
+    /// metadata document, then shared.
+    fn verifying_keys(&self, metadata: &Arc<IdpMetadata>) -> Arc<VerifyingKeys> {
+        let mut memo = self.keys.lock();
+        if let Some((m, k)) = memo.as_ref() {
+            if Arc::ptr_eq(m, metadata) {
+                return k.clone();
+            }
+        }
+        let keys = Arc::new(VerifyingKeys::from_certificates(
+            &metadata.signing_certificates,
+        ));
+        for why in keys.skipped() {
+            tracing::error!(provider = %self.cfg.name, error = %why, "a saml signing certificate does not decode; it is not used");
+        }
+        *memo = Some((metadata.clone(), keys.clone()));
+        keys
+    }
 }
 
 /// The configured SAML providers and the verification pipeline.
 pub struct SamlFederation {
     settings: SamlSettings,
     providers: Vec<ProviderState>,
-    permits: Arc<Semaphore>,
+    /// xmlsec's work: `max_concurrent_verifications` threads, [`VERIFY_QUEUE`] waiting.
+    pool: CpuPool,
     decryption_keys: Arc<Vec<PKey<Private>>>,
     clock: SharedClock,
     http: reqwest::Client,
@@ -193,7 +225,12 @@ pub struct SamlFederation {
 
 impl SamlFederation {
     /// Providers as configured; metadata from files is already loaded, URLs need [`Self::load`].
-    pub fn new(settings: &SamlSettings, providers: &[SamlProvider], clock: SharedClock) -> Self {
+    /// Fails only when the verification threads cannot be started.
+    pub fn new(
+        settings: &SamlSettings,
+        providers: &[SamlProvider],
+        clock: SharedClock,
+    ) -> std::io::Result<Self> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(FETCH_TIMEOUT)
@@ -213,12 +250,13 @@ impl SamlFederation {
                 }
             })
             .collect();
-        Self {
+        Ok(Self {
             settings: settings.clone(),
             providers: providers
                 .iter()
                 .map(|p| ProviderState {
                     metadata: RwLock::new(p.metadata.clone().map(Arc::new)),
+                    keys: parking_lot::Mutex::new(None),
                     cfg: Arc::new(p.clone()),
                     last_refresh: parking_lot::Mutex::new(Instant::now()),
                     loaded: parking_lot::Mutex::new((
@@ -227,11 +265,15 @@ impl SamlFederation {
                     )),
                 })
                 .collect(),
-            permits: Arc::new(Semaphore::new(settings.max_concurrent_verifications.max(1))),
+            pool: CpuPool::new(
+                "saml-verify",
+                settings.max_concurrent_verifications,
+                VERIFY_QUEUE,
+            )?,
             decryption_keys: Arc::new(decryption_keys),
             clock,
             http,
-        }
+        })
     }
 
     /// The SP settings.
@@ -413,7 +455,9 @@ impl SamlFederation {
                     "an EncryptedAssertion arrived, but no decryption key is configured".into(),
                 ));
             }
-            let (assertion, inner) = self.verify_encrypted(xml, &metadata).await?;
+            let (assertion, inner) = self
+                .verify_encrypted(xml, state.verifying_keys(&metadata))
+                .await?;
             shape.assertion_id = inner.assertion_id;
             shape.assertion_issuer = inner.assertion_issuer;
             shape.assertion_signed = inner.assertion_signed;
@@ -422,7 +466,8 @@ impl SamlFederation {
             check_issuer(&shape, &metadata, name, true)?;
             assertion
         } else {
-            self.verify_signature(xml, &metadata).await?
+            self.verify_signature(xml, state.verifying_keys(&metadata))
+                .await?
         };
         let now = self.clock.now();
         let identity =
@@ -456,22 +501,20 @@ impl SamlFederation {
         }
     }
 
-    /// xmlsec through samael, off the async runtime and at most `max_concurrent_verifications` at
-    /// once: the signed content only, verified with the provider's certificates.
-    async fn verify_signature(&self, xml: String, metadata: &IdpMetadata) -> Result<Assertion> {
-        let certs = certificates(metadata);
-        self.blocking(move || verify_blocking(&xml, &certs)).await
+    /// xmlsec on the verification threads (at most `max_concurrent_verifications` at once): the
+    /// signed content only, verified with the provider's keys.
+    async fn verify_signature(&self, xml: String, keys: Arc<VerifyingKeys>) -> Result<Assertion> {
+        self.blocking(move || verify_blocking(&xml, &keys)).await
     }
 
     /// The Response's signature verified, then its `EncryptedAssertion` decrypted and checked, on
-    /// the blocking pool under the same semaphore: the Assertion and what the shape check learned
+    /// the same verification threads: the Assertion and what the shape check learned
     /// of it.
     async fn verify_encrypted(
         &self,
         xml: String,
-        metadata: &IdpMetadata,
+        certs: Arc<VerifyingKeys>,
     ) -> Result<(Assertion, shape::Shape)> {
-        let certs = certificates(metadata);
         let keys = self.decryption_keys.clone();
         self.blocking(move || verify_encrypted_blocking(&xml, &certs, &keys))
             .await
@@ -481,18 +524,11 @@ impl SamlFederation {
         &self,
         work: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| SamlError::Unavailable("verification pool closed".into()))?;
-        let work = move || {
-            let _permit = permit;
-            work()
-        };
-        match tokio::task::spawn_blocking(work).await {
+        match self.pool.run(work).await {
             Ok(r) => r,
+            Err(e @ crate::cpu_pool::PoolError::Busy { .. }) => {
+                Err(SamlError::Unavailable(e.to_string()))
+            }
             Err(e) => Err(SamlError::Invalid(format!(
                 "signature verification failed: {e}"
             ))),
@@ -736,15 +772,6 @@ impl SamlFederation {
             replay_until: replay_until.timestamp(),
         })
     }
-}
-
-fn certificates(metadata: &IdpMetadata) -> Vec<CertificateDer> {
-    metadata
-        .signing_certificates
-        .iter()
-        .cloned()
-        .map(CertificateDer::from)
-        .collect()
 }
 
 /// Where an Issuer comes from and whether it is the provider's: the Response's and the Assertion's

@@ -663,7 +663,8 @@ fn federation(
             &settings,
             std::slice::from_ref(&provider),
             Arc::new(clock.clone()),
-        ),
+        )
+        .unwrap(),
         clock,
         provider,
         meta,

@@ -7,36 +7,48 @@
 //! buffer of the verified Reference: the signed element, enveloped signature removed, in exclusive
 //! canonical form: the very bytes whose digest the signature covers (`ReduceMode::PreDigest`). Of a
 //! Response whose Assertion is signed too it is the Response's (which holds the Assertion). Nothing
-//! of the received document outside those bytes can reach the parser. It is also the cheapest of
-//! samael's reductions: the others match the canonical form back onto the received document's tree
+//! of the received document outside those bytes can reach the parser. It is also the cheapest
+//! reduction: samael's others match the canonical form back onto the received document's tree
 //! (parsing it twice more), prune that tree and serialise it again, which cost half again as much as
-//! the verification itself.
+//! the verification itself. The xmlsec calls are `rolegate_xmlsec`'s: the steps of samael's
+//! pre-digest reduction with each provider's public keys decoded once per metadata document rather
+//! than on every call (with OpenSSL 3.0 that decoding cost about as much as the check).
 
 use super::{decrypt, shape, Result, SamlError, ALLOWED_ALGORITHMS};
 use openssl::pkey::{PKey, Private};
-use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
+use rolegate_xmlsec::{verify_pre_digest, VerifyingKeys};
 use samael::schema::{Assertion, Response};
 
-/// xmlsec verification of every signature in `xml` with `certs` (allow-listed algorithms), and
+/// xmlsec verification of every signature in `xml` with `keys` (allow-listed algorithms), and
 /// the document reduced to what they sign: the verified Reference's pre-digest form (that of the
 /// Response when several are signed).
-fn reduce(xml: &str, certs: &[CertificateDer]) -> Result<String> {
-    Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-        xml,
-        certs,
-        ReduceMode::PreDigest,
-        Some(ALLOWED_ALGORITHMS),
-    )
-    .map_err(|e| {
+fn reduce(xml: &str, keys: &VerifyingKeys) -> Result<String> {
+    let refused = |e: String| {
         SamlError::Invalid(format!(
             "signature does not verify with the provider's certificates: {e}"
         ))
-    })
+    };
+    let mut signed = verify_pre_digest(xml, keys, ALLOWED_ALGORITHMS).map_err(refused)?;
+    if signed.len() == 1 {
+        return Ok(signed.remove(0));
+    }
+    let mut responses: Vec<String> = signed
+        .into_iter()
+        .filter(|s| {
+            root_element(s).is_some_and(|(ns, n)| ns == shape::NS_PROTOCOL && n == "Response")
+        })
+        .collect();
+    match responses.len() {
+        1 => Ok(responses.remove(0)),
+        n => Err(refused(format!(
+            "of its signed References {n} are a Response: which one is meant is ambiguous"
+        ))),
+    }
 }
 
 /// The blocking part: xmlsec verification and reduction to the signed content, then parsing it.
-pub fn verify_blocking(xml: &str, certs: &[CertificateDer]) -> Result<Assertion> {
-    let reduced = reduce(xml, certs)?;
+pub fn verify_blocking(xml: &str, keys: &VerifyingKeys) -> Result<Assertion> {
+    let reduced = reduce(xml, keys)?;
     // serde does not look at the root's name: decide on it first.
     match root_element(&reduced)
         .as_ref()
@@ -63,7 +75,7 @@ pub fn verify_blocking(xml: &str, certs: &[CertificateDer]) -> Result<Assertion>
 /// shape facts (ID, Issuer, NameID qualifiers, whether it is signed).
 pub fn verify_encrypted_blocking(
     xml: &str,
-    certs: &[CertificateDer],
+    certs: &VerifyingKeys,
     keys: &[PKey<Private>],
 ) -> Result<(Assertion, shape::Shape)> {
     let reduced = reduce(xml, certs)?;
