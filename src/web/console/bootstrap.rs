@@ -4,7 +4,7 @@
 //! and audited the same way; the token is the credential, so the forms carry no session, but they
 //! must come from our own pages (the Origin check of the portal's forms).
 
-use super::refused;
+use super::{refused, with_status};
 use crate::app::App;
 use crate::portal::PortalRequest;
 use crate::web::directory::{finish_root, start_root, AdminError};
@@ -74,11 +74,6 @@ fn no_directory() -> Response {
         "/",
         "Home",
     )
-}
-
-fn with_status(mut resp: Response, status: StatusCode) -> Response {
-    *resp.status_mut() = status;
-    resp
 }
 
 /// The request's form, from our own page (the portal's Origin rule), and the client's address.

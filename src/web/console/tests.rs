@@ -458,13 +458,7 @@ async fn the_access_page_shows_who_gets_each_permission_set_by_which_rule() {
 async fn root_is_bootstrapped_in_the_browser_with_the_token_and_two_codes() {
     let (app, _clock) = testing::config().with("[portal]\n").build(T0).await;
     let d = app.directory.clone().unwrap();
-    let token = d
-        .ensure_root()
-        .await
-        .unwrap()
-        .new_token()
-        .unwrap()
-        .to_string();
+    let token = crate::testing::root_token(&d).await;
     let resp = get(&app, "/admin/bootstrap", "").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(text(resp).await.contains("Bootstrap token"));
