@@ -424,6 +424,18 @@ pub async fn directory_user(app: &App, name: &str, groups: &[&str]) -> crate::id
         .unwrap_or_else(|e| panic!("reading {name}: {e}"))
 }
 
+/// A bootstrap token for root newly issued by `d` (root not bootstrapped, no token valid).
+pub async fn root_token(d: &crate::idp::local::Directory) -> String {
+    let bootstrap = d
+        .ensure_root()
+        .await
+        .unwrap_or_else(|e| panic!("ensuring root: {e}"));
+    bootstrap
+        .new_token()
+        .unwrap_or_else(|| panic!("no new bootstrap token"))
+        .to_string()
+}
+
 /// `identity` as a sign-in of the directory: a local identity names its directory user, which is
 /// created (in the identity's groups) when the app does not have it yet.
 pub async fn in_directory(app: &App, mut identity: SignedInIdentity) -> SignedInIdentity {
