@@ -1,7 +1,7 @@
 //! Groups in the console: the list, creating one, and a group's page with its members and inline
 //! policies, each change through the admin API.
 
-use super::users::{notice, user_url, FormError};
+use super::users::{user_url, FormError};
 use super::{checked_change, done, failed, seg, shown_on_form, with_status, Admin, DoneQuery};
 use crate::app::App;
 use askama::Template;
@@ -56,13 +56,7 @@ impl ListPage<'_> {
 }
 
 async fn list(State(app): State<Arc<App>>, admin: Admin, Query(q): Query<DoneQuery>) -> Response {
-    list_page(
-        &app,
-        &admin,
-        FormError::default(),
-        notice(q.done.as_deref()),
-    )
-    .await
+    list_page(&app, &admin, FormError::default(), q.notice()).await
 }
 
 async fn list_page(
@@ -163,14 +157,7 @@ async fn show(
     Path(group): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    group_page(
-        &app,
-        &admin,
-        &group,
-        FormError::default(),
-        notice(q.done.as_deref()),
-    )
-    .await
+    group_page(&app, &admin, &group, FormError::default(), q.notice()).await
 }
 
 async fn group_page(

@@ -345,6 +345,35 @@ pub(super) struct DoneQuery {
     pub(super) done: Option<String>,
 }
 
+impl DoneQuery {
+    /// The sentence for the `done` word (nothing typed is reflected).
+    pub(super) fn notice(&self) -> Option<&'static str> {
+        notice(self.done.as_deref())
+    }
+}
+
+/// The sentence for a `done` word of a redirect after a change (nothing typed is reflected).
+pub(super) fn notice(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "created" => "Created.",
+        "deleted" => "Deleted.",
+        "disable" => "The user is disabled and every session it started has ended.",
+        "enable" => "The user is enabled.",
+        "unlock" => "Sign-in locks are lifted.",
+        "password" => "The password is set.",
+        "key-status" => "The access key's status is changed.",
+        "delete-key" => "The access key is deleted.",
+        "remove-mfa" => "The MFA device is removed.",
+        "put-policy" => "The policy is saved.",
+        "delete-policy" => "The policy is deleted.",
+        "add-group" | "add-member" => "Added to the group.",
+        "remove-group" | "remove-member" => "Removed from the group.",
+        "revoke" => "Every session of the user has ended.",
+        "end-session" => "The session has ended.",
+        _ => return None,
+    })
+}
+
 /// A change on a page, `POST .../{op}`: its admin API action from `changes` (an unknown `op` is
 /// not found), its form checked under that action, and the operator behind it.
 pub(super) async fn checked_change(

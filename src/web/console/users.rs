@@ -123,7 +123,15 @@ async fn list(State(app): State<Arc<App>>, admin: Admin, Query(q): Query<ListQue
     if let Some(name) = q.user.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         return Redirect::to(&user_url(name)).into_response();
     }
-    list_page(&app, &admin, &q.q, q.page, None, notice(q.done.as_deref())).await
+    list_page(
+        &app,
+        &admin,
+        &q.q,
+        q.page,
+        None,
+        super::notice(q.done.as_deref()),
+    )
+    .await
 }
 
 async fn list_page(
@@ -397,36 +405,7 @@ async fn show(
     Path(name): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    user_page(
-        &app,
-        &admin,
-        &name,
-        FormError::default(),
-        notice(q.done.as_deref()),
-    )
-    .await
-}
-
-/// The sentence for a `done` word of a redirect after a change (nothing typed is reflected).
-pub(super) fn notice(done: Option<&str>) -> Option<&'static str> {
-    Some(match done? {
-        "created" => "Created.",
-        "deleted" => "Deleted.",
-        "disable" => "The user is disabled and every session it started has ended.",
-        "enable" => "The user is enabled.",
-        "unlock" => "Sign-in locks are lifted.",
-        "password" => "The password is set.",
-        "key-status" => "The access key's status is changed.",
-        "delete-key" => "The access key is deleted.",
-        "remove-mfa" => "The MFA device is removed.",
-        "put-policy" => "The policy is saved.",
-        "delete-policy" => "The policy is deleted.",
-        "add-group" | "add-member" => "Added to the group.",
-        "remove-group" | "remove-member" => "Removed from the group.",
-        "revoke" => "Every session of the user has ended.",
-        "end-session" => "The session has ended.",
-        _ => return None,
-    })
+    user_page(&app, &admin, &name, FormError::default(), q.notice()).await
 }
 
 async fn user_page(
