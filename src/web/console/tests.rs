@@ -79,6 +79,19 @@ impl Console {
         fields.extend_from_slice(form);
         post_form(&self.app, path, cookie, PUBLIC_URL, &fields).await
     }
+
+    /// Posts the password form of user `name`'s page: the new password and its confirmation.
+    async fn post_password(
+        &self,
+        name: &str,
+        operator: &(String, String),
+        password: &str,
+        confirm: &str,
+    ) -> axum::response::Response {
+        let path = format!("/admin/console/users/{name}/password");
+        let form = [("password", password), ("confirm", confirm)];
+        self.post(&path, operator, &form).await
+    }
 }
 
 #[tokio::test]
@@ -148,14 +161,7 @@ async fn an_admin_creates_a_user_sets_its_password_and_gets_a_key_whose_secret_i
 
     // Passwords that differ change nothing; the page says why beside the form.
     let resp = c
-        .post(
-            "/admin/console/users/bob/password",
-            &admin,
-            &[
-                ("password", "a long passphrase 1"),
-                ("confirm", "another one"),
-            ],
-        )
+        .post_password("bob", &admin, "a long passphrase 1", "another one")
         .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let html = text(resp).await;
@@ -173,14 +179,7 @@ async fn an_admin_creates_a_user_sets_its_password_and_gets_a_key_whose_secret_i
         .is_none());
 
     let resp = c
-        .post(
-            "/admin/console/users/bob/password",
-            &admin,
-            &[
-                ("password", "a long passphrase 1"),
-                ("confirm", "a long passphrase 1"),
-            ],
-        )
+        .post_password("bob", &admin, "a long passphrase 1", "a long passphrase 1")
         .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", text(resp).await);
     assert!(c
@@ -292,14 +291,7 @@ async fn changes_to_root_are_reserved_to_root_whatever_the_policies_say() {
         "{page}"
     );
     let resp = c
-        .post(
-            "/admin/console/users/root/password",
-            &admin,
-            &[
-                ("password", "taken over root 1"),
-                ("confirm", "taken over root 1"),
-            ],
-        )
+        .post_password("root", &admin, "taken over root 1", "taken over root 1")
         .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let (decision, reason) = testing::last_reason(&c.app, "rolegate:UpdateLoginProfile").await;
