@@ -41,6 +41,13 @@ impl Console {
         Self { app }
     }
 
+    /// The console and the portal session of `ada`, of group `admins`, signed in with MFA.
+    async fn with_admin() -> (Self, (String, String)) {
+        let c = Self::new().await;
+        let admin = c.signed_in("ada", &["admins"], true).await;
+        (c, admin)
+    }
+
     fn directory(&self) -> &crate::idp::local::Directory {
         self.app.directory.as_deref().unwrap()
     }
@@ -130,8 +137,7 @@ async fn the_console_is_for_directory_users_signed_in_with_mfa() {
 
 #[tokio::test]
 async fn an_admin_creates_a_user_sets_its_password_and_gets_a_key_whose_secret_is_shown_once() {
-    let c = Console::new().await;
-    let admin = c.signed_in("ada", &["admins"], true).await;
+    let (c, admin) = Console::with_admin().await;
 
     let (status, home) = c.page("/admin", &admin.0).await;
     assert_eq!(status, StatusCode::OK);
@@ -283,8 +289,7 @@ async fn a_helpdesk_grant_sees_and_does_only_password_resets_and_unlocks() {
 
 #[tokio::test]
 async fn changes_to_root_are_reserved_to_root_whatever_the_policies_say() {
-    let c = Console::new().await;
-    let admin = c.signed_in("ada", &["admins"], true).await;
+    let (c, admin) = Console::with_admin().await;
     let (_, page) = c.page("/admin/console/users/root", &admin.0).await;
     assert!(
         !page.contains("/admin/console/users/root/password"),
@@ -326,8 +331,7 @@ async fn a_form_without_our_origin_or_csrf_token_changes_nothing() {
 
 #[tokio::test]
 async fn the_audit_log_filters_and_exports_with_formulas_defused() {
-    let c = Console::new().await;
-    let admin = c.signed_in("ada", &["admins"], true).await;
+    let (c, admin) = Console::with_admin().await;
     // A refused creation whose reason starts like a spreadsheet formula would not; the name does.
     c.post("/admin/console/users", &admin, &[("name", "=cmd")])
         .await;
@@ -378,8 +382,7 @@ async fn the_audit_log_filters_and_exports_with_formulas_defused() {
 
 #[tokio::test]
 async fn the_health_page_shows_the_store_and_the_sealing_key_in_use() {
-    let c = Console::new().await;
-    let admin = c.signed_in("ada", &["admins"], true).await;
+    let (c, admin) = Console::with_admin().await;
     let (status, html) = c.page("/admin/console/health", &admin.0).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("The store is reachable"), "{html}");
@@ -577,8 +580,7 @@ async fn an_operator_sees_a_users_portal_sessions_and_ends_one_of_them() {
 /// in that millisecond go on where the last one stopped.
 #[tokio::test]
 async fn audit_pages_read_on_through_a_crowded_millisecond() {
-    let c = Console::new().await;
-    let admin = c.signed_in("ada", &["admins"], true).await;
+    let (c, admin) = Console::with_admin().await;
     let ms = (T0 - 3_600) * 1000;
     let time = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
         .unwrap()
