@@ -771,15 +771,20 @@ async fn provisioned_groups_give_permission_sets_before_the_first_sign_in() {
     let admitted = gate::admit_sign_in(&app, &corp_person("cy@corp.example", T0))
         .await
         .unwrap();
+    assert!(gets_engineering(&app, &admitted));
+}
+
+/// Whether `admitted` is given credentials of permission set Engineering in the test account.
+fn gets_engineering(app: &App, admitted: &gate::Admitted) -> bool {
     let mut ev = crate::audit::AuditEvent::new(app.clock.now(), "t", "portal:GetCredentials");
-    assert!(crate::sts::credentials_for_assignment(
-        &app,
-        &admitted,
+    crate::sts::credentials_for_assignment(
+        app,
+        admitted,
         crate::testing::ACCOUNT,
         "Engineering",
-        &mut ev
+        &mut ev,
     )
-    .is_ok());
+    .is_ok()
 }
 
 #[tokio::test]
@@ -804,29 +809,14 @@ async fn require_provisioned_refuses_people_never_provisioned_and_claim_groups_i
     let id = create_user(&app, TINY, "lee").await;
     create_group(&app, TINY, "Engineering", &id).await;
     let admitted = gate::admit_sign_in(&app, &person("lee")).await.unwrap();
-    let mut ev = crate::audit::AuditEvent::new(app.clock.now(), "t", "portal:GetCredentials");
-    assert!(crate::sts::credentials_for_assignment(
-        &app,
-        &admitted,
-        crate::testing::ACCOUNT,
-        "Engineering",
-        &mut ev
-    )
-    .is_err());
+    assert!(!gets_engineering(&app, &admitted));
     // The provider's own group claim still counts.
     let mut claimed = person("lee");
     claimed
         .claims
         .insert("groups".into(), json!(["Engineering"]));
     let admitted = gate::admit_sign_in(&app, &claimed).await.unwrap();
-    assert!(crate::sts::credentials_for_assignment(
-        &app,
-        &admitted,
-        crate::testing::ACCOUNT,
-        "Engineering",
-        &mut ev
-    )
-    .is_ok());
+    assert!(gets_engineering(&app, &admitted));
 }
 
 #[path = "scim_list_tests.rs"]
