@@ -126,35 +126,29 @@ pub struct RateLimits {
     user_code_per_session: Option<Limiter<String>>,
 }
 
+/// The limit `name` at `rate` when its setting turns it on.
+fn on<K: Hash + Eq + Clone>(
+    name: &'static str,
+    rate: Option<Rate>,
+    max_keys: usize,
+) -> Option<Limiter<K>> {
+    rate.map(|r| Limiter::new(name, r, max_keys))
+}
+
 impl RateLimits {
     /// The limits `settings` turn on.
     pub fn new(settings: &RateLimitSettings) -> Self {
         let max = settings.max_tracked_keys;
         Self {
-            login_per_ip: settings
-                .login_per_ip
-                .map(|r| Limiter::new("login_per_ip", r, max)),
-            login_per_user: settings
-                .login_per_user
-                .map(|r| Limiter::new("login_per_user", r, max)),
-            mfa_per_user: settings
-                .mfa_per_user
-                .map(|r| Limiter::new("mfa_per_user", r, max)),
-            sts_per_principal: settings
-                .sts_per_principal
-                .map(|r| Limiter::new("sts_per_principal", r, max)),
-            sts_per_ip: settings
-                .sts_per_ip
-                .map(|r| Limiter::new("sts_per_ip", r, max)),
-            sso_start_per_ip: settings
-                .sso_start_per_ip
-                .map(|r| Limiter::new("sso_start_per_ip", r, max)),
-            user_code_per_ip: settings
-                .user_code_per_ip
-                .map(|r| Limiter::new("user_code_per_ip", r, max)),
-            user_code_per_session: settings
-                .user_code_per_ip
-                .map(|r| Limiter::new("user_code_per_session", r, max)),
+            login_per_ip: on("login_per_ip", settings.login_per_ip, max),
+            login_per_user: on("login_per_user", settings.login_per_user, max),
+            mfa_per_user: on("mfa_per_user", settings.mfa_per_user, max),
+            sts_per_principal: on("sts_per_principal", settings.sts_per_principal, max),
+            sts_per_ip: on("sts_per_ip", settings.sts_per_ip, max),
+            sso_start_per_ip: on("sso_start_per_ip", settings.sso_start_per_ip, max),
+            user_code_per_ip: on("user_code_per_ip", settings.user_code_per_ip, max),
+            // One setting for both keys of the device page.
+            user_code_per_session: on("user_code_per_session", settings.user_code_per_ip, max),
         }
     }
 
