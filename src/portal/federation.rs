@@ -627,28 +627,13 @@ pub async fn end_console(app: &App, key: &str) -> super::Result<()> {
 /// Deletes sign-in tokens and console sessions that have run out (and records that no longer
 /// decode); returns how many.
 pub async fn purge_expired(app: &App, now: i64) -> super::Result<usize> {
-    let mut n = 0;
-    for (kind, ends) in [
-        (
-            SIGNIN_KIND,
-            (|v: &str| serde_json::from_str::<SigninRecord>(v).map(|r| r.expires_at))
-                as fn(&str) -> serde_json::Result<i64>,
-        ),
-        (CONSOLE_KIND, |v: &str| {
-            serde_json::from_str::<ConsoleRecord>(v).map(|r| r.expires_at)
-        }),
-    ] {
-        for (key, v) in app.store.dir_list(kind).await? {
-            let dead = ends(&v.value).map(|t| t <= now).unwrap_or(true);
-            if dead
-                && app
-                    .store
-                    .dir_write(&[DirWrite::delete(kind, &key, v.version)])
-                    .await?
-            {
-                n += 1;
-            }
-        }
-    }
-    Ok(n)
+    let store = app.store.as_ref();
+    let signins = crate::store::purge_dir_records(store, SIGNIN_KIND, |v| {
+        serde_json::from_str::<SigninRecord>(v).map_or(true, |r| r.expires_at <= now)
+    });
+    let signins = signins.await?;
+    let consoles = crate::store::purge_dir_records(store, CONSOLE_KIND, |v| {
+        serde_json::from_str::<ConsoleRecord>(v).map_or(true, |r| r.expires_at <= now)
+    });
+    Ok(signins + consoles.await?)
 }

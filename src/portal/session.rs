@@ -317,20 +317,10 @@ pub async fn purge_expired(
     idle: i64,
     max: i64,
 ) -> Result<usize, PortalError> {
-    let mut n = 0;
-    for (key, v) in store.dir_list(SESSION_KIND).await? {
-        let dead = serde_json::from_str::<SessionRecord>(&v.value)
-            .map(|r| expired(&r, now, idle, max))
-            .unwrap_or(true);
-        if dead
-            && store
-                .dir_write(&[DirWrite::delete(SESSION_KIND, &key, v.version)])
-                .await?
-        {
-            n += 1;
-        }
-    }
-    Ok(n)
+    let dead = |v: &str| {
+        serde_json::from_str::<SessionRecord>(v).map_or(true, |r| expired(&r, now, idle, max))
+    };
+    Ok(crate::store::purge_dir_records(store, SESSION_KIND, dead).await?)
 }
 
 #[cfg(test)]

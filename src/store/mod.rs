@@ -311,6 +311,27 @@ pub trait DirectoryStore: Send + Sync {
     async fn dir_write(&self, writes: &[DirWrite]) -> Result<bool>;
 }
 
+/// Deletes the directory records of `kind` whose document `dead` says has run out (the callers
+/// count one that no longer decodes as run out); returns how many. A record changed since it was
+/// listed is left for the next purge.
+pub async fn purge_dir_records<S: DirectoryStore + ?Sized>(
+    store: &S,
+    kind: &str,
+    dead: impl Fn(&str) -> bool,
+) -> Result<usize> {
+    let mut n = 0;
+    for (key, v) in store.dir_list(kind).await? {
+        if dead(&v.value)
+            && store
+                .dir_write(&[DirWrite::delete(kind, &key, v.version)])
+                .await?
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// One stored audit event. `(time_ms, id)` identifies it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
