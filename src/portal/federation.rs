@@ -607,17 +607,8 @@ pub async fn load_console(
 
 /// Deletes one console session; deleting one that is gone succeeds.
 pub async fn end_console(app: &App, key: &str) -> super::Result<()> {
-    for _ in 0..3 {
-        let Some(v) = app.store.dir_get(CONSOLE_KIND, key).await? else {
-            return Ok(());
-        };
-        if app
-            .store
-            .dir_write(&[DirWrite::delete(CONSOLE_KIND, key, v.version)])
-            .await?
-        {
-            return Ok(());
-        }
+    if crate::store::delete_dir_record(app.store.as_ref(), CONSOLE_KIND, key, 3).await? {
+        return Ok(());
     }
     Err(PortalError::Internal(
         "console session changed while being deleted".into(),

@@ -275,16 +275,8 @@ pub async fn load(
 
 /// Deletes one session (logout). Deleting a session that is gone succeeds.
 pub async fn delete(store: &dyn Store, key: &str) -> Result<(), PortalError> {
-    for _ in 0..3 {
-        let Some(v) = store.dir_get(SESSION_KIND, key).await? else {
-            return Ok(());
-        };
-        if store
-            .dir_write(&[DirWrite::delete(SESSION_KIND, key, v.version)])
-            .await?
-        {
-            return Ok(());
-        }
+    if crate::store::delete_dir_record(store, SESSION_KIND, key, 3).await? {
+        return Ok(());
     }
     Err(PortalError::Internal(
         "session changed while being deleted".into(),
