@@ -491,12 +491,7 @@ async fn login(app: &App, r: &PortalRequest) -> Response {
     ev.expiration = Some(crate::clock::rfc3339_secs(expires_at));
     let cookie = match open_console(app, &record.session_token, expires_at, issuer, r, now).await {
         Ok(c) => c,
-        Err(e) => {
-            ev.outcome(Outcome::Error);
-            ev.reason = Some(e.to_string());
-            app.audit.record(ev);
-            return e.into_response();
-        }
+        Err(e) => return super::pages::fail(app, ev, e.to_string(), e),
     };
     ev.outcome(Outcome::Allow);
     app.audit.record(ev);
