@@ -316,35 +316,25 @@ fn literals_follow_json() {
 
 #[test]
 fn equality_lets_the_caller_use_an_index() {
-    let eq = |f: &str| Filter::parse(f).unwrap().equality();
-    assert_eq!(
-        eq(r#"userName eq "Alice""#),
-        Some(("username".into(), "Alice".into()))
-    );
-    assert_eq!(
-        eq(r#"externalId eq "x""#),
-        Some(("externalid".into(), "x".into()))
-    );
-    assert_eq!(
-        eq(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "a""#),
-        Some(("username".into(), "a".into()))
-    );
-    assert_eq!(
-        eq(r#"name.givenName eq "a""#),
-        Some(("name.givenname".into(), "a".into()))
-    );
-    assert_eq!(
-        eq(r#"members[value eq "a"]"#),
-        Some(("members.value".into(), "a".into()))
-    );
-    assert_eq!(
-        eq(r#"(userName eq "a")"#),
-        Some(("username".into(), "a".into()))
-    );
-    assert_eq!(eq(r#"userName eq "a" and active eq true"#), None);
-    assert_eq!(eq(r#"userName ne "a""#), None);
-    assert_eq!(eq(r#"userName eq 1"#), None);
-    assert_eq!(eq(r#"members[value eq "a" or value eq "b"]"#), None);
+    // Each filter and the attribute and value an index would be asked for, if any.
+    for (filter, want) in [
+        (r#"userName eq "Alice""#, Some(("username", "Alice"))),
+        (r#"externalId eq "x""#, Some(("externalid", "x"))),
+        (
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "a""#,
+            Some(("username", "a")),
+        ),
+        (r#"name.givenName eq "a""#, Some(("name.givenname", "a"))),
+        (r#"members[value eq "a"]"#, Some(("members.value", "a"))),
+        (r#"(userName eq "a")"#, Some(("username", "a"))),
+        (r#"userName eq "a" and active eq true"#, None),
+        (r#"userName ne "a""#, None),
+        (r#"userName eq 1"#, None),
+        (r#"members[value eq "a" or value eq "b"]"#, None),
+    ] {
+        let want = want.map(|(attribute, value)| (attribute.to_string(), value.to_string()));
+        assert_eq!(Filter::parse(filter).unwrap().equality(), want, "{filter}");
+    }
 }
 
 #[test]
