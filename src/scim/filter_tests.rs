@@ -64,79 +64,41 @@ fn parse_err(f: &str) -> String {
 
 #[test]
 fn the_filters_okta_and_entra_send_match() {
-    let u = user();
-    let g = group();
-    for (f, kind, r, want) in [
-        (
-            r#"userName eq "bjensen@example.com""#,
-            ResourceKind::User,
-            &u,
-            true,
-        ),
-        (
-            r#"userName eq "someone@example.com""#,
-            ResourceKind::User,
-            &u,
-            false,
-        ),
-        (
-            r#"externalId eq "00ujl29u0le5T6Aj10h7""#,
-            ResourceKind::User,
-            &u,
-            true,
-        ),
-        (
-            r#"displayName eq "Babs Jensen""#,
-            ResourceKind::User,
-            &u,
-            true,
-        ),
-        (
-            r#"id eq "2819c223-7f76-453a-919d-413861904646""#,
-            ResourceKind::User,
-            &u,
-            true,
-        ),
-        (r#"emails[type eq "work"]"#, ResourceKind::User, &u, true),
-        (r#"emails[type eq "other"]"#, ResourceKind::User, &u, false),
-        (
-            r#"meta.lastModified gt "2011-05-13T04:42:33Z""#,
-            ResourceKind::User,
-            &u,
-            true,
-        ),
-        (
-            r#"meta.lastModified gt "2011-05-13T04:42:34Z""#,
-            ResourceKind::User,
-            &u,
-            false,
-        ),
-        (
-            r#"displayName eq "Tour Guides""#,
-            ResourceKind::Group,
-            &g,
-            true,
-        ),
+    // Each filter and whether it matches the user, then the group.
+    let users = [
+        (r#"userName eq "bjensen@example.com""#, true),
+        (r#"userName eq "someone@example.com""#, false),
+        (r#"externalId eq "00ujl29u0le5T6Aj10h7""#, true),
+        (r#"displayName eq "Babs Jensen""#, true),
+        (r#"id eq "2819c223-7f76-453a-919d-413861904646""#, true),
+        (r#"emails[type eq "work"]"#, true),
+        (r#"emails[type eq "other"]"#, false),
+        (r#"meta.lastModified gt "2011-05-13T04:42:33Z""#, true),
+        (r#"meta.lastModified gt "2011-05-13T04:42:34Z""#, false),
+    ];
+    let groups = [
+        (r#"displayName eq "Tour Guides""#, true),
         (
             r#"members[value eq "2819c223-7f76-453a-919d-413861904646"]"#,
-            ResourceKind::Group,
-            &g,
             true,
         ),
         (
             r#"members[value eq "00000000-0000-0000-0000-000000000000"]"#,
-            ResourceKind::Group,
-            &g,
             false,
         ),
         (
             r#"id eq "e9e30dba-f08f-4109-8486-d5c6a331660a" and members[value eq "902c246b-6245-4190-8e05-00816be7344a"]"#,
-            ResourceKind::Group,
-            &g,
             true,
         ),
+    ];
+    let (u, g) = (user(), group());
+    for (kind, r, cases) in [
+        (ResourceKind::User, &u, &users[..]),
+        (ResourceKind::Group, &g, &groups[..]),
     ] {
-        assert_eq!(m(kind, f, r), want, "{f}");
+        for &(f, want) in cases {
+            assert_eq!(m(kind, f, r), want, "{f}");
+        }
     }
 }
 
