@@ -76,6 +76,13 @@ impl Console {
         (status, text(resp).await)
     }
 
+    /// The page at `path` for the session `cookie`, which answers 200.
+    async fn page_ok(&self, path: &str, cookie: &str) -> String {
+        let (status, html) = self.page(path, cookie).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        html
+    }
+
     async fn post(
         &self,
         path: &str,
@@ -139,8 +146,7 @@ async fn the_console_is_for_directory_users_signed_in_with_mfa() {
 async fn an_admin_creates_a_user_sets_its_password_and_gets_a_key_whose_secret_is_shown_once() {
     let (c, admin) = Console::with_admin().await;
 
-    let (status, home) = c.page("/admin", &admin.0).await;
-    assert_eq!(status, StatusCode::OK);
+    let home = c.page_ok("/admin", &admin.0).await;
     for section in ["Users", "Groups", "Access", "Audit log", "Health"] {
         assert!(
             home.contains(&format!(">{section}</a>")),
@@ -222,19 +228,16 @@ async fn a_helpdesk_grant_sees_and_does_only_password_resets_and_unlocks() {
     testing::directory_user(&c.app, "carol", &[]).await;
     let desk = c.signed_in("hal", &["helpdesk"], true).await;
 
-    let (status, home) = c.page("/admin", &desk.0).await;
-    assert_eq!(status, StatusCode::OK);
+    let home = c.page_ok("/admin", &desk.0).await;
     assert!(!home.contains(">Users</a>"), "{home}");
     assert!(!home.contains(">Audit log</a>"), "{home}");
     assert!(home.contains("Find a user"), "{home}");
 
-    let (status, list) = c.page("/admin/console/users", &desk.0).await;
-    assert_eq!(status, StatusCode::OK);
+    let list = c.page_ok("/admin/console/users", &desk.0).await;
     assert!(list.contains("do not allow you to list users"), "{list}");
     assert!(!list.contains("carol"), "{list}");
 
-    let (status, page) = c.page("/admin/console/users/carol", &desk.0).await;
-    assert_eq!(status, StatusCode::OK);
+    let page = c.page_ok("/admin/console/users/carol", &desk.0).await;
     assert!(
         page.contains("/admin/console/users/carol/password"),
         "{page}"
@@ -338,13 +341,12 @@ async fn the_audit_log_filters_and_exports_with_formulas_defused() {
     c.post("/admin/console/users", &admin, &[("name", "erin")])
         .await;
 
-    let (status, html) = c
-        .page(
+    let html = c
+        .page_ok(
             "/admin/console/audit?decision=deny&action=rolegate%3ACreateUser",
             &admin.0,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
     assert!(html.contains("rolegate:CreateUser"), "{html}");
     assert!(!html.contains("<td>allow</td>"), "{html}");
 
@@ -383,8 +385,7 @@ async fn the_audit_log_filters_and_exports_with_formulas_defused() {
 #[tokio::test]
 async fn the_health_page_shows_the_store_and_the_sealing_key_in_use() {
     let (c, admin) = Console::with_admin().await;
-    let (status, html) = c.page("/admin/console/health", &admin.0).await;
-    assert_eq!(status, StatusCode::OK);
+    let html = c.page_ok("/admin/console/health", &admin.0).await;
     assert!(html.contains("The store is reachable"), "{html}");
     let key = c.app.keys.current_key_id().unwrap();
     assert!(html.contains(&key), "{html}");
@@ -414,8 +415,7 @@ async fn the_access_page_shows_who_gets_each_permission_set_by_which_rule() {
         .await
         .unwrap();
     let admin = c.signed_in("ada", &["admins"], true).await;
-    let (status, html) = c.page("/admin/console/access", &admin.0).await;
-    assert_eq!(status, StatusCode::OK);
+    let html = c.page_ok("/admin/console/access", &admin.0).await;
     assert!(html.contains("<td>Dev</td>"), "{html}");
     assert!(html.contains(">dev1</a> (1)"), "{html}");
     assert!(html.contains("corp/dana (2023-11-14T22:13:20Z)"), "{html}");
@@ -613,13 +613,7 @@ async fn audit_pages_read_on_through_a_crowded_millisecond() {
             .collect()
     };
 
-    let (status, html) = c
-        .page(
-            "/admin/console/audit?action=sts%3AGetCallerIdentity&provider=https%3A%2F%2Fcorp.example",
-            &admin.0,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let html = c.page_ok("/admin/console/audit?action=sts%3AGetCallerIdentity&provider=https%3A%2F%2Fcorp.example", &admin.0).await;
     let want: Vec<String> = (0..10).rev().map(|i| format!("crowd-{i:03}")).collect();
     let mut got = shown(&html);
     got.sort();
@@ -630,8 +624,7 @@ async fn audit_pages_read_on_through_a_crowded_millisecond() {
     let mut seen: Vec<String> = Vec::new();
     let mut path = "/admin/console/audit?action=sts%3AGetCallerIdentity".to_string();
     for _ in 0..10 {
-        let (status, html) = c.page(&path, &admin.0).await;
-        assert_eq!(status, StatusCode::OK);
+        let html = c.page_ok(&path, &admin.0).await;
         seen.extend(shown(&html));
         let Some(at) = html.find("/admin/console/audit?action=sts%3AGetCallerIdentity&#38;before=")
         else {
