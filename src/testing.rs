@@ -351,6 +351,32 @@ pub fn csrf_of(html: &str) -> String {
     html[at..at + 43].to_string()
 }
 
+/// Text askama escaped in HTML, read back.
+pub fn unescape(s: &str) -> String {
+    s.replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#43;", "+")
+        .replace("&#47;", "/")
+        .replace("&#61;", "=")
+        .replace("&#38;", "&")
+}
+
+/// What stands in `html` between `marker` and the next `"`, unescaped: an attribute's value when
+/// `marker` ends with its opening quote.
+pub fn quoted_after(html: &str, marker: &str) -> String {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} in {html}"))
+        + marker.len();
+    let end = at
+        + html[at..]
+            .find('"')
+            .unwrap_or_else(|| panic!("no closing quote after {marker} in {html}"));
+    unescape(&html[at..end])
+}
+
 /// Every audit event of `action` so far (after a flush).
 pub async fn audit(app: &App, action: &str) -> Vec<AuditEvent> {
     app.audit.flush().await;
@@ -422,6 +448,18 @@ pub async fn directory_user(app: &App, name: &str, groups: &[&str]) -> crate::id
     d.user(name)
         .await
         .unwrap_or_else(|e| panic!("reading {name}: {e}"))
+}
+
+/// A bootstrap token for root newly issued by `d` (root not bootstrapped, no token valid).
+pub async fn root_token(d: &crate::idp::local::Directory) -> String {
+    let bootstrap = d
+        .ensure_root()
+        .await
+        .unwrap_or_else(|e| panic!("ensuring root: {e}"));
+    bootstrap
+        .new_token()
+        .unwrap_or_else(|| panic!("no new bootstrap token"))
+        .to_string()
 }
 
 /// `identity` as a sign-in of the directory: a local identity names its directory user, which is

@@ -287,217 +287,113 @@ fn seg(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+/// One call of the admin API a command makes: its method, path and JSON body.
+type ApiCall = (Method, String, Option<Value>);
+
+/// Makes the command's one admin API call and prints its answer.
+async fn run(config: &Config, (method, path, body): ApiCall) -> anyhow::Result<()> {
+    print(&admin_request(config, method, &path, body).await?)
+}
+
 /// Runs `rolegate user …`.
 pub async fn user(config: &Config, c: UserCommand) -> anyhow::Result<()> {
-    let v = match c {
-        UserCommand::Create { name, path } => {
-            admin_request(
-                config,
-                Method::POST,
-                "/admin/users",
-                Some(json!({"name": name, "path": path})),
-            )
-            .await?
-        }
-        UserCommand::List => admin_request(config, Method::GET, "/admin/users", None).await?,
-        UserCommand::Show { name } => {
-            admin_request(
-                config,
-                Method::GET,
-                &format!("/admin/users/{}", seg(&name)),
-                None,
-            )
-            .await?
-        }
-        UserCommand::Delete { name } => {
-            admin_request(
-                config,
-                Method::DELETE,
-                &format!("/admin/users/{}", seg(&name)),
-                None,
-            )
-            .await?
-        }
-        UserCommand::Disable { name } => {
-            admin_request(
-                config,
-                Method::POST,
-                &format!("/admin/users/{}/disable", seg(&name)),
-                None,
-            )
-            .await?
-        }
-        UserCommand::Enable { name } => {
-            admin_request(
-                config,
-                Method::POST,
-                &format!("/admin/users/{}/enable", seg(&name)),
-                None,
-            )
-            .await?
-        }
-        UserCommand::Unlock { name } => {
-            admin_request(
-                config,
-                Method::POST,
-                &format!("/admin/users/{}/unlock", seg(&name)),
-                None,
-            )
-            .await?
-        }
+    let user = |name: &str, rest: &str| format!("/admin/users/{}{rest}", seg(name));
+    let call = match c {
+        UserCommand::Create { name, path } => (
+            Method::POST,
+            "/admin/users".into(),
+            Some(json!({"name": name, "path": path})),
+        ),
+        UserCommand::List => (Method::GET, "/admin/users".into(), None),
+        UserCommand::Show { name } => (Method::GET, user(&name, ""), None),
+        UserCommand::Delete { name } => (Method::DELETE, user(&name, ""), None),
+        UserCommand::Disable { name } => (Method::POST, user(&name, "/disable"), None),
+        UserCommand::Enable { name } => (Method::POST, user(&name, "/enable"), None),
+        UserCommand::Unlock { name } => (Method::POST, user(&name, "/unlock"), None),
         UserCommand::SetPassword {
             name,
             password_file,
         } => {
             let password = read_secret(password_file.as_ref())?;
-            admin_request(
-                config,
+            (
                 Method::PUT,
-                &format!("/admin/users/{}/password", seg(&name)),
+                user(&name, "/password"),
                 Some(json!({"password": password})),
             )
-            .await?
         }
-        UserCommand::PutPolicy { name, policy, file } => {
-            admin_request(
-                config,
-                Method::PUT,
-                &format!("/admin/users/{}/policies/{}", seg(&name), seg(&policy)),
-                Some(json!({"document": read_json(&file)?})),
-            )
-            .await?
-        }
+        UserCommand::PutPolicy { name, policy, file } => (
+            Method::PUT,
+            user(&name, &format!("/policies/{}", seg(&policy))),
+            Some(json!({"document": read_json(&file)?})),
+        ),
     };
-    print(&v)
+    run(config, call).await
 }
 
 /// Runs `rolegate group …`.
 pub async fn group(config: &Config, c: GroupCommand) -> anyhow::Result<()> {
-    let v = match c {
-        GroupCommand::Create { name } => {
-            admin_request(
-                config,
-                Method::POST,
-                "/admin/groups",
-                Some(json!({"name": name})),
-            )
-            .await?
-        }
-        GroupCommand::List => admin_request(config, Method::GET, "/admin/groups", None).await?,
-        GroupCommand::AddUser { group, user } => {
-            admin_request(
-                config,
-                Method::PUT,
-                &format!("/admin/groups/{}/members/{}", seg(&group), seg(&user)),
-                None,
-            )
-            .await?
-        }
-        GroupCommand::RemoveUser { group, user } => {
-            admin_request(
-                config,
-                Method::DELETE,
-                &format!("/admin/groups/{}/members/{}", seg(&group), seg(&user)),
-                None,
-            )
-            .await?
-        }
+    let member = |g: &str, u: &str| format!("/admin/groups/{}/members/{}", seg(g), seg(u));
+    let call = match c {
+        GroupCommand::Create { name } => (
+            Method::POST,
+            "/admin/groups".into(),
+            Some(json!({"name": name})),
+        ),
+        GroupCommand::List => (Method::GET, "/admin/groups".into(), None),
+        GroupCommand::AddUser { group, user } => (Method::PUT, member(&group, &user), None),
+        GroupCommand::RemoveUser { group, user } => (Method::DELETE, member(&group, &user), None),
         GroupCommand::PutPolicy {
             group,
             policy,
             file,
-        } => {
-            admin_request(
-                config,
-                Method::PUT,
-                &format!("/admin/groups/{}/policies/{}", seg(&group), seg(&policy)),
-                Some(json!({"document": read_json(&file)?})),
-            )
-            .await?
-        }
+        } => (
+            Method::PUT,
+            format!("/admin/groups/{}/policies/{}", seg(&group), seg(&policy)),
+            Some(json!({"document": read_json(&file)?})),
+        ),
     };
-    print(&v)
+    run(config, call).await
 }
 
 /// Runs `rolegate access-key …`.
 pub async fn access_key(config: &Config, c: AccessKeyCommand) -> anyhow::Result<()> {
-    let key_path = |u: &str, id: &str| format!("/admin/users/{}/access-keys/{}", seg(u), seg(id));
-    let v = match c {
-        AccessKeyCommand::Create { user } => {
-            admin_request(
-                config,
-                Method::POST,
-                &format!("/admin/users/{}/access-keys", seg(&user)),
-                None,
-            )
-            .await?
-        }
-        AccessKeyCommand::Rotate { user } => {
-            admin_request(
-                config,
-                Method::POST,
-                &format!("/admin/users/{}/access-keys/rotate", seg(&user)),
-                None,
-            )
-            .await?
-        }
-        AccessKeyCommand::Deactivate { user, id } => {
-            admin_request(
-                config,
-                Method::PUT,
-                &key_path(&user, &id),
-                Some(json!({"status": "Inactive"})),
-            )
-            .await?
-        }
-        AccessKeyCommand::Activate { user, id } => {
-            admin_request(
-                config,
-                Method::PUT,
-                &key_path(&user, &id),
-                Some(json!({"status": "Active"})),
-            )
-            .await?
-        }
-        AccessKeyCommand::Delete { user, id } => {
-            admin_request(config, Method::DELETE, &key_path(&user, &id), None).await?
-        }
+    let keys = |u: &str, rest: &str| format!("/admin/users/{}/access-keys{rest}", seg(u));
+    let key = |u: &str, id: &str| keys(u, &format!("/{}", seg(id)));
+    let call = match c {
+        AccessKeyCommand::Create { user } => (Method::POST, keys(&user, ""), None),
+        AccessKeyCommand::Rotate { user } => (Method::POST, keys(&user, "/rotate"), None),
+        AccessKeyCommand::Deactivate { user, id } => (
+            Method::PUT,
+            key(&user, &id),
+            Some(json!({"status": "Inactive"})),
+        ),
+        AccessKeyCommand::Activate { user, id } => (
+            Method::PUT,
+            key(&user, &id),
+            Some(json!({"status": "Active"})),
+        ),
+        AccessKeyCommand::Delete { user, id } => (Method::DELETE, key(&user, &id), None),
     };
-    print(&v)
+    run(config, call).await
 }
 
 /// Runs `rolegate mfa …`.
 pub async fn mfa(config: &Config, c: MfaCommand) -> anyhow::Result<()> {
-    let v = match c {
-        MfaCommand::CreateTotp { user } => {
-            admin_request(
-                config,
-                Method::POST,
-                &format!("/admin/users/{}/mfa/totp", seg(&user)),
-                None,
-            )
-            .await?
-        }
-        MfaCommand::Enable { user, code1, code2 } => {
-            admin_request(
-                config,
-                Method::POST,
-                &format!("/admin/users/{}/mfa/totp/enable", seg(&user)),
-                Some(json!({"code1": code1, "code2": code2})),
-            )
-            .await?
-        }
-        MfaCommand::Delete { user, serial } => {
-            admin_request(
-                config,
-                Method::DELETE,
-                &format!("/admin/users/{}/mfa?serial={}", seg(&user), seg(&serial)),
-                None,
-            )
-            .await?
-        }
+    let mfa = |u: &str, rest: &str| format!("/admin/users/{}/mfa{rest}", seg(u));
+    let call = match c {
+        MfaCommand::CreateTotp { user } => (Method::POST, mfa(&user, "/totp"), None),
+        MfaCommand::Enable { user, code1, code2 } => (
+            Method::POST,
+            mfa(&user, "/totp/enable"),
+            Some(json!({"code1": code1, "code2": code2})),
+        ),
+        MfaCommand::Delete { user, serial } => (
+            Method::DELETE,
+            mfa(&user, &format!("?serial={}", seg(&serial))),
+            None,
+        ),
     };
-    print(&v)
+    run(config, call).await
 }
 
 /// Runs `rolegate assignments …`.

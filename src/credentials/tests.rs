@@ -163,39 +163,26 @@ async fn revocations_match_their_scope_and_only_older_sessions() {
         reason: "test".into(),
         expires_at: before + 10_000,
     };
-    list.revoke(
-        &store,
-        rev(
+    // One list revoking in turn: whether the session is ended after each.
+    let own_role = || RevocationScope::Role(c.principal.role_arn().unwrap());
+    for (scope, before, ended, why) in [
+        (
             RevocationScope::Role("arn:aws:iam::111122223333:role/other".into()),
             2_000,
+            false,
+            "another role",
         ),
-    )
-    .await
-    .unwrap();
-    assert!(list.check(&c).is_none(), "another role");
-    list.revoke(
-        &store,
-        rev(
-            RevocationScope::Role(c.principal.role_arn().unwrap()),
+        (
+            own_role(),
             1_000,
+            false,
+            "issued at the revocation time is not before it",
         ),
-    )
-    .await
-    .unwrap();
-    assert!(
-        list.check(&c).is_none(),
-        "issued at the revocation time is not before it"
-    );
-    list.revoke(
-        &store,
-        rev(
-            RevocationScope::Role(c.principal.role_arn().unwrap()),
-            1_001,
-        ),
-    )
-    .await
-    .unwrap();
-    assert!(list.check(&c).is_some());
+        (own_role(), 1_001, true, "issued before the revocation"),
+    ] {
+        list.revoke(&store, rev(scope, before)).await.unwrap();
+        assert_eq!(list.check(&c).is_some(), ended, "{why}");
+    }
 
     let list = RevocationList::default();
     let store = MemoryStore::new();

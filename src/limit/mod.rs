@@ -126,35 +126,40 @@ pub struct RateLimits {
     user_code_per_session: Option<Limiter<String>>,
 }
 
+/// The limit `name` at `rate` when its setting turns it on.
+fn on<K: Hash + Eq + Clone>(
+    name: &'static str,
+    rate: Option<Rate>,
+    max_keys: usize,
+) -> Option<Limiter<K>> {
+    rate.map(|r| Limiter::new(name, r, max_keys))
+}
+
+/// Counts a request of the key `key()` against `limit` when that limit is on (the key made only then).
+fn count<K: Hash + Eq + Clone>(
+    limit: &Option<Limiter<K>>,
+    key: impl FnOnce() -> K,
+) -> Result<(), Limited> {
+    match limit {
+        Some(l) => l.check(&key()),
+        None => Ok(()),
+    }
+}
+
 impl RateLimits {
     /// The limits `settings` turn on.
     pub fn new(settings: &RateLimitSettings) -> Self {
         let max = settings.max_tracked_keys;
         Self {
-            login_per_ip: settings
-                .login_per_ip
-                .map(|r| Limiter::new("login_per_ip", r, max)),
-            login_per_user: settings
-                .login_per_user
-                .map(|r| Limiter::new("login_per_user", r, max)),
-            mfa_per_user: settings
-                .mfa_per_user
-                .map(|r| Limiter::new("mfa_per_user", r, max)),
-            sts_per_principal: settings
-                .sts_per_principal
-                .map(|r| Limiter::new("sts_per_principal", r, max)),
-            sts_per_ip: settings
-                .sts_per_ip
-                .map(|r| Limiter::new("sts_per_ip", r, max)),
-            sso_start_per_ip: settings
-                .sso_start_per_ip
-                .map(|r| Limiter::new("sso_start_per_ip", r, max)),
-            user_code_per_ip: settings
-                .user_code_per_ip
-                .map(|r| Limiter::new("user_code_per_ip", r, max)),
-            user_code_per_session: settings
-                .user_code_per_ip
-                .map(|r| Limiter::new("user_code_per_session", r, max)),
+            login_per_ip: on("login_per_ip", settings.login_per_ip, max),
+            login_per_user: on("login_per_user", settings.login_per_user, max),
+            mfa_per_user: on("mfa_per_user", settings.mfa_per_user, max),
+            sts_per_principal: on("sts_per_principal", settings.sts_per_principal, max),
+            sts_per_ip: on("sts_per_ip", settings.sts_per_ip, max),
+            sso_start_per_ip: on("sso_start_per_ip", settings.sso_start_per_ip, max),
+            user_code_per_ip: on("user_code_per_ip", settings.user_code_per_ip, max),
+            // One setting for both keys of the device page.
+            user_code_per_session: on("user_code_per_session", settings.user_code_per_ip, max),
         }
     }
 
@@ -162,62 +167,44 @@ impl RateLimits {
     /// address is counted first, so that guessing many user names from one address is stopped by
     /// the address limit before it fills the user table.
     pub fn login(&self, ip: IpAddr, user: Option<&str>) -> Result<(), Limited> {
-        if let Some(l) = &self.login_per_ip {
-            l.check(&ip_key(ip))?;
+        count(&self.login_per_ip, || ip_key(ip))?;
+        match user {
+            Some(u) => count(&self.login_per_user, || u.to_lowercase()),
+            None => Ok(()),
         }
-        if let (Some(l), Some(u)) = (&self.login_per_user, user) {
-            l.check(&u.to_lowercase())?;
-        }
-        Ok(())
     }
 
     /// An STS call from `ip`, carrying an MFA code for the device `mfa_serial` if any.
     pub fn sts(&self, ip: IpAddr, mfa_serial: Option<&str>) -> Result<(), Limited> {
-        if let Some(l) = &self.sts_per_ip {
-            l.check(&ip_key(ip))?;
+        count(&self.sts_per_ip, || ip_key(ip))?;
+        match mfa_serial {
+            Some(serial) => self.mfa(serial),
+            None => Ok(()),
         }
-        if let (Some(l), Some(serial)) = (&self.mfa_per_user, mfa_serial) {
-            l.check(&serial.to_string())?;
-        }
-        Ok(())
     }
 
     /// An STS call by `principal` (a web or SAML identity, or the signer's ARN), checked once the
     /// caller is proven, so that nobody can spend another caller's allowance.
     pub fn sts_principal(&self, principal: &str) -> Result<(), Limited> {
-        match &self.sts_per_principal {
-            Some(l) => l.check(&principal.to_string()),
-            None => Ok(()),
-        }
+        count(&self.sts_per_principal, || principal.to_string())
     }
 
     /// An SSO-OIDC `RegisterClient` or `StartDeviceAuthorization` from `ip`.
     pub fn sso_start(&self, ip: IpAddr) -> Result<(), Limited> {
-        match &self.sso_start_per_ip {
-            Some(l) => l.check(&ip_key(ip)),
-            None => Ok(()),
-        }
+        count(&self.sso_start_per_ip, || ip_key(ip))
     }
 
     /// A user code entered on the device page from `ip` in the portal session `session` (its
     /// store key). Every entry counts, right or wrong: counting only wrong ones would not slow
     /// down guessing, since a right guess is what must not be found.
     pub fn user_code(&self, ip: IpAddr, session: &str) -> Result<(), Limited> {
-        if let Some(l) = &self.user_code_per_ip {
-            l.check(&ip_key(ip))?;
-        }
-        if let Some(l) = &self.user_code_per_session {
-            l.check(&session.to_string())?;
-        }
-        Ok(())
+        count(&self.user_code_per_ip, || ip_key(ip))?;
+        count(&self.user_code_per_session, || session.to_string())
     }
 
     /// An MFA code presented at sign-in for the device `serial`.
     pub fn mfa(&self, serial: &str) -> Result<(), Limited> {
-        match &self.mfa_per_user {
-            Some(l) => l.check(&serial.to_string()),
-            None => Ok(()),
-        }
+        count(&self.mfa_per_user, || serial.to_string())
     }
 }
 

@@ -18,6 +18,7 @@ mod store;
 
 pub use store::MeteredStore;
 
+use prometheus::core::{MetricVec, MetricVecBuilder};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
@@ -294,6 +295,27 @@ pub struct Snapshot {
     pub now: i64,
 }
 
+/// The counters `name` by `labels`.
+fn counters(name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec> {
+    Ok(IntCounterVec::new(Opts::new(name, help), labels)?)
+}
+
+/// The latency histograms `name` by `labels`, in [`LATENCY_BUCKETS`].
+fn latencies(name: &str, help: &str, labels: &[&str]) -> Result<HistogramVec> {
+    let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+    Ok(HistogramVec::new(opts, labels)?)
+}
+
+/// The series of `vec` for each of `values` of its one label, made ahead.
+fn each<'a, B: MetricVecBuilder>(
+    vec: &MetricVec<B>,
+    values: impl Iterator<Item = &'a str>,
+) -> Result<Vec<B::M>> {
+    Ok(values
+        .map(|v| vec.get_metric_with_label_values(&[v]))
+        .collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
 impl Metrics {
     /// Registers every series.
     pub fn new() -> Result<Metrics> {
@@ -303,56 +325,39 @@ impl Metrics {
     /// Registers every series; with `on == false` nothing is ever recorded.
     pub fn with_recording(on: bool) -> Result<Metrics> {
         let registry = Registry::new_custom(Some("rolegate".into()), None)?;
-        let sts_requests = IntCounterVec::new(
-            Opts::new(
-                "sts_requests_total",
-                "STS and IAM Query API requests by action and outcome (OK or the AWS error code)",
-            ),
+        let sts_requests = counters(
+            "sts_requests_total",
+            "STS and IAM Query API requests by action and outcome (OK or the AWS error code)",
             &["action", "code"],
         )?;
-        let sts_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "sts_request_duration_seconds",
-                "STS and IAM Query API latency by action, from the body read to the response",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
+        let sts_duration = latencies(
+            "sts_request_duration_seconds",
+            "STS and IAM Query API latency by action, from the body read to the response",
             &["action"],
         )?;
-        let http_requests = IntCounterVec::new(
-            Opts::new(
-                "http_requests_total",
-                "Requests to routes other than the STS, by route template and HTTP status",
-            ),
+        let http_requests = counters(
+            "http_requests_total",
+            "Requests to routes other than the STS, by route template and HTTP status",
             &["route", "status"],
         )?;
-        let http_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "http_request_duration_seconds",
-                "Latency of routes other than the STS, by route template",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
+        let http_duration = latencies(
+            "http_request_duration_seconds",
+            "Latency of routes other than the STS, by route template",
             &["route"],
         )?;
-        let store_duration_vec = HistogramVec::new(
-            HistogramOpts::new(
-                "store_operation_duration_seconds",
-                "Store latency by operation (the trait method), whatever the result",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
+        let store_duration_vec = latencies(
+            "store_operation_duration_seconds",
+            "Store latency by operation (the trait method), whatever the result",
             &["op"],
         )?;
-        let store_errors_vec = IntCounterVec::new(
-            Opts::new(
-                "store_errors_total",
-                "Store operations that failed, by operation",
-            ),
+        let store_errors_vec = counters(
+            "store_errors_total",
+            "Store operations that failed, by operation",
             &["op"],
         )?;
-        let rate_limited_vec = IntCounterVec::new(
-            Opts::new(
-                "rate_limited_total",
-                "Requests refused by a rate limit, by limit",
-            ),
+        let rate_limited_vec = counters(
+            "rate_limited_total",
+            "Requests refused by a rate limit, by limit",
             &["limit"],
         )?;
         let jwks_fetches = IntCounter::new(
@@ -389,18 +394,10 @@ impl Metrics {
         registry.register(Box::new(audit_dropped.clone()))?;
         registry.register(Box::new(active_sessions.clone()))?;
         registry.register(Box::new(sessions_minted.clone()))?;
-        let store_duration = StoreOp::ALL
-            .iter()
-            .map(|op| store_duration_vec.get_metric_with_label_values(&[op.name()]))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let store_errors = StoreOp::ALL
-            .iter()
-            .map(|op| store_errors_vec.get_metric_with_label_values(&[op.name()]))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let rate_limited = RATE_LIMITS
-            .iter()
-            .map(|l| rate_limited_vec.get_metric_with_label_values(&[l]))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let ops = || StoreOp::ALL.iter().map(|op| op.name());
+        let store_duration = each(&store_duration_vec, ops())?;
+        let store_errors = each(&store_errors_vec, ops())?;
+        let rate_limited = each(&rate_limited_vec, RATE_LIMITS.iter().copied())?;
         Ok(Metrics {
             on,
             registry,

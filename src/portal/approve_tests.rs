@@ -3,11 +3,11 @@
 
 use super::session::SESSION_COOKIE;
 use super::tests::{
-    config, csrf_of, fixture_with, location, session_cookie, set_cookie, text, unescape, Fixture,
-    ORIGIN,
+    config, csrf_of, fixture_with, location, session_cookie, set_cookie, text, Fixture, ORIGIN,
 };
 use crate::idp::local::totp;
 use crate::sso::{client, code, token};
+use crate::testing::unescape;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};

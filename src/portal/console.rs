@@ -10,7 +10,7 @@
 
 use super::extract::{form_action, CheckedPost, FormAction, PortalRequest};
 use super::federation::{self, load_console, Console, NoConsole, CONSOLE_COOKIE, CONSOLE_PATH};
-use super::pages::{event, missing_assignment, page, refuse, refuse_denied, with_cookies};
+use super::pages::{event, fail, missing_assignment, page, refuse, refuse_denied, with_cookies};
 use super::session;
 use super::{error_page, PortalError};
 use crate::app::App;
@@ -212,19 +212,11 @@ pub(super) async fn open(
         how: super::issued::IssuedHow::ConsoleSignIn,
     };
     if let Err(e) = super::issued::record(app.store.as_ref(), issue).await {
-        ev.outcome(Outcome::Error);
-        ev.reason = Some(format!("recording the credentials: {e}"));
-        app.audit.record(ev);
-        return e.into_response();
+        return fail(&app, ev, format!("recording the credentials: {e}"), e);
     }
     let signin = match federation::mint_signin_token(&app, &token, claims.expires_at, now).await {
         Ok(t) => t,
-        Err(e) => {
-            ev.outcome(Outcome::Error);
-            ev.reason = Some(e.to_string());
-            app.audit.record(ev);
-            return e.into_response();
-        }
+        Err(e) => return fail(&app, ev, e.to_string(), e),
     };
     let destination = set.relay_state.as_deref().unwrap_or(CONSOLE_PATH);
     ev.outcome(Outcome::Allow);

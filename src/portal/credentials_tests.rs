@@ -38,18 +38,12 @@ fn href_before(html: &str, label: &str) -> String {
         .unwrap_or_else(|| panic!("{label} in {html}"));
     let at = html[..end].rfind("href=\"").unwrap() + 6;
     let stop = at + html[at..].find('"').unwrap();
-    super::tests::unescape(&html[at..stop])
+    crate::testing::unescape(&html[at..stop])
 }
 
 /// The value of the hidden field `name` in `html`.
 fn field(html: &str, name: &str) -> String {
-    let at = html
-        .find(&format!("name=\"{name}\" value=\""))
-        .unwrap_or_else(|| panic!("{name} in {html}"))
-        + name.len()
-        + 15;
-    let stop = at + html[at..].find('"').unwrap();
-    super::tests::unescape(&html[at..stop])
+    crate::testing::quoted_after(html, &format!("name=\"{name}\" value=\""))
 }
 
 #[tokio::test]

@@ -491,12 +491,7 @@ async fn login(app: &App, r: &PortalRequest) -> Response {
     ev.expiration = Some(crate::clock::rfc3339_secs(expires_at));
     let cookie = match open_console(app, &record.session_token, expires_at, issuer, r, now).await {
         Ok(c) => c,
-        Err(e) => {
-            ev.outcome(Outcome::Error);
-            ev.reason = Some(e.to_string());
-            app.audit.record(ev);
-            return e.into_response();
-        }
+        Err(e) => return super::pages::fail(app, ev, e.to_string(), e),
     };
     ev.outcome(Outcome::Allow);
     app.audit.record(ev);
@@ -607,17 +602,8 @@ pub async fn load_console(
 
 /// Deletes one console session; deleting one that is gone succeeds.
 pub async fn end_console(app: &App, key: &str) -> super::Result<()> {
-    for _ in 0..3 {
-        let Some(v) = app.store.dir_get(CONSOLE_KIND, key).await? else {
-            return Ok(());
-        };
-        if app
-            .store
-            .dir_write(&[DirWrite::delete(CONSOLE_KIND, key, v.version)])
-            .await?
-        {
-            return Ok(());
-        }
+    if crate::store::delete_dir_record(app.store.as_ref(), CONSOLE_KIND, key, 3).await? {
+        return Ok(());
     }
     Err(PortalError::Internal(
         "console session changed while being deleted".into(),
@@ -627,28 +613,13 @@ pub async fn end_console(app: &App, key: &str) -> super::Result<()> {
 /// Deletes sign-in tokens and console sessions that have run out (and records that no longer
 /// decode); returns how many.
 pub async fn purge_expired(app: &App, now: i64) -> super::Result<usize> {
-    let mut n = 0;
-    for (kind, ends) in [
-        (
-            SIGNIN_KIND,
-            (|v: &str| serde_json::from_str::<SigninRecord>(v).map(|r| r.expires_at))
-                as fn(&str) -> serde_json::Result<i64>,
-        ),
-        (CONSOLE_KIND, |v: &str| {
-            serde_json::from_str::<ConsoleRecord>(v).map(|r| r.expires_at)
-        }),
-    ] {
-        for (key, v) in app.store.dir_list(kind).await? {
-            let dead = ends(&v.value).map(|t| t <= now).unwrap_or(true);
-            if dead
-                && app
-                    .store
-                    .dir_write(&[DirWrite::delete(kind, &key, v.version)])
-                    .await?
-            {
-                n += 1;
-            }
-        }
-    }
-    Ok(n)
+    let store = app.store.as_ref();
+    let signins = crate::store::purge_dir_records(store, SIGNIN_KIND, |v| {
+        serde_json::from_str::<SigninRecord>(v).map_or(true, |r| r.expires_at <= now)
+    });
+    let signins = signins.await?;
+    let consoles = crate::store::purge_dir_records(store, CONSOLE_KIND, |v| {
+        serde_json::from_str::<ConsoleRecord>(v).map_or(true, |r| r.expires_at <= now)
+    });
+    Ok(signins + consoles.await?)
 }

@@ -185,18 +185,7 @@ pub async fn mark_ended(store: &dyn Store, id: &str, ended: Ended) -> Result<(),
 /// Deletes the records of credentials expired by `now` (and records that no longer decode);
 /// returns how many.
 pub async fn purge_expired(store: &dyn Store, now: i64) -> Result<usize, PortalError> {
-    let mut n = 0;
-    for (key, v) in store.dir_list(ISSUED_KIND).await? {
-        let dead = serde_json::from_str::<IssuedRecord>(&v.value)
-            .map(|r| r.expires_at <= now)
-            .unwrap_or(true);
-        if dead
-            && store
-                .dir_write(&[DirWrite::delete(ISSUED_KIND, &key, v.version)])
-                .await?
-        {
-            n += 1;
-        }
-    }
-    Ok(n)
+    let dead =
+        |v: &str| serde_json::from_str::<IssuedRecord>(v).map_or(true, |r| r.expires_at <= now);
+    Ok(crate::store::purge_dir_records(store, ISSUED_KIND, dead).await?)
 }

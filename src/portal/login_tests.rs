@@ -1,6 +1,7 @@
 //! The sign-in page after a refused password sign-in, through the router.
 
-use super::tests::{fixture, text, unescape, ORIGIN, PASSWORD};
+use super::tests::{fixture, text, ORIGIN, PASSWORD};
+use crate::testing::unescape;
 use axum::http::StatusCode;
 
 /// The value of the input named `name` in `html`, if it has one.

@@ -504,21 +504,9 @@ async fn callback(
 /// Deletes pending sign-ins that expired (used or not); for the background clean-up.
 pub async fn purge_expired(app: &App) -> crate::store::Result<usize> {
     let now = app.clock.now().timestamp();
-    let mut n = 0;
-    for (key, v) in app.store.dir_list(PENDING_KIND).await? {
-        let expired = serde_json::from_str::<PendingLogin>(&v.value)
-            .map(|p| p.expires_at <= now)
-            .unwrap_or(true);
-        if expired
-            && app
-                .store
-                .dir_write(&[DirWrite::delete(PENDING_KIND, &key, v.version)])
-                .await?
-        {
-            n += 1;
-        }
-    }
-    Ok(n)
+    let expired =
+        |v: &str| serde_json::from_str::<PendingLogin>(v).map_or(true, |p| p.expires_at <= now);
+    crate::store::purge_dir_records(app.store.as_ref(), PENDING_KIND, expired).await
 }
 
 #[derive(Template)]

@@ -61,6 +61,14 @@ pub(super) fn refuse(app: &App, mut ev: AuditEvent, reason: String, err: PortalE
     err.into_response()
 }
 
+/// Records `ev` as failed with `reason` and returns `err`.
+pub(super) fn fail(app: &App, mut ev: AuditEvent, reason: String, err: PortalError) -> Response {
+    ev.outcome(Outcome::Error);
+    ev.reason = Some(reason);
+    app.audit.record(ev);
+    err.into_response()
+}
+
 /// Records `ev` as denied for the reason of `e` and answers its message with the policy engine's
 /// explanation the event carries.
 pub(super) fn refuse_denied(app: &App, ev: AuditEvent, e: &crate::query::QueryError) -> Response {
@@ -383,12 +391,7 @@ async fn finish_sign_in(
                 ],
             )
         }
-        Err(e) => {
-            ev.outcome(Outcome::Error);
-            ev.reason = Some(e.to_string());
-            app.audit.record(ev);
-            e.into_response()
-        }
+        Err(e) => fail(app, ev, e.to_string(), e),
     }
 }
 

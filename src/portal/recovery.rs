@@ -180,18 +180,11 @@ pub async fn remaining(store: &dyn Store, person: &str) -> Result<Option<usize>,
 
 /// Deletes `person`'s set (when their last MFA method is removed).
 pub async fn delete(store: &dyn Store, person: &str) -> Result<(), RecoveryError> {
-    for _ in 0..CAS_ATTEMPTS {
-        let Some(v) = store.dir_get(KIND, person).await? else {
-            return Ok(());
-        };
-        if store
-            .dir_write(&[DirWrite::delete(KIND, person, v.version)])
-            .await?
-        {
-            return Ok(());
-        }
+    if crate::store::delete_dir_record(store, KIND, person, CAS_ATTEMPTS).await? {
+        Ok(())
+    } else {
+        Err(RecoveryError::Busy)
     }
-    Err(RecoveryError::Busy)
 }
 
 /// Uses up one of `person`'s codes: accepted at most once (removed in the write that accepts it);

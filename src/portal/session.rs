@@ -275,16 +275,8 @@ pub async fn load(
 
 /// Deletes one session (logout). Deleting a session that is gone succeeds.
 pub async fn delete(store: &dyn Store, key: &str) -> Result<(), PortalError> {
-    for _ in 0..3 {
-        let Some(v) = store.dir_get(SESSION_KIND, key).await? else {
-            return Ok(());
-        };
-        if store
-            .dir_write(&[DirWrite::delete(SESSION_KIND, key, v.version)])
-            .await?
-        {
-            return Ok(());
-        }
+    if crate::store::delete_dir_record(store, SESSION_KIND, key, 3).await? {
+        return Ok(());
     }
     Err(PortalError::Internal(
         "session changed while being deleted".into(),
@@ -317,20 +309,10 @@ pub async fn purge_expired(
     idle: i64,
     max: i64,
 ) -> Result<usize, PortalError> {
-    let mut n = 0;
-    for (key, v) in store.dir_list(SESSION_KIND).await? {
-        let dead = serde_json::from_str::<SessionRecord>(&v.value)
-            .map(|r| expired(&r, now, idle, max))
-            .unwrap_or(true);
-        if dead
-            && store
-                .dir_write(&[DirWrite::delete(SESSION_KIND, &key, v.version)])
-                .await?
-        {
-            n += 1;
-        }
-    }
-    Ok(n)
+    let dead = |v: &str| {
+        serde_json::from_str::<SessionRecord>(v).map_or(true, |r| expired(&r, now, idle, max))
+    };
+    Ok(crate::store::purge_dir_records(store, SESSION_KIND, dead).await?)
 }
 
 #[cfg(test)]

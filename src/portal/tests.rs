@@ -94,9 +94,7 @@ impl Fixture {
         let carried = match return_to {
             Some(_) => {
                 let html = text(login).await;
-                let at = html.find("name=\"return_to\" value=\"").unwrap() + 24;
-                let end = at + html[at..].find('"').unwrap();
-                unescape(&html[at..end])
+                crate::testing::quoted_after(&html, "name=\"return_to\" value=\"")
             }
             None => "/portal".into(),
         };
@@ -187,15 +185,6 @@ impl Fixture {
     pub(super) async fn audit(&self, action: &str) -> Vec<crate::audit::AuditEvent> {
         crate::testing::audit(&self.app, action).await
     }
-}
-
-/// Text of an HTML attribute value as askama escaped it.
-pub(super) fn unescape(s: &str) -> String {
-    s.replace("&#34;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#60;", "<")
-        .replace("&#62;", ">")
-        .replace("&#38;", "&")
 }
 
 pub(super) fn session_cookie(v: &str) -> String {

@@ -64,79 +64,41 @@ fn parse_err(f: &str) -> String {
 
 #[test]
 fn the_filters_okta_and_entra_send_match() {
-    let u = user();
-    let g = group();
-    for (f, kind, r, want) in [
-        (
-            r#"userName eq "bjensen@example.com""#,
-            ResourceKind::User,
-            &u,
-            true,
-        ),
-        (
-            r#"userName eq "someone@example.com""#,
-            ResourceKind::User,
-            &u,
-            false,
-        ),
-        (
-            r#"externalId eq "00ujl29u0le5T6Aj10h7""#,
-            ResourceKind::User,
-            &u,
-            true,
-        ),
-        (
-            r#"displayName eq "Babs Jensen""#,
-            ResourceKind::User,
-            &u,
-            true,
-        ),
-        (
-            r#"id eq "2819c223-7f76-453a-919d-413861904646""#,
-            ResourceKind::User,
-            &u,
-            true,
-        ),
-        (r#"emails[type eq "work"]"#, ResourceKind::User, &u, true),
-        (r#"emails[type eq "other"]"#, ResourceKind::User, &u, false),
-        (
-            r#"meta.lastModified gt "2011-05-13T04:42:33Z""#,
-            ResourceKind::User,
-            &u,
-            true,
-        ),
-        (
-            r#"meta.lastModified gt "2011-05-13T04:42:34Z""#,
-            ResourceKind::User,
-            &u,
-            false,
-        ),
-        (
-            r#"displayName eq "Tour Guides""#,
-            ResourceKind::Group,
-            &g,
-            true,
-        ),
+    // Each filter and whether it matches the user, then the group.
+    let users = [
+        (r#"userName eq "bjensen@example.com""#, true),
+        (r#"userName eq "someone@example.com""#, false),
+        (r#"externalId eq "00ujl29u0le5T6Aj10h7""#, true),
+        (r#"displayName eq "Babs Jensen""#, true),
+        (r#"id eq "2819c223-7f76-453a-919d-413861904646""#, true),
+        (r#"emails[type eq "work"]"#, true),
+        (r#"emails[type eq "other"]"#, false),
+        (r#"meta.lastModified gt "2011-05-13T04:42:33Z""#, true),
+        (r#"meta.lastModified gt "2011-05-13T04:42:34Z""#, false),
+    ];
+    let groups = [
+        (r#"displayName eq "Tour Guides""#, true),
         (
             r#"members[value eq "2819c223-7f76-453a-919d-413861904646"]"#,
-            ResourceKind::Group,
-            &g,
             true,
         ),
         (
             r#"members[value eq "00000000-0000-0000-0000-000000000000"]"#,
-            ResourceKind::Group,
-            &g,
             false,
         ),
         (
             r#"id eq "e9e30dba-f08f-4109-8486-d5c6a331660a" and members[value eq "902c246b-6245-4190-8e05-00816be7344a"]"#,
-            ResourceKind::Group,
-            &g,
             true,
         ),
+    ];
+    let (u, g) = (user(), group());
+    for (kind, r, cases) in [
+        (ResourceKind::User, &u, &users[..]),
+        (ResourceKind::Group, &g, &groups[..]),
     ] {
-        assert_eq!(m(kind, f, r), want, "{f}");
+        for &(f, want) in cases {
+            assert_eq!(m(kind, f, r), want, "{f}");
+        }
     }
 }
 
@@ -316,35 +278,25 @@ fn literals_follow_json() {
 
 #[test]
 fn equality_lets_the_caller_use_an_index() {
-    let eq = |f: &str| Filter::parse(f).unwrap().equality();
-    assert_eq!(
-        eq(r#"userName eq "Alice""#),
-        Some(("username".into(), "Alice".into()))
-    );
-    assert_eq!(
-        eq(r#"externalId eq "x""#),
-        Some(("externalid".into(), "x".into()))
-    );
-    assert_eq!(
-        eq(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "a""#),
-        Some(("username".into(), "a".into()))
-    );
-    assert_eq!(
-        eq(r#"name.givenName eq "a""#),
-        Some(("name.givenname".into(), "a".into()))
-    );
-    assert_eq!(
-        eq(r#"members[value eq "a"]"#),
-        Some(("members.value".into(), "a".into()))
-    );
-    assert_eq!(
-        eq(r#"(userName eq "a")"#),
-        Some(("username".into(), "a".into()))
-    );
-    assert_eq!(eq(r#"userName eq "a" and active eq true"#), None);
-    assert_eq!(eq(r#"userName ne "a""#), None);
-    assert_eq!(eq(r#"userName eq 1"#), None);
-    assert_eq!(eq(r#"members[value eq "a" or value eq "b"]"#), None);
+    // Each filter and the attribute and value an index would be asked for, if any.
+    for (filter, want) in [
+        (r#"userName eq "Alice""#, Some(("username", "Alice"))),
+        (r#"externalId eq "x""#, Some(("externalid", "x"))),
+        (
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "a""#,
+            Some(("username", "a")),
+        ),
+        (r#"name.givenName eq "a""#, Some(("name.givenname", "a"))),
+        (r#"members[value eq "a"]"#, Some(("members.value", "a"))),
+        (r#"(userName eq "a")"#, Some(("username", "a"))),
+        (r#"userName eq "a" and active eq true"#, None),
+        (r#"userName ne "a""#, None),
+        (r#"userName eq 1"#, None),
+        (r#"members[value eq "a" or value eq "b"]"#, None),
+    ] {
+        let want = want.map(|(attribute, value)| (attribute.to_string(), value.to_string()));
+        assert_eq!(Filter::parse(filter).unwrap().equality(), want, "{filter}");
+    }
 }
 
 #[test]

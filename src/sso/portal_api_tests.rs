@@ -2,8 +2,11 @@
 
 use super::portal_api::BEARER_HEADER;
 use super::testing::{ana, app_with, json, send, signed_in, T0};
+use crate::app::App;
 use axum::body::Body;
 use axum::http::Request;
+use serde_json::Value;
+use std::sync::Arc;
 
 fn get(path: &str, token: Option<&str>) -> Request<Body> {
     let mut b = Request::get(path);
@@ -11,6 +14,11 @@ fn get(path: &str, token: Option<&str>) -> Request<Body> {
         b = b.header(BEARER_HEADER, t);
     }
     b.body(Body::empty()).unwrap()
+}
+
+/// `GET path` with the bearer `token`, answered: status, error type and JSON body.
+async fn got(app: &Arc<App>, path: &str, token: Option<&str>) -> (u16, Option<String>, Value) {
+    json(send(app, get(path, token)).await).await
 }
 
 fn logout(token: &str) -> Request<Body> {
@@ -30,17 +38,15 @@ async fn no_unknown_or_expired_token_is_unauthorized() {
         Some("not-a-token"),
         Some(t.refresh_token.as_str()),
     ] {
-        let (status, kind, body) = json(send(&app, get("/assignment/accounts", token)).await).await;
+        let (status, kind, body) = got(&app, "/assignment/accounts", token).await;
         assert_eq!(status, 401, "{token:?}");
         assert_eq!(kind.as_deref(), Some("UnauthorizedException"));
         assert_eq!(body["message"], "Session token not found or invalid");
     }
-    let (status, ..) =
-        json(send(&app, get("/assignment/accounts", Some(&t.access_token))).await).await;
+    let (status, ..) = got(&app, "/assignment/accounts", Some(&t.access_token)).await;
     assert_eq!(status, 200);
     clock.advance(chrono::Duration::seconds(3600));
-    let (status, kind, _) =
-        json(send(&app, get("/assignment/accounts", Some(&t.access_token))).await).await;
+    let (status, kind, _) = got(&app, "/assignment/accounts", Some(&t.access_token)).await;
     assert_eq!(
         (status, kind.as_deref()),
         (401, Some("UnauthorizedException"))
@@ -74,7 +80,7 @@ async fn accounts_and_roles_are_listed_a_page_at_a_time() {
     let (app, _) = app_with("").await;
     let t = signed_in(&app, ana(None)).await;
     let tok = Some(t.access_token.as_str());
-    let (status, _, all) = json(send(&app, get("/assignment/accounts", tok)).await).await;
+    let (status, _, all) = got(&app, "/assignment/accounts", tok).await;
     assert_eq!(status, 200);
     let ids: Vec<_> = all["accountList"]
         .as_array()
@@ -97,32 +103,22 @@ async fn accounts_and_roles_are_listed_a_page_at_a_time() {
     );
     assert!(all.get("nextToken").is_none());
 
-    let (_, _, p1) = json(send(&app, get("/assignment/accounts?max_result=2", tok)).await).await;
+    let (_, _, p1) = got(&app, "/assignment/accounts?max_result=2", tok).await;
     assert_eq!(p1["accountList"].as_array().unwrap().len(), 2);
     let next = p1["nextToken"].as_str().unwrap().to_string();
-    let (_, _, p2) = json(
-        send(
-            &app,
-            get(
-                &format!("/assignment/accounts?max_result=2&next_token={next}"),
-                tok,
-            ),
-        )
-        .await,
+    let (_, _, p2) = got(
+        &app,
+        &format!("/assignment/accounts?max_result=2&next_token={next}"),
+        tok,
     )
     .await;
     assert_eq!(p2["accountList"][0]["accountId"], "333344445555");
     assert!(p2.get("nextToken").is_none());
 
-    let (_, _, roles) = json(
-        send(
-            &app,
-            get(
-                "/assignment/roles?account_id=111122223333&max_result=1",
-                tok,
-            ),
-        )
-        .await,
+    let (_, _, roles) = got(
+        &app,
+        "/assignment/roles?account_id=111122223333&max_result=1",
+        tok,
     )
     .await;
     assert_eq!(
@@ -130,20 +126,14 @@ async fn accounts_and_roles_are_listed_a_page_at_a_time() {
         serde_json::json!([{"roleName": "Dev", "accountId": "111122223333"}])
     );
     let next_role = roles["nextToken"].as_str().unwrap().to_string();
-    let (_, _, roles2) = json(
-        send(
-            &app,
-            get(
-                &format!("/assignment/roles?account_id=111122223333&next_token={next_role}"),
-                tok,
-            ),
-        )
-        .await,
+    let (_, _, roles2) = got(
+        &app,
+        &format!("/assignment/roles?account_id=111122223333&next_token={next_role}"),
+        tok,
     )
     .await;
     assert_eq!(roles2["roleList"][0]["roleName"], "Ops");
-    let (_, _, other) =
-        json(send(&app, get("/assignment/roles?account_id=999999999999", tok)).await).await;
+    let (_, _, other) = got(&app, "/assignment/roles?account_id=999999999999", tok).await;
     assert_eq!(other["roleList"], serde_json::json!([]));
 
     for bad in [
@@ -158,7 +148,7 @@ async fn accounts_and_roles_are_listed_a_page_at_a_time() {
         "/assignment/roles?account_id=12".to_string(),
         "/assignment/accounts?max_result=1&max_result=2".to_string(),
     ] {
-        let (status, kind, _) = json(send(&app, get(&bad, tok)).await).await;
+        let (status, kind, _) = got(&app, &bad, tok).await;
         assert_eq!(
             (status, kind.as_deref()),
             (400, Some("InvalidRequestException")),
@@ -172,15 +162,10 @@ async fn role_credentials_follow_the_assignment_and_mfa_rules() {
     let (app, _) = app_with("").await;
     let t = signed_in(&app, ana(None)).await;
     let tok = Some(t.access_token.as_str());
-    let (status, _, body) = json(
-        send(
-            &app,
-            get(
-                "/federation/credentials?role_name=Dev&account_id=111122223333",
-                tok,
-            ),
-        )
-        .await,
+    let (status, _, body) = got(
+        &app,
+        "/federation/credentials?role_name=Dev&account_id=111122223333",
+        tok,
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -202,15 +187,10 @@ async fn role_credentials_follow_the_assignment_and_mfa_rules() {
     );
 
     // Ops needs MFA: refused with the reason, and no credentials.
-    let (status, kind, body) = json(
-        send(
-            &app,
-            get(
-                "/federation/credentials?role_name=Ops&account_id=111122223333",
-                tok,
-            ),
-        )
-        .await,
+    let (status, kind, body) = got(
+        &app,
+        "/federation/credentials?role_name=Ops&account_id=111122223333",
+        tok,
     )
     .await;
     assert_eq!((status, kind.as_deref()), (403, Some("ForbiddenException")));
@@ -221,8 +201,7 @@ async fn role_credentials_follow_the_assignment_and_mfa_rules() {
         "role_name=Ops&account_id=222233334444",
         "role_name=Admin&account_id=111122223333",
     ] {
-        let (status, kind, body) =
-            json(send(&app, get(&format!("/federation/credentials?{q}"), tok)).await).await;
+        let (status, kind, body) = got(&app, &format!("/federation/credentials?{q}"), tok).await;
         assert_eq!(
             (status, kind.as_deref()),
             (403, Some("ForbiddenException")),
@@ -235,8 +214,7 @@ async fn role_credentials_follow_the_assignment_and_mfa_rules() {
         "role_name=Dev",
         "role_name=Dev&account_id=abc",
     ] {
-        let (status, kind, _) =
-            json(send(&app, get(&format!("/federation/credentials?{q}"), tok)).await).await;
+        let (status, kind, _) = got(&app, &format!("/federation/credentials?{q}"), tok).await;
         assert_eq!(
             (status, kind.as_deref()),
             (400, Some("InvalidRequestException")),
@@ -246,15 +224,10 @@ async fn role_credentials_follow_the_assignment_and_mfa_rules() {
 
     // A sign-in with MFA gets Ops.
     let m = signed_in(&app, ana(Some(T0 - 60))).await;
-    let (status, _, _) = json(
-        send(
-            &app,
-            get(
-                "/federation/credentials?role_name=Ops&account_id=111122223333",
-                Some(&m.access_token),
-            ),
-        )
-        .await,
+    let (status, _, _) = got(
+        &app,
+        "/federation/credentials?role_name=Ops&account_id=111122223333",
+        Some(&m.access_token),
     )
     .await;
     assert_eq!(status, 200);
@@ -289,15 +262,10 @@ async fn logout_case(revoke: bool) {
     let creds = |token: String| {
         let app = app.clone();
         async move {
-            let (_, _, body) = json(
-                send(
-                    &app,
-                    get(
-                        "/federation/credentials?role_name=Dev&account_id=111122223333",
-                        Some(&token),
-                    ),
-                )
-                .await,
+            let (_, _, body) = got(
+                &app,
+                "/federation/credentials?role_name=Dev&account_id=111122223333",
+                Some(&token),
             )
             .await;
             app.keys
@@ -318,8 +286,7 @@ async fn logout_case(revoke: bool) {
     clock.advance(chrono::Duration::seconds(10));
     let (status, _, _) = json(send(&app, logout(&t.access_token)).await).await;
     assert_eq!(status, 200);
-    let (status, kind, _) =
-        json(send(&app, get("/assignment/accounts", Some(&t.access_token))).await).await;
+    let (status, kind, _) = got(&app, "/assignment/accounts", Some(&t.access_token)).await;
     assert_eq!(
         (status, kind.as_deref()),
         (401, Some("UnauthorizedException"))
@@ -331,8 +298,7 @@ async fn logout_case(revoke: bool) {
     // A second Logout with the ended token is unauthorized; the other sign-in lives on.
     let (status, ..) = json(send(&app, logout(&t.access_token)).await).await;
     assert_eq!(status, 401);
-    let (status, ..) =
-        json(send(&app, get("/assignment/accounts", Some(&other.access_token))).await).await;
+    let (status, ..) = got(&app, "/assignment/accounts", Some(&other.access_token)).await;
     assert_eq!(status, 200);
     assert_eq!(app.revocations.check(&mine).is_some(), revoke);
     assert!(app.revocations.check(&theirs).is_none());

@@ -473,16 +473,12 @@ pub async fn purge_records(app: &App, kinds: &[&str], now: i64) -> Result<usize>
     struct Ends {
         expires_at: i64,
     }
+    let dead = |v: &str| serde_json::from_str::<Ends>(v).map_or(true, |e| e.expires_at <= now);
     let mut n = 0;
     for &kind in kinds {
-        for (key, v) in app.store.dir_list(kind).await.map_err(store_err)? {
-            let dead = serde_json::from_str::<Ends>(&v.value)
-                .map(|e| e.expires_at <= now)
-                .unwrap_or(true);
-            if dead && write(app, &[DirWrite::delete(kind, &key, v.version)]).await? {
-                n += 1;
-            }
-        }
+        n += crate::store::purge_dir_records(app.store.as_ref(), kind, dead)
+            .await
+            .map_err(store_err)?;
     }
     Ok(n)
 }

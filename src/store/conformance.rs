@@ -821,66 +821,61 @@ async fn directory_races(s: &dyn Store) {
 async fn revocations(s: &dyn Store) {
     let role = RevocationScope::Role("arn:aws:iam::111122223333:role/Admin".into());
     let first = revocation(role.clone(), 100, "first", 1_000);
-    ok("revoke", s.revoke(&first).await);
-    assert_eq!(
-        ok("revocations", s.revocations().await),
-        vec![first.clone()],
-        "store conformance: a revocation comes back whole"
-    );
-
-    ok(
-        "revoke earlier",
-        s.revoke(&Revocation {
-            created_at: 150,
-            ..revocation(role.clone(), 50, "older", 800)
-        })
-        .await,
-    );
-    assert_eq!(
-        ok("revocations", s.revocations().await),
-        vec![first.clone()],
-        "store conformance: an earlier issued_before changes nothing (and never shortens expires_at)"
-    );
-
-    ok(
-        "revoke earlier, longer",
-        s.revoke(&revocation(role.clone(), 50, "older", 1_500))
-            .await,
-    );
-    assert_eq!(
-        ok("revocations", s.revocations().await),
-        vec![Revocation {
-            expires_at: 1_500,
-            ..first.clone()
-        }],
-        "store conformance: issued_before never moves back, expires_at takes the later time"
-    );
-
     let second = revocation(role.clone(), 200, "second", 1_200);
-    ok("revoke later", s.revoke(&second).await);
     let merged = Revocation {
         expires_at: 1_500,
         ..second.clone()
     };
-    assert_eq!(
-        ok("revocations", s.revocations().await),
-        vec![merged.clone()],
-        "store conformance: a later issued_before replaces issued_before, created_at and reason"
-    );
-
-    ok(
-        "revoke tie",
-        s.revoke(&Revocation {
-            created_at: 300,
-            ..revocation(role.clone(), 200, "tie", 1_500)
-        })
-        .await,
-    );
-    assert_eq!(
-        ok("revocations", s.revocations().await),
-        vec![merged.clone()],
-        "store conformance: an equal issued_before keeps the stored record"
-    );
+    // Each revocation of one scope in turn, and the one record stored after it.
+    let steps = [
+        (
+            "revoke",
+            first.clone(),
+            first.clone(),
+            "a revocation comes back whole",
+        ),
+        (
+            "revoke earlier",
+            Revocation {
+                created_at: 150,
+                ..revocation(role.clone(), 50, "older", 800)
+            },
+            first.clone(),
+            "an earlier issued_before changes nothing (and never shortens expires_at)",
+        ),
+        (
+            "revoke earlier, longer",
+            revocation(role.clone(), 50, "older", 1_500),
+            Revocation {
+                expires_at: 1_500,
+                ..first.clone()
+            },
+            "issued_before never moves back, expires_at takes the later time",
+        ),
+        (
+            "revoke later",
+            second,
+            merged.clone(),
+            "a later issued_before replaces issued_before, created_at and reason",
+        ),
+        (
+            "revoke tie",
+            Revocation {
+                created_at: 300,
+                ..revocation(role.clone(), 200, "tie", 1_500)
+            },
+            merged.clone(),
+            "an equal issued_before keeps the stored record",
+        ),
+    ];
+    for (what, r, stored, why) in steps {
+        ok(what, s.revoke(&r).await);
+        assert_eq!(
+            ok("revocations", s.revocations().await),
+            vec![stored],
+            "store conformance: {why}"
+        );
+    }
 
     let others = [
         revocation(RevocationScope::All, 10, "all", 2_000),

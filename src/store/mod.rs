@@ -311,6 +311,50 @@ pub trait DirectoryStore: Send + Sync {
     async fn dir_write(&self, writes: &[DirWrite]) -> Result<bool>;
 }
 
+/// Deletes the directory record `(kind, key)`, reading it again when another writer changed it
+/// first, at most `attempts` times: `true` once it is gone (also when there was none), `false`
+/// when it changed under every attempt.
+pub async fn delete_dir_record<S: DirectoryStore + ?Sized>(
+    store: &S,
+    kind: &str,
+    key: &str,
+    attempts: usize,
+) -> Result<bool> {
+    for _ in 0..attempts {
+        let Some(v) = store.dir_get(kind, key).await? else {
+            return Ok(true);
+        };
+        if store
+            .dir_write(&[DirWrite::delete(kind, key, v.version)])
+            .await?
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Deletes the directory records of `kind` whose document `dead` says has run out (the callers
+/// count one that no longer decodes as run out); returns how many. A record changed since it was
+/// listed is left for the next purge.
+pub async fn purge_dir_records<S: DirectoryStore + ?Sized>(
+    store: &S,
+    kind: &str,
+    dead: impl Fn(&str) -> bool,
+) -> Result<usize> {
+    let mut n = 0;
+    for (key, v) in store.dir_list(kind).await? {
+        if dead(&v.value)
+            && store
+                .dir_write(&[DirWrite::delete(kind, &key, v.version)])
+                .await?
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// One stored audit event. `(time_ms, id)` identifies it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {

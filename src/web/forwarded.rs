@@ -98,72 +98,45 @@ mod tests {
     #[test]
     fn only_a_trusted_peer_is_believed_and_only_up_to_the_first_untrusted_hop() {
         let lb = nets(&["10.0.0.0/8"]);
+        let via = |peer: &str, xff: &[&str], proto: Option<&str>| {
+            client_behind(ip(peer), &headers(xff, proto), &lb)
+        };
         // An untrusted peer's header is ignored.
-        assert_eq!(
-            client_behind(ip("203.0.113.9"), &headers(&["198.51.100.1"], None), &lb),
-            None
-        );
+        assert_eq!(via("203.0.113.9", &["198.51.100.1"], None), None);
         // One hop.
         assert_eq!(
-            client_behind(
-                ip("10.0.0.5"),
-                &headers(&["198.51.100.1"], Some("https")),
-                &lb
-            ),
+            via("10.0.0.5", &["198.51.100.1"], Some("https")),
             Some((ip("198.51.100.1"), true))
         );
         // The client prepended a lie; the load balancer appended the truth.
         assert_eq!(
-            client_behind(
-                ip("10.0.0.5"),
-                &headers(&["1.2.3.4, 198.51.100.1"], None),
-                &lb
-            ),
+            via("10.0.0.5", &["1.2.3.4, 198.51.100.1"], None),
             Some((ip("198.51.100.1"), false))
         );
         // Two trusted hops, over two header lines.
         assert_eq!(
-            client_behind(
-                ip("10.0.0.5"),
-                &headers(&["198.51.100.1", "10.9.9.9"], None),
-                &lb
-            ),
+            via("10.0.0.5", &["198.51.100.1", "10.9.9.9"], None),
             Some((ip("198.51.100.1"), false))
         );
         // Garbage stops the walk at the last hop we can name.
         assert_eq!(
-            client_behind(
-                ip("10.0.0.5"),
-                &headers(&["198.51.100.1, unknown"], None),
-                &lb
-            ),
+            via("10.0.0.5", &["198.51.100.1, unknown"], None),
             Some((ip("10.0.0.5"), false))
         );
         // No header: the proxy itself.
-        assert_eq!(
-            client_behind(ip("10.0.0.5"), &headers(&[], None), &lb),
-            Some((ip("10.0.0.5"), false))
-        );
+        assert_eq!(via("10.0.0.5", &[], None), Some((ip("10.0.0.5"), false)));
         // Ports and brackets; a mapped address counts as its IPv4.
         assert_eq!(
-            client_behind(
-                ip("::ffff:10.0.0.5"),
-                &headers(&["198.51.100.1:4711"], None),
-                &lb
-            ),
+            via("::ffff:10.0.0.5", &["198.51.100.1:4711"], None),
             Some((ip("198.51.100.1"), false))
         );
         assert_eq!(
-            client_behind(ip("10.0.0.5"), &headers(&["[2001:db8::1]:443"], None), &lb),
+            via("10.0.0.5", &["[2001:db8::1]:443"], None),
             Some((ip("2001:db8::1"), false))
         );
         // Only the last X-Forwarded-Proto value (the nearest proxy's) counts.
         assert_eq!(
-            client_behind(
-                ip("10.0.0.5"),
-                &headers(&["198.51.100.1"], Some("https, http")),
-                &lb
-            ),
+            via("10.0.0.5", &["198.51.100.1"], Some("https, http")),
             Some((ip("198.51.100.1"), false))
         );
     }

@@ -139,6 +139,13 @@ async fn patch_call(app: &Arc<App>, path: &str, token: &str, ops: Value) -> Answ
     call(app, Method::PATCH, path, token, Some(patch(ops))).await
 }
 
+/// `PATCH path` of the operations `ops` by okta, which succeeds.
+async fn patched(app: &Arc<App>, path: &str, ops: Value) -> Answer {
+    let a = patch_call(app, path, OKTA, ops).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    a
+}
+
 /// Everything a SCIM request could change: the provisioned records of every provider and the
 /// revocations.
 async fn state(app: &App) -> Vec<String> {
@@ -308,14 +315,12 @@ async fn users_are_created_read_listed_replaced_patched_and_deleted() {
     assert_eq!(a.header(header::ETAG), "W/\"2\"");
     assert_eq!(last(&app, &a, "scim:ReplaceUser").await.0, "allow");
 
-    let a = patch_call(
+    let a = patched(
         &app,
         &format!("{USERS}/{id}"),
-        OKTA,
         json!([{"op": "Replace", "path": "displayName", "value": "A. Lima"}]),
     )
     .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(a.body["displayName"], "A. Lima");
     assert_eq!(a.header(header::ETAG), "W/\"3\"");
 
@@ -333,14 +338,12 @@ async fn groups_hold_members_and_users_show_their_groups() {
     let ana = create_user(&app, OKTA, "ana@corp.example").await;
     let bo = create_user(&app, OKTA, "bo@corp.example").await;
     let gid = create_group(&app, OKTA, "Engineering", &ana).await;
-    let a = patch_call(
+    let a = patched(
         &app,
         &format!("{GROUPS}/{gid}"),
-        OKTA,
         json!([{"op": "add", "path": "members", "value": [{"value": bo}]}]),
     )
     .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(
         a.body["members"].as_array().map(Vec::len),
         Some(2),
@@ -349,14 +352,12 @@ async fn groups_hold_members_and_users_show_their_groups() {
     );
     let a = call(&app, Method::GET, &format!("{USERS}/{bo}"), OKTA, None).await;
     assert_eq!(a.body["groups"][0]["display"], "Engineering", "{}", a.body);
-    let a = patch_call(
+    let a = patched(
         &app,
         &format!("{GROUPS}/{gid}"),
-        OKTA,
         json!([{"op": "remove", "path": format!("members[value eq \"{bo}\"]")}]),
     )
     .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(
         a.body["members"].as_array().map(Vec::len),
         Some(1),
@@ -680,14 +681,12 @@ async fn deactivation_ends_sign_ins_and_credentials_at_once_and_reactivation_adm
     assert!(gate::admit_federated(&app, "corp", subject, T0).is_ok());
 
     clock.advance(chrono::Duration::seconds(5));
-    let a = patch_call(
+    let a = patched(
         &app,
         &format!("{USERS}/{id}"),
-        OKTA,
         json!([{"op": "Replace", "path": "active", "value": "False"}]),
     )
     .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(a.body["active"], false);
     let (decision, reason, _) = last(&app, &a, "scim:PatchUser").await;
     assert_eq!(decision, "allow");
@@ -716,14 +715,12 @@ async fn deactivation_ends_sign_ins_and_credentials_at_once_and_reactivation_adm
     )));
 
     // Reactivated: a new sign-in is admitted, the old one stays revoked.
-    let a = patch_call(
+    patched(
         &app,
         &format!("{USERS}/{id}"),
-        OKTA,
         json!([{"op": "replace", "path": "active", "value": true}]),
     )
     .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let later = corp_person(subject, T0 + 10);
     assert!(gate::recheck(&app, &later, false).await.is_ok());
     assert!(gate::recheck(&app, &before, false).await.is_err());
@@ -774,15 +771,20 @@ async fn provisioned_groups_give_permission_sets_before_the_first_sign_in() {
     let admitted = gate::admit_sign_in(&app, &corp_person("cy@corp.example", T0))
         .await
         .unwrap();
+    assert!(gets_engineering(&app, &admitted));
+}
+
+/// Whether `admitted` is given credentials of permission set Engineering in the test account.
+fn gets_engineering(app: &App, admitted: &gate::Admitted) -> bool {
     let mut ev = crate::audit::AuditEvent::new(app.clock.now(), "t", "portal:GetCredentials");
-    assert!(crate::sts::credentials_for_assignment(
-        &app,
-        &admitted,
+    crate::sts::credentials_for_assignment(
+        app,
+        admitted,
         crate::testing::ACCOUNT,
         "Engineering",
-        &mut ev
+        &mut ev,
     )
-    .is_ok());
+    .is_ok()
 }
 
 #[tokio::test]
@@ -807,29 +809,14 @@ async fn require_provisioned_refuses_people_never_provisioned_and_claim_groups_i
     let id = create_user(&app, TINY, "lee").await;
     create_group(&app, TINY, "Engineering", &id).await;
     let admitted = gate::admit_sign_in(&app, &person("lee")).await.unwrap();
-    let mut ev = crate::audit::AuditEvent::new(app.clock.now(), "t", "portal:GetCredentials");
-    assert!(crate::sts::credentials_for_assignment(
-        &app,
-        &admitted,
-        crate::testing::ACCOUNT,
-        "Engineering",
-        &mut ev
-    )
-    .is_err());
+    assert!(!gets_engineering(&app, &admitted));
     // The provider's own group claim still counts.
     let mut claimed = person("lee");
     claimed
         .claims
         .insert("groups".into(), json!(["Engineering"]));
     let admitted = gate::admit_sign_in(&app, &claimed).await.unwrap();
-    assert!(crate::sts::credentials_for_assignment(
-        &app,
-        &admitted,
-        crate::testing::ACCOUNT,
-        "Engineering",
-        &mut ev
-    )
-    .is_ok());
+    assert!(gets_engineering(&app, &admitted));
 }
 
 #[path = "scim_list_tests.rs"]

@@ -346,13 +346,7 @@ async fn root_is_bootstrapped_once_with_a_password_and_mfa() {
 #[tokio::test]
 async fn an_expired_bootstrap_token_is_refused_and_replaced() {
     let (d, c, _) = directory();
-    let token = d
-        .ensure_root()
-        .await
-        .unwrap()
-        .new_token()
-        .unwrap()
-        .to_string();
+    let token = crate::testing::root_token(&d).await;
     c.advance(Duration::seconds(BOOTSTRAP_SECONDS));
     assert!(matches!(
         d.bootstrap_start(&token, Password::new("root password long"))

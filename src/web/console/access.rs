@@ -171,12 +171,8 @@ async fn render(
     providers.extend(config.assignment_rules.iter().map(|r| r.provider.clone()));
     providers.sort();
     providers.dedup();
-    let status = if error.message.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    let mut resp = crate::portal::page(AccessPage {
+    let status = error.status();
+    let page = crate::portal::page(AccessPage {
         admin,
         sets,
         rules,
@@ -186,8 +182,7 @@ async fn render(
         explained,
         error,
     });
-    *resp.status_mut() = status;
-    resp
+    super::with_status(page, status)
 }
 
 /// Who among the directory's users has each permission set in each account, by the rules now.

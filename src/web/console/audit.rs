@@ -287,7 +287,7 @@ async fn page(State(app): State<Arc<App>>, admin: Admin, Query(f): Query<Filters
     } else {
         StatusCode::OK
     };
-    let mut resp = crate::portal::page(AuditPage {
+    let page = crate::portal::page(AuditPage {
         admin: &admin,
         jsonl: f.export("jsonl"),
         csv: f.export("csv"),
@@ -297,8 +297,7 @@ async fn page(State(app): State<Arc<App>>, admin: Admin, Query(f): Query<Filters
         truncated,
         error,
     });
-    *resp.status_mut() = status;
-    resp
+    super::with_status(page, status)
 }
 
 /// The columns of the CSV export.

@@ -4,7 +4,7 @@
 //! and audited the same way; the token is the credential, so the forms carry no session, but they
 //! must come from our own pages (the Origin check of the portal's forms).
 
-use super::refused;
+use super::{refused, with_status};
 use crate::app::App;
 use crate::portal::PortalRequest;
 use crate::web::directory::{finish_root, start_root, AdminError};
@@ -76,13 +76,12 @@ fn no_directory() -> Response {
     )
 }
 
-fn with_status(mut resp: Response, status: StatusCode) -> Response {
-    *resp.status_mut() = status;
-    resp
-}
-
-/// The request's form, from our own page (the portal's Origin rule), and the client's address.
+/// The request's form, from our own page (the portal's Origin rule), and the client's address;
+/// without a directory, the page that says there is none.
 async fn our_form(app: &App, req: Request) -> Result<(PortalRequest, SocketAddr), Response> {
+    if app.directory.is_none() {
+        return Err(no_directory());
+    }
     let (r, source) = super::form_of(req).await?;
     if let Err(why) = crate::portal::session::origin_ok(&r.headers, &app.config.public_url) {
         return Err(crate::portal::PortalError::Forged(why).into_response());
@@ -99,9 +98,6 @@ fn refusal_text(e: &AdminError) -> String {
 }
 
 async fn start(State(app): State<Arc<App>>, req: Request) -> Response {
-    if app.directory.is_none() {
-        return no_directory();
-    }
     let (r, source) = match our_form(&app, req).await {
         Ok(x) => x,
         Err(resp) => return resp,
@@ -156,9 +152,6 @@ fn group(b32: &str) -> String {
 }
 
 async fn finish(State(app): State<Arc<App>>, req: Request) -> Response {
-    if app.directory.is_none() {
-        return no_directory();
-    }
     let (r, source) = match our_form(&app, req).await {
         Ok(x) => x,
         Err(resp) => return resp,

@@ -1,13 +1,12 @@
 //! Groups in the console: the list, creating one, and a group's page with its members and inline
 //! policies, each change through the admin API.
 
-use super::users::{notice, user_url, FormError};
-use super::{done, failed, seg, Admin};
+use super::users::{user_url, FormError};
+use super::{checked_change, done, failed, seg, shown_on_form, with_status, Admin, DoneQuery};
 use crate::app::App;
 use askama::Template;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
@@ -56,19 +55,8 @@ impl ListPage<'_> {
     }
 }
 
-#[derive(Deserialize)]
-struct DoneQuery {
-    done: Option<String>,
-}
-
 async fn list(State(app): State<Arc<App>>, admin: Admin, Query(q): Query<DoneQuery>) -> Response {
-    list_page(
-        &app,
-        &admin,
-        FormError::default(),
-        notice(q.done.as_deref()),
-    )
-    .await
+    list_page(&app, &admin, FormError::default(), q.notice()).await
 }
 
 async fn list_page(
@@ -87,24 +75,15 @@ async fn list_page(
     let may_create = admin
         .may(app, "rolegate:CreateGroup", &group_arn(app, "*"))
         .await;
-    let status = status_of(&error);
-    let mut resp = crate::portal::page(ListPage {
+    let status = error.status();
+    let page = crate::portal::page(ListPage {
         admin,
         groups,
         may_create,
         error,
         notice,
     });
-    *resp.status_mut() = status;
-    resp
-}
-
-fn status_of(error: &FormError) -> StatusCode {
-    if error.message.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    }
+    with_status(page, status)
 }
 
 async fn create(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -130,7 +109,7 @@ async fn create(State(app): State<Arc<App>>, req: Request) -> Response {
         .await
     {
         Ok(_) => done(&group_url(&name), "created"),
-        Err(e) if e.status().is_client_error() && e.status() != StatusCode::FORBIDDEN => {
+        Err(e) if shown_on_form(&e) => {
             error.message = e.message().to_string();
             list_page(&app, &admin, error, None).await
         }
@@ -178,14 +157,7 @@ async fn show(
     Path(group): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    group_page(
-        &app,
-        &admin,
-        &group,
-        FormError::default(),
-        notice(q.done.as_deref()),
-    )
-    .await
+    group_page(&app, &admin, &group, FormError::default(), q.notice()).await
 }
 
 async fn group_page(
@@ -215,8 +187,8 @@ async fn group_page(
         Err(e) => return failed(&e),
     };
     let arn = group_arn(app, &group.name);
-    let status = status_of(&error);
-    let mut resp = crate::portal::page(GroupPage {
+    let status = error.status();
+    let page = crate::portal::page(GroupPage {
         admin,
         url: group_url(&group.name),
         can_members: admin.may(app, "rolegate:AddUserToGroup", &arn).await,
@@ -226,8 +198,7 @@ async fn group_page(
         error,
         notice,
     });
-    *resp.status_mut() = status;
-    resp
+    with_status(page, status)
 }
 
 /// The changes on a group's page: the form's name in the path, the admin API action.
@@ -245,10 +216,7 @@ async fn change(
     Path((group, op)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let Some(&(_, action)) = CHANGES.iter().find(|(o, _)| *o == op) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let (admin, r) = match super::checked_form(&app, req, action).await {
+    let (action, admin, r) = match checked_change(&app, req, CHANGES, &op).await {
         Ok(x) => x,
         Err(resp) => return resp,
     };
@@ -289,7 +257,7 @@ async fn change(
     match admin.run(&app, action, &params, "", body).await {
         Ok(_) if op == "delete" => done(GROUPS, "deleted"),
         Ok(_) => done(&group_url(&group), &op),
-        Err(e) if e.status().is_client_error() && e.status() != StatusCode::FORBIDDEN => {
+        Err(e) if shown_on_form(&e) => {
             error.message = e.message().to_string();
             group_page(&app, &admin, &group, error, None).await
         }

@@ -40,6 +40,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -315,14 +316,77 @@ pub(super) fn refused(
     next: &str,
     next_label: &str,
 ) -> Response {
-    let mut resp = crate::portal::page(RefusedPage {
-        title,
-        message,
-        next,
-        next_label,
-    });
+    with_status(
+        crate::portal::page(RefusedPage {
+            title,
+            message,
+            next,
+            next_label,
+        }),
+        status,
+    )
+}
+
+/// `resp` answered with `status` instead of its own.
+pub(super) fn with_status(mut resp: Response, status: StatusCode) -> Response {
     *resp.status_mut() = status;
     resp
+}
+
+/// Whether the admin API's refusal `e` is shown beside the form that asked, what was typed kept: a
+/// client error other than a refusal by the policies (that one is a page of its own).
+pub(super) fn shown_on_form(e: &AdminError) -> bool {
+    e.status().is_client_error() && e.status() != StatusCode::FORBIDDEN
+}
+
+/// The query of a page a change redirects back to: the fixed word naming what was done.
+#[derive(Deserialize)]
+pub(super) struct DoneQuery {
+    pub(super) done: Option<String>,
+}
+
+impl DoneQuery {
+    /// The sentence for the `done` word (nothing typed is reflected).
+    pub(super) fn notice(&self) -> Option<&'static str> {
+        notice(self.done.as_deref())
+    }
+}
+
+/// The sentence for a `done` word of a redirect after a change (nothing typed is reflected).
+pub(super) fn notice(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "created" => "Created.",
+        "deleted" => "Deleted.",
+        "disable" => "The user is disabled and every session it started has ended.",
+        "enable" => "The user is enabled.",
+        "unlock" => "Sign-in locks are lifted.",
+        "password" => "The password is set.",
+        "key-status" => "The access key's status is changed.",
+        "delete-key" => "The access key is deleted.",
+        "remove-mfa" => "The MFA device is removed.",
+        "put-policy" => "The policy is saved.",
+        "delete-policy" => "The policy is deleted.",
+        "add-group" | "add-member" => "Added to the group.",
+        "remove-group" | "remove-member" => "Removed from the group.",
+        "revoke" => "Every session of the user has ended.",
+        "end-session" => "The session has ended.",
+        _ => return None,
+    })
+}
+
+/// A change on a page, `POST .../{op}`: its admin API action from `changes` (an unknown `op` is
+/// not found), its form checked under that action, and the operator behind it.
+pub(super) async fn checked_change(
+    app: &Arc<App>,
+    req: axum::extract::Request,
+    changes: &[(&str, &'static str)],
+    op: &str,
+) -> Result<(&'static str, Admin, PortalRequest), Response> {
+    let Some(&(_, action)) = changes.iter().find(|(o, _)| *o == op) else {
+        return Err(StatusCode::NOT_FOUND.into_response());
+    };
+    let (admin, r) = checked_form(app, req, action).await?;
+    Ok((action, admin, r))
 }
 
 /// The page for an operation the console could not do: its status and message.

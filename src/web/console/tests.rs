@@ -41,6 +41,13 @@ impl Console {
         Self { app }
     }
 
+    /// The console and the portal session of `ada`, of group `admins`, signed in with MFA.
+    async fn with_admin() -> (Self, (String, String)) {
+        let c = Self::new().await;
+        let admin = c.signed_in("ada", &["admins"], true).await;
+        (c, admin)
+    }
+
     fn directory(&self) -> &crate::idp::local::Directory {
         self.app.directory.as_deref().unwrap()
     }
@@ -69,6 +76,19 @@ impl Console {
         (status, text(resp).await)
     }
 
+    /// The page at `path` for the session `cookie`, which answers 200.
+    async fn page_ok(&self, path: &str, cookie: &str) -> String {
+        let (status, html) = self.page(path, cookie).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        html
+    }
+
+    /// Whether directory user `name` has a password set.
+    async fn has_password(&self, name: &str) -> bool {
+        let user = self.directory().user(name).await.unwrap();
+        user.password_hash.is_some()
+    }
+
     async fn post(
         &self,
         path: &str,
@@ -78,6 +98,19 @@ impl Console {
         let mut fields = vec![("csrf", csrf.as_str())];
         fields.extend_from_slice(form);
         post_form(&self.app, path, cookie, PUBLIC_URL, &fields).await
+    }
+
+    /// Posts the password form of user `name`'s page: the new password and its confirmation.
+    async fn post_password(
+        &self,
+        name: &str,
+        operator: &(String, String),
+        password: &str,
+        confirm: &str,
+    ) -> axum::response::Response {
+        let path = format!("/admin/console/users/{name}/password");
+        let form = [("password", password), ("confirm", confirm)];
+        self.post(&path, operator, &form).await
     }
 }
 
@@ -117,11 +150,9 @@ async fn the_console_is_for_directory_users_signed_in_with_mfa() {
 
 #[tokio::test]
 async fn an_admin_creates_a_user_sets_its_password_and_gets_a_key_whose_secret_is_shown_once() {
-    let c = Console::new().await;
-    let admin = c.signed_in("ada", &["admins"], true).await;
+    let (c, admin) = Console::with_admin().await;
 
-    let (status, home) = c.page("/admin", &admin.0).await;
-    assert_eq!(status, StatusCode::OK);
+    let home = c.page_ok("/admin", &admin.0).await;
     for section in ["Users", "Groups", "Access", "Audit log", "Health"] {
         assert!(
             home.contains(&format!(">{section}</a>")),
@@ -148,14 +179,7 @@ async fn an_admin_creates_a_user_sets_its_password_and_gets_a_key_whose_secret_i
 
     // Passwords that differ change nothing; the page says why beside the form.
     let resp = c
-        .post(
-            "/admin/console/users/bob/password",
-            &admin,
-            &[
-                ("password", "a long passphrase 1"),
-                ("confirm", "another one"),
-            ],
-        )
+        .post_password("bob", &admin, "a long passphrase 1", "another one")
         .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let html = text(resp).await;
@@ -164,32 +188,13 @@ async fn an_admin_creates_a_user_sets_its_password_and_gets_a_key_whose_secret_i
         !html.contains("a long passphrase 1"),
         "a password is never shown"
     );
-    assert!(c
-        .directory()
-        .user("bob")
-        .await
-        .unwrap()
-        .password_hash
-        .is_none());
+    assert!(!c.has_password("bob").await);
 
     let resp = c
-        .post(
-            "/admin/console/users/bob/password",
-            &admin,
-            &[
-                ("password", "a long passphrase 1"),
-                ("confirm", "a long passphrase 1"),
-            ],
-        )
+        .post_password("bob", &admin, "a long passphrase 1", "a long passphrase 1")
         .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", text(resp).await);
-    assert!(c
-        .directory()
-        .user("bob")
-        .await
-        .unwrap()
-        .password_hash
-        .is_some());
+    assert!(c.has_password("bob").await);
 
     let resp = c
         .post("/admin/console/users/bob/create-key", &admin, &[])
@@ -217,19 +222,16 @@ async fn a_helpdesk_grant_sees_and_does_only_password_resets_and_unlocks() {
     testing::directory_user(&c.app, "carol", &[]).await;
     let desk = c.signed_in("hal", &["helpdesk"], true).await;
 
-    let (status, home) = c.page("/admin", &desk.0).await;
-    assert_eq!(status, StatusCode::OK);
+    let home = c.page_ok("/admin", &desk.0).await;
     assert!(!home.contains(">Users</a>"), "{home}");
     assert!(!home.contains(">Audit log</a>"), "{home}");
     assert!(home.contains("Find a user"), "{home}");
 
-    let (status, list) = c.page("/admin/console/users", &desk.0).await;
-    assert_eq!(status, StatusCode::OK);
+    let list = c.page_ok("/admin/console/users", &desk.0).await;
     assert!(list.contains("do not allow you to list users"), "{list}");
     assert!(!list.contains("carol"), "{list}");
 
-    let (status, page) = c.page("/admin/console/users/carol", &desk.0).await;
-    assert_eq!(status, StatusCode::OK);
+    let page = c.page_ok("/admin/console/users/carol", &desk.0).await;
     assert!(
         page.contains("/admin/console/users/carol/password"),
         "{page}"
@@ -271,35 +273,21 @@ async fn a_helpdesk_grant_sees_and_does_only_password_resets_and_unlocks() {
         let resp = c.post(path, &desk, &form).await;
         assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{path}");
     }
-    assert!(c
-        .directory()
-        .user("carol")
-        .await
-        .unwrap()
-        .password_hash
-        .is_some());
+    assert!(c.has_password("carol").await);
     let (status, _) = c.page("/admin/console/audit", &desk.0).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
 async fn changes_to_root_are_reserved_to_root_whatever_the_policies_say() {
-    let c = Console::new().await;
-    let admin = c.signed_in("ada", &["admins"], true).await;
+    let (c, admin) = Console::with_admin().await;
     let (_, page) = c.page("/admin/console/users/root", &admin.0).await;
     assert!(
         !page.contains("/admin/console/users/root/password"),
         "{page}"
     );
     let resp = c
-        .post(
-            "/admin/console/users/root/password",
-            &admin,
-            &[
-                ("password", "taken over root 1"),
-                ("confirm", "taken over root 1"),
-            ],
-        )
+        .post_password("root", &admin, "taken over root 1", "taken over root 1")
         .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let (decision, reason) = testing::last_reason(&c.app, "rolegate:UpdateLoginProfile").await;
@@ -334,21 +322,19 @@ async fn a_form_without_our_origin_or_csrf_token_changes_nothing() {
 
 #[tokio::test]
 async fn the_audit_log_filters_and_exports_with_formulas_defused() {
-    let c = Console::new().await;
-    let admin = c.signed_in("ada", &["admins"], true).await;
+    let (c, admin) = Console::with_admin().await;
     // A refused creation whose reason starts like a spreadsheet formula would not; the name does.
     c.post("/admin/console/users", &admin, &[("name", "=cmd")])
         .await;
     c.post("/admin/console/users", &admin, &[("name", "erin")])
         .await;
 
-    let (status, html) = c
-        .page(
+    let html = c
+        .page_ok(
             "/admin/console/audit?decision=deny&action=rolegate%3ACreateUser",
             &admin.0,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
     assert!(html.contains("rolegate:CreateUser"), "{html}");
     assert!(!html.contains("<td>allow</td>"), "{html}");
 
@@ -386,10 +372,8 @@ async fn the_audit_log_filters_and_exports_with_formulas_defused() {
 
 #[tokio::test]
 async fn the_health_page_shows_the_store_and_the_sealing_key_in_use() {
-    let c = Console::new().await;
-    let admin = c.signed_in("ada", &["admins"], true).await;
-    let (status, html) = c.page("/admin/console/health", &admin.0).await;
-    assert_eq!(status, StatusCode::OK);
+    let (c, admin) = Console::with_admin().await;
+    let html = c.page_ok("/admin/console/health", &admin.0).await;
     assert!(html.contains("The store is reachable"), "{html}");
     let key = c.app.keys.current_key_id().unwrap();
     assert!(html.contains(&key), "{html}");
@@ -419,52 +403,33 @@ async fn the_access_page_shows_who_gets_each_permission_set_by_which_rule() {
         .await
         .unwrap();
     let admin = c.signed_in("ada", &["admins"], true).await;
-    let (status, html) = c.page("/admin/console/access", &admin.0).await;
-    assert_eq!(status, StatusCode::OK);
+    let html = c.page_ok("/admin/console/access", &admin.0).await;
     assert!(html.contains("<td>Dev</td>"), "{html}");
     assert!(html.contains(">dev1</a> (1)"), "{html}");
     assert!(html.contains("corp/dana (2023-11-14T22:13:20Z)"), "{html}");
 
-    let resp = c
-        .post(
-            "/admin/console/access",
-            &admin,
-            &[
-                ("provider", "local"),
-                ("claims", "[1]"),
-                ("local_groups", "dev"),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let html = text(resp).await;
-    assert!(html.contains("are a JSON object"), "{html}");
-    let resp = c
-        .post(
-            "/admin/console/access",
-            &admin,
-            &[
-                ("provider", "local"),
-                ("claims", "{}"),
-                ("local_groups", "dev"),
-            ],
-        )
-        .await;
-    let html = text(resp).await;
-    assert!(html.contains("<li>Dev in 111122223333</li>"), "{html}");
+    // Claims that are not a JSON object are refused beside the form; an object is explained.
+    for (claims, status, shown) in [
+        ("[1]", StatusCode::BAD_REQUEST, "are a JSON object"),
+        ("{}", StatusCode::OK, "<li>Dev in 111122223333</li>"),
+    ] {
+        let form = [
+            ("provider", "local"),
+            ("claims", claims),
+            ("local_groups", "dev"),
+        ];
+        let resp = c.post("/admin/console/access", &admin, &form).await;
+        assert_eq!(resp.status(), status, "{claims}");
+        let html = text(resp).await;
+        assert!(html.contains(shown), "{html}");
+    }
 }
 
 #[tokio::test]
 async fn root_is_bootstrapped_in_the_browser_with_the_token_and_two_codes() {
     let (app, _clock) = testing::config().with("[portal]\n").build(T0).await;
     let d = app.directory.clone().unwrap();
-    let token = d
-        .ensure_root()
-        .await
-        .unwrap()
-        .new_token()
-        .unwrap()
-        .to_string();
+    let token = crate::testing::root_token(&d).await;
     let resp = get(&app, "/admin/bootstrap", "").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(text(resp).await.contains("Bootstrap token"));
@@ -603,8 +568,7 @@ async fn an_operator_sees_a_users_portal_sessions_and_ends_one_of_them() {
 /// in that millisecond go on where the last one stopped.
 #[tokio::test]
 async fn audit_pages_read_on_through_a_crowded_millisecond() {
-    let c = Console::new().await;
-    let admin = c.signed_in("ada", &["admins"], true).await;
+    let (c, admin) = Console::with_admin().await;
     let ms = (T0 - 3_600) * 1000;
     let time = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
         .unwrap()
@@ -637,13 +601,7 @@ async fn audit_pages_read_on_through_a_crowded_millisecond() {
             .collect()
     };
 
-    let (status, html) = c
-        .page(
-            "/admin/console/audit?action=sts%3AGetCallerIdentity&provider=https%3A%2F%2Fcorp.example",
-            &admin.0,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let html = c.page_ok("/admin/console/audit?action=sts%3AGetCallerIdentity&provider=https%3A%2F%2Fcorp.example", &admin.0).await;
     let want: Vec<String> = (0..10).rev().map(|i| format!("crowd-{i:03}")).collect();
     let mut got = shown(&html);
     got.sort();
@@ -654,8 +612,7 @@ async fn audit_pages_read_on_through_a_crowded_millisecond() {
     let mut seen: Vec<String> = Vec::new();
     let mut path = "/admin/console/audit?action=sts%3AGetCallerIdentity".to_string();
     for _ in 0..10 {
-        let (status, html) = c.page(&path, &admin.0).await;
-        assert_eq!(status, StatusCode::OK);
+        let html = c.page_ok(&path, &admin.0).await;
         seen.extend(shown(&html));
         let Some(at) = html.find("/admin/console/audit?action=sts%3AGetCallerIdentity&#38;before=")
         else {

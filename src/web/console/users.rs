@@ -2,7 +2,9 @@
 //! the admin API offers on a user (status, unlock, password, MFA devices, access keys, groups,
 //! inline policies, sessions) and the permission sets the assignment rules give it.
 
-use super::{done, failed, seg, when, Admin};
+use super::{
+    checked_change, done, failed, seg, shown_on_form, when, with_status, Admin, DoneQuery,
+};
 use crate::app::App;
 use crate::web::directory::AdminError;
 use askama::Template;
@@ -59,6 +61,15 @@ impl FormError {
     pub(super) fn kept(&self, field: &str) -> &str {
         self.kept.get(field).map_or("", String::as_str)
     }
+
+    /// The status of the page that shows it: a refused form is a bad request.
+    pub(super) fn status(&self) -> StatusCode {
+        if self.message.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -112,7 +123,15 @@ async fn list(State(app): State<Arc<App>>, admin: Admin, Query(q): Query<ListQue
     if let Some(name) = q.user.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         return Redirect::to(&user_url(name)).into_response();
     }
-    list_page(&app, &admin, &q.q, q.page, None, notice(q.done.as_deref())).await
+    list_page(
+        &app,
+        &admin,
+        &q.q,
+        q.page,
+        None,
+        super::notice(q.done.as_deref()),
+    )
+    .await
 }
 
 async fn list_page(
@@ -164,7 +183,7 @@ async fn list_page(
     } else {
         StatusCode::OK
     };
-    let mut resp = crate::portal::page(ListPage {
+    let page = crate::portal::page(ListPage {
         admin,
         q,
         users,
@@ -175,8 +194,7 @@ async fn list_page(
         error,
         notice,
     });
-    *resp.status_mut() = status;
-    resp
+    with_status(page, status)
 }
 
 fn user_arn(app: &App, name: &str) -> String {
@@ -206,7 +224,7 @@ async fn create(State(app): State<Arc<App>>, req: Request) -> Response {
     }
     match admin.run(&app, "rolegate:CreateUser", &[], "", body).await {
         Ok(_) => done(&user_url(&name), "created"),
-        Err(e) if e.status().is_client_error() && e.status() != StatusCode::FORBIDDEN => {
+        Err(e) if shown_on_form(&e) => {
             error.message = e.message().to_string();
             list_page(&app, &admin, "", 0, Some(error), None).await
         }
@@ -381,47 +399,13 @@ impl UserPage<'_> {
     }
 }
 
-#[derive(Deserialize)]
-struct ShowQuery {
-    done: Option<String>,
-}
-
 async fn show(
     State(app): State<Arc<App>>,
     admin: Admin,
     Path(name): Path<String>,
-    Query(q): Query<ShowQuery>,
+    Query(q): Query<DoneQuery>,
 ) -> Response {
-    user_page(
-        &app,
-        &admin,
-        &name,
-        FormError::default(),
-        notice(q.done.as_deref()),
-    )
-    .await
-}
-
-/// The sentence for a `done` word of a redirect after a change (nothing typed is reflected).
-pub(super) fn notice(done: Option<&str>) -> Option<&'static str> {
-    Some(match done? {
-        "created" => "Created.",
-        "deleted" => "Deleted.",
-        "disable" => "The user is disabled and every session it started has ended.",
-        "enable" => "The user is enabled.",
-        "unlock" => "Sign-in locks are lifted.",
-        "password" => "The password is set.",
-        "key-status" => "The access key's status is changed.",
-        "delete-key" => "The access key is deleted.",
-        "remove-mfa" => "The MFA device is removed.",
-        "put-policy" => "The policy is saved.",
-        "delete-policy" => "The policy is deleted.",
-        "add-group" | "add-member" => "Added to the group.",
-        "remove-group" | "remove-member" => "Removed from the group.",
-        "revoke" => "Every session of the user has ended.",
-        "end-session" => "The session has ended.",
-        _ => return None,
-    })
+    user_page(&app, &admin, &name, FormError::default(), q.notice()).await
 }
 
 async fn user_page(
@@ -502,12 +486,9 @@ async fn user_page(
             .and_then(|v| serde_json::from_value(v).ok()),
         _ => None,
     };
-    let status = match error.message.is_empty() {
-        true => StatusCode::OK,
-        false => StatusCode::BAD_REQUEST,
-    };
+    let status = error.status();
     let shown = user.as_ref().map_or(name, |u| u.name.as_str()).to_string();
-    let mut resp = crate::portal::page(UserPage {
+    let page = crate::portal::page(UserPage {
         admin,
         name: &shown,
         url: user_url(name),
@@ -518,8 +499,7 @@ async fn user_page(
         error,
         notice,
     });
-    *resp.status_mut() = status;
-    resp
+    with_status(page, status)
 }
 
 /// What a form on a user's page asks the admin API for.
@@ -670,10 +650,7 @@ async fn change(
     Path((name, op)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let Some(&(_, action)) = CHANGES.iter().find(|(o, _)| *o == op) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let (admin, r) = match super::checked_form(&app, req, action).await {
+    let (action, admin, r) = match checked_change(&app, req, CHANGES, &op).await {
         Ok(x) => x,
         Err(resp) => return resp,
     };
@@ -700,7 +677,7 @@ async fn change(
         }
         Ok(_) if op == "delete" => done(USERS, "deleted"),
         Ok(_) => done(&user_url(&name), &op),
-        Err(e) if e.status().is_client_error() && e.status() != StatusCode::FORBIDDEN => {
+        Err(e) if shown_on_form(&e) => {
             let mut kept = FormError::new(&op, e.message());
             if op == "put-policy" {
                 for f in ["policy", "document"] {

@@ -5,7 +5,7 @@
 use super::root::ROOT_RESERVED;
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::credentials::{SessionClaims, SessionPrincipal};
+use crate::credentials::SessionClaims;
 use crate::idp::local::User;
 use crate::web::testing::{access_key, Creds, ToSign};
 use axum::body::Body;
@@ -141,28 +141,18 @@ impl Fixture {
 
     /// A sealed session of a directory user, as `GetSessionToken` would issue it.
     fn user_session(&self, user: &User, mfa: bool) -> Creds {
+        let user_itself = crate::authn::directory_caller(
+            ACCOUNT,
+            user,
+            &crate::credentials::new_temporary_access_key_id().unwrap(),
+            crate::credentials::new_session_id().unwrap(),
+            T0 - 10,
+            mfa.then_some(T0 - 10),
+        );
         let claims = SessionClaims {
-            access_key_id: crate::credentials::new_temporary_access_key_id().unwrap(),
             secret_access_key: crate::credentials::new_secret_access_key().unwrap(),
-            session_id: crate::credentials::new_session_id().unwrap(),
-            principal: SessionPrincipal::User {
-                account: ACCOUNT.into(),
-                name: user.name.clone(),
-                path: user.path.clone(),
-                user_id: user.user_id.clone(),
-            },
-            source_identity: None,
-            tags: Vec::new(),
-            transitive_tag_keys: Vec::new(),
-            session_policy: None,
-            policy_arns: Vec::new(),
-            federation: None,
-            mfa_time: mfa.then_some(T0 - 10),
-            issued_at: T0 - 10,
             expires_at: T0 + 3600,
-            chained: false,
-            origin_user: Some(user.user_id.clone()),
-            parents: Vec::new(),
+            ..user_itself
         };
         let token = self.app.keys.seal_session(&claims).unwrap();
         Creds {

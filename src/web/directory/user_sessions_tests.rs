@@ -96,15 +96,7 @@ impl Fixture {
         let resp = post_form(&self.app, "/portal/credentials", cookie, PUBLIC_URL, &form).await;
         assert_eq!(resp.status(), StatusCode::OK);
         let page = text(resp).await;
-        let value = |name: &str| {
-            let at = page
-                .find(&format!("export {name}=\""))
-                .unwrap_or_else(|| panic!("{name} in {page}"))
-                + name.len()
-                + 9;
-            let end = at + page[at..].find('"').unwrap();
-            unescape(&page[at..end])
-        };
+        let value = |name: &str| testing::quoted_after(&page, &format!("export {name}=\""));
         Creds {
             key: value("AWS_ACCESS_KEY_ID"),
             secret: value("AWS_SECRET_ACCESS_KEY"),
@@ -165,15 +157,6 @@ impl Fixture {
             .filter_map(|e| e.reason.as_deref())
             .any(|r| parts.iter().all(|p| r.contains(p)))
     }
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&#43;", "+")
-        .replace("&#47;", "/")
-        .replace("&#61;", "=")
-        .replace("&#34;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#38;", "&")
 }
 
 /// The credential ids listed under `user`'s only portal session, by access key id.
