@@ -194,7 +194,12 @@ impl AuditEvent {
 
     /// The stored form: the JSON of the whole event, and the indexed fields moved out of it.
     fn into_record(self) -> AuditRecord {
-        let json = serde_json::to_string(&self).unwrap_or_default();
+        // Sized for a signed call's event, so that serializing it does not grow the buffer.
+        let mut buf = Vec::with_capacity(1024);
+        let json = match serde_json::to_writer(&mut buf, &self) {
+            Ok(()) => String::from_utf8(buf).unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         AuditRecord {
             time_ms: self.time_ms,
             id: self.request_id,

@@ -26,6 +26,8 @@ pub struct OpenSession {
     claims: SessionClaims,
     signing: parking_lot::Mutex<Option<(String, crate::sigv4::SigningKey)>>,
     arn: std::sync::OnceLock<String>,
+    user_id: std::sync::OnceLock<String>,
+    role_arn: std::sync::OnceLock<Option<String>>,
 }
 
 impl OpenSession {
@@ -36,6 +38,8 @@ impl OpenSession {
             claims,
             signing: parking_lot::Mutex::new(None),
             arn: std::sync::OnceLock::new(),
+            user_id: std::sync::OnceLock::new(),
+            role_arn: std::sync::OnceLock::new(),
         }
     }
 
@@ -43,6 +47,20 @@ impl OpenSession {
     /// every signed call of a cached session names it in its audit event.
     pub fn principal_arn(&self) -> &str {
         self.arn.get_or_init(|| self.claims.principal.arn())
+    }
+
+    /// `UserId` as `GetCallerIdentity` reports it ([`super::SessionPrincipal::user_id`]), written
+    /// once per open session.
+    pub fn user_id(&self) -> &str {
+        self.user_id.get_or_init(|| self.claims.principal.user_id())
+    }
+
+    /// The role's ARN for role sessions ([`super::SessionPrincipal::role_arn`]), written once per
+    /// open session.
+    pub fn role_arn(&self) -> Option<&str> {
+        self.role_arn
+            .get_or_init(|| self.claims.principal.role_arn())
+            .as_deref()
     }
 
     /// The session's claims.

@@ -125,3 +125,39 @@ async fn without_a_portal_the_landing_page_names_the_sts_endpoint_only() {
     assert_ne!(r.status(), StatusCode::OK);
     assert!(text(r).await.contains("<ErrorResponse"));
 }
+
+#[tokio::test]
+async fn a_sign_in_while_password_hashing_is_at_capacity_is_503_with_its_reason_in_the_log() {
+    let f = fixture().await;
+    let (csrf, cookies) = f.login_csrf().await;
+    let d = f.app.directory.as_deref().unwrap();
+    d.hasher().test_fill(true);
+    let r = f
+        .post(
+            "/login/local",
+            &cookies,
+            ORIGIN,
+            &[
+                ("csrf", csrf.as_str()),
+                ("user", "ana"),
+                ("password", PASSWORD),
+                ("return_to", "/portal"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(crate::testing::set_cookie(&r, super::session::SESSION_COOKIE).is_none());
+    let ev = f.audit(super::SIGN_IN_ACTION).await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].decision, "error");
+    assert_eq!(ev[0].subject.as_deref(), Some("ana"));
+    let reason = ev[0].reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with("password hashing is at capacity ("),
+        "{reason}"
+    );
+    assert!(f.records(super::session::SESSION_KIND).await.is_empty());
+    d.hasher().test_fill(false);
+    let r = f.sign_in_form(&cookies, &csrf, "/portal").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}

@@ -257,7 +257,13 @@ async fn submit_password(State(app): State<Arc<App>>, r: PortalRequest) -> Respo
             }
             return refuse_sign_in(&app, ev, e.to_string(), &r);
         }
-        Err(e) => return PortalError::Internal(e.to_string()).into_response(),
+        Err(e) => {
+            // Hashing at capacity, or the store: no answer on the password; the event says why.
+            ev.outcome(Outcome::Error);
+            ev.reason = Some(e.to_string());
+            app.audit.record(ev);
+            return PortalError::Internal(e.to_string()).into_response();
+        }
     };
     ev.principal = Some(user.arn(d.account()));
     ev.root = user.root;

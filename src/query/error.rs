@@ -181,6 +181,7 @@ impl QueryError {
     pub fn directory(what: &str, e: &crate::idp::local::DirectoryError) -> Self {
         match e {
             crate::idp::local::DirectoryError::Store(s) => Self::store(what, s),
+            crate::idp::local::DirectoryError::Busy(b) => Self::unavailable(format!("{what}: {b}")),
             other => Self::internal(format!("{what}: {other}")),
         }
     }

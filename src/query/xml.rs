@@ -33,6 +33,29 @@ impl XmlWriter {
         self.out.push_str(namespace);
         self.out.push_str("\">\n");
     }
+    /// Opens the root element `{name}{suffix}` with the STS namespace (no name is formatted first).
+    pub fn open_ns_suffixed(&mut self, name: &str, suffix: &str) {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push_str(suffix);
+        self.out.push_str(" xmlns=\"");
+        self.out.push_str(NAMESPACE);
+        self.out.push_str("\">\n");
+    }
+    /// Opens element `{name}{suffix}`.
+    pub fn open_suffixed(&mut self, name: &str, suffix: &str) {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push_str(suffix);
+        self.out.push_str(">\n");
+    }
+    /// Closes element `{name}{suffix}`.
+    pub fn close_suffixed(&mut self, name: &str, suffix: &str) {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push_str(suffix);
+        self.out.push_str(">\n");
+    }
     /// Opens an element.
     pub fn open(&mut self, name: &str) {
         self.out.push('<');
@@ -113,6 +136,21 @@ pub fn escape_into(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suffixed_names_write_what_the_formatted_names_wrote() {
+        let mut a = XmlWriter::new();
+        a.open_ns_suffixed("GetCallerIdentity", "Response");
+        a.open_suffixed("GetCallerIdentity", "Result");
+        a.close_suffixed("GetCallerIdentity", "Result");
+        a.close_suffixed("GetCallerIdentity", "Response");
+        let mut b = XmlWriter::new();
+        b.open_ns("GetCallerIdentityResponse");
+        b.open("GetCallerIdentityResult");
+        b.close("GetCallerIdentityResult");
+        b.close("GetCallerIdentityResponse");
+        assert_eq!(a.finish(), b.finish());
+    }
 
     #[test]
     fn escapes_markup_and_control_characters() {

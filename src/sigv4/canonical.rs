@@ -87,7 +87,12 @@ pub(super) fn canonical_request_with_rule(
     path_rule: PathRule,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(
-        req.method.len() + 2 * req.path.len() + 2 * req.query.len() + 512 + payload.len(),
+        req.method.len()
+            + 2 * req.path.len()
+            + 2 * req.query.len()
+            + auth.security_token.as_deref().map_or(0, str::len)
+            + 512
+            + payload.len(),
     );
     out.extend_from_slice(req.method.as_bytes());
     out.push(b'\n');

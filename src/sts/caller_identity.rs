@@ -15,11 +15,11 @@ pub async fn get_caller_identity(
 ) -> Result<String, QueryError> {
     // `authenticate` has named the principal and access key in the audit event already.
     let caller = auth::authenticate(app, req, ev).await?;
-    ev.role_arn = caller.principal.role_arn();
+    ev.role_arn = caller.role_arn().map(str::to_owned);
     let op = "GetCallerIdentity";
     let mut w = start(op);
     w.leaf("Arn", caller.principal_arn());
-    w.leaf("UserId", &caller.principal.user_id());
+    w.leaf("UserId", caller.user_id());
     w.leaf("Account", caller.principal.account());
     Ok(finish(w, op, req.request_id))
 }

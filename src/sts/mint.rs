@@ -60,18 +60,18 @@ pub(super) fn write_assumed_role_user(w: &mut XmlWriter, c: &SessionClaims) {
 }
 
 pub(super) fn finish(mut w: XmlWriter, op: &str, request_id: &str) -> String {
-    w.close(&format!("{op}Result"));
+    w.close_suffixed(op, "Result");
     w.open("ResponseMetadata");
     w.leaf("RequestId", request_id);
     w.close("ResponseMetadata");
-    w.close(&format!("{op}Response"));
+    w.close_suffixed(op, "Response");
     w.finish()
 }
 
 pub(super) fn start(op: &str) -> XmlWriter {
     let mut w = XmlWriter::new();
-    w.open_ns(&format!("{op}Response"));
-    w.open(&format!("{op}Result"));
+    w.open_ns_suffixed(op, "Response");
+    w.open_suffixed(op, "Result");
     w
 }
 

@@ -172,8 +172,15 @@ impl From<DirectoryError> for AdminError {
             DirectoryError::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
             DirectoryError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             DirectoryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            DirectoryError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
-        Self::new(status, e.to_string())
+        let busy = matches!(e, DirectoryError::Busy(_));
+        let error = Self::new(status, e.to_string());
+        if busy {
+            error.retry_after(1)
+        } else {
+            error
+        }
     }
 }
 

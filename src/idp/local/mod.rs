@@ -110,6 +110,10 @@ pub enum DirectoryError {
     /// Internal failure (hashing, randomness).
     #[error("{0}")]
     Internal(String),
+    /// Too much work waiting (password hashing at capacity): refused at once, worth retrying
+    /// shortly.
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// Result of directory operations.

@@ -1,9 +1,13 @@
 //! Password hashing with argon2id, off the async runtime: every hash and verification runs on the
-//! blocking pool behind a semaphore, so a burst of logins queues instead of stalling request
-//! handling, and memory stays bounded (one `PARAMS.m_cost` buffer per permit).
+//! blocking pool, at most one per core at a time, the others waiting their turn in arrival order
+//! (a fair semaphore), so that a burst of logins neither stalls request handling nor runs every hash
+//! at once, and memory stays bounded (one [`MEMORY_KIB`] buffer per running hash). The wait is
+//! bounded too: past [`QUEUE_PER_THREAD`] waiting hashes per running one, a new one is refused at
+//! once ([`HashError::Busy`]) rather than queued behind seconds of work.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 
@@ -14,6 +18,10 @@ pub const MEMORY_KIB: u32 = 32 * 1024;
 pub const ITERATIONS: u32 = 2;
 /// Lanes.
 pub const LANES: u32 = 1;
+/// Hashes that may wait for each running one; beyond that a new one is refused. With one running
+/// hash per core and about 75 ms a hash, the last one admitted starts within about
+/// `QUEUE_PER_THREAD` × 75 ms.
+pub const QUEUE_PER_THREAD: usize = 16;
 
 /// A password as typed. `Debug` prints `***`.
 pub type Password = crate::secret::Secret;
@@ -24,6 +32,25 @@ pub enum HashError {
     /// The hasher failed (parameters, randomness, a stored hash that is not a PHC string).
     #[error("password hashing failed: {0}")]
     Failed(String),
+    /// As many hashes as the hasher takes are running or waiting: refused without waiting.
+    #[error(
+        "password hashing is at capacity ({running} running, {waiting} waiting); try again shortly"
+    )]
+    Busy {
+        /// Hashes running.
+        running: usize,
+        /// Hashes waiting for a thread.
+        waiting: usize,
+    },
+}
+
+impl From<HashError> for super::DirectoryError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy { .. } => Self::Busy(e.to_string()),
+            HashError::Failed(_) => Self::Internal(e.to_string()),
+        }
+    }
 }
 
 fn argon() -> Result<Argon2<'static>, HashError> {
@@ -58,40 +85,99 @@ pub fn verify_blocking(hash: &str, password: &Password) -> Result<bool, HashErro
         .is_ok())
 }
 
-/// Hashes and verifies passwords on the blocking pool, a bounded number at a time.
+/// Hashes and verifies passwords on the blocking pool: at most `concurrent` at once, the others
+/// served in arrival order, at most `queue` of them waiting.
 #[derive(Clone)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    concurrent: usize,
+    queue: usize,
+    /// Hashes admitted and not finished: running, or waiting for a permit.
+    admitted: Arc<AtomicUsize>,
     decoy: Arc<OnceLock<String>>,
 }
 
 impl Default for Hasher {
     fn default() -> Self {
-        Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::with_queue(cores, cores * QUEUE_PER_THREAD)
+    }
+}
+
+/// One admitted hash; it leaves the count when dropped (finished, failed, or its caller gone).
+struct Admitted(Arc<AtomicUsize>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl Hasher {
-    /// A hasher running at most `concurrent` hashes at once.
+    /// A hasher running at most `concurrent` hashes at once, with [`QUEUE_PER_THREAD`] waiting
+    /// for each.
     pub fn new(concurrent: usize) -> Self {
+        Self::with_queue(concurrent, concurrent.max(1) * QUEUE_PER_THREAD)
+    }
+
+    /// A hasher running at most `concurrent` hashes at once, with at most `queue` waiting.
+    pub fn with_queue(concurrent: usize, queue: usize) -> Self {
+        let concurrent = concurrent.max(1);
         Self {
-            permits: Arc::new(Semaphore::new(concurrent.max(1))),
+            permits: Arc::new(Semaphore::new(concurrent)),
+            concurrent,
+            queue,
+            admitted: Arc::new(AtomicUsize::new(0)),
             decoy: Arc::new(OnceLock::new()),
         }
     }
 
+    /// Takes every place, running and waiting (as a burst of sign-ins would), or gives them back:
+    /// for tests of what a refusal does at the edge.
+    #[cfg(test)]
+    pub(crate) fn test_fill(&self, full: bool) {
+        let n = if full {
+            self.concurrent + self.queue
+        } else {
+            0
+        };
+        self.admitted.store(n, Ordering::Release);
+    }
+
+    /// Runs `work` on the blocking pool once a permit is free, permits going in arrival order; a
+    /// full queue refuses it at once.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
+        let limit = self.concurrent + self.queue;
+        let admitted = self
+            .admitted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            });
+        let admitted = match admitted {
+            Ok(_) => Admitted(Arc::clone(&self.admitted)),
+            Err(n) => {
+                let running = n.min(self.concurrent);
+                return Err(HashError::Busy {
+                    running,
+                    waiting: n - running,
+                });
+            }
+        };
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .map_err(|_| HashError::Failed("hasher closed".into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| HashError::Failed(e.to_string()))?
+        // The permit and the count go with the work: a caller that stops waiting (a client gone)
+        // does not free a thread's place while its hash still runs.
+        tokio::task::spawn_blocking(move || {
+            let _held = (permit, admitted);
+            work()
+        })
+        .await
+        .map_err(|e| HashError::Failed(e.to_string()))?
     }
 
     /// A new argon2id PHC string for `password`.
@@ -127,6 +213,179 @@ impl Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Lets the current-thread runtime poll the tasks spawned so far until `h` has admitted `n`.
+    async fn until_admitted(h: &Hasher, n: usize) {
+        for _ in 0..1000 {
+            if h.admitted.load(Ordering::Acquire) == n {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("{} admitted, not {n}", h.admitted.load(Ordering::Acquire));
+    }
+
+    /// Work that blocks its thread until released, telling `started` when it begins.
+    fn gated(
+        i: usize,
+        started: mpsc::Sender<usize>,
+    ) -> (
+        mpsc::Sender<()>,
+        impl FnOnce() -> Result<usize, HashError> + Send + 'static,
+    ) {
+        let (release, gate) = mpsc::channel::<()>();
+        (release, move || {
+            let _ = started.send(i);
+            let _ = gate.recv();
+            Ok(i)
+        })
+    }
+
+    #[tokio::test]
+    async fn never_runs_more_than_its_threads_at_once() {
+        let h = Hasher::with_queue(2, 64);
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (h, running, most) = (h.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    h.run(move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(30));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2, "two threads, both used");
+        assert_eq!(h.admitted.load(Ordering::SeqCst), 0);
+    }
+
+    /// The next job to start, polling so that the runtime keeps serving the waiting tasks.
+    async fn next_started(started: &mpsc::Receiver<usize>) -> usize {
+        for _ in 0..5000 {
+            if let Ok(i) = started.try_recv() {
+                return i;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("no job started");
+    }
+
+    #[tokio::test]
+    async fn waiting_hashes_are_served_in_arrival_order() {
+        let h = Hasher::with_queue(1, 64);
+        let (started_tx, started) = mpsc::channel();
+        let mut releases = Vec::new();
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (release, work) = gated(i, started_tx.clone());
+            releases.push(release);
+            let h2 = h.clone();
+            tasks.push(tokio::spawn(async move { h2.run(work).await }));
+            until_admitted(&h, i + 1).await;
+        }
+        let mut order = Vec::new();
+        for release in releases {
+            order.push(next_started(&started).await);
+            // Nothing else starts while one runs.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(started.try_recv().is_err(), "a second hash ran at once");
+            release.send(()).unwrap();
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(order, vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_admits_again_once_drained() {
+        let h = Hasher::with_queue(1, 2);
+        let (started_tx, started) = mpsc::channel();
+        let mut releases = Vec::new();
+        let mut tasks = Vec::new();
+        for i in 0..3 {
+            let (release, work) = gated(i, started_tx.clone());
+            releases.push(release);
+            let h2 = h.clone();
+            tasks.push(tokio::spawn(async move { h2.run(work).await }));
+            until_admitted(&h, i + 1).await;
+        }
+        assert_eq!(next_started(&started).await, 0);
+        // One running, two waiting: the fourth is refused without waiting and runs nothing.
+        let refused = tokio::time::timeout(
+            Duration::from_secs(1),
+            h.run(|| -> Result<usize, HashError> { panic!("a refused hash ran") }),
+        )
+        .await;
+        match refused {
+            Ok(Err(e @ HashError::Busy { .. })) => {
+                assert!(matches!(
+                    e,
+                    HashError::Busy {
+                        running: 1,
+                        waiting: 2
+                    }
+                ));
+                assert_eq!(
+                    e.to_string(),
+                    "password hashing is at capacity (1 running, 2 waiting); try again shortly"
+                );
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+        assert_eq!(
+            h.admitted.load(Ordering::SeqCst),
+            3,
+            "the refusal took no place"
+        );
+        for (i, release) in releases.into_iter().enumerate() {
+            if i > 0 {
+                assert_eq!(next_started(&started).await, i);
+            }
+            release.send(()).unwrap();
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            assert_eq!(t.await.unwrap().unwrap(), i);
+        }
+        assert_eq!(h.admitted.load(Ordering::SeqCst), 0);
+        assert_eq!(h.run(|| Ok(7)).await.unwrap(), 7, "admitted again");
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_stops_waiting_keeps_its_hash_counted_until_it_ends() {
+        let h = Hasher::with_queue(1, 4);
+        let (started_tx, started) = mpsc::channel();
+        let (release_a, a) = gated(0, started_tx.clone());
+        let h2 = h.clone();
+        let caller = tokio::spawn(async move { h2.run(a).await });
+        assert_eq!(next_started(&started).await, 0);
+        // The client goes away while its hash runs on a thread.
+        caller.abort();
+        let _ = caller.await;
+        let (release_b, b) = gated(1, started_tx.clone());
+        let h2 = h.clone();
+        let second = tokio::spawn(async move { h2.run(b).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            started.try_recv().is_err(),
+            "a second hash started while the first still ran"
+        );
+        release_a.send(()).unwrap();
+        assert_eq!(next_started(&started).await, 1);
+        release_b.send(()).unwrap();
+        assert_eq!(second.await.unwrap().unwrap(), 1);
+    }
 
     #[tokio::test]
     async fn hashes_verify_only_the_same_password() {

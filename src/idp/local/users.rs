@@ -151,7 +151,7 @@ impl Directory {
             .hasher
             .hash(password)
             .await
-            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+            .map_err(DirectoryError::from)?;
         let now = self.now();
         self.update_user(name, |u| {
             u.password_hash = Some(Secret::new(hash.clone()));
@@ -196,7 +196,7 @@ impl Directory {
             .hasher
             .verify(hash, password)
             .await
-            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+            .map_err(DirectoryError::from)?;
         match user {
             Some(u) if ok && !u.active() => Err(DirectoryError::Denied(format!(
                 "user {} is disabled",

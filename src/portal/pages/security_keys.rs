@@ -436,7 +436,7 @@ fn ceremony_failure(e: &DirectoryError) -> (StatusCode, &'static str, String) {
             "unavailable",
             "Security keys are not available for your account.".into(),
         ),
-        DirectoryError::Store(_) | DirectoryError::Internal(_) => (
+        DirectoryError::Store(_) | DirectoryError::Internal(_) | DirectoryError::Busy(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "rolegate cannot complete this request right now. Try again in a moment.".into(),

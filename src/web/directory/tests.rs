@@ -602,3 +602,76 @@ async fn a_disabled_user_signs_in_with_nothing_until_enabled_and_root_cannot_be_
 }
 
 mod api;
+
+#[tokio::test]
+async fn a_sign_in_past_the_hashing_queue_is_refused_with_503_and_counts_no_failure() {
+    // The sign-in limits off, so that more attempts than lock a user reach the hasher.
+    let (app, _clock) = config()
+        .with("[rate_limits]\nlogin_per_ip = { per_minute = 0 }\nlogin_per_user = { per_minute = 0 }\n")
+        .build(T0)
+        .await;
+    app.directory.as_ref().unwrap().ensure_root().await.unwrap();
+    let router = crate::web::router(app.clone());
+    let f = Fixture { app, router };
+    crate::testing::directory_user(&f.app, "bob", &[]).await;
+    let password = "bob's long enough password";
+    let a = f
+        .admin(
+            Method::PUT,
+            "/admin/users/bob/password",
+            Some(json!({"password": password})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let sign_in = |password: &str| {
+        Request::post("/login/password")
+            .header("content-type", "application/json")
+            .body(Body::from(
+                json!({"user": "bob", "password": password}).to_string(),
+            ))
+            .unwrap()
+    };
+    let d = f.directory();
+    d.hasher().test_fill(true);
+    // More wrong passwords than lock a user, while the hasher is full: each refused at once,
+    // none counted as a failure.
+    for i in 0..=crate::idp::local::PASSWORD_MAX_FAILURES {
+        let resp = f
+            .router
+            .clone()
+            .oneshot(sign_in("a wrong password, long"))
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "attempt {i}"
+        );
+        assert_eq!(resp.headers()["retry-after"], "1");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("password hashing is at capacity ("),
+            "{body}"
+        );
+    }
+    let refused = f.audit("rolegate:SignIn").await;
+    assert_eq!(refused.len(), 11, "{refused:?}");
+    for e in &refused {
+        let reason = e.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.starts_with("password hashing is at capacity (")
+                && reason.ends_with("; try again shortly"),
+            "{e:?}"
+        );
+        assert_eq!(e.decision, "error", "{e:?}");
+    }
+    d.hasher().test_fill(false);
+    let a = f.send(sign_in(password)).await;
+    assert_eq!(a.status, StatusCode::OK, "not locked: {}", a.body);
+}
