@@ -114,8 +114,7 @@ impl App {
         } else {
             None
         };
-        let saml = SamlFederation::new(&config.saml, &config.saml_providers, clock.clone())
-            .context("starting the saml verification threads")?;
+        let saml = SamlFederation::new(&config.saml, &config.saml_providers, clock.clone());
         saml.load().await.map_err(anyhow::Error::msg)?;
         let sinks = &config.ops.audit;
         let file_sink = match &sinks.file {

@@ -4,11 +4,12 @@
 //! Against `tokio::task::spawn_blocking` under a semaphore, the pool's threads stay busy while work
 //! is queued: a job is picked up by a running thread, not handed to a parked one woken for it (a
 //! futex wake and a context switch per job), and no more threads exist than may run. A full queue
-//! refuses at once ([`PoolError::Busy`]) instead of growing without bound.
+//! refuses at once ([`PoolError::Busy`]) instead of growing without bound. Work once queued runs to
+//! its end even when its caller stops waiting (a client gone), so it keeps its place meanwhile.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -27,32 +28,59 @@ pub enum PoolError {
     /// The job panicked (or the pool is gone): it has no result.
     #[error("a job of the {0} pool ended without a result")]
     Lost(&'static str),
+    /// The pool's threads could not be started.
+    #[error("the {pool} pool's threads could not be started: {reason}")]
+    Unstarted {
+        /// The pool's name.
+        pool: &'static str,
+        /// The operating system's error.
+        reason: String,
+    },
 }
 
-/// The pool; cloning shares it. Its threads end when the last clone is dropped.
+/// The pool; cloning shares it. Its threads start with the first job and end when the last clone
+/// is dropped.
 #[derive(Clone)]
 pub struct CpuPool {
     name: &'static str,
+    threads: usize,
     queue: usize,
-    tx: SyncSender<Job>,
+    tx: Arc<OnceLock<Result<SyncSender<Job>, String>>>,
 }
 
 impl CpuPool {
     /// `threads` threads (at least one) named after `name`, and room for `queue` waiting jobs.
-    pub fn new(name: &'static str, threads: usize, queue: usize) -> std::io::Result<Self> {
-        let (tx, rx) = sync_channel::<Job>(queue);
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..threads.max(1) {
-            let rx = rx.clone();
-            std::thread::Builder::new()
-                .name(format!("{name}-{i}"))
-                .spawn(move || worker(&rx))?;
+    pub fn new(name: &'static str, threads: usize, queue: usize) -> Self {
+        Self {
+            name,
+            threads: threads.max(1),
+            queue,
+            tx: Arc::new(OnceLock::new()),
         }
-        Ok(Self { name, queue, tx })
+    }
+
+    /// The queue's sending side, the threads started on the first call.
+    fn sender(&self) -> Result<&SyncSender<Job>, PoolError> {
+        let started = self.tx.get_or_init(|| {
+            let (tx, rx) = sync_channel::<Job>(self.queue);
+            let rx = Arc::new(Mutex::new(rx));
+            for i in 0..self.threads {
+                let rx = rx.clone();
+                std::thread::Builder::new()
+                    .name(format!("{}-{i}", self.name))
+                    .spawn(move || worker(&rx))
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(tx)
+        });
+        started.as_ref().map_err(|e| PoolError::Unstarted {
+            pool: self.name,
+            reason: e.clone(),
+        })
     }
 
     /// Runs `work` on one of the pool's threads and waits (without blocking the runtime) for its
-    /// result.
+    /// result. Once queued, the work runs to its end even if the caller stops waiting.
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
@@ -61,7 +89,7 @@ impl CpuPool {
         let job: Job = Box::new(move || {
             let _ = done.send(work());
         });
-        match self.tx.try_send(job) {
+        match self.sender()?.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(PoolError::Busy {
@@ -116,7 +144,7 @@ mod tests {
 
     #[tokio::test]
     async fn never_more_than_its_threads_at_once() {
-        let pool = CpuPool::new("test", 2, 64).unwrap();
+        let pool = CpuPool::new("test", 2, 64);
         let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let jobs: Vec<_> = (0..12)
             .map(|i| {
@@ -139,7 +167,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_thread_takes_jobs_in_the_order_they_came() {
-        let pool = CpuPool::new("test", 1, 64).unwrap();
+        let pool = CpuPool::new("test", 1, 64);
         let order = Arc::new(Mutex::new(Vec::new()));
         let jobs: Vec<_> = (0..20)
             .map(|i| {
@@ -155,7 +183,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_refuses_at_once_and_runs_nothing_more() {
-        let pool = CpuPool::new("test", 1, 1).unwrap();
+        let pool = CpuPool::new("test", 1, 1);
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let (started_tx, started) = std::sync::mpsc::channel::<()>();
         let ran = Arc::new(AtomicUsize::new(0));
@@ -185,7 +213,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_that_panics_loses_its_result_and_not_the_thread() {
-        let pool = CpuPool::new("test", 1, 4).unwrap();
+        let pool = CpuPool::new("test", 1, 4);
         let lost = pool.run(|| -> u8 { panic!("boom") }).await;
         assert_eq!(lost, Err(PoolError::Lost("test")));
         assert_eq!(pool.run(|| 7).await, Ok(7));

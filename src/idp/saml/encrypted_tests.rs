@@ -60,7 +60,7 @@ fn federation(k: &Keys, decryption: bool) -> SamlFederation {
         wants_signed_requests: false,
     };
     let provider = test_idp::provider(Some(metadata), &[]);
-    SamlFederation::new(&settings, &[provider], Arc::new(clock)).unwrap()
+    SamlFederation::new(&settings, &[provider], Arc::new(clock))
 }
 
 /// A valid assertion (self-contained namespaces, as it is encrypted), with `inner` appended to its

@@ -31,7 +31,7 @@ fn fixture() -> Fixture {
     let provider = test_idp::provider(Some(metadata), &[MFA]);
     let clock = crate::clock::FixedClock::new(DateTime::from_timestamp(T0, 0).unwrap());
     Fixture {
-        fed: SamlFederation::new(&settings, &[provider], Arc::new(clock)).unwrap(),
+        fed: SamlFederation::new(&settings, &[provider], Arc::new(clock)),
         store: MemoryStore::new(),
         idp,
         sp,

@@ -225,12 +225,7 @@ pub struct SamlFederation {
 
 impl SamlFederation {
     /// Providers as configured; metadata from files is already loaded, URLs need [`Self::load`].
-    /// Fails only when the verification threads cannot be started.
-    pub fn new(
-        settings: &SamlSettings,
-        providers: &[SamlProvider],
-        clock: SharedClock,
-    ) -> std::io::Result<Self> {
+    pub fn new(settings: &SamlSettings, providers: &[SamlProvider], clock: SharedClock) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(FETCH_TIMEOUT)
@@ -250,7 +245,7 @@ impl SamlFederation {
                 }
             })
             .collect();
-        Ok(Self {
+        Self {
             settings: settings.clone(),
             providers: providers
                 .iter()
@@ -269,11 +264,11 @@ impl SamlFederation {
                 "saml-verify",
                 settings.max_concurrent_verifications,
                 VERIFY_QUEUE,
-            )?,
+            ),
             decryption_keys: Arc::new(decryption_keys),
             clock,
             http,
-        })
+        }
     }
 
     /// The SP settings.
@@ -526,9 +521,10 @@ impl SamlFederation {
     ) -> Result<T> {
         match self.pool.run(work).await {
             Ok(r) => r,
-            Err(e @ crate::cpu_pool::PoolError::Busy { .. }) => {
-                Err(SamlError::Unavailable(e.to_string()))
-            }
+            Err(
+                e @ (crate::cpu_pool::PoolError::Busy { .. }
+                | crate::cpu_pool::PoolError::Unstarted { .. }),
+            ) => Err(SamlError::Unavailable(e.to_string())),
             Err(e) => Err(SamlError::Invalid(format!(
                 "signature verification failed: {e}"
             ))),

@@ -663,8 +663,7 @@ fn federation(
             &settings,
             std::slice::from_ref(&provider),
             Arc::new(clock.clone()),
-        )
-        .unwrap(),
+        ),
         clock,
         provider,
         meta,
