@@ -132,19 +132,7 @@ async fn a_sign_in_while_password_hashing_is_at_capacity_is_503_with_its_reason_
     let (csrf, cookies) = f.login_csrf().await;
     let d = f.app.directory.as_deref().unwrap();
     d.hasher().test_fill(true);
-    let r = f
-        .post(
-            "/login/local",
-            &cookies,
-            ORIGIN,
-            &[
-                ("csrf", csrf.as_str()),
-                ("user", "ana"),
-                ("password", PASSWORD),
-                ("return_to", "/portal"),
-            ],
-        )
-        .await;
+    let r = f.sign_in_form(&cookies, &csrf, "/portal").await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(crate::testing::set_cookie(&r, super::session::SESSION_COOKIE).is_none());
     let ev = f.audit(super::SIGN_IN_ACTION).await;

@@ -82,6 +82,18 @@ impl Fixture {
     }
 
     /// A call with the admin bearer token.
+    /// Sets `user`'s password through the admin API with the admin token.
+    async fn set_password(&self, user: &str, password: &str) {
+        let a = self
+            .admin(
+                Method::PUT,
+                &format!("/admin/users/{user}/password"),
+                Some(json!({"password": password})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    }
+
     async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
         let req = Request::builder()
             .method(method)
@@ -360,14 +372,7 @@ async fn the_admin_token_and_root_itself_signed_in_with_mfa_may_change_root() {
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(a.body["root"], json!(true));
     // The admin token changes root.
-    let a = f
-        .admin(
-            Method::PUT,
-            "/admin/users/root/password",
-            Some(json!({"password": "the root password, long"})),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    f.set_password("root", "the root password, long").await;
     let grant = json!({"document": {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "rolegate:*", "Resource": "*"}]}});
     let a = f
@@ -522,14 +527,7 @@ async fn a_disabled_user_signs_in_with_nothing_until_enabled_and_root_cannot_be_
     let helpdesk = f.user_with_grant("helpdesk", &["*"]).await;
     let bob_key = f.user_with_grant("bob", &["*"]).await;
     let password = "bob's long enough password";
-    let a = f
-        .admin(
-            Method::PUT,
-            "/admin/users/bob/password",
-            Some(json!({"password": password})),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    f.set_password("bob", password).await;
     let bob = f.directory().user("bob").await.unwrap();
     let bob_session = f.user_session(&bob, false);
     let sign_in = || async {
@@ -615,14 +613,7 @@ async fn a_sign_in_past_the_hashing_queue_is_refused_with_503_and_counts_no_fail
     let f = Fixture { app, router };
     crate::testing::directory_user(&f.app, "bob", &[]).await;
     let password = "bob's long enough password";
-    let a = f
-        .admin(
-            Method::PUT,
-            "/admin/users/bob/password",
-            Some(json!({"password": password})),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    f.set_password("bob", password).await;
     let sign_in = |password: &str| {
         Request::post("/login/password")
             .header("content-type", "application/json")
