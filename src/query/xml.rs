@@ -27,19 +27,18 @@ impl XmlWriter {
     }
     /// Opens the root element in `namespace`.
     pub fn open_in(&mut self, name: &str, namespace: &str) {
-        self.out.push('<');
-        self.out.push_str(name);
-        self.out.push_str(" xmlns=\"");
-        self.out.push_str(namespace);
-        self.out.push_str("\">\n");
+        self.open_root(name, "", namespace);
     }
     /// Opens the root element `{name}{suffix}` with the STS namespace (no name is formatted first).
     pub fn open_ns_suffixed(&mut self, name: &str, suffix: &str) {
+        self.open_root(name, suffix, NAMESPACE);
+    }
+    fn open_root(&mut self, name: &str, suffix: &str, namespace: &str) {
         self.out.push('<');
         self.out.push_str(name);
         self.out.push_str(suffix);
         self.out.push_str(" xmlns=\"");
-        self.out.push_str(NAMESPACE);
+        self.out.push_str(namespace);
         self.out.push_str("\">\n");
     }
     /// Opens element `{name}{suffix}`.
@@ -58,15 +57,11 @@ impl XmlWriter {
     }
     /// Opens an element.
     pub fn open(&mut self, name: &str) {
-        self.out.push('<');
-        self.out.push_str(name);
-        self.out.push_str(">\n");
+        self.open_suffixed(name, "");
     }
     /// Closes an element.
     pub fn close(&mut self, name: &str) {
-        self.out.push_str("</");
-        self.out.push_str(name);
-        self.out.push_str(">\n");
+        self.close_suffixed(name, "");
     }
     /// An element with escaped text.
     pub fn leaf(&mut self, name: &str, text: &str) {
