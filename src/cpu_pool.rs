@@ -45,7 +45,9 @@ pub struct CpuPool {
     name: &'static str,
     threads: usize,
     queue: usize,
-    tx: Arc<OnceLock<Result<SyncSender<Job>, String>>>,
+    tx: Arc<OnceLock<SyncSender<Job>>>,
+    /// Held while the threads are being started, so that they start once.
+    starting: Arc<Mutex<()>>,
 }
 
 impl CpuPool {
@@ -56,27 +58,36 @@ impl CpuPool {
             threads: threads.max(1),
             queue,
             tx: Arc::new(OnceLock::new()),
+            starting: Arc::default(),
         }
     }
 
-    /// The queue's sending side, the threads started on the first call.
+    /// The queue's sending side, the threads started on the first call. A failure to start them
+    /// is not kept: the next call tries again (threads already started end with the failed queue).
     fn sender(&self) -> Result<&SyncSender<Job>, PoolError> {
-        let started = self.tx.get_or_init(|| {
-            let (tx, rx) = sync_channel::<Job>(self.queue);
-            let rx = Arc::new(Mutex::new(rx));
-            for i in 0..self.threads {
-                let rx = rx.clone();
-                std::thread::Builder::new()
-                    .name(format!("{}-{i}", self.name))
-                    .spawn(move || worker(&rx))
-                    .map_err(|e| e.to_string())?;
-            }
-            Ok(tx)
-        });
-        started.as_ref().map_err(|e| PoolError::Unstarted {
-            pool: self.name,
-            reason: e.clone(),
-        })
+        if let Some(tx) = self.tx.get() {
+            return Ok(tx);
+        }
+        let _starting = self
+            .starting
+            .lock()
+            .map_err(|_| PoolError::Lost(self.name))?;
+        if let Some(tx) = self.tx.get() {
+            return Ok(tx);
+        }
+        let (tx, rx) = sync_channel::<Job>(self.queue);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..self.threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("{}-{i}", self.name))
+                .spawn(move || worker(&rx))
+                .map_err(|e| PoolError::Unstarted {
+                    pool: self.name,
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(self.tx.get_or_init(|| tx))
     }
 
     /// Runs `work` on one of the pool's threads and waits (without blocking the runtime) for its
