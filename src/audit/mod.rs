@@ -7,8 +7,8 @@
 //! backoff (up to [`MAX_HELD`] of them; past that the oldest are dropped and counted); the file sink
 //! gets them at once regardless. The writer sleeps through the
 //! window instead of waking for every event, so a busy server pays one wake-up per batch.
-//! Store writes run one at a time in a task of their own (`STORE_CHUNK` events at most), while the
-//! writer goes on taking events from the queue: a store slower than the request rate makes the
+//! Store writes run in tasks of their own (`STORE_CHUNK` events at most, `STORE_WRITES` at once;
+//! one at a time while the store refuses them), while the writer goes on taking events from the queue: a store slower than the request rate makes the
 //! held backlog grow (within the same bound) instead of filling the queue and dropping events.
 //! The window does not hold writes back: the next store write starts as soon as the last is done,
 //! so the store keeps up with any request rate it can take (not one write per window).
@@ -19,15 +19,17 @@
 //! before flush waiters are released, so [`Auditor::flush`] covers both sinks.
 //! Knows nothing of HTTP types.
 
+mod file;
 mod finish;
+mod writer;
+
+pub use file::{AuditError, FileSink, ReopenHandle};
+use writer::{writer, Msg, Progress};
 
 use crate::store::{AuditQuery, AuditRecord, Store};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -45,6 +47,14 @@ const FIRST_RETRY: Duration = Duration::from_millis(50);
 const MAX_RETRY: Duration = Duration::from_secs(2);
 /// Most events in one store write.
 const STORE_CHUNK: usize = 1_000;
+/// Events neither written nor dropped past which requests wait for the store ([`Auditor::admit`]):
+/// about half a second of events at 20,000 requests a second.
+pub const BACKLOG_BOUND: u64 = 10_000;
+/// Longest a request waits for the audit store to catch up.
+pub const MAX_ADMIT_WAIT: Duration = Duration::from_secs(2);
+/// Most store writes under way at once, so that one write's round trips do not bound the rate:
+/// PostgreSQL's audit connections (`AUDIT_CONNECTIONS`) are as many.
+const STORE_WRITES: usize = 2;
 
 /// What became of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,120 +221,12 @@ impl AuditEvent {
     }
 }
 
-enum Msg {
-    Event(AuditRecord),
-    Flush(oneshot::Sender<()>),
-}
-
-/// Everything that can go wrong with the audit file.
-#[derive(Debug, thiserror::Error)]
-pub enum AuditError {
-    /// Opening, writing, syncing or renaming the file failed.
-    #[error("audit file {path}: {source}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
-/// The JSON-lines file sink: appended to, reopened when asked, rotated by size.
-pub struct FileSink {
-    path: PathBuf,
-    /// `None` after a failed reopen: the next batch tries again.
-    file: Option<std::fs::File>,
-    size: u64,
-    max_bytes: u64,
-    reopen: Arc<AtomicBool>,
-}
-
-impl FileSink {
-    /// Opens (creating, mode 0600) `path` for appending; rotates at `max_bytes` (0: only by
-    /// external rotation and reopening).
-    pub fn open(path: &Path, max_bytes: u64) -> Result<FileSink, AuditError> {
-        let file = open_append(path)?;
-        let size = file
-            .metadata()
-            .map_err(|source| AuditError::File {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .len();
-        Ok(FileSink {
-            path: path.to_path_buf(),
-            file: Some(file),
-            size,
-            max_bytes,
-            reopen: Arc::new(AtomicBool::new(false)),
-        })
-    }
-
-    /// A handle that makes the sink reopen its file before the next batch (after an external
-    /// rotation renamed it: SIGHUP).
-    pub fn reopen_handle(&self) -> ReopenHandle {
-        ReopenHandle(self.reopen.clone())
-    }
-
-    /// Appends one batch of lines and syncs it.
-    fn write(&mut self, lines: &[u8]) -> Result<(), AuditError> {
-        let err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| AuditError::File { path, source }
-        };
-        if self.reopen.swap(false, Ordering::AcqRel) || self.file.is_none() {
-            self.file = None;
-            let f = open_append(&self.path)?;
-            self.size = f.metadata().map_err(err(&self.path))?.len();
-            self.file = Some(f);
-        }
-        if self.max_bytes > 0 && self.size > 0 && self.size + lines.len() as u64 > self.max_bytes {
-            let mut rotated = self.path.clone().into_os_string();
-            rotated.push(".1");
-            std::fs::rename(&self.path, &rotated).map_err(err(&self.path))?;
-            self.file = None;
-            self.file = Some(open_append(&self.path)?);
-            self.size = 0;
-        }
-        let Some(f) = self.file.as_mut() else {
-            return Ok(());
-        };
-        f.write_all(lines).map_err(err(&self.path))?;
-        f.sync_data().map_err(err(&self.path))?;
-        self.size += lines.len() as u64;
-        Ok(())
-    }
-}
-
-fn open_append(path: &Path) -> Result<std::fs::File, AuditError> {
-    let mut o = std::fs::OpenOptions::new();
-    o.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    o.open(path).map_err(|source| AuditError::File {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// Makes a [`FileSink`] reopen its file.
-#[derive(Clone)]
-pub struct ReopenHandle(Arc<AtomicBool>);
-
-impl ReopenHandle {
-    /// Reopen before the next batch.
-    pub fn reopen(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-}
-
 /// The handle requests use to record events.
 #[derive(Clone)]
 pub struct Auditor {
     tx: mpsc::Sender<Msg>,
     flush_now: Arc<Notify>,
-    dropped: Arc<AtomicU64>,
-    written: Arc<AtomicU64>,
+    progress: Arc<Progress>,
 }
 
 impl Auditor {
@@ -337,21 +239,13 @@ impl Auditor {
     /// none, events reach only the tracing log).
     pub fn start_with(store: Option<Arc<dyn Store>>, file: Option<FileSink>) -> Auditor {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let written = Arc::new(AtomicU64::new(0));
-        let dropped = Arc::new(AtomicU64::new(0));
+        let progress = Arc::new(Progress::default());
         let flush_now = Arc::new(Notify::new());
-        tokio::spawn(writer(
-            store,
-            file,
-            rx,
-            flush_now.clone(),
-            (written.clone(), dropped.clone()),
-        ));
+        tokio::spawn(writer(store, file, rx, flush_now.clone(), progress.clone()));
         Auditor {
             tx,
             flush_now,
-            dropped,
-            written,
+            progress,
         }
     }
 
@@ -365,8 +259,9 @@ impl Auditor {
         } else {
             tracing::warn!(target: "audit", event = %record.json)
         }
+        self.progress.recorded.fetch_add(1, Ordering::Relaxed);
         if self.tx.try_send(Msg::Event(record)).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = self.progress.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::error!(dropped = n, "audit queue full or closed: event dropped");
         }
     }
@@ -381,249 +276,43 @@ impl Auditor {
         }
     }
 
+    /// Waits while the store is behind: while more than [`BACKLOG_BOUND`] events are neither
+    /// written nor dropped and the store takes writes, for at most [`MAX_ADMIT_WAIT`]. Called before
+    /// a request is handled, so that requests go no faster than their events are written instead
+    /// of outrunning the store until events are dropped. While the store refuses writes, requests
+    /// are not held back: their events are held in memory (see [`MAX_HELD`]).
+    pub async fn admit(&self) {
+        let p = &self.progress;
+        if p.backlog() <= BACKLOG_BOUND {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + MAX_ADMIT_WAIT;
+        loop {
+            let moved = p.moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            if p.backlog() <= BACKLOG_BOUND || p.failing.load(Ordering::Relaxed) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, moved).await.is_err() {
+                tracing::debug!(
+                    backlog = p.backlog(),
+                    "audit store behind for longer than a request waits: handled anyway"
+                );
+                return;
+            }
+        }
+    }
+
     /// Events dropped: the queue was full, or the store refused writes for longer than
     /// [`MAX_HELD`] events.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.progress.dropped.load(Ordering::Relaxed)
     }
 
     /// Events written to the store.
     pub fn written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
-    }
-}
-
-/// A store write under way: the `n` oldest events not yet written, in a task of its own so that the
-/// queue keeps being drained (and the file sink fed) while the store works.
-struct InFlight {
-    n: usize,
-    task: tokio::task::JoinHandle<(Vec<AuditRecord>, crate::store::Result<()>)>,
-}
-
-fn start_write(store: &Arc<dyn Store>, held: &mut VecDeque<AuditRecord>) -> InFlight {
-    let n = held.len().min(STORE_CHUNK);
-    let chunk: Vec<AuditRecord> = held.drain(..n).collect();
-    let store = store.clone();
-    InFlight {
-        n,
-        task: tokio::spawn(async move {
-            let r = store.append_audit(&chunk).await;
-            (chunk, r)
-        }),
-    }
-}
-
-/// Flush waiters, each with the number of events that must be finished before it is released.
-type Waiters = Vec<(u64, oneshot::Sender<()>)>;
-
-/// What woke the writer.
-enum Wake {
-    /// The first message after a window, or the queue closed.
-    Msg(Option<Msg>),
-    /// The window is over (or a flush ended it): take what queued up.
-    WindowOver,
-    Written(Result<(Vec<AuditRecord>, crate::store::Result<()>), tokio::task::JoinError>),
-    Retry,
-}
-
-/// The background writer. Events are counted in the order received; all but the held ones and
-/// those of the write under way are written or dropped, which is what releases a flush waiting for
-/// them.
-async fn writer(
-    store: Option<Arc<dyn Store>>,
-    mut file: Option<FileSink>,
-    mut rx: mpsc::Receiver<Msg>,
-    flush_now: Arc<Notify>,
-    counters: (Arc<AtomicU64>, Arc<AtomicU64>),
-) {
-    let (written, dropped) = counters;
-    let mut batch: Vec<AuditRecord> = Vec::new();
-    let mut waiters: Waiters = Vec::new();
-    // Events the store has not taken yet, oldest first.
-    let mut held: VecDeque<AuditRecord> = VecDeque::new();
-    let mut received: u64 = 0;
-    let mut in_flight: Option<InFlight> = None;
-    let mut failing = false;
-    let mut retry_at = tokio::time::Instant::now();
-    let mut delay = FIRST_RETRY;
-    let mut open = true;
-    // While a window is open (`window` is its end), events queue up unreceived: one wake-up per
-    // batch, not per event. Store writes go on meanwhile, one after another.
-    let mut window: Option<tokio::time::Instant> = None;
-    while open || in_flight.is_some() || window.is_some() {
-        let retry_due = in_flight.is_none() && !held.is_empty() && failing;
-        let wake = tokio::select! {
-            m = rx.recv(), if open && window.is_none() => Wake::Msg(m),
-            _ = tokio::time::sleep_until(window.unwrap_or_else(tokio::time::Instant::now)), if window.is_some() => Wake::WindowOver,
-            _ = flush_now.notified(), if window.is_some() => Wake::WindowOver,
-            r = async { (&mut in_flight.as_mut().expect("guarded").task).await }, if in_flight.is_some() => Wake::Written(r),
-            _ = tokio::time::sleep_until(retry_at), if retry_due => Wake::Retry,
-        };
-        let push = |m: Msg, batch: &mut Vec<AuditRecord>, waiters: &mut Waiters| match m {
-            Msg::Event(r) => batch.push(r),
-            Msg::Flush(w) => waiters.push((received + batch.len() as u64, w)),
-        };
-        match wake {
-            Wake::Msg(None) => open = false,
-            Wake::Msg(Some(first)) => {
-                push(first, &mut batch, &mut waiters);
-                // A flush ends the window at once.
-                window = Some(if waiters.is_empty() {
-                    tokio::time::Instant::now() + FLUSH_INTERVAL
-                } else {
-                    tokio::time::Instant::now()
-                });
-            }
-            Wake::WindowOver => {
-                window = None;
-                // Everything queued by now, so that a flush covers every event recorded before it.
-                while let Ok(m) = rx.try_recv() {
-                    push(m, &mut batch, &mut waiters);
-                }
-                if !batch.is_empty() {
-                    if let Some(sink) = file.take() {
-                        file = Some(write_file(sink, &batch).await);
-                    }
-                }
-                received += batch.len() as u64;
-                match &store {
-                    Some(_) => held.extend(batch.drain(..)),
-                    None => {
-                        written.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        batch.clear();
-                    }
-                }
-            }
-            Wake::Written(done) => {
-                let n = in_flight.take().expect("a write was under way").n;
-                match done {
-                    Ok((_, Ok(()))) => {
-                        written.fetch_add(n as u64, Ordering::Relaxed);
-                        if failing {
-                            tracing::warn!(
-                                held = held.len(),
-                                "audit store writes recovered; held events are being written"
-                            );
-                        }
-                        failing = false;
-                        delay = FIRST_RETRY;
-                    }
-                    Ok((chunk, Err(e))) => {
-                        if !failing {
-                            tracing::error!(
-                                error = %e,
-                                held = held.len() + n,
-                                "audit store write failed; holding events in memory and retrying"
-                            );
-                        }
-                        for r in chunk.into_iter().rev() {
-                            held.push_front(r);
-                        }
-                        failing = true;
-                        retry_at = tokio::time::Instant::now() + delay;
-                        delay = (delay * 2).min(MAX_RETRY);
-                        // A flush must not hang while the store is down: the events stay held.
-                        for (_, w) in waiters.drain(..) {
-                            let _ = w.send(());
-                        }
-                    }
-                    Err(e) => {
-                        let total = dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-                        tracing::error!(error = %e, lost = n, dropped = total, "audit store write task failed");
-                    }
-                }
-            }
-            Wake::Retry => {}
-        }
-        if held.len() > MAX_HELD {
-            let n = held.len() - MAX_HELD;
-            held.drain(..n);
-            let total = dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-            tracing::error!(
-                lost = n,
-                dropped = total,
-                held = MAX_HELD,
-                "audit store unavailable or behind for too long: oldest held events dropped"
-            );
-        }
-        if let Some(store) = &store {
-            if in_flight.is_none()
-                && !held.is_empty()
-                && (!failing || tokio::time::Instant::now() >= retry_at)
-            {
-                in_flight = Some(start_write(store, &mut held));
-            }
-        }
-        let pending = held.len() + in_flight.as_ref().map_or(0, |w| w.n);
-        let finished = received - pending as u64;
-        let mut i = 0;
-        while i < waiters.len() {
-            if waiters[i].0 <= finished {
-                let _ = waiters.swap_remove(i).1.send(());
-            } else {
-                i += 1;
-            }
-        }
-    }
-    if let Some(store) = &store {
-        if !held.is_empty() {
-            if let Err(e) = write_held(store.as_ref(), &mut held, &written).await {
-                tracing::error!(error = %e, lost = held.len(), "audit store write failed at shutdown; held events lost");
-            }
-        }
-    }
-    for (_, w) in waiters.drain(..) {
-        let _ = w.send(());
-    }
-}
-
-/// Writes held events to the store in chunks, oldest first, removing each chunk once written.
-async fn write_held(
-    store: &dyn Store,
-    held: &mut VecDeque<AuditRecord>,
-    written: &AtomicU64,
-) -> crate::store::Result<()> {
-    while !held.is_empty() {
-        let n = held.len().min(STORE_CHUNK);
-        store.append_audit(&held.make_contiguous()[..n]).await?;
-        held.drain(..n);
-        written.fetch_add(n as u64, Ordering::Relaxed);
-    }
-    Ok(())
-}
-
-/// Appends a batch to the file sink off the async runtime (the write is synced); a failure is
-/// logged with the number of events the file lost (the store still has them when it is a sink).
-async fn write_file(mut sink: FileSink, batch: &[AuditRecord]) -> FileSink {
-    let mut lines = Vec::with_capacity(batch.iter().map(|r| r.json.len() + 1).sum());
-    for r in batch {
-        lines.extend_from_slice(r.json.as_bytes());
-        lines.push(b'\n');
-    }
-    let n = batch.len();
-    let (path, max_bytes, reopen) = (sink.path.clone(), sink.max_bytes, sink.reopen.clone());
-    match tokio::task::spawn_blocking(move || {
-        let r = sink.write(&lines);
-        (sink, r)
-    })
-    .await
-    {
-        Ok((sink, Ok(()))) => sink,
-        Ok((sink, Err(e))) => {
-            tracing::error!(error = %e, lost = n, "audit file write failed; events missing from the file");
-            sink
-        }
-        Err(e) => {
-            // The blocking task failed and took the sink with it: the next batch reopens.
-            tracing::error!(error = %e, lost = n, "audit file writer failed");
-            FileSink {
-                path,
-                file: None,
-                size: 0,
-                max_bytes,
-                reopen,
-            }
-        }
+        self.progress.written.load(Ordering::Relaxed)
     }
 }
 
@@ -659,6 +348,7 @@ pub async fn query(store: &dyn Store, q: &AuditQuery) -> crate::store::Result<Ve
 mod tests {
     use super::*;
     use crate::store::{AuditLog, MemoryStore};
+    use std::path::Path;
 
     fn event(id: &str) -> AuditEvent {
         let mut e = AuditEvent::new(Utc::now(), id, "GetCallerIdentity");
@@ -881,5 +571,79 @@ mod tests {
         assert_eq!(a.dropped(), 0);
         a.flush().await;
         assert_eq!(a.written(), recorded as u64);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn store_writes_overlap_so_that_one_writes_round_trips_do_not_bound_the_rate() {
+        let store = Arc::new(MemoryStore::new());
+        store.set_audit_write_delay(Duration::from_millis(100));
+        let a = Auditor::start(store.clone());
+        let n = STORE_CHUNK * 4;
+        for i in 0..n {
+            a.record(event(&format!("e{i}")));
+        }
+        let began = tokio::time::Instant::now();
+        a.flush().await;
+        let took = began.elapsed();
+        assert_eq!(a.written(), n as u64);
+        // Four chunks: 400 ms one after another, 200 ms two at a time.
+        assert!(
+            took < Duration::from_millis(300),
+            "{n} events took {took:?} with writes of 100 ms"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_wait_while_the_store_is_behind_and_not_while_it_refuses_writes() {
+        let store = Arc::new(MemoryStore::new());
+        store.set_audit_write_delay(Duration::from_millis(100));
+        let a = Auditor::start(store.clone());
+        let began = tokio::time::Instant::now();
+        a.admit().await;
+        assert_eq!(began.elapsed(), Duration::ZERO, "no backlog, no wait");
+        // Three times the bound: the writer takes STORE_CHUNK per write, STORE_WRITES at once.
+        let n = BACKLOG_BOUND as usize * 3;
+        for i in 0..n {
+            a.record(event(&format!("e{i}")));
+        }
+        let began = tokio::time::Instant::now();
+        a.admit().await;
+        let waited = began.elapsed();
+        let backlog = n as u64 - a.written();
+        assert!(
+            backlog <= BACKLOG_BOUND,
+            "admitted with {backlog} events behind"
+        );
+        assert!(
+            waited >= Duration::from_millis(100) && waited < MAX_ADMIT_WAIT,
+            "waited {waited:?} for the store to catch up"
+        );
+        // A store that refuses writes holds no request back.
+        store.set_audit_writes_failing(true);
+        for i in 0..n {
+            a.record(event(&format!("f{i}")));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let began = tokio::time::Instant::now();
+        a.admit().await;
+        assert_eq!(
+            began.elapsed(),
+            Duration::ZERO,
+            "not held back by a failing store"
+        );
+        assert_eq!(a.dropped(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_waits_at_most_the_bound_for_a_slow_store() {
+        let store = Arc::new(MemoryStore::new());
+        store.set_audit_write_delay(Duration::from_secs(60));
+        let a = Auditor::start(store.clone());
+        for i in 0..BACKLOG_BOUND as usize * 3 {
+            a.record(event(&format!("e{i}")));
+        }
+        let began = tokio::time::Instant::now();
+        a.admit().await;
+        assert_eq!(began.elapsed(), MAX_ADMIT_WAIT);
     }
 }

@@ -3,6 +3,8 @@
 //! Domain rules live elsewhere.
 
 mod admin;
+#[cfg(test)]
+mod admit_tests;
 pub mod authorize;
 pub mod console;
 pub mod directory;
@@ -164,6 +166,10 @@ async fn edge(
     mut req: Request,
     next: axum::middleware::Next,
 ) -> Response {
+    // Every request but the probes and the scrape goes no faster than the audit store writes.
+    if !matches!(req.uri().path(), "/healthz" | "/readyz" | METRICS_PATH) {
+        app.audit.admit().await;
+    }
     if !app.config.trusted_proxies.is_empty() {
         let peer = client_ip(&req);
         if let Some((client, https)) =

@@ -3,9 +3,12 @@
 use super::{from_pg, PgStore};
 use crate::store::{check_audit_batch, AuditLog, AuditQuery, AuditRecord, Result};
 use async_trait::async_trait;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::GenericClient;
 
-/// Rows per audit `INSERT`; a batch longer than this is several statements in one transaction.
-pub const AUDIT_ROWS_PER_STATEMENT: usize = 256;
+/// Rows per audit `INSERT`. A batch of at most this many (the audit writer's batches) is one
+/// statement, one round trip; a longer one is several statements in one transaction.
+pub const AUDIT_ROWS_PER_STATEMENT: usize = 1_000;
 
 /// Appends audit rows given as arrays, in order, so that of two rows with the same `(time_ms, id)`
 /// (in the batch or stored) the first is kept.
@@ -24,6 +27,45 @@ fn row_audit(r: &tokio_postgres::Row) -> Result<AuditRecord> {
     })
 }
 
+/// One statement's rows as the arrays `AUDIT_INSERT` takes.
+struct Columns<'a> {
+    times: Vec<i64>,
+    ids: Vec<&'a str>,
+    actions: Vec<&'a str>,
+    principals: Vec<Option<&'a str>>,
+    decisions: Vec<&'a str>,
+    jsons: Vec<&'a str>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(rows: &'a [AuditRecord]) -> Self {
+        Self {
+            times: rows.iter().map(|r| r.time_ms).collect(),
+            ids: rows.iter().map(|r| r.id.as_str()).collect(),
+            actions: rows.iter().map(|r| r.action.as_str()).collect(),
+            principals: rows.iter().map(|r| r.principal.as_deref()).collect(),
+            decisions: rows.iter().map(|r| r.decision.as_str()).collect(),
+            jsons: rows.iter().map(|r| r.json.as_str()).collect(),
+        }
+    }
+
+    async fn insert(
+        &self,
+        c: &impl GenericClient,
+        st: &tokio_postgres::Statement,
+    ) -> std::result::Result<(), tokio_postgres::Error> {
+        let params: [&(dyn ToSql + Sync); 6] = [
+            &self.times,
+            &self.ids,
+            &self.actions,
+            &self.principals,
+            &self.decisions,
+            &self.jsons,
+        ];
+        c.execute(st, &params).await.map(drop)
+    }
+}
+
 #[async_trait]
 impl AuditLog for PgStore {
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<()> {
@@ -31,26 +73,24 @@ impl AuditLog for PgStore {
         if records.is_empty() {
             return Ok(());
         }
-        // One transaction of statements of at most AUDIT_ROWS_PER_STATEMENT rows: a connection's
-        // buffers grow to the largest statement it sent and keep that size.
-        self.db
+        // On the audit connections (see `PgStore::audit_db`), whose buffers grow to the largest
+        // statement sent and keep that size.
+        self.audit_db
             .with("appending audit records", |mut c| async move {
                 let st = c.prepare_cached(AUDIT_INSERT).await.map_err(from_pg)?;
+                if records.len() <= AUDIT_ROWS_PER_STATEMENT {
+                    // One statement is atomic by itself.
+                    return Columns::of(records)
+                        .insert(&**c, &st)
+                        .await
+                        .map_err(from_pg);
+                }
                 let tx = c.transaction().await.map_err(from_pg)?;
                 for chunk in records.chunks(AUDIT_ROWS_PER_STATEMENT) {
-                    let times: Vec<i64> = chunk.iter().map(|r| r.time_ms).collect();
-                    let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
-                    let actions: Vec<&str> = chunk.iter().map(|r| r.action.as_str()).collect();
-                    let principals: Vec<Option<&str>> =
-                        chunk.iter().map(|r| r.principal.as_deref()).collect();
-                    let decisions: Vec<&str> = chunk.iter().map(|r| r.decision.as_str()).collect();
-                    let jsons: Vec<&str> = chunk.iter().map(|r| r.json.as_str()).collect();
-                    tx.execute(
-                        &st,
-                        &[&times, &ids, &actions, &principals, &decisions, &jsons],
-                    )
-                    .await
-                    .map_err(from_pg)?;
+                    Columns::of(chunk)
+                        .insert(&*tx, &st)
+                        .await
+                        .map_err(from_pg)?;
                 }
                 tx.commit().await.map_err(from_pg)
             })

@@ -7,6 +7,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
+/// Connections of the audit writer's own pool (see [`PgStore`]), besides `pool_size`.
+pub const AUDIT_CONNECTIONS: usize = 2;
+
 /// Tunables of the pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgOptions {
@@ -138,29 +141,39 @@ impl PgStore {
         let target = describe(&cfg);
         let op_timeout = opts.connect_timeout + opts.statement_timeout + Duration::from_secs(1);
         migrate(&cfg, tls.clone(), &target, op_timeout).await?;
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
+        let pool = |manager, max_size: usize| {
+            Pool::builder(manager)
+                .max_size(max_size.max(1))
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(opts.connect_timeout))
+                .create_timeout(Some(opts.connect_timeout))
+                .recycle_timeout(Some(opts.connect_timeout))
+                .build()
+                .map_err(|e| StoreError::Invalid(format!("postgres connection pool: {e}")))
         };
-        let manager = match tls {
-            Some(tls) => Manager::from_config(cfg, tls, manager_config),
-            None => Manager::from_config(cfg, NoTls, manager_config),
+        let manager = |cfg: tokio_postgres::Config| {
+            let manager_config = ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            };
+            match &tls {
+                Some(tls) => Manager::from_config(cfg, tls.clone(), manager_config),
+                None => Manager::from_config(cfg, NoTls, manager_config),
+            }
         };
-        let pool = Pool::builder(manager)
-            .max_size(opts.pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(opts.connect_timeout))
-            .create_timeout(Some(opts.connect_timeout))
-            .recycle_timeout(Some(opts.connect_timeout))
-            .build()
-            .map_err(|e| StoreError::Invalid(format!("postgres connection pool: {e}")))?;
         let db = super::Db {
-            pool,
+            pool: pool(manager(cfg.clone()), opts.pool_size)?,
+            target: target.clone(),
+            op_timeout,
+        };
+        let audit_db = super::Db {
+            pool: pool(manager(cfg), AUDIT_CONNECTIONS)?,
             target,
             op_timeout,
         };
         let store = PgStore {
             replays: super::replays::committer(&db),
             db,
+            audit_db,
         };
         store.health().await?;
         tracing::debug!(target = %store.db.target, "postgres store open");

@@ -39,7 +39,7 @@ mod revocations;
 mod schema;
 
 pub use audit::AUDIT_ROWS_PER_STATEMENT;
-pub use connect::PgOptions;
+pub use connect::{PgOptions, AUDIT_CONNECTIONS};
 pub use schema::MIGRATIONS;
 
 use super::group_commit::GroupCommit;
@@ -57,6 +57,10 @@ use {connect::describe, directory::dir_lock_key, revocations::scope_key};
 /// The store in a PostgreSQL database.
 pub struct PgStore {
     db: Db,
+    /// The audit log's appends, on connections of their own: a large batch neither waits behind
+    /// the request path's statements nor makes them wait, and only these connections keep the
+    /// buffers such a batch grows.
+    audit_db: Db,
     /// Gathers concurrent single uses into shared transactions (see `replays`).
     replays: GroupCommit<replays::Use, Result<bool>>,
 }
