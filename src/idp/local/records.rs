@@ -39,7 +39,7 @@ use super::index::{UserIndex, INDEX_CAPACITY};
 use super::{DirectoryError, User, ACCESS_KEY, GROUP, USER, USER_ID};
 use crate::clock::SharedClock;
 use crate::store::{DirWrite, Expect, Store, StoreError, Versioned, MAX_DIR_BATCH};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,6 +81,28 @@ struct Cache {
     generation: u64,
     /// (kind, key) → the record and when the read that fetched it began (Unix milliseconds).
     entries: HashMap<(String, String), (Versioned, i64)>,
+    /// The records being read again ahead of their bound, each by one task.
+    refreshing: HashSet<(String, String)>,
+}
+
+impl Cache {
+    /// Keeps what a read that began at `at`, with the cache at `generation`, found: the record,
+    /// or for an absent one no entry. A read that raced with an invalidation keeps nothing.
+    fn settle(&mut self, k: (String, String), found: Option<&Versioned>, generation: u64, at: i64) {
+        match found {
+            Some(v) if self.generation == generation => {
+                if self.entries.len() >= CACHE_CAPACITY {
+                    self.entries.clear();
+                }
+                self.entries.insert(k, (v.clone(), at));
+            }
+            // Gone from the store: never served from here again, whatever raced with the read.
+            None => {
+                self.entries.remove(&k);
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 /// The store's directory records as the directory reads and writes them.
@@ -88,7 +110,7 @@ pub(super) struct Records {
     store: Arc<dyn Store>,
     clock: SharedClock,
     bound_ms: i64,
-    cache: parking_lot::Mutex<Cache>,
+    cache: Arc<parking_lot::Mutex<Cache>>,
     indexed: parking_lot::RwLock<Indexed>,
     /// Held while a batch that writes a user is applied (store and index) and while the index is
     /// read again from the store: a rebuild never misses a write of this process.
@@ -282,29 +304,48 @@ impl Records {
 
     /// The record `(kind, key)` from the cache if it was read less than [`CACHE_BOUND`] ago,
     /// otherwise from the store (and cached if found). For the kinds the request path reads.
+    /// A record served in the second half of its bound is read again in the background (one
+    /// task per record), so that a busy record is seldom read on the request path: a store slow
+    /// for less than half the bound delays no request that finds its records cached.
     pub(super) async fn cached_get(&self, kind: &str, key: &str) -> StoreResult<Option<Versioned>> {
         let now = self.now_ms();
+        let k = (kind.to_owned(), key.to_owned());
         let generation = {
-            let c = self.cache.lock();
-            if let Some((v, at)) = c.entries.get(&(kind.to_owned(), key.to_owned())) {
-                if *at <= now && now - *at < self.bound_ms {
-                    return Ok(Some(v.clone()));
+            let mut c = self.cache.lock();
+            if let Some((v, at)) = c.entries.get(&k) {
+                let age = now - *at;
+                if *at <= now && age < self.bound_ms {
+                    let v = v.clone();
+                    if age >= self.bound_ms / 2 && c.refreshing.insert(k.clone()) {
+                        let generation = c.generation;
+                        self.refresh(k, generation, now);
+                    }
+                    return Ok(Some(v));
                 }
             }
             c.generation
         };
         let found = self.store.dir_get(kind, key).await?;
-        if let Some(v) = &found {
-            let mut c = self.cache.lock();
-            if c.generation == generation {
-                if c.entries.len() >= CACHE_CAPACITY {
-                    c.entries.clear();
-                }
-                c.entries
-                    .insert((kind.to_owned(), key.to_owned()), (v.clone(), now));
-            }
-        }
+        self.cache.lock().settle(k, found.as_ref(), generation, now);
         Ok(found)
+    }
+
+    /// Reads `k` again in a task of its own and keeps what it finds as read at `at`, the cache
+    /// then at `generation`; a failed read keeps the entry until its bound, after which the
+    /// request path reads it.
+    fn refresh(&self, k: (String, String), generation: u64, at: i64) {
+        let (store, cache) = (self.store.clone(), self.cache.clone());
+        tokio::spawn(async move {
+            let found = store.dir_get(&k.0, &k.1).await;
+            let mut c = cache.lock();
+            c.refreshing.remove(&k);
+            match found {
+                Ok(found) => c.settle(k, found.as_ref(), generation, at),
+                Err(e) => {
+                    tracing::debug!(kind = %k.0, error = %e, "reading a cached record ahead of its bound failed")
+                }
+            }
+        });
     }
 
     /// Drops the cached record `(kind, key)`: it did not fit what it was read for.
@@ -312,5 +353,120 @@ impl Records {
         let mut c = self.cache.lock();
         c.generation += 1;
         c.entries.remove(&(kind.to_owned(), key.to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::store::{DirectoryStore, MemoryStore};
+
+    /// Records over a store that another replica also writes, and the clock they read.
+    fn records() -> (Records, Arc<MemoryStore>, FixedClock) {
+        let store = Arc::new(MemoryStore::new());
+        let clock = FixedClock::new(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+        (
+            Records::new(store.clone(), Arc::new(clock.clone())),
+            store,
+            clock,
+        )
+    }
+
+    /// What another replica does: writes the store, which this process's cache does not see.
+    async fn elsewhere(store: &MemoryStore, value: Option<&str>) {
+        let current = store.dir_get(ACCESS_KEY, "k").await.unwrap();
+        let w = match (value, &current) {
+            (Some(v), _) => DirWrite::put(ACCESS_KEY, "k", current.as_ref(), v.into()),
+            (None, Some(c)) => DirWrite::delete(ACCESS_KEY, "k", c.version),
+            (None, None) => return,
+        };
+        assert!(store.dir_write(&[w]).await.unwrap());
+    }
+
+    fn ms(n: i64) -> chrono::Duration {
+        chrono::Duration::milliseconds(n)
+    }
+
+    async fn value(r: &Records) -> Option<String> {
+        r.cached_get(ACCESS_KEY, "k")
+            .await
+            .unwrap()
+            .map(|v| v.value)
+    }
+
+    /// Lets the refresh tasks run to their end.
+    async fn settle(r: &Records) {
+        for _ in 0..1_000 {
+            if r.cache.lock().refreshing.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("a refresh did not finish");
+    }
+
+    #[tokio::test]
+    async fn a_record_in_the_second_half_of_its_bound_is_read_again_in_the_background() {
+        let (r, store, clock) = records();
+        let half = r.bound_ms / 2;
+        elsewhere(&store, Some("one")).await;
+        assert_eq!(value(&r).await.as_deref(), Some("one"));
+        elsewhere(&store, Some("two")).await;
+        // The first half: from the cache, nothing read.
+        clock.advance(ms(half - 1));
+        assert_eq!(value(&r).await.as_deref(), Some("one"));
+        settle(&r).await;
+        assert_eq!(
+            value(&r).await.as_deref(),
+            Some("one"),
+            "nothing read ahead"
+        );
+        // The second half: still the cached record (within the bound), and a read ahead.
+        clock.advance(ms(1));
+        assert_eq!(value(&r).await.as_deref(), Some("one"));
+        settle(&r).await;
+        // The read ahead is what the cache serves now, timed from when it began: past the first
+        // read's bound, and with the store's record gone, it is served from the cache.
+        elsewhere(&store, None).await;
+        clock.advance(ms(half + 1));
+        assert_eq!(value(&r).await.as_deref(), Some("two"));
+        // Its own bound holds: past it the store is read, and the record is gone.
+        clock.advance(ms(r.bound_ms - half - 1));
+        assert_eq!(value(&r).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_read_ahead_that_finds_the_record_gone_drops_it_at_once() {
+        let (r, store, clock) = records();
+        elsewhere(&store, Some("one")).await;
+        assert_eq!(value(&r).await.as_deref(), Some("one"));
+        elsewhere(&store, None).await;
+        clock.advance(ms(r.bound_ms / 2));
+        assert_eq!(value(&r).await.as_deref(), Some("one"), "within the bound");
+        settle(&r).await;
+        assert_eq!(value(&r).await, None, "the read ahead found it gone");
+    }
+
+    #[tokio::test]
+    async fn a_write_here_while_a_read_ahead_is_pending_is_served_at_once() {
+        let (r, store, clock) = records();
+        elsewhere(&store, Some("one")).await;
+        assert_eq!(value(&r).await.as_deref(), Some("one"));
+        clock.advance(ms(r.bound_ms / 2));
+        // Single-threaded: the read ahead is spawned and has not run when the write lands.
+        assert_eq!(value(&r).await.as_deref(), Some("one"));
+        let current = store.dir_get(ACCESS_KEY, "k").await.unwrap();
+        assert!(r
+            .dir_write(&[DirWrite::put(
+                ACCESS_KEY,
+                "k",
+                current.as_ref(),
+                "mine".into()
+            )])
+            .await
+            .unwrap());
+        settle(&r).await;
+        assert_eq!(value(&r).await.as_deref(), Some("mine"));
     }
 }
