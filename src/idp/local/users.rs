@@ -174,21 +174,25 @@ impl Directory {
     /// [`PASSWORD_MAX_FAILURES`] wrong passwords the user is locked for [`LOCK_SECONDS`](super::LOCK_SECONDS).
     pub async fn check_password(&self, name: &str, password: Password) -> Result<User> {
         let now = self.now();
-        let user = if valid_name(name) {
-            self.read::<User>(USER, &key_of(name))
-                .await?
-                .map(|(u, _)| u)
-        } else {
-            None
-        };
         let throttle_key = key_of(name);
-        let counted = if user.is_some() {
-            let what = format!("password sign-in of {throttle_key}");
+        let what = format!("password sign-in of {throttle_key}");
+        // The user and the sign-in's lock state are read together, one wait instead of two; the
+        // lock state counts only for a user that exists.
+        let (user, lock) = tokio::join!(
+            async {
+                if !valid_name(name) {
+                    return Ok(None);
+                }
+                Ok::<_, DirectoryError>(
+                    self.read::<User>(USER, &throttle_key)
+                        .await?
+                        .map(|(u, _)| u),
+                )
+            },
             self.check_lock(LOGIN_STATE, &throttle_key, &what, now)
-                .await?
-        } else {
-            false
-        };
+        );
+        let user = user?;
+        let counted = if user.is_some() { lock? } else { false };
         let hash = user
             .as_ref()
             .and_then(|u| u.password_hash.as_ref().map(|h| h.expose().to_string()));
