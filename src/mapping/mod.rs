@@ -521,7 +521,38 @@ pub async fn record_login(
     e: &Evaluation,
     now: i64,
 ) -> Result<LoginChanges, MappingError> {
+    record_login_after(store, e, now, None).await
+}
+
+/// The login record of a provider's subject, read ahead of [`record_login_after`] so that the
+/// read overlaps other work of the sign-in (the password check).
+pub struct LoginRecordRead {
+    key: String,
+    current: Option<crate::store::Versioned>,
+}
+
+/// Reads the login record of `subject` at `provider`; `None` when the store did not answer
+/// (`record_login_after` then reads it itself).
+pub async fn read_login_record(
+    store: &dyn DirectoryStore,
+    provider: &str,
+    subject: &str,
+) -> Option<LoginRecordRead> {
+    let key = record_key(provider, subject);
+    let current = store.dir_get(LOGIN_RECORD, &key).await.ok()?;
+    Some(LoginRecordRead { key, current })
+}
+
+/// [`record_login`], starting from a record read ahead if it is this subject's: a record changed
+/// since is caught by the write's version check and read again.
+pub async fn record_login_after(
+    store: &dyn DirectoryStore,
+    e: &Evaluation,
+    now: i64,
+    ahead: Option<LoginRecordRead>,
+) -> Result<LoginChanges, MappingError> {
     let key = record_key(&e.provider, &e.subject);
+    let mut ahead = ahead.filter(|r| r.key == key).map(|r| r.current);
     let record = LoginRecord {
         provider: e.provider.clone(),
         subject: e.subject.clone(),
@@ -531,7 +562,10 @@ pub async fn record_login(
     let value = serde_json::to_string(&record)
         .map_err(|err| StoreError::Invalid(format!("login record: {err}")))?;
     for _ in 0..LOGIN_RECORD_ATTEMPTS {
-        let current = store.dir_get(LOGIN_RECORD, &key).await?;
+        let current = match ahead.take() {
+            Some(current) => current,
+            None => store.dir_get(LOGIN_RECORD, &key).await?,
+        };
         let stored = match &current {
             Some(v) => Some(
                 serde_json::from_str::<LoginRecord>(&v.value)

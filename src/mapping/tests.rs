@@ -591,6 +591,46 @@ async fn a_login_that_changes_nothing_moments_after_another_writes_nothing() {
     assert_eq!(version().await, first + 2);
 }
 
+#[tokio::test]
+async fn a_login_record_read_ahead_counts_only_for_its_subject_and_while_current() {
+    let c = config();
+    let store = MemoryStore::new();
+    let with = claims(json!({"sub": "u", "groups": ["5f3c7a1e-0b7d-4d4c-9d77-2f1b8c1a6e10"]}));
+    let without = claims(json!({"sub": "u", "groups": []}));
+    // Read ahead while there is no record; a login writes one meanwhile. The write's version
+    // check catches the stale read: the change is reported against the stored record.
+    let ahead = read_login_record(&store, "entra", "s-1").await.unwrap();
+    assert!(ahead.current.is_none());
+    record_login(&store, &eval(&c, "entra", &with), 100)
+        .await
+        .unwrap();
+    let next = record_login_after(&store, &eval(&c, "entra", &without), 110, Some(ahead))
+        .await
+        .unwrap();
+    assert_eq!(next.removed.len(), 1, "{next:?}");
+    // A read ahead of another subject, which would say nothing changed, is not used.
+    record_login(&store, &eval(&c, "entra", &with), 120)
+        .await
+        .unwrap();
+    let unchanged = LoginRecord {
+        provider: "entra".into(),
+        subject: "s-1".into(),
+        last_login: 125,
+        assignments: Vec::new(),
+    };
+    let other = LoginRecordRead {
+        key: record_key("entra", "someone-else"),
+        current: Some(Versioned {
+            value: serde_json::to_string(&unchanged).unwrap(),
+            version: 1,
+        }),
+    };
+    let after = record_login_after(&store, &eval(&c, "entra", &without), 130, Some(other))
+        .await
+        .unwrap();
+    assert_eq!(after.removed.len(), 1, "{after:?}");
+}
+
 #[test]
 fn rule_configuration_errors_are_reported() {
     let bad = test_config().text()

@@ -161,25 +161,31 @@ pub(super) async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequ
             return Err(rate_limited(&app, &mut ev, &limited));
         }
         let d = directory(&app)?;
-        let user = d
-            .check_password(
+        // The login record is read while the password is checked: one wait for the store less.
+        let (checked, ahead) = tokio::join!(
+            d.check_password(
                 &b.user,
                 crate::idp::local::password::Password::new(b.password),
+            ),
+            crate::mapping::read_login_record(
+                app.store.as_ref(),
+                crate::config::LOCAL_PROVIDER,
+                &b.user
             )
-            .await
-            .map_err(|e| {
-                ev.reason = Some(e.to_string());
-                match e {
-                    DirectoryError::Locked { .. } => AdminError::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "too many failed sign-ins; try again later",
-                    ),
-                    DirectoryError::Denied(_) => {
-                        AdminError::new(StatusCode::UNAUTHORIZED, "wrong user name or password")
-                    }
-                    other => AdminError::from(other),
+        );
+        let user = checked.map_err(|e| {
+            ev.reason = Some(e.to_string());
+            match e {
+                DirectoryError::Locked { .. } => AdminError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many failed sign-ins; try again later",
+                ),
+                DirectoryError::Denied(_) => {
+                    AdminError::new(StatusCode::UNAUTHORIZED, "wrong user name or password")
                 }
-            })?;
+                other => AdminError::from(other),
+            }
+        })?;
         ev.principal = Some(user.arn(d.account()));
         ev.root = user.root;
         let mfa_time = match (&b.serial, &b.code, user.has_mfa()) {
@@ -219,10 +225,11 @@ pub(super) async fn password_sign_in(State(app): State<Arc<App>>, req: AdminRequ
             },
         )
         .map_err(|e| AdminError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        let changes = crate::mapping::record_login(
+        let changes = crate::mapping::record_login_after(
             app.store.as_ref(),
             &evaluation,
             app.clock.now().timestamp(),
+            ahead,
         )
         .await
         .map_err(|e| {
