@@ -16,8 +16,8 @@
 //! UPDATE SET expires_at = excluded.expires_at WHERE <table>.expires_at <= $now` (one row affected
 //! means first use); `insert_sealing_key` an `INSERT … ON CONFLICT DO NOTHING`; `retire_sealing_key`
 //! an `UPDATE … SET retired_at = LEAST(retired_at, $t)`; `revoke` an upsert keyed by scope using
-//! `GREATEST`; `append_audit` one transaction of `INSERT … ON CONFLICT DO NOTHING` keyed by
-//! `(time_ms, id)`; `dir_write` one transaction whose conditional `INSERT`/`UPDATE … WHERE version =
+//! `GREATEST`; `append_audit` one `INSERT … ON CONFLICT DO NOTHING` keyed by `(time_ms, id)` (a batch of
+//! more than 1,000 records: several in one transaction); `dir_write` one transaction whose conditional `INSERT`/`UPDATE … WHERE version =
 //! $v`/`DELETE … WHERE version = $v` statements must each touch exactly one row, rolled back otherwise.
 
 use async_trait::async_trait;

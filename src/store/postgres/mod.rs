@@ -2,8 +2,8 @@
 //! connection pool. Knows the tables and the SQL that gives each store operation its semantics;
 //! knows nothing of what the records mean.
 //!
-//! **One statement per operation.** Each operation is one statement (or, for an audit batch and a
-//! directory batch, one transaction), so that atomicity and uniqueness come from the database and
+//! **One statement per operation.** Each operation is one statement (or, for an audit batch of
+//! more than 1,000 records and a directory batch, one transaction), so that atomicity and uniqueness come from the database and
 //! hold across replicas: `first_use` is an `INSERT … ON CONFLICT … DO UPDATE … WHERE expires_at <=
 //! now`, so of any number of concurrent callers on any number of replicas exactly one sees a row
 //! affected; concurrent uses in one process share one such statement (see `replays`). Every transaction commits with PostgreSQL's default `synchronous_commit = on`: a call
