@@ -209,6 +209,7 @@ impl App {
                 .load(std::sync::atomic::Ordering::Relaxed),
             audit_written: self.audit.written(),
             audit_dropped: self.audit.dropped(),
+            audit_paced: self.audit.paced(),
             now: self.clock.now().timestamp(),
         })
     }

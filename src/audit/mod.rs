@@ -287,12 +287,17 @@ impl Auditor {
             return;
         }
         let deadline = tokio::time::Instant::now() + MAX_ADMIT_WAIT;
+        let mut counted = false;
         loop {
             let moved = p.moved.notified();
             tokio::pin!(moved);
             moved.as_mut().enable();
             if p.backlog() <= BACKLOG_BOUND || p.failing.load(Ordering::Relaxed) {
                 return;
+            }
+            if !counted {
+                p.paced.fetch_add(1, Ordering::Relaxed);
+                counted = true;
             }
             if tokio::time::timeout_at(deadline, moved).await.is_err() {
                 tracing::debug!(
@@ -308,6 +313,11 @@ impl Auditor {
     /// [`MAX_HELD`] events.
     pub fn dropped(&self) -> u64 {
         self.progress.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Requests that waited for the store to catch up ([`Auditor::admit`]).
+    pub fn paced(&self) -> u64 {
+        self.progress.paced.load(Ordering::Relaxed)
     }
 
     /// Events written to the store.
@@ -601,6 +611,7 @@ mod tests {
         let began = tokio::time::Instant::now();
         a.admit().await;
         assert_eq!(began.elapsed(), Duration::ZERO, "no backlog, no wait");
+        assert_eq!(a.paced(), 0);
         // Three times the bound: the writer takes STORE_CHUNK per write, STORE_WRITES at once.
         let n = BACKLOG_BOUND as usize * 3;
         for i in 0..n {
@@ -618,6 +629,7 @@ mod tests {
             waited >= Duration::from_millis(100) && waited < MAX_ADMIT_WAIT,
             "waited {waited:?} for the store to catch up"
         );
+        assert_eq!(a.paced(), 1);
         // A store that refuses writes holds no request back.
         store.set_audit_writes_failing(true);
         for i in 0..n {

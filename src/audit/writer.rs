@@ -20,6 +20,8 @@ pub(super) struct Progress {
     pub(super) written: AtomicU64,
     /// Events dropped: the queue was full, or past [`MAX_HELD`].
     pub(super) dropped: AtomicU64,
+    /// Requests that waited in [`Auditor::admit`](super::Auditor::admit).
+    pub(super) paced: AtomicU64,
     /// The last store write failed.
     pub(super) failing: AtomicBool,
     /// Notified whenever the writer has taken a step.

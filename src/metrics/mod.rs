@@ -274,6 +274,7 @@ pub struct Metrics {
     jwks_failures: IntCounter,
     audit_written: IntCounter,
     audit_dropped: IntCounter,
+    audit_paced: IntCounter,
     active_sessions: IntGauge,
     sessions: ActiveSessions,
     sessions_minted: IntCounter,
@@ -291,6 +292,8 @@ pub struct Snapshot {
     pub audit_written: u64,
     /// Audit events dropped since start.
     pub audit_dropped: u64,
+    /// Requests that waited for the audit store since start.
+    pub audit_paced: u64,
     /// Now, Unix seconds.
     pub now: i64,
 }
@@ -373,6 +376,10 @@ impl Metrics {
             "audit_events_dropped_total",
             "Audit events dropped: the writer's queue was full, or the store refused writes for too long",
         )?;
+        let audit_paced = IntCounter::new(
+            "audit_paced_requests_total",
+            "Requests that waited because the audit store was behind (at most 2 s each)",
+        )?;
         let active_sessions = IntGauge::new(
             "active_sessions",
             "Approximate sessions minted by this process whose expiry is ahead (one-minute buckets; other replicas, earlier runs and revocations not counted)",
@@ -392,6 +399,7 @@ impl Metrics {
         registry.register(Box::new(jwks_failures.clone()))?;
         registry.register(Box::new(audit_written.clone()))?;
         registry.register(Box::new(audit_dropped.clone()))?;
+        registry.register(Box::new(audit_paced.clone()))?;
         registry.register(Box::new(active_sessions.clone()))?;
         registry.register(Box::new(sessions_minted.clone()))?;
         let ops = || StoreOp::ALL.iter().map(|op| op.name());
@@ -416,6 +424,7 @@ impl Metrics {
             jwks_failures,
             audit_written,
             audit_dropped,
+            audit_paced,
             active_sessions,
             sessions: ActiveSessions::new(),
             sessions_minted,
@@ -519,6 +528,7 @@ impl Metrics {
         catch_up(&self.jwks_failures, snap.jwks_failures);
         catch_up(&self.audit_written, snap.audit_written);
         catch_up(&self.audit_dropped, snap.audit_dropped);
+        catch_up(&self.audit_paced, snap.audit_paced);
         self.active_sessions
             .set(i64::try_from(self.sessions.active(snap.now)).unwrap_or(i64::MAX));
         let mut out = Vec::with_capacity(16 * 1024);
@@ -626,12 +636,14 @@ mod tests {
             jwks_failures: 1,
             audit_written: 10,
             audit_dropped: 0,
+            audit_paced: 4,
             now: 0,
         };
         let text = m.render(snap).unwrap();
         assert!(text.contains("rolegate_jwks_fetches_total 3"));
         assert!(text.contains("rolegate_jwks_fetch_failures_total 1"));
         assert!(text.contains("rolegate_audit_events_written_total 10"));
+        assert!(text.contains("rolegate_audit_paced_requests_total 4"));
         let text = m
             .render(Snapshot {
                 jwks_fetches: 2,

@@ -41,4 +41,16 @@ async fn requests_but_the_probes_wait_for_an_audit_store_that_is_behind() {
     let (status, waited) = time("/").await;
     assert_eq!(waited, MAX_ADMIT_WAIT, "status {status}");
     assert_eq!(app.audit.dropped(), 0);
+    // The scrape does not wait either, and counts the request that did.
+    let scrape =
+        crate::testing::send(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(scrape.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(scrape.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        text.contains("rolegate_audit_paced_requests_total 1\n"),
+        "{text}"
+    );
 }
