@@ -658,4 +658,58 @@ mod tests {
         a.admit().await;
         assert_eq!(began.elapsed(), MAX_ADMIT_WAIT);
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flush_waits_for_older_events_whose_write_finishes_after_a_newer_one() {
+        let store = Arc::new(MemoryStore::new());
+        // The older events' write is slow, the newer events' write fast.
+        store.set_next_audit_write_delays(&[Duration::from_millis(300), Duration::from_millis(10)]);
+        let a = Auditor::start(store.clone());
+        for i in 0..500 {
+            a.record(event(&format!("old{i}")));
+        }
+        let flusher = a.clone();
+        let began = tokio::time::Instant::now();
+        let flush = tokio::spawn(async move { flusher.flush().await });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        for i in 0..1_000 {
+            a.record(event(&format!("new{i}")));
+        }
+        // The newer events' window ends and their write finishes long before the older one's.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(a.written(), 1_000, "the newer events are written");
+        assert!(
+            !flush.is_finished(),
+            "released before the events recorded before it were written"
+        );
+        flush.await.unwrap();
+        assert!(began.elapsed() >= Duration::from_millis(300));
+        assert_eq!(a.written(), 1_500);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_writes_that_fail_out_of_order_are_written_once_the_store_is_back() {
+        let store = Arc::new(MemoryStore::new());
+        // The older write fails first, the newer one after it.
+        store.set_next_audit_write_delays(&[Duration::from_millis(10), Duration::from_millis(100)]);
+        store.set_audit_writes_failing(true);
+        let a = Auditor::start(store.clone());
+        let n = STORE_CHUNK * 2 + 500;
+        for i in 0..n {
+            a.record(event(&format!("e{i:05}")));
+        }
+        a.flush().await;
+        assert_eq!(a.written(), 0);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        store.set_audit_writes_failing(false);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        a.flush().await;
+        assert_eq!(a.written(), n as u64);
+        assert_eq!(a.dropped(), 0);
+        let mut ids = stored_ids(&store, n * 2).await;
+        assert_eq!(ids.len(), n, "each event stored once");
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+    }
 }

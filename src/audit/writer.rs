@@ -44,40 +44,52 @@ pub(super) enum Msg {
     Flush(oneshot::Sender<()>),
 }
 
+/// Events not yet taken by the store, oldest first, each with its place in the order received.
+type Held = VecDeque<(u64, AuditRecord)>;
+
 /// Store writes under way, each in a task of its own so that the queue keeps being drained (and
-/// the file sink fed) while the store works, with the number of events each carries.
+/// the file sink fed) while the store works, with the places of the events each carries. Writes
+/// may finish in any order: a flush waits for the oldest unfinished event, not for a count.
 #[derive(Default)]
 struct Writes {
     tasks: JoinSet<(Vec<AuditRecord>, crate::store::Result<()>)>,
-    sizes: Vec<(tokio::task::Id, usize)>,
+    places: Vec<(tokio::task::Id, Vec<u64>)>,
     /// Events in all of them.
     events: usize,
 }
 
 impl Writes {
     /// Starts writing the `STORE_CHUNK` oldest held events.
-    fn start(&mut self, store: &Arc<dyn Store>, held: &mut VecDeque<AuditRecord>) {
+    fn start(&mut self, store: &Arc<dyn Store>, held: &mut Held) {
         let n = held.len().min(STORE_CHUNK);
-        let chunk: Vec<AuditRecord> = held.drain(..n).collect();
+        let (places, chunk): (Vec<u64>, Vec<AuditRecord>) = held.drain(..n).unzip();
         let store = store.clone();
         let task = self.tasks.spawn(async move {
             let r = store.append_audit(&chunk).await;
             (chunk, r)
         });
-        self.sizes.push((task.id(), n));
+        self.places.push((task.id(), places));
         self.events += n;
     }
 
-    /// Forgets a finished write and returns how many events it carried.
-    fn finished(&mut self, id: tokio::task::Id) -> usize {
+    /// Forgets a finished write and returns the places of the events it carried.
+    fn finished(&mut self, id: tokio::task::Id) -> Vec<u64> {
         let i = self
-            .sizes
+            .places
             .iter()
             .position(|(t, _)| *t == id)
             .expect("a write this set started");
-        let n = self.sizes.swap_remove(i).1;
-        self.events -= n;
-        n
+        let places = self.places.swap_remove(i).1;
+        self.events -= places.len();
+        places
+    }
+
+    /// The place of the oldest event under way.
+    fn oldest(&self) -> Option<u64> {
+        self.places
+            .iter()
+            .filter_map(|(_, p)| p.first().copied())
+            .min()
     }
 }
 
@@ -117,7 +129,7 @@ pub(super) async fn writer(
     let mut batch: Vec<AuditRecord> = Vec::new();
     let mut waiters: Waiters = Vec::new();
     // Events the store has not taken yet, oldest first.
-    let mut held: VecDeque<AuditRecord> = VecDeque::new();
+    let mut held = Held::new();
     let mut received: u64 = 0;
     let mut writes = Writes::default();
     let mut failing = false;
@@ -125,7 +137,7 @@ pub(super) async fn writer(
     let mut delay = FIRST_RETRY;
     let mut open = true;
     // While a window is open (`window` is its end), events queue up unreceived: one wake-up per
-    // batch, not per event. Store writes go on meanwhile, one after another.
+    // batch, not per event. Store writes go on meanwhile, up to `STORE_WRITES` at once.
     let mut window: Option<tokio::time::Instant> = None;
     while open || !writes.tasks.is_empty() || window.is_some() {
         let retry_due = writes.tasks.is_empty() && !held.is_empty() && failing;
@@ -162,9 +174,10 @@ pub(super) async fn writer(
                         file = Some(write_file(sink, &batch).await);
                     }
                 }
+                let first = received;
                 received += batch.len() as u64;
                 match &store {
-                    Some(_) => held.extend(batch.drain(..)),
+                    Some(_) => held.extend((first..).zip(batch.drain(..))),
                     None => {
                         written.fetch_add(batch.len() as u64, Ordering::Relaxed);
                         batch.clear();
@@ -177,7 +190,8 @@ pub(super) async fn writer(
                     Ok((id, _)) => *id,
                     Err(e) => e.id(),
                 };
-                let n = writes.finished(id);
+                let places = writes.finished(id);
+                let n = places.len();
                 match done {
                     Ok((_, (_, Ok(())))) => {
                         written.fetch_add(n as u64, Ordering::Relaxed);
@@ -198,8 +212,15 @@ pub(super) async fn writer(
                                 "audit store write failed; holding events in memory and retrying"
                             );
                         }
-                        for r in chunk.into_iter().rev() {
-                            held.push_front(r);
+                        let last = places.last().copied();
+                        let next = held.front().map(|(p, _)| *p);
+                        for e in places.into_iter().zip(chunk).rev() {
+                            held.push_front(e);
+                        }
+                        // Held events stay oldest first: a newer write can fail after an older
+                        // one whose events are already back.
+                        if last.zip(next).is_some_and(|(last, next)| last > next) {
+                            held.make_contiguous().sort_by_key(|(p, _)| *p);
                         }
                         failing = true;
                         retry_at = tokio::time::Instant::now() + delay;
@@ -240,8 +261,12 @@ pub(super) async fn writer(
         }
         progress.failing.store(failing, Ordering::Relaxed);
         progress.moved.notify_waiters();
-        let pending = held.len() + writes.events;
-        let finished = received - pending as u64;
+        // Every event before the oldest unfinished one is written or dropped.
+        let finished = [held.front().map(|(p, _)| *p), writes.oldest()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(received);
         let mut i = 0;
         while i < waiters.len() {
             if waiters[i].0 <= finished {
@@ -266,12 +291,13 @@ pub(super) async fn writer(
 /// Writes held events to the store in chunks, oldest first, removing each chunk once written.
 async fn write_held(
     store: &dyn Store,
-    held: &mut VecDeque<AuditRecord>,
+    held: &mut Held,
     written: &AtomicU64,
 ) -> crate::store::Result<()> {
     while !held.is_empty() {
         let n = held.len().min(STORE_CHUNK);
-        store.append_audit(&held.make_contiguous()[..n]).await?;
+        let chunk: Vec<AuditRecord> = held.iter().take(n).map(|(_, r)| r.clone()).collect();
+        store.append_audit(&chunk).await?;
         held.drain(..n);
         written.fetch_add(n as u64, Ordering::Relaxed);
     }

@@ -21,6 +21,8 @@ pub struct MemoryStore {
     directory: Mutex<BTreeMap<(String, String), Versioned>>,
     audit_failing: std::sync::atomic::AtomicBool,
     audit_delay_ms: std::sync::atomic::AtomicU64,
+    /// Delays of the next audit writes, one each, before `audit_delay_ms` applies again.
+    audit_delays: parking_lot::Mutex<std::collections::VecDeque<std::time::Duration>>,
 }
 
 impl MemoryStore {
@@ -37,6 +39,12 @@ impl MemoryStore {
 }
 
 impl MemoryStore {
+    /// Fault injection for tests: the next audit writes take these times first, one each (then
+    /// the delay of [`MemoryStore::set_audit_write_delay`] again).
+    pub fn set_next_audit_write_delays(&self, delays: &[std::time::Duration]) {
+        self.audit_delays.lock().extend(delays.iter().copied());
+    }
+
     /// Fault injection for tests: every audit write takes this long first, as a busy backend's do.
     pub fn set_audit_write_delay(&self, delay: std::time::Duration) {
         let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
@@ -199,11 +207,15 @@ impl DirectoryStore for MemoryStore {
 #[async_trait]
 impl AuditLog for MemoryStore {
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<()> {
-        let delay = self
-            .audit_delay_ms
-            .load(std::sync::atomic::Ordering::SeqCst);
-        if delay > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        let next = self.audit_delays.lock().pop_front();
+        let delay = next.unwrap_or_else(|| {
+            std::time::Duration::from_millis(
+                self.audit_delay_ms
+                    .load(std::sync::atomic::Ordering::SeqCst),
+            )
+        });
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
         if self.audit_failing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(StoreError::Unavailable(
