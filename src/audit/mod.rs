@@ -8,10 +8,16 @@
 //! gets them at once regardless. The writer sleeps through the
 //! window instead of waking for every event, so a busy server pays one wake-up per batch.
 //! Store writes run in tasks of their own (`STORE_CHUNK` events at most, `STORE_WRITES` at once;
-//! one at a time while the store refuses them), while the writer goes on taking events from the queue: a store slower than the request rate makes the
-//! held backlog grow (within the same bound) instead of filling the queue and dropping events.
-//! The window does not hold writes back: the next store write starts as soon as the last is done,
-//! so the store keeps up with any request rate it can take (not one write per window).
+//! one at a time while the store refuses them), while the writer goes on taking events from the
+//! queue: a store slower than the request rate makes the held backlog grow instead of filling the
+//! queue and dropping events. The window does not hold writes back: the next store write starts
+//! as soon as one is done, so the store keeps up with any request rate it can take. Writes may
+//! finish in any order; a flush waits for the oldest event not yet written.
+//!
+//! **Pacing.** Recording never waits, but a request may wait before it starts: while the store is
+//! behind by more than [`BACKLOG_BOUND`] events and takes writes, [`Auditor::admit`] (called by the
+//! web edge for every request but the probes) holds it for at most [`MAX_ADMIT_WAIT`], so that
+//! requests go no faster than their events are written.
 //!
 //! Sinks, chosen by configuration: the store (queryable) and/or a JSON-lines file ([`FileSink`]:
 //! one event per line, appended and synced once per batch, reopened on demand — SIGHUP, after an
